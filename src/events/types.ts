@@ -1,0 +1,64 @@
+// The typed events every pipeline stage emits (SPEC.md §3). Audit and threat protection
+// consume them; nothing here does I/O.
+
+export type ListenerKind = 'public' | 'private' | 'private-link';
+
+export interface ConnectionContext {
+  /** Gateway-assigned session id, unique per platform run. */
+  readonly connId: string;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  readonly listener: ListenerKind;
+  /** Virtual network name for a private listener. */
+  readonly listenerName?: string;
+  readonly privateEndpoint?: string;
+}
+
+interface Base {
+  /** ISO 8601 UTC with milliseconds. */
+  readonly time: string;
+  readonly connection: ConnectionContext;
+  readonly server?: string;
+  readonly user?: string;
+  readonly database?: string;
+  readonly applicationName?: string;
+}
+
+export interface ConnectionAccepted extends Base { readonly type: 'connection.accepted' }
+export interface ConnectionDenied extends Base {
+  readonly type: 'connection.denied';
+  /** Machine-readable reason code of the stage that refused. */
+  readonly reason: string;
+  readonly sqlstate: string;
+  readonly ssl: boolean;
+}
+export interface TlsEstablished extends Base {
+  readonly type: 'tls.established';
+  readonly version: string;
+  readonly cipher: string;
+  readonly sni?: string;
+  readonly alpn?: string;
+}
+export type AuthMethod = 'scram-sha-256' | 'scram-sha-256-plus' | 'token';
+export interface AuthSucceeded extends Base { readonly type: 'auth.succeeded'; readonly method: AuthMethod }
+export interface AuthFailed extends Base {
+  readonly type: 'auth.failed';
+  readonly method: AuthMethod;
+  readonly sqlstate: string;
+  /** Why, for the audit log only: never sent to the client. */
+  readonly reason: string;
+}
+export interface SessionEnded extends Base {
+  readonly type: 'session.ended';
+  readonly bytesFromClient: number;
+  readonly bytesToClient: number;
+  readonly durationMs: number;
+}
+
+export type GatewayEvent =
+  | ConnectionAccepted
+  | ConnectionDenied
+  | TlsEstablished
+  | AuthSucceeded
+  | AuthFailed
+  | SessionEnded;
