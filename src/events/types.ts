@@ -62,3 +62,32 @@ export type GatewayEvent =
   | AuthSucceeded
   | AuthFailed
   | SessionEnded;
+
+/** Events of the platform itself: control-plane actions and server supervision. */
+export interface AdminAction {
+  readonly type: 'admin.action';
+  readonly time: string;
+  /** Who: the API token's id, name and role. */
+  readonly actor: { readonly tokenId: string; readonly name: string; readonly role: string };
+  readonly action: string;
+  readonly target: string;
+  readonly outcome: 'success' | 'failure';
+  readonly details?: Record<string, unknown>;
+  readonly error?: string;
+}
+
+export interface ServerLifecycle {
+  readonly type: 'server.crashed' | 'server.restarted' | 'server.restart_failed' | 'server.started' | 'server.stopped';
+  readonly time: string;
+  readonly server: string;
+  readonly details?: Record<string, unknown>;
+}
+
+export interface PlatformLifecycle {
+  readonly type: 'platform.started' | 'platform.stopped';
+  readonly time: string;
+  readonly details?: Record<string, unknown>;
+}
+
+export type PlatformEvent = AdminAction | ServerLifecycle | PlatformLifecycle;
+export type AnyEvent = GatewayEvent | PlatformEvent;

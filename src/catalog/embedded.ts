@@ -1,0 +1,37 @@
+// The embedded catalog: a PostgreSQL cluster the platform runs for itself inside its data dir,
+// reached only over its Unix socket with a SCRAM password only the platform can read.
+import path from 'node:path';
+import { Cluster } from '../engine/cluster.js';
+import type { OsAccount } from '../engine/os-user.js';
+import type { PlatformPaths } from '../platform/paths.js';
+import { loadOrCreateSecret } from '../platform/secrets.js';
+
+export const CATALOG_SUPERUSER = 'pgwarden_catalog';
+
+export interface CatalogConnection {
+  readonly host: string;
+  readonly port?: number;
+  readonly user: string;
+  readonly password: string;
+  readonly database: string;
+}
+
+export async function startEmbeddedCatalog(
+  paths: PlatformPaths,
+  account: OsAccount,
+): Promise<{ cluster: Cluster; connection: CatalogConnection }> {
+  const password = loadOrCreateSecret(path.join(paths.secretsDir, 'catalog.password'));
+  const cluster = new Cluster({
+    dataDir: paths.catalogData,
+    socketDir: paths.catalogSocketDir(),
+    account,
+    settings: { max_connections: 50 },
+  });
+  if (!cluster.initialized) await cluster.init(CATALOG_SUPERUSER, password);
+  else cluster.writeConfig();
+  await cluster.start();
+  return {
+    cluster,
+    connection: { host: cluster.socketDir, user: CATALOG_SUPERUSER, password, database: 'postgres' },
+  };
+}

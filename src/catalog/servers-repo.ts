@@ -1,0 +1,93 @@
+// Server rows in the catalog.
+import type pg from 'pg';
+
+export type ServerState = 'Creating' | 'Ready' | 'Stopped' | 'Disabled' | 'Inaccessible' | 'Dropping';
+export type Toggle = 'Enabled' | 'Disabled';
+export type MinimalTlsVersion = 'TLS1_2' | 'TLS1_3' | 'TLSEnforcementDisabled';
+
+export interface ServerRecord {
+  readonly id: number;
+  readonly name: string;
+  readonly administratorLogin: string;
+  readonly sslEnforcement: Toggle;
+  readonly minimalTlsVersion: MinimalTlsVersion;
+  readonly publicNetworkAccess: Toggle;
+  readonly state: ServerState;
+  readonly hostId: string;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+interface Row {
+  id: number;
+  name: string;
+  administrator_login: string;
+  ssl_enforcement: Toggle;
+  minimal_tls_version: MinimalTlsVersion;
+  public_network_access: Toggle;
+  state: ServerState;
+  host_id: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+function fromRow(r: Row): ServerRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    administratorLogin: r.administrator_login,
+    sslEnforcement: r.ssl_enforcement,
+    minimalTlsVersion: r.minimal_tls_version,
+    publicNetworkAccess: r.public_network_access,
+    state: r.state,
+    hostId: r.host_id,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export type ServerSettings = Pick<ServerRecord, 'sslEnforcement' | 'minimalTlsVersion' | 'publicNetworkAccess'>;
+
+export class ServersRepo {
+  constructor(private readonly db: pg.Pool) {}
+
+  async list(): Promise<ServerRecord[]> {
+    const { rows } = await this.db.query<Row>('select * from servers order by name');
+    return rows.map(fromRow);
+  }
+
+  async get(name: string): Promise<ServerRecord | null> {
+    const { rows } = await this.db.query<Row>('select * from servers where name = $1', [name]);
+    return rows[0] ? fromRow(rows[0]) : null;
+  }
+
+  /** Inserts a new server in state Creating; returns null when the name is taken. */
+  async insert(input: { name: string; administratorLogin: string; hostId: string } & ServerSettings): Promise<ServerRecord | null> {
+    const { rows } = await this.db.query<Row>(
+      `insert into servers (name, administrator_login, ssl_enforcement, minimal_tls_version, public_network_access, state, host_id)
+       values ($1, $2, $3, $4, $5, 'Creating', $6) on conflict (name) do nothing returning *`,
+      [input.name, input.administratorLogin, input.sslEnforcement, input.minimalTlsVersion, input.publicNetworkAccess, input.hostId],
+    );
+    return rows[0] ? fromRow(rows[0]) : null;
+  }
+
+  async update(name: string, settings: Partial<ServerSettings>): Promise<ServerRecord | null> {
+    const { rows } = await this.db.query<Row>(
+      `update servers set ssl_enforcement = coalesce($2, ssl_enforcement),
+         minimal_tls_version = coalesce($3, minimal_tls_version),
+         public_network_access = coalesce($4, public_network_access),
+         updated_at = now()
+       where name = $1 returning *`,
+      [name, settings.sslEnforcement ?? null, settings.minimalTlsVersion ?? null, settings.publicNetworkAccess ?? null],
+    );
+    return rows[0] ? fromRow(rows[0]) : null;
+  }
+
+  async setState(id: number, state: ServerState): Promise<void> {
+    await this.db.query('update servers set state = $2, updated_at = now() where id = $1', [id, state]);
+  }
+
+  async delete(id: number): Promise<void> {
+    await this.db.query('delete from servers where id = $1', [id]);
+  }
+}

@@ -1,0 +1,68 @@
+// The in-memory view of the catalog that the gateway decides from: never per-connection I/O.
+// Reloaded on every change notification (coalesced); kept as it is while the catalog is down.
+import { EventEmitter } from 'node:events';
+import type pg from 'pg';
+import type { ChangeFeed } from './change-feed.js';
+import { ServersRepo, type ServerRecord } from './servers-repo.js';
+
+export interface CatalogSnapshot {
+  readonly servers: ReadonlyMap<string, ServerRecord>;
+  /** When this snapshot was read from the catalog. */
+  readonly loadedAt: Date;
+  readonly version: number;
+}
+
+export class SnapshotStore extends EventEmitter<{ updated: [CatalogSnapshot]; error: [Error] }> {
+  private current: CatalogSnapshot = { servers: new Map(), loadedAt: new Date(0), version: 0 };
+  private reloading: Promise<void> | null = null;
+  private again = false;
+  private readonly repo: ServersRepo;
+  lastError: Error | null = null;
+
+  constructor(db: pg.Pool, private readonly feed: ChangeFeed) {
+    super();
+    this.repo = new ServersRepo(db);
+    feed.on('change', () => this.requestReload());
+  }
+
+  get snapshot(): CatalogSnapshot {
+    return this.current;
+  }
+
+  /** True when the feed is down: decisions are being made on the last snapshot. */
+  get stale(): boolean {
+    return !this.feed.connected || this.lastError !== null;
+  }
+
+  async load(): Promise<void> {
+    const servers = await this.repo.list();
+    this.current = {
+      servers: new Map(servers.map((s) => [s.name, s])),
+      loadedAt: new Date(),
+      version: this.current.version + 1,
+    };
+    this.lastError = null;
+    this.emit('updated', this.current);
+  }
+
+  /** Coalesces bursts of notifications into at most one reload in flight plus one queued. */
+  requestReload(): Promise<void> {
+    if (this.reloading) {
+      this.again = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.load();
+        } catch (err) {
+          this.lastError = err as Error;
+          this.emit('error', err as Error);
+        }
+      } while (this.again);
+      this.reloading = null;
+    })();
+    return this.reloading;
+  }
+}

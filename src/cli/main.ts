@@ -1,0 +1,24 @@
+// The pgwarden command: `up` runs the platform; every other verb is a thin client of the API.
+import { Command, Option } from 'commander';
+import { upCommand } from './up.js';
+import { serverCommand } from './server-commands.js';
+import { caCommand, tokenCommand } from './platform-commands.js';
+import { ApiError } from './api-client.js';
+
+const program = new Command('pgwarden')
+  .description('A security perimeter for self-hosted PostgreSQL')
+  .option('--data-dir <dir>', 'platform data dir (or PGWARDEN_DATA_DIR; default ./.pgwarden)')
+  .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+  .showHelpAfterError()
+  .enablePositionalOptions(false);
+
+program.addCommand(upCommand());
+program.addCommand(serverCommand());
+program.addCommand(tokenCommand());
+program.addCommand(caCommand());
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ApiError) process.stderr.write(`Error (${err.status} ${err.code}): ${err.message}\n`);
+  else process.stderr.write(`Error: ${(err as Error).message}\n`);
+  process.exit(1);
+});

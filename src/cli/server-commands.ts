@@ -1,0 +1,123 @@
+// pgwarden server create|list|show|update|delete|stop|start
+import { Command, Option } from 'commander';
+import { contextOf } from './context.js';
+import { show } from './output.js';
+import { promptSecret } from './prompt.js';
+
+type Server = Record<string, unknown>;
+const LIST_COLUMNS = ['name', 'state', 'administratorLogin', 'sslEnforcement', 'minimalTlsVersion', 'publicNetworkAccess', 'fullyQualifiedDomainName'];
+
+const sslOption = () => new Option('--ssl-enforcement <value>', 'require TLS from clients').choices(['Enabled', 'Disabled']);
+const tlsOption = () =>
+  new Option('--minimal-tls-version <value>', 'lowest TLS version accepted').choices(['TLS1_2', 'TLS1_3', 'TLSEnforcementDisabled']);
+const publicOption = () =>
+  new Option('--public-network-access <value>', 'allow connections from public addresses').choices(['Enabled', 'Disabled']);
+
+async function adminPassword(given: string | undefined, required: boolean): Promise<string | undefined> {
+  if (given !== undefined) return given;
+  if (process.env.PGWARDEN_ADMIN_PASSWORD) return process.env.PGWARDEN_ADMIN_PASSWORD;
+  if (!required) return undefined;
+  try {
+    return await promptSecret('Administrator password: ');
+  } catch {
+    throw new Error('An administrator password is required: use --admin-password, PGWARDEN_ADMIN_PASSWORD or run in a terminal to be prompted.');
+  }
+}
+
+export function serverCommand(): Command {
+  const server = new Command('server').description('manage PostgreSQL servers');
+
+  server
+    .command('create')
+    .description('create a managed PostgreSQL server')
+    .argument('<name>', 'server name: 3-63 lowercase letters, digits, hyphens')
+    .requiredOption('--admin-user <login>', 'administrator login')
+    .option('--admin-password <password>', 'administrator password (or PGWARDEN_ADMIN_PASSWORD, or a prompt)')
+    .addOption(sslOption())
+    .addOption(tlsOption())
+    .addOption(publicOption())
+    .action(async (name: string, o: Record<string, string | undefined>, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const body = {
+        name,
+        administratorLogin: o.adminUser,
+        administratorLoginPassword: await adminPassword(o.adminPassword, true),
+        sslEnforcement: o.sslEnforcement,
+        minimalTlsVersion: o.minimalTlsVersion,
+        publicNetworkAccess: o.publicNetworkAccess,
+      };
+      show(ctx.output, await ctx.call<Server>('POST', '/servers', body));
+    });
+
+  server
+    .command('list')
+    .description('list servers')
+    .action(async (_o: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { value } = await ctx.call<{ value: Server[] }>('GET', '/servers');
+      show(ctx.output, value, LIST_COLUMNS);
+    });
+
+  server
+    .command('show')
+    .description('show one server')
+    .argument('<name>')
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      show(ctx.output, await ctx.call<Server>('GET', `/servers/${encodeURIComponent(name)}`));
+    });
+
+  server
+    .command('update')
+    .description('change settings or the administrator password')
+    .argument('<name>')
+    .option('--admin-password <password>', 'new administrator password (or PGWARDEN_ADMIN_PASSWORD)')
+    .addOption(sslOption())
+    .addOption(tlsOption())
+    .addOption(publicOption())
+    .action(async (name: string, o: Record<string, string | undefined>, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const body = Object.fromEntries(
+        Object.entries({
+          administratorLoginPassword: await adminPassword(o.adminPassword, false),
+          sslEnforcement: o.sslEnforcement,
+          minimalTlsVersion: o.minimalTlsVersion,
+          publicNetworkAccess: o.publicNetworkAccess,
+        }).filter(([, v]) => v !== undefined),
+      );
+      if (Object.keys(body).length === 0) throw new Error('Nothing to update: give at least one setting.');
+      show(ctx.output, await ctx.call<Server>('PATCH', `/servers/${encodeURIComponent(name)}`, body));
+    });
+
+  for (const verb of ['stop', 'start'] as const) {
+    server
+      .command(verb)
+      .description(`${verb} a server`)
+      .argument('<name>')
+      .action(async (name: string, _o: unknown, cmd: Command) => {
+        const ctx = contextOf(cmd);
+        show(ctx.output, await ctx.call<Server>('POST', `/servers/${encodeURIComponent(name)}/${verb}`));
+      });
+  }
+
+  server
+    .command('delete')
+    .description('stop a server and remove its data')
+    .argument('<name>')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(async (name: string, o: { yes?: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      if (!o.yes && process.stdin.isTTY) {
+        const { createInterface } = await import('node:readline/promises');
+        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        const answer = await rl.question(`Delete server '${name}' and all its data? (y/N) `);
+        rl.close();
+        if (!/^y(es)?$/i.test(answer.trim())) return;
+      }
+      await ctx.call('DELETE', `/servers/${encodeURIComponent(name)}`);
+      if (ctx.output === 'json') process.stdout.write('{}\n');
+      else process.stdout.write(`Server '${name}' deleted.\n`);
+    });
+
+  return server;
+}

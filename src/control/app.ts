@@ -1,0 +1,122 @@
+// The REST API: HTTPS with the platform CA's certificate, bearer API tokens, RBAC on every
+// route, JSON errors {"error":{"code","message"}}, OpenAPI at /openapi.json, and an
+// admin-action event for every mutating call.
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { ApiRole, ApiTokenInfo, TokensRepo } from '../catalog/tokens-repo.js';
+import { PlatformError, type PlatformErrorCode } from '../platform/errors.js';
+import type { EventBus } from '../events/bus.js';
+import { now } from '../events/bus.js';
+import { errorSchema } from './schemas.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** API roles admitted; a route without it is public. */
+    roles?: readonly ApiRole[];
+    /** Name of the admin action a mutating route performs, e.g. `server.create`. */
+    action?: string;
+  }
+  interface FastifyRequest {
+    principal?: ApiTokenInfo;
+  }
+}
+
+const STATUS: Record<PlatformErrorCode, number> = {
+  InvalidArgument: 400,
+  Unauthenticated: 401,
+  Forbidden: 403,
+  NotFound: 404,
+  Conflict: 409,
+  Internal: 500,
+};
+
+export interface ApiOptions {
+  readonly tls: { cert: string; key: string };
+  readonly tokens: TokensRepo;
+  readonly bus: EventBus;
+  readonly logLevel?: string;
+}
+
+function errorBody(code: string, message: string) {
+  return { error: { code, message } };
+}
+
+export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    https: { cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' },
+    logger: { level: opts.logLevel ?? 'warn', redact: ['req.headers.authorization'] },
+    bodyLimit: 256 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'pgwarden API', version: '1', description: 'Security perimeter for self-hosted PostgreSQL.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.addHook('onRequest', async (req, reply) => {
+    const roles = req.routeOptions.config.roles;
+    if (!roles) return;
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    const principal = m ? await opts.tokens.authenticate(m[1]!) : null;
+    if (!principal) {
+      return reply.code(401).send(errorBody('Unauthenticated', 'A valid API token is required (Authorization: Bearer <token>).'));
+    }
+    req.principal = principal;
+    if (!roles.includes(principal.role)) {
+      return reply
+        .code(403)
+        .send(errorBody('Forbidden', `The ${principal.role} role is not allowed to perform this operation.`));
+    }
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const action = req.routeOptions.config.action;
+    if (!action || !req.principal) return;
+    const ok = reply.statusCode < 400;
+    opts.bus.publish({
+      type: 'admin.action',
+      time: now(),
+      actor: { tokenId: req.principal.id, name: req.principal.name, role: req.principal.role },
+      action,
+      target: targetOf(req),
+      outcome: ok ? 'success' : 'failure',
+      details: { method: req.method, path: req.url.split('?')[0], status: reply.statusCode },
+    });
+  });
+
+  app.setErrorHandler((err, _req, reply) => {
+    if (err instanceof PlatformError) {
+      return reply.code(STATUS[err.code]).send(errorBody(err.code, err.message));
+    }
+    const e = err as { validation?: unknown; statusCode?: number; message: string; code?: string };
+    if (e.validation) return reply.code(400).send(errorBody('InvalidArgument', e.message));
+    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
+      return reply.code(e.statusCode).send(errorBody(e.code ?? 'BadRequest', e.message));
+    }
+    reply.log.error({ err }, 'internal error');
+    return reply.code(500).send(errorBody('Internal', 'An internal error occurred.'));
+  });
+
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send(errorBody('NotFound', `No route ${req.method} ${req.url.split('?')[0]}.`)),
+  );
+
+  return app;
+}
+
+function targetOf(req: FastifyRequest): string {
+  const p = req.params as Record<string, string> | undefined;
+  const body = req.body as Record<string, unknown> | undefined;
+  if (p?.name) return `/servers/${p.name}${p.rule ? `/${p.rule}` : ''}`;
+  if (typeof body?.name === 'string') return `/servers/${body.name}`;
+  return req.url.split('?')[0] ?? '';
+}
+
+export const errorResponses = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema };

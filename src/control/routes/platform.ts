@@ -1,0 +1,54 @@
+// Platform-level routes: API tokens, the CA certificate, health and metrics.
+import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { ApiRole, TokensRepo } from '../../catalog/tokens-repo.js';
+import { notFound } from '../../platform/errors.js';
+import { OWNER, READ } from '../rbac.js';
+import { createTokenBody, tokenSchema } from '../schemas.js';
+import { errorResponses } from '../app.js';
+
+export interface HealthReport {
+  status: 'ok' | 'degraded';
+  catalog: { connected: boolean; snapshotAgeSeconds: number; failStatic: boolean };
+  servers: { total: number; running: number };
+}
+
+export function platformRoutes(
+  app: FastifyInstance,
+  deps: { tokens: TokensRepo; caPem: () => string; metrics: Registry; health: () => HealthReport },
+): void {
+  app.post<{ Body: { role: ApiRole; name?: string } }>('/tokens', {
+    config: { roles: OWNER, action: 'token.create' },
+    schema: { tags: ['tokens'], body: createTokenBody, response: { 201: tokenSchema, ...errorResponses } },
+  }, async (req, reply) => {
+    const { token, info } = await deps.tokens.create(req.body.role, req.body.name ?? `${req.body.role.toLowerCase()}-token`, req.principal?.id ?? null);
+    return reply.code(201).send({ ...info, createdAt: info.createdAt.toISOString(), token });
+  });
+
+  app.get('/tokens', {
+    config: { roles: OWNER },
+    schema: { tags: ['tokens'], response: { 200: { type: 'object', properties: { value: { type: 'array', items: tokenSchema } } }, ...errorResponses } },
+  }, async () => ({ value: (await deps.tokens.list()).map((t) => ({ ...t, createdAt: t.createdAt.toISOString() })) }));
+
+  app.delete<{ Params: { id: string } }>('/tokens/:id', {
+    config: { roles: OWNER, action: 'token.revoke' },
+    schema: { tags: ['tokens'], params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } } } },
+  }, async (req, reply) => {
+    if (!(await deps.tokens.revoke(req.params.id))) throw notFound(`Token '${req.params.id}' was not found.`);
+    return reply.code(204).send();
+  });
+
+  app.get('/ca', { config: { roles: READ }, schema: { tags: ['platform'] } }, async (_req, reply) =>
+    reply.type('application/x-pem-file').send(deps.caPem()),
+  );
+
+  // Liveness and fail-static state: public, holds nothing secret.
+  app.get('/health', { schema: { tags: ['platform'] } }, async (_req, reply) => {
+    const h = deps.health();
+    return reply.code(h.status === 'ok' ? 200 : 503).send(h);
+  });
+
+  app.get('/metrics', { config: { roles: READ }, schema: { tags: ['platform'] } }, async (_req, reply) =>
+    reply.type(deps.metrics.contentType).send(await deps.metrics.metrics()),
+  );
+}

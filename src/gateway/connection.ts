@@ -1,0 +1,343 @@
+// One client connection through the gateway, step by step as SPEC.md §3 lists them. Each step
+// is a function of its own file; this one only runs them in order and says what happened.
+import net from 'node:net';
+import tls from 'node:tls';
+import { Duplex } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import {
+  authenticationOk,
+  authenticationSASLFinal,
+  backendKeyData,
+  cancelRequest,
+  errorResponse,
+  gssEncResponse,
+  negotiateProtocolVersion,
+  parseStartupPacket,
+  ProtocolError,
+  sslResponse,
+  type StartupPacket,
+} from './protocol/index.js';
+import { Wire, ConnectionClosed } from './wire.js';
+import { routeConnection } from './route.js';
+import { decideState } from './server-state.js';
+import { decideTls } from './tls-policy.js';
+import { authenticatePassword } from './authenticate.js';
+import { connectBackend, BackendRefused, socketPath } from './backend.js';
+import { relay } from './relay.js';
+import { clientErrors, passwordFailed, type ClientError } from './client-errors.js';
+import type { GatewayContext } from './context.js';
+import type { ConnectionContext, ListenerKind } from '../events/types.js';
+import { now } from '../events/bus.js';
+
+interface TlsState {
+  readonly socket: tls.TLSSocket;
+  readonly version: string;
+  readonly cipher: string;
+  readonly sni: string | undefined;
+  readonly certificateDer: Buffer;
+}
+
+/** What later steps know about the session, for events. */
+interface Facts {
+  conn: ConnectionContext;
+  server?: string;
+  user?: string;
+  database?: string;
+  applicationName?: string;
+  ssl: boolean;
+}
+
+const TLS_RECORD_HANDSHAKE = 0x16;
+
+export async function handleConnection(raw: net.Socket, g: GatewayContext, listener: ListenerKind = 'public'): Promise<void> {
+  raw.setNoDelay(true);
+  raw.setKeepAlive(true, 60_000);
+  const facts: Facts = {
+    conn: {
+      connId: randomUUID(),
+      clientAddress: normalizeAddress(raw.remoteAddress ?? ''),
+      clientPort: raw.remotePort ?? 0,
+      listener,
+    },
+    ssl: false,
+  };
+  g.bus.publish({ type: 'connection.accepted', time: now(), connection: facts.conn });
+  let socket: Duplex = raw;
+  const deadline = setTimeout(() => raw.destroy(), g.limits.handshakeTimeoutMs);
+  raw.on('error', () => undefined); // a reset during the handshake only ends this connection
+  let release: (() => void) | null = null;
+
+  const refuse = (error: ClientError, reason: string, event: 'connection.denied' | 'auth.failed' = 'connection.denied') => {
+    if (event === 'auth.failed') {
+      g.bus.publish({ type: 'auth.failed', time: now(), connection: facts.conn, ...sessionFields(facts), method: 'scram-sha-256', sqlstate: error.sqlstate, reason });
+    } else {
+      g.bus.publish({ type: 'connection.denied', time: now(), connection: facts.conn, ...sessionFields(facts), reason, sqlstate: error.sqlstate, ssl: facts.ssl });
+    }
+    g.metrics.denied.inc({ reason });
+    socket.end(errorResponse({ severity: 'FATAL', sqlstate: error.sqlstate, message: error.message }));
+  };
+
+  try {
+    // Steps 1–2: encryption negotiation, until a StartupMessage (or a CancelRequest) arrives.
+    const first = await firstChunk(raw);
+    let tlsState: TlsState | null = null;
+    let wire: Wire;
+    if (first[0] === TLS_RECORD_HANDSHAKE) {
+      tlsState = await startTls(wrapWithPrefix(raw, first), g, true);
+      socket = tlsState.socket;
+      wire = new Wire(socket, 'startup');
+    } else {
+      wire = new Wire(raw, 'startup');
+      wire.feed(first);
+    }
+    let startup: Extract<StartupPacket, { kind: 'startup' }> | null = null;
+    while (!startup) {
+      const packet = parseStartupPacket(await wire.readStartup(), { maxLength: g.limits.maxStartupPacket });
+      if (packet.kind === 'cancel') {
+        clearTimeout(deadline);
+        await forwardCancel(g, packet.processId, packet.secretKey);
+        raw.destroy();
+        return;
+      }
+      if (packet.kind === 'gssenc') {
+        if (tlsState) throw new ProtocolError('08P01', 'GSSENCRequest after encryption was established');
+        wire.write(gssEncResponse(false));
+        continue;
+      }
+      if (packet.kind === 'ssl') {
+        if (tlsState) throw new ProtocolError('08P01', 'SSLRequest after encryption was established');
+        // Anything sent after SSLRequest before the handshake would be read as if it were
+        // encrypted (CVE-2021-23214): refuse it.
+        if (wire.buffered > 0) throw new ProtocolError('08P01', 'received unencrypted data after SSL request');
+        wire.detach();
+        raw.write(sslResponse(true));
+        tlsState = await startTls(raw, g, false);
+        socket = tlsState.socket;
+        wire = new Wire(socket, 'startup');
+        continue;
+      }
+      startup = packet;
+    }
+    if (tlsState) {
+      facts.ssl = true;
+      g.bus.publish({ type: 'tls.established', time: now(), connection: facts.conn, version: tlsState.version, cipher: tlsState.cipher, sni: tlsState.sni, alpn: tlsState.socket.alpnProtocol || undefined });
+    }
+    wire.switchToMessages();
+
+    // Protocol 3.x: newer minors and _pq_ extensions are declined politely, as PostgreSQL does.
+    const unknownOptions = [...startup.params.keys()].filter((k) => k.startsWith('_pq_.'));
+    for (const k of unknownOptions) startup.params.delete(k);
+    if (startup.minorVersion > 0 || unknownOptions.length) wire.write(negotiateProtocolVersion(0, unknownOptions));
+
+    // Step 3: which server.
+    const snapshot = g.snapshot();
+    const route = routeConnection({
+      sni: tlsState?.sni,
+      params: startup.params,
+      domain: g.domain,
+      serverExists: (name) => snapshot.servers.has(name),
+    });
+    facts.user = startup.params.get('user');
+    facts.applicationName = startup.params.get('application_name');
+    if (!route.ok) return refuse(route.error, route.reason);
+    const server = snapshot.servers.get(route.server)!;
+    facts.server = server.name;
+    facts.user = route.user;
+    facts.database = route.forward.get('database');
+
+    // Step 4: server state.
+    const state = decideState(server.state);
+    if (!state.ok) return refuse(state.error, state.reason);
+
+    // Step 5: network rules — see network/ (wired in by the network layer).
+    const network = g.decideNetwork?.({ server, clientAddress: facts.conn.clientAddress, listener, user: route.user, database: facts.database!, ssl: facts.ssl });
+    if (network && !network.allow) return refuse(network.error, network.reason);
+
+    // Step 6: TLS policy.
+    const tlsVerdict = decideTls(server, { version: tlsState?.version ?? null });
+    if (!tlsVerdict.ok) return refuse(tlsVerdict.error, tlsVerdict.reason);
+
+    // Connection limit per server (PostgreSQL's own text).
+    release = g.sessions.acquire(server.id);
+    if (!release) return refuse(clientErrors.tooManyClients, 'too-many-connections');
+
+    // Step 8: authentication at the gateway.
+    clearTimeout(deadline);
+    const authDeadline = setTimeout(() => socket.destroy(), g.limits.authTimeoutMs);
+    const auth = await authenticatePassword({
+      wire,
+      user: route.user,
+      tlsCertificateDer: tlsState?.certificateDer ?? null,
+      lookup: () => g.verifiers.get(server.id, route.user),
+      mockSecret: g.mockSecret,
+    });
+    if (!auth.ok) {
+      clearTimeout(authDeadline);
+      g.verifiers.invalidate(server.id, route.user);
+      return refuse(passwordFailed(route.user), auth.reason, 'auth.failed');
+    }
+    const method = auth.mechanism === 'SCRAM-SHA-256-PLUS' ? 'scram-sha-256-plus' : 'scram-sha-256';
+    let backend;
+    try {
+      backend = await connectBackend({
+        socketDir: g.socketDir(server.id),
+        params: route.forward,
+        clientKey: auth.clientKey,
+        serverKey: auth.serverKey,
+      });
+    } catch (err) {
+      clearTimeout(authDeadline);
+      if (err instanceof BackendRefused) {
+        // The server's own refusal (database does not exist, password changed in SQL, ...).
+        if (err.sqlstate === '28P01') g.verifiers.invalidate(server.id, route.user);
+        g.bus.publish({ type: 'auth.failed', time: now(), connection: facts.conn, ...sessionFields(facts), method, sqlstate: err.sqlstate, reason: `server refused: ${err.message}` });
+        socket.end(err.frame);
+        return;
+      }
+      throw err;
+    }
+    clearTimeout(authDeadline);
+    const key = g.cancelKeys.issue({ socketDir: g.socketDir(server.id), processId: backend.processId, secretKey: backend.secretKey });
+    socket.write(Buffer.concat([
+      authenticationSASLFinal(auth.serverFinal),
+      authenticationOk(),
+      ...backend.greeting,
+      backendKeyData(key.processId, key.secretKey),
+      backend.readyForQuery,
+    ]));
+    g.bus.publish({ type: 'auth.succeeded', time: now(), connection: facts.conn, ...sessionFields(facts), method });
+    g.metrics.sessions.inc();
+
+    // Step 9: relay.
+    const started = Date.now();
+    const releaseSession = release;
+    release = null;
+    relay({
+      client: socket,
+      server: backend.socket,
+      clientRest: wire.detach(),
+      serverRest: backend.rest,
+      onEnd: (stats) => {
+        releaseSession();
+        g.cancelKeys.release(key.processId);
+        g.metrics.sessions.dec();
+        g.bus.publish({ type: 'session.ended', time: now(), connection: facts.conn, ...sessionFields(facts), ...stats, durationMs: Date.now() - started });
+      },
+    });
+  } catch (err) {
+    clearTimeout(deadline);
+    if (err instanceof ProtocolError) {
+      refuse({ sqlstate: err.sqlstate, message: err.message }, 'protocol-violation');
+    } else if (err instanceof ConnectionClosed || isSocketError(err)) {
+      socket.destroy();
+    } else {
+      g.log.error({ err, connId: facts.conn.connId }, 'gateway connection failed');
+      refuse({ sqlstate: 'XX000', message: 'internal error in the gateway' }, 'internal-error');
+    }
+  } finally {
+    release?.();
+  }
+}
+
+function sessionFields(f: Facts) {
+  return { server: f.server, user: f.user, database: f.database, applicationName: f.applicationName };
+}
+
+function isSocketError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && (code.startsWith('E') || code.startsWith('ERR_SSL') || code === 'ERR_STREAM_DESTROYED');
+}
+
+/** IPv4-mapped IPv6 addresses are judged, logged and shown as IPv4. */
+export function normalizeAddress(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+function firstChunk(socket: net.Socket): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      cleanup();
+      socket.pause();
+      resolve(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      reject(new ConnectionClosed());
+    };
+    const cleanup = () => {
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('close', onEnd);
+    };
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('close', onEnd);
+  });
+}
+
+/** A duplex that yields `prefix` and then the socket's bytes: for direct TLS, whose first
+ * record was already read while sniffing. */
+function wrapWithPrefix(socket: net.Socket, prefix: Buffer): Duplex {
+  const duplex = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, _enc, cb) {
+      socket.write(chunk, cb);
+    },
+    final(cb) {
+      socket.end(cb);
+    },
+    destroy(err, cb) {
+      socket.destroy(err ?? undefined);
+      cb(err);
+    },
+  });
+  duplex.push(prefix);
+  socket.on('data', (c: Buffer) => {
+    if (!duplex.push(c)) socket.pause();
+  });
+  socket.on('end', () => duplex.push(null));
+  socket.on('close', () => duplex.destroy());
+  return duplex;
+}
+
+async function startTls(transport: Duplex, g: GatewayContext, direct: boolean): Promise<TlsState> {
+  const cert = g.certificates.current;
+  const socket = new tls.TLSSocket(transport, {
+    isServer: true,
+    secureContext: cert.context,
+    ALPNProtocols: ['postgresql'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secure', resolve);
+    socket.once('error', reject);
+    socket.once('close', () => reject(new ConnectionClosed()));
+  });
+  socket.on('error', () => undefined);
+  if (direct && socket.alpnProtocol !== 'postgresql') {
+    socket.destroy();
+    throw new ConnectionClosed(); // direct TLS requires ALPN "postgresql" (PostgreSQL 17)
+  }
+  const cipher = socket.getCipher();
+  return {
+    socket,
+    version: socket.getProtocol() ?? 'unknown',
+    cipher: cipher?.standardName ?? cipher?.name ?? 'unknown',
+    sni: (socket as tls.TLSSocket & { servername?: string | false }).servername || undefined,
+    certificateDer: cert.der,
+  };
+}
+
+/** CancelRequest: forwarded to the right server when the key is known; the client is told
+ * nothing either way. */
+async function forwardCancel(g: GatewayContext, processId: number, secretKey: Buffer): Promise<void> {
+  const target = g.cancelKeys.lookup(processId, secretKey);
+  if (!target) return;
+  await new Promise<void>((resolve) => {
+    const s = net.connect(socketPath(target.socketDir));
+    s.on('connect', () => s.end(cancelRequest(target.processId, target.secretKey)));
+    s.on('error', () => resolve());
+    s.on('close', () => resolve());
+  });
+}

@@ -1,0 +1,109 @@
+// Step 9: after authentication, bytes flow both ways untouched. Node's pipe gives backpressure
+// (a side that cannot take more pauses the other). A close on either side closes the other; a
+// server that goes away without saying why gives the client an error, when the stream is at a
+// message boundary. Per chunk, only the server-to-client framing is followed (no allocation).
+import type { Duplex } from 'node:stream';
+import type net from 'node:net';
+import { errorResponse } from './protocol/index.js';
+
+/** Follows message boundaries of a typed-message stream without copying it. */
+export class FrameTracker {
+  private header = 0; // header bytes of the current message seen so far (0..5)
+  private lengthBytes = 0; // accumulated length word
+  private remaining = 0; // body bytes still to come
+  lastType = 0;
+
+  get atBoundary(): boolean {
+    return this.header === 0 && this.remaining === 0;
+  }
+
+  advance(chunk: Buffer): void {
+    let i = 0;
+    const n = chunk.length;
+    while (i < n) {
+      if (this.remaining > 0) {
+        const take = Math.min(this.remaining, n - i);
+        this.remaining -= take;
+        i += take;
+        continue;
+      }
+      if (this.header === 0) {
+        this.lastType = chunk[i]!;
+        this.lengthBytes = 0;
+      } else {
+        this.lengthBytes = (this.lengthBytes * 256 + chunk[i]!) >>> 0;
+      }
+      i++;
+      this.header++;
+      if (this.header === 5) {
+        this.header = 0;
+        this.remaining = Math.max(0, this.lengthBytes - 4);
+      }
+    }
+  }
+}
+
+export interface RelayStats {
+  readonly bytesFromClient: number;
+  readonly bytesToClient: number;
+}
+
+const SERVER_GONE = errorResponse({
+  severity: 'FATAL',
+  sqlstate: '08006',
+  message: 'server closed the connection unexpectedly',
+  detail: 'The server process ended while the session was open.',
+});
+const ERROR_RESPONSE = 'E'.charCodeAt(0);
+
+export function relay(opts: {
+  client: Duplex;
+  server: net.Socket;
+  clientRest: Buffer;
+  serverRest: Buffer;
+  onEnd: (stats: RelayStats) => void;
+}): void {
+  const { client, server } = opts;
+  const tracker = new FrameTracker();
+  let bytesFromClient = opts.clientRest.length;
+  let bytesToClient = opts.serverRest.length;
+  let ended = false;
+  let clientGone = false;
+
+  const finish = () => {
+    if (ended) return;
+    ended = true;
+    opts.onEnd({ bytesFromClient, bytesToClient });
+  };
+
+  client.on('data', (c: Buffer) => {
+    bytesFromClient += c.length;
+  });
+  server.on('data', (c: Buffer) => {
+    bytesToClient += c.length;
+    tracker.advance(c);
+  });
+  client.on('error', () => client.destroy());
+  server.on('error', () => server.destroy());
+  client.on('close', () => {
+    clientGone = true;
+    server.destroy();
+    finish();
+  });
+  server.on('close', () => {
+    if (!clientGone) {
+      if (tracker.atBoundary && tracker.lastType !== ERROR_RESPONSE) client.end(SERVER_GONE);
+      else client.end();
+    }
+    finish();
+  });
+
+  if (opts.serverRest.length) {
+    tracker.advance(opts.serverRest);
+    client.write(opts.serverRest);
+  }
+  if (opts.clientRest.length) server.write(opts.clientRest);
+  client.on('end', () => server.end());
+  client.pipe(server, { end: false });
+  server.pipe(client, { end: false });
+}

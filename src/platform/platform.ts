@@ -1,0 +1,263 @@
+// One platform on this host: catalog, managed servers, control API, gateway. `pgwarden up`
+// starts it; SIGINT/SIGTERM stop it cleanly, servers last.
+import { existsSync, mkdirSync, readFileSync, chmodSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import pg from 'pg';
+import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import { platformPaths, type PlatformPaths } from './paths.js';
+import { acquireLock } from './lock.js';
+import { loadOrCreateCa, issueServerCertificate, type PlatformCa } from './ca.js';
+import { loadOrCreateSecret, writeSecretFile } from './secrets.js';
+import { createMetrics, catalogGauges } from './metrics.js';
+import { ServerService } from './server-service.js';
+import { assertReachable, serviceAccount, type OsAccount } from '../engine/os-user.js';
+import { findPgBinaries } from '../engine/pg-binaries.js';
+import { ManagedServers } from '../engine/managed-servers.js';
+import type { Cluster } from '../engine/cluster.js';
+import { startEmbeddedCatalog } from '../catalog/embedded.js';
+import { migrate } from '../catalog/migrations.js';
+import { ChangeFeed } from '../catalog/change-feed.js';
+import { SnapshotStore } from '../catalog/snapshot.js';
+import { ServersRepo } from '../catalog/servers-repo.js';
+import { TokensRepo } from '../catalog/tokens-repo.js';
+import { EventBus, now } from '../events/bus.js';
+import { JsonlSink } from '../events/jsonl-sink.js';
+import { buildApi } from '../control/app.js';
+import { serverRoutes } from '../control/routes/servers.js';
+import { platformRoutes, type HealthReport } from '../control/routes/platform.js';
+import { Gateway } from '../gateway/gateway.js';
+import { GatewayCertificates } from '../gateway/tls-certificates.js';
+import { pino, type Logger } from 'pino';
+
+export interface PlatformOptions {
+  readonly dataDir: string;
+  readonly domain: string;
+  readonly gatewayPort: number;
+  readonly gatewayHosts: readonly string[];
+  readonly apiPort: number;
+  readonly apiHost: string;
+  readonly catalogUrl?: string;
+  readonly logLevel?: string;
+  /** The operator's own gateway certificate and key (PEM files) instead of one from the platform CA. */
+  readonly tlsCertFile?: string;
+  readonly tlsKeyFile?: string;
+}
+
+export const defaultOptions: PlatformOptions = {
+  dataDir: '.pgwarden',
+  domain: 'pgwarden.localhost',
+  gatewayPort: 5432,
+  gatewayHosts: ['0.0.0.0', '::'],
+  apiPort: 8443,
+  apiHost: '127.0.0.1',
+};
+
+export interface ClientConfig {
+  apiUrl: string;
+  token: string;
+  caFile: string;
+}
+
+export class Platform {
+  readonly paths: PlatformPaths;
+  readonly bus = new EventBus();
+  readonly metrics: Registry = createMetrics();
+  account!: OsAccount;
+  ca!: PlatformCa;
+  db!: pg.Pool;
+  servers!: ManagedServers;
+  serverService!: ServerService;
+  snapshots!: SnapshotStore;
+  api!: FastifyInstance;
+  gateway!: Gateway;
+  certificates!: GatewayCertificates;
+  readonly log: Logger;
+  private catalogCluster: Cluster | null = null;
+  private feed!: ChangeFeed;
+  private sink!: JsonlSink;
+  private releaseLock: (() => void) | null = null;
+  private hostId!: string;
+
+  constructor(readonly options: PlatformOptions) {
+    this.paths = platformPaths(options.dataDir);
+    this.log = pino({ name: 'pgwarden', level: options.logLevel ?? 'warn' }, pino.destination(2));
+  }
+
+  async start(): Promise<void> {
+    const p = this.paths;
+    mkdirSync(p.root, { recursive: true, mode: 0o711 });
+    chmodSync(p.root, 0o711); // the service account must traverse it to reach its own dirs
+    this.releaseLock = acquireLock(p.lockFile, p.root);
+    try {
+      await this.startParts();
+    } catch (err) {
+      await this.stop().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async startParts(): Promise<void> {
+    const p = this.paths;
+    const pgbin = findPgBinaries();
+    this.account = serviceAccount();
+    assertReachable(p.root, this.account);
+    mkdirSync(p.runDir, { recursive: true, mode: 0o711 });
+    mkdirSync(p.serversDir, { recursive: true, mode: 0o711 });
+    mkdirSync(p.secretsDir, { recursive: true, mode: 0o700 });
+    this.hostId = this.loadHostId();
+    this.sink = new JsonlSink(p.eventsFile, this.bus);
+    this.ca = await loadOrCreateCa(p);
+
+    // Catalog: embedded by default, or the PostgreSQL given by URL.
+    let connection: pg.PoolConfig;
+    if (this.options.catalogUrl) {
+      connection = { connectionString: this.options.catalogUrl };
+    } else {
+      const embedded = await startEmbeddedCatalog(p, this.account);
+      this.catalogCluster = embedded.cluster;
+      connection = { ...embedded.connection };
+    }
+    this.db = new pg.Pool({ ...connection, max: 10, application_name: 'pgwarden' });
+    this.db.on('error', () => undefined); // a dropped idle connection is not fatal: the next query reconnects
+    const client = await this.db.connect();
+    try {
+      await migrate(client);
+    } finally {
+      client.release();
+    }
+    this.feed = new ChangeFeed(connection);
+    await this.feed.start();
+    this.snapshots = new SnapshotStore(this.db, this.feed);
+    await this.snapshots.load();
+    catalogGauges(this.metrics, () => ({
+      connected: this.feed.connected,
+      ageSeconds: (Date.now() - this.snapshots.snapshot.loadedAt.getTime()) / 1000,
+    }));
+
+    // Managed servers back in the state they were in.
+    const repo = new ServersRepo(this.db);
+    this.servers = new ManagedServers(p, this.account);
+    this.watchServers();
+    this.serverService = new ServerService(repo, this.servers, this.hostId);
+    await this.serverService.resume((s, err) =>
+      this.bus.publish({ type: 'server.restart_failed', time: now(), server: s.name, details: { error: err.message } }),
+    );
+
+    // Control API, and the Owner token for the CLI on first start.
+    const tokens = new TokensRepo(this.db);
+    const ownerToken = await this.ownerToken(tokens);
+    const apiTls = await this.apiCertificate();
+    this.api = await buildApi({ tls: apiTls, tokens, bus: this.bus, logLevel: this.options.logLevel });
+    serverRoutes(this.api, this.serverService, this.options.domain, String(pgbin.majorVersion));
+    platformRoutes(this.api, { tokens, caPem: () => this.ca.certPem, metrics: this.metrics, health: () => this.health() });
+    await this.api.listen({ port: this.options.apiPort, host: this.options.apiHost });
+
+    // Gateway: the only way in.
+    this.certificates = await GatewayCertificates.load({
+      paths: p,
+      ca: this.ca,
+      domain: this.options.domain,
+      serverNames: [...this.snapshots.snapshot.servers.keys()],
+      certFile: this.options.tlsCertFile,
+      keyFile: this.options.tlsKeyFile,
+    });
+    this.gateway = new Gateway({
+      hosts: this.options.gatewayHosts,
+      port: this.options.gatewayPort,
+      domain: this.options.domain,
+      bus: this.bus,
+      log: this.log,
+      metrics: this.metrics,
+      certificates: this.certificates,
+      verifierSource: this.servers,
+      mockSecret: Buffer.from(loadOrCreateSecret(path.join(p.secretsDir, 'scram-mock.secret')), 'base64url'),
+      snapshot: () => this.snapshots.snapshot,
+      socketDir: (id) => this.servers.socketDir(id),
+    });
+    await this.gateway.listen();
+    const cfg: ClientConfig = { apiUrl: this.apiUrl, token: ownerToken, caFile: p.caCert };
+    writeSecretFile(p.clientConfig, `${JSON.stringify(cfg, null, 2)}\n`);
+    this.bus.publish({ type: 'platform.started', time: now(), details: { dataDir: p.root, apiUrl: this.apiUrl } });
+  }
+
+  get apiUrl(): string {
+    const bound = this.options.apiHost;
+    const host = bound === '0.0.0.0' ? '127.0.0.1' : bound === '::' ? '::1' : bound;
+    const address = this.api?.server.address();
+    const port = address && typeof address === 'object' ? address.port : this.options.apiPort;
+    return `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  }
+
+  health(): HealthReport {
+    const failStatic = this.snapshots.stale;
+    const list = [...this.snapshots.snapshot.servers.values()];
+    return {
+      status: failStatic ? 'degraded' : 'ok',
+      catalog: {
+        connected: this.feed.connected,
+        snapshotAgeSeconds: Math.round((Date.now() - this.snapshots.snapshot.loadedAt.getTime()) / 100) / 10,
+        failStatic,
+      },
+      servers: { total: list.length, running: list.filter((s) => this.servers.isRunning(s.id)).length },
+    };
+  }
+
+  private watchServers(): void {
+    const nameOf = (id: number) => [...this.snapshots.snapshot.servers.values()].find((s) => s.id === id)?.name ?? String(id);
+    this.servers.on('crashed', (id, info) =>
+      this.bus.publish({ type: 'server.crashed', time: now(), server: nameOf(id), details: { ...info } }),
+    );
+    this.servers.on('restarted', (id) => this.bus.publish({ type: 'server.restarted', time: now(), server: nameOf(id) }));
+    this.servers.on('restartFailed', (id, err) =>
+      this.bus.publish({ type: 'server.restart_failed', time: now(), server: nameOf(id), details: { error: err.message } }),
+    );
+  }
+
+  private loadHostId(): string {
+    const file = path.join(this.paths.root, 'host-id');
+    if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+    const id = randomBytes(8).toString('hex');
+    writeFileSync(file, `${id}\n`, { mode: 0o644 });
+    return id;
+  }
+
+  private async apiCertificate(): Promise<{ cert: string; key: string }> {
+    const p = this.paths;
+    if (existsSync(p.apiCert) && existsSync(p.apiKey)) {
+      return { cert: readFileSync(p.apiCert, 'utf8'), key: readFileSync(p.apiKey, 'utf8') };
+    }
+    const leaf = await issueServerCertificate(this.ca, {
+      commonName: 'pgwarden API',
+      dnsNames: ['localhost', `api.${this.options.domain}`],
+      ipAddresses: ['127.0.0.1', '::1'],
+    });
+    writeFileSync(p.apiCert, leaf.certPem, { mode: 0o644 });
+    writeSecretFile(p.apiKey, leaf.keyPem);
+    return { cert: leaf.certPem, key: leaf.keyPem };
+  }
+
+  /** The Owner token the CLI uses: kept while valid, created on first start. */
+  private async ownerToken(tokens: TokensRepo): Promise<string> {
+    const file = this.paths.clientConfig;
+    if (existsSync(file)) {
+      const cfg = JSON.parse(readFileSync(file, 'utf8')) as ClientConfig;
+      if (await tokens.authenticate(cfg.token)) return cfg.token;
+    }
+    return (await tokens.create('Owner', 'owner (created by up)', null)).token;
+  }
+
+  async stop(): Promise<void> {
+    this.bus.publish({ type: 'platform.stopped', time: now() });
+    await this.api?.close().catch(() => undefined);
+    await this.gateway?.close();
+    await this.feed?.stop();
+    await this.servers?.stopAll();
+    await this.db?.end().catch(() => undefined);
+    await this.catalogCluster?.stop();
+    await this.sink?.close();
+    this.releaseLock?.();
+    this.releaseLock = null;
+  }
+}

@@ -1,0 +1,156 @@
+// Server lifecycle: the catalog row and the managed cluster kept in step. The REST API calls
+// this; nothing here knows about HTTP.
+import { administratorLoginProblem, passwordProblem } from '../engine/roles.js';
+import type { ManagedServers } from '../engine/managed-servers.js';
+import type { MinimalTlsVersion, ServerRecord, ServerSettings, ServersRepo, Toggle } from '../catalog/servers-repo.js';
+import { conflict, invalid, notFound, PlatformError } from './errors.js';
+
+export interface CreateServerInput {
+  readonly name: string;
+  readonly administratorLogin: string;
+  readonly administratorLoginPassword: string;
+  readonly sslEnforcement?: Toggle;
+  readonly minimalTlsVersion?: MinimalTlsVersion;
+  readonly publicNetworkAccess?: Toggle;
+}
+
+export interface UpdateServerInput extends Partial<ServerSettings> {
+  readonly administratorLoginPassword?: string;
+}
+
+const NAME = /^[a-z0-9](?:[a-z0-9-]{1,61})[a-z0-9]$/;
+
+export function serverNameProblem(name: string): string | null {
+  if (NAME.test(name)) return null;
+  return `Invalid server name '${name}': it must be 3 to 63 characters of lowercase letters, digits and hyphens, and must not start or end with a hyphen.`;
+}
+
+/** Resolves sslEnforcement and minimalTlsVersion together (SPEC.md §2). */
+export function resolveTls(
+  current: Pick<ServerSettings, 'sslEnforcement' | 'minimalTlsVersion'>,
+  patch: Partial<Pick<ServerSettings, 'sslEnforcement' | 'minimalTlsVersion'>>,
+): Pick<ServerSettings, 'sslEnforcement' | 'minimalTlsVersion'> {
+  const ssl = patch.sslEnforcement ?? current.sslEnforcement;
+  let min = patch.minimalTlsVersion;
+  if (ssl === 'Disabled') {
+    if (min !== undefined && min !== 'TLSEnforcementDisabled') {
+      throw invalid(`minimalTlsVersion ${min} cannot be set while sslEnforcement is Disabled; use TLSEnforcementDisabled or enable sslEnforcement.`);
+    }
+    min = 'TLSEnforcementDisabled';
+  } else if (min === 'TLSEnforcementDisabled') {
+    throw invalid('minimalTlsVersion TLSEnforcementDisabled requires sslEnforcement Disabled.');
+  } else if (min === undefined) {
+    min = current.minimalTlsVersion === 'TLSEnforcementDisabled' ? 'TLS1_2' : current.minimalTlsVersion;
+  }
+  return { sslEnforcement: ssl, minimalTlsVersion: min };
+}
+
+export class ServerService {
+  constructor(
+    private readonly repo: ServersRepo,
+    private readonly engine: ManagedServers,
+    private readonly hostId: string,
+  ) {}
+
+  list(): Promise<ServerRecord[]> {
+    return this.repo.list();
+  }
+
+  async get(name: string): Promise<ServerRecord> {
+    const s = await this.repo.get(name);
+    if (!s) throw notFound(`Server '${name}' was not found.`);
+    return s;
+  }
+
+  async create(input: CreateServerInput): Promise<ServerRecord> {
+    const problem =
+      serverNameProblem(input.name) ??
+      administratorLoginProblem(input.administratorLogin) ??
+      passwordProblem(input.administratorLoginPassword);
+    if (problem) throw invalid(problem);
+    const tls = resolveTls(
+      { sslEnforcement: 'Enabled', minimalTlsVersion: 'TLS1_2' },
+      { sslEnforcement: input.sslEnforcement, minimalTlsVersion: input.minimalTlsVersion },
+    );
+    const row = await this.repo.insert({
+      name: input.name,
+      administratorLogin: input.administratorLogin,
+      hostId: this.hostId,
+      ...tls,
+      publicNetworkAccess: input.publicNetworkAccess ?? 'Enabled',
+    });
+    if (!row) throw conflict(`A server named '${input.name}' already exists.`);
+    try {
+      await this.engine.create(row.id, { login: input.administratorLogin, password: input.administratorLoginPassword });
+    } catch (err) {
+      await this.engine.remove(row.id).catch(() => undefined);
+      await this.repo.delete(row.id);
+      throw new PlatformError('Internal', `Creating server '${input.name}' failed: ${(err as Error).message}`);
+    }
+    await this.repo.setState(row.id, 'Ready');
+    return this.get(input.name);
+  }
+
+  async update(name: string, input: UpdateServerInput): Promise<ServerRecord> {
+    const current = await this.get(name);
+    if (input.administratorLoginPassword !== undefined) {
+      const problem = passwordProblem(input.administratorLoginPassword);
+      if (problem) throw invalid(problem);
+    }
+    const tls =
+      input.sslEnforcement !== undefined || input.minimalTlsVersion !== undefined ? resolveTls(current, input) : {};
+    if (input.administratorLoginPassword !== undefined) {
+      if (!this.engine.isRunning(current.id)) {
+        throw conflict(`Server '${name}' is ${current.state}: start it before changing the administrator password.`);
+      }
+      await this.engine.setPassword(current.id, current.administratorLogin, input.administratorLoginPassword);
+    }
+    const updated = await this.repo.update(name, { ...tls, publicNetworkAccess: input.publicNetworkAccess });
+    if (!updated) throw notFound(`Server '${name}' was not found.`);
+    return updated;
+  }
+
+  async stop(name: string): Promise<ServerRecord> {
+    const s = await this.get(name);
+    if (s.state === 'Stopped') return s;
+    if (s.state !== 'Ready') throw conflict(`Server '${name}' is ${s.state} and cannot be stopped.`);
+    await this.engine.stop(s.id);
+    await this.repo.setState(s.id, 'Stopped');
+    return this.get(name);
+  }
+
+  async start(name: string): Promise<ServerRecord> {
+    const s = await this.get(name);
+    if (s.state === 'Ready') return s;
+    if (s.state !== 'Stopped') throw conflict(`Server '${name}' is ${s.state} and cannot be started.`);
+    await this.engine.start(s.id);
+    await this.repo.setState(s.id, 'Ready');
+    return this.get(name);
+  }
+
+  async delete(name: string): Promise<void> {
+    const s = await this.get(name);
+    await this.repo.setState(s.id, 'Dropping');
+    await this.engine.remove(s.id);
+    await this.repo.delete(s.id);
+  }
+
+  /** On `up`: bring every server of this host back to the state it was in. */
+  async resume(onError: (server: ServerRecord, err: Error) => void): Promise<void> {
+    const servers = (await this.repo.list()).filter((s) => s.hostId === this.hostId);
+    await Promise.all(
+      servers.map(async (s) => {
+        try {
+          if (s.state === 'Ready') await this.engine.start(s.id);
+          else if (s.state === 'Creating' || s.state === 'Dropping') {
+            // Interrupted half-way by a platform that died: finish removing it.
+            await this.engine.remove(s.id);
+            await this.repo.delete(s.id);
+          }
+        } catch (err) {
+          onError(s, err as Error);
+        }
+      }),
+    );
+  }
+}

@@ -1,0 +1,81 @@
+// A real platform started in-process for integration tests: its own data dir under /tmp,
+// ephemeral ports on loopback, its own catalog and servers. Tests of one file share it.
+import { chmodSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Platform, defaultOptions, type PlatformOptions, type ClientConfig } from '../../src/platform/platform.js';
+import { callApi, ApiError, type ApiTarget } from '../../src/cli/api-client.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const cliPath = path.join(repoRoot, 'bin', 'pgwarden.js');
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface TestPlatform {
+  readonly platform: Platform;
+  readonly dataDir: string;
+  readonly target: ApiTarget;
+  api<T = unknown>(method: string, route: string, body?: unknown, token?: string): Promise<T>;
+  /** Calls the API and returns the HTTP status with the body, for error cases. */
+  apiStatus(method: string, route: string, body?: unknown, token?: string): Promise<{ status: number; body: unknown }>;
+  cli(args: readonly string[], env?: Record<string, string>): Promise<CliResult>;
+  stop(): Promise<void>;
+}
+
+/** A fresh directory under /tmp that the platform's service account can traverse. */
+export function tempDir(prefix = 'pgw-test-'): string {
+  const dir = mkdtempSync(path.join('/tmp', prefix));
+  chmodSync(dir, 0o711);
+  return dir;
+}
+
+export function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, timeout: 120_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export async function startTestPlatform(overrides: Partial<PlatformOptions> = {}): Promise<TestPlatform> {
+  const root = tempDir();
+  const dataDir = path.join(root, 'data');
+  const platform = new Platform({
+    ...defaultOptions,
+    dataDir,
+    apiPort: 0,
+    gatewayPort: 0,
+    gatewayHosts: ['127.0.0.1', '::1'],
+    logLevel: 'silent',
+    ...overrides,
+  });
+  await platform.start();
+  const cfg = JSON.parse(readFileSync(platform.paths.clientConfig, 'utf8')) as ClientConfig;
+  const target: ApiTarget = { url: cfg.apiUrl, token: cfg.token, ca: readFileSync(cfg.caFile, 'utf8') };
+  const withToken = (token?: string): ApiTarget => (token === undefined ? target : { ...target, token });
+  return {
+    platform,
+    dataDir,
+    target,
+    api: (method, route, body, token) => callApi(withToken(token), method, route, body),
+    async apiStatus(method, route, body, token) {
+      try {
+        return { status: 200, body: await callApi(withToken(token), method, route, body) };
+      } catch (err) {
+        if (err instanceof ApiError) return { status: err.status, body: { error: { code: err.code, message: err.message } } };
+        throw err;
+      }
+    },
+    cli: (args, env = {}) => runCli(['--data-dir', dataDir, ...args], env),
+    async stop() {
+      await platform.stop();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
