@@ -4,6 +4,7 @@
 # (which builds the TypeScript). Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 
 PACKAGES=(postgresql postgresql-contrib openssl iproute2 procps)
 
@@ -12,7 +13,6 @@ for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   echo "Installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
@@ -20,6 +20,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   if command -v pg_lsclusters >/dev/null; then
     pg_lsclusters -h 2>/dev/null | while read -r ver name _; do $SUDO pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true; done
   fi
+fi
+
+# pgwarden_guard: before PostgreSQL 16 a CREATEROLE administrator can grant himself
+# pg_execute_server_program; this preload library refuses it (ext/pgwarden_guard/README.md).
+PG_MAJOR=$(ls /usr/lib/postgresql 2>/dev/null | grep -E '^[0-9]+$' | sort -n | tail -1 || true)
+if [ -n "$PG_MAJOR" ] && [ "$PG_MAJOR" -lt 16 ] && [ ! -f "/usr/lib/postgresql/$PG_MAJOR/lib/pgwarden_guard.so" -o ext/pgwarden_guard/pgwarden_guard.c -nt "/usr/lib/postgresql/$PG_MAJOR/lib/pgwarden_guard.so" ]; then
+  PG_CONFIG="/usr/lib/postgresql/$PG_MAJOR/bin/pg_config"
+  if [ ! -x "$PG_CONFIG" ] || [ ! -d "$($PG_CONFIG --includedir-server 2>/dev/null)" ]; then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "postgresql-server-dev-$PG_MAJOR" make gcc >/dev/null ||
+      { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "postgresql-server-dev-$PG_MAJOR" make gcc >/dev/null; }
+  fi
+  make -s -C ext/pgwarden_guard PG_CONFIG="$PG_CONFIG" with_llvm=no
+  $SUDO make -s -C ext/pgwarden_guard PG_CONFIG="$PG_CONFIG" with_llvm=no install
+  make -s -C ext/pgwarden_guard PG_CONFIG="$PG_CONFIG" with_llvm=no clean
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

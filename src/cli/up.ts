@@ -1,6 +1,7 @@
 // pgwarden up: runs the platform in the foreground until SIGINT/SIGTERM.
 import { Command } from 'commander';
 import { Platform, defaultOptions, type PlatformOptions } from '../platform/platform.js';
+import { ensureDemoServer } from './demo.js';
 
 function port(value: string): number {
   const n = Number(value);
@@ -24,6 +25,9 @@ export function upCommand(hooks: UpHooks = {}): Command {
     .option('--api-host <addr>', 'REST API listen address', defaultOptions.apiHost)
     .option('--catalog-url <url>', 'use this PostgreSQL as the catalog instead of the embedded one')
     .option('--log-level <level>', 'log level', 'warn')
+    .option('--tls-cert <file>', "the gateway's certificate (PEM) instead of one issued by the platform CA")
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option('--demo', 'create a demo server and print how to connect to it')
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const globals = cmd.optsWithGlobals<{ dataDir?: string }>();
       const options: PlatformOptions = {
@@ -35,7 +39,10 @@ export function upCommand(hooks: UpHooks = {}): Command {
         apiHost: o.apiHost as string,
         catalogUrl: (o.catalogUrl as string | undefined) ?? process.env.PGWARDEN_CATALOG_URL,
         logLevel: o.logLevel as string,
+        tlsCertFile: o.tlsCert as string | undefined,
+        tlsKeyFile: o.tlsKey as string | undefined,
       };
+      if (Boolean(options.tlsCertFile) !== Boolean(options.tlsKeyFile)) throw new Error('--tls-cert and --tls-key go together.');
       const platform = new Platform(options);
       let stopping = false;
       const stop = (signal: string) => {
@@ -56,6 +63,14 @@ export function upCommand(hooks: UpHooks = {}): Command {
       process.stdout.write(
         `pgwarden is up.\n  data dir: ${platform.paths.root}\n  API:      ${platform.apiUrl} (token in ${platform.paths.clientConfig})\n`,
       );
+      process.on('SIGHUP', () => {
+        platform.reloadCertificate().then(
+          () => process.stderr.write('pgwarden: gateway certificate reloaded\n'),
+          (err: Error) => process.stderr.write(`pgwarden: certificate reload failed: ${err.message}\n`),
+        );
+      });
+      process.stdout.write(`  gateway:  port ${platform.gateway.port} on ${options.gatewayHosts.join(', ')}\n`);
+      if (o.demo) await ensureDemoServer(platform);
       if (hooks.afterStart) await hooks.afterStart(platform);
       process.stdout.write('Press Ctrl-C to stop.\n');
     });

@@ -6,6 +6,8 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { Cluster } from './cluster.js';
+import { guardSettings } from './guard.js';
+import { findPgBinaries } from './pg-binaries.js';
 import type { OsAccount } from './os-user.js';
 import { ADMIN_GROUP_ROLE, MAINTENANCE_ROLE, ident, literal } from './roles.js';
 import type { PlatformPaths } from '../platform/paths.js';
@@ -38,7 +40,12 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   private cluster(id: number): Cluster {
     let c = this.clusters.get(id);
     if (!c) {
-      c = new Cluster({ dataDir: this.paths.serverData(id), socketDir: this.paths.serverSocketDir(id), account: this.account });
+      c = new Cluster({
+        dataDir: this.paths.serverData(id),
+        socketDir: this.paths.serverSocketDir(id),
+        account: this.account,
+        settings: { max_connections: 250, ...guardSettings(findPgBinaries()) },
+      });
       c.on('crashed', (info) => this.emit('crashed', id, info));
       c.on('restarted', () => this.emit('restarted', id));
       c.on('restartFailed', (err) => this.emit('restartFailed', id, err));

@@ -6,6 +6,8 @@ import path from 'node:path';
 export interface PgBinaries {
   readonly dir: string;
   readonly majorVersion: number;
+  /** Where the server loads libraries from (Debian: /usr/lib/postgresql/N/lib). */
+  readonly libDir: string;
   bin(name: 'postgres' | 'initdb' | 'pg_ctl' | 'pg_basebackup' | 'psql' | 'pg_controldata'): string;
 }
 
@@ -47,7 +49,13 @@ export function findPgBinaries(): PgBinaries {
     if (!existsSync(path.join(dir, 'postgres')) || !existsSync(path.join(dir, 'initdb'))) continue;
     const major = versionOf(dir);
     if (major === null || major < MIN_MAJOR) continue;
-    cached = { dir, majorVersion: major, bin: (name) => path.join(dir, name) };
+    let libDir = path.join(dir, '..', 'lib');
+    try {
+      libDir = execFileSync(path.join(dir, 'pg_config'), ['--pkglibdir'], { encoding: 'utf8' }).trim();
+    } catch {
+      /* no pg_config beside the server: Debian's layout */
+    }
+    cached = { dir, majorVersion: major, libDir, bin: (name) => path.join(dir, name) };
     return cached;
   }
   throw new Error(

@@ -1,7 +1,7 @@
 // One platform on this host: catalog, managed servers, control API, gateway. `pgwarden up`
 // starts it; SIGINT/SIGTERM stop it cleanly, servers last.
 import { existsSync, mkdirSync, readFileSync, chmodSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
 import type { FastifyInstance } from 'fastify';
@@ -28,7 +28,7 @@ import { buildApi } from '../control/app.js';
 import { serverRoutes } from '../control/routes/servers.js';
 import { platformRoutes, type HealthReport } from '../control/routes/platform.js';
 import { Gateway } from '../gateway/gateway.js';
-import { GatewayCertificates } from '../gateway/tls-certificates.js';
+import { GatewayCertificates, issueGatewayCertificate } from '../gateway/tls-certificates.js';
 import { pino, type Logger } from 'pino';
 
 export interface PlatformOptions {
@@ -151,7 +151,17 @@ export class Platform {
     const apiTls = await this.apiCertificate();
     this.api = await buildApi({ tls: apiTls, tokens, bus: this.bus, logLevel: this.options.logLevel });
     serverRoutes(this.api, this.serverService, this.options.domain, String(pgbin.majorVersion));
-    platformRoutes(this.api, { tokens, caPem: () => this.ca.certPem, metrics: this.metrics, health: () => this.health() });
+    platformRoutes(this.api, {
+      tokens,
+      caPem: () => this.ca.certPem,
+      metrics: this.metrics,
+      health: () => this.health(),
+      rotateCertificate: async () => {
+        await this.reloadCertificate();
+        const cert = new X509Certificate(this.certificates.current.pem);
+        return { fingerprint256: cert.fingerprint256, validTo: new Date(cert.validTo).toISOString() };
+      },
+    });
     await this.api.listen({ port: this.options.apiPort, host: this.options.apiHost });
 
     // Gateway: the only way in.
@@ -246,6 +256,20 @@ export class Platform {
       if (await tokens.authenticate(cfg.token)) return cfg.token;
     }
     return (await tokens.create('Owner', 'owner (created by up)', null)).token;
+  }
+
+  /** Loads the operator's certificate files again, or issues a fresh one from the platform CA.
+   * New handshakes use it; open sessions keep theirs. */
+  async reloadCertificate(): Promise<void> {
+    const o = this.options;
+    if (o.tlsCertFile && o.tlsKeyFile) {
+      this.certificates.replace(readFileSync(o.tlsCertFile, 'utf8'), readFileSync(o.tlsKeyFile, 'utf8'));
+      return;
+    }
+    const leaf = await issueGatewayCertificate(this.ca, o.domain, [...this.snapshots.snapshot.servers.keys()]);
+    writeFileSync(path.join(this.paths.caDir, 'gateway.crt'), leaf.certPem, { mode: 0o644 });
+    writeSecretFile(path.join(this.paths.secretsDir, 'gateway.key'), leaf.keyPem);
+    this.certificates.replace(leaf.certPem, leaf.keyPem);
   }
 
   async stop(): Promise<void> {

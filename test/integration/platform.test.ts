@@ -153,6 +153,10 @@ test('the administrator cannot become a superuser or reach the host', async () =
   await refused("copy (select 1) to program 'id'", /must be superuser or have privileges of the pg_execute_server_program role/);
   await c.query('create table lines (line text)');
   await refused("copy lines from '/etc/passwd'", /must be superuser or have privileges of the pg_read_server_files role/);
+  // PostgreSQL 15 lets a CREATEROLE role grant itself these; pgwarden_guard refuses it.
+  await refused('grant pg_execute_server_program to mallory', /permission denied to grant role "pg_execute_server_program"/);
+  await refused('create role sneaky login in role pg_read_server_files', /permission denied to grant role "pg_read_server_files"/);
+  await refused('drop role pgwarden_admin', /permission denied to drop role "pgwarden_admin"/);
   await refused("alter system set work_mem = '1MB'", /permission denied to set parameter "work_mem"/);
   await refused("select pg_read_file('postgresql.conf')", /permission denied for function pg_read_file/);
   await refused("select pg_ls_dir('.')", /permission denied for function pg_ls_dir/);

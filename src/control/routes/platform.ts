@@ -15,8 +15,19 @@ export interface HealthReport {
 
 export function platformRoutes(
   app: FastifyInstance,
-  deps: { tokens: TokensRepo; caPem: () => string; metrics: Registry; health: () => HealthReport },
+  deps: {
+    tokens: TokensRepo;
+    caPem: () => string;
+    metrics: Registry;
+    health: () => HealthReport;
+    rotateCertificate: () => Promise<{ fingerprint256: string; validTo: string }>;
+  },
 ): void {
+  app.post('/gateway/certificate/rotate', {
+    config: { roles: OWNER, action: 'gateway.certificate.rotate' },
+    schema: { tags: ['platform'], response: { 200: { type: 'object', properties: { fingerprint256: { type: 'string' }, validTo: { type: 'string' } } }, ...errorResponses } },
+  }, async () => deps.rotateCertificate());
+
   app.post<{ Body: { role: ApiRole; name?: string } }>('/tokens', {
     config: { roles: OWNER, action: 'token.create' },
     schema: { tags: ['tokens'], body: createTokenBody, response: { 201: tokenSchema, ...errorResponses } },

@@ -1,0 +1,472 @@
+// pgwarden_guard (ext/pgwarden_guard): on PostgreSQL < 16 a CREATEROLE administrator can grant
+// himself pg_execute_server_program and run shell commands as the server's OS user. These tests
+// start two throwaway clusters, one with the guard preloaded and one without, and show that the
+// guard (and nothing else) refuses every escalation while ordinary administration still works.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { findPgBinaries, type PgBinaries } from '../../src/engine/pg-binaries.js';
+
+const execFileAsync = promisify(execFile);
+
+const MAINTENANCE = 'pgwarden_maintenance';
+const MAINTENANCE_PASSWORD = 'Maint-Guard-9x!';
+const ADMIN = 'alice';
+const ADMIN_PASSWORD = 'Alice-Guard-7y!';
+const GRANT_DETAIL = 'Only the platform may grant membership in this role.';
+
+const binaries: PgBinaries = findPgBinaries();
+const skipReason =
+  binaries.majorVersion >= 16
+    ? `PostgreSQL ${binaries.majorVersion} refuses these escalations itself (CREATEROLE was reworked in 16); pgwarden_guard is built and tested only for servers older than 16`
+    : false;
+
+interface Account {
+  uid: number;
+  gid: number;
+  name: string;
+}
+
+/** PostgreSQL refuses to run as root: as root use `nobody`, otherwise our own account. */
+function osAccount(): Account {
+  if (process.getuid?.() !== 0) {
+    const me = userInfo();
+    return { uid: me.uid, gid: me.gid, name: me.username };
+  }
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'nobody'], { encoding: 'utf8' }).trim());
+  return { uid: id('-u'), gid: id('-g'), name: 'nobody' };
+}
+
+class TestCluster {
+  readonly dataDir: string;
+  readonly socketDir: string;
+  readonly logFile: string;
+  private child: ChildProcess | null = null;
+  private exited: Promise<void> = Promise.resolve();
+
+  constructor(
+    root: string,
+    readonly name: string,
+    private readonly account: Account,
+    private readonly preload: string,
+  ) {
+    this.dataDir = path.join(root, name, 'data');
+    this.socketDir = path.join(root, name, 'sock');
+    this.logFile = path.join(root, name, 'postgres.log');
+  }
+
+  private own(p: string): void {
+    chownSync(p, this.account.uid, this.account.gid);
+  }
+
+  async init(): Promise<void> {
+    const base = path.dirname(this.dataDir);
+    mkdirSync(base, { mode: 0o700 });
+    this.own(base);
+    mkdirSync(this.socketDir, { mode: 0o700 });
+    this.own(this.socketDir);
+    const pwfile = path.join(base, 'pwfile');
+    writeFileSync(pwfile, `${MAINTENANCE_PASSWORD}\n`, { mode: 0o600 });
+    this.own(pwfile);
+    try {
+      await execFileAsync(
+        binaries.bin('initdb'),
+        ['-D', this.dataDir, '-U', MAINTENANCE, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '-E', 'UTF8',
+          '--locale=C', '--no-instructions'],
+        { uid: this.account.uid, gid: this.account.gid, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' } },
+      );
+    } finally {
+      rmSync(pwfile, { force: true });
+    }
+    appendFileSync(
+      path.join(this.dataDir, 'postgresql.conf'),
+      [
+        '',
+        "listen_addresses = ''",
+        `unix_socket_directories = '${this.socketDir}'`,
+        "unix_socket_permissions = '0700'",
+        "password_encryption = 'scram-sha-256'",
+        `shared_preload_libraries = '${this.preload}'`,
+        'shared_buffers = 16MB',
+        'max_connections = 20',
+        'fsync = off',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(path.join(this.dataDir, 'pg_hba.conf'), 'local all all scram-sha-256\n');
+  }
+
+  async start(): Promise<void> {
+    const log = openSync(this.logFile, 'a', 0o600);
+    this.own(this.logFile);
+    const child = spawn(binaries.bin('postgres'), ['-D', this.dataDir], {
+      uid: this.account.uid,
+      gid: this.account.gid,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' },
+      stdio: ['ignore', log, log],
+    });
+    closeSync(log);
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    const pidFile = path.join(this.dataDir, 'postmaster.pid');
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        const hint = this.preload ? ` (is ${this.preload} installed? make -C ext/pgwarden_guard install)` : '';
+        throw new Error(`${this.name} cluster exited during start${hint}:\n${this.log().slice(-2000)}`);
+      }
+      try {
+        const lines = readFileSync(pidFile, 'utf8').split('\n');
+        if (Number(lines[0]) === child.pid && lines[7]?.trim() === 'ready') return;
+      } catch {
+        /* not written yet */
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`${this.name} cluster did not become ready:\n${this.log().slice(-2000)}`);
+  }
+
+  log(): string {
+    return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8') : '';
+  }
+
+  /** Fast shutdown of the postmaster we spawned (by its PID), SIGKILL if it lingers. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGINT');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await this.exited;
+    clearTimeout(timer);
+    this.child = null;
+  }
+
+  async connect(user: string, password: string, database = 'postgres'): Promise<pg.Client> {
+    const client = new pg.Client({ host: this.socketDir, user, password, database, application_name: 'guard-test' });
+    await client.connect();
+    return client;
+  }
+
+  /** What the platform does when it creates a managed server (src/engine/managed-servers.ts). */
+  async createPlatformRoles(): Promise<void> {
+    const su = await this.connect(MAINTENANCE, MAINTENANCE_PASSWORD);
+    try {
+      await su.query('create role pgwarden_admin nologin');
+      await su.query('grant pg_monitor, pg_signal_backend to pgwarden_admin');
+      await su.query('grant all on database postgres to pgwarden_admin');
+      await su.query('grant all on schema public to pgwarden_admin');
+      await su.query(
+        `create role ${ADMIN} login createdb createrole nosuperuser noreplication nobypassrls ` +
+          `in role pgwarden_admin password '${ADMIN_PASSWORD}'`,
+      );
+    } finally {
+      await su.end();
+    }
+  }
+}
+
+interface Expected {
+  code: string;
+  message: string;
+  detail?: string;
+}
+
+/** Runs `sql` and asserts the exact error; nothing the statement did survives (own transaction). */
+async function refused(client: pg.Client, sql: string, expected: Expected): Promise<void> {
+  await client.query('begin');
+  try {
+    await assert.rejects(client.query(sql), (err: unknown) => {
+      const e = err as pg.DatabaseError;
+      const actual: Expected = { code: e.code ?? '', message: e.message };
+      if (expected.detail !== undefined) actual.detail = e.detail;
+      assert.deepEqual(actual, expected, `unexpected outcome of: ${sql}`);
+      return true;
+    }, `expected to be refused: ${sql}`);
+  } finally {
+    await client.query('rollback');
+  }
+}
+
+function denied(message: string, detail: string): Expected {
+  return { code: '42501', message, detail };
+}
+
+async function isMember(client: pg.Client, role: string, of: string): Promise<boolean> {
+  const { rows } = await client.query<{ m: boolean }>(
+    `select exists (select 1 from pg_auth_members m join pg_roles r on r.oid = m.roleid
+       join pg_roles u on u.oid = m.member where r.rolname = $2 and u.rolname = $1) as m`,
+    [role, of],
+  );
+  return rows[0]!.m;
+}
+
+describe('pgwarden_guard: a CREATEROLE administrator cannot escalate', { skip: skipReason }, () => {
+  let root = '';
+  let guarded: TestCluster;
+  let unguarded: TestCluster;
+  let alice: pg.Client;
+  let maintenance: pg.Client;
+  const clients: pg.Client[] = [];
+
+  before(async () => {
+    const account = osAccount();
+    root = mkdtempSync('/tmp/pgw-guard-');
+    chownSync(root, account.uid, account.gid);
+    guarded = new TestCluster(root, 'guarded', account, 'pgwarden_guard');
+    unguarded = new TestCluster(root, 'unguarded', account, '');
+    await Promise.all([guarded.init(), unguarded.init()]);
+    await Promise.all([guarded.start(), unguarded.start()]);
+    await Promise.all([guarded.createPlatformRoles(), unguarded.createPlatformRoles()]);
+    maintenance = await guarded.connect(MAINTENANCE, MAINTENANCE_PASSWORD);
+    clients.push(maintenance);
+    alice = await guarded.connect(ADMIN, ADMIN_PASSWORD);
+    clients.push(alice);
+  });
+
+  after(async () => {
+    for (const c of clients) await c.end().catch(() => undefined);
+    await Promise.all([guarded?.stop(), unguarded?.stop()]);
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  it('the library is loaded in the guarded cluster only', async () => {
+    const { rows } = await maintenance.query<{ shared_preload_libraries: string }>('show shared_preload_libraries');
+    assert.equal(rows[0]!.shared_preload_libraries, 'pgwarden_guard');
+    const other = await unguarded.connect(MAINTENANCE, MAINTENANCE_PASSWORD);
+    clients.push(other);
+    const { rows: none } = await other.query<{ shared_preload_libraries: string }>('show shared_preload_libraries');
+    assert.equal(none[0]!.shared_preload_libraries, '');
+    await other.end();
+    const { rows: admin } = await alice.query<{ rolsuper: boolean; rolcreaterole: boolean }>(
+      'select rolsuper, rolcreaterole from pg_roles where rolname = current_user',
+    );
+    assert.deepEqual(admin[0], { rolsuper: false, rolcreaterole: true });
+  });
+
+  it('without the guard the escalation works: GRANT pg_execute_server_program gives a shell', async () => {
+    const a = await unguarded.connect(ADMIN, ADMIN_PASSWORD);
+    clients.push(a);
+    await a.query(`grant pg_execute_server_program to ${ADMIN}`);
+    await a.query('create temp table shell_out (line text)');
+    await a.query(`copy shell_out from program 'id -u'`);
+    const { rows } = await a.query<{ line: string }>('select line from shell_out');
+    assert.equal(rows[0]!.line, String(osAccount().uid), 'COPY FROM PROGRAM ran a command as the server OS user');
+    // and so does the platform-role takeover the guard also blocks
+    await a.query(`alter role pgwarden_admin login password 'Taken-Over-1!'`);
+  });
+
+  it('refuses GRANT of the server file/program roles', async () => {
+    for (const role of ['pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files']) {
+      await refused(alice, `grant ${role} to ${ADMIN}`, denied(`permission denied to grant role "${role}"`, GRANT_DETAIL));
+    }
+    await refused(
+      alice,
+      `grant pg_execute_server_program to ${ADMIN} with admin option`,
+      denied('permission denied to grant role "pg_execute_server_program"', GRANT_DETAIL),
+    );
+    assert.equal(await isMember(maintenance, ADMIN, 'pg_execute_server_program'), false);
+  });
+
+  it('refuses the grant when it comes from dynamic SQL too', async () => {
+    await refused(
+      alice,
+      `do $$ begin execute 'grant pg_execute_server_program to ${ADMIN}'; end $$`,
+      denied('permission denied to grant role "pg_execute_server_program"', GRANT_DETAIL),
+    );
+  });
+
+  it('COPY TO/FROM PROGRAM stays refused', async () => {
+    const copyDenied: Expected = {
+      code: '42501',
+      message:
+        'must be superuser or have privileges of the pg_execute_server_program role to COPY to or from an external program',
+    };
+    await refused(alice, `copy (select 1) to program 'id'`, copyDenied);
+    await refused(alice, `copy pg_class from program 'id'`, copyDenied);
+  });
+
+  it('refuses CREATE ROLE ... IN ROLE / IN GROUP a protected role', async () => {
+    await refused(
+      alice,
+      'create role x login in role pg_read_server_files',
+      denied('permission denied to grant role "pg_read_server_files"', GRANT_DETAIL),
+    );
+    await refused(
+      alice,
+      'create user y in group pg_execute_server_program',
+      denied('permission denied to grant role "pg_execute_server_program"', GRANT_DETAIL),
+    );
+    await refused(
+      alice,
+      "create role second_admin login createrole password 'Second-Adm1n!' in role pgwarden_admin",
+      denied('permission denied to grant role "pgwarden_admin"', GRANT_DETAIL),
+    );
+  });
+
+  it('refuses CREATE ROLE ... ROLE/ADMIN that makes a protected role a member', async () => {
+    await refused(
+      alice,
+      'create role trap role pgwarden_maintenance',
+      denied(
+        'permission denied to grant role "trap" to role "pgwarden_maintenance"',
+        'Only the platform may change the memberships of role "pgwarden_maintenance".',
+      ),
+    );
+    await refused(
+      alice,
+      'create role trap2 admin pgwarden_admin',
+      denied(
+        'permission denied to grant role "trap2" to role "pgwarden_admin"',
+        'Only the platform may change the memberships of role "pgwarden_admin".',
+      ),
+    );
+  });
+
+  it('refuses GRANT pgwarden_admin to another role (only the platform makes administrators)', async () => {
+    await alice.query(`create role bob login password 'Bob-Guard-5z!'`);
+    await refused(alice, 'grant pgwarden_admin to bob', denied('permission denied to grant role "pgwarden_admin"', GRANT_DETAIL));
+    await refused(
+      alice,
+      'alter group pgwarden_admin add user bob',
+      denied('permission denied to grant role "pgwarden_admin"', GRANT_DETAIL),
+    );
+    assert.equal(await isMember(maintenance, 'bob', 'pgwarden_admin'), false);
+    await alice.query('drop role bob');
+  });
+
+  it('refuses REVOKE of protected roles and changes to the platform roles memberships', async () => {
+    await refused(
+      alice,
+      `revoke pgwarden_admin from ${ADMIN}`,
+      denied('permission denied to revoke role "pgwarden_admin"', 'Only the platform may revoke membership in this role.'),
+    );
+    await refused(
+      alice,
+      'revoke pg_monitor from pgwarden_admin',
+      denied(
+        'permission denied to revoke role "pg_monitor" from role "pgwarden_admin"',
+        'Only the platform may change the memberships of role "pgwarden_admin".',
+      ),
+    );
+  });
+
+  it('refuses ALTER ROLE, ALTER ROLE SET, RENAME and DROP of platform roles', async () => {
+    const alter = (role: string) => denied(`permission denied to alter role "${role}"`, 'Only the platform may alter this role.');
+    await refused(alice, `alter role pgwarden_maintenance password 'Owned-It-1!'`, alter('pgwarden_maintenance'));
+    await refused(alice, 'alter role pgwarden_maintenance nologin', alter('pgwarden_maintenance'));
+    await refused(alice, `alter role pgwarden_admin login password 'Taken-Over-1!'`, alter('pgwarden_admin'));
+    await refused(alice, `alter role pgwarden_admin set search_path = 'evil'`, alter('pgwarden_admin'));
+    await refused(alice, `alter role pgwarden_maintenance in database postgres set work_mem = '1MB'`, alter('pgwarden_maintenance'));
+    await refused(
+      alice,
+      'alter role pgwarden_maintenance rename to m',
+      denied('permission denied to rename role "pgwarden_maintenance"', 'Only the platform may rename this role.'),
+    );
+    await refused(
+      alice,
+      'drop role pgwarden_admin',
+      denied('permission denied to drop role "pgwarden_admin"', 'Only the platform may drop this role.'),
+    );
+    await refused(
+      alice,
+      'drop role if exists pgwarden_maintenance',
+      denied('permission denied to drop role "pgwarden_maintenance"', 'Only the platform may drop this role.'),
+    );
+    await refused(
+      alice,
+      'drop owned by pgwarden_admin',
+      denied(
+        'permission denied to drop objects owned by role "pgwarden_admin"',
+        'Only the platform may drop objects owned by this role.',
+      ),
+    );
+  });
+
+  it('refuses ALTER ROLE CURRENT_USER after SET ROLE pgwarden_admin', async () => {
+    await alice.query('set role pgwarden_admin');
+    try {
+      await refused(
+        alice,
+        "alter role current_user set work_mem = '1MB'",
+        denied('permission denied to alter role "pgwarden_admin"', 'Only the platform may alter this role.'),
+      );
+    } finally {
+      await alice.query('reset role');
+    }
+  });
+
+  it('reserves the pgwarden_ role names', async () => {
+    const reserved = (name: string): Expected => ({
+      code: '42939',
+      message: `role name "${name}" is reserved`,
+      detail: 'Role names starting with "pgwarden_" are reserved for the platform.',
+    });
+    await refused(alice, 'create role pgwarden_audit', reserved('pgwarden_audit'));
+    await refused(alice, 'create role app_r; alter role app_r rename to "PGWARDEN_x"', reserved('PGWARDEN_x'));
+  });
+
+  it('refuses a role the platform made a member of a server file/program role', async () => {
+    await maintenance.query('create role file_loader nologin in role pg_read_server_files');
+    try {
+      await refused(alice, `grant file_loader to ${ADMIN}`, denied('permission denied to grant role "file_loader"', GRANT_DETAIL));
+      await refused(
+        alice,
+        `alter role file_loader login password 'Loader-Pw-1!'`,
+        denied('permission denied to alter role "file_loader"', 'Only the platform may alter this role.'),
+      );
+    } finally {
+      await maintenance.query('drop role file_loader');
+    }
+  });
+
+  it('refuses ALTER ROLE/DATABASE SET of the preload libraries', async () => {
+    const param = (name: string) =>
+      denied(`permission denied to set parameter "${name}"`, 'Only the platform may set this parameter.');
+    await refused(alice, `alter role ${ADMIN} set session_preload_libraries = 'auto_explain'`, param('session_preload_libraries'));
+    await refused(alice, `alter role ${ADMIN} set local_preload_libraries = 'x'`, param('local_preload_libraries'));
+    await refused(alice, `alter database postgres set local_preload_libraries = 'x'`, param('local_preload_libraries'));
+  });
+
+  it('ordinary administration still works', async () => {
+    await alice.query(`create role app login password 'App-Guard-3w!'`);
+    await alice.query('create role readers nologin');
+    await alice.query('grant readers to app');
+    await alice.query('grant pg_read_all_stats to app');
+    await alice.query(`alter role app set work_mem = '8MB'`);
+    await alice.query('alter role app rename to app2');
+    await alice.query('alter role app2 rename to app');
+    await alice.query(`alter role app password 'App-Guard-4w!'`);
+    await alice.query(`alter role ${ADMIN} password '${ADMIN_PASSWORD}'`);
+    await alice.query('create database appdb');
+    await alice.query(`alter database appdb set work_mem = '16MB'`);
+    await alice.query('revoke readers from app');
+    assert.equal(await isMember(maintenance, 'app', 'pg_read_all_stats'), true);
+    const { rows } = await maintenance.query<{ setconfig: string[] }>(
+      `select setconfig from pg_db_role_setting s join pg_roles r on r.oid = s.setrole where r.rolname = 'app'`,
+    );
+    assert.deepEqual(rows[0]!.setconfig, ['work_mem=8MB']);
+    const app = await guarded.connect('app', 'App-Guard-4w!', 'appdb');
+    clients.push(app);
+    const { rows: wm } = await app.query<{ work_mem: string }>('show work_mem');
+    assert.equal(wm[0]!.work_mem, '8MB');
+    await app.end();
+    await alice.query('drop database appdb');
+    await alice.query('drop role app');
+    await alice.query('drop role readers');
+  });
+
+  it('the platform (superuser) is not restricted', async () => {
+    await maintenance.query(`create role second_admin login createdb createrole nosuperuser in role pgwarden_admin`);
+    await maintenance.query('grant pg_execute_server_program to second_admin');
+    await maintenance.query('revoke pg_execute_server_program from second_admin');
+    await maintenance.query(`alter role pgwarden_admin set work_mem = '2MB'`);
+    await maintenance.query('alter role pgwarden_admin reset work_mem');
+    await maintenance.query('drop role second_admin');
+    assert.equal(await isMember(maintenance, ADMIN, 'pgwarden_admin'), true);
+  });
+});
