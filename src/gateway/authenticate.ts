@@ -6,7 +6,6 @@ import {
   ScramServerSession,
   ScramError,
   mockVerifier,
-  tlsServerEndPoint,
   type ScramMechanism,
   type ScramVerifier,
 } from '../auth/scram/index.js';
@@ -34,8 +33,9 @@ export type PasswordAuthResult =
 export interface PasswordAuthInput {
   readonly wire: Wire;
   readonly user: string;
-  /** DER of the certificate this TLS connection presented; null on plaintext. */
-  readonly tlsCertificateDer: Buffer | null;
+  /** tls-server-end-point data of this TLS connection's certificate; null on plaintext or
+   * when the certificate allows no binding. */
+  readonly channelBinding: Buffer | null;
   readonly lookup: () => Promise<VerifierLookup>;
   readonly mockSecret: Buffer;
 }
@@ -54,7 +54,7 @@ function expect(type: string, got: string): void {
 
 export async function authenticatePassword(input: PasswordAuthInput): Promise<PasswordAuthResult> {
   const { wire } = input;
-  const binding = input.tlsCertificateDer ? { type: 'tls-server-end-point' as const, data: tlsServerEndPoint(input.tlsCertificateDer) } : null;
+  const binding = input.channelBinding ? { type: 'tls-server-end-point' as const, data: input.channelBinding } : null;
   wire.write(authenticationSASL(binding ? ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256'] : ['SCRAM-SHA-256']));
 
   const first = await wire.readMessage();

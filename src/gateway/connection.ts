@@ -34,7 +34,7 @@ interface TlsState {
   readonly version: string;
   readonly cipher: string;
   readonly sni: string | undefined;
-  readonly certificateDer: Buffer;
+  readonly channelBinding: Buffer | null;
 }
 
 /** What later steps know about the session, for events. */
@@ -167,7 +167,7 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     const auth = await authenticatePassword({
       wire,
       user: route.user,
-      tlsCertificateDer: tlsState?.certificateDer ?? null,
+      channelBinding: tlsState?.channelBinding ?? null,
       lookup: () => g.verifiers.get(server.id, route.user),
       mockSecret: g.mockSecret,
     });
@@ -187,6 +187,7 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
       });
     } catch (err) {
       clearTimeout(authDeadline);
+      auth.clientKey.fill(0);
       if (err instanceof BackendRefused) {
         // The server's own refusal (database does not exist, password changed in SQL, ...).
         if (err.sqlstate === '28P01') g.verifiers.invalidate(server.id, route.user);
@@ -197,6 +198,7 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
       throw err;
     }
     clearTimeout(authDeadline);
+    auth.clientKey.fill(0);
     const key = g.cancelKeys.issue({ socketDir: g.socketDir(server.id), processId: backend.processId, secretKey: backend.secretKey });
     socket.write(Buffer.concat([
       authenticationSASLFinal(auth.serverFinal),
@@ -325,7 +327,7 @@ async function startTls(transport: Duplex, g: GatewayContext, direct: boolean): 
     version: socket.getProtocol() ?? 'unknown',
     cipher: cipher?.standardName ?? cipher?.name ?? 'unknown',
     sni: (socket as tls.TLSSocket & { servername?: string | false }).servername || undefined,
-    certificateDer: cert.der,
+    channelBinding: cert.channelBinding,
   };
 }
 

@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { issueServerCertificate, type PlatformCa } from '../platform/ca.js';
+import { channelBindingHash, tlsServerEndPoint } from '../auth/scram/index.js';
 import { writeSecretFile } from '../platform/secrets.js';
 import type { PlatformPaths } from '../platform/paths.js';
 
@@ -22,6 +23,9 @@ export interface ActiveCertificate {
   readonly context: SecureContext;
   /** DER of the leaf certificate, for tls-server-end-point channel binding. */
   readonly der: Buffer;
+  /** tls-server-end-point data for SCRAM-SHA-256-PLUS, or null when the certificate's
+   * signature algorithm defines none (Ed25519): then PLUS is not offered. */
+  readonly channelBinding: Buffer | null;
   readonly pem: string;
 }
 
@@ -36,7 +40,8 @@ export function buildContext(certPem: string, keyPem: string): ActiveCertificate
     honorCipherOrder: true,
     sessionTimeout: 300,
   });
-  return { context, der: new X509Certificate(certPem).raw, pem: certPem };
+  const der = new X509Certificate(certPem).raw;
+  return { context, der, channelBinding: channelBindingHash(der) ? tlsServerEndPoint(der) : null, pem: certPem };
 }
 
 export class GatewayCertificates {

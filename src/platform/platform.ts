@@ -28,6 +28,7 @@ import { buildApi } from '../control/app.js';
 import { serverRoutes } from '../control/routes/servers.js';
 import { platformRoutes, type HealthReport } from '../control/routes/platform.js';
 import { Gateway } from '../gateway/gateway.js';
+import type { GatewayLimits } from '../gateway/context.js';
 import { GatewayCertificates, issueGatewayCertificate } from '../gateway/tls-certificates.js';
 import { pino, type Logger } from 'pino';
 
@@ -43,6 +44,8 @@ export interface PlatformOptions {
   /** The operator's own gateway certificate and key (PEM files) instead of one from the platform CA. */
   readonly tlsCertFile?: string;
   readonly tlsKeyFile?: string;
+  /** Gateway bounds: handshake and auth timeouts, sessions per server, startup packet size. */
+  readonly gatewayLimits?: Partial<GatewayLimits>;
 }
 
 export const defaultOptions: PlatformOptions = {
@@ -177,6 +180,7 @@ export class Platform {
       hosts: this.options.gatewayHosts,
       port: this.options.gatewayPort,
       domain: this.options.domain,
+      limits: this.options.gatewayLimits,
       bus: this.bus,
       log: this.log,
       metrics: this.metrics,

@@ -37,7 +37,11 @@ export function conninfo(t: TestPlatform, opts: Record<string, string | number>)
 }
 
 /** Sends raw bytes to the gateway and collects everything it answers until it closes. */
-export function rawExchange(port: number, payload: Buffer, opts: { host?: string; timeoutMs?: number } = {}): Promise<{ data: Buffer; closed: boolean }> {
+export function rawExchange(
+  port: number,
+  payload: Buffer,
+  opts: { host?: string; timeoutMs?: number; halfClose?: boolean } = {},
+): Promise<{ data: Buffer; closed: boolean }> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const s = net.connect({ host: opts.host ?? '127.0.0.1', port });
@@ -45,7 +49,7 @@ export function rawExchange(port: number, payload: Buffer, opts: { host?: string
       s.destroy();
       resolve({ data: Buffer.concat(chunks), closed: false });
     }, opts.timeoutMs ?? 3000);
-    s.on('connect', () => s.write(payload));
+    s.on('connect', () => (opts.halfClose ? s.end(payload) : s.write(payload)));
     s.on('data', (c: Buffer) => chunks.push(c));
     s.on('error', () => undefined);
     s.on('close', () => {
