@@ -1,6 +1,7 @@
 // The embedded catalog: a PostgreSQL cluster the platform runs for itself inside its data dir,
 // reached only over its Unix socket with a SCRAM password only the platform can read.
 import path from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { Cluster } from '../engine/cluster.js';
 import type { OsAccount } from '../engine/os-user.js';
 import type { PlatformPaths } from '../platform/paths.js';
@@ -14,6 +15,13 @@ export interface CatalogConnection {
   readonly user: string;
   readonly password: string;
   readonly database: string;
+}
+
+/** How another process on this host reaches the embedded catalog of a running platform. */
+export function embeddedCatalogConnection(paths: PlatformPaths): CatalogConnection {
+  const file = path.join(paths.secretsDir, 'catalog.password');
+  if (!existsSync(file)) throw new Error(`No embedded catalog in ${paths.root}: start the platform with 'pgwarden up' first.`);
+  return { host: paths.catalogSocketDir(), user: CATALOG_SUPERUSER, password: readFileSync(file, 'utf8').trim(), database: 'postgres' };
 }
 
 export async function startEmbeddedCatalog(

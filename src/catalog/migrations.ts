@@ -46,6 +46,73 @@ export const migrations: readonly Migration[] = [
         for each row execute function notify_change();
     `,
   },
+  {
+    version: 2,
+    name: 'network security: firewall rules, virtual networks, vnet rules, private endpoints',
+    sql: `
+      create table firewall_rules (
+        server_id int not null references servers(id) on delete cascade,
+        name text not null,
+        start_ip_address text not null,
+        end_ip_address text not null,
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now(),
+        primary key (server_id, name)
+      );
+      create table virtual_networks (
+        name text primary key,
+        address_prefixes text[] not null,
+        listen_address text unique,
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now()
+      );
+      create table subnets (
+        vnet_name text not null references virtual_networks(name) on delete cascade,
+        name text not null,
+        address_prefix text not null,
+        service_endpoint boolean not null default false,
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now(),
+        primary key (vnet_name, name)
+      );
+      create table virtual_network_rules (
+        server_id int not null references servers(id) on delete cascade,
+        name text not null,
+        virtual_network_subnet_id text not null,
+        ignore_missing_vnet_service_endpoint boolean not null default false,
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now(),
+        primary key (server_id, name)
+      );
+      create table private_endpoint_connections (
+        server_id int not null references servers(id) on delete cascade,
+        endpoint_id text not null,
+        kind text not null check (kind in ('azure-private-link', 'aws-vpc-endpoint')),
+        status text not null check (status in ('Pending', 'Approved', 'Rejected', 'Disconnected')),
+        description text not null default '',
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now(),
+        primary key (server_id, endpoint_id)
+      );
+      -- One payload per table and operation: identical notifications in one transaction are
+      -- delivered once, so a bulk change (a server's rules cascading away) is one reload.
+      create function notify_network_change() returns trigger language plpgsql as $$
+      begin
+        perform pg_notify('pgwarden_changes', json_build_object('table', tg_table_name, 'op', tg_op)::text);
+        return null;
+      end $$;
+      create trigger firewall_rules_changed after insert or update or delete on firewall_rules
+        for each row execute function notify_network_change();
+      create trigger virtual_networks_changed after insert or update or delete on virtual_networks
+        for each row execute function notify_network_change();
+      create trigger subnets_changed after insert or update or delete on subnets
+        for each row execute function notify_network_change();
+      create trigger virtual_network_rules_changed after insert or update or delete on virtual_network_rules
+        for each row execute function notify_network_change();
+      create trigger private_endpoint_connections_changed after insert or update or delete on private_endpoint_connections
+        for each row execute function notify_network_change();
+    `,
+  },
 ];
 
 export async function migrate(client: pg.ClientBase): Promise<void> {

@@ -4,22 +4,26 @@ import { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import type { ChangeFeed } from './change-feed.js';
 import { ServersRepo, type ServerRecord } from './servers-repo.js';
+import { loadNetworkState } from '../network/state.js';
+import type { NetworkView } from '../gateway/network-stage.js';
 
 export interface CatalogSnapshot {
   readonly servers: ReadonlyMap<string, ServerRecord>;
+  /** Firewall rules, VNet rules, private endpoints and virtual networks, ready to decide from. */
+  readonly network: NetworkView;
   /** When this snapshot was read from the catalog. */
   readonly loadedAt: Date;
   readonly version: number;
 }
 
 export class SnapshotStore extends EventEmitter<{ updated: [CatalogSnapshot]; error: [Error] }> {
-  private current: CatalogSnapshot = { servers: new Map(), loadedAt: new Date(0), version: 0 };
+  private current: CatalogSnapshot = { servers: new Map(), network: { servers: new Map(), vnets: new Map() }, loadedAt: new Date(0), version: 0 };
   private reloading: Promise<void> | null = null;
   private again = false;
   private readonly repo: ServersRepo;
   lastError: Error | null = null;
 
-  constructor(db: pg.Pool, private readonly feed: ChangeFeed) {
+  constructor(private readonly db: pg.Pool, private readonly feed: ChangeFeed) {
     super();
     this.repo = new ServersRepo(db);
     feed.on('change', () => this.requestReload());
@@ -35,9 +39,10 @@ export class SnapshotStore extends EventEmitter<{ updated: [CatalogSnapshot]; er
   }
 
   async load(): Promise<void> {
-    const servers = await this.repo.list();
+    const [servers, network] = await Promise.all([this.repo.list(), loadNetworkState(this.db)]);
     this.current = {
       servers: new Map(servers.map((s) => [s.name, s])),
+      network,
       loadedAt: new Date(),
       version: this.current.version + 1,
     };

@@ -22,6 +22,9 @@ export async function ensureDemoServer(platform: Platform): Promise<void> {
     password = `Demo-${randomBytes(18).toString('base64url')}7a`;
     writeSecretFile(file, `${password}\n`);
     await platform.serverService.create({ name: DEMO_SERVER, administratorLogin: DEMO_ADMIN, administratorLoginPassword: password });
+    // Deny by default: the demo lets this machine in, and nothing else.
+    await platform.networkService.putFirewallRule(DEMO_SERVER, 'this-host-v4', { startIpAddress: '127.0.0.1', endIpAddress: '127.0.0.1' });
+    await platform.networkService.putFirewallRule(DEMO_SERVER, 'this-host-v6', { startIpAddress: '::1', endIpAddress: '::1' });
   }
   const o = platform.options;
   const port = platform.gateway.port;

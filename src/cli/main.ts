@@ -1,8 +1,9 @@
 // The pgwarden command: `up` runs the platform; every other verb is a thin client of the API.
 import { Command, Option } from 'commander';
-import { upCommand } from './up.js';
+import { gatewayCommand, upCommand } from './up.js';
 import { serverCommand } from './server-commands.js';
 import { caCommand, tokenCommand } from './platform-commands.js';
+import { accessCommand, networkCommand } from './network-commands.js';
 import { ApiError } from './api-client.js';
 
 const program = new Command('pgwarden')
@@ -13,9 +14,12 @@ const program = new Command('pgwarden')
   .enablePositionalOptions(false);
 
 program.addCommand(upCommand());
+program.addCommand(gatewayCommand());
 program.addCommand(serverCommand());
 program.addCommand(tokenCommand());
 program.addCommand(caCommand());
+program.addCommand(networkCommand());
+program.addCommand(accessCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ApiError) process.stderr.write(`Error (${err.status} ${err.code}): ${err.message}\n`);

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { contextOf } from './context.js';
 import { show } from './output.js';
 import { promptSecret } from './prompt.js';
+import { addServerNetworkCommands } from './network-commands.js';
 
 type Server = Record<string, unknown>;
 const LIST_COLUMNS = ['name', 'state', 'administratorLogin', 'sslEnforcement', 'minimalTlsVersion', 'publicNetworkAccess', 'fullyQualifiedDomainName'];
@@ -119,5 +120,6 @@ export function serverCommand(): Command {
       else process.stdout.write(`Server '${name}' deleted.\n`);
     });
 
+  addServerNetworkCommands(server);
   return server;
 }

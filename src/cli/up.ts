@@ -1,4 +1,5 @@
 // pgwarden up: runs the platform in the foreground until SIGINT/SIGTERM.
+// pgwarden gateway: a second gateway on this host (or another sharing --catalog-url).
 import { Command } from 'commander';
 import { Platform, defaultOptions, type PlatformOptions } from '../platform/platform.js';
 import { ensureDemoServer } from './demo.js';
@@ -9,14 +10,9 @@ function port(value: string): number {
   return n;
 }
 
-export interface UpHooks {
-  /** Called once the platform is up (the demo uses it). */
-  afterStart?: (platform: Platform) => Promise<void>;
-}
-
-export function upCommand(hooks: UpHooks = {}): Command {
-  return new Command('up')
-    .description('run the platform in the foreground (catalog, servers, API, gateway)')
+/** Options `up` and `gateway` share. */
+function gatewayOptions(cmd: Command): Command {
+  return cmd
     .option('--data-dir <dir>', `where the platform keeps its state (default ${defaultOptions.dataDir})`)
     .option('--domain <domain>', 'DNS domain of server host names', defaultOptions.domain)
     .option('--gateway-port <port>', 'gateway port', port, defaultOptions.gatewayPort)
@@ -24,54 +20,87 @@ export function upCommand(hooks: UpHooks = {}): Command {
     .option('--api-port <port>', 'REST API port (HTTPS)', port, defaultOptions.apiPort)
     .option('--api-host <addr>', 'REST API listen address', defaultOptions.apiHost)
     .option('--catalog-url <url>', 'use this PostgreSQL as the catalog instead of the embedded one')
-    .option('--log-level <level>', 'log level', 'warn')
     .option('--tls-cert <file>', "the gateway's certificate (PEM) instead of one issued by the platform CA")
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option('--private-link-port <port>', 'listener for load balancers speaking PROXY protocol (private endpoints)', port)
+    .option('--private-link-host <addr...>', 'addresses of the private-link listener', ['0.0.0.0'])
+    .option('--private-link-lb <cidr...>', 'load-balancer networks allowed to send PROXY headers')
+    .option('--log-level <level>', 'log level', 'warn');
+}
+
+function optionsFrom(o: Record<string, unknown>, cmd: Command, mode: PlatformOptions['mode']): PlatformOptions {
+  const globals = cmd.optsWithGlobals<{ dataDir?: string }>();
+  if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error('--tls-cert and --tls-key go together.');
+  if (o.privateLinkPort !== undefined && !o.privateLinkLb) throw new Error('--private-link-port needs --private-link-lb (the load balancers allowed to send PROXY headers).');
+  return {
+    mode,
+    dataDir: (o.dataDir as string | undefined) ?? globals.dataDir ?? process.env.PGWARDEN_DATA_DIR ?? defaultOptions.dataDir,
+    domain: o.domain as string,
+    gatewayPort: o.gatewayPort as number,
+    gatewayHosts: o.gatewayHost as string[],
+    apiPort: o.apiPort as number,
+    apiHost: o.apiHost as string,
+    catalogUrl: (o.catalogUrl as string | undefined) ?? process.env.PGWARDEN_CATALOG_URL,
+    logLevel: o.logLevel as string,
+    tlsCertFile: o.tlsCert as string | undefined,
+    tlsKeyFile: o.tlsKey as string | undefined,
+    privateLink:
+      o.privateLinkPort === undefined
+        ? undefined
+        : { port: o.privateLinkPort as number, hosts: o.privateLinkHost as string[], loadBalancers: o.privateLinkLb as string[] },
+  };
+}
+
+/** Starts the platform and keeps it in the foreground; stops it cleanly on SIGINT/SIGTERM. */
+async function runInForeground(platform: Platform, afterStart: () => Promise<void>): Promise<void> {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`pgwarden: ${signal}, stopping...\n`);
+    platform.stop().then(
+      () => process.exit(0),
+      (err: Error) => {
+        process.stderr.write(`pgwarden: stop failed: ${err.message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGHUP', () => {
+    platform.reloadCertificate().then(
+      () => process.stderr.write('pgwarden: gateway certificate reloaded\n'),
+      (err: Error) => process.stderr.write(`pgwarden: certificate reload failed: ${err.message}\n`),
+    );
+  });
+  await platform.start();
+  await afterStart();
+  process.stdout.write('Press Ctrl-C to stop.\n');
+}
+
+export function upCommand(): Command {
+  return gatewayOptions(new Command('up').description('run the platform in the foreground (catalog, servers, API, gateway)'))
     .option('--demo', 'create a demo server and print how to connect to it')
     .action(async (o: Record<string, unknown>, cmd: Command) => {
-      const globals = cmd.optsWithGlobals<{ dataDir?: string }>();
-      const options: PlatformOptions = {
-        dataDir: (o.dataDir as string | undefined) ?? globals.dataDir ?? process.env.PGWARDEN_DATA_DIR ?? defaultOptions.dataDir,
-        domain: o.domain as string,
-        gatewayPort: o.gatewayPort as number,
-        gatewayHosts: o.gatewayHost as string[],
-        apiPort: o.apiPort as number,
-        apiHost: o.apiHost as string,
-        catalogUrl: (o.catalogUrl as string | undefined) ?? process.env.PGWARDEN_CATALOG_URL,
-        logLevel: o.logLevel as string,
-        tlsCertFile: o.tlsCert as string | undefined,
-        tlsKeyFile: o.tlsKey as string | undefined,
-      };
-      if (Boolean(options.tlsCertFile) !== Boolean(options.tlsKeyFile)) throw new Error('--tls-cert and --tls-key go together.');
-      const platform = new Platform(options);
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        process.stderr.write(`pgwarden: ${signal}, stopping...\n`);
-        platform.stop().then(
-          () => process.exit(0),
-          (err: Error) => {
-            process.stderr.write(`pgwarden: stop failed: ${err.message}\n`);
-            process.exit(1);
-          },
+      const platform = new Platform(optionsFrom(o, cmd, 'platform'));
+      await runInForeground(platform, async () => {
+        process.stdout.write(
+          `pgwarden is up.\n  data dir: ${platform.paths.root}\n  API:      ${platform.apiUrl} (token in ${platform.paths.clientConfig})\n` +
+            `  gateway:  port ${platform.gateway.port} on ${platform.options.gatewayHosts.join(', ')}\n`,
         );
-      };
-      process.on('SIGINT', () => stop('SIGINT'));
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      await platform.start();
-      process.stdout.write(
-        `pgwarden is up.\n  data dir: ${platform.paths.root}\n  API:      ${platform.apiUrl} (token in ${platform.paths.clientConfig})\n`,
-      );
-      process.on('SIGHUP', () => {
-        platform.reloadCertificate().then(
-          () => process.stderr.write('pgwarden: gateway certificate reloaded\n'),
-          (err: Error) => process.stderr.write(`pgwarden: certificate reload failed: ${err.message}\n`),
-        );
+        if (o.demo) await ensureDemoServer(platform);
       });
-      process.stdout.write(`  gateway:  port ${platform.gateway.port} on ${options.gatewayHosts.join(', ')}\n`);
-      if (o.demo) await ensureDemoServer(platform);
-      if (hooks.afterStart) await hooks.afterStart(platform);
-      process.stdout.write('Press Ctrl-C to stop.\n');
     });
+}
+
+export function gatewayCommand(): Command {
+  return gatewayOptions(
+    new Command('gateway').description("run one more gateway on a platform's catalog (same host: same --data-dir; or --catalog-url)"),
+  ).action(async (o: Record<string, unknown>, cmd: Command) => {
+    const platform = new Platform(optionsFrom(o, cmd, 'gateway'));
+    await runInForeground(platform, async () => {
+      process.stdout.write(`pgwarden gateway is up on port ${platform.gateway.port}; health and metrics at ${platform.apiUrl}\n`);
+    });
+  });
 }

@@ -140,6 +140,11 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     return p;
   }
 
+  /** Ends the maintenance pools without stopping any server (a gateway-only process). */
+  async closePools(): Promise<void> {
+    await Promise.all([...this.pools.keys()].map((id) => this.closePool(id)));
+  }
+
   private async closePool(id: number): Promise<void> {
     const p = this.pools.get(id);
     this.pools.delete(id);

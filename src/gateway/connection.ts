@@ -23,10 +23,12 @@ import { decideState } from './server-state.js';
 import { decideTls } from './tls-policy.js';
 import { authenticatePassword } from './authenticate.js';
 import { connectBackend, BackendRefused, socketPath } from './backend.js';
-import { relay } from './relay.js';
+import { relay, type RelayHandle } from './relay.js';
 import { clientErrors, passwordFailed, type ClientError } from './client-errors.js';
-import type { GatewayContext } from './context.js';
-import type { ConnectionContext, ListenerKind } from '../events/types.js';
+import type { GatewayContext, ListenerSpec } from './context.js';
+import type { ConnectionContext } from '../events/types.js';
+import { isTrusted, readProxyHeader, ProxyRefused } from './proxy-stage.js';
+import { judgeNetwork, type PrivateEndpointIdentity } from './network-stage.js';
 import { now } from '../events/bus.js';
 
 interface TlsState {
@@ -49,22 +51,55 @@ interface Facts {
 
 const TLS_RECORD_HANDSHAKE = 0x16;
 
-export async function handleConnection(raw: net.Socket, g: GatewayContext, listener: ListenerKind = 'public'): Promise<void> {
+export async function handleConnection(raw: net.Socket, g: GatewayContext, listener: ListenerSpec): Promise<void> {
   raw.setNoDelay(true);
   raw.setKeepAlive(true, 60_000);
+  raw.on('error', () => undefined); // a reset during the handshake only ends this connection
+  const deadline = setTimeout(() => raw.destroy(), g.limits.handshakeTimeoutMs);
+  let clientAddress = normalizeAddress(raw.remoteAddress ?? '');
+  let clientPort = raw.remotePort ?? 0;
+  let endpoint: PrivateEndpointIdentity | null = null;
+  let first: Buffer;
+
+  // Step 1 behind a load balancer: one PROXY header, only from the load balancers.
+  try {
+    if (listener.kind !== 'private' && listener.proxy) {
+      if (!isTrusted(clientAddress, listener.proxy)) throw new ProxyRefused('untrusted-source');
+      const { header, rest } = await readProxyHeader(raw);
+      if (header.source && (header.family === 'inet' || header.family === 'inet6')) {
+        clientAddress = normalizeAddress(header.source.address);
+        clientPort = header.source.port;
+      }
+      if (header.azureLinkId !== undefined) endpoint = { id: String(header.azureLinkId), kind: 'azure-private-link' };
+      else if (header.awsVpceId !== undefined) endpoint = { id: header.awsVpceId, kind: 'aws-vpc-endpoint' };
+      first = rest.length ? rest : await firstChunk(raw);
+    } else {
+      first = await firstChunk(raw);
+    }
+  } catch (err) {
+    clearTimeout(deadline);
+    raw.destroy();
+    if (err instanceof ProxyRefused) {
+      const conn = { connId: randomUUID(), clientAddress, clientPort, listener: listener.kind };
+      g.bus.publish({ type: 'connection.denied', time: now(), connection: conn, reason: `proxy-${err.reason}`, sqlstate: '08P01', ssl: false });
+      g.metrics.denied.inc({ reason: `proxy-${err.reason}` });
+    }
+    return;
+  }
+
   const facts: Facts = {
     conn: {
       connId: randomUUID(),
-      clientAddress: normalizeAddress(raw.remoteAddress ?? ''),
-      clientPort: raw.remotePort ?? 0,
-      listener,
+      clientAddress,
+      clientPort,
+      listener: endpoint ? 'private-link' : listener.kind === 'private' ? 'private' : 'public',
+      ...(listener.kind === 'private' ? { listenerName: listener.vnet } : {}),
+      ...(endpoint ? { privateEndpoint: endpoint.id } : {}),
     },
     ssl: false,
   };
   g.bus.publish({ type: 'connection.accepted', time: now(), connection: facts.conn });
   let socket: Duplex = raw;
-  const deadline = setTimeout(() => raw.destroy(), g.limits.handshakeTimeoutMs);
-  raw.on('error', () => undefined); // a reset during the handshake only ends this connection
   let release: (() => void) | null = null;
 
   const refuse = (error: ClientError, reason: string, event: 'connection.denied' | 'auth.failed' = 'connection.denied') => {
@@ -78,8 +113,7 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
   };
 
   try {
-    // Steps 1–2: encryption negotiation, until a StartupMessage (or a CancelRequest) arrives.
-    const first = await firstChunk(raw);
+    // Step 2: encryption negotiation, until a StartupMessage (or a CancelRequest) arrives.
     let tlsState: TlsState | null = null;
     let wire: Wire;
     if (first[0] === TLS_RECORD_HANDSHAKE) {
@@ -149,9 +183,21 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     const state = decideState(server.state);
     if (!state.ok) return refuse(state.error, state.reason);
 
-    // Step 5: network rules — see network/ (wired in by the network layer).
-    const network = g.decideNetwork?.({ server, clientAddress: facts.conn.clientAddress, listener, user: route.user, database: facts.database!, ssl: facts.ssl });
-    if (network && !network.allow) return refuse(network.error, network.reason);
+    // Step 5: network rules.
+    const network = judgeNetwork(g.network(), {
+      server: server.name,
+      publicNetworkAccess: server.publicNetworkAccess,
+      clientAddress,
+      listener: listener.kind === 'private' ? { kind: 'private', vnet: listener.vnet } : { kind: listener.kind },
+      endpoint,
+      user: route.user,
+      database: facts.database!,
+      ssl: facts.ssl,
+    });
+    if (!network.allow) {
+      if (network.reason === 'private-endpoint-unknown' && endpoint) g.registerPendingEndpoint(server.name, endpoint);
+      return refuse(network.error, network.reason);
+    }
 
     // Step 6: TLS policy.
     const tlsVerdict = decideTls(server, { version: tlsState?.version ?? null });
@@ -214,12 +260,19 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     const started = Date.now();
     const releaseSession = release;
     release = null;
-    relay({
+    const session = {
+      server: server.name,
+      privateEndpoint: endpoint?.id ?? null,
+      handle: null as RelayHandle | null,
+    };
+    g.activeSessions.add(session);
+    session.handle = relay({
       client: socket,
       server: backend.socket,
       clientRest: wire.detach(),
       serverRest: backend.rest,
       onEnd: (stats) => {
+        g.activeSessions.delete(session);
         releaseSession();
         g.cancelKeys.release(key.processId);
         g.metrics.sessions.dec();
@@ -274,6 +327,7 @@ function firstChunk(socket: net.Socket): Promise<Buffer> {
     socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('close', onEnd);
+    socket.resume(); // the PROXY stage pauses the socket after its header
   });
 }
 

@@ -4,13 +4,20 @@ import type { Logger } from 'pino';
 import type { Counter, Gauge } from 'prom-client';
 import type { EventBus } from '../events/bus.js';
 import type { CatalogSnapshot } from '../catalog/snapshot.js';
-import type { ServerRecord } from '../catalog/servers-repo.js';
-import type { ListenerKind } from '../events/types.js';
+import type { Cidr } from '../network/address.js';
+import type { NetworkView, PrivateEndpointIdentity } from './network-stage.js';
 import type { GatewayCertificates } from './tls-certificates.js';
 import type { VerifierCache } from './verifier-cache.js';
 import type { CancelKeys } from './cancel-keys.js';
-import type { ClientError } from './client-errors.js';
 import type { SessionLimiter } from './session-limiter.js';
+import type { RelayHandle } from './relay.js';
+
+export interface ActiveSession {
+  readonly server: string;
+  /** The private endpoint it came through, or null for public and virtual-network traffic. */
+  readonly privateEndpoint: string | null;
+  handle: RelayHandle | null;
+}
 
 export interface GatewayLimits {
   readonly handshakeTimeoutMs: number;
@@ -26,16 +33,12 @@ export const defaultLimits: GatewayLimits = {
   maxStartupPacket: 10_000,
 };
 
-export interface NetworkFacts {
-  readonly server: ServerRecord;
-  readonly clientAddress: string;
-  readonly listener: ListenerKind;
-  readonly user: string;
-  readonly database: string;
-  readonly ssl: boolean;
-}
-
-export type NetworkDecision = { readonly allow: true } | { readonly allow: false; readonly reason: string; readonly error: ClientError };
+/** Where a listener is and what arrives on it. `proxy`: PROXY protocol required, accepted only
+ * from these load-balancer networks. */
+export type ListenerSpec =
+  | { readonly kind: 'public'; readonly host: string; readonly port: number; readonly proxy?: readonly Cidr[] }
+  | { readonly kind: 'private'; readonly vnet: string; readonly host: string; readonly port: number }
+  | { readonly kind: 'private-link'; readonly host: string; readonly port: number; readonly proxy: readonly Cidr[] };
 
 export interface GatewayContext {
   readonly domain: string;
@@ -50,6 +53,10 @@ export interface GatewayContext {
   readonly metrics: { readonly denied: Counter<'reason'>; readonly sessions: Gauge };
   snapshot(): CatalogSnapshot;
   socketDir(serverId: number): string;
-  /** Step 5, supplied by the network layer; absent means no network rules are enforced yet. */
-  decideNetwork?: (facts: NetworkFacts) => NetworkDecision;
+  /** Sessions being relayed, so a policy change can end the ones it no longer allows. */
+  readonly activeSessions: Set<ActiveSession>;
+  /** Network rules and virtual networks, as of the last catalog snapshot. */
+  network(): NetworkView;
+  /** Records an endpoint identity seen for the first time as a Pending connection of the server. */
+  registerPendingEndpoint(server: string, endpoint: PrivateEndpointIdentity): void;
 }

@@ -56,13 +56,19 @@ const SERVER_GONE = errorResponse({
 });
 const ERROR_RESPONSE = 'E'.charCodeAt(0);
 
+export interface RelayHandle {
+  /** Ends the session from the gateway's side: the client gets `error` when the stream is at a
+   * message boundary, a plain close otherwise. */
+  terminate(error: { sqlstate: string; message: string }): void;
+}
+
 export function relay(opts: {
   client: Duplex;
   server: net.Socket;
   clientRest: Buffer;
   serverRest: Buffer;
   onEnd: (stats: RelayStats) => void;
-}): void {
+}): RelayHandle {
   const { client, server } = opts;
   const tracker = new FrameTracker();
   let bytesFromClient = opts.clientRest.length;
@@ -106,4 +112,14 @@ export function relay(opts: {
   client.on('end', () => server.end());
   client.pipe(server, { end: false });
   server.pipe(client, { end: false });
+  return {
+    terminate(error) {
+      if (clientGone) return;
+      clientGone = true;
+      server.unpipe(client);
+      server.destroy();
+      if (tracker.atBoundary) client.end(errorResponse({ severity: 'FATAL', sqlstate: error.sqlstate, message: error.message }));
+      else client.destroy();
+    },
+  };
 }

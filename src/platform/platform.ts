@@ -16,19 +16,23 @@ import { assertReachable, serviceAccount, type OsAccount } from '../engine/os-us
 import { findPgBinaries } from '../engine/pg-binaries.js';
 import { ManagedServers } from '../engine/managed-servers.js';
 import type { Cluster } from '../engine/cluster.js';
-import { startEmbeddedCatalog } from '../catalog/embedded.js';
+import { embeddedCatalogConnection, startEmbeddedCatalog } from '../catalog/embedded.js';
 import { migrate } from '../catalog/migrations.js';
 import { ChangeFeed } from '../catalog/change-feed.js';
 import { SnapshotStore } from '../catalog/snapshot.js';
 import { ServersRepo } from '../catalog/servers-repo.js';
 import { TokensRepo } from '../catalog/tokens-repo.js';
+import { PrivateEndpointsRepo } from '../catalog/private-endpoints-repo.js';
 import { EventBus, now } from '../events/bus.js';
 import { JsonlSink } from '../events/jsonl-sink.js';
 import { buildApi } from '../control/app.js';
 import { serverRoutes } from '../control/routes/servers.js';
+import { networkRoutes } from '../control/routes/network.js';
+import { NetworkService } from './network-service.js';
 import { platformRoutes, type HealthReport } from '../control/routes/platform.js';
 import { Gateway } from '../gateway/gateway.js';
-import type { GatewayLimits } from '../gateway/context.js';
+import type { GatewayLimits, ListenerSpec } from '../gateway/context.js';
+import { parseTrustedCidrs } from '../gateway/proxy-stage.js';
 import { GatewayCertificates, issueGatewayCertificate } from '../gateway/tls-certificates.js';
 import { pino, type Logger } from 'pino';
 
@@ -44,6 +48,12 @@ export interface PlatformOptions {
   /** The operator's own gateway certificate and key (PEM files) instead of one from the platform CA. */
   readonly tlsCertFile?: string;
   readonly tlsKeyFile?: string;
+  /** `gateway`: a second gateway on this host, sharing the data dir's catalog and servers
+   * (started by `pgwarden gateway`); it runs no catalog, no servers and no control routes. */
+  readonly mode?: 'platform' | 'gateway';
+  /** A listener for connections through load balancers (PROXY protocol required, only from
+   * these CIDRs): private endpoints identify themselves with Azure LinkID or AWS VPCE TLVs. */
+  readonly privateLink?: { readonly hosts: readonly string[]; readonly port: number; readonly loadBalancers: readonly string[] };
   /** Gateway bounds: handshake and auth timeouts, sessions per server, startup packet size. */
   readonly gatewayLimits?: Partial<GatewayLimits>;
 }
@@ -78,6 +88,8 @@ export class Platform {
   certificates!: GatewayCertificates;
   readonly log: Logger;
   private catalogCluster: Cluster | null = null;
+  private privateEndpoints!: PrivateEndpointsRepo;
+  networkService!: NetworkService;
   private feed!: ChangeFeed;
   private sink!: JsonlSink;
   private releaseLock: (() => void) | null = null;
@@ -92,7 +104,7 @@ export class Platform {
     const p = this.paths;
     mkdirSync(p.root, { recursive: true, mode: 0o711 });
     chmodSync(p.root, 0o711); // the service account must traverse it to reach its own dirs
-    this.releaseLock = acquireLock(p.lockFile, p.root);
+    if (!this.gatewayOnly) this.releaseLock = acquireLock(p.lockFile, p.root);
     try {
       await this.startParts();
     } catch (err) {
@@ -117,6 +129,8 @@ export class Platform {
     let connection: pg.PoolConfig;
     if (this.options.catalogUrl) {
       connection = { connectionString: this.options.catalogUrl };
+    } else if (this.gatewayOnly) {
+      connection = { ...embeddedCatalogConnection(p) };
     } else {
       const embedded = await startEmbeddedCatalog(p, this.account);
       this.catalogCluster = embedded.cluster;
@@ -124,12 +138,16 @@ export class Platform {
     }
     this.db = new pg.Pool({ ...connection, max: 10, application_name: 'pgwarden' });
     this.db.on('error', () => undefined); // a dropped idle connection is not fatal: the next query reconnects
-    const client = await this.db.connect();
-    try {
-      await migrate(client);
-    } finally {
-      client.release();
+    if (!this.gatewayOnly) {
+      const client = await this.db.connect();
+      try {
+        await migrate(client);
+      } finally {
+        client.release();
+      }
     }
+    this.privateEndpoints = new PrivateEndpointsRepo(this.db);
+    this.networkService = new NetworkService(this.db);
     this.feed = new ChangeFeed(connection);
     await this.feed.start();
     this.snapshots = new SnapshotStore(this.db, this.feed);
@@ -144,16 +162,22 @@ export class Platform {
     this.servers = new ManagedServers(p, this.account);
     this.watchServers();
     this.serverService = new ServerService(repo, this.servers, this.hostId);
-    await this.serverService.resume((s, err) =>
-      this.bus.publish({ type: 'server.restart_failed', time: now(), server: s.name, details: { error: err.message } }),
-    );
+    if (!this.gatewayOnly) {
+      await this.serverService.resume((s, err) =>
+        this.bus.publish({ type: 'server.restart_failed', time: now(), server: s.name, details: { error: err.message } }),
+      );
+    }
 
-    // Control API, and the Owner token for the CLI on first start.
+    // Control API (a gateway-only process serves health and metrics), and the Owner token for
+    // the CLI on first start.
     const tokens = new TokensRepo(this.db);
-    const ownerToken = await this.ownerToken(tokens);
+    const ownerToken = this.gatewayOnly ? null : await this.ownerToken(tokens);
     const apiTls = await this.apiCertificate();
     this.api = await buildApi({ tls: apiTls, tokens, bus: this.bus, logLevel: this.options.logLevel });
-    serverRoutes(this.api, this.serverService, this.options.domain, String(pgbin.majorVersion));
+    if (!this.gatewayOnly) {
+      serverRoutes(this.api, this.serverService, this.options.domain, String(pgbin.majorVersion));
+      networkRoutes(this.api, this.networkService);
+    }
     platformRoutes(this.api, {
       tokens,
       caPem: () => this.ca.certPem,
@@ -177,8 +201,7 @@ export class Platform {
       keyFile: this.options.tlsKeyFile,
     });
     this.gateway = new Gateway({
-      hosts: this.options.gatewayHosts,
-      port: this.options.gatewayPort,
+      listeners: this.listenerSpecs(),
       domain: this.options.domain,
       limits: this.options.gatewayLimits,
       bus: this.bus,
@@ -188,12 +211,29 @@ export class Platform {
       verifierSource: this.servers,
       mockSecret: Buffer.from(loadOrCreateSecret(path.join(p.secretsDir, 'scram-mock.secret')), 'base64url'),
       snapshot: () => this.snapshots.snapshot,
+      network: () => this.snapshots.snapshot.network,
+      registerPendingEndpoint: (server, endpoint) => {
+        this.privateEndpoints.registerPending(server, endpoint.id, endpoint.kind).catch((err: Error) =>
+          this.log.error({ err, server }, 'could not register a pending private endpoint'),
+        );
+      },
       socketDir: (id) => this.servers.socketDir(id),
     });
     await this.gateway.listen();
-    const cfg: ClientConfig = { apiUrl: this.apiUrl, token: ownerToken, caFile: p.caCert };
-    writeSecretFile(p.clientConfig, `${JSON.stringify(cfg, null, 2)}\n`);
+    await this.gateway.syncVirtualNetworks(this.snapshots.snapshot.network);
+    this.snapshots.on('updated', (snap) => {
+      this.gateway.enforcePublicAccess(snap);
+      void this.gateway.syncVirtualNetworks(snap.network);
+    });
+    if (ownerToken) {
+      const cfg: ClientConfig = { apiUrl: this.apiUrl, token: ownerToken, caFile: p.caCert };
+      writeSecretFile(p.clientConfig, `${JSON.stringify(cfg, null, 2)}\n`);
+    }
     this.bus.publish({ type: 'platform.started', time: now(), details: { dataDir: p.root, apiUrl: this.apiUrl } });
+  }
+
+  get gatewayOnly(): boolean {
+    return this.options.mode === 'gateway';
   }
 
   get apiUrl(): string {
@@ -262,6 +302,16 @@ export class Platform {
     return (await tokens.create('Owner', 'owner (created by up)', null)).token;
   }
 
+  private listenerSpecs(): ListenerSpec[] {
+    const o = this.options;
+    const specs: ListenerSpec[] = o.gatewayHosts.map((host) => ({ kind: 'public' as const, host, port: o.gatewayPort }));
+    if (o.privateLink) {
+      const proxy = parseTrustedCidrs(o.privateLink.loadBalancers);
+      for (const host of o.privateLink.hosts) specs.push({ kind: 'private-link', host, port: o.privateLink.port, proxy });
+    }
+    return specs;
+  }
+
   /** Loads the operator's certificate files again, or issues a fresh one from the platform CA.
    * New handshakes use it; open sessions keep theirs. */
   async reloadCertificate(): Promise<void> {
@@ -281,7 +331,8 @@ export class Platform {
     await this.api?.close().catch(() => undefined);
     await this.gateway?.close();
     await this.feed?.stop();
-    await this.servers?.stopAll();
+    if (this.gatewayOnly) await this.servers?.closePools();
+    else await this.servers?.stopAll();
     await this.db?.end().catch(() => undefined);
     await this.catalogCluster?.stop();
     await this.sink?.close();

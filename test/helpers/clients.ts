@@ -124,3 +124,58 @@ export function startupPacket(params: Record<string, string>): Buffer {
   head.writeInt32BE(196608, 4);
   return Buffer.concat([head, body]);
 }
+
+/** A node-postgres stream that connects from a chosen local address (a loopback alias). */
+export function boundStream(localAddress: string): () => net.Socket {
+  return () => {
+    const s = new net.Socket();
+    const connect = s.connect.bind(s) as (options: net.TcpSocketConnectOpts) => net.Socket;
+    (s as unknown as { connect: (port: number, host: string) => net.Socket }).connect = (port: number, host: string) =>
+      connect({ port, host, localAddress });
+    return s;
+  };
+}
+
+/** Opens a TCP connection from a chosen local address, sends bytes, collects the answer. */
+export function rawFrom(localAddress: string, port: number, payload: Buffer, timeoutMs = 3000): Promise<{ data: Buffer; closed: boolean }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const s = net.connect({ host: '127.0.0.1', port, localAddress });
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve({ data: Buffer.concat(chunks), closed: false });
+    }, timeoutMs);
+    s.on('connect', () => s.write(payload));
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve({ data: Buffer.concat(chunks), closed: true });
+    });
+  });
+}
+
+/** The first ErrorResponse in a byte string: {sqlstate, message}, or null. */
+export function errorIn(data: Buffer): { sqlstate?: string; message?: string } | null {
+  let i = 0;
+  while (i + 5 <= data.length) {
+    const type = String.fromCharCode(data[i]!);
+    if (type === 'N' || type === 'S') {
+      i += 1;
+      continue;
+    }
+    const len = data.readInt32BE(i + 1);
+    if (type === 'E') {
+      const fields: Record<string, string> = {};
+      let j = i + 5;
+      while (j < i + 1 + len && data[j] !== 0) {
+        const end = data.indexOf(0, j + 1);
+        fields[String.fromCharCode(data[j]!)] = data.subarray(j + 1, end).toString('utf8');
+        j = end + 1;
+      }
+      return { sqlstate: fields.C, message: fields.M };
+    }
+    i += 1 + len;
+  }
+  return null;
+}

@@ -34,6 +34,19 @@ export function tempDir(prefix = 'pgw-test-'): string {
   return dir;
 }
 
+/** Firewall rules for 127.0.0.1 and ::1: the network is deny-by-default. */
+export async function allowLoopback(t: TestPlatform, server: string): Promise<void> {
+  await t.api('PUT', `/servers/${server}/firewallRules/loopback-v4`, { startIpAddress: '127.0.0.1', endIpAddress: '127.0.0.1' });
+  await t.api('PUT', `/servers/${server}/firewallRules/loopback-v6`, { startIpAddress: '::1', endIpAddress: '::1' });
+  // Rules reach the gateway through the change feed: wait until its snapshot has them.
+  const end = Date.now() + 5000;
+  while (Date.now() < end) {
+    if (t.platform.snapshots.snapshot.network.servers.get(server)?.firewall.match('::1')) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('firewall rules did not reach the gateway snapshot');
+}
+
 export function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, timeout: 120_000 }, (err, stdout, stderr) => {

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import net from 'node:net';
-import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { allowLoopback, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { conninfo, psql, rawExchange, startupPacket, gatewayPort } from '../helpers/clients.js';
 
 let t: TestPlatform;
@@ -15,6 +15,7 @@ before(async () => {
   t = await startTestPlatform({ gatewayLimits: { handshakeTimeoutMs: 1000, authTimeoutMs: 1000 } });
   const r = await t.cli(['server', 'create', 'fz1', '--admin-user', 'alice', '--admin-password', PASSWORD, '--ssl-enforcement', 'Disabled']);
   assert.equal(r.code, 0, r.stderr);
+  await allowLoopback(t, 'fz1');
 });
 after(async () => {
   await t?.stop();

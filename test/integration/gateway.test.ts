@@ -6,7 +6,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import postgres from 'postgres';
-import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { allowLoopback, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { conninfo, psql, sslRequestTls, readError, startupPacket, gatewayPort } from '../helpers/clients.js';
 import { clientErrors } from '../../src/gateway/client-errors.js';
 
@@ -19,6 +19,7 @@ before(async () => {
   t = await startTestPlatform();
   const r = await t.cli(['server', 'create', 'gw1', '--admin-user', 'alice', '--admin-password', PASSWORD]);
   assert.equal(r.code, 0, r.stderr);
+  await allowLoopback(t, 'gw1');
   ca = t.platform.paths.caCert;
 });
 after(async () => {
@@ -234,7 +235,43 @@ test('events and metrics: tls.established, session.ended, counters at /metrics',
   assert.ok(denied);
   assert.equal(denied.sqlstate, '28000');
   const metrics = await t.api<string>('GET', '/metrics');
-  assert.match(metrics, /pgwarden_gateway_connections_total \d+/);
+  assert.match(metrics, /pgwarden_gateway_connections_total\{listener="public"\} \d+/);
   assert.match(metrics, /pgwarden_gateway_denied_total\{reason="ssl-required"\} [1-9]/);
   assert.match(metrics, /pgwarden_catalog_connected 1/);
 });
+
+test('PostgreSQL 17 direct TLS (ALPN postgresql) is accepted; without ALPN it is closed', async () => {
+  const c = new pg.Client({ host: '127.0.0.1', port: gatewayPort(t), user: 'alice@gw1', password: PASSWORD, database: 'postgres', ssl: { ca: readFileSync(ca, 'utf8'), servername: HOST, ALPNProtocols: ['postgresql'] }, sslnegotiation: 'direct' } as pg.ClientConfig);
+  await c.connect();
+  assert.equal((await c.query('select 5 as n')).rows[0].n, 5);
+  await c.end();
+  const { connect } = await import('node:tls');
+  const noAlpn = await new Promise<boolean>((resolve) => {
+    const s = connect({ host: '127.0.0.1', port: gatewayPort(t), ca: readFileSync(ca, 'utf8'), servername: HOST });
+    s.on('error', () => resolve(true));
+    s.on('close', () => resolve(true));
+    s.on('secureConnect', () => s.write(startupPacket({ user: 'alice@gw1' })));
+    s.on('data', () => resolve(false));
+  });
+  assert.equal(noAlpn, true);
+});
+
+test('replacing the certificate keeps open sessions; new connections get the new one', async () => {
+  const open = new pg.Client({ host: '127.0.0.1', port: gatewayPort(t), user: 'alice@gw1', password: PASSWORD, database: 'postgres', ssl: { ca: readFileSync(ca, 'utf8'), servername: HOST } });
+  await open.connect();
+  const { fingerprint256: before } = await peerFingerprint();
+  const rotated = await t.api<{ fingerprint256: string }>('POST', '/gateway/certificate/rotate');
+  assert.notEqual(rotated.fingerprint256, before);
+  assert.equal((await peerFingerprint()).fingerprint256, rotated.fingerprint256);
+  assert.equal((await open.query('select 8 as n')).rows[0].n, 8);
+  await open.end();
+  const r = await psql(conninfo(t, { host: HOST, user: 'alice', sslmode: 'verify-full', sslrootcert: ca }), PASSWORD, ['-c', 'select 9']);
+  assert.equal(r.stdout, '9', r.stderr);
+});
+
+async function peerFingerprint(): Promise<{ fingerprint256: string }> {
+  const s = await sslRequestTls(gatewayPort(t), { ca: readFileSync(ca, 'utf8'), servername: HOST });
+  const fp = s.getPeerX509Certificate()!.fingerprint256;
+  s.destroy();
+  return { fingerprint256: fp };
+}
