@@ -59,7 +59,9 @@ export function platformRoutes(
     return reply.code(h.status === 'ok' ? 200 : 503).send(h);
   });
 
-  app.get('/metrics', { config: { roles: READ }, schema: { tags: ['platform'] } }, async (_req, reply) =>
+  // Public like /health (counters only, nothing secret), so it answers while the catalog that
+  // holds the API tokens is down: that is when fail-static must be visible.
+  app.get('/metrics', { schema: { tags: ['platform'] } }, async (_req, reply) =>
     reply.type(deps.metrics.contentType).send(await deps.metrics.metrics()),
   );
 }
