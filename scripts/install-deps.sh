@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 
-PACKAGES=(postgresql postgresql-contrib openssl iproute2 procps)
+# pgbouncer and haproxy are real peers in tests and benchmarks (PgBouncer for bench:gateway,
+# HAProxy for PROXY protocol v2).
+PACKAGES=(postgresql postgresql-contrib openssl iproute2 procps pgbouncer haproxy)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -16,10 +18,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian's package starts a cluster of its own on port 5432; pgwarden runs its own servers.
+  # Debian's packages start services of their own (a PostgreSQL cluster on 5432, pgbouncer on
+  # 6432, haproxy): pgwarden runs its own servers, and tests start their own peers.
   if command -v pg_lsclusters >/dev/null; then
     pg_lsclusters -h 2>/dev/null | while read -r ver name _; do $SUDO pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true; done
   fi
+  for svc in pgbouncer haproxy; do
+    $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
+  done
 fi
 
 # pgwarden_guard: before PostgreSQL 16 a CREATEROLE administrator can grant himself

@@ -366,9 +366,20 @@ async function startTls(transport: Duplex, g: GatewayContext, direct: boolean): 
     ALPNProtocols: ['postgresql'],
   });
   await new Promise<void>((resolve, reject) => {
-    socket.once('secure', resolve);
-    socket.once('error', reject);
-    socket.once('close', () => reject(new ConnectionClosed()));
+    const onClose = () => fail(new ConnectionClosed());
+    const fail = (err: Error) => {
+      socket.off('secure', onSecure);
+      socket.off('close', onClose);
+      reject(err);
+    };
+    const onSecure = () => {
+      socket.off('error', fail);
+      socket.off('close', onClose);
+      resolve();
+    };
+    socket.once('secure', onSecure);
+    socket.once('error', fail);
+    socket.once('close', onClose);
   });
   socket.on('error', () => undefined);
   if (direct && socket.alpnProtocol !== 'postgresql') {

@@ -1,0 +1,254 @@
+// Gateway benchmark: pgbench select-only (-S, scale 1) over TLS (sslmode=require, SCRAM-SHA-256)
+// against three paths to the same managed PostgreSQL 15 server, serving side by side:
+//   direct    the server itself, on a loopback TLS listener added for the benchmark
+//             (lib/direct-server.ts: same data dir, same configuration files);
+//   pgbouncer PgBouncer, session pooling, TLS to the client with a certificate from the same
+//             CA, SCRAM with the role's verifier, Unix socket to the server (lib/pgbouncer.ts);
+//   gateway   the pgwarden gateway (TLS, SCRAM passthrough, `user@server` routing).
+// Runs: persistent connections (16 clients, -j 2), 1 client (added latency), a new connection
+// per transaction (pgbench -C: TLS + SCRAM every time; 8 clients, one thread each, and 1 client).
+// Each kind of run is split into rounds and the legs alternate inside a round (the order
+// rotating), so drift and noise of this small machine fall on all three alike.
+// The platform runs in a child process (lib/platform-child.ts); with --cpu-prof it is started
+// with `node --cpu-prof --cpu-prof-dir=DIR`, and the top self-time functions of the gateway
+// process are printed, counted over the gateway runs only.
+// Run: npm run bench:gateway [-- --cpu-prof [--cpu-prof-dir DIR]] [--seconds 15] [--connect-seconds 10] [--rounds 3]
+// (--cpu-prof-dir keeps the .cpuprofile, e.g. for Chrome DevTools; by default it goes with the temp dir)
+// (about 2.5 minutes on 2 cores; not a timed test, gates nothing)
+import path from 'node:path';
+import { chownSync, mkdirSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { platformPaths } from '../src/platform/paths.js';
+import { loadOrCreateCa } from '../src/platform/ca.js';
+import { serviceAccount } from '../src/engine/os-user.js';
+import { runBench } from './lib/cleanup.js';
+import { benchOptions, benchRoot } from './lib/platform-harness.js';
+import { initialize, selectOnly, type PgbenchResult, type PgTarget, type SelectOnlyRun } from './lib/pgbench.js';
+import { startDirectServer } from './lib/direct-server.js';
+import { findPgBouncer, startPgBouncer } from './lib/pgbouncer.js';
+import { benchCertificate } from './lib/tls-files.js';
+import { freePort } from './lib/ports.js';
+import { ChildPlatform } from './lib/child-platform.js';
+import { monotonicUs, summarizeProfile, type Window } from './lib/cpuprofile.js';
+import { fixed, goal, table } from './lib/format.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    'cpu-prof': { type: 'boolean', default: false },
+    /** Where to keep the .cpuprofile (default: the bench's temp dir, removed at the end). */
+    'cpu-prof-dir': { type: 'string' },
+    seconds: { type: 'string', default: '15' },
+    'connect-seconds': { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
+const cpuProf = flags['cpu-prof']!;
+const ROUNDS = Math.max(1, Number(flags.rounds));
+
+const SERVER = 'bench';
+const ADMIN = 'benchadmin';
+const PASSWORD = 'Bench-Pass-2024';
+const DATABASE = 'postgres';
+const WARMUP: SelectOnlyRun = { clients: 16, threads: 2, seconds: 3, connectEach: false };
+
+type Leg = 'direct' | 'pgbouncer' | 'gateway';
+type Kind = 'persistent' | 'oneClient' | 'perConnection' | 'perConnectionOne';
+interface Phase {
+  readonly kind: Kind;
+  readonly title: string;
+  readonly run: SelectOnlyRun; // seconds: per round
+  readonly rounds: number;
+  readonly profile: 'data' | 'connect';
+}
+
+/** `total` seconds per leg, split into rounds of whole seconds. */
+function phase(kind: Kind, title: string, clients: number, threads: number, connectEach: boolean, total: number, rounds: number): Phase {
+  const r = Math.max(1, Math.min(rounds, total));
+  return { kind, title, run: { clients, threads, connectEach, seconds: Math.max(1, Math.round(total / r)) }, rounds: r, profile: connectEach ? 'connect' : 'data' };
+}
+
+// pgbench opens connections synchronously inside a thread: with -C only -j connections are ever
+// being set up at once, so the -C run with 8 clients uses 8 threads.
+const PHASES: Phase[] = [
+  phase('persistent', 'select-only, 16 clients', 16, 2, false, Number(flags.seconds), ROUNDS),
+  phase('oneClient', 'select-only, 1 client', 1, 1, false, 6, ROUNDS),
+  phase('perConnection', 'select-only -C, 8 clients', 8, 8, true, Number(flags['connect-seconds']), 2),
+  phase('perConnectionOne', 'select-only -C, 1 client', 1, 1, true, 6, 2),
+];
+
+interface Aggregate {
+  readonly rounds: PgbenchResult[];
+  readonly tps: number; // mean over rounds of equal length
+  readonly msPerTx: number; // clients / tps
+  readonly latencyMs: number; // mean of pgbench's "latency average"
+  readonly connectionMs: number | null;
+}
+
+const results = new Map<Leg, Map<Kind, PgbenchResult[]>>();
+const windows: Record<'data' | 'connect', Window[]> = { data: [], connect: [] };
+
+function record(leg: Leg, kind: Kind, r: PgbenchResult): void {
+  const byKind = results.get(leg) ?? new Map<Kind, PgbenchResult[]>();
+  results.set(leg, byKind);
+  byKind.set(kind, [...(byKind.get(kind) ?? []), r]);
+}
+
+function aggregate(leg: Leg, kind: Kind): Aggregate | null {
+  const rounds = results.get(leg)?.get(kind);
+  if (!rounds?.length) return null;
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const tps = mean(rounds.map((r) => r.tps));
+  const clients = PHASES.find((p) => p.kind === kind)!.run.clients;
+  const conn = rounds.map((r) => r.connectionMs).filter((x): x is number => x !== null);
+  return { rounds, tps, msPerTx: (1000 * clients) / tps, latencyMs: mean(rounds.map((r) => r.latencyMs)), connectionMs: conn.length ? mean(conn) : null };
+}
+
+const target = (label: Leg, port: number, user: string): PgTarget => ({ label, host: '127.0.0.1', port, user, password: PASSWORD, database: DATABASE });
+
+await runBench(async () => {
+  const root = benchRoot('pgw-bench-gateway-');
+  const options = benchOptions(path.join(root, 'data'));
+  const paths = platformPaths(options.dataDir);
+  console.log('gateway benchmark: pgbench -S (scale 1) over TLS (sslmode=require), SCRAM-SHA-256; legs direct, pgbouncer, gateway ' +
+    `alternating in rounds; ${WARMUP.seconds} s warm-up per leg${cpuProf ? '; gateway process under node --cpu-prof' : ''}`);
+  for (const p of PHASES) {
+    console.log(`  ${p.title} (-c ${p.run.clients} -j ${p.run.threads}): ${p.rounds} × ${p.run.seconds} s per leg`);
+  }
+  console.log(`data dir ${options.dataDir}`);
+
+  const profileDir = flags['cpu-prof-dir'] ? path.resolve(flags['cpu-prof-dir']) : path.join(root, 'profiles');
+  const platform = await ChildPlatform.start(options, cpuProf ? profileDir : null);
+  const id = await platform.call<number>({ cmd: 'createServer', name: SERVER, login: ADMIN, password: PASSWORD });
+  await platform.call({ cmd: 'allowLoopback', name: SERVER });
+  const account = serviceAccount();
+  const gateway = target('gateway', platform.gatewayPort, `${ADMIN}@${SERVER}`);
+  await initialize(gateway, 1);
+  const [info] = await platform.call<{ v: string; sb: string; mc: string; spl: string }[]>({
+    cmd: 'query', id,
+    sql: "select version() v, current_setting('shared_buffers') sb, current_setting('max_connections') mc, current_setting('shared_preload_libraries') spl",
+  });
+  console.log(`server: ${info!.v.split(' on ')[0]}; shared_buffers=${info!.sb} max_connections=${info!.mc} shared_preload_libraries=${info!.spl || '(none)'}`);
+
+  const benchDir = path.join(root, 'bench');
+  mkdirSync(benchDir, { mode: 0o700 });
+  chownSync(benchDir, account.uid, account.gid);
+  const tls = await benchCertificate(await loadOrCreateCa(paths), benchDir, account);
+  const verifier = await platform.call<string | null>({ cmd: 'roleVerifier', id, role: ADMIN });
+  if (!verifier?.startsWith('SCRAM-SHA-256$')) throw new Error(`${ADMIN} has no SCRAM verifier`);
+
+  // The server's postmaster, now with a TLS listener on loopback, under the bench.
+  await platform.call({ cmd: 'stopServerProcess', id });
+  const direct = await startDirectServer({
+    dataDir: paths.serverData(id),
+    socketDir: paths.serverSocketDir(id),
+    benchDir,
+    account,
+    port: await freePort(),
+    tls,
+  });
+  const legs: { leg: Leg; target: PgTarget }[] = [{ leg: 'direct', target: target('direct', direct.port, ADMIN) }];
+  const pgbouncerBin = findPgBouncer();
+  const bouncer = pgbouncerBin
+    ? await startPgBouncer({
+        binary: pgbouncerBin,
+        dir: benchDir,
+        account,
+        port: await freePort(),
+        socketDir: paths.serverSocketDir(id),
+        serverPort: direct.port,
+        database: DATABASE,
+        user: ADMIN,
+        scramVerifier: verifier,
+        tls,
+        poolSize: 20,
+      })
+    : null;
+  if (bouncer) legs.push({ leg: 'pgbouncer', target: target('pgbouncer', bouncer.port, ADMIN) });
+  else console.log('pgbouncer: SKIPPED, not installed (Debian package pgbouncer)');
+  legs.push({ leg: 'gateway', target: gateway });
+
+  try {
+    console.log('');
+    for (const { target: t } of legs) await selectOnly(t, WARMUP);
+    for (const p of PHASES) {
+      for (let round = 0; round < p.rounds; round++) {
+        const order = legs.map((_, i) => legs[(i + round) % legs.length]!);
+        const line: string[] = [];
+        for (const { leg, target: t } of order) {
+          const start = monotonicUs();
+          const r = await selectOnly(t, p.run);
+          if (leg === 'gateway') windows[p.profile].push({ startUs: start, endUs: monotonicUs() });
+          record(leg, p.kind, r);
+          line.push(`${leg} ${fixed(r.tps, 0)} tps`);
+        }
+        console.log(`  ${p.title}, round ${round + 1}/${p.rounds}: ${line.join(', ')}`);
+      }
+    }
+  } finally {
+    await bouncer?.stop();
+    await direct.stop();
+    await platform.call({ cmd: 'startServerProcess', id }); // back under the platform, as it was
+  }
+  const profile = await platform.stop();
+
+  report();
+  if (profile) {
+    for (const [kind, title] of [
+      ['data', 'gateway runs with persistent connections (16 clients and 1 client)'],
+      ['connect', 'gateway runs with a new connection per transaction (-C)'],
+    ] as const) {
+      printProfile(profile, title, windows[kind]);
+    }
+    console.log('\n[--cpu-prof: the gateway ran under the profiler; its numbers above include the profiler overhead]');
+  }
+  summaryLine();
+});
+
+function report(): void {
+  const rows: string[][] = [];
+  for (const leg of results.keys()) {
+    for (const p of PHASES) {
+      const a = aggregate(leg, p.kind);
+      if (!a) continue;
+      const lo = Math.min(...a.rounds.map((r) => r.tps));
+      const hi = Math.max(...a.rounds.map((r) => r.tps));
+      rows.push([leg, p.title, fixed(a.tps, 0), `${fixed(lo, 0)}–${fixed(hi, 0)}`, fixed(a.latencyMs, 3), fixed(a.msPerTx, 4), fixed(a.connectionMs, 3)]);
+    }
+  }
+  console.log('');
+  console.log(table(['leg', 'run', 'tps (mean)', 'tps per round', 'latency avg ms', 'ms/tx (clients/tps)', 'conn ms (initial | -C avg)'], rows));
+}
+
+function printProfile(file: string, title: string, w: Window[]): void {
+  const s = summarizeProfile(file, 15, w);
+  console.log(`\nCPU profile of the gateway process over the ${title}`);
+  console.log(`  ${file}`);
+  console.log(`  ${fixed(s.wallMs / 1000, 1)} s measured: busy ${fixed(s.busyMs / 1000, 1)} s, idle ${fixed(s.idleMs / 1000, 1)} s; shares are of busy time. ` +
+    'Native calls count as the JS function that made them (writeBuffer = a socket write: TLS encryption + the write syscall, including time descheduled in it).');
+  console.log(table(['top 15 self time: function', 'location', 'self ms', 'share'],
+    s.functions.map((f) => [f.name, f.location, fixed(f.selfMs, 0), `${fixed(100 * f.share, 1)}%`])));
+  console.log(table(['self time by file or package', 'self ms', 'share'],
+    s.files.slice(0, 10).map((f) => [f.name, fixed(f.selfMs, 0), `${fixed(100 * f.share, 1)}%`])));
+}
+
+function summaryLine(): void {
+  const tps = (leg: Leg, kind: Kind) => aggregate(leg, kind)?.tps ?? NaN;
+  const gwBouncer = tps('gateway', 'persistent') / tps('pgbouncer', 'persistent');
+  const gwDirect = tps('gateway', 'persistent') / tps('direct', 'persistent');
+  const connect = tps('gateway', 'perConnection') / tps('direct', 'perConnection');
+  const g1 = aggregate('gateway', 'oneClient');
+  const d1 = aggregate('direct', 'oneClient');
+  const addedMs = g1 && d1 ? g1.msPerTx - d1.msPerTx : NaN;
+  const gc = aggregate('gateway', 'perConnectionOne');
+  const dc = aggregate('direct', 'perConnectionOne');
+  const bc = aggregate('pgbouncer', 'perConnectionOne');
+  console.log('');
+  console.log(`added latency at 1 client (gateway − direct, mean ms per transaction): ${fixed(addedMs, 4)} ms ` +
+    `(${fixed(g1?.msPerTx, 4)} vs ${fixed(d1?.msPerTx, 4)})`);
+  console.log(`connection set-up at 1 client (pgbench -C "average connection time", TLS + SCRAM): gateway ${fixed(gc?.connectionMs, 3)} ms, ` +
+    `direct ${fixed(dc?.connectionMs, 3)} ms${bc ? `, pgbouncer ${fixed(bc.connectionMs, 3)} ms (pooled: no server fork)` : ''}`);
+  console.log(`goals: gateway ≥ PgBouncer on select-only (${fixed(gwBouncer)}): ${Number.isNaN(gwBouncer) ? 'n/a' : goal(gwBouncer >= 1)}; ` +
+    `added latency at 1 client ≤ 0.1 ms (${fixed(addedMs, 3)} ms): ${goal(addedMs <= 0.1)}; ` +
+    `new-connection rate ≥ direct (${fixed(connect)}): ${goal(connect >= 1)}`);
+  console.log(`ratio gateway/pgbouncer=${fixed(gwBouncer)} gateway/direct=${fixed(gwDirect)} connect gateway/direct=${fixed(connect)}`);
+}
