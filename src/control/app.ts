@@ -111,12 +111,15 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
   return app;
 }
 
+/** The resource an admin action touched: the request path, plus the new child's name when a
+ * POST creates one in a collection (POST /servers/S/firewallRules {name: R} → .../firewallRules/R). */
 function targetOf(req: FastifyRequest): string {
-  const p = req.params as Record<string, string> | undefined;
+  const path = req.url.split('?')[0] ?? '';
   const body = req.body as Record<string, unknown> | undefined;
-  if (p?.name) return `/servers/${p.name}${p.rule ? `/${p.rule}` : ''}`;
-  if (typeof body?.name === 'string') return `/servers/${body.name}`;
-  return req.url.split('?')[0] ?? '';
+  if (req.method === 'POST' && typeof body?.name === 'string' && !/\/(stop|start|approve|reject|rotate)$/.test(path)) {
+    return `${path}/${body.name}`;
+  }
+  return path;
 }
 
 export const errorResponses = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema };

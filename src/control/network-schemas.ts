@@ -52,7 +52,7 @@ export const patchFirewallRuleBody = {
   properties: { startIpAddress: ip, endIpAddress: ip },
 } as const;
 
-const subnetSchema = {
+export const subnetSchema = {
   type: 'object',
   properties: {
     id: { type: 'string', description: '{virtualNetwork}/subnets/{subnet}: what VNet rules name' },
@@ -62,7 +62,6 @@ const subnetSchema = {
     ...timestamps,
   },
 } as const;
-export { subnetSchema };
 
 export const vnetSchema = {
   type: 'object',

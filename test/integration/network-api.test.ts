@@ -67,7 +67,7 @@ test('firewall rules: create, list, show, update, delete through the CLI and the
   const v6 = await json([...fw, 'create', '--server', 'net-a', '--name', 'v6_lab', '--start-ip-address', '2001:DB8:0:0::1', '--end-ip-address', '2001:db8:0000::ffff']);
   assert.equal(v6.startIpAddress, '2001:db8::1');
   assert.equal(v6.endIpAddress, '2001:db8::ffff');
-  const mapped = await json([...fw, 'create', '--server', 'net-a', '--name', 'mapped', '--start-ip-address', '::ffff:192.0.2.1', '--end-ip-address', '::ffff:192.0.2.9']);
+  const mapped = await t.api<Record<string, string>>('POST', RULES, { name: 'mapped', startIpAddress: '::ffff:192.0.2.1', endIpAddress: '::ffff:192.0.2.9' });
   assert.equal(mapped.startIpAddress, '192.0.2.1');
   assert.equal(mapped.endIpAddress, '192.0.2.9');
 
@@ -93,15 +93,13 @@ test('firewall rules: create, list, show, update, delete through the CLI and the
 
   assert.match(await ok([...fw, 'delete', '--server', 'net-a', '--name', 'edge']), /Firewall rule 'edge' deleted\./);
   await fails([...fw, 'show', '--server', 'net-a', '--name', 'edge'], 404, /Firewall rule 'edge' of server 'net-a' was not found/);
-  await fails([...fw, 'delete', '--server', 'net-a', '--name', 'edge'], 404, /was not found/);
+  await refused('DELETE', `${RULES}/edge`, undefined, 404, /Firewall rule 'edge' of server 'net-a' was not found/);
   await fails([...fw, 'list', '--server', 'no-such'], 404, /Server 'no-such' was not found/);
-  for (const name of ['office', 'v6_lab', 'mapped']) await ok([...fw, 'delete', '--server', 'net-a', '--name', name]);
+  for (const name of ['office', 'v6_lab', 'mapped']) await t.api('DELETE', `${RULES}/${name}`);
   assert.equal((await ok([...fw, 'list', '--server', 'net-a'])).trim(), '(none)');
 });
 
 test('firewall rule validation errors are clear and change nothing', async () => {
-  const create = (name: string, start: string, end: string) =>
-    fails(['server', 'firewall-rule', 'create', '--server', 'net-a', '--name', name, '--start-ip-address', start, '--end-ip-address', end], 400, /.*/);
   const cases: [string, string, string, RegExp][] = [
     ['r1', '10.0.0.256', '10.0.0.1', /startIpAddress "10\.0\.0\.256" is not a valid IPv4 or IPv6 address/],
     ['r1', '10.0.0.1', 'example.com', /endIpAddress "example\.com" is not a valid IPv4 or IPv6 address/],
@@ -120,7 +118,6 @@ test('firewall rule validation errors are clear and change nothing', async () =>
     assert.equal((r.body as { error: { code: string } }).error.code, 'InvalidArgument');
     assert.match((r.body as { error: { message: string } }).error.message, message);
   }
-  await create('r1', '1.2.3.4', '1.2.3');
   assert.equal(await ok(['server', 'firewall-rule', 'list', '--server', 'net-a']), '(none)\n');
   const extra = await t.apiStatus('POST', RULES, { name: 'r2', startIpAddress: '1.1.1.1', endIpAddress: '1.1.1.1', priority: 1 });
   assert.equal(extra.status, 400);
@@ -166,8 +163,8 @@ test('virtual networks and subnets: create, list, show, update, delete and their
   await refused('PUT', '/virtualNetworks/corp/subnets/bad%20name', { addressPrefix: '10.1.3.0/24' }, 400, /Invalid subnet name 'bad name'/);
   await failsInCli([...sub, 'create', '--vnet', 'corp', '--name', 'web', '--address-prefix', '10.1.9.0/24'], /Subnet 'web' of virtual network 'corp' already exists/);
 
-  const off = await json([...sub, 'update', '--vnet', 'corp', '--name', 'db', '--service-endpoint', 'true']);
-  assert.equal(off.serviceEndpoint, true);
+  const on = await t.api<{ serviceEndpoint: boolean }>('PATCH', '/virtualNetworks/corp/subnets/db', { serviceEndpoint: true });
+  assert.equal(on.serviceEndpoint, true);
   assert.equal((await json([...sub, 'update', '--vnet', 'corp', '--name', 'db', '--service-endpoint', 'false'])).serviceEndpoint, false);
   assert.match(await ok([...sub, 'list', '--vnet', 'corp']), /corp\/subnets\/db\s+fd00:1:0:2::\/64\s+false\n\s*corp\/subnets\/web\s+10\.1\.1\.0\/24\s+true/);
   assert.match(await ok([...vnet, 'list']), /corp\s+10\.1\.0\.0\/16,fd00:1::\/48\s+127\.0\.0\.11\s+2/);
@@ -177,12 +174,12 @@ test('virtual networks and subnets: create, list, show, update, delete and their
   await fails([...vnet, 'update', 'corp', '--address-prefix', '10.1.0.0/16'], 409, /Subnet 'db' \(fd00:1:0:2::\/64\) would lie outside the address prefixes of virtual network 'corp'/);
   assert.equal((await json([...vnet, 'update', 'corp', '--listen', '::1'])).listenAddress, '::1');
   assert.equal((await json([...vnet, 'update', 'corp', '--no-listen'])).listenAddress, null);
-  assert.equal((await json([...vnet, 'update', 'corp', '--listen', '127.0.0.11'])).listenAddress, '127.0.0.11');
+  assert.equal((await t.api<{ listenAddress: string }>('PATCH', '/virtualNetworks/corp', { listenAddress: '127.0.0.11' })).listenAddress, '127.0.0.11');
 
   await ok([...sub, 'delete', '--vnet', 'corp', '--name', 'db']);
-  await fails([...sub, 'show', '--vnet', 'corp', '--name', 'db'], 404, /Subnet 'db' of virtual network 'corp' was not found/);
-  await ok([...vnet, 'create', 'scratch', '--address-prefix', '192.168.0.0/24']);
-  await ok([...sub, 'create', '--vnet', 'scratch', '--name', 's1', '--address-prefix', '192.168.0.0/25']);
+  await refused('GET', '/virtualNetworks/corp/subnets/db', undefined, 404, /Subnet 'db' of virtual network 'corp' was not found/);
+  await t.api('PUT', '/virtualNetworks/scratch', { addressPrefixes: ['192.168.0.0/24'] });
+  await t.api('PUT', '/virtualNetworks/scratch/subnets/s1', { addressPrefix: '192.168.0.0/25' });
   assert.match(await ok([...vnet, 'delete', 'scratch']), /Virtual network 'scratch' deleted\./);
   await fails([...vnet, 'show', 'scratch'], 404, /Virtual network 'scratch' was not found/);
   assert.equal((await t.api<{ value: unknown[] }>('GET', '/virtualNetworks')).value.length, 1);
@@ -190,11 +187,13 @@ test('virtual networks and subnets: create, list, show, update, delete and their
 
 test('vnet rules: service endpoint required unless ignored, state follows the subnet', async () => {
   const vr = ['server', 'vnet-rule'];
-  await ok(['network', 'vnet', 'subnet', 'create', '--vnet', 'corp', '--name', 'plain', '--address-prefix', '10.1.2.0/24']);
+  await t.api('PUT', '/virtualNetworks/corp/subnets/plain', { addressPrefix: '10.1.2.0/24' });
   await fails([...vr, 'create', '--server', 'net-a', '--name', 'plain-rule', '--subnet', 'corp/subnets/plain'], 400,
     /Subnet 'corp\/subnets\/plain' does not have the service endpoint enabled\. Enable it on the subnet, or set ignoreMissingVnetServiceEndpoint/);
-  await fails([...vr, 'create', '--server', 'net-a', '--name', 'ghost', '--subnet', 'corp/subnets/ghost'], 400, /Subnet 'corp\/subnets\/ghost' does not exist/);
-  await fails([...vr, 'create', '--server', 'net-a', '--name', 'odd', '--subnet', 'corp-web'], 400, /must have the form \{virtualNetwork\}\/subnets\/\{subnet\}/);
+  const vnetRules = '/servers/net-a/virtualNetworkRules';
+  await refused('POST', vnetRules, { name: 'ghost', virtualNetworkSubnetId: 'corp/subnets/ghost' }, 400, /Subnet 'corp\/subnets\/ghost' does not exist/);
+  await refused('POST', vnetRules, { name: 'odd', virtualNetworkSubnetId: 'corp-web' }, 400, /must have the form \{virtualNetwork\}\/subnets\/\{subnet\}/);
+  await refused('POST', vnetRules, { name: 'bad name', virtualNetworkSubnetId: 'corp/subnets/web' }, 400, /rule name "bad name" may only contain/);
 
   const web = await json([...vr, 'create', '--server', 'net-a', '--name', 'web-rule', '--subnet', 'corp/subnets/web']);
   assert.deepEqual(
@@ -207,16 +206,16 @@ test('vnet rules: service endpoint required unless ignored, state follows the su
   await fails([...vr, 'create', '--server', 'net-a', '--name', 'web-rule', '--subnet', 'corp/subnets/web'], 409, /A virtual network rule named 'web-rule' already exists on server 'net-a'/);
 
   // The subnet goes away: the rule stays, Unknown.
-  await ok(['network', 'vnet', 'subnet', 'delete', '--vnet', 'corp', '--name', 'plain']);
+  await t.api('DELETE', '/virtualNetworks/corp/subnets/plain');
   assert.match(await ok([...vr, 'list', '--server', 'net-a']), /plain-rule\s+corp\/subnets\/plain\s+true\s+Unknown\n\s*web-rule\s+corp\/subnets\/web\s+false\s+Ready/);
   assert.match(await ok([...vr, 'show', '--server', 'net-a', '--name', 'plain-rule']), /state\s+Unknown/);
   // The service endpoint switched off under a rule that needs it: not in force.
   await ok(['network', 'vnet', 'subnet', 'update', '--vnet', 'corp', '--name', 'web', '--service-endpoint', 'false']);
   assert.equal((await t.api<{ state: string }>('GET', '/servers/net-a/virtualNetworkRules/web-rule')).state, 'Initializing');
-  await ok(['network', 'vnet', 'subnet', 'update', '--vnet', 'corp', '--name', 'web', '--service-endpoint', 'true']);
+  await t.api('PATCH', '/virtualNetworks/corp/subnets/web', { serviceEndpoint: true });
   assert.match(await ok([...vr, 'delete', '--server', 'net-a', '--name', 'plain-rule']), /Virtual network rule 'plain-rule' deleted\./);
   await fails([...vr, 'show', '--server', 'net-a', '--name', 'plain-rule'], 404, /Virtual network rule 'plain-rule' of server 'net-a' was not found/);
-  await ok([...vr, 'delete', '--server', 'net-a', '--name', 'web-rule']);
+  await t.api('DELETE', `${vnetRules}/web-rule`);
 });
 
 test('private endpoint connections: register, approve, reject, delete; the gateway registers Pending ones', async () => {
@@ -227,7 +226,9 @@ test('private endpoint connections: register, approve, reject, delete; the gatew
     { id: '/servers/net-a/privateEndpointConnections/4294967295', name: '4294967295', endpoint: { id: '4294967295', kind: 'azure-private-link' }, status: 'Pending', description: 'app subnet' },
   );
   await fails([...pe, 'create', '--server', 'net-a', '--id', '4294967296'], 400, /Invalid private endpoint id '4294967296'/);
-  await fails([...pe, 'create', '--server', 'net-a', '--id', '007'], 400, /Invalid private endpoint id/);
+  for (const bad of ['007', '-1', 'vpce-', 'vpce-ABC', 'vpc-123']) {
+    await refused('PUT', `/servers/net-a/privateEndpointConnections/${bad}`, {}, 400, /Invalid private endpoint id/);
+  }
   const wrongKind = await t.apiStatus('PUT', '/servers/net-a/privateEndpointConnections/42', { privateEndpoint: { kind: 'aws-vpc-endpoint' } });
   assert.equal(wrongKind.status, 400);
   assert.match(JSON.stringify(wrongKind.body), /is of kind azure-private-link, not aws-vpc-endpoint/);
@@ -253,7 +254,7 @@ test('private endpoint connections: register, approve, reject, delete; the gatew
   assert.equal((await t.api<{ status: string }>('POST', '/servers/net-a/privateEndpointConnections/4294967295/approve')).status, 'Approved');
   await fails([...pe, 'approve', '--server', 'net-a', '--id', '12'], 404, /Private endpoint connection '12' of server 'net-a' was not found/);
   assert.match(await ok([...pe, 'delete', '--server', 'net-a', '--id', '4294967295']), /Private endpoint connection '4294967295' deleted\./);
-  await ok([...pe, 'delete', '--server', 'net-a', '--id', 'vpce-0123456789abcdef0']);
+  await t.api('DELETE', '/servers/net-a/privateEndpointConnections/vpce-0123456789abcdef0');
   assert.equal(await ok([...pe, 'list', '--server', 'net-a']), '(none)\n');
 });
 
@@ -282,13 +283,13 @@ test('public network access Disabled: firewall and VNet rule changes are refused
   await fails(['server', 'firewall-rule', 'create', '--server', 'net-a', '--name', 'cli', '--start-ip-address', '1.1.1.1', '--end-ip-address', '1.1.1.1'], 409,
     /Public network access is disabled for server 'net-a'/);
   // Private endpoints are the way in while it is off: they can still be managed.
-  await ok(['server', 'private-endpoint-connection', 'create', '--server', 'net-a', '--id', '7']);
-  await ok(['server', 'private-endpoint-connection', 'delete', '--server', 'net-a', '--id', '7']);
+  await t.api('PUT', '/servers/net-a/privateEndpointConnections/7', { status: 'Approved' });
+  await t.api('DELETE', '/servers/net-a/privateEndpointConnections/7');
   await ok(['server', 'firewall-rule', 'delete', '--server', 'net-a', '--name', 'keep']);
-  await ok(['server', 'vnet-rule', 'delete', '--server', 'net-a', '--name', 'keep']);
+  await t.api('DELETE', '/servers/net-a/virtualNetworkRules/keep');
   await t.api('PATCH', '/servers/net-a', { publicNetworkAccess: 'Enabled' });
-  await ok(['server', 'firewall-rule', 'create', '--server', 'net-a', '--name', 'cli', '--start-ip-address', '1.1.1.1', '--end-ip-address', '1.1.1.1']);
-  await ok(['server', 'firewall-rule', 'delete', '--server', 'net-a', '--name', 'cli']);
+  await t.api('PUT', `${RULES}/cli`, { startIpAddress: '1.1.1.1', endIpAddress: '1.1.1.1' });
+  await t.api('DELETE', `${RULES}/cli`);
 });
 
 test('access check: the decision, the rule that made it or is missing, and the exact client error', async () => {
@@ -302,8 +303,8 @@ test('access check: the decision, the rule that made it or is missing, and the e
   // Defaults: the administrator, its own database; --no-ssl.
   assert.match(await check('--ip', '10.0.0.5', '--no-ssl'), /no pg_hba\.conf entry for host "10\.0\.0\.5", user "bob", database "bob", SSL off/);
 
-  await ok(['server', 'firewall-rule', 'create', '--server', 'net-b', '--name', 'lan', '--start-ip-address', '10.0.0.0', '--end-ip-address', '10.0.0.255']);
-  await ok(['server', 'firewall-rule', 'create', '--server', 'net-b', '--name', 'v6', '--start-ip-address', '2001:db8::', '--end-ip-address', '2001:db8::ffff']);
+  await t.api('PUT', '/servers/net-b/firewallRules/lan', { startIpAddress: '10.0.0.0', endIpAddress: '10.0.0.255' });
+  await t.api('PUT', '/servers/net-b/firewallRules/v6', { startIpAddress: '2001:db8::', endIpAddress: '2001:db8::ffff' });
   const allowed = await check('--ip', '10.0.0.5');
   assert.match(allowed, /^allow\n/);
   assert.match(allowed, /reason\s+firewall-rule\n\s*rule\s+lan\n/);
@@ -314,7 +315,7 @@ test('access check: the decision, the rule that made it or is missing, and the e
 
   // A virtual network listener: the client's subnet has the service endpoint and no VNet rule
   // names it, so the IP rule that covers 10.1.1.5... does not apply.
-  await ok(['server', 'firewall-rule', 'create', '--server', 'net-b', '--name', 'corp-ips', '--start-ip-address', '10.1.0.0', '--end-ip-address', '10.1.255.255']);
+  await t.api('PUT', '/servers/net-b/firewallRules/corp-ips', { startIpAddress: '10.1.0.0', endIpAddress: '10.1.255.255' });
   const vnetDenied = await check('--ip', '10.1.1.5', '--listener', 'corp');
   assert.match(vnetDenied, /^deny\n/);
   assert.match(vnetDenied, /reason\s+vnet-not-allowed\n\s*subnet\s+corp\/subnets\/web/);
@@ -322,7 +323,7 @@ test('access check: the decision, the rule that made it or is missing, and the e
   assert.match(vnetDenied, /error\s+Client from Virtual Networks is not allowed to access the server\.\n/);
   // Outside any subnet of the network: IP rules apply.
   assert.match(await check('--ip', '10.1.200.1', '--listener', 'corp'), /^allow\n[^]*rule\s+corp-ips/);
-  await ok(['server', 'vnet-rule', 'create', '--server', 'net-b', '--name', 'web-in', '--subnet', 'corp/subnets/web']);
+  await t.api('PUT', '/servers/net-b/virtualNetworkRules/web-in', { virtualNetworkSubnetId: 'corp/subnets/web' });
   const vnetAllowed = await check('--ip', '10.1.1.5', '--listener', 'corp');
   assert.match(vnetAllowed, /^allow\n\s*reason\s+vnet-rule\n\s*rule\s+web-in\n\s*subnet\s+corp\/subnets\/web/);
   // The same through the API, and the alias under `server`.
@@ -331,19 +332,20 @@ test('access check: the decision, the rule that made it or is missing, and the e
   assert.equal(api.rule, 'web-in');
   assert.match(await ok(['server', 'access', 'check', '--server', 'net-b', '--ip', '10.0.0.7']), /^allow\n[^]*rule\s+lan/);
   await fails(['access', 'check', '--server', 'net-b', '--ip', '10.0.0.7', '--listener', 'nowhere'], 400, /Unknown listener 'nowhere'/);
-  await fails(['access', 'check', '--server', 'net-b', '--ip', '10.0.0.999'], 400, /ip "10\.0\.0\.999" is not a valid/);
-  await fails(['access', 'check', '--server', 'no-such', '--ip', '10.0.0.7'], 404, /Server 'no-such' was not found/);
+  await refused('GET', '/servers/net-b/accessCheck?ip=10.0.0.999', undefined, 400, /ip "10\.0\.0\.999" is not a valid/);
+  await refused('GET', '/servers/no-such/accessCheck?ip=10.0.0.7', undefined, 404, /Server 'no-such' was not found/);
+  await refused('GET', '/servers/net-b/accessCheck?ip=10.0.0.7&port=5432', undefined, 400, /additional properties/);
 
   // Private endpoints: unknown, pending, approved.
   const link = (id: string) => check('--ip', '192.0.2.10', '--listener', 'private-link', '--endpoint', id);
   const unknown = await link('1234');
   assert.match(unknown, /^deny\n\s*reason\s+private-endpoint-unknown/);
   assert.match(unknown, /error\s+Private endpoint connection is not approved for this server\./);
-  await ok(['server', 'private-endpoint-connection', 'create', '--server', 'net-b', '--id', '1234']);
+  await t.api('PUT', '/servers/net-b/privateEndpointConnections/1234');
   assert.match(await link('1234'), /^deny\n\s*reason\s+private-endpoint-not-approved\n[^]*is not Approved: approve it[^]*error\s+Private endpoint connection is not approved for this server\./);
-  await ok(['server', 'private-endpoint-connection', 'approve', '--server', 'net-b', '--id', '1234']);
+  await t.api('POST', '/servers/net-b/privateEndpointConnections/1234/approve', { description: 'ok' });
   assert.match(await link('1234'), /^allow\n\s*reason\s+private-endpoint\n\s*rule\s+1234/);
-  await fails(['access', 'check', '--server', 'net-b', '--ip', '192.0.2.10', '--listener', 'private-link'], 400, /needs an endpoint id/);
+  await refused('GET', '/servers/net-b/accessCheck?ip=192.0.2.10&listener=private-link', undefined, 400, /needs an endpoint id/);
 
   // Public access off: only the approved endpoint gets in.
   await t.api('PATCH', '/servers/net-b', { publicNetworkAccess: 'Disabled' });
@@ -406,11 +408,11 @@ test('RBAC: a Reader cannot change network rules, a SecurityAdmin can; the admin
 
   const events = readFileSync(t.platform.paths.eventsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   const actions = events.filter((e) => e.type === 'admin.action' && String(e.action).startsWith('firewallRule.'));
-  const created = actions.find((e) => e.action === 'firewallRule.create' && (e.details as { path: string }).path === '/servers/net-a/firewallRules' && e.outcome === 'success' && (e.actor as { role: string }).role === 'SecurityAdmin');
+  const created = actions.find((e) => e.action === 'firewallRule.create' && e.target === '/servers/net-a/firewallRules/by-secadmin' && e.outcome === 'success' && (e.actor as { role: string }).role === 'SecurityAdmin');
   assert.ok(created, 'firewallRule.create by the SecurityAdmin');
   const refused = actions.find((e) => e.action === 'firewallRule.create' && e.outcome === 'failure' && (e.actor as { role: string }).role === 'Reader');
   assert.ok(refused, 'the refused attempt is recorded too');
-  const updated = actions.find((e) => e.action === 'firewallRule.update' && e.target === '/servers/net-a/by-secadmin');
+  const updated = actions.find((e) => e.action === 'firewallRule.update' && e.target === '/servers/net-a/firewallRules/by-secadmin');
   assert.ok(updated, 'firewallRule.update names the rule');
   assert.equal((updated.actor as { role: string }).role, 'SecurityAdmin');
   assert.equal(updated.outcome, 'success');
