@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { request } from 'node:https';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { Cluster } from '../../src/engine/cluster.js';
 import { serviceAccount } from '../../src/engine/os-user.js';
 import { allowLoopback, startTestPlatform, tempDir } from '../helpers/platform.js';
@@ -64,5 +64,6 @@ test('fail-static: the gateway serves on its last snapshot while the catalog is 
     await t.stop();
     await catalog.stop();
     catalog.destroy();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
