@@ -113,6 +113,39 @@ export const migrations: readonly Migration[] = [
         for each row execute function notify_network_change();
     `,
   },
+  {
+    version: 3,
+    name: 'identity: token-login administrator, principals, password switch',
+    sql: `
+      alter table servers add column password_auth text not null default 'Enabled'
+        check (password_auth in ('Enabled', 'Disabled'));
+      create table identity_admins (
+        server_id int primary key references servers(id) on delete cascade,
+        issuer text not null,
+        audience text not null,
+        login text not null,
+        object_id text not null,
+        principal_type text not null check (principal_type in ('user', 'group', 'servicePrincipal')),
+        object_id_claim text not null default 'oid',
+        ca_bundle text,
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now()
+      );
+      create table identity_principals (
+        server_id int not null references servers(id) on delete cascade,
+        role text not null,
+        object_id text not null,
+        principal_type text not null check (principal_type in ('user', 'group', 'servicePrincipal')),
+        created_at timestamptz not null default now(),
+        primary key (server_id, role),
+        unique (server_id, principal_type, object_id)
+      );
+      create trigger identity_admins_changed after insert or update or delete on identity_admins
+        for each row execute function notify_network_change();
+      create trigger identity_principals_changed after insert or update or delete on identity_principals
+        for each row execute function notify_network_change();
+    `,
+  },
 ];
 
 export async function migrate(client: pg.ClientBase): Promise<void> {

@@ -12,6 +12,8 @@ export interface ServerRecord {
   readonly sslEnforcement: Toggle;
   readonly minimalTlsVersion: MinimalTlsVersion;
   readonly publicNetworkAccess: Toggle;
+  /** Disabled: only token logins are accepted. */
+  readonly passwordAuth: Toggle;
   readonly state: ServerState;
   readonly hostId: string;
   readonly createdAt: Date;
@@ -25,6 +27,7 @@ interface Row {
   ssl_enforcement: Toggle;
   minimal_tls_version: MinimalTlsVersion;
   public_network_access: Toggle;
+  password_auth: Toggle;
   state: ServerState;
   host_id: string;
   created_at: Date;
@@ -39,6 +42,7 @@ function fromRow(r: Row): ServerRecord {
     sslEnforcement: r.ssl_enforcement,
     minimalTlsVersion: r.minimal_tls_version,
     publicNetworkAccess: r.public_network_access,
+    passwordAuth: r.password_auth,
     state: r.state,
     hostId: r.host_id,
     createdAt: r.created_at,
@@ -46,7 +50,9 @@ function fromRow(r: Row): ServerRecord {
   };
 }
 
-export type ServerSettings = Pick<ServerRecord, 'sslEnforcement' | 'minimalTlsVersion' | 'publicNetworkAccess'>;
+export type ServerSettings = Pick<ServerRecord, 'sslEnforcement' | 'minimalTlsVersion' | 'publicNetworkAccess'> & {
+  readonly passwordAuth?: Toggle;
+};
 
 export class ServersRepo {
   constructor(private readonly db: pg.Pool) {}
@@ -76,9 +82,10 @@ export class ServersRepo {
       `update servers set ssl_enforcement = coalesce($2, ssl_enforcement),
          minimal_tls_version = coalesce($3, minimal_tls_version),
          public_network_access = coalesce($4, public_network_access),
+         password_auth = coalesce($5, password_auth),
          updated_at = now()
        where name = $1 returning *`,
-      [name, settings.sslEnforcement ?? null, settings.minimalTlsVersion ?? null, settings.publicNetworkAccess ?? null],
+      [name, settings.sslEnforcement ?? null, settings.minimalTlsVersion ?? null, settings.publicNetworkAccess ?? null, settings.passwordAuth ?? null],
     );
     return rows[0] ? fromRow(rows[0]) : null;
   }

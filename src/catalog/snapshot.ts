@@ -5,19 +5,22 @@ import type pg from 'pg';
 import type { ChangeFeed } from './change-feed.js';
 import { ServersRepo, type ServerRecord } from './servers-repo.js';
 import { loadNetworkState } from '../network/state.js';
+import { loadIdentityState, type ServerIdentity } from './identity-state.js';
 import type { NetworkView } from '../gateway/network-stage.js';
 
 export interface CatalogSnapshot {
   readonly servers: ReadonlyMap<string, ServerRecord>;
   /** Firewall rules, VNet rules, private endpoints and virtual networks, ready to decide from. */
   readonly network: NetworkView;
+  /** Token-login administrators and principals, by server name. */
+  readonly identity: ReadonlyMap<string, ServerIdentity>;
   /** When this snapshot was read from the catalog. */
   readonly loadedAt: Date;
   readonly version: number;
 }
 
 export class SnapshotStore extends EventEmitter<{ updated: [CatalogSnapshot]; error: [Error] }> {
-  private current: CatalogSnapshot = { servers: new Map(), network: { servers: new Map(), vnets: new Map() }, loadedAt: new Date(0), version: 0 };
+  private current: CatalogSnapshot = { servers: new Map(), network: { servers: new Map(), vnets: new Map() }, identity: new Map(), loadedAt: new Date(0), version: 0 };
   private reloading: Promise<void> | null = null;
   private again = false;
   private readonly repo: ServersRepo;
@@ -39,10 +42,11 @@ export class SnapshotStore extends EventEmitter<{ updated: [CatalogSnapshot]; er
   }
 
   async load(): Promise<void> {
-    const [servers, network] = await Promise.all([this.repo.list(), loadNetworkState(this.db)]);
+    const [servers, network, identity] = await Promise.all([this.repo.list(), loadNetworkState(this.db), loadIdentityState(this.db)]);
     this.current = {
       servers: new Map(servers.map((s) => [s.name, s])),
       network,
+      identity,
       loadedAt: new Date(),
       version: this.current.version + 1,
     };

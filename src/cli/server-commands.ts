@@ -4,6 +4,7 @@ import { contextOf } from './context.js';
 import { show } from './output.js';
 import { promptSecret } from './prompt.js';
 import { addServerNetworkCommands } from './network-commands.js';
+import { addIdentityCommands } from './identity-commands.js';
 
 type Server = Record<string, unknown>;
 const LIST_COLUMNS = ['name', 'state', 'administratorLogin', 'sslEnforcement', 'minimalTlsVersion', 'publicNetworkAccess', 'fullyQualifiedDomainName'];
@@ -76,6 +77,7 @@ export function serverCommand(): Command {
     .addOption(sslOption())
     .addOption(tlsOption())
     .addOption(publicOption())
+    .addOption(new Option('--password-auth <value>', 'accept password logins (Disabled: token logins only)').choices(['Enabled', 'Disabled']))
     .action(async (name: string, o: Record<string, string | undefined>, cmd: Command) => {
       const ctx = contextOf(cmd);
       const body = Object.fromEntries(
@@ -84,6 +86,7 @@ export function serverCommand(): Command {
           sslEnforcement: o.sslEnforcement,
           minimalTlsVersion: o.minimalTlsVersion,
           publicNetworkAccess: o.publicNetworkAccess,
+          passwordAuth: o.passwordAuth,
         }).filter(([, v]) => v !== undefined),
       );
       if (Object.keys(body).length === 0) throw new Error('Nothing to update: give at least one setting.');
@@ -121,5 +124,7 @@ export function serverCommand(): Command {
     });
 
   addServerNetworkCommands(server);
+
+  addIdentityCommands(server);
   return server;
 }

@@ -24,6 +24,7 @@ export const serverSchema = {
     sslEnforcement: toggle,
     minimalTlsVersion: minimalTls,
     publicNetworkAccess: toggle,
+    passwordAuth: toggle,
     state: { type: 'string', enum: ['Creating', 'Ready', 'Stopped', 'Disabled', 'Inaccessible', 'Dropping'] },
     version: { type: 'string' },
     createdAt: { type: 'string', format: 'date-time' },
@@ -54,6 +55,7 @@ export const updateServerBody = {
     sslEnforcement: toggle,
     minimalTlsVersion: minimalTls,
     publicNetworkAccess: toggle,
+    passwordAuth: toggle,
   },
 } as const;
 

@@ -121,6 +121,26 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     }
   }
 
+  /** Whether a role exists on the server. */
+  async roleExists(id: number, role: string): Promise<boolean> {
+    const { rows } = await this.pool(id).query('select 1 from pg_roles where rolname = $1', [role]);
+    return rows.length > 0;
+  }
+
+  /** Creates (or re-keys) a token-login role whose password verifier only the platform can
+   * answer; `admin` makes it an administrator like the server's own (not a superuser). */
+  async ensureTokenRole(id: number, role: string, verifier: string, admin: boolean): Promise<void> {
+    const exists = await this.roleExists(id, role);
+    const attrs = admin ? `login createdb createrole nosuperuser in role ${ident(ADMIN_GROUP_ROLE)}` : 'login nosuperuser';
+    if (exists) await this.pool(id).query(`alter role ${ident(role)} login password ${literal(verifier)}`);
+    else await this.pool(id).query(`create role ${ident(role)} ${attrs} password ${literal(verifier)}`);
+  }
+
+  /** A principal that was removed: its role can no longer log in (its objects stay). */
+  async disableLogin(id: number, role: string): Promise<void> {
+    if (await this.roleExists(id, role)) await this.pool(id).query(`alter role ${ident(role)} nologin`);
+  }
+
   /** A small pool of maintenance connections, for the platform's frequent look-ups. */
   private pool(id: number): pg.Pool {
     let p = this.pools.get(id);

@@ -22,6 +22,8 @@ interface Base {
   readonly user?: string;
   readonly database?: string;
   readonly applicationName?: string;
+  /** Identity object id of a token login. */
+  readonly objectId?: string;
 }
 
 export interface ConnectionAccepted extends Base { readonly type: 'connection.accepted' }

@@ -34,6 +34,10 @@ export const clientErrors = {
   throttled: { sqlstate: '53300', message: 'Too many failed login attempts from this address. Try again later.' },
   inaccessible: { sqlstate: '08004', message: 'Server is inaccessible: its encryption key cannot be accessed.' },
   tooManyClients: { sqlstate: '53300', message: 'sorry, too many clients already' },
+  passwordAuthDisabled: {
+    sqlstate: '28000',
+    message: 'Password authentication is disabled for this server. Sign in with an access token.',
+  },
   serverStopped: { sqlstate: '57P03', message: 'The server is stopped. Start it and retry connection.' },
   serverDisabled: { sqlstate: '57P03', message: 'The server is disabled. Contact the platform operator.' },
   serverDropping: { sqlstate: '57P03', message: 'The server is being deleted.' },

@@ -26,7 +26,8 @@ import { connectBackend, BackendRefused, socketPath } from './backend.js';
 import { relay, type RelayHandle } from './relay.js';
 import { clientErrors, passwordFailed, type ClientError } from './client-errors.js';
 import type { GatewayContext, ListenerSpec } from './context.js';
-import type { ConnectionContext } from '../events/types.js';
+import type { AuthMethod, ConnectionContext } from '../events/types.js';
+import { authenticateToken } from './token-login.js';
 import { isTrusted, readProxyHeader, ProxyRefused } from './proxy-stage.js';
 import { judgeNetwork, type PrivateEndpointIdentity } from './network-stage.js';
 import { now } from '../events/bus.js';
@@ -46,6 +47,8 @@ interface Facts {
   user?: string;
   database?: string;
   applicationName?: string;
+  /** The identity's object id, for token logins. */
+  objectId?: string;
   ssl: boolean;
 }
 
@@ -102,9 +105,9 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
   let socket: Duplex = raw;
   let release: (() => void) | null = null;
 
-  const refuse = (error: ClientError, reason: string, event: 'connection.denied' | 'auth.failed' = 'connection.denied') => {
+  const refuse = (error: ClientError, reason: string, event: 'connection.denied' | 'auth.failed' = 'connection.denied', method: AuthMethod = 'scram-sha-256') => {
     if (event === 'auth.failed') {
-      g.bus.publish({ type: 'auth.failed', time: now(), connection: facts.conn, ...sessionFields(facts), method: 'scram-sha-256', sqlstate: error.sqlstate, reason });
+      g.bus.publish({ type: 'auth.failed', time: now(), connection: facts.conn, ...sessionFields(facts), method, sqlstate: error.sqlstate, reason });
     } else {
       g.bus.publish({ type: 'connection.denied', time: now(), connection: facts.conn, ...sessionFields(facts), reason, sqlstate: error.sqlstate, ssl: facts.ssl });
     }
@@ -207,33 +210,60 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     release = g.sessions.acquire(server.id);
     if (!release) return refuse(clientErrors.tooManyClients, 'too-many-connections');
 
-    // Step 8: authentication at the gateway.
+    // Step 8: authentication at the gateway: a token for the server's principals, SCRAM for
+    // every other role.
     clearTimeout(deadline);
     const authDeadline = setTimeout(() => socket.destroy(), g.limits.authTimeoutMs);
-    const auth = await authenticatePassword({
-      wire,
-      user: route.user,
-      channelBinding: tlsState?.channelBinding ?? null,
-      lookup: () => g.verifiers.get(server.id, route.user),
-      mockSecret: g.mockSecret,
-    });
-    if (!auth.ok) {
-      clearTimeout(authDeadline);
-      g.verifiers.invalidate(server.id, route.user);
-      return refuse(passwordFailed(route.user), auth.reason, 'auth.failed');
+    const identity = snapshot.identity.get(server.name);
+    const principal = identity?.principals.get(route.user) ?? null;
+    let login: { method: AuthMethod; clientKey: Buffer; serverKey: Buffer; preamble: Buffer[] };
+    if (principal) {
+      const result = tlsState
+        ? await authenticateToken({ wire, admin: identity!.admin, principal, verify: g.verifyToken })
+        : { ok: false as const, reason: 'token over a plaintext connection' };
+      if (!result.ok) {
+        clearTimeout(authDeadline);
+        return refuse(clientErrors.badToken, result.reason, 'auth.failed', 'token');
+      }
+      facts.objectId = result.objectId;
+      const keys = g.principalKeys(server.id, route.user);
+      login = { method: 'token', clientKey: Buffer.from(keys.clientKey), serverKey: keys.serverKey, preamble: [] };
+    } else {
+      if (server.passwordAuth === 'Disabled') {
+        clearTimeout(authDeadline);
+        return refuse(clientErrors.passwordAuthDisabled, 'password-auth-disabled');
+      }
+      const auth = await authenticatePassword({
+        wire,
+        user: route.user,
+        channelBinding: tlsState?.channelBinding ?? null,
+        lookup: () => g.verifiers.get(server.id, route.user),
+        mockSecret: g.mockSecret,
+      });
+      if (!auth.ok) {
+        clearTimeout(authDeadline);
+        g.verifiers.invalidate(server.id, route.user);
+        return refuse(passwordFailed(route.user), auth.reason, 'auth.failed');
+      }
+      login = {
+        method: auth.mechanism === 'SCRAM-SHA-256-PLUS' ? 'scram-sha-256-plus' : 'scram-sha-256',
+        clientKey: auth.clientKey,
+        serverKey: auth.serverKey,
+        preamble: [authenticationSASLFinal(auth.serverFinal)],
+      };
     }
-    const method = auth.mechanism === 'SCRAM-SHA-256-PLUS' ? 'scram-sha-256-plus' : 'scram-sha-256';
+    const method = login.method;
     let backend;
     try {
       backend = await connectBackend({
         socketDir: g.socketDir(server.id),
         params: route.forward,
-        clientKey: auth.clientKey,
-        serverKey: auth.serverKey,
+        clientKey: login.clientKey,
+        serverKey: login.serverKey,
       });
     } catch (err) {
       clearTimeout(authDeadline);
-      auth.clientKey.fill(0);
+      login.clientKey.fill(0);
       if (err instanceof BackendRefused) {
         // The server's own refusal (database does not exist, password changed in SQL, ...).
         if (err.sqlstate === '28P01') g.verifiers.invalidate(server.id, route.user);
@@ -244,10 +274,10 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
       throw err;
     }
     clearTimeout(authDeadline);
-    auth.clientKey.fill(0);
+    login.clientKey.fill(0);
     const key = g.cancelKeys.issue({ socketDir: g.socketDir(server.id), processId: backend.processId, secretKey: backend.secretKey });
     socket.write(Buffer.concat([
-      authenticationSASLFinal(auth.serverFinal),
+      ...login.preamble,
       authenticationOk(),
       ...backend.greeting,
       backendKeyData(key.processId, key.secretKey),
@@ -295,7 +325,7 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
 }
 
 function sessionFields(f: Facts) {
-  return { server: f.server, user: f.user, database: f.database, applicationName: f.applicationName };
+  return { server: f.server, user: f.user, database: f.database, applicationName: f.applicationName, ...(f.objectId ? { objectId: f.objectId } : {}) };
 }
 
 function isSocketError(err: unknown): boolean {

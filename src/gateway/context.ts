@@ -11,6 +11,8 @@ import type { VerifierCache } from './verifier-cache.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { SessionLimiter } from './session-limiter.js';
 import type { RelayHandle } from './relay.js';
+import type { TokenVerifier } from './token-login.js';
+import type { ScramKeys } from '../auth/scram/keys.js';
 
 export interface ActiveSession {
   readonly server: string;
@@ -57,6 +59,10 @@ export interface GatewayContext {
   readonly activeSessions: Set<ActiveSession>;
   /** Network rules and virtual networks, as of the last catalog snapshot. */
   network(): NetworkView;
+  /** Verifies a principal's access token (signature, issuer, audience, lifetime). */
+  readonly verifyToken: TokenVerifier;
+  /** SCRAM keys the gateway logs in with as a principal's role. */
+  principalKeys(serverId: number, role: string): ScramKeys;
   /** Records an endpoint identity seen for the first time as a Pending connection of the server. */
   registerPendingEndpoint(server: string, endpoint: PrivateEndpointIdentity): void;
 }

@@ -10,6 +10,8 @@ import { VerifierCache, type VerifierSource } from './verifier-cache.js';
 import { defaultLimits, type ActiveSession, type GatewayContext, type GatewayLimits, type ListenerSpec } from './context.js';
 import type { NetworkView, PrivateEndpointIdentity } from './network-stage.js';
 import type { GatewayCertificates } from './tls-certificates.js';
+import type { TokenVerifier } from './token-login.js';
+import type { ScramKeys } from '../auth/scram/keys.js';
 import type { EventBus } from '../events/bus.js';
 import type { CatalogSnapshot } from '../catalog/snapshot.js';
 
@@ -28,6 +30,8 @@ export interface GatewayOptions {
   readonly network: () => NetworkView;
   readonly registerPendingEndpoint: (server: string, endpoint: PrivateEndpointIdentity) => void;
   readonly socketDir: (serverId: number) => string;
+  readonly verifyToken: TokenVerifier;
+  readonly principalKeys: (serverId: number, role: string) => ScramKeys;
 }
 
 const PUBLIC_ACCESS_OFF = {
@@ -63,6 +67,8 @@ export class Gateway {
       network: options.network,
       registerPendingEndpoint: options.registerPendingEndpoint,
       socketDir: options.socketDir,
+      verifyToken: options.verifyToken,
+      principalKeys: options.principalKeys,
     };
     this.accepted = new Counter({ name: 'pgwarden_gateway_connections_total', help: 'TCP connections accepted by the gateway.', labelNames: ['listener'], registers: [options.metrics] });
   }

@@ -29,6 +29,11 @@ import { buildApi } from '../control/app.js';
 import { serverRoutes } from '../control/routes/servers.js';
 import { networkRoutes } from '../control/routes/network.js';
 import { NetworkService } from './network-service.js';
+import { IdentityService } from './identity-service.js';
+import { IdentityRepo } from '../catalog/identity-repo.js';
+import { identityRoutes } from '../control/routes/identity.js';
+import { PrincipalKeys } from '../auth/principal-keys.js';
+import { TokenVerifiers } from '../auth/token-verifiers.js';
 import { platformRoutes, type HealthReport } from '../control/routes/platform.js';
 import { Gateway } from '../gateway/gateway.js';
 import type { GatewayLimits, ListenerSpec } from '../gateway/context.js';
@@ -90,6 +95,8 @@ export class Platform {
   private catalogCluster: Cluster | null = null;
   private privateEndpoints!: PrivateEndpointsRepo;
   networkService!: NetworkService;
+  principalKeys!: PrincipalKeys;
+  private readonly tokenVerifiers = new TokenVerifiers();
   private feed!: ChangeFeed;
   private sink!: JsonlSink;
   private releaseLock: (() => void) | null = null;
@@ -147,6 +154,7 @@ export class Platform {
       }
     }
     this.privateEndpoints = new PrivateEndpointsRepo(this.db);
+    this.principalKeys = new PrincipalKeys(Buffer.from(loadOrCreateSecret(path.join(p.secretsDir, 'principal-root.secret')), 'base64url'));
     this.networkService = new NetworkService(this.db);
     this.feed = new ChangeFeed(connection);
     await this.feed.start();
@@ -177,6 +185,7 @@ export class Platform {
     if (!this.gatewayOnly) {
       serverRoutes(this.api, this.serverService, this.options.domain, String(pgbin.majorVersion));
       networkRoutes(this.api, this.networkService);
+      identityRoutes(this.api, new IdentityService(repo, new IdentityRepo(this.db), this.servers, this.principalKeys));
     }
     platformRoutes(this.api, {
       tokens,
@@ -218,6 +227,8 @@ export class Platform {
         );
       },
       socketDir: (id) => this.servers.socketDir(id),
+      verifyToken: (token, admin) => this.tokenVerifiers.verify(token, admin),
+      principalKeys: (id, role) => this.principalKeys.keys(id, role),
     });
     await this.gateway.listen();
     await this.gateway.syncVirtualNetworks(this.snapshots.snapshot.network);

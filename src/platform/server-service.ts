@@ -105,7 +105,7 @@ export class ServerService {
       }
       await this.engine.setPassword(current.id, current.administratorLogin, input.administratorLoginPassword);
     }
-    const updated = await this.repo.update(name, { ...tls, publicNetworkAccess: input.publicNetworkAccess });
+    const updated = await this.repo.update(name, { ...tls, publicNetworkAccess: input.publicNetworkAccess, passwordAuth: input.passwordAuth });
     if (!updated) throw notFound(`Server '${name}' was not found.`);
     return updated;
   }

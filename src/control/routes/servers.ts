@@ -14,6 +14,7 @@ export interface ServerView {
   sslEnforcement: string;
   minimalTlsVersion: string;
   publicNetworkAccess: string;
+  passwordAuth: string;
   state: string;
   version: string;
   createdAt: string;
@@ -29,6 +30,7 @@ export function serverView(s: ServerRecord, domain: string, version: string): Se
     sslEnforcement: s.sslEnforcement,
     minimalTlsVersion: s.minimalTlsVersion,
     publicNetworkAccess: s.publicNetworkAccess,
+    passwordAuth: s.passwordAuth,
     state: s.state,
     version,
     createdAt: s.createdAt.toISOString(),
