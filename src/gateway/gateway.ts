@@ -163,8 +163,10 @@ export class Gateway {
 
   /** Stops accepting; open sessions are closed. */
   async close(): Promise<void> {
-    await Promise.all([...this.listeners.values()].map(({ server }) => new Promise<void>((r) => server.close(() => r()))));
+    // server.close() resolves only once every connection has ended: end them first.
+    const closing = [...this.listeners.values()].map(({ server }) => new Promise<void>((r) => server.close(() => r())));
     this.listeners.clear();
     for (const s of this.sockets) s.destroy();
+    await Promise.all(closing);
   }
 }

@@ -52,3 +52,24 @@ test('a second up on the same data dir refuses; a restarted up keeps servers, se
     await t.stop().catch(() => undefined);
   }
 });
+
+test('stopping the platform ends open client sessions instead of waiting for them', async () => {
+  const { allowLoopback } = await import('../helpers/platform.js');
+  const t = await startTestPlatform();
+  let stopped = false;
+  try {
+    assert.equal((await t.cli(['server', 'create', 'busy-1', '--admin-user', 'owner1', '--admin-password', PASSWORD])).code, 0);
+    await allowLoopback(t, 'busy-1');
+    const c = new pg.Client({ host: '127.0.0.1', port: t.platform.gateway.port, user: 'owner1@busy-1', password: PASSWORD, database: 'postgres', ssl: { rejectUnauthorized: false } });
+    c.on('error', () => undefined);
+    await c.connect();
+    const started = Date.now();
+    await t.platform.stop();
+    stopped = true;
+    assert.ok(Date.now() - started < 10_000, `stop took ${Date.now() - started} ms`);
+    await assert.rejects(c.query('select 1'));
+  } finally {
+    if (!stopped) await t.platform.stop();
+    await t.stop().catch(() => undefined);
+  }
+});
