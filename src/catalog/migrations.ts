@@ -146,6 +146,22 @@ export const migrations: readonly Migration[] = [
         for each row execute function notify_network_change();
     `,
   },
+  {
+    version: 4,
+    name: 'audit settings per server',
+    sql: `
+      create table audit_settings (
+        server_id int primary key references servers(id) on delete cascade,
+        classes text[] not null default '{ROLE,DDL}',
+        log_parameters boolean not null default false,
+        redact text[] not null default '{}',
+        retention_days int not null default 90 check (retention_days between 1 and 3650),
+        updated_at timestamptz not null default now()
+      );
+      create trigger audit_settings_changed after insert or update or delete on audit_settings
+        for each row execute function notify_network_change();
+    `,
+  },
 ];
 
 export async function migrate(client: pg.ClientBase): Promise<void> {

@@ -6,6 +6,7 @@ import type { ChangeFeed } from './change-feed.js';
 import { ServersRepo, type ServerRecord } from './servers-repo.js';
 import { loadNetworkState } from '../network/state.js';
 import { loadIdentityState, type ServerIdentity } from './identity-state.js';
+import { AuditSettingsRepo, type AuditSettings } from './audit-settings-repo.js';
 import type { NetworkView } from '../gateway/network-stage.js';
 
 export interface CatalogSnapshot {
@@ -14,13 +15,15 @@ export interface CatalogSnapshot {
   readonly network: NetworkView;
   /** Token-login administrators and principals, by server name. */
   readonly identity: ReadonlyMap<string, ServerIdentity>;
+  /** Statement audit settings, by server name. */
+  readonly audit: ReadonlyMap<string, AuditSettings>;
   /** When this snapshot was read from the catalog. */
   readonly loadedAt: Date;
   readonly version: number;
 }
 
 export class SnapshotStore extends EventEmitter<{ updated: [CatalogSnapshot]; error: [Error] }> {
-  private current: CatalogSnapshot = { servers: new Map(), network: { servers: new Map(), vnets: new Map() }, identity: new Map(), loadedAt: new Date(0), version: 0 };
+  private current: CatalogSnapshot = { servers: new Map(), network: { servers: new Map(), vnets: new Map() }, identity: new Map(), audit: new Map(), loadedAt: new Date(0), version: 0 };
   private reloading: Promise<void> | null = null;
   private again = false;
   private readonly repo: ServersRepo;
@@ -42,11 +45,17 @@ export class SnapshotStore extends EventEmitter<{ updated: [CatalogSnapshot]; er
   }
 
   async load(): Promise<void> {
-    const [servers, network, identity] = await Promise.all([this.repo.list(), loadNetworkState(this.db), loadIdentityState(this.db)]);
+    const [servers, network, identity, audit] = await Promise.all([
+      this.repo.list(),
+      loadNetworkState(this.db),
+      loadIdentityState(this.db),
+      new AuditSettingsRepo(this.db).all(),
+    ]);
     this.current = {
       servers: new Map(servers.map((s) => [s.name, s])),
       network,
       identity,
+      audit,
       loadedAt: new Date(),
       version: this.current.version + 1,
     };

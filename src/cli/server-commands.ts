@@ -5,6 +5,7 @@ import { show } from './output.js';
 import { promptSecret } from './prompt.js';
 import { addServerNetworkCommands } from './network-commands.js';
 import { addIdentityCommands } from './identity-commands.js';
+import { addServerAuditCommands } from './audit-commands.js';
 
 type Server = Record<string, unknown>;
 const LIST_COLUMNS = ['name', 'state', 'administratorLogin', 'sslEnforcement', 'minimalTlsVersion', 'publicNetworkAccess', 'fullyQualifiedDomainName'];
@@ -126,5 +127,6 @@ export function serverCommand(): Command {
   addServerNetworkCommands(server);
 
   addIdentityCommands(server);
+  addServerAuditCommands(server);
   return server;
 }

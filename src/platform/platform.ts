@@ -32,6 +32,8 @@ import { NetworkService } from './network-service.js';
 import { IdentityService } from './identity-service.js';
 import { IdentityRepo } from '../catalog/identity-repo.js';
 import { identityRoutes } from '../control/routes/identity.js';
+import { auditSettingsRoutes } from '../control/routes/audit.js';
+import { AuditSettingsRepo } from '../catalog/audit-settings-repo.js';
 import { PrincipalKeys } from '../auth/principal-keys.js';
 import { TokenVerifiers } from '../auth/token-verifiers.js';
 import { platformRoutes, type HealthReport } from '../control/routes/platform.js';
@@ -185,6 +187,7 @@ export class Platform {
     if (!this.gatewayOnly) {
       serverRoutes(this.api, this.serverService, this.options.domain, String(pgbin.majorVersion));
       networkRoutes(this.api, this.networkService);
+      auditSettingsRoutes(this.api, repo, new AuditSettingsRepo(this.db));
       identityRoutes(this.api, new IdentityService(repo, new IdentityRepo(this.db), this.servers, this.principalKeys));
     }
     platformRoutes(this.api, {
