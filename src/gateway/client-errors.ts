@@ -38,6 +38,10 @@ export const clientErrors = {
     sqlstate: '28000',
     message: 'Password authentication is disabled for this server. Sign in with an access token.',
   },
+  auditUnavailable: {
+    sqlstate: '58030',
+    message: 'The audit log cannot be written: new connections are refused until it can.',
+  },
   serverStopped: { sqlstate: '57P03', message: 'The server is stopped. Start it and retry connection.' },
   serverDisabled: { sqlstate: '57P03', message: 'The server is disabled. Contact the platform operator.' },
   serverDropping: { sqlstate: '57P03', message: 'The server is being deleted.' },

@@ -182,6 +182,9 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     facts.user = route.user;
     facts.database = route.forward.get('database');
 
+    // The audit log must be able to record this session (failClosed).
+    if (!g.audit.acceptsConnections) return refuse(clientErrors.auditUnavailable, 'audit-unavailable');
+
     // Step 4: server state.
     const state = decideState(server.state);
     if (!state.ok) return refuse(state.error, state.reason);
@@ -276,6 +279,8 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     clearTimeout(authDeadline);
     login.clientKey.fill(0);
     const key = g.cancelKeys.issue({ socketDir: g.socketDir(server.id), processId: backend.processId, secretKey: backend.secretKey });
+    g.bus.publish({ type: 'auth.succeeded', time: now(), connection: facts.conn, ...sessionFields(facts), method });
+    await g.audit.durable(); // strict durability: the login is on disk before the session goes on
     socket.write(Buffer.concat([
       ...login.preamble,
       authenticationOk(),
@@ -283,7 +288,6 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
       backendKeyData(key.processId, key.secretKey),
       backend.readyForQuery,
     ]));
-    g.bus.publish({ type: 'auth.succeeded', time: now(), connection: facts.conn, ...sessionFields(facts), method });
     g.metrics.sessions.inc();
 
     // Step 9: relay.

@@ -42,6 +42,15 @@ export type ListenerSpec =
   | { readonly kind: 'private'; readonly vnet: string; readonly host: string; readonly port: number }
   | { readonly kind: 'private-link'; readonly host: string; readonly port: number; readonly proxy: readonly Cidr[] };
 
+/** What the gateway needs of the audit log. */
+export interface AuditGate {
+  /** False under failClosed while the log cannot be written: new connections are refused. */
+  readonly acceptsConnections: boolean;
+  /** Under strict durability: resolves once every event published so far is on disk (at once
+   * under batched durability). */
+  durable(): Promise<void>;
+}
+
 export interface GatewayContext {
   readonly domain: string;
   readonly limits: GatewayLimits;
@@ -59,6 +68,7 @@ export interface GatewayContext {
   readonly activeSessions: Set<ActiveSession>;
   /** Network rules and virtual networks, as of the last catalog snapshot. */
   network(): NetworkView;
+  readonly audit: AuditGate;
   /** Verifies a principal's access token (signature, issuer, audience, lifetime). */
   readonly verifyToken: TokenVerifier;
   /** SCRAM keys the gateway logs in with as a principal's role. */

@@ -11,6 +11,7 @@ import { defaultLimits, type ActiveSession, type GatewayContext, type GatewayLim
 import type { NetworkView, PrivateEndpointIdentity } from './network-stage.js';
 import type { GatewayCertificates } from './tls-certificates.js';
 import type { TokenVerifier } from './token-login.js';
+import type { AuditGate } from './context.js';
 import type { ScramKeys } from '../auth/scram/keys.js';
 import type { EventBus } from '../events/bus.js';
 import type { CatalogSnapshot } from '../catalog/snapshot.js';
@@ -32,6 +33,7 @@ export interface GatewayOptions {
   readonly socketDir: (serverId: number) => string;
   readonly verifyToken: TokenVerifier;
   readonly principalKeys: (serverId: number, role: string) => ScramKeys;
+  readonly audit: AuditGate;
 }
 
 const PUBLIC_ACCESS_OFF = {
@@ -69,6 +71,7 @@ export class Gateway {
       socketDir: options.socketDir,
       verifyToken: options.verifyToken,
       principalKeys: options.principalKeys,
+      audit: options.audit,
     };
     this.accepted = new Counter({ name: 'pgwarden_gateway_connections_total', help: 'TCP connections accepted by the gateway.', labelNames: ['listener'], registers: [options.metrics] });
   }

@@ -16,7 +16,11 @@ export interface PlatformPaths {
   readonly catalogData: string;
   readonly runDir: string;
   readonly serversDir: string;
-  readonly eventsFile: string;
+  /** The tamper-evident audit store (segments and signed checkpoints). */
+  readonly auditDir: string;
+  readonly auditKey: string;
+  /** The newest signed checkpoint, exported for copying off the host. */
+  readonly auditWitness: string;
   catalogSocketDir(): string;
   serverData(id: number): string;
   serverSocketDir(id: number): string;
@@ -42,7 +46,9 @@ export function platformPaths(dataDir: string): PlatformPaths {
     catalogData: path.join(root, 'catalog'),
     runDir,
     serversDir,
-    eventsFile: path.join(root, 'events.jsonl'),
+    auditDir: path.join(root, 'audit'),
+    auditKey: path.join(secretsDir, 'audit-signing.pem'),
+    auditWitness: path.join(root, 'audit-witness', 'checkpoint-latest.json'),
     // Socket paths are short on purpose: a Unix socket path has at most 107 bytes.
     catalogSocketDir: () => path.join(runDir, 'c'),
     serverData: (id) => path.join(serversDir, String(id), 'data'),

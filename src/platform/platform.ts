@@ -24,7 +24,7 @@ import { ServersRepo } from '../catalog/servers-repo.js';
 import { TokensRepo } from '../catalog/tokens-repo.js';
 import { PrivateEndpointsRepo } from '../catalog/private-endpoints-repo.js';
 import { EventBus, now } from '../events/bus.js';
-import { JsonlSink } from '../events/jsonl-sink.js';
+import { AuditLog, type AuditFailurePolicy } from '../audit/audit-log.js';
 import { buildApi } from '../control/app.js';
 import { serverRoutes } from '../control/routes/servers.js';
 import { networkRoutes } from '../control/routes/network.js';
@@ -61,6 +61,10 @@ export interface PlatformOptions {
   /** A listener for connections through load balancers (PROXY protocol required, only from
    * these CIDRs): private endpoints identify themselves with Azure LinkID or AWS VPCE TLVs. */
   readonly privateLink?: { readonly hosts: readonly string[]; readonly port: number; readonly loadBalancers: readonly string[] };
+  /** strict: every audit record is on disk before the session goes on; batched: written at once, synced every 200 ms. */
+  readonly auditDurability?: 'strict' | 'batched';
+  /** failClosed (default): new connections are refused while the audit log cannot be written. */
+  readonly auditFailurePolicy?: AuditFailurePolicy;
   /** Gateway bounds: handshake and auth timeouts, sessions per server, startup packet size. */
   readonly gatewayLimits?: Partial<GatewayLimits>;
 }
@@ -100,7 +104,7 @@ export class Platform {
   principalKeys!: PrincipalKeys;
   private readonly tokenVerifiers = new TokenVerifiers();
   private feed!: ChangeFeed;
-  private sink!: JsonlSink;
+  audit!: AuditLog;
   private releaseLock: (() => void) | null = null;
   private hostId!: string;
 
@@ -131,7 +135,17 @@ export class Platform {
     mkdirSync(p.serversDir, { recursive: true, mode: 0o711 });
     mkdirSync(p.secretsDir, { recursive: true, mode: 0o700 });
     this.hostId = this.loadHostId();
-    this.sink = new JsonlSink(p.eventsFile, this.bus);
+    this.audit = await AuditLog.open(
+      {
+        dir: this.gatewayOnly ? `${p.auditDir}-gateway-${this.options.gatewayPort}` : p.auditDir,
+        keyFile: p.auditKey,
+        witnessFile: this.gatewayOnly ? `${p.auditWitness}.gateway-${this.options.gatewayPort}` : p.auditWitness,
+        durability: this.options.auditDurability ?? 'batched',
+        policy: this.options.auditFailurePolicy ?? 'failClosed',
+        log: this.log,
+      },
+      this.bus,
+    );
     this.ca = await loadOrCreateCa(p);
 
     // Catalog: embedded by default, or the PostgreSQL given by URL.
@@ -232,6 +246,7 @@ export class Platform {
       socketDir: (id) => this.servers.socketDir(id),
       verifyToken: (token, admin) => this.tokenVerifiers.verify(token, admin),
       principalKeys: (id, role) => this.principalKeys.keys(id, role),
+      audit: this.audit,
     });
     await this.gateway.listen();
     await this.gateway.syncVirtualNetworks(this.snapshots.snapshot.network);
@@ -349,7 +364,7 @@ export class Platform {
     else await this.servers?.stopAll();
     await this.db?.end().catch(() => undefined);
     await this.catalogCluster?.stop();
-    await this.sink?.close();
+    await this.audit?.close();
     this.releaseLock?.();
     this.releaseLock = null;
   }

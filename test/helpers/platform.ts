@@ -1,6 +1,6 @@
 // A real platform started in-process for integration tests: its own data dir under /tmp,
 // ephemeral ports on loopback, its own catalog and servers. Tests of one file share it.
-import { chmodSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,4 +91,21 @@ export async function startTestPlatform(overrides: Partial<PlatformOptions> = {}
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** Every event in a platform's audit store, oldest first (read straight from its segment files). */
+export function auditEvents<T = Record<string, unknown>>(t: TestPlatform): T[] {
+  const dir = t.platform.paths.auditDir;
+  const out: T[] = [];
+  for (const name of readdirSync(dir).filter((n) => /^segment-\d+\.log$/.test(n)).sort()) {
+    for (const line of readFileSync(path.join(dir, name), 'utf8').split('\n')) {
+      if (!line) continue;
+      try {
+        out.push((JSON.parse(line) as { event: T }).event);
+      } catch {
+        /* a line being written right now */
+      }
+    }
+  }
+  return out;
 }

@@ -6,7 +6,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import postgres from 'postgres';
-import { allowLoopback, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { auditEvents, allowLoopback, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { conninfo, psql, sslRequestTls, readError, startupPacket, gatewayPort } from '../helpers/clients.js';
 import { clientErrors } from '../../src/gateway/client-errors.js';
 
@@ -26,7 +26,7 @@ after(async () => {
   await t?.stop();
 });
 
-const events = () => readFileSync(t.platform.paths.eventsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+const events = () => auditEvents(t);
 
 test('plaintext is refused with the exact text; require and verify-full work', async () => {
   const plain = await psql(conninfo(t, { user: 'alice@gw1', sslmode: 'disable' }), PASSWORD, ['-c', 'select 1']);

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { allowLoopback, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { auditEvents, allowLoopback, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startOidcProvider, rsaPublicKeyPem, type OidcProviderHandle } from '../helpers/oidc.js';
 import { conninfo, psql } from '../helpers/clients.js';
 import { clientErrors } from '../../src/gateway/client-errors.js';
@@ -83,7 +83,7 @@ test('a valid token logs in as the bound role; psql with PGPASSWORD=<token> work
   const r = await psql(conninfo(t, { host: `${SERVER}.pgwarden.localhost`, user: 'app_user', sslmode: 'verify-full', sslrootcert: t.platform.paths.caCert, application_name: 'token-psql' }), token, ['-c', 'select current_user']);
   assert.equal(r.stdout, 'app_user', r.stderr);
   await new Promise((res) => setTimeout(res, 100));
-  const ev = readFileSync(t.platform.paths.eventsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+  const ev = auditEvents(t)
     .find((e) => e.type === 'auth.succeeded' && e.applicationName === 'token-psql');
   assert.ok(ev);
   assert.equal(ev.method, 'token');
@@ -133,7 +133,7 @@ test('each bad token is refused with the SPEC text and its own reason in the aud
       return true;
     });
     await new Promise((res) => setTimeout(res, 50));
-    const ev = readFileSync(t.platform.paths.eventsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const ev = auditEvents(t)
       .find((e) => e.type === 'auth.failed' && e.applicationName === app);
     assert.ok(ev, `audit event for ${name}`);
     assert.equal(ev.method, 'token');

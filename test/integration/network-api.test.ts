@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startTestPlatform, type TestPlatform, type CliResult } from '../helpers/platform.js';
+import { auditEvents, startTestPlatform, type TestPlatform, type CliResult } from '../helpers/platform.js';
 import { loadNetworkState } from '../../src/network/state.js';
 import { PrivateEndpointsRepo } from '../../src/catalog/private-endpoints-repo.js';
 
@@ -406,7 +406,7 @@ test('RBAC: a Reader cannot change network rules, a SecurityAdmin can; the admin
   const upd = await cli(['server', 'firewall-rule', 'update', '--server', 'net-a', '--name', 'by-secadmin', '--end-ip-address', '203.0.113.9'], as(security));
   assert.equal(upd.code, 0, upd.stderr);
 
-  const events = readFileSync(t.platform.paths.eventsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const events = auditEvents(t);
   const actions = events.filter((e) => e.type === 'admin.action' && String(e.action).startsWith('firewallRule.'));
   const created = actions.find((e) => e.action === 'firewallRule.create' && e.target === '/servers/net-a/firewallRules/by-secadmin' && e.outcome === 'success' && (e.actor as { role: string }).role === 'SecurityAdmin');
   assert.ok(created, 'firewallRule.create by the SecurityAdmin');

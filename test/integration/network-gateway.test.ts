@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
-import { startTestPlatform, cliPath, type TestPlatform } from '../helpers/platform.js';
+import { auditEvents, startTestPlatform, cliPath, type TestPlatform } from '../helpers/platform.js';
 import { boundStream, conninfo, errorIn, psql, rawFrom, startupPacket } from '../helpers/clients.js';
 import { buildProxyV2, azureLinkIdTlv, awsVpceIdTlv } from '../../src/gateway/proxy-protocol/index.js';
 
@@ -154,7 +154,7 @@ test('PROXY v2: spoofing from an untrusted address, a second header, bad CRC32C 
   const local = buildProxyV2({ command: 'LOCAL' });
   assert.equal((await proxied(local)).data.length, 0);
   await sleep(100);
-  const events = readFileSync(t.platform.paths.eventsFile, 'utf8');
+  const events = JSON.stringify(auditEvents(t));
   assert.match(events, /"reason":"proxy-untrusted-source"/);
   assert.match(events, /"reason":"proxy-second-header"/);
   assert.match(events, /"reason":"proxy-bad-crc"/);
@@ -210,7 +210,7 @@ test('PROXY v2 from a real HAProxy: the source address in the header is the clie
   await cli('server', 'firewall-rule', 'create', '--server', SERVER, '--name', 'via-haproxy', '--start-ip-address', '127.0.0.33', '--end-ip-address', '127.0.0.33');
   await eventually(async () => (await connects({ from: '127.0.0.33', port: front })) === true);
   await sleep(100);
-  const ok = readFileSync(t.platform.paths.eventsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; connection?: { clientAddress: string } })
+  const ok = auditEvents<{ type: string; connection?: { clientAddress: string } }>(t)
     .filter((e) => e.type === 'auth.succeeded' && e.connection?.clientAddress === '127.0.0.33');
   assert.ok(ok.length >= 1);
   haproxy.kill('SIGTERM');

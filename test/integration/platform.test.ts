@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import pg from 'pg';
-import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { auditEvents, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 
 let t: TestPlatform;
 const PASSWORD = 'Str0ng-Passw0rd!';
@@ -208,7 +208,7 @@ test('a killed postmaster is restarted and the event recorded', async () => {
   const id = t.platform.snapshots.snapshot.servers.get('crash-1')!.id;
   const pid = t.platform.servers.postmasterPid(id)!;
   process.kill(pid, 'SIGKILL');
-  const events = () => readFileSync(t.platform.paths.eventsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; server?: string });
+  const events = () => auditEvents<{ type: string; server?: string }>(t);
   await waitFor(() => events().some((e) => e.type === 'server.restarted' && e.server === 'crash-1'), 30_000);
   assert.notEqual(t.platform.servers.postmasterPid(id), pid);
   const c = await adminClient('crash-1', 'erin');
@@ -246,7 +246,7 @@ test('RBAC: no token is 401, a Reader cannot create (403), a Contributor can', a
   assert.equal((await t.apiStatus('POST', '/tokens', { role: 'Reader' }, contrib)).status, 403);
 
   // The mutating call is an admin-action event naming who made it.
-  const events = readFileSync(t.platform.paths.eventsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const events = auditEvents(t);
   const action = events.find((e) => e.type === 'admin.action' && e.action === 'server.create' && e.target === '/servers/rbac-1');
   assert.ok(action);
   assert.equal((action.actor as { role: string }).role, 'Contributor');

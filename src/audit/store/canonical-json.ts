@@ -1,0 +1,61 @@
+// Canonical JSON: RFC 8785 (JSON Canonicalization Scheme) for the values JSON.stringify accepts.
+// Object keys are sorted by UTF-16 code units, no whitespace, strings and numbers serialized as
+// ECMAScript JSON.stringify does (which is what RFC 8785 specifies). Values JSON.stringify drops
+// are dropped the same way (undefined/function/symbol properties omitted, in arrays `null`;
+// NaN/Infinity become `null`; toJSON() is honoured), so canonicalJson(JSON.parse(canonicalJson(x)))
+// === canonicalJson(x) for every input. bigint, cycles and nesting deeper than maxDepth throw.
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+
+export class CanonicalJsonError extends TypeError {
+  override readonly name = 'CanonicalJsonError';
+}
+
+export function canonicalJson(value: unknown, maxDepth = 64): string {
+  const out = encode(value, maxDepth);
+  if (out === undefined) throw new CanonicalJsonError(`cannot encode a ${typeof value} as JSON`);
+  return out;
+}
+
+// Keys of printable ASCII without '"' or '\\' need no escaping (most keys).
+const PLAIN_KEY = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+function encode(value: unknown, depth: number): string | undefined {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      throw new CanonicalJsonError('bigint is not JSON');
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return undefined;
+  }
+  if (value === null) return 'null';
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return encode((value as { toJSON: () => unknown }).toJSON(), depth);
+  // A cycle runs into the depth bound.
+  if (depth <= 0) throw new CanonicalJsonError('nested too deep (or cyclic)');
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + (encode(value[i], depth - 1) ?? 'null');
+    return `${out}]`;
+  }
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record).sort();
+  let out = '{';
+  let first = true;
+  for (const key of keys) {
+    const v = encode(record[key], depth - 1);
+    if (v === undefined) continue;
+    out += `${first ? '' : ','}${PLAIN_KEY.test(key) ? `"${key}"` : JSON.stringify(key)}:${v}`;
+    first = false;
+  }
+  return `${out}}`;
+}

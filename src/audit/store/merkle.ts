@@ -1,0 +1,77 @@
+// The Merkle tree over record hashes: RFC 6962 (Certificate Transparency) Merkle Tree Hash.
+//   leaf  = SHA-256(0x00 || recordHash)        (recordHash: the record's 32 raw hash bytes)
+//   node  = SHA-256(0x01 || left || right)
+//   MTH() = SHA-256("") for the empty tree; MTH(n leaves) splits at the largest power of 2 < n.
+// The tree spans every record since seq 1. A writer keeps only its "frontier": the roots of the
+// perfect subtrees the first n leaves decompose into (one per set bit of n, largest first), from
+// which the root follows by folding right to left. Checkpoints carry the frontier, so a verifier
+// can resume from a signed checkpoint after retention deleted the records before it.
+import { sha256 } from './sha256.js';
+
+export const EMPTY_ROOT: Buffer = sha256('');
+
+export function leafHash(recordHash: Uint8Array): Buffer {
+  const input = Buffer.allocUnsafe(1 + recordHash.length);
+  input[0] = 0;
+  input.set(recordHash, 1);
+  return sha256(input);
+}
+
+export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
+  const input = Buffer.allocUnsafe(1 + left.length + right.length);
+  input[0] = 1;
+  input.set(left, 1);
+  input.set(right, 1 + left.length);
+  return sha256(input);
+}
+
+export function popcount(n: number): number {
+  let c = 0;
+  for (let v = n; v > 0; v = Math.floor(v / 2)) c += v % 2;
+  return c;
+}
+
+export class MerkleFrontier {
+  private constructor(
+    private count: number,
+    private readonly nodes: Buffer[],
+  ) {}
+
+  static empty(): MerkleFrontier {
+    return new MerkleFrontier(0, []);
+  }
+
+  /** From a checkpoint's size and frontier; throws when the frontier does not fit the size. */
+  static from(size: number, frontier: readonly string[]): MerkleFrontier {
+    if (!Number.isSafeInteger(size) || size < 0) throw new RangeError('tree size must be a non-negative integer');
+    if (frontier.length !== popcount(size)) throw new RangeError(`a tree of ${size} leaves has ${popcount(size)} frontier hashes`);
+    return new MerkleFrontier(size, frontier.map((h) => Buffer.from(h, 'hex')));
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Adds the next record's hash as a leaf. */
+  append(recordHash: Uint8Array): void {
+    let h = leafHash(recordHash);
+    for (let s = this.count; s % 2 === 1; s = (s - 1) / 2) h = nodeHash(this.nodes.pop()!, h);
+    this.nodes.push(h);
+    this.count += 1;
+  }
+
+  root(): Buffer {
+    if (this.nodes.length === 0) return EMPTY_ROOT;
+    let r = this.nodes[this.nodes.length - 1]!;
+    for (let i = this.nodes.length - 2; i >= 0; i--) r = nodeHash(this.nodes[i]!, r);
+    return r;
+  }
+
+  hexes(): string[] {
+    return this.nodes.map((n) => n.toString('hex'));
+  }
+
+  clone(): MerkleFrontier {
+    return new MerkleFrontier(this.count, [...this.nodes]);
+  }
+}
