@@ -49,6 +49,10 @@ export class AuditLog {
     return log;
   }
 
+  get dir(): string {
+    return this.options.dir;
+  }
+
   /** False while the store cannot write. */
   get healthy(): boolean {
     return this.store.healthy;

@@ -71,7 +71,7 @@ export function callApi<T>(target: ApiTarget, method: string, route: string, bod
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           const status = res.statusCode ?? 0;
-          const isJson = (res.headers['content-type'] ?? '').includes('json');
+          const isJson = (res.headers['content-type'] ?? '').startsWith('application/json');
           const data: unknown = isJson && text ? JSON.parse(text) : text;
           if (status >= 400) {
             const e = (data as { error?: { code?: string; message?: string } }).error;

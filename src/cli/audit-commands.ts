@@ -1,4 +1,5 @@
 // pgwarden server audit update|show
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { contextOf } from './context.js';
 import { show } from './output.js';
@@ -29,4 +30,91 @@ export function addServerAuditCommands(server: Command): void {
     show(ctx.output, await ctx.call<Record<string, unknown>>('GET', `/servers/${encodeURIComponent(o.server)}/auditSettings`));
   });
   server.addCommand(audit);
+}
+
+/** pgwarden audit verify|search|export */
+export function auditCommand(): Command {
+  const audit = new Command('audit').description('the tamper-evident audit log');
+
+  audit.command('verify')
+    .description('check the chain, Merkle roots and signatures; report the first bad record')
+    .option('--from <checkpoint>', 'start at this checkpoint index (after retention)')
+    .option('--witness <file>', 'a checkpoint exported earlier and kept off the host: detects a cut-off tail')
+    .action(async (o: { from?: string; witness?: string }, c: Command) => {
+      const ctx = contextOf(c);
+      const body = {
+        ...(o.from !== undefined ? { fromCheckpoint: Number(o.from) } : {}),
+        ...(o.witness ? { lastKnownCheckpoint: JSON.parse(readFileSync(o.witness, 'utf8')) as Record<string, unknown> } : {}),
+      };
+      const r = await ctx.call<VerifyAnswer>('POST', '/audit/verify', body);
+      if (ctx.output === 'json') process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      else if (r.ok) {
+        const cp = r.lastCheckpoint;
+        process.stdout.write(
+          `verified: ${r.records} records (seq ${r.firstSeq}..${r.lastSeq}), ${r.checkpoints} signed checkpoints` +
+            (cp ? `; last checkpoint #${cp.index} covers ${cp.size} records, root ${cp.root}, ${cp.time}` : '') +
+            '\n',
+        );
+      } else {
+        const f = r.failure!;
+        process.stdout.write(`FAILED: ${f.reason} at ${f.file}:${f.line} (seq ${f.seq ?? '?'}): ${f.message}\n`);
+      }
+      if (!r.ok) process.exitCode = 1;
+    });
+
+  const filters = (cmd: Command) =>
+    cmd
+      .option('--server <server>')
+      .option('--user <user>')
+      .option('--class <class>', 'READ, WRITE, FUNCTION, ROLE, DDL, MISC, MISC_SET')
+      .addOption(new Option('--outcome <outcome>').choices(['success', 'failure']))
+      .option('--type <type>', 'event type, e.g. auth.failed')
+      .option('--since <time>', 'ISO 8601')
+      .option('--until <time>', 'ISO 8601')
+      .option('--text <substring>');
+  const params = (o: Record<string, string | undefined>) => {
+    const q = new URLSearchParams();
+    for (const k of ['server', 'user', 'class', 'outcome', 'type', 'text']) if (o[k] !== undefined) q.set(k, o[k]!);
+    for (const k of ['since', 'until']) if (o[k] !== undefined) q.set(k, new Date(o[k]!).toISOString());
+    return q;
+  };
+
+  filters(audit.command('search').description('find audit records (oldest first)'))
+    .option('--limit <n>', 'records per page', '100')
+    .option('--after <seq>', 'continue after this record')
+    .action(async (o: Record<string, string | undefined>, c: Command) => {
+      const ctx = contextOf(c);
+      const q = params(o);
+      q.set('limit', o.limit ?? '100');
+      if (o.after) q.set('after', o.after);
+      const { value, next } = await ctx.call<{ value: { seq: number; time: string; event: Record<string, unknown> }[]; next: number | null }>('GET', `/audit/events?${q}`);
+      if (ctx.output === 'json') return show('json', value as unknown as Record<string, unknown>[]);
+      const rows = value.map((h) => ({
+        seq: h.seq,
+        time: h.time,
+        type: h.event.type,
+        server: h.event.server ?? '',
+        user: h.event.user ?? (h.event.actor as { name?: string } | undefined)?.name ?? '',
+        what: h.event.commandTag ?? h.event.action ?? h.event.reason ?? '',
+        outcome: h.event.outcome ?? h.event.sqlstate ?? '',
+      }));
+      show('table', rows, ['seq', 'time', 'type', 'server', 'user', 'what', 'outcome']);
+      if (next !== null) process.stdout.write(`(more: --after ${next})\n`);
+    });
+
+  filters(audit.command('export').description('write matching records as JSON lines to standard output')).action(async (o: Record<string, string | undefined>, c: Command) => {
+    const text = await contextOf(c).call<string>('GET', `/audit/export?${params(o)}`);
+    process.stdout.write(text);
+  });
+  return audit;
+}
+
+interface VerifyAnswer {
+  ok: boolean;
+  records: number;
+  firstSeq: number;
+  lastSeq: number;
+  checkpoints: number;
+  lastCheckpoint?: { index: number; size: number; root: string; time: string };
+  failure?: { reason: string; file: string; line: number; seq?: number; message: string };
 }

@@ -5,6 +5,7 @@ import { serverCommand } from './server-commands.js';
 import { caCommand, tokenCommand } from './platform-commands.js';
 import { accessCommand, networkCommand } from './network-commands.js';
 import { ApiError } from './api-client.js';
+import { auditCommand } from './audit-commands.js';
 
 const program = new Command('pgwarden')
   .description('A security perimeter for self-hosted PostgreSQL')
@@ -18,6 +19,7 @@ program.addCommand(gatewayCommand());
 program.addCommand(serverCommand());
 program.addCommand(tokenCommand());
 program.addCommand(caCommand());
+program.addCommand(auditCommand());
 program.addCommand(networkCommand());
 program.addCommand(accessCommand());
 

@@ -32,7 +32,7 @@ import { NetworkService } from './network-service.js';
 import { IdentityService } from './identity-service.js';
 import { IdentityRepo } from '../catalog/identity-repo.js';
 import { identityRoutes } from '../control/routes/identity.js';
-import { auditSettingsRoutes } from '../control/routes/audit.js';
+import { auditLogRoutes, auditSettingsRoutes } from '../control/routes/audit.js';
 import { AuditSettingsRepo } from '../catalog/audit-settings-repo.js';
 import { PrincipalKeys } from '../auth/principal-keys.js';
 import { TokenVerifiers } from '../auth/token-verifiers.js';
@@ -204,6 +204,7 @@ export class Platform {
       auditSettingsRoutes(this.api, repo, new AuditSettingsRepo(this.db));
       identityRoutes(this.api, new IdentityService(repo, new IdentityRepo(this.db), this.servers, this.principalKeys));
     }
+    auditLogRoutes(this.api, { dir: this.audit.dir, publicKeyPem: () => this.audit.publicKeyPem });
     platformRoutes(this.api, {
       tokens,
       caPem: () => this.ca.certPem,

@@ -6,6 +6,9 @@ import { AUDIT_CLASSES, type AuditSettings, type AuditSettingsRepo } from '../..
 import { invalid, notFound } from '../../platform/errors.js';
 import { READ, SECURE } from '../rbac.js';
 import { errorResponses } from '../app.js';
+import type { ApiRole } from '../../catalog/tokens-repo.js';
+import { searchAudit, type AuditQuery } from '../../audit/search.js';
+import { verifyStore, type ExportedCheckpoint } from '../../audit/store/index.js';
 
 const settingsSchema = {
   type: 'object',
@@ -74,5 +77,88 @@ export function auditSettingsRoutes(app: FastifyInstance, servers: ServersRepo, 
       retentionDays: req.body.retentionDays ?? current.retentionDays,
     };
     return view(await repo.put(id, next));
+  });
+}
+
+export interface AuditRoutesDeps {
+  readonly dir: string;
+  readonly publicKeyPem: () => string;
+}
+
+const auditReaders: readonly ApiRole[] = ['Owner', 'SecurityAdmin', 'Reader'];
+
+/** /audit/events (search, paged), /audit/export (JSON lines), /audit/verify. Reading the audit
+ * log is itself an audited action. */
+export function auditLogRoutes(app: FastifyInstance, deps: AuditRoutesDeps): void {
+  const query = {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      server: { type: 'string', maxLength: 200 },
+      user: { type: 'string', maxLength: 200 },
+      class: { type: 'string', enum: [...AUDIT_CLASSES] },
+      outcome: { type: 'string', enum: ['success', 'failure'] },
+      type: { type: 'string', maxLength: 100 },
+      since: { type: 'string', format: 'date-time' },
+      until: { type: 'string', format: 'date-time' },
+      text: { type: 'string', maxLength: 500 },
+      after: { type: 'string', pattern: '^[0-9]{1,15}$' },
+      limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
+    },
+  } as const;
+  type Q = { server?: string; user?: string; class?: string; outcome?: 'success' | 'failure'; type?: string; since?: string; until?: string; text?: string; after?: string; limit?: string };
+  const toQuery = (q: Q): AuditQuery => ({
+    server: q.server,
+    user: q.user,
+    class: q.class,
+    outcome: q.outcome,
+    type: q.type,
+    text: q.text,
+    since: q.since ? new Date(q.since) : undefined,
+    until: q.until ? new Date(q.until) : undefined,
+    afterSeq: q.after === undefined ? undefined : Number(q.after),
+    limit: q.limit === undefined ? undefined : Math.max(1, Number(q.limit)),
+  });
+
+  app.get<{ Querystring: Q }>('/audit/events', {
+    config: { roles: auditReaders, action: 'audit.search' },
+    schema: { tags: ['audit'], querystring: query },
+  }, async (req) => {
+    const { hits, nextAfterSeq } = await searchAudit(deps.dir, toQuery(req.query));
+    return { value: hits, next: nextAfterSeq };
+  });
+
+  app.get<{ Querystring: Q }>('/audit/export', {
+    config: { roles: auditReaders, action: 'audit.export' },
+    schema: { tags: ['audit'], querystring: query },
+  }, async (req, reply) => {
+    const lines: string[] = [];
+    let after = Number(req.query.after ?? 0);
+    for (;;) {
+      const { hits, nextAfterSeq } = await searchAudit(deps.dir, { ...toQuery(req.query), afterSeq: after, limit: 1000 });
+      for (const h of hits) lines.push(JSON.stringify(h));
+      if (nextAfterSeq === null) break;
+      after = nextAfterSeq;
+    }
+    return reply.type('application/x-ndjson').send(lines.length ? `${lines.join('\n')}\n` : '');
+  });
+
+  app.post<{ Body: { fromCheckpoint?: number; lastKnownCheckpoint?: Record<string, unknown> } }>('/audit/verify', {
+    config: { roles: auditReaders, action: 'audit.verify' },
+    schema: {
+      tags: ['audit'],
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { fromCheckpoint: { type: 'integer', minimum: 0 }, lastKnownCheckpoint: { type: 'object' } },
+      },
+    },
+  }, async (req) => {
+    const report = await verifyStore(deps.dir, {
+      publicKey: deps.publicKeyPem(),
+      ...(req.body?.fromCheckpoint !== undefined ? { fromCheckpoint: req.body.fromCheckpoint } : {}),
+      ...(req.body?.lastKnownCheckpoint ? { lastKnownCheckpoint: req.body.lastKnownCheckpoint as unknown as ExportedCheckpoint } : {}),
+    });
+    return report;
   });
 }
