@@ -42,6 +42,12 @@ if [ -n "$PG_MAJOR" ] && [ "$PG_MAJOR" -lt 16 ] && [ ! -f "/usr/lib/postgresql/$
   make -s -C ext/pgwarden_guard PG_CONFIG="$PG_CONFIG" with_llvm=no clean
 fi
 
+# pgAudit for the managed servers' own statement log (joined to gateway sessions).
+if [ -n "$PG_MAJOR" ] && [ ! -f "/usr/lib/postgresql/$PG_MAJOR/lib/pgaudit.so" ]; then
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "postgresql-$PG_MAJOR-pgaudit" >/dev/null ||
+    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "postgresql-$PG_MAJOR-pgaudit" >/dev/null; }
+fi
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 else

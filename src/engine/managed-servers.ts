@@ -6,7 +6,8 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { Cluster } from './cluster.js';
-import { guardSettings } from './guard.js';
+import { auditConfig, libraryConfig, pgauditAvailable } from './server-libraries.js';
+import { DEFAULT_AUDIT_SETTINGS, type AuditSettings } from '../catalog/audit-settings-repo.js';
 import { findPgBinaries } from './pg-binaries.js';
 import type { OsAccount } from './os-user.js';
 import { ADMIN_GROUP_ROLE, MAINTENANCE_ROLE, ident, literal } from './roles.js';
@@ -29,6 +30,8 @@ export interface RoleVerifier {
 export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   private readonly clusters = new Map<number, Cluster>();
   private readonly pools = new Map<number, pg.Pool>();
+  /** pgAudit settings per server, written into its configuration at every start. */
+  private readonly audit = new Map<number, AuditSettings>();
 
   constructor(
     private readonly paths: PlatformPaths,
@@ -44,7 +47,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
         dataDir: this.paths.serverData(id),
         socketDir: this.paths.serverSocketDir(id),
         account: this.account,
-        settings: { max_connections: 250, ...guardSettings(findPgBinaries()) },
+        settings: { max_connections: 250, ...libraryConfig(findPgBinaries()) },
       });
       c.on('crashed', (info) => this.emit('crashed', id, info));
       c.on('restarted', () => this.emit('restarted', id));
@@ -88,6 +91,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     const cluster = this.cluster(id);
     mkdirSync(path.dirname(this.paths.serverData(id)), { recursive: true, mode: 0o711 });
     await cluster.init(MAINTENANCE_ROLE, this.maintenancePassword(id));
+    cluster.writeConfig(this.auditExtra(id));
     await cluster.start();
     const client = await this.connect(id);
     try {
@@ -101,12 +105,15 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
           `in role ${ident(ADMIN_GROUP_ROLE)} password ${literal(verifier)}`,
       ];
       for (const q of sql) await client.query(q);
+      // pgAudit's event triggers report DDL objects (new databases get it from template1).
+      if (pgauditAvailable(findPgBinaries())) await client.query('create extension if not exists pgaudit');
     } finally {
       await client.end();
     }
     const tpl = await this.connect(id, 'template1');
     try {
       await tpl.query(`grant all on schema public to ${ident(ADMIN_GROUP_ROLE)}`);
+      if (pgauditAvailable(findPgBinaries())) await tpl.query('create extension if not exists pgaudit');
     } finally {
       await tpl.end();
     }
@@ -181,9 +188,27 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     return r ? { rolpassword: r.rolpassword, canLogin: r.rolcanlogin, validUntil: r.rolvaliduntil } : null;
   }
 
+  private auditExtra(id: number): Record<string, string | number | boolean> {
+    return auditConfig(findPgBinaries(), this.audit.get(id) ?? DEFAULT_AUDIT_SETTINGS);
+  }
+
+  /** Applies audit settings: kept for later starts, and reloaded into a running server. */
+  async applyAuditSettings(id: number, settings: AuditSettings): Promise<void> {
+    this.audit.set(id, settings);
+    const cluster = this.clusters.get(id);
+    if (!cluster?.initialized) return;
+    cluster.writeConfig(this.auditExtra(id));
+    if (cluster.running) await this.pool(id).query('select pg_reload_conf()');
+  }
+
+  /** Where the server writes its log (jsonlog files). */
+  logDir(id: number): string {
+    return path.join(this.paths.serverData(id), 'log');
+  }
+
   async start(id: number): Promise<void> {
     const cluster = this.cluster(id);
-    cluster.writeConfig();
+    cluster.writeConfig(this.auditExtra(id));
     await cluster.start();
   }
 

@@ -91,5 +91,29 @@ export interface PlatformLifecycle {
   readonly details?: Record<string, unknown>;
 }
 
-export type PlatformEvent = AdminAction | ServerLifecycle | PlatformLifecycle;
+/** A statement the server itself logged through pgAudit (inside functions and DO blocks too),
+ * joined to the gateway session by backend process id. */
+export interface ServerStatementAudited {
+  readonly type: 'statement.pgaudit';
+  readonly time: string;
+  readonly server: string;
+  /** The gateway session (connection.connId), or null for a session the gateway did not relay. */
+  readonly sessionId: string | null;
+  readonly backendPid: number;
+  readonly user?: string;
+  readonly database?: string;
+  readonly applicationName?: string;
+  readonly auditType: string;
+  readonly statementId: number;
+  readonly substatementId: number;
+  readonly class: string;
+  readonly command: string;
+  readonly objectType: string;
+  readonly objectName: string;
+  /** Passwords in role statements are redacted. */
+  readonly statement: string;
+  readonly parameter: string;
+}
+
+export type PlatformEvent = AdminAction | ServerLifecycle | PlatformLifecycle | ServerStatementAudited;
 export type AnyEvent = GatewayEvent | PlatformEvent;

@@ -297,9 +297,14 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     const session = {
       server: server.name,
       privateEndpoint: endpoint?.id ?? null,
+      connId: facts.conn.connId,
+      backendPid: backend.processId,
+      user: route.user,
+      applicationName: facts.applicationName,
       handle: null as RelayHandle | null,
     };
     g.activeSessions.add(session);
+    g.sessionIndex.opened(session);
     session.handle = relay({
       client: socket,
       server: backend.socket,
@@ -307,6 +312,7 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
       serverRest: backend.rest,
       onEnd: (stats) => {
         g.activeSessions.delete(session);
+        g.sessionIndex.closed(session);
         releaseSession();
         g.cancelKeys.release(key.processId);
         g.metrics.sessions.dec();

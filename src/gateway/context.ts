@@ -10,6 +10,7 @@ import type { GatewayCertificates } from './tls-certificates.js';
 import type { VerifierCache } from './verifier-cache.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { SessionLimiter } from './session-limiter.js';
+import type { SessionIndex } from './session-index.js';
 import type { RelayHandle } from './relay.js';
 import type { TokenVerifier } from './token-login.js';
 import type { ScramKeys } from '../auth/scram/keys.js';
@@ -18,6 +19,12 @@ export interface ActiveSession {
   readonly server: string;
   /** The private endpoint it came through, or null for public and virtual-network traffic. */
   readonly privateEndpoint: string | null;
+  /** The gateway's session id and the server process serving it: how server-side audit lines
+   * (pgAudit) are joined to the session. */
+  readonly connId: string;
+  readonly backendPid: number;
+  readonly user: string;
+  readonly applicationName: string | undefined;
   handle: RelayHandle | null;
 }
 
@@ -66,6 +73,8 @@ export interface GatewayContext {
   socketDir(serverId: number): string;
   /** Sessions being relayed, so a policy change can end the ones it no longer allows. */
   readonly activeSessions: Set<ActiveSession>;
+  /** Sessions by (server, backend pid), ended ones kept a minute, for joining server logs. */
+  readonly sessionIndex: SessionIndex;
   /** Network rules and virtual networks, as of the last catalog snapshot. */
   network(): NetworkView;
   readonly audit: AuditGate;

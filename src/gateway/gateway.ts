@@ -6,6 +6,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { handleConnection } from './connection.js';
 import { CancelKeys } from './cancel-keys.js';
 import { SessionLimiter } from './session-limiter.js';
+import { SessionIndex } from './session-index.js';
 import { VerifierCache, type VerifierSource } from './verifier-cache.js';
 import { defaultLimits, type ActiveSession, type GatewayContext, type GatewayLimits, type ListenerSpec } from './context.js';
 import type { NetworkView, PrivateEndpointIdentity } from './network-stage.js';
@@ -60,6 +61,7 @@ export class Gateway {
       cancelKeys: new CancelKeys(),
       sessions: new SessionLimiter(limits.maxConnectionsPerServer),
       activeSessions: new Set<ActiveSession>(),
+      sessionIndex: new SessionIndex(),
       mockSecret: options.mockSecret,
       metrics: {
         denied: new Counter({ name: 'pgwarden_gateway_denied_total', help: 'Connections refused, by reason.', labelNames: ['reason'], registers: [options.metrics] }),

@@ -25,6 +25,7 @@ import { TokensRepo } from '../catalog/tokens-repo.js';
 import { PrivateEndpointsRepo } from '../catalog/private-endpoints-repo.js';
 import { EventBus, now } from '../events/bus.js';
 import { AuditLog, type AuditFailurePolicy } from '../audit/audit-log.js';
+import { PgAuditIngest } from '../audit/pgaudit-ingest.js';
 import { buildApi } from '../control/app.js';
 import { serverRoutes } from '../control/routes/servers.js';
 import { networkRoutes } from '../control/routes/network.js';
@@ -105,6 +106,8 @@ export class Platform {
   private readonly tokenVerifiers = new TokenVerifiers();
   private feed!: ChangeFeed;
   audit!: AuditLog;
+  pgaudit: PgAuditIngest | null = null;
+  private readonly appliedAudit = new Map<number, string>();
   private releaseLock: (() => void) | null = null;
   private hostId!: string;
 
@@ -186,6 +189,7 @@ export class Platform {
     this.servers = new ManagedServers(p, this.account);
     this.watchServers();
     this.serverService = new ServerService(repo, this.servers, this.hostId);
+    await this.applyAuditSettings();
     if (!this.gatewayOnly) {
       await this.serverService.resume((s, err) =>
         this.bus.publish({ type: 'server.restart_failed', time: now(), server: s.name, details: { error: err.message } }),
@@ -254,7 +258,18 @@ export class Platform {
     this.snapshots.on('updated', (snap) => {
       this.gateway.enforcePublicAccess(snap);
       void this.gateway.syncVirtualNetworks(snap.network);
+      void this.applyAuditSettings();
     });
+    if (!this.gatewayOnly) {
+      this.pgaudit = new PgAuditIngest({
+        stateFile: path.join(p.root, 'pgaudit-offsets.json'),
+        servers: () => [...this.snapshots.snapshot.servers.values()].filter((s) => s.hostId === this.hostId),
+        logDir: (id) => this.servers.logDir(id),
+        sessions: this.gateway.context.sessionIndex,
+        bus: this.bus,
+      });
+      this.pgaudit.start();
+    }
     if (ownerToken) {
       const cfg: ClientConfig = { apiUrl: this.apiUrl, token: ownerToken, caFile: p.caCert };
       writeSecretFile(p.clientConfig, `${JSON.stringify(cfg, null, 2)}\n`);
@@ -342,6 +357,23 @@ export class Platform {
     return specs;
   }
 
+  /** Brings every server's pgAudit configuration in line with its audit settings. */
+  private async applyAuditSettings(): Promise<void> {
+    if (this.gatewayOnly) return;
+    const snap = this.snapshots.snapshot;
+    for (const server of snap.servers.values()) {
+      if (server.hostId !== this.hostId) continue;
+      const settings = snap.audit.get(server.name);
+      if (!settings) continue;
+      const key = JSON.stringify(settings);
+      if (this.appliedAudit.get(server.id) === key) continue;
+      this.appliedAudit.set(server.id, key);
+      await this.servers.applyAuditSettings(server.id, settings).catch((err: Error) =>
+        this.log.error({ err, server: server.name }, 'could not apply audit settings'),
+      );
+    }
+  }
+
   /** Loads the operator's certificate files again, or issues a fresh one from the platform CA.
    * New handshakes use it; open sessions keep theirs. */
   async reloadCertificate(): Promise<void> {
@@ -363,6 +395,7 @@ export class Platform {
     await this.feed?.stop();
     if (this.gatewayOnly) await this.servers?.closePools();
     else await this.servers?.stopAll();
+    this.pgaudit?.stop(); // the servers' last lines
     await this.db?.end().catch(() => undefined);
     await this.catalogCluster?.stop();
     await this.audit?.close();

@@ -88,3 +88,43 @@ test('audit verify passes on the untouched store, names the record after a chang
   writeFileSync(segment, original);
   assert.equal((await t.cli(['audit', 'verify', '--witness', witnessFile])).code, 0);
 });
+
+test('pgAudit lines for a statement inside a DO block appear joined to the session', async () => {
+  const r = await t.cli(['server', 'audit', 'update', '--server', 'au1', '--classes', 'READ,WRITE,FUNCTION,ROLE,DDL', '-o', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout).classes, ['READ', 'WRITE', 'FUNCTION', 'ROLE', 'DDL']);
+  const shown = await t.cli(['server', 'audit', 'show', '--server', 'au1', '-o', 'json']);
+  assert.equal(JSON.parse(shown.stdout).retentionDays, 90);
+  const end = Date.now() + 5000;
+  while (t.platform.snapshots.snapshot.audit.get('au1')?.classes.includes('WRITE') !== true && Date.now() < end) await sleep(20);
+  await sleep(500); // the server reloads its configuration
+
+  const { default: pg } = await import('pg');
+  const c = new pg.Client({ host: '127.0.0.1', port: t.platform.gateway.port, user: 'alice@au1', password: PASSWORD, database: 'postgres', application_name: 'pgaudit-do', ssl: { rejectUnauthorized: false } });
+  await c.connect();
+  await c.query('create table do_target (x int)');
+  await c.query('do $$ begin insert into do_target values (42); end $$');
+  await c.query("create role leaky login password 'Sup3r-Secret!'");
+  await c.end();
+  await sleep(200);
+  const session = auditEvents<{ type: string; applicationName?: string; connection: { connId: string } }>(t)
+    .find((e) => e.type === 'auth.succeeded' && e.applicationName === 'pgaudit-do');
+  assert.ok(session);
+  type Line = { type: string; sessionId: string | null; command: string; class: string; statement: string; objectName: string };
+  let lines: Line[] = [];
+  const until = Date.now() + 10_000;
+  while (Date.now() < until) {
+    lines = auditEvents<Line>(t).filter((e) => e.type === 'statement.pgaudit' && e.sessionId === session.connection.connId);
+    if (lines.some((l) => l.command === 'INSERT') && lines.some((l) => l.class === 'ROLE')) break;
+    await sleep(200);
+  }
+  const insert = lines.find((l) => l.command === 'INSERT');
+  assert.ok(insert, JSON.stringify(lines));
+  assert.equal(insert.class, 'WRITE');
+  assert.match(insert.statement, /insert into do_target values \(42\)/);
+  assert.equal(insert.objectName, 'public.do_target');
+  assert.ok(lines.some((l) => l.command === 'DO' && l.class === 'FUNCTION'));
+  const role = lines.find((l) => l.class === 'ROLE')!;
+  assert.match(role.statement, /password (<REDACTED>|'<redacted>')/i); // pgAudit redacts it, and so does the ingest
+  assert.doesNotMatch(JSON.stringify(auditEvents(t)), /Sup3r-Secret/);
+});

@@ -1,0 +1,38 @@
+// What every managed server preloads, and the configuration that follows from it:
+//   pgwarden_guard (PostgreSQL < 16), which keeps administrators from reaching the host;
+//   pgaudit, when installed, writing the server's own statement log (jsonlog) that the platform
+//   joins to gateway sessions.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { PgBinaries } from './pg-binaries.js';
+import { guardSettings, GUARD_LIBRARY } from './guard.js';
+import type { AuditSettings } from '../catalog/audit-settings-repo.js';
+
+export type ServerConfig = Record<string, string | number | boolean>;
+
+export function pgauditAvailable(pg: PgBinaries): boolean {
+  return existsSync(path.join(pg.libDir, 'pgaudit.so'));
+}
+
+/** Settings fixed for the server's life (a change needs a restart). */
+export function libraryConfig(pg: PgBinaries): ServerConfig {
+  const libraries = [...(guardSettings(pg).shared_preload_libraries ? [GUARD_LIBRARY] : []), ...(pgauditAvailable(pg) ? ['pgaudit'] : [])];
+  return {
+    ...(libraries.length ? { shared_preload_libraries: libraries.join(',') } : {}),
+    // One JSON object per line: what the platform ingests (PostgreSQL 15+).
+    log_destination: 'jsonlog',
+    log_filename: 'postgresql-%Y-%m-%d',
+  };
+}
+
+/** Settings that follow the server's audit settings (applied with a reload). */
+export function auditConfig(pg: PgBinaries, settings: AuditSettings): ServerConfig {
+  if (!pgauditAvailable(pg)) return {};
+  return {
+    'pgaudit.log': settings.classes.length ? settings.classes.map((c) => c.toLowerCase()).join(',') : 'none',
+    'pgaudit.log_parameter': settings.logParameters,
+    'pgaudit.log_relation': true,
+    'pgaudit.log_catalog': false,
+    'pgaudit.log_client': false,
+  };
+}
