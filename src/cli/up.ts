@@ -1,6 +1,6 @@
 // pgwarden up: runs the platform in the foreground until SIGINT/SIGTERM.
 // pgwarden gateway: a second gateway on this host (or another sharing --catalog-url).
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { Platform, defaultOptions, type PlatformOptions } from '../platform/platform.js';
 import { ensureDemoServer } from './demo.js';
 
@@ -25,6 +25,8 @@ function gatewayOptions(cmd: Command): Command {
     .option('--private-link-port <port>', 'listener for load balancers speaking PROXY protocol (private endpoints)', port)
     .option('--private-link-host <addr...>', 'addresses of the private-link listener', ['0.0.0.0'])
     .option('--private-link-lb <cidr...>', 'load-balancer networks allowed to send PROXY headers')
+    .addOption(new Option('--audit-durability <mode>', 'strict: a login is on disk before the session goes on').choices(['strict', 'batched']).default('batched'))
+    .addOption(new Option('--audit-failure-policy <policy>', 'when the audit log cannot be written').choices(['failClosed', 'failOpen']).default('failClosed'))
     .option('--log-level <level>', 'log level', 'warn');
 }
 
@@ -42,6 +44,8 @@ function optionsFrom(o: Record<string, unknown>, cmd: Command, mode: PlatformOpt
     apiHost: o.apiHost as string,
     catalogUrl: (o.catalogUrl as string | undefined) ?? process.env.PGWARDEN_CATALOG_URL,
     logLevel: o.logLevel as string,
+    auditDurability: o.auditDurability as 'strict' | 'batched',
+    auditFailurePolicy: o.auditFailurePolicy as 'failClosed' | 'failOpen',
     tlsCertFile: o.tlsCert as string | undefined,
     tlsKeyFile: o.tlsKey as string | undefined,
     privateLink:
