@@ -95,7 +95,7 @@ export function auditCommand(): Command {
         type: h.event.type,
         server: h.event.server ?? '',
         user: h.event.user ?? (h.event.actor as { name?: string } | undefined)?.name ?? '',
-        what: h.event.commandTag ?? h.event.action ?? h.event.reason ?? '',
+        what: h.event.commandTag ?? h.event.command ?? h.event.action ?? h.event.reason ?? '',
         outcome: h.event.outcome ?? h.event.sqlstate ?? '',
       }));
       show('table', rows, ['seq', 'time', 'type', 'server', 'user', 'what', 'outcome']);
