@@ -30,7 +30,8 @@ export function auditConfig(pg: PgBinaries, settings: AuditSettings): ServerConf
   if (!pgauditAvailable(pg)) return {};
   return {
     'pgaudit.log': settings.classes.length ? settings.classes.map((c) => c.toLowerCase()).join(',') : 'none',
-    'pgaudit.log_parameter': settings.logParameters,
+    // Parameters are logged by the gateway, which redacts them as configured; pgAudit could not.
+    'pgaudit.log_parameter': false,
     'pgaudit.log_relation': true,
     'pgaudit.log_catalog': false,
     'pgaudit.log_client': false,

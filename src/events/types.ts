@@ -57,7 +57,26 @@ export interface SessionEnded extends Base {
   readonly durationMs: number;
 }
 
+/** A statement the gateway saw executed, decoded from the relayed protocol and classified. */
+export interface StatementExecuted extends Base {
+  readonly type: 'statement';
+  readonly text: string;
+  readonly class: string;
+  readonly classes: readonly string[];
+  readonly commandTag: string;
+  readonly objects: readonly { readonly kind: string; readonly name: string }[];
+  readonly params?: readonly unknown[];
+  readonly outcome: 'success' | 'failure' | 'unknown';
+  readonly sqlstate?: string;
+  readonly errorMessage?: string;
+  readonly rows?: number;
+  readonly copyBytes?: number;
+  readonly durationMs: number;
+  readonly protocol: string;
+}
+
 export type GatewayEvent =
+  | StatementExecuted
   | ConnectionAccepted
   | ConnectionDenied
   | TlsEstablished

@@ -28,6 +28,7 @@ import { clientErrors, passwordFailed, type ClientError } from './client-errors.
 import type { GatewayContext, ListenerSpec } from './context.js';
 import type { AuthMethod, ConnectionContext } from '../events/types.js';
 import { authenticateToken } from './token-login.js';
+import { startSessionAudit } from '../audit/statement-audit.js';
 import { isTrusted, readProxyHeader, ProxyRefused } from './proxy-stage.js';
 import { judgeNetwork, type PrivateEndpointIdentity } from './network-stage.js';
 import { now } from '../events/bus.js';
@@ -305,11 +306,21 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     };
     g.activeSessions.add(session);
     g.sessionIndex.opened(session);
+    // Statement audit: the relayed protocol decoded and classified, when the server asks for it.
+    const auditConfig = g.statementAudit(server.name);
+    const tap = auditConfig
+      ? startSessionAudit(
+          auditConfig,
+          (st) => g.bus.publish({ type: 'statement', time: now(), connection: facts.conn, ...sessionFields(facts), ...st, objects: [...st.objects], classes: [...st.classes] }),
+          (reason) => g.log.warn({ connId: facts.conn.connId, reason }, 'statement audit stopped for this session'),
+        )
+      : null;
     session.handle = relay({
       client: socket,
       server: backend.socket,
       clientRest: wire.detach(),
       serverRest: backend.rest,
+      tap,
       onEnd: (stats) => {
         g.activeSessions.delete(session);
         g.sessionIndex.closed(session);

@@ -13,6 +13,7 @@ import type { SessionLimiter } from './session-limiter.js';
 import type { SessionIndex } from './session-index.js';
 import type { RelayHandle } from './relay.js';
 import type { TokenVerifier } from './token-login.js';
+import type { StatementAuditConfig } from '../audit/statement-audit.js';
 import type { ScramKeys } from '../auth/scram/keys.js';
 
 export interface ActiveSession {
@@ -78,6 +79,8 @@ export interface GatewayContext {
   /** Network rules and virtual networks, as of the last catalog snapshot. */
   network(): NetworkView;
   readonly audit: AuditGate;
+  /** The server's statement audit (classifier and class filter), or null when it audits none. */
+  statementAudit(server: string): StatementAuditConfig | null;
   /** Verifies a principal's access token (signature, issuer, audience, lifetime). */
   readonly verifyToken: TokenVerifier;
   /** SCRAM keys the gateway logs in with as a principal's role. */

@@ -7,6 +7,7 @@ import { handleConnection } from './connection.js';
 import { CancelKeys } from './cancel-keys.js';
 import { SessionLimiter } from './session-limiter.js';
 import { SessionIndex } from './session-index.js';
+import { StatementAuditPolicies } from '../audit/statement-audit.js';
 import { VerifierCache, type VerifierSource } from './verifier-cache.js';
 import { defaultLimits, type ActiveSession, type GatewayContext, type GatewayLimits, type ListenerSpec } from './context.js';
 import type { NetworkView, PrivateEndpointIdentity } from './network-stage.js';
@@ -46,6 +47,7 @@ export class Gateway {
   private readonly listeners = new Map<string, { spec: ListenerSpec; server: net.Server }>();
   private readonly sockets = new Set<net.Socket>();
   private readonly accepted: Counter;
+  private readonly policies = new StatementAuditPolicies();
   private publicPort = 0;
   readonly context: GatewayContext;
 
@@ -74,6 +76,7 @@ export class Gateway {
       verifyToken: options.verifyToken,
       principalKeys: options.principalKeys,
       audit: options.audit,
+      statementAudit: (server) => this.policies.forServer(server, options.snapshot().audit.get(server)),
     };
     this.accepted = new Counter({ name: 'pgwarden_gateway_connections_total', help: 'TCP connections accepted by the gateway.', labelNames: ['listener'], registers: [options.metrics] });
   }

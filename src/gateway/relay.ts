@@ -62,11 +62,19 @@ export interface RelayHandle {
   terminate(error: { sqlstate: string; message: string }): void;
 }
 
+/** Something that watches both directions of a session (the statement audit). */
+export interface RelayTap {
+  fromClient(chunk: Buffer): void;
+  fromServer(chunk: Buffer): void;
+  end(): void;
+}
+
 export function relay(opts: {
   client: Duplex;
   server: net.Socket;
   clientRest: Buffer;
   serverRest: Buffer;
+  tap?: RelayTap | null;
   onEnd: (stats: RelayStats) => void;
 }): RelayHandle {
   const { client, server } = opts;
@@ -76,18 +84,23 @@ export function relay(opts: {
   let ended = false;
   let clientGone = false;
 
+  const tap = opts.tap ?? null;
   const finish = () => {
     if (ended) return;
     ended = true;
+    tap?.end();
     opts.onEnd({ bytesFromClient, bytesToClient });
   };
 
+  // Registered before pipe(): the tap sees each chunk before it is passed on.
   client.on('data', (c: Buffer) => {
     bytesFromClient += c.length;
+    tap?.fromClient(c);
   });
   server.on('data', (c: Buffer) => {
     bytesToClient += c.length;
     tracker.advance(c);
+    tap?.fromServer(c);
   });
   client.on('error', () => client.destroy());
   server.on('error', () => server.destroy());
@@ -106,9 +119,13 @@ export function relay(opts: {
 
   if (opts.serverRest.length) {
     tracker.advance(opts.serverRest);
+    tap?.fromServer(opts.serverRest);
     client.write(opts.serverRest);
   }
-  if (opts.clientRest.length) server.write(opts.clientRest);
+  if (opts.clientRest.length) {
+    tap?.fromClient(opts.clientRest);
+    server.write(opts.clientRest);
+  }
   client.on('end', () => server.end());
   client.pipe(server, { end: false });
   server.pipe(client, { end: false });

@@ -128,3 +128,62 @@ test('pgAudit lines for a statement inside a DO block appear joined to the sessi
   assert.match(role.statement, /password (<REDACTED>|'<redacted>')/i); // pgAudit redacts it, and so does the ingest
   assert.doesNotMatch(JSON.stringify(auditEvents(t)), /Sup3r-Secret/);
 });
+
+test('statement audit at the gateway: every class with command tag, objects, outcome and rows; parameters only when asked, redacted', async () => {
+  assert.equal((await t.cli(['server', 'audit', 'update', '--server', 'au1', '--classes', 'READ,WRITE,FUNCTION,ROLE,DDL,MISC,MISC_SET', '--log-parameters', 'Disabled'])).code, 0);
+  const end = Date.now() + 5000;
+  while (!t.platform.snapshots.snapshot.audit.get('au1')?.classes.includes('MISC_SET') && Date.now() < end) await sleep(20);
+  const { default: pg } = await import('pg');
+  const connect = async (app: string) => {
+    const c = new pg.Client({ host: '127.0.0.1', port: t.platform.gateway.port, user: 'alice@au1', password: PASSWORD, database: 'postgres', application_name: app, ssl: { rejectUnauthorized: false } });
+    await c.connect();
+    return c;
+  };
+  const c = await connect('stmt-classes');
+  await c.query('create table items (id int primary key, name text, secret text)');
+  await c.query({ text: 'insert into items values ($1, $2, $3)', values: [1, 'one', 'hunter2'] });
+  await c.query({ text: 'select name from items where id = $1', values: [1] });
+  await c.query('do $$ begin perform 1; end $$');
+  await c.query('grant select on items to public');
+  await c.query("set work_mem = '8MB'");
+  await c.query('vacuum items');
+  await assert.rejects(c.query('select 1/0'), (e: Error & { code?: string }) => e.code === '22012');
+  await c.query('update items set name = $1 where id = $2; delete from items where id = 99'.split(';')[0]!, ['uno', 1]);
+  await c.end();
+  const psqlRun = await psql(conninfo(t, { user: 'alice@au1', sslmode: 'require', application_name: 'stmt-psql' }), PASSWORD, ['-c', 'select count(*) from items; delete from items where id = 1']);
+  assert.equal(psqlRun.code, 0, psqlRun.stderr);
+  await sleep(300);
+
+  type S = { type: string; applicationName?: string; class: string; commandTag: string; objects: { name: string }[]; outcome: string; sqlstate?: string; rows?: number; params?: unknown[]; text: string };
+  const statements = (app: string) => auditEvents<S>(t).filter((e) => e.type === 'statement' && e.applicationName === app);
+  const got = statements('stmt-classes');
+  const find = (tag: string) => got.find((s) => s.commandTag === tag);
+  assert.equal(find('CREATE TABLE')?.class, 'DDL');
+  assert.deepEqual([find('INSERT')?.class, find('INSERT')?.rows, find('INSERT')?.outcome], ['WRITE', 1, 'success']);
+  assert.deepEqual([find('SELECT')?.class, find('SELECT')?.rows], ['READ', 1]);
+  assert.ok(find('SELECT')?.objects.some((o) => o.name.endsWith('items')));
+  assert.equal(find('DO')?.class, 'FUNCTION');
+  assert.equal(find('GRANT')?.class, 'ROLE');
+  assert.equal(find('SET')?.class, 'MISC_SET');
+  assert.equal(find('VACUUM')?.class, 'MISC');
+  const failed = got.find((s) => s.outcome === 'failure');
+  assert.deepEqual([failed?.sqlstate, failed?.class], ['22012', 'READ']);
+  assert.equal(find('UPDATE')?.rows, 1);
+  assert.ok(got.every((s) => s.params === undefined), 'no parameters unless asked');
+  // psql's simple protocol, two statements in one message: one event each.
+  const viaPsql = statements('stmt-psql');
+  assert.deepEqual(viaPsql.map((s) => [s.commandTag, s.rows]), [['SELECT', 1], ['DELETE', 1]]);
+
+  assert.equal((await t.cli(['server', 'audit', 'update', '--server', 'au1', '--log-parameters', 'Enabled', '--redact', 'secret'])).code, 0);
+  const until = Date.now() + 5000;
+  while (!t.platform.snapshots.snapshot.audit.get('au1')?.logParameters && Date.now() < until) await sleep(20);
+  const d = await connect('stmt-params');
+  await d.query({ text: 'insert into items (id, name, secret) values ($1, $2, $3)', values: [2, 'two', 'swordfish'] });
+  await d.end();
+  await sleep(300);
+  const withParams = statements('stmt-params').find((s) => s.commandTag === 'INSERT');
+  assert.ok(withParams?.params, 'parameters logged');
+  assert.match(JSON.stringify(withParams.params), /"2"|2/);
+  assert.match(JSON.stringify(withParams.params), /two/);
+  assert.doesNotMatch(JSON.stringify(auditEvents(t)), /swordfish|hunter2/);
+});

@@ -1,0 +1,169 @@
+// Decodes the server-to-client stream into statement outcomes: CommandComplete (tag and row
+// count), ErrorResponse (SQLSTATE and message), ReadyForQuery, COPY starts, and the few protocol
+// acknowledgements the joiner needs. DataRow and CopyData are skipped by length and only counted;
+// nothing is allocated for them.
+
+import type { BackendEvent, TapOptions } from './events.js';
+import { cstringEnd, MessageStream, utf8 } from './message-stream.js';
+
+const COMMAND_COMPLETE = 0x43; // C
+const ERROR = 0x45; // E
+const READY = 0x5a; // Z
+const COPY_IN = 0x47; // G
+const COPY_OUT = 0x48; // H
+const COPY_BOTH = 0x57; // W
+const EMPTY_QUERY = 0x49; // I
+const PARSE_COMPLETE = 0x31; // 1
+const PORTAL_SUSPENDED = 0x73; // s
+const FUNCTION_RESULT = 0x56; // V
+const DATA_ROW = 0x44; // D
+const COPY_DATA = 0x64; // d
+
+/** Enough of an ErrorResponse for its severity, SQLSTATE and message. */
+const ERROR_LIMIT = 16 * 1024;
+const TAG_LIMIT = 1024;
+
+export class BackendTap extends MessageStream {
+  private dataRows = 0;
+  private copyBytes = 0;
+
+  constructor(private readonly options: TapOptions<BackendEvent>) {
+    super();
+  }
+
+  protected limit(type: number): number {
+    switch (type) {
+      case COMMAND_COMPLETE:
+        return TAG_LIMIT;
+      case ERROR:
+        return ERROR_LIMIT;
+      case READY:
+      case COPY_IN:
+      case COPY_OUT:
+      case COPY_BOTH:
+      case EMPTY_QUERY:
+      case PARSE_COMPLETE:
+      case PORTAL_SUSPENDED:
+      case FUNCTION_RESULT:
+        return 1;
+      default:
+        return 0;
+    }
+  }
+
+  protected override skipped(type: number, length: number): void {
+    if (type === DATA_ROW) this.dataRows++;
+    else if (type === COPY_DATA) this.copyBytes += length;
+  }
+
+  protected failed(reason: string): void {
+    this.options.onError?.(reason);
+  }
+
+  protected message(type: number, buf: Buffer, start: number, end: number): void {
+    const emit = this.options.onEvent;
+    switch (type) {
+      case COMMAND_COMPLETE: {
+        emit(commandComplete(utf8(buf, start, cstringEnd(buf, start, end)), this.dataRows, this.copyBytes));
+        this.resetCounts();
+        return;
+      }
+      case ERROR:
+        emit(errorEvent(buf, start, end));
+        this.resetCounts();
+        return;
+      case READY:
+        emit(readyEvent(end > start ? buf[start]! : 0));
+        this.resetCounts();
+        return;
+      case COPY_IN:
+        emit(COPY_IN_EVENT);
+        return;
+      case COPY_OUT:
+      case COPY_BOTH:
+        emit(COPY_OUT_EVENT);
+        return;
+      case EMPTY_QUERY:
+        emit(EMPTY_QUERY_EVENT);
+        return;
+      case PARSE_COMPLETE:
+        emit(PARSE_COMPLETE_EVENT);
+        return;
+      case PORTAL_SUSPENDED:
+        emit({ type: 'portalSuspended', dataRows: this.dataRows });
+        this.resetCounts();
+        return;
+      case FUNCTION_RESULT:
+        emit(FUNCTION_RESULT_EVENT);
+        return;
+    }
+  }
+
+  private resetCounts(): void {
+    this.dataRows = 0;
+    this.copyBytes = 0;
+  }
+}
+
+const COPY_IN_EVENT: BackendEvent = Object.freeze({ type: 'copyIn' });
+const COPY_OUT_EVENT: BackendEvent = Object.freeze({ type: 'copyOut' });
+const EMPTY_QUERY_EVENT: BackendEvent = Object.freeze({ type: 'emptyQuery' });
+const PARSE_COMPLETE_EVENT: BackendEvent = Object.freeze({ type: 'parseComplete' });
+const FUNCTION_RESULT_EVENT: BackendEvent = Object.freeze({ type: 'functionResult' });
+const READY_EVENTS = new Map<number, BackendEvent>();
+
+function readyEvent(status: number): BackendEvent {
+  let event = READY_EVENTS.get(status);
+  if (event === undefined) {
+    event = Object.freeze({ type: 'ready', status: status === 0 ? '?' : String.fromCharCode(status) });
+    if (READY_EVENTS.size < 256) READY_EVENTS.set(status, event);
+  }
+  return event;
+}
+
+/** Tags that end in a row count: "SELECT 5", "INSERT 0 5", "UPDATE 5", "COPY 5", "MERGE 5". */
+const COUNTED = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'COPY', 'FETCH', 'MOVE']);
+
+/** The row count a CommandComplete tag ends with, if it is one that counts rows. */
+export function rowCount(tag: string): number | undefined {
+  return splitTag(tag).rows;
+}
+
+function splitTag(tag: string): { command: string; rows?: number } {
+  const space = tag.lastIndexOf(' ');
+  if (space < 0) return { command: tag };
+  let rows = 0;
+  for (let i = space + 1; i < tag.length; i++) {
+    const d = tag.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return { command: tag };
+    rows = rows * 10 + d;
+  }
+  if (space === tag.length - 1) return { command: tag };
+  let command = tag.slice(0, space);
+  if (command === 'INSERT 0' || command.startsWith('INSERT ')) command = 'INSERT'; // INSERT oid rows
+  return COUNTED.has(command) ? { command, rows } : { command: tag };
+}
+
+function commandComplete(tag: string, dataRows: number, copyBytes: number): BackendEvent {
+  const { command, rows } = splitTag(tag);
+  return rows === undefined
+    ? { type: 'commandComplete', tag: command, dataRows, copyBytes }
+    : { type: 'commandComplete', tag: command, rows, dataRows, copyBytes };
+}
+
+function errorEvent(buf: Buffer, start: number, end: number): BackendEvent {
+  let severity = '';
+  let sqlstate = '';
+  let message = '';
+  let at = start;
+  while (at < end && buf[at] !== 0) {
+    const code = buf[at]!;
+    const stop = cstringEnd(buf, at + 1, end);
+    const value = utf8(buf, at + 1, stop);
+    if (code === 0x43) sqlstate = value; // C
+    else if (code === 0x4d) message = value; // M
+    else if (code === 0x56 || (code === 0x53 && severity === '')) severity = value; // V, else S
+    at = stop + 1;
+  }
+  return { type: 'error', severity, sqlstate, message };
+}

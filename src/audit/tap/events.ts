@@ -1,0 +1,42 @@
+// What the two taps report, in stream order.
+
+/** A bound or function-call argument: text, `\x…` hex for binary format, null for SQL NULL. */
+export type ParamValue = string | null;
+
+export type FrontendEvent =
+  /** Simple Query; `truncated` when the text was longer than the tap keeps. */
+  | { readonly type: 'query'; readonly text: string; readonly truncated: boolean }
+  | { readonly type: 'parse'; readonly name: string; readonly text: string; readonly truncated: boolean }
+  /** `params` only when the tap logs parameters. */
+  | { readonly type: 'bind'; readonly portal: string; readonly statement: string; readonly params?: readonly ParamValue[] }
+  | { readonly type: 'execute'; readonly portal: string; readonly maxRows: number }
+  | { readonly type: 'functionCall'; readonly oid: number; readonly args?: readonly ParamValue[] }
+  | { readonly type: 'close'; readonly target: 'statement' | 'portal'; readonly name: string }
+  | { readonly type: 'sync' }
+  /** CopyData bytes of a run of CopyData messages (COPY FROM STDIN). */
+  | { readonly type: 'copyData'; readonly bytes: number }
+  | { readonly type: 'terminate' };
+
+export type BackendEvent =
+  /** `rows` from the tag (SELECT n, INSERT 0 n, COPY n, ...); counts since the previous completion. */
+  | {
+      readonly type: 'commandComplete';
+      readonly tag: string;
+      readonly rows?: number;
+      readonly dataRows: number;
+      readonly copyBytes: number;
+    }
+  | { readonly type: 'error'; readonly severity: string; readonly sqlstate: string; readonly message: string }
+  | { readonly type: 'ready'; readonly status: string }
+  | { readonly type: 'copyIn' }
+  | { readonly type: 'copyOut' }
+  | { readonly type: 'emptyQuery' }
+  | { readonly type: 'parseComplete' }
+  | { readonly type: 'portalSuspended'; readonly dataRows: number }
+  | { readonly type: 'functionResult' };
+
+export interface TapOptions<E> {
+  readonly onEvent: (event: E) => void;
+  /** The tap stopped (protocol error); no more events come. */
+  readonly onError?: (reason: string) => void;
+}

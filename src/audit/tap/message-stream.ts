@@ -1,0 +1,143 @@
+// Follows the typed messages of one direction of a PostgreSQL session (1-byte type, int32 length
+// including itself, body) as chunks arrive, without holding the stream. Messages the subclass
+// wants are handed over whole (a zero-copy view when the body lies inside one chunk), cut to a
+// per-type limit; all others are skipped by length without being read or copied. Garbage never
+// throws: the first framing error stops the stream for good and is reported once.
+
+/** First allocation for a body that spans chunks; doubled up to the body's limit. */
+const INITIAL_COLLECT = 16 * 1024;
+
+export abstract class MessageStream {
+  private readonly header = Buffer.alloc(5);
+  private headerFill = 0;
+  private type = 0;
+  /** Full body length of the message in progress. */
+  private bodyLength = 0;
+  /** Body bytes still to skip (after the collected prefix, or all of a skipped message). */
+  private skipping = 0;
+  /** Collection of a wanted body that spans chunks. */
+  private collect: Buffer | null = null;
+  private collected = 0;
+  private collectTarget = 0;
+  private failure: string | null = null;
+
+  /** Why the stream stopped, or null while it runs. */
+  get error(): string | null {
+    return this.failure;
+  }
+
+  /** Feeds the next bytes of the stream. Never throws. */
+  push(chunk: Buffer): void {
+    if (this.failure !== null) return;
+    try {
+      this.consume(chunk);
+      this.endOfChunk();
+    } catch (err) {
+      this.fail(`audit tap failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** Bytes of a wanted message of this type to hand over (0: skip it). */
+  protected abstract limit(type: number): number;
+  /**
+   * A wanted message: buf[start, end) holds at most limit(type) bytes of its `length` body
+   * bytes. The bytes are only valid during the call.
+   */
+  protected abstract message(type: number, buf: Buffer, start: number, end: number, length: number): void;
+  /** A skipped message, seen at its header. */
+  protected skipped(_type: number, _length: number): void {}
+  /** Called after each chunk: flush per-chunk aggregates. */
+  protected endOfChunk(): void {}
+  protected abstract failed(reason: string): void;
+
+  protected fail(reason: string): void {
+    if (this.failure !== null) return;
+    this.failure = reason;
+    this.collect = null;
+    this.failed(reason);
+  }
+
+  private consume(chunk: Buffer): void {
+    const n = chunk.length;
+    let i = 0;
+    while (i < n && this.failure === null) {
+      if (this.skipping > 0) {
+        const take = Math.min(this.skipping, n - i);
+        this.skipping -= take;
+        i += take;
+        continue;
+      }
+      if (this.collect !== null) {
+        i = this.collectFrom(chunk, i);
+        continue;
+      }
+      let length: number;
+      if (this.headerFill === 0 && n - i >= 5) {
+        this.type = chunk[i]!;
+        length = chunk.readInt32BE(i + 1);
+        i += 5;
+      } else {
+        while (this.headerFill < 5 && i < n) this.header[this.headerFill++] = chunk[i++]!;
+        if (this.headerFill < 5) return;
+        this.headerFill = 0;
+        this.type = this.header[0]!;
+        length = this.header.readInt32BE(1);
+      }
+      if (length < 4) {
+        this.fail(`invalid message length ${length} (type 0x${this.type.toString(16)})`);
+        return;
+      }
+      this.bodyLength = length - 4;
+      const limit = this.limit(this.type);
+      if (limit <= 0) {
+        this.skipped(this.type, this.bodyLength);
+        this.skipping = this.bodyLength;
+        continue;
+      }
+      const target = Math.min(this.bodyLength, limit);
+      if (n - i >= target) {
+        const start = i;
+        i += target;
+        this.skipping = this.bodyLength - target;
+        this.message(this.type, chunk, start, i, this.bodyLength);
+        continue;
+      }
+      this.collectTarget = target;
+      this.collected = 0;
+      this.collect = Buffer.allocUnsafe(Math.min(target, INITIAL_COLLECT));
+    }
+  }
+
+  private collectFrom(chunk: Buffer, i: number): number {
+    const buf = this.collect!;
+    const take = Math.min(this.collectTarget - this.collected, chunk.length - i);
+    let into = buf;
+    if (this.collected + take > buf.length) {
+      into = Buffer.allocUnsafe(Math.min(this.collectTarget, Math.max(buf.length * 2, this.collected + take)));
+      buf.copy(into, 0, 0, this.collected);
+      this.collect = into;
+    }
+    chunk.copy(into, this.collected, i, i + take);
+    this.collected += take;
+    i += take;
+    if (this.collected === this.collectTarget) {
+      this.collect = null;
+      this.skipping = this.bodyLength - this.collectTarget;
+      this.message(this.type, into, 0, this.collected, this.bodyLength);
+    }
+    return i;
+  }
+}
+
+/** Where the NUL-terminated string at `at` ends (the NUL's offset), or `end` when unterminated. */
+export function cstringEnd(buf: Buffer, at: number, end: number): number {
+  if (at >= end) return end;
+  if (buf[at] === 0) return at;
+  const nul = buf.indexOf(0, at);
+  return nul < 0 || nul > end ? end : nul;
+}
+
+/** The text of buf[start, end), '' without decoding when empty. */
+export function utf8(buf: Buffer, start: number, end: number): string {
+  return end <= start ? '' : buf.toString('utf8', start, end);
+}

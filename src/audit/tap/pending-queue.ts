@@ -1,0 +1,51 @@
+// A FIFO of what the server has still to answer: an array with a moving head, compacted now and
+// then, so pipelines of thousands of messages cost O(1) per message.
+
+export class PendingQueue<T extends { readonly kind: string }> {
+  private items: T[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+
+  pop(): T | undefined {
+    const item = this.items[this.head];
+    if (item === undefined) return undefined;
+    this.head++;
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items.splice(0, this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+
+  /** Removes the oldest item of this kind (normally the head). */
+  removeFirst(kind: T['kind']): void {
+    for (let i = this.head; i < this.items.length; i++) {
+      if (this.items[i]!.kind !== kind) continue;
+      if (i === this.head) this.pop();
+      else this.items.splice(i, 1);
+      return;
+    }
+  }
+
+  /** Empties the queue, oldest first. */
+  drain(): T[] {
+    const out = this.items.slice(this.head);
+    this.items = [];
+    this.head = 0;
+    return out;
+  }
+}
