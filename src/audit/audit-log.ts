@@ -26,6 +26,7 @@ export class AuditLog {
   private unsubscribe: (() => void) | null = null;
   /** Appends not yet acknowledged by the store, so close() can wait for them. */
   private readonly pending = new Set<Promise<unknown>>();
+  private retentionTimer: NodeJS.Timeout | null = null;
 
   private constructor(
     readonly store: AuditStore,
@@ -96,7 +97,31 @@ export class AuditLog {
     }
   }
 
+  /** Deletes whole segments older than `days` (the chain stays verifiable from the first kept
+   * checkpoint) and records that it did. */
+  async applyRetention(days: number, bus: EventBus): Promise<void> {
+    const cut = new Date(Date.now() - days * 86_400_000);
+    const r = await this.store.applyRetention(cut);
+    if (r.deleted.length) {
+      bus.publish({
+        type: 'audit.retention',
+        time: new Date().toISOString(),
+        details: { retentionDays: days, deleted: [...r.deleted], firstSeq: r.firstSeq ?? null, anchorCheckpoint: r.anchor?.index ?? null },
+      });
+    }
+  }
+
+  /** Runs retention now and then every `everyMs` (daily by default); `days()` is read each time. */
+  scheduleRetention(days: () => number, bus: EventBus, everyMs = 86_400_000): void {
+    const run = () =>
+      void this.applyRetention(days(), bus).catch((err: Error) => this.options.log.error({ err }, 'audit retention failed'));
+    run();
+    this.retentionTimer = setInterval(run, everyMs);
+    this.retentionTimer.unref();
+  }
+
   async close(): Promise<void> {
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.unsubscribe?.();
     await Promise.all([...this.pending]);
     await this.store.close();

@@ -269,6 +269,11 @@ export class Platform {
         bus: this.bus,
       });
       this.pgaudit.start();
+      // The store is shared by every server: it keeps records as long as the longest retention asks.
+      this.audit.scheduleRetention(() => {
+        const days = [...this.snapshots.snapshot.audit.values()].map((a) => a.retentionDays);
+        return days.length ? Math.max(...days) : 90;
+      }, this.bus);
     }
     if (ownerToken) {
       const cfg: ClientConfig = { apiUrl: this.apiUrl, token: ownerToken, caFile: p.caCert };
