@@ -70,6 +70,15 @@ export class AuditLog {
     return Promise.all([...this.pending]).then(() => undefined);
   }
 
+  get strict(): boolean {
+    return this.options.durability === 'strict';
+  }
+
+  pendingDurable(): Promise<void> | null {
+    if (!this.strict || this.pending.size === 0) return null;
+    return Promise.all([...this.pending]).then(() => undefined);
+  }
+
   get publicKeyPem(): string {
     return publicKeyPem(this.store.publicKey);
   }

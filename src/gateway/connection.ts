@@ -321,6 +321,7 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
       clientRest: wire.detach(),
       serverRest: backend.rest,
       tap,
+      hold: tap && g.audit.strict ? () => g.audit.pendingDurable() : undefined,
       onEnd: (stats) => {
         g.activeSessions.delete(session);
         g.sessionIndex.closed(session);

@@ -57,6 +57,10 @@ export interface AuditGate {
   /** Under strict durability: resolves once every event published so far is on disk (at once
    * under batched durability). */
   durable(): Promise<void>;
+  /** True under strict durability. */
+  readonly strict: boolean;
+  /** Strict durability with appends in flight: resolves once they are on disk; else null. */
+  pendingDurable(): Promise<void> | null;
 }
 
 export interface GatewayContext {

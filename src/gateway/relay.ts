@@ -75,6 +75,9 @@ export function relay(opts: {
   clientRest: Buffer;
   serverRest: Buffer;
   tap?: RelayTap | null;
+  /** Strict audit durability: after each server chunk, a promise to wait for before the client
+   * gets it (the statement events it completed are on disk), or null when nothing is pending. */
+  hold?: () => Promise<void> | null;
   onEnd: (stats: RelayStats) => void;
 }): RelayHandle {
   const { client, server } = opts;
@@ -128,12 +131,31 @@ export function relay(opts: {
   }
   client.on('end', () => server.end());
   client.pipe(server, { end: false });
-  server.pipe(client, { end: false });
+  const hold = opts.hold;
+  if (!hold) {
+    server.pipe(client, { end: false });
+  } else {
+    // Forwarded by hand so a chunk can wait for the audit log; backpressure as pipe() does it.
+    server.on('data', (c: Buffer) => {
+      const wait = hold();
+      const forward = () => {
+        if (clientGone) return;
+        if (!client.write(c)) server.pause();
+        else if (wait) server.resume();
+      };
+      if (wait) {
+        server.pause();
+        void wait.then(forward, forward);
+      } else forward();
+    });
+    client.on('drain', () => server.resume());
+    server.resume(); // the handshake left it paused
+  }
   return {
     terminate(error) {
       if (clientGone) return;
       clientGone = true;
-      server.unpipe(client);
+      if (!hold) server.unpipe(client);
       server.destroy();
       if (tracker.atBoundary) client.end(errorResponse({ severity: 'FATAL', sqlstate: error.sqlstate, message: error.message }));
       else client.destroy();

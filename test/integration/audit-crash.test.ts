@@ -22,7 +22,7 @@ function up(dataDir: string): Promise<{ child: ChildProcess; port: number }> {
   });
 }
 
-test('kill -9 of the platform loses no acknowledged login under strict durability', async () => {
+test('kill -9 of the platform loses no acknowledged login or statement under strict durability', async () => {
   const root = tempDir('pgw-crash-');
   const dataDir = path.join(root, 'data');
   let current: ChildProcess | null = null;
@@ -32,6 +32,7 @@ test('kill -9 of the platform loses no acknowledged login under strict durabilit
     const cli = (...a: string[]) => runCli(['--data-dir', dataDir, ...a]);
     assert.equal((await cli('server', 'create', 'crash-a', '--admin-user', 'alice', '--admin-password', 'Cr4sh-Passw0rd!')).code, 0);
     assert.equal((await cli('server', 'firewall-rule', 'create', '--server', 'crash-a', '--name', 'lo', '--start-ip-address', '127.0.0.1', '--end-ip-address', '127.0.0.1')).code, 0);
+    assert.equal((await cli('server', 'audit', 'update', '--server', 'crash-a', '--classes', 'READ,DDL,ROLE')).code, 0);
     await new Promise((r) => setTimeout(r, 1000));
     const apps: string[] = [];
     for (let i = 0; i < 5; i++) {
@@ -50,6 +51,10 @@ test('kill -9 of the platform loses no acknowledged login under strict durabilit
     const found = JSON.parse((await cli('audit', 'search', '--type', 'auth.succeeded', '--limit', '1000', '-o', 'json')).stdout) as { event: { applicationName?: string } }[];
     const seen = new Set(found.map((h) => h.event.applicationName));
     for (const app of apps) assert.ok(seen.has(app), `${app} survived the crash`);
+    // Each `select 1` the client got an answer to was on disk before the answer left the gateway.
+    const statements = JSON.parse((await cli('audit', 'search', '--type', 'statement', '--class', 'READ', '--limit', '1000', '-o', 'json')).stdout) as { event: { applicationName?: string; commandTag: string } }[];
+    const answered = new Set(statements.filter((h) => h.event.commandTag === 'SELECT').map((h) => h.event.applicationName));
+    for (const app of apps) assert.ok(answered.has(app), `the statement of ${app} survived the crash`);
   } finally {
     if (current && current.exitCode === null) {
       current.kill('SIGINT');
