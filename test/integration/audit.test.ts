@@ -3,7 +3,7 @@
 // after tampering.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { allowLoopback, auditEvents, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { conninfo, psql } from '../helpers/clients.js';
@@ -71,13 +71,20 @@ test('audit verify passes on the untouched store, names the record after a chang
 
   const dir = t.platform.paths.auditDir;
   const segment = path.join(dir, readdirSync(dir).filter((n) => n.startsWith('segment-')).sort()[0]!);
-  const original = readFileSync(segment);
-  const text = original.toString('utf8');
-  const at = text.indexOf('"platform.started"');
+  // The store is live: change bytes in place (never rewrite the file, which would drop records
+  // appended meanwhile), and put them back the same way.
+  const text = readFileSync(segment, 'utf8');
+  const at = Buffer.byteLength(text.slice(0, text.indexOf('"platform.started"')));
   assert.ok(at > 0);
-  const tampered = Buffer.from(original);
-  tampered.write('"platform.stopped"', at, 'utf8'); // same length: only the content changes
-  writeFileSync(segment, tampered);
+  const poke = (bytes: string) => {
+    const fd = openSync(segment, 'r+');
+    try {
+      writeSync(fd, Buffer.from(bytes), 0, Buffer.byteLength(bytes), at);
+    } finally {
+      closeSync(fd);
+    }
+  };
+  poke('"platform.stopped"'); // same length: only the content changes
   const bad = await t.cli(['audit', 'verify']);
   assert.equal(bad.code, 1);
   assert.match(bad.stdout, /^FAILED: hash-mismatch at segment-000001\.log:\d+ \(seq \d+\)/);
@@ -85,7 +92,7 @@ test('audit verify passes on the untouched store, names the record after a chang
   const line = text.split('\n').find((l) => l.includes('"platform.started"'))!;
   assert.equal((JSON.parse(line) as { seq: number }).seq, seq, 'the changed record is the one named');
 
-  writeFileSync(segment, original);
+  poke('"platform.started"');
   assert.equal((await t.cli(['audit', 'verify', '--witness', witnessFile])).code, 0);
 });
 
