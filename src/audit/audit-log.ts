@@ -85,9 +85,8 @@ export class AuditLog {
 
   /** Appends one event; resolves when the store has it (durable under strict durability). */
   append(event: AnyEvent): Promise<void> {
-    // undefined fields are dropped: the store keeps canonical JSON.
-    const record = JSON.parse(JSON.stringify(event)) as object;
-    const p = this.store.append(record).then(
+    // The store's canonical JSON drops undefined fields itself.
+    const p = this.store.append(event).then(
       () => undefined,
       () => undefined, // health and the policy report it; the caller's session is not the place
     );

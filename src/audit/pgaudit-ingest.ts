@@ -70,6 +70,9 @@ export class PgAuditIngest {
             const a = parsePgAuditLine(line);
             if (!a) continue;
             const session = this.o.sessions.find(server.name, a.pid);
+            // The gateway already records the top-level statements of sessions it relays; from
+            // pgAudit only what it cannot see: statements inside functions and DO blocks.
+            if (session && a.substatementId <= 1) continue;
             this.o.bus.publish({
               type: 'statement.pgaudit',
               time: a.time,
