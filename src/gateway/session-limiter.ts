@@ -18,8 +18,4 @@ export class SessionLimiter {
       else this.counts.set(serverId, left);
     };
   }
-
-  count(serverId: number): number {
-    return this.counts.get(serverId) ?? 0;
-  }
 }

@@ -1,7 +1,7 @@
 // The platform CA: created on first `up`, its key readable only by the platform. It signs the
 // API's certificate and the gateway's (the domain, its wildcard and each server's host name).
 import 'reflect-metadata'; // @peculiar/x509 needs it loaded first
-import { webcrypto, X509Certificate as NodeX509, createPrivateKey } from 'node:crypto';
+import { webcrypto, createPrivateKey } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as x509 from '@peculiar/x509';
 import type { PlatformPaths } from './paths.js';
@@ -96,9 +96,4 @@ export async function issueServerCertificate(ca: PlatformCa, req: LeafRequest): 
     ],
   });
   return { certPem: cert.toString('pem'), keyPem: await exportKeyPem(keys.privateKey) };
-}
-
-/** Days until the PEM certificate expires (negative when it has). */
-export function daysLeft(certPem: string): number {
-  return (new Date(new NodeX509(certPem).validTo).getTime() - Date.now()) / DAY;
 }

@@ -10,7 +10,6 @@ export interface PlatformPaths {
   readonly caKey: string;
   readonly apiCert: string;
   readonly apiKey: string;
-  readonly gatewayCertDir: string;
   /** What the CLI reads to find the API: URL and the Owner token (0600). */
   readonly clientConfig: string;
   readonly catalogData: string;
@@ -41,7 +40,6 @@ export function platformPaths(dataDir: string): PlatformPaths {
     caKey: path.join(secretsDir, 'ca.key'),
     apiCert: path.join(root, 'ca', 'api.crt'),
     apiKey: path.join(secretsDir, 'api.key'),
-    gatewayCertDir: path.join(root, 'ca'),
     clientConfig: path.join(root, 'client.json'),
     catalogData: path.join(root, 'catalog'),
     runDir,
