@@ -7,8 +7,11 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 
 # pgbouncer and haproxy are real peers in tests and benchmarks (PgBouncer for bench:gateway,
-# HAProxy for PROXY protocol v2).
-PACKAGES=(postgresql postgresql-contrib openssl iproute2 procps pgbouncer haproxy)
+# HAProxy for PROXY protocol v2). Encryption at rest: e2fsprogs (ext4 volumes with the
+# kernel's fscrypt), gocryptfs + fuse3 (FUSE backend), softhsm2 + opensc (PKCS#11 customer
+# keys in tests). chromium drives the web console's end-to-end tests.
+PACKAGES=(postgresql postgresql-contrib openssl iproute2 procps pgbouncer haproxy
+  e2fsprogs gocryptfs fuse3 softhsm2 opensc chromium)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
