@@ -162,6 +162,68 @@ export const migrations: readonly Migration[] = [
         for each row execute function notify_network_change();
     `,
   },
+  {
+    version: 5,
+    name: 'threat protection: alert policies, alerts, deliveries, baselines, login statistics',
+    sql: `
+      create table security_alert_policies (
+        server_id int primary key references servers(id) on delete cascade,
+        policy jsonb not null,
+        updated_at timestamptz not null default now()
+      );
+      create trigger security_alert_policies_changed after insert or update or delete on security_alert_policies
+        for each row execute function notify_network_change();
+      create table alerts (
+        id uuid primary key,
+        server_id int not null references servers(id) on delete cascade,
+        type text not null,
+        severity text not null check (severity in ('Low', 'Medium', 'High')),
+        state text not null default 'Active' check (state in ('Active', 'Resolved', 'Dismissed')),
+        incident_key text not null,
+        title text not null,
+        description text not null,
+        tactic text not null,
+        principal text,
+        source_address text,
+        location jsonb,
+        first_seen timestamptz not null,
+        last_seen timestamptz not null,
+        count bigint not null default 1,
+        evidence jsonb not null default '{}',
+        recommended_action text not null,
+        state_changed_by text,
+        state_changed_at timestamptz
+      );
+      create unique index alerts_open_incident on alerts (server_id, type, severity, incident_key) where state = 'Active';
+      create index alerts_by_server on alerts (server_id, last_seen desc);
+      create table alert_deliveries (
+        id bigserial primary key,
+        alert_id uuid not null references alerts(id) on delete cascade,
+        channel text not null,
+        target text not null,
+        outcome text not null,
+        attempts int not null,
+        error text,
+        time timestamptz not null default now()
+      );
+      create index alert_deliveries_by_alert on alert_deliveries (alert_id);
+      create table threat_baselines (
+        server_id int not null references servers(id) on delete cascade,
+        kind text not null,
+        key text not null,
+        first_seen timestamptz not null,
+        last_seen timestamptz not null,
+        primary key (server_id, kind, key)
+      );
+      create table login_stats (
+        server_id int not null references servers(id) on delete cascade,
+        bucket timestamptz not null,
+        succeeded bigint not null default 0,
+        failed bigint not null default 0,
+        primary key (server_id, bucket)
+      );
+    `,
+  },
 ];
 
 export async function migrate(client: pg.ClientBase): Promise<void> {

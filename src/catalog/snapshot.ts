@@ -7,6 +7,8 @@ import { ServersRepo, type ServerRecord } from './servers-repo.js';
 import { loadNetworkState } from '../network/state.js';
 import { loadIdentityState, type ServerIdentity } from './identity-state.js';
 import { AuditSettingsRepo, type AuditSettings } from './audit-settings-repo.js';
+import { ThreatRepo } from './threat-repo.js';
+import type { SecurityAlertPolicy } from '../threat/policy.js';
 import type { NetworkView } from '../gateway/network-stage.js';
 
 export interface CatalogSnapshot {
@@ -17,13 +19,15 @@ export interface CatalogSnapshot {
   readonly identity: ReadonlyMap<string, ServerIdentity>;
   /** Statement audit settings, by server name. */
   readonly audit: ReadonlyMap<string, AuditSettings>;
+  /** Security alert policies (threat protection), by server name. */
+  readonly threat: ReadonlyMap<string, SecurityAlertPolicy>;
   /** When this snapshot was read from the catalog. */
   readonly loadedAt: Date;
   readonly version: number;
 }
 
 export class SnapshotStore extends EventEmitter<{ updated: [CatalogSnapshot]; error: [Error] }> {
-  private current: CatalogSnapshot = { servers: new Map(), network: { servers: new Map(), vnets: new Map() }, identity: new Map(), audit: new Map(), loadedAt: new Date(0), version: 0 };
+  private current: CatalogSnapshot = { servers: new Map(), network: { servers: new Map(), vnets: new Map() }, identity: new Map(), audit: new Map(), threat: new Map(), loadedAt: new Date(0), version: 0 };
   private reloading: Promise<void> | null = null;
   private again = false;
   private readonly repo: ServersRepo;
@@ -45,17 +49,19 @@ export class SnapshotStore extends EventEmitter<{ updated: [CatalogSnapshot]; er
   }
 
   async load(): Promise<void> {
-    const [servers, network, identity, audit] = await Promise.all([
+    const [servers, network, identity, audit, threat] = await Promise.all([
       this.repo.list(),
       loadNetworkState(this.db),
       loadIdentityState(this.db),
       new AuditSettingsRepo(this.db).all(),
+      new ThreatRepo(this.db).allPolicies(),
     ]);
     this.current = {
       servers: new Map(servers.map((s) => [s.name, s])),
       network,
       identity,
       audit,
+      threat,
       loadedAt: new Date(),
       version: this.current.version + 1,
     };

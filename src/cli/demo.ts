@@ -25,6 +25,8 @@ export async function ensureDemoServer(platform: Platform): Promise<void> {
     // Deny by default: the demo lets this machine in, and nothing else.
     await platform.networkService.putFirewallRule(DEMO_SERVER, 'this-host-v4', { startIpAddress: '127.0.0.1', endIpAddress: '127.0.0.1' });
     await platform.networkService.putFirewallRule(DEMO_SERVER, 'this-host-v6', { startIpAddress: '::1', endIpAddress: '::1' });
+    // Threat protection on, as a security-minded operator would have it.
+    await platform.enableThreatProtection(DEMO_SERVER);
   }
   const o = platform.options;
   const port = platform.gateway.port;

@@ -6,6 +6,7 @@ import { caCommand, tokenCommand } from './platform-commands.js';
 import { accessCommand, networkCommand } from './network-commands.js';
 import { ApiError } from './api-client.js';
 import { auditCommand } from './audit-commands.js';
+import { alertCommand } from './threat-commands.js';
 
 const program = new Command('pgwarden')
   .description('A security perimeter for self-hosted PostgreSQL')
@@ -20,6 +21,7 @@ program.addCommand(serverCommand());
 program.addCommand(tokenCommand());
 program.addCommand(caCommand());
 program.addCommand(auditCommand());
+program.addCommand(alertCommand());
 program.addCommand(networkCommand());
 program.addCommand(accessCommand());
 

@@ -6,6 +6,7 @@ import { promptSecret } from './prompt.js';
 import { addServerNetworkCommands } from './network-commands.js';
 import { addIdentityCommands } from './identity-commands.js';
 import { addServerAuditCommands } from './audit-commands.js';
+import { addServerThreatCommands } from './threat-commands.js';
 
 type Server = Record<string, unknown>;
 const LIST_COLUMNS = ['name', 'state', 'administratorLogin', 'sslEnforcement', 'minimalTlsVersion', 'publicNetworkAccess', 'fullyQualifiedDomainName'];
@@ -128,5 +129,6 @@ export function serverCommand(): Command {
 
   addIdentityCommands(server);
   addServerAuditCommands(server);
+  addServerThreatCommands(server);
   return server;
 }

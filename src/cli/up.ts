@@ -1,5 +1,6 @@
 // pgwarden up: runs the platform in the foreground until SIGINT/SIGTERM.
 // pgwarden gateway: a second gateway on this host (or another sharing --catalog-url).
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { Platform, defaultOptions, type PlatformOptions } from '../platform/platform.js';
 import { ensureDemoServer } from './demo.js';
@@ -27,6 +28,14 @@ function gatewayOptions(cmd: Command): Command {
     .option('--private-link-lb <cidr...>', 'load-balancer networks allowed to send PROXY headers')
     .addOption(new Option('--audit-durability <mode>', 'strict: a login is on disk before the session goes on').choices(['strict', 'batched']).default('batched'))
     .addOption(new Option('--audit-failure-policy <policy>', 'when the audit log cannot be written').choices(['failClosed', 'failOpen']).default('failClosed'))
+    .option('--smtp-host <host>', 'SMTP server that threat alerts are e-mailed through')
+    .option('--smtp-port <port>', 'SMTP port', port, 587)
+    .addOption(new Option('--smtp-security <mode>', 'starttls (required), tls (implicit, port 465) or none').choices(['starttls', 'tls', 'none']).default('starttls'))
+    .option('--smtp-user <user>', 'SMTP login (password from PGWARDEN_SMTP_PASSWORD)')
+    .option('--smtp-from <address>', 'sender address of alert e-mails', 'pgwarden@localhost')
+    .option('--smtp-ca <file>', "CA certificate (PEM) of the SMTP server's certificate")
+    .option('--threat-ip-list <file...>', 'suspicious-address lists (one address or CIDR per line, e.g. Tor exits); reloaded when they change')
+    .option('--no-geoip', 'turn off the country and network (ASN) lookups of the location detectors')
     .option('--log-level <level>', 'log level', 'warn');
 }
 
@@ -48,6 +57,23 @@ function optionsFrom(o: Record<string, unknown>, cmd: Command, mode: PlatformOpt
     auditFailurePolicy: o.auditFailurePolicy as 'failClosed' | 'failOpen',
     tlsCertFile: o.tlsCert as string | undefined,
     tlsKeyFile: o.tlsKey as string | undefined,
+    threat: {
+      ...(o.smtpHost
+        ? {
+            smtp: {
+              host: o.smtpHost as string,
+              port: o.smtpPort as number,
+              secure: o.smtpSecurity === 'tls',
+              requireTls: o.smtpSecurity === 'starttls',
+              ...(o.smtpUser ? { user: o.smtpUser as string, password: process.env.PGWARDEN_SMTP_PASSWORD ?? '' } : {}),
+              from: o.smtpFrom as string,
+              ...(o.smtpCa ? { ca: readFileSync(o.smtpCa as string, 'utf8') } : {}),
+            },
+          }
+        : {}),
+      ipLists: (o.threatIpList as string[] | undefined) ?? [],
+      geoIp: o.geoip !== false,
+    },
     privateLink:
       o.privateLinkPort === undefined
         ? undefined

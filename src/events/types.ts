@@ -134,5 +134,31 @@ export interface ServerStatementAudited {
   readonly parameter: string;
 }
 
-export type PlatformEvent = AdminAction | ServerLifecycle | PlatformLifecycle | ServerStatementAudited;
+/** Threat protection raised an alert (or the first of an incident's alerts). */
+export interface AlertRaised {
+  readonly type: 'alert.raised';
+  readonly time: string;
+  readonly server: string;
+  readonly alertId: string;
+  readonly alertType: string;
+  readonly severity: string;
+  readonly title: string;
+  readonly principal: string | null;
+  readonly sourceAddress: string | null;
+  readonly count: number;
+}
+
+/** The gateway's automatic protection started throttling an address or a (user, address) pair. */
+export interface ProtectionBlocked {
+  readonly type: 'protection.blocked';
+  readonly time: string;
+  readonly server: string;
+  readonly scope: string;
+  readonly address: string;
+  readonly user: string | null;
+  readonly until: string;
+  readonly failures: number;
+}
+
+export type PlatformEvent = AdminAction | ServerLifecycle | PlatformLifecycle | ServerStatementAudited | AlertRaised | ProtectionBlocked;
 export type AnyEvent = GatewayEvent | PlatformEvent;

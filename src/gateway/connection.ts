@@ -32,6 +32,7 @@ import { startSessionAudit } from '../audit/statement-audit.js';
 import { isTrusted, readProxyHeader, ProxyRefused } from './proxy-stage.js';
 import { judgeNetwork, type PrivateEndpointIdentity } from './network-stage.js';
 import { now } from '../events/bus.js';
+import { bothTaps } from '../threat/sql-watch.js';
 
 interface TlsState {
   readonly socket: tls.TLSSocket;
@@ -210,6 +211,9 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     const tlsVerdict = decideTls(server, { version: tlsState?.version ?? null });
     if (!tlsVerdict.ok) return refuse(tlsVerdict.error, tlsVerdict.reason);
 
+    // Step 7: automatic protection throttles addresses and (user, address) pairs that keep failing.
+    if (g.threat.blocked(server.name, clientAddress, route.user)) return refuse(clientErrors.throttled, 'throttled');
+
     // Connection limit per server (PostgreSQL's own text).
     release = g.sessions.acquire(server.id);
     if (!release) return refuse(clientErrors.tooManyClients, 'too-many-connections');
@@ -320,7 +324,7 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
       server: backend.socket,
       clientRest: wire.detach(),
       serverRest: backend.rest,
-      tap,
+      tap: bothTaps(tap, g.threat.sqlTap(server.name, route.user, facts.applicationName)),
       hold: tap && g.audit.strict ? () => g.audit.pendingDurable() : undefined,
       onEnd: (stats) => {
         g.activeSessions.delete(session);

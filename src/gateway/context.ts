@@ -11,7 +11,7 @@ import type { VerifierCache } from './verifier-cache.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { SessionLimiter } from './session-limiter.js';
 import type { SessionIndex } from './session-index.js';
-import type { RelayHandle } from './relay.js';
+import type { RelayHandle, RelayTap } from './relay.js';
 import type { TokenVerifier } from './token-login.js';
 import type { StatementAuditConfig } from '../audit/statement-audit.js';
 import type { ScramKeys } from '../auth/scram/keys.js';
@@ -63,6 +63,14 @@ export interface AuditGate {
   pendingDurable(): Promise<void> | null;
 }
 
+/** What the gateway needs of threat protection. */
+export interface ThreatGate {
+  /** Step 7: a throttling block in force for this (server, address, user), or null. */
+  blocked(server: string, address: string, user: string): unknown | null;
+  /** A watch of the session's statements for SQL injection, or null when the server does not ask. */
+  sqlTap(server: string, role: string, applicationName: string | undefined): RelayTap | null;
+}
+
 export interface GatewayContext {
   readonly domain: string;
   readonly limits: GatewayLimits;
@@ -83,6 +91,7 @@ export interface GatewayContext {
   /** Network rules and virtual networks, as of the last catalog snapshot. */
   network(): NetworkView;
   readonly audit: AuditGate;
+  readonly threat: ThreatGate;
   /** The server's statement audit (classifier and class filter), or null when it audits none. */
   statementAudit(server: string): StatementAuditConfig | null;
   /** Verifies a principal's access token (signature, issuer, audience, lifetime). */

@@ -7,6 +7,7 @@ import { handleConnection } from './connection.js';
 import { CancelKeys } from './cancel-keys.js';
 import { SessionLimiter } from './session-limiter.js';
 import { SessionIndex } from './session-index.js';
+import type { ThreatGate } from './context.js';
 import { StatementAuditPolicies } from '../audit/statement-audit.js';
 import { VerifierCache, type VerifierSource } from './verifier-cache.js';
 import { defaultLimits, type ActiveSession, type GatewayContext, type GatewayLimits, type ListenerSpec } from './context.js';
@@ -36,6 +37,8 @@ export interface GatewayOptions {
   readonly verifyToken: TokenVerifier;
   readonly principalKeys: (serverId: number, role: string) => ScramKeys;
   readonly audit: AuditGate;
+  /** Threat protection: throttling (step 7) and the SQL-injection watch of relayed sessions. */
+  readonly threat: ThreatGate;
 }
 
 const PUBLIC_ACCESS_OFF = {
@@ -76,6 +79,7 @@ export class Gateway {
       verifyToken: options.verifyToken,
       principalKeys: options.principalKeys,
       audit: options.audit,
+      threat: options.threat,
       statementAudit: (server) => this.policies.forServer(server, options.snapshot().audit.get(server)),
     };
     this.accepted = new Counter({ name: 'pgwarden_gateway_connections_total', help: 'TCP connections accepted by the gateway.', labelNames: ['listener'], registers: [options.metrics] });

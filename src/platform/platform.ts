@@ -43,6 +43,10 @@ import type { GatewayLimits, ListenerSpec } from '../gateway/context.js';
 import { parseTrustedCidrs } from '../gateway/proxy-stage.js';
 import { GatewayCertificates, issueGatewayCertificate } from '../gateway/tls-certificates.js';
 import { pino, type Logger } from 'pino';
+import { ThreatRepo } from '../catalog/threat-repo.js';
+import type { ThreatEngine } from '../threat/engine.js';
+import { startThreatEngine, type SmtpSettings } from '../threat/start.js';
+import { threatRoutes } from '../control/routes/threat.js';
 
 export interface PlatformOptions {
   readonly dataDir: string;
@@ -68,6 +72,16 @@ export interface PlatformOptions {
   readonly auditFailurePolicy?: AuditFailurePolicy;
   /** Gateway bounds: handshake and auth timeouts, sessions per server, startup packet size. */
   readonly gatewayLimits?: Partial<GatewayLimits>;
+  /** Threat protection: the SMTP server alerts are e-mailed through, the operator's lists of
+   * suspicious addresses (one address or CIDR per line; reloaded when they change), and the
+   * country/network database (on by default; `false` turns the location detectors off). */
+  readonly threat?: ThreatOptions;
+}
+
+export interface ThreatOptions {
+  readonly smtp?: SmtpSettings;
+  readonly ipLists?: readonly string[];
+  readonly geoIp?: boolean;
 }
 
 export const defaultOptions: PlatformOptions = {
@@ -106,6 +120,7 @@ export class Platform {
   private readonly tokenVerifiers = new TokenVerifiers();
   private feed!: ChangeFeed;
   audit!: AuditLog;
+  threat!: ThreatEngine;
   pgaudit: PgAuditIngest | null = null;
   private readonly appliedAudit = new Map<number, string>();
   private releaseLock: (() => void) | null = null;
@@ -196,6 +211,21 @@ export class Platform {
       );
     }
 
+    // Threat protection: detectors over the bus, alerts in the catalog, the gateway's throttle.
+    const threatRepo = new ThreatRepo(this.db);
+    this.threat = await startThreatEngine({
+      bus: this.bus,
+      repo: threatRepo,
+      log: this.log,
+      policies: () => this.snapshots.snapshot.threat,
+      serverId: (name) => this.snapshots.snapshot.servers.get(name)?.id,
+      options: this.options.threat ?? {},
+      consoleUrl: () => this.apiUrl,
+    });
+    this.snapshots.on('updated', (snap) => {
+      for (const name of snap.servers.keys()) this.threat.policyChanged(name, snap.threat.get(name));
+    });
+
     // Control API (a gateway-only process serves health and metrics), and the Owner token for
     // the CLI on first start.
     const tokens = new TokensRepo(this.db);
@@ -207,6 +237,7 @@ export class Platform {
       networkRoutes(this.api, this.networkService);
       auditSettingsRoutes(this.api, repo, new AuditSettingsRepo(this.db));
       identityRoutes(this.api, new IdentityService(repo, new IdentityRepo(this.db), this.servers, this.principalKeys));
+      threatRoutes(this.api, repo, threatRepo, this.threat);
     }
     auditLogRoutes(this.api, { dir: this.audit.dir, publicKeyPem: () => this.audit.publicKeyPem });
     platformRoutes(this.api, {
@@ -252,6 +283,7 @@ export class Platform {
       verifyToken: (token, admin) => this.tokenVerifiers.verify(token, admin),
       principalKeys: (id, role) => this.principalKeys.keys(id, role),
       audit: this.audit,
+      threat: this.threat,
     });
     await this.gateway.listen();
     await this.gateway.syncVirtualNetworks(this.snapshots.snapshot.network);
@@ -280,6 +312,15 @@ export class Platform {
       writeSecretFile(p.clientConfig, `${JSON.stringify(cfg, null, 2)}\n`);
     }
     this.bus.publish({ type: 'platform.started', time: now(), details: { dataDir: p.root, apiUrl: this.apiUrl } });
+  }
+
+  /** Turns a server's threat protection on with the default detectors (the demo server's). */
+  async enableThreatProtection(server: string): Promise<void> {
+    const s = this.snapshots.snapshot.servers.get(server) ?? (await new ServersRepo(this.db).get(server));
+    if (!s) throw new Error(`server ${server} not found`);
+    const repo = new ThreatRepo(this.db);
+    const p = await repo.policy(s.id);
+    await repo.putPolicy(s.id, { ...p, state: 'Enabled', enabledAt: p.enabledAt ?? new Date().toISOString() });
   }
 
   get gatewayOnly(): boolean {
@@ -397,6 +438,7 @@ export class Platform {
     this.bus.publish({ type: 'platform.stopped', time: now() });
     await this.api?.close().catch(() => undefined);
     await this.gateway?.close();
+    await this.threat?.stop();
     await this.feed?.stop();
     if (this.gatewayOnly) await this.servers?.closePools();
     else await this.servers?.stopAll();

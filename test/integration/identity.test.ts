@@ -30,6 +30,10 @@ before(async () => {
   t = await startTestPlatform();
   assert.equal((await t.cli(['server', 'create', SERVER, '--admin-user', 'owner1', '--admin-password', PASSWORD])).code, 0);
   await allowLoopback(t, SERVER);
+  // These tests refuse many tokens from one address on purpose: no throttling here (it has its
+  // own tests in threat.test.ts).
+  const off = await t.cli(['server', 'threat-protection', 'update', '--server', SERVER, '--auto-protection', 'Disabled']);
+  assert.equal(off.code, 0, off.stderr);
   ca = readFileSync(t.platform.paths.caCert, 'utf8');
   const caFile = `${t.dataDir}/../idp-ca.pem`;
   (await import('node:fs')).writeFileSync(caFile, idp.caPem);

@@ -49,6 +49,12 @@ export function platformRoutes(
     return reply.code(204).send();
   });
 
+  // Who the caller is: the console shows what the token's role may change.
+  app.get('/me', {
+    config: { roles: READ },
+    schema: { tags: ['tokens'], response: { 200: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, role: { type: 'string' } } }, ...errorResponses } },
+  }, async (req) => ({ id: req.principal!.id, name: req.principal!.name, role: req.principal!.role }));
+
   app.get('/ca', { config: { roles: READ }, schema: { tags: ['platform'] } }, async (_req, reply) =>
     reply.type('application/x-pem-file').send(deps.caPem()),
   );

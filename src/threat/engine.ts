@@ -1,0 +1,262 @@
+// Threat protection for every server (SPEC.md §6): reads the gateway's events from the bus,
+// runs the detectors of servers whose policy is on, keeps the automatic protection's throttle,
+// turns findings into alerts, and hands new alerts to the notifiers. Everything on the event
+// path is in memory; the catalog is written behind (alerts at once, counts, baselines and login
+// statistics every few seconds).
+import type { Logger } from 'pino';
+import type { EventBus } from '../events/bus.js';
+import { now } from '../events/bus.js';
+import type { AnyEvent, AuthFailed, AuthSucceeded, ConnectionDenied } from '../events/types.js';
+import type { Alert, ThreatRepo } from '../catalog/threat-repo.js';
+import { AlertStore } from './alert-store.js';
+import { Baselines } from './baselines.js';
+import { BruteForceDetector } from './detectors/brute-force.js';
+import { connectionFindings, loginFindings, type AnomalySources } from './detectors/login-anomaly.js';
+import type { Finding } from './finding.js';
+import { ALERT_KINDS } from './alert-types.js';
+import { alertsOn, DEFAULT_POLICY, type SecurityAlertPolicy, type Webhook } from './policy.js';
+import { Throttle, type Block } from './protection/throttle.js';
+import { SqlWatch } from './sql-watch.js';
+import type { RelayTap } from '../gateway/relay.js';
+
+/** The SQL-injection detector, one per server. */
+export interface SqlInspector {
+  inspect(input: { role: string; application: string; text: string; sqlstate?: string; timeMs: number }): {
+    type: 'SqlInjection' | 'SqlInjectionVulnerability';
+    shapes: readonly string[];
+    evidence: string;
+    fingerprint: string;
+    detail: string;
+  } | null;
+}
+
+export interface Notifier {
+  deliver(alert: Alert & { consoleUrl?: string }, targets: { emails: readonly string[]; webhooks: readonly Webhook[] }): void;
+  close(): Promise<void>;
+}
+
+export interface ThreatEngineOptions {
+  readonly bus: EventBus;
+  readonly repo: ThreatRepo;
+  readonly log: Logger;
+  /** Policies by server name, as of the last catalog snapshot. */
+  readonly policies: () => ReadonlyMap<string, SecurityAlertPolicy>;
+  readonly serverId: (server: string) => number | undefined;
+  readonly sources: AnomalySources;
+  readonly sqlInspector: (() => SqlInspector) | null;
+  readonly notifier: Notifier | null;
+  readonly consoleUrl?: string;
+}
+
+const FLUSH_MS = 2_000;
+
+export class ThreatEngine {
+  readonly throttle = new Throttle();
+  private readonly bruteForce = new BruteForceDetector();
+  private readonly baselines = new Baselines();
+  private readonly alerts: AlertStore;
+  private readonly sql = new Map<string, SqlInspector>();
+  private readonly loginCounts = new Map<string, [string, number, number, number]>();
+  private unsubscribe: (() => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
+  /** Events handled, for the benchmark and metrics. */
+  handled = 0;
+
+  constructor(private readonly o: ThreatEngineOptions) {
+    this.alerts = new AlertStore(o.repo, o.serverId, {
+      created: (alert) => this.onAlert(alert),
+      error: (err, what) => o.log.error({ err }, what),
+    });
+  }
+
+  async start(): Promise<void> {
+    this.baselines.load(await this.o.repo.baselines());
+    this.unsubscribe = this.o.bus.subscribe((e) => this.handle(e));
+    this.timer = setInterval(() => {
+      this.flushing = this.flushing.then(() => this.flush());
+    }, FLUSH_MS);
+    this.timer.unref();
+  }
+
+  policy(server: string): SecurityAlertPolicy {
+    return this.o.policies().get(server) ?? DEFAULT_POLICY;
+  }
+
+  /** The gateway's step 7: a block in force for this attempt, or null. */
+  blocked(server: string, address: string, user: string): Block | null {
+    if (this.policy(server).autoProtection.state !== 'Enabled') return null;
+    return this.throttle.check(server, address, user, Date.now());
+  }
+
+  /** A tap for a relayed session when the server's SQL-injection alerts are on, else null. */
+  sqlTap(server: string, role: string, application: string | undefined): RelayTap | null {
+    const p = this.policy(server);
+    if (!this.o.sqlInspector || (!alertsOn(p, 'SqlInjection') && !alertsOn(p, 'SqlInjectionVulnerability'))) return null;
+    let inspector = this.sql.get(server);
+    if (!inspector) {
+      inspector = this.o.sqlInspector();
+      this.sql.set(server, inspector);
+    }
+    const app = application ?? '';
+    const judge = (text: string, sqlstate?: string) => {
+      const f = inspector.inspect({ role, application: app, text, ...(sqlstate ? { sqlstate } : {}), timeMs: Date.now() });
+      if (!f || !alertsOn(this.policy(server), f.type)) return;
+      const vuln = f.type === 'SqlInjectionVulnerability';
+      this.alerts.add({
+        kind: vuln ? 'sqlInjectionVulnerability' : 'sqlInjection',
+        server,
+        incidentKey: vuln ? `sqlvuln:${role}:${app}` : `sqli:${role}:${app}:${f.fingerprint}`,
+        principal: role,
+        sourceAddress: null,
+        description: vuln
+          ? `Application "${app || '(none)'}" running as "${role}" produced a burst of syntax errors: ${f.detail}`
+          : `A statement from application "${app || '(none)'}" running as "${role}" looks like SQL injection: ${f.detail}`,
+        evidence: { statement: f.evidence, shapes: f.shapes, fingerprint: f.fingerprint, applicationName: app },
+        count: 1,
+        timeMs: Date.now(),
+      });
+    };
+    return new SqlWatch({
+      statement: (text) => judge(text),
+      error: (sqlstate, lastText) => {
+        if (sqlstate === '42601') judge(lastText, sqlstate);
+      },
+    });
+  }
+
+  handle(e: AnyEvent): void {
+    switch (e.type) {
+      case 'auth.failed':
+        this.handled++;
+        return this.failed(e);
+      case 'auth.succeeded':
+        this.handled++;
+        return this.succeeded(e);
+      case 'connection.denied':
+        this.handled++;
+        if (e.reason === 'throttled') return this.throttled(e);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private failed(e: AuthFailed): void {
+    const server = e.server;
+    const user = e.user;
+    if (!server || !user) return;
+    const address = e.connection.clientAddress;
+    const t = Date.parse(e.time);
+    // A refusal that says nothing about the password (database missing, server gone) is not a guess.
+    const guess = e.sqlstate === '28P01' || (e.method === 'token' && e.sqlstate === '28000');
+    if (!guess) return;
+    this.countLogin(server, t, false);
+    const p = this.policy(server);
+    if (p.autoProtection.state === 'Enabled') {
+      for (const b of this.throttle.failure(server, address, user, p.autoProtection, t)) {
+        this.o.bus.publish({ type: 'protection.blocked', time: now(), server, scope: b.scope, address: b.address, user: b.user, until: new Date(b.until).toISOString(), failures: b.failures });
+      }
+    }
+    if (p.state !== 'Enabled') return;
+    const validUser = e.reason.startsWith('wrong password') || e.reason.startsWith('server refused');
+    this.raise(p, this.bruteForce.failure({ server, address, user, timeMs: t, validUser, throttled: false, applicationName: e.applicationName }, p.detectors));
+    this.raise(p, connectionFindings({ server, address, user, applicationName: e.applicationName, timeMs: t }, this.o.sources));
+  }
+
+  private throttled(e: ConnectionDenied): void {
+    const server = e.server;
+    const user = e.user;
+    if (!server || !user) return;
+    const t = Date.parse(e.time);
+    this.countLogin(server, t, false);
+    const p = this.policy(server);
+    if (p.state !== 'Enabled') return;
+    const address = e.connection.clientAddress;
+    this.raise(p, this.bruteForce.failure({ server, address, user, timeMs: t, validUser: false, throttled: true, applicationName: e.applicationName }, p.detectors));
+  }
+
+  private succeeded(e: AuthSucceeded): void {
+    const server = e.server;
+    const user = e.user;
+    if (!server || !user) return;
+    const address = e.connection.clientAddress;
+    const t = Date.parse(e.time);
+    this.countLogin(server, t, true);
+    this.throttle.success(server, address, user);
+    const p = this.policy(server);
+    if (p.state !== 'Enabled') return;
+    this.raise(p, this.bruteForce.success({ server, address, user, timeMs: t, method: e.method }, p.detectors));
+    this.raise(p, connectionFindings({ server, address, user, applicationName: e.applicationName, timeMs: t }, this.o.sources));
+    this.raise(p, loginFindings({ server, address, user, applicationName: e.applicationName, method: e.method, timeMs: t }, p, this.baselines, this.o.sources));
+  }
+
+  private raise(p: SecurityAlertPolicy, findings: readonly Finding[]): void {
+    for (const f of findings) if (alertsOn(p, ALERT_KINDS[f.kind].type)) this.alerts.add(f);
+  }
+
+  private countLogin(server: string, t: number, ok: boolean): void {
+    const bucket = t - (t % 60_000);
+    const key = `${server}\u0000${bucket}`;
+    let row = this.loginCounts.get(key);
+    if (!row) {
+      row = [server, bucket, 0, 0];
+      this.loginCounts.set(key, row);
+    }
+    if (ok) row[2]++;
+    else row[3]++;
+  }
+
+  private onAlert(alert: Alert): void {
+    this.o.bus.publish({
+      type: 'alert.raised',
+      time: now(),
+      server: alert.server,
+      alertId: alert.id,
+      alertType: alert.type,
+      severity: alert.severity,
+      title: alert.title,
+      principal: alert.principal,
+      sourceAddress: alert.sourceAddress,
+      count: alert.count,
+    });
+    const p = this.policy(alert.server);
+    if (this.o.notifier && (p.emailAddresses.length || p.webhooks.length)) {
+      this.o.notifier.deliver({ ...alert, ...(this.o.consoleUrl ? { consoleUrl: `${this.o.consoleUrl}#/servers/${alert.server}/alerts/${alert.id}` } : {}) }, { emails: p.emailAddresses, webhooks: p.webhooks });
+    }
+  }
+
+  /** Dismiss or resolve an alert (API). */
+  setAlertState(server: string, id: string, state: 'Active' | 'Resolved' | 'Dismissed', by: string): Promise<Alert | null> {
+    return this.alerts.setState(server, id, state, by);
+  }
+
+  /** A server's policy changed or the server is gone: forget what its detectors knew when off. */
+  policyChanged(server: string, policy: SecurityAlertPolicy | undefined): void {
+    if (!policy || policy.state !== 'Enabled') {
+      this.alerts.forgetServer(server);
+      this.sql.delete(server);
+    }
+    if (!policy || policy.autoProtection.state !== 'Enabled') this.throttle.forgetServer(server);
+    if (!policy) this.baselines.forgetServer(server);
+  }
+
+  async flush(): Promise<void> {
+    const rows = [...this.loginCounts.values()];
+    this.loginCounts.clear();
+    await this.o.repo.addLoginStats(rows).catch((err: Error) => this.o.log.warn({ err }, 'could not store login statistics'));
+    await this.o.repo.saveBaselines(this.baselines.dirty()).catch((err: Error) => this.o.log.warn({ err }, 'could not store threat baselines'));
+    await this.alerts.flush();
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.flushing;
+    await this.alerts.close();
+    await this.flush();
+    await this.o.notifier?.close();
+  }
+}

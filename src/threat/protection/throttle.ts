@@ -1,0 +1,112 @@
+// Progressive throttling of failed logins (SPEC.md §3 step 7, §6), a pure state machine with
+// the clock passed in. Two keys only: the address, and the (user, address) pair. There is no
+// per-user key, so knowing a role's name is not enough to lock its owner out: a user still logs
+// in from an address that has not failed. After `threshold` failures within the window a key
+// is blocked for baseBlock × 2^(blocks so far), capped; the failure count then starts again.
+import { createHash } from 'node:crypto';
+import { BoundedMap, SlidingWindow } from '../bounded-map.js';
+import type { AutoProtection } from '../policy.js';
+
+export type BlockScope = 'address' | 'user-address';
+
+export interface Block {
+  /** Stable id for the API: a hash of server, scope, address and user. */
+  readonly id: string;
+  readonly server: string;
+  readonly scope: BlockScope;
+  readonly address: string;
+  readonly user: string | null;
+  /** Failures that led to this block and the blocks before it in the window. */
+  readonly failures: number;
+  readonly since: number;
+  readonly until: number;
+}
+
+interface KeyState {
+  readonly window: SlidingWindow;
+  failures: number;
+  blocks: number;
+  lastBlockEnd: number;
+  block: Block | null;
+}
+
+export class Throttle {
+  private readonly keys = new BoundedMap<string, KeyState>(200_000);
+
+  /** A block in force for this attempt, or null. The pair is checked first (its own error
+   * is the same text: the client learns nothing about which key tripped). */
+  check(server: string, address: string, user: string, nowMs: number): Block | null {
+    return this.active(keyOf(server, 'user-address', address, user), nowMs) ?? this.active(keyOf(server, 'address', address, null), nowMs);
+  }
+
+  /** Records a failed login; returns the blocks it started (at most one per key). */
+  failure(server: string, address: string, user: string, settings: AutoProtection, nowMs: number): Block[] {
+    const started: Block[] = [];
+    const pair = this.count(server, 'user-address', address, user, settings.userAddressFailures, settings, nowMs);
+    if (pair) started.push(pair);
+    const addr = this.count(server, 'address', address, null, settings.addressFailures, settings, nowMs);
+    if (addr) started.push(addr);
+    return started;
+  }
+
+  /** A successful login clears the pair's failures; the address keeps its count (an attacker
+   * with one valid account must not be able to reset the counter for the others). */
+  success(server: string, address: string, user: string): void {
+    this.keys.delete(keyOf(server, 'user-address', address, user));
+  }
+
+  list(server: string | null, nowMs: number): Block[] {
+    const out: Block[] = [];
+    for (const [, s] of this.keys.entries()) {
+      if (s.block && s.block.until > nowMs && (server === null || s.block.server === server)) out.push(s.block);
+    }
+    return out.sort((a, b) => a.since - b.since);
+  }
+
+  /** Lifts a block and forgets the key's history. */
+  unblock(server: string, id: string): Block | null {
+    for (const [k, s] of this.keys.entries()) {
+      if (s.block?.id === id && s.block.server === server) {
+        const b = s.block;
+        this.keys.delete(k);
+        return b;
+      }
+    }
+    return null;
+  }
+
+  /** Forgets everything about a server (policy turned off, server deleted). */
+  forgetServer(server: string): void {
+    for (const [k, s] of [...this.keys.entries()]) if (k.startsWith(`${server}\u0000`) || s.block?.server === server) this.keys.delete(k);
+  }
+
+  private active(key: string, nowMs: number): Block | null {
+    const s = this.keys.get(key);
+    return s?.block && s.block.until > nowMs ? s.block : null;
+  }
+
+  private count(server: string, scope: BlockScope, address: string, user: string | null, threshold: number, settings: AutoProtection, nowMs: number): Block | null {
+    const key = keyOf(server, scope, address, user);
+    const windowMs = settings.windowSeconds * 1000;
+    const s = this.keys.upsert(key, () => ({ window: new SlidingWindow(), failures: 0, blocks: 0, lastBlockEnd: 0, block: null }));
+    // Blocks are remembered for a window after the last one ended; then the key starts over.
+    if (s.blocks > 0 && nowMs - s.lastBlockEnd > windowMs) s.blocks = 0;
+    s.failures++;
+    const n = s.window.add(nowMs, windowMs);
+    if (n < threshold || (s.block && s.block.until > nowMs)) return null;
+    const seconds = Math.min(settings.baseBlockSeconds * 2 ** s.blocks, settings.maxBlockSeconds);
+    s.blocks++;
+    s.window.reset();
+    s.lastBlockEnd = nowMs + seconds * 1000;
+    s.block = { id: blockId(key), server, scope, address, user, failures: s.failures, since: nowMs, until: nowMs + seconds * 1000 };
+    return s.block;
+  }
+}
+
+function keyOf(server: string, scope: BlockScope, address: string, user: string | null): string {
+  return `${server}\u0000${scope}\u0000${address}\u0000${user ?? ''}`;
+}
+
+function blockId(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
+}
