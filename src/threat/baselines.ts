@@ -55,7 +55,12 @@ export class Baselines {
     for (const k of this.changed) {
       const row = this.rows.get(k);
       if (!row) continue;
-      const [server, kind, key] = k.split('\u0000') as [string, BaselineKind, string];
+      // The key itself may hold the separator (principal and country): split at the first two.
+      const a = k.indexOf('\u0000');
+      const b = k.indexOf('\u0000', a + 1);
+      const server = k.slice(0, a);
+      const kind = k.slice(a + 1, b) as BaselineKind;
+      const key = k.slice(b + 1);
       row.written = row.lastSeen;
       out.push({ server, kind, key, firstSeen: row.firstSeen, lastSeen: row.lastSeen });
     }

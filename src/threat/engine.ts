@@ -45,7 +45,8 @@ export interface ThreatEngineOptions {
   readonly sources: AnomalySources;
   readonly sqlInspector: (() => SqlInspector) | null;
   readonly notifier: Notifier | null;
-  readonly consoleUrl?: string;
+  /** The console's address, linked from e-mails. */
+  readonly consoleUrl?: () => string;
 }
 
 const FLUSH_MS = 2_000;
@@ -222,7 +223,7 @@ export class ThreatEngine {
     });
     const p = this.policy(alert.server);
     if (this.o.notifier && (p.emailAddresses.length || p.webhooks.length)) {
-      this.o.notifier.deliver({ ...alert, ...(this.o.consoleUrl ? { consoleUrl: `${this.o.consoleUrl}#/servers/${alert.server}/alerts/${alert.id}` } : {}) }, { emails: p.emailAddresses, webhooks: p.webhooks });
+      this.o.notifier.deliver({ ...alert, ...(this.o.consoleUrl ? { consoleUrl: `${this.o.consoleUrl()}/#/servers/${alert.server}/alerts/${alert.id}` } : {}) }, { emails: p.emailAddresses, webhooks: p.webhooks });
     }
   }
 

@@ -5,19 +5,28 @@ import type { Logger } from 'pino';
 import type { EventBus } from '../events/bus.js';
 import type { ThreatRepo } from '../catalog/threat-repo.js';
 import type { SecurityAlertPolicy } from './policy.js';
-import { ThreatEngine } from './engine.js';
+import { ThreatEngine, type Notifier } from './engine.js';
+import { EmailNotifier, NotificationDispatcher, WebhookNotifier, type SmtpSettings as NotifySmtpSettings } from './notify/index.js';
 
-export interface SmtpSettings {
-  readonly host: string;
-  readonly port: number;
-  /** Implicit TLS (port 465); otherwise STARTTLS when `requireTls`. */
-  readonly secure?: boolean;
-  readonly requireTls?: boolean;
-  readonly user?: string;
-  readonly password?: string;
-  readonly from: string;
-  /** PEM of the CA that signed the SMTP server's certificate. */
-  readonly ca?: string;
+/** The platform's SMTP settings (`up --smtp-*`); `timeoutMs` defaults to 10 s. */
+export type SmtpSettings = Omit<NotifySmtpSettings, 'timeoutMs'> & { readonly timeoutMs?: number };
+
+/** Sends alerts by e-mail (when SMTP is configured) and to webhooks; records every outcome. */
+export function startNotifier(smtp: SmtpSettings | undefined, repo: ThreatRepo, log: Logger): Notifier {
+  const dispatcher = new NotificationDispatcher({
+    email: smtp ? new EmailNotifier({ ...smtp, timeoutMs: smtp.timeoutMs ?? 10_000 }) : null,
+    webhook: new WebhookNotifier(),
+    onResult: (r) => {
+      repo.recordDelivery(r).catch((err: Error) => log.warn({ err }, 'could not record an alert delivery'));
+      if (r.outcome === 'failed') log.warn({ alertId: r.alertId, channel: r.channel, target: r.target, error: r.error }, 'alert delivery failed');
+    },
+  });
+  return {
+    deliver: (alert, targets) => dispatcher.deliver(alert, targets),
+    close: async () => {
+      await dispatcher.close();
+    },
+  };
 }
 
 export async function startThreatEngine(o: {
@@ -37,7 +46,8 @@ export async function startThreatEngine(o: {
     serverId: o.serverId,
     sources: { locations: null, ipLists: null, harmfulApp: null },
     sqlInspector: null,
-    notifier: null,
+    notifier: startNotifier(o.options.smtp, o.repo, o.log),
+    consoleUrl: o.consoleUrl,
   });
   await engine.start();
   return engine;
