@@ -7,6 +7,7 @@ import { accessCommand, networkCommand } from './network-commands.js';
 import { ApiError } from './api-client.js';
 import { auditCommand } from './audit-commands.js';
 import { alertCommand } from './threat-commands.js';
+import { backupCommand } from './backup-commands.js';
 
 const program = new Command('pgwarden')
   .description('A security perimeter for self-hosted PostgreSQL')
@@ -22,6 +23,7 @@ program.addCommand(tokenCommand());
 program.addCommand(caCommand());
 program.addCommand(auditCommand());
 program.addCommand(alertCommand());
+program.addCommand(backupCommand());
 program.addCommand(networkCommand());
 program.addCommand(accessCommand());
 

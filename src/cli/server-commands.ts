@@ -7,6 +7,7 @@ import { addServerNetworkCommands } from './network-commands.js';
 import { addIdentityCommands } from './identity-commands.js';
 import { addServerAuditCommands } from './audit-commands.js';
 import { addServerThreatCommands } from './threat-commands.js';
+import { addRestoreCommand } from './backup-commands.js';
 
 type Server = Record<string, unknown>;
 const LIST_COLUMNS = ['name', 'state', 'administratorLogin', 'sslEnforcement', 'minimalTlsVersion', 'publicNetworkAccess', 'fullyQualifiedDomainName'];
@@ -130,5 +131,6 @@ export function serverCommand(): Command {
   addIdentityCommands(server);
   addServerAuditCommands(server);
   addServerThreatCommands(server);
+  addRestoreCommand(server);
   return server;
 }

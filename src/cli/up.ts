@@ -36,6 +36,7 @@ function gatewayOptions(cmd: Command): Command {
     .option('--smtp-ca <file>', "CA certificate (PEM) of the SMTP server's certificate")
     .option('--threat-ip-list <file...>', 'suspicious-address lists (one address or CIDR per line, e.g. Tor exits); reloaded when they change')
     .option('--no-geoip', 'turn off the country and network (ASN) lookups of the location detectors')
+    .option('--backup-dir <dir>', 'the backup repository (default <data dir>/backups)')
     .option('--log-level <level>', 'log level', 'warn');
 }
 
@@ -57,6 +58,7 @@ function optionsFrom(o: Record<string, unknown>, cmd: Command, mode: PlatformOpt
     auditFailurePolicy: o.auditFailurePolicy as 'failClosed' | 'failOpen',
     tlsCertFile: o.tlsCert as string | undefined,
     tlsKeyFile: o.tlsKey as string | undefined,
+    ...(o.backupDir ? { backupDir: o.backupDir as string } : {}),
     threat: {
       ...(o.smtpHost
         ? {

@@ -17,6 +17,9 @@ export interface ClusterOptions {
   readonly account: OsAccount;
   /** Extra lines for the platform-owned configuration file (after the defaults). */
   readonly settings?: Record<string, string | number | boolean>;
+  /** pg_hba.conf lines after `local all all scram-sha-256` (e.g. the maintenance role's
+   * replication line for base backups). */
+  readonly hbaLines?: readonly string[];
 }
 
 export interface ClusterEvents {
@@ -112,7 +115,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     }
     // Only SCRAM over the Unix socket: no trust line, no TCP line.
     const hba = path.join(dataDir, 'pg_hba.conf');
-    writeFileSync(hba, '# Written by pgwarden: SCRAM over the Unix socket only.\nlocal all all scram-sha-256\n', { mode: 0o600 });
+    const lines = ['# Written by pgwarden: SCRAM over the Unix socket only.', 'local all all scram-sha-256', ...(this.options.hbaLines ?? [])];
+    writeFileSync(hba, `${lines.join('\n')}\n`, { mode: 0o600 });
     chownSync(hba, account.uid, account.gid);
   }
 

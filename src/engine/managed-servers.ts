@@ -14,6 +14,20 @@ import { ADMIN_GROUP_ROLE, MAINTENANCE_ROLE, ident, literal } from './roles.js';
 import type { PlatformPaths } from '../platform/paths.js';
 import { loadOrCreateSecret } from '../platform/secrets.js';
 import { buildScramVerifier } from '../auth/scram/verifier.js';
+import { writeSecretFile } from '../platform/secrets.js';
+import type { KekProvider } from '../crypto/index.js';
+import {
+  createBaseBackup,
+  listBackups,
+  replicationHbaLine,
+  restoreToPointInTime,
+  startArchiveAgent,
+  walArchiveSettings,
+  type ArchiveAgent,
+  type BackupManifest,
+  type BackupRepository,
+  type ProgressFn,
+} from '../storage/backup/index.js';
 
 export interface ManagedServerEvents {
   crashed: [id: number, info: { code: number | null; signal: string | null }];
@@ -27,8 +41,16 @@ export interface RoleVerifier {
   readonly validUntil: Date | null;
 }
 
+/** Where backups go and which key-encryption key protects each server's backup keys. */
+export interface BackupWiring {
+  readonly repo: BackupRepository;
+  kek(serverId: number): KekProvider;
+}
+
 export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   private readonly clusters = new Map<number, Cluster>();
+  /** WAL archive agents by server: encrypt each segment before it reaches the repository. */
+  private readonly agents = new Map<number, ArchiveAgent>();
   private readonly pools = new Map<number, pg.Pool>();
   /** pgAudit settings per server, written into its configuration at every start. */
   private readonly audit = new Map<number, AuditSettings>();
@@ -36,8 +58,95 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   constructor(
     private readonly paths: PlatformPaths,
     private readonly account: OsAccount,
+    private readonly backups: BackupWiring | null = null,
   ) {
     super();
+  }
+
+  /** The archive agent's socket: in a root-owned directory of its own, not the server's. */
+  private agentSocket(id: number): string {
+    return path.join(this.paths.runDir, `a${id}`, 's.sock');
+  }
+
+  private async ensureAgent(id: number): Promise<void> {
+    if (!this.backups || this.agents.has(id)) return;
+    const agent = await startArchiveAgent({
+      socketPath: this.agentSocket(id),
+      owner: this.account,
+      repo: this.backups.repo,
+      serverId: String(id),
+      kek: this.backups.kek(id),
+    });
+    this.agents.set(id, agent);
+  }
+
+  private async stopAgent(id: number): Promise<void> {
+    const agent = this.agents.get(id);
+    this.agents.delete(id);
+    await agent?.close().catch(() => undefined);
+  }
+
+  /** A full base backup, encrypted on its way to the repository. */
+  async backup(id: number, onProgress?: ProgressFn): Promise<BackupManifest> {
+    if (!this.backups) throw new Error('backups are not configured');
+    return createBaseBackup({
+      socketDir: this.socketDir(id),
+      user: MAINTENANCE_ROLE,
+      password: this.maintenancePassword(id),
+      repo: this.backups.repo,
+      serverId: String(id),
+      kek: this.backups.kek(id),
+      ...(onProgress ? { onProgress } : {}),
+    });
+  }
+
+  /** Switches to a new WAL segment and waits (up to 60 s) until the old one is archived. */
+  async archiveCurrentWal(id: number): Promise<void> {
+    const client = await this.connect(id);
+    try {
+      const { rows } = await client.query<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name');
+      const want = rows[0]!.name;
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const { rows: st } = await client.query<{ last: string | null; failed: string | null }>(
+          'select last_archived_wal as last, last_failed_wal as failed from pg_stat_archiver',
+        );
+        if (st[0]?.last && st[0].last >= want) return;
+        if (Date.now() > deadline) throw new Error(`WAL segment ${want} was not archived within 60 s (last failure: ${st[0]?.failed ?? 'none'})`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await client.end();
+    }
+  }
+
+  async listBackups(id: number): Promise<BackupManifest[]> {
+    if (!this.backups) return [];
+    return listBackups(this.backups.repo, String(id));
+  }
+
+  /** A new server `id` from the source's latest backup before `targetTime` plus its archived WAL
+   * up to that time; started when done. Its maintenance secret is the source's (the roles are a
+   * copy of the source's). */
+  async restore(id: number, sourceId: number, targetTime: Date | undefined, onProgress?: ProgressFn): Promise<void> {
+    if (!this.backups) throw new Error('backups are not configured');
+    // A running source's current WAL is archived first, so a restore can reach "now".
+    if (this.isRunning(sourceId)) await this.archiveCurrentWal(sourceId);
+    mkdirSync(path.dirname(this.paths.serverData(id)), { recursive: true, mode: 0o711 });
+    writeSecretFile(this.paths.maintenanceSecret(id), this.maintenancePassword(sourceId));
+    await restoreToPointInTime({
+      repo: this.backups.repo,
+      sourceServerId: String(sourceId),
+      targetDataDir: this.paths.serverData(id),
+      owner: this.account,
+      ...(targetTime ? { targetTime } : {}),
+      kek: this.backups.kek(sourceId),
+      runDir: this.paths.runDir,
+      ...(onProgress ? { onProgress } : {}),
+    });
+    // The copy carries the source's log; its own begins now.
+    rmSync(path.join(this.paths.serverData(id), 'log'), { recursive: true, force: true });
+    await this.start(id);
   }
 
   private cluster(id: number): Cluster {
@@ -47,7 +156,12 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
         dataDir: this.paths.serverData(id),
         socketDir: this.paths.serverSocketDir(id),
         account: this.account,
-        settings: { max_connections: 250, ...libraryConfig(findPgBinaries()) },
+        settings: {
+          max_connections: 250,
+          ...libraryConfig(findPgBinaries()),
+          ...(this.backups ? walArchiveSettings({ socketPath: this.agentSocket(id) }) : {}),
+        },
+        hbaLines: this.backups ? [replicationHbaLine(MAINTENANCE_ROLE)] : [],
       });
       c.on('crashed', (info) => this.emit('crashed', id, info));
       c.on('restarted', () => this.emit('restarted', id));
@@ -92,6 +206,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     mkdirSync(path.dirname(this.paths.serverData(id)), { recursive: true, mode: 0o711 });
     await cluster.init(MAINTENANCE_ROLE, this.maintenancePassword(id));
     cluster.writeConfig(this.auditExtra(id));
+    await this.ensureAgent(id);
     await cluster.start();
     const client = await this.connect(id);
     try {
@@ -209,12 +324,14 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   async start(id: number): Promise<void> {
     const cluster = this.cluster(id);
     cluster.writeConfig(this.auditExtra(id));
+    await this.ensureAgent(id);
     await cluster.start();
   }
 
   async stop(id: number): Promise<void> {
     await this.closePool(id);
     await this.clusters.get(id)?.stop();
+    await this.stopAgent(id); // after the server: its last segments are archived at shutdown
   }
 
   async stopAll(): Promise<void> {

@@ -47,6 +47,10 @@ import { ThreatRepo } from '../catalog/threat-repo.js';
 import type { ThreatEngine } from '../threat/engine.js';
 import { startThreatEngine, type SmtpSettings } from '../threat/start.js';
 import { threatRoutes } from '../control/routes/threat.js';
+import { backupRoutes } from '../control/routes/backups.js';
+import { Operations } from './operations.js';
+import { SystemKeyRoot } from '../crypto/index.js';
+import { DirectoryRepository } from '../storage/backup/index.js';
 
 export interface PlatformOptions {
   readonly dataDir: string;
@@ -76,6 +80,8 @@ export interface PlatformOptions {
    * suspicious addresses (one address or CIDR per line; reloaded when they change), and the
    * country/network database (on by default; `false` turns the location detectors off). */
   readonly threat?: ThreatOptions;
+  /** The backup repository (default `<data dir>/backups`). */
+  readonly backupDir?: string;
 }
 
 export interface ThreatOptions {
@@ -121,6 +127,7 @@ export class Platform {
   private feed!: ChangeFeed;
   audit!: AuditLog;
   threat!: ThreatEngine;
+  readonly operations = new Operations();
   pgaudit: PgAuditIngest | null = null;
   private readonly appliedAudit = new Map<number, string>();
   private releaseLock: (() => void) | null = null;
@@ -201,7 +208,15 @@ export class Platform {
 
     // Managed servers back in the state they were in.
     const repo = new ServersRepo(this.db);
-    this.servers = new ManagedServers(p, this.account);
+    // Backups: encrypted with per-backup keys wrapped by each server's KEK (system-managed,
+    // derived from the platform root key) into the backup repository.
+    const kekRoot = await SystemKeyRoot.load(path.join(p.secretsDir, 'kek-root.key'));
+    const backupDir = this.options.backupDir ?? path.join(p.root, 'backups');
+    mkdirSync(backupDir, { recursive: true, mode: 0o700 });
+    this.servers = new ManagedServers(p, this.account, {
+      repo: new DirectoryRepository(backupDir),
+      kek: (id) => kekRoot.kek(String(id)),
+    });
     this.watchServers();
     this.serverService = new ServerService(repo, this.servers, this.hostId);
     await this.applyAuditSettings();
@@ -238,6 +253,7 @@ export class Platform {
       auditSettingsRoutes(this.api, repo, new AuditSettingsRepo(this.db));
       identityRoutes(this.api, new IdentityService(repo, new IdentityRepo(this.db), this.servers, this.principalKeys));
       threatRoutes(this.api, repo, threatRepo, this.threat);
+      backupRoutes(this.api, this.serverService, this.operations);
     }
     auditLogRoutes(this.api, { dir: this.audit.dir, publicKeyPem: () => this.audit.publicKeyPem });
     platformRoutes(this.api, {

@@ -1,6 +1,7 @@
 // Server lifecycle: the catalog row and the managed cluster kept in step. The REST API calls
 // this; nothing here knows about HTTP.
 import { administratorLoginProblem, passwordProblem } from '../engine/roles.js';
+import type { BackupManifest, ProgressFn } from '../storage/backup/index.js';
 import type { ManagedServers } from '../engine/managed-servers.js';
 import type { MinimalTlsVersion, ServerRecord, ServerSettings, ServersRepo, Toggle } from '../catalog/servers-repo.js';
 import { conflict, invalid, notFound, PlatformError } from './errors.js';
@@ -126,6 +127,50 @@ export class ServerService {
     await this.engine.start(s.id);
     await this.repo.setState(s.id, 'Ready');
     return this.get(name);
+  }
+
+  /** A full encrypted base backup of a running server. */
+  async backup(name: string, onProgress?: ProgressFn): Promise<BackupManifest> {
+    const s = await this.get(name);
+    if (s.state !== 'Ready') throw conflict(`Server '${name}' is ${s.state}: only a running server can be backed up.`);
+    return this.engine.backup(s.id, onProgress);
+  }
+
+  async backups(name: string): Promise<BackupManifest[]> {
+    return this.engine.listBackups((await this.get(name)).id);
+  }
+
+  /** Checks a restore request and reserves the new server's name; `run` does the work. */
+  async prepareRestore(newName: string, sourceName: string, pointInTime: Date | undefined): Promise<{ run: (onProgress: ProgressFn) => Promise<ServerRecord> }> {
+    const problem = serverNameProblem(newName);
+    if (problem) throw invalid(problem);
+    if (pointInTime && pointInTime.getTime() > Date.now()) throw invalid('restorePointInTime is in the future.');
+    const source = await this.get(sourceName);
+    if ((await this.engine.listBackups(source.id)).length === 0) throw conflict(`Server '${sourceName}' has no backup yet: run 'pgwarden backup create --server ${sourceName}' first.`);
+    // As in the reference service: the same settings, but no firewall rules, so nothing reaches
+    // the copy until its owner allows it.
+    const row = await this.repo.insert({
+      name: newName,
+      administratorLogin: source.administratorLogin,
+      hostId: this.hostId,
+      sslEnforcement: source.sslEnforcement,
+      minimalTlsVersion: source.minimalTlsVersion,
+      publicNetworkAccess: source.publicNetworkAccess,
+    });
+    if (!row) throw conflict(`A server named '${newName}' already exists.`);
+    return {
+      run: async (onProgress) => {
+        try {
+          await this.engine.restore(row.id, source.id, pointInTime, onProgress);
+        } catch (err) {
+          await this.engine.remove(row.id).catch(() => undefined);
+          await this.repo.delete(row.id);
+          throw err;
+        }
+        await this.repo.setState(row.id, 'Ready');
+        return this.get(newName);
+      },
+    };
   }
 
   async delete(name: string): Promise<void> {
