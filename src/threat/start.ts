@@ -5,7 +5,12 @@ import type { Logger } from 'pino';
 import type { EventBus } from '../events/bus.js';
 import type { ThreatRepo } from '../catalog/threat-repo.js';
 import type { SecurityAlertPolicy } from './policy.js';
-import { ThreatEngine, type Notifier } from './engine.js';
+import { ThreatEngine, type Notifier, type SqlInspector } from './engine.js';
+import { SqlInjectionDetector } from './sql/detector.js';
+import type { AnomalySources } from './detectors/login-anomaly.js';
+import { GeoIp } from './sources/geoip.js';
+import { IpLists } from './sources/ip-lists.js';
+import { loadHarmfulApps } from './sources/harmful-apps.js';
 import { EmailNotifier, NotificationDispatcher, WebhookNotifier, type SmtpSettings as NotifySmtpSettings } from './notify/index.js';
 
 /** The platform's SMTP settings (`up --smtp-*`); `timeoutMs` defaults to 10 s. */
@@ -29,6 +34,23 @@ export function startNotifier(smtp: SmtpSettings | undefined, repo: ThreatRepo, 
   };
 }
 
+/** The detectors' data: GeoIP/ASN (unless turned off), the operator's lists, attack tools. */
+export async function threatSources(
+  o: { geoIp?: boolean; ipLists?: readonly string[] },
+  onListProblem: (file: string, message: string) => void = () => undefined,
+): Promise<AnomalySources> {
+  return {
+    locations: o.geoIp === false ? null : await GeoIp.open(),
+    ipLists: o.ipLists?.length ? new IpLists(o.ipLists, onListProblem) : null,
+    harmfulApp: loadHarmfulApps(),
+  };
+}
+
+/** One SQL-injection detector per server. */
+export function sqlInspectorFactory(): () => SqlInspector {
+  return () => new SqlInjectionDetector();
+}
+
 export async function startThreatEngine(o: {
   bus: EventBus;
   repo: ThreatRepo;
@@ -44,8 +66,8 @@ export async function startThreatEngine(o: {
     log: o.log,
     policies: o.policies,
     serverId: o.serverId,
-    sources: { locations: null, ipLists: null, harmfulApp: null },
-    sqlInspector: null,
+    sources: await threatSources(o.options, (file, message) => o.log.warn({ file }, `threat IP list: ${message}`)),
+    sqlInspector: sqlInspectorFactory(),
     notifier: startNotifier(o.options.smtp, o.repo, o.log),
     consoleUrl: o.consoleUrl,
   });
