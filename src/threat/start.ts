@@ -8,9 +8,9 @@ import type { SecurityAlertPolicy } from './policy.js';
 import { ThreatEngine, type Notifier, type SqlInspector } from './engine.js';
 import { SqlInjectionDetector } from './sql/detector.js';
 import type { AnomalySources } from './detectors/login-anomaly.js';
-import { openGeoIp } from './geo/geoip.js';
-import { IpListWatcher } from './intel/ip-list-watcher.js';
-import { matchHarmfulApplication } from './intel/harmful-apps.js';
+import { GeoIp } from './sources/geoip.js';
+import { IpLists } from './sources/ip-lists.js';
+import { loadHarmfulApps } from './sources/harmful-apps.js';
 import { EmailNotifier, NotificationDispatcher, WebhookNotifier, type SmtpSettings as NotifySmtpSettings } from './notify/index.js';
 
 /** The platform's SMTP settings (`up --smtp-*`); `timeoutMs` defaults to 10 s. */
@@ -40,9 +40,9 @@ export async function threatSources(
   onListProblem: (file: string, message: string) => void = () => undefined,
 ): Promise<AnomalySources> {
   return {
-    locations: o.geoIp === false ? null : await openGeoIp({ asn: 'eager' }),
-    ipLists: o.ipLists?.length ? await IpListWatcher.open({ files: [...o.ipLists], onProblem: (p) => onListProblem(p.file, p.message) }) : null,
-    harmfulApp: matchHarmfulApplication,
+    locations: o.geoIp === false ? null : await GeoIp.open(),
+    ipLists: o.ipLists?.length ? new IpLists(o.ipLists, onListProblem) : null,
+    harmfulApp: loadHarmfulApps(),
   };
 }
 

@@ -1,0 +1,131 @@
+// Country and network (ASN) of an address, from offline data shipped in npm packages:
+// @ip-location-db/geo-whois-asn-country-mmdb (country, CC BY 4.0 by NRO; MaxMind DB format read
+// with `maxmind`) and @ip-location-db/asn (ranges → ASN and organization, CC BY 4.0 by
+// RouteViews, DB-IP and NRO; CSV loaded once into sorted typed arrays, binary search).
+// Loopback, private, link-local, unique-local and reserved addresses are their own location
+// class: no lookup, no country.
+import { createReadStream } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import readline from 'node:readline';
+import maxmind, { type Reader, type Response } from 'maxmind';
+import { formatIp, parseIp, ipToKey, type ParsedIp } from '../../network/address.js';
+import type { Location, LocationSource } from '../detectors/login-anomaly.js';
+
+const require = createRequire(import.meta.url);
+const packageDir = (name: string) => path.dirname(require.resolve(`${name}/package.json`));
+
+interface AsnTable<K> {
+  readonly starts: K[] | Uint32Array;
+  readonly ends: K[] | Uint32Array;
+  readonly asns: Uint32Array;
+  readonly orgs: Uint32Array;
+}
+
+export class GeoIp implements LocationSource {
+  private v4: AsnTable<number> | null = null;
+  private v6: AsnTable<bigint> | null = null;
+  private readonly orgNames: string[] = [];
+
+  private constructor(private readonly country: Reader<Response>) {}
+
+  /** Opens the country database at once; the ASN tables load in the background (`ready`). */
+  static async open(): Promise<GeoIp & { ready: Promise<void> }> {
+    const reader = await maxmind.open(path.join(packageDir('@ip-location-db/geo-whois-asn-country-mmdb'), 'geo-whois-asn-country.mmdb'));
+    const geo = new GeoIp(reader) as GeoIp & { ready: Promise<void> };
+    geo.ready = geo.loadAsn(path.join(packageDir('@ip-location-db/asn'))).catch(() => undefined);
+    return geo;
+  }
+
+  lookup(address: string): Location {
+    const ip = parseIp(address);
+    if (!ip) return { kind: 'reserved' };
+    const special = classify(ip);
+    if (special) return { kind: special };
+    let country: string | null = null;
+    try {
+      country = (this.country.get(formatIp(ip)) as { country_code?: string } | null)?.country_code ?? null;
+    } catch {
+      country = null;
+    }
+    const hit = ip.family === 4 ? find(this.v4, ip.value) : find(this.v6, ipToKey(ip) as bigint);
+    return {
+      kind: 'public',
+      country,
+      asn: hit === -1 ? null : (ip.family === 4 ? this.v4! : this.v6!).asns[hit]!,
+      organization: hit === -1 ? null : this.orgNames[(ip.family === 4 ? this.v4! : this.v6!).orgs[hit]!] ?? null,
+    };
+  }
+
+  private async loadAsn(dir: string): Promise<void> {
+    const orgIndex = new Map<string, number>();
+    const org = (name: string) => {
+      let i = orgIndex.get(name);
+      if (i === undefined) {
+        i = this.orgNames.length;
+        this.orgNames.push(name);
+        orgIndex.set(name, i);
+      }
+      return i;
+    };
+    const read = async <K>(file: string, parse: (s: string) => K) => {
+      const starts: K[] = [];
+      const ends: K[] = [];
+      const asns: number[] = [];
+      const orgs: number[] = [];
+      const rl = readline.createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+      for await (const line of rl) {
+        const a = line.indexOf(',');
+        const b = line.indexOf(',', a + 1);
+        const c = line.indexOf(',', b + 1);
+        if (a < 0 || b < 0 || c < 0) continue;
+        let name = line.slice(c + 1);
+        if (name.startsWith('"')) name = name.slice(1, -1).replace(/""/g, '"');
+        starts.push(parse(line.slice(0, a)));
+        ends.push(parse(line.slice(a + 1, b)));
+        asns.push(Number(line.slice(b + 1, c)));
+        orgs.push(org(name));
+      }
+      return { starts, ends, asns: Uint32Array.from(asns), orgs: Uint32Array.from(orgs) };
+    };
+    const v4 = await read(path.join(dir, 'asn-ipv4-num.csv'), Number);
+    this.v4 = { ...v4, starts: Uint32Array.from(v4.starts), ends: Uint32Array.from(v4.ends) };
+    this.v6 = await read(path.join(dir, 'asn-ipv6-num.csv'), BigInt);
+  }
+}
+
+/** Index of the range holding `key` (ranges sorted and disjoint), or -1. */
+function find<K extends number | bigint>(t: AsnTable<K> | null, key: K): number {
+  if (!t) return -1;
+  let lo = 0;
+  let hi = t.starts.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if ((t.starts[mid] as K) > key) hi = mid - 1;
+    else if ((t.ends[mid] as K) < key) lo = mid + 1;
+    else return mid;
+  }
+  return -1;
+}
+
+type Special = 'loopback' | 'private' | 'link-local' | 'unique-local' | 'reserved';
+
+function classify(ip: ParsedIp): Special | null {
+  if (ip.family === 4) {
+    const v = ip.value;
+    const a = v >>> 24;
+    const b = (v >>> 16) & 0xff;
+    if (a === 127) return 'loopback';
+    if (a === 10 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b < 128)) return 'private';
+    if (a === 169 && b === 254) return 'link-local';
+    if (a === 0 || a >= 224) return 'reserved';
+    return null;
+  }
+  if (ip.w0 === 0 && ip.w1 === 0 && ip.w2 === 0 && ip.w3 <= 1) return ip.w3 === 1 ? 'loopback' : 'reserved';
+  const top = ip.w0 >>> 16;
+  if ((top & 0xfe00) === 0xfc00) return 'unique-local';
+  if ((top & 0xffc0) === 0xfe80) return 'link-local';
+  if ((top & 0xff00) === 0xff00) return 'reserved';
+  if ((top & 0xe000) !== 0x2000) return 'reserved'; // outside global unicast 2000::/3
+  return null;
+}
