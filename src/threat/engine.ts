@@ -61,8 +61,6 @@ export class ThreatEngine {
   private unsubscribe: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
-  /** Events handled, for the benchmark and metrics. */
-  handled = 0;
 
   constructor(private readonly o: ThreatEngineOptions) {
     this.alerts = new AlertStore(o.repo, o.serverId, {
@@ -129,13 +127,10 @@ export class ThreatEngine {
   handle(e: AnyEvent): void {
     switch (e.type) {
       case 'auth.failed':
-        this.handled++;
         return this.failed(e);
       case 'auth.succeeded':
-        this.handled++;
         return this.succeeded(e);
       case 'connection.denied':
-        this.handled++;
         if (e.reason === 'throttled') return this.throttled(e);
         return;
       default:

@@ -210,12 +210,10 @@ test('brute force: 30 wrong passwords give one alert with the count, an e-mail, 
   assert.ok(events.some((e) => e.type === 'protection.blocked'));
 
   // Deliveries are recorded with the alert.
-  const shown = await t.api<{ deliveries: { channel: string; outcome: string }[] }>('GET', `/servers/${SERVER}/alerts/${alert.id}`);
   await eventually('deliveries recorded', async () => {
     const d = (await t.api<{ deliveries: { channel: string; outcome: string }[] }>('GET', `/servers/${SERVER}/alerts/${alert.id}`)).deliveries;
     return d.some((x) => x.channel === 'email' && x.outcome === 'delivered') && d.some((x) => x.channel === 'webhook' && x.outcome === 'delivered');
   });
-  assert.ok(shown);
 });
 
 test('a login with application_name=sqlmap gives HarmfulApplication (High)', async () => {
