@@ -48,6 +48,7 @@ import type { ThreatEngine } from '../threat/engine.js';
 import { startThreatEngine, type SmtpSettings } from '../threat/start.js';
 import { threatRoutes } from '../control/routes/threat.js';
 import { backupRoutes } from '../control/routes/backups.js';
+import { consoleRoot, registerConsole } from '../control/console.js';
 import { Operations } from './operations.js';
 import { SystemKeyRoot } from '../crypto/index.js';
 import { DirectoryRepository } from '../storage/backup/index.js';
@@ -254,6 +255,7 @@ export class Platform {
       identityRoutes(this.api, new IdentityService(repo, new IdentityRepo(this.db), this.servers, this.principalKeys));
       threatRoutes(this.api, repo, threatRepo, this.threat);
       backupRoutes(this.api, this.serverService, this.operations);
+      registerConsole(this.api, { root: consoleRoot() });
     }
     auditLogRoutes(this.api, { dir: this.audit.dir, publicKeyPem: () => this.audit.publicKeyPem });
     platformRoutes(this.api, {
