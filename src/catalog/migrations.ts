@@ -224,6 +224,30 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'encryption at rest: the key-encryption key of each server, its encrypted volume',
+    sql: `
+      create table server_keys (
+        server_id int primary key references servers(id) on delete cascade,
+        type text not null default 'SystemManaged' check (type in ('SystemManaged', 'CustomerManaged')),
+        kek_version int not null default 1,
+        pkcs11 jsonb,
+        status text not null default 'Valid' check (status in ('Valid', 'Unavailable')),
+        reason text,
+        last_validated_at timestamptz,
+        updated_at timestamptz not null default now()
+      );
+      create table server_volumes (
+        server_id int primary key references servers(id) on delete cascade,
+        backend text not null check (backend in ('fscrypt', 'gocryptfs')),
+        size_bytes bigint not null,
+        wrapped_key jsonb not null,
+        created_at timestamptz not null default now(),
+        rewrapped_at timestamptz
+      );
+    `,
+  },
 ];
 
 export async function migrate(client: pg.ClientBase): Promise<void> {

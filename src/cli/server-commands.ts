@@ -8,6 +8,7 @@ import { addIdentityCommands } from './identity-commands.js';
 import { addServerAuditCommands } from './audit-commands.js';
 import { addServerThreatCommands } from './threat-commands.js';
 import { addRestoreCommand } from './backup-commands.js';
+import { addServerKeyCommands } from './key-commands.js';
 
 type Server = Record<string, unknown>;
 const LIST_COLUMNS = ['name', 'state', 'administratorLogin', 'sslEnforcement', 'minimalTlsVersion', 'publicNetworkAccess', 'fullyQualifiedDomainName'];
@@ -132,5 +133,6 @@ export function serverCommand(): Command {
   addServerAuditCommands(server);
   addServerThreatCommands(server);
   addRestoreCommand(server);
+  addServerKeyCommands(server);
   return server;
 }

@@ -37,7 +37,30 @@ function gatewayOptions(cmd: Command): Command {
     .option('--threat-ip-list <file...>', 'suspicious-address lists (one address or CIDR per line, e.g. Tor exits); reloaded when they change')
     .option('--no-geoip', 'turn off the country and network (ASN) lookups of the location detectors')
     .option('--backup-dir <dir>', 'the backup repository (default <data dir>/backups)')
+    .option('--volume-backend <name>', 'storage encryption for new volumes: auto, fscrypt or gocryptfs (it cannot be turned off)', 'auto')
+    .option('--volume-size-gb <n>', 'size of each new server volume in GiB (sparse)', (v) => positive(v, '--volume-size-gb'), 16)
+    .option('--key-check-interval <seconds>', 'how often customer-managed keys are checked', (v) => positive(v, '--key-check-interval'), 30)
+    .option('--backup-interval-hours <n>', 'full backup of every running server this often (0: no schedule)', (v) => nonNegative(v, '--backup-interval-hours'), 24)
+    .option('--backup-retention-days <n>', 'delete backups and WAL older than this', (v) => positive(v, '--backup-retention-days'), 7)
+    .option('--fips', "run in FIPS mode (OpenSSL's FIPS provider must be configured; see src/crypto/FIPS.md)")
     .option('--log-level <level>', 'log level', 'warn');
+}
+
+function positive(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} must be a positive number, got '${v}'.`);
+  return n;
+}
+
+function nonNegative(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} must be a number ≥ 0, got '${v}'.`);
+  return n;
+}
+
+function volumeBackendOption(v: string): 'auto' | 'fscrypt' | 'gocryptfs' {
+  if (v === 'auto' || v === 'fscrypt' || v === 'gocryptfs') return v;
+  throw new Error(`--volume-backend must be auto, fscrypt or gocryptfs, got '${v}'.`);
 }
 
 function optionsFrom(o: Record<string, unknown>, cmd: Command, mode: PlatformOptions['mode']): PlatformOptions {
@@ -59,6 +82,12 @@ function optionsFrom(o: Record<string, unknown>, cmd: Command, mode: PlatformOpt
     tlsCertFile: o.tlsCert as string | undefined,
     tlsKeyFile: o.tlsKey as string | undefined,
     ...(o.backupDir ? { backupDir: o.backupDir as string } : {}),
+    volumeBackend: volumeBackendOption(o.volumeBackend as string),
+    volumeSizeBytes: (o.volumeSizeGb as number) * 1024 ** 3,
+    keyCheckIntervalMs: (o.keyCheckInterval as number) * 1000,
+    fips: o.fips === true,
+    backupIntervalMs: (o.backupIntervalHours as number) * 3600_000,
+    backupRetentionDays: o.backupRetentionDays as number,
     threat: {
       ...(o.smtpHost
         ? {

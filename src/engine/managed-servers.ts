@@ -16,6 +16,7 @@ import { loadOrCreateSecret } from '../platform/secrets.js';
 import { buildScramVerifier } from '../auth/scram/verifier.js';
 import { writeSecretFile } from '../platform/secrets.js';
 import type { KekProvider } from '../crypto/index.js';
+import type { EncryptedVolume } from '../storage/encrypted-volume.js';
 import {
   createBaseBackup,
   listBackups,
@@ -58,9 +59,26 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   constructor(
     private readonly paths: PlatformPaths,
     private readonly account: OsAccount,
+    /** Each server's encrypted volume (its data directory, WAL and temporary files live in it). */
+    private readonly volume: (id: number) => EncryptedVolume,
     private readonly backups: BackupWiring | null = null,
   ) {
     super();
+  }
+
+  /** Unlocks the server's volume (made with its key on first use when `create`). */
+  async openVolume(id: number, create = false): Promise<void> {
+    await this.volume(id).open(create);
+  }
+
+  /** Locks the volume: key out of memory and the kernel. Only once the server has stopped. */
+  async closeVolume(id: number): Promise<void> {
+    if (this.isRunning(id)) throw new Error(`server ${id} is running: its volume cannot be locked`);
+    await this.volume(id).close();
+  }
+
+  volumeIsOpen(id: number): Promise<boolean> {
+    return this.volume(id).isOpen();
   }
 
   /** The archive agent's socket: in a root-owned directory of its own, not the server's. */
@@ -132,7 +150,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     if (!this.backups) throw new Error('backups are not configured');
     // A running source's current WAL is archived first, so a restore can reach "now".
     if (this.isRunning(sourceId)) await this.archiveCurrentWal(sourceId);
-    mkdirSync(path.dirname(this.paths.serverData(id)), { recursive: true, mode: 0o711 });
+    await this.openVolume(id, true); // the copy gets its own volume and key
     writeSecretFile(this.paths.maintenanceSecret(id), this.maintenancePassword(sourceId));
     await restoreToPointInTime({
       repo: this.backups.repo,
@@ -196,6 +214,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
       database,
       application_name: 'pgwarden-maintenance',
     });
+    client.on('error', () => undefined); // a server stopping under it: the pending query reports it
     await client.connect();
     return client;
   }
@@ -203,7 +222,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   /** initdb, start, and create the administrator (never a superuser). */
   async create(id: number, admin: { login: string; password: string }): Promise<void> {
     const cluster = this.cluster(id);
-    mkdirSync(path.dirname(this.paths.serverData(id)), { recursive: true, mode: 0o711 });
+    await this.openVolume(id, true);
     await cluster.init(MAINTENANCE_ROLE, this.maintenancePassword(id));
     cluster.writeConfig(this.auditExtra(id));
     await this.ensureAgent(id);
@@ -323,6 +342,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
 
   async start(id: number): Promise<void> {
     const cluster = this.cluster(id);
+    await this.openVolume(id);
     cluster.writeConfig(this.auditExtra(id));
     await this.ensureAgent(id);
     await cluster.start();
@@ -332,6 +352,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     await this.closePool(id);
     await this.clusters.get(id)?.stop();
     await this.stopAgent(id); // after the server: its last segments are archived at shutdown
+    await this.volume(id).close(); // after the server: removing the key under PostgreSQL makes it PANIC
   }
 
   async stopAll(): Promise<void> {
@@ -342,8 +363,9 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   async remove(id: number): Promise<void> {
     const cluster = this.cluster(id);
     await this.stop(id);
+    await this.volume(id).destroy();
     cluster.destroy();
-    rmSync(path.dirname(this.paths.serverData(id)), { recursive: true, force: true });
+    rmSync(this.paths.serverVolume(id), { recursive: true, force: true });
     rmSync(this.paths.maintenanceSecret(id), { force: true });
     this.clusters.delete(id);
   }

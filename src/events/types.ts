@@ -98,7 +98,7 @@ export interface AdminAction {
 }
 
 export interface ServerLifecycle {
-  readonly type: 'server.crashed' | 'server.restarted' | 'server.restart_failed' | 'server.started' | 'server.stopped';
+  readonly type: 'server.crashed' | 'server.restarted' | 'server.restart_failed' | 'server.started' | 'server.stopped' | 'server.inaccessible';
   readonly time: string;
   readonly server: string;
   readonly details?: Record<string, unknown>;

@@ -20,7 +20,14 @@ export interface PlatformPaths {
   readonly auditKey: string;
   /** The newest signed checkpoint, exported for copying off the host. */
   readonly auditWitness: string;
+  /** Where the platform's encrypted volume images / ciphertext dirs are kept (root-only). */
+  readonly volumesDir: string;
+  /** Mount points of the platform's own encrypted volumes. */
+  readonly catalogVolume: string;
+  readonly auditVolume: string;
   catalogSocketDir(): string;
+  /** The mount point of a server's encrypted volume; its data directory is inside. */
+  serverVolume(id: number): string;
   serverData(id: number): string;
   serverSocketDir(id: number): string;
   maintenanceSecret(id: number): string;
@@ -41,15 +48,21 @@ export function platformPaths(dataDir: string): PlatformPaths {
     apiCert: path.join(root, 'ca', 'api.crt'),
     apiKey: path.join(secretsDir, 'api.key'),
     clientConfig: path.join(root, 'client.json'),
-    catalogData: path.join(root, 'catalog'),
+    // The catalog and the audit store sit on encrypted volumes mounted at catalog/ and audit/;
+    // `data` is the encrypted directory of each (see storage/volumes).
+    catalogData: path.join(root, 'catalog', 'data', 'pg'),
+    volumesDir: path.join(root, 'volumes'),
+    catalogVolume: path.join(root, 'catalog'),
+    auditVolume: path.join(root, 'audit'),
     runDir,
     serversDir,
-    auditDir: path.join(root, 'audit'),
+    auditDir: path.join(root, 'audit', 'data', 'store'),
     auditKey: path.join(secretsDir, 'audit-signing.pem'),
     auditWitness: path.join(root, 'audit-witness', 'checkpoint-latest.json'),
     // Socket paths are short on purpose: a Unix socket path has at most 107 bytes.
     catalogSocketDir: () => path.join(runDir, 'c'),
-    serverData: (id) => path.join(serversDir, String(id), 'data'),
+    serverVolume: (id) => path.join(serversDir, String(id)),
+    serverData: (id) => path.join(serversDir, String(id), 'data', 'pg'),
     serverSocketDir: (id) => path.join(runDir, `s${id}`),
     maintenanceSecret: (id) => path.join(secretsDir, `server-${id}.maint`),
   };

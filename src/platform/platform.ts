@@ -48,9 +48,19 @@ import type { ThreatEngine } from '../threat/engine.js';
 import { startThreatEngine, type SmtpSettings } from '../threat/start.js';
 import { threatRoutes } from '../control/routes/threat.js';
 import { backupRoutes } from '../control/routes/backups.js';
+import { keyRoutes } from '../control/routes/keys.js';
 import { consoleRoot, registerConsole } from '../control/console.js';
 import { Operations } from './operations.js';
-import { SystemKeyRoot } from '../crypto/index.js';
+import { SystemKeyRoot, enableFips, serverKeyAad } from '../crypto/index.js';
+import { KeysRepo } from '../catalog/keys-repo.js';
+import type { ServerRecord } from '../catalog/servers-repo.js';
+import { DEFAULT_KEY_CHECK_INTERVAL_MS, KeyService } from './key-service.js';
+import { EncryptedVolume, fileVolumeRecords } from '../storage/encrypted-volume.js';
+import { chooseBackend, type BackendName, type VolumeBackend, type VolumeSpec } from '../storage/volumes/index.js';
+import { DEFAULT_BACKUP_INTERVAL_MS, rewrapBackupKeys, type BackupScheduler } from '../storage/backup/index.js';
+import { DEFAULT_BACKUP_RETENTION_DAYS, scheduleBackups } from './backup-schedule.js';
+
+const GiB = 1024 ** 3;
 import { DirectoryRepository } from '../storage/backup/index.js';
 
 export interface PlatformOptions {
@@ -83,6 +93,20 @@ export interface PlatformOptions {
   readonly threat?: ThreatOptions;
   /** The backup repository (default `<data dir>/backups`). */
   readonly backupDir?: string;
+  /** Storage encryption backend for new volumes: fscrypt when it works here, else gocryptfs. */
+  readonly volumeBackend?: BackendName | 'auto';
+  /** Size of each new server volume (a sparse image with fscrypt), default 16 GiB. */
+  readonly volumeSizeBytes?: number;
+  /** Full backups of every Ready server at this interval (default daily; 0 turns the schedule off). */
+  readonly backupIntervalMs?: number;
+  /** How often the schedule looks for due backups (default 60 s). */
+  readonly backupScheduleTickMs?: number;
+  /** Backups and WAL older than this are deleted after each scheduled backup (default 7). */
+  readonly backupRetentionDays?: number;
+  /** How often customer-managed keys are checked (default 30 s). */
+  readonly keyCheckIntervalMs?: number;
+  /** Refuse to start unless OpenSSL's FIPS provider is active (crypto.setFips(true)). */
+  readonly fips?: boolean;
 }
 
 export interface ThreatOptions {
@@ -132,6 +156,12 @@ export class Platform {
   pgaudit: PgAuditIngest | null = null;
   private readonly appliedAudit = new Map<number, string>();
   private releaseLock: (() => void) | null = null;
+  private kekRoot!: SystemKeyRoot;
+  keys!: KeyService;
+  private backupSchedule: BackupScheduler | null = null;
+  private volumeBackend!: () => Promise<VolumeBackend>;
+  private catalogVolume: EncryptedVolume | null = null;
+  private auditVolume: EncryptedVolume | null = null;
   private hostId!: string;
 
   constructor(readonly options: PlatformOptions) {
@@ -161,6 +191,21 @@ export class Platform {
     mkdirSync(p.serversDir, { recursive: true, mode: 0o711 });
     mkdirSync(p.secretsDir, { recursive: true, mode: 0o700 });
     this.hostId = this.loadHostId();
+    if (this.options.fips) enableFips();
+    // Encryption at rest: the root key (0600, only the platform reads it) derives each server's
+    // system-managed KEK; the catalog and the audit store live on encrypted volumes of their own.
+    this.kekRoot = await SystemKeyRoot.load(path.join(p.secretsDir, 'kek-root.key'));
+    const backendChoice = this.options.volumeBackend ?? 'auto';
+    let chosen: Promise<VolumeBackend> | null = null;
+    this.volumeBackend = () => (chosen ??= chooseBackend(backendChoice));
+    this.auditVolume = this.platformVolume('audit', p.auditVolume, { uid: 0, gid: 0 }, 16 * GiB);
+    this.catalogVolume = this.platformVolume('catalog', p.catalogVolume, this.account, 4 * GiB);
+    if (this.gatewayOnly) {
+      if (!(await this.auditVolume.isOpen())) throw new Error(`The platform in ${p.root} is not running (its encrypted audit volume is locked): start it with 'pgwarden up' first.`);
+    } else {
+      await this.auditVolume.open(true);
+      if (!this.options.catalogUrl) await this.catalogVolume.open(true);
+    }
     this.audit = await AuditLog.open(
       {
         dir: this.gatewayOnly ? `${p.auditDir}-gateway-${this.options.gatewayPort}` : p.auditDir,
@@ -211,20 +256,56 @@ export class Platform {
     const repo = new ServersRepo(this.db);
     // Backups: encrypted with per-backup keys wrapped by each server's KEK (system-managed,
     // derived from the platform root key) into the backup repository.
-    const kekRoot = await SystemKeyRoot.load(path.join(p.secretsDir, 'kek-root.key'));
     const backupDir = this.options.backupDir ?? path.join(p.root, 'backups');
     mkdirSync(backupDir, { recursive: true, mode: 0o700 });
-    this.servers = new ManagedServers(p, this.account, {
-      repo: new DirectoryRepository(backupDir),
-      kek: (id) => kekRoot.kek(String(id)),
+    const backupRepo = new DirectoryRepository(backupDir);
+    const keysRepo = new KeysRepo(this.db);
+    this.keys = new KeyService({
+      root: this.kekRoot,
+      keys: keysRepo,
+      servers: repo,
+      paths: p,
+      hostId: this.hostId,
+      checkIntervalMs: this.options.keyCheckIntervalMs ?? DEFAULT_KEY_CHECK_INTERVAL_MS,
+      lock: async (id) => {
+        await this.servers.stop(id);
+        await this.servers.closeVolume(id);
+      },
+      unlock: (id) => this.servers.start(id),
+      volumeOpen: (id) => this.servers.volumeIsOpen(id),
+      rewrapBackups: (id, from, to) => rewrapBackupKeys(backupRepo, String(id), from, to),
+      onInaccessible: (server, reason) => this.keyLost(server, reason),
+      onError: (err, what) => this.log.error({ err }, what),
     });
+    const volumeSize = this.options.volumeSizeBytes ?? 16 * GiB;
+    this.servers = new ManagedServers(
+      p,
+      this.account,
+      (id) => new EncryptedVolume(this.serverVolumeSpec(id, volumeSize), this.keys.volumeKeying(id), this.volumeBackend),
+      { repo: backupRepo, kek: (id) => this.keys.backupKek(id) },
+    );
     this.watchServers();
     this.serverService = new ServerService(repo, this.servers, this.hostId);
     await this.applyAuditSettings();
     if (!this.gatewayOnly) {
-      await this.serverService.resume((s, err) =>
-        this.bus.publish({ type: 'server.restart_failed', time: now(), server: s.name, details: { error: err.message } }),
+      // A customer key the HSM no longer gives leaves its server Inaccessible, not started.
+      const locked = await this.keys.checkBeforeStart();
+      await this.serverService.resume(
+        (s, err) => this.bus.publish({ type: 'server.restart_failed', time: now(), server: s.name, details: { error: err.message } }),
+        locked,
       );
+      this.keys.start();
+      const interval = this.options.backupIntervalMs ?? DEFAULT_BACKUP_INTERVAL_MS;
+      if (interval > 0) {
+        this.backupSchedule = scheduleBackups(
+          {
+            intervalMs: interval,
+            retentionDays: this.options.backupRetentionDays ?? DEFAULT_BACKUP_RETENTION_DAYS,
+            ...(this.options.backupScheduleTickMs ? { tickMs: this.options.backupScheduleTickMs } : {}),
+          },
+          { servers: repo, service: this.serverService, repo: backupRepo, hostId: this.hostId, onError: (err, server) => this.log.error({ err, server }, 'scheduled backup') },
+        );
+      }
     }
 
     // Threat protection: detectors over the bus, alerts in the catalog, the gateway's throttle.
@@ -255,6 +336,7 @@ export class Platform {
       identityRoutes(this.api, new IdentityService(repo, new IdentityRepo(this.db), this.servers, this.principalKeys));
       threatRoutes(this.api, repo, threatRepo, this.threat);
       backupRoutes(this.api, this.serverService, this.operations);
+      keyRoutes(this.api, this.serverService, this.keys);
       registerConsole(this.api, { root: consoleRoot() });
     }
     auditLogRoutes(this.api, { dir: this.audit.dir, publicKeyPem: () => this.audit.publicKeyPem });
@@ -452,19 +534,68 @@ export class Platform {
     this.certificates.replace(leaf.certPem, leaf.keyPem);
   }
 
+  private serverVolumeSpec(id: number, sizeBytes: number): VolumeSpec {
+    return { id: `server-${id}`, stateDir: this.paths.volumesDir, mountPoint: this.paths.serverVolume(id), sizeBytes, owner: this.account };
+  }
+
+  /** One of the platform's own volumes; its key file is wrapped by the root key's KEK. */
+  private platformVolume(name: string, mountPoint: string, owner: { uid: number; gid: number }, sizeBytes: number): EncryptedVolume {
+    return new EncryptedVolume(
+      { id: `platform-${name}`, stateDir: this.paths.volumesDir, mountPoint, sizeBytes, owner },
+      {
+        records: fileVolumeRecords(path.join(this.paths.secretsDir, `volume-${name}.json`)),
+        kek: async () => this.kekRoot.kek(`platform-${name}`),
+        aad: serverKeyAad(`platform-${name}`, 'volume'),
+      },
+      this.volumeBackend,
+    );
+  }
+
+  /** A customer key was lost: the server is stopped and locked; say so everywhere. */
+  private keyLost(server: ServerRecord, reason: string): void {
+    this.bus.publish({ type: 'server.inaccessible', time: now(), server: server.name, details: { reason } });
+    this.threat?.platformAlert({
+      kind: 'keyUnavailable',
+      server: server.name,
+      incidentKey: 'kek',
+      principal: null,
+      sourceAddress: null,
+      description: `The customer-managed key of server ${server.name} cannot be used: ${reason} The server was stopped and its volume locked; clients get SQLSTATE 08004.`,
+      evidence: { reason },
+      count: 1,
+      timeMs: Date.now(),
+    });
+  }
+
   async stop(): Promise<void> {
     this.bus.publish({ type: 'platform.stopped', time: now() });
-    await this.api?.close().catch(() => undefined);
-    await this.gateway?.close();
-    await this.threat?.stop();
-    await this.feed?.stop();
-    if (this.gatewayOnly) await this.servers?.closePools();
-    else await this.servers?.stopAll();
-    this.pgaudit?.stop(); // the servers' last lines
-    await this.db?.end().catch(() => undefined);
-    await this.catalogCluster?.stop();
-    await this.audit?.close();
+    // Every step runs even when one before it failed: a half-stopped platform would leave
+    // PostgreSQL processes running and volumes unlocked.
+    const step = async (what: string, fn: () => Promise<unknown> | unknown) => {
+      try {
+        await fn();
+      } catch (err) {
+        this.log.error({ err }, `stopping: ${what}`);
+      }
+    };
+    await step('api', () => this.api?.close());
+    await step('gateway', () => this.gateway?.close());
+    await step('threat', () => this.threat?.stop());
+    await step('keys', () => this.keys?.stop());
+    await step('backup schedule', () => this.backupSchedule?.stop());
+    await step('feed', () => this.feed?.stop());
+    if (this.gatewayOnly) await step('pools', () => this.servers?.closePools());
+    else await step('servers', () => this.servers?.stopAll());
+    await step('pgaudit', () => this.pgaudit?.stop()); // the servers' last lines
+    await step('catalog pool', () => this.db?.end());
+    await step('catalog', () => this.catalogCluster?.stop());
+    await step('audit', () => this.audit?.close());
+    if (!this.gatewayOnly) {
+      if (this.catalogCluster) await step('catalog volume', () => this.catalogVolume?.close());
+      if (this.audit) await step('audit volume', () => this.auditVolume?.close());
+    }
     this.releaseLock?.();
     this.releaseLock = null;
   }
+
 }

@@ -181,8 +181,8 @@ export class ServerService {
   }
 
   /** On `up`: bring every server of this host back to the state it was in. */
-  async resume(onError: (server: ServerRecord, err: Error) => void): Promise<void> {
-    const servers = (await this.repo.list()).filter((s) => s.hostId === this.hostId);
+  async resume(onError: (server: ServerRecord, err: Error) => void, locked: ReadonlySet<number> = new Set()): Promise<void> {
+    const servers = (await this.repo.list()).filter((s) => s.hostId === this.hostId && !locked.has(s.id));
     await Promise.all(
       servers.map(async (s) => {
         try {

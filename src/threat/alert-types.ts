@@ -11,6 +11,9 @@ export const ALERT_TYPES = [
   'SuspiciousIp',
   'SqlInjection',
   'SqlInjectionVulnerability',
+  // Not threat detections: the platform's own integrity problems, raised whatever the policy.
+  'EncryptionKeyUnavailable',
+  'AuditLogFailure',
 ] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
 export type Severity = 'Low' | 'Medium' | 'High';
@@ -58,6 +61,10 @@ export const ALERT_KINDS = {
     'An application sent a statement shaped like an injection. Find the code that builds this query and use bind parameters; review the audit log for what the statement returned or changed.'),
   sqlInjectionVulnerability: kind('SqlInjectionVulnerability', 'Medium', 'Initial Access', 'Application produces malformed SQL: possible SQL injection vulnerability',
     'Bursts of syntax errors usually mean user input reaches SQL text unescaped. Find the query in the audit log and change it to use bind parameters.'),
+  keyUnavailable: kind('EncryptionKeyUnavailable', 'High', 'Impact', 'Customer-managed encryption key unavailable: server is Inaccessible',
+    'The server was stopped and its volume locked because its key-encryption key cannot be used. Restore or re-enable the key in the HSM (or fix the token, PIN or module), then run `pgwarden server key revalidate --server <name>`. No data is lost.'),
+  auditLogFailure: kind('AuditLogFailure', 'High', 'Defense Evasion', 'The audit log cannot be written',
+    'The platform keeps serving (failOpen) but events are not being recorded. Free disk space or fix the audit directory; records resume when the store can write again.'),
 } as const satisfies Record<string, AlertKind>;
 
 export type AlertKindName = keyof typeof ALERT_KINDS;

@@ -187,6 +187,12 @@ export class ThreatEngine {
     this.raise(p, loginFindings({ server, address, user, applicationName: e.applicationName, method: e.method, timeMs: t }, p, this.baselines, this.o.sources));
   }
 
+  /** An alert about the platform's own integrity (key lost, audit log failing): raised whatever
+   * the server's threat policy says, since it is not a detection. */
+  platformAlert(f: Finding): void {
+    this.alerts.add(f);
+  }
+
   private raise(p: SecurityAlertPolicy, findings: readonly Finding[]): void {
     for (const f of findings) if (alertsOn(p, ALERT_KINDS[f.kind].type)) this.alerts.add(f);
   }

@@ -66,6 +66,8 @@ export async function startTestPlatform(overrides: Partial<PlatformOptions> = {}
     gatewayPort: 0,
     gatewayHosts: ['127.0.0.1', '::1'],
     logLevel: 'silent',
+    // Scheduled backups only where a test asks for them (they would load every other test).
+    backupIntervalMs: 0,
     ...overrides,
   });
   await platform.start();

@@ -65,6 +65,9 @@ export async function createBaseBackup(o: BaseBackupOptions): Promise<BackupMani
   const now = o.now ?? (() => new Date());
   const progress = throttled(o.onProgress);
   const client = new pg.Client({ host: o.socketDir, port: o.port, user: o.user, password: o.password, database: o.database ?? 'postgres', application_name: 'pgwarden-backup' });
+  // A server stopped during the backup drops this connection: the query in flight fails, and the
+  // client's own error event must not be an uncaught exception.
+  client.on('error', () => undefined);
   await client.connect();
   const dataKey = newDataKey();
   const startTime = now();

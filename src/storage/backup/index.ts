@@ -19,3 +19,4 @@ export { dueBackups, startBackupScheduler, DEFAULT_BACKUP_INTERVAL_MS, type Sche
 export { formatProgress, type BackupProgress, type ProgressFn } from './progress.js';
 export { defaultKeyAad, type KeyAadFor } from './cipher.js';
 export * from './errors.js';
+export { rewrapBackupKeys } from './rewrap.js';
