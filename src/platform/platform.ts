@@ -171,6 +171,8 @@ export class Platform {
 
   async start(): Promise<void> {
     const p = this.paths;
+    // FIPS first: a platform that cannot honour --fips creates nothing.
+    if (this.options.fips) enableFips();
     mkdirSync(p.root, { recursive: true, mode: 0o711 });
     chmodSync(p.root, 0o711); // the service account must traverse it to reach its own dirs
     if (!this.gatewayOnly) this.releaseLock = acquireLock(p.lockFile, p.root);
@@ -191,7 +193,6 @@ export class Platform {
     mkdirSync(p.serversDir, { recursive: true, mode: 0o711 });
     mkdirSync(p.secretsDir, { recursive: true, mode: 0o700 });
     this.hostId = this.loadHostId();
-    if (this.options.fips) enableFips();
     // Encryption at rest: the root key (0600, only the platform reads it) derives each server's
     // system-managed KEK; the catalog and the audit store live on encrypted volumes of their own.
     this.kekRoot = await SystemKeyRoot.load(path.join(p.secretsDir, 'kek-root.key'));

@@ -247,3 +247,16 @@ test('system-managed key rotation re-wraps without touching data', async () => {
   assert.equal((await t.cli(['server', 'start', 'vault'])).code, 0);
   assert.equal((await sql('vault', 'select count(*) from secrets')).stdout, '500');
 });
+
+test('up --fips refuses to start when the OpenSSL FIPS provider is not configured, and says how to set it up', async () => {
+  const dir = tempDir('pgw-fips-');
+  try {
+    const r = await runCli(['up', '--data-dir', path.join(dir, 'data'), '--fips', '--api-port', '0', '--gateway-port', '0', '--gateway-host', '127.0.0.1']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /FIPS/);
+    assert.match(r.stderr, /fipsinstall/);
+    assert.equal(existsSync(path.join(dir, 'data')), false, 'nothing was created');
+  } finally {
+    execFileSync('rm', ['-rf', dir]);
+  }
+});
