@@ -67,6 +67,7 @@ export class KeyService {
   private checking: Promise<void> = Promise.resolve();
   /** Servers whose key is being changed: the checker leaves them alone. */
   private readonly busy = new Set<number>();
+  private readonly chains = new Map<number, Promise<unknown>>();
 
   constructor(private readonly d: KeyServiceDeps) {}
 
@@ -260,7 +261,8 @@ export class KeyService {
         await this.d.keys.setStatus(server.id, 'Unavailable', status.reason);
         throw conflict(`Server '${server.name}' stays Inaccessible: ${status.reason}`);
       }
-      if (server.state === 'Inaccessible') {
+      const state = (await this.d.servers.get(server.name))?.state ?? server.state;
+      if (state === 'Inaccessible') {
         await this.d.unlock(server.id);
         await this.d.servers.setState(server.id, 'Ready');
       }
@@ -318,7 +320,13 @@ export class KeyService {
     const servers = new Map((await this.d.servers.list()).map((s) => [s.id, s]));
     for (const r of keys) {
       const server = servers.get(r.serverId);
-      if (!server || server.hostId !== this.d.hostId || server.state !== 'Ready' || this.busy.has(server.id)) continue;
+      if (!server || server.hostId !== this.d.hostId || this.busy.has(server.id)) continue;
+      if (server.state === 'Inaccessible') {
+        // A lock that failed (files still open when the server stopped) is tried again.
+        if (await this.d.volumeOpen(server.id)) await this.exclusive(server.id, () => this.d.lock(server.id)).catch((err) => this.d.onError(err as Error, 'locking an Inaccessible server'));
+        continue;
+      }
+      if (server.state !== 'Ready') continue;
       const status = await this.checkKey(server.id, r, false);
       if (status.ok) await this.d.keys.setStatus(server.id, 'Valid', null);
       else await this.exclusive(server.id, () => this.markInaccessible(server, status.reason, true));
@@ -334,15 +342,26 @@ export class KeyService {
     this.d.onInaccessible(server, reason);
   }
 
+  /** Key operations on one server run one after another (a revalidate waits for the lock the
+   * checker is doing); the periodic check skips a server with one under way. */
   private async exclusive<T>(id: number, fn: () => Promise<T>): Promise<T> {
-    if (this.busy.has(id)) throw conflict('Another key operation on this server is in progress; try again in a moment.');
-    this.busy.add(id);
-    try {
-      return await fn();
-    } finally {
-      this.busy.delete(id);
-    }
+    const previous = this.chains.get(id) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(async () => {
+      this.busy.add(id);
+      try {
+        return await fn();
+      } finally {
+        this.busy.delete(id);
+      }
+    });
+    const tail = run.catch(() => undefined);
+    this.chains.set(id, tail);
+    void tail.then(() => {
+      if (this.chains.get(id) === tail) this.chains.delete(id);
+    });
+    return run;
   }
+
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);

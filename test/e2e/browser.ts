@@ -98,3 +98,19 @@ export async function tabTo(page: Page, selector: string, max = 80): Promise<voi
   }
   throw new Error(`${selector} was not reached with ${max} Tab presses`);
 }
+
+// Read in a page function: the focused element's accessible text.
+declare const window: { document: { activeElement: { textContent: string | null; getAttribute(n: string): string | null } | null } };
+
+/** Presses Tab until the focused element's aria-label or text is `name` (at most `max` times). */
+export async function tabToNamed(page: Page, name: string, max = 80): Promise<void> {
+  for (let i = 0; i < max; i++) {
+    const focused = await page.evaluate(() => {
+      const el = window.document.activeElement;
+      return el ? (el.getAttribute('aria-label') ?? el.textContent ?? '').trim() : '';
+    });
+    if (focused === name) return;
+    await page.keyboard.press('Tab');
+  }
+  throw new Error(`"${name}" was not reached with ${max} Tab presses`);
+}

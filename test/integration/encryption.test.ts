@@ -44,21 +44,26 @@ async function until<T>(what: string, fn: () => Promise<T | null | undefined | f
   }
 }
 
-/** An HSM operator deleting a key object from another process (as pkcs11-tool would). */
-function deleteKey(label: string): void {
+/** An HSM operator's action on a key object from another process (as pkcs11-tool would). */
+function operator(action: 'delete' | 'disable' | 'enable', label: string): void {
   const script = `
     const p = require(${JSON.stringify(path.resolve('node_modules/pkcs11js'))});
+    const [action, label] = process.argv.slice(1);
     const l = new p.PKCS11(); l.load(${JSON.stringify(MODULE)}); l.C_Initialize();
     const slot = l.C_GetSlotList(true).find((s) => l.C_GetTokenInfo(s).label.trim() === ${JSON.stringify(TOKEN)});
     const s = l.C_OpenSession(slot, p.CKF_SERIAL_SESSION | p.CKF_RW_SESSION);
     l.C_Login(s, p.CKU_USER, process.env.PIN);
-    l.C_FindObjectsInit(s, [{ type: p.CKA_LABEL, value: process.argv[1] }, { type: p.CKA_CLASS, value: p.CKO_SECRET_KEY }]);
+    l.C_FindObjectsInit(s, [{ type: p.CKA_LABEL, value: label }, { type: p.CKA_CLASS, value: p.CKO_SECRET_KEY }]);
     const found = l.C_FindObjects(s, 10); l.C_FindObjectsFinal(s);
     if (found.length === 0) throw new Error('no such key');
-    for (const h of found) l.C_DestroyObject(s, h);
+    for (const h of found) {
+      if (action === 'delete') l.C_DestroyObject(s, h);
+      else l.C_SetAttributeValue(s, h, [{ type: p.CKA_DECRYPT, value: action === 'enable' }]);
+    }
     l.C_Logout(s); l.C_Finalize();`;
-  execFileSync(process.execPath, ['-e', script, label], { env: { ...process.env, PIN }, stdio: 'pipe' });
+  execFileSync(process.execPath, ['-e', script, action, label], { env: { ...process.env, PIN }, stdio: 'pipe' });
 }
+const deleteKey = (label: string) => operator('delete', label);
 
 async function createServer(name: string): Promise<void> {
   const r = await t.cli(['server', 'create', name, '--admin-user', 'owner', '--admin-password', PASSWORD]);
@@ -259,4 +264,29 @@ test('up --fips refuses to start when the OpenSSL FIPS provider is not configure
   } finally {
     execFileSync('rm', ['-rf', dir]);
   }
+});
+
+test('customer key disabled in the token (CKA_DECRYPT false) -> Inaccessible; enabled again + revalidate -> Ready', async () => {
+  const pinFile = path.join(hsmDir, 'pin');
+  await createPkcs11Key({ modulePath: MODULE, tokenLabel: TOKEN, keyLabel: 'kek-d', pin: { pinFile }, type: 'aes-256' });
+  await createServer('hsm2');
+  assert.equal((await sql('hsm2', 'create table kept as select 7 as v')).code, 0);
+  const set = await t.cli(['server', 'key', 'create', '--server', 'hsm2', '--pkcs11-module', MODULE, '--token', TOKEN, '--key-label', 'kek-d'], { PGWARDEN_PKCS11_PIN: PIN });
+  assert.equal(set.code, 0, set.stderr);
+  operator('disable', 'kek-d');
+  await until('Inaccessible', async () => (await t.api<{ state: string }>('GET', '/servers/hsm2')).state === 'Inaccessible');
+  const locked = await until('the volume to lock', async () => {
+    const k = await t.api<{ reason: string; volume: { open: boolean } }>('GET', '/servers/hsm2/keys');
+    return !k.volume.open && k;
+  });
+  assert.match(locked.reason, /disabled for decryption/);
+  const still = await t.apiStatus('POST', '/servers/hsm2/keys/revalidate', {});
+  assert.equal(still.status, 409);
+  assert.match((still.body as { error: { message: string } }).error.message, /^Server 'hsm2' stays Inaccessible: .*disabled for decryption/);
+  operator('enable', 'kek-d');
+  const back = await t.apiStatus('POST', '/servers/hsm2/keys/revalidate', {});
+  assert.equal(back.status, 200, JSON.stringify(back.body));
+  assert.equal((await t.api<{ state: string }>('GET', '/servers/hsm2')).state, 'Ready');
+  await until('the gateway to see Ready', async () => (await connectError('hsm2')) === null);
+  assert.equal((await sql('hsm2', 'select v from kept')).stdout, '7');
 });

@@ -2,7 +2,7 @@
 // and recommended action. Shared by the platform's alert list and a server's threat page.
 import { api, get, query } from './api.js';
 import { field, h, select, status, table, time } from './dom.js';
-import { ALERT_TYPES, type Alert } from './types.js';
+import { ALERT_TYPES, PLATFORM_ALERT_TYPES, type Alert } from './types.js';
 
 export interface AlertFilter {
   state: string;
@@ -13,7 +13,7 @@ export interface AlertFilter {
 export function alertFilterForm(initial: AlertFilter, onChange: (f: AlertFilter) => void): HTMLElement {
   const state = select('state', ['', 'Active', 'Resolved', 'Dismissed'], initial.state);
   const severity = select('severity', ['', 'High', 'Medium', 'Low'], initial.severity);
-  const type = select('type', ['', ...ALERT_TYPES], initial.type);
+  const type = select('type', ['', ...ALERT_TYPES, ...PLATFORM_ALERT_TYPES], initial.type);
   for (const s of [state, severity, type]) s.options[0]!.textContent = 'Any';
   const form = h('form', { class: 'filters', novalidate: true, 'aria-label': 'Filter alerts' },
     field('State', state).row, field('Severity', severity).row, field('Type', type).row,

@@ -12,6 +12,7 @@ import { identityPage } from './pages/identity.js';
 import { threatPage } from './pages/threat.js';
 import { alertsPage } from './pages/alerts.js';
 import { auditPage } from './pages/audit.js';
+import { encryptionPage } from './pages/encryption.js';
 
 /** Routes in order; the first whose pattern matches the hash path wins. */
 const ROUTES: readonly { pattern: RegExp; keys: readonly string[]; page: Page }[] = [
@@ -21,6 +22,7 @@ const ROUTES: readonly { pattern: RegExp; keys: readonly string[]; page: Page }[
   { pattern: /^\/servers\/([^/]+)\/identity$/, keys: ['name'], page: identityPage },
   { pattern: /^\/servers\/([^/]+)\/threat$/, keys: ['name'], page: threatPage },
   { pattern: /^\/servers\/([^/]+)\/threat\/alerts\/([^/]+)$/, keys: ['name', 'alert'], page: threatPage },
+  { pattern: /^\/servers\/([^/]+)\/encryption$/, keys: ['name'], page: encryptionPage },
   { pattern: /^\/alerts$/, keys: [], page: alertsPage },
   { pattern: /^\/audit$/, keys: [], page: auditPage },
 ];

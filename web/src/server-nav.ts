@@ -6,9 +6,12 @@ const TABS = [
   { path: '/network', label: 'Connection security' },
   { path: '/identity', label: 'Identity' },
   { path: '/threat', label: 'Threat protection' },
+  { path: '/encryption', label: 'Encryption and backups' },
 ] as const;
 
-export function serverHeader(name: string, current: '' | '/network' | '/identity' | '/threat', title: string): HTMLElement {
+export type ServerTab = (typeof TABS)[number]['path'];
+
+export function serverHeader(name: string, current: ServerTab, title: string): HTMLElement {
   const base = `#/servers/${encodeURIComponent(name)}`;
   return h('div', { class: 'page-head' },
     h('p', { class: 'crumbs' }, h('a', { href: '#/servers' }, 'Servers'), ' / ', name),

@@ -103,3 +103,48 @@ export interface AuditHit {
 }
 
 export const ALERT_TYPES = ['BruteForce', 'HarmfulApplication', 'PrincipalAnomaly', 'GeoAnomaly', 'NetworkAnomaly', 'SuspiciousIp', 'SqlInjection', 'SqlInjectionVulnerability'] as const;
+/** Alerts about the platform itself (raised whatever the threat policy says): listed and filtered, not in the policy form. */
+export const PLATFORM_ALERT_TYPES = ['EncryptionKeyUnavailable', 'AuditLogFailure'] as const;
+
+/** GET /servers/{name}/keys: the key-encryption key in use and the server's encrypted volume. */
+export interface KeyInUse {
+  type: 'SystemManaged' | 'CustomerManaged';
+  kekVersion: number;
+  keyRef: string;
+  pkcs11: { module: string; tokenLabel: string; keyLabel: string; keyId?: string } | null;
+  status: 'Valid' | 'Unavailable';
+  reason: string | null;
+  lastValidatedAt: string | null;
+  checkIntervalSeconds: number;
+  /** null while the server has no volume recorded (yet). */
+  volume: { backend: 'fscrypt' | 'gocryptfs' | string; sizeBytes: number; open: boolean } | null;
+}
+
+/** GET /servers/{name}/backups: one encrypted full base backup (src/control/routes/backups.ts). */
+export interface Backup {
+  id: string;
+  /** Not sent by the API today: every backup it lists is a full base backup. */
+  kind?: string;
+  startTime: string;
+  stopTime: string;
+  sizeBytes: number;
+  storedBytes: number;
+  startLsn: string;
+  stopLsn: string;
+  timeline: number;
+  cipher: string;
+  kek: { provider: string; version: number };
+}
+
+/** A long-running operation (backup, restore) followed at GET /operations/{id}. */
+export interface Operation {
+  id: string;
+  kind: string;
+  target: string;
+  status: 'Running' | 'Succeeded' | 'Failed';
+  progress: { phase: 'backup' | 'wait-archive' | 'extract' | 'replay' | 'done'; done: number; total: number; unit: 'bytes' | 'wal-files' } | null;
+  startedAt: string;
+  endedAt: string | null;
+  result: Record<string, unknown> | null;
+  error: string | null;
+}
