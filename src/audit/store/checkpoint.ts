@@ -24,14 +24,18 @@ export interface Checkpoint {
   readonly time: string;
   /** Hex SHA-256 of the signer's SPKI DER public key. */
   readonly keyId: string;
-  /** Ed25519 signature, base64. */
+  /** Ed25519 (or, in FIPS mode, ECDSA P-256 r||s) signature, base64: 64 bytes. */
   readonly sig: string;
 }
 
 export type CheckpointBody = Omit<Checkpoint, 'sig'>;
 
+/** Ed25519, or ECDSA P-256 with SHA-256 (the FIPS profile) in the 64-byte r||s encoding. */
+const ecdsa = (key: KeyObject) => key.asymmetricKeyType === 'ec';
+
 export function signCheckpoint(body: CheckpointBody, privateKey: KeyObject): Checkpoint {
-  const sig = sign(null, Buffer.from(canonicalJson(body)), privateKey).toString('base64');
+  const data = Buffer.from(canonicalJson(body));
+  const sig = (ecdsa(privateKey) ? sign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' }) : sign(null, data, privateKey)).toString('base64');
   return { ...body, sig };
 }
 
@@ -39,7 +43,8 @@ export function checkpointSignatureValid(cp: Checkpoint, publicKey: KeyObject): 
   const { sig, ...body } = cp;
   const signature = Buffer.from(sig, 'base64');
   if (signature.length !== 64 || signature.toString('base64') !== sig) return false;
-  return verify(null, Buffer.from(canonicalJson(body)), publicKey, signature);
+  const data = Buffer.from(canonicalJson(body));
+  return ecdsa(publicKey) ? verify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature) : verify(null, data, publicKey, signature);
 }
 
 /** The checkpoint's line in a checkpoint file, without "\n". */

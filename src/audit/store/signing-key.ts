@@ -1,6 +1,7 @@
-// The platform's audit signing key: Ed25519, a PKCS#8 PEM file readable by the owner only.
+// The platform's audit signing key: Ed25519 (ECDSA P-256 when the process runs in FIPS mode), a
+// PKCS#8 PEM file readable by the owner only.
 // Created (with its parent directory, 0700) when missing. The PEM bytes are zeroed after use.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, getFips, type KeyObject } from 'node:crypto';
 import { mkdir, open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { AuditKeyError, systemCode } from './errors.js';
@@ -38,7 +39,8 @@ export async function loadSigningKey(file: string, options: { create?: boolean }
 
 async function createSigningKey(file: string): Promise<SigningKey> {
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const { privateKey } = generateKeyPairSync('ed25519');
+  // Ed25519 is not in every FIPS provider: FIPS mode signs with ECDSA P-256.
+  const { privateKey } = getFips() === 1 ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
   const pem = Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' }));
   try {
     const handle = await open(file, 'wx', 0o600);
@@ -58,19 +60,23 @@ async function createSigningKey(file: string): Promise<SigningKey> {
 }
 
 function fromPrivateKey(privateKey: KeyObject, file: string): SigningKey {
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new AuditKeyError(`the audit signing key ${file} is not an Ed25519 key`);
+  if (!supported(privateKey)) throw new AuditKeyError(`the audit signing key ${file} is not an Ed25519 or ECDSA P-256 key`);
   const publicKey = createPublicKey(privateKey);
   return { privateKey, publicKey, keyId: keyIdOf(publicKey) };
+}
+
+function supported(k: KeyObject): boolean {
+  return k.asymmetricKeyType === 'ed25519' || (k.asymmetricKeyType === 'ec' && k.asymmetricKeyDetails?.namedCurve === 'prime256v1');
 }
 
 export function keyIdOf(publicKey: KeyObject): string {
   return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
 }
 
-/** A public key from a KeyObject or an SPKI PEM string; throws when it is not Ed25519. */
+/** A public key from a KeyObject or an SPKI PEM string; throws when it is not Ed25519 or P-256. */
 export function toPublicKey(key: KeyObject | string): KeyObject {
   const k = typeof key === 'string' ? createPublicKey(key) : key.type === 'private' ? createPublicKey(key) : key;
-  if (k.asymmetricKeyType !== 'ed25519') throw new AuditKeyError('the audit public key is not an Ed25519 key');
+  if (!supported(k)) throw new AuditKeyError('the audit public key is not an Ed25519 or ECDSA P-256 key');
   return k;
 }
 
