@@ -55,6 +55,8 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   private readonly pools = new Map<number, pg.Pool>();
   /** pgAudit settings per server, written into its configuration at every start. */
   private readonly audit = new Map<number, AuditSettings>();
+  /** Servers being created: their configuration is written once initdb is done, not during it. */
+  private readonly creating = new Set<number>();
 
   constructor(
     private readonly paths: PlatformPaths,
@@ -222,8 +224,13 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   /** initdb, start, and create the administrator (never a superuser). */
   async create(id: number, admin: { login: string; password: string }): Promise<void> {
     const cluster = this.cluster(id);
-    await this.openVolume(id, true);
-    await cluster.init(MAINTENANCE_ROLE, this.maintenancePassword(id));
+    this.creating.add(id);
+    try {
+      await this.openVolume(id, true);
+      await cluster.init(MAINTENANCE_ROLE, this.maintenancePassword(id));
+    } finally {
+      this.creating.delete(id);
+    }
     cluster.writeConfig(this.auditExtra(id));
     await this.ensureAgent(id);
     await cluster.start();
@@ -330,7 +337,8 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   async applyAuditSettings(id: number, settings: AuditSettings): Promise<void> {
     this.audit.set(id, settings);
     const cluster = this.clusters.get(id);
-    if (!cluster?.initialized) return;
+    // During initdb (PG_VERSION already there) a config written now would be root's and break it.
+    if (!cluster?.initialized || this.creating.has(id)) return;
     cluster.writeConfig(this.auditExtra(id));
     if (cluster.running) await this.pool(id).query('select pg_reload_conf()');
   }
