@@ -436,7 +436,8 @@ function aadDigest(aad: Buffer): Buffer {
 }
 
 /** RFC 7512-style reference of a key object. */
-function pkcs11Uri(token: string, label: string, id: Buffer): string {
+/** The RFC 7512 style reference of a key object (what `keyRef` holds). */
+export function pkcs11Uri(token: string, label: string, id: Buffer): string {
   const pct = (s: string): string => encodeURIComponent(s).replace(/[;?]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `pkcs11:token=${pct(token)};object=${pct(label)};id=${[...id].map((b) => `%${b.toString(16).padStart(2, '0').toUpperCase()}`).join('')}`;
 }

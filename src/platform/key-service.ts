@@ -10,6 +10,7 @@ import {
   KeyUnavailableError,
   Pkcs11KekProvider,
   createPkcs11Key,
+  pkcs11Uri,
   serverKeyAad,
   type KekProvider,
   type KekStatus,
@@ -139,11 +140,13 @@ export class KeyService {
   async view(server: ServerRecord): Promise<KeyView> {
     const r = await this.d.keys.key(server.id);
     const v = await this.d.keys.volume(server.id);
-    const kek = r.type === 'CustomerManaged' && r.pkcs11 ? null : this.d.root.kek(String(server.id), r.kekVersion);
+    const keyRef = r.pkcs11
+      ? pkcs11Uri(r.pkcs11.tokenLabel, r.pkcs11.keyLabel, Buffer.from(r.pkcs11.keyId, 'hex'))
+      : this.d.root.kek(String(server.id), r.kekVersion).keyRef;
     return {
       type: r.type,
       kekVersion: r.kekVersion,
-      keyRef: kek ? kek.keyRef : (this.customer.get(server.id)?.keyRef ?? `pkcs11:token=${r.pkcs11!.tokenLabel};object=${r.pkcs11!.keyLabel};id=${r.pkcs11!.keyId}`),
+      keyRef,
       pkcs11: r.pkcs11 ? { module: r.pkcs11.module, tokenLabel: r.pkcs11.tokenLabel, keyLabel: r.pkcs11.keyLabel, keyId: r.pkcs11.keyId } : null,
       status: r.status,
       reason: r.reason,
@@ -288,8 +291,10 @@ export class KeyService {
    * are started. Returns the ids that must not be started. */
   async checkBeforeStart(): Promise<Set<number>> {
     const blocked = new Set<number>();
-    for (const r of await this.d.keys.customerKeys()) {
-      const server = (await this.d.servers.list()).find((s) => s.id === r.serverId);
+    const keys = await this.d.keys.customerKeys();
+    const servers = new Map((keys.length ? await this.d.servers.list() : []).map((s) => [s.id, s]));
+    for (const r of keys) {
+      const server = servers.get(r.serverId);
       if (!server || server.hostId !== this.d.hostId) continue;
       if (server.state === 'Inaccessible') {
         blocked.add(server.id);

@@ -8,11 +8,10 @@
 // Screenshots go to test-artifacts/console/encryption-*.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import type { Page, Route } from 'playwright-core';
+import { existsSync, rmSync } from 'node:fs';
+import type { Page } from 'playwright-core';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { SOFTHSM_MODULE, hsmOperator, initSoftHsmToken } from '../helpers/softhsm.js';
 import { launchBrowser, screenshot, tabTo, tabToNamed, type Watched } from './browser.js';
 
 // Browser globals used in page functions (the root tsconfig has no DOM lib).
@@ -37,28 +36,13 @@ const READ_ONLY = 'Read-only: your role (Reader) cannot change settings.';
 const INACCESSIBLE = 'Server is inaccessible: its encryption key cannot be accessed.';
 // SoftHSM2 for the customer-managed key: a token in a temp dir (SOFTHSM2_CONF is set before the
 // platform loads the module).
-const HSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
+const HSM_MODULE = SOFTHSM_MODULE;
 const HSM_TOKEN = 'pgwarden-e2e';
 const HSM_PIN = '5309-e2e-pin';
 const HSM_KEY = 'ledger-kek';
 let hsmDir: string | null = null;
 
-/** The HSM operator disables or enables the key (CKA_DECRYPT) from another process. */
-function hsmOperator(action: 'disable' | 'enable', label: string): void {
-  const script = `
-    const p = require(${JSON.stringify(path.resolve('node_modules/pkcs11js'))});
-    const [action, label] = process.argv.slice(1);
-    const l = new p.PKCS11(); l.load(${JSON.stringify(HSM_MODULE)}); l.C_Initialize();
-    const slot = l.C_GetSlotList(true).find((s) => l.C_GetTokenInfo(s).label.trim() === ${JSON.stringify(HSM_TOKEN)});
-    const s = l.C_OpenSession(slot, p.CKF_SERIAL_SESSION | p.CKF_RW_SESSION);
-    l.C_Login(s, p.CKU_USER, process.env.PGW_E2E_PIN);
-    l.C_FindObjectsInit(s, [{ type: p.CKA_LABEL, value: label }, { type: p.CKA_CLASS, value: p.CKO_SECRET_KEY }]);
-    const found = l.C_FindObjects(s, 10); l.C_FindObjectsFinal(s);
-    if (found.length === 0) throw new Error('no such key ' + label);
-    for (const h of found) l.C_SetAttributeValue(s, h, [{ type: p.CKA_DECRYPT, value: action === 'enable' }]);
-    l.C_Logout(s); l.C_Finalize();`;
-  execFileSync(process.execPath, ['-e', script, action, label], { env: { ...process.env, PGW_E2E_PIN: HSM_PIN }, stdio: 'pipe' });
-}
+const hsmKey = (action: 'disable' | 'enable', label: string) => hsmOperator(action, { token: HSM_TOKEN, pin: HSM_PIN, label });
 
 let t: TestPlatform;
 let b: Watched;
@@ -91,12 +75,7 @@ const HEADING = new RegExp(`^Encryption and backups of ${SERVER}$`);
 
 before(async () => {
   if (existsSync(HSM_MODULE)) {
-    hsmDir = mkdtempSync('/tmp/pgw-e2e-hsm-');
-    mkdirSync(path.join(hsmDir, 'tokens'), { mode: 0o700 });
-    const conf = path.join(hsmDir, 'softhsm2.conf');
-    writeFileSync(conf, `directories.tokendir = ${path.join(hsmDir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
-    process.env.SOFTHSM2_CONF = conf;
-    execFileSync('softhsm2-util', ['--init-token', '--free', '--label', HSM_TOKEN, '--so-pin', 'so-e2e-4711', '--pin', HSM_PIN], { stdio: 'pipe' });
+    hsmDir = initSoftHsmToken(HSM_TOKEN, HSM_PIN);
   }
   // Customer keys are checked every second here, so a disabled key shows without a long wait.
   t = await startTestPlatform({ keyCheckIntervalMs: 1000 });
@@ -211,7 +190,7 @@ test('customer-managed key in SoftHSM2 from the console: switch to it, the key d
   await screenshot(page, 'encryption-hsm-key');
 
   // The HSM operator disables the key: the platform notices, the server turns Inaccessible.
-  hsmOperator('disable', HSM_KEY);
+  hsmKey('disable', HSM_KEY);
   let state = '';
   for (let i = 0; i < 300 && state !== 'Inaccessible'; i++) {
     state = (await t.api<{ state: string }>('GET', `/servers/${VAULT}`)).state;
@@ -235,7 +214,7 @@ test('customer-managed key in SoftHSM2 from the console: switch to it, the key d
   await banner.getByRole('button', { name: 'Revalidate key' }).click();
   await page.getByRole('alert').filter({ hasText: /^Server 'vault' stays Inaccessible: / }).waitFor({ timeout: LONG });
   // The key is enabled again: revalidate from the banner brings the server back.
-  hsmOperator('enable', HSM_KEY);
+  hsmKey('enable', HSM_KEY);
   await banner.getByRole('button', { name: 'Revalidate key' }).click();
   await page.getByText(/^Key revalidated.*: Valid; the server is Ready\.$/).waitFor({ timeout: LONG });
   assert.equal((await t.api<{ state: string }>('GET', `/servers/${VAULT}`)).state, 'Ready');

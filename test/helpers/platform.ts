@@ -111,3 +111,14 @@ export function auditEvents<T = Record<string, unknown>>(t: TestPlatform): T[] {
   }
   return out;
 }
+
+/** Polls `check` until it gives a truthy value (returned), or fails after `ms`. */
+export async function until<T>(what: string, check: () => Promise<T | null | undefined | false>, ms = 20_000, everyMs = 200): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

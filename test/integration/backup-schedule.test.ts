@@ -2,21 +2,10 @@
 // another once the interval has passed; a stopped server is skipped.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
 
 let t: TestPlatform;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const backups = async (server: string) => (await t.api<{ value: { id: string; stopTime: string }[] }>('GET', `/servers/${server}/backups`)).value;
-
-async function until<T>(what: string, fn: () => Promise<T | false>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
 
 before(async () => {
   t = await startTestPlatform({ backupIntervalMs: 4000, backupScheduleTickMs: 500, backupRetentionDays: 7 });
@@ -29,8 +18,8 @@ test('a new server is backed up at the next tick and again after the interval; a
     assert.equal(r.code, 0, r.stderr);
   }
   assert.equal((await t.cli(['server', 'stop', 'sched-b'])).code, 0);
-  const first = await until('the first scheduled backup', async () => (await backups('sched-a')).length >= 1 && backups('sched-a'));
-  const second = await until('the next scheduled backup', async () => (await backups('sched-a')).length >= 2 && backups('sched-a'));
+  const first = await until('the first scheduled backup', async () => (await backups('sched-a')).length >= 1 && backups('sched-a'), 60_000, 250);
+  const second = await until('the next scheduled backup', async () => (await backups('sched-a')).length >= 2 && backups('sched-a'), 60_000, 250);
   assert.ok(new Date(second.at(-1)!.stopTime).getTime() - new Date(first[0]!.stopTime).getTime() >= 4000, 'not before the interval');
   assert.equal((await backups('sched-b')).length, 0, 'a stopped server is skipped');
 });

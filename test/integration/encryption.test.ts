@@ -11,7 +11,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { allowLoopback, runCli, startTestPlatform, tempDir, type TestPlatform } from '../helpers/platform.js';
+import { allowLoopback, runCli, startTestPlatform, tempDir, until, type TestPlatform } from '../helpers/platform.js';
+import { SOFTHSM_MODULE as MODULE, hsmOperator, initSoftHsmToken } from '../helpers/softhsm.js';
 import { conninfo, gatewayPort, psql } from '../helpers/clients.js';
 import { fileContains, filesContaining } from '../helpers/scan.js';
 import { Platform } from '../../src/platform/platform.js';
@@ -19,7 +20,6 @@ import { Cluster } from '../../src/engine/cluster.js';
 import { KeysRepo } from '../../src/catalog/keys-repo.js';
 import { SystemKeyRoot, createPkcs11Key, serverKeyAad } from '../../src/crypto/index.js';
 
-const MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 const TOKEN = 'pgwarden-test';
 const PIN = '5183-pgw';
 const PASSWORD = 'Vault-Passw0rd!';
@@ -34,35 +34,7 @@ const sql = (server: string, q: string) => psql(conninfo(t, { user: `owner@${ser
 const serverId = (name: string) => t.platform.snapshots.snapshot.servers.get(name)!.id;
 const mounted = (dir: string) => readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir);
 
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
-
-/** An HSM operator's action on a key object from another process (as pkcs11-tool would). */
-function operator(action: 'delete' | 'disable' | 'enable', label: string): void {
-  const script = `
-    const p = require(${JSON.stringify(path.resolve('node_modules/pkcs11js'))});
-    const [action, label] = process.argv.slice(1);
-    const l = new p.PKCS11(); l.load(${JSON.stringify(MODULE)}); l.C_Initialize();
-    const slot = l.C_GetSlotList(true).find((s) => l.C_GetTokenInfo(s).label.trim() === ${JSON.stringify(TOKEN)});
-    const s = l.C_OpenSession(slot, p.CKF_SERIAL_SESSION | p.CKF_RW_SESSION);
-    l.C_Login(s, p.CKU_USER, process.env.PIN);
-    l.C_FindObjectsInit(s, [{ type: p.CKA_LABEL, value: label }, { type: p.CKA_CLASS, value: p.CKO_SECRET_KEY }]);
-    const found = l.C_FindObjects(s, 10); l.C_FindObjectsFinal(s);
-    if (found.length === 0) throw new Error('no such key');
-    for (const h of found) {
-      if (action === 'delete') l.C_DestroyObject(s, h);
-      else l.C_SetAttributeValue(s, h, [{ type: p.CKA_DECRYPT, value: action === 'enable' }]);
-    }
-    l.C_Logout(s); l.C_Finalize();`;
-  execFileSync(process.execPath, ['-e', script, action, label], { env: { ...process.env, PIN }, stdio: 'pipe' });
-}
+const operator = (action: 'delete' | 'disable' | 'enable', label: string) => hsmOperator(action, { token: TOKEN, pin: PIN, label });
 const deleteKey = (label: string) => operator('delete', label);
 
 async function createServer(name: string): Promise<void> {
@@ -84,11 +56,7 @@ async function connectError(server: string): Promise<{ code?: string; message: s
 }
 
 before(async () => {
-  hsmDir = tempDir('pgw-hsm-');
-  mkdirSync(path.join(hsmDir, 'tokens'), { mode: 0o700 });
-  writeFileSync(path.join(hsmDir, 'softhsm2.conf'), `directories.tokendir = ${path.join(hsmDir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
-  process.env.SOFTHSM2_CONF = path.join(hsmDir, 'softhsm2.conf'); // before the module is first loaded
-  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', TOKEN, '--so-pin', 'so-8812', '--pin', PIN], { stdio: 'pipe' });
+  hsmDir = initSoftHsmToken(TOKEN, PIN);
   t = await startTestPlatform({ keyCheckIntervalMs: 1000, volumeSizeBytes: 2 * 1024 ** 3 });
 });
 

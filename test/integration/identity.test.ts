@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { auditEvents, allowLoopback, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { auditEvents, allowLoopback, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
 import { startOidcProvider, rsaPublicKeyPem, type OidcProviderHandle } from '../helpers/oidc.js';
 import { conninfo, psql } from '../helpers/clients.js';
 import { clientErrors } from '../../src/gateway/client-errors.js';
@@ -136,9 +136,8 @@ test('each bad token is refused with the SPEC text and its own reason in the aud
       assert.deepEqual({ code: e.code, message: e.message }, BAD, name);
       return true;
     });
-    await new Promise((res) => setTimeout(res, 50));
-    const ev = auditEvents(t)
-      .find((e) => e.type === 'auth.failed' && e.applicationName === app);
+    // The store writes at once but not synchronously: wait for the record (bounded).
+    const ev = await until(`audit event for ${name}`, async () => auditEvents(t).find((e) => e.type === 'auth.failed' && e.applicationName === app), 5000, 50).catch(() => undefined);
     assert.ok(ev, `audit event for ${name}`);
     assert.equal(ev.method, 'token');
     assert.match(String(ev.reason), reason, name);

@@ -16,9 +16,10 @@ const WAL_KEY = /^[^/]+\/wal\/keys\/([^/]+)\.json$/;
 export async function rewrapBackupKeys(repo: BackupRepository, serverId: string, from: KekProvider, to: KekProvider): Promise<number> {
   let count = 0;
   for (const obj of await repo.list(serverId)) {
-    const m = MANIFEST.exec(obj.key) ?? WAL_KEY.exec(obj.key);
+    const base = MANIFEST.exec(obj.key);
+    const m = base ?? WAL_KEY.exec(obj.key);
     if (!m) continue;
-    const kind = obj.key.includes('/base/') ? 'base' : 'wal';
+    const kind = base ? 'base' : 'wal';
     const doc = JSON.parse((await readAll(await repo.get(obj.key), 1 << 20)).toString('utf8')) as { wrappedKey: unknown };
     const wrapped = loadWrappedKey(doc.wrappedKey);
     // Already under the new KEK (a second pass catches keys wrapped while the first one ran).
