@@ -35,7 +35,7 @@ import { ChildPlatform } from './lib/child-platform.js';
 import { monotonicUs, summarizeProfile, type Window } from './lib/cpuprofile.js';
 import { fixed, goal, table } from './lib/format.js';
 import { ALL_CLASSES, DEFAULT_CLASSES, apiTarget, currentPgauditLog, overridePgauditLog, pgauditLogValue, setAuditClasses } from './lib/audit-settings.js';
-import { machineCpuMs, postmasterPid, processCpuMs, serverCpuMs } from './lib/proc-cpu.js';
+import { machineCpuMs, postmasterPid, processCpuMs, serverCpuMs, threadCpuMs } from './lib/proc-cpu.js';
 import { tallyStore, waitForQuietStore, type Tally, type TallyWindow } from './lib/audit-tally.js';
 import { inclusiveTimes } from './lib/cpuprofile-inclusive.js';
 import { sourceLocation } from './lib/source-location.js';
@@ -80,6 +80,8 @@ interface Round {
   readonly r: PgbenchResult;
   readonly window: TallyWindow;
   readonly gatewayCpuMs: number;
+  /** Of gatewayCpuMs, the platform's main thread (its event loop); the rest is its other threads. */
+  readonly gatewayMainCpuMs: number;
   readonly serverCpuMs: number;
   readonly machineBusyMs: number;
   readonly machineTotalMs: number;
@@ -137,6 +139,7 @@ await runBench(async () => {
       const { leg } = l;
       await apply(l);
       const g0 = processCpuMs(platform.pid);
+      const gm0 = threadCpuMs(platform.pid);
       const s0 = serverCpuMs(pmPid);
       const m0 = machineCpuMs();
       const startMs = Date.now();
@@ -148,6 +151,7 @@ await runBench(async () => {
         r,
         window: { key: `${leg}#${round}`, startMs, endMs },
         gatewayCpuMs: processCpuMs(platform.pid) - g0,
+        gatewayMainCpuMs: threadCpuMs(platform.pid) - gm0,
         serverCpuMs: serverCpuMs(pmPid) - s0,
         machineBusyMs: m1.busy - m0.busy,
         machineTotalMs: m1.total - m0.total,
@@ -184,6 +188,7 @@ function report(pgaudit: boolean): void {
       `${fixed(Math.min(...rs.map((x) => x.r.tps)), 0)}–${fixed(Math.max(...rs.map((x) => x.r.tps)), 0)}`,
       fixed(mean(rs.map((x) => x.r.latencyMs)), 3),
       fixed((1000 * sum(rs.map((x) => x.gatewayCpuMs))) / tx, 1),
+      fixed((1000 * sum(rs.map((x) => x.gatewayMainCpuMs))) / tx, 1),
       fixed((1000 * sum(rs.map((x) => x.serverCpuMs))) / tx, 1),
       `${fixed((100 * sum(rs.map((x) => x.machineBusyMs))) / sum(rs.map((x) => x.machineTotalMs)), 0)}%`,
       fixed(sum(t.map((x) => x.statements)) / tx, 3),
@@ -194,11 +199,12 @@ function report(pgaudit: boolean): void {
   }
   console.log('');
   console.log(table(
-    ['leg', 'tps (mean)', 'tps per round', 'latency avg ms', 'gateway CPU µs/tx', 'server CPU µs/tx', 'machine busy',
+    ['leg', 'tps (mean)', 'tps per round', 'latency avg ms', 'gateway CPU µs/tx', 'of it event loop', 'server CPU µs/tx', 'machine busy',
       'gateway stmt events/tx', 'pgAudit events/tx', 'store records/s', 'store MB/s'],
     rows,
   ));
-  console.log('(CPU from /proc: the gateway is the platform child process, the server is its postmaster with every backend and ' +
+  console.log('(CPU from /proc: the gateway is the platform child process (all its threads; "of it event loop": its main thread, the rest is ' +
+    'the audit writer and pgAudit reader threads and libuv\'s pool), the server is its postmaster with every backend and ' +
     'auxiliary process; machine busy is of all cores. Events counted from the store files, by the time of each event.)');
   // pgbench -S: one SELECT per transaction (plus a few set-up queries of its own per run).
   const lines: string[] = [];

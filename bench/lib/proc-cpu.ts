@@ -73,3 +73,15 @@ export function machineCpuMs(): { busy: number; total: number } {
   const idle = (f[3] ?? 0) + (f[4] ?? 0);
   return { busy: (total - idle) * msPerTick(), total: total * msPerTick() };
 }
+
+/** utime + stime of one thread of a process, ms (the main thread's id is the pid). */
+export function threadCpuMs(pid: number, tid: number = pid): number {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+  } catch {
+    return NaN;
+  }
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * msPerTick();
+}

@@ -3,7 +3,8 @@
 // newest signed checkpoint exported next to it for copying off the host. The failure policy
 // decides what an unwritable store means: failClosed refuses new connections, failOpen keeps
 // serving and says so.
-import { mkdirSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { openAuditStore, publicKeyPem, type AuditStore, type Durability } from './store/index.js';
@@ -20,13 +21,29 @@ export interface AuditLogOptions {
   readonly durability: Durability;
   readonly policy: AuditFailurePolicy;
   readonly log: Logger;
+  /**
+   * The log stopped recording events: the store cannot write (disk full, I/O error) or events
+   * are being dropped (its queue is full). Called once per unhealthy period, under either policy
+   * (failOpen keeps serving: this is where it raises the alert). Must not throw.
+   */
+  readonly onFailure?: (err: Error) => void;
+  /** The log records events again after onFailure. */
+  readonly onRecovered?: () => void;
 }
 
 export class AuditLog {
   private unsubscribe: (() => void) | null = null;
-  /** Appends not yet acknowledged by the store, so close() can wait for them. */
-  private readonly pending = new Set<Promise<unknown>>();
   private retentionTimer: NodeJS.Timeout | null = null;
+  /** Ticket of the last event handed to the store (see AuditStore.enqueue). */
+  private lastTicket = 0;
+  /** The pendingDurable() promise for lastTicket, shared by every caller until it changes. */
+  private durableFor = { ticket: 0, promise: null as Promise<void> | null };
+  /** Inside an unhealthy period (onFailure called, onRecovered not yet). */
+  private failing = false;
+  /** A dropped event: the period ends once an event accepted after it is written. */
+  private recoveryProbe = 0;
+  private witnessNext: Parameters<AuditStore['exportCheckpoint']>[0] | null = null;
+  private witnessBusy = false;
 
   private constructor(
     readonly store: AuditStore,
@@ -42,11 +59,16 @@ export class AuditLog {
       keyFile: options.keyFile,
       durability: options.durability,
       onCheckpoint: (cp) => log?.exportWitness(cp),
-      onHealthChange: (healthy, err) =>
-        healthy ? options.log.warn('audit store writable again') : options.log.error({ err }, `audit store cannot write (${options.policy})`),
+      onHealthChange: (healthy, err) => {
+        if (healthy) options.log.warn('audit store writable again');
+        else options.log.error({ err }, `audit store cannot write (${options.policy})`);
+        if (!log) return;
+        if (healthy) log.recovered();
+        else log.failed(err ?? new Error('the audit store cannot write'));
+      },
     });
     log = new AuditLog(store, options);
-    log.unsubscribe = bus.subscribe((e) => void log!.append(e));
+    log.unsubscribe = bus.subscribe((e) => log!.record(e));
     return log;
   }
 
@@ -66,8 +88,7 @@ export class AuditLog {
 
   /** Under strict durability, resolves once every event appended so far is on disk. */
   durable(): Promise<void> {
-    if (this.options.durability !== 'strict' || this.pending.size === 0) return Promise.resolve();
-    return Promise.all([...this.pending]).then(() => undefined);
+    return this.pendingDurable() ?? Promise.resolve();
   }
 
   get strict(): boolean {
@@ -75,8 +96,13 @@ export class AuditLog {
   }
 
   pendingDurable(): Promise<void> | null {
-    if (!this.strict || this.pending.size === 0) return null;
-    return Promise.all([...this.pending]).then(() => undefined);
+    const ticket = this.lastTicket;
+    if (!this.strict || this.store.isSettled(ticket)) return null;
+    // Asked for after every server chunk of a session: one promise per new event, not per call.
+    if (this.durableFor.ticket !== ticket || this.durableFor.promise === null) {
+      this.durableFor = { ticket, promise: this.store.settled(ticket) };
+    }
+    return this.durableFor.promise;
   }
 
   get publicKeyPem(): string {
@@ -85,24 +111,68 @@ export class AuditLog {
 
   /** Appends one event; resolves when the store has it (durable under strict durability). */
   append(event: AnyEvent): Promise<void> {
-    // The store's canonical JSON drops undefined fields itself.
-    const p = this.store.append(event).then(
-      () => undefined,
-      () => undefined, // health and the policy report it; the caller's session is not the place
-    );
-    this.pending.add(p);
-    void p.finally(() => this.pending.delete(p));
-    return p;
+    const ticket = this.record(event);
+    return ticket === 0 ? Promise.resolve() : this.store.settled(ticket);
   }
 
-  private exportWitness(cp: Parameters<AuditStore['exportCheckpoint']>[0]): void {
-    try {
-      const tmp = `${this.options.witnessFile}.tmp`;
-      writeFileSync(tmp, `${JSON.stringify(this.store.exportCheckpoint(cp), null, 2)}\n`, { mode: 0o644 });
-      renameSync(tmp, this.options.witnessFile);
-    } catch (err) {
-      this.options.log.error({ err }, 'could not write the audit witness checkpoint');
+  /** Hands one event to the store without waiting (what the bus does); its ticket, 0 when dropped. */
+  private record(event: AnyEvent): number {
+    // The store's canonical JSON drops undefined fields itself.
+    const ticket = this.store.enqueue(event);
+    if (typeof ticket !== 'number') {
+      // I/O failures come through the store's health; a full queue drops events: a failure too.
+      if (ticket.reason === 'queue-full') this.failed(ticket);
+      return 0;
     }
+    this.lastTicket = ticket;
+    if (this.failing && this.recoveryProbe === 0 && this.store.healthy) {
+      this.recoveryProbe = ticket;
+      void this.store.settled(ticket).then(() => {
+        this.recoveryProbe = 0;
+        if (this.store.healthy) this.recovered();
+      });
+    }
+    return ticket;
+  }
+
+  private failed(err: Error): void {
+    if (this.failing) return;
+    this.failing = true;
+    try {
+      this.options.onFailure?.(err);
+    } catch (e) {
+      this.options.log.error({ err: e }, 'the audit failure handler failed');
+    }
+  }
+
+  private recovered(): void {
+    if (!this.failing) return;
+    this.failing = false;
+    try {
+      this.options.onRecovered?.();
+    } catch (e) {
+      this.options.log.error({ err: e }, 'the audit recovery handler failed');
+    }
+  }
+
+  /** Written off the event loop's critical path: one write at a time, the newest checkpoint wins. */
+  private exportWitness(cp: Parameters<AuditStore['exportCheckpoint']>[0]): void {
+    this.witnessNext = cp;
+    if (this.witnessBusy) return;
+    this.witnessBusy = true;
+    void (async () => {
+      for (let next = this.witnessNext; next !== null; next = this.witnessNext) {
+        this.witnessNext = null;
+        try {
+          const tmp = `${this.options.witnessFile}.tmp`;
+          await writeFile(tmp, `${JSON.stringify(this.store.exportCheckpoint(next), null, 2)}\n`, { mode: 0o644 });
+          await rename(tmp, this.options.witnessFile);
+        } catch (err) {
+          this.options.log.error({ err }, 'could not write the audit witness checkpoint');
+        }
+      }
+      this.witnessBusy = false;
+    })();
   }
 
   /** Deletes whole segments older than `days` (the chain stays verifiable from the first kept
@@ -131,7 +201,7 @@ export class AuditLog {
   async close(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.unsubscribe?.();
-    await Promise.all([...this.pending]);
-    await this.store.close();
+    await this.store.close(); // writes everything handed over so far, and a last checkpoint
+    while (this.witnessBusy) await new Promise((r) => setTimeout(r, 5));
   }
 }

@@ -2,13 +2,16 @@
 // publishes them as `statement.pgaudit` events joined to the gateway session they belong to
 // (by server and backend process id). Read offsets are kept in a file, so lines written while
 // the platform was down are read when it is back.
-import { existsSync, readFileSync, readdirSync, writeFileSync, renameSync, openSync, readSync, closeSync, statSync } from 'node:fs';
-import path from 'node:path';
-import { parsePgAuditLine } from './pgaudit-line.js';
+// The reading and parsing run in a worker thread (pgaudit-worker.ts); this thread only looks the
+// pids up in the gateway's session index and publishes. stop() reads the last lines itself.
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
+import { collectLines, finishLines, sessionKey, type JoinedSession, type ServerLogs } from './pgaudit-scan.js';
+import type { FromReader, ToReader } from './pgaudit-worker.js';
 import type { EventBus } from '../events/bus.js';
+import type { AnyEvent } from '../events/types.js';
 import type { SessionIndex } from '../gateway/session-index.js';
-
-const MAX_READ_PER_TICK = 4 * 1024 * 1024;
 
 export interface IngestOptions {
   readonly stateFile: string;
@@ -19,11 +22,18 @@ export interface IngestOptions {
   readonly intervalMs?: number;
 }
 
+const READER_URL = new URL('./pgaudit-worker.js', import.meta.url);
+
 export class PgAuditIngest {
   private offsets: Record<string, number> = {};
-  private carry = new Map<string, string>();
   private timer: NodeJS.Timeout | null = null;
-  private busy = false;
+  private worker: Worker | null = null;
+  /** The scan in flight (0: none). */
+  private scanning = 0;
+  private nextScan = 1;
+  private saving = false;
+  private saveAgain = false;
+  private stopped = false;
 
   constructor(private readonly o: IngestOptions) {
     try {
@@ -34,82 +44,125 @@ export class PgAuditIngest {
   }
 
   start(): void {
-    this.timer = setInterval(() => this.tick(), this.o.intervalMs ?? 500);
+    try {
+      const worker = new Worker(READER_URL, { name: 'pgwarden pgaudit reader' });
+      worker.unref();
+      worker.on('message', (m: FromReader) => this.fromReader(m));
+      worker.on('error', () => this.readerLost());
+      worker.on('exit', () => this.readerLost());
+      this.worker = worker;
+    } catch {
+      this.worker = null; // read in this thread
+    }
+    this.timer = setInterval(() => this.scan(), this.o.intervalMs ?? 500);
     this.timer.unref();
   }
 
-  /** Reads what is new in every server's log; returns how many audit lines it published. */
+  /** Reads what is new in every server's log in this thread; returns how many audit lines it published. */
   tick(): number {
-    if (this.busy) return 0;
-    this.busy = true;
-    let published = 0;
-    let moved = false;
-    try {
-      for (const server of this.o.servers()) {
-        const dir = this.o.logDir(server.id);
-        if (!existsSync(dir)) continue;
-        for (const name of readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
-          const file = path.join(dir, name);
-          const size = statSync(file).size;
-          const from = this.offsets[file] ?? 0;
-          if (size <= from) continue;
-          const length = Math.min(size - from, MAX_READ_PER_TICK);
-          const buf = Buffer.alloc(length);
-          const fd = openSync(file, 'r');
-          try {
-            readSync(fd, buf, 0, length, from);
-          } finally {
-            closeSync(fd);
-          }
-          this.offsets[file] = from + length;
-          moved = true;
-          const text = (this.carry.get(file) ?? '') + buf.toString('utf8');
-          const lines = text.split('\n');
-          this.carry.set(file, lines.pop() ?? '');
-          for (const line of lines) {
-            const a = parsePgAuditLine(line);
-            if (!a) continue;
-            const session = this.o.sessions.find(server.name, a.pid);
-            // The gateway already records the top-level statements of sessions it relays; from
-            // pgAudit only what it cannot see: statements inside functions and DO blocks.
-            if (session && a.substatementId <= 1) continue;
-            this.o.bus.publish({
-              type: 'statement.pgaudit',
-              time: a.time,
-              server: server.name,
-              sessionId: session?.connId ?? null,
-              backendPid: a.pid,
-              user: a.user,
-              database: a.database,
-              applicationName: session?.applicationName ?? a.applicationName,
-              auditType: a.auditType,
-              statementId: a.statementId,
-              substatementId: a.substatementId,
-              class: a.class,
-              command: a.command,
-              objectType: a.objectType,
-              objectName: a.objectName,
-              statement: a.statement,
-              parameter: a.parameter,
-            });
-            published++;
-          }
-        }
-      }
-      if (moved) {
-        const tmp = `${this.o.stateFile}.tmp`;
-        writeFileSync(tmp, JSON.stringify(this.offsets), { mode: 0o600 });
-        renameSync(tmp, this.o.stateFile);
-      }
-    } finally {
-      this.busy = false;
-    }
-    return published;
+    const collected = collectLines(this.serverLogs(), this.offsets);
+    const events = finishLines(collected.lines, this.lookup(collected.keys));
+    return this.commit(events, collected.offsets, true);
   }
 
   stop(): void {
+    this.stopped = true; // an asynchronous save in flight must not replace the last one
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.scanning = 0; // a scan in flight is dropped: its lines are read again just below
+    const worker = this.worker;
+    this.worker = null;
+    void worker?.terminate();
     this.tick();
+  }
+
+  private scan(): void {
+    if (this.scanning !== 0) return;
+    if (this.worker === null) {
+      this.tick();
+      return;
+    }
+    this.scanning = this.nextScan++;
+    this.worker.ref(); // until the scan is answered
+    this.post({ t: 'scan', id: this.scanning, servers: this.serverLogs(), offsets: { ...this.offsets } });
+  }
+
+  private fromReader(m: FromReader): void {
+    if (m.id !== this.scanning) return; // dropped
+    switch (m.t) {
+      case 'keys':
+        this.post({ t: 'sessions', id: m.id, sessions: [...this.lookup(m.keys)] });
+        return;
+      case 'events':
+        this.done();
+        this.commit(m.events, m.offsets, false);
+        return;
+      case 'failed':
+        this.done();
+        return;
+    }
+  }
+
+  private done(): void {
+    this.scanning = 0;
+    this.worker?.unref();
+  }
+
+  private readerLost(): void {
+    if (this.worker === null) return;
+    this.worker = null;
+    this.scanning = 0; // scans go on in this thread
+  }
+
+  private post(m: ToReader): void {
+    this.worker?.postMessage(m);
+  }
+
+  private serverLogs(): ServerLogs[] {
+    return [...this.o.servers()].map((s) => ({ name: s.name, dir: this.o.logDir(s.id) }));
+  }
+
+  private lookup(keys: readonly string[]): Map<string, JoinedSession> {
+    const found = new Map<string, JoinedSession>();
+    for (const key of keys) {
+      const cut = key.lastIndexOf('\0');
+      const s = this.o.sessions.find(key.slice(0, cut), Number(key.slice(cut + 1)));
+      if (s) found.set(sessionKey(s.server, s.backendPid), { connId: s.connId, applicationName: s.applicationName });
+    }
+    return found;
+  }
+
+  private commit(events: readonly AnyEvent[], offsets: Record<string, number>, sync: boolean): number {
+    for (const e of events) this.o.bus.publish(e);
+    if (Object.keys(offsets).length === 0) return events.length;
+    Object.assign(this.offsets, offsets);
+    if (sync) {
+      const tmp = `${this.o.stateFile}.tmp`;
+      writeFileSync(tmp, JSON.stringify(this.offsets), { mode: 0o600 });
+      renameSync(tmp, this.o.stateFile);
+    } else void this.save();
+    return events.length;
+  }
+
+  /** The offsets written off the event loop, one write at a time (the newest wins). */
+  private async save(): Promise<void> {
+    if (this.saving) {
+      this.saveAgain = true;
+      return;
+    }
+    this.saving = true;
+    try {
+      do {
+        this.saveAgain = false;
+        const tmp = `${this.o.stateFile}.tmp-async`;
+        await writeFile(tmp, JSON.stringify(this.offsets), { mode: 0o600 });
+        if (this.stopped) break;
+        await rename(tmp, this.o.stateFile);
+      } while (this.saveAgain);
+    } catch {
+      // Next time: offsets only decide what is read again after a restart.
+    } finally {
+      this.saving = false;
+    }
   }
 }

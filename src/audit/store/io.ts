@@ -1,5 +1,6 @@
 // The few file operations the writer makes, behind an interface so tests can count fsyncs and
 // inject failures. nodeIo is the real thing (node:fs/promises).
+import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 
 export interface AppendFile {
@@ -52,6 +53,46 @@ export const nodeIo: AuditIo = {
       await handle.sync();
     } finally {
       await handle.close();
+    }
+  },
+};
+
+/**
+ * The same operations as blocking system calls, for the writer's own thread (writer-worker.ts):
+ * nothing else waits on that thread, and a write then costs one system call, not a hop through
+ * libuv's thread pool and back.
+ */
+class SyncAppendFile implements AppendFile {
+  constructor(private readonly fd: number) {}
+
+  async append(data: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < data.length) done += writeSync(this.fd, data, done, data.length - done);
+  }
+
+  async datasync(): Promise<void> {
+    fdatasyncSync(this.fd);
+  }
+
+  async truncate(length: number): Promise<void> {
+    ftruncateSync(this.fd, length);
+  }
+
+  async close(): Promise<void> {
+    closeSync(this.fd);
+  }
+}
+
+export const nodeSyncIo: AuditIo = {
+  async openAppend(file) {
+    return new SyncAppendFile(openSync(file, 'a', 0o600));
+  },
+  async syncDirectory(dir) {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
     }
   },
 };

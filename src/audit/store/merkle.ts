@@ -7,10 +7,12 @@
 // which the root follows by folding right to left. Checkpoints carry the frontier, so a verifier
 // can resume from a signed checkpoint after retention deleted the records before it.
 import { sha256 } from './sha256.js';
+import { sha256Short, SHORT_MAX } from './sha256-short.js';
 
 export const EMPTY_ROOT: Buffer = sha256('');
 
 export function leafHash(recordHash: Uint8Array): Buffer {
+  if (1 + recordHash.length <= SHORT_MAX) return sha256Short(0, recordHash);
   const input = Buffer.allocUnsafe(1 + recordHash.length);
   input[0] = 0;
   input.set(recordHash, 1);
@@ -18,6 +20,7 @@ export function leafHash(recordHash: Uint8Array): Buffer {
 }
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
+  if (1 + left.length + right.length <= SHORT_MAX) return sha256Short(1, left, right);
   const input = Buffer.allocUnsafe(1 + left.length + right.length);
   input[0] = 1;
   input.set(left, 1);

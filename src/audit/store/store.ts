@@ -1,22 +1,23 @@
-// The audit store's writer: append-only segments of hash-chained records, signed checkpoints,
-// group commit. One writer loop does all file I/O in order; append() only canonicalizes the
-// event and queues it. Each turn of the loop takes every queued event (up to maxBatchRecords),
-// chains them, writes them with one write(2) and, under strict durability, one fdatasync(2).
-import { createHash } from 'node:crypto';
-import { mkdir, unlink } from 'node:fs/promises';
-import { canonicalJson, CanonicalJsonError } from './canonical-json.js';
-import { checkpointText, signCheckpoint, type Checkpoint } from './checkpoint.js';
+// The audit store: append-only segments of hash-chained records, signed checkpoints, group commit
+// (FORMAT.md). This is the caller's side. append() only checks the event and serializes it with
+// the native JSON.stringify; queued events cross to the writer together (see scheduleFlush), and
+// everything else (canonical JSON, SHA-256, the Merkle frontier, checkpoints and signatures,
+// writes and fdatasyncs) happens in the writer (writer.ts), which runs in a worker thread
+// (writer-worker.ts). Results come back in order, one message per written batch.
+// When the options carry their own file operations or clock (tests), the writer runs in this
+// thread instead, behind the same messages (writer-host.ts).
+import { mkdir } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
+import type { Checkpoint } from './checkpoint.js';
 import { exportCheckpoint, type ExportedCheckpoint } from './checkpoint-export.js';
-import { AuditWriteError, systemCode } from './errors.js';
-import { checkpointsPath, segmentPath } from './files.js';
-import { nodeIo, type AppendFile, type AuditIo } from './io.js';
+import { AuditWriteError } from './errors.js';
+import { nodeIo } from './io.js';
 import { lockDirectory, type DirectoryLock } from './lock.js';
-import type { MerkleFrontier } from './merkle.js';
 import { resolveOptions, type AuditStoreOptions, type ResolvedOptions } from './options.js';
-import { formatRecordLine, MAX_DEPTH, recordHash, ZERO_HASH } from './record.js';
-import { recoverStore, type RecoveryReport } from './recover.js';
+import type { RecoveryReport } from './recover.js';
 import { deleteOldSegments, type RetentionResult } from './retention.js';
 import { loadSigningKey, type SigningKey } from './signing-key.js';
+import { deserializeError, WriterHost, type FromWriter, type ToWriter, type WriterState } from './writer-host.js';
 
 export interface AppendResult {
   readonly seq: number;
@@ -36,16 +37,14 @@ export interface AuditStoreStats {
   readonly pending: number;
 }
 
-interface Pending {
-  readonly text: string;
-  readonly timeMs: number;
+interface Waiter {
   readonly resolve: (r: AppendResult) => void;
   readonly reject: (e: Error) => void;
 }
 
-interface Waiter {
-  readonly resolve: (c: Checkpoint) => void;
-  readonly reject: (e: Error) => void;
+interface SettleWaiter {
+  readonly ticket: number;
+  readonly resolve: () => void;
 }
 
 export async function openAuditStore(options: AuditStoreOptions): Promise<AuditStore> {
@@ -63,40 +62,58 @@ export async function openAuditStore(options: AuditStoreOptions): Promise<AuditS
   }
 }
 
+const WRITER_URL = new URL('./writer-worker.js', import.meta.url);
+/** Batched durability: events are sent to the writer thread at most once per window (ms). */
+const BATCH_WINDOW_MS = 4;
+/** Events sent at once without waiting for the window. */
+const MAX_MESSAGE_EVENTS = 1024;
+
 export class AuditStore {
   readonly dir: string;
   readonly durability: 'strict' | 'batched';
-  private readonly io: AuditIo;
   private readonly now: () => number;
+  private inThread: boolean;
 
+  private worker: Worker | null = null;
+  private send: (message: ToWriter, transfer?: ArrayBuffer[]) => void = () => undefined;
+
+  // What the writer last reported.
   private seq = 0;
-  private lastHash = ZERO_HASH;
-  private frontier!: MerkleFrontier;
   private active = 1;
-  private segment!: AppendFile;
-  private segmentBytes = 0;
-  private segmentFirstTimeMs: number | undefined;
-  private unsynced = false;
-  private checkpoints!: AppendFile;
-  private checkpointBytes = 0;
   private last!: Checkpoint;
-  private lastText = '';
-
-  private pending: Pending[] = [];
-  private waiters: Waiter[] = [];
-  private idleWaiters: (() => void)[] = [];
-  private running = false;
-  private syncDue = false;
-  private timeDue = false;
-  private checkpointRetryAt = 0;
-  private syncTimer: NodeJS.Timeout | undefined;
-  private checkpointTimer: NodeJS.Timeout | undefined;
-  private closing = false;
-  private broken: AuditWriteError | undefined;
-  private isHealthy = true;
-  private error: AuditWriteError | undefined;
   private recoveryReport!: RecoveryReport;
-  private counts = { appended: 0, rejected: 0, writes: 0, syncs: 0, checkpoints: 0 };
+  private writerCounts = { appended: 0, rejected: 0, writes: 0, syncs: 0, checkpoints: 0 };
+  private isHealthy = true;
+  private broken: AuditWriteError | undefined;
+  private error: AuditWriteError | undefined;
+  /** Appends refused here, before reaching the writer. */
+  private refused = 0;
+
+  // Events of this turn of the event loop, not yet sent.
+  private outTexts: string[] = [];
+  private outTimes: number[] = [];
+  private flushScheduled = false;
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** When the last events were sent (ms, the store's clock). */
+  private lastSend = 0;
+  /** Tickets sent to the writer so far. */
+  private sentThrough = 0;
+  /** Strict: the queued events go when the batch in flight is settled. */
+  private flushOnSettle = false;
+  /** Tickets: the n-th event accepted has ticket n; results come back in ticket order. */
+  private issued = 0;
+  private settledThrough = 0;
+  private readonly waiters = new Map<number, Waiter>();
+  private settleWaiters: SettleWaiter[] = [];
+  private checkpointRequests = new Map<number, { resolve: (c: Checkpoint) => void; reject: (e: Error) => void }>();
+  private nextRequest = 1;
+  private referenced = false;
+
+  private opening: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  private closing = false;
+  /** The writer thread is gone (failed or exited). */
+  private gone = false;
+  private closed: (() => void) | null = null;
 
   /** @internal use openAuditStore */
   constructor(
@@ -107,37 +124,50 @@ export class AuditStore {
   ) {
     this.dir = options.dir;
     this.durability = o.durability;
-    this.io = options.io ?? nodeIo;
     this.now = options.now ?? Date.now;
+    this.inThread = options.io !== undefined || options.now !== undefined;
   }
 
   /** @internal */
   async start(): Promise<void> {
-    const r = await recoverStore(this.dir, this.key, this.o.maxRecordBytes);
-    this.recoveryReport = r.report;
-    this.seq = r.seq;
-    this.lastHash = r.lastHash;
-    this.frontier = r.frontier;
-    this.active = r.active;
-    this.segmentBytes = r.segmentBytes;
-    this.segmentFirstTimeMs = r.segmentFirstTimeMs;
-    this.checkpointBytes = r.checkpointBytes;
-    if (r.lastCheckpoint) {
-      this.last = r.lastCheckpoint.checkpoint;
-      this.lastText = r.lastCheckpoint.text;
-    }
-    this.checkpoints = await this.io.openAppend(checkpointsPath(this.dir, this.active));
-    if (r.needsOpening) await this.appendCheckpoint(this.makeCheckpoint(), true);
-    this.segment = await this.io.openAppend(segmentPath(this.dir, this.active));
-    await this.io.syncDirectory(this.dir);
-    if (this.seq > this.last.size) await this.appendCheckpoint(this.makeCheckpoint(), true);
-    this.checkpointTimer = setInterval(() => {
-      if (this.seq > this.last.size) {
-        this.timeDue = true;
-        this.kick();
+    const opened = new Promise<void>((resolve, reject) => (this.opening = { resolve, reject }));
+    let worker: Worker | null = null;
+    if (!this.inThread) {
+      try {
+        worker = new Worker(WRITER_URL, { name: 'pgwarden audit writer' });
+      } catch {
+        this.inThread = true; // no thread to be had: the writer runs here, as for tests
       }
-    }, this.o.checkpointIntervalMs);
-    this.checkpointTimer.unref();
+    }
+    if (worker === null) {
+      const host = new WriterHost((m) => this.receive(m), { io: this.options.io ?? nodeIo, now: this.now });
+      this.send = (m) => host.handle(m);
+    } else {
+      this.worker = worker;
+      this.referenced = true;
+      worker.on('message', (m: FromWriter) => this.receive(m));
+      worker.on('error', (err) => this.writerLost(`the audit writer thread failed: ${err.message}`));
+      worker.on('exit', (code) => {
+        if (this.closed === null) this.writerLost(`the audit writer thread exited (code ${code})`);
+        else this.finishClose();
+      });
+      this.send = (m, transfer) => worker.postMessage(m, transfer);
+    }
+    this.send({
+      t: 'init',
+      dir: this.dir,
+      options: this.o,
+      privateKey: this.key.privateKey,
+      publicKey: this.key.publicKey,
+      keyId: this.key.keyId,
+    });
+    try {
+      await opened;
+    } catch (err) {
+      await this.worker?.terminate();
+      throw err;
+    }
+    this.reference();
   }
 
   /** What opening found: a fresh store, torn tails cut off, records not yet covered by a checkpoint. */
@@ -167,7 +197,17 @@ export class AuditStore {
   }
 
   stats(): AuditStoreStats {
-    return { lastSeq: this.seq, activeSegment: this.active, pending: this.pending.length, ...this.counts };
+    const c = this.writerCounts;
+    return {
+      lastSeq: this.seq,
+      activeSegment: this.active,
+      pending: this.issued - this.settledThrough,
+      appended: c.appended,
+      rejected: c.rejected + this.refused,
+      writes: c.writes,
+      syncs: c.syncs,
+      checkpoints: c.checkpoints,
+    };
   }
 
   /**
@@ -175,33 +215,75 @@ export class AuditStore {
    * written and fdatasync'ed (strict); rejects with AuditWriteError.
    */
   append(event: object): Promise<AppendResult> {
-    const refuse = (reason: AuditWriteError['reason'], message: string, cause?: unknown): Promise<AppendResult> => {
-      this.counts.rejected++;
-      return Promise.reject(new AuditWriteError(reason, message, cause));
-    };
-    if (this.closing) return refuse('closed', 'the audit store is closed');
-    if (this.broken) return refuse('io', `the audit store cannot write until reopened: ${this.broken.message}`, this.broken);
-    if (this.pending.length >= this.o.maxPendingRecords) return refuse('queue-full', `more than ${this.o.maxPendingRecords} audit records are waiting to be written`);
-    if (typeof event !== 'object' || event === null || Array.isArray(event)) return refuse('invalid-event', 'an audit event must be a JSON object');
-    let text: string;
+    const ticket = this.enqueue(event);
+    if (typeof ticket !== 'number') return Promise.reject(ticket);
+    return new Promise((resolve, reject) => this.waiters.set(ticket, { resolve, reject }));
+  }
+
+  /**
+   * @internal The promise-free form of append() for a caller that records many events and waits
+   * for few (AuditLog): the event's ticket (results come in ticket order, see settled()), or the
+   * error append() would have rejected with at once.
+   */
+  enqueue(event: object): number | AuditWriteError {
+    if (this.closing) return this.refuse('closed', 'the audit store is closed');
+    if (this.broken) return this.refuse('io', `the audit store cannot write until reopened: ${this.broken.message}`, this.broken);
+    if (this.issued - this.settledThrough >= this.o.maxPendingRecords) {
+      return this.refuse('queue-full', `more than ${this.o.maxPendingRecords} audit records are waiting to be written`);
+    }
+    if (typeof event !== 'object' || event === null || Array.isArray(event)) return this.refuse('invalid-event', 'an audit event must be a JSON object');
+    let text: string | undefined;
     try {
-      text = canonicalJson(event, MAX_DEPTH);
+      text = JSON.stringify(event) as string | undefined;
     } catch (err) {
-      return refuse('invalid-event', `the audit event is not JSON: ${err instanceof CanonicalJsonError ? err.message : 'cannot encode'}`);
+      return this.refuse('invalid-event', `the audit event is not JSON: ${err instanceof TypeError ? err.message : 'cannot encode'}`);
     }
+    if (typeof text !== 'string' || text.charCodeAt(0) !== 0x7b) return this.refuse('invalid-event', 'an audit event must be a JSON object');
+    // The canonical form has the same characters in another order: the same length.
     if (text.length > this.o.maxRecordBytes / 3 && Buffer.byteLength(text) > this.o.maxRecordBytes) {
-      return refuse('invalid-event', `the audit event is larger than ${this.o.maxRecordBytes} bytes`);
+      return this.refuse('invalid-event', `the audit event is larger than ${this.o.maxRecordBytes} bytes`);
     }
-    return new Promise((resolve, reject) => {
-      this.pending.push({ text, timeMs: this.now(), resolve, reject });
-      this.kick();
+    const now = this.now();
+    this.outTexts.push(text);
+    this.outTimes.push(now);
+    if (this.outTexts.length >= MAX_MESSAGE_EVENTS) this.flushOut();
+    else if (!this.flushScheduled) this.scheduleFlush(now);
+    if (!this.referenced) this.reference();
+    return ++this.issued;
+  }
+
+  /** @internal Ticket of the last event accepted (0: none yet). */
+  get lastTicket(): number {
+    return this.issued;
+  }
+
+  /** @internal True once the event with this ticket was written (and synced, if strict) or rejected. */
+  isSettled(ticket: number): boolean {
+    return ticket <= this.settledThrough;
+  }
+
+  /** @internal Resolves (never rejects) once every event up to this ticket was written or rejected. */
+  settled(ticket: number): Promise<void> {
+    if (ticket <= this.settledThrough) return Promise.resolve();
+    return new Promise((resolve) => {
+      const list = this.settleWaiters;
+      // Tickets asked for only grow, nearly always: keep the list sorted from the back.
+      let i = list.length;
+      while (i > 0 && list[i - 1]!.ticket > ticket) i--;
+      list.splice(i, 0, { ticket, resolve });
     });
   }
 
   /** Writes a checkpoint now (unless the last one already covers every record) and returns it. */
   checkpoint(): Promise<Checkpoint> {
     if (this.closing) return Promise.reject(new AuditWriteError('closed', 'the audit store is closed'));
-    return this.requestCheckpoint();
+    if (this.broken) return Promise.reject(this.broken);
+    this.flushOut(); // the events appended so far go first
+    const id = this.nextRequest++;
+    const p = new Promise<Checkpoint>((resolve, reject) => this.checkpointRequests.set(id, { resolve, reject }));
+    this.reference();
+    this.send({ t: 'checkpoint', id });
+    return p;
   }
 
   /** The portable form of a checkpoint (default: the last) for a witness off the host. */
@@ -211,275 +293,218 @@ export class AuditStore {
 
   /** Deletes whole segments, oldest first, whose last record is older than `olderThan`. */
   applyRetention(olderThan: Date): Promise<RetentionResult> {
-    return deleteOldSegments(this.dir, this.active, olderThan, this.o.maxRecordBytes, this.io);
+    // The active segment as last reported: the writer may have moved on, never back.
+    return deleteOldSegments(this.dir, this.active, olderThan, this.o.maxRecordBytes, this.options.io ?? nodeIo);
   }
 
   /** Writes what is queued, a final checkpoint, fdatasyncs and releases the directory. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    clearInterval(this.checkpointTimer);
-    clearTimeout(this.syncTimer);
-    await this.idle();
-    if (!this.broken && this.seq > this.last.size) await this.requestCheckpoint().catch(() => undefined);
-    if (!this.broken && this.unsynced) await this.segment.datasync().catch(() => undefined);
-    await this.segment.close().catch(() => undefined);
-    await this.checkpoints.close().catch(() => undefined);
+    if (this.gone) {
+      await this.lock.release(); // the writer thread died: nothing left to write or close
+      return;
+    }
+    this.flushOut();
+    const done = new Promise<void>((resolve) => (this.closed = resolve));
+    if (this.worker) this.worker.ref();
+    this.send({ t: 'close' });
+    await done;
     await this.lock.release();
   }
 
-  private requestCheckpoint(): Promise<Checkpoint> {
-    if (this.broken) return Promise.reject(this.broken);
-    return new Promise((resolve, reject) => {
-      this.waiters.push({ resolve, reject });
-      this.kick();
-    });
-  }
+  // ---- messages ----
 
-  private idle(): Promise<void> {
-    if (!this.running) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
-  }
-
-  private kick(): void {
-    if (this.running) return;
-    this.running = true;
-    setImmediate(() => void this.run());
-  }
-
-  private async run(): Promise<void> {
-    try {
-      while (!this.broken) {
-        if (this.pending.length > 0) await this.writeBatch();
-        if (this.checkpointDue()) await this.writeCheckpoint();
-        else if (this.syncDue) await this.syncSegment();
-        else if (this.pending.length === 0) break;
-      }
-    } catch (err) {
-      // Not an I/O failure (those are handled where they happen): a bug. Stop writing, loudly.
-      this.broken = this.failed(err, 'the audit writer stopped on an internal error');
-    } finally {
-      if (this.broken) {
-        for (const p of this.pending.splice(0)) p.reject(this.broken);
-        for (const w of this.waiters.splice(0)) w.reject(this.broken);
-      }
-      this.running = false;
-      for (const w of this.idleWaiters.splice(0)) w();
+  /**
+   * When the events of this turn go to the writer. Batched durability: at the end of the turn, but
+   * at most once per window, so a busy loop wakes the writer thread once per window, not once per
+   * event (a thread hop costs more than the record). Strict: at the end of the turn, or, while a
+   * batch is being written and fdatasync'ed, when it is done (the writer could not start on them
+   * sooner): one message per fdatasync.
+   */
+  private scheduleFlush(now: number): void {
+    this.flushScheduled = true;
+    if (this.inThread) setImmediate(this.flushOut);
+    else if (this.durability === 'strict') {
+      if (this.sentThrough > this.settledThrough) this.flushOnSettle = true;
+      else setImmediate(this.flushOut);
+    } else {
+      const wait = this.lastSend + BATCH_WINDOW_MS - now;
+      if (wait <= 0) setImmediate(this.flushOut);
+      else this.flushTimer = setTimeout(this.flushOut, wait);
     }
   }
 
-  private checkpointDue(): boolean {
-    if (this.waiters.length > 0) return true;
-    if (this.seq === this.last.size || this.now() < this.checkpointRetryAt) return false;
-    return this.timeDue || this.seq - this.last.size >= this.o.checkpointEvery;
-  }
+  private readonly flushOut = (): void => {
+    this.flushScheduled = false;
+    this.flushOnSettle = false;
+    if (this.flushTimer !== undefined) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+    }
+    const count = this.outTexts.length;
+    if (count === 0) return;
+    this.lastSend = this.outTimes[count - 1]!;
+    this.sentThrough = this.issued;
+    const texts = count === 1 ? this.outTexts[0]! : this.outTexts.join('\n');
+    const times = Float64Array.from(this.outTimes);
+    this.outTexts = [];
+    this.outTimes = [];
+    this.send({ t: 'append', texts, count, times, hashes: this.waiters.size > 0 }, [times.buffer as ArrayBuffer]);
+  };
 
-  private needsRoll(): boolean {
-    if (this.segmentBytes === 0) return false;
-    if (this.segmentBytes >= this.o.maxSegmentBytes) return true;
-    return this.segmentFirstTimeMs !== undefined && this.now() - this.segmentFirstTimeMs >= this.o.maxSegmentAgeMs;
-  }
-
-  private async writeBatch(): Promise<void> {
-    const batch = this.pending.length <= this.o.maxBatchRecords ? this.pending : this.pending.slice(0, this.o.maxBatchRecords);
-    this.pending = batch === this.pending ? [] : this.pending.slice(batch.length);
-    if (this.needsRoll()) {
-      try {
-        await this.roll();
-      } catch (err) {
-        this.rejectBatch(batch, this.failed(err, 'cannot start a new audit segment'));
+  private receive(m: FromWriter): void {
+    switch (m.t) {
+      case 'ready':
+        this.recoveryReport = m.recovery;
+        this.last = m.last;
+        this.mirror(m.state);
+        this.opening?.resolve();
+        this.opening = null;
+        return;
+      case 'openFailed':
+        this.opening?.reject(deserializeError(m.error));
+        this.opening = null;
+        return;
+      case 'batch':
+        this.mirror(m.state);
+        this.settleBatch(m);
+        return;
+      case 'checkpointed':
+        this.mirror(m.state);
+        this.last = m.checkpoint;
+        this.notify(() => this.options.onCheckpoint?.(m.checkpoint));
+        return;
+      case 'checkpointDone': {
+        const r = this.checkpointRequests.get(m.id);
+        this.checkpointRequests.delete(m.id);
+        if (m.checkpoint) r?.resolve(m.checkpoint);
+        else r?.reject(deserializeError(m.error!));
+        this.unreferenceWhenIdle();
         return;
       }
+      case 'health':
+        if (m.healthy) {
+          if (!this.isHealthy) {
+            this.isHealthy = true;
+            this.notify(() => this.options.onHealthChange?.(true, undefined));
+          }
+        } else {
+          const error = deserializeError(m.error!) as AuditWriteError;
+          this.error = error;
+          if (this.isHealthy) {
+            this.isHealthy = false;
+            this.notify(() => this.options.onHealthChange?.(false, error));
+          }
+        }
+        return;
+      case 'broken':
+        this.broken = deserializeError(m.error) as AuditWriteError;
+        return;
+      case 'closed':
+        this.mirror(m.state);
+        this.finishClose();
+        // Its files are closed: the thread is done (it also ends by itself, having closed its port).
+        if (this.worker) void this.worker.terminate();
+        return;
     }
-    const before = { seq: this.seq, lastHash: this.lastHash, frontier: this.frontier.clone() };
-    const results: AppendResult[] = new Array(batch.length);
-    let text = '';
-    for (let i = 0; i < batch.length; i++) {
-      const item = batch[i]!;
-      const seq = this.seq + 1;
-      const time = new Date(item.timeMs).toISOString();
-      const digest = recordHash(seq, time, this.lastHash, item.text);
-      const hash = digest.toString('hex');
-      text += formatRecordLine(seq, time, this.lastHash, hash, item.text);
-      this.frontier.append(digest);
-      this.seq = seq;
-      this.lastHash = hash;
-      results[i] = { seq, hash };
+  }
+
+  private settleBatch(m: Extract<FromWriter, { t: 'batch' }>): void {
+    const first = this.settledThrough + 1;
+    this.settledThrough += m.count;
+    if (this.waiters.size > 0) {
+      const error = m.ok ? undefined : deserializeError(m.error!);
+      let inv = 0;
+      let written = 0;
+      for (let i = 0; i < m.count; i++) {
+        const bad = inv < m.invalid.length && m.invalid[inv]![0] === i ? m.invalid[inv++]![1] : undefined;
+        const w = this.waiters.get(first + i);
+        if (bad === undefined && m.ok) written++;
+        if (w === undefined) continue;
+        this.waiters.delete(first + i);
+        if (bad !== undefined) w.reject(new AuditWriteError('invalid-event', bad));
+        else if (error) w.reject(error);
+        else w.resolve({ seq: m.firstSeq + written - 1, hash: m.hashes.slice(64 * (written - 1), 64 * written) });
+      }
     }
-    const data = Buffer.from(text);
-    try {
-      this.counts.writes++;
-      await this.segment.append(data);
-      if (this.durability === 'strict') {
-        this.counts.syncs++;
-        await this.segment.datasync();
-      }
-    } catch (err) {
-      this.seq = before.seq;
-      this.lastHash = before.lastHash;
-      this.frontier = before.frontier;
-      try {
-        await this.segment.truncate(this.segmentBytes);
-      } catch (truncErr) {
-        this.broken = new AuditWriteError('io', `cannot cut a failed write from ${segmentPath(this.dir, this.active)}`, truncErr);
-      }
-      this.rejectBatch(batch, this.failed(err, `cannot write ${batch.length} audit records`));
+    if (this.flushOnSettle && this.settledThrough >= this.sentThrough) this.flushOut();
+    const list = this.settleWaiters;
+    if (list.length > 0 && list[0]!.ticket <= this.settledThrough) {
+      let n = 0;
+      while (n < list.length && list[n]!.ticket <= this.settledThrough) list[n++]!.resolve();
+      list.splice(0, n);
+    }
+    this.unreferenceWhenIdle();
+  }
+
+  private mirror(state: WriterState): void {
+    this.seq = state.seq;
+    this.active = state.active;
+    this.writerCounts = state.counts;
+  }
+
+  private refuse(reason: AuditWriteError['reason'], message: string, cause?: unknown): AuditWriteError {
+    this.refused++;
+    return new AuditWriteError(reason, message, cause);
+  }
+
+  /** The writer thread died: nothing more will be written until the store is reopened. */
+  private writerLost(message: string): void {
+    this.gone = true;
+    if (this.closed !== null) {
+      this.finishClose();
       return;
     }
-    this.segmentBytes += data.length;
-    this.segmentFirstTimeMs ??= batch[0]!.timeMs;
-    this.counts.appended += batch.length;
-    if (this.durability === 'batched') {
-      this.unsynced = true;
-      this.scheduleSync();
-    }
-    this.recovered();
-    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
-  }
-
-  private rejectBatch(batch: readonly Pending[], error: AuditWriteError): void {
-    this.counts.rejected += batch.length;
-    for (const p of batch) p.reject(error);
-  }
-
-  private scheduleSync(): void {
-    if (this.syncTimer !== undefined || this.closing) return;
-    this.syncTimer = setTimeout(() => {
-      this.syncTimer = undefined;
-      this.syncDue = true;
-      this.kick();
-    }, this.o.fsyncIntervalMs);
-    this.syncTimer.unref();
-  }
-
-  private async syncSegment(): Promise<void> {
-    this.syncDue = false;
-    if (!this.unsynced) return;
-    try {
-      this.counts.syncs++;
-      await this.segment.datasync();
-      this.unsynced = false;
-      this.recovered();
-    } catch (err) {
-      this.failed(err, 'cannot fdatasync the audit segment');
-      this.scheduleSync();
-    }
-  }
-
-  private async writeCheckpoint(): Promise<void> {
-    const waiters = this.waiters.splice(0);
-    this.timeDue = false;
-    try {
-      if (this.seq > this.last.size) await this.appendCheckpoint(this.makeCheckpoint(), true);
-    } catch (err) {
-      this.checkpointRetryAt = this.now() + Math.min(this.o.checkpointIntervalMs, 1000);
-      const error = this.failed(err, 'cannot write an audit checkpoint');
-      for (const w of waiters) w.reject(error);
+    const error = new AuditWriteError('io', message);
+    if (this.recoveryReport === undefined) {
+      // Still opening (or the open failed, which was reported already).
+      this.opening?.reject(error);
+      this.opening = null;
       return;
     }
-    this.recovered();
-    for (const w of waiters) w.resolve(this.last);
-  }
-
-  private makeCheckpoint(): Checkpoint {
-    const prev = this.lastText ? createHash('sha256').update(this.lastText).digest('hex') : ZERO_HASH;
-    return signCheckpoint(
-      {
-        v: 1,
-        index: this.lastText ? this.last.index + 1 : 0,
-        size: this.seq,
-        root: this.frontier.root().toString('hex'),
-        frontier: this.frontier.hexes(),
-        lastHash: this.lastHash,
-        prev,
-        time: new Date(this.now()).toISOString(),
-        keyId: this.key.keyId,
-      },
-      this.key.privateKey,
-    );
-  }
-
-  /** Records first (a checkpoint never covers records that are not durable), then the checkpoint. */
-  private async appendCheckpoint(cp: Checkpoint, notify: boolean, file: AppendFile = this.checkpoints): Promise<void> {
-    if (this.unsynced) {
-      this.counts.syncs++;
-      await this.segment.datasync();
-      this.unsynced = false;
-    }
-    const text = checkpointText(cp);
-    const data = Buffer.from(`${text}\n`);
-    const before = file === this.checkpoints ? this.checkpointBytes : 0;
-    try {
-      await file.append(data);
-      this.counts.syncs++;
-      await file.datasync();
-    } catch (err) {
-      await file.truncate(before).catch((truncErr: unknown) => {
-        this.broken = new AuditWriteError('io', 'cannot cut a failed checkpoint write', truncErr);
-      });
-      throw err;
-    }
-    this.checkpointBytes = before + data.length;
-    this.last = cp;
-    this.lastText = text;
-    this.counts.checkpoints++;
-    if (notify) this.notify(() => this.options.onCheckpoint?.(cp));
-  }
-
-  /** Seals the active segment with the next one's opening checkpoint, then switches to it. */
-  private async roll(): Promise<void> {
-    const next = this.active + 1;
-    const ckPath = checkpointsPath(this.dir, next);
-    const segPath = segmentPath(this.dir, next);
-    let ck: AppendFile | undefined;
-    let seg: AppendFile | undefined;
-    const saved = { bytes: this.checkpointBytes, last: this.last, lastText: this.lastText };
-    try {
-      ck = await this.io.openAppend(ckPath);
-      this.checkpointBytes = 0;
-      await this.appendCheckpoint(this.makeCheckpoint(), false, ck);
-      seg = await this.io.openAppend(segPath);
-      await this.io.syncDirectory(this.dir);
-    } catch (err) {
-      Object.assign(this, { checkpointBytes: saved.bytes, last: saved.last, lastText: saved.lastText });
-      await seg?.close().catch(() => undefined);
-      await ck?.close().catch(() => undefined);
-      await unlink(segPath).catch(() => undefined);
-      await unlink(ckPath).catch(() => undefined);
-      throw err;
-    }
-    await this.segment.close().catch(() => undefined);
-    await this.checkpoints.close().catch(() => undefined);
-    this.segment = seg;
-    this.checkpoints = ck;
-    this.active = next;
-    this.segmentBytes = 0;
-    this.segmentFirstTimeMs = undefined;
-    const cp = this.last;
-    this.notify(() => this.options.onCheckpoint?.(cp));
-  }
-
-  private failed(err: unknown, what: string): AuditWriteError {
-    const error = err instanceof AuditWriteError ? err : new AuditWriteError('io', `${what}: ${systemCode(err) ?? 'error'}`, err);
+    this.broken ??= error;
     this.error = error;
     if (this.isHealthy) {
       this.isHealthy = false;
       this.notify(() => this.options.onHealthChange?.(false, error));
     }
-    return error;
+    const pending = this.issued - this.settledThrough;
+    if (pending > 0) this.settleBatch({ t: 'batch', count: pending, ok: false, firstSeq: 0, hashes: '', invalid: [], error: { name: 'AuditWriteError', message, reason: 'io' }, state: { seq: this.seq, active: this.active, counts: this.writerCounts } });
+    for (const r of this.checkpointRequests.values()) r.reject(error);
+    this.checkpointRequests.clear();
+    this.outTexts = [];
+    this.outTimes = [];
   }
 
-  private recovered(): void {
-    if (this.isHealthy || this.broken) return;
-    this.isHealthy = true;
-    this.notify(() => this.options.onHealthChange?.(true, undefined));
+  private finishClose(): void {
+    const closed = this.closed;
+    this.closed = () => undefined;
+    closed?.();
+  }
+
+  /** The writer thread keeps the process alive only while something waits for it. */
+  private reference(): void {
+    if (!this.worker) return;
+    const busy = this.issued > this.settledThrough || this.checkpointRequests.size > 0 || this.outTexts.length > 0;
+    if (busy && !this.referenced) {
+      this.worker.ref();
+      this.referenced = true;
+    } else if (!busy && this.referenced) {
+      this.worker.unref();
+      this.referenced = false;
+    }
+  }
+
+  private unreferenceWhenIdle(): void {
+    if (this.referenced && this.issued === this.settledThrough && this.checkpointRequests.size === 0 && this.outTexts.length === 0) this.reference();
   }
 
   private notify(call: () => void): void {
     try {
       call();
     } catch {
-      // A listener's failure must not stop the writer.
+      // A listener's failure must not stop the store.
     }
   }
 }

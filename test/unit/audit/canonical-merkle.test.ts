@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { canonicalJson } from '../../../src/audit/store/canonical-json.js';
 import { EMPTY_ROOT, leafHash, MerkleFrontier, nodeHash } from '../../../src/audit/store/merkle.js';
+import { sha256Short, SHORT_MAX } from '../../../src/audit/store/sha256-short.js';
 import { formatRecordLine, parseRecordLine, recordHash, ZERO_HASH } from '../../../src/audit/store/record.js';
 
 const sha = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -88,5 +89,18 @@ describe('Merkle frontier (RFC 6962)', () => {
       }
     }
     assert.throws(() => MerkleFrontier.from(5, [ZERO_HASH]), /frontier/);
+  });
+
+  it('hashes leaves and nodes as SHA-256 of 0x00 ‖ hash and 0x01 ‖ left ‖ right (the short-input SHA-256 against node:crypto)', () => {
+    for (let n = 0; n <= SHORT_MAX - 1; n++) {
+      const a = randomBytes(n);
+      assert.deepEqual(sha256Short(n % 256, a), createHash('sha256').update(Buffer.from([n % 256])).update(a).digest(), `${n + 1} bytes`);
+      const cut = Math.floor(n / 2);
+      assert.deepEqual(sha256Short(7, a.subarray(0, cut), a.subarray(cut)), createHash('sha256').update(Buffer.from([7])).update(a).digest(), `${n + 1} bytes in two parts`);
+    }
+    assert.throws(() => sha256Short(0, Buffer.alloc(SHORT_MAX)), RangeError);
+    const [l, r] = [sha('left'), sha('right')];
+    assert.deepEqual(leafHash(l), createHash('sha256').update(Buffer.from([0])).update(l).digest());
+    assert.deepEqual(nodeHash(l, r), createHash('sha256').update(Buffer.from([1])).update(l).update(r).digest());
   });
 });

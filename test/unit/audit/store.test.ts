@@ -144,16 +144,40 @@ describe('audit store: durability', () => {
 });
 
 describe('audit store: checkpoints and segments', () => {
-  it('checkpoints every N records and every T ms, and hands each to onCheckpoint', async () => {
+  it('checkpoints every N records and every T ms, and hands each to onCheckpoint', { timeout: 30_000 }, async () => {
     const { dir, keyFile } = tempRoot();
     const seen: Checkpoint[] = [];
-    const s = await openStore(dir, keyFile, { checkpointEvery: 100, checkpointIntervalMs: 50, onCheckpoint: (c) => seen.push(c) });
+    let next: ((c: Checkpoint) => void) | undefined;
+    const s = await openStore(dir, keyFile, {
+      checkpointEvery: 100,
+      checkpointIntervalMs: 60_000,
+      onCheckpoint: (c) => {
+        seen.push(c);
+        next?.(c);
+      },
+    });
     for (let i = 0; i < 7; i++) await appendMany(s, i * 50, 50);
     assert.deepEqual(seen.map((c) => c.size), [0, 100, 200, 300], 'genesis, then every 100');
-    await sleep(150);
-    assert.equal(seen.at(-1)!.size, 350, 'the timer covered the last 50');
     assert.deepEqual(s.lastCheckpoint, seen.at(-1));
     await s.close();
+    assert.equal(seen.at(-1)!.size, 350, 'close covers the rest');
+
+    // Every T ms: a store whose count bound is never reached still checkpoints, on its timer.
+    const t = await openStore(dir, keyFile, {
+      checkpointEvery: 1_000_000,
+      checkpointIntervalMs: 50,
+      onCheckpoint: (c) => {
+        seen.push(c);
+        next?.(c);
+      },
+    });
+    const timed = new Promise<Checkpoint>((resolve) => (next = (c) => c.size === 400 && resolve(c)));
+    await appendMany(t, 350, 50);
+    const keepAlive = setInterval(() => undefined, 1000); // the store's own timers do not hold the process
+    assert.equal((await timed).size, 400, 'the timer covered the last 50');
+    clearInterval(keepAlive);
+    assert.deepEqual(t.lastCheckpoint, seen.at(-1));
+    await t.close();
   });
 
   it('rolls segments at the size bound; each checkpoint file opens with the seal of the segment before', async () => {

@@ -1,0 +1,176 @@
+// Reading the managed servers' pgAudit lines, in two steps so the reading and parsing can run off
+// the platform's event loop (pgaudit-worker.ts) while the join to gateway sessions, which needs
+// the gateway's session index, stays on it:
+//   collectLines: new complete lines of every server's jsonlog files (an offset only ever moves
+//     to the end of a complete line), with the backend pid and substatement id of each pgAudit
+//     line read without a JSON parse;
+//   finishLines: given the gateway sessions of those pids, the `statement.pgaudit` events to
+//     publish. The gateway records the top-level statements of the sessions it relays itself;
+//     from pgAudit only what it cannot see (statements inside functions and DO blocks) and the
+//     statements of sessions that did not come through the gateway. Only those lines are parsed.
+import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { parsePgAuditLine } from './pgaudit-line.js';
+import type { ServerStatementAudited } from '../events/types.js';
+
+/** Most bytes read from one file per scan. */
+export const MAX_READ_PER_SCAN = 4 * 1024 * 1024;
+
+export interface ServerLogs {
+  readonly name: string;
+  readonly dir: string;
+}
+
+/** One pgAudit line not yet joined. */
+export interface CollectedLine {
+  readonly server: string;
+  readonly pid: number;
+  readonly substatementId: number;
+  /** The line's bytes (a view of what was read): decoded only when it is published. */
+  readonly bytes: Buffer;
+}
+
+export interface Collected {
+  readonly lines: CollectedLine[];
+  /** New offsets of the files read. */
+  readonly offsets: Record<string, number>;
+/** Distinct sessionKey()s of the lines. */
+  readonly keys: string[];
+}
+
+/** What the gateway knows of a server session. */
+export interface JoinedSession {
+  readonly connId: string;
+  readonly applicationName: string | undefined;
+}
+
+export type PgAuditEvent = ServerStatementAudited;
+
+export const sessionKey = (server: string, pid: number): string => `${server}\0${pid}`;
+
+export function collectLines(servers: readonly ServerLogs[], offsets: Readonly<Record<string, number>>, maxRead = MAX_READ_PER_SCAN): Collected {
+  const lines: CollectedLine[] = [];
+  const moved: Record<string, number> = {};
+  const keys = new Set<string>();
+  for (const server of servers) {
+    if (!existsSync(server.dir)) continue;
+    for (const name of readdirSync(server.dir).filter((n) => n.endsWith('.json')).sort()) {
+      const file = path.join(server.dir, name);
+      const from = offsets[file] ?? 0;
+      const size = statSync(file).size;
+      if (size <= from) continue;
+      const { buf, end, next } = readCompleteLines(file, from, Math.min(size - from, maxRead), maxRead);
+      if (next === from) continue;
+      moved[file] = next;
+      // From one "AUDIT: " to the next: the lines between them are not pgAudit's.
+      for (let at = 0; at < end; ) {
+        const hit = buf.indexOf(AUDIT, at);
+        if (hit < 0 || hit >= end) break;
+        const nl = buf.lastIndexOf(0x0a, hit);
+        const start = nl < at ? at : nl + 1;
+        let stop = buf.indexOf(0x0a, hit);
+        if (stop < 0 || stop > end) stop = end;
+        at = stop + 1;
+        const bytes = buf.subarray(start, stop);
+        let quick = quickFields(bytes);
+        if (quick === null) {
+          const a = parsePgAuditLine(bytes.toString('utf8'));
+          if (!a) continue;
+          quick = { pid: a.pid, substatementId: a.substatementId };
+        }
+        lines.push({ server: server.name, pid: quick.pid, substatementId: quick.substatementId, bytes });
+        keys.add(sessionKey(server.name, quick.pid));
+      }
+    }
+  }
+  return { lines, offsets: moved, keys: [...keys] };
+}
+
+export function finishLines(lines: readonly CollectedLine[], sessions: ReadonlyMap<string, JoinedSession>): PgAuditEvent[] {
+  const out: PgAuditEvent[] = [];
+  for (const l of lines) {
+    const session = sessions.get(sessionKey(l.server, l.pid));
+    if (session && l.substatementId <= 1) continue;
+    const a = parsePgAuditLine(l.bytes.toString('utf8'));
+    if (!a) continue;
+    out.push({
+      type: 'statement.pgaudit',
+      time: a.time,
+      server: l.server,
+      sessionId: session?.connId ?? null,
+      backendPid: a.pid,
+      user: a.user,
+      database: a.database,
+      applicationName: session?.applicationName ?? a.applicationName,
+      auditType: a.auditType,
+      statementId: a.statementId,
+      substatementId: a.substatementId,
+      class: a.class,
+      command: a.command,
+      objectType: a.objectType,
+      objectName: a.objectName,
+      statement: a.statement,
+      parameter: a.parameter,
+    });
+  }
+  return out;
+}
+
+/**
+ * Bytes [from, from + length) of a file; `end`: where its last complete line ends (the "\n"),
+ * `next`: the offset after it. A line longer than a whole read cannot complete: it is skipped.
+ */
+function readCompleteLines(file: string, from: number, length: number, maxRead: number): { buf: Buffer; end: number; next: number } {
+  const buf = Buffer.allocUnsafe(length);
+  const fd = openSync(file, 'r');
+  let got = 0;
+  try {
+    while (got < length) {
+      const n = readSync(fd, buf, got, length - got, from + got);
+      if (n === 0) break;
+      got += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  const nl = got === 0 ? -1 : buf.lastIndexOf(0x0a, got - 1);
+  if (nl < 0) return { buf, end: 0, next: got >= maxRead ? from + got : from };
+  return { buf, end: nl, next: from + nl + 1 };
+}
+
+const AUDIT = Buffer.from('AUDIT: ');
+const PID = Buffer.from('"pid":');
+const MESSAGE = Buffer.from('"message":"AUDIT: ');
+
+/**
+ * The pid and substatement id of a jsonlog pgAudit line without decoding or parsing it:
+ * `"pid":<digits>` and the third field of `"message":"AUDIT: <type>,<statement id>,<substatement
+ * id>,`. Inside JSON strings every quote is escaped, so these keys cannot be faked by logged text.
+ * Null when the line does not look exactly so (the caller parses it then).
+ */
+function quickFields(line: Buffer): { pid: number; substatementId: number } | null {
+  const p = line.indexOf(PID);
+  const m = line.indexOf(MESSAGE);
+  if (p < 0 || m < 0) return null;
+  const pid = digits(line, p + PID.length);
+  if (pid === null) return null;
+  const at = m + MESSAGE.length;
+  const c1 = line.indexOf(0x2c, at);
+  if (c1 < 0 || c1 - at > 16) return null;
+  const statementId = digits(line, c1 + 1);
+  if (statementId === null || line[statementId.end] !== 0x2c) return null;
+  const sub = digits(line, statementId.end + 1);
+  if (sub === null || line[sub.end] !== 0x2c) return null;
+  return { pid: pid.value, substatementId: sub.value };
+}
+
+function digits(b: Buffer, at: number): { value: number; end: number } | null {
+  let v = 0;
+  let i = at;
+  for (; i < b.length && i - at < 15; i++) {
+    const d = b[i]! - 0x30;
+    if (d < 0 || d > 9) break;
+    v = v * 10 + d;
+  }
+  return i === at ? null : { value: v, end: i };
+}

@@ -1,0 +1,124 @@
+// pgAudit ingest: lines read from jsonlog files (as PostgreSQL 15+ writes them), the pid and
+// substatement id taken without a JSON parse agree with the full parse, only complete lines are
+// consumed, the join to gateway sessions decides what is published, and the reader thread with
+// the platform-owned offsets publishes each line once across a stop and a restart.
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { PgAuditIngest } from '../../../src/audit/pgaudit-ingest.js';
+import { parsePgAuditLine } from '../../../src/audit/pgaudit-line.js';
+import { collectLines, finishLines, sessionKey, type JoinedSession } from '../../../src/audit/pgaudit-scan.js';
+import { EventBus } from '../../../src/events/bus.js';
+import type { AnyEvent } from '../../../src/events/types.js';
+import { SessionIndex } from '../../../src/gateway/session-index.js';
+import { tempRoot } from './helpers.js';
+
+/** One jsonlog line with a pgAudit message, the way PostgreSQL writes it. */
+function jsonlog(pid: number, statementId: number, sub: number, statement: string, extra: Record<string, unknown> = {}): string {
+  const csv = `"${statement.replaceAll('"', '""')}"`;
+  return JSON.stringify({
+    timestamp: '2026-01-02 03:04:05.678 UTC',
+    user: 'alice',
+    dbname: 'postgres',
+    pid,
+    remote_host: '[local]',
+    session_id: '6770a1b2.3039',
+    line_num: 7,
+    ps: 'SELECT',
+    error_severity: 'LOG',
+    message: `AUDIT: SESSION,${statementId},${sub},READ,SELECT,TABLE,public.items,${csv},<not logged>`,
+    application_name: 'psql',
+    backend_type: 'client backend',
+    ...extra,
+  });
+}
+
+function logDir(): { root: string; dir: string; file: string } {
+  const { root } = tempRoot();
+  const dir = path.join(root, 'log');
+  mkdirSync(dir);
+  return { root, dir, file: path.join(dir, 'postgresql-2026-01-02.json') };
+}
+
+describe('pgAudit lines', () => {
+  it('takes pid and substatement id without a parse, in agreement with the parse, whatever the statement holds', () => {
+    const { dir, file } = logDir();
+    const lines = [
+      jsonlog(101, 1, 1, 'SELECT 1'),
+      jsonlog(102, 4, 2, 'SELECT \'"pid":7, "message":"AUDIT: SESSION,9,9,\' FROM t', { application_name: '"pid":5' }),
+      '{"timestamp":"2026-01-02 03:04:05.678 UTC","pid":103,"error_severity":"LOG","message":"connection received"}',
+      '{"pid":104,"message":"AUDIT: not json',
+      jsonlog(105, 12, 3, 'DO $$ BEGIN PERFORM 1; END $$'),
+    ];
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const got = collectLines([{ name: 's1', dir }], {});
+    assert.deepEqual(got.lines.map((l) => [l.pid, l.substatementId]), [[101, 1], [102, 2], [105, 3]]);
+    for (const l of got.lines) {
+      const full = parsePgAuditLine(l.bytes.toString());
+      assert.ok(full, l.bytes.toString());
+      assert.deepEqual([l.pid, l.substatementId], [full.pid, full.substatementId], l.bytes.toString());
+    }
+    assert.equal(got.offsets[file], Buffer.byteLength(`${lines.join('\n')}\n`));
+  });
+
+  it('consumes only complete lines: a line being written is read once it ends', () => {
+    const { dir, file } = logDir();
+    const a = jsonlog(201, 1, 2, 'SELECT 1');
+    const b = jsonlog(201, 1, 3, 'SELECT 2');
+    writeFileSync(file, `${a}\n${b.slice(0, 40)}`);
+    const first = collectLines([{ name: 's1', dir }], {});
+    assert.equal(first.lines.length, 1);
+    assert.equal(first.offsets[file], Buffer.byteLength(a) + 1);
+    appendFileSync(file, `${b.slice(40)}\n`);
+    const second = collectLines([{ name: 's1', dir }], first.offsets);
+    assert.deepEqual(second.lines.map((l) => l.bytes.toString()), [b]);
+    assert.deepEqual(collectLines([{ name: 's1', dir }], second.offsets).lines, []);
+  });
+
+  it('publishes what the gateway cannot see: sub-statements of its sessions, everything of other sessions', () => {
+    const { dir, file } = logDir();
+    writeFileSync(file, `${[jsonlog(301, 1, 1, 'SELECT 1'), jsonlog(301, 2, 2, 'SELECT 2'), jsonlog(302, 1, 1, 'SELECT 3')].join('\n')}\n`);
+    const got = collectLines([{ name: 's1', dir }], {});
+    assert.deepEqual(got.keys.sort(), [sessionKey('s1', 301), sessionKey('s1', 302)]);
+    const sessions = new Map<string, JoinedSession>([[sessionKey('s1', 301), { connId: 'g1-9', applicationName: 'app' }]]);
+    const events = finishLines(got.lines, sessions);
+    assert.deepEqual(events.map((e) => [e.backendPid, e.statementId, e.sessionId, e.applicationName]), [[301, 2, 'g1-9', 'app'], [302, 1, null, 'psql']]);
+  });
+});
+
+describe('PgAuditIngest', () => {
+  it('reads in its thread, joins in the platform, and publishes each line once across stop and restart', { timeout: 30_000 }, async () => {
+    const { root, dir, file } = logDir();
+    const sessions = new SessionIndex();
+    sessions.opened({ server: 's1', privateEndpoint: null, connId: 'g1-1', backendPid: 401, user: 'alice', applicationName: 'app', handle: null });
+    const bus = new EventBus();
+    const seen: AnyEvent[] = [];
+    let waiting: { n: number; resolve: () => void } | null = null;
+    bus.subscribe((e) => {
+      seen.push(e);
+      if (waiting && seen.length >= waiting.n) waiting.resolve();
+    });
+    const until = (n: number) => (seen.length >= n ? Promise.resolve() : new Promise<void>((resolve) => (waiting = { n, resolve })));
+    const stateFile = path.join(root, 'offsets.json');
+    const options = { stateFile, servers: () => [{ id: 1, name: 's1' }], logDir: () => dir, sessions, bus, intervalMs: 20 };
+    writeFileSync(file, `${[jsonlog(401, 1, 1, 'SELECT 1'), jsonlog(401, 2, 2, 'SELECT 2'), jsonlog(402, 1, 1, 'SELECT 3')].join('\n')}\n`);
+    const ingest = new PgAuditIngest(options);
+    ingest.start();
+    const keepAlive = setInterval(() => undefined, 1000); // the ingest's timer does not hold the process
+    await until(2);
+    clearInterval(keepAlive);
+    appendFileSync(file, `${jsonlog(402, 2, 1, 'SELECT 4')}\n`);
+    ingest.stop(); // reads the last lines itself
+    const pids = seen.map((e) => (e as { backendPid: number }).backendPid);
+    assert.deepEqual(pids, [401, 402, 402]);
+    assert.deepEqual(seen.map((e) => (e as { sessionId: string | null }).sessionId), ['g1-1', null, null]);
+    assert.equal(JSON.parse(readFileSync(stateFile, 'utf8'))[file], readFileSync(file).length);
+
+    const again = new PgAuditIngest(options);
+    assert.equal(again.tick(), 0, 'nothing is read twice after a restart');
+    appendFileSync(file, `${jsonlog(403, 1, 1, 'SELECT 5')}\n`);
+    assert.equal(again.tick(), 1);
+    again.stop();
+  });
+});
