@@ -105,7 +105,7 @@ export interface ServerLifecycle {
 }
 
 export interface PlatformLifecycle {
-  readonly type: 'platform.started' | 'platform.stopped' | 'audit.retention';
+  readonly type: 'platform.started' | 'platform.stopped' | 'audit.retention' | 'audit.interrupted';
   readonly time: string;
   readonly details?: Record<string, unknown>;
 }

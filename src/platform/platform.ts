@@ -154,6 +154,8 @@ export class Platform {
   threat!: ThreatEngine;
   readonly operations = new Operations();
   pgaudit: PgAuditIngest | null = null;
+  /** The audit log cannot write since then (see auditFailed). */
+  private auditFailure: { since: string; reason: string; rejected: number } | null = null;
   private readonly appliedAudit = new Map<number, string>();
   private releaseLock: (() => void) | null = null;
   private kekRoot!: SystemKeyRoot;
@@ -215,6 +217,8 @@ export class Platform {
         durability: this.options.auditDurability ?? 'batched',
         policy: this.options.auditFailurePolicy ?? 'failClosed',
         log: this.log,
+        onFailure: (err) => this.auditFailed(err),
+        onRecovered: () => this.auditRecovered(),
       },
       this.bus,
     );
@@ -550,6 +554,46 @@ export class Platform {
       },
       this.volumeBackend,
     );
+  }
+
+  /** The audit log stopped recording: a High alert on every server, whatever the threat policy. */
+  private auditFailed(err: Error): void {
+    const policy = this.options.auditFailurePolicy ?? 'failClosed';
+    this.auditFailure = { since: now(), reason: err.message, rejected: this.audit?.store.stats().rejected ?? 0 };
+    const effect = policy === 'failOpen'
+      ? 'The platform keeps serving (failOpen), but events are not being recorded.'
+      : 'New connections are refused (failClosed) until it can write again.';
+    for (const server of this.snapshots?.snapshot.servers.keys() ?? []) {
+      this.threat?.platformAlert({
+        kind: 'auditLogFailure',
+        server,
+        incidentKey: 'audit-log',
+        principal: null,
+        sourceAddress: null,
+        description: `The platform's audit log cannot be written: ${err.message}. ${effect}`,
+        evidence: { reason: err.message, policy, auditDir: this.paths.auditDir },
+        count: 1,
+        timeMs: Date.now(),
+      });
+    }
+  }
+
+  /** The audit log writes again: the gap goes on record (when, why, how many events were lost). */
+  private auditRecovered(): void {
+    const failure = this.auditFailure;
+    this.auditFailure = null;
+    if (!failure) return;
+    this.bus.publish({
+      type: 'audit.interrupted',
+      time: now(),
+      details: {
+        from: failure.since,
+        to: now(),
+        reason: failure.reason,
+        policy: this.options.auditFailurePolicy ?? 'failClosed',
+        eventsLost: this.audit.store.stats().rejected - failure.rejected,
+      },
+    });
   }
 
   /** A customer key was lost: the server is stopped and locked; say so everywhere. */

@@ -64,7 +64,7 @@ export const ALERT_KINDS = {
   keyUnavailable: kind('EncryptionKeyUnavailable', 'High', 'Impact', 'Customer-managed encryption key unavailable: server is Inaccessible',
     'The server was stopped and its volume locked because its key-encryption key cannot be used. Restore or re-enable the key in the HSM (or fix the token, PIN or module), then run `pgwarden server key revalidate --server <name>`. No data is lost.'),
   auditLogFailure: kind('AuditLogFailure', 'High', 'Defense Evasion', 'The audit log cannot be written',
-    'The platform keeps serving (failOpen) but events are not being recorded. Free disk space or fix the audit directory; records resume when the store can write again.'),
+    'Under failOpen the platform keeps serving but events are not recorded; under failClosed new connections are refused. Free disk space on the audit volume or fix the audit directory: recording resumes by itself once the store can write, and an audit.interrupted event records the gap.'),
 } as const satisfies Record<string, AlertKind>;
 
 export type AlertKindName = keyof typeof ALERT_KINDS;
