@@ -31,25 +31,33 @@ if [ ${#missing[@]} -gt 0 ]; then
   done
 fi
 
-# pgwarden_guard: before PostgreSQL 16 a CREATEROLE administrator can grant himself
-# pg_execute_server_program; this preload library refuses it (ext/pgwarden_guard/README.md).
 PG_MAJOR=$(ls /usr/lib/postgresql 2>/dev/null | grep -E '^[0-9]+$' | sort -n | tail -1 || true)
-if [ -n "$PG_MAJOR" ] && [ "$PG_MAJOR" -lt 16 ] && [ ! -f "/usr/lib/postgresql/$PG_MAJOR/lib/pgwarden_guard.so" -o ext/pgwarden_guard/pgwarden_guard.c -nt "/usr/lib/postgresql/$PG_MAJOR/lib/pgwarden_guard.so" ]; then
-  PG_CONFIG="/usr/lib/postgresql/$PG_MAJOR/bin/pg_config"
-  if [ ! -x "$PG_CONFIG" ] || [ ! -d "$($PG_CONFIG --includedir-server 2>/dev/null)" ]; then
+
+# Builds and installs one of pgwarden's preload libraries (ext/NAME) for the server, when it is
+# missing or its source is newer.
+build_library() {
+  local name=$1 pg_config="/usr/lib/postgresql/$PG_MAJOR/bin/pg_config"
+  [ -f "/usr/lib/postgresql/$PG_MAJOR/lib/$name.so" ] && [ ! "ext/$name/$name.c" -nt "/usr/lib/postgresql/$PG_MAJOR/lib/$name.so" ] && return 0
+  if [ ! -x "$pg_config" ] || [ ! -d "$($pg_config --includedir-server 2>/dev/null)" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "postgresql-server-dev-$PG_MAJOR" make gcc >/dev/null ||
       { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "postgresql-server-dev-$PG_MAJOR" make gcc >/dev/null; }
   fi
-  make -s -C ext/pgwarden_guard PG_CONFIG="$PG_CONFIG" with_llvm=no
-  $SUDO make -s -C ext/pgwarden_guard PG_CONFIG="$PG_CONFIG" with_llvm=no install
-  make -s -C ext/pgwarden_guard PG_CONFIG="$PG_CONFIG" with_llvm=no clean
-fi
+  make -s -C "ext/$name" PG_CONFIG="$pg_config" with_llvm=no
+  $SUDO make -s -C "ext/$name" PG_CONFIG="$pg_config" with_llvm=no install
+  make -s -C "ext/$name" PG_CONFIG="$pg_config" with_llvm=no clean
+}
 
-# pgAudit for the managed servers' own statement log (joined to gateway sessions).
+# pgwarden_guard: before PostgreSQL 16 a CREATEROLE administrator can grant himself
+# pg_execute_server_program; this preload library refuses it (ext/pgwarden_guard/README.md).
+if [ -n "$PG_MAJOR" ] && [ "$PG_MAJOR" -lt 16 ]; then build_library pgwarden_guard; fi
+
+# pgAudit for the managed servers' own statement log (joined to gateway sessions), and
+# pgwarden_audit, which limits it to what the gateway cannot see (ext/pgwarden_audit/README.md).
 if [ -n "$PG_MAJOR" ] && [ ! -f "/usr/lib/postgresql/$PG_MAJOR/lib/pgaudit.so" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "postgresql-$PG_MAJOR-pgaudit" >/dev/null ||
     { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "postgresql-$PG_MAJOR-pgaudit" >/dev/null; }
 fi
+if [ -n "$PG_MAJOR" ]; then build_library pgwarden_audit; fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund

@@ -20,6 +20,8 @@ export interface IngestOptions {
   readonly sessions: SessionIndex;
   readonly bus: EventBus;
   readonly intervalMs?: number;
+  /** The servers' pgAudit logs only nested statements in gateway sessions (ext/pgwarden_audit). */
+  readonly nestedOnly?: boolean;
 }
 
 const READER_URL = new URL('./pgaudit-worker.js', import.meta.url);
@@ -119,7 +121,7 @@ export class PgAuditIngest {
   }
 
   private serverLogs(): ServerLogs[] {
-    return [...this.o.servers()].map((s) => ({ name: s.name, dir: this.o.logDir(s.id) }));
+    return [...this.o.servers()].map((s) => ({ name: s.name, dir: this.o.logDir(s.id), nestedOnly: this.o.nestedOnly === true }));
   }
 
   private lookup(keys: readonly string[]): Map<string, JoinedSession> {

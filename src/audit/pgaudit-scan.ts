@@ -8,6 +8,9 @@
 //     publish. The gateway records the top-level statements of the sessions it relays itself;
 //     from pgAudit only what it cannot see (statements inside functions and DO blocks) and the
 //     statements of sessions that did not come through the gateway. Only those lines are parsed.
+//     On a server with pgwarden_audit (`nestedOnly`), pgAudit logs nothing else in gateway
+//     sessions and every line is kept; without it, a gateway session's lines with substatement
+//     id 1 (the top-level statements) are dropped.
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parsePgAuditLine } from './pgaudit-line.js';
@@ -19,6 +22,8 @@ export const MAX_READ_PER_SCAN = 4 * 1024 * 1024;
 export interface ServerLogs {
   readonly name: string;
   readonly dir: string;
+  /** pgAudit logs only nested statements in gateway sessions (ext/pgwarden_audit). */
+  readonly nestedOnly?: boolean;
 }
 
 /** One pgAudit line not yet joined. */
@@ -26,6 +31,7 @@ export interface CollectedLine {
   readonly server: string;
   readonly pid: number;
   readonly substatementId: number;
+  readonly nestedOnly: boolean;
   /** The line's bytes (a view of what was read): decoded only when it is published. */
   readonly bytes: Buffer;
 }
@@ -78,7 +84,7 @@ export function collectLines(servers: readonly ServerLogs[], offsets: Readonly<R
           if (!a) continue;
           quick = { pid: a.pid, substatementId: a.substatementId };
         }
-        lines.push({ server: server.name, pid: quick.pid, substatementId: quick.substatementId, bytes });
+        lines.push({ server: server.name, pid: quick.pid, substatementId: quick.substatementId, nestedOnly: server.nestedOnly === true, bytes });
         keys.add(sessionKey(server.name, quick.pid));
       }
     }
@@ -90,7 +96,7 @@ export function finishLines(lines: readonly CollectedLine[], sessions: ReadonlyM
   const out: PgAuditEvent[] = [];
   for (const l of lines) {
     const session = sessions.get(sessionKey(l.server, l.pid));
-    if (session && l.substatementId <= 1) continue;
+    if (session && !l.nestedOnly && l.substatementId <= 1) continue;
     const a = parsePgAuditLine(l.bytes.toString('utf8'));
     if (!a) continue;
     out.push({

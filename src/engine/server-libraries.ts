@@ -1,7 +1,11 @@
 // What every managed server preloads, and the configuration that follows from it:
 //   pgwarden_guard (PostgreSQL < 16), which keeps administrators from reaching the host;
 //   pgaudit, when installed, writing the server's own statement log (jsonlog) that the platform
-//   joins to gateway sessions.
+//   joins to gateway sessions;
+//   pgwarden_audit (ext/pgwarden_audit), loaded after pgaudit so its hooks run first, which
+//   limits pgAudit to the statements the gateway cannot see (nested in functions, DO blocks,
+//   triggers) in the sessions the gateway opens. Without it pgAudit logs every statement too
+//   (correct, but slower) and the platform drops the top-level ones.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { PgBinaries } from './pg-binaries.js';
@@ -14,9 +18,17 @@ export function pgauditAvailable(pg: PgBinaries): boolean {
   return existsSync(path.join(pg.libDir, 'pgaudit.so'));
 }
 
+export const NESTED_AUDIT_LIBRARY = 'pgwarden_audit';
+
+/** Whether pgAudit logs, in gateway sessions, only statements nested in another (see above). */
+export function nestedAuditOnly(pg: PgBinaries): boolean {
+  return pgauditAvailable(pg) && existsSync(path.join(pg.libDir, `${NESTED_AUDIT_LIBRARY}.so`));
+}
+
 /** Settings fixed for the server's life (a change needs a restart). */
 export function libraryConfig(pg: PgBinaries): ServerConfig {
-  const libraries = [...(guardSettings(pg).shared_preload_libraries ? [GUARD_LIBRARY] : []), ...(pgauditAvailable(pg) ? ['pgaudit'] : [])];
+  const audit = pgauditAvailable(pg) ? ['pgaudit', ...(nestedAuditOnly(pg) ? [NESTED_AUDIT_LIBRARY] : [])] : [];
+  const libraries = [...(guardSettings(pg).shared_preload_libraries ? [GUARD_LIBRARY] : []), ...audit];
   return {
     ...(libraries.length ? { shared_preload_libraries: libraries.join(',') } : {}),
     // One JSON object per line: what the platform ingests (PostgreSQL 15+).

@@ -51,6 +51,13 @@ export function socketPath(socketDir: string): string {
   return path.join(socketDir, '.s.PGSQL.5432');
 }
 
+/**
+ * Marks the session as the gateway's for the server's pgwarden_audit library (ext/pgwarden_audit):
+ * pgAudit then logs only statements nested in another one, since the gateway records the rest.
+ * Set last, so a client's own startup parameter or `options` cannot change it.
+ */
+export const GATEWAY_SESSION_PARAM = 'pgwarden_audit.gateway_session';
+
 export async function connectBackend(opts: {
   socketDir: string;
   params: ReadonlyMap<string, string>;
@@ -65,7 +72,7 @@ export async function connectBackend(opts: {
   });
   const wire = new Wire(socket, 'message', 64 * 1024 * 1024);
   try {
-    wire.write(startupMessage(opts.params));
+    wire.write(startupMessage(new Map([...opts.params].filter(([k]) => k !== GATEWAY_SESSION_PARAM)).set(GATEWAY_SESSION_PARAM, 'on')));
     const greeting: Buffer[] = [];
     let scram: ScramClientSession | null = null;
     let key: { processId: number; secretKey: Buffer } | null = null;

@@ -14,6 +14,7 @@ import { createMetrics, catalogGauges } from './metrics.js';
 import { ServerService } from './server-service.js';
 import { assertReachable, serviceAccount, type OsAccount } from '../engine/os-user.js';
 import { findPgBinaries } from '../engine/pg-binaries.js';
+import { nestedAuditOnly } from '../engine/server-libraries.js';
 import { ManagedServers } from '../engine/managed-servers.js';
 import type { Cluster } from '../engine/cluster.js';
 import { embeddedCatalogConnection, startEmbeddedCatalog } from '../catalog/embedded.js';
@@ -404,6 +405,7 @@ export class Platform {
         logDir: (id) => this.servers.logDir(id),
         sessions: this.gateway.context.sessionIndex,
         bus: this.bus,
+        nestedOnly: nestedAuditOnly(findPgBinaries()),
       });
       this.pgaudit.start();
       // The store is shared by every server: it keeps records as long as the longest retention asks.
