@@ -29,6 +29,8 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
+#include "access/xact.h"
 #include "executor/executor.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -73,7 +75,8 @@ enter_statement(void)
 {
 	bool		want = nesting_level == 0;
 
-	if (!gateway_session || want == suppressed)
+	/* No SET in parallel mode (a parallel worker starts its part of the plan at level 0). */
+	if (!gateway_session || want == suppressed || IsInParallelMode())
 		return -1;
 	set_pgaudit_log(want ? "none" : NULL);
 	suppressed = want;

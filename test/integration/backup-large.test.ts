@@ -34,5 +34,6 @@ test('a 1 GiB database: backup and restore complete with progress on the CLI, ev
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.stderr.split('\n').filter((l) => /MiB/.test(l)).length >= 3, `restore progress:\n${r.stderr}`);
   await allowLoopback(t, 'large-copy');
-  assert.equal((await sql('large-copy', 'select count(*), sum(length(v)) from big')).stdout, `${ROWS}|${ROWS * 960}`);
+  const restored = await sql('large-copy', 'select count(*), sum(length(v)) from big');
+  assert.equal(restored.stdout, `${ROWS}|${ROWS * 960}`, restored.stderr);
 });
