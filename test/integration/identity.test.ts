@@ -86,10 +86,8 @@ test('a valid token logs in as the bound role; psql with PGPASSWORD=<token> work
   assert.equal(await loginAs('app_user', token), 'app_user');
   const r = await psql(conninfo(t, { host: `${SERVER}.pgwarden.localhost`, user: 'app_user', sslmode: 'verify-full', sslrootcert: t.platform.paths.caCert, application_name: 'token-psql' }), token, ['-c', 'select current_user']);
   assert.equal(r.stdout, 'app_user', r.stderr);
-  await new Promise((res) => setTimeout(res, 100));
-  const ev = auditEvents(t)
-    .find((e) => e.type === 'auth.succeeded' && e.applicationName === 'token-psql');
-  assert.ok(ev);
+  const ev = await until('the token login in the audit log', async () =>
+    auditEvents(t).find((e) => e.type === 'auth.succeeded' && e.applicationName === 'token-psql'), 10_000, 50);
   assert.equal(ev.method, 'token');
   assert.equal(ev.objectId, 'oid-app');
 });

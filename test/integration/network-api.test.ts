@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { auditEvents, startTestPlatform, type TestPlatform, type CliResult } from '../helpers/platform.js';
+import { auditEvents, startTestPlatform, until, type TestPlatform, type CliResult } from '../helpers/platform.js';
 import { loadNetworkState } from '../../src/network/state.js';
 import { PrivateEndpointsRepo } from '../../src/catalog/private-endpoints-repo.js';
 
@@ -406,8 +406,11 @@ test('RBAC: a Reader cannot change network rules, a SecurityAdmin can; the admin
   const upd = await cli(['server', 'firewall-rule', 'update', '--server', 'net-a', '--name', 'by-secadmin', '--end-ip-address', '203.0.113.9'], as(security));
   assert.equal(upd.code, 0, upd.stderr);
 
-  const events = auditEvents(t);
-  const actions = events.filter((e) => e.type === 'admin.action' && String(e.action).startsWith('firewallRule.'));
+  // The admin action is recorded after the response is sent (and written by the audit thread).
+  const actions = await until('the firewall rule admin actions in the audit log', async () => {
+    const found = auditEvents(t).filter((e) => e.type === 'admin.action' && String(e.action).startsWith('firewallRule.'));
+    return found.some((e) => e.action === 'firewallRule.update' && e.target === '/servers/net-a/firewallRules/by-secadmin') && found;
+  }, 10_000, 50);
   const created = actions.find((e) => e.action === 'firewallRule.create' && e.target === '/servers/net-a/firewallRules/by-secadmin' && e.outcome === 'success' && (e.actor as { role: string }).role === 'SecurityAdmin');
   assert.ok(created, 'firewallRule.create by the SecurityAdmin');
   const refused = actions.find((e) => e.action === 'firewallRule.create' && e.outcome === 'failure' && (e.actor as { role: string }).role === 'Reader');

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
-import { auditEvents, startTestPlatform, cliPath, type TestPlatform } from '../helpers/platform.js';
+import { auditEvents, until, startTestPlatform, cliPath, type TestPlatform } from '../helpers/platform.js';
 import { boundStream, conninfo, errorIn, psql, rawFrom, startupPacket } from '../helpers/clients.js';
 import { buildProxyV2, azureLinkIdTlv, awsVpceIdTlv } from '../../src/gateway/proxy-protocol/index.js';
 
@@ -153,8 +153,10 @@ test('PROXY v2: spoofing from an untrusted address, a second header, bad CRC32C 
   assert.equal((await proxied(truncated.subarray(0, good.length))).data.length, 0);
   const local = buildProxyV2({ command: 'LOCAL' });
   assert.equal((await proxied(local)).data.length, 0);
-  await sleep(100);
-  const events = JSON.stringify(auditEvents(t));
+  const events = await until('the refusals in the audit log', async () => {
+    const text = JSON.stringify(auditEvents(t));
+    return text.includes('"reason":"proxy-local-refused"') && text;
+  }, 10_000, 50);
   assert.match(events, /"reason":"proxy-untrusted-source"/);
   assert.match(events, /"reason":"proxy-second-header"/);
   assert.match(events, /"reason":"proxy-bad-crc"/);

@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import pg from 'pg';
-import { auditEvents, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { auditEvents, until, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 
 let t: TestPlatform;
 const PASSWORD = 'Str0ng-Passw0rd!';
@@ -246,9 +246,8 @@ test('RBAC: no token is 401, a Reader cannot create (403), a Contributor can', a
   assert.equal((await t.apiStatus('POST', '/tokens', { role: 'Reader' }, contrib)).status, 403);
 
   // The mutating call is an admin-action event naming who made it.
-  const events = auditEvents(t);
-  const action = events.find((e) => e.type === 'admin.action' && e.action === 'server.create' && e.target === '/servers/rbac-1');
-  assert.ok(action);
+  const action = await until('the admin action in the audit log', async () =>
+    auditEvents(t).find((e) => e.type === 'admin.action' && e.action === 'server.create' && e.target === '/servers/rbac-1'), 10_000, 50);
   assert.equal((action.actor as { role: string }).role, 'Contributor');
   assert.equal(action.outcome, 'success');
   assert.equal((await t.cli(['server', 'delete', 'rbac-1'])).code, 0);
