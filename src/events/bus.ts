@@ -1,24 +1,42 @@
 // The typed event bus every stage publishes to; audit and threat protection subscribe.
-import { EventEmitter } from 'node:events';
 import type { AnyEvent } from './types.js';
 
+/**
+ * Listeners are called in subscription order, synchronously, each with the event (what an
+ * EventEmitter does, without its per-publish copy of the listener list: the list is replaced, never
+ * changed, when someone subscribes or unsubscribes, so a publish in progress is not affected). A
+ * listener that throws stops the publish and the error reaches the publisher, as with emit().
+ */
 export class EventBus {
-  private readonly emitter = new EventEmitter<{ event: [AnyEvent] }>();
-
-  constructor() {
-    this.emitter.setMaxListeners(50);
-  }
+  private listeners: readonly ((event: AnyEvent) => void)[] = [];
 
   publish(event: AnyEvent): void {
-    this.emitter.emit('event', event);
+    const listeners = this.listeners;
+    for (let i = 0; i < listeners.length; i++) {
+      const listener = listeners[i]!;
+      listener(event);
+    }
   }
 
   subscribe(listener: (event: AnyEvent) => void): () => void {
-    this.emitter.on('event', listener);
-    return () => this.emitter.off('event', listener);
+    this.listeners = [...this.listeners, listener];
+    return () => {
+      // Like EventEmitter.off: the most recently added registration of this listener goes.
+      const i = this.listeners.lastIndexOf(listener);
+      if (i >= 0) this.listeners = [...this.listeners.slice(0, i), ...this.listeners.slice(i + 1)];
+    };
   }
 }
 
+let nowMs = Number.NaN;
+let nowText = '';
+
+/** The current time, ISO 8601 UTC with milliseconds (one Date per distinct millisecond: events come in bursts). */
 export function now(): string {
-  return new Date().toISOString();
+  const ms = Date.now();
+  if (ms !== nowMs) {
+    nowText = new Date(ms).toISOString();
+    nowMs = ms;
+  }
+  return nowText;
 }

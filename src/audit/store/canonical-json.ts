@@ -120,3 +120,105 @@ function sortedKeys(keys: string[]): string[] {
   if (sortedByFirst.size < MAX_SHAPES || hit !== undefined) sortedByFirst.set(keys[0]!, { keys, sorted });
   return sorted;
 }
+
+/**
+ * canonicalJson of an event as the caller built it, or undefined when this fast path cannot vouch
+ * for the result (the caller then falls back to JSON.stringify and the writer canonicalizes).
+ * Only plain data is taken: objects whose prototype is Object.prototype or null and without
+ * toJSON, arrays, strings, numbers, booleans, null, and the values JSON.stringify drops or nulls
+ * (undefined, functions, symbols, non-finite numbers: dropped or nulled the same way by both).
+ * Objects are copied with their keys in canonical order (objects whose keys are in order already
+ * are used as they are) and the copy is serialized by one native JSON.stringify, which is then
+ * the canonical text: the same keys in RFC 8785 order, strings and numbers as JSON.stringify
+ * writes them. Array-index-like keys, `__proto__`, nesting deeper than maxDepth (or a cycle) give
+ * undefined. A bigint makes JSON.stringify throw its TypeError, as it would on the event itself.
+ */
+export function canonicalJsonOfPlain(value: object, maxDepth = 64): string | undefined {
+  const sorted = plainSorted(value, maxDepth);
+  return sorted === GENERAL ? undefined : (JSON.stringify(sorted) as string | undefined);
+}
+
+const objectPrototype = Object.prototype;
+
+function plainSorted(value: unknown, depth: number): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth <= 0) return GENERAL;
+  if (Array.isArray(value)) {
+    let out: unknown[] | null = null;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item !== 'object' || item === null) continue;
+      const v = plainSorted(item, depth - 1);
+      if (v === GENERAL) return GENERAL;
+      if (v !== item) (out ??= value.slice())[i] = v;
+    }
+    return out ?? value;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== objectPrototype && proto !== null) return GENERAL;
+  const record = value as Record<string, unknown>;
+  if (typeof record.toJSON === 'function') return GENERAL;
+  const shape = plainShape(Object.keys(record));
+  if (shape === null) return GENERAL;
+  const keys = shape.sorted;
+  let out: Record<string, unknown> | null = shape.inOrder ? null : {};
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    const item = record[key];
+    let v = item;
+    if (typeof item === 'object' && item !== null) {
+      v = plainSorted(item, depth - 1);
+      if (v === GENERAL) return GENERAL;
+    }
+    if (out !== null) out[key] = v;
+    else if (v !== item) {
+      // In order so far, but a nested value changed: copy from here on.
+      out = {};
+      for (let j = 0; j < i; j++) out[keys[j]!] = record[keys[j]!];
+      out[key] = v;
+    }
+  }
+  return out ?? record;
+}
+
+interface PlainShape {
+  readonly keys: readonly string[];
+  readonly sorted: readonly string[];
+  /** The keys are in canonical order already. */
+  readonly inOrder: boolean;
+}
+
+/** By first key, as sortedKeys does; null for keys V8 would not keep in insertion order. */
+const plainByFirst = new Map<string, PlainShape | null>();
+
+function plainShape(keys: string[]): PlainShape | null {
+  if (keys.length === 0) return EMPTY_SHAPE;
+  const first = keys[0]!;
+  const hit = plainByFirst.get(first);
+  if (hit !== undefined && hit !== null && hit.keys.length === keys.length) {
+    let same = true;
+    for (let i = 1; i < keys.length; i++) {
+      if (hit.keys[i] !== keys[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return hit;
+  }
+  let shape: PlainShape | null;
+  if (keys.some((key) => isIndexLike(key) || key === '__proto__')) shape = null;
+  else {
+    const sorted = [...keys].sort();
+    shape = { keys, sorted, inOrder: sorted.every((k, i) => k === keys[i]) };
+  }
+  if (shape !== null && (plainByFirst.size < MAX_SHAPES || plainByFirst.has(first))) plainByFirst.set(first, shape);
+  return shape;
+}
+
+const EMPTY_SHAPE: PlainShape = { keys: [], sorted: [], inOrder: true };
+
+/** Keys whose first character is a digit: V8 lists array-index keys first, whatever the order. */
+function isIndexLike(key: string): boolean {
+  const c = key.charCodeAt(0);
+  return c >= 0x30 && c <= 0x39;
+}

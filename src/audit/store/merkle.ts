@@ -6,7 +6,7 @@
 // perfect subtrees the first n leaves decompose into (one per set bit of n, largest first), from
 // which the root follows by folding right to left. Checkpoints carry the frontier, so a verifier
 // can resume from a signed checkpoint after retention deleted the records before it.
-import { sha256 } from './sha256.js';
+import { sha256, sha256Latin1 } from './sha256.js';
 import { sha256Short, SHORT_MAX } from './sha256-short.js';
 
 export const EMPTY_ROOT: Buffer = sha256('');
@@ -34,10 +34,40 @@ export function popcount(n: number): number {
   return c;
 }
 
+// The frontier's hashes are kept as latin1 strings (one character per byte) and hashed by
+// node:crypto from two fixed scratch buffers: crypto.hash returns a string several times faster
+// than a Buffer, and a leaf or node then costs one native call (about 0.2 µs; the JavaScript
+// sha256Short took 0.5 to 1 µs).
+const LEAF_INPUT = Buffer.alloc(1 + 32);
+const NODE_INPUT = Buffer.alloc(1 + 32 + 32);
+NODE_INPUT[0] = 1;
+
+function leafOf(recordHash: Uint8Array): string {
+  if (recordHash.length !== 32) return sha256Latin1(Buffer.concat([LEAF_PREFIX, recordHash]));
+  LEAF_INPUT.set(recordHash, 1);
+  return sha256Latin1(LEAF_INPUT);
+}
+
+function leafOfHex(recordHash: string): string {
+  if (recordHash.length === 64 && LEAF_INPUT.write(recordHash, 1, 32, 'hex') === 32) return sha256Latin1(LEAF_INPUT);
+  return leafOf(Buffer.from(recordHash, 'hex'));
+}
+
+function nodeOf(left: string, right: string): string {
+  if (left.length !== 32 || right.length !== 32) return sha256Latin1(Buffer.concat([NODE_PREFIX, Buffer.from(left, 'latin1'), Buffer.from(right, 'latin1')]));
+  NODE_INPUT.write(left, 1, 32, 'latin1');
+  NODE_INPUT.write(right, 33, 32, 'latin1');
+  return sha256Latin1(NODE_INPUT);
+}
+
+const LEAF_PREFIX = Buffer.from([0]);
+const NODE_PREFIX = Buffer.from([1]);
+
 export class MerkleFrontier {
   private constructor(
     private count: number,
-    private readonly nodes: Buffer[],
+    /** latin1 strings of 32 characters (bytes). */
+    private readonly nodes: string[],
   ) {}
 
   static empty(): MerkleFrontier {
@@ -48,7 +78,7 @@ export class MerkleFrontier {
   static from(size: number, frontier: readonly string[]): MerkleFrontier {
     if (!Number.isSafeInteger(size) || size < 0) throw new RangeError('tree size must be a non-negative integer');
     if (frontier.length !== popcount(size)) throw new RangeError(`a tree of ${size} leaves has ${popcount(size)} frontier hashes`);
-    return new MerkleFrontier(size, frontier.map((h) => Buffer.from(h, 'hex')));
+    return new MerkleFrontier(size, frontier.map((h) => Buffer.from(h, 'hex').toString('latin1')));
   }
 
   get size(): number {
@@ -57,8 +87,17 @@ export class MerkleFrontier {
 
   /** Adds the next record's hash as a leaf. */
   append(recordHash: Uint8Array): void {
-    let h = leafHash(recordHash);
-    for (let s = this.count; s % 2 === 1; s = (s - 1) / 2) h = nodeHash(this.nodes.pop()!, h);
+    this.appendLeaf(leafOf(recordHash));
+  }
+
+  /** append() of a record hash in hex (as the writer has it). */
+  appendHex(recordHash: string): void {
+    this.appendLeaf(leafOfHex(recordHash));
+  }
+
+  private appendLeaf(leaf: string): void {
+    let h = leaf;
+    for (let s = this.count; s % 2 === 1; s = (s - 1) / 2) h = nodeOf(this.nodes.pop()!, h);
     this.nodes.push(h);
     this.count += 1;
   }
@@ -66,12 +105,12 @@ export class MerkleFrontier {
   root(): Buffer {
     if (this.nodes.length === 0) return EMPTY_ROOT;
     let r = this.nodes[this.nodes.length - 1]!;
-    for (let i = this.nodes.length - 2; i >= 0; i--) r = nodeHash(this.nodes[i]!, r);
-    return r;
+    for (let i = this.nodes.length - 2; i >= 0; i--) r = nodeOf(this.nodes[i]!, r);
+    return Buffer.from(r, 'latin1');
   }
 
   hexes(): string[] {
-    return this.nodes.map((n) => n.toString('hex'));
+    return this.nodes.map((n) => Buffer.from(n, 'latin1').toString('hex'));
   }
 
   clone(): MerkleFrontier {

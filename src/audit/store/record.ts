@@ -6,7 +6,7 @@
 //   {"seq":<n>,"time":"<iso>","prev":"<hex>","hash":"<hex>","event":<canonical event>}
 // A line is valid only when it is byte for byte what formatRecordLine() gives for its parsed
 // fields, so any changed byte shows, even one JSON would not notice (whitespace, key order).
-import { sha256 } from './sha256.js';
+import { sha256, sha256Hex } from './sha256.js';
 import { canonicalJson, type JsonObject } from './canonical-json.js';
 
 export interface AuditRecord<E extends JsonObject = JsonObject> {
@@ -29,6 +29,11 @@ const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 export function recordHash(seq: number, time: string, prev: string, canonicalEvent: string): Buffer {
   return sha256(`{"event":${canonicalEvent},"prev":"${prev}","seq":${seq},"time":"${time}"}`);
+}
+
+/** recordHash as lowercase hex. */
+export function recordHashHex(seq: number, time: string, prev: string, canonicalEvent: string): string {
+  return sha256Hex(`{"event":${canonicalEvent},"prev":"${prev}","seq":${seq},"time":"${time}"}`);
 }
 
 export function formatRecordLine(seq: number, time: string, prev: string, hash: string, canonicalEvent: string): string {

@@ -1,7 +1,7 @@
 // SHA-256 (FIPS 180-4) of short inputs in plain JavaScript: a prefix byte and one or two 32-byte
-// hashes, which is every Merkle leaf and node (merkle.ts). For one or two blocks the native
-// binding costs more in the call than in the hashing; this is about twice as fast there. Longer
-// inputs (record hashes) go to node:crypto (sha256.ts).
+// hashes, as merkle.ts's leafHash and nodeHash take them (Buffers in, Buffer out: faster than
+// crypto.hash with a Buffer result). The writer's frontier hashes natively with string results,
+// which is faster still (merkle.ts).
 
 const K = new Int32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,

@@ -1,19 +1,23 @@
 // The audit store: append-only segments of hash-chained records, signed checkpoints, group commit
-// (FORMAT.md). This is the caller's side. append() only checks the event and serializes it with
-// the native JSON.stringify; queued events cross to the writer together (see scheduleFlush), and
-// everything else (canonical JSON, SHA-256, the Merkle frontier, checkpoints and signatures,
-// writes and fdatasyncs) happens in the writer (writer.ts), which runs in a worker thread
-// (writer-worker.ts). Results come back in order, one message per written batch.
+// (FORMAT.md). This is the caller's side. append() only checks the event and serializes it: in
+// canonical form already when the event is plain data (canonicalJsonOfPlain: every event of the
+// platform), else with the native JSON.stringify; queued events cross to the writer together (see
+// scheduleFlush), and everything else (canonical JSON of the events that need it, SHA-256, the
+// Merkle frontier, checkpoints and signatures, writes and fdatasyncs) happens in the writer
+// (writer.ts), which runs in a worker thread (writer-worker.ts). Results come back in order, one
+// message per written batch.
 // When the options carry their own file operations or clock (tests), the writer runs in this
 // thread instead, behind the same messages (writer-host.ts).
 import { mkdir } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { Checkpoint } from './checkpoint.js';
 import { exportCheckpoint, type ExportedCheckpoint } from './checkpoint-export.js';
+import { canonicalJsonOfPlain } from './canonical-json.js';
 import { AuditWriteError } from './errors.js';
 import { nodeIo } from './io.js';
 import { lockDirectory, type DirectoryLock } from './lock.js';
 import { resolveOptions, type AuditStoreOptions, type ResolvedOptions } from './options.js';
+import { MAX_DEPTH } from './record.js';
 import type { RecoveryReport } from './recover.js';
 import { deleteOldSegments, type RetentionResult } from './retention.js';
 import { loadSigningKey, type SigningKey } from './signing-key.js';
@@ -92,6 +96,8 @@ export class AuditStore {
   // Events of this turn of the event loop, not yet sent.
   private outTexts: string[] = [];
   private outTimes: number[] = [];
+  /** Positions in outTexts of texts that are not canonical yet (JSON.stringify's). */
+  private outRaw: number[] = [];
   private flushScheduled = false;
   private flushTimer: NodeJS.Timeout | undefined;
   /** When the last events were sent (ms, the store's clock). */
@@ -108,6 +114,7 @@ export class AuditStore {
   private checkpointRequests = new Map<number, { resolve: (c: Checkpoint) => void; reject: (e: Error) => void }>();
   private nextRequest = 1;
   private referenced = false;
+  private exportKey: ExportedCheckpoint | undefined;
 
   private opening: { resolve: () => void; reject: (e: Error) => void } | null = null;
   private closing = false;
@@ -233,8 +240,16 @@ export class AuditStore {
     }
     if (typeof event !== 'object' || event === null || Array.isArray(event)) return this.refuse('invalid-event', 'an audit event must be a JSON object');
     let text: string | undefined;
+    let canonical = true;
     try {
-      text = JSON.stringify(event) as string | undefined;
+      // Canonical here when the event is plain data (every event of the platform), which spares
+      // the writer thread a JSON.parse and a re-serialization per record; else as JSON.stringify
+      // writes it, for the writer to canonicalize.
+      text = canonicalJsonOfPlain(event, MAX_DEPTH);
+      if (text === undefined) {
+        canonical = false;
+        text = JSON.stringify(event) as string | undefined;
+      }
     } catch (err) {
       return this.refuse('invalid-event', `the audit event is not JSON: ${err instanceof TypeError ? err.message : 'cannot encode'}`);
     }
@@ -244,6 +259,7 @@ export class AuditStore {
       return this.refuse('invalid-event', `the audit event is larger than ${this.o.maxRecordBytes} bytes`);
     }
     const now = this.now();
+    if (!canonical) this.outRaw.push(this.outTexts.length);
     this.outTexts.push(text);
     this.outTimes.push(now);
     if (this.outTexts.length >= MAX_MESSAGE_EVENTS) this.flushOut();
@@ -288,7 +304,9 @@ export class AuditStore {
 
   /** The portable form of a checkpoint (default: the last) for a witness off the host. */
   exportCheckpoint(checkpoint: Checkpoint = this.last): ExportedCheckpoint {
-    return exportCheckpoint(checkpoint, this.key.publicKey);
+    // The key's PEM and id, exported once: every checkpoint (one per 1,000 records) is exported.
+    this.exportKey ??= exportCheckpoint(checkpoint, this.key.publicKey);
+    return { ...this.exportKey, checkpoint };
   }
 
   /** Deletes whole segments, oldest first, whose last record is older than `olderThan`. */
@@ -348,9 +366,11 @@ export class AuditStore {
     this.sentThrough = this.issued;
     const texts = count === 1 ? this.outTexts[0]! : this.outTexts.join('\n');
     const times = Float64Array.from(this.outTimes);
+    const raw = this.outRaw;
     this.outTexts = [];
     this.outTimes = [];
-    this.send({ t: 'append', texts, count, times, hashes: this.waiters.size > 0 }, [times.buffer as ArrayBuffer]);
+    if (raw.length > 0) this.outRaw = [];
+    this.send({ t: 'append', texts, count, times, raw, hashes: this.waiters.size > 0 }, [times.buffer as ArrayBuffer]);
   };
 
   private receive(m: FromWriter): void {
@@ -475,6 +495,7 @@ export class AuditStore {
     this.checkpointRequests.clear();
     this.outTexts = [];
     this.outTimes = [];
+    this.outRaw = [];
   }
 
   private finishClose(): void {

@@ -3,8 +3,9 @@
 // (writer-worker.ts, the default) or in the caller's thread (when tests pass their own file
 // operations or clock, which cannot cross a thread boundary).
 //
-// The store sends events as JSON.stringify texts, many per message; here each is parsed, put in
-// canonical form, hashed, chained and written.
+// The store sends events as canonical JSON texts, many per message (the few it could not
+// canonicalize come as JSON.stringify texts, parsed and put in canonical form here); each is
+// hashed, chained and written.
 // Results go back in the order the events were sent, one message per written batch.
 import type { KeyObject } from 'node:crypto';
 import { canonicalJsonOfParsed, CanonicalJsonError } from './canonical-json.js';
@@ -35,6 +36,8 @@ export type ToWriter =
       readonly texts: string;
       readonly count: number;
       readonly times: Float64Array;
+      /** Positions (ascending) of the texts that are not canonical yet: JSON.stringify's, parsed and canonicalized here. The others are canonical JSON already. */
+      readonly raw: readonly number[];
       /** Someone waits for these records' hashes (append() callers); else only the count comes back. */
       readonly hashes: boolean;
     }
@@ -134,7 +137,7 @@ export class WriterHost {
       case 'append':
         this.received += message.count;
         if (message.hashes) this.hashesThrough = this.received;
-        this.append(message.texts, message.count, message.times);
+        this.append(message.texts, message.count, message.times, message.raw);
         return;
       case 'checkpoint':
         this.checkpoint(message.id);
@@ -186,15 +189,22 @@ export class WriterHost {
     this.post({ t: 'ready', recovery: writer.recovery, last: writer.last, state: this.state() });
   }
 
-  private append(texts: string, count: number, times: Float64Array): void {
+  private append(texts: string, count: number, times: Float64Array, raw: readonly number[]): void {
     const writer = this.writer;
     if (writer === null) return;
     const records: QueuedRecord[] = new Array(count);
     let at = 0;
+    let r = 0;
     for (let i = 0; i < count; i++) {
-      let end = texts.indexOf('\n', at);
+      let end = count === 1 ? texts.length : texts.indexOf('\n', at);
       if (end < 0) end = texts.length;
-      records[i] = canonicalRecord(texts.slice(at, end), times[i]!);
+      const text = count === 1 ? texts : texts.slice(at, end);
+      if (r < raw.length && raw[r] === i) {
+        r++;
+        records[i] = canonicalRecord(text, times[i]!);
+      } else {
+        records[i] = { text, timeMs: times[i]! };
+      }
       at = end + 1;
     }
     writer.enqueue(records);

@@ -13,7 +13,7 @@ import { checkpointsPath, segmentPath } from './files.js';
 import type { AppendFile, AuditIo } from './io.js';
 import type { MerkleFrontier } from './merkle.js';
 import type { ResolvedOptions } from './options.js';
-import { formatRecordLine, recordHash, ZERO_HASH } from './record.js';
+import { formatRecordLine, recordHashHex, ZERO_HASH } from './record.js';
 import { recoverStore, type RecoveryReport } from './recover.js';
 
 /** One record waiting for the writer. */
@@ -94,6 +94,10 @@ export class StoreWriter {
   private checkpointBytes = 0;
   last!: Checkpoint;
   private lastText = '';
+
+  /** The last record time formatted, and its ms. */
+  private timeMs = -1;
+  private timeText = '';
 
   private pending: QueuedRecord[] = [];
   private waiters: Waiter[] = [];
@@ -268,22 +272,20 @@ export class StoreWriter {
     let text = '';
     let k = 0;
     let firstTimeMs: number | undefined;
-    let lastTimeMs = -1;
-    let time = '';
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i]!;
       if (item.invalid !== undefined) continue;
       const seq = this.seq + 1;
       // One Date per distinct millisecond: consecutive records mostly share it.
-      if (item.timeMs !== lastTimeMs) {
-        lastTimeMs = item.timeMs;
-        time = new Date(item.timeMs).toISOString();
+      if (item.timeMs !== this.timeMs) {
+        this.timeMs = item.timeMs;
+        this.timeText = new Date(item.timeMs).toISOString();
       }
+      const time = this.timeText;
       firstTimeMs ??= item.timeMs;
-      const digest = recordHash(seq, time, this.lastHash, item.text);
-      const hash = digest.toString('hex');
+      const hash = recordHashHex(seq, time, this.lastHash, item.text);
       text += formatRecordLine(seq, time, this.lastHash, hash, item.text);
-      this.frontier.append(digest);
+      this.frontier.appendHex(hash);
       this.seq = seq;
       this.lastHash = hash;
       hashes[k++] = hash;

@@ -16,7 +16,7 @@ import type { BackendEvent, FrontendEvent, ParamValue } from './events.js';
 import { PendingQueue } from './pending-queue.js';
 import { functionCallInfo, single, unknownInfo } from './placeholders.js';
 import { PreparedStatements } from './prepared.js';
-import { statementEvent, type MutableEvent, type Protocol, type StatementEvent } from './statement-event.js';
+import { statementEvent, type MutableEvent, type Protocol, type StatementEvent, type StatementResult } from './statement-event.js';
 
 export interface JoinerOptions {
   readonly classifier: Classifier;
@@ -44,13 +44,7 @@ type Pending =
   | { kind: 'function'; oid: number; args: readonly ParamValue[] | undefined; start: number }
   | { kind: 'sync' };
 
-interface Result {
-  readonly tag?: string;
-  readonly rows?: number | undefined;
-  readonly copyBytes?: number;
-  readonly failure?: { readonly sqlstate: string; readonly message: string };
-  readonly unknown?: boolean;
-}
+type Result = StatementResult;
 
 const SYNC: Pending = { kind: 'sync' };
 
@@ -245,17 +239,16 @@ export class StatementJoiner {
       this.last = null;
       return;
     }
-    const event = statementEvent(info, {
+    const failure = result.failure;
+    const event = statementEvent(
+      info,
       protocol,
-      durationMs: Math.max(0, this.now() - start),
+      Math.max(0, this.now() - start),
       truncated,
-      ...(this.options.logParameters && params !== undefined ? { params: this.redactParams(info, params) } : {}),
-      serverTag: result.tag,
-      rows: result.rows,
-      copyBytes: result.copyBytes,
-      outcome: result.unknown ? 'unknown' : result.failure ? 'failure' : 'success',
-      ...(result.failure ? { sqlstate: result.failure.sqlstate, errorMessage: this.redactMessage(result.failure.message) } : {}),
-    });
+      this.options.logParameters && params !== undefined ? this.redactParams(info, params) : undefined,
+      result,
+      failure ? this.redactMessage(failure.message) : undefined,
+    );
     if (this.held.length >= MAX_HELD) this.flush(); // a long segment: stop waiting for its end
     this.held.push(event);
     this.last = event;

@@ -35,37 +35,50 @@ export interface StatementEvent {
 
 export type MutableEvent = { -readonly [K in keyof StatementEvent]: StatementEvent[K] };
 
+/** What the server answered a statement with (the joiner's view). */
+export interface StatementResult {
+  /** The server's command tag (without the row count). */
+  readonly tag?: string;
+  readonly rows?: number | undefined;
+  readonly copyBytes?: number;
+  readonly failure?: { readonly sqlstate: string; readonly message: string };
+  /** No answer was seen. */
+  readonly unknown?: boolean;
+}
+
+/**
+ * The event of one statement. `params` are the (redacted) values to log, `errorMessage` the
+ * failure's message as it may be logged (redacted); called once per audited statement, so no
+ * intermediate objects.
+ */
 export function statementEvent(
   info: StatementInfo,
-  at: {
-    protocol: Protocol;
-    durationMs: number;
-    truncated: boolean;
-    params?: readonly ParamValue[];
-    serverTag: string | undefined;
-    rows: number | undefined;
-    copyBytes: number | undefined;
-    outcome: Outcome;
-    sqlstate?: string;
-    errorMessage?: string;
-  },
+  protocol: Protocol,
+  durationMs: number,
+  truncated: boolean,
+  params: readonly ParamValue[] | undefined,
+  result: StatementResult,
+  errorMessage: string | undefined,
 ): MutableEvent {
+  const failure = result.failure;
   const event: MutableEvent = {
     text: info.redactedText,
     class: info.class,
     classes: info.classes,
-    commandTag: info.class === 'UNKNOWN' && at.serverTag !== undefined ? at.serverTag : info.commandTag,
+    commandTag: info.class === 'UNKNOWN' && result.tag !== undefined ? result.tag : info.commandTag,
     objects: info.objects,
-    outcome: at.outcome,
-    durationMs: at.durationMs,
-    protocol: at.protocol,
+    outcome: result.unknown ? 'unknown' : failure ? 'failure' : 'success',
+    durationMs,
+    protocol,
   };
-  if (at.params !== undefined) event.params = at.params;
-  if (at.sqlstate !== undefined) event.sqlstate = at.sqlstate;
-  if (at.errorMessage !== undefined) event.errorMessage = at.errorMessage;
-  if (at.rows !== undefined) event.rows = at.rows;
-  if (at.copyBytes !== undefined && at.copyBytes > 0) event.copyBytes = at.copyBytes;
-  if (at.truncated) event.truncated = true;
+  if (params !== undefined) event.params = params;
+  if (failure) {
+    if (failure.sqlstate !== undefined) event.sqlstate = failure.sqlstate;
+    if (errorMessage !== undefined) event.errorMessage = errorMessage;
+  }
+  if (result.rows !== undefined) event.rows = result.rows;
+  if (result.copyBytes !== undefined && result.copyBytes > 0) event.copyBytes = result.copyBytes;
+  if (truncated) event.truncated = true;
   if (info.error !== undefined) event.parseError = info.error;
   return event;
 }
