@@ -6,17 +6,9 @@ import { canonicalJson } from '../../../src/audit/store/canonical-json.js';
 import { EMPTY_ROOT, leafHash, MerkleFrontier, nodeHash } from '../../../src/audit/store/merkle.js';
 import { sha256Short, SHORT_MAX } from '../../../src/audit/store/sha256-short.js';
 import { formatRecordLine, parseRecordLine, recordHash, ZERO_HASH } from '../../../src/audit/store/record.js';
+import { mth } from './helpers.js';
 
 const sha = (s: string): Buffer => createHash('sha256').update(s).digest();
-
-/** RFC 6962 §2.1 Merkle Tree Hash, written the way the RFC states it. */
-function mth(leaves: readonly Buffer[]): Buffer {
-  if (leaves.length === 0) return createHash('sha256').digest();
-  if (leaves.length === 1) return leafHash(leaves[0]!);
-  let k = 1;
-  while (k * 2 < leaves.length) k *= 2;
-  return nodeHash(mth(leaves.slice(0, k)), mth(leaves.slice(k)));
-}
 
 describe('canonical JSON (RFC 8785 form)', () => {
   it('sorts keys by UTF-16 code units at every level, without whitespace', () => {

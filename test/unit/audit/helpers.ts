@@ -4,7 +4,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
+import { createHash } from 'node:crypto';
 import { nodeIo, type AppendFile, type AuditIo } from '../../../src/audit/store/io.js';
+import { leafHash, nodeHash } from '../../../src/audit/store/merkle.js';
 import { openAuditStore, type AuditStore } from '../../../src/audit/store/store.js';
 import type { AuditStoreOptions } from '../../../src/audit/store/options.js';
 
@@ -119,3 +121,12 @@ export function editLine(dir: string, file: string, line: number, edit: (text: s
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** RFC 6962 §2.1 Merkle Tree Hash, written the way the RFC states it. */
+export function mth(leaves: readonly Buffer[]): Buffer {
+  if (leaves.length === 0) return createHash('sha256').digest();
+  if (leaves.length === 1) return leafHash(leaves[0]!);
+  let k = 1;
+  while (k * 2 < leaves.length) k *= 2;
+  return nodeHash(mth(leaves.slice(0, k)), mth(leaves.slice(k)));
+}

@@ -15,16 +15,7 @@ import { sha256, sha256Hex, sha256Latin1 } from '../../../src/audit/store/sha256
 import { verifyStore } from '../../../src/audit/store/verify.js';
 import { EventBus, now } from '../../../src/events/bus.js';
 import type { AnyEvent } from '../../../src/events/types.js';
-import { openStore, tempRoot } from './helpers.js';
-
-/** RFC 6962 §2.1 Merkle Tree Hash, written the way the RFC states it. */
-function mth(leaves: readonly Buffer[]): Buffer {
-  if (leaves.length === 0) return createHash('sha256').digest();
-  if (leaves.length === 1) return leafHash(leaves[0]!);
-  let k = 1;
-  while (k * 2 < leaves.length) k *= 2;
-  return nodeHash(mth(leaves.slice(0, k)), mth(leaves.slice(k)));
-}
+import { mth, openStore, tempRoot } from './helpers.js';
 
 /** A statement event as the gateway publishes it (keys in its order, not the canonical one). */
 function statementEvent(i: number): Record<string, unknown> {
