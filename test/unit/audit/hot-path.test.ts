@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { canonicalJson, canonicalJsonOfPlain } from '../../../src/audit/store/canonical-json.js';
-import { leafHash, MerkleFrontier, nodeHash } from '../../../src/audit/store/merkle.js';
+import { MerkleFrontier } from '../../../src/audit/store/merkle.js';
 import { readRecords } from '../../../src/audit/store/read-records.js';
 import { recordHash, recordHashHex } from '../../../src/audit/store/record.js';
 import { sha256, sha256Hex, sha256Latin1 } from '../../../src/audit/store/sha256.js';
