@@ -67,37 +67,38 @@ set_pgaudit_log(const char *value)
 }
 
 /*
- * Before a statement starts (executor start or utility): whether pgAudit should see it. Returns
- * the state to restore after it, or -1 when nothing changed.
+ * Before a statement starts (executor start or utility): pgAudit should see it unless it is a
+ * top-level statement of a gateway session. Returns whether pgaudit.log was changed for it.
  */
-static int
+static bool
 enter_statement(void)
 {
 	bool		want = nesting_level == 0;
 
 	/* No SET in parallel mode (a parallel worker starts its part of the plan at level 0). */
 	if (!gateway_session || want == suppressed || IsInParallelMode())
-		return -1;
+		return false;
 	set_pgaudit_log(want ? "none" : NULL);
 	suppressed = want;
-	return !want;
+	return true;
 }
 
-/* After the statement returned normally (on error, the abort undoes the SET). */
+/*
+ * After the statement returned normally (on error, the abort undoes the SET); the callers'
+ * PG_FINALLY has put the flag back already.
+ */
 static void
-leave_statement(int restore)
+leave_statement(bool changed, bool was_suppressed)
 {
-	if (restore < 0)
-		return;
-	set_pgaudit_log(restore ? "none" : NULL);
-	suppressed = restore;
+	if (changed)
+		set_pgaudit_log(was_suppressed ? "none" : NULL);
 }
 
 static void
 pgwarden_audit_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	bool		was_suppressed = suppressed;
-	int			restore = enter_statement();
+	bool		changed = enter_statement();
 
 	nesting_level++;
 	PG_TRY();
@@ -110,10 +111,10 @@ pgwarden_audit_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	PG_FINALLY();
 	{
 		nesting_level--;
-		suppressed = was_suppressed;
+		suppressed = was_suppressed;	/* also on error, as the abort restores the SET */
 	}
 	PG_END_TRY();
-	leave_statement(restore);
+	leave_statement(changed, was_suppressed);
 }
 
 static PlannedStmt *
@@ -189,7 +190,7 @@ pgwarden_audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 							  DestReceiver *dest, QueryCompletion *qc)
 {
 	bool		was_suppressed = suppressed;
-	int			restore = enter_statement();
+	bool		changed = enter_statement();
 
 	nesting_level++;
 	PG_TRY();
@@ -204,10 +205,10 @@ pgwarden_audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	PG_FINALLY();
 	{
 		nesting_level--;
-		suppressed = was_suppressed;
+		suppressed = was_suppressed;	/* also on error, as the abort restores the SET */
 	}
 	PG_END_TRY();
-	leave_statement(restore);
+	leave_statement(changed, was_suppressed);
 }
 
 void
