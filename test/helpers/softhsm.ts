@@ -19,16 +19,16 @@ export function initSoftHsmToken(label: string, pin: string): string {
   return dir;
 }
 
-/** Deletes, disables (CKA_DECRYPT false) or enables a secret key in the token. */
-export function hsmOperator(action: 'delete' | 'disable' | 'enable', o: { token: string; pin: string; label: string }): void {
+/** Deletes, disables (CKA_DECRYPT false) or enables a key object (a secret key by default) in the token. */
+export function hsmOperator(action: 'delete' | 'disable' | 'enable', o: { token: string; pin: string; label: string; objectClass?: 'secret' | 'private' }): void {
   const script = `
     const p = require(${JSON.stringify(path.resolve('node_modules/pkcs11js'))});
-    const [action, token, label] = process.argv.slice(1);
+    const [action, token, label, cls] = process.argv.slice(1);
     const l = new p.PKCS11(); l.load(${JSON.stringify(SOFTHSM_MODULE)}); l.C_Initialize();
     const slot = l.C_GetSlotList(true).find((s) => l.C_GetTokenInfo(s).label.trim() === token);
     const s = l.C_OpenSession(slot, p.CKF_SERIAL_SESSION | p.CKF_RW_SESSION);
     l.C_Login(s, p.CKU_USER, process.env.PGW_HSM_PIN);
-    l.C_FindObjectsInit(s, [{ type: p.CKA_LABEL, value: label }, { type: p.CKA_CLASS, value: p.CKO_SECRET_KEY }]);
+    l.C_FindObjectsInit(s, [{ type: p.CKA_LABEL, value: label }, { type: p.CKA_CLASS, value: cls === 'private' ? p.CKO_PRIVATE_KEY : p.CKO_SECRET_KEY }]);
     const found = l.C_FindObjects(s, 10); l.C_FindObjectsFinal(s);
     if (found.length === 0) throw new Error('no such key ' + label);
     for (const h of found) {
@@ -36,5 +36,5 @@ export function hsmOperator(action: 'delete' | 'disable' | 'enable', o: { token:
       else l.C_SetAttributeValue(s, h, [{ type: p.CKA_DECRYPT, value: action === 'enable' }]);
     }
     l.C_Logout(s); l.C_Finalize();`;
-  execFileSync(process.execPath, ['-e', script, action, o.token, o.label], { env: { ...process.env, PGW_HSM_PIN: o.pin }, stdio: 'pipe' });
+  execFileSync(process.execPath, ['-e', script, action, o.token, o.label, o.objectClass ?? 'secret'], { env: { ...process.env, PGW_HSM_PIN: o.pin }, stdio: 'pipe' });
 }

@@ -6,16 +6,16 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { newDataKey, rewrap } from '../../src/crypto/data-key.js';
 import { serverKeyAad, type KekProvider } from '../../src/crypto/kek.js';
 import { KeyIntegrityError, KeyUnavailableError } from '../../src/crypto/key-errors.js';
 import { createPkcs11Key, Pkcs11KekProvider, type Pkcs11KeyReference } from '../../src/crypto/pkcs11-kek.js';
+import { hsmOperator, initSoftHsmToken, SOFTHSM_MODULE } from '../helpers/softhsm.js';
 
-const MODULE = '/usr/lib/softhsm/libsofthsm2.so';
+const MODULE = SOFTHSM_MODULE;
 const TOKEN = 'pgwarden';
 const PIN = '7391-pgw';
 const skip = existsSync(MODULE) ? false : `${MODULE} is not installed`;
@@ -34,24 +34,8 @@ async function provider(ref: Omit<Pkcs11KeyReference, 'modulePath' | 'tokenLabel
 }
 
 /** An HSM operator's action on a key object, from another process (PIN through the environment). */
-function operator(action: 'delete' | 'disable' | 'enable', label: string, objectClass: 'secret' | 'private'): void {
-  const script = `
-    const p = require(${JSON.stringify(path.resolve('node_modules/pkcs11js'))});
-    const [action, label, cls] = process.argv.slice(1);
-    const l = new p.PKCS11(); l.load(${JSON.stringify(MODULE)}); l.C_Initialize();
-    const slot = l.C_GetSlotList(true).find((s) => l.C_GetTokenInfo(s).label.trim() === ${JSON.stringify(TOKEN)});
-    const s = l.C_OpenSession(slot, p.CKF_SERIAL_SESSION | p.CKF_RW_SESSION);
-    l.C_Login(s, p.CKU_USER, process.env.PGW_TEST_HSM_PIN);
-    l.C_FindObjectsInit(s, [{ type: p.CKA_LABEL, value: label }, { type: p.CKA_CLASS, value: cls === 'secret' ? p.CKO_SECRET_KEY : p.CKO_PRIVATE_KEY }]);
-    const found = l.C_FindObjects(s, 10); l.C_FindObjectsFinal(s);
-    if (found.length === 0) throw new Error('no such object ' + label);
-    for (const h of found) {
-      if (action === 'delete') l.C_DestroyObject(s, h);
-      else l.C_SetAttributeValue(s, h, [{ type: p.CKA_DECRYPT, value: action === 'enable' }]);
-    }
-    l.C_Logout(s); l.C_Finalize();`;
-  execFileSync(process.execPath, ['-e', script, action, label, objectClass], { env: { ...process.env, PGW_TEST_HSM_PIN: PIN }, stdio: 'pipe' });
-}
+const operator = (action: 'delete' | 'disable' | 'enable', label: string, objectClass: 'secret' | 'private'): void =>
+  hsmOperator(action, { token: TOKEN, pin: PIN, label, objectClass });
 
 async function notOk(p: KekProvider, reason: RegExp): Promise<void> {
   const status = await p.check();
@@ -70,13 +54,8 @@ async function unavailable(promise: Promise<unknown>, message: RegExp): Promise<
 
 describe('customer-managed KEK in SoftHSM2', { skip }, () => {
   before(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'pgwarden-softhsm-'));
-    await mkdir(path.join(dir, 'tokens'), { mode: 0o700 });
-    const conf = path.join(dir, 'softhsm2.conf');
-    await writeFile(conf, `directories.tokendir = ${path.join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
-    process.env.SOFTHSM2_CONF = conf; // before the first C_Initialize
+    dir = initSoftHsmToken(TOKEN, PIN); // before the first C_Initialize
     process.env.PGW_TEST_HSM_PIN = PIN;
-    execFileSync('softhsm2-util', ['--init-token', '--free', '--label', TOKEN, '--so-pin', 'so-4711', '--pin', PIN], { stdio: 'pipe' });
     pinFile = path.join(dir, 'hsm.pin');
     await writeFile(pinFile, `${PIN}\n`, { mode: 0o600 });
   });
