@@ -2,6 +2,7 @@
 import { execFile } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
+import type pg from 'pg';
 import type { TestPlatform } from './platform.js';
 
 export interface PsqlResult {
@@ -178,4 +179,19 @@ export function errorIn(data: Buffer): { sqlstate?: string; message?: string } |
     i += 1 + len;
   }
   return null;
+}
+
+/** Connects, runs `select 1` and closes: true, or the refusal's SQLSTATE (`code`) and message. */
+export async function tryConnect(c: pg.Client): Promise<true | { code?: string; message: string }> {
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    await c.query('select 1');
+    return true;
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    return { code: e.code, message: e.message };
+  } finally {
+    await c.end().catch(() => undefined);
+  }
 }

@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { auditEvents, until, startTestPlatform, cliPath, type TestPlatform } from '../helpers/platform.js';
-import { boundStream, conninfo, errorIn, psql, rawFrom, startupPacket } from '../helpers/clients.js';
+import { boundStream, conninfo, errorIn, psql, rawFrom, startupPacket, tryConnect } from '../helpers/clients.js';
 import { buildProxyV2, azureLinkIdTlv, awsVpceIdTlv } from '../../src/gateway/proxy-protocol/index.js';
 
 let t: TestPlatform;
@@ -52,20 +52,7 @@ function client(opts: { from?: string; host?: string; port?: number; user?: stri
     ...(opts.from ? { stream: boundStream(opts.from) } : {}),
   });
 }
-async function connects(opts: Parameters<typeof client>[0] = {}): Promise<true | { code?: string; message: string }> {
-  const c = client(opts);
-  c.on('error', () => undefined);
-  try {
-    await c.connect();
-    await c.query('select 1');
-    return true;
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    return { code: e.code, message: e.message };
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
+const connects = (opts: Parameters<typeof client>[0] = {}) => tryConnect(client(opts));
 async function eventually(check: () => Promise<boolean>, ms = 3000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {

@@ -9,7 +9,7 @@ import net from 'node:net';
 import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
 import { auditEvents, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
-import { conninfo, psql } from '../helpers/clients.js';
+import { conninfo, psql, tryConnect } from '../helpers/clients.js';
 import { buildProxyV2 } from '../../src/gateway/proxy-protocol/index.js';
 import { verifyWebhookSignature } from '../../src/threat/notify/index.js';
 
@@ -76,17 +76,7 @@ async function login(opts: { from?: string; user?: string; password?: string; ap
       return s;
     },
   });
-  c.on('error', () => undefined);
-  try {
-    await c.connect();
-    await c.query('select 1');
-    return true;
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    return { code: e.code, message: e.message };
-  } finally {
-    await c.end().catch(() => undefined);
-  }
+  return tryConnect(c);
 }
 
 const admin = (sql: string) => psql(conninfo(t, { user: `${ADMIN}@${SERVER}`, sslmode: 'verify-full', sslrootcert: t.platform.paths.caCert, host: `${SERVER}.pgwarden.localhost` }), PASSWORD, ['-c', sql]);
