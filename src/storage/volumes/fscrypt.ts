@@ -11,9 +11,7 @@
 // calling close() again once the files are closed finishes the removal and unmounts.
 // isOpen() is false in that state (the key is no longer PRESENT).
 import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, chmodSync, chownSync, statSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { endianness, tmpdir } from 'node:os';
+import { endianness } from 'node:os';
 import path from 'node:path';
 import { VolumeBusyError, VolumeError, VolumeStateError, WrongVolumeKeyError } from './errors.js';
 import {
@@ -41,6 +39,7 @@ import { IoctlError, ioctlOn, loadLibc } from './fscrypt-native.js';
 import { BUSY_GRACE_MS, CommandError, findProgram, mountAt, run, sleep } from './mounts.js';
 import { assertTraversable, checkKey, checkSpec, prepareStateDir, rmdirIfEmpty } from './spec-checks.js';
 import type { ProbeResult, VolumeBackend, VolumeSpec } from './volume.js';
+import { tryTestVolume } from './probe-volume.js';
 
 const MIN_SIZE = 16 * 1024 * 1024;
 const NAME = 'fscrypt';
@@ -132,25 +131,8 @@ export class FscryptBackend implements VolumeBackend {
       return no((err as Error).message);
     }
     // A real tiny volume: mkfs, loop mount, add key, set and read the policy, remove, unmount.
-    const dir = await mkdtemp(path.join(tmpdir(), 'pgw-fscrypt-probe-'));
-    const spec: VolumeSpec = { id: 'probe', stateDir: path.join(dir, 'state'), mountPoint: path.join(dir, 'mnt'), sizeBytes: MIN_SIZE, owner: { uid: 0, gid: 0 } };
-    const key = randomBytes(this.keyBytes);
-    try {
-      await this.create(spec, key);
-      if (!(await this.isOpen(spec))) return no('a test volume did not report its key present after create.');
-      await this.destroy(spec);
-      return { ok: true };
-    } catch (err) {
-      return no(`a test volume failed: ${(err as Error).message}`);
-    } finally {
-      key.fill(0);
-      try {
-        await this.destroy(spec);
-      } catch {
-        /* already reported */
-      }
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const failed = await tryTestVolume(this, { name: 'fscrypt', sizeBytes: MIN_SIZE, keyBytes: this.keyBytes, notOpen: 'a test volume did not report its key present after create.' });
+    return failed === null ? { ok: true } : no(failed);
   }
 
   /** True when `mountPoint` has this volume's image mounted; throws when something else is mounted there. */

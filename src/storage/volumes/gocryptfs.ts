@@ -18,15 +18,13 @@
 // and fully usable, close() throws VolumeBusyError; call it again once the files are closed.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, chownSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { VolumeBusyError, VolumeError, VolumeStateError, WrongVolumeKeyError } from './errors.js';
 import { hexPassword, parseGocryptfsConf, passwordUnlocks } from './gocryptfs-config.js';
 import { BUSY_GRACE_MS, CommandError, findProgram, mountAt, run, sleep, toolPath } from './mounts.js';
 import { assertTraversable, checkKey, checkSpec, prepareStateDir, rmdirIfEmpty } from './spec-checks.js';
 import type { ProbeResult, VolumeBackend, VolumeSpec } from './volume.js';
+import { tryTestVolume } from './probe-volume.js';
 
 const NAME = 'gocryptfs';
 const KEY_BYTES = 32;
@@ -93,21 +91,8 @@ export class GocryptfsBackend implements VolumeBackend {
     if (!existsSync('/dev/fuse')) return no('/dev/fuse is missing: the kernel has no FUSE or the container does not expose it.');
     if (!findProgram('gocryptfs')) return no('gocryptfs is not installed.');
     if (!findProgram('fusermount3') && !findProgram('fusermount')) return no('fusermount3 (fuse3) is not installed.');
-    const dir = await mkdtemp(path.join(tmpdir(), 'pgw-gocryptfs-probe-'));
-    const spec: VolumeSpec = { id: 'probe', stateDir: path.join(dir, 'state'), mountPoint: path.join(dir, 'mnt'), sizeBytes: 0, owner: { uid: 0, gid: 0 } };
-    const key = randomBytes(KEY_BYTES);
-    try {
-      await this.create(spec, key);
-      if (!(await this.isOpen(spec))) return no('a test volume was not mounted after create.');
-      await this.destroy(spec);
-      return { ok: true };
-    } catch (err) {
-      return no(`a test volume failed: ${(err as Error).message}`);
-    } finally {
-      key.fill(0);
-      await this.destroy(spec).catch(() => undefined);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const failed = await tryTestVolume(this, { name: 'gocryptfs', sizeBytes: 0, keyBytes: KEY_BYTES, notOpen: 'a test volume was not mounted after create.' });
+    return failed === null ? { ok: true } : no(failed);
   }
 
   /** True when this volume's ciphertext dir is mounted at mountPoint; throws when something else is. */
