@@ -271,6 +271,21 @@ async function follow(id: string, slot: HTMLElement, what: string): Promise<Oper
   }
 }
 
+/** follow() for an operation this page started (`running`): once it ended, or following it
+ * failed (shown in `slot`), the page stops tracking it. Null when it did not end here. */
+async function followRunning(opKey: string, id: string, slot: HTMLElement, what: string): Promise<Operation | null> {
+  let op: Operation | null;
+  try {
+    op = await follow(id, slot, what);
+  } catch (err) {
+    running.delete(opKey);
+    slot.replaceChildren(status('error', message(err)));
+    return null;
+  }
+  if (op) running.delete(opKey);
+  return op;
+}
+
 function backupSection(ctx: PageContext, base: string, backups0: { value: Backup[] } | ApiError): HTMLElement {
   const name = ctx.params.name!;
   const list = h('div', { id: 'backup-list' });
@@ -301,16 +316,8 @@ function backupSection(ctx: PageContext, base: string, backups0: { value: Backup
     list);
   const opKey = `${name}:backup`;
   const watch = async (id: string) => {
-    let op: Operation | null;
-    try {
-      op = await follow(id, result, 'Backup');
-    } catch (err) {
-      running.delete(opKey);
-      result.replaceChildren(status('error', message(err)));
-      return;
-    }
+    const op = await followRunning(opKey, id, result, 'Backup');
     if (!op) return;
-    running.delete(opKey);
     if (op.status === 'Succeeded') {
       const r = op.result as unknown as Backup;
       result.replaceChildren(status('ok', `Backup ${r.id} completed: ${bytes(r.sizeBytes)} (${bytes(r.storedBytes)} stored encrypted), WAL ${r.startLsn} → ${r.stopLsn}.`));
@@ -408,16 +415,8 @@ function restoreSection(ctx: PageContext, base: string): HTMLElement {
   showAt();
 
   const watch = async (id: string, newName: string, pointText: string) => {
-    let op: Operation | null;
-    try {
-      op = await follow(id, result, `Restore into ${newName}`);
-    } catch (err) {
-      running.delete(opKey);
-      result.replaceChildren(status('error', message(err)));
-      return;
-    }
+    const op = await followRunning(opKey, id, result, `Restore into ${newName}`);
     if (!op) return;
-    running.delete(opKey);
     if (op.status === 'Succeeded') {
       const r = op.result as { name?: string; state?: string } | null;
       const restored = r?.name ?? newName;
