@@ -33,7 +33,10 @@ async function handle(req: ChildRequest): Promise<unknown> {
       return null;
     }
     case 'stopServerProcess':
-      return platform.servers.stop(req.id);
+      // The postmaster stops and its volume locks, as on any stop; the bench's own postmaster on
+      // the same data directory needs it unlocked again.
+      await platform.servers.stop(req.id);
+      return platform.servers.openVolume(req.id);
     case 'startServerProcess':
       return platform.servers.start(req.id);
     case 'roleVerifier':

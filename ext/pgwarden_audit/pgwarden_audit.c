@@ -36,6 +36,7 @@
 #include "miscadmin.h"
 #include "optimizer/planner.h"
 #include "tcop/utility.h"
+#include "utils/formatting.h"
 #include "utils/guc.h"
 
 PG_MODULE_MAGIC;
@@ -67,17 +68,63 @@ set_pgaudit_log(const char *value)
 }
 
 /*
- * Before a statement starts (executor start or utility): pgAudit should see it unless it is a
- * top-level statement of a gateway session. Returns whether pgaudit.log was changed for it.
+ * Whether the configured pgaudit.log (its reset value: the configuration file, or the role's or
+ * database's setting) logs anything where a top-level statement of this kind is started: SELECT,
+ * DML and function calls at executor start (READ, WRITE, FUNCTION), anything at all for a utility
+ * statement. When in doubt, yes. Cached with a copy of the value it was worked out for.
  */
 static bool
-enter_statement(void)
+configured_logs(const char *configured, bool utility)
+{
+	static char *cached = NULL;
+	static bool logs_executor = true;
+	static bool logs_utility = true;
+
+	if (configured == NULL)
+		return true;
+	if (cached == NULL || strcmp(configured, cached) != 0)
+	{
+		char	   *lower = asc_tolower(configured, strlen(configured));
+
+		logs_utility = strstr(lower, "none") == NULL || strchr(lower, ',') != NULL;
+		logs_executor = strstr(lower, "all") != NULL || strstr(lower, "read") != NULL ||
+			strstr(lower, "write") != NULL || strstr(lower, "function") != NULL;
+		pfree(lower);
+		if (cached != NULL)
+			pfree(cached);
+		cached = MemoryContextStrdup(TopMemoryContext, configured);
+	}
+	return utility ? logs_utility : logs_executor;
+}
+
+/*
+ * Before a statement starts (executor start or utility): pgAudit should see it unless it is a
+ * top-level statement of a gateway session. Returns whether pgaudit.log was changed for it.
+ * Where the configured classes log nothing anyway (the default ROLE,DDL for a SELECT), nothing is
+ * SET; pgaudit.log is only put back to the configured value if something left it otherwise (an
+ * error after a COMMIT inside a procedure restores the value the SET had committed).
+ */
+static bool
+enter_statement(bool utility)
 {
 	bool		want = nesting_level == 0;
 
 	/* No SET in parallel mode (a parallel worker starts its part of the plan at level 0). */
 	if (!gateway_session || want == suppressed || IsInParallelMode())
 		return false;
+	if (want)
+	{
+		const char *configured = GetConfigOptionResetString("pgaudit.log");
+
+		if (!configured_logs(configured, utility))
+		{
+			const char *current = GetConfigOption("pgaudit.log", true, false);
+
+			if (current != NULL && configured != NULL && strcmp(current, configured) != 0)
+				set_pgaudit_log(NULL);
+			return false;
+		}
+	}
 	set_pgaudit_log(want ? "none" : NULL);
 	suppressed = want;
 	return true;
@@ -98,7 +145,7 @@ static void
 pgwarden_audit_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	bool		was_suppressed = suppressed;
-	bool		changed = enter_statement();
+	bool		changed = enter_statement(false);
 
 	nesting_level++;
 	PG_TRY();
@@ -190,7 +237,12 @@ pgwarden_audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 							  DestReceiver *dest, QueryCompletion *qc)
 {
 	bool		was_suppressed = suppressed;
-	bool		changed = enter_statement();
+	/*
+	 * Transaction control (SAVEPOINT, RELEASE, ROLLBACK TO...) changes the GUC nest level inside
+	 * the call, which a SET around it would not survive: pgAudit logs it (class MISC) and the
+	 * platform drops those lines of gateway sessions.
+	 */
+	bool		changed = IsA(pstmt->utilityStmt, TransactionStmt) ? false : enter_statement(true);
 
 	nesting_level++;
 	PG_TRY();

@@ -9,8 +9,8 @@
 //     from pgAudit only what it cannot see (statements inside functions and DO blocks) and the
 //     statements of sessions that did not come through the gateway. Only those lines are parsed.
 //     On a server with pgwarden_audit (`nestedOnly`), pgAudit logs nothing else in gateway
-//     sessions and every line is kept; without it, a gateway session's lines with substatement
-//     id 1 (the top-level statements) are dropped.
+//     sessions but transaction control (which cannot be nested), dropped here; without it, a
+//     gateway session's lines with substatement id 1 (the top-level statements) are dropped.
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parsePgAuditLine } from './pgaudit-line.js';
@@ -92,6 +92,9 @@ export function collectLines(servers: readonly ServerLogs[], offsets: Readonly<R
   return { lines, offsets: moved, keys: [...keys] };
 }
 
+/** pgAudit's MISC commands of transaction control: top-level only (procedures commit through SPI, unlogged). */
+const TRANSACTION_CONTROL = new Set(['BEGIN', 'START TRANSACTION', 'COMMIT', 'END', 'ROLLBACK', 'ABORT', 'SAVEPOINT', 'RELEASE', 'ROLLBACK TO SAVEPOINT', 'PREPARE TRANSACTION', 'COMMIT PREPARED', 'ROLLBACK PREPARED']);
+
 export function finishLines(lines: readonly CollectedLine[], sessions: ReadonlyMap<string, JoinedSession>): PgAuditEvent[] {
   const out: PgAuditEvent[] = [];
   for (const l of lines) {
@@ -99,6 +102,7 @@ export function finishLines(lines: readonly CollectedLine[], sessions: ReadonlyM
     if (session && !l.nestedOnly && l.substatementId <= 1) continue;
     const a = parsePgAuditLine(l.bytes.toString('utf8'));
     if (!a) continue;
+    if (session && a.class === 'MISC' && TRANSACTION_CONTROL.has(a.command)) continue;
     out.push({
       type: 'statement.pgaudit',
       time: a.time,
