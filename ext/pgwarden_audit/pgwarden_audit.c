@@ -10,13 +10,17 @@
  *
  * The gateway sets pgwarden_audit.gateway_session = on in the startup packet of every session it
  * opens (PGC_BACKEND: fixed for the session's life; the gateway sets it last, so its value is the
- * one that counts). In such a session this library sets pgaudit.log to 'none' while a top-level
- * statement starts its executor (where pgAudit logs SELECT, DML and function calls) or runs as a
- * utility statement (where pgAudit logs DDL, ROLE, MISC, DO and CALL), and back to the configured
- * value (RESET) for every statement started from inside it. So pgAudit logs exactly the
- * statements at nesting level > 0: in functions, procedures, DO blocks, triggers, and those that
- * utility statements run (EXPLAIN ANALYZE, CREATE TABLE AS, COPY (query)). Sessions the gateway
- * did not open (the platform's own, anyone on the server's socket) are logged fully.
+ * one that counts). In such a session this library sets pgaudit.log to 'none' only while the
+ * client's own top-level statement starts, as PostgreSQL marks it: a utility statement processed
+ * with PROCESS_UTILITY_TOPLEVEL (where pgAudit logs DDL, ROLE, MISC, DO and CALL), or the executor
+ * start of a planned statement of the portal run for a Query or Bind/Execute message (where
+ * pgAudit logs SELECT, DML and function calls); and back to the configured value (RESET) for
+ * every statement started from inside it. So pgAudit logs everything else: the statements at
+ * nesting level > 0 (in functions, procedures, DO blocks, triggers, and those that utility
+ * statements run: EXPLAIN ANALYZE, CREATE TABLE AS, COPY (query)), and those that run at level 0
+ * outside any client statement: a fast-path FunctionCall, a deferred constraint trigger fired at
+ * COMMIT, an input function run at Bind. Sessions the gateway did not open (the platform's own,
+ * anyone on the server's socket) are logged fully.
  *
  * The switch is a plain SET (GUC_ACTION_SET), not a GUC nest level: utility statements may
  * commit inside (VACUUM, CREATE INDEX CONCURRENTLY, CALL with COMMIT), which a nest level cannot
@@ -24,8 +28,12 @@
  * to what it was where the (sub)transaction began, and the flag below is restored in step by
  * the PG_FINALLY blocks between.
  *
+ * It also keeps pgAudit's records from being forged: a log message that starts with "AUDIT: " and
+ * was not written by pgAudit (RAISE LOG 'AUDIT: ...' in a DO block) is rewritten before it is
+ * written (emit_log_hook), in every session.
+ *
  * Load it after pgaudit, so that its hooks run first: shared_preload_libraries =
- * '..., pgaudit, pgwarden_audit'. Nothing is logged and no SQL object is created.
+ * '..., pgaudit, pgwarden_audit'. No SQL object is created.
  */
 #include "postgres.h"
 
@@ -34,10 +42,16 @@
 #include "executor/executor.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/params.h"
+#include "nodes/pg_list.h"
 #include "optimizer/planner.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
 #include "tcop/utility.h"
+#include "utils/elog.h"
 #include "utils/formatting.h"
 #include "utils/guc.h"
+#include "utils/portal.h"
 
 PG_MODULE_MAGIC;
 
@@ -58,6 +72,13 @@ static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+/* pgAudit's own log lines come from this function of this file (pgaudit.c, every release). */
+#define PGAUDIT_SOURCE_FILE "pgaudit.c"
+#define PGAUDIT_SOURCE_FUNCTION "log_audit_event"
+#define AUDIT_PREFIX "AUDIT: "
+#define NOT_PGAUDIT_PREFIX "not a pgAudit record: "
 
 /* Sets pgaudit.log for this session: 'none', or NULL for the configured value (RESET). */
 static void
@@ -98,36 +119,97 @@ configured_logs(const char *configured, bool utility)
 }
 
 /*
- * Before a statement starts (executor start or utility): pgAudit should see it unless it is a
- * top-level statement of a gateway session. Returns whether pgaudit.log was changed for it.
+ * pgaudit.log as configured, if something left it otherwise: a procedure that committed the
+ * top-level 'none' and then failed (the abort goes back to what the COMMIT made durable). Checked
+ * wherever a statement that pgAudit must see starts outside the client's statements, so that
+ * a fast-path call, a deferred trigger at COMMIT or an input function at Bind never run with it.
+ */
+static void
+restore_configured(void)
+{
+	const char *configured = GetConfigOptionResetString("pgaudit.log");
+	const char *current = GetConfigOption("pgaudit.log", true, false);
+
+	if (current != NULL && configured != NULL && strcmp(current, configured) != 0)
+		set_pgaudit_log(NULL);
+}
+
+/*
+ * Before a statement starts (executor start or utility): pgAudit should see it unless it is the
+ * client's own top-level statement in a gateway session (`client_statement`, worked out by the
+ * callers from what PostgreSQL marks so). Returns whether pgaudit.log was changed for it.
  * Where the configured classes log nothing anyway (the default ROLE,DDL for a SELECT), nothing is
  * SET; pgaudit.log is only put back to the configured value if something left it otherwise (an
  * error after a COMMIT inside a procedure restores the value the SET had committed).
  */
 static bool
-enter_statement(bool utility)
+enter_statement(bool client_statement, bool utility)
 {
-	bool		want = nesting_level == 0;
-
 	/* No SET in parallel mode (a parallel worker starts its part of the plan at level 0). */
-	if (!gateway_session || want == suppressed || IsInParallelMode())
+	if (!gateway_session || IsInParallelMode())
 		return false;
-	if (want)
+	if (client_statement == suppressed)
+	{
+		/* Outside any client statement: pgAudit logs with the configured classes. */
+		if (!suppressed && nesting_level == 0)
+			restore_configured();
+		return false;
+	}
+	if (client_statement)
 	{
 		const char *configured = GetConfigOptionResetString("pgaudit.log");
 
 		if (!configured_logs(configured, utility))
 		{
-			const char *current = GetConfigOption("pgaudit.log", true, false);
-
-			if (current != NULL && configured != NULL && strcmp(current, configured) != 0)
-				set_pgaudit_log(NULL);
+			restore_configured();
 			return false;
 		}
 	}
-	set_pgaudit_log(want ? "none" : NULL);
-	suppressed = want;
+	set_pgaudit_log(client_statement ? "none" : NULL);
+	suppressed = client_statement;
 	return true;
+}
+
+/*
+ * Whether only the protocol's own error callbacks are set: none for a simple Query, the one of
+ * Bind and Execute (ParamsErrorCallback). A PL function (plpgsql, SQL), the input functions of a
+ * Bind's parameters and SPI each push their own.
+ */
+static bool
+only_protocol_error_context(void)
+{
+	ErrorContextCallback *cb;
+
+	for (cb = error_context_stack; cb != NULL; cb = cb->previous)
+		if (cb->callback != ParamsErrorCallback)
+			return false;
+	return true;
+}
+
+/*
+ * Whether the executor is starting the client's own statement: one of the planned statements of
+ * the portal PostgreSQL is running for a Query or Bind/Execute message (ActivePortal, whose text is
+ * the message's: debug_query_string), at nesting level 0, with no function on the way. Everything
+ * else that starts at level 0 is not the client's statement and pgAudit logs it: the statements of
+ * a function called through the fast-path protocol (FunctionCall, no query text), of a deferred
+ * constraint trigger fired at COMMIT (no active portal, or a PL function's context), of a type's
+ * or domain's input function at Bind (its parameter's error context), and the cursors those open
+ * (a portal of their own, with their own text).
+ */
+static bool
+is_client_query(QueryDesc *queryDesc)
+{
+	Portal		portal = ActivePortal;
+
+	if (nesting_level != 0 || portal == NULL || debug_query_string == NULL ||
+		portal->sourceText == NULL)
+		return false;
+	if (!list_member_ptr(portal->stmts, queryDesc->plannedstmt))
+		return false;
+	if (portal->sourceText != debug_query_string &&
+		strcmp(portal->sourceText, debug_query_string) != 0)
+		return false;
+	return only_protocol_error_context();
 }
 
 /*
@@ -145,7 +227,7 @@ static void
 pgwarden_audit_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	bool		was_suppressed = suppressed;
-	bool		changed = enter_statement(false);
+	bool		changed = enter_statement(is_client_query(queryDesc), false);
 
 	nesting_level++;
 	PG_TRY();
@@ -238,11 +320,15 @@ pgwarden_audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 {
 	bool		was_suppressed = suppressed;
 	/*
-	 * Transaction control (SAVEPOINT, RELEASE, ROLLBACK TO...) changes the GUC nest level inside
-	 * the call, which a SET around it would not survive: pgAudit logs it (class MISC) and the
-	 * platform drops those lines of gateway sessions.
+	 * The client's own utility statement is the one PostgreSQL runs as PROCESS_UTILITY_TOPLEVEL
+	 * (a Query or Execute message's portal); SPI, extension scripts and event triggers run theirs
+	 * as QUERY or SUBCOMMAND, and pgAudit logs those. Transaction control (SAVEPOINT, RELEASE,
+	 * ROLLBACK TO...) changes the GUC nest level inside the call, which a SET around it would not
+	 * survive: pgAudit logs it (class MISC) and the platform drops those lines of gateway sessions.
 	 */
-	bool		changed = IsA(pstmt->utilityStmt, TransactionStmt) ? false : enter_statement(true);
+	bool		client_statement = context == PROCESS_UTILITY_TOPLEVEL && nesting_level == 0;
+	bool		changed = IsA(pstmt->utilityStmt, TransactionStmt) ? false :
+		enter_statement(client_statement, true);
 
 	nesting_level++;
 	PG_TRY();
@@ -261,6 +347,37 @@ pgwarden_audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 	PG_END_TRY();
 	leave_statement(changed, was_suppressed);
+}
+
+/*
+ * A server log message that starts like a pgAudit record but does not come from pgAudit (RAISE LOG
+ * or RAISE EXCEPTION 'AUDIT: ...' in a function or DO block, any error text a client chooses) is
+ * written with a prefix, so that nothing reading the log takes it for one.
+ */
+static bool
+from_pgaudit(const ErrorData *edata)
+{
+	const char *file = edata->filename;
+	const char *slash;
+
+	if (file == NULL || edata->funcname == NULL)
+		return false;
+	slash = strrchr(file, '/');
+	if (slash != NULL)
+		file = slash + 1;
+	return strcmp(file, PGAUDIT_SOURCE_FILE) == 0 &&
+		strcmp(edata->funcname, PGAUDIT_SOURCE_FUNCTION) == 0;
+}
+
+static void
+pgwarden_audit_emit_log(ErrorData *edata)
+{
+	if (edata->message != NULL &&
+		strncmp(edata->message, AUDIT_PREFIX, strlen(AUDIT_PREFIX)) == 0 &&
+		!from_pgaudit(edata))
+		edata->message = psprintf(NOT_PGAUDIT_PREFIX "%s", edata->message);
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
 }
 
 void
@@ -290,4 +407,6 @@ _PG_init(void)
 	ExecutorFinish_hook = pgwarden_audit_ExecutorFinish;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = pgwarden_audit_ProcessUtility;
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = pgwarden_audit_emit_log;
 }

@@ -3,19 +3,20 @@
  * escalating to the operating system or to the platform's own roles.
  *
  * Before PostgreSQL 16 a CREATEROLE role may grant membership in any non-superuser role,
- * including pg_execute_server_program, pg_read_server_files and pg_write_server_files, and
- * may alter, rename or drop any non-superuser role. This library, loaded through
- * shared_preload_libraries, hooks ProcessUtility and refuses, when the current user is not a
- * superuser:
+ * including pg_execute_server_program, pg_read_server_files and pg_write_server_files (the
+ * operating system) and pg_read_all_data and pg_write_all_data (every table, pg_authid's
+ * password verifiers included), and may alter, rename or drop any non-superuser role. This
+ * library, loaded through shared_preload_libraries, hooks ProcessUtility and refuses, when the
+ * current user is not a superuser:
  *   - granting or revoking a protected role, directly (GRANT/REVOKE, ALTER GROUP ... ADD/DROP
  *     USER) or through CREATE ROLE ... IN ROLE/IN GROUP; granting also refuses any role that
- *     already holds (directly or indirectly) one of the server file/program roles;
+ *     already holds (directly or indirectly) one of those five roles;
  *   - changing the memberships of a protected role (GRANT x TO protected, CREATE ROLE x
  *     ROLE/USER/ADMIN protected, ALTER GROUP x ADD/DROP USER protected);
  *   - ALTER ROLE, ALTER ROLE ... SET, ALTER ROLE ... RENAME, DROP ROLE, DROP OWNED BY and
  *     REASSIGN OWNED BY on such a role, and CREATE ROLE / RENAME TO a "pgwarden_" name;
  *   - ALTER ROLE ... SET and ALTER DATABASE ... SET of the *_preload_libraries parameters.
- * Protected roles: the three roles above and every role whose name starts with "pgwarden_"
+ * Protected roles: the five roles above and every role whose name starts with "pgwarden_"
  * (case-insensitive). Superusers (the platform) are never restricted. Nothing is logged and
  * no SQL object is created.
  */
@@ -39,17 +40,29 @@ void		_PG_init(void);
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
-/* The predefined roles that give access to the server's files and programs. */
-static const Oid os_access_roles[] = {
+/*
+ * The predefined roles that reach past what an administrator may see or change: the server's
+ * files and programs (the operating system), and every table of every database, system catalogs
+ * included (pg_read_all_data reads pg_authid: the SCRAM verifiers of every role, the platform's
+ * maintenance superuser's too; pg_write_all_data writes any table whatever its owner). The other
+ * predefined roles are left to the administrator: pg_monitor and pg_signal_backend are the
+ * platform's grants to pgwarden_admin (signals never reach a superuser's backend),
+ * pg_checkpoint only asks for a checkpoint, pg_database_owner has no explicit members.
+ */
+static const Oid escalation_roles[] = {
 	ROLE_PG_EXECUTE_SERVER_PROGRAM,
 	ROLE_PG_READ_SERVER_FILES,
 	ROLE_PG_WRITE_SERVER_FILES,
+	ROLE_PG_READ_ALL_DATA,
+	ROLE_PG_WRITE_ALL_DATA,
 };
 
-static const char *const os_access_role_names[] = {
+static const char *const escalation_role_names[] = {
 	"pg_execute_server_program",
 	"pg_read_server_files",
 	"pg_write_server_files",
+	"pg_read_all_data",
+	"pg_write_all_data",
 };
 
 static const char *const preload_parameters[] = {
@@ -75,15 +88,15 @@ is_protected_role(const char *name)
 		return false;
 	if (is_platform_role_name(name))
 		return true;
-	for (i = 0; i < lengthof(os_access_role_names); i++)
-		if (strcmp(name, os_access_role_names[i]) == 0)
+	for (i = 0; i < lengthof(escalation_role_names); i++)
+		if (strcmp(name, escalation_role_names[i]) == 0)
 			return true;
 	return false;
 }
 
 /*
  * A role that non-superusers may neither grant nor alter, rename or drop: a protected role, or
- * an existing role that holds (directly or through other roles) a server file/program role.
+ * an existing role that holds (directly or through other roles) one of the escalation roles.
  */
 static bool
 is_guarded_role(const char *name)
@@ -98,8 +111,8 @@ is_guarded_role(const char *name)
 	roleid = get_role_oid(name, true);
 	if (!OidIsValid(roleid))
 		return false;
-	for (i = 0; i < lengthof(os_access_roles); i++)
-		if (is_member_of_role_nosuper(roleid, os_access_roles[i]))
+	for (i = 0; i < lengthof(escalation_roles); i++)
+		if (is_member_of_role_nosuper(roleid, escalation_roles[i]))
 			return true;
 	return false;
 }

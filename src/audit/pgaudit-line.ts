@@ -65,7 +65,27 @@ export function redactPasswords(sql: string): string {
   return sql.replace(PASSWORD_LITERAL, "$1'<redacted>'");
 }
 
-/** Null for a line that is not a pgAudit record (or not JSON). */
+const AUDIT_TYPES = new Set(['SESSION', 'OBJECT']);
+const CLASS_NAME = /^[A-Z_]{1,32}$/;
+const COUNTER = /^\d{1,19}$/;
+
+/**
+ * Whether a jsonlog record has the shape of pgAudit's own: it logs at LOG with errhidestmt and
+ * errhidecontext, from log_audit_event() in pgaudit.c. Anything else whose message starts with
+ * "AUDIT: " (RAISE LOG or RAISE EXCEPTION in a function or DO block: it carries a PL context and
+ * the client's statement) is someone's text, not a record. On managed servers pgwarden_audit
+ * also rewrites such messages before they are written (ext/pgwarden_audit); this is the reader's
+ * own check, for servers without it.
+ */
+function hasPgAuditShape(j: Record<string, unknown>): boolean {
+  if (j.error_severity !== 'LOG') return false;
+  if ('context' in j || 'statement' in j || 'internal_query' in j) return false;
+  if (j.file_name !== undefined && j.file_name !== 'pgaudit.c') return false;
+  if (j.func_name !== undefined && j.func_name !== 'log_audit_event') return false;
+  return true;
+}
+
+/** Null for a line that is not a pgAudit record (not JSON, not pgAudit's shape, or forged text). */
 export function parsePgAuditLine(line: string): PgAuditLine | null {
   if (!line.includes('AUDIT: ')) return null;
   let j: Record<string, unknown>;
@@ -76,8 +96,10 @@ export function parsePgAuditLine(line: string): PgAuditLine | null {
   }
   const message = typeof j.message === 'string' ? j.message : '';
   if (!message.startsWith('AUDIT: ')) return null;
+  if (!hasPgAuditShape(j)) return null;
   const f = splitCsv(message.slice(7));
   if (f.length < 8) return null;
+  if (!AUDIT_TYPES.has(f[0]!) || !COUNTER.test(f[1]!) || !COUNTER.test(f[2]!) || !CLASS_NAME.test(f[3]!)) return null;
   const ts = typeof j.timestamp === 'string' ? new Date(j.timestamp.replace(/ ([A-Z]{3,4})$/, 'Z').replace(' ', 'T')) : new Date();
   return {
     time: Number.isNaN(ts.getTime()) ? new Date().toISOString() : ts.toISOString(),

@@ -1,6 +1,7 @@
 // Before PostgreSQL 16, a CREATEROLE administrator can grant himself pg_execute_server_program
-// and reach the host. Managed servers on those versions preload pgwarden_guard
-// (ext/pgwarden_guard), which refuses that; without it the platform creates no server.
+// and reach the host, or pg_read_all_data and read pg_authid's verifiers. Managed servers on those
+// versions preload pgwarden_guard (ext/pgwarden_guard), which refuses that; without it the
+// platform creates no server.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { PgBinaries } from './pg-binaries.js';

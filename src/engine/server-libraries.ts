@@ -1,11 +1,14 @@
 // What every managed server preloads, and the configuration that follows from it:
-//   pgwarden_guard (PostgreSQL < 16), which keeps administrators from reaching the host;
+//   pgwarden_guard (PostgreSQL < 16), which keeps administrators from reaching the host and from
+//   reading every table (pg_read_all_data: pg_authid's verifiers);
 //   pgaudit, when installed, writing the server's own statement log (jsonlog) that the platform
 //   joins to gateway sessions;
 //   pgwarden_audit (ext/pgwarden_audit), loaded after pgaudit so its hooks run first, which
 //   limits pgAudit to the statements the gateway cannot see (nested in functions, DO blocks,
-//   triggers) in the sessions the gateway opens. Without it pgAudit logs every statement too
-//   (correct, but slower) and the platform drops the top-level ones.
+//   triggers; fast-path calls, deferred triggers at COMMIT, input functions at Bind) in the
+//   sessions the gateway opens, and marks forged "AUDIT: " messages (RAISE LOG) as not pgAudit's.
+//   Without it pgAudit logs every statement too (correct, but slower) and the platform drops the
+//   top-level ones.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { PgBinaries } from './pg-binaries.js';

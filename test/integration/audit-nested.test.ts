@@ -4,11 +4,13 @@
 // exception blocks. Sessions the gateway did not open (the platform's own) are logged fully.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { allowLoopback, auditEvents, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
 import { pgauditAvailable } from '../../src/engine/server-libraries.js';
+import { conninfo } from '../helpers/clients.js';
 
 const PASSWORD = 'Nested-Audit-Passw0rd!';
 const SERVER = 'nested1';
@@ -188,4 +190,157 @@ test('a session the gateway did not open (the platform\'s own) is logged fully',
   await until('the top-level SELECT of a direct session in the server log', async () =>
     pgauditLines('direct-app').some((m) => m.includes(',READ,SELECT,TABLE,public.accounts,select balance from accounts where id = 1')) &&
     pgauditLines('direct-app').some((m) => m.includes(',DDL,CREATE TABLE,TABLE,public.direct_made,')), 10_000, 100);
+});
+
+// A FunctionCall through libpq's PQfn (node-postgres has no API for the fast-path protocol):
+// Python's ctypes over the system libpq, the password in the environment only.
+const FASTPATH_CLIENT = String.raw`
+import ctypes, sys
+lib = ctypes.CDLL('libpq.so.5')
+class U(ctypes.Union):
+    _fields_ = [('ptr', ctypes.POINTER(ctypes.c_int)), ('integer', ctypes.c_int)]
+class Arg(ctypes.Structure):
+    _fields_ = [('len', ctypes.c_int), ('isint', ctypes.c_int), ('u', U)]
+lib.PQconnectdb.restype = ctypes.c_void_p
+lib.PQconnectdb.argtypes = [ctypes.c_char_p]
+lib.PQstatus.argtypes = [ctypes.c_void_p]
+lib.PQerrorMessage.restype = ctypes.c_char_p
+lib.PQerrorMessage.argtypes = [ctypes.c_void_p]
+lib.PQfn.restype = ctypes.c_void_p
+lib.PQfn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int), ctypes.c_int, ctypes.POINTER(Arg), ctypes.c_int]
+lib.PQresultStatus.argtypes = [ctypes.c_void_p]
+lib.PQexec.restype = ctypes.c_void_p
+lib.PQexec.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+lib.PQresultErrorMessage.restype = ctypes.c_char_p
+lib.PQresultErrorMessage.argtypes = [ctypes.c_void_p]
+lib.PQclear.argtypes = [ctypes.c_void_p]
+lib.PQfinish.argtypes = [ctypes.c_void_p]
+conn = lib.PQconnectdb(sys.argv[1].encode())
+if lib.PQstatus(conn) != 0:
+    sys.stderr.write(lib.PQerrorMessage(conn).decode())
+    sys.exit(2)
+if len(sys.argv) > 4:
+    first = lib.PQexec(conn, sys.argv[4].encode())
+    sys.stderr.write('first statement: %d\n' % lib.PQresultStatus(first))
+    lib.PQclear(first)
+args = (Arg * 1)()
+args[0].len = 4
+args[0].isint = 1
+args[0].u.integer = int(sys.argv[3])
+out = ctypes.c_int(0)
+outlen = ctypes.c_int(0)
+res = lib.PQfn(conn, int(sys.argv[2]), ctypes.byref(out), ctypes.byref(outlen), 1, args, 1)
+if lib.PQresultStatus(res) != 1:
+    sys.stderr.write(lib.PQresultErrorMessage(res).decode())
+    sys.exit(3)
+print(out.value)
+lib.PQclear(res)
+lib.PQfinish(conn)
+`;
+
+/** One FunctionCall of `fnOid(arg)` in a new session, after the simple Query `first` if given. */
+function fastPathCall(conn: string, fnOid: number, arg: number, first?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('python3', ['-c', FASTPATH_CLIENT, conn, String(fnOid), String(arg), ...(first === undefined ? [] : [first])], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PGPASSWORD: PASSWORD, PGCONNECT_TIMEOUT: '10' },
+      timeout: 30_000,
+    }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: unknown }).code ?? 1) || 1 : 0, stdout: stdout.trim(), stderr: stderr.trim() }));
+  });
+}
+
+interface PgAuditEvent {
+  type: string;
+  sessionId: string | null;
+  class: string;
+  command: string;
+  objectName: string;
+  statement: string;
+}
+
+const sessionOf = (app: string): string | undefined =>
+  auditEvents<{ type: string; applicationName?: string; connection: { connId: string } }>(t)
+    .find((e) => e.type === 'auth.succeeded' && e.applicationName === app)?.connection.connId;
+
+const pgauditOf = (session: string | undefined): PgAuditEvent[] =>
+  session === undefined ? [] : auditEvents<PgAuditEvent>(t).filter((e) => e.type === 'statement.pgaudit' && e.sessionId === session);
+
+test('statements outside the client\'s own ones are logged: a fast-path call, deferred triggers at COMMIT, input at Bind, CREATE TABLE AS, EXPLAIN ANALYZE', { skip: available ? false : 'needs pgaudit and ext/pgwarden_audit installed' }, async () => {
+  const c = await gatewayClient('escape-app');
+  await c.query('create table v4_log (source text, val int)');
+  await c.query(`create function v4_fast(n int) returns int language plpgsql as $$
+    declare r record;
+    begin
+      insert into v4_log values ('fastpath', n);
+      for r in select val from v4_log where source = 'fastpath' loop null; end loop;
+      return n * 2;
+    end $$`);
+  await c.query(`create function v4_deferred() returns trigger language plpgsql as $$
+    begin insert into v4_log values ('deferred', new.id); return null; end $$`);
+  await c.query('create table v4_items (id int)');
+  await c.query('create constraint trigger v4_items_deferred after insert on v4_items deferrable initially deferred for each row execute function v4_deferred()');
+  await c.query(`create function v4_bind_check(v int) returns boolean language plpgsql as $$
+    begin insert into v4_log values ('bind', v); return true; end $$`);
+  await c.query('create domain v4_checked as int check (v4_bind_check(value))');
+  await c.query(`create function v4_ctas(n int) returns int language plpgsql as $$
+    begin insert into v4_log values ('ctas', n); return n; end $$`);
+  await c.query(`create function v4_explain(n int) returns int language plpgsql as $$
+    begin insert into v4_log values ('explain', n); return n; end $$`);
+  const fnOid = Number((await c.query("select 'v4_fast'::regproc::oid as oid")).rows[0].oid);
+
+  // The fast-path protocol: a FunctionCall message, no query text at all.
+  const fp = await fastPathCall(conninfo(t, { user: `owner@${SERVER}`, sslmode: 'require', application_name: 'escape-fastpath' }), fnOid, 21);
+  assert.equal(fp.code, 0, fp.stderr);
+  assert.equal(fp.stdout, '42');
+  // The same after a procedure that committed and then failed: its abort went back to the
+  // pgaudit.log the COMMIT made durable ('none', set around the CALL), and the fast-path call
+  // must not run with it.
+  await c.query(`create procedure v4_commit_then_fail() language plpgsql as $$
+    begin insert into v4_items values (0); commit; perform 1 / 0; end $$`);
+  const fp2 = await fastPathCall(conninfo(t, { user: `owner@${SERVER}`, sslmode: 'require', application_name: 'escape-fastpath-2' }), fnOid, 8, 'call v4_commit_then_fail()');
+  assert.equal(fp2.code, 0, fp2.stderr);
+  assert.equal(fp2.stdout, '16');
+  assert.match(fp2.stderr, /first statement: 7/); // PGRES_FATAL_ERROR: division by zero
+  // A deferred constraint trigger fires at COMMIT, outside any statement: implicit and explicit.
+  await c.query('insert into v4_items values (1)');
+  await c.query('begin');
+  await c.query('insert into v4_items values (2)');
+  await c.query('commit');
+  // A domain's CHECK runs while Bind converts the parameter, before any statement starts.
+  assert.equal((await c.query({ text: 'select $1::v4_checked as v', values: [3] })).rows[0].v, 3);
+  // And while a literal is parsed, before the statement's portal exists.
+  assert.equal((await c.query("select '9'::v4_checked as v")).rows[0].v, 9);
+  await c.query('create table v4_made as select v4_ctas(4) as x');
+  await c.query('explain analyze select v4_explain(5)');
+  assert.deepEqual((await c.query('select source from v4_log order by source')).rows.map((r: { source: string }) => r.source), ['bind', 'bind', 'ctas', 'deferred', 'deferred', 'deferred', 'explain', 'fastpath', 'fastpath']);
+  await c.end();
+
+  const insertOf = (source: string) => new RegExp(`^insert into v4_log values \\('${source}', (n|new\\.id|v)\\)$`);
+  const session = sessionOf('escape-app');
+  const fastSession = sessionOf('escape-fastpath');
+  const fastSession2 = sessionOf('escape-fastpath-2');
+  assert.ok(session && fastSession && fastSession2);
+  const events = await until('the nested writes in the audit log', async () => {
+    const ev = [...pgauditOf(session), ...pgauditOf(fastSession), ...pgauditOf(fastSession2)];
+    return ev.some((e) => insertOf('explain').test(e.statement)) && ev.filter((e) => insertOf('deferred').test(e.statement)).length >= 2 && ev;
+  }, 15_000, 100).catch((err: Error) => assert.fail(`${err.message}:\n${JSON.stringify([...pgauditOf(session), ...pgauditOf(fastSession), ...pgauditOf(fastSession2)], null, 1)}`));
+  const summary = JSON.stringify(events.map((e) => `${e.class},${e.command},${e.objectName},${e.statement}`), null, 1);
+  const writes = (source: string, ev: PgAuditEvent[]) =>
+    ev.filter((e) => e.class === 'WRITE' && e.command === 'INSERT' && e.objectName === 'public.v4_log' && insertOf(source).test(e.statement)).length;
+  const fastEvents = pgauditOf(fastSession);
+  assert.equal(writes('fastpath', fastEvents), 1, `the fast-path call's INSERT\n${summary}`);
+  assert.ok(fastEvents.some((e) => e.class === 'READ' && e.objectName === 'public.v4_log' && /select val from v4_log where source = 'fastpath'/.test(e.statement)), `the cursor it opened\n${summary}`);
+  assert.equal(writes('fastpath', pgauditOf(fastSession2)), 1, `the fast-path call after a procedure that committed and failed\n${summary}`);
+  const own = pgauditOf(session);
+  assert.equal(writes('deferred', own), 2, `the deferred trigger at implicit and explicit COMMIT\n${summary}`);
+  assert.equal(writes('bind', own), 2, `the domain check at Bind and at parse\n${summary}`);
+  assert.equal(writes('ctas', own), 1, `inside CREATE TABLE AS\n${summary}`);
+  assert.equal(writes('explain', own), 1, `inside EXPLAIN ANALYZE\n${summary}`);
+  // The client's own statements are the gateway's: not logged a second time by pgAudit.
+  for (const top of [/^insert into v4_items values \(\d\)$/, /^select \$1::v4_checked as v$/, /^select '9'::v4_checked as v$/, /^select source from v4_log order by source$/]) {
+    assert.ok(!own.some((e) => top.test(e.statement)), `top-level statement logged by pgAudit too: ${top}\n${summary}`);
+  }
+  assert.ok(!own.some((e) => e.class === 'DDL'), `top-level DDL logged by pgAudit too\n${summary}`);
+  const gw = auditEvents<{ type: string; applicationName?: string; text: string }>(t).filter((e) => e.type === 'statement' && e.applicationName === 'escape-app');
+  assert.ok(gw.some((e) => e.text === 'insert into v4_items values (1)'));
+  assert.ok(gw.some((e) => e.text === 'select $1::v4_checked as v'));
 });

@@ -272,6 +272,41 @@ describe('pgwarden_guard: a CREATEROLE administrator cannot escalate', { skip: s
     assert.equal(await isMember(maintenance, ADMIN, 'pg_execute_server_program'), false);
   });
 
+  it('without the guard pg_read_all_data reads every password verifier, the maintenance superuser\'s too', async () => {
+    const a = await unguarded.connect(ADMIN, ADMIN_PASSWORD);
+    clients.push(a);
+    await assert.rejects(a.query(`select rolpassword from pg_authid where rolname = '${MAINTENANCE}'`), /permission denied for table pg_authid/);
+    await a.query(`grant pg_read_all_data to ${ADMIN}`);
+    const { rows } = await a.query<{ rolpassword: string }>(`select rolpassword from pg_authid where rolname = '${MAINTENANCE}'`);
+    assert.match(rows[0]!.rolpassword, /^SCRAM-SHA-256\$4096:/);
+    await a.end();
+  });
+
+  it('refuses pg_read_all_data and pg_write_all_data, however they are asked for; pg_authid stays unreadable', async () => {
+    for (const role of ['pg_read_all_data', 'pg_write_all_data']) {
+      await refused(alice, `grant ${role} to ${ADMIN}`, denied(`permission denied to grant role "${role}"`, GRANT_DETAIL));
+      await refused(alice, `create role sneaky_${role} in role ${role}`, denied(`permission denied to grant role "${role}"`, GRANT_DETAIL));
+      await refused(alice, `alter group ${role} add user ${ADMIN}`, denied(`permission denied to grant role "${role}"`, GRANT_DETAIL));
+      await refused(
+        alice,
+        `do $$ begin execute 'grant ${role} to ${ADMIN}'; end $$`,
+        denied(`permission denied to grant role "${role}"`, GRANT_DETAIL),
+      );
+      assert.equal(await isMember(maintenance, ADMIN, role), false);
+    }
+    await refused(alice, `select rolpassword from pg_authid where rolname = '${MAINTENANCE}'`, {
+      code: '42501',
+      message: 'permission denied for table pg_authid',
+    });
+    // A role the platform made a member of one is guarded like the role itself.
+    await maintenance.query('create role all_reader nologin in role pg_read_all_data');
+    try {
+      await refused(alice, `grant all_reader to ${ADMIN}`, denied('permission denied to grant role "all_reader"', GRANT_DETAIL));
+    } finally {
+      await maintenance.query('drop role all_reader');
+    }
+  });
+
   it('refuses the grant when it comes from dynamic SQL too', async () => {
     await refused(
       alice,
