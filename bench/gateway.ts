@@ -20,7 +20,7 @@ import { chownSync, mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { platformPaths } from '../src/platform/paths.js';
 import { loadOrCreateCa } from '../src/platform/ca.js';
-import { serviceAccount } from '../src/engine/os-user.js';
+import { PlatformAccounts } from '../src/engine/os-accounts.js';
 import { runBench } from './lib/cleanup.js';
 import { benchOptions, benchRoot } from './lib/platform-harness.js';
 import { initialize, selectOnly, type PgbenchResult, type PgTarget, type SelectOnlyRun } from './lib/pgbench.js';
@@ -120,7 +120,7 @@ await runBench(async () => {
   const platform = await ChildPlatform.start(options, cpuProf ? profileDir : null);
   const id = await platform.call<number>({ cmd: 'createServer', name: SERVER, login: ADMIN, password: PASSWORD });
   await platform.call({ cmd: 'allowLoopback', name: SERVER });
-  const account = serviceAccount();
+  const account = await PlatformAccounts.forDataDir(paths.root).server(id); // the server's own OS user
   const gateway = target('gateway', platform.gatewayPort, `${ADMIN}@${SERVER}`);
   await initialize(gateway, 1);
   const [info] = await platform.call<{ v: string; sb: string; mc: string; spl: string }[]>({

@@ -119,7 +119,7 @@ export async function runLoginStage(o: LoginStageOptions): Promise<LoginStageRes
 /** The server's postmaster under the bench, with a TLS listener on loopback (as bench:gateway does). */
 async function startDirect(platform: Platform, root: string): Promise<{ port: number; stop: () => Promise<void> }> {
   const id = platform.snapshots.snapshot.servers.get(SERVER)!.id;
-  const account = platform.account;
+  const account = await platform.accounts.server(id); // the server's own OS user
   const benchDir = path.join(root, 'bench');
   mkdirSync(benchDir, { mode: 0o700 });
   chownSync(benchDir, account.uid, account.gid);

@@ -1,8 +1,11 @@
 // The embedded catalog: a PostgreSQL cluster the platform runs for itself inside its data dir,
-// reached only over its Unix socket with a SCRAM password only the platform can read.
+// reached only over its Unix socket with a SCRAM password only the platform can read. It runs
+// as an OS user of its own (not any managed server's): its files, socket and pg_hba.conf are
+// out of reach of code running inside a managed server.
 import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { Cluster } from '../engine/cluster.js';
+import { adoptTree } from '../engine/ownership.js';
 import type { OsAccount } from '../engine/os-user.js';
 import type { PlatformPaths } from '../platform/paths.js';
 import { loadOrCreateSecret } from '../platform/secrets.js';
@@ -29,6 +32,9 @@ export async function startEmbeddedCatalog(
   account: OsAccount,
 ): Promise<{ cluster: Cluster; connection: CatalogConnection }> {
   const password = loadOrCreateSecret(path.join(paths.secretsDir, 'catalog.password'));
+  // A catalog made when it ran as another OS user (the one account servers shared) becomes its own user's.
+  const volumeDir = path.dirname(paths.catalogData);
+  if (existsSync(volumeDir)) adoptTree(volumeDir, account);
   const cluster = new Cluster({
     dataDir: paths.catalogData,
     socketDir: paths.catalogSocketDir(),

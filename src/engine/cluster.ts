@@ -1,6 +1,6 @@
 // One PostgreSQL cluster on this host: initdb, start, stop, and a supervisor that restarts a
 // postmaster that died. Used for the catalog and for every managed server. A cluster listens
-// on no TCP port: only on a Unix socket in a directory only the service account can enter.
+// on no TCP port: only on a Unix socket in a directory only the cluster's own OS user can enter.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { EventEmitter } from 'node:events';

@@ -10,6 +10,8 @@ import { auditConfig, libraryConfig, pgauditAvailable } from './server-libraries
 import { DEFAULT_AUDIT_SETTINGS, type AuditSettings } from '../catalog/audit-settings-repo.js';
 import { findPgBinaries } from './pg-binaries.js';
 import type { OsAccount } from './os-user.js';
+import type { ServerAccounts } from './os-accounts.js';
+import { adoptTree } from './ownership.js';
 import { ADMIN_GROUP_ROLE, MAINTENANCE_ROLE, ident, literal } from './roles.js';
 import type { PlatformPaths } from '../platform/paths.js';
 import { loadOrCreateSecret } from '../platform/secrets.js';
@@ -48,6 +50,12 @@ export interface BackupWiring {
   kek(serverId: number): KekProvider;
 }
 
+/** Who gets a new volume's data directory. */
+export type VolumeOwner = Pick<OsAccount, 'uid' | 'gid'>;
+
+/** For the volume operations that make nothing (open, close, destroy): no owner is used. */
+const NOT_MAKING: VolumeOwner = Object.freeze({ uid: 0, gid: 0 });
+
 export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   private readonly clusters = new Map<number, Cluster>();
   /** WAL archive agents by server: encrypt each segment before it reaches the repository. */
@@ -60,17 +68,26 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
 
   constructor(
     private readonly paths: PlatformPaths,
-    private readonly account: OsAccount,
-    /** Each server's encrypted volume (its data directory, WAL and temporary files live in it). */
-    private readonly volume: (id: number) => EncryptedVolume,
+    /** Each server runs as an OS user of its own. */
+    private readonly accounts: ServerAccounts,
+    /** Each server's encrypted volume (its data directory, WAL and temporary files live in it);
+     * `owner` gets the volume's data directory when the volume is made. */
+    private readonly volumeOf: (id: number, owner: VolumeOwner) => EncryptedVolume,
     private readonly backups: BackupWiring | null = null,
   ) {
     super();
   }
 
-  /** Unlocks the server's volume (made with its key on first use when `create`). */
+  /** The volume for anything but making it (the owner only matters when it is made). */
+  private volume(id: number): EncryptedVolume {
+    return this.volumeOf(id, NOT_MAKING);
+  }
+
+  /** Unlocks the server's volume (made with its key on first use when `create`, owned by the
+   * server's own OS user). */
   async openVolume(id: number, create = false): Promise<void> {
-    await this.volume(id).open(create);
+    const volume = create ? this.volumeOf(id, await this.accounts.server(id)) : this.volume(id);
+    await volume.open(create);
   }
 
   /** Locks the volume: key out of memory and the kernel. Only once the server has stopped. */
@@ -92,7 +109,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     if (!this.backups || this.agents.has(id)) return;
     const agent = await startArchiveAgent({
       socketPath: this.agentSocket(id),
-      owner: this.account,
+      owner: await this.accounts.server(id),
       repo: this.backups.repo,
       serverId: String(id),
       kek: this.backups.kek(id),
@@ -152,30 +169,41 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     if (!this.backups) throw new Error('backups are not configured');
     // A running source's current WAL is archived first, so a restore can reach "now".
     if (this.isRunning(sourceId)) await this.archiveCurrentWal(sourceId);
-    await this.openVolume(id, true); // the copy gets its own volume and key
+    await this.openVolume(id, true); // the copy gets its own volume, key and OS user
     writeSecretFile(this.paths.maintenanceSecret(id), this.maintenancePassword(sourceId));
-    await restoreToPointInTime({
-      repo: this.backups.repo,
-      sourceServerId: String(sourceId),
-      targetDataDir: this.paths.serverData(id),
-      owner: this.account,
-      ...(targetTime ? { targetTime } : {}),
-      kek: this.backups.kek(sourceId),
-      runDir: this.paths.runDir,
-      ...(onProgress ? { onProgress } : {}),
-    });
+    // The recovering postmaster's socket and its private agent: a root-owned dir of this restore's own.
+    const runDir = path.join(this.paths.runDir, `r${id}`);
+    rmSync(runDir, { recursive: true, force: true });
+    mkdirSync(runDir, { mode: 0o711 });
+    try {
+      await restoreToPointInTime({
+        repo: this.backups.repo,
+        sourceServerId: String(sourceId),
+        targetDataDir: this.paths.serverData(id),
+        owner: await this.accounts.server(id),
+        ...(targetTime ? { targetTime } : {}),
+        kek: this.backups.kek(sourceId),
+        runDir,
+        ...(onProgress ? { onProgress } : {}),
+      });
+    } finally {
+      rmSync(runDir, { recursive: true, force: true });
+    }
     // The copy carries the source's log; its own begins now.
     rmSync(path.join(this.paths.serverData(id), 'log'), { recursive: true, force: true });
     await this.start(id);
   }
 
-  private cluster(id: number): Cluster {
-    let c = this.clusters.get(id);
+  private async cluster(id: number): Promise<Cluster> {
+    const known = this.clusters.get(id);
+    if (known) return known;
+    const account = await this.accounts.server(id);
+    let c = this.clusters.get(id); // made by a call that resolved the account first
     if (!c) {
       c = new Cluster({
         dataDir: this.paths.serverData(id),
         socketDir: this.paths.serverSocketDir(id),
-        account: this.account,
+        account,
         settings: {
           max_connections: 250,
           ...libraryConfig(findPgBinaries()),
@@ -223,7 +251,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
 
   /** initdb, start, and create the administrator (never a superuser). */
   async create(id: number, admin: { login: string; password: string }): Promise<void> {
-    const cluster = this.cluster(id);
+    const cluster = await this.cluster(id);
     this.creating.add(id);
     try {
       await this.openVolume(id, true);
@@ -349,8 +377,10 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   }
 
   async start(id: number): Promise<void> {
-    const cluster = this.cluster(id);
+    const cluster = await this.cluster(id);
     await this.openVolume(id);
+    // A data dir made for another OS user (one shared account before, or a moved data dir) becomes this server's.
+    adoptTree(path.dirname(this.paths.serverData(id)), cluster.options.account);
     cluster.writeConfig(this.auditExtra(id));
     await this.ensureAgent(id);
     await cluster.start();
@@ -367,14 +397,16 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     await Promise.all([...this.clusters.keys()].map((id) => this.stop(id)));
   }
 
-  /** Stops the server and removes its data, socket directory and secrets. */
+  /** Stops the server and removes its data, socket directory, secrets and OS user. */
   async remove(id: number): Promise<void> {
-    const cluster = this.cluster(id);
     await this.stop(id);
     await this.volume(id).destroy();
-    cluster.destroy();
+    this.clusters.get(id)?.destroy();
+    this.clusters.delete(id);
+    rmSync(this.paths.serverSocketDir(id), { recursive: true, force: true });
+    rmSync(path.dirname(this.agentSocket(id)), { recursive: true, force: true });
     rmSync(this.paths.serverVolume(id), { recursive: true, force: true });
     rmSync(this.paths.maintenanceSecret(id), { force: true });
-    this.clusters.delete(id);
+    await this.accounts.removeServer(id); // last: nothing of it is left to own
   }
 }

@@ -1,6 +1,7 @@
-// The unprivileged OS account that runs PostgreSQL. PostgreSQL refuses to run as root, so a
-// platform started as root creates (once) and uses a system user; otherwise it runs servers
-// as the user it runs as.
+// An unprivileged OS account to run PostgreSQL as. PostgreSQL refuses to run as root. A platform
+// runs each managed server and its catalog as OS users of their own (os-accounts.ts); the one
+// shared account here (`pgwarden`, or $PGWARDEN_OS_USER) is for stand-alone clusters: tests and
+// benchmarks. Not root: the user it runs as.
 import { execFileSync } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { statSync } from 'node:fs';

@@ -90,6 +90,7 @@ export async function startTestPlatform(overrides: Partial<PlatformOptions> = {}
     cli: (args, env = {}) => runCli(['--data-dir', dataDir, ...args], env),
     async stop() {
       await platform.stop();
+      await platform.accounts?.removeAll(); // its OS users (one per server, one for the catalog)
       rmSync(root, { recursive: true, force: true });
     },
   };

@@ -1,8 +1,9 @@
 // Continuous WAL archiving without keys inside the server.
 //
-// PostgreSQL runs archive_command / restore_command as the OS user `pgwarden`, which must never
-// hold a backup key. So those commands are a tiny client (archive-client.ts, run with node) that
-// talks to an archive agent the platform (root) runs, one per server, on a Unix socket:
+// PostgreSQL runs archive_command / restore_command as the server's own OS user, which must never
+// hold a backup key nor reach another server's agent. So those commands are a tiny client
+// (archive-client.ts, run with node) that talks to an archive agent the platform (root) runs,
+// one per server, on a Unix socket:
 //   <agentDir> root-owned 0711; <agentDir>/<socket> chowned to the server's OS user, 0600.
 // The agent holds the KEK provider and the server's WAL keyring, encrypts what it is sent, and
 // writes it durably to the repository before it answers OK: PostgreSQL recycles a segment only
