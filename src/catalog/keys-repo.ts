@@ -102,6 +102,11 @@ export class KeysRepo {
     }
   }
 
+  /** Rewrites the PKCS#11 reference of a customer key in place (a module path adopted under its configured name). */
+  async setPkcs11(serverId: number, pkcs11: Pkcs11Reference): Promise<void> {
+    await this.db.query("update server_keys set pkcs11 = $2, updated_at = now() where server_id = $1 and type = 'CustomerManaged'", [serverId, JSON.stringify(pkcs11)]);
+  }
+
   async setStatus(serverId: number, status: KeyStatus, reason: string | null): Promise<void> {
     await this.db.query(
       `insert into server_keys (server_id, status, reason, last_validated_at) values ($1, $2, $3, case when $2 = 'Valid' then now() end)

@@ -1,11 +1,22 @@
 // Versioned catalog schema. Each migration runs once, in order, in its own transaction, under
 // an advisory lock so several platform hosts sharing one catalog never race.
 import type pg from 'pg';
+import { keyedTokenHash } from './tokens-repo.js';
+
+/** Platform secrets a migration may need (they never go into the catalog). */
+export interface MigrationContext {
+  /** The key of API token hashes (secrets/api-token-hmac.key). */
+  readonly tokenHashKey: Buffer;
+  /** Seals a webhook signing secret for the catalog (see platform/secrets.ts SecretSealer). */
+  sealWebhookSecret(secret: string, server: string, url: string): string;
+}
 
 export interface Migration {
   readonly version: number;
   readonly name: string;
   readonly sql: string;
+  /** A step in code after the SQL, in the same transaction. */
+  readonly run?: (client: pg.ClientBase, ctx: MigrationContext) => Promise<void>;
 }
 
 export const migrations: readonly Migration[] = [
@@ -248,9 +259,36 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 7,
+    name: 'api token hashes keyed with the platform secret; webhook secrets sealed; baseline keys without NUL',
+    sql: `
+      -- Baseline keys were written with NUL separators, which neither jsonb nor text can hold:
+      -- the few rows that did persist (principal names) get the escaping the repo now uses.
+      update threat_baselines set key = replace(key, '%', '%25') where strpos(key, '%') > 0;
+    `,
+    // Every stored SHA-256 becomes HMAC(key, SHA-256), once: existing tokens keep working, and
+    // from here on a row written without the key matches no token.
+    run: async (client, ctx) => {
+      const { rows } = await client.query<{ id: string; token_hash: Buffer }>('select id, token_hash from api_tokens for update');
+      for (const r of rows) {
+        await client.query('update api_tokens set token_hash = $2 where id = $1', [r.id, keyedTokenHash(ctx.tokenHashKey, r.token_hash)]);
+      }
+      // Webhook secrets were stored in clear inside each policy: seal every one.
+      const policies = await client.query<{ server_id: number; name: string; policy: { webhooks?: { url: string; secret: string }[] } }>(
+        'select p.server_id, s.name, p.policy from security_alert_policies p join servers s on s.id = p.server_id for update of p',
+      );
+      for (const r of policies.rows) {
+        const hooks = r.policy.webhooks ?? [];
+        if (!hooks.length) continue;
+        const webhooks = hooks.map((w) => ({ ...w, secret: ctx.sealWebhookSecret(w.secret, r.name, w.url) }));
+        await client.query('update security_alert_policies set policy = $2 where server_id = $1', [r.server_id, JSON.stringify({ ...r.policy, webhooks })]);
+      }
+    },
+  },
 ];
 
-export async function migrate(client: pg.ClientBase): Promise<void> {
+export async function migrate(client: pg.ClientBase, ctx: MigrationContext): Promise<void> {
   await client.query('select pg_advisory_lock(727272)');
   try {
     await client.query(
@@ -263,6 +301,7 @@ export async function migrate(client: pg.ClientBase): Promise<void> {
       await client.query('begin');
       try {
         await client.query(m.sql);
+        await m.run?.(client, ctx);
         await client.query('insert into schema_migrations (version, name) values ($1, $2)', [m.version, m.name]);
         await client.query('commit');
       } catch (err) {

@@ -109,6 +109,21 @@ export function withDefaults(stored: Partial<SecurityAlertPolicy> | null | undef
   };
 }
 
+/** A baseline key as stored: NUL (the detectors' separator, which neither jsonb nor text can
+ * hold) as %00, and % as %25 so the encoding is reversible. */
+export function encodeBaselineKey(key: string): string {
+  return key.replace(/%/g, '%25').replace(/\u0000/g, '%00');
+}
+
+export function decodeBaselineKey(stored: string): string {
+  return stored.replace(/%(00|25)/g, (_m, code: string) => (code === '00' ? '\u0000' : '%'));
+}
+
+/** Baseline rows that could not be stored, with why (the others were). */
+export class BaselineWriteError extends Error {
+  override readonly name = 'BaselineWriteError';
+}
+
 export class ThreatRepo {
   constructor(private readonly db: pg.Pool) {}
 
@@ -213,18 +228,38 @@ export class ThreatRepo {
     const { rows } = await this.db.query<{ server: string; kind: BaselineKind; key: string; first_seen: Date; last_seen: Date }>(
       'select s.name as server, b.kind, b.key, b.first_seen, b.last_seen from threat_baselines b join servers s on s.id = b.server_id',
     );
-    return rows.map((r) => ({ server: r.server, kind: r.kind, key: r.key, firstSeen: r.first_seen.getTime(), lastSeen: r.last_seen.getTime() }));
+    return rows.map((r) => ({ server: r.server, kind: r.kind, key: decodeBaselineKey(r.key), firstSeen: r.first_seen.getTime(), lastSeen: r.last_seen.getTime() }));
   }
 
+  /** Stores baseline rows in one statement; when that fails, row by row, so one bad row never
+   * costs the others. Throws BaselineWriteError naming what could not be stored. */
   async saveBaselines(rows: readonly BaselineRow[]): Promise<void> {
     if (!rows.length) return;
+    try {
+      await this.writeBaselines(rows);
+      return;
+    } catch (err) {
+      if (rows.length === 1) throw new BaselineWriteError(`a threat baseline row (${rows[0]!.server}/${rows[0]!.kind}) could not be stored: ${(err as Error).message}`);
+    }
+    const failed: string[] = [];
+    for (const r of rows) {
+      try {
+        await this.writeBaselines([r]);
+      } catch (err) {
+        failed.push(`${r.server}/${r.kind}: ${(err as Error).message}`);
+      }
+    }
+    if (failed.length) throw new BaselineWriteError(`${failed.length} of ${rows.length} threat baseline rows could not be stored (${failed.slice(0, 3).join('; ')})`);
+  }
+
+  private async writeBaselines(rows: readonly BaselineRow[]): Promise<void> {
     await this.db.query(
       `insert into threat_baselines (server_id, kind, key, first_seen, last_seen)
        select s.id, r.kind, r.key, r.first_seen, r.last_seen
          from jsonb_to_recordset($1::jsonb) as r(server text, kind text, key text, first_seen timestamptz, last_seen timestamptz)
          join servers s on s.name = r.server
        on conflict (server_id, kind, key) do update set last_seen = greatest(threat_baselines.last_seen, excluded.last_seen)`,
-      [JSON.stringify(rows.map((r) => ({ server: r.server, kind: r.kind, key: r.key, first_seen: new Date(r.firstSeen).toISOString(), last_seen: new Date(r.lastSeen).toISOString() })))],
+      [JSON.stringify(rows.map((r) => ({ server: r.server, kind: r.kind, key: encodeBaselineKey(r.key), first_seen: new Date(r.firstSeen).toISOString(), last_seen: new Date(r.lastSeen).toISOString() })))],
     );
   }
 

@@ -26,7 +26,7 @@ export function addServerKeyCommands(server: Command): void {
   key.command('create')
     .description('use a customer-managed key held in an HSM through PKCS#11 (wrap and unwrap happen inside the HSM)')
     .requiredOption('--server <server>')
-    .requiredOption('--pkcs11-module <path>', 'the PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so')
+    .requiredOption('--pkcs11-module <name>', "the NAME of a PKCS#11 module configured at 'pgwarden up --pkcs11-module NAME=PATH' (see 'server key modules')")
     .requiredOption('--token <label>', 'the token label')
     .requiredOption('--key-label <label>', 'the key object label (AES-256 or RSA)')
     .option('--pin-file <file>', 'a file holding the user PIN (default: $PGWARDEN_PKCS11_PIN)')
@@ -35,13 +35,21 @@ export function addServerKeyCommands(server: Command): void {
       const ctx = contextOf(c);
       const body = {
         type: 'CustomerManaged',
-        pkcs11Module: path.resolve(o.pkcs11Module),
+        // A name; a path (older usage) is sent absolute and accepted only when it is a configured module's.
+        pkcs11Module: o.pkcs11Module.includes('/') ? path.resolve(o.pkcs11Module) : o.pkcs11Module,
         tokenLabel: o.token,
         keyLabel: o.keyLabel,
         pin: readPin(o.pinFile),
         createIfMissing: o.generate ?? false,
       };
       show(ctx.output, await ctx.call<Record<string, unknown>>('PUT', keysPath(o.server), body), FIELDS);
+    });
+  key.command('modules')
+    .description('the PKCS#11 modules configured on the platform, by name')
+    .action(async (_o: unknown, c: Command) => {
+      const ctx = contextOf(c);
+      const r = await ctx.call<{ value: Record<string, unknown>[] }>('GET', '/pkcs11Modules');
+      show(ctx.output, r.value, ['name']);
     });
   key.command('use-system')
     .description('go back to the system-managed key')

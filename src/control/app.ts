@@ -15,6 +15,9 @@ declare module 'fastify' {
     roles?: readonly ApiRole[];
     /** Name of the admin action a mutating route performs, e.g. `server.create`. */
     action?: string;
+    /** A read-only route that must answer while the catalog is unreachable (metrics show
+     * fail-static): a token that authenticated within the last hour is accepted then. */
+    whileCatalogDown?: boolean;
   }
   interface FastifyRequest {
     principal?: ApiTokenInfo;
@@ -64,7 +67,15 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     if (!roles) return;
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    const principal = m ? await opts.tokens.authenticate(m[1]!) : null;
+    let principal: ApiTokenInfo | null = null;
+    if (m) {
+      try {
+        principal = await opts.tokens.authenticate(m[1]!);
+      } catch (err) {
+        if (!req.routeOptions.config.whileCatalogDown) throw err;
+        principal = opts.tokens.rememberedWhileCatalogDown(m[1]!);
+      }
+    }
     if (!principal) {
       return reply.code(401).send(errorBody('Unauthenticated', 'A valid API token is required (Authorization: Bearer <token>).'));
     }

@@ -3,7 +3,8 @@
 // (module, token) reused by all keys on that token, PIN read from an env var or a 0600 file at each
 // login (never argv, never kept), and PKCS#11 return codes turned into sentences. All calls are the
 // synchronous pkcs11js ones: a session runs one operation at a time, and no two interleave on the event loop.
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import path from 'node:path';
 import pkcs11js from 'pkcs11js';
 
 type Lib = InstanceType<typeof pkcs11js.PKCS11>;
@@ -79,6 +80,46 @@ interface TokenSession {
 
 const modules = new Map<string, Pkcs11Module>();
 
+/**
+ * Why the root platform must not load the module file at `file`, or null when it may: loading a
+ * library runs its code as root, so the file and every directory above it (on the path as given and
+ * after symlinks are resolved) must belong to root and be writable by nobody else.
+ */
+export function moduleFileProblem(file: string): string | null {
+  if (!path.isAbsolute(file)) return `the PKCS#11 module path ${file} is not absolute`;
+  let real: string;
+  try {
+    real = realpathSync(file);
+  } catch (err) {
+    return `the PKCS#11 module ${file} cannot be loaded (${(err as NodeJS.ErrnoException).code ?? 'not found'})`;
+  }
+  const st = statSync(real);
+  if (!st.isFile()) return `the PKCS#11 module ${file} is not a regular file`;
+  const unsafe = (what: string, p: string): string | null => {
+    const s = statSync(p);
+    if (s.uid !== 0) return `the PKCS#11 module ${file} is refused: ${what} ${p} is owned by uid ${s.uid}, not root`;
+    if ((s.mode & 0o022) !== 0) return `the PKCS#11 module ${file} is refused: ${what} ${p} is writable by group or others (mode ${(s.mode & 0o7777).toString(8)})`;
+    return null;
+  };
+  const fileProblem = unsafe('the file', real);
+  if (fileProblem) return fileProblem;
+  for (const start of new Set([path.dirname(path.resolve(file)), path.dirname(real)])) {
+    for (let dir = start; ; dir = path.dirname(dir)) {
+      const problem = unsafe('the directory', dir);
+      if (problem) return problem;
+      if (dir === path.dirname(dir)) break;
+    }
+  }
+  return null;
+}
+
+/** The resolved path of a module file the platform may load; throws a Pkcs11Problem saying why not. */
+export function checkModuleFile(file: string): string {
+  const problem = moduleFileProblem(file);
+  if (problem) throw new Pkcs11Problem(`cannot be used: ${problem}`);
+  return realpathSync(file);
+}
+
 export class Pkcs11Module {
   readonly path: string;
   readonly lib: Lib;
@@ -88,9 +129,11 @@ export class Pkcs11Module {
 
   private constructor(path: string) {
     this.path = path;
+    // Never dlopen a file someone other than root could have written (it would run as root).
+    const checked = checkModuleFile(path);
     const lib = new pkcs11js.PKCS11();
     try {
-      lib.load(path);
+      lib.load(checked);
     } catch (err) {
       throw new Pkcs11Problem(`cannot be used: the PKCS#11 module ${path} cannot be loaded (${(err as Error).message})`);
     }

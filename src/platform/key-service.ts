@@ -23,6 +23,7 @@ import type { VolumeKeying } from '../storage/encrypted-volume.js';
 import type { BackendName } from '../storage/volumes/index.js';
 import { conflict, invalid, PlatformError } from './errors.js';
 import type { PlatformPaths } from './paths.js';
+import { configuredModuleName, notConfiguredMessage, type Pkcs11Modules } from './pkcs11-config.js';
 
 export const DEFAULT_KEY_CHECK_INTERVAL_MS = 30_000;
 
@@ -30,6 +31,7 @@ export interface KeyView {
   readonly type: 'SystemManaged' | 'CustomerManaged';
   readonly kekVersion: number;
   readonly keyRef: string;
+  /** `module` is the name of a module the operator configured (`up --pkcs11-module NAME=PATH`). */
   readonly pkcs11: { readonly module: string; readonly tokenLabel: string; readonly keyLabel: string; readonly keyId: string } | null;
   readonly status: 'Valid' | 'Unavailable';
   readonly reason: string | null;
@@ -40,6 +42,7 @@ export interface KeyView {
 
 export type SetKeyInput =
   | { readonly type: 'SystemManaged' }
+  /** pkcs11Module: the NAME of a configured module (a configured module's path is accepted too). */
   | { readonly type: 'CustomerManaged'; readonly pkcs11Module: string; readonly tokenLabel: string; readonly keyLabel: string; readonly pin: string; readonly createIfMissing?: boolean };
 
 /** What the key service needs from the rest of the platform. */
@@ -50,6 +53,8 @@ export interface KeyServiceDeps {
   readonly paths: PlatformPaths;
   readonly hostId: string;
   readonly checkIntervalMs: number;
+  /** The PKCS#11 modules the operator configured, by name: the only ones ever loaded. */
+  readonly pkcs11Modules: Pkcs11Modules;
   /** Server engine hooks: stop a server and lock its volume; unlock and start it. */
   lock(id: number): Promise<void>;
   unlock(id: number): Promise<void>;
@@ -76,9 +81,21 @@ export class KeyService {
     return path.join(this.d.paths.secretsDir, `server-${id}.pin`);
   }
 
+  /** The path of the configured module a stored key names; KeyUnavailableError when none is configured. */
+  private modulePath(module: string): string {
+    const name = configuredModuleName(this.d.pkcs11Modules, module);
+    if (name === null) {
+      throw new KeyUnavailableError(
+        `The PKCS#11 module '${module}' of this key is not configured on this platform: the operator configures it with 'pgwarden up --pkcs11-module NAME=PATH' ` +
+          `(a root-owned module file), then 'pgwarden server key revalidate' brings the server back.`,
+      );
+    }
+    return this.d.pkcs11Modules.get(name)!;
+  }
+
   private async openCustomer(id: number, ref: Pkcs11Reference, version: number): Promise<Pkcs11KekProvider> {
     return Pkcs11KekProvider.open({
-      modulePath: ref.module,
+      modulePath: this.modulePath(ref.module),
       tokenLabel: ref.tokenLabel,
       keyLabel: ref.keyLabel,
       keyId: ref.keyId,
@@ -137,6 +154,11 @@ export class KeyService {
     throw new KeyUnavailableError(`the key was wrapped by ${wrapped.keyRef} (KEK version ${wrapped.kekVersion}), which is no longer this server's key`);
   }
 
+  /** The names of the PKCS#11 modules a customer key may name (never their paths). */
+  moduleNames(): string[] {
+    return [...this.d.pkcs11Modules.keys()].sort();
+  }
+
   async view(server: ServerRecord): Promise<KeyView> {
     const r = await this.d.keys.key(server.id);
     const v = await this.d.keys.volume(server.id);
@@ -168,15 +190,18 @@ export class KeyService {
       if (input.type === 'SystemManaged') {
         to = this.d.root.kek(String(server.id), version);
       } else {
-        to = await this.openNewCustomer(server.id, input, version);
-        pkcs11 = { module: input.pkcs11Module, tokenLabel: input.tokenLabel, keyLabel: input.keyLabel, keyId: (to as Pkcs11KekProvider).reference.keyId };
+        const name = configuredModuleName(this.d.pkcs11Modules, input.pkcs11Module);
+        if (name === null) throw invalid(notConfiguredMessage(this.d.pkcs11Modules, input.pkcs11Module.slice(0, 200)));
+        to = await this.openNewCustomer(server.id, { ...input, pkcs11Module: name }, version);
+        pkcs11 = { module: name, tokenLabel: input.tokenLabel, keyLabel: input.keyLabel, keyId: (to as Pkcs11KekProvider).reference.keyId };
       }
       await this.switchTo(server.id, from, to, { type: input.type, kekVersion: version, pkcs11 });
     });
   }
 
   private async openNewCustomer(id: number, input: Extract<SetKeyInput, { type: 'CustomerManaged' }>, version: number): Promise<Pkcs11KekProvider> {
-    if (!path.isAbsolute(input.pkcs11Module)) throw invalid('pkcs11Module must be the absolute path of the PKCS#11 module (.so).');
+    const modulePath = this.d.pkcs11Modules.get(input.pkcs11Module);
+    if (modulePath === undefined) throw invalid(notConfiguredMessage(this.d.pkcs11Modules, input.pkcs11Module.slice(0, 200)));
     if (!input.pin) throw invalid('The HSM user PIN is required (give it through PGWARDEN_PKCS11_PIN or --pin-file; never on the command line).');
     // The PIN is kept like the platform's other secrets: a 0600 file only the platform reads.
     const pinFile = this.pinFile(id);
@@ -186,9 +211,9 @@ export class KeyService {
       writeFileSync(`${pinFile}.new`, input.pin, { mode: 0o600 });
       const pin = { pinFile: `${pinFile}.new` };
       if (input.createIfMissing) {
-        await createPkcs11Key({ modulePath: input.pkcs11Module, tokenLabel: input.tokenLabel, keyLabel: input.keyLabel, pin, type: 'aes-256', ifMissing: true });
+        await createPkcs11Key({ modulePath, tokenLabel: input.tokenLabel, keyLabel: input.keyLabel, pin, type: 'aes-256', ifMissing: true });
       }
-      const p = await Pkcs11KekProvider.open({ modulePath: input.pkcs11Module, tokenLabel: input.tokenLabel, keyLabel: input.keyLabel, pin, version });
+      const p = await Pkcs11KekProvider.open({ modulePath, tokenLabel: input.tokenLabel, keyLabel: input.keyLabel, pin, version });
       const status = await p.check();
       if (!status.ok) {
         await p.close();
@@ -287,11 +312,27 @@ export class KeyService {
     }
   }
 
+  /** On start: keys stored with a module path (before modules were configured by name) take the
+   * name of the configured module with that path; a key whose module is not configured fails
+   * its check below and leaves its server Inaccessible, saying why. */
+  private async adoptModuleNames(keys: ServerKeyRecord[]): Promise<ServerKeyRecord[]> {
+    const out: ServerKeyRecord[] = [];
+    for (const r of keys) {
+      const name = r.pkcs11 ? configuredModuleName(this.d.pkcs11Modules, r.pkcs11.module) : null;
+      if (r.pkcs11 && name !== null && name !== r.pkcs11.module) {
+        const pkcs11 = { ...r.pkcs11, module: name };
+        await this.d.keys.setPkcs11(r.serverId, pkcs11);
+        out.push({ ...r, pkcs11 });
+      } else out.push(r);
+    }
+    return out;
+  }
+
   /** On start: servers with a customer key that does not work become Inaccessible before they
    * are started. Returns the ids that must not be started. */
   async checkBeforeStart(): Promise<Set<number>> {
     const blocked = new Set<number>();
-    const keys = await this.d.keys.customerKeys();
+    const keys = await this.adoptModuleNames(await this.d.keys.customerKeys());
     const servers = new Map((keys.length ? await this.d.servers.list() : []).map((s) => [s.id, s]));
     for (const r of keys) {
       const server = servers.get(r.serverId);

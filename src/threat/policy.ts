@@ -5,7 +5,8 @@ import type { AlertType } from './alert-types.js';
 
 export interface Webhook {
   readonly url: string;
-  /** HMAC-SHA256 key for the signature header. Never shown by the API. */
+  /** HMAC-SHA256 key for the signature header, as the catalog holds it: sealed (platform/secrets.ts
+   * SecretSealer, bound to the server and URL) and opened only to sign a delivery. Never shown by the API. */
   readonly secret: string;
 }
 

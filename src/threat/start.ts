@@ -17,8 +17,9 @@ import { EmailNotifier, NotificationDispatcher, WebhookNotifier, type SmtpSettin
 export type SmtpSettings = Omit<NotifySmtpSettings, 'timeoutMs'> & { readonly timeoutMs?: number };
 
 /** Sends alerts by e-mail (when SMTP is configured) and to webhooks; records every outcome. */
-export function startNotifier(smtp: SmtpSettings | undefined, repo: ThreatRepo, log: Logger): Notifier {
+export function startNotifier(smtp: SmtpSettings | undefined, repo: ThreatRepo, log: Logger, openSecret?: (stored: string, server: string, url: string) => string): Notifier {
   const dispatcher = new NotificationDispatcher({
+    ...(openSecret ? { openSecret } : {}),
     email: smtp ? new EmailNotifier({ ...smtp, timeoutMs: smtp.timeoutMs ?? 10_000 }) : null,
     webhook: new WebhookNotifier(),
     onResult: (r) => {
@@ -59,6 +60,8 @@ export async function startThreatEngine(o: {
   serverId: (name: string) => number | undefined;
   options: { smtp?: SmtpSettings; ipLists?: readonly string[]; geoIp?: boolean };
   consoleUrl: () => string;
+  /** Opens a webhook secret as stored (sealed) right before a delivery is signed. */
+  openWebhookSecret?: (stored: string, server: string, url: string) => string;
 }): Promise<ThreatEngine> {
   const engine = new ThreatEngine({
     bus: o.bus,
@@ -68,7 +71,7 @@ export async function startThreatEngine(o: {
     serverId: o.serverId,
     sources: await threatSources(o.options, (file, message) => o.log.warn({ file }, `threat IP list: ${message}`)),
     sqlInspector: sqlInspectorFactory(),
-    notifier: startNotifier(o.options.smtp, o.repo, o.log),
+    notifier: startNotifier(o.options.smtp, o.repo, o.log, o.openWebhookSecret),
     consoleUrl: o.consoleUrl,
   });
   await engine.start();

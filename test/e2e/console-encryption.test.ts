@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
-import { SOFTHSM_MODULE, hsmOperator, initSoftHsmToken } from '../helpers/softhsm.js';
+import { SOFTHSM_MODULE, SOFTHSM_MODULE_NAME, SOFTHSM_MODULES, hsmOperator, initSoftHsmToken } from '../helpers/softhsm.js';
 import { launchBrowser, screenshot, tabTo, tabToNamed, type Watched } from './browser.js';
 
 // Browser globals used in page functions (the root tsconfig has no DOM lib).
@@ -78,7 +78,7 @@ before(async () => {
     hsmDir = initSoftHsmToken(HSM_TOKEN, HSM_PIN);
   }
   // Customer keys are checked every second here, so a disabled key shows without a long wait.
-  t = await startTestPlatform({ keyCheckIntervalMs: 1000 });
+  t = await startTestPlatform({ keyCheckIntervalMs: 1000, pkcs11Modules: SOFTHSM_MODULES });
   url = t.target.url.replace(/\/$/, '');
   await t.api('POST', '/servers', { name: SERVER, administratorLogin: 'ledgeradmin', administratorLoginPassword: PASSWORD });
   // Its own server for the customer key, so that the key's fate does not touch the backups.
@@ -171,7 +171,7 @@ test('customer-managed key in SoftHSM2 from the console: switch to it, the key d
   assert.ok(hsmDir, `${HSM_MODULE} is installed (scripts/install-deps.sh installs softhsm2)`);
   const before = probe.body as KeyDoc;
   await go(page, `/servers/${VAULT}/encryption`, /^Encryption and backups of vault$/);
-  await page.getByLabel('PKCS#11 module').fill(HSM_MODULE);
+  await page.getByLabel('PKCS#11 module').fill(SOFTHSM_MODULE_NAME);
   await page.getByLabel('Token label').fill(HSM_TOKEN);
   await page.getByLabel('Key label', { exact: true }).fill(HSM_KEY);
   await page.getByLabel('Token PIN').fill(HSM_PIN);
@@ -180,7 +180,7 @@ test('customer-managed key in SoftHSM2 from the console: switch to it, the key d
   await page.getByText(`Customer-managed key in use: '${HSM_KEY}' on token '${HSM_TOKEN}', KEK version ${before.kekVersion + 1}.`).waitFor({ timeout: LONG });
   assert.equal(await page.getByLabel('Token PIN').inputValue(), '');
   const facts = (await page.getByTestId('key-facts').textContent())!;
-  for (const part of ['Key typeCustomer-managed', `HSM module${HSM_MODULE}`, `Token${HSM_TOKEN}`, `Key label${HSM_KEY}`, 'StatusValid', 'every 1 s']) assert.ok(facts.includes(part), `${part} in ${facts}`);
+  for (const part of ['Key typeCustomer-managed', `HSM module${SOFTHSM_MODULE_NAME}`, `Token${HSM_TOKEN}`, `Key label${HSM_KEY}`, 'StatusValid', 'every 1 s']) assert.ok(facts.includes(part), `${part} in ${facts}`);
   const stored = await page.evaluate(() => {
     const s: string[] = [];
     for (let i = 0; i < sessionStorage.length; i++) s.push(sessionStorage.getItem(sessionStorage.key(i)!) ?? '');

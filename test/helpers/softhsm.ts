@@ -6,6 +6,10 @@ import path from 'node:path';
 import { tempDir } from './platform.js';
 
 export const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
+/** The name platforms in tests configure SoftHSM under (`up --pkcs11-module softhsm=PATH`); the
+ * API and the CLI name it, never its path. */
+export const SOFTHSM_MODULE_NAME = 'softhsm';
+export const SOFTHSM_MODULES: Readonly<Record<string, string>> = { [SOFTHSM_MODULE_NAME]: SOFTHSM_MODULE };
 
 /** A fresh token in its own dir; sets SOFTHSM2_CONF, which must happen before the module is
  * first loaded in this process. Returns the dir (remove it after the tests). */

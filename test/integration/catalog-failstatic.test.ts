@@ -11,9 +11,9 @@ import { serviceAccount } from '../../src/engine/os-user.js';
 import { allowLoopback, startTestPlatform, tempDir } from '../helpers/platform.js';
 import { conninfo, psql } from '../helpers/clients.js';
 
-function getPublic(url: string, ca: string): Promise<{ status: number; body: string }> {
+function getPublic(url: string, ca: string, token?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    request(url, { ca }, (res) => {
+    request(url, { ca, ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -42,7 +42,9 @@ test('fail-static: the gateway serves on its last snapshot while the catalog is 
     while ((await health()).status !== 'degraded' && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
     const h = await health();
     assert.deepEqual([h.status, h.catalog.connected, h.catalog.failStatic], ['degraded', false, true]);
-    const metrics = await getPublic(`${t.target.url}/metrics`, ca);
+    // /metrics takes a token; one that authenticated before the catalog went down still does.
+    const metrics = await getPublic(`${t.target.url}/metrics`, ca, t.target.token);
+    assert.equal(metrics.status, 200);
     assert.match(metrics.body, /pgwarden_catalog_connected 0/);
     // The last rules still apply: loopback in, and the server still answers.
     const during = await login();
@@ -52,7 +54,7 @@ test('fail-static: the gateway serves on its last snapshot while the catalog is 
     const back = Date.now() + 15_000;
     while ((await health()).status !== 'ok' && Date.now() < back) await new Promise((r) => setTimeout(r, 100));
     assert.equal((await health()).status, 'ok');
-    assert.match((await getPublic(`${t.target.url}/metrics`, ca)).body, /pgwarden_catalog_connected 1/);
+    assert.match((await getPublic(`${t.target.url}/metrics`, ca, t.target.token)).body, /pgwarden_catalog_connected 1/);
     // Changes flow again: deleting the loopback rules locks the client out.
     await t.api('DELETE', '/servers/fs1/firewallRules/loopback-v4');
     await t.api('DELETE', '/servers/fs1/firewallRules/loopback-v6');

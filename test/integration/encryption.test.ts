@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { allowLoopback, runCli, startTestPlatform, tempDir, until, type TestPlatform } from '../helpers/platform.js';
-import { SOFTHSM_MODULE as MODULE, hsmOperator, initSoftHsmToken } from '../helpers/softhsm.js';
+import { SOFTHSM_MODULE as MODULE, SOFTHSM_MODULE_NAME, SOFTHSM_MODULES, hsmOperator, initSoftHsmToken } from '../helpers/softhsm.js';
 import { conninfo, gatewayPort, psql } from '../helpers/clients.js';
 import { fileContains, filesContaining } from '../helpers/scan.js';
 import { Platform } from '../../src/platform/platform.js';
@@ -57,7 +57,7 @@ async function connectError(server: string): Promise<{ code?: string; message: s
 
 before(async () => {
   hsmDir = initSoftHsmToken(TOKEN, PIN);
-  t = await startTestPlatform({ keyCheckIntervalMs: 1000, volumeSizeBytes: 2 * 1024 ** 3 });
+  t = await startTestPlatform({ keyCheckIntervalMs: 1000, volumeSizeBytes: 2 * 1024 ** 3, pkcs11Modules: SOFTHSM_MODULES });
 });
 
 after(async () => {
@@ -85,7 +85,7 @@ test('a marker is readable through psql and in no file, raw volume image or back
   // Controls, so the check can fail: the same scan finds the marker written by a PostgreSQL on
   // plain storage under the same dir, and in a volume image where the filesystem is not encrypted.
   mkdirSync(path.join(t.platform.paths.root, 'control-plain'), { mode: 0o711 });
-  const control = new Cluster({ dataDir: path.join(t.platform.paths.root, 'control-plain', 'pg'), socketDir: path.join(t.platform.paths.runDir, 'ctl'), account: t.platform.account, settings: {} });
+  const control = new Cluster({ dataDir: path.join(t.platform.paths.root, 'control-plain', 'pg'), socketDir: path.join(t.platform.paths.runDir, 'ctl'), account: await t.platform.accounts.catalog(), settings: {} });
   await control.init('ctl', 'ctl-password');
   await control.start();
   try {
@@ -142,16 +142,17 @@ test('customer key in SoftHSM2: key deleted -> Inaccessible (exact error, alert,
   assert.equal((await sql('hsm1', "create table kept as select g as id from generate_series(1, 42) g")).code, 0);
 
   // The PIN comes from the environment, never from argv.
-  const noPin = await t.cli(['server', 'key', 'create', '--server', 'hsm1', '--pkcs11-module', MODULE, '--token', TOKEN, '--key-label', 'kek-1'], { PGWARDEN_PKCS11_PIN: '' });
+  const noPin = await t.cli(['server', 'key', 'create', '--server', 'hsm1', '--pkcs11-module', SOFTHSM_MODULE_NAME, '--token', TOKEN, '--key-label', 'kek-1'], { PGWARDEN_PKCS11_PIN: '' });
   assert.notEqual(noPin.code, 0);
   assert.match(noPin.stderr, /PGWARDEN_PKCS11_PIN or in a file with --pin-file/);
   const wrongLabel = await t.cli(['server', 'key', 'create', '--server', 'hsm1', '--pkcs11-module', MODULE, '--token', TOKEN, '--key-label', 'missing'], { PGWARDEN_PKCS11_PIN: PIN });
   assert.notEqual(wrongLabel.code, 0);
   assert.match(wrongLabel.stderr, /Customer key 'missing' was not found in token 'pgwarden-test'/);
-  const set = await t.cli(['server', 'key', 'create', '--server', 'hsm1', '--pkcs11-module', MODULE, '--token', TOKEN, '--key-label', 'kek-1', '-o', 'json'], { PGWARDEN_PKCS11_PIN: PIN });
+  const set = await t.cli(['server', 'key', 'create', '--server', 'hsm1', '--pkcs11-module', SOFTHSM_MODULE_NAME, '--token', TOKEN, '--key-label', 'kek-1', '-o', 'json'], { PGWARDEN_PKCS11_PIN: PIN });
   assert.equal(set.code, 0, set.stderr);
-  const view = JSON.parse(set.stdout) as { type: string; kekVersion: number; keyRef: string; status: string; pkcs11: { keyId: string } };
+  const view = JSON.parse(set.stdout) as { type: string; kekVersion: number; keyRef: string; status: string; pkcs11: { keyId: string; module: string } };
   assert.equal(view.type, 'CustomerManaged');
+  assert.equal(view.pkcs11.module, SOFTHSM_MODULE_NAME, 'the key names its configured module, not a path');
   assert.equal(view.kekVersion, 2);
   assert.equal(view.pkcs11.keyId, keyId);
   assert.match(view.keyRef, /object=kek-1/);
@@ -239,7 +240,7 @@ test('customer key disabled in the token (CKA_DECRYPT false) -> Inaccessible; en
   await createPkcs11Key({ modulePath: MODULE, tokenLabel: TOKEN, keyLabel: 'kek-d', pin: { pinFile }, type: 'aes-256' });
   await createServer('hsm2');
   assert.equal((await sql('hsm2', 'create table kept as select 7 as v')).code, 0);
-  const set = await t.cli(['server', 'key', 'create', '--server', 'hsm2', '--pkcs11-module', MODULE, '--token', TOKEN, '--key-label', 'kek-d'], { PGWARDEN_PKCS11_PIN: PIN });
+  const set = await t.cli(['server', 'key', 'create', '--server', 'hsm2', '--pkcs11-module', SOFTHSM_MODULE_NAME, '--token', TOKEN, '--key-label', 'kek-d'], { PGWARDEN_PKCS11_PIN: PIN });
   assert.equal(set.code, 0, set.stderr);
   operator('disable', 'kek-d');
   await until('Inaccessible', async () => (await t.api<{ state: string }>('GET', '/servers/hsm2')).state === 'Inaccessible');

@@ -24,6 +24,11 @@ export function keyRoutes(app: FastifyInstance, servers: ServerService, keys: Ke
     schema: { tags: ['keys'], params },
   }, async (req) => view(req.params.name));
 
+  app.get('/pkcs11Modules', {
+    config: { roles: READ },
+    schema: { tags: ['keys'] },
+  }, async () => ({ value: keys.moduleNames().map((name) => ({ name })) }));
+
   app.put<{ Params: { name: string }; Body: SetKeyBody }>('/servers/:name/keys', {
     config: { roles: MANAGE, action: 'server.key.set' },
     schema: {
@@ -35,6 +40,8 @@ export function keyRoutes(app: FastifyInstance, servers: ServerService, keys: Ke
         required: ['type'],
         properties: {
           type: { type: 'string', enum: ['SystemManaged', 'CustomerManaged'] },
+          // The NAME of a module the operator configured (`up --pkcs11-module NAME=PATH`); a
+          // configured module's path is accepted too. Nothing else is ever loaded.
           pkcs11Module: { type: 'string', minLength: 1, maxLength: 4096 },
           tokenLabel: { type: 'string', minLength: 1, maxLength: 32 },
           keyLabel: { type: 'string', minLength: 1, maxLength: 256 },

@@ -65,9 +65,10 @@ export function platformRoutes(
     return reply.code(h.status === 'ok' ? 200 : 503).send(h);
   });
 
-  // Public like /health (counters only, nothing secret), so it answers while the catalog that
-  // holds the API tokens is down: that is when fail-static must be visible.
-  app.get('/metrics', { schema: { tags: ['platform'] } }, async (_req, reply) =>
+  // Any API token (Reader and up): the counters tell an attacker what the gateway refused and why.
+  // It still answers while the catalog that holds the tokens is down (fail-static must be visible
+  // then), for a token that authenticated within the last hour.
+  app.get('/metrics', { config: { roles: READ, whileCatalogDown: true }, schema: { tags: ['platform'] } }, async (_req, reply) =>
     reply.type(deps.metrics.contentType).send(await deps.metrics.metrics()),
   );
 }

@@ -81,7 +81,10 @@ const policyBody = {
   },
 } as const;
 
-export function threatRoutes(app: FastifyInstance, servers: ServersRepo, repo: ThreatRepo, engine: ThreatEngine): void {
+/** Seals a webhook's signing secret for the catalog, bound to its server and URL. */
+export type SealWebhookSecret = (secret: string, server: string, url: string) => string;
+
+export function threatRoutes(app: FastifyInstance, servers: ServersRepo, repo: ThreatRepo, engine: ThreatEngine, seal: SealWebhookSecret): void {
   const params = { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 200 } } } as const;
   const alertParams = { type: 'object', required: ['name', 'id'], properties: { name: { type: 'string', maxLength: 200 }, id: { type: 'string', maxLength: 64 } } } as const;
   const server = async (name: string) => {
@@ -132,10 +135,13 @@ export function threatRoutes(app: FastifyInstance, servers: ServersRepo, repo: T
           throw invalid(`webhook '${w.url}' is not a URL.`);
         }
         if (url.protocol !== 'https:' && url.protocol !== 'http:') throw invalid(`webhook '${w.url}' must be an http or https URL.`);
+        // The catalog holds secrets sealed (kept ones stay as they are); a new one is shown once.
         const kept = current.webhooks.find((c) => c.url === w.url)?.secret;
-        const secret = w.secret ?? kept ?? randomBytes(32).toString('base64url');
-        if (!w.secret && !kept) generated[w.url] = secret;
-        return { url: w.url, secret };
+        if (w.secret) return { url: w.url, secret: seal(w.secret, s.name, w.url) };
+        if (kept) return { url: w.url, secret: kept };
+        const secret = randomBytes(32).toString('base64url');
+        generated[w.url] = secret;
+        return { url: w.url, secret: seal(secret, s.name, w.url) };
       });
     }
     const enabling = b.state === 'Enabled' && current.state !== 'Enabled';

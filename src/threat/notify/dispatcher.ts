@@ -45,6 +45,10 @@ export interface DispatcherOptions {
   /** Resend marks kept. Default 10000. */
   readonly throttleEntries?: number;
   readonly onResult?: (result: DeliveryResult) => void;
+  /** Opens a webhook secret as the catalog holds it (sealed, see platform/secrets.ts), right
+   * before signing; throws when it cannot (the delivery fails, nothing is sent unsigned). Absent:
+   * secrets are used as given. */
+  readonly openSecret?: (stored: string, server: string, url: string) => string;
   /** Clock, for tests. */
   readonly now?: () => number;
 }
@@ -89,6 +93,7 @@ export class NotificationDispatcher extends EventEmitter<{ result: [DeliveryResu
   private readonly throttle: ResendThrottle;
   private readonly onResult: ((r: DeliveryResult) => void) | undefined;
   private readonly now: () => number;
+  private readonly openSecret: ((stored: string, server: string, url: string) => string) | undefined;
   private readonly abort = new AbortController();
   private readonly queue: Job[] = [];
   private readonly running = new Set<Promise<void>>();
@@ -107,6 +112,18 @@ export class NotificationDispatcher extends EventEmitter<{ result: [DeliveryResu
     this.throttle = new ResendThrottle(positiveInt(options.throttleEntries ?? 10_000, 'throttleEntries'));
     this.onResult = options.onResult;
     this.now = options.now ?? Date.now;
+    this.openSecret = options.openSecret;
+  }
+
+  /** Signs with the opened secret; a secret that does not open fails the delivery. */
+  private sendWebhook(alert: AlertForDelivery, hook: { readonly url: string; readonly secret: string }, signal: AbortSignal): Promise<DeliveryResult> {
+    let secret: string;
+    try {
+      secret = this.openSecret ? this.openSecret(hook.secret, alert.server, hook.url) : hook.secret;
+    } catch (err) {
+      return Promise.resolve(failure(alert.id, 'webhook', webhookTarget(hook.url), `the webhook's secret cannot be used: ${cleanLine(err instanceof Error ? err.message : String(err), 200)}`));
+    }
+    return this.webhook.send(alert, hook.url, secret, { signal });
   }
 
   /** Queues the deliveries of `alert` to `targets` and returns at once. Never throws. */
@@ -123,7 +140,7 @@ export class NotificationDispatcher extends EventEmitter<{ result: [DeliveryResu
       for (const hook of targets.webhooks) {
         if (seen.has(hook.url)) continue;
         seen.add(hook.url);
-        this.enqueue(alert, 'webhook', hook.url, webhookTarget(hook.url), now, this.webhookInterval, (signal) => this.webhook.send(alert, hook.url, hook.secret, { signal }));
+        this.enqueue(alert, 'webhook', hook.url, webhookTarget(hook.url), now, this.webhookInterval, (signal) => this.sendWebhook(alert, hook, signal));
       }
       this.pump();
     } catch (err) {

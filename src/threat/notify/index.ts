@@ -4,7 +4,7 @@ export type { AlertForDelivery, AlertLocation, DeliveryChannel, DeliveryResult, 
 export { NotifySettingsError } from './types.js';
 export { EmailNotifier, type EmailNotifierOptions, type SmtpSettings } from './email.js';
 export { WebhookNotifier, webhookPayload, WEBHOOK_SCHEMA_VERSION, type WebhookNotifierOptions } from './webhook.js';
-export { signWebhookBody, verifyWebhookSignature, webhookSignatureProblem, type SignatureProblem } from './signature.js';
+export { signWebhookBody, verifyWebhookSignature, webhookSecretAad, webhookSignatureProblem, type SignatureProblem } from './signature.js';
 export { renderAlertEmail, alertSubject, escapeHtml, type AlertEmail } from './email-content.js';
 export { DEFAULT_EMAIL_RETRY, DEFAULT_WEBHOOK_RETRY, type RetryPolicy } from './retry.js';
 export {

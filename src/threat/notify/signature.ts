@@ -60,3 +60,9 @@ export function verifyWebhookSignature(
 function hmac(secret: string, timestamp: string, body: string | Uint8Array): Buffer {
   return createHmac('sha256', secret).update(`${timestamp}.`).update(body).digest();
 }
+
+/** What a stored webhook secret is bound to when the catalog holds it sealed: its server and URL
+ * (a sealed secret copied to another webhook or server does not open). */
+export function webhookSecretAad(server: string, url: string): string {
+  return `pgwarden/webhook-secret\u0000${server}\u0000${url}`;
+}

@@ -175,12 +175,19 @@ type Act = (what: string, fn: () => Promise<KeyInUse>, done: (k: KeyInUse, s: Se
 /** PUT /keys with an HSM key. The PIN goes to the API once: the field is emptied after every
  * submit, is never shown again and is never written to browser storage. */
 function customerKeyForm(name: string, base: string, k: KeyInUse, act: Act): HTMLElement {
-  const module = h('input', { name: 'pkcs11Module', autocomplete: 'off', spellcheck: 'false', value: k.pkcs11?.module ?? '', placeholder: '/usr/lib/softhsm/libsofthsm2.so' });
+  // A module is named, never given as a path: the platform's operator configures modules
+  // (`pgwarden up --pkcs11-module NAME=PATH`); the list offers their names.
+  const modules = h('datalist', { id: 'pkcs11-modules' });
+  const module = h('input', { name: 'pkcs11Module', autocomplete: 'off', spellcheck: 'false', value: k.pkcs11?.module ?? '', placeholder: 'softhsm', list: modules.id });
+  void get<{ value: { name: string }[] }>('/pkcs11Modules').then((r) => {
+    for (const m of r.value) modules.append(h('option', { value: m.name }));
+    if (!module.value && r.value.length === 1) module.value = r.value[0]!.name;
+  }, () => undefined);
   const token = h('input', { name: 'tokenLabel', autocomplete: 'off', spellcheck: 'false', value: k.pkcs11?.tokenLabel ?? '' });
   const label = h('input', { name: 'keyLabel', autocomplete: 'off', spellcheck: 'false', value: k.pkcs11?.keyLabel ?? '' });
   const pin = h('input', { name: 'pin', type: 'password', autocomplete: 'off', spellcheck: 'false' });
   const create = h('input', { type: 'checkbox', id: 'cmk-create', name: 'createIfMissing' });
-  const fModule = field('PKCS#11 module', module, 'Absolute path of the HSM vendor\'s library on the platform host.');
+  const fModule = field('PKCS#11 module', module, 'Name of a module the platform operator configured (pgwarden up --pkcs11-module NAME=PATH).');
   const fToken = field('Token label', token);
   const fLabel = field('Key label', label, 'An AES or RSA key in that token.');
   const fPin = field('Token PIN', pin, 'Used to log in to the token; never shown again and not kept by the browser.');
@@ -188,11 +195,11 @@ function customerKeyForm(name: string, base: string, k: KeyInUse, act: Act): HTM
   const form = h('form', { class: 'subform', novalidate: true, 'aria-labelledby': 'cmk-title' },
     h('h3', { id: 'cmk-title' }, title),
     h('p', { class: 'hint' }, 'If this key is later deleted or disabled in the HSM, the server becomes Inaccessible until it is back and revalidated.'),
-    h('div', { class: 'grid' }, fModule.row, fToken.row, fLabel.row, fPin.row),
+    h('div', { class: 'grid' }, fModule.row, fToken.row, fLabel.row, fPin.row), modules,
     h('label', { for: create.id, class: 'check' }, create, ' Create the key in the token if it does not exist (AES-256)'),
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Use this HSM key')));
   const checks: [HTMLInputElement, HTMLElement, () => string | null][] = [
-    [module, fModule.message, () => (module.value.trim().startsWith('/') ? null : 'Give the absolute path of the PKCS#11 library.')],
+    [module, fModule.message, () => (module.value.trim() ? null : 'Give the name of a configured PKCS#11 module.')],
     [token, fToken.message, () => (!token.value.trim() ? 'Give the token label.' : token.value.trim().length > 32 ? 'A token label has at most 32 characters.' : null)],
     [label, fLabel.message, () => (label.value.trim() ? null : 'Give the key label.')],
     [pin, fPin.message, () => (pin.value ? null : 'Give the token PIN.')],
