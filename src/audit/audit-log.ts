@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { openAuditStore, publicKeyPem, type AuditStore, type Durability } from './store/index.js';
 import type { EventBus } from '../events/bus.js';
 import type { AnyEvent } from '../events/types.js';
+import { fitEvent } from './fit-event.js';
 
 export type AuditFailurePolicy = 'failClosed' | 'failOpen';
 
@@ -29,6 +30,8 @@ export interface AuditLogOptions {
   readonly onFailure?: (err: Error) => void;
   /** The log records events again after onFailure. */
   readonly onRecovered?: () => void;
+  /** Bytes a text field keeps when an event is too large for the store (default 8 KiB). */
+  readonly maxTextBytes?: number;
 }
 
 export class AuditLog {
@@ -118,7 +121,26 @@ export class AuditLog {
   /** Hands one event to the store without waiting (what the bus does); its ticket, 0 when dropped. */
   private record(event: AnyEvent): number {
     // The store's canonical JSON drops undefined fields itself.
-    const ticket = this.store.enqueue(event);
+    let ticket = this.store.enqueue(event);
+    if (typeof ticket !== 'number' && ticket.reason === 'invalid-event') {
+      // Too large (or not plain data): cut down, with the measure of what was cut, and tried again.
+      let fitted: object | null = null;
+      try {
+        fitted = fitEvent(event, this.options.maxTextBytes ?? 8 * 1024);
+      } catch {
+        fitted = null;
+      }
+      if (fitted !== null) ticket = this.store.enqueue(fitted);
+      if (typeof ticket !== 'number') {
+        // Never dropped silently: the AuditLogFailure path (alert now, audit.interrupted with
+        // the count of lost events once a record is written again).
+        this.options.log.error({ type: event.type, reason: ticket.message }, 'an audit event could not be written');
+        this.failed(ticket);
+        // And the log itself says which record is missing.
+        const dropped = this.store.enqueue(droppedRecord(event, ticket.message));
+        return typeof dropped === 'number' ? (this.lastTicket = dropped) : 0;
+      }
+    }
     if (typeof ticket !== 'number') {
       // I/O failures come through the store's health; a full queue drops events: a failure too.
       if (ticket.reason === 'queue-full') this.failed(ticket);
@@ -204,4 +226,20 @@ export class AuditLog {
     await this.store.close(); // writes everything handed over so far, and a last checkpoint
     while (this.witnessBusy) await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** What the log keeps of an event it could not write at all. */
+function droppedRecord(event: AnyEvent, reason: string): AnyEvent {
+  const e = event as { type: string; server?: unknown; connection?: { connId?: unknown }; sessionId?: unknown };
+  return {
+    type: 'audit.record-dropped',
+    time: new Date().toISOString(),
+    details: {
+      eventType: String(e.type).slice(0, 64),
+      reason: reason.slice(0, 256),
+      ...(typeof e.server === 'string' ? { server: e.server.slice(0, 128) } : {}),
+      ...(typeof e.connection?.connId === 'string' ? { connId: e.connection.connId.slice(0, 64) } : {}),
+      ...(typeof e.sessionId === 'string' ? { connId: e.sessionId.slice(0, 64) } : {}),
+    },
+  };
 }

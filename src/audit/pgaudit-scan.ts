@@ -13,11 +13,16 @@
 //     gateway session's lines with substatement id 1 (the top-level statements) are dropped.
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { parsePgAuditLine } from './pgaudit-line.js';
+import { parsePgAuditLine, redactPasswords, splitCsv } from './pgaudit-line.js';
+import { readLongLine } from './pgaudit-long-line.js';
+import type { FullText } from './tap/events.js';
+import { cutUtf8, measure } from './tap/statement-event.js';
 import type { ServerStatementAudited } from '../events/types.js';
 
-/** Most bytes read from one file per scan. */
+/** Most bytes read from one file per scan; a longer line is read to its end in pieces (pgaudit-long-line.ts). */
 export const MAX_READ_PER_SCAN = 4 * 1024 * 1024;
+/** Bytes of statement text (and of parameter) an event keeps; a longer statement is cut, with its length and SHA-256. */
+export const MAX_TEXT_BYTES = 8 * 1024;
 
 export interface ServerLogs {
   readonly name: string;
@@ -34,6 +39,8 @@ export interface CollectedLine {
   readonly nestedOnly: boolean;
   /** The line's bytes (a view of what was read): decoded only when it is published. */
   readonly bytes: Buffer;
+  /** A line longer than one read: `bytes` is its short form, this the whole statement's measure. */
+  readonly full?: FullText;
 }
 
 export interface Collected {
@@ -65,7 +72,20 @@ export function collectLines(servers: readonly ServerLogs[], offsets: Readonly<R
       const from = offsets[file] ?? 0;
       const size = statSync(file).size;
       if (size <= from) continue;
-      const { buf, end, next } = readCompleteLines(file, from, Math.min(size - from, maxRead), maxRead);
+      const { buf, end, next } = readCompleteLines(file, from, Math.min(size - from, maxRead));
+      if (end < 0) {
+        // No line ends within a whole read: one longer line, read to its end in pieces.
+        if (size - from < maxRead) continue; // not written to its end yet
+        const long = readLongLine(file, from, maxRead, MAX_TEXT_BYTES);
+        if (long === null) continue; // its end is not written yet
+        moved[file] = long.next;
+        if (long.line === null || long.full === null) continue;
+        const quick = quickFields(long.line) ?? parsedFields(long.line);
+        if (quick === null) continue;
+        lines.push({ server: server.name, pid: quick.pid, substatementId: quick.substatementId, nestedOnly: server.nestedOnly === true, bytes: long.line, full: long.full });
+        keys.add(sessionKey(server.name, quick.pid));
+        continue;
+      }
       if (next === from) continue;
       moved[file] = next;
       // From one "AUDIT: " to the next: the lines between them are not pgAudit's.
@@ -78,12 +98,8 @@ export function collectLines(servers: readonly ServerLogs[], offsets: Readonly<R
         if (stop < 0 || stop > end) stop = end;
         at = stop + 1;
         const bytes = buf.subarray(start, stop);
-        let quick = quickFields(bytes);
-        if (quick === null) {
-          const a = parsePgAuditLine(bytes.toString('utf8'));
-          if (!a) continue;
-          quick = { pid: a.pid, substatementId: a.substatementId };
-        }
+        const quick = quickFields(bytes) ?? parsedFields(bytes);
+        if (quick === null) continue;
         lines.push({ server: server.name, pid: quick.pid, substatementId: quick.substatementId, nestedOnly: server.nestedOnly === true, bytes });
         keys.add(sessionKey(server.name, quick.pid));
       }
@@ -95,7 +111,7 @@ export function collectLines(servers: readonly ServerLogs[], offsets: Readonly<R
 /** pgAudit's MISC commands of transaction control: top-level only (procedures commit through SPI, unlogged). */
 const TRANSACTION_CONTROL = new Set(['BEGIN', 'START TRANSACTION', 'COMMIT', 'END', 'ROLLBACK', 'ABORT', 'SAVEPOINT', 'RELEASE', 'ROLLBACK TO SAVEPOINT', 'PREPARE TRANSACTION', 'COMMIT PREPARED', 'ROLLBACK PREPARED']);
 
-export function finishLines(lines: readonly CollectedLine[], sessions: ReadonlyMap<string, JoinedSession>): PgAuditEvent[] {
+export function finishLines(lines: readonly CollectedLine[], sessions: ReadonlyMap<string, JoinedSession>, maxTextBytes = MAX_TEXT_BYTES): PgAuditEvent[] {
   const out: PgAuditEvent[] = [];
   for (const l of lines) {
     const session = sessions.get(sessionKey(l.server, l.pid));
@@ -103,6 +119,10 @@ export function finishLines(lines: readonly CollectedLine[], sessions: ReadonlyM
     const a = parsePgAuditLine(l.bytes.toString('utf8'));
     if (!a) continue;
     if (session && a.class === 'MISC' && TRANSACTION_CONTROL.has(a.command)) continue;
+    const long = Buffer.byteLength(a.statement) > maxTextBytes;
+    // Measured as pgAudit logged it, unless a password was redacted from it: then as redacted.
+    const raw = long && l.full === undefined ? rawStatement(l.bytes) : null;
+    const full = l.full ?? (long ? measure(raw !== null && redactPasswords(raw) === raw ? raw : a.statement) : undefined);
     out.push({
       type: 'statement.pgaudit',
       time: a.time,
@@ -119,8 +139,9 @@ export function finishLines(lines: readonly CollectedLine[], sessions: ReadonlyM
       command: a.command,
       objectType: a.objectType,
       objectName: a.objectName,
-      statement: a.statement,
-      parameter: a.parameter,
+      statement: long ? cutUtf8(a.statement, maxTextBytes) : a.statement,
+      parameter: a.parameter.length > maxTextBytes / 3 ? cutUtf8(a.parameter, maxTextBytes) : a.parameter,
+      ...(full !== undefined ? { truncated: true, textLength: full.length, textSha256: full.sha256 } : {}),
     });
   }
   return out;
@@ -128,9 +149,9 @@ export function finishLines(lines: readonly CollectedLine[], sessions: ReadonlyM
 
 /**
  * Bytes [from, from + length) of a file; `end`: where its last complete line ends (the "\n"),
- * `next`: the offset after it. A line longer than a whole read cannot complete: it is skipped.
+ * `next`: the offset after it; `end` -1 when no line ends in them.
  */
-function readCompleteLines(file: string, from: number, length: number, maxRead: number): { buf: Buffer; end: number; next: number } {
+function readCompleteLines(file: string, from: number, length: number): { buf: Buffer; end: number; next: number } {
   const buf = Buffer.allocUnsafe(length);
   const fd = openSync(file, 'r');
   let got = 0;
@@ -144,7 +165,7 @@ function readCompleteLines(file: string, from: number, length: number, maxRead: 
     closeSync(fd);
   }
   const nl = got === 0 ? -1 : buf.lastIndexOf(0x0a, got - 1);
-  if (nl < 0) return { buf, end: 0, next: got >= maxRead ? from + got : from };
+  if (nl < 0) return { buf, end: -1, next: from };
   return { buf, end: nl, next: from + nl + 1 };
 }
 
@@ -183,4 +204,20 @@ function digits(b: Buffer, at: number): { value: number; end: number } | null {
     v = v * 10 + d;
   }
   return i === at ? null : { value: v, end: i };
+}
+
+function parsedFields(line: Buffer): { pid: number; substatementId: number } | null {
+  const a = parsePgAuditLine(line.toString('utf8'));
+  return a ? { pid: a.pid, substatementId: a.substatementId } : null;
+}
+
+/** The statement as pgAudit logged it (before redaction), to measure a long one. */
+function rawStatement(line: Buffer): string | null {
+  try {
+    const message = (JSON.parse(line.toString('utf8')) as { message?: unknown }).message;
+    if (typeof message !== 'string' || !message.startsWith('AUDIT: ')) return null;
+    return splitCsv(message.slice(7))[7] ?? null;
+  } catch {
+    return null;
+  }
 }

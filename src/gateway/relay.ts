@@ -78,6 +78,9 @@ export function relay(opts: {
   /** Strict audit durability: after each server chunk, a promise to wait for before the client
    * gets it (the statement events it completed are on disk), or null when nothing is pending. */
   hold?: () => Promise<void> | null;
+  /** Receives the handle before any byte is fed to the tap, so the tap can end the session
+   * (fail closed) even on the bytes that came with the handshake. */
+  onHandle?: (handle: RelayHandle) => void;
   onEnd: (stats: RelayStats) => void;
 }): RelayHandle {
   const { client, server } = opts;
@@ -120,18 +123,30 @@ export function relay(opts: {
     finish();
   });
 
+  const hold = opts.hold;
+  const handle: RelayHandle = {
+    terminate(error) {
+      if (clientGone) return;
+      clientGone = true;
+      if (!hold) server.unpipe(client);
+      server.destroy();
+      if (tracker.atBoundary) client.end(errorResponse({ severity: 'FATAL', sqlstate: error.sqlstate, message: error.message }));
+      else client.destroy();
+    },
+  };
+  opts.onHandle?.(handle);
+
   if (opts.serverRest.length) {
     tracker.advance(opts.serverRest);
     tap?.fromServer(opts.serverRest);
-    client.write(opts.serverRest);
+    if (!clientGone) client.write(opts.serverRest);
   }
   if (opts.clientRest.length) {
     tap?.fromClient(opts.clientRest);
-    server.write(opts.clientRest);
+    if (!clientGone) server.write(opts.clientRest); // a tap that stopped on them ended the session
   }
   client.on('end', () => server.end());
   client.pipe(server, { end: false });
-  const hold = opts.hold;
   if (!hold) {
     server.pipe(client, { end: false });
   } else {
@@ -151,14 +166,5 @@ export function relay(opts: {
     client.on('drain', () => server.resume());
     server.resume(); // the handshake left it paused
   }
-  return {
-    terminate(error) {
-      if (clientGone) return;
-      clientGone = true;
-      if (!hold) server.unpipe(client);
-      server.destroy();
-      if (tracker.atBoundary) client.end(errorResponse({ severity: 'FATAL', sqlstate: error.sqlstate, message: error.message }));
-      else client.destroy();
-    },
-  };
+  return handle;
 }

@@ -14,6 +14,7 @@ const COPY_OUT = 0x48; // H
 const COPY_BOTH = 0x57; // W
 const EMPTY_QUERY = 0x49; // I
 const PARSE_COMPLETE = 0x31; // 1
+const CLOSE_COMPLETE = 0x33; // 3
 const PORTAL_SUSPENDED = 0x73; // s
 const FUNCTION_RESULT = 0x56; // V
 const DATA_ROW = 0x44; // D
@@ -43,6 +44,7 @@ export class BackendTap extends MessageStream {
       case COPY_BOTH:
       case EMPTY_QUERY:
       case PARSE_COMPLETE:
+      case CLOSE_COMPLETE:
       case PORTAL_SUSPENDED:
       case FUNCTION_RESULT:
         return 1;
@@ -77,10 +79,10 @@ export class BackendTap extends MessageStream {
         this.resetCounts();
         return;
       case COPY_IN:
+      case COPY_BOTH: // the client's side of copy-both is read as in copy-in
         emit(COPY_IN_EVENT);
         return;
       case COPY_OUT:
-      case COPY_BOTH:
         emit(COPY_OUT_EVENT);
         return;
       case EMPTY_QUERY:
@@ -88,6 +90,9 @@ export class BackendTap extends MessageStream {
         return;
       case PARSE_COMPLETE:
         emit(PARSE_COMPLETE_EVENT);
+        return;
+      case CLOSE_COMPLETE:
+        emit(CLOSE_COMPLETE_EVENT);
         return;
       case PORTAL_SUSPENDED:
         emit({ type: 'portalSuspended', dataRows: this.dataRows });
@@ -109,6 +114,7 @@ const COPY_IN_EVENT: BackendEvent = Object.freeze({ type: 'copyIn' });
 const COPY_OUT_EVENT: BackendEvent = Object.freeze({ type: 'copyOut' });
 const EMPTY_QUERY_EVENT: BackendEvent = Object.freeze({ type: 'emptyQuery' });
 const PARSE_COMPLETE_EVENT: BackendEvent = Object.freeze({ type: 'parseComplete' });
+const CLOSE_COMPLETE_EVENT: BackendEvent = Object.freeze({ type: 'closeComplete' });
 const FUNCTION_RESULT_EVENT: BackendEvent = Object.freeze({ type: 'functionResult' });
 const READY_EVENTS = new Map<number, BackendEvent>();
 

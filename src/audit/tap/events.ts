@@ -3,10 +3,18 @@
 /** A bound or function-call argument: text, `\x…` hex for binary format, null for SQL NULL. */
 export type ParamValue = string | null;
 
+/** The whole text of a Query or Parse that the tap cut (longer than it keeps): its length and hash. */
+export interface FullText {
+  /** Bytes of the whole text as the client sent it (up to its NUL). */
+  readonly length: number;
+  /** SHA-256 of those bytes, hex. */
+  readonly sha256: string;
+}
+
 export type FrontendEvent =
-  /** Simple Query; `truncated` when the text was longer than the tap keeps. */
-  | { readonly type: 'query'; readonly text: string; readonly truncated: boolean }
-  | { readonly type: 'parse'; readonly name: string; readonly text: string; readonly truncated: boolean }
+  /** Simple Query; `truncated` when the text was longer than the tap keeps (then `full` says how long it was). */
+  | { readonly type: 'query'; readonly text: string; readonly truncated: boolean; readonly full?: FullText }
+  | { readonly type: 'parse'; readonly name: string; readonly text: string; readonly truncated: boolean; readonly full?: FullText }
   /** `params` only when the tap logs parameters. */
   | { readonly type: 'bind'; readonly portal: string; readonly statement: string; readonly params?: readonly ParamValue[] }
   | { readonly type: 'execute'; readonly portal: string; readonly maxRows: number }
@@ -15,6 +23,10 @@ export type FrontendEvent =
   | { readonly type: 'sync' }
   /** CopyData bytes of a run of CopyData messages (COPY FROM STDIN). */
   | { readonly type: 'copyData'; readonly bytes: number }
+  | { readonly type: 'copyDone' }
+  | { readonly type: 'copyFail' }
+  /** Any other message but Flush (Describe, unknown types): it matters only during COPY FROM STDIN. */
+  | { readonly type: 'other'; readonly code: number }
   | { readonly type: 'terminate' };
 
 export type BackendEvent =
@@ -32,6 +44,7 @@ export type BackendEvent =
   | { readonly type: 'copyOut' }
   | { readonly type: 'emptyQuery' }
   | { readonly type: 'parseComplete' }
+  | { readonly type: 'closeComplete' }
   | { readonly type: 'portalSuspended'; readonly dataRows: number }
   | { readonly type: 'functionResult' };
 

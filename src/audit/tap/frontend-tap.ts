@@ -1,8 +1,10 @@
 // Decodes the client-to-server stream after authentication into statement-level events: simple
-// Query, Parse/Bind/Execute/Close/Sync, FunctionCall, and the volume of COPY data. Bind values
-// are decoded only when parameters are logged; everything else (Describe, Flush, CopyData,
-// CopyDone, CopyFail) is skipped by length.
+// Query, Parse/Bind/Execute/Close/Sync, FunctionCall, CopyDone/CopyFail and the volume of COPY
+// data. Bind values are decoded only when parameters are logged; everything else (Describe,
+// Flush, CopyData) is skipped by length. A Query or Parse text longer than the tap keeps is cut,
+// and the whole text is hashed as it streams by (never held): the event says how long it was.
 
+import { createHash, type Hash } from 'node:crypto';
 import type { FrontendEvent, ParamValue, TapOptions } from './events.js';
 import { cstringEnd, MessageStream, utf8 } from './message-stream.js';
 
@@ -13,6 +15,8 @@ export interface FrontendTapOptions extends TapOptions<FrontendEvent> {
   readonly maxStatementBytes?: number;
   /** A parameter value longer than this (bytes) is logged as "<long field suppressed>" (default 4096). */
   readonly maxParameterBytes?: number;
+  /** Measure (length, SHA-256) the whole text of a Query or Parse that is cut (default false). */
+  readonly measureCut?: boolean;
 }
 
 const Q = 0x51;
@@ -24,6 +28,9 @@ const C = 0x43;
 const S = 0x53;
 const X = 0x58;
 const COPY_DATA = 0x64;
+const COPY_DONE = 0x63; // c
+const COPY_FAIL = 0x66; // f
+const FLUSH = 0x48; // H
 /** Enough for the portal and statement names of a Bind when values are not logged. */
 const NAMES_ONLY = 1024;
 const MAX_PARAMS = 65535;
@@ -34,6 +41,8 @@ export class FrontendTap extends MessageStream {
   private readonly maxStatement: number;
   private readonly maxParameter: number;
   private copyBytes = 0;
+  /** A cut Query or Parse whose rest is being hashed (emitted at its end). */
+  private streamed: { name: string | null; text: string; hash: Hash; length: number; ended: boolean } | null = null;
 
   constructor(private readonly options: FrontendTapOptions) {
     super();
@@ -55,6 +64,8 @@ export class FrontendTap extends MessageStream {
         return NAMES_ONLY;
       case S:
       case X:
+      case COPY_DONE:
+      case COPY_FAIL:
         return 1;
       default:
         return 0;
@@ -62,7 +73,32 @@ export class FrontendTap extends MessageStream {
   }
 
   protected override skipped(type: number, length: number): void {
-    if (type === COPY_DATA) this.copyBytes += length;
+    if (type === COPY_DATA) {
+      this.copyBytes += length;
+      return;
+    }
+    if (type === FLUSH) return;
+    this.flushCopy();
+    this.options.onEvent({ type: 'other', code: type });
+  }
+
+  protected override tail(buf: Buffer, start: number, end: number): void {
+    const s = this.streamed;
+    if (s === null || s.ended) return;
+    const nul = buf.indexOf(0, start);
+    const stop = nul < 0 || nul >= end ? end : nul;
+    if (stop > start) s.hash.update(buf.subarray(start, stop));
+    s.length += stop - start;
+    if (stop < end) s.ended = true;
+  }
+
+  protected override tailEnd(): void {
+    const s = this.streamed;
+    if (s === null) return;
+    this.streamed = null;
+    const full = { length: s.length, sha256: s.hash.digest('hex') };
+    if (s.name === null) this.options.onEvent({ type: 'query', text: s.text, truncated: true, full });
+    else this.options.onEvent({ type: 'parse', name: s.name, text: s.text, truncated: true, full });
   }
 
   protected override endOfChunk(): void {
@@ -78,15 +114,12 @@ export class FrontendTap extends MessageStream {
     const emit = this.options.onEvent;
     const cut = length > end - start;
     switch (type) {
-      case Q: {
-        const text = this.statementText(buf, start, end);
-        emit({ type: 'query', text: text.value, truncated: text.truncated || cut });
+      case Q:
+        this.statement(null, buf, start, end, cut);
         return;
-      }
       case P: {
         const nameEnd = cstringEnd(buf, start, end);
-        const text = this.statementText(buf, nameEnd + 1, end);
-        emit({ type: 'parse', name: utf8(buf, start, nameEnd), text: text.value, truncated: text.truncated || cut });
+        this.statement(utf8(buf, start, nameEnd), buf, nameEnd + 1, end, cut);
         return;
       }
       case B: {
@@ -121,7 +154,44 @@ export class FrontendTap extends MessageStream {
       case X:
         emit(TERMINATE);
         return;
+      case COPY_DONE:
+        emit(COPY_DONE_EVENT);
+        return;
+      case COPY_FAIL:
+        emit(COPY_FAIL_EVENT);
+        return;
     }
+  }
+
+  /**
+   * A Query (name null) or Parse text at buf[at, end). Kept whole up to maxStatementBytes; a
+   * longer one is cut, and its whole length and SHA-256 go with the event: at once when the whole
+   * text is here, else once the rest of the message has streamed by (tail).
+   */
+  private statement(name: string | null, buf: Buffer, at: number, end: number, cut: boolean): void {
+    const stop = cstringEnd(buf, at, end);
+    const terminated = stop < end;
+    if (terminated && stop - at <= this.maxStatement) {
+      const text = utf8(buf, at, stop);
+      if (name === null) this.options.onEvent({ type: 'query', text, truncated: false });
+      else this.options.onEvent({ type: 'parse', name, text, truncated: false });
+      return;
+    }
+    const text = utf8(buf, at, Math.min(stop, at + this.maxStatement));
+    if (this.options.measureCut !== true) {
+      if (name === null) this.options.onEvent({ type: 'query', text, truncated: true });
+      else this.options.onEvent({ type: 'parse', name, text, truncated: true });
+      return;
+    }
+    const hash = createHash('sha256').update(buf.subarray(at, stop));
+    if (!terminated && cut) {
+      this.streamed = { name, text, hash, length: stop - at, ended: false };
+      this.wantTail();
+      return;
+    }
+    const full = { length: stop - at, sha256: hash.digest('hex') };
+    if (name === null) this.options.onEvent({ type: 'query', text, truncated: true, full });
+    else this.options.onEvent({ type: 'parse', name, text, truncated: true, full });
   }
 
   private flushCopy(): void {
@@ -163,15 +233,9 @@ export class FrontendTap extends MessageStream {
     }
     return out;
   }
-
-  /** A statement text (NUL-terminated) cut to the byte limit. */
-  private statementText(buf: Buffer, at: number, end: number): { value: string; truncated: boolean } {
-    const stop = cstringEnd(buf, at, end);
-    const unterminated = stop === end;
-    if (stop - at <= this.maxStatement) return { value: utf8(buf, at, stop), truncated: unterminated };
-    return { value: utf8(buf, at, at + this.maxStatement), truncated: true };
-  }
 }
 
 const SYNC: FrontendEvent = Object.freeze({ type: 'sync' });
 const TERMINATE: FrontendEvent = Object.freeze({ type: 'terminate' });
+const COPY_DONE_EVENT: FrontendEvent = Object.freeze({ type: 'copyDone' });
+const COPY_FAIL_EVENT: FrontendEvent = Object.freeze({ type: 'copyFail' });

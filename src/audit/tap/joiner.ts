@@ -8,15 +8,31 @@
 //   FunctionCall: FunctionCallResponse or an error, then ReadyForQuery.
 // An error with nothing left to answer (a failed implicit commit at Sync) fails the segment's last
 // statement. Events are held until ReadyForQuery so that can still be applied, then emitted.
+// COPY FROM STDIN (and copy-both) is followed as the server does it: once the server answers a
+// statement with CopyInResponse, it reads the client's messages in copy mode, where CopyData is
+// data, CopyDone/CopyFail end the copy, and Sync and Flush are ignored; so Syncs sent then are
+// not waited for. A client may send messages before the server's answer reaches the tap, so while
+// a statement that can start a copy is unanswered, runs of Sync/CopyData and markers for the other
+// messages are queued and judged when the answer comes. What the tap cannot judge exactly (any
+// other message inside the copy, which the server refuses; Syncs inside copy data when the copy
+// then fails) stops the audit: the session is ended, never left unaudited.
 // Outcomes are per statement, as the server answered it (as in pgAudit): a statement that
 // succeeded keeps 'success' when its transaction is rolled back later.
 
 import type { Classifier, StatementInfo } from '../classify/index.js';
-import type { BackendEvent, FrontendEvent, ParamValue } from './events.js';
+import type { BackendEvent, FrontendEvent, FullText, ParamValue } from './events.js';
 import { PendingQueue } from './pending-queue.js';
 import { functionCallInfo, single, unknownInfo } from './placeholders.js';
-import { PreparedStatements } from './prepared.js';
-import { statementEvent, type MutableEvent, type Protocol, type StatementEvent, type StatementResult } from './statement-event.js';
+import { PreparedStatements, type Prepared } from './prepared.js';
+import {
+  DEFAULT_MAX_TEXT_BYTES,
+  keptText,
+  statementEvent,
+  type MutableEvent,
+  type Protocol,
+  type StatementEvent,
+  type StatementResult,
+} from './statement-event.js';
 
 export interface JoinerOptions {
   readonly classifier: Classifier;
@@ -28,25 +44,37 @@ export interface JoinerOptions {
   readonly include?: (info: StatementInfo) => boolean;
   /** Milliseconds clock (default performance.now). */
   readonly now?: () => number;
-  /** Unanswered messages tracked before the joiner gives up (default 100000). */
+  /** Unanswered messages tracked before the joiner stops (default 100000; runs of Sync count once). */
   readonly maxPending?: number;
-  /** Named prepared statements and portals remembered (default 10000 each, oldest dropped). */
-  readonly maxPrepared?: number;
+  /** Bytes the named prepared statements and portals may hold (default 32 MiB); beyond it the joiner stops. */
+  readonly maxPreparedBytes?: number;
+  /** Bytes of statement text an event keeps (default 8 KiB); longer texts are cut, with their length and SHA-256. */
+  readonly maxTextBytes?: number;
 }
 
 /** Events held for a segment's ReadyForQuery at most. */
 const MAX_HELD = 1024;
 
 type Pending =
-  | { kind: 'query'; infos: readonly StatementInfo[]; next: number; mark: number; truncated: boolean; copyBytes: number }
-  | { kind: 'execute'; info: StatementInfo; params: readonly ParamValue[] | undefined; start: number; truncated: boolean; copyBytes: number }
-  | { kind: 'parse'; name: string; info: StatementInfo; start: number; truncated: boolean }
+  | { kind: 'query'; infos: readonly StatementInfo[]; next: number; mark: number; truncated: boolean; full: FullText | undefined; copyBytes: number; copy: boolean; seq: number }
+  | { kind: 'execute'; info: StatementInfo; params: readonly ParamValue[] | undefined; start: number; truncated: boolean; full: FullText | undefined; copyBytes: number; copy: boolean; seq: number }
+  /** `declared`: what the Parse put under its name; `previous`: what was there before (the server keeps it if the Parse fails). */
+  | { kind: 'parse'; name: string; info: StatementInfo; start: number; truncated: boolean; full: FullText | undefined; declared: Prepared; previous: Prepared | undefined }
+  /** Close: applied at the server's CloseComplete (a Close the server skips after an error closes nothing). */
+  | { kind: 'close'; target: 'statement' | 'portal'; name: string; seq: number }
   | { kind: 'function'; oid: number; args: readonly ParamValue[] | undefined; start: number }
-  | { kind: 'sync' };
+  /** A run of Sync (`count`) and CopyData (`bytes`) messages: the same thing in copy mode or not. */
+  | { kind: 'sync'; count: number; bytes: number }
+  /** CopyDone or CopyFail, queued while a copy may be starting. */
+  | { kind: 'copyEnd' }
+  /** Any other message, queued while a copy may be starting. */
+  | { kind: 'other' };
 
+type Statement = Extract<Pending, { kind: 'query' | 'execute' }>;
 type Result = StatementResult;
 
-const SYNC: Pending = { kind: 'sync' };
+const COPY_END: Pending = { kind: 'copyEnd' };
+const OTHER: Pending = { kind: 'other' };
 
 export class StatementJoiner {
   private readonly queue = new PendingQueue<Pending>();
@@ -56,57 +84,98 @@ export class StatementJoiner {
   private spare: MutableEvent[] = [];
   /** The segment's last statement, null when it was filtered out (or none yet). */
   private last: MutableEvent | null = null;
-  private copyTarget: Pending | null = null;
+  /** The statement whose COPY the server runs (from its CopyInResponse to its answer). */
+  private copyTarget: Statement | null = null;
+  /** The server reads the client's messages in copy mode, and everything before was walked. */
+  private copying = false;
+  /** Syncs the copy swallowed after its first CopyData (ambiguous if the copy then fails). */
+  private copySyncs = 0;
+  private copySawData = false;
+  /** Queued statements that may start a copy. */
+  private copyCapable = 0;
+  private seq = 0;
   private readonly now: () => number;
   private readonly maxPending: number;
+  private readonly maxTextBytes: number;
   private failure: string | null = null;
 
   constructor(private readonly options: JoinerOptions) {
     this.now = options.now ?? (() => performance.now());
     this.maxPending = options.maxPending ?? 100_000;
-    this.prepared = new PreparedStatements(options.maxPrepared ?? 10_000);
+    this.maxTextBytes = options.maxTextBytes ?? DEFAULT_MAX_TEXT_BYTES;
+    this.prepared = new PreparedStatements(options.maxPreparedBytes ?? 32 * 1024 * 1024);
   }
 
-  /** Why the joiner stopped (too much unanswered), or null. */
+  /** Why the joiner stopped, or null. */
   get error(): string | null {
     return this.failure;
   }
 
   frontend(e: FrontendEvent): void {
     if (this.failure !== null) return;
+    if (this.copying) {
+      this.inCopy(e);
+      return;
+    }
     switch (e.type) {
-      case 'query':
-        this.push({ kind: 'query', infos: this.options.classifier.classify(e.text), next: 0, mark: this.now(), truncated: e.truncated, copyBytes: 0 });
+      case 'query': {
+        const infos = this.options.classifier.classify(e.text);
+        this.push({ kind: 'query', infos, next: 0, mark: this.now(), truncated: e.truncated, full: e.full, copyBytes: 0, copy: infos.some(mayCopy), seq: ++this.seq });
         return;
+      }
       case 'parse': {
         const info = single(this.options.classifier.classify(e.text));
-        this.prepared.setStatement(e.name, { info, truncated: e.truncated });
-        this.push({ kind: 'parse', name: e.name, info, start: this.now(), truncated: e.truncated });
+        const previous = this.prepared.entry(e.name);
+        const declared = this.keep(info, e.truncated, e.full);
+        if (!this.prepared.setStatement(e.name, declared)) {
+          this.stop(this.budgetExceeded());
+          return;
+        }
+        this.push({ kind: 'parse', name: e.name, info, start: this.now(), truncated: e.truncated, full: e.full, declared, previous });
         return;
       }
       case 'bind':
-        this.prepared.bind(e.portal, e.statement, e.params);
+        if (!this.prepared.bind(e.portal, e.statement, e.params, ++this.seq)) {
+          this.stop(this.budgetExceeded());
+          return;
+        }
+        this.marker(OTHER);
         return;
       case 'execute': {
         const portal = this.prepared.portal(e.portal);
-        this.push({ kind: 'execute', info: portal.info, params: portal.params, start: this.now(), truncated: portal.truncated, copyBytes: 0 });
+        this.push({
+          kind: 'execute',
+          info: portal.info,
+          params: portal.params,
+          start: this.now(),
+          truncated: portal.truncated,
+          full: portal.full,
+          copyBytes: 0,
+          copy: mayCopy(portal.info),
+          seq: ++this.seq,
+        });
         return;
       }
       case 'functionCall':
         this.push({ kind: 'function', oid: e.oid, args: e.args, start: this.now() });
         return;
       case 'close':
-        if (e.target === 'portal') this.prepared.closePortal(e.name);
-        else this.prepared.setStatement(e.name, undefined);
+        this.push({ kind: 'close', target: e.target, name: e.name, seq: ++this.seq });
         return;
       case 'sync':
-        this.push(SYNC);
+        this.run(1, 0);
         return;
-      case 'copyData': {
-        const target = this.copyTarget ?? this.queue.peek();
-        if (target !== undefined && (target.kind === 'query' || target.kind === 'execute')) target.copyBytes += e.bytes;
+      case 'copyData':
+        // Outside a copy the server ignores CopyData; it matters only if a copy may be starting.
+        if (this.copyCapable > 0) this.run(0, e.bytes);
         return;
-      }
+      case 'copyDone':
+      case 'copyFail':
+        this.marker(COPY_END);
+        return;
+      case 'other':
+        this.marker(OTHER);
+        return;
       case 'terminate':
         return;
     }
@@ -114,41 +183,60 @@ export class StatementJoiner {
 
   backend(e: BackendEvent): void {
     if (this.failure !== null) return;
-    const head = this.queue.peek();
+    const head = this.head();
     switch (e.type) {
       case 'parseComplete':
         this.queue.removeFirst('parse');
         return;
+      case 'closeComplete': {
+        const close = this.queue.removeFirst('close');
+        if (close?.kind !== 'close') return;
+        if (close.target === 'portal') this.prepared.closePortal(close.name, close.seq);
+        else this.prepared.closeStatement(close.name, close.seq);
+        return;
+      }
       case 'commandComplete':
         if (head?.kind === 'query') {
           const info = head.infos[head.next++] ?? unknownInfo('more results than statements');
           const copyBytes = head.copyBytes + e.copyBytes;
           head.copyBytes = 0;
-          this.record(info, head.mark, 'simple', head.truncated, undefined, { tag: e.tag, rows: e.rows, copyBytes });
+          this.sqlPrepared(info, e.tag, head.seq, head.truncated, head.full);
+          this.record(info, head.mark, 'simple', this.text(info, head.truncated, head.full), undefined, { tag: e.tag, rows: e.rows, copyBytes });
           head.mark = this.now();
         } else if (head?.kind === 'execute') {
-          this.queue.pop();
-          this.record(head.info, head.start, 'extended', head.truncated, head.params, { tag: e.tag, rows: e.rows, copyBytes: head.copyBytes + e.copyBytes });
+          this.take();
+          this.sqlPrepared(head.info, e.tag, head.seq, head.truncated, head.full);
+          this.record(head.info, head.start, 'extended', this.text(head.info, head.truncated, head.full), head.params, { tag: e.tag, rows: e.rows, copyBytes: head.copyBytes + e.copyBytes });
         }
+        if (head !== undefined && head === this.copyTarget) this.copyEnded();
         return;
       case 'portalSuspended':
         if (head?.kind === 'execute') {
-          this.queue.pop();
-          this.record(head.info, head.start, 'extended', head.truncated, head.params, { rows: e.dataRows, copyBytes: head.copyBytes });
+          this.take();
+          this.record(head.info, head.start, 'extended', this.text(head.info, head.truncated, head.full), head.params, { rows: e.dataRows, copyBytes: head.copyBytes });
         }
         return;
       case 'emptyQuery':
-        if (head?.kind === 'execute') this.queue.pop();
+        if (head?.kind === 'execute') this.take();
         return;
       case 'functionResult':
-        if (head?.kind === 'function') this.record(functionCallInfo(head.oid), head.start, 'function', false, head.args, {});
+        if (head?.kind === 'function') this.record(functionCallInfo(head.oid), head.start, 'function', NO_TEXT, head.args, {});
         return;
       case 'copyIn':
-        this.copyTarget = head ?? null;
+        if (head?.kind === 'query' || head?.kind === 'execute') this.copyStarted(head);
         return;
       case 'copyOut':
         return;
       case 'error':
+        if (head !== undefined && head === this.copyTarget) {
+          if (this.copySyncs > 0) {
+            // The server left copy mode somewhere inside the client's data: whether it answers
+            // the Syncs sent in between cannot be known.
+            this.stop('Sync messages inside COPY data, and the COPY failed: the statements that follow cannot be told apart');
+            return;
+          }
+          this.copyEnded();
+        }
         this.fail(head, { sqlstate: e.sqlstate, message: e.message });
         return;
       case 'ready':
@@ -160,6 +248,7 @@ export class StatementJoiner {
   /** The session ended: everything still unanswered is emitted with outcome 'unknown'. */
   end(): void {
     for (const item of this.queue.drain()) this.abandon(item);
+    this.copyCapable = 0;
     this.flush();
   }
 
@@ -170,25 +259,112 @@ export class StatementJoiner {
     this.failure = reason;
   }
 
+  /** A client message while the server reads in copy mode. */
+  private inCopy(e: FrontendEvent): void {
+    const target = this.copyTarget!;
+    switch (e.type) {
+      case 'copyData':
+        target.copyBytes += e.bytes;
+        this.copySawData = true;
+        return;
+      case 'sync':
+        if (this.copySawData) this.copySyncs++; // ignored by the server
+        return;
+      case 'copyDone':
+      case 'copyFail':
+        this.copying = false; // the server is back to normal reading after this message
+        return;
+      case 'terminate':
+        return;
+      default:
+        this.stop(`a ${e.type === 'other' ? `message of type 0x${e.code.toString(16)}` : `${e.type} message`} during COPY FROM STDIN`);
+    }
+  }
+
+  /** CopyInResponse (or CopyBothResponse) for the head statement: what the client sent after it was read in copy mode. */
+  private copyStarted(target: Statement): void {
+    this.copyTarget = target;
+    this.copySyncs = 0;
+    this.copySawData = false;
+    let ended = false;
+    let intruder: Pending['kind'] | null = null;
+    this.queue.filterAfterHead((item) => {
+      switch (item.kind) {
+        case 'sync':
+          if (item.bytes > 0) this.copySawData = true;
+          if (this.copySawData) this.copySyncs += item.count;
+          target.copyBytes += item.bytes;
+          return false;
+        case 'copyEnd':
+          ended = true;
+          return 'stop';
+        default:
+          intruder = item.kind;
+          return 'stop';
+      }
+    });
+    if (intruder !== null) {
+      this.stop(`a ${intruder} message during COPY FROM STDIN`);
+      return;
+    }
+    if (ended) this.dropFirstCopyEnd();
+    else this.copying = true;
+  }
+
+  private dropFirstCopyEnd(): void {
+    let dropped = false;
+    this.queue.filterAfterHead((item) => {
+      if (dropped) return 'stop';
+      if (item.kind === 'copyEnd') {
+        dropped = true;
+        return false;
+      }
+      return true;
+    });
+  }
+
+  private copyEnded(): void {
+    this.copyTarget = null;
+    this.copying = false;
+    this.copySyncs = 0;
+    this.copySawData = false;
+  }
+
+  /** The first item the server has still to answer; markers it has passed are dropped. */
+  private head(): Pending | undefined {
+    for (let item = this.queue.peek(); item !== undefined; item = this.queue.peek()) {
+      if (item.kind === 'other' || item.kind === 'copyEnd' || (item.kind === 'sync' && item.count === 0)) this.queue.pop();
+      else return item;
+    }
+    return undefined;
+  }
+
+  private take(): Pending | undefined {
+    const item = this.queue.pop();
+    if (item !== undefined && (item.kind === 'query' || item.kind === 'execute') && item.copy) this.copyCapable--;
+    return item;
+  }
+
   private fail(head: Pending | undefined, failure: { sqlstate: string; message: string }): void {
     switch (head?.kind) {
       case 'query': {
         const info = head.infos[head.next];
         if (info === undefined) break; // every statement answered: a failed implicit commit
         head.next = head.infos.length; // the rest of the string does not run
-        this.record(info, head.mark, 'simple', head.truncated, undefined, { failure });
+        this.record(info, head.mark, 'simple', this.text(info, head.truncated, head.full), undefined, { failure });
         return;
       }
       case 'execute':
       case 'parse': {
-        this.queue.pop();
-        if (head.kind === 'parse') this.prepared.setStatement(head.name, undefined); // the server has no such statement
+        this.take();
+        if (head.kind === 'parse') this.prepared.restore(head.name, head.declared, head.previous); // the server did not take it
         this.skipToSync();
-        this.record(head.info, head.start, 'extended', head.truncated, head.kind === 'execute' ? head.params : undefined, { failure });
+        const text = this.text(head.info, head.truncated, head.full);
+        this.record(head.info, head.start, 'extended', text, head.kind === 'execute' ? head.params : undefined, { failure });
         return;
       }
       case 'function':
-        this.record(functionCallInfo(head.oid), head.start, 'function', false, head.args, { failure });
+        this.record(functionCallInfo(head.oid), head.start, 'function', NO_TEXT, head.args, { failure });
         return; // stays queued until its ReadyForQuery
     }
     const last = this.last;
@@ -200,38 +376,80 @@ export class StatementJoiner {
   }
 
   private ready(status: string): void {
-    for (let item = this.queue.pop(); item !== undefined; item = this.queue.pop()) {
+    for (let item = this.queue.peek(); item !== undefined; item = this.queue.peek()) {
+      if (item.kind === 'sync' && item.count > 1) {
+        item.count--;
+        item.bytes = 0;
+        break;
+      }
+      this.take();
       this.abandon(item); // anything unanswered before the item this ReadyForQuery closes
-      if (item.kind === 'sync' || item.kind === 'function' || item.kind === 'query') break;
+      if ((item.kind === 'sync' && item.count === 1) || item.kind === 'function' || item.kind === 'query') break;
     }
-    this.copyTarget = null;
+    this.copyEnded();
     if (status === 'I') this.prepared.endTransaction();
     this.flush();
   }
 
   /** Items the server will never answer: dropped after an error, up to the Sync. */
   private skipToSync(): void {
-    for (let item = this.queue.peek(); item !== undefined && item.kind !== 'sync'; item = this.queue.peek()) {
-      this.queue.pop();
-      if (item.kind === 'parse') this.prepared.setStatement(item.name, undefined); // skipped: never prepared
+    for (let item = this.queue.peek(); item !== undefined && !(item.kind === 'sync' && item.count > 0); item = this.queue.peek()) {
+      this.take();
+      if (item.kind === 'parse') this.prepared.restore(item.name, item.declared, item.previous); // skipped: never prepared
     }
   }
 
   private abandon(item: Pending): void {
     if (item.kind === 'query') {
       while (item.next < item.infos.length) {
-        this.record(item.infos[item.next++]!, item.mark, 'simple', item.truncated, undefined, { unknown: true });
+        const info = item.infos[item.next++]!;
+        this.record(info, item.mark, 'simple', this.text(info, item.truncated, item.full), undefined, { unknown: true });
       }
     } else if (item.kind === 'execute') {
-      this.record(item.info, item.start, 'extended', item.truncated, item.params, { unknown: true });
+      this.record(item.info, item.start, 'extended', this.text(item.info, item.truncated, item.full), item.params, { unknown: true });
     }
+  }
+
+  /**
+   * SQL PREPARE succeeded: a Bind may execute it by name, so its statement is kept under that
+   * name (the executed statement's event then carries the PREPARE's text and class, and the
+   * server's command tag). DEALLOCATE / DISCARD ALL: the statements declared before it are gone.
+   */
+  private sqlPrepared(info: StatementInfo, tag: string, seq: number, truncated: boolean, full: FullText | undefined): void {
+    if (tag === 'PREPARE') {
+      const name = statementName(PREPARE, info.text);
+      const current = name === null ? undefined : this.prepared.entry(name);
+      if (name === null || name === '' || (current?.seq ?? 0) > seq) return;
+      const kept = this.keep({ ...info, commandTag: '' }, truncated, full);
+      if (!this.prepared.setStatement(name, { ...kept, seq })) this.stop(this.budgetExceeded());
+    } else if (tag === 'DEALLOCATE ALL' || tag === 'DISCARD ALL') this.prepared.forgetBefore(seq, null);
+    else if (tag === 'DEALLOCATE') {
+      const name = statementName(DEALLOCATE, info.text);
+      if (name !== null) this.prepared.forgetBefore(seq, name);
+    }
+  }
+
+  private text(info: StatementInfo, truncated: boolean, full: FullText | undefined) {
+    return keptText(info, truncated, full, this.maxTextBytes);
+  }
+
+  /** What a prepared statement keeps: a long text cut, with the measure of the whole. */
+  private keep(info: StatementInfo, truncated: boolean, full: FullText | undefined): Prepared {
+    const seq = ++this.seq;
+    const text = keptText(info, truncated, full, this.maxTextBytes);
+    if (text.full === undefined) return { info, truncated, seq };
+    return { info: { ...info, text: '', redactedText: text.text }, truncated: true, full: text.full, seq };
+  }
+
+  private budgetExceeded(): string {
+    return `the named prepared statements and portals of this session need more than the ${this.prepared.maxBytes} bytes the audit may hold for them (${this.prepared.heldBytes} held)`;
   }
 
   private record(
     info: StatementInfo,
     start: number,
     protocol: Protocol,
-    truncated: boolean,
+    text: ReturnType<typeof keptText>,
     params: readonly ParamValue[] | undefined,
     result: Result,
   ): void {
@@ -244,7 +462,7 @@ export class StatementJoiner {
       info,
       protocol,
       Math.max(0, this.now() - start),
-      truncated,
+      text,
       this.options.logParameters && params !== undefined ? this.redactParams(info, params) : undefined,
       result,
       failure ? this.redactMessage(failure.message) : undefined,
@@ -274,11 +492,46 @@ export class StatementJoiner {
     events.length = 0;
   }
 
+  /** A Sync or CopyData: merged into the run at the tail of the queue. */
+  private run(count: number, bytes: number): void {
+    const tail = this.queue.last();
+    if (tail?.kind === 'sync') {
+      tail.count += count;
+      tail.bytes += bytes;
+      return;
+    }
+    this.push({ kind: 'sync', count, bytes });
+  }
+
+  /** A message that matters only if a copy is starting before it. */
+  private marker(item: Pending): void {
+    if (this.copyCapable > 0) this.push(item);
+  }
+
   private push(item: Pending): void {
     if (this.queue.size >= this.maxPending) {
       this.stop(`more than ${this.maxPending} unanswered messages`);
       return;
     }
+    if ((item.kind === 'query' || item.kind === 'execute') && item.copy) this.copyCapable++;
     this.queue.push(item);
   }
+}
+
+const NO_TEXT = Object.freeze({ text: '', full: undefined });
+
+/** A statement that may put the server in copy-in or copy-both mode: a COPY, or one the parser refused (a replication command, a cut text). */
+function mayCopy(info: StatementInfo): boolean {
+  return info.commandTag === 'COPY' || info.class === 'UNKNOWN';
+}
+
+const DEALLOCATE = /^\s*DEALLOCATE\s+(?:PREPARE\s+)?("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\s*;?\s*$/i;
+const PREPARE = /^\s*PREPARE\s+("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)[\s(]/i;
+
+/** The statement name of `DEALLOCATE [PREPARE] name` or `PREPARE name ...` (folded as PostgreSQL folds it), or null. */
+function statementName(pattern: RegExp, text: string): string | null {
+  const m = pattern.exec(text);
+  if (!m) return null;
+  const name = m[1]!;
+  return name.startsWith('"') ? name.slice(1, -1).replace(/""/g, '"') : name.toLowerCase();
 }

@@ -20,6 +20,8 @@ export abstract class MessageStream {
   private collected = 0;
   private collectTarget = 0;
   private failure: string | null = null;
+  /** The skipped rest of the message in progress goes to tail() (see wantTail). */
+  private streaming = false;
 
   /** Why the stream stopped, or null while it runs. */
   get error(): string | null {
@@ -48,6 +50,17 @@ export abstract class MessageStream {
   protected skipped(_type: number, _length: number): void {}
   /** Called after each chunk: flush per-chunk aggregates. */
   protected endOfChunk(): void {}
+  /**
+   * Called from message() for a message cut to its limit: the rest of its body is handed to
+   * tail() as it arrives (never held), then tailEnd() is called once the message is complete.
+   */
+  protected wantTail(): void {
+    if (this.skipping > 0) this.streaming = true;
+    else this.tailEnd();
+  }
+  /** Bytes of the rest of a message for which wantTail() was called; valid during the call only. */
+  protected tail(_buf: Buffer, _start: number, _end: number): void {}
+  protected tailEnd(): void {}
   protected abstract failed(reason: string): void;
 
   protected fail(reason: string): void {
@@ -64,6 +77,13 @@ export abstract class MessageStream {
       if (this.skipping > 0) {
         const take = Math.min(this.skipping, n - i);
         this.skipping -= take;
+        if (this.streaming) {
+          this.tail(chunk, i, i + take);
+          if (this.skipping === 0) {
+            this.streaming = false;
+            this.tailEnd();
+          }
+        }
         i += take;
         continue;
       }

@@ -17,6 +17,29 @@ export class PendingQueue<T extends { readonly kind: string }> {
     return this.items[this.head];
   }
 
+  /** The newest item. */
+  last(): T | undefined {
+    return this.size > 0 ? this.items[this.items.length - 1] : undefined;
+  }
+
+  /**
+   * Walks the items after the head, oldest first, in one pass: `keep` says whether each stays;
+   * once it returns 'stop', the rest stay as they are.
+   */
+  filterAfterHead(keep: (item: T) => boolean | 'stop'): void {
+    const items = this.items;
+    let write = this.head + 1;
+    let read = this.head + 1;
+    for (; read < items.length; read++) {
+      const verdict = keep(items[read]!);
+      if (verdict === 'stop') break;
+      if (verdict) items[write++] = items[read]!;
+    }
+    if (write === read) return;
+    for (; read < items.length; read++) items[write++] = items[read]!;
+    items.length = write;
+  }
+
   pop(): T | undefined {
     const item = this.items[this.head];
     if (item === undefined) return undefined;
@@ -32,13 +55,15 @@ export class PendingQueue<T extends { readonly kind: string }> {
   }
 
   /** Removes the oldest item of this kind (normally the head). */
-  removeFirst(kind: T['kind']): void {
+  removeFirst(kind: T['kind']): T | undefined {
     for (let i = this.head; i < this.items.length; i++) {
-      if (this.items[i]!.kind !== kind) continue;
+      const item = this.items[i]!;
+      if (item.kind !== kind) continue;
       if (i === this.head) this.pop();
       else this.items.splice(i, 1);
-      return;
+      return item;
     }
+    return undefined;
   }
 
   /** Empties the queue, oldest first. */

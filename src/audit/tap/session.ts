@@ -1,6 +1,8 @@
 // Statement audit of one session: both taps and the joiner. Feed it the bytes the relay forwards
 // (client bytes before they are written to the server) and it reports one event per statement.
-// A protocol error stops the audit of this session only: what was seen is still reported.
+// Anything that stops the audit (a malformed stream, a bound reached, a tap that throws) is
+// reported once through onError, after what was seen is reported: the session must then be
+// ended (fail closed), it cannot go on unaudited.
 
 import type { Classifier, StatementInfo } from '../classify/index.js';
 import { BackendTap } from './backend-tap.js';
@@ -18,6 +20,10 @@ export interface SessionAuditOptions {
   readonly include?: (info: StatementInfo) => boolean;
   readonly maxStatementBytes?: number;
   readonly maxParameterBytes?: number;
+  /** See JoinerOptions. */
+  readonly maxPending?: number;
+  readonly maxPreparedBytes?: number;
+  readonly maxTextBytes?: number;
   readonly now?: () => number;
 }
 
@@ -34,6 +40,9 @@ export class SessionAudit {
       ...(options.logParameters !== undefined ? { logParameters: options.logParameters } : {}),
       ...(options.include !== undefined ? { include: options.include } : {}),
       ...(options.now !== undefined ? { now: options.now } : {}),
+      ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
+      ...(options.maxPreparedBytes !== undefined ? { maxPreparedBytes: options.maxPreparedBytes } : {}),
+      ...(options.maxTextBytes !== undefined ? { maxTextBytes: options.maxTextBytes } : {}),
     });
     const onError = (reason: string) => this.stop(reason);
     this.frontendTap = new FrontendTap({
@@ -42,11 +51,18 @@ export class SessionAudit {
         if (this.joiner.error !== null) this.stop(this.joiner.error);
       },
       onError,
+      measureCut: true,
       ...(options.logParameters !== undefined ? { logParameters: options.logParameters } : {}),
       ...(options.maxStatementBytes !== undefined ? { maxStatementBytes: options.maxStatementBytes } : {}),
       ...(options.maxParameterBytes !== undefined ? { maxParameterBytes: options.maxParameterBytes } : {}),
     });
-    this.backendTap = new BackendTap({ onEvent: (e) => this.joiner.backend(e), onError });
+    this.backendTap = new BackendTap({
+      onEvent: (e) => {
+        this.joiner.backend(e);
+        if (this.joiner.error !== null) this.stop(this.joiner.error);
+      },
+      onError,
+    });
   }
 
   /** Why the audit of this session stopped, or null. */
@@ -66,13 +82,22 @@ export class SessionAudit {
 
   /** The session closed: statements without an answer are reported with outcome 'unknown'. */
   end(): void {
-    if (this.stopped === null) this.joiner.end();
+    if (this.stopped !== null) return;
+    try {
+      this.joiner.end();
+    } catch (err) {
+      this.stop(`audit tap failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   private stop(reason: string): void {
     if (this.stopped !== null) return;
     this.stopped = reason;
-    this.joiner.stop(reason);
+    try {
+      this.joiner.stop(reason);
+    } catch {
+      // What was seen could not all be reported; the session is ended all the same.
+    }
     this.options.onError?.(reason);
   }
 }

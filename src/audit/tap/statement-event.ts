@@ -1,7 +1,11 @@
 // The joiner's output: one executed statement with its outcome.
 
+import { createHash } from 'node:crypto';
 import type { AuditObject, StatementClass, StatementInfo } from '../classify/index.js';
-import type { ParamValue } from './events.js';
+import type { FullText, ParamValue } from './events.js';
+
+/** Bytes of statement text an event keeps by default; a longer text is cut (see `truncated`). */
+export const DEFAULT_MAX_TEXT_BYTES = 8 * 1024;
 
 export type Protocol = 'simple' | 'extended' | 'function';
 export type Outcome = 'success' | 'failure' | 'unknown';
@@ -27,8 +31,13 @@ export interface StatementEvent {
   /** From the statement reaching the gateway (or the previous statement's end) to its answer. */
   readonly durationMs: number;
   readonly protocol: Protocol;
-  /** The text was cut: longer than the tap keeps. */
+  /** The text was cut: longer than an event keeps (or than the tap reads). */
   readonly truncated?: boolean;
+  /** With `truncated`: bytes of the whole text as the client sent it (the statement's own text, or
+   * the whole Query/Parse string when that was longer than the tap reads). */
+  readonly textLength?: number;
+  /** With `truncated`: SHA-256 (hex) of those bytes. */
+  readonly textSha256?: string;
   /** The parser's error, for class UNKNOWN. */
   readonly parseError?: string;
 }
@@ -55,17 +64,18 @@ export function statementEvent(
   info: StatementInfo,
   protocol: Protocol,
   durationMs: number,
-  truncated: boolean,
+  text: KeptText,
   params: readonly ParamValue[] | undefined,
   result: StatementResult,
   errorMessage: string | undefined,
 ): MutableEvent {
   const failure = result.failure;
   const event: MutableEvent = {
-    text: info.redactedText,
+    text: text.text,
     class: info.class,
     classes: info.classes,
-    commandTag: info.class === 'UNKNOWN' && result.tag !== undefined ? result.tag : info.commandTag,
+    // The server's tag where the text does not give one (refused by the parser, or run by name after SQL PREPARE).
+    commandTag: (info.class === 'UNKNOWN' || info.commandTag === '') && result.tag !== undefined ? result.tag : info.commandTag,
     objects: info.objects,
     outcome: result.unknown ? 'unknown' : failure ? 'failure' : 'success',
     durationMs,
@@ -78,7 +88,49 @@ export function statementEvent(
   }
   if (result.rows !== undefined) event.rows = result.rows;
   if (result.copyBytes !== undefined && result.copyBytes > 0) event.copyBytes = result.copyBytes;
-  if (truncated) event.truncated = true;
+  if (text.full !== undefined) {
+    event.truncated = true;
+    event.textLength = text.full.length;
+    event.textSha256 = text.full.sha256;
+  }
   if (info.error !== undefined) event.parseError = info.error;
   return event;
+}
+
+/** The text an event carries: the redacted text, cut to `maxBytes` with the whole text's measure. */
+export interface KeptText {
+  readonly text: string;
+  /** Set when `text` is cut. */
+  readonly full: FullText | undefined;
+}
+
+/**
+ * The statement's redacted text as an event keeps it. `truncated`/`full`: the tap cut the text
+ * (then `full` measures the whole Query/Parse string); else a redacted text over `maxBytes` is cut
+ * here and `full` measures the statement's own text.
+ */
+export function keptText(info: StatementInfo, truncated: boolean, full: FullText | undefined, maxBytes: number): KeptText {
+  const text = info.redactedText;
+  const long = text.length > maxBytes / 3 && Buffer.byteLength(text) > maxBytes;
+  if (!truncated && !long) return { text, full: undefined };
+  // A text with redacted parts (a password) is measured as redacted: a hash of the clear text would
+  // let anyone who knows the rest of it test guesses of the secret.
+  const redacted = text !== info.text;
+  return { text: long ? cutUtf8(text, maxBytes) : text, full: redacted ? measure(text) : (full ?? measure(info.text)) };
+}
+
+export function measure(text: string): FullText {
+  return { length: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex') };
+}
+
+/** The longest prefix of `text` whose UTF-8 form has at most `maxBytes` bytes (never half a character). */
+export function cutUtf8(text: string, maxBytes: number): string {
+  let head = text.slice(0, maxBytes);
+  const last = head.charCodeAt(head.length - 1);
+  if (last >= 0xd800 && last <= 0xdbff) head = head.slice(0, -1); // half a surrogate pair
+  const buf = Buffer.from(head);
+  if (buf.length <= maxBytes) return head;
+  let end = maxBytes;
+  while (end > 0 && (buf[end]! & 0xc0) === 0x80) end--; // back to the first byte of a character
+  return buf.toString('utf8', 0, end);
 }

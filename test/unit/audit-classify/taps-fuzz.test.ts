@@ -130,7 +130,9 @@ describe('tap fuzzing', () => {
           else audit.fromServer(bytes);
         }
         audit.end();
-        assert.equal(audit.error, null);
+        // The audit may stop on a stream it cannot follow exactly (a message inside COPY data):
+        // that ends the session (fail closed); it must never be a thrown error.
+        assert.ok(audit.error === null || !audit.error.startsWith('audit tap failed'), audit.error ?? '');
         return true;
       }),
       { numRuns: 3000 },
