@@ -7,6 +7,10 @@ export interface VnetRuleRecord {
   readonly ignoreMissingVnetServiceEndpoint: boolean;
   /** The named subnet as it is now: null when it does not exist (any more). */
   readonly subnet: { readonly serviceEndpoint: boolean } | null;
+  /** The subnet's virtual network and the address its listener binds, while the subnet exists. */
+  readonly vnet: { readonly name: string; readonly listenAddress: string | null } | null;
+  /** Whether a gateway serves that network, when the service layer knows (not a catalog column). */
+  readonly listener?: { readonly state: string; readonly problem?: string };
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -16,6 +20,8 @@ interface Row {
   virtual_network_subnet_id: string;
   ignore_missing_vnet_service_endpoint: boolean;
   subnet_service_endpoint: boolean | null;
+  vnet_name: string | null;
+  vnet_listen_address: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -25,14 +31,17 @@ const fromRow = (r: Row): VnetRuleRecord => ({
   virtualNetworkSubnetId: r.virtual_network_subnet_id,
   ignoreMissingVnetServiceEndpoint: r.ignore_missing_vnet_service_endpoint,
   subnet: r.subnet_service_endpoint === null ? null : { serviceEndpoint: r.subnet_service_endpoint },
+  vnet: r.vnet_name === null ? null : { name: r.vnet_name, listenAddress: r.vnet_listen_address },
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
 
 const SELECT = `select r.name, r.virtual_network_subnet_id, r.ignore_missing_vnet_service_endpoint,
-    s.service_endpoint as subnet_service_endpoint, r.created_at, r.updated_at
+    s.service_endpoint as subnet_service_endpoint, v.name as vnet_name, v.listen_address as vnet_listen_address,
+    r.created_at, r.updated_at
   from virtual_network_rules r
-  left join subnets s on r.virtual_network_subnet_id = s.vnet_name || '/subnets/' || s.name`;
+  left join subnets s on r.virtual_network_subnet_id = s.vnet_name || '/subnets/' || s.name
+  left join virtual_networks v on v.name = s.vnet_name`;
 
 export class VnetRulesRepo {
   constructor(private readonly db: Queryable) {}

@@ -206,7 +206,7 @@ export function networkCommand(): Command {
   vnet.command('list').description('list virtual networks').action(async (_o: unknown, c: Command) => {
     const ctx = contextOf(c);
     const { value } = await ctx.call<{ value: Resource[] }>('GET', '/virtualNetworks');
-    show(ctx.output, ctx.output === 'json' ? value : value.map(row), ['name', 'addressPrefixes', 'listenAddress', 'subnets']);
+    show(ctx.output, ctx.output === 'json' ? value : value.map(row), ['name', 'addressPrefixes', 'listenAddress', 'subnets', 'listenerState']);
   });
   vnet.command('show').description('show a virtual network and its subnets').argument('<name>')
     .action(async (name: string, _o: unknown, c: Command) => {

@@ -70,6 +70,12 @@ export const vnetSchema = {
     name: { type: 'string' },
     addressPrefixes: { type: 'array', items: { type: 'string' } },
     listenAddress: { type: ['string', 'null'] },
+    listenerState: {
+      type: 'string',
+      enum: ['Ready', 'Pending', 'Failed', 'None', 'Unknown'],
+      description: "whether the gateway receives the network's traffic on its listen address",
+    },
+    listenerProblem: { type: 'string', description: 'why the listener is not Ready' },
     subnets: { type: 'array', items: subnetSchema },
     ...timestamps,
   },
@@ -114,6 +120,7 @@ export const vnetRuleSchema = {
     virtualNetworkSubnetId: { type: 'string' },
     ignoreMissingVnetServiceEndpoint: { type: 'boolean' },
     state: { type: 'string', enum: ['Initializing', 'InProgress', 'Ready', 'Deleting', 'Unknown'] },
+    stateReason: { type: 'string', description: 'why the rule is not Ready (e.g. the gateway cannot serve its network)' },
     ...timestamps,
   },
 } as const;

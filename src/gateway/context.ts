@@ -34,6 +34,16 @@ export interface GatewayLimits {
   readonly authTimeoutMs: number;
   readonly maxConnectionsPerServer: number;
   readonly maxStartupPacket: number;
+  /** Connections not yet authenticated, in all (W1). */
+  readonly maxPreauthConnections: number;
+  /** Connections not yet authenticated from one IPv4 address or one IPv6 /64. */
+  readonly maxPreauthPerAddress: number;
+  /** A connection that sends nothing for this long after accept is closed. */
+  readonly firstByteTimeoutMs: number;
+  /** New pre-auth connections are refused while fewer file descriptors than this are left. */
+  readonly descriptorReserve: number;
+  /** Refusals before authentication are summed up in one audit event per this interval. */
+  readonly preauthReportIntervalMs: number;
 }
 
 export const defaultLimits: GatewayLimits = {
@@ -41,6 +51,11 @@ export const defaultLimits: GatewayLimits = {
   authTimeoutMs: 10_000,
   maxConnectionsPerServer: 200,
   maxStartupPacket: 10_000,
+  maxPreauthConnections: 2_000,
+  maxPreauthPerAddress: 100,
+  firstByteTimeoutMs: 5_000,
+  descriptorReserve: 1_000,
+  preauthReportIntervalMs: 10_000,
 };
 
 /** Where a listener is and what arrives on it. `proxy`: PROXY protocol required, accepted only

@@ -7,6 +7,14 @@ import { handleConnection } from './connection.js';
 import { CancelKeys } from './cancel-keys.js';
 import { SessionLimiter } from './session-limiter.js';
 import { SessionIndex } from './session-index.js';
+import { PreauthAdmission, addressBucket } from './preauth-admission.js';
+import { PreauthReport } from './preauth-report.js';
+import { ProcDescriptors, nofileSoftLimit, raiseNofileLimit } from './descriptors.js';
+import { listenerFor, type BoundAddress } from './listener-select.js';
+import { VnetListeners, type VnetListenerView } from './vnet-listeners.js';
+import { errorResponse } from './protocol/index.js';
+import { clientErrors } from './client-errors.js';
+import { normalizeAddress } from './connection.js';
 import type { ThreatGate } from './context.js';
 import { StatementAuditPolicies } from '../audit/statement-audit.js';
 import { VerifierCache, type VerifierSource } from './verifier-cache.js';
@@ -16,7 +24,7 @@ import type { GatewayCertificates } from './tls-certificates.js';
 import type { TokenVerifier } from './token-login.js';
 import type { AuditGate } from './context.js';
 import type { ScramKeys } from '../auth/scram/keys.js';
-import type { EventBus } from '../events/bus.js';
+import { now, type EventBus } from '../events/bus.js';
 import type { CatalogSnapshot } from '../catalog/snapshot.js';
 
 export interface GatewayOptions {
@@ -47,15 +55,42 @@ const PUBLIC_ACCESS_OFF = {
 };
 
 export class Gateway {
-  private readonly listeners = new Map<string, { spec: ListenerSpec; server: net.Server }>();
+  /** Public and private-link listeners (virtual networks' own sockets are in `vnets`). */
+  private readonly listeners: { spec: ListenerSpec; server: net.Server }[] = [];
   private readonly sockets = new Set<net.Socket>();
   private readonly accepted: Counter;
   private readonly policies = new StatementAuditPolicies();
+  private readonly descriptors: ProcDescriptors;
+  private readonly admission: PreauthAdmission;
+  private readonly preauth: PreauthReport;
+  private readonly vnets: VnetListeners;
   private publicPort = 0;
   readonly context: GatewayContext;
 
   constructor(private readonly options: GatewayOptions) {
     const limits = { ...defaultLimits, ...options.limits };
+    // Every descriptor the hard limit allows (Node raises it at start too; this makes sure).
+    try {
+      const nofile = raiseNofileLimit();
+      if (nofile.raisedFrom !== undefined) options.log.info({ from: nofile.raisedFrom, to: nofile.soft }, 'open-files limit raised');
+    } catch (err) {
+      options.log.warn({ err }, 'cannot raise the open-files limit: the gateway keeps the one it has');
+    }
+    const fdLimit = nofileSoftLimit() ?? 1024;
+    // A reserve larger than a quarter of the limit would refuse everyone on a small limit.
+    const reserve = Math.min(limits.descriptorReserve, Math.floor(fdLimit / 4));
+    this.descriptors = new ProcDescriptors(fdLimit, reserve);
+    this.admission = new PreauthAdmission({ ...limits, descriptorReserve: reserve }, this.descriptors);
+    this.preauth = new PreauthReport(options.bus, options.metrics, limits.preauthReportIntervalMs, () => this.admission.open);
+    this.vnets = new VnetListeners({
+      open: (spec) => this.open(spec).then(({ server }) => server),
+      publicBound: () => this.publicBound(),
+      publicPort: () => this.publicPort,
+      // Into the audit log: a network that stops being served is not only a line in the log.
+      changed: (vnet, status) =>
+        options.bus.publish({ type: 'gateway.vnet_listener', time: now(), vnet, address: status.address, state: status.state, ...(status.state === 'Failed' ? { reason: status.reason } : {}) }),
+      log: options.log,
+    });
     this.context = {
       domain: options.domain,
       limits,
@@ -90,30 +125,35 @@ export class Gateway {
     return this.publicPort;
   }
 
-  /** The port a listener of this kind (and virtual network) bound, or null. */
+  /** The port a listener of this kind (and virtual network) receives on, or null. */
   portOf(kind: ListenerSpec['kind'], vnet?: string): number | null {
-    for (const { spec, server } of this.listeners.values()) {
-      if (spec.kind !== kind || (spec.kind === 'private' && spec.vnet !== vnet)) continue;
+    if (kind === 'private') return vnet === undefined ? null : this.vnets.portOf(vnet);
+    for (const { spec, server } of this.listeners) {
+      if (spec.kind !== kind) continue;
       const a = server.address();
       if (a && typeof a === 'object') return a.port;
     }
     return null;
   }
 
-  private key(spec: ListenerSpec): string {
-    return `${spec.kind}|${spec.kind === 'private' ? spec.vnet : ''}|${spec.host}|${spec.port}`;
+  /** What the control plane may ask about virtual networks' listeners. */
+  get vnetListeners(): VnetListenerView {
+    return this.vnets;
   }
 
-  async open(spec: ListenerSpec): Promise<number> {
-    const server = net.createServer({ noDelay: true }, (socket) => {
-      this.accepted.inc({ listener: spec.kind });
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
-      handleConnection(socket, this.context, spec).catch((err: unknown) => {
-        this.options.log.error({ err }, 'unhandled gateway error');
-        socket.destroy();
-      });
-    });
+  private publicBound(): BoundAddress[] {
+    const out: BoundAddress[] = [];
+    for (const { spec, server } of this.listeners) {
+      if (spec.kind !== 'public' || spec.proxy) continue;
+      const a = server.address();
+      if (a && typeof a === 'object') out.push({ address: a.address, port: a.port });
+    }
+    return out;
+  }
+
+  /** Opens one listener; its connections go through admission to the pipeline. */
+  private async open(spec: ListenerSpec): Promise<{ server: net.Server; port: number }> {
+    const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket, spec));
     server.maxConnections = 10_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -123,43 +163,66 @@ export class Gateway {
       });
     });
     const a = server.address();
-    const port = a && typeof a === 'object' ? a.port : spec.port;
-    this.listeners.set(this.key({ ...spec, port }), { spec: { ...spec, port }, server });
-    return port;
+    return { server, port: a && typeof a === 'object' ? a.port : spec.port };
+  }
+
+  /** Step 1: a connection is admitted (pre-auth caps, descriptor reserve), told which listener
+   * it belongs to by its own local address, and handed to the pipeline. */
+  private accept(socket: net.Socket, spec: ListenerSpec): void {
+    this.descriptors.accepted();
+    socket.on('error', () => undefined);
+    const address = normalizeAddress(socket.remoteAddress ?? '');
+    const behindProxy = spec.kind !== 'private' && spec.proxy !== undefined;
+    const ticket = this.admission.admit(address, !behindProxy);
+    if (typeof ticket === 'string') {
+      this.preauth.refused(ticket, behindProxy ? address : addressBucket(address));
+      // PostgreSQL's answer, in plaintext before any TLS (as its postmaster does): the client
+      // cannot authenticate it, but it tells a human what happened.
+      const frame = errorResponse({ severity: 'FATAL', sqlstate: clientErrors.tooManyClients.sqlstate, message: clientErrors.tooManyClients.message });
+      if (ticket === 'descriptor-reserve') {
+        socket.write(frame);
+        socket.destroy();
+      } else {
+        socket.end(frame);
+        setTimeout(() => socket.destroy(), 250).unref();
+      }
+      return;
+    }
+    const listener = listenerFor(spec, socket.localAddress, this.vnets.addresses);
+    this.accepted.inc({ listener: listener.kind });
+    this.sockets.add(socket);
+    const firstByte = setTimeout(() => {
+      if (socket.bytesRead > 0 || socket.destroyed) return;
+      this.preauth.refused('first-byte-timeout', ticket.bucket || address);
+      socket.destroy();
+    }, this.context.limits.firstByteTimeoutMs);
+    socket.once('close', () => {
+      clearTimeout(firstByte);
+      ticket.release();
+      this.sockets.delete(socket);
+    });
+    handleConnection(socket, this.context, listener, ticket).catch((err: unknown) => {
+      this.options.log.error({ err }, 'unhandled gateway error');
+      socket.destroy();
+    });
   }
 
   async listen(): Promise<void> {
     let publicPort = 0;
     for (const spec of this.options.listeners) {
       // With port 0, every public address shares the port the first one got.
-      const port = await this.open(spec.kind === 'public' && spec.port === 0 && publicPort ? { ...spec, port: publicPort } : spec);
+      const wanted = spec.kind === 'public' && spec.port === 0 && publicPort ? { ...spec, port: publicPort } : spec;
+      const { server, port } = await this.open(wanted);
+      this.listeners.push({ spec: { ...wanted, port }, server });
       if (spec.kind === 'public' && !publicPort) publicPort = port;
     }
     this.publicPort = publicPort;
   }
 
-  /** Keeps one listener per virtual network that has a listen address (same port as public). */
-  async syncVirtualNetworks(view: NetworkView): Promise<void> {
-    const wanted = new Map<string, ListenerSpec>();
-    for (const vnet of view.vnets.values()) {
-      if (!vnet.listenAddress) continue;
-      const spec: ListenerSpec = { kind: 'private', vnet: vnet.name, host: vnet.listenAddress, port: this.publicPort };
-      wanted.set(this.key(spec), spec);
-    }
-    for (const [key, { spec, server }] of this.listeners) {
-      if (spec.kind === 'private' && !wanted.has(key)) {
-        this.listeners.delete(key);
-        server.close();
-      }
-    }
-    for (const [key, spec] of wanted) {
-      if (this.listeners.has(key)) continue;
-      try {
-        await this.open(spec);
-      } catch (err) {
-        this.options.log.error({ err, vnet: spec.kind === 'private' ? spec.vnet : '', host: spec.host }, 'cannot listen for virtual network');
-      }
-    }
+  /** Keeps virtual networks served: a socket of their own, or a public listener that already
+   * receives their address (a wildcard bind); each one's state says which, or why not. */
+  syncVirtualNetworks(view: NetworkView): Promise<void> {
+    return this.vnets.sync(view);
   }
 
   /** Public access turned off: sessions that did not come through a private endpoint end. */
@@ -176,9 +239,11 @@ export class Gateway {
   /** Stops accepting; open sessions are closed. */
   async close(): Promise<void> {
     // server.close() resolves only once every connection has ended: end them first.
-    const closing = [...this.listeners.values()].map(({ server }) => new Promise<void>((r) => server.close(() => r())));
-    this.listeners.clear();
+    const closing = this.listeners.map(({ server }) => new Promise<void>((r) => server.close(() => r())));
+    this.listeners.length = 0;
+    const vnets = this.vnets.close();
     for (const s of this.sockets) s.destroy();
-    await Promise.all(closing);
+    await Promise.all([...closing, vnets]);
+    this.preauth.flush();
   }
 }

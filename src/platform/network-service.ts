@@ -49,11 +49,22 @@ export interface AccessCheckInput {
 
 export type VnetRuleState = 'Initializing' | 'InProgress' | 'Ready' | 'Deleting' | 'Unknown';
 
-/** Ready when the subnet exists and has the service endpoint (or the rule ignores its absence);
- * Initializing while the subnet lacks it; Unknown when the subnet is gone. */
+/** Ready when the subnet exists and has the service endpoint (or the rule ignores its absence)
+ * and the gateway serves its network's listen address; Initializing while the subnet lacks the
+ * endpoint; InProgress while the gateway sets the listener up; Unknown when the subnet is gone
+ * or the gateway cannot serve the network (stateReason says why). */
 export function vnetRuleState(rule: VnetRuleRecord): VnetRuleState {
-  if (rule.subnet === null) return 'Unknown';
-  return rule.subnet.serviceEndpoint || rule.ignoreMissingVnetServiceEndpoint ? 'Ready' : 'Initializing';
+  return vnetRuleStatus(rule).state;
+}
+
+export function vnetRuleStatus(rule: VnetRuleRecord): { state: VnetRuleState; reason?: string } {
+  if (rule.subnet === null) return { state: 'Unknown', reason: `Subnet '${rule.virtualNetworkSubnetId}' does not exist.` };
+  if (!rule.subnet.serviceEndpoint && !rule.ignoreMissingVnetServiceEndpoint) {
+    return { state: 'Initializing', reason: `Subnet '${rule.virtualNetworkSubnetId}' does not have the service endpoint enabled.` };
+  }
+  const listener = rule.listener;
+  if (listener === undefined || listener.state === 'Ready' || listener.state === 'Unknown') return { state: 'Ready' };
+  return { state: listener.state === 'Pending' ? 'InProgress' : 'Unknown', reason: listener.problem };
 }
 
 const SUBNET_ID = /^([^/]+)\/subnets\/([^/]+)$/;
@@ -146,14 +157,19 @@ export class NetworkService {
 
   // ---- VNet rules ----
 
+  /** The rule with whether the gateway serves its network (see vnetRuleStatus). */
+  private withListener(r: VnetRuleRecord): VnetRuleRecord {
+    return r.vnet ? { ...r, listener: this.virtualNetworks.listenerOf(r.vnet.name, r.vnet.listenAddress) } : r;
+  }
+
   async listVnetRules(server: string): Promise<VnetRuleRecord[]> {
-    return this.vnetRules.list((await this.server(server)).id);
+    return (await this.vnetRules.list((await this.server(server)).id)).map((r) => this.withListener(r));
   }
 
   async getVnetRule(server: string, rule: string): Promise<VnetRuleRecord> {
     const found = await this.vnetRules.get((await this.server(server)).id, rule);
     if (!found) throw notFound(`Virtual network rule '${rule}' of server '${server}' was not found.`);
-    return found;
+    return this.withListener(found);
   }
 
   /** `replace` false: 409 when the name exists (POST); true: create or replace (PUT). */
@@ -175,7 +191,7 @@ export class NetworkService {
       const repo = new VnetRulesRepo(client);
       const { written, created } = await repo.write(s.id, rule, subnetId, ignore, replace);
       if (!written) throw conflict(`A virtual network rule named '${rule}' already exists on server '${server}'.`);
-      return { rule: (await repo.get(s.id, rule))!, created };
+      return { rule: this.withListener((await repo.get(s.id, rule))!), created };
     });
   }
 

@@ -7,6 +7,7 @@ import { listenerNames } from '../network/state.js';
 import { inTransaction, isUniqueViolation } from '../catalog/network-repo.js';
 import { VnetsRepo, type SubnetRecord, type VnetRecord } from '../catalog/vnets-repo.js';
 import { conflict, invalid, notFound } from './errors.js';
+import type { VnetListenerView } from '../gateway/vnet-listeners.js';
 
 export const MAX_ADDRESS_PREFIXES = 32;
 
@@ -22,6 +23,35 @@ export interface SubnetInput {
 
 export interface VnetWithSubnets extends VnetRecord {
   readonly subnets: readonly SubnetRecord[];
+  /** Whether the gateway serves the network's listen address (see listenerReport). */
+  readonly listener: ListenerReport;
+}
+
+/** Ready: a gateway socket receives the listen address; Pending: being set up; Failed: it
+ * cannot be served (problem says why); None: no listen address; Unknown: no gateway in this
+ * process to ask. */
+export type ListenerState = 'Ready' | 'Pending' | 'Failed' | 'None' | 'Unknown';
+
+export interface ListenerReport {
+  readonly state: ListenerState;
+  readonly problem?: string;
+}
+
+/** How long a change of listen address waits for the gateway to apply it before answering. */
+const SETTLE_MS = 5_000;
+
+/** The state of a network's listener as the gateway has it. */
+export function listenerReport(vnet: string, listenAddress: string | null, view: VnetListenerView | null): ListenerReport {
+  if (listenAddress === null) {
+    return { state: 'None', problem: `Virtual network '${vnet}' has no listen address: no gateway listener receives its traffic.` };
+  }
+  if (view === null) return { state: 'Unknown', problem: 'No gateway runs in this process to report on the listener.' };
+  const s = view.status(vnet);
+  if (s === null || s.address !== listenAddress || s.state === 'Pending') {
+    return { state: 'Pending', problem: `The gateway is setting up the listener of virtual network '${vnet}' on ${listenAddress}.` };
+  }
+  if (s.state === 'Failed') return { state: 'Failed', problem: `The gateway cannot serve virtual network '${vnet}' on ${listenAddress}: ${s.reason}.` };
+  return { state: 'Ready' };
 }
 
 const NAME = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$/;
@@ -72,20 +102,36 @@ function canonicalListenAddress(text: string | null | undefined): string | null 
 
 export class VirtualNetworkService {
   private readonly repo: VnetsRepo;
+  private listeners: VnetListenerView | null = null;
 
   constructor(private readonly db: pg.Pool) {
     this.repo = new VnetsRepo(db);
   }
 
+  /** The gateway of this process: listen addresses are checked against it before they are
+   * written, and networks and VNet rules report whether it serves them. */
+  useListeners(view: VnetListenerView): void {
+    this.listeners = view;
+  }
+
+  /** The listener state of a network, as the gateway of this process has it. */
+  listenerOf(vnet: string, listenAddress: string | null): ListenerReport {
+    return listenerReport(vnet, listenAddress, this.listeners);
+  }
+
+  private withListener(v: VnetRecord, subnets: readonly SubnetRecord[]): VnetWithSubnets {
+    return { ...v, subnets, listener: this.listenerOf(v.name, v.listenAddress) };
+  }
+
   async list(): Promise<VnetWithSubnets[]> {
     const vnets = await this.repo.list();
-    return Promise.all(vnets.map(async (v) => ({ ...v, subnets: await this.repo.subnets(v.name) })));
+    return Promise.all(vnets.map(async (v) => this.withListener(v, await this.repo.subnets(v.name))));
   }
 
   async get(name: string): Promise<VnetWithSubnets> {
     const vnet = await this.repo.get(name);
     if (!vnet) throw notFound(`Virtual network '${name}' was not found.`);
-    return { ...vnet, subnets: await this.repo.subnets(name) };
+    return this.withListener(vnet, await this.repo.subnets(name));
   }
 
   /** Creates or replaces a network; its subnets must still fit the new prefixes. */
@@ -94,8 +140,14 @@ export class VirtualNetworkService {
     if (problem) throw invalid(problem);
     const prefixes = canonicalPrefixes(input.addressPrefixes);
     const listenAddress = canonicalListenAddress(input.listenAddress);
+    // A network the gateway cannot serve is never written as if it were in force.
+    if (listenAddress !== null && this.listeners) {
+      const problem = await this.listeners.check(name, listenAddress);
+      if (problem) throw conflict(`The gateway cannot listen on ${listenAddress} for virtual network '${name}': ${problem}.`);
+    }
+    let result: { vnet: VnetWithSubnets; created: boolean };
     try {
-      return await inTransaction(this.db, async (client) => {
+      result = await inTransaction(this.db, async (client) => {
         const repo = new VnetsRepo(client);
         await repo.get(name, true);
         for (const s of await repo.subnets(name)) {
@@ -106,12 +158,18 @@ export class VirtualNetworkService {
         }
         await this.assertListenAddressFree(repo, listenAddress, name);
         const { record, created } = await repo.upsert(name, { addressPrefixes: prefixes.texts, listenAddress });
-        return { vnet: { ...record, subnets: await repo.subnets(name) }, created };
+        return { vnet: this.withListener(record, await repo.subnets(name)), created };
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw conflict(`listenAddress ${listenAddress} is already used by another virtual network.`);
       throw err;
     }
+    // The answer says what the gateway made of it (it follows the catalog within a second).
+    if (listenAddress !== null && this.listeners) {
+      await this.listeners.settled(name, listenAddress, SETTLE_MS);
+      result = { ...result, vnet: { ...result.vnet, listener: this.listenerOf(name, listenAddress) } };
+    }
+    return result;
   }
 
   /** Changes the prefixes and/or the listen address (null removes the listener). */

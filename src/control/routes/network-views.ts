@@ -4,7 +4,7 @@ import type { VnetRuleRecord } from '../../catalog/vnet-rules-repo.js';
 import type { PrivateEndpointRecord } from '../../catalog/private-endpoints-repo.js';
 import type { SubnetRecord } from '../../catalog/vnets-repo.js';
 import type { VnetWithSubnets } from '../../platform/virtual-network-service.js';
-import { vnetRuleState } from '../../platform/network-service.js';
+import { vnetRuleStatus } from '../../platform/network-service.js';
 
 const times = (r: { createdAt: Date; updatedAt: Date }) => ({ createdAt: r.createdAt.toISOString(), updatedAt: r.updatedAt.toISOString() });
 
@@ -19,12 +19,14 @@ export function firewallRuleView(server: string, r: FirewallRuleRecord) {
 }
 
 export function vnetRuleView(server: string, r: VnetRuleRecord) {
+  const status = vnetRuleStatus(r);
   return {
     id: `/servers/${server}/virtualNetworkRules/${r.name}`,
     name: r.name,
     virtualNetworkSubnetId: r.virtualNetworkSubnetId,
     ignoreMissingVnetServiceEndpoint: r.ignoreMissingVnetServiceEndpoint,
-    state: vnetRuleState(r),
+    state: status.state,
+    ...(status.reason ? { stateReason: status.reason } : {}),
     ...times(r),
   };
 }
@@ -56,6 +58,8 @@ export function vnetView(v: VnetWithSubnets) {
     name: v.name,
     addressPrefixes: v.addressPrefixes,
     listenAddress: v.listenAddress,
+    listenerState: v.listener.state,
+    ...(v.listener.state !== 'Ready' && v.listener.problem ? { listenerProblem: v.listener.problem } : {}),
     subnets: v.subnets.map(subnetView),
     ...times(v),
   };
