@@ -38,6 +38,9 @@ export interface PasswordAuthInput {
   readonly channelBinding: Buffer | null;
   readonly lookup: () => Promise<VerifierLookup>;
   readonly mockSecret: Buffer;
+  /** The server's id: an unknown role's mock salt differs from server to server, as a real
+   * role's does (or comparing salts across servers would tell unknown roles apart). */
+  readonly serverId: number;
 }
 
 const REASONS: Record<Exclude<VerifierLookup['kind'], 'scram'>, string> = {
@@ -68,7 +71,7 @@ export async function authenticatePassword(input: PasswordAuthInput): Promise<Pa
 
   const lookup = await input.lookup();
   const real = lookup.kind === 'scram';
-  const verifier: ScramVerifier = real ? lookup.verifier : mockVerifier(input.user, input.mockSecret);
+  const verifier: ScramVerifier = real ? lookup.verifier : mockVerifier(`server-${input.serverId}`, input.user, input.mockSecret);
   const session = new ScramServerSession({ verifier, mechanism, channelBinding: binding, mock: !real });
   try {
     wire.write(authenticationSASLContinue(session.clientFirst(initial.data)));

@@ -1,6 +1,7 @@
 // Step 1 on listeners behind a load balancer: exactly one PROXY protocol header (v1 or v2), only
-// from the load balancers' addresses, LOCAL refused, CRC32C checked when present. The source it
-// names is the client address for every later check and for the audit log.
+// from the load balancers' addresses, LOCAL refused, a header without a client address (AF_UNSPEC,
+// AF_UNIX, v1 UNKNOWN) refused, CRC32C checked when present. The source it names is the client
+// address for every later check and for the audit log.
 import type net from 'node:net';
 import { parseProxyHeader, startsWithProxySignature, ProxyProtocolError, type ProxyHeader } from './proxy-protocol/index.js';
 import { cidrContains, parseCidr, parseIp, type Cidr } from '../network/address.js';
@@ -25,7 +26,13 @@ export function isTrusted(address: string, trusted: readonly Cidr[]): boolean {
   return ip !== null && trusted.some((c) => cidrContains(c, ip));
 }
 
-/** Reads the header; resolves with it and the bytes that followed it. */
+/** True when the header names the client's IP address (PROXY over TCP4 or TCP6). */
+export function hasClientAddress(header: ProxyHeader): boolean {
+  return header.command === 'PROXY' && (header.family === 'inet' || header.family === 'inet6') && header.source !== undefined;
+}
+
+/** Reads the header; resolves with it and the bytes that followed it; refuses LOCAL and
+ * headers without a client address. */
 export function readProxyHeader(socket: net.Socket, maxHeaderBytes = 4096): Promise<{ header: ProxyHeader; rest: Buffer }> {
   return new Promise((resolve, reject) => {
     let buf: Buffer = Buffer.alloc(0);
@@ -60,6 +67,9 @@ export function readProxyHeader(socket: net.Socket, maxHeaderBytes = 4096): Prom
       socket.pause();
       const rest = buf.subarray(result.consumed);
       if (result.header.command === 'LOCAL') return reject(new ProxyRefused('local-refused'));
+      // PROXY with AF_UNSPEC (v1 "UNKNOWN") or AF_UNIX names no client address: going on would
+      // judge the load balancer's own address as the client's.
+      if (!hasClientAddress(result.header)) return reject(new ProxyRefused('no-client-address'));
       const second = startsWithProxySignature(rest);
       if (second === 'v1' || second === 'v2' || (second === 'partial' && rest.length > 0)) {
         return reject(new ProxyRefused('second-header'));

@@ -37,8 +37,9 @@ function fromSni(sni: string | undefined, domain: string): string | null {
   return label && !label.includes('.') ? label : null;
 }
 
-/** Splits libpq-style options on unescaped whitespace (backslash escapes the next char). */
-function splitOptions(options: string): string[] {
+/** Splits libpq-style options on unescaped whitespace (backslash escapes the next char; the
+ * backslashes are kept in the tokens). */
+export function splitOptions(options: string): string[] {
   const out: string[] = [];
   let cur = '';
   let escaped = false;

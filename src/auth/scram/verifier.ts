@@ -62,16 +62,23 @@ export function buildScramVerifier(password: string | Buffer, options: BuildVeri
 
 /**
  * A verifier for a role that does not exist, so the exchange looks like a real one: the salt is
- * derived from the user name and a platform secret (like PostgreSQL's scram_mock_salt), so the
- * same name always sees the same salt, and nobody without the secret can tell it is a mock.
+ * derived from a platform secret, the server and the user name (like PostgreSQL's
+ * scram_mock_salt, which mixes in a per-cluster nonce), so the same name always sees the same
+ * salt on one server and a different one on every other server, as a real role does; nobody
+ * without the secret can tell it is a mock. The iteration count is the one real roles get
+ * (PostgreSQL's default), so it gives nothing away either.
  */
 export function mockVerifier(
+  server: string,
   username: string,
   secret: Buffer,
   options: { readonly iterations?: number } = {},
 ): ScramVerifier {
   if (secret.length < 16) throw new RangeError('mock verifier secret must be at least 16 bytes');
-  const derive = (label: string): Buffer => createHmac('sha256', secret).update(`${label}\0${username}`).digest();
+  if (server === '') throw new RangeError('mock verifier needs the server it stands in for');
+  // Length-prefixed fields: no (server, user) pair can be spelled as another one.
+  const scope = `${Buffer.byteLength(server)}:${server}\0${Buffer.byteLength(username)}:${username}`;
+  const derive = (label: string): Buffer => createHmac('sha256', secret).update(`${label}\0${scope}`).digest();
   return {
     iterations: options.iterations ?? DEFAULT_SCRAM_ITERATIONS,
     salt: derive('salt').subarray(0, DEFAULT_SALT_LENGTH),

@@ -1,11 +1,13 @@
 // Progressive throttling of failed logins (SPEC.md §3 step 7, §6), a pure state machine with
-// the clock passed in. Two keys only: the address, and the (user, address) pair. There is no
+// the clock passed in. Two keys only: the address, and the (user, address) pair, where an IPv6
+// "address" is its /64 (client-key.ts: an attacker cannot rotate through one network). There is no
 // per-user key, so knowing a role's name is not enough to lock its owner out: a user still logs
 // in from an address that has not failed. After `threshold` failures within the window a key
 // is blocked for baseBlock × 2^(blocks so far), capped; the failure count then starts again.
 import { createHash } from 'node:crypto';
 import { BoundedMap, SlidingWindow } from '../bounded-map.js';
 import type { AutoProtection } from '../policy.js';
+import { throttleClient } from './client-key.js';
 
 export type BlockScope = 'address' | 'user-address';
 
@@ -14,6 +16,7 @@ export interface Block {
   readonly id: string;
   readonly server: string;
   readonly scope: BlockScope;
+  /** The client blocked: an IPv4 address, or an IPv6 /64 ("2001:db8:1:2::/64"). */
   readonly address: string;
   readonly user: string | null;
   /** Failures that led to this block and the blocks before it in the window. */
@@ -36,11 +39,13 @@ export class Throttle {
   /** A block in force for this attempt, or null. The pair is checked first (its own error
    * is the same text: the client learns nothing about which key tripped). */
   check(server: string, address: string, user: string, nowMs: number): Block | null {
+    address = throttleClient(address);
     return this.active(keyOf(server, 'user-address', address, user), nowMs) ?? this.active(keyOf(server, 'address', address, null), nowMs);
   }
 
   /** Records a failed login; returns the blocks it started (at most one per key). */
   failure(server: string, address: string, user: string, settings: AutoProtection, nowMs: number): Block[] {
+    address = throttleClient(address);
     const started: Block[] = [];
     const pair = this.count(server, 'user-address', address, user, settings.userAddressFailures, settings, nowMs);
     if (pair) started.push(pair);
@@ -52,7 +57,7 @@ export class Throttle {
   /** A successful login clears the pair's failures; the address keeps its count (an attacker
    * with one valid account must not be able to reset the counter for the others). */
   success(server: string, address: string, user: string): void {
-    this.keys.delete(keyOf(server, 'user-address', address, user));
+    this.keys.delete(keyOf(server, 'user-address', throttleClient(address), user));
   }
 
   list(server: string | null, nowMs: number): Block[] {

@@ -103,7 +103,7 @@ async function handle(raw: net.Socket, options: MiniServerOptions, outcomes: Log
     const known = options.roles.get(user);
     const initial = parseSASLInitialResponse(expectAuthResponse(await frames.next()));
     const session = new ScramServerSession({
-      verifier: known ?? mockVerifier(user, MOCK_SECRET),
+      verifier: known ?? mockVerifier('mini-server', user, MOCK_SECRET),
       mechanism: initial.mechanism as ScramMechanism,
       channelBinding: binding,
       mock: known === undefined,

@@ -101,9 +101,9 @@ describe('ScramServerSession against ScramClientSession', () => {
 
   it('mock session: a normal-looking exchange that always fails, with a stable salt per user', () => {
     const secret = Buffer.alloc(32, 5);
-    const mock = mockVerifier('nobody', secret);
-    assert.deepEqual(mockVerifier('nobody', secret), mock);
-    assert.notDeepEqual(mockVerifier('somebody', secret).salt, mock.salt);
+    const mock = mockVerifier('server-1', 'nobody', secret);
+    assert.deepEqual(mockVerifier('server-1', 'nobody', secret), mock);
+    assert.notDeepEqual(mockVerifier('server-1', 'somebody', secret).salt, mock.salt);
     assert.equal(mock.salt.length, 16);
     assert.equal(mock.iterations, 4096);
     const s = new ScramServerSession({ verifier: mock, mechanism: 'SCRAM-SHA-256', channelBinding: null, mock: true });

@@ -61,14 +61,30 @@ describe('buildScramVerifier', () => {
 });
 
 describe('mockVerifier', () => {
-  it('is deterministic per user name and secret', () => {
+  it('is deterministic per server, user name and secret', () => {
     const s1 = Buffer.alloc(32, 1);
     const s2 = Buffer.alloc(32, 2);
-    assert.deepEqual(mockVerifier('alice', s1), mockVerifier('alice', s1));
-    assert.notDeepEqual(mockVerifier('alice', s1).salt, mockVerifier('alice', s2).salt);
-    assert.notDeepEqual(mockVerifier('alice', s1).salt, mockVerifier('bob', s1).salt);
-    assert.equal(mockVerifier('alice', s1, { iterations: 10000 }).iterations, 10000);
-    assert.throws(() => mockVerifier('alice', Buffer.alloc(8)), RangeError);
+    assert.deepEqual(mockVerifier('server-1', 'alice', s1), mockVerifier('server-1', 'alice', s1));
+    assert.notDeepEqual(mockVerifier('server-1', 'alice', s1).salt, mockVerifier('server-1', 'alice', s2).salt);
+    assert.notDeepEqual(mockVerifier('server-1', 'alice', s1).salt, mockVerifier('server-1', 'bob', s1).salt);
+    assert.equal(mockVerifier('server-1', 'alice', s1, { iterations: 10000 }).iterations, 10000);
+    assert.throws(() => mockVerifier('server-1', 'alice', Buffer.alloc(8)), RangeError);
+    assert.throws(() => mockVerifier('', 'alice', s1), RangeError);
+  });
+
+  it('differs from server to server for the same unknown role (W2: no enumeration across servers)', () => {
+    const secret = Buffer.alloc(32, 3);
+    const a = mockVerifier('server-1', 'nobody', secret);
+    const b = mockVerifier('server-2', 'nobody', secret);
+    assert.notDeepEqual(a.salt, b.salt);
+    assert.notDeepEqual(a.storedKey, b.storedKey);
+    assert.equal(a.iterations, b.iterations);
+  });
+
+  it('cannot be made to collide by moving characters between the server and the user name', () => {
+    const secret = Buffer.alloc(32, 4);
+    assert.notDeepEqual(mockVerifier('server-1', '2x', secret).salt, mockVerifier('server-12', 'x', secret).salt);
+    assert.notDeepEqual(mockVerifier('a\0b', 'c', secret).salt, mockVerifier('a', 'b\0c', secret).salt);
   });
 });
 

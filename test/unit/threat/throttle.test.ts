@@ -58,7 +58,7 @@ test('list and unblock by id', () => {
   const th = new Throttle();
   for (let i = 0; i < 3; i++) th.failure('db', '2001:db8::1', 'dave', s, i);
   const [b] = th.list('db', 10);
-  assert.equal(b?.address, '2001:db8::1');
+  assert.equal(b?.address, '2001:db8::/64', 'IPv6 clients are blocked by /64');
   assert.equal(th.list('other', 10).length, 0);
   assert.equal(th.unblock('other', b!.id), null);
   assert.ok(th.unblock('db', b!.id));
