@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { Platform, defaultOptions, type PlatformOptions } from '../platform/platform.js';
 import { ensureDemoServer } from './demo.js';
+import { defaultLimits } from '../gateway/context.js';
+import { parseModuleFlag } from '../platform/pkcs11-config.js';
 
 function port(value: string): number {
   const n = Number(value);
@@ -42,6 +44,11 @@ function gatewayOptions(cmd: Command): Command {
     .option('--key-check-interval <seconds>', 'how often customer-managed keys are checked', (v) => positive(v, '--key-check-interval'), 30)
     .option('--backup-interval-hours <n>', 'full backup of every running server this often (0: no schedule)', (v) => nonNegative(v, '--backup-interval-hours'), 24)
     .option('--backup-retention-days <n>', 'delete backups and WAL older than this', (v) => positive(v, '--backup-retention-days'), 7)
+    .option('--pkcs11-module <name=path>', 'a PKCS#11 module customer keys may use, by NAME (repeatable; the file and its directories must be root-owned and not group/other-writable)', (v: string, prev: Record<string, string>) => parseModuleFlag(v, prev), {})
+    .option('--max-preauth-connections <n>', 'connections not yet authenticated, in all', (v) => whole(v, '--max-preauth-connections'), defaultLimits.maxPreauthConnections)
+    .option('--max-preauth-per-address <n>', 'connections not yet authenticated from one IPv4 address or IPv6 /64', (v) => whole(v, '--max-preauth-per-address'), defaultLimits.maxPreauthPerAddress)
+    .option('--first-byte-timeout-ms <ms>', 'close a connection that sends nothing for this long', (v) => whole(v, '--first-byte-timeout-ms'), defaultLimits.firstByteTimeoutMs)
+    .option('--descriptor-reserve <n>', 'refuse new unauthenticated connections while fewer file descriptors than this are left', (v) => whole(v, '--descriptor-reserve'), defaultLimits.descriptorReserve)
     .option('--fips', "run in FIPS mode (OpenSSL's FIPS provider must be configured; see src/crypto/FIPS.md)")
     .option('--log-level <level>', 'log level', 'warn');
 }
@@ -49,6 +56,13 @@ function gatewayOptions(cmd: Command): Command {
 function positive(v: string, flag: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} must be a positive number, got '${v}'.`);
+  return n;
+}
+
+/** A whole number ≥ 1 (caps, timeouts, counts). */
+function whole(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a whole number ≥ 1, got '${v}'.`);
   return n;
 }
 
@@ -86,8 +100,15 @@ function optionsFrom(o: Record<string, unknown>, cmd: Command, mode: PlatformOpt
     volumeSizeBytes: (o.volumeSizeGb as number) * 1024 ** 3,
     keyCheckIntervalMs: (o.keyCheckInterval as number) * 1000,
     fips: o.fips === true,
+    pkcs11Modules: o.pkcs11Module as Record<string, string>,
     backupIntervalMs: (o.backupIntervalHours as number) * 3600_000,
     backupRetentionDays: o.backupRetentionDays as number,
+    gatewayLimits: {
+      maxPreauthConnections: o.maxPreauthConnections as number,
+      maxPreauthPerAddress: o.maxPreauthPerAddress as number,
+      firstByteTimeoutMs: o.firstByteTimeoutMs as number,
+      descriptorReserve: o.descriptorReserve as number,
+    },
     threat: {
       ...(o.smtpHost
         ? {

@@ -73,9 +73,21 @@ export interface StatementExecuted extends Base {
   readonly copyBytes?: number;
   readonly durationMs: number;
   readonly protocol: string;
+  /** The text was cut (longer than an event keeps); then its whole length and SHA-256. */
+  readonly truncated?: boolean;
+  readonly textLength?: number;
+  readonly textSha256?: string;
+}
+
+/** The gateway's statement audit of a session stopped (a bound reached, a stream it cannot
+ * follow, an internal failure): the session was ended with SQLSTATE 58030 (fail closed). */
+export interface AuditTapStopped extends Base {
+  readonly type: 'audit.tap-stopped';
+  readonly reason: string;
 }
 
 export type GatewayEvent =
+  | AuditTapStopped
   | StatementExecuted
   | ConnectionAccepted
   | ConnectionDenied
@@ -105,7 +117,8 @@ export interface ServerLifecycle {
 }
 
 export interface PlatformLifecycle {
-  readonly type: 'platform.started' | 'platform.stopped' | 'audit.retention' | 'audit.interrupted';
+  /** audit.record-dropped: an event the store could not write even cut down (details say which). */
+  readonly type: 'platform.started' | 'platform.stopped' | 'audit.retention' | 'audit.interrupted' | 'audit.record-dropped';
   readonly time: string;
   readonly details?: Record<string, unknown>;
 }
@@ -132,6 +145,10 @@ export interface ServerStatementAudited {
   /** Passwords in role statements are redacted. */
   readonly statement: string;
   readonly parameter: string;
+  /** The statement was cut (longer than an event keeps); then its whole length and SHA-256. */
+  readonly truncated?: boolean;
+  readonly textLength?: number;
+  readonly textSha256?: string;
 }
 
 /** Threat protection raised an alert (or the first of an incident's alerts). */
@@ -160,5 +177,30 @@ export interface ProtectionBlocked {
   readonly failures: number;
 }
 
-export type PlatformEvent = AdminAction | ServerLifecycle | PlatformLifecycle | ServerStatementAudited | AlertRaised | ProtectionBlocked;
+/** Connections the gateway closed before they authenticated, over its pre-auth caps or its
+ * descriptor reserve, or silent past the first-byte timeout: one summary per interval. */
+export interface PreauthRefused {
+  readonly type: 'gateway.preauth_refused';
+  readonly time: string;
+  /** The interval summed up. */
+  readonly from: string;
+  readonly to: string;
+  readonly refused: number;
+  /** By reason: global, per-address, descriptor-reserve, first-byte-timeout. */
+  readonly reasons: Readonly<Record<string, number>>;
+  /** The addresses (an IPv6 /64 as one) refused most, at most 10, most first. */
+  readonly addresses: readonly { readonly address: string; readonly refused: number }[];
+}
+
+/** A virtual network's listener came into force or stopped being served (and why). */
+export interface VnetListenerChanged {
+  readonly type: 'gateway.vnet_listener';
+  readonly time: string;
+  readonly vnet: string;
+  readonly address: string;
+  readonly state: 'Ready' | 'Failed';
+  readonly reason?: string;
+}
+
+export type PlatformEvent = AdminAction | ServerLifecycle | PlatformLifecycle | ServerStatementAudited | AlertRaised | ProtectionBlocked | PreauthRefused | VnetListenerChanged;
 export type AnyEvent = GatewayEvent | PlatformEvent;

@@ -9,6 +9,7 @@ import {
   authenticationSASLFinal,
   backendKeyData,
   cancelRequest,
+  EncryptionRequests,
   errorResponse,
   gssEncResponse,
   negotiateProtocolVersion,
@@ -31,6 +32,7 @@ import { authenticateToken } from './token-login.js';
 import { startSessionAudit } from '../audit/statement-audit.js';
 import { isTrusted, readProxyHeader, ProxyRefused } from './proxy-stage.js';
 import { judgeNetwork, type PrivateEndpointIdentity } from './network-stage.js';
+import { judgeStartupParams } from './startup-policy.js';
 import { now } from '../events/bus.js';
 import { bothTaps } from '../threat/sql-watch.js';
 
@@ -56,7 +58,9 @@ interface Facts {
 
 const TLS_RECORD_HANDSHAKE = 0x16;
 
-export async function handleConnection(raw: net.Socket, g: GatewayContext, listener: ListenerSpec): Promise<void> {
+/** `preauth`: the connection's place under the gateway's pre-auth caps, given back once the
+ * login succeeded (the gateway also gives it back when the socket closes). */
+export async function handleConnection(raw: net.Socket, g: GatewayContext, listener: ListenerSpec, preauth?: { release(): void }): Promise<void> {
   raw.setNoDelay(true);
   raw.setKeepAlive(true, 60_000);
   raw.on('error', () => undefined); // a reset during the handshake only ends this connection
@@ -71,10 +75,11 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     if (listener.kind !== 'private' && listener.proxy) {
       if (!isTrusted(clientAddress, listener.proxy)) throw new ProxyRefused('untrusted-source');
       const { header, rest } = await readProxyHeader(raw);
-      if (header.source && (header.family === 'inet' || header.family === 'inet6')) {
-        clientAddress = normalizeAddress(header.source.address);
-        clientPort = header.source.port;
-      }
+      // readProxyHeader refuses a header without a client address; never fall back to the
+      // load balancer's own.
+      if (!header.source) throw new ProxyRefused('no-client-address');
+      clientAddress = normalizeAddress(header.source.address);
+      clientPort = header.source.port;
       if (header.azureLinkId !== undefined) endpoint = { id: String(header.azureLinkId), kind: 'azure-private-link' };
       else if (header.awsVpceId !== undefined) endpoint = { id: header.awsVpceId, kind: 'aws-vpc-endpoint' };
       first = rest.length ? rest : await firstChunk(raw);
@@ -113,7 +118,9 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     } else {
       g.bus.publish({ type: 'connection.denied', time: now(), connection: facts.conn, ...sessionFields(facts), reason, sqlstate: error.sqlstate, ssl: facts.ssl });
     }
-    g.metrics.denied.inc({ reason });
+    // One label for every failed authentication: the reason (unknown role, wrong password, bad
+    // token) is in the audit event only, never in the metrics anyone with a token can read.
+    g.metrics.denied.inc({ reason: event === 'auth.failed' ? 'auth-failed' : reason });
     socket.end(errorResponse({ severity: 'FATAL', sqlstate: error.sqlstate, message: error.message }));
   };
 
@@ -130,6 +137,7 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
       wire.feed(first);
     }
     let startup: Extract<StartupPacket, { kind: 'startup' }> | null = null;
+    const encryptionRequests = new EncryptionRequests();
     while (!startup) {
       const packet = parseStartupPacket(await wire.readStartup(), { maxLength: g.limits.maxStartupPacket });
       if (packet.kind === 'cancel') {
@@ -139,12 +147,12 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
         return;
       }
       if (packet.kind === 'gssenc') {
-        if (tlsState) throw new ProtocolError('08P01', 'GSSENCRequest after encryption was established');
+        encryptionRequests.check('gssenc', tlsState !== null);
         wire.write(gssEncResponse(false));
         continue;
       }
       if (packet.kind === 'ssl') {
-        if (tlsState) throw new ProtocolError('08P01', 'SSLRequest after encryption was established');
+        encryptionRequests.check('ssl', tlsState !== null);
         // Anything sent after SSLRequest before the handshake would be read as if it were
         // encrypted (CVE-2021-23214): refuse it.
         if (wire.buffered > 0) throw new ProtocolError('08P01', 'received unencrypted data after SSL request');
@@ -211,6 +219,11 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     const tlsVerdict = decideTls(server, { version: tlsState?.version ?? null });
     if (!tlsVerdict.ok) return refuse(tlsVerdict.error, tlsVerdict.reason);
 
+    // No replication connections and none of the platform's own application_name values, before
+    // any password is asked for and before any server is contacted.
+    const startupPolicy = judgeStartupParams(route.forward);
+    if (!startupPolicy.ok) return refuse(startupPolicy.error, startupPolicy.reason);
+
     // Step 7: automatic protection throttles addresses and (user, address) pairs that keep failing.
     if (g.threat.blocked(server.name, clientAddress, route.user)) return refuse(clientErrors.throttled, 'throttled');
 
@@ -247,6 +260,7 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
         channelBinding: tlsState?.channelBinding ?? null,
         lookup: () => g.verifiers.get(server.id, route.user),
         mockSecret: g.mockSecret,
+        serverId: server.id,
       });
       if (!auth.ok) {
         clearTimeout(authDeadline);
@@ -285,6 +299,7 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     login.clientKey.fill(0);
     const key = g.cancelKeys.issue({ socketDir: g.socketDir(server.id), processId: backend.processId, secretKey: backend.secretKey });
     g.bus.publish({ type: 'auth.succeeded', time: now(), connection: facts.conn, ...sessionFields(facts), method });
+    preauth?.release(); // authenticated: no longer counted against the pre-auth caps
     await g.audit.durable(); // strict durability: the login is on disk before the session goes on
     socket.write(Buffer.concat([
       ...login.preamble,
@@ -316,7 +331,12 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
       ? startSessionAudit(
           auditConfig,
           (st) => g.bus.publish({ type: 'statement', time: now(), connection: facts.conn, ...sessionFields(facts), ...st, objects: [...st.objects], classes: [...st.classes] }),
-          (reason) => g.log.warn({ connId: facts.conn.connId, reason }, 'statement audit stopped for this session'),
+          // Fail closed: a session the audit cannot follow is ended, and the log says why.
+          (reason) => {
+            g.log.error({ connId: facts.conn.connId, reason }, 'statement audit stopped: the session is ended');
+            g.bus.publish({ type: 'audit.tap-stopped', time: now(), connection: facts.conn, ...sessionFields(facts), reason });
+            session.handle?.terminate(TAP_STOPPED);
+          },
         )
       : null;
     session.handle = relay({
@@ -326,6 +346,7 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
       serverRest: backend.rest,
       tap: bothTaps(tap, g.threat.sqlTap(server.name, route.user, facts.applicationName)),
       hold: tap && g.audit.strict ? () => g.audit.pendingDurable() : undefined,
+      onHandle: (handle) => (session.handle = handle),
       onEnd: (stats) => {
         g.activeSessions.delete(session);
         g.sessionIndex.closed(session);
@@ -349,6 +370,12 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     release?.();
   }
 }
+
+/** The client's error when the statement audit of its session stopped (the reason is in the audit log). */
+const TAP_STOPPED = {
+  sqlstate: '58030',
+  message: 'Statement audit stopped for this session, so the session was ended.',
+} as const;
 
 function sessionFields(f: Facts) {
   return { server: f.server, user: f.user, database: f.database, applicationName: f.applicationName, ...(f.objectId ? { objectId: f.objectId } : {}) };

@@ -9,10 +9,12 @@ import type { Registry } from 'prom-client';
 import { platformPaths, type PlatformPaths } from './paths.js';
 import { acquireLock } from './lock.js';
 import { loadOrCreateCa, issueServerCertificate, type PlatformCa } from './ca.js';
-import { loadOrCreateSecret, writeSecretFile } from './secrets.js';
+import { SecretSealer, loadOrCreateKeyFile, loadOrCreateSecret, writeSecretFile } from './secrets.js';
+import { webhookSecretAad } from '../threat/notify/index.js';
 import { createMetrics, catalogGauges } from './metrics.js';
 import { ServerService } from './server-service.js';
-import { assertReachable, serviceAccount, type OsAccount } from '../engine/os-user.js';
+import { PlatformAccounts, sweepOrphanAccounts } from '../engine/os-accounts.js';
+import type { OsAccount } from '../engine/os-user.js';
 import { findPgBinaries } from '../engine/pg-binaries.js';
 import { nestedAuditOnly } from '../engine/server-libraries.js';
 import { ManagedServers } from '../engine/managed-servers.js';
@@ -56,6 +58,7 @@ import { SystemKeyRoot, enableFips, serverKeyAad } from '../crypto/index.js';
 import { KeysRepo } from '../catalog/keys-repo.js';
 import type { ServerRecord } from '../catalog/servers-repo.js';
 import { DEFAULT_KEY_CHECK_INTERVAL_MS, KeyService } from './key-service.js';
+import { SYSTEM_PKCS11_CONFIG, loadPkcs11Modules } from './pkcs11-config.js';
 import { EncryptedVolume, fileVolumeRecords } from '../storage/encrypted-volume.js';
 import { chooseBackend, type BackendName, type VolumeBackend, type VolumeSpec } from '../storage/volumes/index.js';
 import { DEFAULT_BACKUP_INTERVAL_MS, rewrapBackupKeys, type BackupScheduler } from '../storage/backup/index.js';
@@ -108,6 +111,9 @@ export interface PlatformOptions {
   readonly keyCheckIntervalMs?: number;
   /** Refuse to start unless OpenSSL's FIPS provider is active (crypto.setFips(true)). */
   readonly fips?: boolean;
+  /** PKCS#11 modules customer keys may use, NAME → PATH (`up --pkcs11-module NAME=PATH`), besides
+   * those in the root-owned /etc/pgwarden/pkcs11-modules.json and <data dir>/pkcs11-modules.json. */
+  readonly pkcs11Modules?: Readonly<Record<string, string>>;
 }
 
 export interface ThreatOptions {
@@ -135,7 +141,8 @@ export class Platform {
   readonly paths: PlatformPaths;
   readonly bus = new EventBus();
   readonly metrics: Registry = createMetrics();
-  account!: OsAccount;
+  /** The OS users PostgreSQL runs as: one per managed server, one for the catalog. */
+  accounts!: PlatformAccounts;
   ca!: PlatformCa;
   db!: pg.Pool;
   servers!: ManagedServers;
@@ -190,20 +197,32 @@ export class Platform {
   private async startParts(): Promise<void> {
     const p = this.paths;
     const pgbin = findPgBinaries();
-    this.account = serviceAccount();
-    assertReachable(p.root, this.account);
+    // The PKCS#11 modules customer keys may load, checked before anything starts.
+    const pkcs11Modules = loadPkcs11Modules({ flags: this.options.pkcs11Modules, files: [SYSTEM_PKCS11_CONFIG, path.join(p.root, 'pkcs11-modules.json')] });
     mkdirSync(p.runDir, { recursive: true, mode: 0o711 });
     mkdirSync(p.serversDir, { recursive: true, mode: 0o711 });
     mkdirSync(p.secretsDir, { recursive: true, mode: 0o700 });
     this.hostId = this.loadHostId();
+    // One OS user per managed server and one for the catalog (named after this installation).
+    this.accounts = new PlatformAccounts({ root: p.root, hostId: this.hostId });
+    this.accounts.assertReachable(p.root);
+    if (!this.gatewayOnly) {
+      const swept = await sweepOrphanAccounts().catch((err: Error) => (this.log.error({ err }, 'removing OS users of removed platforms'), []));
+      if (swept.length) this.log.info({ users: swept }, 'removed the OS users of platforms whose data dir is gone');
+    }
+    const embeddedCatalog = !this.gatewayOnly && !this.options.catalogUrl;
+    const catalogAccount: OsAccount | null = embeddedCatalog ? await this.accounts.catalog() : null;
     // Encryption at rest: the root key (0600, only the platform reads it) derives each server's
     // system-managed KEK; the catalog and the audit store live on encrypted volumes of their own.
     this.kekRoot = await SystemKeyRoot.load(path.join(p.secretsDir, 'kek-root.key'));
+    // Webhook secrets are sealed in the catalog; API token hashes are keyed (neither key is there).
+    const webhookSecrets = new SecretSealer(this.kekRoot, 'webhook-secrets');
+    const tokenHashKey = loadOrCreateKeyFile(path.join(p.secretsDir, 'api-token-hmac.key'));
     const backendChoice = this.options.volumeBackend ?? 'auto';
     let chosen: Promise<VolumeBackend> | null = null;
     this.volumeBackend = () => (chosen ??= chooseBackend(backendChoice));
     this.auditVolume = this.platformVolume('audit', p.auditVolume, { uid: 0, gid: 0 }, 16 * GiB);
-    this.catalogVolume = this.platformVolume('catalog', p.catalogVolume, this.account, 4 * GiB);
+    this.catalogVolume = this.platformVolume('catalog', p.catalogVolume, catalogAccount ?? { uid: 0, gid: 0 }, 4 * GiB);
     if (this.gatewayOnly) {
       if (!(await this.auditVolume.isOpen())) throw new Error(`The platform in ${p.root} is not running (its encrypted audit volume is locked): start it with 'pgwarden up' first.`);
     } else {
@@ -232,7 +251,7 @@ export class Platform {
     } else if (this.gatewayOnly) {
       connection = { ...embeddedCatalogConnection(p) };
     } else {
-      const embedded = await startEmbeddedCatalog(p, this.account);
+      const embedded = await startEmbeddedCatalog(p, catalogAccount!);
       this.catalogCluster = embedded.cluster;
       connection = { ...embedded.connection };
     }
@@ -241,7 +260,7 @@ export class Platform {
     if (!this.gatewayOnly) {
       const client = await this.db.connect();
       try {
-        await migrate(client);
+        await migrate(client, { tokenHashKey, sealWebhookSecret: (secret, server, url) => webhookSecrets.seal(secret, webhookSecretAad(server, url)) });
       } finally {
         client.release();
       }
@@ -273,7 +292,11 @@ export class Platform {
       paths: p,
       hostId: this.hostId,
       checkIntervalMs: this.options.keyCheckIntervalMs ?? DEFAULT_KEY_CHECK_INTERVAL_MS,
+      pkcs11Modules,
       lock: async (id) => {
+        // This process's gateway refuses the server (its new state) before it goes down, so no
+        // client meets a server that is shutting down (57P03) instead of the Inaccessible error.
+        await this.snapshots.requestReload();
         await this.servers.stop(id);
         await this.servers.closeVolume(id);
       },
@@ -286,8 +309,8 @@ export class Platform {
     const volumeSize = this.options.volumeSizeBytes ?? 16 * GiB;
     this.servers = new ManagedServers(
       p,
-      this.account,
-      (id) => new EncryptedVolume(this.serverVolumeSpec(id, volumeSize), this.keys.volumeKeying(id), this.volumeBackend),
+      this.accounts,
+      (id, owner) => new EncryptedVolume(this.serverVolumeSpec(id, volumeSize, owner), this.keys.volumeKeying(id), this.volumeBackend),
       { repo: backupRepo, kek: (id) => this.keys.backupKek(id) },
     );
     this.watchServers();
@@ -324,6 +347,7 @@ export class Platform {
       serverId: (name) => this.snapshots.snapshot.servers.get(name)?.id,
       options: this.options.threat ?? {},
       consoleUrl: () => this.apiUrl,
+      openWebhookSecret: (stored, server, url) => webhookSecrets.open(stored, webhookSecretAad(server, url)),
     });
     this.snapshots.on('updated', (snap) => {
       for (const name of snap.servers.keys()) this.threat.policyChanged(name, snap.threat.get(name));
@@ -331,7 +355,7 @@ export class Platform {
 
     // Control API (a gateway-only process serves health and metrics), and the Owner token for
     // the CLI on first start.
-    const tokens = new TokensRepo(this.db);
+    const tokens = new TokensRepo(this.db, tokenHashKey);
     const ownerToken = this.gatewayOnly ? null : await this.ownerToken(tokens);
     const apiTls = await this.apiCertificate();
     this.api = await buildApi({ tls: apiTls, tokens, bus: this.bus, logLevel: this.options.logLevel });
@@ -340,7 +364,7 @@ export class Platform {
       networkRoutes(this.api, this.networkService);
       auditSettingsRoutes(this.api, repo, new AuditSettingsRepo(this.db));
       identityRoutes(this.api, new IdentityService(repo, new IdentityRepo(this.db), this.servers, this.principalKeys));
-      threatRoutes(this.api, repo, threatRepo, this.threat);
+      threatRoutes(this.api, repo, threatRepo, this.threat, (secret, server, url) => webhookSecrets.seal(secret, webhookSecretAad(server, url)));
       backupRoutes(this.api, this.serverService, this.operations);
       keyRoutes(this.api, this.serverService, this.keys);
       registerConsole(this.api, { root: consoleRoot() });
@@ -393,6 +417,9 @@ export class Platform {
     });
     await this.gateway.listen();
     await this.gateway.syncVirtualNetworks(this.snapshots.snapshot.network);
+    // Networks and VNet rules say whether this gateway serves them; listen addresses it cannot
+    // serve are refused before they are written.
+    this.networkService.virtualNetworks.useListeners(this.gateway.vnetListeners);
     this.snapshots.on('updated', (snap) => {
       this.gateway.enforcePublicAccess(snap);
       void this.gateway.syncVirtualNetworks(snap.network);
@@ -541,8 +568,8 @@ export class Platform {
     this.certificates.replace(leaf.certPem, leaf.keyPem);
   }
 
-  private serverVolumeSpec(id: number, sizeBytes: number): VolumeSpec {
-    return { id: `server-${id}`, stateDir: this.paths.volumesDir, mountPoint: this.paths.serverVolume(id), sizeBytes, owner: this.account };
+  private serverVolumeSpec(id: number, sizeBytes: number, owner: { uid: number; gid: number }): VolumeSpec {
+    return { id: `server-${id}`, stateDir: this.paths.volumesDir, mountPoint: this.paths.serverVolume(id), sizeBytes, owner };
   }
 
   /** One of the platform's own volumes; its key file is wrapped by the root key's KEK. */
