@@ -299,7 +299,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
 
   /** Whether a role exists on the server. */
   async roleExists(id: number, role: string): Promise<boolean> {
-    const { rows } = await this.pool(id).query('select 1 from pg_roles where rolname = $1', [role]);
+    const { rows } = await this.maintenanceQuery(id, 'select 1 from pg_roles where rolname = $1', [role]);
     return rows.length > 0;
   }
 
@@ -308,16 +308,33 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   async ensureTokenRole(id: number, role: string, verifier: string, admin: boolean): Promise<void> {
     const exists = await this.roleExists(id, role);
     const attrs = admin ? `login createdb createrole nosuperuser in role ${ident(ADMIN_GROUP_ROLE)}` : 'login nosuperuser';
-    if (exists) await this.pool(id).query(`alter role ${ident(role)} login password ${literal(verifier)}`);
-    else await this.pool(id).query(`create role ${ident(role)} ${attrs} password ${literal(verifier)}`);
+    if (exists) await this.maintenanceQuery(id, `alter role ${ident(role)} login password ${literal(verifier)}`);
+    else await this.maintenanceQuery(id, `create role ${ident(role)} ${attrs} password ${literal(verifier)}`);
   }
 
   /** A principal that was removed: its role can no longer log in (its objects stay). */
   async disableLogin(id: number, role: string): Promise<void> {
-    if (await this.roleExists(id, role)) await this.pool(id).query(`alter role ${ident(role)} nologin`);
+    if (await this.roleExists(id, role)) await this.maintenanceQuery(id, `alter role ${ident(role)} nologin`);
   }
 
-  /** A small pool of maintenance connections, for the platform's frequent look-ups. */
+  /**
+   * One maintenance query on a connection of its own, ended (the backend gone) before this
+   * returns: the platform holds no idle session on the server, which an administrator's
+   * `pg_terminate_backend` over every idle backend would otherwise fail on (42501). The pool
+   * only bounds how many run at once.
+   */
+  private async maintenanceQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(id: number, text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    const client = await this.pool(id).connect();
+    const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+    try {
+      return await client.query<R>(text, values);
+    } finally {
+      client.release(true);
+      await ended;
+    }
+  }
+
+  /** At most two maintenance connections at a time (see maintenanceQuery). */
   private pool(id: number): pg.Pool {
     let p = this.pools.get(id);
     if (!p) {
@@ -349,7 +366,8 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
 
   /** The role's stored verifier, read by the platform for SCRAM at the gateway. */
   async roleVerifier(id: number, role: string): Promise<RoleVerifier | null> {
-    const { rows } = await this.pool(id).query<{ rolpassword: string | null; rolcanlogin: boolean; rolvaliduntil: Date | null }>(
+    const { rows } = await this.maintenanceQuery<{ rolpassword: string | null; rolcanlogin: boolean; rolvaliduntil: Date | null }>(
+      id,
       'select rolpassword, rolcanlogin, rolvaliduntil from pg_authid where rolname = $1',
       [role],
     );
@@ -368,7 +386,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     // During initdb (PG_VERSION already there) a config written now would be root's and break it.
     if (!cluster?.initialized || this.creating.has(id)) return;
     cluster.writeConfig(this.auditExtra(id));
-    if (cluster.running) await this.pool(id).query('select pg_reload_conf()');
+    if (cluster.running) await this.maintenanceQuery(id, 'select pg_reload_conf()');
   }
 
   /** Where the server writes its log (jsonlog files). */

@@ -1,7 +1,9 @@
-// Cancel keys: the gateway hands each session a key of its own and maps it to the server's
-// real one. A client never sees a server's key, and an unknown key is answered exactly like a
-// known one: the connection is closed without a word.
-import { randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+// Cancel keys: each session's BackendKeyData carries the server's real process id (so
+// pg_backend_pid(), pg_terminate_backend and NOTIFY's sender pid mean what they say) with a
+// secret of the gateway's own. A CancelRequest is forwarded only when its pid and secret match a
+// live session; the server's real secret never leaves the gateway. An unknown key is answered
+// exactly like a known one: the connection is closed without a word.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 
 export interface CancelTarget {
   readonly socketDir: string;
@@ -10,33 +12,62 @@ export interface CancelTarget {
 }
 
 export interface IssuedKey {
+  /** The server's real backend pid. */
   readonly processId: number;
+  /** The gateway's secret for this session (4 bytes for protocol 3.0/3.1, 32 from 3.2). */
   readonly secretKey: Buffer;
+  release(): void;
+}
+
+/** PostgreSQL 18's length for protocol 3.2 (the protocol allows up to 256 bytes). */
+export const LONG_CANCEL_KEY_LENGTH = 32;
+
+interface Entry {
+  readonly secret: Buffer;
+  readonly target: CancelTarget;
 }
 
 export class CancelKeys {
-  private readonly byPid = new Map<number, { secret: Buffer; target: CancelTarget }>();
+  /** By pid: more than one entry only when two servers (attached clusters on other hosts)
+   * happen to share a pid. */
+  private readonly byPid = new Map<number, Entry[]>();
+  private count = 0;
 
-  issue(target: CancelTarget): IssuedKey {
-    let processId: number;
-    do processId = randomInt(1, 2 ** 31 - 1);
-    while (this.byPid.has(processId));
-    const secretKey = randomBytes(4);
-    this.byPid.set(processId, { secret: secretKey, target });
-    return { processId, secretKey };
+  /** A key for a new session: the real pid, a fresh secret of `secretLength` bytes. */
+  issue(target: CancelTarget, secretLength = 4): IssuedKey {
+    const entry: Entry = { secret: randomBytes(secretLength), target };
+    const list = this.byPid.get(target.processId);
+    if (list) list.push(entry);
+    else this.byPid.set(target.processId, [entry]);
+    this.count++;
+    let released = false;
+    return {
+      processId: target.processId,
+      secretKey: Buffer.from(entry.secret),
+      release: () => {
+        if (released) return;
+        released = true;
+        const entries = this.byPid.get(target.processId);
+        const i = entries?.indexOf(entry) ?? -1;
+        if (!entries || i < 0) return;
+        entries.splice(i, 1);
+        if (!entries.length) this.byPid.delete(target.processId);
+        this.count--;
+      },
+    };
   }
 
-  release(processId: number): void {
-    this.byPid.delete(processId);
-  }
-
+  /** The session a CancelRequest names, or null. Every candidate's secret is compared in
+   * constant time. */
   lookup(processId: number, secretKey: Buffer): CancelTarget | null {
-    const entry = this.byPid.get(processId);
-    if (!entry || entry.secret.length !== secretKey.length) return null;
-    return timingSafeEqual(entry.secret, secretKey) ? entry.target : null;
+    let found: CancelTarget | null = null;
+    for (const entry of this.byPid.get(processId) ?? []) {
+      if (entry.secret.length === secretKey.length && timingSafeEqual(entry.secret, secretKey)) found = entry.target;
+    }
+    return found;
   }
 
   get size(): number {
-    return this.byPid.size;
+    return this.count;
   }
 }

@@ -13,6 +13,8 @@ import {
   errorResponse,
   gssEncResponse,
   negotiateProtocolVersion,
+  closesWithoutMessage,
+  NEWEST_PROTOCOL_MINOR,
   parseStartupPacket,
   ProtocolError,
   sslResponse,
@@ -25,6 +27,7 @@ import { decideTls } from './tls-policy.js';
 import { authenticatePassword } from './authenticate.js';
 import { connectBackend, BackendRefused, socketPath } from './backend.js';
 import { relay, type RelayHandle } from './relay.js';
+import { LONG_CANCEL_KEY_LENGTH } from './cancel-keys.js';
 import { clientErrors, passwordFailed, type ClientError } from './client-errors.js';
 import type { GatewayContext, ListenerSpec } from './context.js';
 import type { AuthMethod, ConnectionContext } from '../events/types.js';
@@ -171,10 +174,12 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     }
     wire.switchToMessages();
 
-    // Protocol 3.x: newer minors and _pq_ extensions are declined politely, as PostgreSQL does.
+    // Protocol 3.0 to 3.2 (3.2: PostgreSQL 18's longer cancel key); newer minors and _pq_
+    // extensions are declined politely, as PostgreSQL does.
     const unknownOptions = [...startup.params.keys()].filter((k) => k.startsWith('_pq_.'));
     for (const k of unknownOptions) startup.params.delete(k);
-    if (startup.minorVersion > 0 || unknownOptions.length) wire.write(negotiateProtocolVersion(0, unknownOptions));
+    const protocolMinor = Math.min(startup.minorVersion, NEWEST_PROTOCOL_MINOR);
+    if (startup.minorVersion > NEWEST_PROTOCOL_MINOR || unknownOptions.length) wire.write(negotiateProtocolVersion(protocolMinor, unknownOptions));
 
     // Step 3: which server.
     const snapshot = g.snapshot();
@@ -297,7 +302,11 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     }
     clearTimeout(authDeadline);
     login.clientKey.fill(0);
-    const key = g.cancelKeys.issue({ socketDir: g.socketDir(server.id), processId: backend.processId, secretKey: backend.secretKey });
+    // The real backend pid, with a secret of the gateway's own (longer from protocol 3.2).
+    const key = g.cancelKeys.issue(
+      { socketDir: g.socketDir(server.id), processId: backend.processId, secretKey: backend.secretKey },
+      protocolMinor >= 2 ? LONG_CANCEL_KEY_LENGTH : 4,
+    );
     g.bus.publish({ type: 'auth.succeeded', time: now(), connection: facts.conn, ...sessionFields(facts), method });
     preauth?.release(); // authenticated: no longer counted against the pre-auth caps
     await g.audit.durable(); // strict durability: the login is on disk before the session goes on
@@ -351,14 +360,19 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
         g.activeSessions.delete(session);
         g.sessionIndex.closed(session);
         releaseSession();
-        g.cancelKeys.release(key.processId);
+        key.release();
         g.metrics.sessions.dec();
         g.bus.publish({ type: 'session.ended', time: now(), connection: facts.conn, ...sessionFields(facts), ...stats, durationMs: Date.now() - started });
       },
     });
   } catch (err) {
     clearTimeout(deadline);
-    if (err instanceof ProtocolError) {
+    if (err instanceof ProtocolError && closesWithoutMessage(err)) {
+      // As PostgreSQL's ProcessStartupPacket: logged (here: the audit log), nothing sent.
+      g.bus.publish({ type: 'connection.denied', time: now(), connection: facts.conn, ...sessionFields(facts), reason: 'invalid-startup-length', sqlstate: err.sqlstate, ssl: facts.ssl });
+      g.metrics.denied.inc({ reason: 'invalid-startup-length' });
+      socket.destroy();
+    } else if (err instanceof ProtocolError) {
       refuse({ sqlstate: err.sqlstate, message: err.message }, 'protocol-violation');
     } else if (err instanceof ConnectionClosed || isSocketError(err)) {
       socket.destroy();
@@ -442,11 +456,24 @@ function wrapWithPrefix(socket: net.Socket, prefix: Buffer): Duplex {
 }
 
 async function startTls(transport: Duplex, g: GatewayContext, direct: boolean): Promise<TlsState> {
-  const cert = g.certificates.current;
+  let cert = g.certificates.current;
   const socket = new tls.TLSSocket(transport, {
     isServer: true,
     secureContext: cert.context,
     ALPNProtocols: ['postgresql'],
+    // A server created a moment ago: its host name is put in the certificate before the answer.
+    SNICallback: (servername, done) => {
+      g.certificates.forHost(servername, () => g.snapshot().servers.keys()).then(
+        (chosen) => {
+          cert = chosen;
+          done(null, chosen.context);
+        },
+        (err: Error) => {
+          g.log.error({ err }, 'gateway certificate could not be reissued: the current one is presented');
+          done(null, cert.context);
+        },
+      );
+    },
   });
   await new Promise<void>((resolve, reject) => {
     const onClose = () => fail(new ConnectionClosed());

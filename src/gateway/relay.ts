@@ -1,7 +1,8 @@
 // Step 9: after authentication, bytes flow both ways untouched. Node's pipe gives backpressure
 // (a side that cannot take more pauses the other). A close on either side closes the other; a
-// server that goes away without saying why gives the client an error, when the stream is at a
-// message boundary. Per chunk, only the server-to-client framing is followed (no allocation).
+// server that goes away without saying why while the client still expects it (no Terminate, no
+// half-close from the client) gives the client an error, when the stream is at a message
+// boundary. Per chunk, only the framing of both directions is followed (no allocation).
 import type { Duplex } from 'node:stream';
 import type net from 'node:net';
 import { errorResponse } from './protocol/index.js';
@@ -12,6 +13,8 @@ export class FrameTracker {
   private lengthBytes = 0; // accumulated length word
   private remaining = 0; // body bytes still to come
   lastType = 0;
+  /** A Terminate ('X') began at a message boundary (client direction). */
+  terminated = false;
 
   get atBoundary(): boolean {
     return this.header === 0 && this.remaining === 0;
@@ -29,6 +32,7 @@ export class FrameTracker {
       }
       if (this.header === 0) {
         this.lastType = chunk[i]!;
+        if (this.lastType === TERMINATE) this.terminated = true;
         this.lengthBytes = 0;
       } else {
         this.lengthBytes = (this.lengthBytes * 256 + chunk[i]!) >>> 0;
@@ -55,6 +59,7 @@ const SERVER_GONE = errorResponse({
   detail: 'The server process ended while the session was open.',
 });
 const ERROR_RESPONSE = 'E'.charCodeAt(0);
+const TERMINATE = 'X'.charCodeAt(0);
 
 export interface RelayHandle {
   /** Ends the session from the gateway's side: the client gets `error` when the stream is at a
@@ -85,6 +90,10 @@ export function relay(opts: {
 }): RelayHandle {
   const { client, server } = opts;
   const tracker = new FrameTracker();
+  // The client's direction too: a session the client ended (Terminate, or its half-close) ends
+  // quietly even when the server's close reaches the gateway first.
+  const clientTracker = new FrameTracker();
+  let clientEnded = false;
   let bytesFromClient = opts.clientRest.length;
   let bytesToClient = opts.serverRest.length;
   let ended = false;
@@ -101,6 +110,7 @@ export function relay(opts: {
   // Registered before pipe(): the tap sees each chunk before it is passed on.
   client.on('data', (c: Buffer) => {
     bytesFromClient += c.length;
+    clientTracker.advance(c);
     tap?.fromClient(c);
   });
   server.on('data', (c: Buffer) => {
@@ -117,7 +127,8 @@ export function relay(opts: {
   });
   server.on('close', () => {
     if (!clientGone) {
-      if (tracker.atBoundary && tracker.lastType !== ERROR_RESPONSE) client.end(SERVER_GONE);
+      const clientExpectedMore = !clientEnded && !clientTracker.terminated;
+      if (clientExpectedMore && tracker.atBoundary && tracker.lastType !== ERROR_RESPONSE) client.end(SERVER_GONE);
       else client.end();
     }
     finish();
@@ -142,10 +153,14 @@ export function relay(opts: {
     if (!clientGone) client.write(opts.serverRest);
   }
   if (opts.clientRest.length) {
+    clientTracker.advance(opts.clientRest);
     tap?.fromClient(opts.clientRest);
     if (!clientGone) server.write(opts.clientRest); // a tap that stopped on them ended the session
   }
-  client.on('end', () => server.end());
+  client.on('end', () => {
+    clientEnded = true;
+    server.end();
+  });
   client.pipe(server, { end: false });
   if (!hold) {
     server.pipe(client, { end: false });

@@ -1,7 +1,7 @@
 // The platform CA: created on first `up`, its key readable only by the platform. It signs the
 // API's certificate and the gateway's (the domain, its wildcard and each server's host name).
 import 'reflect-metadata'; // @peculiar/x509 needs it loaded first
-import { webcrypto, createPrivateKey } from 'node:crypto';
+import { webcrypto, createPrivateKey, createPublicKey } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as x509 from '@peculiar/x509';
 import type { PlatformPaths } from './paths.js';
@@ -67,11 +67,14 @@ export interface LeafRequest {
   readonly dnsNames: readonly string[];
   readonly ipAddresses?: readonly string[];
   readonly days?: number;
+  /** Keep this key (PKCS#8 PEM, ECDSA P-256) instead of making a new one: a certificate
+   * reissued for more names, with the key every process already holds. */
+  readonly keyPem?: string;
 }
 
 /** Issues a TLS server certificate signed by the CA (ECDSA P-256, SHA-256). */
 export async function issueServerCertificate(ca: PlatformCa, req: LeafRequest): Promise<CertificateAndKey> {
-  const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const keys = req.keyPem ? await importKeyPair(req.keyPem) : ((await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair);
   const now = Date.now();
   const names: x509.JsonGeneralName[] = [
     ...req.dnsNames.map((value) => ({ type: 'dns' as const, value })),
@@ -95,5 +98,13 @@ export async function issueServerCertificate(ca: PlatformCa, req: LeafRequest): 
       await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
     ],
   });
-  return { certPem: cert.toString('pem'), keyPem: await exportKeyPem(keys.privateKey) };
+  return { certPem: cert.toString('pem'), keyPem: req.keyPem ?? (await exportKeyPem(keys.privateKey)) };
+}
+
+async function importKeyPair(keyPem: string): Promise<webcrypto.CryptoKeyPair> {
+  const spki = createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' });
+  return {
+    privateKey: await importKeyPem(keyPem),
+    publicKey: await webcrypto.subtle.importKey('spki', spki, EC, true, ['verify']),
+  };
 }

@@ -44,7 +44,7 @@ import { platformRoutes, type HealthReport } from '../control/routes/platform.js
 import { Gateway } from '../gateway/gateway.js';
 import type { GatewayLimits, ListenerSpec } from '../gateway/context.js';
 import { parseTrustedCidrs } from '../gateway/proxy-stage.js';
-import { GatewayCertificates, issueGatewayCertificate } from '../gateway/tls-certificates.js';
+import { GatewayCertificates } from '../gateway/tls-certificates.js';
 import { pino, type Logger } from 'pino';
 import { ThreatRepo } from '../catalog/threat-repo.js';
 import type { ThreatEngine } from '../threat/engine.js';
@@ -391,6 +391,7 @@ export class Platform {
       serverNames: [...this.snapshots.snapshot.servers.keys()],
       certFile: this.options.tlsCertFile,
       keyFile: this.options.tlsKeyFile,
+      persist: !this.gatewayOnly, // one writer of the certificate files: the platform's own process
     });
     this.gateway = new Gateway({
       listeners: this.listenerSpecs(),
@@ -421,6 +422,8 @@ export class Platform {
     // serve are refused before they are written.
     this.networkService.virtualNetworks.useListeners(this.gateway.vnetListeners);
     this.snapshots.on('updated', (snap) => {
+      // A server created or renamed: its host name into the certificate (same key, no session dropped).
+      this.certificates.follow(snap.servers.keys()).catch((err: Error) => this.log.error({ err }, 'gateway certificate could not be reissued for the servers'));
       this.gateway.enforcePublicAccess(snap);
       void this.gateway.syncVirtualNetworks(snap.network);
       void this.applyAuditSettings();
@@ -562,10 +565,8 @@ export class Platform {
       this.certificates.replace(readFileSync(o.tlsCertFile, 'utf8'), readFileSync(o.tlsKeyFile, 'utf8'));
       return;
     }
-    const leaf = await issueGatewayCertificate(this.ca, o.domain, [...this.snapshots.snapshot.servers.keys()]);
-    writeFileSync(path.join(this.paths.caDir, 'gateway.crt'), leaf.certPem, { mode: 0o644 });
-    writeSecretFile(path.join(this.paths.secretsDir, 'gateway.key'), leaf.keyPem);
-    this.certificates.replace(leaf.certPem, leaf.keyPem);
+    // A new key and certificate; written by the platform's own process only (one writer).
+    await this.certificates.rotate(this.snapshots.snapshot.servers.keys());
   }
 
   private serverVolumeSpec(id: number, sizeBytes: number, owner: { uid: number; gid: number }): VolumeSpec {

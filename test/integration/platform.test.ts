@@ -167,7 +167,8 @@ test('the administrator cannot become a superuser or reach the host', async () =
 });
 
 test('no managed server and no catalog cluster listens on TCP', async () => {
-  assert.equal((await t.cli(['server', 'create', 'sockets-1', '--admin-user', 'dave', '--admin-password', PASSWORD])).code, 0);
+  const created = await t.cli(['server', 'create', 'sockets-1', '--admin-user', 'dave', '--admin-password', PASSWORD]);
+  assert.equal(created.code, 0, created.stderr);
   const pids = [t.platform.servers.postmasterPid(t.platform.snapshots.snapshot.servers.get('sockets-1')!.id)];
   const catalogPid = Number(readFileSync(`${t.platform.paths.catalogData}/postmaster.pid`, 'utf8').split('\n')[0]);
   pids.push(catalogPid);

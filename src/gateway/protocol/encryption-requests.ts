@@ -17,7 +17,7 @@ export class EncryptionRequests {
     if (done) {
       // PostgreSQL's words: the code is then read as a protocol version.
       const code = kind === 'ssl' ? SSL_REQUEST_CODE : GSSENC_REQUEST_CODE;
-      throw new ProtocolError('0A000', `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}: server supports 3.0 to 3.0`);
+      throw new ProtocolError('0A000', `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}: server supports 3.0 to 3.2`);
     }
     if (kind === 'ssl') this.sslDone = true;
     else this.gssDone = true;

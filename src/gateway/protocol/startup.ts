@@ -45,6 +45,20 @@ export function isTlsHandshakeStart(firstByte: number): boolean {
 }
 
 const LAYOUT_ERROR = 'invalid startup packet layout: expected terminator as last byte';
+const LENGTH_ERROR = 'invalid length of startup packet';
+
+/** Newest minor of protocol 3 the gateway speaks to clients: 3.2 (PostgreSQL 18), whose only
+ * change is a longer cancel key. Its servers are still spoken to in 3.0. */
+export const NEWEST_PROTOCOL_MINOR = 2;
+
+/**
+ * PostgreSQL reports some startup failures only in its log (COMMERROR) and closes without a
+ * word: a startup packet whose length is out of bounds (a Terminate or any garbage sent before
+ * SSLRequest). True for those; the others get their FATAL ErrorResponse.
+ */
+export function closesWithoutMessage(err: ProtocolError): boolean {
+  return err.sqlstate === '08P01' && err.message === LENGTH_ERROR;
+}
 
 /**
  * Parses one whole startup-phase packet, its 4-byte length included.
@@ -55,7 +69,7 @@ export function parseStartupPacket(packet: Buffer, options: StartupParseOptions 
   const maxParams = options.maxParams ?? DEFAULT_MAX_STARTUP_PARAMS;
 
   if (packet.length < 8 || packet.length > maxLength || packet.readInt32BE(0) !== packet.length) {
-    throw protocolViolation('invalid length of startup packet');
+    throw protocolViolation(LENGTH_ERROR);
   }
   const code = packet.readUInt32BE(4);
 
@@ -77,7 +91,7 @@ export function parseStartupPacket(packet: Buffer, options: StartupParseOptions 
   if (majorVersion !== 3) {
     throw new ProtocolError(
       '0A000',
-      `unsupported frontend protocol ${majorVersion}.${minorVersion}: server supports 3.0 to 3.0`,
+      `unsupported frontend protocol ${majorVersion}.${minorVersion}: server supports 3.0 to 3.2`,
     );
   }
 

@@ -10,7 +10,7 @@ const refused = (sqlstate: string, message: string) => (err: unknown) => err ins
 test('a GSSENCRequest is answered once; a second is an unsupported protocol, as in PostgreSQL', () => {
   const r = new EncryptionRequests();
   r.check('gssenc', false);
-  assert.throws(() => r.check('gssenc', false), refused('0A000', 'unsupported frontend protocol 1234.5680: server supports 3.0 to 3.0'));
+  assert.throws(() => r.check('gssenc', false), refused('0A000', 'unsupported frontend protocol 1234.5680: server supports 3.0 to 3.2'));
 });
 
 test('GSSENCRequest then SSLRequest is the libpq fallback and is allowed; nothing once encrypted', () => {
@@ -21,5 +21,5 @@ test('GSSENCRequest then SSLRequest is the libpq fallback and is allowed; nothin
   assert.throws(() => r.check('gssenc', true), refused('08P01', 'GSSENCRequest after encryption was established'));
   const s = new EncryptionRequests();
   s.check('ssl', false);
-  assert.throws(() => s.check('ssl', false), refused('0A000', 'unsupported frontend protocol 1234.5679: server supports 3.0 to 3.0'));
+  assert.throws(() => s.check('ssl', false), refused('0A000', 'unsupported frontend protocol 1234.5679: server supports 3.0 to 3.2'));
 });

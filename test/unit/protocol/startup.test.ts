@@ -93,9 +93,9 @@ describe('parseStartupPacket', () => {
   });
 
   it('refuses protocol 2.0 and 4.x with 0A000', () => {
-    rejects(packet(2 << 16, 'user\0u\0\0'), '0A000', 'unsupported frontend protocol 2.0: server supports 3.0 to 3.0');
-    rejects(packet((4 << 16) | 1, 'user\0u\0\0'), '0A000', 'unsupported frontend protocol 4.1: server supports 3.0 to 3.0');
-    rejects(packet((1234 << 16) | 5681), '0A000', 'unsupported frontend protocol 1234.5681: server supports 3.0 to 3.0');
+    rejects(packet(2 << 16, 'user\0u\0\0'), '0A000', 'unsupported frontend protocol 2.0: server supports 3.0 to 3.2');
+    rejects(packet((4 << 16) | 1, 'user\0u\0\0'), '0A000', 'unsupported frontend protocol 4.1: server supports 3.0 to 3.2');
+    rejects(packet((1234 << 16) | 5681), '0A000', 'unsupported frontend protocol 1234.5681: server supports 3.0 to 3.2');
   });
 
   it('refuses a missing final terminator', () => {
