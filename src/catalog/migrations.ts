@@ -286,6 +286,19 @@ export const migrations: readonly Migration[] = [
       }
     },
   },
+  {
+    version: 8,
+    name: 'server parameters (configurations)',
+    sql: `
+      create table if not exists server_parameters (
+        server_id int not null references servers(id) on delete cascade,
+        name text not null,
+        value text not null,
+        updated_at timestamptz not null default now(),
+        primary key (server_id, name)
+      );
+    `,
+  },
 ];
 
 export async function migrate(client: pg.ClientBase, ctx: MigrationContext): Promise<void> {

@@ -9,6 +9,7 @@ import { addServerAuditCommands } from './audit-commands.js';
 import { addServerThreatCommands } from './threat-commands.js';
 import { addRestoreCommand } from './backup-commands.js';
 import { addServerKeyCommands } from './key-commands.js';
+import { addServerConfigurationCommands } from './configuration-commands.js';
 
 type Server = Record<string, unknown>;
 const LIST_COLUMNS = ['name', 'state', 'administratorLogin', 'sslEnforcement', 'minimalTlsVersion', 'publicNetworkAccess', 'fullyQualifiedDomainName'];
@@ -134,5 +135,6 @@ export function serverCommand(): Command {
   addServerThreatCommands(server);
   addRestoreCommand(server);
   addServerKeyCommands(server);
+  addServerConfigurationCommands(server);
   return server;
 }

@@ -6,7 +6,10 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { Cluster } from './cluster.js';
-import { auditConfig, libraryConfig, pgauditAvailable } from './server-libraries.js';
+import { auditConfig, libraryConfig, pgauditAvailable, preloadLibraries } from './server-libraries.js';
+import { ownerLibraries, parameterSettings, type ParameterValues } from './server-parameters.js';
+import { alignReplication, inEveryDatabase, installExtensionTrigger, revokeDataRoles } from './server-policies.js';
+import { EXTENSION_GRANTS } from './extension-allowlist.js';
 import { DEFAULT_AUDIT_SETTINGS, type AuditSettings } from '../catalog/audit-settings-repo.js';
 import { findPgBinaries } from './pg-binaries.js';
 import type { OsAccount } from './os-user.js';
@@ -36,6 +39,8 @@ export interface ManagedServerEvents {
   crashed: [id: number, info: { code: number | null; signal: string | null }];
   restarted: [id: number];
   restartFailed: [id: number, error: Error];
+  /** Memberships in pg_read_all_data / pg_write_all_data the platform revoked at start. */
+  dataRolesRevoked: [id: number, revoked: string[]];
 }
 
 export interface RoleVerifier {
@@ -63,6 +68,8 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   private readonly pools = new Map<number, pg.Pool>();
   /** pgAudit settings per server, written into its configuration at every start. */
   private readonly audit = new Map<number, AuditSettings>();
+  /** The owner's server parameters (configurations), written into its configuration at every start. */
+  private readonly parameters = new Map<number, ParameterValues>();
   /** Servers being created: their configuration is written once initdb is done, not during it. */
   private readonly creating = new Set<number>();
 
@@ -169,6 +176,8 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     if (!this.backups) throw new Error('backups are not configured');
     // A running source's current WAL is archived first, so a restore can reach "now".
     if (this.isRunning(sourceId)) await this.archiveCurrentWal(sourceId);
+    // Like the reference service, a restored server has its source's server parameters.
+    if (!this.parameters.has(id) && this.parameters.has(sourceId)) this.parameters.set(id, this.parameters.get(sourceId)!);
     await this.openVolume(id, true); // the copy gets its own volume, key and OS user
     writeSecretFile(this.paths.maintenanceSecret(id), this.maintenancePassword(sourceId));
     // The recovering postmaster's socket and its private agent: a root-owned dir of this restore's own.
@@ -286,6 +295,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     } finally {
       await tpl.end();
     }
+    await this.afterStart(id);
   }
 
   async setPassword(id: number, role: string, password: string): Promise<void> {
@@ -376,7 +386,101 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   }
 
   private auditExtra(id: number): Record<string, string | number | boolean> {
-    return auditConfig(findPgBinaries(), this.audit.get(id) ?? DEFAULT_AUDIT_SETTINGS);
+    const values = this.parameters.get(id) ?? {};
+    const owner = ownerLibraries(values);
+    return {
+      ...parameterSettings(values),
+      ...(owner.length ? { shared_preload_libraries: preloadLibraries(findPgBinaries(), owner) } : {}),
+      ...auditConfig(findPgBinaries(), this.audit.get(id) ?? DEFAULT_AUDIT_SETTINGS),
+    };
+  }
+
+  /** The owner's server parameters, used from the next configuration write (start, reload, restart). */
+  setParameters(id: number, values: ParameterValues): void {
+    this.parameters.set(id, values);
+  }
+
+  parametersOf(id: number): ParameterValues {
+    return this.parameters.get(id) ?? {};
+  }
+
+  /** Writes the configuration and reloads it; waits until the postmaster has read it and fails
+   * when PostgreSQL found an error in the file. */
+  async reloadConfig(id: number): Promise<void> {
+    const cluster = await this.cluster(id);
+    cluster.writeConfig(this.auditExtra(id));
+    if (!cluster.running) return;
+    const client = await this.connect(id);
+    try {
+      const { rows } = await client.query<{ t: string }>('select pg_conf_load_time()::text as t');
+      await client.query('select pg_reload_conf()');
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const { rows: now } = await client.query<{ t: string }>('select pg_conf_load_time()::text as t');
+        if (now[0]!.t !== rows[0]!.t) break;
+        if (Date.now() > deadline) throw new Error('PostgreSQL did not reload its configuration within 10 s');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const { rows: errors } = await client.query<{ name: string | null; error: string }>(
+        // A restart-only parameter changed in the file reads 'setting could not be applied' until the
+        // restart (its value was checked before it was written; a restart reports what PostgreSQL thinks of it).
+        `select f.name, f.error from pg_file_settings f left join pg_settings s on s.name = f.name
+          where f.error is not null and s.context is distinct from 'postmaster'`,
+      );
+      if (errors.length) throw new Error(`PostgreSQL refused the configuration: ${errors.map((e) => `${e.name ?? ''} ${e.error}`.trim()).join('; ')}`);
+      await alignReplication(client);
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** Stops and starts the server's postmaster (open sessions end) with the configuration written anew. */
+  async restart(id: number): Promise<void> {
+    await this.closePool(id);
+    await this.clusters.get(id)?.stop();
+    const cluster = await this.cluster(id);
+    cluster.writeConfig(this.auditExtra(id));
+    await cluster.start();
+    await this.afterStart(id);
+  }
+
+  /** Current values of `names` in the running server, in PostgreSQL's base units. */
+  async liveSettings(id: number, names: readonly string[]): Promise<Map<string, string>> {
+    const { rows } = await this.maintenanceQuery<{ name: string; setting: string }>(
+      id,
+      'select name, setting from pg_settings where name = any($1)',
+      [names],
+    );
+    return new Map(rows.map((r) => [r.name.toLowerCase(), r.setting]));
+  }
+
+  /** Creates an extension as the platform's superuser, for the administrators (on the allow-list:
+   * checked by the caller), and grants them what it needs. */
+  async createExtension(id: number, name: string, database: string): Promise<{ created: boolean; version: string }> {
+    const client = await this.connect(id, database);
+    try {
+      const before = await client.query('select 1 from pg_extension where extname = $1', [name]);
+      await client.query(`create extension if not exists ${ident(name)}`);
+      for (const q of EXTENSION_GRANTS[name] ?? []) await client.query(q.replace('%ROLE%', ident(ADMIN_GROUP_ROLE)));
+      const { rows } = await client.query<{ extversion: string }>('select extversion from pg_extension where extname = $1', [name]);
+      return { created: before.rows.length === 0, version: rows[0]!.extversion };
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** What the platform puts right at every start (engine/server-policies.ts). */
+  private async afterStart(id: number): Promise<void> {
+    const client = await this.connect(id);
+    try {
+      const revoked = await revokeDataRoles(client);
+      if (revoked.length) this.emit('dataRolesRevoked', id, revoked);
+      await alignReplication(client);
+      const pgaudit = pgauditAvailable(findPgBinaries());
+      await inEveryDatabase(client, (db) => this.connect(id, db), (c) => installExtensionTrigger(c, pgaudit));
+    } finally {
+      await client.end();
+    }
   }
 
   /** Applies audit settings: kept for later starts, and reloaded into a running server. */
@@ -402,6 +506,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     cluster.writeConfig(this.auditExtra(id));
     await this.ensureAgent(id);
     await cluster.start();
+    await this.afterStart(id);
   }
 
   async stop(id: number): Promise<void> {
@@ -421,6 +526,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     await this.volume(id).destroy();
     this.clusters.get(id)?.destroy();
     this.clusters.delete(id);
+    this.parameters.delete(id);
     rmSync(this.paths.serverSocketDir(id), { recursive: true, force: true });
     rmSync(path.dirname(this.agentSocket(id)), { recursive: true, force: true });
     rmSync(this.paths.serverVolume(id), { recursive: true, force: true });

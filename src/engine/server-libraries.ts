@@ -30,14 +30,26 @@ export function nestedAuditOnly(pg: PgBinaries): boolean {
 
 /** Settings fixed for the server's life (a change needs a restart). */
 export function libraryConfig(pg: PgBinaries): ServerConfig {
-  const audit = pgauditAvailable(pg) ? ['pgaudit', ...(nestedAuditOnly(pg) ? [NESTED_AUDIT_LIBRARY] : [])] : [];
-  const libraries = [...(guardSettings(pg).shared_preload_libraries ? [GUARD_LIBRARY] : []), ...audit];
+  const libraries = platformLibraries(pg);
   return {
     ...(libraries.length ? { shared_preload_libraries: libraries.join(',') } : {}),
     // One JSON object per line: what the platform ingests (PostgreSQL 15+).
     log_destination: 'jsonlog',
     log_filename: 'postgresql-%Y-%m-%d',
   };
+}
+
+/** The platform's own preload libraries, in their order. */
+export function platformLibraries(pg: PgBinaries): string[] {
+  const audit = pgauditAvailable(pg) ? ['pgaudit', ...(nestedAuditOnly(pg) ? [NESTED_AUDIT_LIBRARY] : [])] : [];
+  return [...(guardSettings(pg).shared_preload_libraries ? [GUARD_LIBRARY] : []), ...audit];
+}
+
+/** shared_preload_libraries with the owner's allowed libraries (server-parameters.ts) first and the
+ * platform's last, in their order: the platform's hooks are installed last and so run first. */
+export function preloadLibraries(pg: PgBinaries, owner: readonly string[]): string {
+  const platform = platformLibraries(pg);
+  return [...owner.filter((l) => !platform.includes(l)), ...platform].join(',');
 }
 
 /** Settings that follow the server's audit settings (applied with a reload). */

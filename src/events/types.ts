@@ -110,7 +110,9 @@ export interface AdminAction {
 }
 
 export interface ServerLifecycle {
-  readonly type: 'server.crashed' | 'server.restarted' | 'server.restart_failed' | 'server.started' | 'server.stopped' | 'server.inaccessible';
+  readonly type: 'server.crashed' | 'server.restarted' | 'server.restart_failed' | 'server.started' | 'server.stopped' | 'server.inaccessible'
+    /** The platform revoked pg_read_all_data / pg_write_all_data at start (details.revoked). */
+    | 'server.data_roles_revoked';
   readonly time: string;
   readonly server: string;
   readonly details?: Record<string, unknown>;

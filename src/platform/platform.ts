@@ -52,6 +52,9 @@ import { startThreatEngine, type SmtpSettings } from '../threat/start.js';
 import { threatRoutes } from '../control/routes/threat.js';
 import { backupRoutes } from '../control/routes/backups.js';
 import { keyRoutes } from '../control/routes/keys.js';
+import { configurationRoutes } from '../control/routes/configurations.js';
+import { ConfigurationService } from './configuration-service.js';
+import { ServerParametersRepo } from '../catalog/server-parameters-repo.js';
 import { consoleRoot, registerConsole } from '../control/console.js';
 import { Operations } from './operations.js';
 import { SystemKeyRoot, enableFips, serverKeyAad } from '../crypto/index.js';
@@ -147,6 +150,7 @@ export class Platform {
   db!: pg.Pool;
   servers!: ManagedServers;
   serverService!: ServerService;
+  configurations!: ConfigurationService;
   snapshots!: SnapshotStore;
   api!: FastifyInstance;
   gateway!: Gateway;
@@ -315,6 +319,10 @@ export class Platform {
     );
     this.watchServers();
     this.serverService = new ServerService(repo, this.servers, this.hostId);
+    // Server parameters: in the engine before any server starts; a restore copies its source's.
+    this.configurations = new ConfigurationService(repo, new ServerParametersRepo(this.db), this.servers, this.hostId);
+    if (!this.gatewayOnly) await this.configurations.loadAll();
+    this.serverService.copyOnRestore = (from, to) => this.configurations.copyForRestore(from, to);
     await this.applyAuditSettings();
     if (!this.gatewayOnly) {
       // A customer key the HSM no longer gives leaves its server Inaccessible, not started.
@@ -367,6 +375,7 @@ export class Platform {
       threatRoutes(this.api, repo, threatRepo, this.threat, (secret, server, url) => webhookSecrets.seal(secret, webhookSecretAad(server, url)));
       backupRoutes(this.api, this.serverService, this.operations);
       keyRoutes(this.api, this.serverService, this.keys);
+      configurationRoutes(this.api, this.configurations);
       registerConsole(this.api, { root: consoleRoot() });
     }
     auditLogRoutes(this.api, { dir: this.audit.dir, publicKeyPem: () => this.audit.publicKeyPem });
@@ -492,6 +501,9 @@ export class Platform {
       this.bus.publish({ type: 'server.crashed', time: now(), server: nameOf(id), details: { ...info } }),
     );
     this.servers.on('restarted', (id) => this.bus.publish({ type: 'server.restarted', time: now(), server: nameOf(id) }));
+    this.servers.on('dataRolesRevoked', (id, revoked) =>
+      this.bus.publish({ type: 'server.data_roles_revoked', time: now(), server: nameOf(id), details: { revoked } }),
+    );
     this.servers.on('restartFailed', (id, err) =>
       this.bus.publish({ type: 'server.restart_failed', time: now(), server: nameOf(id), details: { error: err.message } }),
     );

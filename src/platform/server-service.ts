@@ -47,6 +47,9 @@ export function resolveTls(
 }
 
 export class ServerService {
+  /** Copies what a restored server inherits from its source (server parameters), before it starts. */
+  copyOnRestore: ((sourceId: number, targetId: number) => Promise<void>) | null = null;
+
   constructor(
     private readonly repo: ServersRepo,
     private readonly engine: ManagedServers,
@@ -161,6 +164,7 @@ export class ServerService {
     return {
       run: async (onProgress) => {
         try {
+          await this.copyOnRestore?.(source.id, row.id);
           await this.engine.restore(row.id, source.id, pointInTime, onProgress);
         } catch (err) {
           await this.engine.remove(row.id).catch(() => undefined);

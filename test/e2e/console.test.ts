@@ -245,6 +245,23 @@ test('audit: statement audit switched on in the console, a psql statement found 
   await screenshot(page, 'audit');
 });
 
+test('server parameters: work_mem set in the console is what a psql session through the gateway gets', async () => {
+  await go(page, `/servers/${SERVER}`, /Server orders/);
+  const section = page.locator('section', { has: page.getByRole('heading', { name: 'Server parameters' }) });
+  await section.locator('tbody tr', { hasText: 'max_prepared_transactions' }).waitFor();
+  await page.getByLabel('Parameter', { exact: true }).selectOption('work_mem');
+  await page.getByLabel('Value', { exact: true }).fill('16MB');
+  await page.getByRole('button', { name: 'Save parameter' }).click();
+  await page.getByText('work_mem = 16MB: applied.').waitFor({ timeout: LONG });
+  const r = await connect(PASSWORD, 'show work_mem');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^16MB$/m);
+  await page.getByLabel('Value', { exact: true }).fill("1MB'\nlisten_addresses='*");
+  await page.getByRole('button', { name: 'Save parameter' }).click();
+  await page.getByText('Invalid value for work_mem: quotes, backslashes, # and control characters (such as newlines) are not allowed.').waitFor({ timeout: LONG });
+  await screenshot(page, 'server-parameters');
+});
+
 test('threat protection: the policy is enabled in the console, failed logins raise a BruteForce alert shown with evidence, then dismissed', async () => {
   await go(page, `/servers/${SERVER}/threat`, /Threat protection of orders/);
   await page.getByLabel('Threat protection enabled').check();
@@ -279,6 +296,7 @@ test('threat protection: the policy is enabled in the console, failed logins rai
   const alerts = await t.api<{ value: { type: string; state: string }[] }>('GET', `/servers/${SERVER}/alerts?type=BruteForce`);
   assert.ok(alerts.value.some((a) => a.state === 'Dismissed'));
 });
+
 
 test('identity: set the administrator, add a principal; the platform-wide alert list', async () => {
   await go(page, `/servers/${SERVER}/identity`, /Identity of orders/);

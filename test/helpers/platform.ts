@@ -23,7 +23,7 @@ export interface TestPlatform {
   api<T = unknown>(method: string, route: string, body?: unknown, token?: string): Promise<T>;
   /** Calls the API and returns the HTTP status with the body, for error cases. */
   apiStatus(method: string, route: string, body?: unknown, token?: string): Promise<{ status: number; body: unknown }>;
-  cli(args: readonly string[], env?: Record<string, string>): Promise<CliResult>;
+  cli(args: readonly string[], env?: Record<string, string>, timeoutMs?: number): Promise<CliResult>;
   stop(): Promise<void>;
 }
 
@@ -47,10 +47,12 @@ export async function allowLoopback(t: TestPlatform, server: string): Promise<vo
   throw new Error('firewall rules did not reach the gateway snapshot');
 }
 
-export function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
+export function runCli(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, timeout: 120_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, timeout: timeoutMs }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      // A CLI the test stopped says so (it printed nothing of its own).
+      if (err && (err as { killed?: boolean }).killed) stderr += `\n[test helper: the CLI was stopped after ${timeoutMs} ms]`;
       resolve({ code, stdout, stderr });
     });
   });
@@ -87,7 +89,7 @@ export async function startTestPlatform(overrides: Partial<PlatformOptions> = {}
         throw err;
       }
     },
-    cli: (args, env = {}) => runCli(['--data-dir', dataDir, ...args], env),
+    cli: (args, env = {}, timeoutMs) => runCli(['--data-dir', dataDir, ...args], env, timeoutMs),
     async stop() {
       await platform.stop();
       await platform.accounts?.removeAll(); // its OS users (one per server, one for the catalog)

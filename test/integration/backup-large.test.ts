@@ -23,14 +23,15 @@ test('a 1 GiB database: backup and restore complete with progress on the CLI, ev
   const size = Number((await sql('large', 'select pg_database_size(current_database())')).stdout);
   assert.ok(size > 1024 ** 3, `the database holds ${size} bytes`);
 
-  const b = await t.cli(['backup', 'create', '--server', 'large', '--output', 'json']);
+  // A gigabyte on a loaded 2-core machine can take minutes: the CLI follows it as long as it runs.
+  const b = await t.cli(['backup', 'create', '--server', 'large', '--output', 'json'], {}, 600_000);
   assert.equal(b.code, 0, b.stderr);
   assert.ok(Number((JSON.parse(b.stdout) as { sizeBytes: number }).sizeBytes) > 1024 ** 3);
   const progress = b.stderr.split('\n').filter((l) => /MiB/.test(l));
   assert.ok(progress.length >= 3, `progress lines on stderr:\n${b.stderr}`);
   assert.match(b.stderr, /^backup: \d+\.\d of ~\d+\.\d MiB \(\d+%\)$/m);
 
-  const r = await t.cli(['server', 'restore', 'large-copy', '--source', 'large']);
+  const r = await t.cli(['server', 'restore', 'large-copy', '--source', 'large'], {}, 600_000);
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.stderr.split('\n').filter((l) => /MiB/.test(l)).length >= 3, `restore progress:\n${r.stderr}`);
   await allowLoopback(t, 'large-copy');

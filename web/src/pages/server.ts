@@ -7,6 +7,7 @@ import { serverHeader } from '../server-nav.js';
 import { showWhenLive } from '../live.js';
 import type { Server } from '../types.js';
 import { tlsLabel } from './servers.js';
+import { parametersSection, type Configuration } from './server-parameters.js';
 
 const AUDIT_CLASSES = ['READ', 'WRITE', 'FUNCTION', 'ROLE', 'DDL', 'MISC', 'MISC_SET'] as const;
 
@@ -22,7 +23,7 @@ export const serverPage: Page = {
   async render(ctx) {
     const name = ctx.params.name!;
     const base = `/servers/${encodeURIComponent(name)}`;
-    const [s, audit] = await Promise.all([get<Server>(base), get<AuditSettings>(`${base}/auditSettings`)]);
+    const [s, audit, params] = await Promise.all([get<Server>(base), get<AuditSettings>(`${base}/auditSettings`), get<{ value: Configuration[] }>(`${base}/configurations`)]);
     const facts: [string, string][] = [
       ['State', s.state],
       ['Host name', s.fullyQualifiedDomainName],
@@ -40,7 +41,8 @@ export const serverPage: Page = {
         h('h2', { id: 'facts-title' }, 'Overview'),
         h('dl', { class: 'facts' }, ...facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, k === 'State' ? h('span', { class: `state state-${v.toLowerCase()}` }, v) : v)])),
         ctx.session.canManage ? lifecycle(ctx, s) : null),
-      auditSection(ctx, base, audit));
+      auditSection(ctx, base, audit),
+      parametersSection(ctx, base, params.value));
   },
 };
 
