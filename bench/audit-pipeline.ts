@@ -72,7 +72,7 @@ await runBench(async () => {
   const config = new StatementAuditPolicies().forServer('bench', { ...DEFAULT_AUDIT_SETTINGS, classes: ['READ', 'WRITE', 'FUNCTION', 'ROLE', 'DDL', 'MISC', 'MISC_SET'] })!;
   const sessions = Array.from({ length: SESSIONS }, (_, i) => {
     const conn = { connId: `9b0d8925-70e2-4971-827f-63e98e01b${String(i).padStart(3, '0')}`, clientAddress: '127.0.0.1', clientPort: 40000 + i, listener: 'public' as const };
-    const facts = { server: 'bench', user: 'benchadmin', database: 'postgres', applicationName: 'pgwarden-bench' };
+    const facts = { server: 'bench', user: 'benchadmin', database: 'postgres', applicationName: 'pgw-bench' };
     // As src/gateway/connection.ts publishes a statement.
     return startSessionAudit(
       config,

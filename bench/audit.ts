@@ -63,7 +63,7 @@ const SERVER = 'bench';
 const ADMIN = 'benchadmin';
 const PASSWORD = 'Bench-Pass-2024';
 const DATABASE = 'postgres';
-const APPLICATION = 'pgwarden-bench'; // lib/pgbench.ts sets PGAPPNAME
+const APPLICATION = 'pgw-bench'; // lib/pgbench.ts sets PGAPPNAME
 const PGBENCH_SELECT = 'SELECT abalance FROM pgbench_accounts'; // pgbench -S: one per transaction
 
 type Leg = 'audit_off' | 'audit_all' | 'audit_default' | 'audit_all_no_pgaudit';

@@ -35,7 +35,7 @@ function env(t: PgTarget): NodeJS.ProcessEnv {
     PGDATABASE: t.database,
     PGSSLMODE: 'require',
     PGCONNECT_TIMEOUT: '10',
-    PGAPPNAME: 'pgwarden-bench',
+    PGAPPNAME: 'pgw-bench', // 'pgwarden…' names are the platform's own: the gateway refuses them
   };
 }
 

@@ -299,6 +299,22 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 9,
+    name: 'learned application shapes (SQL injection)',
+    sql: `
+      create table if not exists sql_learned_shapes (
+        server_id int not null references servers(id) on delete cascade,
+        role text not null,
+        application text not null,
+        fingerprint text not null,
+        shape text not null,
+        first_seen timestamptz not null default now(),
+        last_seen timestamptz not null default now(),
+        primary key (server_id, role, application, fingerprint)
+      );
+    `,
+  },
 ];
 
 export async function migrate(client: pg.ClientBase, ctx: MigrationContext): Promise<void> {

@@ -5,6 +5,7 @@ import { DEFAULT_POLICY, type SecurityAlertPolicy } from '../threat/policy.js';
 import type { BaselineRow, BaselineKind } from '../threat/baselines.js';
 import type { AlertType, Severity } from '../threat/alert-types.js';
 import type { LocationView } from '../threat/finding.js';
+import type { LearnedRow } from '../threat/sql/learned.js';
 
 export type AlertState = 'Active' | 'Resolved' | 'Dismissed';
 
@@ -265,6 +266,28 @@ export class ThreatRepo {
 
   async forgetBaselines(serverId: number): Promise<void> {
     await this.db.query('delete from threat_baselines where server_id = $1', [serverId]);
+  }
+
+  /** Every server's learned application shapes (SQL-injection detector). */
+  async learnedShapes(): Promise<(LearnedRow & { server: string })[]> {
+    const { rows } = await this.db.query<{ server: string; role: string; application: string; fingerprint: string; shape: string; first_seen: Date; last_seen: Date }>(
+      `select s.name as server, l.role, l.application, l.fingerprint, l.shape, l.first_seen, l.last_seen
+         from sql_learned_shapes l join servers s on s.id = l.server_id order by l.first_seen`,
+    );
+    return rows.map((r) => ({ server: r.server, role: r.role, application: r.application, fingerprint: r.fingerprint, shape: r.shape, firstSeen: r.first_seen.getTime(), lastSeen: r.last_seen.getTime() }));
+  }
+
+  /** Stores learned shapes of one server (bounded by the detector before they get here). */
+  async saveLearnedShapes(server: string, rows: readonly LearnedRow[]): Promise<void> {
+    if (!rows.length) return;
+    await this.db.query(
+      `insert into sql_learned_shapes (server_id, role, application, fingerprint, shape, first_seen, last_seen)
+       select s.id, r.role, r.application, r.fingerprint, r.shape, r.first_seen, r.last_seen
+         from jsonb_to_recordset($2::jsonb) as r(role text, application text, fingerprint text, shape text, first_seen timestamptz, last_seen timestamptz)
+         join servers s on s.name = $1
+       on conflict (server_id, role, application, fingerprint) do update set last_seen = greatest(sql_learned_shapes.last_seen, excluded.last_seen)`,
+      [server, JSON.stringify(rows.map((r) => ({ role: r.role, application: r.application, fingerprint: r.fingerprint, shape: r.shape, first_seen: new Date(r.firstSeen).toISOString(), last_seen: new Date(r.lastSeen).toISOString() })))],
+    );
   }
 
   /** Adds per-minute login counts: [server name, bucket start ms, succeeded, failed]. */

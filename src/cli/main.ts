@@ -6,7 +6,7 @@ import { caCommand, tokenCommand } from './platform-commands.js';
 import { accessCommand, networkCommand } from './network-commands.js';
 import { ApiError } from './api-client.js';
 import { auditCommand } from './audit-commands.js';
-import { alertCommand } from './threat-commands.js';
+import { alertCommand, threatCommand } from './threat-commands.js';
 import { backupCommand } from './backup-commands.js';
 
 const program = new Command('pgwarden')
@@ -23,6 +23,7 @@ program.addCommand(tokenCommand());
 program.addCommand(caCommand());
 program.addCommand(auditCommand());
 program.addCommand(alertCommand());
+program.addCommand(threatCommand());
 program.addCommand(backupCommand());
 program.addCommand(networkCommand());
 program.addCommand(accessCommand());

@@ -353,7 +353,7 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
       server: backend.socket,
       clientRest: wire.detach(),
       serverRest: backend.rest,
-      tap: bothTaps(tap, g.threat.sqlTap(server.name, route.user, facts.applicationName)),
+      tap: bothTaps(tap, g.threat.sqlTap(server.name, route.user, facts.applicationName, { clientAddress: facts.conn.clientAddress, ...(facts.database ? { database: facts.database } : {}) })),
       hold: tap && g.audit.strict ? () => g.audit.pendingDurable() : undefined,
       onHandle: (handle) => (session.handle = handle),
       onEnd: (stats) => {

@@ -58,7 +58,7 @@ export const ALERT_KINDS = {
   suspiciousIp: kind('SuspiciousIp', 'Medium', 'Initial Access', 'Connection from a suspicious IP address',
     'The address is on a threat-intelligence or anonymizer list you configured. Remove any firewall rule that admits it and review the session in the audit log.'),
   sqlInjection: kind('SqlInjection', 'High', 'Initial Access', 'Potential SQL injection',
-    'An application sent a statement shaped like an injection. Find the code that builds this query and use bind parameters; review the audit log for what the statement returned or changed.'),
+    'An application sent a statement shaped like an injection. Find the code that builds this query and use bind parameters; review the audit log for what the statement returned or changed. `pgwarden threat sql-check` explains a verdict; if this statement is legitimate, silence its shape alone with `pgwarden server threat-protection update --sqli-allow <fingerprint>` (the fingerprint is in the evidence).'),
   sqlInjectionVulnerability: kind('SqlInjectionVulnerability', 'Medium', 'Initial Access', 'Application produces malformed SQL: possible SQL injection vulnerability',
     'Bursts of syntax errors usually mean user input reaches SQL text unescaped. Find the query in the audit log and change it to use bind parameters.'),
   keyUnavailable: kind('EncryptionKeyUnavailable', 'High', 'Impact', 'Customer-managed encryption key unavailable: server is Inaccessible',

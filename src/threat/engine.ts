@@ -15,19 +15,48 @@ import { connectionFindings, loginFindings, type AnomalySources } from './detect
 import type { Finding } from './finding.js';
 import { ALERT_KINDS } from './alert-types.js';
 import { alertsOn, DEFAULT_POLICY, type SecurityAlertPolicy, type Webhook } from './policy.js';
+import { LearnedShapes, type LearnedRow } from './sql/learned.js';
+import type { SqlCheckResult } from './sql/detector.js';
+import { sqliAllowed } from './sql/allow.js';
 import { Throttle, type Block } from './protection/throttle.js';
 import { SqlWatch } from './sql-watch.js';
 import type { RelayTap } from '../gateway/relay.js';
 
+export interface SqlInput {
+  readonly role: string;
+  readonly application: string;
+  readonly text: string;
+  readonly sqlstate?: string;
+  readonly timeMs: number;
+  /** The policy's learning period runs: remember the application's shapes. */
+  readonly learn?: boolean;
+}
+
+export interface SqlFinding {
+  readonly type: 'SqlInjection' | 'SqlInjectionVulnerability';
+  readonly shapes: readonly string[];
+  readonly evidence: string;
+  readonly fingerprint: string;
+  readonly detail: string;
+}
+
 /** The SQL-injection detector, one per server. */
 export interface SqlInspector {
-  inspect(input: { role: string; application: string; text: string; sqlstate?: string; timeMs: number }): {
-    type: 'SqlInjection' | 'SqlInjectionVulnerability';
-    shapes: readonly string[];
-    evidence: string;
-    fingerprint: string;
-    detail: string;
-  } | null;
+  inspect(input: SqlInput): SqlFinding | null;
+  /** A verdict without side effects (`threat sql-check`). */
+  check(text: string, scope: { application: string | null; role: string | null; learned: boolean }): SqlCheckResult;
+}
+
+/** Where a relayed session comes from, for the alerts it raises. */
+export interface SessionSource {
+  readonly clientAddress?: string;
+  readonly database?: string;
+}
+
+/** Stores learned application shapes (the catalog in the platform). */
+export interface LearnedStore {
+  learnedShapes(): Promise<(LearnedRow & { server: string })[]>;
+  saveLearnedShapes(server: string, rows: readonly LearnedRow[]): Promise<void>;
 }
 
 export interface Notifier {
@@ -43,7 +72,9 @@ export interface ThreatEngineOptions {
   readonly policies: () => ReadonlyMap<string, SecurityAlertPolicy>;
   readonly serverId: (server: string) => number | undefined;
   readonly sources: AnomalySources;
-  readonly sqlInspector: (() => SqlInspector) | null;
+  readonly sqlInspector: ((learned: LearnedShapes) => SqlInspector) | null;
+  /** Where learned application shapes persist; without it they live in memory only. */
+  readonly learnedStore?: LearnedStore;
   readonly notifier: Notifier | null;
   /** The console's address, linked from e-mails. */
   readonly consoleUrl?: () => string;
@@ -57,6 +88,8 @@ export class ThreatEngine {
   private readonly baselines = new Baselines();
   private readonly alerts: AlertStore;
   private readonly sql = new Map<string, SqlInspector>();
+  private readonly learned = new Map<string, LearnedShapes>();
+  private readonly learningEnds = new WeakMap<SecurityAlertPolicy, number>();
   private readonly loginCounts = new Map<string, [string, number, number, number]>();
   private unsubscribe: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -71,6 +104,9 @@ export class ThreatEngine {
 
   async start(): Promise<void> {
     this.baselines.load(await this.o.repo.baselines());
+    if (this.o.learnedStore) {
+      for (const row of await this.o.learnedStore.learnedShapes()) this.learnedShapes(row.server).load([row]);
+    }
     this.unsubscribe = this.o.bus.subscribe((e) => this.handle(e));
     this.timer = setInterval(() => {
       this.flushing = this.flushing.then(() => this.flush());
@@ -88,32 +124,79 @@ export class ThreatEngine {
     return this.throttle.check(server, address, user, Date.now());
   }
 
-  /** A tap for a relayed session when the server's SQL-injection alerts are on, else null. */
-  sqlTap(server: string, role: string, application: string | undefined): RelayTap | null {
-    const p = this.policy(server);
-    if (!this.o.sqlInspector || (!alertsOn(p, 'SqlInjection') && !alertsOn(p, 'SqlInjectionVulnerability'))) return null;
+  /** The server's learned application shapes (made empty on first use). */
+  learnedShapes(server: string): LearnedShapes {
+    let l = this.learned.get(server);
+    if (!l) {
+      l = new LearnedShapes();
+      this.learned.set(server, l);
+    }
+    return l;
+  }
+
+  private inspector(server: string): SqlInspector | null {
+    if (!this.o.sqlInspector) return null;
     let inspector = this.sql.get(server);
     if (!inspector) {
-      inspector = this.o.sqlInspector();
+      inspector = this.o.sqlInspector(this.learnedShapes(server));
       this.sql.set(server, inspector);
     }
+    return inspector;
+  }
+
+  /** True while the policy's learning period runs (from enabledAt). */
+  private learning(p: SecurityAlertPolicy, nowMs: number): boolean {
+    if (!p.enabledAt) return false;
+    let end = this.learningEnds.get(p);
+    if (end === undefined) {
+      end = Date.parse(p.enabledAt) + p.detectors.learningPeriodSeconds * 1000;
+      this.learningEnds.set(p, end);
+    }
+    return nowMs < end;
+  }
+
+  /** `threat sql-check --server`: verdicts against the server's learned shapes; no alert, no learning. */
+  checkSql(server: string, texts: readonly string[], scope: { application: string | null; role: string | null }): SqlCheckResult[] | null {
+    const inspector = this.inspector(server);
+    if (!inspector) return null;
+    const p = this.policy(server);
+    return texts.map((text) => {
+      const r = inspector.check(text, { ...scope, learned: true });
+      if (r.verdict === 'SqlInjection' && sqliAllowed(p, r.fingerprint)) {
+        return { ...r, detail: `${r.detail}; silenced on this server by --sqli-allow ${r.fingerprint}` };
+      }
+      return r;
+    });
+  }
+
+  /** A tap for a relayed session when the server's SQL-injection alerts are on, else null. */
+  sqlTap(server: string, role: string, application: string | undefined, source: SessionSource = {}): RelayTap | null {
+    const p = this.policy(server);
+    if (!this.o.sqlInspector || (!alertsOn(p, 'SqlInjection') && !alertsOn(p, 'SqlInjectionVulnerability'))) return null;
+    const inspector = this.inspector(server)!;
     const app = application ?? '';
+    const address = source.clientAddress ?? null;
+    const database = source.database ?? null;
+    const from = `${address ? ` from ${address}` : ''}${database ? ` on database "${database}"` : ''}`;
     const judge = (text: string, sqlstate?: string) => {
-      const f = inspector.inspect({ role, application: app, text, ...(sqlstate ? { sqlstate } : {}), timeMs: Date.now() });
-      if (!f || !alertsOn(this.policy(server), f.type)) return;
+      const timeMs = Date.now();
+      const policy = this.policy(server);
+      const f = inspector.inspect({ role, application: app, text, ...(sqlstate ? { sqlstate } : {}), timeMs, learn: this.learning(policy, timeMs) });
+      if (!f || !alertsOn(policy, f.type)) return;
       const vuln = f.type === 'SqlInjectionVulnerability';
+      if (!vuln && sqliAllowed(policy, f.fingerprint)) return;
       this.alerts.add({
         kind: vuln ? 'sqlInjectionVulnerability' : 'sqlInjection',
         server,
         incidentKey: vuln ? `sqlvuln:${role}:${app}` : `sqli:${role}:${app}:${f.fingerprint}`,
         principal: role,
-        sourceAddress: null,
+        sourceAddress: address,
         description: vuln
-          ? `Application "${app || '(none)'}" running as "${role}" produced a burst of syntax errors: ${f.detail}`
-          : `A statement from application "${app || '(none)'}" running as "${role}" looks like SQL injection: ${f.detail}`,
-        evidence: { statement: f.evidence, shapes: f.shapes, fingerprint: f.fingerprint, applicationName: app },
+          ? `Application "${app || '(none)'}" running as "${role}"${from} produced a burst of syntax errors: ${f.detail}`
+          : `A statement from application "${app || '(none)'}" running as "${role}"${from} looks like SQL injection: ${f.detail}`,
+        evidence: { statement: f.evidence, shapes: f.shapes, fingerprint: f.fingerprint, applicationName: app, databaseName: database, clientAddress: address },
         count: 1,
-        timeMs: Date.now(),
+        timeMs,
       });
     };
     return new SqlWatch({
@@ -239,6 +322,7 @@ export class ThreatEngine {
       this.alerts.forgetServer(server);
       this.sql.delete(server);
     }
+    if (!policy) this.learned.delete(server);
     if (!policy || policy.autoProtection.state !== 'Enabled') this.throttle.forgetServer(server);
     if (!policy) this.baselines.forgetServer(server);
   }
@@ -248,6 +332,16 @@ export class ThreatEngine {
     this.loginCounts.clear();
     await this.o.repo.addLoginStats(rows).catch((err: Error) => this.o.log.warn({ err }, 'could not store login statistics'));
     await this.o.repo.saveBaselines(this.baselines.dirty()).catch((err: Error) => this.o.log.warn({ err }, 'could not store threat baselines'));
+    if (this.o.learnedStore) {
+      for (const [server, learned] of this.learned) {
+        const rows = learned.takePending();
+        if (!rows.length) continue;
+        await this.o.learnedStore.saveLearnedShapes(server, rows).catch((err: Error) => {
+          learned.returnPending(rows);
+          this.o.log.warn({ err, server }, 'could not store learned SQL shapes');
+        });
+      }
+    }
     await this.alerts.flush();
   }
 

@@ -2,6 +2,7 @@
 // automatic protection's parameters. Off by default, as in the reference service; the automatic
 // protection is on by default and works whether alerts are on or not.
 import type { AlertType } from './alert-types.js';
+import type { SqliAllowEntry } from './sql/allow.js';
 
 export interface Webhook {
   readonly url: string;
@@ -42,7 +43,8 @@ export interface DetectorSettings {
 
 export interface SecurityAlertPolicy {
   readonly state: 'Enabled' | 'Disabled';
-  readonly disabledAlerts: readonly AlertType[];
+  /** Alert types not raised, and per-shape SQL-injection exclusions (`SqlInjection:<fingerprint>`). */
+  readonly disabledAlerts: readonly (AlertType | SqliAllowEntry)[];
   readonly emailAddresses: readonly string[];
   readonly webhooks: readonly Webhook[];
   /** Days alerts are kept. */

@@ -7,6 +7,7 @@ import type { ThreatRepo } from '../catalog/threat-repo.js';
 import type { SecurityAlertPolicy } from './policy.js';
 import { ThreatEngine, type Notifier, type SqlInspector } from './engine.js';
 import { SqlInjectionDetector } from './sql/detector.js';
+import type { LearnedShapes } from './sql/learned.js';
 import type { AnomalySources } from './detectors/login-anomaly.js';
 import { GeoIp } from './sources/geoip.js';
 import { IpLists } from './sources/ip-lists.js';
@@ -47,9 +48,9 @@ export async function threatSources(
   };
 }
 
-/** One SQL-injection detector per server. */
-export function sqlInspectorFactory(): () => SqlInspector {
-  return () => new SqlInjectionDetector();
+/** One SQL-injection detector per server, over the server's learned application shapes. */
+export function sqlInspectorFactory(): (learned?: LearnedShapes) => SqlInspector {
+  return (learned) => new SqlInjectionDetector(learned ? { learned } : {});
 }
 
 export async function startThreatEngine(o: {
@@ -71,6 +72,7 @@ export async function startThreatEngine(o: {
     serverId: o.serverId,
     sources: await threatSources(o.options, (file, message) => o.log.warn({ file }, `threat IP list: ${message}`)),
     sqlInspector: sqlInspectorFactory(),
+    learnedStore: o.repo,
     notifier: startNotifier(o.options.smtp, o.repo, o.log, o.openWebhookSecret),
     consoleUrl: o.consoleUrl,
   });

@@ -297,6 +297,18 @@ test('threat protection: the policy is enabled in the console, failed logins rai
   assert.ok(alerts.value.some((a) => a.state === 'Dismissed'));
 });
 
+test('threat protection: "test a statement" shows the detector\'s verdict, shapes and fingerprint', async () => {
+  await go(page, `/servers/${SERVER}/threat`, /Threat protection of orders/);
+  await page.getByRole('textbox', { name: 'Statement', exact: true }).fill("SELECT * FROM products WHERE name ILIKE '%' OR '1'='1%'");
+  await page.getByRole('button', { name: 'Test statement' }).click();
+  const verdict = page.locator('#sql-check-verdict');
+  await verdict.waitFor();
+  assert.match((await verdict.textContent())!, /^VerdictSQL injectionShapesboolean-probeWhya condition that does not depend on the row.*Fingerprint[0-9a-f]{16}$/);
+  await screenshot(page, 'threat-sql-check');
+  await page.getByRole('textbox', { name: 'Statement', exact: true }).fill("SELECT * FROM products WHERE name ILIKE '%lamp%'");
+  await page.getByRole('button', { name: 'Test statement' }).click();
+  await page.locator('#sql-check-verdict', { hasText: 'No injection found' }).waitFor();
+});
 
 test('identity: set the administrator, add a principal; the platform-wide alert list', async () => {
   await go(page, `/servers/${SERVER}/identity`, /Identity of orders/);

@@ -8,12 +8,13 @@ import type { ThreatEngine } from '../../threat/engine.js';
 import { ALERT_TYPES, type AlertType, type Severity } from '../../threat/alert-types.js';
 import { policyView, type SecurityAlertPolicy, type Webhook } from '../../threat/policy.js';
 import { invalid, notFound } from '../../platform/errors.js';
+import type { SqliAllowEntry } from '../../threat/sql/allow.js';
 import { READ, SECURE } from '../rbac.js';
 import { errorResponses } from '../app.js';
 
 interface PolicyBody {
   state?: 'Enabled' | 'Disabled';
-  disabledAlerts?: AlertType[];
+  disabledAlerts?: (AlertType | SqliAllowEntry)[];
   emailAddresses?: string[];
   webhooks?: { url: string; secret?: string }[];
   retentionDays?: number;
@@ -39,7 +40,13 @@ const policyBody = {
   minProperties: 1,
   properties: {
     state: { type: 'string', enum: ['Enabled', 'Disabled'] },
-    disabledAlerts: { type: 'array', uniqueItems: true, items: { type: 'string', enum: [...ALERT_TYPES] } },
+    // Alert types, and per-shape SQL-injection exclusions: SqlInjection:<fingerprint> (--sqli-allow).
+    disabledAlerts: {
+      type: 'array',
+      uniqueItems: true,
+      maxItems: 1000,
+      items: { anyOf: [{ type: 'string', enum: [...ALERT_TYPES] }, { type: 'string', pattern: '^SqlInjection:[0-9a-f]{16}$' }] },
+    },
     emailAddresses: { type: 'array', maxItems: 50, items: { type: 'string', minLength: 3, maxLength: 254 } },
     webhooks: {
       type: 'array',
@@ -231,6 +238,37 @@ export function threatRoutes(app: FastifyInstance, servers: ServersRepo, repo: T
     await server(req.params.name);
     if (!engine.throttle.unblock(req.params.name, req.params.id)) throw notFound(`Block '${req.params.id}' was not found on server '${req.params.name}'.`);
     return reply.code(204).send();
+  });
+
+  // `pgwarden threat sql-check --server` and the console's "test a statement" box: the detector's
+  // verdict on statements, against the server's learned application shapes. No alert, no learning.
+  app.post<{ Params: { name: string }; Body: { statements: { sql: string }[]; application?: string; role?: string } }>('/servers/:name/sqlCheck', {
+    config: { roles: READ },
+    schema: {
+      tags: ['threat'],
+      params,
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['statements'],
+        properties: {
+          statements: {
+            type: 'array',
+            minItems: 1,
+            maxItems: 1000,
+            items: { type: 'object', additionalProperties: false, required: ['sql'], properties: { sql: { type: 'string', maxLength: 65_536 } } },
+          },
+          application: { type: 'string', maxLength: 256 },
+          role: { type: 'string', maxLength: 256 },
+        },
+      },
+    },
+  }, async (req) => {
+    await server(req.params.name);
+    const b = req.body;
+    const value = engine.checkSql(req.params.name, b.statements.map((x) => x.sql), { application: b.application ?? null, role: b.role ?? null });
+    if (!value) throw invalid('The SQL-injection detector is not available on this platform.');
+    return { value };
   });
 
   app.get<{ Params: { name: string }; Querystring: { since?: string; bucketSeconds?: string } }>('/servers/:name/loginStats', {

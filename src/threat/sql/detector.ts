@@ -1,60 +1,135 @@
 // The SQL-injection detector (SPEC.md §6) for one server: each query string's injection shapes,
 // cached by its literal-free shape (so an application's repeated statements cost a lexer pass
-// and a map look-up), and bursts of syntax errors (42601) per (role, application).
+// and a map look-up), learned application shapes (learned.ts) per (role, application), and
+// bursts of syntax errors (42601) per (role, application).
 import { createHash } from 'node:crypto';
 import { lexShape } from '../../audit/classify/lexer.js';
 import { LruCache } from '../../audit/classify/lru.js';
 import { BoundedMap, SlidingWindow } from '../bounded-map.js';
-import { shapesOf, type ShapeVerdict } from './shapes.js';
-import type { SqlInspector } from '../engine.js';
+import { shapesOf, SHAPE_DETAILS, type ShapeVerdict } from './shapes.js';
+import { LearnedShapes, tokensOf, type Tokens } from './learned.js';
+import type { SqlFinding, SqlInspector, SqlInput } from '../engine.js';
 
 export interface SqlDetectorOptions {
   /** Syntax errors from one (role, application) in the window: SqlInjectionVulnerability. */
   readonly syntaxErrorBurst?: number;
   readonly syntaxErrorWindowMs?: number;
   readonly cacheEntries?: number;
+  /** The server's learned application shapes (shared with the engine, which stores them). */
+  readonly learned?: LearnedShapes;
 }
 
-type Verdict = (ShapeVerdict & { evidence: string; fingerprint: string }) | null;
+/** What the cache holds per literal-free shape. */
+interface Entry {
+  readonly fingerprint: string;
+  readonly evidence: string;
+  /** null: does not parse. */
+  readonly rules: ShapeVerdict | null;
+  tokens?: Tokens | null;
+}
+
+/** The verdict on one statement (`pgwarden threat sql-check`). */
+export interface SqlCheckResult {
+  readonly verdict: 'SqlInjection' | 'none';
+  readonly shapes: readonly string[];
+  readonly detail: string;
+  readonly fingerprint: string;
+}
 
 const MAX_TEXT = 16 * 1024;
 
 export class SqlInjectionDetector implements SqlInspector {
-  private readonly cache: LruCache<Verdict>;
+  private readonly cache: LruCache<Entry>;
+  /** Verdicts of "extends a learned shape" per (role, application, fingerprint). */
+  private readonly derived = new LruCache<string | null>(10_000, 4 * 1024 * 1024);
   private readonly errors = new BoundedMap<string, { window: SlidingWindow; reported: number }>(10_000);
   private readonly burst: number;
   private readonly windowMs: number;
+  readonly learned: LearnedShapes;
 
   constructor(o: SqlDetectorOptions = {}) {
-    this.cache = new LruCache<Verdict>(o.cacheEntries ?? 10_000, 16 * 1024 * 1024);
+    this.cache = new LruCache<Entry>(o.cacheEntries ?? 10_000, 16 * 1024 * 1024);
     this.burst = o.syntaxErrorBurst ?? 10;
     this.windowMs = o.syntaxErrorWindowMs ?? 60_000;
+    this.learned = o.learned ?? new LearnedShapes();
   }
 
-  inspect(input: { role: string; application: string; text: string; sqlstate?: string; timeMs: number }): ReturnType<SqlInspector['inspect']> {
+  inspect(input: SqlInput): SqlFinding | null {
     if (input.sqlstate === '42601') return this.syntaxError(input);
     if (input.sqlstate !== undefined || input.text.length > MAX_TEXT) return null;
-    const lexed = lexShape(input.text);
-    const key = lexed ? lexed.key : input.text;
-    let verdict = this.cache.get(key);
-    if (verdict === undefined) {
-      verdict = this.judge(input.text, lexed ? lexed.key : null);
-      this.cache.set(key, verdict, key.length * 2 + 64);
+    const entry = this.entry(input.text);
+    if (entry.rules === null) return null;
+    if (entry.rules.shapes.length) return this.finding(entry, entry.rules);
+    if (this.learned.has(input.role, input.application, entry.fingerprint)) return null;
+    if (input.learn) {
+      const tokens = this.tokens(entry, input.text);
+      if (tokens && this.learned.learn(input.role, input.application, entry.fingerprint, tokens.tokens, input.timeMs)) this.derived.clear();
+      return null;
     }
-    if (!verdict) return null;
-    return { type: 'SqlInjection', shapes: verdict.shapes, evidence: verdict.evidence, fingerprint: verdict.fingerprint, detail: verdict.detail };
+    const from = this.extension(input.role, input.application, entry, input.text);
+    return from ? this.finding(entry, learnedVerdict(from)) : null;
   }
 
-  private judge(text: string, shapeKey: string | null): Verdict {
-    const v = shapesOf(text);
-    if (!v || v.shapes.length === 0) return null;
-    // Evidence without values: every plain literal replaced by '?'.
-    const evidence = (shapeKey ?? text.replace(/'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b/g, '?')).replace(/[\u0000\u0001\u0003]/g, '?').slice(0, 2000);
-    const fingerprint = createHash('sha256').update(shapeKey ?? evidence).digest('hex').slice(0, 16);
-    return { ...v, evidence, fingerprint };
+  /** The verdict on a statement without side effects: no learning, no alert. With `application`
+   * (and `role`), against the learned shapes of that application (any role when role is null);
+   * with neither, the rules alone. */
+  check(text: string, scope: { application: string | null; role: string | null; learned: boolean }): SqlCheckResult {
+    if (text.length > MAX_TEXT) return { verdict: 'none', shapes: [], detail: `the statement is longer than ${MAX_TEXT} bytes: the detector does not judge it`, fingerprint: '' };
+    const entry = this.entry(text);
+    if (entry.rules === null) {
+      return { verdict: 'none', shapes: [], detail: 'the statement does not parse: the server answers it with a syntax error (42601), which the SqlInjectionVulnerability detector counts', fingerprint: entry.fingerprint };
+    }
+    if (entry.rules.shapes.length) return { verdict: 'SqlInjection', shapes: entry.rules.shapes, detail: entry.rules.detail, fingerprint: entry.fingerprint };
+    if (scope.learned) {
+      const tokens = this.tokens(entry, text);
+      const from = tokens ? this.learned.extended(scope.role, scope.application, tokens) : null;
+      if (from) {
+        const v = learnedVerdict(from);
+        return { verdict: 'SqlInjection', shapes: v.shapes, detail: v.detail, fingerprint: entry.fingerprint };
+      }
+      const known = scope.application !== null && scope.role !== null && this.learned.has(scope.role, scope.application, entry.fingerprint);
+      return { verdict: 'none', shapes: [], detail: known ? 'a learned shape of this application' : 'no injection shape', fingerprint: entry.fingerprint };
+    }
+    return { verdict: 'none', shapes: [], detail: 'no injection shape', fingerprint: entry.fingerprint };
   }
 
-  private syntaxError(input: { role: string; application: string; timeMs: number }): ReturnType<SqlInspector['inspect']> {
+  private entry(text: string): Entry {
+    const lexed = lexShape(text);
+    const key = lexed ? lexed.key : text;
+    let entry = this.cache.get(key);
+    if (entry === undefined) {
+      const shapeKey = lexed ? lexed.key : null;
+      // Evidence without values: every plain literal replaced by '?'.
+      const evidence = (shapeKey ?? text.replace(/'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b/g, '?')).replace(/[\u0000\u0001\u0003]/g, '?').slice(0, 2000);
+      const fingerprint = createHash('sha256').update(shapeKey ?? evidence).digest('hex').slice(0, 16);
+      entry = { fingerprint, evidence, rules: shapesOf(text) };
+      this.cache.set(key, entry, key.length * 2 + evidence.length * 2 + 128);
+    }
+    return entry;
+  }
+
+  private tokens(entry: Entry, text: string): Tokens | null {
+    if (entry.tokens === undefined) entry.tokens = tokensOf(text);
+    return entry.tokens;
+  }
+
+  private extension(role: string, application: string, entry: Entry, text: string): string | null {
+    if (!this.learned.knows(role, application)) return null;
+    const key = `${role}\u0000${application}\u0000${entry.fingerprint}`;
+    let from = this.derived.get(key);
+    if (from === undefined) {
+      const tokens = this.tokens(entry, text);
+      from = tokens ? this.learned.extended(role, application, tokens) : null;
+      this.derived.set(key, from, key.length * 2 + 64);
+    }
+    return from;
+  }
+
+  private finding(entry: Entry, v: ShapeVerdict): SqlFinding {
+    return { type: 'SqlInjection', shapes: v.shapes, evidence: entry.evidence, fingerprint: entry.fingerprint, detail: v.detail };
+  }
+
+  private syntaxError(input: { role: string; application: string; timeMs: number }): SqlFinding | null {
     const key = `${input.role}\u0000${input.application}`;
     const s = this.errors.upsert(key, () => ({ window: new SlidingWindow(), reported: -Infinity }));
     const n = s.window.add(input.timeMs, this.windowMs);
@@ -68,4 +143,8 @@ export class SqlInjectionDetector implements SqlInspector {
       detail: `${n} syntax errors within ${Math.round(this.windowMs / 1000)} s`,
     };
   }
+}
+
+function learnedVerdict(from: string): ShapeVerdict {
+  return { shapes: ['learned-shape'], detail: `${SHAPE_DETAILS['learned-shape']} (learned shape ${from})` };
 }

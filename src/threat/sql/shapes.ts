@@ -2,19 +2,27 @@
 // a constant-true branch of an OR in a WHERE/HAVING/ON clause, a UNION branch that reads the
 // catalog or probes with NULL columns, a destructive statement stacked after an application
 // statement, a comment that starts right after a string literal and cuts the statement, sleeps in
-// a condition, casts of system values to numbers (error-based), and file or program access.
+// a condition, casts of system values to numbers (error-based), and file or program access;
+// probes.ts adds the shapes that carry over from one payload to the next (row-independent
+// predicates, string building, division oracles). Catalog queries (psql's own) are told apart by
+// the system relations in their own FROM.
 import { parseSql, scanSql, type RawStatement } from '../../audit/classify/parser.js';
 import { fieldsOf, list, names, nodeType, some, walk } from '../../audit/classify/nodes.js';
+import { booleanProbe, catalogQuery, touchesSystem, errorCast as errorCastProbe, errorDivision, stringBuilding, unionNumbers } from './probes.js';
 
-export type SqlShape = 'tautology' | 'union-extraction' | 'stacked-statements' | 'comment-truncation' | 'time-based' | 'error-based-cast' | 'file-access' | 'catalog-access';
+export type SqlShape = 'tautology' | 'union-extraction' | 'stacked-statements' | 'comment-truncation' | 'time-based' | 'error-based-cast' | 'file-access' | 'catalog-access'
+  | 'boolean-probe' | 'string-building' | 'error-division' | 'learned-shape';
 
 const SECRET_RELATIONS = new Set(['pg_shadow', 'pg_authid', 'pg_user_mapping', 'pg_user_mappings']);
 const SYSTEM_VALUES = new Set(['version', 'current_user', 'session_user', 'current_database', 'current_schema', 'inet_server_addr', 'user']);
 const FILE_FUNCTIONS = new Set(['pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_stat_file', 'lo_import', 'lo_export', 'dblink', 'dblink_exec', 'dblink_connect']);
 const SLEEPS = new Set(['pg_sleep', 'pg_sleep_for', 'pg_sleep_until']);
 const DESTRUCTIVE = new Set(['DropStmt', 'TruncateStmt', 'GrantStmt', 'GrantRoleStmt', 'AlterRoleStmt', 'CreateRoleStmt', 'CopyStmt', 'DropRoleStmt', 'AlterTableStmt', 'DeleteStmt', 'UpdateStmt', 'InsertStmt', 'CreateFunctionStmt', 'DoStmt']);
+const STACKED_OTHER = new Set(['CreateStmt', 'CreateTableAsStmt', 'AlterSystemStmt', 'CreateExtensionStmt', 'AlterOwnerStmt', 'CreateEventTrigStmt', 'LoadStmt', 'RenameStmt', 'ReassignOwnedStmt', 'DropOwnedStmt', 'AlterDatabaseSetStmt', 'AlterRoleSetStmt']);
 const APP_STATEMENTS = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt']);
 const SCONST = 261;
+/** FCONST and ICONST. */
+const NUMBERS = new Set([260, 266]);
 
 const funcName = (f: Record<string, unknown>) => names(f['funcname']).at(-1)?.toLowerCase() ?? '';
 
@@ -112,17 +120,34 @@ function readsSystem(node: unknown): boolean {
 }
 
 function unionExtraction(stmt: unknown): boolean {
-  return some(stmt, (type, f) => {
-    if (type !== 'SelectStmt' || f['op'] !== 'SETOP_UNION') return false;
-    const right = f['rarg'];
-    if (readsSystem(right)) return true;
-    const targets = list(fieldsOf(right)['targetList']);
-    const nulls = targets.filter((t) => {
-      const v = fieldsOf(t)['val'];
-      return nodeType(v) === 'A_Const' && fieldsOf(v)['isnull'] === true;
-    }).length;
-    return targets.length >= 2 && nulls >= targets.length - 1;
-  });
+  return some(stmt, (type, f) => type === 'SelectStmt' && setOpExtraction(f));
+}
+
+/** A UNION (at any depth of a chain of set operations: nested branches are bare nodes) whose right
+ * branch reads the system or probes columns with NULLs. */
+function setOpExtraction(f: Record<string, unknown>): boolean {
+  if (f['op'] !== 'SETOP_UNION') return false;
+  // A union of two catalog queries (psql's \dd, \d+) reads the catalog on both sides.
+  // (A catalog query on the left: only a branch of NULLs without FROM, or one reading passwords.)
+  const catalog = leftmostCatalog(f['larg']);
+  if (setOpExtraction(fieldsOf(f['larg']))) return true;
+  const right = f['rarg'];
+  if (catalog && secretRelation(right)) return true;
+  if (!catalog && readsSystem(right)) return true;
+  const targets = list(fieldsOf(right)['targetList']);
+  const nulls = targets.filter((t) => {
+    const v = fieldsOf(t)['val'];
+    return nodeType(v) === 'A_Const' && fieldsOf(v)['isnull'] === true;
+  }).length;
+  if (catalog) return !fieldsOf(right)['fromClause'] && targets.length >= 1 && nulls === targets.length;
+  return (targets.length >= 1 && nulls === targets.length) || (targets.length >= 2 && nulls >= targets.length - 1);
+}
+
+/** The left-most branch of a set operation is a catalog query. */
+function leftmostCatalog(node: unknown): boolean {
+  const f = fieldsOf(node);
+  if (f['op'] && f['op'] !== 'SETOP_NONE') return leftmostCatalog(f['larg']);
+  return catalogQuery(node);
 }
 
 function stacked(statements: readonly RawStatement[]): boolean {
@@ -131,7 +156,10 @@ function stacked(statements: readonly RawStatement[]): boolean {
   if (!APP_STATEMENTS.has(first)) return false;
   return statements.slice(1).some((s) => {
     const t = nodeType(s.stmt) ?? '';
-    return DESTRUCTIVE.has(t) && t !== first;
+    if (DESTRUCTIVE.has(t) && t !== first) return true;
+    if (STACKED_OTHER.has(t)) return true;
+    // A query of the system (sleep, version, settings, catalogs) after an application statement.
+    return t === 'SelectStmt' && (readsSystem(s.stmt) || touchesSystem(s.stmt));
   });
 }
 
@@ -162,6 +190,12 @@ function fileAccess(stmt: unknown): boolean {
 }
 
 function catalogSecrets(stmt: unknown): boolean {
+  // psql's \deu reads pg_user_mappings in its own FROM: a catalog query, not an extraction.
+  if (leftmostCatalog(stmt)) return false;
+  return secretRelation(stmt);
+}
+
+function secretRelation(stmt: unknown): boolean {
   return some(stmt, (type, f) => type === 'RangeVar' && SECRET_RELATIONS.has(String(f['relname'] ?? '').toLowerCase()));
 }
 
@@ -179,6 +213,9 @@ function commentTruncation(sql: string): boolean {
     const rest = body.slice(2);
     const prev = tokens[i - 1]!;
     if (prev.type === SCONST && t.start - prev.end <= 1 && (/'/.test(rest) || /\b(and|or)\b|=/i.test(rest))) return true;
+    // After a number: what is left of the statement (a quote, a clause, a parenthesis), or nothing.
+    if (NUMBERS.has(prev.type) && t.start - prev.end <= 1 && body.startsWith('--') &&
+      (/^[\s;-]*$/.test(rest) || /'|\)|=/.test(rest) || /\b(and|or|limit|offset|order|group|escape|returning|fetch|where|union)\b/i.test(rest))) return true;
     if (/'\s*(and|or)\b/i.test(rest)) return true;
   }
   return false;
@@ -189,15 +226,19 @@ export interface ShapeVerdict {
   readonly detail: string;
 }
 
-const DETAILS: Record<SqlShape, string> = {
+export const SHAPE_DETAILS: Record<SqlShape, string> = {
   'tautology': 'a condition with an always-true OR branch (such as OR 1=1)',
   'union-extraction': 'a UNION that reads system catalogs or probes columns with NULLs',
-  'stacked-statements': 'a destructive statement stacked after an application statement',
+  'stacked-statements': 'a destructive statement or a query of the system stacked after an application statement',
   'comment-truncation': 'a comment right after a string literal that cuts off the rest of the statement',
   'time-based': 'a sleep inside a condition (time-based blind injection)',
   'error-based-cast': 'a cast of system information to a number (error-based extraction)',
   'file-access': 'access to server files or programs',
   'catalog-access': 'a read of password or user-mapping catalogs',
+  'boolean-probe': 'a condition that does not depend on the row: constants or system values (current_user, version(), catalog subqueries) compared (boolean-blind probe)',
+  'string-building': 'text built with chr() or || around a subquery or a system value',
+  'error-division': 'a division by zero or by a subquery (error oracle)',
+  'learned-shape': "one of the application's learned statements with extra conditions, a UNION or a comment where a literal used to be",
 };
 
 /** The injection shapes of a query string; null when it does not parse (a syntax error). */
@@ -210,11 +251,15 @@ export function shapesOf(sql: string): ShapeVerdict | null {
     if (tautology(s.stmt)) shapes.add('tautology');
     if (unionExtraction(s.stmt)) shapes.add('union-extraction');
     if (timeBased(s.stmt)) shapes.add('time-based');
-    if (errorCast(s.stmt)) shapes.add('error-based-cast');
+    if (errorCast(s.stmt) || errorCastProbe(s.stmt)) shapes.add('error-based-cast');
+    if (!shapes.has('tautology') && booleanProbe(s.stmt)) shapes.add('boolean-probe');
+    if (stringBuilding(s.stmt)) shapes.add('string-building');
+    if (errorDivision(s.stmt)) shapes.add('error-division');
+    if (unionNumbers(s.stmt)) shapes.add('union-extraction');
     if (fileAccess(s.stmt)) shapes.add('file-access');
     if (catalogSecrets(s.stmt)) shapes.add('catalog-access');
   }
   if (commentTruncation(sql)) shapes.add('comment-truncation');
   const list2 = [...shapes];
-  return { shapes: list2, detail: list2.map((s) => DETAILS[s]).join('; ') };
+  return { shapes: list2, detail: list2.map((s) => SHAPE_DETAILS[s]).join('; ') };
 }

@@ -1,5 +1,6 @@
 // Threat protection of one server: the alert policy, a chart of failed and successful logins,
-// the alerts (filters, details with evidence, dismiss) and the automatic protection's blocks.
+// the alerts (filters, details with evidence, dismiss), the automatic protection's blocks, and a
+// box to test a statement against the SQL-injection detector (with the server's learned shapes).
 import { api, get, query } from '../api.js';
 import { carryOver, confirmDialog, field, h, resultSlot, select, status, table, time } from '../dom.js';
 import { showWhenLive } from '../live.js';
@@ -34,6 +35,7 @@ export const threatPage: Page = {
       await alertsSection(base),
       await chartSection(ctx, base),
       blocksSection(ctx, base, blocks.value),
+      sqlCheckSection(base),
       policySection(ctx, base, policy));
   },
 };
@@ -101,6 +103,47 @@ function blocksSection(ctx: PageContext, base: string, blocks: Block[]): HTMLEle
     result);
 }
 
+interface SqlVerdict {
+  verdict: 'SqlInjection' | 'none';
+  shapes: string[];
+  detail: string;
+  fingerprint: string;
+}
+
+/** "Test a statement": the detector's verdict, as `pgwarden threat sql-check --server` gives it. */
+function sqlCheckSection(base: string): HTMLElement {
+  const sql = h('textarea', { name: 'sql', id: 'sql-check-sql', rows: '3', spellcheck: 'false' });
+  const application = h('input', { name: 'application', id: 'sql-check-application', autocomplete: 'off' });
+  const result = resultSlot('sql-check-result');
+  const form = h('form', { class: 'subform', novalidate: true },
+    field('Statement', sql, 'One statement as the application sends it. Nothing is run; no alert is raised.').row,
+    field('Application name', application, 'Optional: judge against the shapes learned for this application.').row,
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Test statement')), result);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (!sql.value.trim()) {
+      result.replaceChildren(status('error', 'Enter a statement to test.'));
+      return;
+    }
+    result.replaceChildren(status('pending', 'Testing…'));
+    try {
+      const r = await api<{ value: SqlVerdict[] }>('POST', `${base}/sqlCheck`, {
+        statements: [{ sql: sql.value }],
+        ...(application.value.trim() ? { application: application.value.trim() } : {}),
+      });
+      const v = r.value[0]!;
+      result.replaceChildren(h('dl', { class: 'facts', id: 'sql-check-verdict' },
+        h('dt', {}, 'Verdict'), h('dd', {}, v.verdict === 'SqlInjection' ? 'SQL injection' : 'No injection found'),
+        h('dt', {}, 'Shapes'), h('dd', {}, v.shapes.join(', ') || 'none'),
+        h('dt', {}, 'Why'), h('dd', {}, v.detail),
+        h('dt', {}, 'Fingerprint'), h('dd', {}, h('code', {}, v.fingerprint || '—'))));
+    } catch (err) {
+      result.replaceChildren(status('error', message(err)));
+    }
+  });
+  return h('section', { class: 'card', 'aria-labelledby': 'sql-check-title' }, h('h2', { id: 'sql-check-title' }, 'Test a statement'), form);
+}
+
 function policySection(ctx: PageContext, base: string, p: AlertPolicy): HTMLElement {
   const section = h('section', { class: 'card', 'aria-labelledby': 'policy-title' }, h('h2', { id: 'policy-title' }, 'Alert policy'));
   if (!ctx.session.canSecure) {
@@ -124,6 +167,7 @@ function policySection(ctx: PageContext, base: string, p: AlertPolicy): HTMLElem
     h('label', { for: state.id, class: 'check' }, state, ' Threat protection enabled'),
     h('label', { for: auto.id, class: 'check' }, auto, ' Automatic protection (throttle addresses that keep failing)'),
     h('fieldset', {}, h('legend', {}, 'Alert types raised'), h('div', { class: 'checks' }, ...types.map((b) => h('label', { for: b.id, class: 'check' }, b, ` ${b.value}`)))),
+    h('p', { class: 'hint', id: 'sqli-exclusions' }, `Silenced SQL-injection statement shapes: ${p.disabledAlerts.filter((d) => d.startsWith('SqlInjection:')).map((d) => d.slice('SqlInjection:'.length)).join(', ') || 'none'} (change with pgwarden server threat-protection update --sqli-allow / --sqli-unallow).`),
     h('div', { class: 'grid' },
       field('E-mail addresses', emails, 'One per line.').row,
       field('Webhook URLs', hooks, 'One per line. Deliveries are signed.').row,
@@ -137,7 +181,8 @@ function policySection(ctx: PageContext, base: string, p: AlertPolicy): HTMLElem
     const body = {
       state: state.checked ? 'Enabled' : 'Disabled',
       autoProtection: { state: auto.checked ? 'Enabled' : 'Disabled' },
-      disabledAlerts: types.filter((b) => !b.checked).map((b) => b.value),
+      // Per-shape SQL-injection exclusions (--sqli-allow) are kept as they are.
+      disabledAlerts: [...types.filter((b) => !b.checked).map((b) => b.value), ...p.disabledAlerts.filter((d) => d.startsWith('SqlInjection:'))],
       emailAddresses: lines(emails),
       webhooks: lines(hooks).map((url) => (known.has(url) || !secret.value ? { url } : { url, secret: secret.value })),
       retentionDays: Number(retention.value),
