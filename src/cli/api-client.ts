@@ -1,6 +1,5 @@
 // The CLI's HTTPS client of the REST API. It finds the API through PGWARDEN_API_URL +
 // PGWARDEN_TOKEN (+ PGWARDEN_CA_FILE), or through the data dir's client.json.
-import { request } from 'node:https';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -49,9 +48,11 @@ export function resolveTarget(dataDir: string | undefined): ApiTarget {
   };
 }
 
-export function callApi<T>(target: ApiTarget, method: string, route: string, body?: unknown): Promise<T> {
+export async function callApi<T>(target: ApiTarget, method: string, route: string, body?: unknown): Promise<T> {
   const url = new URL(route, target.url);
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  // Loaded on the first call, so that help and argument errors do not load TLS.
+  const { request } = await import('node:https');
   return new Promise((resolve, reject) => {
     const req = request(
       url,

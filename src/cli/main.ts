@@ -1,6 +1,10 @@
 // The pgwarden command: `up` runs the platform; every other verb is a thin client of the API.
+// Every command is declared up front from light modules (commander and src/cli); what is heavy is
+// loaded with `await import()` only by the command that runs it (`up` and `gateway`: the platform,
+// `threat sql-check`: the detector); an API command loads commander and ~20 small modules, no more.
+// test/integration/cli-startup.test.ts fails if a thin command loads the platform again.
 import { Command, Option } from 'commander';
-import { gatewayCommand, upCommand } from './up.js';
+import { PLATFORM_COMMANDS, gatewayCommand, loadPlatformFlags, upCommand } from './up.js';
 import { serverCommand } from './server-commands.js';
 import { caCommand, tokenCommand } from './platform-commands.js';
 import { accessCommand, networkCommand } from './network-commands.js';
@@ -14,7 +18,10 @@ const program = new Command('pgwarden')
   .option('--data-dir <dir>', 'platform data dir (or PGWARDEN_DATA_DIR; default ./.pgwarden)')
   .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
   .showHelpAfterError()
-  .enablePositionalOptions(false);
+  .enablePositionalOptions(false)
+  .hook('preSubcommand', async (_program, sub) => {
+    if (PLATFORM_COMMANDS.includes(sub.name())) await loadPlatformFlags();
+  });
 
 program.addCommand(upCommand());
 program.addCommand(gatewayCommand());

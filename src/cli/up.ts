@@ -1,11 +1,26 @@
 // pgwarden up: runs the platform in the foreground until SIGINT/SIGTERM.
 // pgwarden gateway: a second gateway on this host (or another sharing --catalog-url).
-import { readFileSync } from 'node:fs';
+// Only the flags are declared here, from light modules; the platform is loaded when one of the two
+// commands runs (up-run.ts), so no other command pays for it.
 import { Command, Option } from 'commander';
-import { Platform, defaultOptions, type PlatformOptions } from '../platform/platform.js';
-import { ensureDemoServer } from './demo.js';
+import { platformDefaults as defaultOptions } from '../platform/defaults.js';
 import { defaultLimits } from '../gateway/context.js';
-import { parseModuleFlag } from '../platform/pkcs11-config.js';
+
+/** `--pkcs11-module`'s parser, loaded by loadPlatformFlags before `up` or `gateway` parses its flags. */
+let moduleFlagParser: ((value: string, into: Record<string, string>) => Record<string, string>) | null = null;
+
+/** The commands that run the platform. */
+export const PLATFORM_COMMANDS: readonly string[] = ['up', 'gateway'];
+
+/** Loads what the flags of `up` and `gateway` are parsed with (main runs it before either parses). */
+export async function loadPlatformFlags(): Promise<void> {
+  moduleFlagParser ??= (await import('../platform/pkcs11-config.js')).parseModuleFlag;
+}
+
+function parseModuleFlag(value: string, into: Record<string, string>): Record<string, string> {
+  if (!moduleFlagParser) throw new Error('internal error: --pkcs11-module parsed before its parser was loaded');
+  return moduleFlagParser(value, into);
+}
 
 function port(value: string): number {
   const n = Number(value);
@@ -72,107 +87,12 @@ function nonNegative(v: string, flag: string): number {
   return n;
 }
 
-function volumeBackendOption(v: string): 'auto' | 'fscrypt' | 'gocryptfs' {
-  if (v === 'auto' || v === 'fscrypt' || v === 'gocryptfs') return v;
-  throw new Error(`--volume-backend must be auto, fscrypt or gocryptfs, got '${v}'.`);
-}
-
-function optionsFrom(o: Record<string, unknown>, cmd: Command, mode: PlatformOptions['mode']): PlatformOptions {
-  const globals = cmd.optsWithGlobals<{ dataDir?: string }>();
-  if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error('--tls-cert and --tls-key go together.');
-  if (o.privateLinkPort !== undefined && !o.privateLinkLb) throw new Error('--private-link-port needs --private-link-lb (the load balancers allowed to send PROXY headers).');
-  return {
-    mode,
-    dataDir: (o.dataDir as string | undefined) ?? globals.dataDir ?? process.env.PGWARDEN_DATA_DIR ?? defaultOptions.dataDir,
-    domain: o.domain as string,
-    gatewayPort: o.gatewayPort as number,
-    gatewayHosts: o.gatewayHost as string[],
-    apiPort: o.apiPort as number,
-    apiHost: o.apiHost as string,
-    catalogUrl: (o.catalogUrl as string | undefined) ?? process.env.PGWARDEN_CATALOG_URL,
-    logLevel: o.logLevel as string,
-    auditDurability: o.auditDurability as 'strict' | 'batched',
-    auditFailurePolicy: o.auditFailurePolicy as 'failClosed' | 'failOpen',
-    tlsCertFile: o.tlsCert as string | undefined,
-    tlsKeyFile: o.tlsKey as string | undefined,
-    ...(o.backupDir ? { backupDir: o.backupDir as string } : {}),
-    volumeBackend: volumeBackendOption(o.volumeBackend as string),
-    volumeSizeBytes: (o.volumeSizeGb as number) * 1024 ** 3,
-    keyCheckIntervalMs: (o.keyCheckInterval as number) * 1000,
-    fips: o.fips === true,
-    pkcs11Modules: o.pkcs11Module as Record<string, string>,
-    backupIntervalMs: (o.backupIntervalHours as number) * 3600_000,
-    backupRetentionDays: o.backupRetentionDays as number,
-    gatewayLimits: {
-      maxPreauthConnections: o.maxPreauthConnections as number,
-      maxPreauthPerAddress: o.maxPreauthPerAddress as number,
-      firstByteTimeoutMs: o.firstByteTimeoutMs as number,
-      descriptorReserve: o.descriptorReserve as number,
-    },
-    threat: {
-      ...(o.smtpHost
-        ? {
-            smtp: {
-              host: o.smtpHost as string,
-              port: o.smtpPort as number,
-              secure: o.smtpSecurity === 'tls',
-              requireTls: o.smtpSecurity === 'starttls',
-              ...(o.smtpUser ? { user: o.smtpUser as string, password: process.env.PGWARDEN_SMTP_PASSWORD ?? '' } : {}),
-              from: o.smtpFrom as string,
-              ...(o.smtpCa ? { ca: readFileSync(o.smtpCa as string, 'utf8') } : {}),
-            },
-          }
-        : {}),
-      ipLists: (o.threatIpList as string[] | undefined) ?? [],
-      geoIp: o.geoip !== false,
-    },
-    privateLink:
-      o.privateLinkPort === undefined
-        ? undefined
-        : { port: o.privateLinkPort as number, hosts: o.privateLinkHost as string[], loadBalancers: o.privateLinkLb as string[] },
-  };
-}
-
-/** Starts the platform and keeps it in the foreground; stops it cleanly on SIGINT/SIGTERM. */
-async function runInForeground(platform: Platform, afterStart: () => Promise<void>): Promise<void> {
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    process.stderr.write(`pgwarden: ${signal}, stopping...\n`);
-    platform.stop().then(
-      () => process.exit(0),
-      (err: Error) => {
-        process.stderr.write(`pgwarden: stop failed: ${err.message}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGHUP', () => {
-    platform.reloadCertificate().then(
-      () => process.stderr.write('pgwarden: gateway certificate reloaded\n'),
-      (err: Error) => process.stderr.write(`pgwarden: certificate reload failed: ${err.message}\n`),
-    );
-  });
-  await platform.start();
-  await afterStart();
-  process.stdout.write('Press Ctrl-C to stop.\n');
-}
-
 export function upCommand(): Command {
   return gatewayOptions(new Command('up').description('run the platform in the foreground (catalog, servers, API, gateway)'))
     .option('--demo', 'create a demo server and print how to connect to it')
     .action(async (o: Record<string, unknown>, cmd: Command) => {
-      const platform = new Platform(optionsFrom(o, cmd, 'platform'));
-      await runInForeground(platform, async () => {
-        process.stdout.write(
-          `pgwarden is up.\n  data dir: ${platform.paths.root}\n  API:      ${platform.apiUrl} (token in ${platform.paths.clientConfig})\n` +
-            `  gateway:  port ${platform.gateway.port} on ${platform.options.gatewayHosts.join(', ')}\n`,
-        );
-        if (o.demo) await ensureDemoServer(platform);
-      });
+      const { runUp } = await import('./up-run.js');
+      await runUp(o, cmd);
     });
 }
 
@@ -180,9 +100,7 @@ export function gatewayCommand(): Command {
   return gatewayOptions(
     new Command('gateway').description("run one more gateway on a platform's catalog (same host: same --data-dir; or --catalog-url)"),
   ).action(async (o: Record<string, unknown>, cmd: Command) => {
-    const platform = new Platform(optionsFrom(o, cmd, 'gateway'));
-    await runInForeground(platform, async () => {
-      process.stdout.write(`pgwarden gateway is up on port ${platform.gateway.port}; health and metrics at ${platform.apiUrl}\n`);
-    });
+    const { runGateway } = await import('./up-run.js');
+    await runGateway(o, cmd);
   });
 }

@@ -57,6 +57,7 @@ import { ConfigurationService } from './configuration-service.js';
 import { ServerParametersRepo } from '../catalog/server-parameters-repo.js';
 import { consoleRoot, registerConsole } from '../control/console.js';
 import { Operations } from './operations.js';
+import { platformDefaults } from './defaults.js';
 import { SystemKeyRoot, enableFips, serverKeyAad } from '../crypto/index.js';
 import { KeysRepo } from '../catalog/keys-repo.js';
 import type { ServerRecord } from '../catalog/servers-repo.js';
@@ -125,14 +126,7 @@ export interface ThreatOptions {
   readonly geoIp?: boolean;
 }
 
-export const defaultOptions: PlatformOptions = {
-  dataDir: '.pgwarden',
-  domain: 'pgwarden.localhost',
-  gatewayPort: 5432,
-  gatewayHosts: ['0.0.0.0', '::'],
-  apiPort: 8443,
-  apiHost: '127.0.0.1',
-};
+export const defaultOptions: PlatformOptions = platformDefaults;
 
 export interface ClientConfig {
   apiUrl: string;
