@@ -58,6 +58,9 @@ if [ -n "$PG_MAJOR" ] && [ ! -f "/usr/lib/postgresql/$PG_MAJOR/lib/pgaudit.so" ]
     { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "postgresql-$PG_MAJOR-pgaudit" >/dev/null; }
 fi
 if [ -n "$PG_MAJOR" ]; then build_library pgwarden_audit; fi
+# pgwarden_archive: the archive module (archive_library, PostgreSQL 15+) that hands each WAL segment
+# to the server's archive agent without starting a process per segment (ext/pgwarden_archive).
+if [ -n "$PG_MAJOR" ] && [ "$PG_MAJOR" -ge 15 ]; then build_library pgwarden_archive; fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund

@@ -6,7 +6,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { Cluster } from './cluster.js';
-import { auditConfig, libraryConfig, pgauditAvailable, preloadLibraries } from './server-libraries.js';
+import { archiveModuleAvailable, auditConfig, libraryConfig, pgauditAvailable, preloadLibraries } from './server-libraries.js';
 import { ownerLibraries, parameterSettings, type ParameterValues } from './server-parameters.js';
 import { alignReplication, inEveryDatabase, installExtensionTrigger, revokeDataRoles } from './server-policies.js';
 import { EXTENSION_GRANTS } from './extension-allowlist.js';
@@ -216,7 +216,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
         settings: {
           max_connections: 250,
           ...libraryConfig(findPgBinaries()),
-          ...(this.backups ? walArchiveSettings({ socketPath: this.agentSocket(id) }) : {}),
+          ...(this.backups ? walArchiveSettings({ socketPath: this.agentSocket(id), archiveLibrary: archiveModuleAvailable(findPgBinaries()) }) : {}),
         },
         hbaLines: this.backups ? [replicationHbaLine(MAINTENANCE_ROLE)] : [],
       });

@@ -28,6 +28,12 @@ export function nestedAuditOnly(pg: PgBinaries): boolean {
   return pgauditAvailable(pg) && existsSync(path.join(pg.libDir, `${NESTED_AUDIT_LIBRARY}.so`));
 }
 
+/** Whether the archive module (ext/pgwarden_archive, PostgreSQL 15+) is installed: WAL is then
+ * archived by the archiver process itself instead of a process per segment (storage/backup/wal-archive.ts). */
+export function archiveModuleAvailable(pg: PgBinaries): boolean {
+  return existsSync(path.join(pg.libDir, 'pgwarden_archive.so'));
+}
+
 /** Settings fixed for the server's life (a change needs a restart). */
 export function libraryConfig(pg: PgBinaries): ServerConfig {
   const libraries = platformLibraries(pg);

@@ -26,6 +26,8 @@ after(async () => t?.stop());
 
 test('backup, then restore to a point in time: exactly the rows before it, in a new server without firewall rules', async () => {
   assert.equal((await sql('orders', "create table items (id int primary key, note text); insert into items select g, 'MARK' || 'ER_' || md5('x') from generate_series(1, 100) g")).code, 0);
+  // The WAL goes to the archive agent through the archive module (no process per segment).
+  assert.equal((await sql('orders', "select current_setting('archive_library') || '|' || current_setting('archive_command')")).stdout, 'pgwarden_archive|');
   const b = await t.cli(['backup', 'create', '--server', 'orders', '--output', 'json']);
   assert.equal(b.code, 0, b.stderr);
   const backup = JSON.parse(b.stdout) as { id: string; sizeBytes: number };

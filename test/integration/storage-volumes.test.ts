@@ -9,11 +9,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { volumeBackend, type VolumeBackend, type VolumeSpec } from '../../src/storage/volumes/volume.js';
 import { VolumeBusyError, WrongVolumeKeyError } from '../../src/storage/volumes/errors.js';
+import { FSCRYPT_DEFAULTS, FscryptBackend } from '../../src/storage/volumes/fscrypt.js';
 import { serviceAccount, type OsAccount } from '../../src/engine/os-user.js';
 import { Cluster } from '../../src/engine/cluster.js';
 
@@ -232,3 +233,73 @@ for (const name of ['fscrypt', 'gocryptfs'] as const) {
     });
   });
 }
+
+/** The loop device serving `image` (from /sys: backing_file), or null. */
+function loopOf(image: string): string | null {
+  for (const dev of readdirSync('/sys/block').filter((d) => /^loop\d+$/.test(d))) {
+    try {
+      if (readFileSync(`/sys/block/${dev}/loop/backing_file`, 'utf8').trim() === path.resolve(image)) return dev;
+    } catch {
+      /* not bound */
+    }
+  }
+  return null;
+}
+const loopAttr = (dev: string, attr: string) => readFileSync(`/sys/block/${dev}/${attr}`, 'utf8').trim();
+
+const fscryptProbe = await volumeBackend('fscrypt').probe();
+describe('fscrypt loop devices: direct I/O, and volumes made before it', { skip: fscryptProbe.ok ? false : `fscrypt does not work on this host: ${fscryptProbe.ok ? '' : fscryptProbe.reason}`, timeout: 240_000 }, () => {
+  let root: string;
+  const key = randomBytes(64);
+  const spec = (id: string): VolumeSpec => ({ id, stateDir: path.join(root, 'state'), mountPoint: path.join(root, id), sizeBytes: 1 << 30, owner: { uid: account.uid, gid: account.gid } });
+  const image = (s: VolumeSpec) => path.join(s.stateDir, `${s.id}.ext4`);
+
+  before(() => {
+    root = mkdtempSync('/tmp/pgw-vol-dio-');
+    chmodSync(root, 0o711);
+  });
+  after(async () => {
+    for (const id of ['new', 'old']) await new FscryptBackend().destroy(spec(id)).catch(() => undefined);
+    key.fill(0);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('serves a new volume through a loop device with direct I/O, blocks as large as the backing filesystem\'s, released by close', async () => {
+    const s = spec('new');
+    const backend = new FscryptBackend();
+    await backend.create(s, key);
+    const dev = loopOf(image(s));
+    assert.ok(dev, 'a loop device serves the image');
+    assert.equal(loopAttr(dev, 'loop/dio'), '1', 'direct I/O: the image is not cached a second time');
+    assert.equal(loopAttr(dev, 'loop/autoclear'), '1', 'umount releases the device');
+    const bsize = String(statfsSync(s.stateDir).bsize);
+    assert.equal(loopAttr(dev, 'queue/logical_block_size'), bsize);
+    const dump = execFileSync('dumpe2fs', ['-h', image(s)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    assert.match(dump, new RegExp(`^Block size:\\s+${bsize}$`, 'm'));
+    assert.match(dump, new RegExp(`^Total journal size:\\s+${FSCRYPT_DEFAULTS.journalMiB}M$`, "m"));
+    writeAs(account, path.join(s.mountPoint, 'data', 'kept.txt'), 'kept\n');
+    await backend.close(s);
+    assert.equal(loopOf(image(s)), null, 'no loop device left after close');
+    assert.deepEqual(mountsUnder(s.mountPoint), []);
+    await backend.open(s, key);
+    assert.equal(readFileSync(path.join(s.mountPoint, 'data', 'kept.txt'), 'utf8'), 'kept\n');
+    assert.equal(loopAttr(loopOf(image(s))!, 'loop/dio'), '1');
+    await backend.close(s);
+  });
+
+  it('opens a volume made the old way (mount -o loop, buffered), its files intact, now with direct I/O', async () => {
+    const s = spec('old');
+    const old = new FscryptBackend({ directIo: false, journalMiB: 32 });
+    await old.create(s, key);
+    assert.equal(loopAttr(loopOf(image(s))!, 'loop/dio'), '0', 'control: the old way is buffered');
+    writeAs(account, path.join(s.mountPoint, 'data', 'old.txt'), 'from before\n');
+    await old.close(s);
+    const backend = new FscryptBackend();
+    await backend.open(s, key);
+    assert.equal(await backend.isOpen(s), true);
+    assert.equal(readFileSync(path.join(s.mountPoint, 'data', 'old.txt'), 'utf8'), 'from before\n');
+    assert.equal(loopAttr(loopOf(image(s))!, 'loop/dio'), '1');
+    await backend.close(s);
+    assert.equal(loopOf(image(s)), null);
+  });
+});

@@ -1,9 +1,11 @@
 // Continuous WAL archiving without keys inside the server.
 //
-// PostgreSQL runs archive_command / restore_command as the server's own OS user, which must never
-// hold a backup key nor reach another server's agent. So those commands are a tiny client
-// (archive-client.ts, run with node) that talks to an archive agent the platform (root) runs,
-// one per server, on a Unix socket:
+// PostgreSQL archives and restores as the server's own OS user, which must never hold a backup
+// key nor reach another server's agent. So what it runs only hands bytes to an archive agent the
+// platform (root) runs, one per server, on a Unix socket: for archiving, the archive module
+// ext/pgwarden_archive (archive_library, inside the archiver process: no process per segment),
+// or, where it is not installed, archive_command running a tiny client (archive-client.ts, node);
+// for restoring, restore_command with that client (only during a recovery):
 //   <agentDir> root-owned 0711; <agentDir>/<socket> chowned to the server's OS user, 0600.
 // The agent holds the KEK provider and the server's WAL keyring, encrypts what it is sent, and
 // writes it durably to the repository before it answers OK: PostgreSQL recycles a segment only
@@ -47,6 +49,9 @@ export interface ArchiveAgentOptions {
   readonly maxEpochAgeMs?: number;
   readonly maxSegmentsPerEpoch?: number;
   readonly onEvent?: (e: ArchiveAgentEvent) => void;
+  /** Called once a segment is stored durably, before the OK goes back (where a crash leaves a
+   * stored segment that PostgreSQL did not see acknowledged; tests put one there). */
+  readonly beforeAcknowledge?: (name: string) => Promise<void> | void;
 }
 
 export type ArchiveAgentEvent =
@@ -110,7 +115,8 @@ export async function startArchiveAgent(o: ArchiveAgentOptions): Promise<Archive
         try {
           await archiveOne(name, plain);
           o.onEvent?.({ type: 'archived', name, bytes: size });
-          socket.end('OK\n');
+          await o.beforeAcknowledge?.(name);
+          if (!socket.destroyed) socket.end('OK\n');
         } catch (err) {
           fail('ARCHIVE', name, err as Error);
           socket.end(`ERR ${oneLine((err as Error).message)}\n`);
@@ -276,14 +282,30 @@ function clientCommand(o: ArchiveCommandOptions, args: string): string {
   return `${shellQuote(o.nodePath ?? process.execPath)} ${shellQuote(o.clientPath ?? archiveClientPath())} ${shellQuote(o.socketPath)} ${args}`;
 }
 
-/** The GUCs a managed server needs for continuous archiving through its agent. */
-export function walArchiveSettings(o: ArchiveCommandOptions & { readonly archiveTimeoutSeconds?: number }): Record<string, string | number> {
-  return {
-    wal_level: 'replica',
-    archive_mode: 'on',
-    archive_command: clientCommand(o, 'archive %p %f'),
-    archive_timeout: o.archiveTimeoutSeconds ?? 60,
-  };
+/** The archive module (ext/pgwarden_archive, PostgreSQL 15+): the archiver process itself hands
+ * each segment to the agent, so no process is started per segment. */
+export const ARCHIVE_MODULE = 'pgwarden_archive';
+
+/** The GUCs a managed server needs for continuous archiving through its agent: with
+ * `archiveLibrary` (the module is installed) through the archive module, else through
+ * archive_command running the Node client once per segment. Either way the same agent encrypts
+ * and stores, and only its OK lets PostgreSQL recycle a segment. */
+export function walArchiveSettings(
+  o: ArchiveCommandOptions & { readonly archiveTimeoutSeconds?: number; readonly archiveLibrary?: boolean },
+): Record<string, string | number> {
+  const common = { wal_level: 'replica', archive_mode: 'on', archive_timeout: o.archiveTimeoutSeconds ?? 60 };
+  if (o.archiveLibrary) {
+    socketPathForModule(o.socketPath);
+    // archive_command empty: PostgreSQL 16+ refuses both set, 15 would ignore it.
+    return { ...common, archive_library: ARCHIVE_MODULE, archive_command: '', [`${ARCHIVE_MODULE}.socket`]: o.socketPath };
+  }
+  return { ...common, archive_command: clientCommand(o, 'archive %p %f') };
+}
+
+/** A Unix socket path holds at most 107 bytes; the module refuses longer ones at each segment,
+ * so refuse them here, when the configuration is written. */
+function socketPathForModule(p: string): void {
+  if (Buffer.byteLength(p) > 107 || /[\0\n]/.test(p)) throw new BackupError(`the archive agent socket path ${p} cannot be used by the archive module (longer than 107 bytes, or holds NUL or newline)`);
 }
 
 /** The GUCs of a point-in-time recovery (with recovery.signal in the data dir). Without a

@@ -63,11 +63,29 @@ function findDaemon(parentPid: number, cipher: string): number | null {
   return null;
 }
 
+/** gocryptfs mount options weighed by measurement (bench/storage-volumes.ts --variants). */
+export type GocryptfsTuning = 'noprealloc' | 'sharedstorage' | 'serialize_reads' | 'kernel_cache';
+
+export interface GocryptfsOptions {
+  readonly tuning?: readonly GocryptfsTuning[];
+}
+
+/** Weighed by measurement (bench/storage-volumes.ts --variants, targets in turns, bench/README.md):
+ * on TPC-B none of -noprealloc, -kernel_cache, -serialize_reads beat the plain mount beyond the
+ * noise of this machine (0.62-0.75 of plain each); -sharedstorage costs (0.40, and 0.18 on
+ * select-only: no inode cache). So none is used; the knob stays for the bench. */
+export const GOCRYPTFS_DEFAULTS: Required<GocryptfsOptions> = { tuning: [] };
+
 export class GocryptfsBackend implements VolumeBackend {
   readonly name = 'gocryptfs' as const;
   readonly keyBytes = KEY_BYTES;
   private probed: Promise<ProbeResult> | null = null;
   private readonly pids = new Map<string, number>();
+  private readonly tuning: readonly GocryptfsTuning[];
+
+  constructor(options: GocryptfsOptions = {}) {
+    this.tuning = options.tuning ?? GOCRYPTFS_DEFAULTS.tuning;
+  }
 
   cipherDir(spec: VolumeSpec): string {
     return path.join(spec.stateDir, `${spec.id}.cipher`);
@@ -140,7 +158,8 @@ export class GocryptfsBackend implements VolumeBackend {
       // Not -fg: gocryptfs' own daemon mode returns only once the filesystem is fully served.
       // (With -fg, the mount shows in /proc/mounts before go-fuse's start-up "epoll hack" has
       // run, and a request arriving in that window - our mkdir - deadlocked it in tests.)
-      child = this.feed(['-allow_other', '-nosyslog', '-q', '-nodev', '-nosuid', '-noexec', '--', cipher, spec.mountPoint], key, { out: log, detached: true });
+      const tuning = this.tuning.map((t) => `-${t}`);
+      child = this.feed(['-allow_other', '-nosyslog', '-q', '-nodev', '-nosuid', '-noexec', ...tuning, '--', cipher, spec.mountPoint], key, { out: log, detached: true });
     } finally {
       closeSync(log);
     }
