@@ -269,7 +269,7 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
       });
       if (!auth.ok) {
         clearTimeout(authDeadline);
-        g.verifiers.invalidate(server.id, route.user);
+        g.verifiers.loginFailed(server.id, route.user);
         return refuse(passwordFailed(route.user), auth.reason, 'auth.failed');
       }
       login = {
@@ -293,7 +293,7 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
       login.clientKey.fill(0);
       if (err instanceof BackendRefused) {
         // The server's own refusal (database does not exist, password changed in SQL, ...).
-        if (err.sqlstate === '28P01') g.verifiers.invalidate(server.id, route.user);
+        if (err.sqlstate === '28P01') g.verifiers.loginFailed(server.id, route.user);
         g.bus.publish({ type: 'auth.failed', time: now(), connection: facts.conn, ...sessionFields(facts), method, sqlstate: err.sqlstate, reason: `server refused: ${err.message}` });
         socket.end(err.frame);
         return;

@@ -57,7 +57,7 @@ import { ConfigurationService } from './configuration-service.js';
 import { ServerParametersRepo } from '../catalog/server-parameters-repo.js';
 import { consoleRoot, registerConsole } from '../control/console.js';
 import { Operations } from './operations.js';
-import { platformDefaults } from './defaults.js';
+import { platformDefaults, type PlatformDefaults } from './defaults.js';
 import { SystemKeyRoot, enableFips, serverKeyAad } from '../crypto/index.js';
 import { KeysRepo } from '../catalog/keys-repo.js';
 import type { ServerRecord } from '../catalog/servers-repo.js';
@@ -71,13 +71,9 @@ import { DEFAULT_BACKUP_RETENTION_DAYS, scheduleBackups } from './backup-schedul
 const GiB = 1024 ** 3;
 import { DirectoryRepository } from '../storage/backup/index.js';
 
-export interface PlatformOptions {
-  readonly dataDir: string;
-  readonly domain: string;
-  readonly gatewayPort: number;
-  readonly gatewayHosts: readonly string[];
-  readonly apiPort: number;
-  readonly apiHost: string;
+/** The six with defaults (dataDir, domain, gatewayPort, gatewayHosts, apiPort, apiHost) are
+ * declared in defaults.ts, which the CLI reads without loading the platform. */
+export interface PlatformOptions extends PlatformDefaults {
   readonly catalogUrl?: string;
   readonly logLevel?: string;
   /** The operator's own gateway certificate and key (PEM files) instead of one from the platform CA. */

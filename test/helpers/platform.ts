@@ -125,3 +125,19 @@ export async function until<T>(what: string, check: () => Promise<T | null | und
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/** Sets a server's statement-audit classes through the CLI and waits until its pgAudit runs with them. */
+export async function setAuditClasses(t: TestPlatform, server: string, classes: readonly string[]): Promise<void> {
+  const u = await t.cli(['server', 'audit', 'update', '--server', server, '--classes', classes.join(',')]);
+  if (u.code !== 0) throw new Error(`server audit update failed: ${u.stderr}`);
+  const id = t.platform.snapshots.snapshot.servers.get(server)!.id;
+  const wanted = classes.join(',').toLowerCase();
+  await until('the audit settings at the server', async () => {
+    const c = await t.platform.servers.connect(id);
+    try {
+      return (await c.query<{ v: string }>("select current_setting('pgaudit.log') v")).rows[0]!.v === wanted;
+    } finally {
+      await c.end();
+    }
+  }, 10_000, 100);
+}

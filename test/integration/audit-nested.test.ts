@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { allowLoopback, auditEvents, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
+import { allowLoopback, auditEvents, startTestPlatform, until, type TestPlatform, setAuditClasses } from '../helpers/platform.js';
 import { pgauditAvailable } from '../../src/engine/server-libraries.js';
 import { conninfo } from '../helpers/clients.js';
 
@@ -58,16 +58,7 @@ before(async () => {
   assert.equal(r.code, 0, r.stderr);
   await allowLoopback(t, SERVER);
   serverId = t.platform.snapshots.snapshot.servers.get(SERVER)!.id;
-  const u = await t.cli(['server', 'audit', 'update', '--server', SERVER, '--classes', 'READ,WRITE,FUNCTION,ROLE,DDL,MISC']);
-  assert.equal(u.code, 0, u.stderr);
-  await until('the audit settings at the server', async () => {
-    const c = await t.platform.servers.connect(serverId);
-    try {
-      return (await c.query("select current_setting('pgaudit.log') v")).rows[0].v === 'read,write,function,role,ddl,misc';
-    } finally {
-      await c.end();
-    }
-  }, 10_000, 100);
+  await setAuditClasses(t, SERVER, ['READ', 'WRITE', 'FUNCTION', 'ROLE', 'DDL', 'MISC']);
 });
 after(async () => t?.stop());
 

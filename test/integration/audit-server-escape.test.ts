@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { allowLoopback, auditEvents, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
+import { allowLoopback, auditEvents, startTestPlatform, until, type TestPlatform, setAuditClasses } from '../helpers/platform.js';
 import { pgauditAvailable } from '../../src/engine/server-libraries.js';
 import { findPgBinaries } from '../../src/engine/pg-binaries.js';
 
@@ -31,16 +31,7 @@ before(async () => {
   await allowLoopback(t, SERVER);
   serverId = t.platform.snapshots.snapshot.servers.get(SERVER)!.id;
   if (!hasAudit) return;
-  const u = await t.cli(['server', 'audit', 'update', '--server', SERVER, '--classes', 'READ,WRITE,FUNCTION,ROLE,DDL,MISC']);
-  assert.equal(u.code, 0, u.stderr);
-  await until('the audit settings at the server', async () => {
-    const c = await t.platform.servers.connect(serverId);
-    try {
-      return (await c.query("select current_setting('pgaudit.log') v")).rows[0].v === 'read,write,function,role,ddl,misc';
-    } finally {
-      await c.end();
-    }
-  }, 10_000, 100);
+  await setAuditClasses(t, SERVER, ['READ', 'WRITE', 'FUNCTION', 'ROLE', 'DDL', 'MISC']);
 });
 after(async () => t?.stop());
 

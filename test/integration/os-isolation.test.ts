@@ -202,7 +202,7 @@ test('a process with one server\'s uid cannot reach another server, the catalog 
       const r = await sql(port, name, `create table t (v text); insert into t values ('${name}'); select v from t`);
       assert.equal(r.stdout, name, r.stderr);
     }
-    // WAL archiving (archive_command runs as the server's user, through its own agent socket).
+    // WAL archiving (the archiver, as the server's user, hands each segment to its own agent socket).
     await t.platform.servers.archiveCurrentWal(one);
     assert.equal((await t.cli(['server', 'stop', 'tenant-one'])).code, 0);
     // A data dir made for another OS user (as every server's was when they shared one account):
