@@ -1,5 +1,6 @@
 // Server parameters the owner set (configurations), by server: name → value as given (checked).
 import type pg from 'pg';
+import { inTransaction } from './network-repo.js';
 
 export class ServerParametersRepo {
   constructor(private readonly db: pg.Pool) {}
@@ -11,20 +12,12 @@ export class ServerParametersRepo {
 
   /** Replaces the server's whole set in one transaction. */
   async put(serverId: number, values: Readonly<Record<string, string>>): Promise<void> {
-    const client = await this.db.connect();
-    try {
-      await client.query('begin');
+    await inTransaction(this.db, async (client) => {
       await client.query('delete from server_parameters where server_id = $1', [serverId]);
       for (const [name, value] of Object.entries(values)) {
         await client.query('insert into server_parameters (server_id, name, value) values ($1, $2, $3)', [serverId, name, value]);
       }
-      await client.query('commit');
-    } catch (err) {
-      await client.query('rollback').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** A restored server gets its source's parameters. */

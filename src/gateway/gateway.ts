@@ -70,13 +70,16 @@ export class Gateway {
   constructor(private readonly options: GatewayOptions) {
     const limits = { ...defaultLimits, ...options.limits };
     // Every descriptor the hard limit allows (Node raises it at start too; this makes sure).
+    let fdLimit: number | null = null;
     try {
       const nofile = raiseNofileLimit();
       if (nofile.raisedFrom !== undefined) options.log.info({ from: nofile.raisedFrom, to: nofile.soft }, 'open-files limit raised');
+      fdLimit = nofile.soft;
     } catch (err) {
       options.log.warn({ err }, 'cannot raise the open-files limit: the gateway keeps the one it has');
+      fdLimit = nofileSoftLimit();
     }
-    const fdLimit = nofileSoftLimit() ?? 1024;
+    fdLimit ??= 1024;
     // A reserve larger than a quarter of the limit would refuse everyone on a small limit.
     const reserve = Math.min(limits.descriptorReserve, Math.floor(fdLimit / 4));
     this.descriptors = new ProcDescriptors(fdLimit, reserve);

@@ -1,7 +1,6 @@
 // SCRAM verifiers of the roles clients log in as, read from the server by the platform and
-// cached. An entry is dropped when a login with it fails, when the password is changed through
-// the platform, and after a short time (a password changed in SQL is also caught by the server,
-// which re-checks every login the gateway makes).
+// cached. An entry is dropped when a login with it fails, and after a minute (a password
+// changed in SQL is also caught by the server, which re-checks every login the gateway makes).
 //
 // Each read costs the server a maintenance connection of its own, so a flood of failed logins
 // must not become a flood of reads: concurrent look-ups of one role share one read, and after a
@@ -82,14 +81,6 @@ export class VerifierCache {
     this.entries.delete(key);
     if (this.failed.size >= MAX_ENTRIES) this.failed.clear();
     this.failed.add(key);
-  }
-
-  invalidate(serverId: number, role?: string): void {
-    if (role !== undefined) {
-      this.entries.delete(`${serverId}\0${role}`);
-      return;
-    }
-    for (const key of this.entries.keys()) if (key.startsWith(`${serverId}\0`)) this.entries.delete(key);
   }
 }
 

@@ -1,7 +1,7 @@
 // A real platform started in-process for integration tests: its own data dir under /tmp,
 // ephemeral ports on loopback, its own catalog and servers. Tests of one file share it.
 import { chmodSync, mkdtempSync, readdirSync, rmSync, readFileSync } from 'node:fs';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Platform, defaultOptions, type PlatformOptions, type ClientConfig } from '../../src/platform/platform.js';
@@ -140,4 +140,20 @@ export async function setAuditClasses(t: TestPlatform, server: string, classes: 
       await c.end();
     }
   }, 10_000, 100);
+}
+
+/** A second gateway process (`pgwarden gateway`) on the platform in `dataDir`, on a port of its
+ * own on 127.0.0.1: the child at once (the caller stops it), and its port once it says it is up. */
+export function startGatewayProcess(dataDir: string, extraArgs: readonly string[] = []): { child: ChildProcess; port: Promise<number> } {
+  const child = spawn(process.execPath, [cliPath, 'gateway', '--data-dir', dataDir, ...extraArgs, '--gateway-port', '0', '--gateway-host', '127.0.0.1', '--api-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const port = new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /gateway is up on port (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`second gateway exited ${code}`)));
+  });
+  return { child, port };
 }

@@ -2,7 +2,7 @@
 // under a directory without crossing a mount (find -xdev), sparse images included. Images are
 // read only where they hold data (lseek SEEK_DATA / SEEK_HOLE through koffi), so a 16 GiB sparse
 // volume costs what it stores, not what it could hold.
-import { closeSync, openSync, readSync, readdirSync, lstatSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, readdirSync, lstatSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -19,6 +19,18 @@ function seek(): Lseek {
     lseek = koffi.load('libc.so.6').func('int64_t lseek(int fd, int64_t offset, int whence)') as Lseek;
   }
   return lseek;
+}
+
+/** Regular files under `dir` (find DIR -type f); none when `dir` does not exist. */
+export function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  if (!existsSync(dir)) return out;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...filesUnder(p));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
 }
 
 /** Regular files under `dir` on the same filesystem as `dir` (find DIR -xdev -type f). */

@@ -2,12 +2,12 @@
 // node-postgres (pure JS), psql, raw protocol sockets for protocol 3.2 and the startup edge.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
-import { auditEvents, allowLoopback, cliPath, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
+import { auditEvents, allowLoopback, startGatewayProcess, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
 import { conninfo, gatewayPort, psql, rawExchange, sslRequestTls } from '../helpers/clients.js';
 import { ScramClientSession } from '../../src/auth/scram/index.js';
 import { Wire } from '../../src/gateway/wire.js';
@@ -235,17 +235,10 @@ test('protocol 3.2: accepted without negotiation, a 32-byte cancel key with the 
 
 test('a server created after start is in the gateway certificate at once, on every gateway (Node verify-full)', { timeout: 180_000 }, async () => {
   // A second gateway process on the same platform (the change feed reaches it too).
-  const gw2 = spawn(process.execPath, [cliPath, 'gateway', '--data-dir', t.dataDir, '--domain', DOMAIN, '--gateway-port', '0', '--gateway-host', '127.0.0.1', '--api-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const gw = startGatewayProcess(t.dataDir, ['--domain', DOMAIN]);
+  const gw2 = gw.child;
   children.push(gw2);
-  const port2 = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    gw2.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /gateway is up on port (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    gw2.once('exit', (code) => reject(new Error(`second gateway exited ${code}`)));
-  });
+  const port2 = await gw.port;
 
   // A session open across the reissue keeps going; the key stays the same.
   const open = client();

@@ -174,9 +174,10 @@ test('customer key in SoftHSM2: key deleted -> Inaccessible (exact error, alert,
   assert.equal(refused?.code, '08004');
   assert.equal(refused?.message, INACCESSIBLE);
   // The state changes first (the gateway refuses at once), then the server stops and its volume locks.
-  const locked = await until('the volume to lock', async () => {
+  // The key leaves the kernel first (the API's volume.open turns false), the unmount follows.
+  const locked = await until('the volume to lock and unmount', async () => {
     const k = await t.api<{ status: string; reason: string; volume: { open: boolean } }>('GET', '/servers/hsm1/keys');
-    return !k.volume.open && k;
+    return !k.volume.open && !mounted(t.platform.paths.serverVolume(serverId('hsm1'))) && k;
   });
   assert.equal(locked.status, 'Unavailable');
   assert.match(locked.reason, /Customer key 'kek-1' was not found in token 'pgwarden-test'/);

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
-import { auditEvents, until, startTestPlatform, cliPath, type TestPlatform } from '../helpers/platform.js';
+import { auditEvents, until, startTestPlatform, startGatewayProcess, type TestPlatform } from '../helpers/platform.js';
 import { boundStream, conninfo, errorIn, psql, rawFrom, startupPacket, tryConnect } from '../helpers/clients.js';
 import { buildProxyV2, azureLinkIdTlv, awsVpceIdTlv } from '../../src/gateway/proxy-protocol/index.js';
 
@@ -206,17 +206,10 @@ test('PROXY v2 from a real HAProxy: the source address in the header is the clie
 });
 
 test('a change reaches a second gateway on the same catalog within a second', async () => {
-  const gw2 = spawn(process.execPath, [cliPath, 'gateway', '--data-dir', t.dataDir, '--gateway-port', '0', '--gateway-host', '127.0.0.1', '--api-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const gw = startGatewayProcess(t.dataDir);
+  const gw2 = gw.child;
   children.push(gw2);
-  const port2 = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    gw2.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /gateway is up on port (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    gw2.once('exit', (code) => reject(new Error(`second gateway exited ${code}`)));
-  });
+  const port2 = await gw.port;
   const samples: number[] = [];
   for (let i = 0; i < 3; i++) {
     const from = `127.0.0.${60 + i}`;

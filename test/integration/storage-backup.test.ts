@@ -18,6 +18,7 @@ import { applyRetention } from '../../src/storage/backup/retention.js';
 import { walObjectKey } from '../../src/storage/backup/wal-segment.js';
 import { segmentPosition } from '../../src/storage/backup/wal-names.js';
 import { TestKek } from '../unit/storage-backup/test-kek.js';
+import { filesUnder } from '../helpers/scan.js';
 
 const SERVER = 'bk-src';
 const SUPERUSER = 'pgw_maint';
@@ -26,15 +27,6 @@ const MARKER = `MARKER_${'9dd4e461268c8034f5c8564e155c67a6'}`; // 'MARK' || 'ER_
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...filesUnder(p));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
 
 function containsMarker(dir: string): string[] {
   return filesUnder(dir).filter((f) => readFileSync(f).includes(MARKER));

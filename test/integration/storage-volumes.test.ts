@@ -17,19 +17,10 @@ import { VolumeBusyError, WrongVolumeKeyError } from '../../src/storage/volumes/
 import { FSCRYPT_DEFAULTS, FscryptBackend } from '../../src/storage/volumes/fscrypt.js';
 import { serviceAccount, type OsAccount } from '../../src/engine/os-user.js';
 import { Cluster } from '../../src/engine/cluster.js';
+import { filesUnder } from '../helpers/scan.js';
 
 const PG_MARKER = `MARK${'ER_'}9dd4e461268c8034f5c8564e155c67a6`; // = 'MARK' || 'ER_' || md5('x'), built in SQL below
 
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  if (!existsSync(dir)) return out;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...filesUnder(p));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
 
 /** Every file under `dir` (raw bytes) and every name in it that contains `needle`. */
 function search(dir: string, needle: string): string[] {

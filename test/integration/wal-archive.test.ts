@@ -22,6 +22,7 @@ import { createBaseBackup } from '../../src/storage/backup/base-backup.js';
 import { restoreToPointInTime } from '../../src/storage/backup/restore.js';
 import { walObjectKey } from '../../src/storage/backup/wal-segment.js';
 import { TestKek } from '../unit/storage-backup/test-kek.js';
+import { filesUnder } from '../helpers/scan.js';
 
 const SERVER = 'wal-src';
 const SUPERUSER = 'pgw_maint';
@@ -30,16 +31,6 @@ const MARKER = `MARK${'ER_'}9dd4e461268c8034f5c8564e155c67a6`; // 'MARK' || 'ER_
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  if (!existsSync(dir)) return out;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...filesUnder(p));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
 
 /** The postmaster and every process it started (from /proc: ppid is field 4 of stat). */
 function processTree(pid: number): number[] {
