@@ -27,7 +27,7 @@ import path from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { platformPaths } from '../src/platform/paths.js';
+import { platformPaths } from '../src/host/paths.js';
 import { runBench } from './lib/cleanup.js';
 import { benchOptions, benchRoot } from './lib/platform-harness.js';
 import { initialize, selectOnly, type PgbenchResult, type PgTarget, type SelectOnlyRun } from './lib/pgbench.js';

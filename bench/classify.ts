@@ -5,8 +5,8 @@
 
 import { Classifier } from '../src/audit/classify/index.js';
 import { SessionAudit } from '../src/audit/tap/index.js';
-import { MessageWriter } from '../src/gateway/protocol/message-writer.js';
-import { readyForQuery } from '../src/gateway/protocol/backend.js';
+import { MessageWriter } from '../src/pgwire/message-writer.js';
+import { readyForQuery } from '../src/pgwire/backend.js';
 
 let seed = 0x2545f491;
 function rand(n: number): number {

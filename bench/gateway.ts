@@ -18,9 +18,9 @@
 import path from 'node:path';
 import { chownSync, mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { platformPaths } from '../src/platform/paths.js';
-import { loadOrCreateCa } from '../src/platform/ca.js';
-import { PlatformAccounts } from '../src/engine/os-accounts.js';
+import { platformPaths } from '../src/host/paths.js';
+import { loadOrCreateCa } from '../src/host/ca.js';
+import { PlatformAccounts } from '../src/host/os-accounts.js';
 import { runBench } from './lib/cleanup.js';
 import { benchOptions, benchRoot } from './lib/platform-harness.js';
 import { initialize, selectOnly, type PgbenchResult, type PgTarget, type SelectOnlyRun } from './lib/pgbench.js';

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { callApi, type ApiTarget } from '../src/cli/api-client.js';
-import type { Platform } from '../src/platform/platform.js';
+import type { Platform } from '../src/app/platform.js';
 import { runBench } from './lib/cleanup.js';
 import { benchOptions, benchRoot, clientConfig, gatewayRoundTrip, startPlatform } from './lib/platform-harness.js';
 import { fixed, goal, median, seconds, table } from './lib/format.js';

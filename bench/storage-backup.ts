@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { Cluster } from '../src/engine/cluster.js';
-import { serviceAccount } from '../src/engine/os-user.js';
+import { serviceAccount } from '../src/host/os-user.js';
 import { DirectoryRepository } from '../src/storage/backup/repository.js';
 import { replicationHbaLine, startArchiveAgent, walArchiveSettings } from '../src/storage/backup/wal-archive.js';
 import { createBaseBackup } from '../src/storage/backup/base-backup.js';
@@ -20,7 +20,7 @@ import { restoreToPointInTime } from '../src/storage/backup/restore.js';
 import { decryptStream, encryptStream } from '../src/storage/backup/cipher.js';
 import { formatProgress, type BackupProgress } from '../src/storage/backup/progress.js';
 import { walObjectKey } from '../src/storage/backup/wal-segment.js';
-import { TestKek } from '../test/unit/storage-backup/test-kek.js';
+import { TestKek } from '../support/test-kek.js';
 import { onCleanup, runBench } from './lib/cleanup.js';
 import { fixed, table } from './lib/format.js';
 

@@ -21,15 +21,15 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
 import { Cluster } from '../src/engine/cluster.js';
-import { serviceAccount } from '../src/engine/os-user.js';
-import { findPgBinaries } from '../src/engine/pg-binaries.js';
+import { serviceAccount } from '../src/host/os-user.js';
+import { findPgBinaries } from '../src/host/pg-binaries.js';
 import { archiveModuleAvailable } from '../src/engine/server-libraries.js';
 import { FscryptBackend } from '../src/storage/volumes/fscrypt.js';
 import { GocryptfsBackend, type GocryptfsTuning } from '../src/storage/volumes/gocryptfs.js';
 import type { VolumeBackend, VolumeSpec } from '../src/storage/volumes/volume.js';
 import { DirectoryRepository } from '../src/storage/backup/repository.js';
 import { startArchiveAgent, walArchiveSettings, type ArchiveAgent } from '../src/storage/backup/wal-archive.js';
-import { TestKek } from '../test/unit/storage-backup/test-kek.js';
+import { TestKek } from '../support/test-kek.js';
 import { onCleanup, runBench } from './lib/cleanup.js';
 import { fixed, table } from './lib/format.js';
 

@@ -5,7 +5,7 @@
 //    The catalog is replaced by an in-memory recorder: this part measures detector CPU only.
 // 2. SQL injection: µs per statement through the detector, for repeated shapes (cache hits, the
 //    steady state of an application) and for distinct shapes (cache misses, a parse each).
-//    Then detection quality on the independent corpus (test/fixtures/sqli-independent): recall on
+//    Then detection quality on the independent corpus (support/fixtures/sqli-independent): recall on
 //    injections that parse and false alerts per 10,000 benign statements, per family.
 // 3. gateway: pgbench select-only (-S, scale 1, 16 clients, over TLS with SCRAM) through the
 //    gateway with threat protection off and on (all alert types, automatic protection), audit
@@ -31,7 +31,7 @@ import { initialize, selectOnly, type PgTarget, type SelectOnlyRun } from './lib
 import { ChildPlatform } from './lib/child-platform.js';
 import { apiTarget } from './lib/audit-settings.js';
 import { fixed, goal, table } from './lib/format.js';
-import { per10k, recall, score } from '../test/fixtures/sqli-independent/corpus.js';
+import { per10k, recall, score } from '../support/fixtures/sqli-independent/corpus.js';
 import { shapesOf } from '../src/threat/sql/shapes.js';
 import { LearnedShapes } from '../src/threat/sql/learned.js';
 
@@ -122,7 +122,7 @@ function sqli(): { hit: number; miss: number } {
 function quality(): boolean {
   const d = sqlInspectorFactory()();
   const r = score((text) => d.inspect({ role: 'app', application: 'web', text, timeMs: 0 }) !== null, (text) => shapesOf(text) !== null);
-  console.log('sql injection, independent corpus (test/fixtures/sqli-independent):');
+  console.log('sql injection, independent corpus (support/fixtures/sqli-independent):');
   console.log(table(['benign family', 'statements', 'false alerts', 'per 10,000'],
     r.benign.map((f) => [f.family, String(f.statements), String(f.flagged), fixed(per10k(f), 2)])));
   console.log(table(['injection family', 'that parse', 'caught', 'recall'],

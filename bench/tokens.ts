@@ -1,7 +1,7 @@
 // Token benchmark, two stages.
 // 1. Token verification: verifyAccessToken calls per second with a warm JWKS, for RS256, PS256
 //    and ES256 access tokens from a real OpenID Connect provider (oidc-provider over HTTPS on
-//    127.0.0.1, test/helpers/oidc.ts), on ONE core: this stage runs in a child process under
+//    127.0.0.1, support/oidc.ts), on ONE core: this stage runs in a child process under
 //    `taskset -c 0`, so the main thread and libuv's pool (where WebCrypto verifies) share one CPU.
 //    Beside it, the OpenSSL ceiling: node:crypto's synchronous verify of the same signature.
 // 2. Login time (lib/token-login-stage.ts): the added connection time of a token login versus a
@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { IssuerKeys } from '../src/auth/tokens/issuer.js';
 import { verifyAccessToken } from '../src/auth/tokens/verify.js';
-import { startOidcProvider, type SigningAlgorithm } from '../test/helpers/oidc.js';
+import { startOidcProvider, type SigningAlgorithm } from '../support/oidc.js';
 import { fixed, goal, table } from './lib/format.js';
 import { runBench } from './lib/cleanup.js';
 import { runLoginStage } from './lib/token-login-stage.js';

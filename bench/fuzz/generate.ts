@@ -2,8 +2,8 @@
 // PROXY v1/v2 headers with TLVs (and a correct CRC32C when asked), SCRAM messages. They produce
 // mostly-valid inputs so the mutations in mutate.ts reach past the first length check.
 import { buildProxyV1, buildProxyV2, type ProxyTlv } from '../../src/gateway/proxy-protocol/index.js';
-import { cancelRequest, saslInitialResponse, saslResponse, passwordMessage, sslRequest, startupMessage, terminate } from '../../src/gateway/protocol/frontend.js';
-import { GSSENC_REQUEST_CODE } from '../../src/gateway/protocol/codes.js';
+import { cancelRequest, saslInitialResponse, saslResponse, passwordMessage, sslRequest, startupMessage, terminate } from '../../src/pgwire/frontend.js';
+import { GSSENC_REQUEST_CODE } from '../../src/pgwire/codes.js';
 import type { Rng } from './rng.js';
 
 const NAMES = ['user', 'database', 'options', 'application_name', 'replication', 'server', 'client_encoding', 'DateStyle', '_pq_.protocol_managed_params', '_pq_.x', 'search_path', 'pgwarden_audit.gateway_session', ''];

@@ -1,9 +1,9 @@
 // The pre-auth parsers under fuzz, each with the one error type it may throw for bad input and
 // the invariants it must keep. Any other exception, or a broken invariant, is a finding.
-import { parseStartupPacket } from '../../src/gateway/protocol/startup.js';
-import { MessageReader, StartupReader } from '../../src/gateway/protocol/reader.js';
-import { ProtocolError } from '../../src/gateway/protocol/protocol-error.js';
-import { parsePasswordMessage, parseSASLInitialResponse, parseSASLResponse } from '../../src/gateway/protocol/parse-frontend.js';
+import { parseStartupPacket } from '../../src/pgwire/startup.js';
+import { MessageReader, StartupReader } from '../../src/pgwire/reader.js';
+import { ProtocolError } from '../../src/pgwire/protocol-error.js';
+import { parsePasswordMessage, parseSASLInitialResponse, parseSASLResponse } from '../../src/pgwire/parse-frontend.js';
 import { parseProxyHeader, ProxyProtocolError, startsWithProxySignature, type ProxyHeader } from '../../src/gateway/proxy-protocol/index.js';
 import { hasClientAddress } from '../../src/gateway/proxy-stage.js';
 import { routeConnection } from '../../src/gateway/route.js';

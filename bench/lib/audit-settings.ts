@@ -6,8 +6,8 @@
 // gateway sessions get the new classes. Without pgAudit there is nothing to observe: a fixed wait.
 import { readFileSync } from 'node:fs';
 import { callApi, type ApiTarget } from '../../src/cli/api-client.js';
-import type { ClientConfig } from '../../src/platform/platform.js';
-import { platformPaths } from '../../src/platform/paths.js';
+import type { ClientConfig } from '../../src/app/platform.js';
+import { platformPaths } from '../../src/host/paths.js';
 import type { ChildPlatform } from './child-platform.js';
 
 export const ALL_CLASSES = ['READ', 'WRITE', 'FUNCTION', 'ROLE', 'DDL', 'MISC', 'MISC_SET'] as const;

@@ -4,7 +4,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PlatformOptions } from '../../src/platform/platform.js';
+import type { PlatformOptions } from '../../src/app/platform.js';
 import type { ChildCommand, ChildReply, ChildStatus } from './child-protocol.js';
 import { onCleanup } from './cleanup.js';
 

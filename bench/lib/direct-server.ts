@@ -12,8 +12,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, symlinkSync, lstatSync } from 'node:fs';
 import path from 'node:path';
-import { findPgBinaries } from '../../src/engine/pg-binaries.js';
-import type { OsAccount } from '../../src/engine/os-user.js';
+import { findPgBinaries } from '../../src/host/pg-binaries.js';
+import type { OsAccount } from '../../src/host/os-user.js';
 import { onCleanup } from './cleanup.js';
 import { writeOwned, type TlsFiles } from './tls-files.js';
 

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { OsAccount } from '../../src/engine/os-user.js';
+import type { OsAccount } from '../../src/host/os-user.js';
 import { onCleanup } from './cleanup.js';
 import { waitForPort } from './ports.js';
 import { writeOwned, type TlsFiles } from './tls-files.js';

@@ -3,7 +3,7 @@
 // drives it over IPC (child-platform.ts). Keeping the platform out of the bench's own process
 // means the gateway's event loop and profile hold nothing but the platform. On 'stop' the child
 // stops the platform and exits normally, which is when Node writes the .cpuprofile.
-import { Platform, type PlatformOptions } from '../../src/platform/platform.js';
+import { Platform, type PlatformOptions } from '../../src/app/platform.js';
 import type { ChildReply, ChildRequest } from './child-protocol.js';
 
 const options = JSON.parse(process.env.PGWARDEN_BENCH_OPTIONS ?? '{}') as PlatformOptions;

@@ -3,7 +3,7 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { Platform, defaultOptions, type PlatformOptions, type ClientConfig } from '../../src/platform/platform.js';
+import { Platform, defaultOptions, type PlatformOptions, type ClientConfig } from '../../src/app/platform.js';
 import { onCleanup } from './cleanup.js';
 
 /** A fresh directory under /tmp that the service account can traverse; removed at cleanup. */

@@ -4,8 +4,8 @@
 // owned by the server's user, mode 0600).
 import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { issueServerCertificate, type PlatformCa } from '../../src/platform/ca.js';
-import type { OsAccount } from '../../src/engine/os-user.js';
+import { issueServerCertificate, type PlatformCa } from '../../src/host/ca.js';
+import type { OsAccount } from '../../src/host/os-user.js';
 
 export interface TlsFiles {
   readonly certFile: string;

@@ -1,7 +1,7 @@
 // bench:tokens, second stage: the added connection time of a token login versus a SCRAM login,
 // through the gateway of one real platform (in-process, own data dir under /tmp, loopback only).
 // One server with a firewall rule for 127.0.0.1, its password administrator, an identity
-// administrator for a real OpenID Connect provider (test/helpers/oidc.ts, HTTPS on 127.0.0.1)
+// administrator for a real OpenID Connect provider (support/oidc.ts, HTTPS on 127.0.0.1)
 // and one user principal. Legs, alternating in rounds (lib/login-time.ts):
 //   scram   the password administrator through the gateway: TLS + SCRAM-SHA-256;
 //   token   the principal through the gateway: TLS + its access token as the password
@@ -14,8 +14,8 @@ import path from 'node:path';
 import { chownSync, mkdirSync, readFileSync } from 'node:fs';
 import { pbkdf2Sync } from 'node:crypto';
 import { callApi, type ApiTarget } from '../../src/cli/api-client.js';
-import type { Platform } from '../../src/platform/platform.js';
-import { startOidcProvider } from '../../test/helpers/oidc.js';
+import type { Platform } from '../../src/app/platform.js';
+import { startOidcProvider } from '../../support/oidc.js';
 import { onCleanup } from './cleanup.js';
 import { benchOptions, benchRoot, clientConfig, startPlatform } from './platform-harness.js';
 import { startDirectServer } from './direct-server.js';

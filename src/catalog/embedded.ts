@@ -5,10 +5,10 @@
 import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { Cluster } from '../engine/cluster.js';
-import { adoptTree } from '../engine/ownership.js';
-import type { OsAccount } from '../engine/os-user.js';
-import type { PlatformPaths } from '../platform/paths.js';
-import { loadOrCreateSecret } from '../platform/secrets.js';
+import { adoptTree } from '../host/ownership.js';
+import type { OsAccount } from '../host/os-user.js';
+import type { PlatformPaths } from '../host/paths.js';
+import { loadOrCreateSecret } from '../host/secrets.js';
 
 export const CATALOG_SUPERUSER = 'pgwarden_catalog';
 

@@ -3,7 +3,7 @@
 // Only the flags are declared here, from light modules; the platform is loaded when one of the two
 // commands runs (up-run.ts), so no other command pays for it.
 import { Command, Option } from 'commander';
-import { platformDefaults as defaultOptions } from '../platform/defaults.js';
+import { platformDefaults as defaultOptions } from '../host/defaults.js';
 import { defaultLimits } from '../gateway/context.js';
 
 /** `--pkcs11-module`'s parser, loaded by loadPlatformFlags before `up` or `gateway` parses its flags. */
@@ -14,7 +14,7 @@ export const PLATFORM_COMMANDS: readonly string[] = ['up', 'gateway'];
 
 /** Loads what the flags of `up` and `gateway` are parsed with (main runs it before either parses). */
 export async function loadPlatformFlags(): Promise<void> {
-  moduleFlagParser ??= (await import('../platform/pkcs11-config.js')).parseModuleFlag;
+  moduleFlagParser ??= (await import('../crypto/pkcs11-config.js')).parseModuleFlag;
 }
 
 function parseModuleFlag(value: string, into: Record<string, string>): Record<string, string> {
@@ -91,7 +91,7 @@ export function upCommand(): Command {
   return gatewayOptions(new Command('up').description('run the platform in the foreground (catalog, servers, API, gateway)'))
     .option('--demo', 'create a demo server and print how to connect to it')
     .action(async (o: Record<string, unknown>, cmd: Command) => {
-      const { runUp } = await import('./up-run.js');
+      const { runUp } = await import('../app/up-run.js');
       await runUp(o, cmd);
     });
 }
@@ -100,7 +100,7 @@ export function gatewayCommand(): Command {
   return gatewayOptions(
     new Command('gateway').description("run one more gateway on a platform's catalog (same host: same --data-dir; or --catalog-url)"),
   ).action(async (o: Record<string, unknown>, cmd: Command) => {
-    const { runGateway } = await import('./up-run.js');
+    const { runGateway } = await import('../app/up-run.js');
     await runGateway(o, cmd);
   });
 }

@@ -4,7 +4,7 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { ApiRole, ApiTokenInfo, TokensRepo } from '../catalog/tokens-repo.js';
-import { PlatformError, type PlatformErrorCode } from '../platform/errors.js';
+import { PlatformError, type PlatformErrorCode } from '../services/errors.js';
 import type { EventBus } from '../events/bus.js';
 import { now } from '../events/bus.js';
 import { errorSchema } from './schemas.js';

@@ -6,8 +6,8 @@ import { promisify } from 'node:util';
 import { EventEmitter } from 'node:events';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { findPgBinaries } from './pg-binaries.js';
-import type { OsAccount } from './os-user.js';
+import { findPgBinaries } from '../host/pg-binaries.js';
+import type { OsAccount } from '../host/os-user.js';
 
 const execFileAsync = promisify(execFile);
 

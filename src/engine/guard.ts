@@ -4,7 +4,7 @@
 // platform creates no server.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { PgBinaries } from './pg-binaries.js';
+import type { PgBinaries } from '../host/pg-binaries.js';
 
 export const GUARD_LIBRARY = 'pgwarden_guard';
 

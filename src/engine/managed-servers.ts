@@ -11,15 +11,15 @@ import { ownerLibraries, parameterSettings, type ParameterValues } from './serve
 import { alignReplication, inEveryDatabase, installExtensionTrigger, revokeDataRoles } from './server-policies.js';
 import { EXTENSION_GRANTS } from './extension-allowlist.js';
 import { DEFAULT_AUDIT_SETTINGS, type AuditSettings } from '../catalog/audit-settings-repo.js';
-import { findPgBinaries } from './pg-binaries.js';
-import type { OsAccount } from './os-user.js';
-import type { ServerAccounts } from './os-accounts.js';
-import { adoptTree } from './ownership.js';
+import { findPgBinaries } from '../host/pg-binaries.js';
+import type { OsAccount } from '../host/os-user.js';
+import type { ServerAccounts } from '../host/os-accounts.js';
+import { adoptTree } from '../host/ownership.js';
 import { ADMIN_GROUP_ROLE, MAINTENANCE_ROLE, ident, literal } from './roles.js';
-import type { PlatformPaths } from '../platform/paths.js';
-import { loadOrCreateSecret } from '../platform/secrets.js';
+import type { PlatformPaths } from '../host/paths.js';
+import { loadOrCreateSecret } from '../host/secrets.js';
 import { buildScramVerifier } from '../auth/scram/verifier.js';
-import { writeSecretFile } from '../platform/secrets.js';
+import { writeSecretFile } from '../host/secrets.js';
 import type { KekProvider } from '../crypto/index.js';
 import type { EncryptedVolume } from '../storage/encrypted-volume.js';
 import {

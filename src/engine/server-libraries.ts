@@ -11,7 +11,7 @@
 //   top-level ones.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { PgBinaries } from './pg-binaries.js';
+import type { PgBinaries } from '../host/pg-binaries.js';
 import { guardSettings, GUARD_LIBRARY } from './guard.js';
 import type { AuditSettings } from '../catalog/audit-settings-repo.js';
 

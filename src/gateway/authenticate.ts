@@ -16,7 +16,7 @@ import {
   parseSASLResponse,
   ProtocolError,
   FrontendType,
-} from './protocol/index.js';
+} from '../pgwire/index.js';
 import { ConnectionClosed, type Wire } from './wire.js';
 import type { VerifierLookup } from './verifier-cache.js';
 

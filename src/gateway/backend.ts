@@ -14,7 +14,7 @@ import {
   saslResponse,
   startupMessage,
   type WireMessage,
-} from './protocol/index.js';
+} from '../pgwire/index.js';
 import { Wire } from './wire.js';
 
 export interface BackendSession {

@@ -19,25 +19,23 @@ import {
   ProtocolError,
   sslResponse,
   type StartupPacket,
-} from './protocol/index.js';
+} from '../pgwire/index.js';
 import { Wire, ConnectionClosed } from './wire.js';
 import { routeConnection } from './route.js';
 import { decideState } from './server-state.js';
 import { decideTls } from './tls-policy.js';
 import { authenticatePassword } from './authenticate.js';
 import { connectBackend, BackendRefused, socketPath } from './backend.js';
-import { relay, type RelayHandle } from './relay.js';
+import { startSession } from './session.js';
 import { LONG_CANCEL_KEY_LENGTH } from './cancel-keys.js';
-import { clientErrors, passwordFailed, type ClientError } from './client-errors.js';
+import { clientErrors, passwordFailed, type ClientError } from '../pgwire/client-errors.js';
 import type { GatewayContext, ListenerSpec } from './context.js';
 import type { AuthMethod, ConnectionContext } from '../events/types.js';
 import { authenticateToken } from './token-login.js';
-import { startSessionAudit } from '../audit/statement-audit.js';
 import { isTrusted, readProxyHeader, ProxyRefused } from './proxy-stage.js';
 import { judgeNetwork, type PrivateEndpointIdentity } from './network-stage.js';
 import { judgeStartupParams } from './startup-policy.js';
 import { now } from '../events/bus.js';
-import { bothTaps } from '../threat/sql-watch.js';
 
 interface TlsState {
   readonly socket: tls.TLSSocket;
@@ -320,50 +318,21 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     g.metrics.sessions.inc();
 
     // Step 9: relay.
-    const started = Date.now();
     const releaseSession = release;
     release = null;
-    const session = {
-      server: server.name,
-      privateEndpoint: endpoint?.id ?? null,
-      connId: facts.conn.connId,
-      backendPid: backend.processId,
+    startSession(g, {
+      conn: facts.conn,
+      fields: sessionFields(facts),
+      serverName: server.name,
       user: route.user,
+      endpointId: endpoint?.id ?? null,
+      database: facts.database,
       applicationName: facts.applicationName,
-      handle: null as RelayHandle | null,
-    };
-    g.activeSessions.add(session);
-    g.sessionIndex.opened(session);
-    // Statement audit: the relayed protocol decoded and classified, when the server asks for it.
-    const auditConfig = g.statementAudit(server.name);
-    const tap = auditConfig
-      ? startSessionAudit(
-          auditConfig,
-          (st) => g.bus.publish({ type: 'statement', time: now(), connection: facts.conn, ...sessionFields(facts), ...st, objects: [...st.objects], classes: [...st.classes] }),
-          // Fail closed: a session the audit cannot follow is ended, and the log says why.
-          (reason) => {
-            g.log.error({ connId: facts.conn.connId, reason }, 'statement audit stopped: the session is ended');
-            g.bus.publish({ type: 'audit.tap-stopped', time: now(), connection: facts.conn, ...sessionFields(facts), reason });
-            session.handle?.terminate(TAP_STOPPED);
-          },
-        )
-      : null;
-    session.handle = relay({
       client: socket,
-      server: backend.socket,
       clientRest: wire.detach(),
-      serverRest: backend.rest,
-      tap: bothTaps(tap, g.threat.sqlTap(server.name, route.user, facts.applicationName, { clientAddress: facts.conn.clientAddress, ...(facts.database ? { database: facts.database } : {}) })),
-      hold: tap && g.audit.strict ? () => g.audit.pendingDurable() : undefined,
-      onHandle: (handle) => (session.handle = handle),
-      onEnd: (stats) => {
-        g.activeSessions.delete(session);
-        g.sessionIndex.closed(session);
-        releaseSession();
-        key.release();
-        g.metrics.sessions.dec();
-        g.bus.publish({ type: 'session.ended', time: now(), connection: facts.conn, ...sessionFields(facts), ...stats, durationMs: Date.now() - started });
-      },
+      backend,
+      releaseSession,
+      releaseKey: () => key.release(),
     });
   } catch (err) {
     clearTimeout(deadline);
@@ -384,12 +353,6 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     release?.();
   }
 }
-
-/** The client's error when the statement audit of its session stopped (the reason is in the audit log). */
-const TAP_STOPPED = {
-  sqlstate: '58030',
-  message: 'Statement audit stopped for this session, so the session was ended.',
-} as const;
 
 function sessionFields(f: Facts) {
   return { server: f.server, user: f.user, database: f.database, applicationName: f.applicationName, ...(f.objectId ? { objectId: f.objectId } : {}) };

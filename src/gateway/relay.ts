@@ -5,7 +5,7 @@
 // boundary. Per chunk, only the framing of both directions is followed (no allocation).
 import type { Duplex } from 'node:stream';
 import type net from 'node:net';
-import { errorResponse } from './protocol/index.js';
+import { errorResponse } from '../pgwire/index.js';
 
 /** Follows message boundaries of a typed-message stream without copying it. */
 export class FrameTracker {

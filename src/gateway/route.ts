@@ -5,7 +5,7 @@
 //   3. the startup option `server={name}`: a `server` startup parameter, or a `server=NAME` /
 //      `--server=NAME` token in `options` (removed before the options reach the server).
 // Pure: plain data in, a verdict out.
-import { clientErrors, type ClientError } from './client-errors.js';
+import { clientErrors, type ClientError } from '../pgwire/client-errors.js';
 
 export interface RouteInput {
   readonly sni: string | undefined;

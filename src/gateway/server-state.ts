@@ -1,5 +1,5 @@
 // Server state check (SPEC.md §3 step 4): only a Ready server takes connections. Pure.
-import { clientErrors, type ClientError } from './client-errors.js';
+import { clientErrors, type ClientError } from '../pgwire/client-errors.js';
 import type { ServerState } from '../catalog/servers-repo.js';
 
 export type StateVerdict = { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly error: ClientError };

@@ -7,7 +7,7 @@
 //     the platform's own sessions use those names (pgwarden, pgwarden-maintenance,
 //     pgwarden-backup, pgwarden-change-feed); a client must not pose as one in
 //     pg_stat_activity, in the server's log or in the audit records joined to it.
-import type { ClientError } from './client-errors.js';
+import type { ClientError } from '../pgwire/client-errors.js';
 import { splitOptions } from './route.js';
 
 export type StartupPolicyVerdict =

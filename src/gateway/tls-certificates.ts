@@ -9,10 +9,10 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { issueServerCertificate, type PlatformCa } from '../platform/ca.js';
+import { issueServerCertificate, type PlatformCa } from '../host/ca.js';
 import { channelBindingHash, tlsServerEndPoint } from '../auth/scram/index.js';
-import { writeSecretFile } from '../platform/secrets.js';
-import type { PlatformPaths } from '../platform/paths.js';
+import { writeSecretFile } from '../host/secrets.js';
+import type { PlatformPaths } from '../host/paths.js';
 
 /** TLS 1.2 is limited to ECDHE with AES-GCM; every TLS 1.3 suite is AEAD. */
 export const TLS12_CIPHERS = [

@@ -1,5 +1,5 @@
 // Per-server TLS policy (SPEC.md §3 step 6): enforcement and minimal version. Pure.
-import { clientErrors, type ClientError } from './client-errors.js';
+import { clientErrors, type ClientError } from '../pgwire/client-errors.js';
 import type { MinimalTlsVersion, Toggle } from '../catalog/servers-repo.js';
 
 export interface TlsFacts {

@@ -3,7 +3,7 @@
 // against the server's identity administrator's issuer and audience and checks that it names
 // the principal bound to the role (by object id, or by group membership for group principals).
 // Why a token was refused goes to the audit event; the client gets SPEC.md's one text.
-import { authenticationCleartextPassword, parsePasswordMessage, ProtocolError, FrontendType } from './protocol/index.js';
+import { authenticationCleartextPassword, parsePasswordMessage, ProtocolError, FrontendType } from '../pgwire/index.js';
 import { ConnectionClosed, type Wire } from './wire.js';
 import type { IdentityAdminView, PrincipalView } from '../catalog/identity-state.js';
 

@@ -1,7 +1,7 @@
 // A socket seen as a sequence of PostgreSQL packets during the handshake: startup packets
 // first, then typed messages. Reads are bounded by the readers' limits; the caller bounds time.
 import type { Duplex } from 'node:stream';
-import { MessageReader, StartupReader, type WireMessage } from './protocol/index.js';
+import { MessageReader, StartupReader, type WireMessage } from '../pgwire/index.js';
 
 export class ConnectionClosed extends Error {
   constructor() {

@@ -13,7 +13,7 @@
 //    endpoint): judged by the IP firewall rules only. No rule covers the address → refused.
 // Deny by default: no rules at all admits nobody.
 
-import { clientErrors, noFirewallRule, type ClientError } from '../gateway/client-errors.js';
+import { clientErrors, noFirewallRule, type ClientError } from '../pgwire/client-errors.js';
 import { formatIp, parseIp, type ParsedIp } from './address.js';
 
 export type ListenerFacts =

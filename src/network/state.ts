@@ -2,7 +2,7 @@
 // virtual networks for findSubnet), and the access check that explains one decision. The
 // gateway and the control plane's access check both decide from a NetworkState, so they agree.
 import type pg from 'pg';
-import type { ClientError } from '../gateway/client-errors.js';
+import type { ClientError } from '../pgwire/client-errors.js';
 import { formatIp, parseIp, validateIpRange } from './address.js';
 import {
   decideNetworkAccess,

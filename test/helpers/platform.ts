@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync, readFileSync } from 'node:
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Platform, defaultOptions, type PlatformOptions, type ClientConfig } from '../../src/platform/platform.js';
+import { Platform, defaultOptions, type PlatformOptions, type ClientConfig } from '../../src/app/platform.js';
 import { callApi, ApiError, type ApiTarget } from '../../src/cli/api-client.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { allowLoopback, auditEvents, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
 import { conninfo, psql } from '../helpers/clients.js';
-import { clientErrors } from '../../src/gateway/client-errors.js';
+import { clientErrors } from '../../src/pgwire/client-errors.js';
 import type { AuditFailurePolicy } from '../../src/audit/audit-log.js';
 
 const PASSWORD = 'Audit-Full-Passw0rd!';

@@ -13,7 +13,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { allowLoopback, auditEvents, startTestPlatform, until, type TestPlatform, setAuditClasses } from '../helpers/platform.js';
 import { pgauditAvailable } from '../../src/engine/server-libraries.js';
-import { findPgBinaries } from '../../src/engine/pg-binaries.js';
+import { findPgBinaries } from '../../src/host/pg-binaries.js';
 
 const PASSWORD = 'Escape-Audit-Passw0rd!';
 const SERVER = 'escape1';

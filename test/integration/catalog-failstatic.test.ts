@@ -7,7 +7,7 @@ import path from 'node:path';
 import { request } from 'node:https';
 import { readFileSync, rmSync } from 'node:fs';
 import { Cluster } from '../../src/engine/cluster.js';
-import { serviceAccount } from '../../src/engine/os-user.js';
+import { serviceAccount } from '../../src/host/os-user.js';
 import { allowLoopback, startTestPlatform, tempDir } from '../helpers/platform.js';
 import { conninfo, psql } from '../helpers/clients.js';
 

@@ -34,7 +34,7 @@ function assertThin(args: string[], loaded: LoadedModules): void {
   const what = `pgwarden ${args.join(' ')}`;
   assert.ok(loaded.own.includes('cli/main.js'), `${what}: the module log saw the CLI (${loaded.own.join(', ')})`);
   assert.deepEqual(loaded.packages, ['commander'], `${what} loaded packages besides commander`);
-  for (const heavy of ['platform/platform.js', 'cli/up-run.js', 'gateway/gateway.js', 'control/app.js']) {
+  for (const heavy of ['app/platform.js', 'app/up-run.js', 'gateway/gateway.js', 'control/app.js']) {
     assert.ok(!loaded.own.includes(heavy), `${what} loaded ${heavy}`);
   }
 }
@@ -90,7 +90,7 @@ test('help, of the CLI and of each command, loads no platform, not even for up',
   assert.match(up.r.stdout, /--domain <domain>\s+DNS domain of server host names \(default:\s+"pgwarden\.localhost"\)/);
   assert.match(up.r.stdout, /--gateway-port <port>\s+gateway port \(default: 5432\)/);
   assert.ok(!up.loaded.packages.includes('fastify') && !up.loaded.packages.includes('pg'), `up --help loaded ${up.loaded.packages.join(', ')}`);
-  assert.ok(!up.loaded.own.includes('platform/platform.js'));
+  assert.ok(!up.loaded.own.includes('app/platform.js'));
 });
 
 test('up loads the platform when it runs (and the module log sees it)', async () => {
@@ -98,7 +98,7 @@ test('up loads the platform when it runs (and the module log sees it)', async ()
   const { r, loaded } = await cli(['up', '--tls-cert', '/nonexistent/cert.pem']);
   assert.equal(r.code, 1);
   assert.equal(r.stderr, 'Error: --tls-cert and --tls-key go together.\n');
-  assert.ok(loaded.own.includes('platform/platform.js'), 'up loaded the platform');
+  assert.ok(loaded.own.includes('app/platform.js'), 'up loaded the platform');
   for (const pkg of ['fastify', 'pg', 'libpg-query', 'pino']) assert.ok(loaded.packages.includes(pkg), `up loaded ${pkg}`);
 
   const bad = await cli(['gateway', '--pkcs11-module', 'no-equals-sign']);

@@ -11,7 +11,7 @@ import { auditEvents, allowLoopback, startGatewayProcess, startTestPlatform, unt
 import { conninfo, gatewayPort, psql, rawExchange, sslRequestTls } from '../helpers/clients.js';
 import { ScramClientSession } from '../../src/auth/scram/index.js';
 import { Wire } from '../../src/gateway/wire.js';
-import { cancelRequest, terminate, parseAuthentication, parseBackendKeyData, parseErrorOrNotice, saslInitialResponse, saslResponse } from '../../src/gateway/protocol/index.js';
+import { cancelRequest, terminate, parseAuthentication, parseBackendKeyData, parseErrorOrNotice, saslInitialResponse, saslResponse } from '../../src/pgwire/index.js';
 
 let t: TestPlatform;
 let ca: string;

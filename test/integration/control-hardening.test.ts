@@ -21,9 +21,9 @@ import pg from 'pg';
 import { startTestPlatform, tempDir, until, type TestPlatform } from '../helpers/platform.js';
 import { tryConnect } from '../helpers/clients.js';
 import { SOFTHSM_MODULE, SOFTHSM_MODULE_NAME, SOFTHSM_MODULES } from '../helpers/softhsm.js';
-import { Platform, type ClientConfig } from '../../src/platform/platform.js';
+import { Platform, type ClientConfig } from '../../src/app/platform.js';
 import { callApi, ApiError, type ApiTarget } from '../../src/cli/api-client.js';
-import { loadPkcs11Modules } from '../../src/platform/pkcs11-config.js';
+import { loadPkcs11Modules } from '../../src/crypto/pkcs11-config.js';
 import { verifyWebhookSignature } from '../../src/threat/notify/index.js';
 import { ThreatRepo } from '../../src/catalog/threat-repo.js';
 

@@ -15,7 +15,7 @@ import { allowLoopback, runCli, startTestPlatform, tempDir, until, type TestPlat
 import { SOFTHSM_MODULE as MODULE, SOFTHSM_MODULE_NAME, SOFTHSM_MODULES, hsmOperator, initSoftHsmToken } from '../helpers/softhsm.js';
 import { conninfo, gatewayPort, psql } from '../helpers/clients.js';
 import { fileContains, filesContaining } from '../helpers/scan.js';
-import { Platform } from '../../src/platform/platform.js';
+import { Platform } from '../../src/app/platform.js';
 import { Cluster } from '../../src/engine/cluster.js';
 import { KeysRepo } from '../../src/catalog/keys-repo.js';
 import { SystemKeyRoot, createPkcs11Key, serverKeyAad } from '../../src/crypto/index.js';

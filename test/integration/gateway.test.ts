@@ -8,7 +8,7 @@ import pg from 'pg';
 import postgres from 'postgres';
 import { auditEvents, allowLoopback, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { conninfo, psql, sslRequestTls, readError, startupPacket, gatewayPort } from '../helpers/clients.js';
-import { clientErrors } from '../../src/gateway/client-errors.js';
+import { clientErrors } from '../../src/pgwire/client-errors.js';
 
 let t: TestPlatform;
 let ca: string;

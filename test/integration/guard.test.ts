@@ -10,7 +10,7 @@ import { userInfo } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { findPgBinaries, type PgBinaries } from '../../src/engine/pg-binaries.js';
+import { findPgBinaries, type PgBinaries } from '../../src/host/pg-binaries.js';
 
 const execFileAsync = promisify(execFile);
 

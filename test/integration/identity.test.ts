@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { auditEvents, allowLoopback, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
-import { startOidcProvider, rsaPublicKeyPem, type OidcProviderHandle } from '../helpers/oidc.js';
+import { startOidcProvider, rsaPublicKeyPem, type OidcProviderHandle } from '../../support/oidc.js';
 import { conninfo, psql } from '../helpers/clients.js';
-import { clientErrors } from '../../src/gateway/client-errors.js';
+import { clientErrors } from '../../src/pgwire/client-errors.js';
 import { SignJWT, base64url } from 'jose';
 
 let t: TestPlatform;

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Platform } from '../../src/platform/platform.js';
-import { PlatformAccounts, sweepOrphanAccounts } from '../../src/engine/os-accounts.js';
+import { Platform } from '../../src/app/platform.js';
+import { PlatformAccounts, sweepOrphanAccounts } from '../../src/host/os-accounts.js';
 import { allowLoopback, startTestPlatform, tempDir, type TestPlatform } from '../helpers/platform.js';
 import { psql } from '../helpers/clients.js';
 

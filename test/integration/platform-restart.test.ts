@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { Platform } from '../../src/platform/platform.js';
+import { Platform } from '../../src/app/platform.js';
 import { startTestPlatform, runCli } from '../helpers/platform.js';
 
 const PASSWORD = 'Str0ng-Passw0rd!';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import postgres from 'postgres';
-import { Platform } from '../../src/platform/platform.js';
+import { Platform } from '../../src/app/platform.js';
 import { allowLoopback, auditEvents, runCli, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
 import { conninfo, psql } from '../helpers/clients.js';
 

@@ -1,14 +1,14 @@
 // Encrypted backups against a real PostgreSQL cluster (run as the OS user pgwarden, Unix socket
 // only) archiving its WAL through a real archive agent: base backup, point-in-time restore into
 // a new data dir, tamper detection on the base backup and on a WAL segment, no clear data in the
-// repository, and retention. The KEK is a test-only provider (test/unit/storage-backup/test-kek.ts).
+// repository, and retention. The KEK is a test-only provider (support/test-kek.ts).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeSync, closeSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { Cluster } from '../../src/engine/cluster.js';
-import { serviceAccount, type OsAccount } from '../../src/engine/os-user.js';
+import { serviceAccount, type OsAccount } from '../../src/host/os-user.js';
 import { DirectoryRepository } from '../../src/storage/backup/repository.js';
 import { replicationHbaLine, startArchiveAgent, walArchiveSettings, type ArchiveAgent } from '../../src/storage/backup/wal-archive.js';
 import { createBaseBackup } from '../../src/storage/backup/base-backup.js';
@@ -17,7 +17,7 @@ import { listBackups, type BackupManifest } from '../../src/storage/backup/manif
 import { applyRetention } from '../../src/storage/backup/retention.js';
 import { walObjectKey } from '../../src/storage/backup/wal-segment.js';
 import { segmentPosition } from '../../src/storage/backup/wal-names.js';
-import { TestKek } from '../unit/storage-backup/test-kek.js';
+import { TestKek } from '../../support/test-kek.js';
 import { filesUnder } from '../helpers/scan.js';
 
 const SERVER = 'bk-src';

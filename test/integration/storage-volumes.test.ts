@@ -15,7 +15,7 @@ import pg from 'pg';
 import { volumeBackend, type VolumeBackend, type VolumeSpec } from '../../src/storage/volumes/volume.js';
 import { VolumeBusyError, WrongVolumeKeyError } from '../../src/storage/volumes/errors.js';
 import { FSCRYPT_DEFAULTS, FscryptBackend } from '../../src/storage/volumes/fscrypt.js';
-import { serviceAccount, type OsAccount } from '../../src/engine/os-user.js';
+import { serviceAccount, type OsAccount } from '../../src/host/os-user.js';
 import { Cluster } from '../../src/engine/cluster.js';
 import { filesUnder } from '../helpers/scan.js';
 

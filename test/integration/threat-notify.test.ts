@@ -18,8 +18,8 @@ import {
   type DeliveryResult,
   type SmtpSettings,
 } from '../../src/threat/notify/index.js';
-import { createThrowawayCa, localhostCertificate } from '../helpers/oidc.js';
-import { alertFixture } from '../unit/threat-notify/alert-fixture.js';
+import { createThrowawayCa, localhostCertificate } from '../../support/oidc.js';
+import { alertFixture } from '../unit/threat/notify/alert-fixture.js';
 
 const SECRET = 'whsec-0123456789abcdef';
 const FAST = { attempts: 5, baseMs: 5, capMs: 40 };

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { Platform, type ClientConfig } from '../../src/platform/platform.js';
+import { Platform, type ClientConfig } from '../../src/app/platform.js';
 import { callApi, ApiError } from '../../src/cli/api-client.js';
 import { allowLoopback, cliPath, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
 

@@ -8,7 +8,7 @@ import { base64url, decodeJwt, decodeProtectedHeader, SignJWT, type JWTPayload }
 import { IssuerKeys, type IssuerKeysOptions } from '../../src/auth/tokens/issuer.js';
 import { IssuerUnavailable } from '../../src/auth/tokens/issuer-unavailable.js';
 import { TokenRejected, verifyAccessToken, type TokenRejectReason } from '../../src/auth/tokens/verify.js';
-import { createThrowawayCa, rsaPublicKeyPem, startOidcProvider, type OidcProviderHandle } from '../helpers/oidc.js';
+import { createThrowawayCa, rsaPublicKeyPem, startOidcProvider, type OidcProviderHandle } from '../../support/oidc.js';
 
 const AUDIENCE = 'api://pgwarden';
 const now = (): number => Math.floor(Date.now() / 1000);

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { auditEvents, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
 import { boundStream, tryConnect } from '../helpers/clients.js';
-import { defaultOptions } from '../../src/platform/platform.js';
+import { defaultOptions } from '../../src/app/platform.js';
 
 let t: TestPlatform;
 const PASSWORD = 'VnetL1sten-Passw0rd!';

@@ -13,15 +13,15 @@ import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFile
 import path from 'node:path';
 import pg from 'pg';
 import { Cluster } from '../../src/engine/cluster.js';
-import { serviceAccount, type OsAccount } from '../../src/engine/os-user.js';
-import { findPgBinaries } from '../../src/engine/pg-binaries.js';
+import { serviceAccount, type OsAccount } from '../../src/host/os-user.js';
+import { findPgBinaries } from '../../src/host/pg-binaries.js';
 import { archiveModuleAvailable } from '../../src/engine/server-libraries.js';
 import { DirectoryRepository } from '../../src/storage/backup/repository.js';
 import { replicationHbaLine, startArchiveAgent, walArchiveSettings, type ArchiveAgent, type ArchiveAgentEvent } from '../../src/storage/backup/wal-archive.js';
 import { createBaseBackup } from '../../src/storage/backup/base-backup.js';
 import { restoreToPointInTime } from '../../src/storage/backup/restore.js';
 import { walObjectKey } from '../../src/storage/backup/wal-segment.js';
-import { TestKek } from '../unit/storage-backup/test-kek.js';
+import { TestKek } from '../../support/test-kek.js';
 import { filesUnder } from '../helpers/scan.js';
 
 const SERVER = 'wal-src';

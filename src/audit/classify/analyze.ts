@@ -4,9 +4,9 @@
 
 import { explainAnalyze, statementClass } from './class-rules.js';
 import { commandTag } from './command-tag.js';
-import { fieldsOf, isObject, nodeType, some } from './nodes.js';
+import { fieldsOf, isObject, nodeType, some } from '../../sql/nodes.js';
 import { calledFunctions, statementObjects } from './objects.js';
-import { parseSql, scanSql, type Token } from './parser.js';
+import { parseSql, scanSql, type Token } from '../../sql/parser.js';
 import { literalValue } from './redact.js';
 import { CONNINFO_PASSWORD, columnValues, holdsSecret, secretLocations } from './sensitive.js';
 import type { AuditObject, StatementClass } from './types.js';

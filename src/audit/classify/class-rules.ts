@@ -6,7 +6,7 @@
 // MERGE come from the executor, classed by their operation (the top-level statement).
 
 import { objectType } from './command-tag.js';
-import { fieldsOf, isObject, list, nodeType, text } from './nodes.js';
+import { fieldsOf, isObject, list, nodeType, text } from '../../sql/nodes.js';
 import type { StatementClass } from './types.js';
 
 type LogLevel = 'ALL' | 'MOD' | 'DDL';

@@ -6,8 +6,8 @@
 
 import { analyzeText, type Span, type StatementAnalysis, type TextAnalysis } from './analyze.js';
 import { UNKNOWN_TAG } from './command-tag.js';
-import { LITERAL_STRING, lexShape, type Lexed } from './lexer.js';
-import { LruCache } from './lru.js';
+import { LITERAL_STRING, lexShape, type Lexed } from '../../sql/lexer.js';
+import { LruCache } from '../../sql/lru.js';
 import { literalValue, matchesAny, redactSlice, truncateAfterPassword } from './redact.js';
 import type { AuditObject, ClassifyOptions, StatementClass, StatementInfo } from './types.js';
 

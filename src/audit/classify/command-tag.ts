@@ -1,8 +1,8 @@
 // PostgreSQL's command tag of a raw statement (CreateCommandTag in src/backend/tcop/utility.c),
 // as the server reports it in CommandComplete, without row counts. "???" is CMDTAG_UNKNOWN.
 
-import { fieldsOf, nodeType, text } from './nodes.js';
-import type { Fields } from './parser.js';
+import { fieldsOf, nodeType, text } from '../../sql/nodes.js';
+import type { Fields } from '../../sql/parser.js';
 
 export const UNKNOWN_TAG = '???';
 

@@ -4,8 +4,8 @@
 
 import { BUILTIN_FUNCTIONS } from './builtin-functions.js';
 import { objectType } from './command-tag.js';
-import { fieldsOf, list, names, nodeType, text, walk } from './nodes.js';
-import type { Fields } from './parser.js';
+import { fieldsOf, list, names, nodeType, text, walk } from '../../sql/nodes.js';
+import type { Fields } from '../../sql/parser.js';
 import type { AuditObject, ObjectKind } from './types.js';
 
 const RELATION_TYPES = new Set(['TABLE', 'VIEW', 'MATVIEW', 'INDEX', 'SEQUENCE', 'FOREIGN_TABLE']);

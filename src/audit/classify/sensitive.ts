@@ -3,8 +3,8 @@
 // password, and literals or $n parameters compared with or assigned to operator-named columns.
 // Locations are byte offsets into the parsed text (A_Const and DefElem locations).
 
-import { fieldsOf, list, nodeType, text, walk } from './nodes.js';
-import type { Fields } from './parser.js';
+import { fieldsOf, list, nodeType, text, walk } from '../../sql/nodes.js';
+import type { Fields } from '../../sql/parser.js';
 
 export interface SensitiveValues {
   /** A_Const locations of literals to redact. */

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ServersRepo } from '../../catalog/servers-repo.js';
 import { AUDIT_CLASSES, type AuditSettings, type AuditSettingsRepo } from '../../catalog/audit-settings-repo.js';
-import { invalid, notFound } from '../../platform/errors.js';
+import { invalid, notFound } from '../../services/errors.js';
 import { READ, SECURE } from '../rbac.js';
 import { errorResponses } from '../app.js';
 import type { ApiRole } from '../../catalog/tokens-repo.js';

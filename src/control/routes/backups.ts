@@ -2,10 +2,10 @@
 // backup, POST /servers/{name}/restore a new server from the backups; both answer 202 with an
 // operation to follow at GET /operations/{id} (phase, bytes done of the estimate).
 import type { FastifyInstance } from 'fastify';
-import type { ServerService } from '../../platform/server-service.js';
-import type { Operations } from '../../platform/operations.js';
+import type { ServerService } from '../../services/server-service.js';
+import type { Operations } from '../../services/operations.js';
 import type { BackupManifest } from '../../storage/backup/index.js';
-import { invalid, notFound } from '../../platform/errors.js';
+import { invalid, notFound } from '../../services/errors.js';
 import { MANAGE, READ } from '../rbac.js';
 
 const view = (m: BackupManifest) => ({

@@ -2,7 +2,7 @@
 // Contributor set), and /servers/{name}/extensions: extensions the platform creates on the
 // administrators' behalf when they are on the server's pgwarden.extensions.
 import type { FastifyInstance } from 'fastify';
-import type { ConfigurationService } from '../../platform/configuration-service.js';
+import type { ConfigurationService } from '../../services/configuration-service.js';
 import { MANAGE, READ } from '../rbac.js';
 import { errorResponses } from '../app.js';
 

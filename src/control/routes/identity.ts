@@ -1,6 +1,6 @@
 // /servers/{name}/administrators/identity and /servers/{name}/identityPrincipals.
 import type { FastifyInstance } from 'fastify';
-import type { IdentityService, IdentityAdminInput, PrincipalInput } from '../../platform/identity-service.js';
+import type { IdentityService, IdentityAdminInput, PrincipalInput } from '../../services/identity-service.js';
 import type { IdentityAdmin, IdentityPrincipal } from '../../catalog/identity-repo.js';
 import { READ } from '../rbac.js';
 import { errorResponses } from '../app.js';

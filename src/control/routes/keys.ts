@@ -1,9 +1,9 @@
 // The key-encryption key of a server (SPEC.md §2 `keys`): which KEK wraps its volume and backup
 // keys, its last check; switch to a customer key in an HSM (or back), rotate, revalidate.
 import type { FastifyInstance } from 'fastify';
-import type { ServerService } from '../../platform/server-service.js';
-import type { KeyService, SetKeyInput } from '../../platform/key-service.js';
-import { invalid } from '../../platform/errors.js';
+import type { ServerService } from '../../services/server-service.js';
+import type { KeyService, SetKeyInput } from '../../services/key-service.js';
+import { invalid } from '../../services/errors.js';
 import { MANAGE, READ } from '../rbac.js';
 
 interface SetKeyBody {

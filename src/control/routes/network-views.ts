@@ -3,8 +3,8 @@ import type { FirewallRuleRecord } from '../../catalog/firewall-rules-repo.js';
 import type { VnetRuleRecord } from '../../catalog/vnet-rules-repo.js';
 import type { PrivateEndpointRecord } from '../../catalog/private-endpoints-repo.js';
 import type { SubnetRecord } from '../../catalog/vnets-repo.js';
-import type { VnetWithSubnets } from '../../platform/virtual-network-service.js';
-import { vnetRuleStatus } from '../../platform/network-service.js';
+import type { VnetWithSubnets } from '../../services/virtual-network-service.js';
+import { vnetRuleStatus } from '../../services/network-service.js';
 
 const times = (r: { createdAt: Date; updatedAt: Date }) => ({ createdAt: r.createdAt.toISOString(), updatedAt: r.updatedAt.toISOString() });
 

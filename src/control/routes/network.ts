@@ -9,7 +9,7 @@ import type {
   NetworkService,
   PrivateEndpointInput,
   VnetRuleInput,
-} from '../../platform/network-service.js';
+} from '../../services/network-service.js';
 import { READ, SECURE } from '../rbac.js';
 import { nameParams } from '../schemas.js';
 import { errorResponses } from '../app.js';

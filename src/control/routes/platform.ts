@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { ApiRole, TokensRepo } from '../../catalog/tokens-repo.js';
-import { notFound } from '../../platform/errors.js';
+import { notFound } from '../../services/errors.js';
 import { OWNER, READ } from '../rbac.js';
 import { createTokenBody, tokenSchema } from '../schemas.js';
 import { errorResponses } from '../app.js';

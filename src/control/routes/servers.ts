@@ -1,6 +1,6 @@
 // /servers: create, list, show, update, delete, stop, start.
 import type { FastifyInstance } from 'fastify';
-import type { ServerService, CreateServerInput, UpdateServerInput } from '../../platform/server-service.js';
+import type { ServerService, CreateServerInput, UpdateServerInput } from '../../services/server-service.js';
 import type { ServerRecord } from '../../catalog/servers-repo.js';
 import { MANAGE, READ } from '../rbac.js';
 import { createServerBody, nameParams, serverSchema, updateServerBody } from '../schemas.js';

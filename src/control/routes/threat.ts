@@ -7,7 +7,7 @@ import type { AlertState, ThreatRepo } from '../../catalog/threat-repo.js';
 import type { ThreatEngine } from '../../threat/engine.js';
 import { ALERT_TYPES, type AlertType, type Severity } from '../../threat/alert-types.js';
 import { policyView, type SecurityAlertPolicy, type Webhook } from '../../threat/policy.js';
-import { invalid, notFound } from '../../platform/errors.js';
+import { invalid, notFound } from '../../services/errors.js';
 import type { SqliAllowEntry } from '../../threat/sql/allow.js';
 import { READ, SECURE } from '../rbac.js';
 import { errorResponses } from '../app.js';

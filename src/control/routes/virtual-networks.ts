@@ -1,7 +1,7 @@
 // /virtualNetworks/{vnet} and /virtualNetworks/{vnet}/subnets/{subnet}: platform level.
 // Created with PUT (create or replace: 201 or 200), changed with PATCH.
 import type { FastifyInstance } from 'fastify';
-import type { SubnetInput, VirtualNetworkService, VnetInput } from '../../platform/virtual-network-service.js';
+import type { SubnetInput, VirtualNetworkService, VnetInput } from '../../services/virtual-network-service.js';
 import { READ, SECURE } from '../rbac.js';
 import { errorResponses } from '../app.js';
 import * as s from '../network-schemas.js';

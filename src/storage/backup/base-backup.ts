@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { findPgBinaries } from '../../engine/pg-binaries.js';
+import { findPgBinaries } from '../../host/pg-binaries.js';
 import type { BackupRepository } from './repository.js';
 import { BACKUP_FORMAT_VERSION, CIPHER_NAME, baseStreamAad, defaultKeyAad, encryptStream, newDataKey, storeWrappedKey, type KekProvider, type KeyAadFor } from './cipher.js';
 import { baseDataKey, newBackupId, writeManifest, type BackupManifest } from './manifest.js';

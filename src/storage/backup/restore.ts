@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { findPgBinaries } from '../../engine/pg-binaries.js';
+import { findPgBinaries } from '../../host/pg-binaries.js';
 import { AeadStreamError } from '../../crypto/stream-errors.js';
 import type { BackupRepository } from './repository.js';
 import { baseStreamAad, decryptStream, defaultKeyAad, loadWrappedKey, type KekProvider, type KeyAadFor } from './cipher.js';

@@ -3,8 +3,8 @@
 // and a map look-up), learned application shapes (learned.ts) per (role, application), and
 // bursts of syntax errors (42601) per (role, application).
 import { createHash } from 'node:crypto';
-import { lexShape } from '../../audit/classify/lexer.js';
-import { LruCache } from '../../audit/classify/lru.js';
+import { lexShape } from '../../sql/lexer.js';
+import { LruCache } from '../../sql/lru.js';
 import { BoundedMap, SlidingWindow } from '../bounded-map.js';
 import { shapesOf, SHAPE_DETAILS, type ShapeVerdict } from './shapes.js';
 import { LearnedShapes, tokensOf, type Tokens } from './learned.js';

@@ -4,7 +4,7 @@
 // terms, a UNION, a stacked statement, string building) or cut off by a comment right after a
 // literal is an injection even when no single rule fires. Bounded per application and per server;
 // persisted in the catalog (sql_learned_shapes) by the threat engine.
-import { scanSql } from '../../audit/classify/parser.js';
+import { scanSql } from '../../sql/parser.js';
 
 export interface LearnedRow {
   readonly role: string;

@@ -4,7 +4,7 @@
 // application's condition; strings built with chr() or || around a subquery or a system value;
 // division by zero as an error oracle. Catalog queries (psql's, monitoring tools') read the system
 // catalogs in their FROM and compare catalog columns: they are not probes.
-import { fieldsOf, list, names, nodeType, some } from '../../audit/classify/nodes.js';
+import { fieldsOf, list, names, nodeType, some } from '../../sql/nodes.js';
 
 const SYSTEM_FUNCTIONS = new Set([
   'version', 'current_user', 'session_user', 'current_database', 'current_schema', 'current_schemas', 'inet_server_addr',

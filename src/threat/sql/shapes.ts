@@ -6,8 +6,8 @@
 // probes.ts adds the shapes that carry over from one payload to the next (row-independent
 // predicates, string building, division oracles). Catalog queries (psql's own) are told apart by
 // the system relations in their own FROM.
-import { parseSql, scanSql, type RawStatement } from '../../audit/classify/parser.js';
-import { fieldsOf, list, names, nodeType, some, walk } from '../../audit/classify/nodes.js';
+import { parseSql, scanSql, type RawStatement } from '../../sql/parser.js';
+import { fieldsOf, list, names, nodeType, some, walk } from '../../sql/nodes.js';
 import { booleanProbe, catalogQuery, touchesSystem, errorCast as errorCastProbe, errorDivision, stringBuilding, unionNumbers } from './probes.js';
 
 export type SqlShape = 'tautology' | 'union-extraction' | 'stacked-statements' | 'comment-truncation' | 'time-based' | 'error-based-cast' | 'file-access' | 'catalog-access'

@@ -16,7 +16,7 @@ import { AuditLog } from '../../../src/audit/audit-log.js';
 import { EventBus } from '../../../src/events/bus.js';
 import type { AnyEvent } from '../../../src/events/types.js';
 import { tempRoot } from './helpers.js';
-import * as w from '../audit-classify/wire.js';
+import * as w from './classify/wire.js';
 
 const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 

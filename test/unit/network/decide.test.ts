@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { clientErrors, noFirewallRule } from '../../../src/gateway/client-errors.js';
+import { clientErrors, noFirewallRule } from '../../../src/pgwire/client-errors.js';
 import {
   decideNetworkAccess,
   type ConnectionFacts,

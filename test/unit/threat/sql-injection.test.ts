@@ -1,4 +1,4 @@
-// The SQL-injection detector on a committed corpus (test/fixtures/sqli/templates.json): benign
+// The SQL-injection detector on a committed corpus (support/fixtures/sqli/templates.json): benign
 // statements (pgbench's scripts and application queries with ORs, comments, legitimate UNIONs,
 // catalog queries) with many literal values, and injected ones made by putting classic payloads
 // into their literal slots as an application that concatenates input would. Reports precision
@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { SqlInjectionDetector } from '../../../src/threat/sql/detector.js';
 import { shapesOf } from '../../../src/threat/sql/shapes.js';
 
-const corpus = JSON.parse(readFileSync(new URL('../../../../test/fixtures/sqli/templates.json', import.meta.url), 'utf8')) as {
+const corpus = JSON.parse(readFileSync(new URL('../../../../support/fixtures/sqli/templates.json', import.meta.url), 'utf8')) as {
   benign: string[];
   payloads: { s: string[]; n: string[] };
 };
@@ -91,7 +91,7 @@ test('evidence has no literal values', () => {
 
 // Issue 20: probes that generalise (the independent corpus missed these), psql's own catalog
 // queries, learned application shapes, the verdict tool's check(), per-shape exclusions.
-const psqlQueries = JSON.parse(readFileSync(new URL('../../../../test/fixtures/sqli-independent/psql-catalog.json', import.meta.url), 'utf8')) as string[];
+const psqlQueries = JSON.parse(readFileSync(new URL('../../../../support/fixtures/sqli-independent/psql-catalog.json', import.meta.url), 'utf8')) as string[];
 
 test('boolean-blind, CHR() building, error oracles, OR true and ILIKE tautologies are injections', () => {
   const d = new SqlInjectionDetector();

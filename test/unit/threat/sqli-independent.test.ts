@@ -1,4 +1,4 @@
-// The SQL-injection detector on the independent corpus (test/fixtures/sqli-independent): built
+// The SQL-injection detector on the independent corpus (support/fixtures/sqli-independent): built
 // apart from the detector, from public payload lists put into statements of several application
 // styles, and a benign set with psql's own catalog queries (`psql -E`), pgbench's statements and
 // ORM/reporting/stored-procedure statements. Goals per family: recall ≥ 0.95 on injections that
@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SqlInjectionDetector } from '../../../src/threat/sql/detector.js';
 import { shapesOf } from '../../../src/threat/sql/shapes.js';
-import { per10k, recall, score } from '../../fixtures/sqli-independent/corpus.js';
+import { per10k, recall, score } from '../../../support/fixtures/sqli-independent/corpus.js';
 
 test('recall and false alerts per family on the independent corpus', () => {
   const d = new SqlInjectionDetector();

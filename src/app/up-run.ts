@@ -1,0 +1,113 @@
+// What `pgwarden up` and `pgwarden gateway` run: the platform itself, loaded only by these two
+// commands (up.ts declares their flags without loading it).
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { Platform, defaultOptions, type PlatformOptions } from './platform.js';
+import { ensureDemoServer } from './demo.js';
+
+function volumeBackendOption(v: string): 'auto' | 'fscrypt' | 'gocryptfs' {
+  if (v === 'auto' || v === 'fscrypt' || v === 'gocryptfs') return v;
+  throw new Error(`--volume-backend must be auto, fscrypt or gocryptfs, got '${v}'.`);
+}
+
+function optionsFrom(o: Record<string, unknown>, cmd: Command, mode: PlatformOptions['mode']): PlatformOptions {
+  const globals = cmd.optsWithGlobals<{ dataDir?: string }>();
+  if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error('--tls-cert and --tls-key go together.');
+  if (o.privateLinkPort !== undefined && !o.privateLinkLb) throw new Error('--private-link-port needs --private-link-lb (the load balancers allowed to send PROXY headers).');
+  return {
+    mode,
+    dataDir: (o.dataDir as string | undefined) ?? globals.dataDir ?? process.env.PGWARDEN_DATA_DIR ?? defaultOptions.dataDir,
+    domain: o.domain as string,
+    gatewayPort: o.gatewayPort as number,
+    gatewayHosts: o.gatewayHost as string[],
+    apiPort: o.apiPort as number,
+    apiHost: o.apiHost as string,
+    catalogUrl: (o.catalogUrl as string | undefined) ?? process.env.PGWARDEN_CATALOG_URL,
+    logLevel: o.logLevel as string,
+    auditDurability: o.auditDurability as 'strict' | 'batched',
+    auditFailurePolicy: o.auditFailurePolicy as 'failClosed' | 'failOpen',
+    tlsCertFile: o.tlsCert as string | undefined,
+    tlsKeyFile: o.tlsKey as string | undefined,
+    ...(o.backupDir ? { backupDir: o.backupDir as string } : {}),
+    volumeBackend: volumeBackendOption(o.volumeBackend as string),
+    volumeSizeBytes: (o.volumeSizeGb as number) * 1024 ** 3,
+    keyCheckIntervalMs: (o.keyCheckInterval as number) * 1000,
+    fips: o.fips === true,
+    pkcs11Modules: o.pkcs11Module as Record<string, string>,
+    backupIntervalMs: (o.backupIntervalHours as number) * 3600_000,
+    backupRetentionDays: o.backupRetentionDays as number,
+    gatewayLimits: {
+      maxPreauthConnections: o.maxPreauthConnections as number,
+      maxPreauthPerAddress: o.maxPreauthPerAddress as number,
+      firstByteTimeoutMs: o.firstByteTimeoutMs as number,
+      descriptorReserve: o.descriptorReserve as number,
+    },
+    threat: {
+      ...(o.smtpHost
+        ? {
+            smtp: {
+              host: o.smtpHost as string,
+              port: o.smtpPort as number,
+              secure: o.smtpSecurity === 'tls',
+              requireTls: o.smtpSecurity === 'starttls',
+              ...(o.smtpUser ? { user: o.smtpUser as string, password: process.env.PGWARDEN_SMTP_PASSWORD ?? '' } : {}),
+              from: o.smtpFrom as string,
+              ...(o.smtpCa ? { ca: readFileSync(o.smtpCa as string, 'utf8') } : {}),
+            },
+          }
+        : {}),
+      ipLists: (o.threatIpList as string[] | undefined) ?? [],
+      geoIp: o.geoip !== false,
+    },
+    privateLink:
+      o.privateLinkPort === undefined
+        ? undefined
+        : { port: o.privateLinkPort as number, hosts: o.privateLinkHost as string[], loadBalancers: o.privateLinkLb as string[] },
+  };
+}
+
+/** Starts the platform and keeps it in the foreground; stops it cleanly on SIGINT/SIGTERM. */
+async function runInForeground(platform: Platform, afterStart: () => Promise<void>): Promise<void> {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`pgwarden: ${signal}, stopping...\n`);
+    platform.stop().then(
+      () => process.exit(0),
+      (err: Error) => {
+        process.stderr.write(`pgwarden: stop failed: ${err.message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGHUP', () => {
+    platform.reloadCertificate().then(
+      () => process.stderr.write('pgwarden: gateway certificate reloaded\n'),
+      (err: Error) => process.stderr.write(`pgwarden: certificate reload failed: ${err.message}\n`),
+    );
+  });
+  await platform.start();
+  await afterStart();
+  process.stdout.write('Press Ctrl-C to stop.\n');
+}
+
+export async function runUp(o: Record<string, unknown>, cmd: Command): Promise<void> {
+  const platform = new Platform(optionsFrom(o, cmd, 'platform'));
+  await runInForeground(platform, async () => {
+    process.stdout.write(
+      `pgwarden is up.\n  data dir: ${platform.paths.root}\n  API:      ${platform.apiUrl} (token in ${platform.paths.clientConfig})\n` +
+        `  gateway:  port ${platform.gateway.port} on ${platform.options.gatewayHosts.join(', ')}\n`,
+    );
+    if (o.demo) await ensureDemoServer(platform);
+  });
+}
+
+export async function runGateway(o: Record<string, unknown>, cmd: Command): Promise<void> {
+  const platform = new Platform(optionsFrom(o, cmd, 'gateway'));
+  await runInForeground(platform, async () => {
+    process.stdout.write(`pgwarden gateway is up on port ${platform.gateway.port}; health and metrics at ${platform.apiUrl}\n`);
+  });
+}
