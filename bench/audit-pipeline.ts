@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { AuditLog } from '../src/audit/audit-log.js';
 import { StatementAuditPolicies, startSessionAudit } from '../src/audit/statement-audit.js';
-import { DEFAULT_AUDIT_SETTINGS } from '../src/catalog/audit-settings-repo.js';
+import { DEFAULT_AUDIT_SETTINGS } from '../src/audit/settings.js';
 import { EventBus, now } from '../src/events/bus.js';
 import { onCleanup, runBench } from './lib/cleanup.js';
 import { fixed, table } from './lib/format.js';

@@ -11,13 +11,18 @@ import { collectLines, finishLines, sessionKey, type JoinedSession, type ServerL
 import type { FromReader, ToReader } from './pgaudit-worker.js';
 import type { EventBus } from '../events/bus.js';
 import type { AnyEvent } from '../events/types.js';
-import type { SessionIndex } from '../gateway/session-index.js';
+
+/** The gateway's sessions by (server, backend process id), ended ones kept a while; the gateway's
+ * SessionIndex (gateway/session-index.ts) is one. Declared here because gateway/ sits above audit/. */
+export interface SessionLookup {
+  find(server: string, pid: number): (JoinedSession & { readonly server: string; readonly backendPid: number }) | null;
+}
 
 export interface IngestOptions {
   readonly stateFile: string;
   readonly servers: () => Iterable<{ readonly id: number; readonly name: string }>;
   readonly logDir: (serverId: number) => string;
-  readonly sessions: SessionIndex;
+  readonly sessions: SessionLookup;
   readonly bus: EventBus;
   readonly intervalMs?: number;
   /** The servers' pgAudit logs only nested statements in gateway sessions (ext/pgwarden_audit). */

@@ -3,7 +3,7 @@
 // protocol into statement events.
 import { Classifier, isAudited, parseClassList, type StatementInfo } from './classify/index.js';
 import { SessionAudit, type StatementEvent } from './tap/index.js';
-import type { AuditSettings } from '../catalog/audit-settings-repo.js';
+import type { AuditSettings } from './settings.js';
 
 export interface StatementAuditConfig {
   readonly classifier: Classifier;

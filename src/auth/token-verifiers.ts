@@ -2,8 +2,7 @@
 // discovery or keys themselves; each token is checked against the server's identity
 // administrator (issuer, audience, object id claim).
 import { IssuerKeys, verifyAccessToken } from './tokens/index.js';
-import type { IdentityAdminView } from '../catalog/identity-state.js';
-import type { TokenIdentity } from '../gateway/token-login.js';
+import type { IdentityAdminView, TokenIdentity } from './identity.js';
 
 export class TokenVerifiers {
   private readonly issuers = new Map<string, IssuerKeys>();

@@ -1,19 +1,10 @@
 // Statement audit settings per server (SPEC.md §2 auditSettings). A server without a row has
 // the defaults: ROLE and DDL statements, no parameters, 90 days.
 import type pg from 'pg';
+import { DEFAULT_AUDIT_SETTINGS, type AuditClass, type AuditSettings } from '../audit/settings.js';
 
-export const AUDIT_CLASSES = ['READ', 'WRITE', 'FUNCTION', 'ROLE', 'DDL', 'MISC', 'MISC_SET'] as const;
-export type AuditClass = (typeof AUDIT_CLASSES)[number];
-
-export interface AuditSettings {
-  readonly classes: readonly AuditClass[];
-  readonly logParameters: boolean;
-  /** Column names or regular expressions whose values are redacted in logged statements and parameters. */
-  readonly redact: readonly string[];
-  readonly retentionDays: number;
-}
-
-export const DEFAULT_AUDIT_SETTINGS: AuditSettings = { classes: ['ROLE', 'DDL'], logParameters: false, redact: [], retentionDays: 90 };
+// The domain types live in audit/settings.ts; re-exported for the repository's users.
+export { AUDIT_CLASSES, DEFAULT_AUDIT_SETTINGS, type AuditClass, type AuditSettings } from '../audit/settings.js';
 
 interface Row {
   server: string;
@@ -46,11 +37,10 @@ export class AuditSettingsRepo {
 
   /** Every server's settings by name (servers without a row get the defaults). */
   async all(): Promise<Map<string, AuditSettings>> {
-    const { rows } = await this.db.query<Row>(
-      `select s.name as server, coalesce(a.classes, '{ROLE,DDL}') as classes, coalesce(a.log_parameters, false) as log_parameters,
-              coalesce(a.redact, '{}') as redact, coalesce(a.retention_days, 90) as retention_days
+    const { rows } = await this.db.query<Row | (Omit<Row, 'classes'> & { classes: null })>(
+      `select s.name as server, a.classes, a.log_parameters, a.redact, a.retention_days
          from servers s left join audit_settings a on a.server_id = s.id`,
     );
-    return new Map(rows.map((r) => [r.server, fromRow(r)]));
+    return new Map(rows.map((r) => [r.server, r.classes === null ? DEFAULT_AUDIT_SETTINGS : fromRow(r)]));
   }
 }

@@ -1,8 +1,9 @@
 // Token-login identities in the catalog: one identity administrator per server, and the
 // principals (database roles bound to identities by immutable object id).
 import type pg from 'pg';
+import type { PrincipalType } from '../auth/identity.js';
 
-export type PrincipalType = 'user' | 'group' | 'servicePrincipal';
+export type { PrincipalType } from '../auth/identity.js';
 
 export interface IdentityAdmin {
   readonly serverId: number;

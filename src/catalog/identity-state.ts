@@ -1,26 +1,9 @@
 // Token-login identities of every server, as the gateway decides from them.
 import type pg from 'pg';
-import type { PrincipalType } from './identity-repo.js';
+import type { PrincipalType, PrincipalView, ServerIdentity } from '../auth/identity.js';
 
-export interface IdentityAdminView {
-  readonly issuer: string;
-  readonly audience: string;
-  readonly objectIdClaim: string;
-  readonly caBundle: string | null;
-  readonly login: string;
-}
-
-export interface PrincipalView {
-  readonly objectId: string;
-  readonly type: PrincipalType;
-}
-
-export interface ServerIdentity {
-  /** Null: token logins are off on this server. */
-  readonly admin: IdentityAdminView | null;
-  /** Principals by role, the identity administrator's own role included. */
-  readonly principals: ReadonlyMap<string, PrincipalView>;
-}
+// The domain types live in auth/identity.ts; re-exported for this module's users.
+export type { IdentityAdminView, PrincipalView, ServerIdentity } from '../auth/identity.js';
 
 export async function loadIdentityState(db: pg.Pool): Promise<Map<string, ServerIdentity>> {
   const { rows } = await db.query<{

@@ -6,10 +6,11 @@ import type { ChangeFeed } from './change-feed.js';
 import { ServersRepo, type ServerRecord } from './servers-repo.js';
 import { loadNetworkState } from '../network/state.js';
 import { loadIdentityState, type ServerIdentity } from './identity-state.js';
-import { AuditSettingsRepo, type AuditSettings } from './audit-settings-repo.js';
+import { AuditSettingsRepo } from './audit-settings-repo.js';
+import type { AuditSettings } from '../audit/settings.js';
 import { ThreatRepo } from './threat-repo.js';
 import type { SecurityAlertPolicy } from '../threat/policy.js';
-import type { NetworkView } from '../gateway/network-stage.js';
+import type { NetworkView } from '../network/state.js';
 
 export interface CatalogSnapshot {
   readonly servers: ReadonlyMap<string, ServerRecord>;

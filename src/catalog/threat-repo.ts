@@ -1,39 +1,21 @@
 // Threat protection in the catalog: each server's security alert policy, alerts, their
 // deliveries, the detectors' baselines and per-minute login counts.
 import type pg from 'pg';
-import { DEFAULT_POLICY, type SecurityAlertPolicy } from '../threat/policy.js';
+import { withDefaults, type SecurityAlertPolicy } from '../threat/policy.js';
 import type { BaselineRow, BaselineKind } from '../threat/baselines.js';
 import type { AlertType, Severity } from '../threat/alert-types.js';
 import type { LocationView } from '../threat/finding.js';
 import type { LearnedRow } from '../threat/sql/learned.js';
+import type { Alert, AlertState, NewAlert } from '../threat/alert.js';
+import type { DeliveryResult } from '../threat/notify/types.js';
+import type { DeliveryLog, ThreatStore } from '../threat/store.js';
 
-export type AlertState = 'Active' | 'Resolved' | 'Dismissed';
+// The domain types live in threat/; re-exported for the repository's users.
+export type { Alert, AlertState, NewAlert } from '../threat/alert.js';
+export { withDefaults } from '../threat/policy.js';
 
-export interface Alert {
-  readonly id: string;
-  readonly server: string;
-  readonly type: AlertType;
-  readonly severity: Severity;
-  readonly state: AlertState;
-  readonly title: string;
-  readonly description: string;
-  readonly tactic: string;
-  readonly principal: string | null;
-  readonly sourceAddress: string | null;
-  readonly location: LocationView | null;
-  readonly firstSeen: string;
-  readonly lastSeen: string;
-  readonly count: number;
-  readonly evidence: Record<string, unknown>;
-  readonly recommendedAction: string;
-  readonly stateChangedBy: string | null;
-  readonly stateChangedAt: string | null;
-}
-
-export interface NewAlert extends Omit<Alert, 'state' | 'stateChangedBy' | 'stateChangedAt'> {
-  readonly serverId: number;
-  readonly incidentKey: string;
-}
+/** A notifier's outcome as stored (alert_deliveries). */
+export type Delivery = DeliveryResult;
 
 export interface AlertFilter {
   readonly server?: string;
@@ -42,16 +24,6 @@ export interface AlertFilter {
   readonly type?: string;
   readonly since?: Date;
   readonly limit?: number;
-}
-
-export interface Delivery {
-  readonly alertId: string;
-  readonly channel: 'email' | 'webhook';
-  readonly target: string;
-  readonly outcome: 'delivered' | 'failed';
-  readonly attempts: number;
-  readonly error?: string;
-  readonly time: string;
 }
 
 interface AlertRow {
@@ -99,17 +71,6 @@ const fromRow = (r: AlertRow): Alert => ({
   stateChangedAt: r.state_changed_at?.toISOString() ?? null,
 });
 
-/** A stored policy merged over the defaults, so settings added later get their defaults. */
-export function withDefaults(stored: Partial<SecurityAlertPolicy> | null | undefined): SecurityAlertPolicy {
-  if (!stored) return DEFAULT_POLICY;
-  return {
-    ...DEFAULT_POLICY,
-    ...stored,
-    autoProtection: { ...DEFAULT_POLICY.autoProtection, ...(stored.autoProtection ?? {}) },
-    detectors: { ...DEFAULT_POLICY.detectors, ...(stored.detectors ?? {}) },
-  };
-}
-
 /** A baseline key as stored: NUL (the detectors' separator, which neither jsonb nor text can
  * hold) as %00, and % as %25 so the encoding is reversible. */
 export function encodeBaselineKey(key: string): string {
@@ -125,7 +86,7 @@ export class BaselineWriteError extends Error {
   override readonly name = 'BaselineWriteError';
 }
 
-export class ThreatRepo {
+export class ThreatRepo implements ThreatStore, DeliveryLog {
   constructor(private readonly db: pg.Pool) {}
 
   async policy(serverId: number): Promise<SecurityAlertPolicy> {

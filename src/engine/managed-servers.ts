@@ -6,11 +6,18 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { Cluster } from './cluster.js';
-import { archiveModuleAvailable, auditConfig, libraryConfig, pgauditAvailable, preloadLibraries } from './server-libraries.js';
+import {
+  archiveModuleAvailable,
+  auditConfig,
+  DEFAULT_PGAUDIT_SETTINGS,
+  libraryConfig,
+  pgauditAvailable,
+  preloadLibraries,
+  type PgAuditSettings,
+} from './server-libraries.js';
 import { ownerLibraries, parameterSettings, type ParameterValues } from './server-parameters.js';
 import { alignReplication, inEveryDatabase, installExtensionTrigger, revokeDataRoles } from './server-policies.js';
 import { EXTENSION_GRANTS } from './extension-allowlist.js';
-import { DEFAULT_AUDIT_SETTINGS, type AuditSettings } from '../catalog/audit-settings-repo.js';
 import { findPgBinaries } from '../host/pg-binaries.js';
 import type { OsAccount } from '../host/os-user.js';
 import type { ServerAccounts } from '../host/os-accounts.js';
@@ -67,7 +74,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   private readonly agents = new Map<number, ArchiveAgent>();
   private readonly pools = new Map<number, pg.Pool>();
   /** pgAudit settings per server, written into its configuration at every start. */
-  private readonly audit = new Map<number, AuditSettings>();
+  private readonly audit = new Map<number, PgAuditSettings>();
   /** The owner's server parameters (configurations), written into its configuration at every start. */
   private readonly parameters = new Map<number, ParameterValues>();
   /** Servers being created: their configuration is written once initdb is done, not during it. */
@@ -391,7 +398,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     return {
       ...parameterSettings(values),
       ...(owner.length ? { shared_preload_libraries: preloadLibraries(findPgBinaries(), owner) } : {}),
-      ...auditConfig(findPgBinaries(), this.audit.get(id) ?? DEFAULT_AUDIT_SETTINGS),
+      ...auditConfig(findPgBinaries(), this.audit.get(id) ?? DEFAULT_PGAUDIT_SETTINGS),
     };
   }
 
@@ -484,7 +491,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   }
 
   /** Applies audit settings: kept for later starts, and reloaded into a running server. */
-  async applyAuditSettings(id: number, settings: AuditSettings): Promise<void> {
+  async applyAuditSettings(id: number, settings: PgAuditSettings): Promise<void> {
     this.audit.set(id, settings);
     const cluster = this.clusters.get(id);
     // During initdb (PG_VERSION already there) a config written now would be root's and break it.

@@ -13,9 +13,18 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { PgBinaries } from '../host/pg-binaries.js';
 import { guardSettings, GUARD_LIBRARY } from './guard.js';
-import type { AuditSettings } from '../catalog/audit-settings-repo.js';
 
 export type ServerConfig = Record<string, string | number | boolean>;
+
+/** The part of a server's audit settings (audit/settings.ts AuditSettings) that its pgAudit
+ * configuration follows. Declared here because engine/ sits below audit/. */
+export interface PgAuditSettings {
+  readonly classes: readonly string[];
+}
+
+/** pgAudit classes of a server whose audit settings were not applied yet: the audit settings'
+ * defaults (DEFAULT_AUDIT_SETTINGS; a unit test keeps the two equal). */
+export const DEFAULT_PGAUDIT_SETTINGS: PgAuditSettings = { classes: ['ROLE', 'DDL'] };
 
 export function pgauditAvailable(pg: PgBinaries): boolean {
   return existsSync(path.join(pg.libDir, 'pgaudit.so'));
@@ -59,7 +68,7 @@ export function preloadLibraries(pg: PgBinaries, owner: readonly string[]): stri
 }
 
 /** Settings that follow the server's audit settings (applied with a reload). */
-export function auditConfig(pg: PgBinaries, settings: AuditSettings): ServerConfig {
+export function auditConfig(pg: PgBinaries, settings: PgAuditSettings): ServerConfig {
   if (!pgauditAvailable(pg)) return {};
   return {
     'pgaudit.log': settings.classes.length ? settings.classes.map((c) => c.toLowerCase()).join(',') : 'none',

@@ -1,12 +1,10 @@
 // Step 5: the network verdict for one connection, from the in-memory network view. The
 // decision itself is src/network/decide.ts; this file only gathers its inputs.
 import { decideNetworkAccess, type ListenerFacts, type NetworkSnapshot, type NetworkVerdict } from '../network/decide.js';
-import { findSubnet, type VirtualNetwork } from '../network/vnet.js';
+import { findSubnet } from '../network/vnet.js';
+import type { NetworkView } from '../network/state.js';
 
-export interface NetworkView {
-  readonly servers: ReadonlyMap<string, NetworkSnapshot>;
-  readonly vnets: ReadonlyMap<string, VirtualNetwork & { readonly listenAddress: string | null }>;
-}
+export type { NetworkView } from '../network/state.js';
 
 export type PrivateEndpointKind = 'azure-private-link' | 'aws-vpc-endpoint';
 

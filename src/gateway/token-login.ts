@@ -5,15 +5,9 @@
 // Why a token was refused goes to the audit event; the client gets SPEC.md's one text.
 import { authenticationCleartextPassword, parsePasswordMessage, ProtocolError, FrontendType } from '../pgwire/index.js';
 import { ConnectionClosed, type Wire } from './wire.js';
-import type { IdentityAdminView, PrincipalView } from '../catalog/identity-state.js';
+import type { IdentityAdminView, PrincipalView, TokenIdentity, TokenVerifier } from '../auth/identity.js';
 
-export interface TokenIdentity {
-  readonly objectId: string;
-  readonly groups: readonly string[];
-}
-
-/** Verifies a token for a server's identity administrator; throws with a reason when it is refused. */
-export type TokenVerifier = (token: string, admin: IdentityAdminView) => Promise<TokenIdentity>;
+export type { TokenIdentity, TokenVerifier } from '../auth/identity.js';
 
 export type TokenLoginResult = { readonly ok: true; readonly objectId: string } | { readonly ok: false; readonly reason: string };
 

@@ -24,6 +24,13 @@ export interface VnetState extends VirtualNetwork {
   readonly subnets: readonly Subnet[];
 }
 
+/** What the gateway decides network access from (gateway/network-stage.ts): each server's rules
+ * and the virtual networks with their listeners. The catalog snapshot holds one. */
+export interface NetworkView {
+  readonly servers: ReadonlyMap<string, NetworkSnapshot>;
+  readonly vnets: ReadonlyMap<string, VirtualNetwork & { readonly listenAddress: string | null }>;
+}
+
 export interface NetworkState {
   readonly servers: ReadonlyMap<string, NetworkSnapshot>;
   readonly vnets: ReadonlyMap<string, VnetState>;

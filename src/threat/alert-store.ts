@@ -4,7 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import { ALERT_KINDS } from './alert-types.js';
 import type { Finding } from './finding.js';
-import type { Alert, AlertState, NewAlert, ThreatRepo } from '../catalog/threat-repo.js';
+import type { Alert, AlertState, NewAlert } from './alert.js';
+import type { AlertRecords } from './store.js';
 
 export interface AlertSink {
   /** A new alert was stored (not a repeat of an open one). */
@@ -26,7 +27,7 @@ export class AlertStore {
   private flushing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly repo: ThreatRepo,
+    private readonly repo: AlertRecords,
     private readonly serverId: (server: string) => number | undefined,
     private readonly sink: AlertSink,
   ) {}

@@ -7,7 +7,8 @@ import type { Logger } from 'pino';
 import type { EventBus } from '../events/bus.js';
 import { now } from '../events/bus.js';
 import type { AnyEvent, AuthFailed, AuthSucceeded, ConnectionDenied } from '../events/types.js';
-import type { Alert, ThreatRepo } from '../catalog/threat-repo.js';
+import type { Alert } from './alert.js';
+import type { ThreatStore } from './store.js';
 import { AlertStore } from './alert-store.js';
 import { Baselines } from './baselines.js';
 import { BruteForceDetector } from './detectors/brute-force.js';
@@ -16,36 +17,13 @@ import type { Finding } from './finding.js';
 import { ALERT_KINDS } from './alert-types.js';
 import { alertsOn, DEFAULT_POLICY, type SecurityAlertPolicy, type Webhook } from './policy.js';
 import { LearnedShapes, type LearnedRow } from './sql/learned.js';
-import type { SqlCheckResult } from './sql/detector.js';
 import { sqliAllowed } from './sql/allow.js';
 import { Throttle, type Block } from './protection/throttle.js';
 import { SqlWatch } from './sql-watch.js';
 import type { RelayTap } from '../gateway/relay.js';
+import type { SqlCheckResult, SqlFinding, SqlInput, SqlInspector } from './sql-inspector.js';
 
-export interface SqlInput {
-  readonly role: string;
-  readonly application: string;
-  readonly text: string;
-  readonly sqlstate?: string;
-  readonly timeMs: number;
-  /** The policy's learning period runs: remember the application's shapes. */
-  readonly learn?: boolean;
-}
-
-export interface SqlFinding {
-  readonly type: 'SqlInjection' | 'SqlInjectionVulnerability';
-  readonly shapes: readonly string[];
-  readonly evidence: string;
-  readonly fingerprint: string;
-  readonly detail: string;
-}
-
-/** The SQL-injection detector, one per server. */
-export interface SqlInspector {
-  inspect(input: SqlInput): SqlFinding | null;
-  /** A verdict without side effects (`threat sql-check`). */
-  check(text: string, scope: { application: string | null; role: string | null; learned: boolean }): SqlCheckResult;
-}
+export type { SqlFinding, SqlInput, SqlInspector } from './sql-inspector.js';
 
 /** Where a relayed session comes from, for the alerts it raises. */
 export interface SessionSource {
@@ -66,7 +44,7 @@ export interface Notifier {
 
 export interface ThreatEngineOptions {
   readonly bus: EventBus;
-  readonly repo: ThreatRepo;
+  readonly repo: ThreatStore;
   readonly log: Logger;
   /** Policies by server name, as of the last catalog snapshot. */
   readonly policies: () => ReadonlyMap<string, SecurityAlertPolicy>;

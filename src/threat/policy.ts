@@ -86,6 +86,17 @@ export const DEFAULT_POLICY: SecurityAlertPolicy = {
   enabledAt: null,
 };
 
+/** A stored policy merged over the defaults, so settings added later get their defaults. */
+export function withDefaults(stored: Partial<SecurityAlertPolicy> | null | undefined): SecurityAlertPolicy {
+  if (!stored) return DEFAULT_POLICY;
+  return {
+    ...DEFAULT_POLICY,
+    ...stored,
+    autoProtection: { ...DEFAULT_POLICY.autoProtection, ...(stored.autoProtection ?? {}) },
+    detectors: { ...DEFAULT_POLICY.detectors, ...(stored.detectors ?? {}) },
+  };
+}
+
 /** The policy the API shows: webhook secrets left out. */
 export function policyView(p: SecurityAlertPolicy) {
   return {

@@ -3,9 +3,9 @@
 // notifiers, around one ThreatEngine.
 import type { Logger } from 'pino';
 import type { EventBus } from '../events/bus.js';
-import type { ThreatRepo } from '../catalog/threat-repo.js';
+import type { DeliveryLog, ThreatStore } from './store.js';
 import type { SecurityAlertPolicy } from './policy.js';
-import { ThreatEngine, type Notifier, type SqlInspector } from './engine.js';
+import { ThreatEngine, type LearnedStore, type Notifier, type SqlInspector } from './engine.js';
 import { SqlInjectionDetector } from './sql/detector.js';
 import type { LearnedShapes } from './sql/learned.js';
 import type { AnomalySources } from './detectors/login-anomaly.js';
@@ -18,7 +18,7 @@ import { EmailNotifier, NotificationDispatcher, WebhookNotifier, type SmtpSettin
 export type SmtpSettings = Omit<NotifySmtpSettings, 'timeoutMs'> & { readonly timeoutMs?: number };
 
 /** Sends alerts by e-mail (when SMTP is configured) and to webhooks; records every outcome. */
-export function startNotifier(smtp: SmtpSettings | undefined, repo: ThreatRepo, log: Logger, openSecret?: (stored: string, server: string, url: string) => string): Notifier {
+export function startNotifier(smtp: SmtpSettings | undefined, repo: DeliveryLog, log: Logger, openSecret?: (stored: string, server: string, url: string) => string): Notifier {
   const dispatcher = new NotificationDispatcher({
     ...(openSecret ? { openSecret } : {}),
     email: smtp ? new EmailNotifier({ ...smtp, timeoutMs: smtp.timeoutMs ?? 10_000 }) : null,
@@ -55,7 +55,7 @@ export function sqlInspectorFactory(): (learned?: LearnedShapes) => SqlInspector
 
 export async function startThreatEngine(o: {
   bus: EventBus;
-  repo: ThreatRepo;
+  repo: ThreatStore & DeliveryLog & LearnedStore;
   log: Logger;
   policies: () => ReadonlyMap<string, SecurityAlertPolicy>;
   serverId: (name: string) => number | undefined;

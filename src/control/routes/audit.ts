@@ -2,7 +2,8 @@
 // redaction and retention.
 import type { FastifyInstance } from 'fastify';
 import type { ServersRepo } from '../../catalog/servers-repo.js';
-import { AUDIT_CLASSES, type AuditSettings, type AuditSettingsRepo } from '../../catalog/audit-settings-repo.js';
+import { AUDIT_CLASSES, type AuditSettings } from '../../audit/settings.js';
+import type { AuditSettingsRepo } from '../../catalog/audit-settings-repo.js';
 import { invalid, notFound } from '../../services/errors.js';
 import { READ, SECURE } from '../rbac.js';
 import { errorResponses } from '../app.js';

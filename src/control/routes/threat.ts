@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ServersRepo } from '../../catalog/servers-repo.js';
-import type { AlertState, ThreatRepo } from '../../catalog/threat-repo.js';
+import type { ThreatRepo } from '../../catalog/threat-repo.js';
+import type { AlertState } from '../../threat/alert.js';
 import type { ThreatEngine } from '../../threat/engine.js';
 import { ALERT_TYPES, type AlertType, type Severity } from '../../threat/alert-types.js';
 import { policyView, type SecurityAlertPolicy, type Webhook } from '../../threat/policy.js';

@@ -8,7 +8,9 @@ import { LruCache } from '../../sql/lru.js';
 import { BoundedMap, SlidingWindow } from '../bounded-map.js';
 import { shapesOf, SHAPE_DETAILS, type ShapeVerdict } from './shapes.js';
 import { LearnedShapes, tokensOf, type Tokens } from './learned.js';
-import type { SqlFinding, SqlInspector, SqlInput } from '../engine.js';
+import type { SqlCheckResult, SqlFinding, SqlInspector, SqlInput } from '../sql-inspector.js';
+
+export type { SqlCheckResult } from '../sql-inspector.js';
 
 export interface SqlDetectorOptions {
   /** Syntax errors from one (role, application) in the window: SqlInjectionVulnerability. */
@@ -26,14 +28,6 @@ interface Entry {
   /** null: does not parse. */
   readonly rules: ShapeVerdict | null;
   tokens?: Tokens | null;
-}
-
-/** The verdict on one statement (`pgwarden threat sql-check`). */
-export interface SqlCheckResult {
-  readonly verdict: 'SqlInjection' | 'none';
-  readonly shapes: readonly string[];
-  readonly detail: string;
-  readonly fingerprint: string;
 }
 
 const MAX_TEXT = 16 * 1024;

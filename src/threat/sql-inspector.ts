@@ -1,0 +1,35 @@
+// The SQL-injection detector's contract (SPEC.md §6): what the engine hands it per statement and
+// what it answers. Apart from engine.ts and sql/detector.ts so that neither imports the other.
+
+export interface SqlInput {
+  readonly role: string;
+  readonly application: string;
+  readonly text: string;
+  readonly sqlstate?: string;
+  readonly timeMs: number;
+  /** The policy's learning period runs: remember the application's shapes. */
+  readonly learn?: boolean;
+}
+
+export interface SqlFinding {
+  readonly type: 'SqlInjection' | 'SqlInjectionVulnerability';
+  readonly shapes: readonly string[];
+  readonly evidence: string;
+  readonly fingerprint: string;
+  readonly detail: string;
+}
+
+/** The SQL-injection detector, one per server. */
+export interface SqlInspector {
+  inspect(input: SqlInput): SqlFinding | null;
+  /** A verdict without side effects (`threat sql-check`). */
+  check(text: string, scope: { application: string | null; role: string | null; learned: boolean }): SqlCheckResult;
+}
+
+/** The verdict on one statement (`pgwarden threat sql-check`). */
+export interface SqlCheckResult {
+  readonly verdict: 'SqlInjection' | 'none';
+  readonly shapes: readonly string[];
+  readonly detail: string;
+  readonly fingerprint: string;
+}
