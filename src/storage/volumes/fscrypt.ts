@@ -40,7 +40,7 @@ import {
 import { IoctlError, ioctlOn, loadLibc } from './fscrypt-native.js';
 import { BUSY_GRACE_MS, CommandError, findProgram, mountAt, run, sleep } from './mounts.js';
 import { assertTraversable, checkKey, checkSpec, prepareStateDir, rmdirIfEmpty } from './spec-checks.js';
-import type { ProbeResult, VolumeBackend, VolumeSpec } from './volume.js';
+import type { ProbeResult, VolumeBackend, VolumeSpec } from './backend.js';
 import { tryTestVolume } from './probe-volume.js';
 
 const MIN_SIZE = 16 * 1024 * 1024;

@@ -23,7 +23,7 @@ import { VolumeBusyError, VolumeError, VolumeStateError, WrongVolumeKeyError } f
 import { hexPassword, parseGocryptfsConf, passwordUnlocks } from './gocryptfs-config.js';
 import { BUSY_GRACE_MS, CommandError, findProgram, mountAt, run, sleep, toolPath } from './mounts.js';
 import { assertTraversable, checkKey, checkSpec, prepareStateDir, rmdirIfEmpty } from './spec-checks.js';
-import type { ProbeResult, VolumeBackend, VolumeSpec } from './volume.js';
+import type { ProbeResult, VolumeBackend, VolumeSpec } from './backend.js';
 import { tryTestVolume } from './probe-volume.js';
 
 const NAME = 'gocryptfs';

@@ -5,7 +5,7 @@ import { rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { VolumeBackend, VolumeSpec } from './volume.js';
+import type { VolumeBackend, VolumeSpec } from './backend.js';
 
 /** Null when the test volume worked, else why not. `notOpen`: what to say when it was not open after create. */
 export async function tryTestVolume(

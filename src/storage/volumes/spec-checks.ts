@@ -3,7 +3,7 @@
 import { chmodSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { VolumeError, VolumeKeyLengthError } from './errors.js';
-import type { VolumeSpec } from './volume.js';
+import type { VolumeSpec } from './backend.js';
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 

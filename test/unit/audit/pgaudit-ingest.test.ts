@@ -12,6 +12,7 @@ import { collectLines, finishLines, sessionKey, type JoinedSession } from '../..
 import { EventBus } from '../../../src/events/bus.js';
 import type { AnyEvent } from '../../../src/events/types.js';
 import { SessionIndex } from '../../../src/gateway/session-index.js';
+import type { ActiveSession } from '../../../src/gateway/context.js';
 import { tempRoot } from './helpers.js';
 
 /** One jsonlog line with a pgAudit message, the way PostgreSQL writes it. */
@@ -90,7 +91,7 @@ describe('pgAudit lines', () => {
 describe('PgAuditIngest', () => {
   it('reads in its thread, joins in the platform, and publishes each line once across stop and restart', { timeout: 30_000 }, async () => {
     const { root, dir, file } = logDir();
-    const sessions = new SessionIndex();
+    const sessions = new SessionIndex<ActiveSession>();
     sessions.opened({ server: 's1', privateEndpoint: null, connId: 'g1-1', backendPid: 401, user: 'alice', applicationName: 'app', handle: null });
     const bus = new EventBus();
     const seen: AnyEvent[] = [];
