@@ -6,17 +6,25 @@
 //   node scripts/check-layers.js            check; exit 1 listing each violation
 //   node scripts/check-layers.js --list     also print every cross-folder import of src/
 //   node scripts/check-layers.js --config other.json
+//   node scripts/check-layers.js --write-biome   regenerate the layer overrides of biome.jsonc
+//
+// biome.jsonc carries the same rule as `noRestrictedImports` overrides, one per folder, generated
+// from layers.json (so editors show it); this script fails when the two disagree.
 //
 // Every relative specifier counts: static imports, `import type`, `export ... from`, side-effect
 // imports and `import('...')` with a literal. A type-only import is still a dependency of the
 // design, so it must respect the layers; for cycles a type-only edge is reported apart (a
 // "type cycle" is erased at run time, but still a knot in the design) and fails too.
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 const args = process.argv.slice(2);
 const configPath = args.includes('--config') ? args[args.indexOf('--config') + 1] : 'layers.json';
 const listAll = args.includes('--list');
+const writeBiome = args.includes('--write-biome');
+const biomePath = 'biome.jsonc';
+const BEGIN = '// BEGIN layer overrides: generated from layers.json by `node scripts/check-layers.js --write-biome`';
+const END = '// END layer overrides';
 const repo = process.cwd();
 const config = JSON.parse(readFileSync(path.join(repo, configPath), 'utf8'));
 
@@ -31,6 +39,69 @@ config.layers.forEach((layer, index) => {
 function fail(message) {
   console.error(message);
   process.exit(2);
+}
+
+
+// One override per folder: its files may not import a folder of the same or a higher layer, at
+// any relative depth (a specifier that climbs past src/ names nothing, so listing every depth
+// is exact). Plus the folder bans that have a relative form (bench -> test).
+function biomeOverrides() {
+  const depths = ['../', '../../', '../../../'];
+  const groupFor = (folders) => folders.flatMap((f) => depths.map((d) => `${d}${f}/**`));
+  const override = (comment, includes, folders, message) => {
+    const rule = { level: 'error', options: { patterns: [{ message, group: groupFor(folders) }] } };
+    const json = JSON.stringify({ includes, linter: { rules: { style: { noRestrictedImports: rule } } } });
+    return `// ${comment}\n  ${json}`;
+  };
+  const out = [];
+  config.layers.forEach((layer, i) => {
+    for (const folder of layer.folders) {
+      const same = layer.folders.filter((f) => f !== folder);
+      const higher = config.layers.slice(i + 1).flatMap((l) => l.folders);
+      if (!same.length && !higher.length) continue;
+      const message =
+        `${folder}/ is in layer ${i + 1} "${layer.name}": it imports only from lower layers` +
+        `${same.length ? `, never sideways from ${same.join('/, ')}/` : ''}. See layers.json and ARCHITECTURE.md.`;
+      out.push(override(`layer ${i + 1} "${layer.name}": ${folder}/ (${layer.holds})`, [`${config.root}/${folder}/**`], [...same, ...higher], message));
+    }
+  });
+  const bans = new Map();
+  for (const rule of config.forbidden) {
+    if (rule.from === config.root) continue; // src/ -> test/ has no relative form biome could match per folder
+    bans.set(rule.from, [...(bans.get(rule.from) ?? []), rule]);
+  }
+  for (const [from, rules] of bans) {
+    const message = rules.map((r) => `${from}/ does not import ${r.to}/: ${r.why}.`).join(' ');
+    out.push(override(`${from}/ bans`, [`${from}/**`], rules.map((r) => r.to), message));
+  }
+  // Pending exceptions: the rule is off for the whole file until the entry is deleted.
+  const files = [...new Set((config.pending ?? []).map((e) => e.file))];
+  if (files.length) {
+    const json = JSON.stringify({ includes: files, linter: { rules: { style: { noRestrictedImports: 'off' } } } });
+    out.push(`// pending exceptions of layers.json (upward imports that work in flight removes)\n  ${json}`);
+  }
+  return out;
+}
+
+function biomeBlock() {
+  return `${BEGIN}\n  ${biomeOverrides().join(',\n  ')}\n  ${END}`;
+}
+
+function syncBiome() {
+  const file = path.join(repo, biomePath);
+  if (!existsSync(file)) return null;
+  const text = readFileSync(file, 'utf8');
+  const start = text.indexOf(BEGIN);
+  const end = text.indexOf(END);
+  if (start < 0 || end < 0) return `${biomePath}: the layer override markers are missing`;
+  const updated = text.slice(0, start) + biomeBlock() + text.slice(end + END.length);
+  if (updated === text) return null;
+  if (writeBiome) {
+    writeFileSync(file, updated);
+    console.log(`${biomePath}: layer overrides rewritten from ${configPath}`);
+    return null;
+  }
+  return `${biomePath}: its layer overrides differ from ${configPath}; run node scripts/check-layers.js --write-biome`;
 }
 
 function walk(dir) {
@@ -110,6 +181,7 @@ let upward = 0;
 let sideways = 0;
 let banned = 0;
 
+const pending = (config.pending ?? []).map((e) => ({ ...e, seen: false }));
 const srcRoot = `${config.root}/`;
 const topFolder = (file) => {
   const r = rel(file);
@@ -141,6 +213,11 @@ for (const file of files) {
     const tag = a < b ? 'UP' : a === b ? 'SIDEWAYS' : 'down';
     crossFolder.push(`${tag.padEnd(8)} ${kind.padEnd(8)} ${rel(file)} -> ${rel(to)}`);
     if (a > b) continue;
+    const waiting = pending.find((e) => e.file === rel(file) && e.imports === rel(to));
+    if (waiting) {
+      waiting.seen = true;
+      continue;
+    }
     if (a < b) upward++;
     else sideways++;
     const names = (i) => `${config.layers[i].name}`;
@@ -209,11 +286,17 @@ const typeCycles = cycles(true).filter((c) => !runtimeKeys.has(c.join()));
 for (const c of runtimeCycles) problems.push(`CYCLE (run time) ${c.join(' <-> ')}`);
 for (const c of typeCycles) problems.push(`CYCLE (with type imports) ${c.join(' <-> ')}`);
 
+for (const e of pending) {
+  if (!e.seen) problems.push(`${configPath}: pending ${e.file} -> ${e.imports} matches no import any more: delete the entry`);
+}
+const biomeProblem = syncBiome();
+if (biomeProblem) problems.push(biomeProblem);
+
 if (listAll) console.log(crossFolder.sort().join('\n'));
 for (const p of problems) console.log(p);
 const cycleCount = runtimeCycles.length + typeCycles.length;
 console.log(
   `check-layers: ${files.length} files, ${[...edges.values()].reduce((n, l) => n + l.length, 0)} relative imports: ${upward} upward, ${sideways} sideways, ${cycleCount} cycles ` +
-    `(${runtimeCycles.length} at run time), ${banned} forbidden`,
+    `(${runtimeCycles.length} at run time), ${banned} forbidden; ${pending.filter((e) => e.seen).length} pending exceptions`,
 );
 process.exit(problems.length ? 1 : 0);
