@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { callApi, type ApiTarget } from '../../src/cli/api-client.js';
 import { benchOptions, benchRoot, clientConfig, startPlatform } from '../lib/platform-harness.js';
-import { startupMessage, sslRequest, saslInitialResponse } from '../../src/pgwire/frontend.js';
+import { startupMessage, sslRequest } from '../../src/pgwire/frontend.js';
 import { Rng } from './rng.js';
 import { mutate } from './mutate.js';
 import { messageStream, proxyHeader, saslInitialBody, startupPacket } from './generate.js';

@@ -2,7 +2,7 @@
 // server. The HSM PIN comes from PGWARDEN_PKCS11_PIN or --pin-file, never from the command line.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { contextOf } from './context.js';
 import { show } from './output.js';
 

@@ -21,7 +21,7 @@ import { sqliAllowed } from './sql/allow.js';
 import { Throttle, type Block } from './protection/throttle.js';
 import { SqlWatch } from './sql-watch.js';
 import type { RelayTap } from '../gateway/relay.js';
-import type { SqlCheckResult, SqlFinding, SqlInput, SqlInspector } from './sql-inspector.js';
+import type { SqlCheckResult, SqlInspector } from './sql-inspector.js';
 
 export type { SqlFinding, SqlInput, SqlInspector } from './sql-inspector.js';
 
@@ -296,12 +296,12 @@ export class ThreatEngine {
 
   /** A server's policy changed or the server is gone: forget what its detectors knew when off. */
   policyChanged(server: string, policy: SecurityAlertPolicy | undefined): void {
-    if (!policy || policy.state !== 'Enabled') {
+    if (policy?.state !== 'Enabled') {
       this.alerts.forgetServer(server);
       this.sql.delete(server);
     }
     if (!policy) this.learned.delete(server);
-    if (!policy || policy.autoProtection.state !== 'Enabled') this.throttle.forgetServer(server);
+    if (policy?.autoProtection.state !== 'Enabled') this.throttle.forgetServer(server);
     if (!policy) this.baselines.forgetServer(server);
   }
 

@@ -3,7 +3,6 @@
 // a real platform (catalog and managed servers are real PostgreSQL).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { auditEvents, startTestPlatform, until, type TestPlatform, type CliResult } from '../helpers/platform.js';
 import { loadNetworkState } from '../../src/network/state.js';
 import { PrivateEndpointsRepo } from '../../src/catalog/private-endpoints-repo.js';
@@ -309,9 +308,9 @@ test('access check: the decision, the rule that made it or is missing, and the e
   assert.match(allowed, /^allow\n/);
   assert.match(allowed, /reason\s+firewall-rule\n\s*rule\s+lan\n/);
   assert.doesNotMatch(allowed, /error/);
-  assert.match(await check('--ip', '::ffff:10.0.0.200'), /^allow\n[^]*rule\s+lan/); // IPv4-mapped is judged as IPv4
-  assert.match(await check('--ip', '2001:db8::1'), /^allow\n[^]*rule\s+v6/);
-  assert.match(await check('--ip', '2001:db8::1:0', '--user', 'u', '--database', 'd'), /^deny\n[^]*no pg_hba\.conf entry for host "2001:db8::1:0", user "u", database "d", SSL on/);
+  assert.match(await check('--ip', '::ffff:10.0.0.200'), /^allow\n[\s\S]*rule\s+lan/); // IPv4-mapped is judged as IPv4
+  assert.match(await check('--ip', '2001:db8::1'), /^allow\n[\s\S]*rule\s+v6/);
+  assert.match(await check('--ip', '2001:db8::1:0', '--user', 'u', '--database', 'd'), /^deny\n[\s\S]*no pg_hba\.conf entry for host "2001:db8::1:0", user "u", database "d", SSL on/);
 
   // A virtual network listener: the client's subnet has the service endpoint and no VNet rule
   // names it, so the IP rule that covers 10.1.1.5... does not apply.
@@ -322,7 +321,7 @@ test('access check: the decision, the rule that made it or is missing, and the e
   assert.match(vnetDenied, /no virtual network rule of server 'net-b' names it/);
   assert.match(vnetDenied, /error\s+Client from Virtual Networks is not allowed to access the server\.\n/);
   // Outside any subnet of the network: IP rules apply.
-  assert.match(await check('--ip', '10.1.200.1', '--listener', 'corp'), /^allow\n[^]*rule\s+corp-ips/);
+  assert.match(await check('--ip', '10.1.200.1', '--listener', 'corp'), /^allow\n[\s\S]*rule\s+corp-ips/);
   await t.api('PUT', '/servers/net-b/virtualNetworkRules/web-in', { virtualNetworkSubnetId: 'corp/subnets/web' });
   const vnetAllowed = await check('--ip', '10.1.1.5', '--listener', 'corp');
   assert.match(vnetAllowed, /^allow\n\s*reason\s+vnet-rule\n\s*rule\s+web-in\n\s*subnet\s+corp\/subnets\/web/);
@@ -330,7 +329,7 @@ test('access check: the decision, the rule that made it or is missing, and the e
   const api = await t.api<Record<string, unknown>>('GET', '/servers/net-b/accessCheck?ip=10.1.1.5&listener=corp');
   assert.equal(api.allow, true);
   assert.equal(api.rule, 'web-in');
-  assert.match(await ok(['server', 'access', 'check', '--server', 'net-b', '--ip', '10.0.0.7']), /^allow\n[^]*rule\s+lan/);
+  assert.match(await ok(['server', 'access', 'check', '--server', 'net-b', '--ip', '10.0.0.7']), /^allow\n[\s\S]*rule\s+lan/);
   await fails(['access', 'check', '--server', 'net-b', '--ip', '10.0.0.7', '--listener', 'nowhere'], 400, /Unknown listener 'nowhere'/);
   await refused('GET', '/servers/net-b/accessCheck?ip=10.0.0.999', undefined, 400, /ip "10\.0\.0\.999" is not a valid/);
   await refused('GET', '/servers/no-such/accessCheck?ip=10.0.0.7', undefined, 404, /Server 'no-such' was not found/);
@@ -342,7 +341,7 @@ test('access check: the decision, the rule that made it or is missing, and the e
   assert.match(unknown, /^deny\n\s*reason\s+private-endpoint-unknown/);
   assert.match(unknown, /error\s+Private endpoint connection is not approved for this server\./);
   await t.api('PUT', '/servers/net-b/privateEndpointConnections/1234');
-  assert.match(await link('1234'), /^deny\n\s*reason\s+private-endpoint-not-approved\n[^]*is not Approved: approve it[^]*error\s+Private endpoint connection is not approved for this server\./);
+  assert.match(await link('1234'), /^deny\n\s*reason\s+private-endpoint-not-approved\n[\s\S]*is not Approved: approve it[\s\S]*error\s+Private endpoint connection is not approved for this server\./);
   await t.api('POST', '/servers/net-b/privateEndpointConnections/1234/approve', { description: 'ok' });
   assert.match(await link('1234'), /^allow\n\s*reason\s+private-endpoint\n\s*rule\s+1234/);
   await refused('GET', '/servers/net-b/accessCheck?ip=192.0.2.10&listener=private-link', undefined, 400, /needs an endpoint id/);

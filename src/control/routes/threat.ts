@@ -11,7 +11,6 @@ import { policyView, type SecurityAlertPolicy, type Webhook } from '../../threat
 import { invalid, notFound } from '../../services/errors.js';
 import type { SqliAllowEntry } from '../../threat/sql/allow.js';
 import { READ, SECURE } from '../rbac.js';
-import { errorResponses } from '../app.js';
 
 interface PolicyBody {
   state?: 'Enabled' | 'Disabled';

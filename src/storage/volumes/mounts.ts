@@ -13,7 +13,7 @@ export interface MountEntry {
 }
 
 /** mountinfo escapes space, tab, newline and backslash as \ooo octal. */
-function unescape(field: string): string {
+function unescapeOctal(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
@@ -25,7 +25,7 @@ export function parseMountInfo(text: string): MountEntry[] {
     const f = line.split(' ');
     const sep = f.indexOf('-', 6);
     if (sep < 0 || f.length < sep + 3) continue;
-    out.push({ mountPoint: unescape(f[4]!), options: f[5]!, fsType: f[sep + 1]!, source: unescape(f[sep + 2]!) });
+    out.push({ mountPoint: unescapeOctal(f[4]!), options: f[5]!, fsType: f[sep + 1]!, source: unescapeOctal(f[sep + 2]!) });
   }
   return out;
 }

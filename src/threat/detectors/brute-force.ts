@@ -124,8 +124,8 @@ export class BruteForceDetector {
     const windowMs = s.bruteForceWindowSeconds * 1000;
     const a = this.byAddress.get(`${l.server}\u0000${l.address}`);
     const u = this.byUser.get(`${l.server}\u0000${l.user}`);
-    const fromAttacker = a !== undefined && a.attacking && l.timeMs - a.lastFailure <= windowMs;
-    const onTarget = u !== undefined && u.distributed && l.timeMs - u.lastFailure <= windowMs;
+    const fromAttacker = a?.attacking === true && l.timeMs - a.lastFailure <= windowMs;
+    const onTarget = u?.distributed === true && l.timeMs - u.lastFailure <= windowMs;
     if (!fromAttacker && !onTarget) return [];
     const failures = a?.failures.count(l.timeMs, windowMs) ?? 0;
     return [{

@@ -245,7 +245,9 @@ const modelRule = fc.record({
 function toModel(r: { name: string; family: 4 | 6; base: bigint; a: bigint; b: bigint }): Model {
   const top = r.family === 4 ? max4 : max6;
   const baseKey = r.base > top - 40n ? top - 40n : r.base;
+  // biome-ignore lint/complexity/useMathMinMax: bigints; Math.min takes numbers only
   const lo = baseKey + (r.a < r.b ? r.a : r.b);
+  // biome-ignore lint/complexity/useMathMinMax: bigints; Math.min takes numbers only
   const hi = baseKey + (r.a < r.b ? r.b : r.a);
   return { name: r.name, family: r.family, start: lo, end: hi };
 }
