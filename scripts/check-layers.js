@@ -54,20 +54,21 @@ function biomeOverrides() {
     return `// ${comment}\n  ${json}`;
   };
   const out = [];
+  // Folders outside src/ that src/ never imports, climbing one more level from a folder of src/.
+  const outside = config.forbidden.filter((r) => r.from === config.root).map((r) => `../${r.to}`);
   config.layers.forEach((layer, i) => {
     for (const folder of layer.folders) {
       const same = layer.folders.filter((f) => f !== folder);
       const higher = config.layers.slice(i + 1).flatMap((l) => l.folders);
-      if (!same.length && !higher.length) continue;
       const message =
         `${folder}/ is in layer ${i + 1} "${layer.name}": it imports only from lower layers` +
-        `${same.length ? `, never sideways from ${same.join('/, ')}/` : ''}. See layers.json and ARCHITECTURE.md.`;
-      out.push(override(`layer ${i + 1} "${layer.name}": ${folder}/ (${layer.holds})`, [`${config.root}/${folder}/**`], [...same, ...higher], message));
+        `${same.length ? `, never sideways from ${same.join('/, ')}/` : ''}, and never from test/ or bench/. See layers.json and ARCHITECTURE.md.`;
+      out.push(override(`layer ${i + 1} "${layer.name}": ${folder}/ (${layer.holds})`, [`${config.root}/${folder}/**`], [...same, ...higher, ...outside], message));
     }
   });
   const bans = new Map();
   for (const rule of config.forbidden) {
-    if (rule.from === config.root) continue; // src/ -> test/ has no relative form biome could match per folder
+    if (rule.from === config.root) continue; // folded into the folders' overrides above
     bans.set(rule.from, [...(bans.get(rule.from) ?? []), rule]);
   }
   for (const [from, rules] of bans) {
