@@ -6,15 +6,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { Cluster } from './cluster.js';
-import {
-  archiveModuleAvailable,
-  auditConfig,
-  DEFAULT_PGAUDIT_SETTINGS,
-  libraryConfig,
-  pgauditAvailable,
-  preloadLibraries,
-  type PgAuditSettings,
-} from './server-libraries.js';
+import { archiveModuleAvailable, auditConfig, DEFAULT_PGAUDIT_SETTINGS, libraryConfig, pgauditAvailable, preloadLibraries, type PgAuditSettings } from './server-libraries.js';
 import { ownerLibraries, parameterSettings, type ParameterValues } from './server-parameters.js';
 import { alignReplication, inEveryDatabase, installExtensionTrigger, revokeDataRoles } from './server-policies.js';
 import { EXTENSION_GRANTS } from './extension-allowlist.js';
