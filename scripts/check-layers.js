@@ -115,15 +115,19 @@ function walk(dir) {
   return out;
 }
 
-// Blanks comments but keeps strings, template literals and line numbers.
+// Blanks comments but keeps strings, template literals and line numbers; marks which offsets
+// are inside a string, so `import(...)` written inside a string (a test's fixture) is no import.
 function stripComments(text) {
   let out = '';
+  const inString = new Uint8Array(text.length);
   let i = 0;
   while (i < text.length) {
     const c = text[i];
     const next = text[i + 1];
     if (c === '/' && next === '/') {
       while (i < text.length && text[i] !== '\n') i++;
+      // keep offsets aligned: the comment's characters are dropped, so pad them back
+      out = out.padEnd(i, ' ');
     } else if (c === '/' && next === '*') {
       const end = text.indexOf('*/', i + 2);
       const stop = end < 0 ? text.length : end + 2;
@@ -136,6 +140,7 @@ function stripComments(text) {
         else if (c !== '`' && text[j] === '\n') break;
         j++;
       }
+      inString.fill(1, i + 1, Math.min(j, text.length));
       out += text.slice(i, j + 1);
       i = j + 1;
     } else {
@@ -143,7 +148,7 @@ function stripComments(text) {
       i++;
     }
   }
-  return out;
+  return { code: out, inString };
 }
 
 // `import x from`, `import type {..} from`, `export {..} from`, `export * from`, `import '..'`.
@@ -152,15 +157,18 @@ const staticImport =
 const dynamicImport = /\bimport\s*\(\s*(['"])([^'"\n]+)\1\s*\)/g;
 
 function importsOf(file) {
-  const text = stripComments(readFileSync(file, 'utf8'));
+  const { code: text, inString } = stripComments(readFileSync(file, 'utf8'));
   const lineAt = (offset) => text.slice(0, offset).split('\n').length;
   const found = [];
   for (const m of text.matchAll(staticImport)) {
     // `export const x = ...` etc. never match: the clause before `from` allows no `=` or `(`.
+    const keyword = m.index + m[0].indexOf(m[1]);
+    if (inString[keyword]) continue;
     const specOffset = m.index + m[0].lastIndexOf(m[3] + m[4]);
     found.push({ spec: m[4], typeOnly: Boolean(m[2]), line: lineAt(specOffset) });
   }
   for (const m of text.matchAll(dynamicImport)) {
+    if (inString[m.index]) continue;
     found.push({ spec: m[2], typeOnly: false, line: lineAt(m.index), dynamic: true });
   }
   return found.filter((i) => i.spec.startsWith('.'));
