@@ -10,7 +10,9 @@ import { after, describe, it } from 'node:test';
 
 const SCRIPT = path.resolve('scripts/check-layers.js');
 const roots: string[] = [];
-after(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })));
+after(() => {
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+});
 
 function tree(files: Record<string, string>, pending: object[] = []): string {
   const root = mkdtempSync(path.join(tmpdir(), 'check-layers-'));
