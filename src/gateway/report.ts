@@ -4,8 +4,7 @@ import type { Duplex } from 'node:stream';
 import { closesWithoutMessage, errorResponse, ProtocolError } from '../pgwire/index.js';
 import { ConnectionClosed } from './wire.js';
 import { refusal, type Refusal } from './checks/verdict.js';
-import type { ConnectionContext } from '../events/types.js';
-import type { GatewayContext } from './context.js';
+import type { ConnectionContext, GatewayEvent } from '../events/types.js';
 import { now } from '../events/bus.js';
 
 /** What the steps so far know about the session, for events. */
@@ -24,11 +23,18 @@ export function sessionFields(f: Facts) {
   return { server: f.server, user: f.user, database: f.database, applicationName: f.applicationName, ...(f.objectId ? { objectId: f.objectId } : {}) };
 }
 
+/** What reporting needs of the gateway. */
+export interface ReportEnv {
+  readonly bus: { publish(event: GatewayEvent): void };
+  readonly metrics: { readonly denied: { inc(labels: { reason: string }): void } };
+  readonly log: { error(obj: object, msg: string): void };
+}
+
 /**
  * `withFields` false: refused before the connection was accepted (a PROXY header refused), so
  * the event carries no session fields.
  */
-export function reportRefusal(g: Pick<GatewayContext, 'bus' | 'metrics' | 'log'>, socket: Duplex, facts: Facts, r: Refusal, withFields = true): void {
+export function reportRefusal(g: ReportEnv, socket: Duplex, facts: Facts, r: Refusal, withFields = true): void {
   if (r.cause !== undefined) g.log.error({ err: r.cause, connId: facts.conn.connId }, 'gateway connection failed');
   const fields = withFields ? sessionFields(facts) : {};
   if (r.event === 'auth.failed') {
