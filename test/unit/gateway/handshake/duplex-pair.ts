@@ -40,5 +40,6 @@ export function readBytes(stream: Duplex, n: number): Promise<Buffer> {
     };
     stream.on('data', onData);
     stream.on('end', done);
+    stream.resume(); // a stream paused by an earlier read does not flow again by itself
   });
 }
