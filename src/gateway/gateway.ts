@@ -14,7 +14,7 @@ import { listenerFor, type BoundAddress } from './listener-select.js';
 import { VnetListeners, type VnetListenerView } from './vnet-listeners.js';
 import { errorResponse } from '../pgwire/index.js';
 import { clientErrors } from '../pgwire/client-errors.js';
-import { normalizeAddress } from './connection.js';
+import { normalizeAddress } from './handshake/handshake.js';
 import type { ThreatGate } from './context.js';
 import { StatementAuditPolicies } from '../audit/statement-audit.js';
 import { VerifierCache, type VerifierSource } from './verifier-cache.js';

@@ -2,7 +2,7 @@
 // from the load balancers' addresses, LOCAL refused, a header without a client address (AF_UNSPEC,
 // AF_UNIX, v1 UNKNOWN) refused, CRC32C checked when present. The source it names is the client
 // address for every later check and for the audit log.
-import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { parseProxyHeader, startsWithProxySignature, ProxyProtocolError, type ProxyHeader } from './proxy-protocol/index.js';
 import { cidrContains, parseCidr, parseIp, type Cidr } from '../network/address.js';
 import { ConnectionClosed } from './wire.js';
@@ -33,7 +33,7 @@ export function hasClientAddress(header: ProxyHeader): boolean {
 
 /** Reads the header; resolves with it and the bytes that followed it; refuses LOCAL and
  * headers without a client address. */
-export function readProxyHeader(socket: net.Socket, maxHeaderBytes = 4096): Promise<{ header: ProxyHeader; rest: Buffer }> {
+export function readProxyHeader(socket: Duplex, maxHeaderBytes = 4096): Promise<{ header: ProxyHeader; rest: Buffer }> {
   return new Promise((resolve, reject) => {
     let buf: Buffer = Buffer.alloc(0);
     const cleanup = () => {
