@@ -100,6 +100,29 @@ export function parseErrorOrNotice(body: Buffer): ErrorOrNotice {
   };
 }
 
+/**
+ * The same fields, read leniently from buf[start, end) (a body the relay may have cut): never
+ * throws, missing fields are ''. For the observer of relayed sessions, which must not stop on an
+ * odd but forwarded message.
+ */
+export function readErrorSummary(buf: Buffer, start: number, end: number): { severity: string; sqlstate: string; message: string } {
+  let severity = '';
+  let sqlstate = '';
+  let message = '';
+  let at = start;
+  while (at < end && buf[at] !== 0) {
+    const code = buf[at]!;
+    let stop = at + 1 < end ? buf.indexOf(0, at + 1) : end;
+    if (stop < 0 || stop > end) stop = end;
+    const value = stop > at + 1 ? buf.toString('utf8', at + 1, stop) : '';
+    if (code === 0x43) sqlstate = value; // C
+    else if (code === 0x4d) message = value; // M
+    else if (code === 0x56 || (code === 0x53 && severity === '')) severity = value; // V, else S
+    at = stop + 1;
+  }
+  return { severity, sqlstate, message };
+}
+
 export function parseBackendKeyData(body: Buffer): BackendKeyData {
   const c = new BodyCursor(body, 'BackendKeyData');
   const processId = c.int32();

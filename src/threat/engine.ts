@@ -20,7 +20,7 @@ import type { SqlCheckResult } from './sql/detector.js';
 import { sqliAllowed } from './sql/allow.js';
 import { Throttle, type Block } from './protection/throttle.js';
 import { SqlWatch } from './sql-watch.js';
-import type { RelayTap } from '../gateway/relay.js';
+import type { SessionConsumer } from '../pgwire/observer/index.js';
 
 export interface SqlInput {
   readonly role: string;
@@ -170,7 +170,7 @@ export class ThreatEngine {
   }
 
   /** A tap for a relayed session when the server's SQL-injection alerts are on, else null. */
-  sqlTap(server: string, role: string, application: string | undefined, source: SessionSource = {}): RelayTap | null {
+  sqlTap(server: string, role: string, application: string | undefined, source: SessionSource = {}): SessionConsumer | null {
     const p = this.policy(server);
     if (!this.o.sqlInspector || (!alertsOn(p, 'SqlInjection') && !alertsOn(p, 'SqlInjectionVulnerability'))) return null;
     const inspector = this.inspector(server)!;

@@ -20,7 +20,7 @@
 // succeeded keeps 'success' when its transaction is rolled back later.
 
 import type { Classifier, StatementInfo } from '../classify/index.js';
-import type { BackendEvent, FrontendEvent, FullText, ParamValue } from './events.js';
+import type { BackendEvent, FrontendEvent, FullText, ParamValue } from '../../pgwire/observer/index.js';
 import { PendingQueue } from './pending-queue.js';
 import { functionCallInfo, single, unknownInfo } from './placeholders.js';
 import { PreparedStatements, type Prepared } from './prepared.js';
