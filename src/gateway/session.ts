@@ -6,7 +6,7 @@ import { relay, type RelayHandle } from './relay.js';
 import type { BackendSession } from './backend.js';
 import type { GatewayContext } from './context.js';
 import type { ConnectionContext } from '../events/types.js';
-import { startSessionAudit } from '../audit/statement-audit.js';
+import { orderedConnection, startSessionAudit, statementExecuted } from '../audit/statement-audit.js';
 import { SessionObserver, type SessionConsumer } from '../pgwire/index.js';
 import { now } from '../events/bus.js';
 
@@ -50,10 +50,11 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
   g.sessionIndex.opened(session);
   // Statement audit: the relayed protocol decoded and classified, when the server asks for it.
   const auditConfig = g.statementAudit(s.serverName);
+  const connection = auditConfig ? orderedConnection(s.conn) : s.conn;
   const audit = auditConfig
     ? startSessionAudit(
         auditConfig,
-        (st) => g.bus.publish({ type: 'statement', time: now(), connection: s.conn, ...s.fields, ...st, objects: [...st.objects], classes: [...st.classes] }),
+        (st) => g.bus.publish(statementExecuted(now(), connection, s.fields, st)),
         // Fail closed: a session the audit cannot follow is ended, and the log says why.
         (reason) => {
           g.log.error({ connId: s.conn.connId, reason }, 'statement audit stopped: the session is ended');
