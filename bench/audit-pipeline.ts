@@ -16,7 +16,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { AuditLog } from '../src/audit/audit-log.js';
-import { StatementAuditPolicies, orderedConnection, startSessionAudit, statementExecuted } from '../src/audit/statement-audit.js';
+import { StatementAuditPolicies, startSessionAudit } from '../src/audit/statement-audit.js';
+import { eventSession, statementExecuted } from '../src/audit/statement-json.js';
 import { DEFAULT_AUDIT_SETTINGS } from '../src/catalog/audit-settings-repo.js';
 import { EventBus, now } from '../src/events/bus.js';
 import { SessionObserver } from '../src/pgwire/observer/index.js';
@@ -73,12 +74,12 @@ await runBench(async () => {
   const config = new StatementAuditPolicies().forServer('bench', { ...DEFAULT_AUDIT_SETTINGS, classes: ['READ', 'WRITE', 'FUNCTION', 'ROLE', 'DDL', 'MISC', 'MISC_SET'] })!;
   const sessions = Array.from({ length: SESSIONS }, (_, i) => {
     const conn = { connId: `9b0d8925-70e2-4971-827f-63e98e01b${String(i).padStart(3, '0')}`, clientAddress: '127.0.0.1', clientPort: 40000 + i, listener: 'public' as const };
-    const connection = orderedConnection(conn);
     const facts = { server: 'bench', user: 'benchadmin', database: 'postgres', applicationName: 'pgw-bench' };
     // As src/gateway/connection.ts publishes a statement.
+    const session = eventSession(conn, facts);
     return new SessionObserver([startSessionAudit(
       config,
-      (st) => bus.publish(statementExecuted(now(), connection, facts, st)),
+      (st) => bus.publish(statementExecuted(now(), session, st)),
       () => undefined,
     )]);
   });

@@ -6,7 +6,8 @@ import { relay, type RelayHandle } from './relay.js';
 import type { BackendSession } from './backend.js';
 import type { GatewayContext } from './context.js';
 import type { ConnectionContext } from '../events/types.js';
-import { orderedConnection, startSessionAudit, statementExecuted } from '../audit/statement-audit.js';
+import { startSessionAudit } from '../audit/statement-audit.js';
+import { eventSession, statementExecuted } from '../audit/statement-json.js';
 import { SessionObserver, type SessionConsumer } from '../pgwire/index.js';
 import { now } from '../events/bus.js';
 
@@ -50,11 +51,11 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
   g.sessionIndex.opened(session);
   // Statement audit: the relayed protocol decoded and classified, when the server asks for it.
   const auditConfig = g.statementAudit(s.serverName);
-  const connection = auditConfig ? orderedConnection(s.conn) : s.conn;
+  const eventFields = auditConfig ? eventSession(s.conn, s.fields) : null;
   const audit = auditConfig
     ? startSessionAudit(
         auditConfig,
-        (st) => g.bus.publish(statementExecuted(now(), connection, s.fields, st)),
+        (st) => g.bus.publish(statementExecuted(now(), eventFields!, st)),
         // Fail closed: a session the audit cannot follow is ended, and the log says why.
         (reason) => {
           g.log.error({ connId: s.conn.connId, reason }, 'statement audit stopped: the session is ended');

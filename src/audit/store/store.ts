@@ -12,7 +12,7 @@ import { mkdir } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { Checkpoint } from './checkpoint.js';
 import { exportCheckpoint, type ExportedCheckpoint } from './checkpoint-export.js';
-import { canonicalJsonOfPlain } from './canonical-json.js';
+import { canonicalJsonOfPlain, canonicalTextOf } from './canonical-json.js';
 import { AuditWriteError } from './errors.js';
 import { nodeIo } from './io.js';
 import { lockDirectory, type DirectoryLock } from './lock.js';
@@ -222,7 +222,7 @@ export class AuditStore {
       // Canonical here when the event is plain data (every event of the platform), which spares
       // the writer thread a JSON.parse and a re-serialization per record; else as JSON.stringify
       // writes it, for the writer to canonicalize.
-      text = canonicalJsonOfPlain(event, MAX_DEPTH);
+      text = canonicalTextOf(event) ?? canonicalJsonOfPlain(event, MAX_DEPTH);
       if (text === undefined) {
         canonical = false;
         text = JSON.stringify(event) as string | undefined;
