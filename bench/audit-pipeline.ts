@@ -18,7 +18,9 @@ import { pino } from 'pino';
 import { AuditLog } from '../src/audit/audit-log.js';
 import { StatementAuditPolicies, startSessionAudit } from '../src/audit/statement-audit.js';
 import { DEFAULT_AUDIT_SETTINGS } from '../src/audit/settings.js';
+import { eventSession, statementExecuted } from '../src/audit/statement-json.js';
 import { EventBus, now } from '../src/events/bus.js';
+import { SessionObserver } from '../src/pgwire/observer/index.js';
 import { onCleanup, runBench } from './lib/cleanup.js';
 import { fixed, table } from './lib/format.js';
 import { processCpuMs, threadCpuMs } from './lib/proc-cpu.js';
@@ -74,11 +76,12 @@ await runBench(async () => {
     const conn = { connId: `9b0d8925-70e2-4971-827f-63e98e01b${String(i).padStart(3, '0')}`, clientAddress: '127.0.0.1', clientPort: 40000 + i, listener: 'public' as const };
     const facts = { server: 'bench', user: 'benchadmin', database: 'postgres', applicationName: 'pgw-bench' };
     // As src/gateway/connection.ts publishes a statement.
-    return startSessionAudit(
+    const session = eventSession(conn, facts);
+    return new SessionObserver([startSessionAudit(
       config,
-      (st) => bus.publish({ type: 'statement', time: now(), connection: conn, ...facts, ...st, objects: [...st.objects], classes: [...st.classes] }),
+      (st) => bus.publish(statementExecuted(now(), session, st)),
       () => undefined,
-    );
+    )]);
   });
   const queries = Array.from({ length: 4096 }, (_, i) => query(1 + ((i * 7919) % 100000)));
 

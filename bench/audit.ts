@@ -243,7 +243,8 @@ async function profileAuditAll(options: ReturnType<typeof benchOptions>, profile
   writeFileSync(`${file}.windows.json`, `${JSON.stringify(Object.fromEntries(measured.map((m) => [m.leg, { ...m.window, transactions: m.r.transactions }])))}\n`);
   console.log(`  ${file} (+ .windows.json)`);
 
-  const isAudit = (p: string) => p.startsWith('dist/src/audit/');
+  // Any build directory (dist, or a copy a run was started from).
+  const isAudit = (p: string) => /^[^/]+\/src\/audit\//.test(p);
   const per = measured.map((m) => ({ ...m, s: summarizeProfile(file, 1_000_000, [m.window]) }));
   for (const m of per) {
     console.log(`  ${m.leg}: ${fixed(m.r.tps, 0)} tps; gateway thread busy ${fixed(m.s.busyMs / 1000, 2)} s of ${fixed(m.s.wallMs / 1000, 2)} s = ` +

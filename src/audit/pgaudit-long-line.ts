@@ -5,7 +5,7 @@
 // same shape (the same envelope, the message with the cut fields), which the ordinary parser reads.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
-import type { FullText } from './tap/events.js';
+import type { FullText } from '../pgwire/observer/index.js';
 
 export interface LongLine {
   /** The short line to parse, or null when the line is not a pgAudit line (or not readable so). */

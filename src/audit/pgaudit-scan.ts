@@ -15,7 +15,7 @@ import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from
 import path from 'node:path';
 import { parsePgAuditLine, redactPasswords, splitCsv } from './pgaudit-line.js';
 import { readLongLine } from './pgaudit-long-line.js';
-import type { FullText } from './tap/events.js';
+import type { FullText } from '../pgwire/observer/index.js';
 import { cutUtf8, measure } from './tap/statement-event.js';
 import type { ServerStatementAudited } from '../events/types.js';
 

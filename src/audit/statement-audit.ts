@@ -2,7 +2,7 @@
 // for (rebuilt only when the settings change), and the per-session tap that turns the relayed
 // protocol into statement events.
 import { Classifier, isAudited, parseClassList, type StatementInfo } from './classify/index.js';
-import { SessionAudit, type StatementEvent } from './tap/index.js';
+import { StatementAuditConsumer, type StatementEvent } from './tap/index.js';
 import type { AuditSettings } from './settings.js';
 
 export interface StatementAuditConfig {
@@ -40,6 +40,7 @@ export class StatementAuditPolicies {
   }
 }
 
-export function startSessionAudit(config: StatementAuditConfig, onStatement: (e: StatementEvent) => void, onError: (reason: string) => void): SessionAudit {
-  return new SessionAudit({ classifier: config.classifier, include: config.include, logParameters: config.logParameters, onStatement, onError });
+/** The statement audit of one relayed session, a consumer of its observer. */
+export function startSessionAudit(config: StatementAuditConfig, onStatement: (e: StatementEvent) => void, onError: (reason: string) => void): StatementAuditConsumer {
+  return new StatementAuditConsumer({ classifier: config.classifier, include: config.include, logParameters: config.logParameters, onStatement, onError });
 }

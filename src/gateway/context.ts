@@ -11,7 +11,8 @@ import type { VerifierCache } from './verifier-cache.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { SessionLimiter } from './session-limiter.js';
 import type { SessionIndex } from './session-index.js';
-import type { RelayHandle, RelayTap } from './relay.js';
+import type { RelayHandle } from './relay.js';
+import type { SessionConsumer } from '../pgwire/observer/index.js';
 import type { TokenVerifier } from './token-login.js';
 import type { StatementAuditConfig } from '../audit/statement-audit.js';
 import type { ScramKeys } from '../auth/scram/keys.js';
@@ -83,7 +84,7 @@ export interface ThreatGate {
   /** Step 7: a throttling block in force for this (server, address, user), or null. */
   blocked(server: string, address: string, user: string): unknown | null;
   /** A watch of the session's statements for SQL injection, or null when the server does not ask. */
-  sqlTap(server: string, role: string, applicationName: string | undefined, source?: { clientAddress?: string; database?: string }): RelayTap | null;
+  sqlTap(server: string, role: string, applicationName: string | undefined, source?: { clientAddress?: string; database?: string }): SessionConsumer | null;
 }
 
 export interface GatewayContext {

@@ -1,12 +1,14 @@
-// Step 9: an authenticated session relayed to its server. The statement audit and the SQL
-// watch follow the relayed protocol; the session is counted, indexed and released here.
+// Step 9: an authenticated session relayed to its server. One observer frames the relayed
+// protocol once; the statement audit and the SQL watch subscribe to it; the session is counted,
+// indexed and released here.
 import type { Duplex } from 'node:stream';
 import { relay, type RelayHandle } from './relay.js';
 import type { BackendSession } from './backend.js';
 import type { GatewayContext } from './context.js';
 import type { ConnectionContext } from '../events/types.js';
 import { startSessionAudit } from '../audit/statement-audit.js';
-import { bothTaps } from '../threat/sql-watch.js';
+import { eventSession, statementExecuted } from '../audit/statement-json.js';
+import { SessionObserver, type SessionConsumer } from '../pgwire/index.js';
 import { now } from '../events/bus.js';
 
 export interface SessionStart {
@@ -49,10 +51,11 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
   g.sessionIndex.opened(session);
   // Statement audit: the relayed protocol decoded and classified, when the server asks for it.
   const auditConfig = g.statementAudit(s.serverName);
-  const tap = auditConfig
+  const eventFields = auditConfig ? eventSession(s.conn, s.fields) : null;
+  const audit = auditConfig
     ? startSessionAudit(
         auditConfig,
-        (st) => g.bus.publish({ type: 'statement', time: now(), connection: s.conn, ...s.fields, ...st, objects: [...st.objects], classes: [...st.classes] }),
+        (st) => g.bus.publish(statementExecuted(now(), eventFields!, st)),
         // Fail closed: a session the audit cannot follow is ended, and the log says why.
         (reason) => {
           g.log.error({ connId: s.conn.connId, reason }, 'statement audit stopped: the session is ended');
@@ -61,13 +64,17 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
         },
       )
     : null;
+  const watch = g.threat.sqlTap(s.serverName, s.user, s.applicationName, { clientAddress: s.conn.clientAddress, ...(s.database ? { database: s.database } : {}) });
+  const consumers: SessionConsumer[] = [];
+  if (audit) consumers.push(audit);
+  if (watch) consumers.push(watch);
   session.handle = relay({
     client: s.client,
     server: s.backend.socket,
     clientRest: s.clientRest,
     serverRest: s.backend.rest,
-    tap: bothTaps(tap, g.threat.sqlTap(s.serverName, s.user, s.applicationName, { clientAddress: s.conn.clientAddress, ...(s.database ? { database: s.database } : {}) })),
-    hold: tap && g.audit.strict ? () => g.audit.pendingDurable() : undefined,
+    observer: new SessionObserver(consumers),
+    hold: audit && g.audit.strict ? () => g.audit.pendingDurable() : undefined,
     onHandle: (handle) => (session.handle = handle),
     onEnd: (stats) => {
       g.activeSessions.delete(session);

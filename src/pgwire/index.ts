@@ -10,3 +10,4 @@ export * from './backend.js';
 export * from './frontend.js';
 export * from './parse-backend.js';
 export * from './parse-frontend.js';
+export * from './observer/index.js';

@@ -1,6 +1,7 @@
 // Parsers for message bodies received from a PostgreSQL server (the gateway as its client).
 // `body` is WireMessage.body: type byte and length word already removed.
 
+import { isUtf8 } from 'node:buffer';
 import { MAX_CANCEL_KEY_LENGTH, MIN_CANCEL_KEY_LENGTH } from './codes.js';
 import { BodyCursor } from './body-cursor.js';
 import { AuthCode } from './message-types.js';
@@ -71,17 +72,46 @@ export function parseAuthentication(body: Buffer): AuthenticationRequest {
   }
 }
 
-/** ErrorResponse and NoticeResponse bodies: (code byte, cstring)* then a zero byte. */
+/** walkErrorFields: the body ended where a field code (or the final zero) was due. */
+const ENDED = -1;
+/** walkErrorFields: the last field's value has no terminating zero. */
+const UNTERMINATED = -2;
+
+/**
+ * The one reading of ErrorResponse and NoticeResponse bodies, (code byte, cstring)* then a zero
+ * byte, in buf[start, end): `field` gets each field's code and value extent (`terminated` false
+ * for a last value cut by the end). Returns the offset of the final zero, or ENDED/UNTERMINATED.
+ */
+function walkErrorFields(buf: Buffer, start: number, end: number, field: (code: number, from: number, to: number, terminated: boolean) => void): number {
+  let at = start;
+  for (;;) {
+    if (at >= end) return ENDED;
+    const code = buf[at]!;
+    if (code === 0) return at;
+    const stop = at + 1 < end ? buf.indexOf(0, at + 1) : -1;
+    if (stop < 0 || stop >= end) {
+      field(code, at + 1, end, false);
+      return UNTERMINATED;
+    }
+    field(code, at + 1, stop, true);
+    at = stop + 1;
+  }
+}
+
+/** ErrorResponse and NoticeResponse bodies, strictly: every field bounded and UTF-8, nothing after the final zero. */
 export function parseErrorOrNotice(body: Buffer): ErrorOrNotice {
   const c = new BodyCursor(body, 'ErrorResponse/NoticeResponse');
   const fields = new Map<string, string>();
-  for (;;) {
-    const code = c.byte();
-    if (code === 0) break;
+  const last = walkErrorFields(body, 0, body.length, (code, from, to, terminated) => {
     if (fields.size === MAX_FIELDS) throw c.fail('too many fields');
-    fields.set(String.fromCharCode(code), c.cstring(MAX_FIELD, 'field'));
-  }
-  c.end();
+    if (to - from > MAX_FIELD) throw c.fail(`field longer than ${MAX_FIELD} bytes`);
+    if (!terminated) throw c.fail('unterminated field');
+    const raw = body.subarray(from, to);
+    if (!isUtf8(raw)) throw c.fail('field is not valid UTF-8');
+    fields.set(String.fromCharCode(code), raw.toString('utf8'));
+  });
+  if (last === ENDED) throw c.fail('unexpected end of message');
+  if (last + 1 !== body.length) throw c.fail('unexpected trailing data');
   const severity = fields.get('V') ?? fields.get('S');
   const sqlstate = fields.get('C');
   const message = fields.get('M');
@@ -98,6 +128,24 @@ export function parseErrorOrNotice(body: Buffer): ErrorOrNotice {
     ...(hint !== undefined ? { hint } : {}),
     fields,
   };
+}
+
+/**
+ * The same fields, read leniently from buf[start, end) (a body the relay may have cut): never
+ * throws, missing fields are ''. For the observer of relayed sessions, which must not stop on an
+ * odd but forwarded message.
+ */
+export function readErrorSummary(buf: Buffer, start: number, end: number): { severity: string; sqlstate: string; message: string } {
+  let severity = '';
+  let sqlstate = '';
+  let message = '';
+  walkErrorFields(buf, start, end, (code, from, to) => {
+    const value = to > from ? buf.toString('utf8', from, to) : '';
+    if (code === 0x43) sqlstate = value; // C
+    else if (code === 0x4d) message = value; // M
+    else if (code === 0x56 || (code === 0x53 && severity === '')) severity = value; // V, else S
+  });
+  return { severity, sqlstate, message };
 }
 
 export function parseBackendKeyData(body: Buffer): BackendKeyData {

@@ -45,6 +45,11 @@ export class LruCache<V> {
     this.held += bytes;
   }
 
+  /** Every value held, oldest first (for statistics; does not count as use). */
+  *values(): IterableIterator<V> {
+    for (const slot of this.slots.values()) yield slot.value;
+  }
+
   clear(): void {
     this.slots.clear();
     this.held = 0;

@@ -21,8 +21,25 @@ export type ParseOutcome =
   | { readonly ok: true; readonly statements: readonly RawStatement[] }
   | { readonly ok: false; readonly error: string };
 
+/** Texts parsed by libpg-query in this process: read by the unit test that counts passes. */
+export const parseCounters = { parses: 0, scans: 0 };
+
+// The statement audit and the SQL-injection detector both parse a statement their caches miss,
+// one after the other: the last text's parse (and scan) is kept so the second takes it as is.
+// The results are shared: callers only read them.
+let lastParsed: { text: string; outcome: ParseOutcome } | null = null;
+let lastScanned: { text: string; tokens: Token[] | null } | null = null;
+
 export function parseSql(text: string): ParseOutcome {
+  if (lastParsed !== null && lastParsed.text === text) return lastParsed.outcome;
+  const outcome = parseOnce(text);
+  lastParsed = { text, outcome };
+  return outcome;
+}
+
+function parseOnce(text: string): ParseOutcome {
   if (text.trim() === '') return { ok: true, statements: [] };
+  parseCounters.parses++;
   try {
     const result = parseSync(text) as { stmts?: { stmt?: Fields; stmt_location?: number; stmt_len?: number }[] };
     const statements: RawStatement[] = [];
@@ -46,9 +63,14 @@ export interface Token {
 
 /** PostgreSQL's scanner; null when it fails. Slower than parsing: used on cache misses only. */
 export function scanSql(text: string): Token[] | null {
+  if (lastScanned !== null && lastScanned.text === text) return lastScanned.tokens;
+  parseCounters.scans++;
+  let tokens: Token[] | null;
   try {
-    return scanSync(text).tokens.map((t) => ({ start: t.start, end: t.end, type: t.tokenType }));
+    tokens = scanSync(text).tokens.map((t) => ({ start: t.start, end: t.end, type: t.tokenType }));
   } catch {
-    return null;
+    tokens = null;
   }
+  lastScanned = { text, tokens };
+  return tokens;
 }

@@ -20,7 +20,7 @@ import { LearnedShapes, type LearnedRow } from './sql/learned.js';
 import { sqliAllowed } from './sql/allow.js';
 import { Throttle, type Block } from './protection/throttle.js';
 import { SqlWatch } from './sql-watch.js';
-import type { RelayTap } from '../gateway/relay.js';
+import type { SessionConsumer } from '../pgwire/observer/index.js';
 import type { SqlCheckResult, SqlInspector } from './sql-inspector.js';
 
 export type { SqlFinding, SqlInput, SqlInspector } from './sql-inspector.js';
@@ -148,7 +148,7 @@ export class ThreatEngine {
   }
 
   /** A tap for a relayed session when the server's SQL-injection alerts are on, else null. */
-  sqlTap(server: string, role: string, application: string | undefined, source: SessionSource = {}): RelayTap | null {
+  sqlTap(server: string, role: string, application: string | undefined, source: SessionSource = {}): SessionConsumer | null {
     const p = this.policy(server);
     if (!this.o.sqlInspector || (!alertsOn(p, 'SqlInjection') && !alertsOn(p, 'SqlInjectionVulnerability'))) return null;
     const inspector = this.inspector(server)!;

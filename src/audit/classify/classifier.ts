@@ -7,12 +7,10 @@
 import { analyzeText, type Span, type StatementAnalysis, type TextAnalysis } from './analyze.js';
 import { UNKNOWN_TAG } from './command-tag.js';
 import { LITERAL_STRING, lexShape, type Lexed } from '../../sql/lexer.js';
-import { LruCache } from '../../sql/lru.js';
+import { ShapeCache, ShapeSlot, sharedShapes } from '../../sql/shape-cache.js';
 import { literalValue, matchesAny, redactSlice, truncateAfterPassword } from './redact.js';
 import type { AuditObject, ClassifyOptions, StatementClass, StatementInfo } from './types.js';
 
-const DEFAULT_MAX_ENTRIES = 5000;
-const DEFAULT_MAX_BYTES = 8 * 1024 * 1024;
 const DEFAULT_MAX_PARSE_LENGTH = 1024 * 1024;
 /** Prefix of exact-text keys; never the first character of a shape key (the lexer refuses it). */
 const EXACT = '\u0002';
@@ -48,7 +46,8 @@ export interface ClassifierStats {
 export class Classifier {
   readonly redactPatterns: readonly RegExp[];
   private readonly columns: ReadonlySet<string>;
-  private readonly cache: LruCache<Entry>;
+  private readonly cache: ShapeCache;
+  private readonly slot = new ShapeSlot<Entry>('audit classifier');
   private readonly maxParseLength: number;
   private readonly shapes: boolean;
   private hits = 0;
@@ -57,13 +56,17 @@ export class Classifier {
   constructor(options: ClassifyOptions = {}) {
     this.columns = new Set((options.redactColumns ?? []).map((c) => c.toLowerCase()));
     this.redactPatterns = [...(options.redactPatterns ?? [])];
-    this.cache = new LruCache(options.maxCacheEntries ?? DEFAULT_MAX_ENTRIES, options.maxCacheBytes ?? DEFAULT_MAX_BYTES);
+    // Bounds of its own: a cache of its own; else the process's one shape cache.
+    this.cache =
+      options.maxCacheEntries !== undefined || options.maxCacheBytes !== undefined
+        ? new ShapeCache(options.maxCacheEntries ?? 5000, options.maxCacheBytes ?? 8 * 1024 * 1024)
+        : sharedShapes;
     this.maxParseLength = options.maxParseLength ?? DEFAULT_MAX_PARSE_LENGTH;
     this.shapes = options.shapes ?? true;
   }
 
   get stats(): ClassifierStats {
-    return { hits: this.hits, misses: this.misses, entries: this.cache.size, bytes: this.cache.bytes };
+    return { hits: this.hits, misses: this.misses, ...this.cache.held(this.slot) };
   }
 
   /** True when a bound parameter value must be redacted by pattern. */
@@ -77,16 +80,16 @@ export class Classifier {
     // The parser reads a C string: it would see only the text before a NUL.
     if (sql.includes('\0')) return [this.unknown(sql, 'statement contains a NUL character')];
     // A text without literals is its own shape key: one lookup, before lexing.
-    const known = this.shapes ? this.cache.get(sql) : undefined;
+    const known = this.shapes ? this.cache.get(sql, this.slot) : undefined;
     if (known !== undefined && known.kind === 'shape' && known.fixed !== null) {
       this.hits++;
       return known.fixed;
     }
-    const lexed = this.shapes ? lexShape(sql) : null;
+    const lexed = this.shapes ? this.cache.shape(sql) : null;
     if (lexed === null) return this.exact(sql, undefined);
     // A literal can carry a password (a connection string, a DO body): such texts are analysed
     // themselves, never served from a shape learnt from other literals.
-    const entry = literalMentionsPassword(sql, lexed) ? undefined : this.cache.get(lexed.key);
+    const entry = literalMentionsPassword(sql, lexed) ? undefined : this.cache.get(lexed.key, this.slot);
     if (entry !== undefined && entry.kind === 'shape') {
       this.hits++;
       return entry.fixed ?? this.instantiate(entry.statements, sql, lexed);
@@ -97,17 +100,17 @@ export class Classifier {
     if (mayHoldSecret(sql, analysis)) return Object.freeze(this.finish(sql, analysis));
     const statements = analysis.ok ? this.template(analysis.statements, analysis.literals, sql, lexed) : null;
     if (statements === null) {
-      this.cache.set(lexed.key, NO_SHAPE, lexed.key.length * 2 + 64);
+      this.cache.set(lexed.key, this.slot, NO_SHAPE, lexed.key.length * 2 + 64);
       return this.exact(sql, analysis);
     }
     const fixed = lexed.starts.length === 0 ? Object.freeze(this.instantiate(statements, sql, lexed)) : null;
-    this.cache.set(lexed.key, { kind: 'shape', statements, fixed }, lexed.key.length * 2 + templateBytes(statements));
+    this.cache.set(lexed.key, this.slot, { kind: 'shape', statements, fixed }, lexed.key.length * 2 + templateBytes(statements));
     return fixed ?? this.instantiate(statements, sql, lexed);
   }
 
   private exact(sql: string, analysis: TextAnalysis | undefined): readonly StatementInfo[] {
     const key = EXACT + sql;
-    const entry = this.cache.get(key);
+    const entry = this.cache.get(key, this.slot);
     if (entry !== undefined && entry.kind === 'exact') {
       this.hits++;
       return entry.infos;
@@ -117,7 +120,7 @@ export class Classifier {
       analysis = analyzeText(sql, this.columns, this.redactPatterns.length > 0);
     }
     const infos = Object.freeze(this.finish(sql, analysis));
-    if (!mayHoldSecret(sql, analysis)) this.cache.set(key, { kind: 'exact', infos }, key.length * 2 + infosBytes(infos));
+    if (!mayHoldSecret(sql, analysis)) this.cache.set(key, this.slot, { kind: 'exact', infos }, key.length * 2 + infosBytes(infos));
     return infos;
   }
 

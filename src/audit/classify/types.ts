@@ -39,9 +39,10 @@ export interface ClassifyOptions {
   readonly redactColumns?: readonly string[];
   /** Literals (and bound values) matching any of these are redacted. */
   readonly redactPatterns?: readonly RegExp[];
-  /** Cache bound: distinct statement shapes kept (default 5000). */
+  /** With either bound, the classifier keeps a cache of its own: distinct statement shapes kept
+   * (default 5000). Without, it shares the process's one shape cache (sql/shape-cache.ts). */
   readonly maxCacheEntries?: number;
-  /** Cache bound: approximate bytes kept (default 8 MiB). */
+  /** Bound of a cache of its own: approximate bytes kept (default 8 MiB). */
   readonly maxCacheBytes?: number;
   /** Texts longer than this (UTF-16 units) are not parsed: one UNKNOWN entry (default 1 MiB). */
   readonly maxParseLength?: number;

@@ -222,3 +222,24 @@ function isIndexLike(key: string): boolean {
   const c = key.charCodeAt(0);
   return c >= 0x30 && c <= 0x39;
 }
+
+/**
+ * A producer that builds many events of one kind may write each one's canonical JSON as it builds
+ * it (audit/statement-json.ts) and hand it over with the event: the store takes the text as is
+ * when it is given that very object. One slot, no property on the event: events are recorded
+ * synchronously as they are published, and any other object falls back to serialization.
+ */
+let prebuiltEvent: object | null = null;
+let prebuiltText = '';
+
+/** Hands over the event's canonical JSON with it; returns the event. */
+export function withCanonicalText<T extends object>(event: T, text: string): T {
+  prebuiltEvent = event;
+  prebuiltText = text;
+  return event;
+}
+
+/** The canonical JSON handed over with this very event, or undefined. */
+export function canonicalTextOf(event: object): string | undefined {
+  return event === prebuiltEvent ? prebuiltText : undefined;
+}

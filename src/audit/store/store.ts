@@ -2,7 +2,7 @@
 // (FORMAT.md). This is the caller's side. append() only checks the event and serializes it: in
 // canonical form already when the event is plain data (canonicalJsonOfPlain: every event of the
 // platform), else with the native JSON.stringify; queued events cross to the writer together (see
-// scheduleFlush), and everything else (canonical JSON of the events that need it, SHA-256, the
+// outbox.ts), and everything else (canonical JSON of the events that need it, SHA-256, the
 // Merkle frontier, checkpoints and signatures, writes and fdatasyncs) happens in the writer
 // (writer.ts), which runs in a worker thread (writer-worker.ts). Results come back in order, one
 // message per written batch.
@@ -12,7 +12,7 @@ import { mkdir } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { Checkpoint } from './checkpoint.js';
 import { exportCheckpoint, type ExportedCheckpoint } from './checkpoint-export.js';
-import { canonicalJsonOfPlain } from './canonical-json.js';
+import { canonicalJsonOfPlain, canonicalTextOf } from './canonical-json.js';
 import { AuditWriteError } from './errors.js';
 import { nodeIo } from './io.js';
 import { lockDirectory, type DirectoryLock } from './lock.js';
@@ -21,12 +21,11 @@ import { MAX_DEPTH } from './record.js';
 import type { RecoveryReport } from './recover.js';
 import { deleteOldSegments, type RetentionResult } from './retention.js';
 import { loadSigningKey, type SigningKey } from './signing-key.js';
+import { Outbox } from './outbox.js';
+import { Tickets, type AppendResult } from './tickets.js';
 import { deserializeError, WriterHost, type FromWriter, type ToWriter, type WriterState } from './writer-host.js';
 
-export interface AppendResult {
-  readonly seq: number;
-  readonly hash: string;
-}
+export type { AppendResult } from './tickets.js';
 
 export interface AuditStoreStats {
   readonly lastSeq: number;
@@ -39,16 +38,6 @@ export interface AuditStoreStats {
   readonly syncs: number;
   readonly checkpoints: number;
   readonly pending: number;
-}
-
-interface Waiter {
-  readonly resolve: (r: AppendResult) => void;
-  readonly reject: (e: Error) => void;
-}
-
-interface SettleWaiter {
-  readonly ticket: number;
-  readonly resolve: () => void;
 }
 
 export async function openAuditStore(options: AuditStoreOptions): Promise<AuditStore> {
@@ -67,10 +56,6 @@ export async function openAuditStore(options: AuditStoreOptions): Promise<AuditS
 }
 
 const WRITER_URL = new URL('./writer-worker.js', import.meta.url);
-/** Batched durability: events are sent to the writer thread at most once per window (ms). */
-const BATCH_WINDOW_MS = 4;
-/** Events sent at once without waiting for the window. */
-const MAX_MESSAGE_EVENTS = 1024;
 
 export class AuditStore {
   readonly dir: string;
@@ -94,23 +79,15 @@ export class AuditStore {
   private refused = 0;
 
   // Events of this turn of the event loop, not yet sent.
-  private outTexts: string[] = [];
-  private outTimes: number[] = [];
-  /** Positions in outTexts of texts that are not canonical yet (JSON.stringify's). */
-  private outRaw: number[] = [];
-  private flushScheduled = false;
-  private flushTimer: NodeJS.Timeout | undefined;
-  /** When the last events were sent (ms, the store's clock). */
-  private lastSend = 0;
-  /** Tickets sent to the writer so far. */
-  private sentThrough = 0;
-  /** Strict: the queued events go when the batch in flight is settled. */
-  private flushOnSettle = false;
-  /** Tickets: the n-th event accepted has ticket n; results come back in ticket order. */
-  private issued = 0;
-  private settledThrough = 0;
-  private readonly waiters = new Map<number, Waiter>();
-  private settleWaiters: SettleWaiter[] = [];
+  private readonly outbox = new Outbox({
+    strict: () => this.durability === 'strict',
+    inThread: () => this.inThread,
+    send: (m, transfer) => this.send(m, transfer),
+    issued: () => this.tickets.issued,
+    settledThrough: () => this.tickets.settledThrough,
+    wantsHashes: () => this.tickets.waiters > 0,
+  });
+  private readonly tickets = new Tickets();
   private checkpointRequests = new Map<number, { resolve: (c: Checkpoint) => void; reject: (e: Error) => void }>();
   private nextRequest = 1;
   private referenced = false;
@@ -208,7 +185,7 @@ export class AuditStore {
     return {
       lastSeq: this.seq,
       activeSegment: this.active,
-      pending: this.issued - this.settledThrough,
+      pending: this.tickets.issued - this.tickets.settledThrough,
       appended: c.appended,
       rejected: c.rejected + this.refused,
       writes: c.writes,
@@ -224,7 +201,7 @@ export class AuditStore {
   append(event: object): Promise<AppendResult> {
     const ticket = this.enqueue(event);
     if (typeof ticket !== 'number') return Promise.reject(ticket);
-    return new Promise((resolve, reject) => this.waiters.set(ticket, { resolve, reject }));
+    return this.tickets.wait(ticket);
   }
 
   /**
@@ -235,7 +212,7 @@ export class AuditStore {
   enqueue(event: object): number | AuditWriteError {
     if (this.closing) return this.refuse('closed', 'the audit store is closed');
     if (this.broken) return this.refuse('io', `the audit store cannot write until reopened: ${this.broken.message}`, this.broken);
-    if (this.issued - this.settledThrough >= this.o.maxPendingRecords) {
+    if (this.tickets.issued - this.tickets.settledThrough >= this.o.maxPendingRecords) {
       return this.refuse('queue-full', `more than ${this.o.maxPendingRecords} audit records are waiting to be written`);
     }
     if (typeof event !== 'object' || event === null || Array.isArray(event)) return this.refuse('invalid-event', 'an audit event must be a JSON object');
@@ -245,7 +222,7 @@ export class AuditStore {
       // Canonical here when the event is plain data (every event of the platform), which spares
       // the writer thread a JSON.parse and a re-serialization per record; else as JSON.stringify
       // writes it, for the writer to canonicalize.
-      text = canonicalJsonOfPlain(event, MAX_DEPTH);
+      text = canonicalTextOf(event) ?? canonicalJsonOfPlain(event, MAX_DEPTH);
       if (text === undefined) {
         canonical = false;
         text = JSON.stringify(event) as string | undefined;
@@ -259,42 +236,31 @@ export class AuditStore {
       return this.refuse('invalid-event', `the audit event is larger than ${this.o.maxRecordBytes} bytes`);
     }
     const now = this.now();
-    if (!canonical) this.outRaw.push(this.outTexts.length);
-    this.outTexts.push(text);
-    this.outTimes.push(now);
-    if (this.outTexts.length >= MAX_MESSAGE_EVENTS) this.flushOut();
-    else if (!this.flushScheduled) this.scheduleFlush(now);
+    this.outbox.add(text, canonical, now);
     if (!this.referenced) this.reference();
-    return ++this.issued;
+    return this.tickets.issue();
   }
 
   /** @internal Ticket of the last event accepted (0: none yet). */
   get lastTicket(): number {
-    return this.issued;
+    return this.tickets.issued;
   }
 
   /** @internal True once the event with this ticket was written (and synced, if strict) or rejected. */
   isSettled(ticket: number): boolean {
-    return ticket <= this.settledThrough;
+    return this.tickets.isSettled(ticket);
   }
 
   /** @internal Resolves (never rejects) once every event up to this ticket was written or rejected. */
   settled(ticket: number): Promise<void> {
-    if (ticket <= this.settledThrough) return Promise.resolve();
-    return new Promise((resolve) => {
-      const list = this.settleWaiters;
-      // Tickets asked for only grow, nearly always: keep the list sorted from the back.
-      let i = list.length;
-      while (i > 0 && list[i - 1]!.ticket > ticket) i--;
-      list.splice(i, 0, { ticket, resolve });
-    });
+    return this.tickets.settled(ticket);
   }
 
   /** Writes a checkpoint now (unless the last one already covers every record) and returns it. */
   checkpoint(): Promise<Checkpoint> {
     if (this.closing) return Promise.reject(new AuditWriteError('closed', 'the audit store is closed'));
     if (this.broken) return Promise.reject(this.broken);
-    this.flushOut(); // the events appended so far go first
+    this.outbox.flush(); // the events appended so far go first
     const id = this.nextRequest++;
     const p = new Promise<Checkpoint>((resolve, reject) => this.checkpointRequests.set(id, { resolve, reject }));
     this.reference();
@@ -323,7 +289,7 @@ export class AuditStore {
       await this.lock.release(); // the writer thread died: nothing left to write or close
       return;
     }
-    this.flushOut();
+    this.outbox.flush();
     const done = new Promise<void>((resolve) => (this.closed = resolve));
     if (this.worker) this.worker.ref();
     this.send({ t: 'close' });
@@ -332,46 +298,6 @@ export class AuditStore {
   }
 
   // ---- messages ----
-
-  /**
-   * When the events of this turn go to the writer. Batched durability: at the end of the turn, but
-   * at most once per window, so a busy loop wakes the writer thread once per window, not once per
-   * event (a thread hop costs more than the record). Strict: at the end of the turn, or, while a
-   * batch is being written and fdatasync'ed, when it is done (the writer could not start on them
-   * sooner): one message per fdatasync.
-   */
-  private scheduleFlush(now: number): void {
-    this.flushScheduled = true;
-    if (this.inThread) setImmediate(this.flushOut);
-    else if (this.durability === 'strict') {
-      if (this.sentThrough > this.settledThrough) this.flushOnSettle = true;
-      else setImmediate(this.flushOut);
-    } else {
-      const wait = this.lastSend + BATCH_WINDOW_MS - now;
-      if (wait <= 0) setImmediate(this.flushOut);
-      else this.flushTimer = setTimeout(this.flushOut, wait);
-    }
-  }
-
-  private readonly flushOut = (): void => {
-    this.flushScheduled = false;
-    this.flushOnSettle = false;
-    if (this.flushTimer !== undefined) {
-      clearTimeout(this.flushTimer);
-      this.flushTimer = undefined;
-    }
-    const count = this.outTexts.length;
-    if (count === 0) return;
-    this.lastSend = this.outTimes[count - 1]!;
-    this.sentThrough = this.issued;
-    const texts = count === 1 ? this.outTexts[0]! : this.outTexts.join('\n');
-    const times = Float64Array.from(this.outTimes);
-    const raw = this.outRaw;
-    this.outTexts = [];
-    this.outTimes = [];
-    if (raw.length > 0) this.outRaw = [];
-    this.send({ t: 'append', texts, count, times, raw, hashes: this.waiters.size > 0 }, [times.buffer as ArrayBuffer]);
-  };
 
   private receive(m: FromWriter): void {
     switch (m.t) {
@@ -431,30 +357,8 @@ export class AuditStore {
   }
 
   private settleBatch(m: Extract<FromWriter, { t: 'batch' }>): void {
-    const first = this.settledThrough + 1;
-    this.settledThrough += m.count;
-    if (this.waiters.size > 0) {
-      const error = m.ok ? undefined : deserializeError(m.error!);
-      let inv = 0;
-      let written = 0;
-      for (let i = 0; i < m.count; i++) {
-        const bad = inv < m.invalid.length && m.invalid[inv]![0] === i ? m.invalid[inv++]![1] : undefined;
-        const w = this.waiters.get(first + i);
-        if (bad === undefined && m.ok) written++;
-        if (w === undefined) continue;
-        this.waiters.delete(first + i);
-        if (bad !== undefined) w.reject(new AuditWriteError('invalid-event', bad));
-        else if (error) w.reject(error);
-        else w.resolve({ seq: m.firstSeq + written - 1, hash: m.hashes.slice(64 * (written - 1), 64 * written) });
-      }
-    }
-    if (this.flushOnSettle && this.settledThrough >= this.sentThrough) this.flushOut();
-    const list = this.settleWaiters;
-    if (list.length > 0 && list[0]!.ticket <= this.settledThrough) {
-      let n = 0;
-      while (n < list.length && list[n]!.ticket <= this.settledThrough) list[n++]!.resolve();
-      list.splice(0, n);
-    }
+    this.tickets.settle(m);
+    this.outbox.settled();
     this.unreferenceWhenIdle();
   }
 
@@ -489,13 +393,11 @@ export class AuditStore {
       this.isHealthy = false;
       this.notify(() => this.options.onHealthChange?.(false, error));
     }
-    const pending = this.issued - this.settledThrough;
+    const pending = this.tickets.issued - this.tickets.settledThrough;
     if (pending > 0) this.settleBatch({ t: 'batch', count: pending, ok: false, firstSeq: 0, hashes: '', invalid: [], error: { name: 'AuditWriteError', message, reason: 'io' }, state: { seq: this.seq, active: this.active, counts: this.writerCounts } });
     for (const r of this.checkpointRequests.values()) r.reject(error);
     this.checkpointRequests.clear();
-    this.outTexts = [];
-    this.outTimes = [];
-    this.outRaw = [];
+    this.outbox.clear();
   }
 
   private finishClose(): void {
@@ -507,7 +409,7 @@ export class AuditStore {
   /** The writer thread keeps the process alive only while something waits for it. */
   private reference(): void {
     if (!this.worker) return;
-    const busy = this.issued > this.settledThrough || this.checkpointRequests.size > 0 || this.outTexts.length > 0;
+    const busy = this.tickets.issued > this.tickets.settledThrough || this.checkpointRequests.size > 0 || this.outbox.size > 0;
     if (busy && !this.referenced) {
       this.worker.ref();
       this.referenced = true;
@@ -518,7 +420,7 @@ export class AuditStore {
   }
 
   private unreferenceWhenIdle(): void {
-    if (this.referenced && this.issued === this.settledThrough && this.checkpointRequests.size === 0 && this.outTexts.length === 0) this.reference();
+    if (this.referenced && this.tickets.issued === this.tickets.settledThrough && this.checkpointRequests.size === 0 && this.outbox.size === 0) this.reference();
   }
 
   private notify(call: () => void): void {

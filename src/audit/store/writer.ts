@@ -5,7 +5,7 @@
 // write(2) and, under strict durability, one fdatasync(2). Records arrive already canonical;
 // records marked invalid keep their place in the order (so results stay in ticket order) but are
 // never written and take no seq.
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { checkpointText, signCheckpoint, type Checkpoint } from './checkpoint.js';
 import { AuditWriteError, systemCode } from './errors.js';
@@ -15,61 +15,9 @@ import type { MerkleFrontier } from './merkle.js';
 import type { ResolvedOptions } from './options.js';
 import { formatRecordLine, recordHashHex, ZERO_HASH } from './record.js';
 import { recoverStore, type RecoveryReport } from './recover.js';
+import type { QueuedRecord, WriterCounts, WriterEvents, WriterSetup } from './writer-types.js';
 
-/** One record waiting for the writer. */
-export interface QueuedRecord {
-  /** The canonical JSON of the event; ignored when `invalid` is set. */
-  readonly text: string;
-  /** When the store accepted the event (ms since the epoch). */
-  readonly timeMs: number;
-  /** Why the event cannot be recorded (it is rejected with 'invalid-event' in its turn). */
-  readonly invalid?: string;
-}
-
-/** What became of a run of consecutive queued records (in the order they were queued). */
-export type BatchOutcome =
-  | {
-      readonly ok: true;
-      readonly count: number;
-      /** Seq of the first written record (the written ones are numbered without gaps). */
-      readonly firstSeq: number;
-      /** Hex hashes of the written records, in order. */
-      readonly hashes: readonly string[];
-      /** Positions (0-based, within the run) of records rejected as invalid, with why. */
-      readonly invalid: readonly (readonly [number, string])[];
-    }
-  | { readonly ok: false; readonly count: number; readonly error: AuditWriteError; readonly invalid: readonly (readonly [number, string])[] };
-
-export interface WriterCounts {
-  appended: number;
-  rejected: number;
-  writes: number;
-  syncs: number;
-  checkpoints: number;
-}
-
-export interface WriterEvents {
-  /** A run of records was written (or rejected); called in queue order. */
-  readonly batch: (outcome: BatchOutcome) => void;
-  /** A durable checkpoint (a segment's seal once the roll is complete). */
-  readonly checkpoint: (checkpoint: Checkpoint) => void;
-  /** false with the error on every failure; true once when writing works again. */
-  readonly health: (healthy: boolean, error: AuditWriteError | undefined) => void;
-  /** The writer stopped for good (until reopened): every later record is refused. */
-  readonly broken: (error: AuditWriteError) => void;
-}
-
-export interface WriterSetup {
-  readonly dir: string;
-  readonly options: ResolvedOptions;
-  readonly privateKey: KeyObject;
-  readonly keyId: string;
-  /** Checks the last checkpoint's signature at open. */
-  readonly publicKey: KeyObject;
-  readonly io: AuditIo;
-  readonly now: () => number;
-  readonly events: WriterEvents;
-}
+export type { BatchOutcome, QueuedRecord, WriterCounts, WriterEvents, WriterSetup } from './writer-types.js';
 
 interface Waiter {
   readonly resolve: (c: Checkpoint) => void;

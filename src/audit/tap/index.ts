@@ -1,8 +1,7 @@
-// Statement audit taps: decode both directions of a session and join statements with outcomes.
+// Statement audit of relayed sessions: the joiner pairs the observer's statements with outcomes.
 
-export { BackendTap, rowCount } from './backend-tap.js';
-export type { BackendEvent, FrontendEvent, ParamValue, TapOptions } from './events.js';
-export { FrontendTap, LONG_FIELD, type FrontendTapOptions } from './frontend-tap.js';
 export { StatementJoiner, type JoinerOptions } from './joiner.js';
-export { SessionAudit, type SessionAuditOptions } from './session.js';
+export { SessionAudit, StatementAuditConsumer, type SessionAuditOptions } from './session.js';
 export type { Outcome, Protocol, StatementEvent } from './statement-event.js';
+// The events the joiner reads come from the codec's session observer (pgwire/observer).
+export type { BackendEvent, FrontendEvent, ParamValue } from '../../pgwire/observer/index.js';

@@ -8,22 +8,23 @@
 //   FunctionCall: FunctionCallResponse or an error, then ReadyForQuery.
 // An error with nothing left to answer (a failed implicit commit at Sync) fails the segment's last
 // statement. Events are held until ReadyForQuery so that can still be applied, then emitted.
-// COPY FROM STDIN (and copy-both) is followed as the server does it: once the server answers a
-// statement with CopyInResponse, it reads the client's messages in copy mode, where CopyData is
-// data, CopyDone/CopyFail end the copy, and Sync and Flush are ignored; so Syncs sent then are
-// not waited for. A client may send messages before the server's answer reaches the tap, so while
-// a statement that can start a copy is unanswered, runs of Sync/CopyData and markers for the other
-// messages are queued and judged when the answer comes. What the tap cannot judge exactly (any
+// COPY FROM STDIN (and copy-both) is followed as the server does it (copy-mode.ts): Syncs sent in
+// copy mode are not waited for. A client may send messages before the server's answer reaches
+// the tap, so while a statement that can start a copy is unanswered, runs of Sync/CopyData and
+// markers for the other messages are queued and judged when the answer comes. What the tap cannot judge exactly (any
 // other message inside the copy, which the server refuses; Syncs inside copy data when the copy
 // then fails) stops the audit: the session is ended, never left unaudited.
 // Outcomes are per statement, as the server answered it (as in pgAudit): a statement that
 // succeeded keeps 'success' when its transaction is rolled back later.
 
 import type { Classifier, StatementInfo } from '../classify/index.js';
-import type { BackendEvent, FrontendEvent, FullText, ParamValue } from './events.js';
+import type { BackendEvent, FrontendEvent, FullText, ParamValue } from '../../pgwire/observer/index.js';
+import { CopyMode } from './copy-mode.js';
+import { COPY_END, OTHER, type Pending, type Statement } from './pending.js';
 import { PendingQueue } from './pending-queue.js';
 import { functionCallInfo, single, unknownInfo } from './placeholders.js';
 import { PreparedStatements, type Prepared } from './prepared.js';
+import { DEALLOCATE, PREPARE, statementName } from './sql-prepare.js';
 import {
   DEFAULT_MAX_TEXT_BYTES,
   keptText,
@@ -33,6 +34,8 @@ import {
   type StatementEvent,
   type StatementResult,
 } from './statement-event.js';
+
+type Result = StatementResult;
 
 export interface JoinerOptions {
   readonly classifier: Classifier;
@@ -55,27 +58,6 @@ export interface JoinerOptions {
 /** Events held for a segment's ReadyForQuery at most. */
 const MAX_HELD = 1024;
 
-type Pending =
-  | { kind: 'query'; infos: readonly StatementInfo[]; next: number; mark: number; truncated: boolean; full: FullText | undefined; copyBytes: number; copy: boolean; seq: number }
-  | { kind: 'execute'; info: StatementInfo; params: readonly ParamValue[] | undefined; start: number; truncated: boolean; full: FullText | undefined; copyBytes: number; copy: boolean; seq: number }
-  /** `declared`: what the Parse put under its name; `previous`: what was there before (the server keeps it if the Parse fails). */
-  | { kind: 'parse'; name: string; info: StatementInfo; start: number; truncated: boolean; full: FullText | undefined; declared: Prepared; previous: Prepared | undefined }
-  /** Close: applied at the server's CloseComplete (a Close the server skips after an error closes nothing). */
-  | { kind: 'close'; target: 'statement' | 'portal'; name: string; seq: number }
-  | { kind: 'function'; oid: number; args: readonly ParamValue[] | undefined; start: number }
-  /** A run of Sync (`count`) and CopyData (`bytes`) messages: the same thing in copy mode or not. */
-  | { kind: 'sync'; count: number; bytes: number }
-  /** CopyDone or CopyFail, queued while a copy may be starting. */
-  | { kind: 'copyEnd' }
-  /** Any other message, queued while a copy may be starting. */
-  | { kind: 'other' };
-
-type Statement = Extract<Pending, { kind: 'query' | 'execute' }>;
-type Result = StatementResult;
-
-const COPY_END: Pending = { kind: 'copyEnd' };
-const OTHER: Pending = { kind: 'other' };
-
 export class StatementJoiner {
   private readonly queue = new PendingQueue<Pending>();
   private readonly prepared: PreparedStatements;
@@ -84,13 +66,8 @@ export class StatementJoiner {
   private spare: MutableEvent[] = [];
   /** The segment's last statement, null when it was filtered out (or none yet). */
   private last: MutableEvent | null = null;
-  /** The statement whose COPY the server runs (from its CopyInResponse to its answer). */
-  private copyTarget: Statement | null = null;
-  /** The server reads the client's messages in copy mode, and everything before was walked. */
-  private copying = false;
-  /** Syncs the copy swallowed after its first CopyData (ambiguous if the copy then fails). */
-  private copySyncs = 0;
-  private copySawData = false;
+  /** COPY FROM STDIN as the server runs it. */
+  private readonly copy = new CopyMode();
   /** Queued statements that may start a copy. */
   private copyCapable = 0;
   private seq = 0;
@@ -113,7 +90,7 @@ export class StatementJoiner {
 
   frontend(e: FrontendEvent): void {
     if (this.failure !== null) return;
-    if (this.copying) {
+    if (this.copy.copying) {
       this.inCopy(e);
       return;
     }
@@ -208,7 +185,7 @@ export class StatementJoiner {
           this.sqlPrepared(head.info, e.tag, head.seq, head.truncated, head.full);
           this.record(head.info, head.start, 'extended', this.text(head.info, head.truncated, head.full), head.params, { tag: e.tag, rows: e.rows, copyBytes: head.copyBytes + e.copyBytes });
         }
-        if (head !== undefined && head === this.copyTarget) this.copyEnded();
+        if (head !== undefined && head === this.copy.target) this.copyEnded();
         return;
       case 'portalSuspended':
         if (head?.kind === 'execute') {
@@ -228,8 +205,8 @@ export class StatementJoiner {
       case 'copyOut':
         return;
       case 'error':
-        if (head !== undefined && head === this.copyTarget) {
-          if (this.copySyncs > 0) {
+        if (head !== undefined && head === this.copy.target) {
+          if (this.copy.syncs > 0) {
             // The server left copy mode somewhere inside the client's data: whether it answers
             // the Syncs sent in between cannot be known.
             this.stop('Sync messages inside COPY data, and the COPY failed: the statements that follow cannot be told apart');
@@ -261,73 +238,18 @@ export class StatementJoiner {
 
   /** A client message while the server reads in copy mode. */
   private inCopy(e: FrontendEvent): void {
-    const target = this.copyTarget!;
-    switch (e.type) {
-      case 'copyData':
-        target.copyBytes += e.bytes;
-        this.copySawData = true;
-        return;
-      case 'sync':
-        if (this.copySawData) this.copySyncs++; // ignored by the server
-        return;
-      case 'copyDone':
-      case 'copyFail':
-        this.copying = false; // the server is back to normal reading after this message
-        return;
-      case 'terminate':
-        return;
-      default:
-        this.stop(`a ${e.type === 'other' ? `message of type 0x${e.code.toString(16)}` : `${e.type} message`} during COPY FROM STDIN`);
-    }
+    const reason = this.copy.message(e);
+    if (reason !== null) this.stop(reason);
   }
 
-  /** CopyInResponse (or CopyBothResponse) for the head statement: what the client sent after it was read in copy mode. */
+  /** CopyInResponse (or CopyBothResponse) for the head statement. */
   private copyStarted(target: Statement): void {
-    this.copyTarget = target;
-    this.copySyncs = 0;
-    this.copySawData = false;
-    let ended = false;
-    let intruder: Pending['kind'] | null = null;
-    this.queue.filterAfterHead((item) => {
-      switch (item.kind) {
-        case 'sync':
-          if (item.bytes > 0) this.copySawData = true;
-          if (this.copySawData) this.copySyncs += item.count;
-          target.copyBytes += item.bytes;
-          return false;
-        case 'copyEnd':
-          ended = true;
-          return 'stop';
-        default:
-          intruder = item.kind;
-          return 'stop';
-      }
-    });
-    if (intruder !== null) {
-      this.stop(`a ${intruder} message during COPY FROM STDIN`);
-      return;
-    }
-    if (ended) this.dropFirstCopyEnd();
-    else this.copying = true;
-  }
-
-  private dropFirstCopyEnd(): void {
-    let dropped = false;
-    this.queue.filterAfterHead((item) => {
-      if (dropped) return 'stop';
-      if (item.kind === 'copyEnd') {
-        dropped = true;
-        return false;
-      }
-      return true;
-    });
+    const reason = this.copy.started(target, this.queue);
+    if (reason !== null) this.stop(reason);
   }
 
   private copyEnded(): void {
-    this.copyTarget = null;
-    this.copying = false;
-    this.copySyncs = 0;
-    this.copySawData = false;
+    this.copy.ended();
   }
 
   /** The first item the server has still to answer; markers it has passed are dropped. */
@@ -523,15 +445,4 @@ const NO_TEXT = Object.freeze({ text: '', full: undefined });
 /** A statement that may put the server in copy-in or copy-both mode: a COPY, or one the parser refused (a replication command, a cut text). */
 function mayCopy(info: StatementInfo): boolean {
   return info.commandTag === 'COPY' || info.class === 'UNKNOWN';
-}
-
-const DEALLOCATE = /^\s*DEALLOCATE\s+(?:PREPARE\s+)?("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\s*;?\s*$/i;
-const PREPARE = /^\s*PREPARE\s+("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)[\s(]/i;
-
-/** The statement name of `DEALLOCATE [PREPARE] name` or `PREPARE name ...` (folded as PostgreSQL folds it), or null. */
-function statementName(pattern: RegExp, text: string): string | null {
-  const m = pattern.exec(text);
-  if (!m) return null;
-  const name = m[1]!;
-  return name.startsWith('"') ? name.slice(1, -1).replace(/""/g, '"') : name.toLowerCase();
 }

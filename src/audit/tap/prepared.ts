@@ -6,7 +6,7 @@
 // cut, with the length and SHA-256 of the whole text, so the budget counts what is kept.
 
 import type { StatementInfo } from '../classify/index.js';
-import type { FullText, ParamValue } from './events.js';
+import type { FullText, ParamValue } from '../../pgwire/observer/index.js';
 import { unknownInfo } from './placeholders.js';
 
 export interface Prepared {

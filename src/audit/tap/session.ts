@@ -1,12 +1,11 @@
-// Statement audit of one session: both taps and the joiner. Feed it the bytes the relay forwards
-// (client bytes before they are written to the server) and it reports one event per statement.
+// Statement audit of one session: a consumer of the session observer's events, feeding the
+// joiner; it reports one event per statement.
 // Anything that stops the audit (a malformed stream, a bound reached, a tap that throws) is
 // reported once through onError, after what was seen is reported: the session must then be
 // ended (fail closed), it cannot go on unaudited.
 
 import type { Classifier, StatementInfo } from '../classify/index.js';
-import { BackendTap } from './backend-tap.js';
-import { FrontendTap } from './frontend-tap.js';
+import { SessionObserver, type BackendEvent, type DecodeNeeds, type FrontendEvent, type SessionConsumer } from '../../pgwire/observer/index.js';
 import { StatementJoiner } from './joiner.js';
 import type { StatementEvent } from './statement-event.js';
 
@@ -27,9 +26,9 @@ export interface SessionAuditOptions {
   readonly now?: () => number;
 }
 
-export class SessionAudit {
-  private readonly frontendTap: FrontendTap;
-  private readonly backendTap: BackendTap;
+/** The statement audit as a consumer of the session observer: events into the joiner. */
+export class StatementAuditConsumer implements SessionConsumer {
+  readonly decode: DecodeNeeds;
   private readonly joiner: StatementJoiner;
   private stopped: string | null = null;
 
@@ -44,25 +43,12 @@ export class SessionAudit {
       ...(options.maxPreparedBytes !== undefined ? { maxPreparedBytes: options.maxPreparedBytes } : {}),
       ...(options.maxTextBytes !== undefined ? { maxTextBytes: options.maxTextBytes } : {}),
     });
-    const onError = (reason: string) => this.stop(reason);
-    this.frontendTap = new FrontendTap({
-      onEvent: (e) => {
-        this.joiner.frontend(e);
-        if (this.joiner.error !== null) this.stop(this.joiner.error);
-      },
-      onError,
+    this.decode = {
       measureCut: true,
       ...(options.logParameters !== undefined ? { logParameters: options.logParameters } : {}),
       ...(options.maxStatementBytes !== undefined ? { maxStatementBytes: options.maxStatementBytes } : {}),
       ...(options.maxParameterBytes !== undefined ? { maxParameterBytes: options.maxParameterBytes } : {}),
-    });
-    this.backendTap = new BackendTap({
-      onEvent: (e) => {
-        this.joiner.backend(e);
-        if (this.joiner.error !== null) this.stop(this.joiner.error);
-      },
-      onError,
-    });
+    };
   }
 
   /** Why the audit of this session stopped, or null. */
@@ -70,14 +56,20 @@ export class SessionAudit {
     return this.stopped;
   }
 
-  /** Bytes from the client, before the relay writes them to the server. Never throws. */
-  fromClient(chunk: Buffer): void {
-    if (this.stopped === null) this.frontendTap.push(chunk);
+  frontend(e: FrontendEvent): void {
+    if (this.stopped !== null) return;
+    this.joiner.frontend(e);
+    if (this.joiner.error !== null) this.stop(this.joiner.error);
   }
 
-  /** Bytes from the server. Never throws. */
-  fromServer(chunk: Buffer): void {
-    if (this.stopped === null) this.backendTap.push(chunk);
+  backend(e: BackendEvent): void {
+    if (this.stopped !== null) return;
+    this.joiner.backend(e);
+    if (this.joiner.error !== null) this.stop(this.joiner.error);
+  }
+
+  failed(reason: string): void {
+    this.stop(reason);
   }
 
   /** The session closed: statements without an answer are reported with outcome 'unknown'. */
@@ -99,5 +91,36 @@ export class SessionAudit {
       // What was seen could not all be reported; the session is ended all the same.
     }
     this.options.onError?.(reason);
+  }
+}
+
+/** The statement audit of one session on its own observer (tests, benches, tools). */
+export class SessionAudit {
+  private readonly consumer: StatementAuditConsumer;
+  private readonly observer: SessionObserver;
+
+  constructor(options: SessionAuditOptions) {
+    this.consumer = new StatementAuditConsumer(options);
+    this.observer = new SessionObserver([this.consumer]);
+  }
+
+  /** Why the audit of this session stopped, or null. */
+  get error(): string | null {
+    return this.consumer.error;
+  }
+
+  /** Bytes from the client, before the relay writes them to the server. Never throws. */
+  fromClient(chunk: Buffer): void {
+    if (this.consumer.error === null) this.observer.fromClient(chunk);
+  }
+
+  /** Bytes from the server. Never throws. */
+  fromServer(chunk: Buffer): void {
+    if (this.consumer.error === null) this.observer.fromServer(chunk);
+  }
+
+  /** The session closed: statements without an answer are reported with outcome 'unknown'. */
+  end(): void {
+    this.observer.end();
   }
 }

@@ -2,7 +2,7 @@
 
 import { createHash } from 'node:crypto';
 import type { AuditObject, StatementClass, StatementInfo } from '../classify/index.js';
-import type { FullText, ParamValue } from './events.js';
+import type { FullText, ParamValue } from '../../pgwire/observer/index.js';
 
 /** Bytes of statement text an event keeps by default; a longer text is cut (see `truncated`). */
 export const DEFAULT_MAX_TEXT_BYTES = 8 * 1024;

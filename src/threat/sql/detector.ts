@@ -1,10 +1,10 @@
 // The SQL-injection detector (SPEC.md §6) for one server: each query string's injection shapes,
-// cached by its literal-free shape (so an application's repeated statements cost a lexer pass
-// and a map look-up), learned application shapes (learned.ts) per (role, application), and
+// cached by its literal-free shape in the one shape cache it shares with the statement audit (so
+// an application's repeated statements cost a map look-up, and the lexer pass the audit made), learned application shapes (learned.ts) per (role, application), and
 // bursts of syntax errors (42601) per (role, application).
 import { createHash } from 'node:crypto';
-import { lexShape } from '../../sql/lexer.js';
 import { LruCache } from '../../sql/lru.js';
+import { ShapeCache, ShapeSlot, sharedShapes } from '../../sql/shape-cache.js';
 import { BoundedMap, SlidingWindow } from '../bounded-map.js';
 import { shapesOf, SHAPE_DETAILS, type ShapeVerdict } from './shapes.js';
 import { LearnedShapes, tokensOf, type Tokens } from './learned.js';
@@ -27,13 +27,18 @@ interface Entry {
   readonly evidence: string;
   /** null: does not parse. */
   readonly rules: ShapeVerdict | null;
+  /** The text had no literal: its key is the text itself. */
+  readonly plain: boolean;
   tokens?: Tokens | null;
 }
 
 const MAX_TEXT = 16 * 1024;
+/** Prefix of the key of a text the lexer cannot follow (never the first character of a shape key). */
+const UNLEXED = '\u0002';
 
 export class SqlInjectionDetector implements SqlInspector {
-  private readonly cache: LruCache<Entry>;
+  private readonly cache: ShapeCache;
+  private readonly slot = new ShapeSlot<Entry>('sql-injection detector');
   /** Verdicts of "extends a learned shape" per (role, application, fingerprint). */
   private readonly derived = new LruCache<string | null>(10_000, 4 * 1024 * 1024);
   private readonly errors = new BoundedMap<string, { window: SlidingWindow; reported: number }>(10_000);
@@ -42,7 +47,7 @@ export class SqlInjectionDetector implements SqlInspector {
   readonly learned: LearnedShapes;
 
   constructor(o: SqlDetectorOptions = {}) {
-    this.cache = new LruCache<Entry>(o.cacheEntries ?? 10_000, 16 * 1024 * 1024);
+    this.cache = o.cacheEntries !== undefined ? new ShapeCache(o.cacheEntries, 16 * 1024 * 1024) : sharedShapes;
     this.burst = o.syntaxErrorBurst ?? 10;
     this.windowMs = o.syntaxErrorWindowMs ?? 60_000;
     this.learned = o.learned ?? new LearnedShapes();
@@ -88,16 +93,19 @@ export class SqlInjectionDetector implements SqlInspector {
   }
 
   private entry(text: string): Entry {
-    const lexed = lexShape(text);
-    const key = lexed ? lexed.key : text;
-    let entry = this.cache.get(key);
+    // A text without literals is its own key: one look-up, no lexing.
+    const plain = this.cache.get(text, this.slot);
+    if (plain !== undefined && plain.plain) return plain;
+    const lexed = this.cache.shape(text);
+    const key = lexed ? lexed.key : UNLEXED + text;
+    let entry = this.cache.get(key, this.slot);
     if (entry === undefined) {
       const shapeKey = lexed ? lexed.key : null;
       // Evidence without values: every plain literal replaced by '?'.
       const evidence = (shapeKey ?? text.replace(/'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b/g, '?')).replace(/[\u0000\u0001\u0003]/g, '?').slice(0, 2000);
       const fingerprint = createHash('sha256').update(shapeKey ?? evidence).digest('hex').slice(0, 16);
-      entry = { fingerprint, evidence, rules: shapesOf(text) };
-      this.cache.set(key, entry, key.length * 2 + evidence.length * 2 + 128);
+      entry = { fingerprint, evidence, rules: shapesOf(text), plain: lexed !== null && lexed.starts.length === 0 };
+      this.cache.set(key, this.slot, entry, key.length * 2 + evidence.length * 2 + 128);
     }
     return entry;
   }

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Classifier, isAudited } from '../../../../src/audit/classify/index.js';
-import { BackendTap, FrontendTap, LONG_FIELD, SessionAudit, type BackendEvent, type FrontendEvent, type StatementEvent } from '../../../../src/audit/tap/index.js';
+import { SessionAudit, type StatementEvent } from '../../../../src/audit/tap/index.js';
+import { BackendDecoder, FrontendDecoder, LONG_FIELD, type BackendEvent, type FrontendEvent } from '../../../../src/pgwire/observer/index.js';
 import { run, type Step } from './harness.js';
 import * as w from './wire.js';
 
@@ -267,14 +268,14 @@ describe('function calls, session end, filtering', () => {
 describe('taps', () => {
   it('the frontend tap decodes text, binary and NULL values, and suppresses long ones', () => {
     const events: FrontendEvent[] = [];
-    const tap = new FrontendTap({ onEvent: (e) => events.push(e), logParameters: true, maxParameterBytes: 8 });
+    const tap = new FrontendDecoder({ onEvent: (e) => events.push(e), logParameters: true, maxParameterBytes: 8 });
     tap.push(w.bind('p', 's', ['abc', Buffer.from([1, 2, 255]), null, 'x'.repeat(9)], [0, 1, 0, 0]));
     assert.deepEqual(events, [{ type: 'bind', portal: 'p', statement: 's', params: ['abc', '\\x0102ff', null, LONG_FIELD] }]);
   });
 
   it('the frontend tap cuts long statements and says so', () => {
     const events: FrontendEvent[] = [];
-    const tap = new FrontendTap({ onEvent: (e) => events.push(e), maxStatementBytes: 10 });
+    const tap = new FrontendDecoder({ onEvent: (e) => events.push(e), maxStatementBytes: 10 });
     tap.push(w.query(`SELECT '${'x'.repeat(5000)}'`));
     tap.push(w.sync());
     assert.deepEqual(events, [{ type: 'query', text: "SELECT 'xx", truncated: true }, { type: 'sync' }]);
@@ -282,7 +283,7 @@ describe('taps', () => {
 
   it('the backend tap skips DataRows by length, counting them, and reads the row count of tags', () => {
     const events: BackendEvent[] = [];
-    const tap = new BackendTap({ onEvent: (e) => events.push(e) });
+    const tap = new BackendDecoder({ onEvent: (e) => events.push(e) });
     const rows = Array.from({ length: 1000 }, (_, i) => w.dataRow([String(i), 'x'.repeat(i % 50)]));
     tap.push(w.cat(w.rowDescription(['a', 'b']), ...rows, w.commandComplete('SELECT 1000'), w.commandComplete('INSERT 0 7'), w.commandComplete('CREATE TABLE'), w.ready('T')));
     assert.deepEqual(events, [

@@ -1,11 +1,16 @@
-// Follows the typed messages of one direction of a PostgreSQL session (1-byte type, int32 length
-// including itself, body) as chunks arrive, without holding the stream. Messages the subclass
-// wants are handed over whole (a zero-copy view when the body lies inside one chunk), cut to a
-// per-type limit; all others are skipped by length without being read or copied. Garbage never
-// throws: the first framing error stops the stream for good and is reported once.
+// The relay's framer: follows the typed messages of one direction of a PostgreSQL session
+// (1-byte type, int32 length including itself, body) as chunks arrive, without holding the
+// stream. Messages the subclass wants are handed over whole (a zero-copy view when the body lies
+// inside one chunk), cut to a per-type limit; all others are skipped by length without being read
+// or copied. It also knows where the stream is (at a message boundary or not, the last type), which
+// the relay needs to end a session cleanly. Garbage never throws: the first framing error stops
+// the stream for good and is reported once.
 
 /** First allocation for a body that spans chunks; doubled up to the body's limit. */
 const INITIAL_COLLECT = 16 * 1024;
+
+/** Messages framed by every framer of the process: read by the unit test that counts passes. */
+export const framingCounters = { messages: 0 };
 
 export abstract class MessageStream {
   private readonly header = Buffer.alloc(5);
@@ -23,9 +28,17 @@ export abstract class MessageStream {
   /** The skipped rest of the message in progress goes to tail() (see wantTail). */
   private streaming = false;
 
+  /** Type byte of the last message whose header was read (0: none yet). */
+  lastType = 0;
+
   /** Why the stream stopped, or null while it runs. */
   get error(): string | null {
     return this.failure;
+  }
+
+  /** The stream is between two messages (false once it failed: where it is is unknown). */
+  get atBoundary(): boolean {
+    return this.failure === null && this.headerFill === 0 && this.skipping === 0 && this.collect === null;
   }
 
   /** Feeds the next bytes of the stream. Never throws. */
@@ -103,6 +116,8 @@ export abstract class MessageStream {
         this.type = this.header[0]!;
         length = this.header.readInt32BE(1);
       }
+      this.lastType = this.type;
+      framingCounters.messages++;
       if (length < 4) {
         this.fail(`invalid message length ${length} (type 0x${this.type.toString(16)})`);
         return;

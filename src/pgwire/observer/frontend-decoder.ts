@@ -5,10 +5,11 @@
 // and the whole text is hashed as it streams by (never held): the event says how long it was.
 
 import { createHash, type Hash } from 'node:crypto';
-import type { FrontendEvent, ParamValue, TapOptions } from './events.js';
-import { cstringEnd, MessageStream, utf8 } from './message-stream.js';
+import type { FrontendEvent, ParamValue, DecoderOptions } from './events.js';
+import { cstringEnd, MessageStream, utf8 } from './framer.js';
+import { FrontendCode } from '../message-types.js';
 
-export interface FrontendTapOptions extends TapOptions<FrontendEvent> {
+export interface FrontendDecoderOptions extends DecoderOptions<FrontendEvent> {
   /** Decode Bind and FunctionCall argument values (default false). */
   readonly logParameters?: boolean;
   /** Query and Parse texts are cut after this many bytes (default 1 MiB). */
@@ -17,41 +18,46 @@ export interface FrontendTapOptions extends TapOptions<FrontendEvent> {
   readonly maxParameterBytes?: number;
   /** Measure (length, SHA-256) the whole text of a Query or Parse that is cut (default false). */
   readonly measureCut?: boolean;
+  /** Decode nothing but Terminate: every other message is skipped by length (default false). */
+  readonly boundariesOnly?: boolean;
 }
 
-const Q = 0x51;
-const P = 0x50;
-const B = 0x42;
-const E = 0x45;
-const F = 0x46;
-const C = 0x43;
-const S = 0x53;
-const X = 0x58;
-const COPY_DATA = 0x64;
-const COPY_DONE = 0x63; // c
-const COPY_FAIL = 0x66; // f
-const FLUSH = 0x48; // H
+const Q = FrontendCode.Query;
+const P = FrontendCode.Parse;
+const B = FrontendCode.Bind;
+const E = FrontendCode.Execute;
+const F = FrontendCode.FunctionCall;
+const C = FrontendCode.Close;
+const S = FrontendCode.Sync;
+const X = FrontendCode.Terminate;
+const COPY_DATA = FrontendCode.CopyData;
+const COPY_DONE = FrontendCode.CopyDone;
+const COPY_FAIL = FrontendCode.CopyFail;
+const FLUSH = FrontendCode.Flush;
 /** Enough for the portal and statement names of a Bind when values are not logged. */
 const NAMES_ONLY = 1024;
 const MAX_PARAMS = 65535;
 export const LONG_FIELD = '<long field suppressed>';
 
-export class FrontendTap extends MessageStream {
+export class FrontendDecoder extends MessageStream {
   private readonly logParameters: boolean;
   private readonly maxStatement: number;
   private readonly maxParameter: number;
+  private readonly boundariesOnly: boolean;
   private copyBytes = 0;
   /** A cut Query or Parse whose rest is being hashed (emitted at its end). */
   private streamed: { name: string | null; text: string; hash: Hash; length: number; ended: boolean } | null = null;
 
-  constructor(private readonly options: FrontendTapOptions) {
+  constructor(private readonly options: FrontendDecoderOptions) {
     super();
     this.logParameters = options.logParameters ?? false;
     this.maxStatement = options.maxStatementBytes ?? 1024 * 1024;
     this.maxParameter = options.maxParameterBytes ?? 4096;
+    this.boundariesOnly = options.boundariesOnly ?? false;
   }
 
   protected limit(type: number): number {
+    if (this.boundariesOnly) return type === X ? 1 : 0;
     switch (type) {
       case Q:
       case P:
@@ -73,6 +79,7 @@ export class FrontendTap extends MessageStream {
   }
 
   protected override skipped(type: number, length: number): void {
+    if (this.boundariesOnly) return;
     if (type === COPY_DATA) {
       this.copyBytes += length;
       return;

@@ -3,36 +3,39 @@
 // acknowledgements the joiner needs. DataRow and CopyData are skipped by length and only counted;
 // nothing is allocated for them.
 
-import type { BackendEvent, TapOptions } from './events.js';
-import { cstringEnd, MessageStream, utf8 } from './message-stream.js';
+import type { BackendEvent, DecoderOptions } from './events.js';
+import { cstringEnd, MessageStream, utf8 } from './framer.js';
+import { BackendCode } from '../message-types.js';
+import { readErrorSummary } from '../parse-backend.js';
 
-const COMMAND_COMPLETE = 0x43; // C
-const ERROR = 0x45; // E
-const READY = 0x5a; // Z
-const COPY_IN = 0x47; // G
-const COPY_OUT = 0x48; // H
-const COPY_BOTH = 0x57; // W
-const EMPTY_QUERY = 0x49; // I
-const PARSE_COMPLETE = 0x31; // 1
-const CLOSE_COMPLETE = 0x33; // 3
-const PORTAL_SUSPENDED = 0x73; // s
-const FUNCTION_RESULT = 0x56; // V
-const DATA_ROW = 0x44; // D
-const COPY_DATA = 0x64; // d
+const COMMAND_COMPLETE = BackendCode.CommandComplete;
+const ERROR = BackendCode.ErrorResponse;
+const READY = BackendCode.ReadyForQuery;
+const COPY_IN = BackendCode.CopyInResponse;
+const COPY_OUT = BackendCode.CopyOutResponse;
+const COPY_BOTH = BackendCode.CopyBothResponse;
+const EMPTY_QUERY = BackendCode.EmptyQueryResponse;
+const PARSE_COMPLETE = BackendCode.ParseComplete;
+const CLOSE_COMPLETE = BackendCode.CloseComplete;
+const PORTAL_SUSPENDED = BackendCode.PortalSuspended;
+const FUNCTION_RESULT = BackendCode.FunctionCallResponse;
+const DATA_ROW = BackendCode.DataRow;
+const COPY_DATA = BackendCode.CopyData;
 
 /** Enough of an ErrorResponse for its severity, SQLSTATE and message. */
 const ERROR_LIMIT = 16 * 1024;
 const TAG_LIMIT = 1024;
 
-export class BackendTap extends MessageStream {
+export class BackendDecoder extends MessageStream {
   private dataRows = 0;
   private copyBytes = 0;
 
-  constructor(private readonly options: TapOptions<BackendEvent>) {
+  constructor(private readonly options: DecoderOptions<BackendEvent> & { readonly boundariesOnly?: boolean }) {
     super();
   }
 
   protected limit(type: number): number {
+    if (this.options.boundariesOnly === true) return 0;
     switch (type) {
       case COMMAND_COMPLETE:
         return TAG_LIMIT;
@@ -158,18 +161,6 @@ function commandComplete(tag: string, dataRows: number, copyBytes: number): Back
 }
 
 function errorEvent(buf: Buffer, start: number, end: number): BackendEvent {
-  let severity = '';
-  let sqlstate = '';
-  let message = '';
-  let at = start;
-  while (at < end && buf[at] !== 0) {
-    const code = buf[at]!;
-    const stop = cstringEnd(buf, at + 1, end);
-    const value = utf8(buf, at + 1, stop);
-    if (code === 0x43) sqlstate = value; // C
-    else if (code === 0x4d) message = value; // M
-    else if (code === 0x56 || (code === 0x53 && severity === '')) severity = value; // V, else S
-    at = stop + 1;
-  }
+  const { severity, sqlstate, message } = readErrorSummary(buf, start, end);
   return { type: 'error', severity, sqlstate, message };
 }

@@ -1,4 +1,4 @@
-// What the two taps report, in stream order.
+// What the two decoders of the session observer report, in stream order.
 
 /** A bound or function-call argument: text, `\x…` hex for binary format, null for SQL NULL. */
 export type ParamValue = string | null;
@@ -48,7 +48,7 @@ export type BackendEvent =
   | { readonly type: 'portalSuspended'; readonly dataRows: number }
   | { readonly type: 'functionResult' };
 
-export interface TapOptions<E> {
+export interface DecoderOptions<E> {
   readonly onEvent: (event: E) => void;
   /** The tap stopped (protocol error); no more events come. */
   readonly onError?: (reason: string) => void;

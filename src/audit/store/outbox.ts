@@ -1,0 +1,101 @@
+// The store's hand-off to its writer: events accepted in this turn of the event loop, sent
+// together as one message (one text joined by newlines, their times in a transferred buffer).
+// Batched durability: at the end of the turn, but at most once per window, so a busy loop wakes
+// the writer thread once per window, not once per event (a thread hop costs more than the
+// record). Strict: at the end of the turn, or, while a batch is being written and fdatasync'ed,
+// when it is done (the writer could not start on them sooner): one message per fdatasync.
+
+import type { ToWriter } from './writer-host.js';
+
+/** Batched durability: events are sent to the writer thread at most once per window (ms): each
+ * hand-off costs both threads a fixed share (message, wake-up, write(2)), so fewer, larger ones. */
+const BATCH_WINDOW_MS = 16;
+/** Events sent at once without waiting for the window. */
+const MAX_MESSAGE_EVENTS = 1024;
+
+export interface OutboxLink {
+  strict(): boolean;
+  /** The writer runs in this thread (no window: each turn's events go at its end). */
+  inThread(): boolean;
+  send(message: ToWriter, transfer?: ArrayBuffer[]): void;
+  /** Tickets issued and settled so far; whether an append waits for its hash. */
+  issued(): number;
+  settledThrough(): number;
+  wantsHashes(): boolean;
+}
+
+export class Outbox {
+  private texts: string[] = [];
+  private times: number[] = [];
+  /** Positions in texts of texts that are not canonical yet (JSON.stringify's). */
+  private raw: number[] = [];
+  private scheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  /** When the last events were sent (ms, the store's clock). */
+  private lastSend = 0;
+  /** Tickets sent to the writer so far. */
+  private sentThrough = 0;
+  /** Strict: the queued events go when the batch in flight is settled. */
+  private onSettle = false;
+
+  constructor(private readonly link: OutboxLink) {}
+
+  /** Events not sent yet. */
+  get size(): number {
+    return this.texts.length;
+  }
+
+  add(text: string, canonical: boolean, now: number): void {
+    if (!canonical) this.raw.push(this.texts.length);
+    this.texts.push(text);
+    this.times.push(now);
+    if (this.texts.length >= MAX_MESSAGE_EVENTS) this.flush();
+    else if (!this.scheduled) this.schedule(now);
+  }
+
+  /** A batch was settled: under strict durability the queued events may go now. */
+  settled(): void {
+    if (this.onSettle && this.link.settledThrough() >= this.sentThrough) this.flush();
+  }
+
+  /** The writer is gone: nothing queued will be sent. */
+  clear(): void {
+    this.texts = [];
+    this.times = [];
+    this.raw = [];
+  }
+
+  private schedule(now: number): void {
+    this.scheduled = true;
+    if (this.link.inThread()) setImmediate(this.flush);
+    else if (this.link.strict()) {
+      if (this.sentThrough > this.link.settledThrough()) this.onSettle = true;
+      else setImmediate(this.flush);
+    } else {
+      const wait = this.lastSend + BATCH_WINDOW_MS - now;
+      if (wait <= 0) setImmediate(this.flush);
+      else this.timer = setTimeout(this.flush, wait);
+    }
+  }
+
+  /** Sends what is queued now. */
+  readonly flush = (): void => {
+    this.scheduled = false;
+    this.onSettle = false;
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const count = this.texts.length;
+    if (count === 0) return;
+    this.lastSend = this.times[count - 1]!;
+    this.sentThrough = this.link.issued();
+    const texts = count === 1 ? this.texts[0]! : this.texts.join('\n');
+    const times = Float64Array.from(this.times);
+    const raw = this.raw;
+    this.texts = [];
+    this.times = [];
+    if (raw.length > 0) this.raw = [];
+    this.link.send({ t: 'append', texts, count, times, raw, hashes: this.link.wantsHashes() }, [times.buffer as ArrayBuffer]);
+  };
+}

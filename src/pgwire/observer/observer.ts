@@ -1,0 +1,155 @@
+// One observer per relayed session: each direction is framed once (one decoder per direction)
+// and the typed events go to every consumer that subscribed (the statement audit, the SQL watch).
+// The relay reads where each stream is from the same pass: whether the server is between two
+// messages (so a session ended by the gateway gets an error, not half a message), the type of its
+// last message, and whether the client sent Terminate.
+// A consumer that throws is detached and told why; the others go on. A framing error (garbage
+// on the wire) stops the direction for every consumer, each told once.
+
+import type { BackendEvent, FrontendEvent } from './events.js';
+import { FrontendDecoder } from './frontend-decoder.js';
+import { BackendDecoder } from './backend-decoder.js';
+
+/** What a consumer of a relayed session receives. Every method is optional. */
+export interface SessionConsumer {
+  /** How the client's messages must be decoded for this consumer (merged over all consumers). */
+  readonly decode?: DecodeNeeds;
+  frontend?(event: FrontendEvent): void;
+  backend?(event: BackendEvent): void;
+  /** The observer stopped following the session for this consumer (framing error, or the consumer threw). */
+  failed?(reason: string): void;
+  /** The session ended. */
+  end?(): void;
+}
+
+export interface DecodeNeeds {
+  /** Decode Bind and FunctionCall values. */
+  readonly logParameters?: boolean;
+  /** Query and Parse texts are cut after this many bytes. */
+  readonly maxStatementBytes?: number;
+  readonly maxParameterBytes?: number;
+  /** Measure (length, SHA-256) the whole text of a cut Query or Parse. */
+  readonly measureCut?: boolean;
+}
+
+
+export class SessionObserver {
+  private readonly front: FrontendDecoder;
+  private readonly back: BackendDecoder;
+  private consumers: SessionConsumer[];
+  private ended = false;
+  /** The client sent Terminate (at a message boundary). */
+  clientTerminated = false;
+
+  constructor(consumers: readonly SessionConsumer[]) {
+    this.consumers = [...consumers];
+    const needs = mergeNeeds(this.consumers);
+    this.front = new FrontendDecoder({
+      onEvent: (e) => {
+        if (e.type === 'terminate') this.clientTerminated = true;
+        const list = this.consumers;
+        for (let i = 0; i < list.length; i++) {
+          const c = list[i]!;
+          if (c.frontend === undefined) continue;
+          try {
+            c.frontend(e);
+          } catch (err) {
+            this.detach(c, err);
+          }
+        }
+      },
+      onError: (reason) => this.failAll(reason),
+      ...needs,
+      boundariesOnly: this.consumers.length === 0,
+    });
+    this.back = new BackendDecoder({
+      onEvent: (e) => {
+        const list = this.consumers;
+        for (let i = 0; i < list.length; i++) {
+          const c = list[i]!;
+          if (c.backend === undefined) continue;
+          try {
+            c.backend(e);
+          } catch (err) {
+            this.detach(c, err);
+          }
+        }
+      },
+      onError: (reason) => this.failAll(reason),
+      boundariesOnly: this.consumers.length === 0,
+    });
+  }
+
+  /** The server's stream is between two messages. */
+  get serverAtBoundary(): boolean {
+    return this.back.atBoundary;
+  }
+
+  /** Type byte of the server's last message (0: none yet). */
+  get serverLastType(): number {
+    return this.back.lastType;
+  }
+
+  /** Bytes from the client, before the relay writes them to the server. Never throws. */
+  fromClient(chunk: Buffer): void {
+    this.front.push(chunk);
+  }
+
+  /** Bytes from the server, before the relay writes them to the client. Never throws. */
+  fromServer(chunk: Buffer): void {
+    this.back.push(chunk);
+  }
+
+  /** The session ended: each consumer is told once. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    const list = this.consumers;
+    this.consumers = [];
+    for (const c of list) {
+      try {
+        c.end?.();
+      } catch {
+        // A consumer's end must not keep the others from theirs.
+      }
+    }
+  }
+
+  private detach(c: SessionConsumer, err: unknown): void {
+    this.consumers = this.consumers.filter((x) => x !== c);
+    c.failed?.(`audit tap failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
+  private failAll(reason: string): void {
+    const list = this.consumers;
+    this.consumers = [];
+    for (const c of list) {
+      try {
+        c.failed?.(reason);
+      } catch {
+        // Told; nothing more to do for it.
+      }
+    }
+  }
+}
+
+function mergeNeeds(consumers: readonly SessionConsumer[]): DecodeNeeds {
+  let logParameters = false;
+  let measureCut = false;
+  let maxStatementBytes = 0;
+  let maxParameterBytes: number | undefined;
+  for (const c of consumers) {
+    const d = c.decode;
+    if (d === undefined) continue;
+    logParameters ||= d.logParameters === true;
+    measureCut ||= d.measureCut === true;
+    maxStatementBytes = Math.max(maxStatementBytes, d.maxStatementBytes ?? 1024 * 1024);
+    if (d.maxParameterBytes !== undefined) maxParameterBytes = Math.max(maxParameterBytes ?? 0, d.maxParameterBytes);
+  }
+  return {
+    logParameters,
+    measureCut,
+    ...(maxStatementBytes > 0 ? { maxStatementBytes } : {}),
+    ...(maxParameterBytes !== undefined ? { maxParameterBytes } : {}),
+  };
+}

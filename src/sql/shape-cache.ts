@@ -1,0 +1,83 @@
+// The one pass over a statement text that every consumer shares: lexed once into its shape key
+// (lexer.ts), and one cache keyed by shape in which each consumer (a server's audit classifier,
+// its SQL-injection detector) keeps what it derived under its own slot. The statement audit and
+// the SQL watch see the same text one after the other, so the last text's shape is remembered:
+// the second consumer does not lex it again.
+
+import { lexShape, type Lexed } from './lexer.js';
+import { LruCache } from './lru.js';
+
+/** A consumer's place in the cache entries (compared by identity). */
+export class ShapeSlot<V> {
+  /** Only for the type of the values kept under this slot. */
+  declare private readonly _value: V;
+  constructor(readonly name: string) {}
+}
+
+interface Kept {
+  value: unknown;
+  bytes: number;
+}
+
+type Entry = Map<ShapeSlot<unknown>, Kept>;
+
+/** Texts lexed by every cache of the process: read by the unit test that counts passes. */
+export const lexCounters = { texts: 0 };
+
+export class ShapeCache {
+  private readonly lru: LruCache<Entry>;
+  private lastText: string | null = null;
+  private lastLexed: Lexed | null = null;
+
+  constructor(maxEntries: number, maxBytes: number) {
+    this.lru = new LruCache(maxEntries, maxBytes);
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+
+  get bytes(): number {
+    return this.lru.bytes;
+  }
+
+  /** The text's shape (null when the lexer cannot follow it); the last text is not lexed again. */
+  shape(text: string): Lexed | null {
+    if (text === this.lastText) return this.lastLexed;
+    lexCounters.texts++;
+    const lexed = lexShape(text);
+    this.lastText = text;
+    this.lastLexed = lexed;
+    return lexed;
+  }
+
+  /** Entries and bytes kept for one slot (walks the cache: for statistics only). */
+  held(slot: ShapeSlot<unknown>): { entries: number; bytes: number } {
+    let entries = 0;
+    let bytes = 0;
+    for (const entry of this.lru.values()) {
+      const kept = entry.get(slot);
+      if (kept === undefined) continue;
+      entries++;
+      bytes += kept.bytes;
+    }
+    return { entries, bytes };
+  }
+
+  get<V>(key: string, slot: ShapeSlot<V>): V | undefined {
+    return this.lru.get(key)?.get(slot)?.value as V | undefined;
+  }
+
+  /** Keeps `value` for `slot` under `key`; `bytes` estimates what it holds (the key is counted once). */
+  set<V>(key: string, slot: ShapeSlot<V>, value: V, bytes: number): void {
+    let entry = this.lru.get(key);
+    if (entry === undefined) entry = new Map();
+    entry.set(slot, { value, bytes });
+    let total = key.length * 2 + 32;
+    for (const kept of entry.values()) total += kept.bytes;
+    this.lru.set(key, entry, total);
+  }
+}
+
+/** The process's one shape cache: every classifier and detector without bounds of its own. */
+export const sharedShapes = new ShapeCache(20_000, 32 * 1024 * 1024);

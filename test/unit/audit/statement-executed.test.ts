@@ -1,0 +1,55 @@
+// The statement event built once, with its canonical JSON written alongside, serializes exactly
+// as the spread event it replaces.
+
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import fc from 'fast-check';
+import { eventSession, statementExecuted } from '../../../src/audit/statement-json.js';
+import { canonicalJson, canonicalJsonOfPlain, canonicalTextOf } from '../../../src/audit/store/canonical-json.js';
+import type { StatementEvent } from '../../../src/audit/tap/index.js';
+
+const conn = { connId: 'c1', clientAddress: '127.0.0.1', clientPort: 5000, listener: 'public' as const, privateEndpoint: 'pe' };
+
+function check(st: StatementEvent, fields: Record<string, string | undefined>): void {
+  const spread = { type: 'statement', time: '2026-12-05T02:00:00.000Z', connection: conn, ...fields, ...st, objects: [...st.objects], classes: [...st.classes] };
+  const built = statementExecuted('2026-12-05T02:00:00.000Z', eventSession(conn, fields), st);
+  const expected = canonicalJson(spread);
+  assert.equal(canonicalTextOf(built), expected);
+  assert.equal(canonicalJsonOfPlain(built), expected, 'the object itself serializes the same');
+  assert.equal(canonicalTextOf({ ...built }), undefined, 'only that very object carries the text');
+}
+
+it('statementExecuted: the canonical JSON of the spread event', () => {
+  const base: StatementEvent = { text: 'SELECT 1', class: 'READ', classes: Object.freeze(['READ'] as const), commandTag: 'SELECT', objects: Object.freeze([{ kind: 'relation', name: 'public.t' }] as const), outcome: 'success', durationMs: 1.5, protocol: 'simple' };
+  const full: StatementEvent = { ...base, classes: ['READ', 'WRITE'], params: ['1', null, '"\u2028x'], outcome: 'failure', sqlstate: '22012', errorMessage: 'division "by" zero\n', rows: 0, copyBytes: 10, truncated: true, textLength: 9000, textSha256: 'ab', parseError: 'x', durationMs: 0.1 + 0.2 };
+  for (const st of [base, full]) {
+    for (const fields of [{}, { server: 's', user: 'u', database: 'd', applicationName: 'a\u00e9', objectId: 'o' }, { server: 's', user: undefined }]) check(st, fields);
+  }
+});
+
+it('statementExecuted: any text, numbers and fields', () => {
+  fc.assert(
+    fc.property(
+      fc.string({ unit: 'binary' }),
+      fc.double({ min: 0, max: 1e9, noNaN: true }),
+      fc.option(fc.nat(), { nil: undefined }),
+      fc.option(fc.array(fc.option(fc.string(), { nil: null })), { nil: undefined }),
+      fc.option(fc.string({ unit: 'binary' }), { nil: undefined }),
+      (text, durationMs, rows, params, app) => {
+        const st: StatementEvent = {
+          text,
+          class: 'MISC',
+          classes: ['MISC'],
+          commandTag: 'SHOW',
+          objects: [],
+          outcome: 'unknown',
+          durationMs,
+          protocol: 'extended',
+          ...(rows !== undefined ? { rows } : {}),
+          ...(params !== undefined ? { params } : {}),
+        };
+        check(st, { server: 'srv', applicationName: app });
+      },
+    ),
+  );
+});
