@@ -1,0 +1,20 @@
+// A part of a running process (catalog, servers, API, gateway, ...): something it started and
+// must stop. Each composition (platform.ts, gateway-process.ts) says in which order its parts stop.
+import type { Logger } from 'pino';
+
+export interface Part {
+  stop(): Promise<unknown> | unknown;
+}
+
+/** Stops each part that was started, in the order given. Every step runs even when one before it
+ * failed: a half-stopped platform would leave PostgreSQL processes running and volumes unlocked. */
+export async function stopInOrder(log: Logger, parts: readonly (readonly [what: string, part: Part | undefined])[]): Promise<void> {
+  for (const [what, part] of parts) {
+    if (!part) continue;
+    try {
+      await part.stop();
+    } catch (err) {
+      log.error({ err }, `stopping: ${what}`);
+    }
+  }
+}
