@@ -21,7 +21,7 @@ export interface PlatformRunners {
 /** The commands that run the platform. */
 export const PLATFORM_COMMANDS: readonly string[] = ['up', 'gateway'];
 
-/** Loads what the flags of `up` and `gateway` are parsed with (main runs it before either parses). */
+/** Loads what the flags of `up` and `gateway` are parsed with (program.ts runs it before either parses). */
 export async function loadPlatformFlags(): Promise<void> {
   moduleFlagParser ??= (await import('../crypto/pkcs11-config.js')).parseModuleFlag;
 }
