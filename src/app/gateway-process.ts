@@ -15,7 +15,7 @@ import { createMetrics } from '../services/metrics.js';
 import { PlatformService } from '../services/platform-service.js';
 import { AuditFailureAlerts } from '../services/platform-alerts.js';
 import type { PlatformOptions } from './options.js';
-import { stopInOrder, type Part } from './parts.js';
+import { started, stopInOrder, type Part } from './parts.js';
 import { openHost, prepareDataDir } from './host.js';
 import { openGatewayAudit, type AuditPart } from './audit-part.js';
 import { connectGatewayCatalog, followCatalog, type CatalogPart, type SnapshotPart } from './catalog-part.js';
@@ -47,7 +47,7 @@ export class GatewayProcess {
   }
 
   get gateway(): Gateway {
-    return this.gatewayPart!.gateway;
+    return started(this.gatewayPart, 'gateway').gateway;
   }
 
   get apiUrl(): string {
@@ -82,16 +82,19 @@ export class GatewayProcess {
       rejected: () => this.auditPart?.log.store.stats().rejected,
       servers: () => this.snapshotPart?.snapshots.snapshot.servers.keys() ?? [],
     });
-    const audit = (this.auditPart = await openGatewayAudit(o, host, { log, bus, alerts })).log;
+    this.auditPart = await openGatewayAudit(o, host, { log, bus, alerts });
+    const audit = this.auditPart.log;
     const ca = await loadOrCreateCa(paths);
-    const { db } = (this.catalog = connectGatewayCatalog(o, host));
-    const { feed, snapshots } = (this.snapshotPart = await followCatalog(this.catalog, metrics));
+    this.catalog = connectGatewayCatalog(o, host);
+    const { db } = this.catalog;
+    this.snapshotPart = await followCatalog(this.catalog, metrics);
+    const { feed, snapshots } = this.snapshotPart;
     const connections = new MaintenanceConnections(paths);
     this.maintenance = { connections, stop: () => connections.closePools() };
     const { engine } = await startThreat(o, host, { bus, log, db, snapshots, consoleUrl: () => this.apiUrl });
     this.threatEngine = engine;
     const certificates = await loadGatewayCertificates(o, host, ca, snapshots, false);
-    const service = (this.service = new PlatformService({
+    const service = new PlatformService({
       db,
       snapshots,
       feed,
@@ -99,7 +102,8 @@ export class GatewayProcess {
       certificates,
       tlsCertFile: o.tlsCertFile,
       tlsKeyFile: o.tlsKeyFile,
-    }));
+    });
+    this.service = service;
     const tokens = new TokensRepo(db, host.tokenHashKey);
     this.apiPart = await startApi(o, { paths, ca, tokens, bus }, (api) => processRoutes(api, { audit, tokens, ca, metrics, service }));
     this.gatewayPart = await startGateway(o, host, {

@@ -90,7 +90,10 @@ export async function openHost(options: PlatformOptions, paths: PlatformPaths): 
 
 /** Removes the OS users of platforms whose data dir is gone (never fatal). */
 export async function sweepOrphans(log: Logger): Promise<void> {
-  const swept = await sweepOrphanAccounts().catch((err: Error) => (log.error({ err }, 'removing OS users of removed platforms'), []));
+  const swept = await sweepOrphanAccounts().catch((err: Error) => {
+    log.error({ err }, 'removing OS users of removed platforms');
+    return [];
+  });
   if (swept.length) log.info({ users: swept }, 'removed the OS users of platforms whose data dir is gone');
 }
 

@@ -18,3 +18,9 @@ export async function stopInOrder(log: Logger, parts: readonly (readonly [what: 
     }
   }
 }
+
+/** A part the caller needs started: a clear error instead of a TypeError when it is not (yet). */
+export function started<T>(part: T | undefined, what: string): T {
+  if (part === undefined) throw new Error(`not started: ${what}`);
+  return part;
+}

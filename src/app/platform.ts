@@ -29,7 +29,7 @@ import { PlatformService, type HealthReport } from '../services/platform-service
 import { AuditFailureAlerts } from '../services/platform-alerts.js';
 import { AuditSettingsSync } from '../services/audit-settings-sync.js';
 import type { PlatformOptions } from './options.js';
-import { stopInOrder, type Part } from './parts.js';
+import { started, stopInOrder, type Part } from './parts.js';
 import { lockDataDir, openHost, prepareDataDir, sweepOrphans } from './host.js';
 import { openPlatformAudit, type AuditPart } from './audit-part.js';
 import { followCatalog, startPlatformCatalog, type CatalogPart, type SnapshotPart } from './catalog-part.js';
@@ -74,17 +74,39 @@ export class Platform {
   }
 
   // What tests, benchmarks and the demo reach (once started).
-  get audit(): AuditLog { return this.auditPart!.log; }
-  get db(): pg.Pool { return this.catalog!.db; }
-  get snapshots(): SnapshotStore { return this.snapshotPart!.snapshots; }
-  get servers(): ManagedServers { return this.serversPart!.servers; }
-  get serverService(): ServerService { return this.serversPart!.serverService; }
-  get configurations(): ConfigurationService { return this.serversPart!.configurations; }
-  get keys(): KeyService { return this.serversPart!.keys; }
-  get threat(): ThreatEngine { return this.threatEngine!; }
-  get api(): FastifyInstance { return this.apiPart!.api; }
-  get gateway(): Gateway { return this.gatewayPart!.gateway; }
-  get pgaudit(): PgAuditIngest | null { return this.pgauditIngest ?? null; }
+  get audit(): AuditLog {
+    return started(this.auditPart, 'audit log').log;
+  }
+  get db(): pg.Pool {
+    return started(this.catalog, 'catalog').db;
+  }
+  get snapshots(): SnapshotStore {
+    return started(this.snapshotPart, 'catalog snapshot').snapshots;
+  }
+  get servers(): ManagedServers {
+    return started(this.serversPart, 'servers').servers;
+  }
+  get serverService(): ServerService {
+    return started(this.serversPart, 'servers').serverService;
+  }
+  get configurations(): ConfigurationService {
+    return started(this.serversPart, 'servers').configurations;
+  }
+  get keys(): KeyService {
+    return started(this.serversPart, 'servers').keys;
+  }
+  get threat(): ThreatEngine {
+    return started(this.threatEngine, 'threat engine');
+  }
+  get api(): FastifyInstance {
+    return started(this.apiPart, 'API').api;
+  }
+  get gateway(): Gateway {
+    return started(this.gatewayPart, 'gateway').gateway;
+  }
+  get pgaudit(): PgAuditIngest | null {
+    return this.pgauditIngest ?? null;
+  }
 
   get apiUrl(): string {
     return apiUrl(this.options, this.apiPart?.api);
@@ -132,23 +154,27 @@ export class Platform {
     });
     this.auditPart = await openPlatformAudit(o, host, { log, bus, alerts });
     this.ca = await loadOrCreateCa(paths);
-    const catalog = (this.catalog = await startPlatformCatalog(o, host));
+    const catalog = await startPlatformCatalog(o, host);
+    this.catalog = catalog;
     const { db } = catalog;
     this.networkService = new NetworkService(db);
-    const { feed, snapshots } = (this.snapshotPart = await followCatalog(catalog, metrics));
+    this.snapshotPart = await followCatalog(catalog, metrics);
+    const { feed, snapshots } = this.snapshotPart;
 
-    const servers = (this.serversPart = buildServers(o, host, { db, snapshots, bus, log, threat }));
+    const servers = buildServers(o, host, { db, snapshots, bus, log, threat });
+    this.serversPart = servers;
     const auditSync = new AuditSettingsSync({ snapshots, servers: servers.servers, hostId: host.hostId, log });
     await startServers(servers, auditSync, bus);
     this.backupSchedule = scheduleServerBackups(o, host, servers, log);
 
-    const started = await startThreat(o, host, { bus, log, db, snapshots, consoleUrl: () => this.apiUrl });
-    this.threatEngine = started.engine;
+    const threatPart = await startThreat(o, host, { bus, log, db, snapshots, consoleUrl: () => this.apiUrl });
+    this.threatEngine = threatPart.engine;
 
     const tokens = new TokensRepo(db, host.tokenHashKey);
     const owner = await ownerToken(paths, tokens); // the CLI's, on first start
-    const certificates = (this.certificates = await loadGatewayCertificates(o, host, this.ca, snapshots, true));
-    const service = (this.service = new PlatformService({
+    const certificates = await loadGatewayCertificates(o, host, this.ca, snapshots, true);
+    this.certificates = certificates;
+    const service = new PlatformService({
       db,
       snapshots,
       feed,
@@ -156,7 +182,8 @@ export class Platform {
       certificates,
       tlsCertFile: o.tlsCertFile,
       tlsKeyFile: o.tlsKeyFile,
-    }));
+    });
+    this.service = service;
     this.apiPart = await startApi(o, { paths, ca: this.ca, tokens, bus }, (api) =>
       controlPlaneRoutes(api, {
         audit: this.audit,
@@ -170,8 +197,8 @@ export class Platform {
         servers,
         networkService: this.networkService,
         principalKeys: host.principalKeys,
-        threat: started.engine,
-        threatRepo: started.repo,
+        threat: threatPart.engine,
+        threatRepo: threatPart.repo,
         webhookSecrets: host.webhookSecrets,
         operations: this.operations,
       }),
@@ -188,7 +215,7 @@ export class Platform {
       principalKeys: host.principalKeys,
       maintenance: servers.servers.maintenance,
       audit: this.audit,
-      threat: started.engine,
+      threat: threatPart.engine,
     });
     // Networks and VNet rules say whether this gateway serves them; listen addresses it cannot
     // serve are refused before they are written.
