@@ -1,8 +1,10 @@
-// What `pgwarden up` and `pgwarden gateway` run: the platform itself, loaded only by these two
-// commands (up.ts declares their flags without loading it).
+// What `pgwarden up` and `pgwarden gateway` run: the platform, or a gateway-only process; loaded
+// only by these two commands (main.ts hands them to the CLI, which declares their flags).
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { Platform, defaultOptions, type PlatformOptions } from './platform.js';
+import { Platform } from './platform.js';
+import { GatewayProcess } from './gateway-process.js';
+import { defaultOptions, type PlatformOptions } from './options.js';
 import { ensureDemoServer } from './demo.js';
 
 function volumeBackendOption(v: string): 'auto' | 'fscrypt' | 'gocryptfs' {
@@ -10,12 +12,11 @@ function volumeBackendOption(v: string): 'auto' | 'fscrypt' | 'gocryptfs' {
   throw new Error(`--volume-backend must be auto, fscrypt or gocryptfs, got '${v}'.`);
 }
 
-function optionsFrom(o: Record<string, unknown>, cmd: Command, mode: PlatformOptions['mode']): PlatformOptions {
+function optionsFrom(o: Record<string, unknown>, cmd: Command): PlatformOptions {
   const globals = cmd.optsWithGlobals<{ dataDir?: string }>();
   if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error('--tls-cert and --tls-key go together.');
   if (o.privateLinkPort !== undefined && !o.privateLinkLb) throw new Error('--private-link-port needs --private-link-lb (the load balancers allowed to send PROXY headers).');
   return {
-    mode,
     dataDir: (o.dataDir as string | undefined) ?? globals.dataDir ?? process.env.PGWARDEN_DATA_DIR ?? defaultOptions.dataDir,
     domain: o.domain as string,
     gatewayPort: o.gatewayPort as number,
@@ -66,8 +67,15 @@ function optionsFrom(o: Record<string, unknown>, cmd: Command, mode: PlatformOpt
   };
 }
 
-/** Starts the platform and keeps it in the foreground; stops it cleanly on SIGINT/SIGTERM. */
-async function runInForeground(platform: Platform, afterStart: () => Promise<void>): Promise<void> {
+/** What runs in the foreground: the platform or a gateway-only process. */
+interface ForegroundProcess {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  reloadCertificate(): Promise<void>;
+}
+
+/** Starts the process and keeps it in the foreground; stops it cleanly on SIGINT/SIGTERM. */
+async function runInForeground(platform: ForegroundProcess, afterStart: () => Promise<void>): Promise<void> {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -95,7 +103,7 @@ async function runInForeground(platform: Platform, afterStart: () => Promise<voi
 }
 
 export async function runUp(o: Record<string, unknown>, cmd: Command): Promise<void> {
-  const platform = new Platform(optionsFrom(o, cmd, 'platform'));
+  const platform = new Platform(optionsFrom(o, cmd));
   await runInForeground(platform, async () => {
     process.stdout.write(
       `pgwarden is up.\n  data dir: ${platform.paths.root}\n  API:      ${platform.apiUrl} (token in ${platform.paths.clientConfig})\n` +
@@ -106,8 +114,8 @@ export async function runUp(o: Record<string, unknown>, cmd: Command): Promise<v
 }
 
 export async function runGateway(o: Record<string, unknown>, cmd: Command): Promise<void> {
-  const platform = new Platform(optionsFrom(o, cmd, 'gateway'));
-  await runInForeground(platform, async () => {
-    process.stdout.write(`pgwarden gateway is up on port ${platform.gateway.port}; health and metrics at ${platform.apiUrl}\n`);
+  const gateway = new GatewayProcess(optionsFrom(o, cmd));
+  await runInForeground(gateway, async () => {
+    process.stdout.write(`pgwarden gateway is up on port ${gateway.gateway.port}; health and metrics at ${gateway.apiUrl}\n`);
   });
 }

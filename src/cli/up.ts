@@ -1,7 +1,8 @@
 // pgwarden up: runs the platform in the foreground until SIGINT/SIGTERM.
 // pgwarden gateway: a second gateway on this host (or another sharing --catalog-url).
-// Only the flags are declared here, from light modules; the platform is loaded when one of the two
-// commands runs (up-run.ts), so no other command pays for it.
+// Only the flags are declared here, from light modules; what runs is given by the caller
+// (app/main.ts, which loads the platform only when one of the two commands runs), so no other
+// command pays for it and the CLI never imports the app.
 import { Command, Option } from 'commander';
 import { platformDefaults as defaultOptions } from '../host/defaults.js';
 import { defaultLimits } from '../gateway/context.js';
@@ -9,10 +10,18 @@ import { defaultLimits } from '../gateway/context.js';
 /** `--pkcs11-module`'s parser, loaded by loadPlatformFlags before `up` or `gateway` parses its flags. */
 let moduleFlagParser: ((value: string, into: Record<string, string>) => Record<string, string>) | null = null;
 
+/** Runs `up` or `gateway` with its parsed flags. */
+export type PlatformRunner = (options: Record<string, unknown>, cmd: Command) => Promise<void>;
+
+export interface PlatformRunners {
+  readonly up: PlatformRunner;
+  readonly gateway: PlatformRunner;
+}
+
 /** The commands that run the platform. */
 export const PLATFORM_COMMANDS: readonly string[] = ['up', 'gateway'];
 
-/** Loads what the flags of `up` and `gateway` are parsed with (main runs it before either parses). */
+/** Loads what the flags of `up` and `gateway` are parsed with (program.ts runs it before either parses). */
 export async function loadPlatformFlags(): Promise<void> {
   moduleFlagParser ??= (await import('../crypto/pkcs11-config.js')).parseModuleFlag;
 }
@@ -87,20 +96,14 @@ function nonNegative(v: string, flag: string): number {
   return n;
 }
 
-export function upCommand(): Command {
+export function upCommand(run: PlatformRunner): Command {
   return gatewayOptions(new Command('up').description('run the platform in the foreground (catalog, servers, API, gateway)'))
     .option('--demo', 'create a demo server and print how to connect to it')
-    .action(async (o: Record<string, unknown>, cmd: Command) => {
-      const { runUp } = await import('../app/up-run.js');
-      await runUp(o, cmd);
-    });
+    .action((o: Record<string, unknown>, cmd: Command) => run(o, cmd));
 }
 
-export function gatewayCommand(): Command {
+export function gatewayCommand(run: PlatformRunner): Command {
   return gatewayOptions(
     new Command('gateway').description("run one more gateway on a platform's catalog (same host: same --data-dir; or --catalog-url)"),
-  ).action(async (o: Record<string, unknown>, cmd: Command) => {
-    const { runGateway } = await import('../app/up-run.js');
-    await runGateway(o, cmd);
-  });
+  ).action((o: Record<string, unknown>, cmd: Command) => run(o, cmd));
 }

@@ -1,10 +1,10 @@
 // Managed PostgreSQL servers on this host: create (initdb + roles), start, stop, remove, and
 // supervision. Every server is a Cluster reached only through its Unix socket as the platform's
-// maintenance superuser.
+// maintenance superuser (maintenance.ts); backups and WAL archiving are in server-backups.ts.
 import { EventEmitter } from 'node:events';
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { Cluster } from './cluster.js';
 import { archiveModuleAvailable, auditConfig, DEFAULT_PGAUDIT_SETTINGS, libraryConfig, pgauditAvailable, preloadLibraries, type PgAuditSettings } from './server-libraries.js';
 import { ownerLibraries, parameterSettings, type ParameterValues } from './server-parameters.js';
@@ -16,23 +16,15 @@ import type { ServerAccounts } from '../host/os-accounts.js';
 import { adoptTree } from '../host/ownership.js';
 import { ADMIN_GROUP_ROLE, MAINTENANCE_ROLE, ident, literal } from './roles.js';
 import type { PlatformPaths } from '../host/paths.js';
-import { loadOrCreateSecret } from '../host/secrets.js';
 import { buildScramVerifier } from '../auth/scram/verifier.js';
 import { writeSecretFile } from '../host/secrets.js';
-import type { KekProvider } from '../crypto/index.js';
 import type { EncryptedVolume } from '../storage/encrypted-volume.js';
-import {
-  createBaseBackup,
-  listBackups,
-  replicationHbaLine,
-  restoreToPointInTime,
-  startArchiveAgent,
-  walArchiveSettings,
-  type ArchiveAgent,
-  type BackupManifest,
-  type BackupRepository,
-  type ProgressFn,
-} from '../storage/backup/index.js';
+import type { BackupManifest, ProgressFn } from '../storage/backup/index.js';
+import { MaintenanceConnections, type RoleVerifier } from './maintenance.js';
+import { ServerBackups, type BackupWiring } from './server-backups.js';
+
+export type { RoleVerifier } from './maintenance.js';
+export type { BackupWiring } from './server-backups.js';
 
 export interface ManagedServerEvents {
   crashed: [id: number, info: { code: number | null; signal: string | null }];
@@ -40,18 +32,6 @@ export interface ManagedServerEvents {
   restartFailed: [id: number, error: Error];
   /** Memberships in pg_read_all_data / pg_write_all_data the platform revoked at start. */
   dataRolesRevoked: [id: number, revoked: string[]];
-}
-
-export interface RoleVerifier {
-  readonly rolpassword: string | null;
-  readonly canLogin: boolean;
-  readonly validUntil: Date | null;
-}
-
-/** Where backups go and which key-encryption key protects each server's backup keys. */
-export interface BackupWiring {
-  readonly repo: BackupRepository;
-  kek(serverId: number): KekProvider;
 }
 
 /** Who gets a new volume's data directory. */
@@ -62,9 +42,9 @@ const NOT_MAKING: VolumeOwner = Object.freeze({ uid: 0, gid: 0 });
 
 export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   private readonly clusters = new Map<number, Cluster>();
-  /** WAL archive agents by server: encrypt each segment before it reaches the repository. */
-  private readonly agents = new Map<number, ArchiveAgent>();
-  private readonly pools = new Map<number, pg.Pool>();
+  /** The maintenance superuser's connections to each server. */
+  readonly maintenance: MaintenanceConnections;
+  private readonly backups: ServerBackups | null;
   /** pgAudit settings per server, written into its configuration at every start. */
   private readonly audit = new Map<number, PgAuditSettings>();
   /** The owner's server parameters (configurations), written into its configuration at every start. */
@@ -79,9 +59,11 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     /** Each server's encrypted volume (its data directory, WAL and temporary files live in it);
      * `owner` gets the volume's data directory when the volume is made. */
     private readonly volumeOf: (id: number, owner: VolumeOwner) => EncryptedVolume,
-    private readonly backups: BackupWiring | null = null,
+    backups: BackupWiring | null = null,
   ) {
     super();
+    this.maintenance = new MaintenanceConnections(paths);
+    this.backups = backups ? new ServerBackups(paths, accounts, this.maintenance, backups) : null;
   }
 
   /** The volume for anything but making it (the owner only matters when it is made). */
@@ -106,97 +88,37 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     return this.volume(id).isOpen();
   }
 
-  /** The archive agent's socket: in a root-owned directory of its own, not the server's. */
-  private agentSocket(id: number): string {
-    return path.join(this.paths.runDir, `a${id}`, 's.sock');
-  }
-
-  private async ensureAgent(id: number): Promise<void> {
-    if (!this.backups || this.agents.has(id)) return;
-    const agent = await startArchiveAgent({
-      socketPath: this.agentSocket(id),
-      owner: await this.accounts.server(id),
-      repo: this.backups.repo,
-      serverId: String(id),
-      kek: this.backups.kek(id),
-    });
-    this.agents.set(id, agent);
-  }
-
-  private async stopAgent(id: number): Promise<void> {
-    const agent = this.agents.get(id);
-    this.agents.delete(id);
-    await agent?.close().catch(() => undefined);
+  private requireBackups(): ServerBackups {
+    if (!this.backups) throw new Error('backups are not configured');
+    return this.backups;
   }
 
   /** A full base backup, encrypted on its way to the repository. */
   async backup(id: number, onProgress?: ProgressFn): Promise<BackupManifest> {
-    if (!this.backups) throw new Error('backups are not configured');
-    return createBaseBackup({
-      socketDir: this.socketDir(id),
-      user: MAINTENANCE_ROLE,
-      password: this.maintenancePassword(id),
-      repo: this.backups.repo,
-      serverId: String(id),
-      kek: this.backups.kek(id),
-      ...(onProgress ? { onProgress } : {}),
-    });
+    return this.requireBackups().backup(id, onProgress);
   }
 
   /** Switches to a new WAL segment and waits (up to 60 s) until the old one is archived. */
   async archiveCurrentWal(id: number): Promise<void> {
-    const client = await this.connect(id);
-    try {
-      const { rows } = await client.query<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name');
-      const want = rows[0]!.name;
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        const { rows: st } = await client.query<{ last: string | null; failed: string | null }>(
-          'select last_archived_wal as last, last_failed_wal as failed from pg_stat_archiver',
-        );
-        if (st[0]?.last && st[0].last >= want) return;
-        if (Date.now() > deadline) throw new Error(`WAL segment ${want} was not archived within 60 s (last failure: ${st[0]?.failed ?? 'none'})`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    } finally {
-      await client.end();
-    }
+    await this.requireBackups().archiveCurrentWal(id);
   }
 
   async listBackups(id: number): Promise<BackupManifest[]> {
-    if (!this.backups) return [];
-    return listBackups(this.backups.repo, String(id));
+    return this.backups ? this.backups.list(id) : [];
   }
 
   /** A new server `id` from the source's latest backup before `targetTime` plus its archived WAL
    * up to that time; started when done. Its maintenance secret is the source's (the roles are a
    * copy of the source's). */
   async restore(id: number, sourceId: number, targetTime: Date | undefined, onProgress?: ProgressFn): Promise<void> {
-    if (!this.backups) throw new Error('backups are not configured');
+    const backups = this.requireBackups();
     // A running source's current WAL is archived first, so a restore can reach "now".
-    if (this.isRunning(sourceId)) await this.archiveCurrentWal(sourceId);
+    if (this.isRunning(sourceId)) await backups.archiveCurrentWal(sourceId);
     // Like the reference service, a restored server has its source's server parameters.
     if (!this.parameters.has(id) && this.parameters.has(sourceId)) this.parameters.set(id, this.parameters.get(sourceId)!);
     await this.openVolume(id, true); // the copy gets its own volume, key and OS user
     writeSecretFile(this.paths.maintenanceSecret(id), this.maintenancePassword(sourceId));
-    // The recovering postmaster's socket and its private agent: a root-owned dir of this restore's own.
-    const runDir = path.join(this.paths.runDir, `r${id}`);
-    rmSync(runDir, { recursive: true, force: true });
-    mkdirSync(runDir, { mode: 0o711 });
-    try {
-      await restoreToPointInTime({
-        repo: this.backups.repo,
-        sourceServerId: String(sourceId),
-        targetDataDir: this.paths.serverData(id),
-        owner: await this.accounts.server(id),
-        ...(targetTime ? { targetTime } : {}),
-        kek: this.backups.kek(sourceId),
-        runDir,
-        ...(onProgress ? { onProgress } : {}),
-      });
-    } finally {
-      rmSync(runDir, { recursive: true, force: true });
-    }
+    await backups.restoreData(id, sourceId, targetTime, onProgress);
     // The copy carries the source's log; its own begins now.
     rmSync(path.join(this.paths.serverData(id), 'log'), { recursive: true, force: true });
     await this.start(id);
@@ -208,16 +130,13 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     const account = await this.accounts.server(id);
     let c = this.clusters.get(id); // made by a call that resolved the account first
     if (!c) {
+      const archive = this.backups?.clusterSettings(id, archiveModuleAvailable(findPgBinaries()));
       c = new Cluster({
         dataDir: this.paths.serverData(id),
         socketDir: this.paths.serverSocketDir(id),
         account,
-        settings: {
-          max_connections: 250,
-          ...libraryConfig(findPgBinaries()),
-          ...(this.backups ? walArchiveSettings({ socketPath: this.agentSocket(id), archiveLibrary: archiveModuleAvailable(findPgBinaries()) }) : {}),
-        },
-        hbaLines: this.backups ? [replicationHbaLine(MAINTENANCE_ROLE)] : [],
+        settings: { max_connections: 250, ...libraryConfig(findPgBinaries()), ...archive?.settings },
+        hbaLines: archive?.hbaLines ?? [],
       });
       c.on('crashed', (info) => this.emit('crashed', id, info));
       c.on('restarted', () => this.emit('restarted', id));
@@ -228,7 +147,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   }
 
   socketDir(id: number): string {
-    return this.paths.serverSocketDir(id);
+    return this.maintenance.socketDir(id);
   }
 
   isRunning(id: number): boolean {
@@ -240,21 +159,12 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   }
 
   maintenancePassword(id: number): string {
-    return loadOrCreateSecret(this.paths.maintenanceSecret(id));
+    return this.maintenance.password(id);
   }
 
   /** A maintenance connection (superuser, Unix socket). The caller ends it. */
-  async connect(id: number, database = 'postgres'): Promise<pg.Client> {
-    const client = new pg.Client({
-      host: this.socketDir(id),
-      user: MAINTENANCE_ROLE,
-      password: this.maintenancePassword(id),
-      database,
-      application_name: 'pgwarden-maintenance',
-    });
-    client.on('error', () => undefined); // a server stopping under it: the pending query reports it
-    await client.connect();
-    return client;
+  connect(id: number, database = 'postgres'): Promise<pg.Client> {
+    return this.maintenance.connect(id, database);
   }
 
   /** initdb, start, and create the administrator (never a superuser). */
@@ -268,7 +178,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
       this.creating.delete(id);
     }
     cluster.writeConfig(this.auditExtra(id));
-    await this.ensureAgent(id);
+    await this.backups?.ensureAgent(id);
     await cluster.start();
     const client = await this.connect(id);
     try {
@@ -308,7 +218,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
 
   /** Whether a role exists on the server. */
   async roleExists(id: number, role: string): Promise<boolean> {
-    const { rows } = await this.maintenanceQuery(id, 'select 1 from pg_roles where rolname = $1', [role]);
+    const { rows } = await this.maintenance.query(id, 'select 1 from pg_roles where rolname = $1', [role]);
     return rows.length > 0;
   }
 
@@ -317,71 +227,23 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   async ensureTokenRole(id: number, role: string, verifier: string, admin: boolean): Promise<void> {
     const exists = await this.roleExists(id, role);
     const attrs = admin ? `login createdb createrole nosuperuser in role ${ident(ADMIN_GROUP_ROLE)}` : 'login nosuperuser';
-    if (exists) await this.maintenanceQuery(id, `alter role ${ident(role)} login password ${literal(verifier)}`);
-    else await this.maintenanceQuery(id, `create role ${ident(role)} ${attrs} password ${literal(verifier)}`);
+    if (exists) await this.maintenance.query(id, `alter role ${ident(role)} login password ${literal(verifier)}`);
+    else await this.maintenance.query(id, `create role ${ident(role)} ${attrs} password ${literal(verifier)}`);
   }
 
   /** A principal that was removed: its role can no longer log in (its objects stay). */
   async disableLogin(id: number, role: string): Promise<void> {
-    if (await this.roleExists(id, role)) await this.maintenanceQuery(id, `alter role ${ident(role)} nologin`);
+    if (await this.roleExists(id, role)) await this.maintenance.query(id, `alter role ${ident(role)} nologin`);
   }
 
-  /**
-   * One maintenance query on a connection of its own, ended (the backend gone) before this
-   * returns: the platform holds no idle session on the server, which an administrator's
-   * `pg_terminate_backend` over every idle backend would otherwise fail on (42501). The pool
-   * only bounds how many run at once.
-   */
-  private async maintenanceQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(id: number, text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
-    const client = await this.pool(id).connect();
-    const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
-    try {
-      return await client.query<R>(text, values);
-    } finally {
-      client.release(true);
-      await ended;
-    }
-  }
-
-  /** At most two maintenance connections at a time (see maintenanceQuery). */
-  private pool(id: number): pg.Pool {
-    let p = this.pools.get(id);
-    if (!p) {
-      p = new pg.Pool({
-        host: this.socketDir(id),
-        user: MAINTENANCE_ROLE,
-        password: this.maintenancePassword(id),
-        database: 'postgres',
-        application_name: 'pgwarden-maintenance',
-        max: 2,
-        idleTimeoutMillis: 30_000,
-      });
-      p.on('error', () => undefined); // a server restart drops idle connections: the next query reconnects
-      this.pools.set(id, p);
-    }
-    return p;
-  }
-
-  /** Ends the maintenance pools without stopping any server (a gateway-only process). */
-  async closePools(): Promise<void> {
-    await Promise.all([...this.pools.keys()].map((id) => this.closePool(id)));
-  }
-
-  private async closePool(id: number): Promise<void> {
-    const p = this.pools.get(id);
-    this.pools.delete(id);
-    await p?.end().catch(() => undefined);
+  /** Ends the maintenance pools without stopping any server. */
+  closePools(): Promise<void> {
+    return this.maintenance.closePools();
   }
 
   /** The role's stored verifier, read by the platform for SCRAM at the gateway. */
-  async roleVerifier(id: number, role: string): Promise<RoleVerifier | null> {
-    const { rows } = await this.maintenanceQuery<{ rolpassword: string | null; rolcanlogin: boolean; rolvaliduntil: Date | null }>(
-      id,
-      'select rolpassword, rolcanlogin, rolvaliduntil from pg_authid where rolname = $1',
-      [role],
-    );
-    const r = rows[0];
-    return r ? { rolpassword: r.rolpassword, canLogin: r.rolcanlogin, validUntil: r.rolvaliduntil } : null;
+  roleVerifier(id: number, role: string): Promise<RoleVerifier | null> {
+    return this.maintenance.roleVerifier(id, role);
   }
 
   private auditExtra(id: number): Record<string, string | number | boolean> {
@@ -435,7 +297,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
 
   /** Stops and starts the server's postmaster (open sessions end) with the configuration written anew. */
   async restart(id: number): Promise<void> {
-    await this.closePool(id);
+    await this.maintenance.closePool(id);
     await this.clusters.get(id)?.stop();
     const cluster = await this.cluster(id);
     cluster.writeConfig(this.auditExtra(id));
@@ -445,7 +307,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
 
   /** Current values of `names` in the running server, in PostgreSQL's base units. */
   async liveSettings(id: number, names: readonly string[]): Promise<Map<string, string>> {
-    const { rows } = await this.maintenanceQuery<{ name: string; setting: string }>(
+    const { rows } = await this.maintenance.query<{ name: string; setting: string }>(
       id,
       'select name, setting from pg_settings where name = any($1)',
       [names],
@@ -489,7 +351,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     // During initdb (PG_VERSION already there) a config written now would be root's and break it.
     if (!cluster?.initialized || this.creating.has(id)) return;
     cluster.writeConfig(this.auditExtra(id));
-    if (cluster.running) await this.maintenanceQuery(id, 'select pg_reload_conf()');
+    if (cluster.running) await this.maintenance.query(id, 'select pg_reload_conf()');
   }
 
   /** Where the server writes its log (jsonlog files). */
@@ -503,15 +365,15 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     // A data dir made for another OS user (one shared account before, or a moved data dir) becomes this server's.
     adoptTree(path.dirname(this.paths.serverData(id)), cluster.options.account);
     cluster.writeConfig(this.auditExtra(id));
-    await this.ensureAgent(id);
+    await this.backups?.ensureAgent(id);
     await cluster.start();
     await this.afterStart(id);
   }
 
   async stop(id: number): Promise<void> {
-    await this.closePool(id);
+    await this.maintenance.closePool(id);
     await this.clusters.get(id)?.stop();
-    await this.stopAgent(id); // after the server: its last segments are archived at shutdown
+    await this.backups?.stopAgent(id); // after the server: its last segments are archived at shutdown
     await this.volume(id).close(); // after the server: removing the key under PostgreSQL makes it PANIC
   }
 
@@ -527,7 +389,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     this.clusters.delete(id);
     this.parameters.delete(id);
     rmSync(this.paths.serverSocketDir(id), { recursive: true, force: true });
-    rmSync(path.dirname(this.agentSocket(id)), { recursive: true, force: true });
+    this.backups?.removeAgentDir(id);
     rmSync(this.paths.serverVolume(id), { recursive: true, force: true });
     rmSync(this.paths.maintenanceSecret(id), { force: true });
     await this.accounts.removeServer(id); // last: nothing of it is left to own

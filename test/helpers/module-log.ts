@@ -11,7 +11,7 @@ const distSrc = pathToFileURL(path.resolve(helpersDir, '../../src')).href + '/';
 export interface LoadedModules {
   /** npm packages by name (`commander`, `@peculiar/x509`), sorted. */
   readonly packages: readonly string[];
-  /** The project's own modules, relative to src/ (`cli/main.js`), sorted. */
+  /** The project's own modules, relative to src/ (`app/main.js`), sorted. */
   readonly own: readonly string[];
 }
 

@@ -32,9 +32,9 @@ async function cli(args: string[]): Promise<{ r: CliResult; loaded: LoadedModule
 /** A thin command: commander is the only package, and the platform's modules stay unloaded. */
 function assertThin(args: string[], loaded: LoadedModules): void {
   const what = `pgwarden ${args.join(' ')}`;
-  assert.ok(loaded.own.includes('cli/main.js'), `${what}: the module log saw the CLI (${loaded.own.join(', ')})`);
+  assert.ok(loaded.own.includes('app/main.js'), `${what}: the module log saw the CLI (${loaded.own.join(', ')})`);
   assert.deepEqual(loaded.packages, ['commander'], `${what} loaded packages besides commander`);
-  for (const heavy of ['app/platform.js', 'app/up-run.js', 'gateway/gateway.js', 'control/app.js']) {
+  for (const heavy of ['app/platform.js', 'app/gateway-process.js', 'app/up-run.js', 'gateway/gateway.js', 'control/app.js']) {
     assert.ok(!loaded.own.includes(heavy), `${what} loaded ${heavy}`);
   }
 }

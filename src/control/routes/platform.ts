@@ -6,12 +6,7 @@ import { notFound } from '../../services/errors.js';
 import { OWNER, READ } from '../rbac.js';
 import { createTokenBody, tokenSchema } from '../schemas.js';
 import { errorResponses } from '../app.js';
-
-export interface HealthReport {
-  status: 'ok' | 'degraded';
-  catalog: { connected: boolean; snapshotAgeSeconds: number; failStatic: boolean };
-  servers: { total: number; running: number };
-}
+import type { HealthReport } from '../../services/platform-service.js';
 
 export function platformRoutes(
   app: FastifyInstance,
