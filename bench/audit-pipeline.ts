@@ -71,17 +71,27 @@ await runBench(async () => {
     bus,
   );
   onCleanup('audit log', () => log.close());
-  const config = new StatementAuditPolicies().forServer('bench', { ...DEFAULT_AUDIT_SETTINGS, classes: ['READ', 'WRITE', 'FUNCTION', 'ROLE', 'DDL', 'MISC', 'MISC_SET'] })!;
+  const config = new StatementAuditPolicies().forServer('bench', {
+    ...DEFAULT_AUDIT_SETTINGS,
+    classes: ['READ', 'WRITE', 'FUNCTION', 'ROLE', 'DDL', 'MISC', 'MISC_SET'],
+  })!;
   const sessions = Array.from({ length: SESSIONS }, (_, i) => {
-    const conn = { connId: `9b0d8925-70e2-4971-827f-63e98e01b${String(i).padStart(3, '0')}`, clientAddress: '127.0.0.1', clientPort: 40000 + i, listener: 'public' as const };
+    const conn = {
+      connId: `9b0d8925-70e2-4971-827f-63e98e01b${String(i).padStart(3, '0')}`,
+      clientAddress: '127.0.0.1',
+      clientPort: 40000 + i,
+      listener: 'public' as const,
+    };
     const facts = { server: 'bench', user: 'benchadmin', database: 'postgres', applicationName: 'pgw-bench' };
     // As src/gateway/connection.ts publishes a statement.
     const session = eventSession(conn, facts);
-    return new SessionObserver([startSessionAudit(
-      config,
-      (st) => bus.publish(statementExecuted(now(), session, st)),
-      () => undefined,
-    )]);
+    return new SessionObserver([
+      startSessionAudit(
+        config,
+        (st) => bus.publish(statementExecuted(now(), session, st)),
+        () => undefined,
+      ),
+    ]);
   });
   const queries = Array.from({ length: 4096 }, (_, i) => query(1 + ((i * 7919) % 100000)));
 
@@ -112,7 +122,9 @@ await runBench(async () => {
     if (r === 0) continue;
     rows.push([String(r), fixed((n / wallMs) * 1000, 0), fixed((1000 * mainMs) / n, 2), fixed((1000 * (allMs - mainMs)) / n, 2), fixed((1000 * allMs) / n, 2)]);
   }
-  console.log(`audit pipeline: ${STATEMENTS} pgbench -S statements per round over ${SESSIONS} sessions${RATE > 0 ? ` at ${RATE}/s` : ''}, batched durability, writer thread`);
+  console.log(
+    `audit pipeline: ${STATEMENTS} pgbench -S statements per round over ${SESSIONS} sessions${RATE > 0 ? ` at ${RATE}/s` : ''}, batched durability, writer thread`,
+  );
   console.log(table(['round', 'statements/s', 'event loop CPU µs/stmt', 'other threads µs/stmt', 'process CPU µs/stmt'], rows));
   const stats = log.store.stats();
   console.log(`store: ${stats.appended} records, ${stats.writes} writes, ${stats.checkpoints} checkpoints`);

@@ -45,7 +45,11 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function run(root: string, durability: 'strict' | 'batched', sessions: number): Promise<{ row: string[]; dir: string; records: number; publicKey: AuditStore['publicKey'] }> {
+async function run(
+  root: string,
+  durability: 'strict' | 'batched',
+  sessions: number,
+): Promise<{ row: string[]; dir: string; records: number; publicKey: AuditStore['publicKey'] }> {
   const dir = path.join(root, `${durability}-${sessions}`);
   const store = await openAuditStore({ dir, keyFile: path.join(root, 'audit-signing.pem'), durability });
   // warm-up, outside the timing
@@ -96,7 +100,9 @@ async function run(root: string, durability: 'strict' | 'batched', sessions: num
 await runBench(async () => {
   const root = await mkdtemp(path.join(tmpdir(), 'pgwarden-bench-audit-'));
   onCleanup('audit bench dir', () => rm(root, { recursive: true, force: true }));
-  console.log(`audit store: ${SECONDS_PER_RUN} s per run, event ${Buffer.byteLength(canonicalJson(event(1)))} bytes canonical, checkpoint every 1000 records / 5 s, dir ${root}\n`);
+  console.log(
+    `audit store: ${SECONDS_PER_RUN} s per run, event ${Buffer.byteLength(canonicalJson(event(1)))} bytes canonical, checkpoint every 1000 records / 5 s, dir ${root}\n`,
+  );
   const rows: string[][] = [];
   let largest: { dir: string; records: number; publicKey: AuditStore['publicKey'] } | undefined;
   for (const r of runs) {
@@ -104,12 +110,33 @@ await runBench(async () => {
     rows.push(result.row);
     if (!largest || result.records > largest.records) largest = result;
   }
-  console.log(table(['durability', 'sessions', 'records/s', 'MB/s', 'records/write', 'fdatasync/s', 'checkpoints', 'p50 µs', 'p99 µs', 'event loop CPU µs/rec', 'other threads µs/rec'], rows));
-  console.log('(CPU from /proc, 10 ms ticks; the event loop also runs this benchmark\'s own appenders. fdatasync/s from the store\'s stats: segment and checkpoint files.)');
+  console.log(
+    table(
+      [
+        'durability',
+        'sessions',
+        'records/s',
+        'MB/s',
+        'records/write',
+        'fdatasync/s',
+        'checkpoints',
+        'p50 µs',
+        'p99 µs',
+        'event loop CPU µs/rec',
+        'other threads µs/rec',
+      ],
+      rows,
+    ),
+  );
+  console.log(
+    "(CPU from /proc, 10 ms ticks; the event loop also runs this benchmark's own appenders. fdatasync/s from the store's stats: segment and checkpoint files.)",
+  );
   const t0 = process.hrtime.bigint();
   const report = await verifyStore(largest!.dir, { publicKey: largest!.publicKey });
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  console.log(`\nverify: ${report.records} records, ${report.checkpoints} checkpoints in ${s.toFixed(2)} s = ${fixed(report.records / s, 0)} records/s (ok=${report.ok})`);
+  console.log(
+    `\nverify: ${report.records} records, ${report.checkpoints} checkpoints in ${s.toFixed(2)} s = ${fixed(report.records / s, 0)} records/s (ok=${report.ok})`,
+  );
   const strictBest = Math.max(...rows.filter((r) => r[0] === 'strict').map((r) => Number(r[2])));
   const batchedBest = Math.max(...rows.filter((r) => r[0] === 'batched').map((r) => Number(r[2])));
   console.log(`audit-store strict_rps=${strictBest} batched_rps=${batchedBest} verify_rps=${fixed(report.records / s, 0)}`);

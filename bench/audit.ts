@@ -72,7 +72,14 @@ const LEGS: { leg: Leg; classes: readonly string[]; what: string; pgauditOff?: b
   { leg: 'audit_all', classes: ALL_CLASSES, what: ALL_CLASSES.join(',') },
   { leg: 'audit_default', classes: DEFAULT_CLASSES, what: `${DEFAULT_CLASSES.join(',')} (default)` },
   ...(flags['pgaudit-split']
-    ? [{ leg: 'audit_all_no_pgaudit' as const, classes: ALL_CLASSES, pgauditOff: true, what: 'all classes, but pgaudit.log=none on the server (ALTER SYSTEM): the gateway alone' }]
+    ? [
+        {
+          leg: 'audit_all_no_pgaudit' as const,
+          classes: ALL_CLASSES,
+          pgauditOff: true,
+          what: 'all classes, but pgaudit.log=none on the server (ALTER SYSTEM): the gateway alone',
+        },
+      ]
     : []),
 ];
 
@@ -96,24 +103,40 @@ await runBench(async () => {
   const root = benchRoot('pgw-bench-audit-');
   const options = { ...benchOptions(path.join(root, 'data')), auditDurability: 'batched' as const };
   const paths = platformPaths(options.dataDir);
-  console.log(`audit benchmark: pgbench -S (scale 1) -c ${RUN.clients} -j ${RUN.threads} over TLS (sslmode=require), SCRAM-SHA-256, through the gateway; ` +
-    `audit store durability batched; legs ${LEGS.map((l) => l.leg).join(', ')} alternating in ${ROUNDS} rounds × ${RUN.seconds} s, ${WARMUP.seconds} s warm-up per leg`);
+  console.log(
+    `audit benchmark: pgbench -S (scale 1) -c ${RUN.clients} -j ${RUN.threads} over TLS (sslmode=require), SCRAM-SHA-256, through the gateway; ` +
+      `audit store durability batched; legs ${LEGS.map((l) => l.leg).join(', ')} alternating in ${ROUNDS} rounds × ${RUN.seconds} s, ${WARMUP.seconds} s warm-up per leg`,
+  );
   for (const l of LEGS) console.log(`  ${l.leg}: ${l.what}`);
-  console.log(`data dir ${options.dataDir}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} cores (compare runs on an idle machine)`);
+  console.log(
+    `data dir ${options.dataDir}; load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')} on ${cpus().length} cores (compare runs on an idle machine)`,
+  );
 
   const platform = await ChildPlatform.start(options, null);
   const id = await platform.call<number>({ cmd: 'createServer', name: SERVER, login: ADMIN, password: PASSWORD });
   await platform.call({ cmd: 'allowLoopback', name: SERVER });
   const api = apiTarget(options.dataDir);
-  const gateway = (port: number): PgTarget => ({ label: 'gateway', host: '127.0.0.1', port, user: `${ADMIN}@${SERVER}`, password: PASSWORD, database: DATABASE });
+  const gateway = (port: number): PgTarget => ({
+    label: 'gateway',
+    host: '127.0.0.1',
+    port,
+    user: `${ADMIN}@${SERVER}`,
+    password: PASSWORD,
+    database: DATABASE,
+  });
   await initialize(gateway(platform.gatewayPort), 1);
   const [info] = await platform.call<{ v: string; sb: string; spl: string }[]>({
-    cmd: 'query', id,
+    cmd: 'query',
+    id,
     sql: "select version() v, current_setting('shared_buffers') sb, current_setting('shared_preload_libraries') spl",
   });
   const pgaudit = (await currentPgauditLog(platform, id)) !== null;
-  console.log(`server: ${info!.v.split(' on ')[0]}; shared_buffers=${info!.sb} shared_preload_libraries=${info!.spl || '(none)'}; ` +
-    (pgaudit ? 'pgAudit loaded: pgaudit.log follows the classes (none / all / role,ddl)' : 'pgAudit not loaded: gateway statement audit only'));
+  console.log(
+    `server: ${info!.v.split(' on ')[0]}; shared_buffers=${info!.sb} shared_preload_libraries=${info!.spl || '(none)'}; ` +
+      (pgaudit ? 'pgAudit loaded: pgaudit.log follows the classes (none / all / role,ddl)' : 'pgAudit not loaded: gateway statement audit only'),
+  );
   const pmPid = postmasterPid(paths.serverData(id));
   const target = gateway(platform.gatewayPort);
   let overridden: string | null = null; // pgaudit.log the platform set, while ALTER SYSTEM hides it
@@ -165,7 +188,12 @@ await runBench(async () => {
 
   // What the store holds for each run (pgAudit lines are ingested every 500 ms: wait for them).
   await waitForQuietStore(paths.auditDir);
-  tallies = await tallyStore(paths.auditDir, [...rounds.values()].flat().map((x) => x.window), APPLICATION, PGBENCH_SELECT);
+  tallies = await tallyStore(
+    paths.auditDir,
+    [...rounds.values()].flat().map((x) => x.window),
+    APPLICATION,
+    PGBENCH_SELECT,
+  );
   report(pgaudit);
 
   if (PROFILE_SECONDS > 0) {
@@ -198,14 +226,30 @@ function report(pgaudit: boolean): void {
     ]);
   }
   console.log('');
-  console.log(table(
-    ['leg', 'tps (mean)', 'tps per round', 'latency avg ms', 'gateway CPU µs/tx', 'of it event loop', 'server CPU µs/tx', 'machine busy',
-      'gateway stmt events/tx', 'pgAudit events/tx', 'store records/s', 'store MB/s'],
-    rows,
-  ));
-  console.log('(CPU from /proc: the gateway is the platform child process (all its threads; "of it event loop": its main thread, the rest is ' +
-    'the audit writer and pgAudit reader threads and libuv\'s pool), the server is its postmaster with every backend and ' +
-    'auxiliary process; machine busy is of all cores. Events counted from the store files, by the time of each event.)');
+  console.log(
+    table(
+      [
+        'leg',
+        'tps (mean)',
+        'tps per round',
+        'latency avg ms',
+        'gateway CPU µs/tx',
+        'of it event loop',
+        'server CPU µs/tx',
+        'machine busy',
+        'gateway stmt events/tx',
+        'pgAudit events/tx',
+        'store records/s',
+        'store MB/s',
+      ],
+      rows,
+    ),
+  );
+  console.log(
+    '(CPU from /proc: the gateway is the platform child process (all its threads; "of it event loop": its main thread, the rest is ' +
+      "the audit writer and pgAudit reader threads and libuv's pool), the server is its postmaster with every backend and " +
+      'auxiliary process; machine busy is of all cores. Events counted from the store files, by the time of each event.)',
+  );
   // pgbench -S: one SELECT per transaction (plus a few set-up queries of its own per run).
   const lines: string[] = [];
   for (const { leg, classes } of LEGS) {
@@ -216,7 +260,9 @@ function report(pgaudit: boolean): void {
     const others = sum(t.map((x) => x.statements)) - selects;
     const audited = classes.includes('READ');
     const ok = audited ? selects === tx : selects === 0;
-    lines.push(`${leg} ${selects} pgbench SELECT events for ${tx} transactions (+${others} set-up statements): ${ok ? 'ok' : audited ? `MISMATCH (${selects - tx})` : 'UNEXPECTED'}`);
+    lines.push(
+      `${leg} ${selects} pgbench SELECT events for ${tx} transactions (+${others} set-up statements): ${ok ? 'ok' : audited ? `MISMATCH (${selects - tx})` : 'UNEXPECTED'}`,
+    );
   }
   console.log(`check: ${lines.join('; ')}`);
 }
@@ -224,11 +270,20 @@ function report(pgaudit: boolean): void {
 async function profileAuditAll(options: ReturnType<typeof benchOptions>, profileDir: string, id: number): Promise<void> {
   // audit_off too, in the same profiled process, as the reference the audit_all costs add to.
   const legs = LEGS.filter((l) => l.leg === 'audit_off' || l.leg === 'audit_all');
-  console.log(`\nprofile: platform restarted under node --cpu-prof; ${legs.map((l) => l.leg).join(' then ')}, ` +
-    `each ${WARMUP.seconds} s warm-up then ${PROFILE_SECONDS} s profiled (the TPS include the profiler's overhead)`);
+  console.log(
+    `\nprofile: platform restarted under node --cpu-prof; ${legs.map((l) => l.leg).join(' then ')}, ` +
+      `each ${WARMUP.seconds} s warm-up then ${PROFILE_SECONDS} s profiled (the TPS include the profiler's overhead)`,
+  );
   const platform = await ChildPlatform.start(options, profileDir);
   const api = apiTarget(options.dataDir);
-  const target: PgTarget = { label: 'gateway', host: '127.0.0.1', port: platform.gatewayPort, user: `${ADMIN}@${SERVER}`, password: PASSWORD, database: DATABASE };
+  const target: PgTarget = {
+    label: 'gateway',
+    host: '127.0.0.1',
+    port: platform.gatewayPort,
+    user: `${ADMIN}@${SERVER}`,
+    password: PASSWORD,
+    database: DATABASE,
+  };
   const measured: { leg: Leg; window: Window; r: PgbenchResult }[] = [];
   for (const { leg, classes } of legs) {
     await setAuditClasses(api, platform, SERVER, id, classes);
@@ -240,15 +295,20 @@ async function profileAuditAll(options: ReturnType<typeof benchOptions>, profile
   const file = await platform.stop();
   if (!file) throw new Error('no .cpuprofile');
   // The runs' windows (µs of CLOCK_MONOTONIC) beside the profile, for a closer look later.
-  writeFileSync(`${file}.windows.json`, `${JSON.stringify(Object.fromEntries(measured.map((m) => [m.leg, { ...m.window, transactions: m.r.transactions }])))}\n`);
+  writeFileSync(
+    `${file}.windows.json`,
+    `${JSON.stringify(Object.fromEntries(measured.map((m) => [m.leg, { ...m.window, transactions: m.r.transactions }])))}\n`,
+  );
   console.log(`  ${file} (+ .windows.json)`);
 
   // Any build directory (dist, or a copy a run was started from).
   const isAudit = (p: string) => /^[^/]+\/src\/audit\//.test(p);
   const per = measured.map((m) => ({ ...m, s: summarizeProfile(file, 1_000_000, [m.window]) }));
   for (const m of per) {
-    console.log(`  ${m.leg}: ${fixed(m.r.tps, 0)} tps; gateway thread busy ${fixed(m.s.busyMs / 1000, 2)} s of ${fixed(m.s.wallMs / 1000, 2)} s = ` +
-      `${fixed((1000 * m.s.busyMs) / m.r.transactions, 1)} µs per transaction (samples: wall time, descheduled time included)`);
+    console.log(
+      `  ${m.leg}: ${fixed(m.r.tps, 0)} tps; gateway thread busy ${fixed(m.s.busyMs / 1000, 2)} s of ${fixed(m.s.wallMs / 1000, 2)} s = ` +
+        `${fixed((1000 * m.s.busyMs) / m.r.transactions, 1)} µs per transaction (samples: wall time, descheduled time included)`,
+    );
   }
   const off = per.find((m) => m.leg === 'audit_off')!;
   const all = per.find((m) => m.leg === 'audit_all')!;
@@ -259,17 +319,37 @@ async function profileAuditAll(options: ReturnType<typeof benchOptions>, profile
     .map((name) => ({ name, off: usPerTx(off, fileMs(off, name)), all: usPerTx(all, fileMs(all, name)) }))
     .sort((a, b) => b.all - b.off - (a.all - a.off))
     .slice(0, 12);
-  console.log(table(['self time by file or package, µs per transaction', 'audit_off', 'audit_all', 'added'],
-    byFile.map((f) => [f.name, fixed(f.off, 1), fixed(f.all, 1), fixed(f.all - f.off, 1)])));
+  console.log(
+    table(
+      ['self time by file or package, µs per transaction', 'audit_off', 'audit_all', 'added'],
+      byFile.map((f) => [f.name, fixed(f.off, 1), fixed(f.all, 1), fixed(f.all - f.off, 1)]),
+    ),
+  );
 
   const inc = inclusiveTimes(file, [all.window], isAudit, 12);
   const audit = all.s.functions.filter((f) => isAudit(f.location));
-  console.log(`  audit_all: src/audit self time ${fixed(usPerTx(all, sum(audit.map((f) => f.selfMs))), 1)} µs/tx (${fixed(100 * sum(audit.map((f) => f.share)), 1)}% of busy); ` +
-    `samples with src/audit on the stack (with the builtins and node internals it calls) ${fixed(usPerTx(all, inc.matchedMs), 1)} µs/tx (${fixed((100 * inc.matchedMs) / inc.busyMs, 1)}%)`);
-  console.log(table(['audit_all, top 15 self time in src/audit', 'source', 'self ms', 'µs/tx', 'share'],
-    audit.slice(0, 15).map((f) => [f.name, sourceLocation(f.location), fixed(f.selfMs, 0), fixed(usPerTx(all, f.selfMs), 1), `${fixed(100 * f.share, 1)}%`])));
-  console.log(table(['audit_all, inclusive time of src/audit functions', 'source', 'total ms', 'µs/tx', 'share'],
-    inc.functions.map((f) => [f.name, sourceLocation(f.location), fixed(f.totalMs, 0), fixed(usPerTx(all, f.totalMs), 1), `${fixed((100 * f.totalMs) / inc.busyMs, 1)}%`])));
+  console.log(
+    `  audit_all: src/audit self time ${fixed(usPerTx(all, sum(audit.map((f) => f.selfMs))), 1)} µs/tx (${fixed(100 * sum(audit.map((f) => f.share)), 1)}% of busy); ` +
+      `samples with src/audit on the stack (with the builtins and node internals it calls) ${fixed(usPerTx(all, inc.matchedMs), 1)} µs/tx (${fixed((100 * inc.matchedMs) / inc.busyMs, 1)}%)`,
+  );
+  console.log(
+    table(
+      ['audit_all, top 15 self time in src/audit', 'source', 'self ms', 'µs/tx', 'share'],
+      audit.slice(0, 15).map((f) => [f.name, sourceLocation(f.location), fixed(f.selfMs, 0), fixed(usPerTx(all, f.selfMs), 1), `${fixed(100 * f.share, 1)}%`]),
+    ),
+  );
+  console.log(
+    table(
+      ['audit_all, inclusive time of src/audit functions', 'source', 'total ms', 'µs/tx', 'share'],
+      inc.functions.map((f) => [
+        f.name,
+        sourceLocation(f.location),
+        fixed(f.totalMs, 0),
+        fixed(usPerTx(all, f.totalMs), 1),
+        `${fixed((100 * f.totalMs) / inc.busyMs, 1)}%`,
+      ]),
+    ),
+  );
 }
 
 function summaryLine(): void {

@@ -39,7 +39,10 @@ function classifyBench(): void {
   rows.push(['prepared text with $n (cached, no literals)', timeUs(500_000, () => prepared.classify('SELECT abalance FROM pgbench_accounts WHERE aid = $1'))]);
   let n = 0;
   const fresh = new Classifier();
-  rows.push(['new shape each time (parse + scan + analysis)', timeUs(5_000, () => fresh.classify(`SELECT c${n}, count(*) FROM s.t${n++} WHERE k = 'v' GROUP BY 1`))]);
+  rows.push([
+    'new shape each time (parse + scan + analysis)',
+    timeUs(5_000, () => fresh.classify(`SELECT c${n}, count(*) FROM s.t${n++} WHERE k = 'v' GROUP BY 1`)),
+  ]);
   const exact = new Classifier({ shapes: false });
   rows.push(['random aid, shape sharing off (parse each)', timeUs(20_000, () => exact.classify(select(rand(1_000_000_000))))]);
   const multi = new Classifier();
@@ -72,7 +75,10 @@ function tpcbTransaction(): { client: Buffer[]; server: Buffer[] } {
     [`SELECT abalance FROM pgbench_accounts WHERE aid = ${aid};`, Buffer.concat([rowDescription, dataRow('1234'), complete('SELECT 1'), inTxn])],
     [`UPDATE pgbench_tellers SET tbalance = tbalance + ${delta} WHERE tid = ${tid};`, Buffer.concat([complete('UPDATE 1'), inTxn])],
     [`UPDATE pgbench_branches SET bbalance = bbalance + ${delta} WHERE bid = 1;`, Buffer.concat([complete('UPDATE 1'), inTxn])],
-    [`INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (${tid}, 1, ${aid}, ${delta}, CURRENT_TIMESTAMP);`, Buffer.concat([complete('INSERT 0 1'), inTxn])],
+    [
+      `INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (${tid}, 1, ${aid}, ${delta}, CURRENT_TIMESTAMP);`,
+      Buffer.concat([complete('INSERT 0 1'), inTxn]),
+    ],
     ['END;', Buffer.concat([complete('COMMIT'), ready])],
   ];
   return { client: statements.map(([s]) => query(s)), server: statements.map(([, r]) => r) };
@@ -122,7 +128,7 @@ function tapBench(name: string, make: () => { client: Buffer[]; server: Buffer[]
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const mb = (bytes * rounds) / 1e6;
   console.log(
-    `  ${name.padEnd(44)}${(mb / seconds).toFixed(1).padStart(8)} MB/s${((statements / seconds) / 1000).toFixed(0).padStart(8)} k statements/s${((seconds * 1e6) / statements).toFixed(2).padStart(8)} µs/statement`,
+    `  ${name.padEnd(44)}${(mb / seconds).toFixed(1).padStart(8)} MB/s${(statements / seconds / 1000).toFixed(0).padStart(8)} k statements/s${((seconds * 1e6) / statements).toFixed(2).padStart(8)} µs/statement`,
   );
 }
 

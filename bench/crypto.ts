@@ -181,7 +181,10 @@ if (!(Number(flags.mib) >= 1 && Number(flags.seconds) > 0)) throw new Error('--m
 if (process.env[PINNED] === '1') {
   await main(true);
 } else {
-  const run = spawnSync('taskset', ['-c', '0', process.execPath, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, [PINNED]: '1' } });
+  const run = spawnSync('taskset', ['-c', '0', process.execPath, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, [PINNED]: '1' },
+  });
   if (run.error !== undefined) await main(false);
   else if (run.status !== 0) process.exit(run.status ?? 1);
 }

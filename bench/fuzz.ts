@@ -41,7 +41,9 @@ await runBench(async () => {
   const budgetMs = Number(flags['budget-ms']);
   const findingsDir = `/tmp/pgwarden-fuzz-${seed}`;
   mkdirSync(findingsDir, { recursive: true });
-  console.log(`fuzz: seed ${seed} (replay with --seed ${seed}), ${inputs.toLocaleString('en')} inputs, budget ${budgetMs} ms per input, findings in ${findingsDir}`);
+  console.log(
+    `fuzz: seed ${seed} (replay with --seed ${seed}), ${inputs.toLocaleString('en')} inputs, budget ${budgetMs} ms per input, findings in ${findingsDir}`,
+  );
 
   let lastPrint = 0;
   const t0 = Date.now();
@@ -58,19 +60,37 @@ await runBench(async () => {
     },
   });
   const wallS = (Date.now() - t0) / 1000;
-  if (!p1.result) throw new Error(`the fuzz worker ended without a result: ${p1.workerError ?? (p1.hang ? `hang in target ${p1.hang.targetIndex}` : 'unknown')}`);
+  if (!p1.result)
+    throw new Error(`the fuzz worker ended without a result: ${p1.workerError ?? (p1.hang ? `hang in target ${p1.hang.targetIndex}` : 'unknown')}`);
   const r = p1.result;
   const sum = (k: 'inputs' | 'crashes' | 'invariants' | 'slow' | 'accepted' | 'typedErrors') => r.stats.reduce((n, s) => n + s[k], 0);
   console.log('');
-  console.log(table(['target', 'inputs', 'accepted', 'typed error', 'crashes', 'invariants', 'over budget', 'max ms', 'slowest alone ms', 'µs/input'], r.stats.map((s) => [
-    s.name, s.inputs.toLocaleString('en'), s.accepted.toLocaleString('en'), s.typedErrors.toLocaleString('en'), String(s.crashes), String(s.invariants), String(s.slow), s.maxMs.toFixed(2), s.slowestAloneMs.toFixed(3), ((s.totalMs * 1000) / s.inputs).toFixed(2),
-  ])));
-  for (const f of r.findings.slice(0, 10)) console.log(`\nFINDING ${f.kind} in ${f.target}: ${f.error}\n${f.stack}\ninput ${f.inputHex.slice(0, 400)} run seed ${f.runSeed}`);
+  console.log(
+    table(
+      ['target', 'inputs', 'accepted', 'typed error', 'crashes', 'invariants', 'over budget', 'max ms', 'slowest alone ms', 'µs/input'],
+      r.stats.map((s) => [
+        s.name,
+        s.inputs.toLocaleString('en'),
+        s.accepted.toLocaleString('en'),
+        s.typedErrors.toLocaleString('en'),
+        String(s.crashes),
+        String(s.invariants),
+        String(s.slow),
+        s.maxMs.toFixed(2),
+        s.slowestAloneMs.toFixed(3),
+        ((s.totalMs * 1000) / s.inputs).toFixed(2),
+      ]),
+    ),
+  );
+  for (const f of r.findings.slice(0, 10))
+    console.log(`\nFINDING ${f.kind} in ${f.target}: ${f.error}\n${f.stack}\ninput ${f.inputHex.slice(0, 400)} run seed ${f.runSeed}`);
   const crashes = sum('crashes');
   const invariants = sum('invariants');
   const hangs = sum('slow') + (p1.hang ? 1 : 0);
-  console.log(`\nin process: ${sum('inputs').toLocaleString('en')} inputs in ${wallS.toFixed(1)} s (${Math.round(sum('inputs') / wallS).toLocaleString('en')}/s), crashes ${crashes}, invariants ${invariants}, hangs ${hangs}; ` +
-    `worker heap after GC ${MiB(r.heapBefore)} → ${MiB(r.heapAfter)} MiB; process RSS ${MiB(p1.rssBefore)} → peak ${MiB(p1.rssPeak)} → ${MiB(p1.rssAfter)} MiB`);
+  console.log(
+    `\nin process: ${sum('inputs').toLocaleString('en')} inputs in ${wallS.toFixed(1)} s (${Math.round(sum('inputs') / wallS).toLocaleString('en')}/s), crashes ${crashes}, invariants ${invariants}, hangs ${hangs}; ` +
+      `worker heap after GC ${MiB(r.heapBefore)} → ${MiB(r.heapAfter)} MiB; process RSS ${MiB(p1.rssBefore)} → peak ${MiB(p1.rssPeak)} → ${MiB(p1.rssAfter)} MiB`,
+  );
 
   let networkLine = 'network skipped';
   let networkFailed = false;
@@ -79,9 +99,14 @@ await runBench(async () => {
     networkLine = `network connections=${n.connections} time_s=${n.seconds.toFixed(1)} fatal=${n.fatal} closed_silent=${n.silent} answered_then_closed=${n.other} internal_errors=${n.internalErrors} hangs=${n.hangs} malformed_answers=${n.malformed} psql_after=${n.psqlAfter ? 'ok' : 'FAILED'} rss_mib=${MiB(n.rssBefore)}→${MiB(n.rssAfter)}`;
     networkFailed = n.internalErrors > 0 || n.hangs > 0 || n.malformed > 0 || !n.psqlAfter;
     console.log(`\n${networkLine}`);
-    for (const [reason, count] of Object.entries(n.denied).sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`  denied ${reason}: ${count}`);
+    for (const [reason, count] of Object.entries(n.denied)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 12))
+      console.log(`  denied ${reason}: ${count}`);
   }
   const heapGrowth = r.heapAfter - r.heapBefore;
-  console.log(`fuzz inputs=${sum('inputs')} time_s=${wallS.toFixed(1)} crashes=${crashes} invariants=${invariants} hangs=${hangs} heap_growth_mib=${MiB(heapGrowth)} rss_peak_mib=${MiB(p1.rssPeak)} | ${networkLine}`);
+  console.log(
+    `fuzz inputs=${sum('inputs')} time_s=${wallS.toFixed(1)} crashes=${crashes} invariants=${invariants} hangs=${hangs} heap_growth_mib=${MiB(heapGrowth)} rss_peak_mib=${MiB(p1.rssPeak)} | ${networkLine}`,
+  );
   if (crashes || invariants || hangs || networkFailed) throw new Error('the fuzz campaign found problems: see above');
 });

@@ -64,7 +64,13 @@ interface Phase {
 /** `total` seconds per leg, split into rounds of whole seconds. */
 function phase(kind: Kind, title: string, clients: number, threads: number, connectEach: boolean, total: number, rounds: number): Phase {
   const r = Math.max(1, Math.min(rounds, total));
-  return { kind, title, run: { clients, threads, connectEach, seconds: Math.max(1, Math.round(total / r)) }, rounds: r, profile: connectEach ? 'connect' : 'data' };
+  return {
+    kind,
+    title,
+    run: { clients, threads, connectEach, seconds: Math.max(1, Math.round(total / r)) },
+    rounds: r,
+    profile: connectEach ? 'connect' : 'data',
+  };
 }
 
 // pgbench opens connections synchronously inside a thread: with -C only -j connections are ever
@@ -109,8 +115,10 @@ await runBench(async () => {
   const root = benchRoot('pgw-bench-gateway-');
   const options = benchOptions(path.join(root, 'data'));
   const paths = platformPaths(options.dataDir);
-  console.log('gateway benchmark: pgbench -S (scale 1) over TLS (sslmode=require), SCRAM-SHA-256; legs direct, pgbouncer, gateway ' +
-    `alternating in rounds; ${WARMUP.seconds} s warm-up per leg${cpuProf ? '; gateway process under node --cpu-prof' : ''}`);
+  console.log(
+    'gateway benchmark: pgbench -S (scale 1) over TLS (sslmode=require), SCRAM-SHA-256; legs direct, pgbouncer, gateway ' +
+      `alternating in rounds; ${WARMUP.seconds} s warm-up per leg${cpuProf ? '; gateway process under node --cpu-prof' : ''}`,
+  );
   for (const p of PHASES) {
     console.log(`  ${p.title} (-c ${p.run.clients} -j ${p.run.threads}): ${p.rounds} × ${p.run.seconds} s per leg`);
   }
@@ -124,7 +132,8 @@ await runBench(async () => {
   const gateway = target('gateway', platform.gatewayPort, `${ADMIN}@${SERVER}`);
   await initialize(gateway, 1);
   const [info] = await platform.call<{ v: string; sb: string; mc: string; spl: string }[]>({
-    cmd: 'query', id,
+    cmd: 'query',
+    id,
     sql: "select version() v, current_setting('shared_buffers') sb, current_setting('max_connections') mc, current_setting('shared_preload_libraries') spl",
   });
   console.log(`server: ${info!.v.split(' on ')[0]}; shared_buffers=${info!.sb} max_connections=${info!.mc} shared_preload_libraries=${info!.spl || '(none)'}`);
@@ -223,12 +232,22 @@ function printProfile(file: string, title: string, w: Window[]): void {
   const s = summarizeProfile(file, 15, w);
   console.log(`\nCPU profile of the gateway process over the ${title}`);
   console.log(`  ${file}`);
-  console.log(`  ${fixed(s.wallMs / 1000, 1)} s measured: busy ${fixed(s.busyMs / 1000, 1)} s, idle ${fixed(s.idleMs / 1000, 1)} s; shares are of busy time. ` +
-    'Native calls count as the JS function that made them (writeBuffer = a socket write: TLS encryption + the write syscall, including time descheduled in it).');
-  console.log(table(['top 15 self time: function', 'location', 'self ms', 'share'],
-    s.functions.map((f) => [f.name, f.location, fixed(f.selfMs, 0), `${fixed(100 * f.share, 1)}%`])));
-  console.log(table(['self time by file or package', 'self ms', 'share'],
-    s.files.slice(0, 10).map((f) => [f.name, fixed(f.selfMs, 0), `${fixed(100 * f.share, 1)}%`])));
+  console.log(
+    `  ${fixed(s.wallMs / 1000, 1)} s measured: busy ${fixed(s.busyMs / 1000, 1)} s, idle ${fixed(s.idleMs / 1000, 1)} s; shares are of busy time. ` +
+      'Native calls count as the JS function that made them (writeBuffer = a socket write: TLS encryption + the write syscall, including time descheduled in it).',
+  );
+  console.log(
+    table(
+      ['top 15 self time: function', 'location', 'self ms', 'share'],
+      s.functions.map((f) => [f.name, f.location, fixed(f.selfMs, 0), `${fixed(100 * f.share, 1)}%`]),
+    ),
+  );
+  console.log(
+    table(
+      ['self time by file or package', 'self ms', 'share'],
+      s.files.slice(0, 10).map((f) => [f.name, fixed(f.selfMs, 0), `${fixed(100 * f.share, 1)}%`]),
+    ),
+  );
 }
 
 function summaryLine(): void {
@@ -243,12 +262,18 @@ function summaryLine(): void {
   const dc = aggregate('direct', 'perConnectionOne');
   const bc = aggregate('pgbouncer', 'perConnectionOne');
   console.log('');
-  console.log(`added latency at 1 client (gateway − direct, mean ms per transaction): ${fixed(addedMs, 4)} ms ` +
-    `(${fixed(g1?.msPerTx, 4)} vs ${fixed(d1?.msPerTx, 4)})`);
-  console.log(`connection set-up at 1 client (pgbench -C "average connection time", TLS + SCRAM): gateway ${fixed(gc?.connectionMs, 3)} ms, ` +
-    `direct ${fixed(dc?.connectionMs, 3)} ms${bc ? `, pgbouncer ${fixed(bc.connectionMs, 3)} ms (pooled: no server fork)` : ''}`);
-  console.log(`goals: gateway ≥ PgBouncer on select-only (${fixed(gwBouncer)}): ${Number.isNaN(gwBouncer) ? 'n/a' : goal(gwBouncer >= 1)}; ` +
-    `added latency at 1 client ≤ 0.1 ms (${fixed(addedMs, 3)} ms): ${goal(addedMs <= 0.1)}; ` +
-    `new-connection rate ≥ direct (${fixed(connect)}): ${goal(connect >= 1)}`);
+  console.log(
+    `added latency at 1 client (gateway − direct, mean ms per transaction): ${fixed(addedMs, 4)} ms ` +
+      `(${fixed(g1?.msPerTx, 4)} vs ${fixed(d1?.msPerTx, 4)})`,
+  );
+  console.log(
+    `connection set-up at 1 client (pgbench -C "average connection time", TLS + SCRAM): gateway ${fixed(gc?.connectionMs, 3)} ms, ` +
+      `direct ${fixed(dc?.connectionMs, 3)} ms${bc ? `, pgbouncer ${fixed(bc.connectionMs, 3)} ms (pooled: no server fork)` : ''}`,
+  );
+  console.log(
+    `goals: gateway ≥ PgBouncer on select-only (${fixed(gwBouncer)}): ${Number.isNaN(gwBouncer) ? 'n/a' : goal(gwBouncer >= 1)}; ` +
+      `added latency at 1 client ≤ 0.1 ms (${fixed(addedMs, 3)} ms): ${goal(addedMs <= 0.1)}; ` +
+      `new-connection rate ≥ direct (${fixed(connect)}): ${goal(connect >= 1)}`,
+  );
   console.log(`ratio gateway/pgbouncer=${fixed(gwBouncer)} gateway/direct=${fixed(gwDirect)} connect gateway/direct=${fixed(connect)}`);
 }

@@ -23,9 +23,7 @@ const names = Array.from({ length: SERVERS }, (_, i) => `bench-${i + 1}`);
 
 async function allReachable(platform: Platform, ca: string): Promise<void> {
   await Promise.all(
-    names.map((server) =>
-      gatewayRoundTrip({ port: platform.gateway.port, ca, server, domain: platform.options.domain, user: ADMIN, password: PASSWORD }),
-    ),
+    names.map((server) => gatewayRoundTrip({ port: platform.gateway.port, ca, server, domain: platform.options.domain, user: ADMIN, password: PASSWORD })),
   );
 }
 
@@ -104,23 +102,32 @@ await runBench(async () => {
   const restartMaxS = Math.max(...restarts.map((r) => r.totalMs)) / 1000;
 
   console.log('');
-  console.log(table(['step', 'seconds'], [
-    ['first start (catalog initdb, CA, API, gateway)', seconds(firstStartMs)],
-    ...names.map((n, i) => [`create ${n} (POST /servers → Ready; ${i} others running)`, seconds(createMs[i]!)]),
-    [`create: median of ${SERVERS}`, fixed(createMedianS)],
-    [`create: max of ${SERVERS}`, fixed(createMaxS)],
-    ...restarts.flatMap((r, i) => [
-      [`restart #${i + 1}: platform.stop() with ${SERVERS} servers`, seconds(r.stopMs)],
-      [`restart #${i + 1}: new Platform(same options).start()`, seconds(r.startMs)],
-      [`restart #${i + 1}: then until all ${SERVERS} Ready + select 1 through the gateway`, seconds(r.servingMs)],
-      [`restart #${i + 1}: total (stop → all ${SERVERS} serving)`, seconds(r.totalMs)],
-    ]),
-    [`restart: median of ${RESTARTS}`, fixed(restartS)],
-    [`restart: max of ${RESTARTS}`, fixed(restartMaxS)],
-  ]));
+  console.log(
+    table(
+      ['step', 'seconds'],
+      [
+        ['first start (catalog initdb, CA, API, gateway)', seconds(firstStartMs)],
+        ...names.map((n, i) => [`create ${n} (POST /servers → Ready; ${i} others running)`, seconds(createMs[i]!)]),
+        [`create: median of ${SERVERS}`, fixed(createMedianS)],
+        [`create: max of ${SERVERS}`, fixed(createMaxS)],
+        ...restarts.flatMap((r, i) => [
+          [`restart #${i + 1}: platform.stop() with ${SERVERS} servers`, seconds(r.stopMs)],
+          [`restart #${i + 1}: new Platform(same options).start()`, seconds(r.startMs)],
+          [`restart #${i + 1}: then until all ${SERVERS} Ready + select 1 through the gateway`, seconds(r.servingMs)],
+          [`restart #${i + 1}: total (stop → all ${SERVERS} serving)`, seconds(r.totalMs)],
+        ]),
+        [`restart: median of ${RESTARTS}`, fixed(restartS)],
+        [`restart: max of ${RESTARTS}`, fixed(restartMaxS)],
+      ],
+    ),
+  );
   console.log('');
-  console.log(`goals: create ≤ ${CREATE_GOAL_S} s (median ${fixed(createMedianS)} s, max ${fixed(createMaxS)} s): ${goal(createMaxS <= CREATE_GOAL_S)}; ` +
-    `restart with ${SERVERS} servers ≤ ${RESTART_GOAL_S} s (median ${fixed(restartS)} s, max ${fixed(restartMaxS)} s): ${goal(restartMaxS <= RESTART_GOAL_S)}`);
-  console.log(`platform create_s=${fixed(createMedianS)} restart10_s=${fixed(restartS)} ` +
-    `(goals: create ≤ ${CREATE_GOAL_S} s ${goal(createMedianS <= CREATE_GOAL_S)}, restart10 ≤ ${RESTART_GOAL_S} s ${goal(restartS <= RESTART_GOAL_S)})`);
+  console.log(
+    `goals: create ≤ ${CREATE_GOAL_S} s (median ${fixed(createMedianS)} s, max ${fixed(createMaxS)} s): ${goal(createMaxS <= CREATE_GOAL_S)}; ` +
+      `restart with ${SERVERS} servers ≤ ${RESTART_GOAL_S} s (median ${fixed(restartS)} s, max ${fixed(restartMaxS)} s): ${goal(restartMaxS <= RESTART_GOAL_S)}`,
+  );
+  console.log(
+    `platform create_s=${fixed(createMedianS)} restart10_s=${fixed(restartS)} ` +
+      `(goals: create ≤ ${CREATE_GOAL_S} s ${goal(createMedianS <= CREATE_GOAL_S)}, restart10 ≤ ${RESTART_GOAL_S} s ${goal(restartS <= RESTART_GOAL_S)})`,
+  );
 });

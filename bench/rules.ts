@@ -17,8 +17,7 @@ function rand32(): number {
   seed ^= seed << 5;
   return seed >>> 0;
 }
-const rand128 = (): bigint =>
-  (BigInt(rand32()) << 96n) | (BigInt(rand32()) << 64n) | (BigInt(rand32()) << 32n) | BigInt(rand32());
+const rand128 = (): bigint => (BigInt(rand32()) << 96n) | (BigInt(rand32()) << 64n) | (BigInt(rand32()) << 32n) | BigInt(rand32());
 const text4 = (v: number): string => formatIp({ family: 4, value: v >>> 0 });
 const text6 = (k: bigint): string => formatIp(ipv6FromBigint(k));
 
@@ -86,16 +85,30 @@ function main(): void {
   for (const count of [10, 1_000, 100_000]) {
     const fx = fixture(count);
     let index: FirewallIndex = buildFirewallIndex([]);
-    const buildMs = msOf(() => { index = buildFirewallIndex(fx.rules); });
+    const buildMs = msOf(() => {
+      index = buildFirewallIndex(fx.rules);
+    });
     const snapshot: NetworkSnapshot = { publicNetworkAccess: 'Enabled', firewall: index, vnetRules: [], privateEndpoints: new Map() };
     const conns: ConnectionFacts[] = fx.texts.map((clientAddress) => ({
-      clientAddress, listener: { kind: 'public' }, user: 'app', database: 'app', ssl: true,
+      clientAddress,
+      listener: { kind: 'public' },
+      user: 'app',
+      database: 'app',
+      ssl: true,
     }));
     const parsed = timeNs((i) => index.match(fx.ips[i]) !== null);
     const text = timeNs((i) => index.match(fx.texts[i]) !== null);
     const decide = timeNs((i) => decideNetworkAccess(conns[i], snapshot).allow);
-    const row = [fmt(count), fmt(index.pieceCount), fmt(buildMs, 1), fmt(parsed.ns, 0), fmt(text.ns, 0), fmt(decide.ns, 0),
-      fmt(1e9 / decide.ns), fmt((100 * decide.hits) / decisions, 1)];
+    const row = [
+      fmt(count),
+      fmt(index.pieceCount),
+      fmt(buildMs, 1),
+      fmt(parsed.ns, 0),
+      fmt(text.ns, 0),
+      fmt(decide.ns, 0),
+      fmt(1e9 / decide.ns),
+      fmt((100 * decide.hits) / decisions, 1),
+    ];
     console.log(row.map((c, i) => pad(c, widths[i])).join(''));
     last = { index, fx, decideNs: decide.ns, matchNs: parsed.ns };
   }
@@ -123,8 +136,10 @@ function main(): void {
   ipv6KeyComparison();
 
   const ok = last.decideNs <= goalNs;
-  console.log(`\ngoal: ≤ ${fmt(goalNs)} ns per decision at 100,000 rules — decideNetworkAccess ${fmt(last.decideNs)} ns, ` +
-    `index.match ${fmt(last.matchNs)} ns: ${ok ? 'MET' : 'NOT MET'}`);
+  console.log(
+    `\ngoal: ≤ ${fmt(goalNs)} ns per decision at 100,000 rules — decideNetworkAccess ${fmt(last.decideNs)} ns, ` +
+      `index.match ${fmt(last.matchNs)} ns: ${ok ? 'MET' : 'NOT MET'}`,
+  );
 }
 
 /** Why IPv6 keys are four uint32 words: binary search over the same keys held as bigint. */
@@ -158,9 +173,10 @@ function ipv6KeyComparison(): void {
     while (a < b) {
       const m = (a + b + 1) >>> 1;
       const o = m * 4;
-      const le = words[o] !== p.w0 ? words[o] < p.w0 : words[o + 1] !== p.w1 ? words[o + 1] < p.w1
-        : words[o + 2] !== p.w2 ? words[o + 2] < p.w2 : words[o + 3] <= p.w3;
-      if (le) a = m; else b = m - 1;
+      const le =
+        words[o] !== p.w0 ? words[o] < p.w0 : words[o + 1] !== p.w1 ? words[o + 1] < p.w1 : words[o + 2] !== p.w2 ? words[o + 2] < p.w2 : words[o + 3] <= p.w3;
+      if (le) a = m;
+      else b = m - 1;
     }
     return a;
   });
@@ -173,12 +189,14 @@ function ipv6KeyComparison(): void {
     while (a < b) {
       const m = (a + b + 1) >>> 1;
       const le = hi[m] !== khi ? hi[m] < khi : lo[m] <= klo;
-      if (le) a = m; else b = m - 1;
+      if (le) a = m;
+      else b = m - 1;
     }
     return a;
   });
-  console.log(`\nIPv6 key representation, binary search over ${fmt(n)} keys: ` +
-    `4×uint32 words ${fmt(wordsNs)} ns, 2×BigUint64 halves ${fmt(bigintNs)} ns per lookup`);
+  console.log(
+    `\nIPv6 key representation, binary search over ${fmt(n)} keys: ` + `4×uint32 words ${fmt(wordsNs)} ns, 2×BigUint64 halves ${fmt(bigintNs)} ns per lookup`,
+  );
 }
 
 main();

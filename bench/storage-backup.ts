@@ -45,7 +45,12 @@ async function cryptoThroughput(): Promise<{ enc: number; dec: number }> {
   const key = randomBytes(32);
   const aad = Buffer.from('bench');
   const block = randomBytes(1 << 20);
-  const blocks = () => Readable.from((function* () { for (let i = 0; i < CRYPTO_MIB; i++) yield block; })());
+  const blocks = () =>
+    Readable.from(
+      (function* () {
+        for (let i = 0; i < CRYPTO_MIB; i++) yield block;
+      })(),
+    );
   const sealed: Buffer[] = [];
   let t = performance.now();
   await pipeline(blocks(), encryptStream(key, aad), async (s: AsyncIterable<Buffer>) => {
@@ -107,10 +112,20 @@ async function main(): Promise<void> {
   while (!(await repo.stat(walObjectKey('bench', sw.rows[0]!.f)))) await new Promise((r) => setTimeout(r, 200));
   const dbBytes = Number((await client.query<{ s: string }>('select pg_database_size(current_database())::text as s')).rows[0]!.s);
   process.stderr.write('\n');
-  console.log(`generated ${rows} rows, database ${fixed(dbBytes / 1048576, 0)} MiB in ${fixed((performance.now() - tLoad) / 1000, 1)} s (WAL archived encrypted meanwhile)`);
+  console.log(
+    `generated ${rows} rows, database ${fixed(dbBytes / 1048576, 0)} MiB in ${fixed((performance.now() - tLoad) / 1000, 1)} s (WAL archived encrypted meanwhile)`,
+  );
 
   const tb = performance.now();
-  const manifest = await createBaseBackup({ socketDir: cluster.socketDir, user: USER, password: PASSWORD, repo, serverId: 'bench', kek, onProgress: progressLine('backup') });
+  const manifest = await createBaseBackup({
+    socketDir: cluster.socketDir,
+    user: USER,
+    password: PASSWORD,
+    repo,
+    serverId: 'bench',
+    kek,
+    onProgress: progressLine('backup'),
+  });
   const backupS = (performance.now() - tb) / 1000;
   await client.query(`insert into big values (0, 'after the backup')`);
   const sw2 = await client.query<{ f: string }>('select pg_walfile_name(pg_switch_wal()) as f');
@@ -137,12 +152,26 @@ async function main(): Promise<void> {
     table(
       ['step', 'seconds', 'MiB (tar)', 'MB/s', 'notes'],
       [
-        ['backup', fixed(backupS, 1), fixed(tarMiB, 0), fixed(manifest.plaintextBytes / MB / backupS, 0), `ciphertext ${fixed(manifest.ciphertextBytes / 1048576, 0)} MiB`],
-        ['restore', fixed(tr.s, 1), fixed(tarMiB, 0), fixed(manifest.plaintextBytes / MB / tr.s, 0), `${tr.r.walFilesRestored} WAL files replayed; ${count} rows checked`],
+        [
+          'backup',
+          fixed(backupS, 1),
+          fixed(tarMiB, 0),
+          fixed(manifest.plaintextBytes / MB / backupS, 0),
+          `ciphertext ${fixed(manifest.ciphertextBytes / 1048576, 0)} MiB`,
+        ],
+        [
+          'restore',
+          fixed(tr.s, 1),
+          fixed(tarMiB, 0),
+          fixed(manifest.plaintextBytes / MB / tr.s, 0),
+          `${tr.r.walFilesRestored} WAL files replayed; ${count} rows checked`,
+        ],
       ],
     ),
   );
-  console.log(`storage-backup size_mib=${fixed(tarMiB, 0)} backup_s=${fixed(backupS, 1)} restore_s=${fixed(tr.s, 1)} encrypt_MBps=${fixed(c.enc, 0)} decrypt_MBps=${fixed(c.dec, 0)}`);
+  console.log(
+    `storage-backup size_mib=${fixed(tarMiB, 0)} backup_s=${fixed(backupS, 1)} restore_s=${fixed(tr.s, 1)} encrypt_MBps=${fixed(c.enc, 0)} decrypt_MBps=${fixed(c.dec, 0)}`,
+  );
 }
 
 void runBench(main);

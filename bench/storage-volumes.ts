@@ -335,7 +335,9 @@ async function main(): Promise<void> {
   onCleanup('temp dir', () => rmSync(root, { recursive: true, force: true }));
   const list = targets().filter((t) => ONLY === null || ONLY.includes(t.label));
   if (!list.some((t) => t.label === 'plain')) list.unshift({ label: 'plain', backend: null });
-  console.error(`storage-volumes bench: scale ${SCALE}, ${CLIENTS} clients, ${SECONDS} s per run, ${ROUNDS} rounds; targets ${list.map((t) => t.label).join(', ')}`);
+  console.error(
+    `storage-volumes bench: scale ${SCALE}, ${CLIENTS} clients, ${SECONDS} s per run, ${ROUNDS} rounds; targets ${list.map((t) => t.label).join(', ')}`,
+  );
   const prepared: (Prepared | { label: string; skipped: string })[] = [];
   for (const [i, t] of list.entries()) prepared.push(await prepare(t, root, i));
   const running = prepared.filter((p): p is Prepared => 'cluster' in p);
@@ -343,7 +345,13 @@ async function main(): Promise<void> {
   const results: Outcome[] = prepared.map((p) =>
     'skipped' in p
       ? p
-      : { label: p.label, initSeconds: median(p.init), tpcbTps: median(p.tpcb), selectOnlyTps: median(p.select), spread: `TPC-B ${spreadOf(p.tpcb)}, select ${spreadOf(p.select)}` },
+      : {
+          label: p.label,
+          initSeconds: median(p.init),
+          tpcbTps: median(p.tpcb),
+          selectOnlyTps: median(p.select),
+          spread: `TPC-B ${spreadOf(p.tpcb)}, select ${spreadOf(p.select)}`,
+        },
   );
   for (const p of running) await p.cluster.stop();
   console.log(`kernel xts(aes) (fscrypt contents): ${kernelCipher()}`);
@@ -351,7 +359,16 @@ async function main(): Promise<void> {
   const rows = results.map((r) =>
     'skipped' in r
       ? [r.label, 'skipped', r.skipped, '', '', '', '', '']
-      : [r.label, fixed(r.initSeconds, 1), fixed(r.tpcbTps, 0), fixed(r.selectOnlyTps, 0), fixed(r.initSeconds / plain.initSeconds, 2), fixed(r.tpcbTps / plain.tpcbTps, 3), fixed(r.selectOnlyTps / plain.selectOnlyTps, 3), r.spread],
+      : [
+          r.label,
+          fixed(r.initSeconds, 1),
+          fixed(r.tpcbTps, 0),
+          fixed(r.selectOnlyTps, 0),
+          fixed(r.initSeconds / plain.initSeconds, 2),
+          fixed(r.tpcbTps / plain.tpcbTps, 3),
+          fixed(r.selectOnlyTps / plain.selectOnlyTps, 3),
+          r.spread,
+        ],
   );
   console.log(`pgbench scale ${SCALE}, ${CLIENTS} clients, ${SECONDS} s per run, median of ${ROUNDS} rounds (targets in turns)`);
   console.log(table(['target', 'init s', 'TPC-B tps', 'select tps', 'init ×plain', 'TPC-B /plain', 'select /plain', 'range over rounds'], rows));
@@ -368,7 +385,10 @@ async function main(): Promise<void> {
   if (gc) console.log(`goals gocryptfs: TPC-B ≥ 0.7 ${mark(gc.tpcbTps / plain.tpcbTps >= 0.7)}`);
 
   if (ARCHIVE_SECONDS > 0) {
-    const modes = [...(archiveModuleAvailable(findPgBinaries()) ? [true] : []), ...(ARCHIVE_COMMAND || !archiveModuleAvailable(findPgBinaries()) ? [false] : [])];
+    const modes = [
+      ...(archiveModuleAvailable(findPgBinaries()) ? [true] : []),
+      ...(ARCHIVE_COMMAND || !archiveModuleAvailable(findPgBinaries()) ? [false] : []),
+    ];
     for (const [i, module] of modes.entries()) {
       console.error(`  WAL archive (${module ? 'archive module' : 'archive_command'}), ${ARCHIVE_SECONDS} s...`);
       const a = await archiveRun(root, i, module);
@@ -381,7 +401,9 @@ async function main(): Promise<void> {
           `waiting at end ${a.readyAtEnd} (most at a 5 s sample ${a.readyMax}); keeps up: ${a.readyMax <= 2 ? 'met' : 'MISSED'}`,
       );
       if (a.drained > 0) {
-        console.log(`wal archive (${a.how}) drain: ${a.drained} segments in ${fixed(a.drainSeconds, 1)} s = ${fixed(a.drained / a.drainSeconds, 1)} segments/s (${fixed((a.drained * 16) / a.drainSeconds, 0)} MiB/s)`);
+        console.log(
+          `wal archive (${a.how}) drain: ${a.drained} segments in ${fixed(a.drainSeconds, 1)} s = ${fixed(a.drained / a.drainSeconds, 1)} segments/s (${fixed((a.drained * 16) / a.drainSeconds, 0)} MiB/s)`,
+        );
       }
     }
   }

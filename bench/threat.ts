@@ -53,7 +53,12 @@ const WARMUP: SelectOnlyRun = { ...RUN, seconds: Math.max(1, Number(flags.warmup
 async function detectors(): Promise<number> {
   const n = Math.max(10_000, Number(flags.events));
   const bus = new EventBus();
-  const policy: SecurityAlertPolicy = { ...DEFAULT_POLICY, state: 'Enabled', enabledAt: new Date(0).toISOString(), detectors: { ...DEFAULT_POLICY.detectors, learningPeriodSeconds: 0 } };
+  const policy: SecurityAlertPolicy = {
+    ...DEFAULT_POLICY,
+    state: 'Enabled',
+    enabledAt: new Date(0).toISOString(),
+    detectors: { ...DEFAULT_POLICY.detectors, learningPeriodSeconds: 0 },
+  };
   let alerts = 0;
   const repo = {
     raise: async () => ({ id: String(++alerts), created: true }),
@@ -75,15 +80,24 @@ async function detectors(): Promise<number> {
   // Addresses from all over the public IPv4 space (real GeoIP/ASN lookups), 2,000 users.
   const events: AnyEvent[] = [];
   let seed = 42;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   for (let i = 0; i < 50_000; i++) {
     const a = `${1 + Math.floor(rand() * 222)}.${Math.floor(rand() * 256)}.${Math.floor(rand() * 256)}.${1 + Math.floor(rand() * 254)}`;
     const conn: ConnectionContext = { connId: String(i), clientAddress: a, clientPort: 5000, listener: 'public' };
     const user = `user${Math.floor(rand() * 2000)}`;
-    const base = { time: new Date(Date.UTC(2026, 0, 1) + i * 10).toISOString(), connection: conn, server: 'db', user, database: 'postgres', applicationName: rand() < 0.01 ? 'sqlmap/1.8' : 'app' };
-    events.push(rand() < 0.7
-      ? { ...base, type: 'auth.succeeded', method: 'scram-sha-256' }
-      : { ...base, type: 'auth.failed', method: 'scram-sha-256', sqlstate: '28P01', reason: 'wrong password: invalid proof' });
+    const base = {
+      time: new Date(Date.UTC(2026, 0, 1) + i * 10).toISOString(),
+      connection: conn,
+      server: 'db',
+      user,
+      database: 'postgres',
+      applicationName: rand() < 0.01 ? 'sqlmap/1.8' : 'app',
+    };
+    events.push(
+      rand() < 0.7
+        ? { ...base, type: 'auth.succeeded', method: 'scram-sha-256' }
+        : { ...base, type: 'auth.failed', method: 'scram-sha-256', sqlstate: '28P01', reason: 'wrong password: invalid proof' },
+    );
   }
   for (let i = 0; i < 20_000; i++) engine.handle(events[i % events.length]!); // warm-up
   const t0 = process.hrtime.bigint();
@@ -114,19 +128,32 @@ function sqli(): { hit: number; miss: number } {
   t0 = process.hrtime.bigint();
   for (let i = 0; i < M; i++) d.inspect({ role: 'app', application: 'web', text: `SELECT c${i}, d FROM t${i % 97} WHERE k${i} = 1 AND j = 'x'`, timeMs: i });
   const miss = Number(process.hrtime.bigint() - t0) / 1e3 / M;
-  console.log(`sql injection check: ${fixed(hit, 2)} µs per statement of a known shape (cache hit), ${fixed(miss, 1)} µs per new shape (cache miss: parsed, judged, compared with 3 learned shapes)`);
+  console.log(
+    `sql injection check: ${fixed(hit, 2)} µs per statement of a known shape (cache hit), ${fixed(miss, 1)} µs per new shape (cache miss: parsed, judged, compared with 3 learned shapes)`,
+  );
   return { hit, miss };
 }
 
 /** Detection quality on the independent corpus; true when every family meets its goal. */
 function quality(): boolean {
   const d = sqlInspectorFactory()();
-  const r = score((text) => d.inspect({ role: 'app', application: 'web', text, timeMs: 0 }) !== null, (text) => shapesOf(text) !== null);
+  const r = score(
+    (text) => d.inspect({ role: 'app', application: 'web', text, timeMs: 0 }) !== null,
+    (text) => shapesOf(text) !== null,
+  );
   console.log('sql injection, independent corpus (support/fixtures/sqli-independent):');
-  console.log(table(['benign family', 'statements', 'false alerts', 'per 10,000'],
-    r.benign.map((f) => [f.family, String(f.statements), String(f.flagged), fixed(per10k(f), 2)])));
-  console.log(table(['injection family', 'that parse', 'caught', 'recall'],
-    r.injections.map((f) => [f.family, String(f.statements), String(f.flagged), fixed(recall(f), 3)])));
+  console.log(
+    table(
+      ['benign family', 'statements', 'false alerts', 'per 10,000'],
+      r.benign.map((f) => [f.family, String(f.statements), String(f.flagged), fixed(per10k(f), 2)]),
+    ),
+  );
+  console.log(
+    table(
+      ['injection family', 'that parse', 'caught', 'recall'],
+      r.injections.map((f) => [f.family, String(f.statements), String(f.flagged), fixed(recall(f), 3)]),
+    ),
+  );
   const ok = r.benign.every((f) => per10k(f) <= 1) && r.injections.every((f) => recall(f) >= 0.95);
   const worst = Math.min(...r.injections.map(recall));
   const falses = r.benign.reduce((n, f) => n + f.flagged, 0);
@@ -142,7 +169,14 @@ async function gateway(): Promise<number> {
   await platform.call<number>({ cmd: 'createServer', name: SERVER, login: 'benchadmin', password: 'Bench-Pass-2024' });
   await platform.call({ cmd: 'allowLoopback', name: SERVER });
   const api = apiTarget(options.dataDir);
-  const target: PgTarget = { label: 'gateway', host: '127.0.0.1', port: platform.gatewayPort, user: `benchadmin@${SERVER}`, password: 'Bench-Pass-2024', database: 'postgres' };
+  const target: PgTarget = {
+    label: 'gateway',
+    host: '127.0.0.1',
+    port: platform.gatewayPort,
+    user: `benchadmin@${SERVER}`,
+    password: 'Bench-Pass-2024',
+    database: 'postgres',
+  };
   await initialize(target, 1);
   const legs = [
     { leg: 'threat_off', body: { state: 'Disabled', autoProtection: { state: 'Disabled' } } },
@@ -170,12 +204,28 @@ async function gateway(): Promise<number> {
   }
   await platform.stop();
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  console.log(table(['leg', 'tps (mean)', 'per round'], legs.map((l) => [l.leg, fixed(mean(tps.get(l.leg)!), 0), tps.get(l.leg)!.map((x) => fixed(x, 0)).join(' ')])));
+  console.log(
+    table(
+      ['leg', 'tps (mean)', 'per round'],
+      legs.map((l) => [
+        l.leg,
+        fixed(mean(tps.get(l.leg)!), 0),
+        tps
+          .get(l.leg)!
+          .map((x) => fixed(x, 0))
+          .join(' '),
+      ]),
+    ),
+  );
   return mean(tps.get('threat_on')!) / mean(tps.get('threat_off')!);
 }
 
 await runBench(async () => {
-  console.log(`threat protection benchmark; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')} on ${cpus().length} cores`);
+  console.log(
+    `threat protection benchmark; load average ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')} on ${cpus().length} cores`,
+  );
   const rate = await detectors();
   const s = sqli();
   quality();

@@ -75,11 +75,7 @@ function opensslVerify(token: string, alg: SigningAlgorithm, key: KeyObject): ()
   const input = Buffer.from(token.slice(0, dot));
   const signature = Buffer.from(token.slice(dot + 1), 'base64url');
   const options =
-    alg === 'ES256'
-      ? { key, dsaEncoding: 'ieee-p1363' as const }
-      : alg === 'PS256'
-        ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }
-        : key;
+    alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' as const } : alg === 'PS256' ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : key;
   return () => verify('sha256', input, options, signature);
 }
 
@@ -101,7 +97,14 @@ async function verificationStage(pinned: boolean): Promise<void> {
       const ceiling = syncRate(opensslVerify(token, alg, publicKey));
       const best = Math.max(serial, concurrent);
       results.set(alg, best);
-      rows.push([alg, String(token.length), Math.round(serial).toLocaleString('en'), Math.round(concurrent).toLocaleString('en'), Math.round(ceiling).toLocaleString('en'), goal(best >= GOAL_PER_SECOND)]);
+      rows.push([
+        alg,
+        String(token.length),
+        Math.round(serial).toLocaleString('en'),
+        Math.round(concurrent).toLocaleString('en'),
+        Math.round(ceiling).toLocaleString('en'),
+        goal(best >= GOAL_PER_SECOND),
+      ]);
     }
     const fetches = idp.jwksFetches;
     console.log(`\ntoken verifications per second, warm JWKS, ${pinned ? 'one core (taskset -c 0)' : 'UNPINNED (taskset not found): all cores'}`);
@@ -126,8 +129,10 @@ if (process.env[PINNED] === '1') {
       if (!(maxLogins >= 1 && maxSeconds > 0)) throw new Error('--logins must be ≥ 1 and --seconds > 0');
       const r = await runLoginStage({ maxLogins, maxSeconds, rounds: 5, warmup: 10, direct: !flags['no-direct'] });
       const added = r.token.mean - r.scram.mean;
-      console.log(`\nmean login: token ${fixed(r.token.mean)} ms, scram ${fixed(r.scram.mean)} ms${r.direct ? `, direct ${fixed(r.direct.mean)} ms (gateway scram adds ${fixed(r.scram.mean - r.direct.mean)} ms)` : ''}; ` +
-        `p50 token − scram ${fixed(r.token.p50 - r.scram.p50)} ms`);
+      console.log(
+        `\nmean login: token ${fixed(r.token.mean)} ms, scram ${fixed(r.scram.mean)} ms${r.direct ? `, direct ${fixed(r.direct.mean)} ms (gateway scram adds ${fixed(r.scram.mean - r.direct.mean)} ms)` : ''}; ` +
+          `p50 token − scram ${fixed(r.token.p50 - r.scram.p50)} ms`,
+      );
       console.log(`token login added ms=${fixed(added)} vs scram`);
     });
   }

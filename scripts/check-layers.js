@@ -41,7 +41,6 @@ function fail(message) {
   process.exit(2);
 }
 
-
 // One override per folder: its files may not import a folder of the same or a higher layer, at
 // any relative depth (a specifier that climbs past src/ names nothing, so listing every depth
 // is exact). Plus the folder bans that have a relative form (bench -> test).
@@ -63,7 +62,9 @@ function biomeOverrides() {
       const message =
         `${folder}/ is in layer ${i + 1} "${layer.name}": it imports only from lower layers` +
         `${same.length ? `, never sideways from ${same.join('/, ')}/` : ''}, and never from test/ or bench/. See layers.json and ARCHITECTURE.md.`;
-      out.push(override(`layer ${i + 1} "${layer.name}": ${folder}/ (${layer.holds})`, [`${config.root}/${folder}/**`], [...same, ...higher, ...outside], message));
+      out.push(
+        override(`layer ${i + 1} "${layer.name}": ${folder}/ (${layer.holds})`, [`${config.root}/${folder}/**`], [...same, ...higher, ...outside], message),
+      );
     }
   });
   const bans = new Map();
@@ -73,7 +74,14 @@ function biomeOverrides() {
   }
   for (const [from, rules] of bans) {
     const message = rules.map((r) => `${from}/ does not import ${r.to}/: ${r.why}.`).join(' ');
-    out.push(override(`${from}/ bans`, [`${from}/**`], rules.map((r) => r.to), message));
+    out.push(
+      override(
+        `${from}/ bans`,
+        [`${from}/**`],
+        rules.map((r) => r.to),
+        message,
+      ),
+    );
   }
   // Pending exceptions: the rule is off for the whole file until the entry is deleted.
   const files = [...new Set((config.pending ?? []).map((e) => e.file))];
@@ -96,7 +104,8 @@ function syncBiome() {
   const end = text.indexOf(END);
   if (start < 0 || end < 0) return `${biomePath}: the layer override markers are missing`;
   const updated = text.slice(0, start) + biomeBlock() + text.slice(end + END.length);
-  if (updated === text) return null;
+  // Compared without white space: the formatter lays the block out its own way.
+  if (updated.replace(/\s+/g, '') === text.replace(/\s+/g, '')) return null;
   if (writeBiome) {
     writeFileSync(file, updated);
     console.log(`${biomePath}: layer overrides rewritten from ${configPath}`);
@@ -152,8 +161,7 @@ function stripComments(text) {
 }
 
 // `import x from`, `import type {..} from`, `export {..} from`, `export * from`, `import '..'`.
-const staticImport =
-  /(?:^|[;\n}])\s*(import|export)\s+(type\s+)?(?:[\w$*{}\s,]*?(?:\bas\s+[\w$]+\s*)?\bfrom\s*)?(['"])([^'"\n]+)\3/g;
+const staticImport = /(?:^|[;\n}])\s*(import|export)\s+(type\s+)?(?:[\w$*{}\s,]*?(?:\bas\s+[\w$]+\s*)?\bfrom\s*)?(['"])([^'"\n]+)\3/g;
 const dynamicImport = /\bimport\s*\(\s*(['"])([^'"\n]+)\1\s*\)/g;
 
 function importsOf(file) {
@@ -230,9 +238,7 @@ for (const file of files) {
     if (a < b) upward++;
     else sideways++;
     const names = (i) => `${config.layers[i].name}`;
-    problems.push(
-      `${rel(file)}:${imp.line}  ${tag} ${kind}${from} (${names(a)}) -> ${target} (${names(b)})  ${imp.spec}`,
-    );
+    problems.push(`${rel(file)}:${imp.line}  ${tag} ${kind}${from} (${names(a)}) -> ${target} (${names(b)})  ${imp.spec}`);
   }
   edges.set(file, list);
 }

@@ -16,7 +16,9 @@ function find(dir) {
 
 const filter = process.argv.slice(2);
 // Only tests whose source still exists: a test moved or deleted leaves its old build in dist/.
-let files = find('dist/test').filter((f) => existsSync(f.replace(/^dist\//, '').replace(/\.js$/, '.ts'))).sort();
+let files = find('dist/test')
+  .filter((f) => existsSync(f.replace(/^dist\//, '').replace(/\.js$/, '.ts')))
+  .sort();
 if (filter.length) files = files.filter((f) => filter.some((s) => f.includes(s)));
 if (files.length === 0) {
   console.error('no test files found');

@@ -142,7 +142,9 @@ async function pkcs8Pem(key: webcrypto.CryptoKey): Promise<string> {
 export async function createThrowawayCa(commonName = 'pgwarden test OIDC CA'): Promise<ThrowawayCa> {
   const keys = (await webcrypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomBytes(8).toString('hex').replace(/^[89a-f]/, '1'),
+    serialNumber: randomBytes(8)
+      .toString('hex')
+      .replace(/^[89a-f]/, '1'),
     name: `CN=${commonName}`,
     notBefore: new Date(Date.now() - 60_000),
     notAfter: new Date(Date.now() + 86_400_000),
@@ -161,7 +163,9 @@ export async function createThrowawayCa(commonName = 'pgwarden test OIDC CA'): P
 export async function localhostCertificate(ca: ThrowawayCa): Promise<{ certPem: string; keyPem: string }> {
   const keys = (await webcrypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomBytes(8).toString('hex').replace(/^[89a-f]/, '1'),
+    serialNumber: randomBytes(8)
+      .toString('hex')
+      .replace(/^[89a-f]/, '1'),
     subject: 'CN=127.0.0.1',
     issuer: ca.cert.subject,
     notBefore: new Date(Date.now() - 60_000),
@@ -218,7 +222,12 @@ function postForm(url: string, form: Record<string, string>, headers: Record<str
     const body = new URLSearchParams(form).toString();
     const req = request(
       url,
-      { method: 'POST', ca, agent: false, headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(body)) } },
+      {
+        method: 'POST',
+        ca,
+        agent: false,
+        headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(body)) },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -355,5 +364,7 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
 
 /** The RSA public key as PEM (SPKI), e.g. to forge the classic HS256-with-the-public-key token. */
 export function rsaPublicKeyPem(jwk: JWK): string {
-  return createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
+  return createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' })
+    .export({ type: 'spki', format: 'pem' })
+    .toString();
 }

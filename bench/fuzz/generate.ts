@@ -6,7 +6,21 @@ import { cancelRequest, saslInitialResponse, saslResponse, passwordMessage, sslR
 import { GSSENC_REQUEST_CODE } from '../../src/pgwire/codes.js';
 import type { Rng } from './rng.js';
 
-const NAMES = ['user', 'database', 'options', 'application_name', 'replication', 'server', 'client_encoding', 'DateStyle', '_pq_.protocol_managed_params', '_pq_.x', 'search_path', 'pgwarden_audit.gateway_session', ''];
+const NAMES = [
+  'user',
+  'database',
+  'options',
+  'application_name',
+  'replication',
+  'server',
+  'client_encoding',
+  'DateStyle',
+  '_pq_.protocol_managed_params',
+  '_pq_.x',
+  'search_path',
+  'pgwarden_audit.gateway_session',
+  '',
+];
 const USERS = ['alice', 'alice@pah1', 'a@b@c', '@', 'nobody@unknown', 'x'.repeat(70), 'ünïcødé@srv', 'pgwarden_maintenance', ''];
 const OPTIONS = ['-c application_name=pgwarden', '--server=pah1', 'server=x -c search_path=a\\ b', '-c', '\\', '-ec application_name=x', '   '];
 
@@ -141,19 +155,24 @@ function tlv(rng: Rng): ProxyTlv {
     case 2:
       return { type: 0x05, value: rng.bytes(rng.int(140)) };
     case 3: {
-      const subs = Buffer.concat(Array.from({ length: rng.int(4) }, () => {
-        const v = Buffer.from(text(rng, 30));
-        const h = Buffer.alloc(3);
-        h[0] = 0x21 + rng.int(5);
-        h.writeUInt16BE(v.length, 1);
-        return Buffer.concat([h, v]);
-      }));
+      const subs = Buffer.concat(
+        Array.from({ length: rng.int(4) }, () => {
+          const v = Buffer.from(text(rng, 30));
+          const h = Buffer.alloc(3);
+          h[0] = 0x21 + rng.int(5);
+          h.writeUInt16BE(v.length, 1);
+          return Buffer.concat([h, v]);
+        }),
+      );
       return { type: 0x20, value: Buffer.concat([Buffer.from([rng.int(8)]), rng.bytes(4), subs]) };
     }
     case 4:
       return { type: 0xee, value: Buffer.concat([Buffer.from([rng.chance(0.8) ? 1 : rng.int(256)]), rng.bytes(rng.chance(0.8) ? 4 : rng.int(9))]) };
     case 5:
-      return { type: 0xea, value: Buffer.concat([Buffer.from([rng.chance(0.8) ? 1 : 2]), Buffer.from(rng.chance(0.8) ? 'vpce-0123456789abcdef0' : text(rng, 150))]) };
+      return {
+        type: 0xea,
+        value: Buffer.concat([Buffer.from([rng.chance(0.8) ? 1 : 2]), Buffer.from(rng.chance(0.8) ? 'vpce-0123456789abcdef0' : text(rng, 150))]),
+      };
     case 6:
       return { type: 0x04, value: rng.bytes(rng.int(32)) };
     case 7:
@@ -171,12 +190,21 @@ export function proxyHeader(rng: Rng): Buffer {
     const v4 = rng.chance(0.5);
     header = rng.chance(0.15)
       ? buildProxyV1(null)
-      : buildProxyV1({ source: { address: rng.pick(v4 ? V4 : V6), port: rng.int(65536) }, destination: { address: rng.pick(v4 ? V4 : V6), port: rng.int(65536) } });
+      : buildProxyV1({
+          source: { address: rng.pick(v4 ? V4 : V6), port: rng.int(65536) },
+          destination: { address: rng.pick(v4 ? V4 : V6), port: rng.int(65536) },
+        });
   } else {
     const family = rng.pick(['inet', 'inet6', 'unix', 'unspec'] as const);
-    const ends = family === 'unspec' ? {} : family === 'unix'
-      ? { source: { address: '/run/lb.sock', port: 0 }, destination: { address: '/run/gw.sock', port: 0 } }
-      : { source: { address: rng.pick(family === 'inet' ? V4 : V6), port: rng.int(65536) }, destination: { address: rng.pick(family === 'inet' ? V4 : V6), port: rng.int(65536) } };
+    const ends =
+      family === 'unspec'
+        ? {}
+        : family === 'unix'
+          ? { source: { address: '/run/lb.sock', port: 0 }, destination: { address: '/run/gw.sock', port: 0 } }
+          : {
+              source: { address: rng.pick(family === 'inet' ? V4 : V6), port: rng.int(65536) },
+              destination: { address: rng.pick(family === 'inet' ? V4 : V6), port: rng.int(65536) },
+            };
     header = buildProxyV2({
       command: rng.chance(0.85) ? 'PROXY' : 'LOCAL',
       family,
@@ -191,5 +219,7 @@ export function proxyHeader(rng: Rng): Buffer {
 }
 
 function proxyHeaderOnly(rng: Rng): Buffer {
-  return rng.chance(0.5) ? Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n') : buildProxyV2({ command: 'PROXY', source: { address: '1.2.3.4', port: 1 }, destination: { address: '5.6.7.8', port: 2 } });
+  return rng.chance(0.5)
+    ? Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n')
+    : buildProxyV2({ command: 'PROXY', source: { address: '1.2.3.4', port: 1 }, destination: { address: '5.6.7.8', port: 2 } });
 }

@@ -15,7 +15,14 @@ export interface InProcessOutcome {
   readonly rssAfter: number;
 }
 
-export async function runInProcess(opts: { seed: number; inputs: number; budgetMs: number; hangMs: number; findingsDir: string; progress: (done: number) => void }): Promise<InProcessOutcome> {
+export async function runInProcess(opts: {
+  seed: number;
+  inputs: number;
+  budgetMs: number;
+  hangMs: number;
+  findingsDir: string;
+  progress: (done: number) => void;
+}): Promise<InProcessOutcome> {
   const shared = new SharedArrayBuffer(SHARED_HEADER_INTS * 4 + SHARED_INPUT_BYTES);
   const header = new Int32Array(shared, 0, SHARED_HEADER_INTS);
   const area = new Uint8Array(shared, SHARED_HEADER_INTS * 4);

@@ -54,7 +54,9 @@ function probe(rng: Rng, corpus: Buffer[]): Probe {
     case 2:
       return { port: 'public', bytes: Buffer.concat([sslRequest(), rng.bytes(rng.int(64))]), end, tls: true };
     case 3: {
-      const sasl = rng.chance(0.5) ? mutate(Buffer.concat([Buffer.from([0x70, 0, 0, 0, 0]), saslInitialBody(rng)]), rng, corpus, 9_000) : mutate(messageStream(rng), rng, corpus, 9_000);
+      const sasl = rng.chance(0.5)
+        ? mutate(Buffer.concat([Buffer.from([0x70, 0, 0, 0, 0]), saslInitialBody(rng)]), rng, corpus, 9_000)
+        : mutate(messageStream(rng), rng, corpus, 9_000);
       if (sasl.length >= 5 && rng.chance(0.7)) sasl.writeInt32BE(sasl.length - 1, 1);
       return { port: 'public', bytes: Buffer.concat([valid, sasl]), end, tls: false };
     }
@@ -117,9 +119,14 @@ function send(port: number, p: Probe, timeoutMs: number): Promise<{ data: Buffer
 function psqlSelect(port: number, caFile: string): Promise<boolean> {
   const conninfo = `host=${SERVER}.pgwarden.localhost hostaddr=127.0.0.1 port=${port} user=alice@${SERVER} dbname=postgres sslmode=verify-full sslrootcert=${caFile} connect_timeout=10`;
   return new Promise((resolve) => {
-    execFile('psql', [conninfo, '-X', '-A', '-t', '-c', 'select 42'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PGPASSWORD: PASSWORD }, timeout: 30_000 }, (err, stdout) => {
-      resolve(!err && stdout.trim() === '42');
-    });
+    execFile(
+      'psql',
+      [conninfo, '-X', '-A', '-t', '-c', 'select 42'],
+      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PGPASSWORD: PASSWORD }, timeout: 30_000 },
+      (err, stdout) => {
+        resolve(!err && stdout.trim() === '42');
+      },
+    );
   });
 }
 
@@ -156,7 +163,8 @@ export async function runNetwork(opts: { seed: number; connections: number; conc
       const r = await send(p.port === 'public' ? publicPort : linkPort, p, 15_000);
       const v = r.closed ? judge(r.data, p) : 'hang';
       counts[v]++;
-      if ((v === 'internal' || v === 'malformed' || v === 'hang') && examples.length < 5) examples.push(`${v}: sent ${p.bytes.subarray(0, 120).toString('hex')} got ${r.data.subarray(0, 120).toString('hex')}`);
+      if ((v === 'internal' || v === 'malformed' || v === 'hang') && examples.length < 5)
+        examples.push(`${v}: sent ${p.bytes.subarray(0, 120).toString('hex')} got ${r.data.subarray(0, 120).toString('hex')}`);
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency }, lane));
@@ -168,5 +176,18 @@ export async function runNetwork(opts: { seed: number; connections: number; conc
   for (const v of metric?.values ?? []) denied[String(v.labels.reason)] = v.value;
   const rssAfter = process.memoryUsage().rss;
   await stop();
-  return { connections: opts.connections, seconds, fatal: counts.fatal, silent: counts.silent, internalErrors: counts.internal, hangs: counts.hang, malformed: counts.malformed, other: counts.other, psqlAfter, rssBefore, rssAfter, denied };
+  return {
+    connections: opts.connections,
+    seconds,
+    fatal: counts.fatal,
+    silent: counts.silent,
+    internalErrors: counts.internal,
+    hangs: counts.hang,
+    malformed: counts.malformed,
+    other: counts.other,
+    psqlAfter,
+    rssBefore,
+    rssAfter,
+    denied,
+  };
 }

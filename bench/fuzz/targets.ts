@@ -8,8 +8,26 @@ import { parseProxyHeader, ProxyProtocolError, startsWithProxySignature, type Pr
 import { hasClientAddress } from '../../src/gateway/proxy-stage.js';
 import { routeConnection } from '../../src/gateway/route.js';
 import { judgeStartupParams } from '../../src/gateway/startup-policy.js';
-import { ScramServerSession, ScramError, buildScramVerifier, mockVerifier, parseScramVerifier, type ScramMechanism, type ScramVerifier } from '../../src/auth/scram/index.js';
-import { clientFirst, FUZZ_BINDING_DATA, messageStream, NONCE_PLACEHOLDER, proxyHeader, saslInitialBody, SCRAM_SPLIT, scramExchange, startupPacket } from './generate.js';
+import {
+  ScramServerSession,
+  ScramError,
+  buildScramVerifier,
+  mockVerifier,
+  parseScramVerifier,
+  type ScramMechanism,
+  type ScramVerifier,
+} from '../../src/auth/scram/index.js';
+import {
+  clientFirst,
+  FUZZ_BINDING_DATA,
+  messageStream,
+  NONCE_PLACEHOLDER,
+  proxyHeader,
+  saslInitialBody,
+  SCRAM_SPLIT,
+  scramExchange,
+  startupPacket,
+} from './generate.js';
 import type { Rng } from './rng.js';
 
 /** A broken invariant: counted as a finding, like a crash. */
@@ -122,7 +140,8 @@ const proxy: FuzzTarget = {
     if (whole.kind === 'ok') {
       invariant(whole.consumed <= input.length && whole.consumed <= maxHeaderBytes, 'consumed past the input or the bound');
       const h = whole.header;
-      if (hasClientAddress(h)) invariant(h.source !== undefined && (h.family === 'inet' || h.family === 'inet6') && h.command === 'PROXY', 'client address without an IP source');
+      if (hasClientAddress(h))
+        invariant(h.source !== undefined && (h.family === 'inet' || h.family === 'inet6') && h.command === 'PROXY', 'client address without an IP source');
       startsWithProxySignature(input.subarray(whole.consumed));
     }
     if (whole.kind === 'error') throw whole.error; // counted as the parser's typed refusal

@@ -50,7 +50,19 @@ for (let ti = 0; ti < list.length; ti++) {
   const target = list[ti]!;
   const n = ti === list.length - 1 ? input.inputs - done : Math.round(input.inputs * target.weight);
   const pool = [...target.seeds];
-  const s: TargetStats = { name: target.name, inputs: 0, accepted: 0, typedErrors: 0, crashes: 0, invariants: 0, slow: 0, maxMs: 0, totalMs: 0, maxInputBytes: 0, slowestAloneMs: 0 };
+  const s: TargetStats = {
+    name: target.name,
+    inputs: 0,
+    accepted: 0,
+    typedErrors: 0,
+    crashes: 0,
+    invariants: 0,
+    slow: 0,
+    maxMs: 0,
+    totalMs: 0,
+    maxInputBytes: 0,
+    slowestAloneMs: 0,
+  };
   let slowest: { buf: Buffer; runSeed: number } | null = null;
   header[1] = ti;
   for (let i = 0; i < n; i++) {
@@ -73,7 +85,17 @@ for (let ti = 0; ti < list.length; ti++) {
         else s.crashes++;
         if (findings.length < 50) {
           const e = err as Error;
-          findings.push({ target: target.name, kind: invariantBroken ? 'invariant' : 'crash', error: `${e?.name ?? typeof err}: ${e?.message ?? String(err)}`, stack: String(e?.stack ?? '').split('\n').slice(0, 6).join('\n'), inputHex: buf.toString('hex'), runSeed });
+          findings.push({
+            target: target.name,
+            kind: invariantBroken ? 'invariant' : 'crash',
+            error: `${e?.name ?? typeof err}: ${e?.message ?? String(err)}`,
+            stack: String(e?.stack ?? '')
+              .split('\n')
+              .slice(0, 6)
+              .join('\n'),
+            inputHex: buf.toString('hex'),
+            runSeed,
+          });
         }
       }
     }

@@ -20,8 +20,7 @@ export function apiTarget(dataDir: string): ApiTarget {
 }
 
 /** pgAudit's `pgaudit.log` for these classes, as the platform writes it. */
-export const pgauditLogValue = (classes: readonly string[]): string =>
-  classes.length ? classes.map((c) => c.toLowerCase()).join(',') : 'none';
+export const pgauditLogValue = (classes: readonly string[]): string => (classes.length ? classes.map((c) => c.toLowerCase()).join(',') : 'none');
 
 /** The server's current `pgaudit.log` in a new session, or null when pgAudit is not loaded. */
 export async function currentPgauditLog(platform: ChildPlatform, id: number): Promise<string | null> {

@@ -55,7 +55,9 @@ export async function tallyStore(dir: string, windows: readonly TallyWindow[], a
   const out = new Map<string, Tally>(windows.map((w) => [w.key, { statements: 0, matching: 0, pgaudit: 0, other: 0, bytes: 0 }]));
   const sorted = [...windows].sort((a, b) => a.startMs - b.startMs);
   const find = (t: number) => sorted.find((w) => t >= w.startMs && t <= w.endMs);
-  const segments = readdirSync(dir).filter((f) => /^segment-\d+\.log$/.test(f)).sort();
+  const segments = readdirSync(dir)
+    .filter((f) => /^segment-\d+\.log$/.test(f))
+    .sort();
   for (const seg of segments) {
     const lines = createInterface({ input: createReadStream(path.join(dir, seg), { encoding: 'utf8' }), crlfDelay: Infinity });
     for await (const line of lines) {
@@ -75,8 +77,7 @@ export async function tallyStore(dir: string, windows: readonly TallyWindow[], a
       if (e.type === 'statement' && ours) {
         tally.statements++;
         if (e.text?.startsWith(textPrefix)) tally.matching++;
-      }
-      else if (e.type === 'statement.pgaudit' && ours) tally.pgaudit++;
+      } else if (e.type === 'statement.pgaudit' && ours) tally.pgaudit++;
       else tally.other++;
     }
   }

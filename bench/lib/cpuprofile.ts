@@ -86,8 +86,10 @@ export function summarizeProfile(file: string, top = 15, windows?: readonly Wind
     selfUs.set(id, (selfUs.get(id) ?? 0) + dt);
   }
   if (windows && inside === 0) {
-    throw new Error(`no sample of ${file} falls in the measured windows (profile ${prof.startTime}–${prof.endTime} µs, ` +
-      `windows from ${windows[0]?.startUs} µs): clocks differ?`);
+    throw new Error(
+      `no sample of ${file} falls in the measured windows (profile ${prof.startTime}–${prof.endTime} µs, ` +
+        `windows from ${windows[0]?.startUs} µs): clocks differ?`,
+    );
   }
   const fn = new Map<string, { name: string; location: string; us: number }>();
   const files = new Map<string, number>();

@@ -31,12 +31,29 @@ export async function startDirectServer(opts: {
   tls: TlsFiles;
 }): Promise<DirectServer> {
   const hba = path.join(opts.benchDir, 'direct_hba.conf');
-  writeOwned(hba, '# pgwarden bench: TLS + SCRAM on loopback, SCRAM on the socket\n' +
-    'hostssl all all 127.0.0.1/32 scram-sha-256\nlocal all all scram-sha-256\n', opts.account);
-  const args = ['-D', opts.dataDir,
-    '-c', 'listen_addresses=127.0.0.1', '-c', `port=${opts.port}`,
-    '-c', 'ssl=on', '-c', `ssl_cert_file=${opts.tls.certFile}`, '-c', `ssl_key_file=${opts.tls.keyFile}`,
-    '-c', `hba_file=${hba}`, '-c', `unix_socket_directories=${opts.socketDir}`];
+  writeOwned(
+    hba,
+    '# pgwarden bench: TLS + SCRAM on loopback, SCRAM on the socket\n' + 'hostssl all all 127.0.0.1/32 scram-sha-256\nlocal all all scram-sha-256\n',
+    opts.account,
+  );
+  const args = [
+    '-D',
+    opts.dataDir,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    `port=${opts.port}`,
+    '-c',
+    'ssl=on',
+    '-c',
+    `ssl_cert_file=${opts.tls.certFile}`,
+    '-c',
+    `ssl_key_file=${opts.tls.keyFile}`,
+    '-c',
+    `hba_file=${hba}`,
+    '-c',
+    `unix_socket_directories=${opts.socketDir}`,
+  ];
   const child: ChildProcess = spawn(findPgBinaries().bin('postgres'), args, {
     uid: opts.account.uid,
     gid: opts.account.gid,

@@ -45,26 +45,30 @@ export async function startPgBouncer(opts: {
   const logFile = path.join(opts.dir, 'pgbouncer.log');
   writeOwned(authFile, `${quoteAuth(opts.user)} ${quoteAuth(opts.scramVerifier)}\n`, opts.account);
   writeOwned(logFile, '', opts.account);
-  writeOwned(ini, [
-    '[databases]',
-    `${opts.database} = host=${opts.socketDir} port=${opts.serverPort} dbname=${opts.database}`,
-    '',
-    '[pgbouncer]',
-    'listen_addr = 127.0.0.1',
-    `listen_port = ${opts.port}`,
-    'unix_socket_dir =',
-    'auth_type = scram-sha-256',
-    `auth_file = ${authFile}`,
-    'pool_mode = session',
-    'max_client_conn = 500',
-    `default_pool_size = ${opts.poolSize}`,
-    'client_tls_sslmode = require',
-    `client_tls_cert_file = ${opts.tls.certFile}`,
-    `client_tls_key_file = ${opts.tls.keyFile}`,
-    'server_tls_sslmode = disable',
-    `logfile = ${logFile}`,
-    '',
-  ].join('\n'), opts.account);
+  writeOwned(
+    ini,
+    [
+      '[databases]',
+      `${opts.database} = host=${opts.socketDir} port=${opts.serverPort} dbname=${opts.database}`,
+      '',
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${opts.port}`,
+      'unix_socket_dir =',
+      'auth_type = scram-sha-256',
+      `auth_file = ${authFile}`,
+      'pool_mode = session',
+      'max_client_conn = 500',
+      `default_pool_size = ${opts.poolSize}`,
+      'client_tls_sslmode = require',
+      `client_tls_cert_file = ${opts.tls.certFile}`,
+      `client_tls_key_file = ${opts.tls.keyFile}`,
+      'server_tls_sslmode = disable',
+      `logfile = ${logFile}`,
+      '',
+    ].join('\n'),
+    opts.account,
+  );
 
   const child: ChildProcess = spawn(opts.binary, ['-q', ini], {
     uid: opts.account.uid,
@@ -88,8 +92,7 @@ export async function startPgBouncer(opts: {
   const unregister = onCleanup('stop pgbouncer', stop);
   const logTail = () => readFileSync(logFile, 'utf8').trim().split('\n').slice(-10).join('\n');
   try {
-    await waitForPort(opts.port, 10_000, () =>
-      child.exitCode !== null || child.signalCode !== null ? `pgbouncer exited during start:\n${logTail()}` : null);
+    await waitForPort(opts.port, 10_000, () => (child.exitCode !== null || child.signalCode !== null ? `pgbouncer exited during start:\n${logTail()}` : null));
   } catch (err) {
     await stop();
     throw err;

@@ -43,14 +43,7 @@ export function clientConfig(platform: Platform): ClientConfig {
 }
 
 /** One login through the gateway (TLS verified against the platform CA, SNI routing), `select 1`. */
-export async function gatewayRoundTrip(opts: {
-  port: number;
-  ca: string;
-  server: string;
-  domain: string;
-  user: string;
-  password: string;
-}): Promise<void> {
+export async function gatewayRoundTrip(opts: { port: number; ca: string; server: string; domain: string; user: string; password: string }): Promise<void> {
   const client = new pg.Client({
     host: '127.0.0.1',
     port: opts.port,

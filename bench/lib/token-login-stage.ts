@@ -66,12 +66,20 @@ export async function runLoginStage(o: LoginStageOptions): Promise<LoginStageRes
   await callApi(api, 'POST', '/servers', { name: SERVER, administratorLogin: ADMIN, administratorLoginPassword: PASSWORD });
   await callApi(api, 'PUT', `/servers/${SERVER}/firewallRules/bench-loopback`, { startIpAddress: '127.0.0.1', endIpAddress: '127.0.0.1' });
   await callApi(api, 'PUT', `/servers/${SERVER}/administrators/identity`, {
-    issuer: idp.issuer, audience: AUDIENCE, login: 'aad_admin', objectId: 'oid-bench-admin', type: 'servicePrincipal', caBundle: idp.caPem,
+    issuer: idp.issuer,
+    audience: AUDIENCE,
+    login: 'aad_admin',
+    objectId: 'oid-bench-admin',
+    type: 'servicePrincipal',
+    caBundle: idp.caPem,
   });
   await callApi(api, 'POST', `/servers/${SERVER}/identityPrincipals`, { role: ROLE, objectId: OID, type: 'user' });
   const snap = () => platform.snapshots.snapshot;
   await waitFor('firewall rule in the gateway snapshot', () => (snap().network.servers.get(SERVER)?.firewall.match('127.0.0.1') ?? null) !== null);
-  await waitFor('principal in the gateway snapshot', () => (snap().identity.get(SERVER)?.admin ?? null) !== null && (snap().identity.get(SERVER)?.principals.has(ROLE) ?? false));
+  await waitFor(
+    'principal in the gateway snapshot',
+    () => (snap().identity.get(SERVER)?.admin ?? null) !== null && (snap().identity.get(SERVER)?.principals.has(ROLE) ?? false),
+  );
   const token = await idp.issueToken({ clientId: 'app', audience: AUDIENCE, alg: 'RS256' });
   console.log(`\nlogin time: platform + server + identity set up in ${((performance.now() - t0) / 1000).toFixed(1)} s; data dir ${platform.options.dataDir}`);
 
@@ -92,8 +100,10 @@ export async function runLoginStage(o: LoginStageOptions): Promise<LoginStageRes
   const direct = o.direct ? await startDirect(platform, root) : null;
   if (direct) targets.push({ label: 'direct', port: direct.port, user: ADMIN, password: PASSWORD, ssl: { ca }, expectRole: ADMIN });
 
-  console.log(`sequential logins over TLS, legs alternating in ${o.rounds} rounds (order rotating), up to ${o.maxLogins} logins or ${o.maxSeconds} s per leg, ` +
-    `after ${o.warmup} untimed logins per leg; the token leg reuses ONE valid RS256 access token (${token.length} bytes) for every login`);
+  console.log(
+    `sequential logins over TLS, legs alternating in ${o.rounds} rounds (order rotating), up to ${o.maxLogins} logins or ${o.maxSeconds} s per leg, ` +
+      `after ${o.warmup} untimed logins per leg; the token leg reuses ONE valid RS256 access token (${token.length} bytes) for every login`,
+  );
   const samples = await alternateLogins(targets, { maxLogins: o.maxLogins, maxMs: o.maxSeconds * 1000, rounds: o.rounds, warmup: o.warmup }, console.log);
   await direct?.stop(); // the platform's server is stopped with the platform, at cleanup
 
@@ -105,14 +115,20 @@ export async function runLoginStage(o: LoginStageOptions): Promise<LoginStageRes
     direct: `direct: ${ADMIN} to PostgreSQL itself, SCRAM-SHA-256`,
   };
   console.log('');
-  console.log(table(['login (TLS, new connection each)', 'logins', 'mean ms', 'p50 ms', 'p95 ms', 'min ms', 'max ms', '+ select 1 + end: mean ms'],
-    targets.map(({ label }) => {
-      const c = connect.get(label)!;
-      return [what[label]!, String(c.n), fixed(c.mean), fixed(c.p50), fixed(c.p95), fixed(c.min), fixed(c.max), fixed(total.get(label)!.mean)];
-    })));
+  console.log(
+    table(
+      ['login (TLS, new connection each)', 'logins', 'mean ms', 'p50 ms', 'p95 ms', 'min ms', 'max ms', '+ select 1 + end: mean ms'],
+      targets.map(({ label }) => {
+        const c = connect.get(label)!;
+        return [what[label]!, String(c.n), fixed(c.mean), fixed(c.p50), fixed(c.p95), fixed(c.min), fixed(c.max), fixed(total.get(label)!.mean)];
+      }),
+    ),
+  );
   console.log('(connect time: new pg.Client until connect() resolves: TCP + TLS handshake + startup + authentication + backend start)');
-  console.log(`(a SCRAM login also costs the client PBKDF2-SHA-256 × ${iterations} ≈ ${fixed(pbkdf2Ms)} ms here and one more round trip; ` +
-    'a token login sends the token in one password message, the gateway verifies it, then logs in to the server with SCRAM keys it has cached)');
+  console.log(
+    `(a SCRAM login also costs the client PBKDF2-SHA-256 × ${iterations} ≈ ${fixed(pbkdf2Ms)} ms here and one more round trip; ` +
+      'a token login sends the token in one password message, the gateway verifies it, then logs in to the server with SCRAM keys it has cached)',
+  );
   return { scram: connect.get('scram')!, token: connect.get('token')!, direct: connect.get('direct') ?? null };
 }
 

@@ -62,7 +62,8 @@ export async function openPlatformAudit(options: PlatformOptions, host: Host, d:
 export async function openGatewayAudit(options: PlatformOptions, host: Host, d: AuditDeps): Promise<AuditPart> {
   const p = host.paths;
   const volume = platformVolume(host, 'audit', p.auditVolume, { uid: 0, gid: 0 }, 16 * GiB);
-  if (!(await volume.isOpen())) throw new Error(`The platform in ${p.root} is not running (its encrypted audit volume is locked): start it with 'pgwarden up' first.`);
+  if (!(await volume.isOpen()))
+    throw new Error(`The platform in ${p.root} is not running (its encrypted audit volume is locked): start it with 'pgwarden up' first.`);
   const suffix = `gateway-${options.gatewayPort}`;
   const log = await openLog(options, host, { dir: `${p.auditDir}-${suffix}`, witnessFile: `${p.auditWitness}.${suffix}` }, d);
   return { log, stop: () => log.close() };

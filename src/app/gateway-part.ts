@@ -27,7 +27,13 @@ export interface GatewayPart extends Part {
 
 /** The operator's certificate files, or one issued from the platform CA for every server name;
  * `persist`: this process writes the issued certificate (only `up` does). */
-export function loadGatewayCertificates(options: PlatformOptions, host: Host, ca: PlatformCa, snapshots: SnapshotStore, persist: boolean): Promise<GatewayCertificates> {
+export function loadGatewayCertificates(
+  options: PlatformOptions,
+  host: Host,
+  ca: PlatformCa,
+  snapshots: SnapshotStore,
+  persist: boolean,
+): Promise<GatewayCertificates> {
   return GatewayCertificates.load({
     paths: host.paths,
     ca,
@@ -80,9 +86,9 @@ export async function startGateway(options: PlatformOptions, host: Host, d: Gate
     snapshot: () => snapshots.snapshot,
     network: () => snapshots.snapshot.network,
     registerPendingEndpoint: (server, endpoint) => {
-      privateEndpoints.registerPending(server, endpoint.id, endpoint.kind).catch((err: Error) =>
-        log.error({ err, server }, 'could not register a pending private endpoint'),
-      );
+      privateEndpoints
+        .registerPending(server, endpoint.id, endpoint.kind)
+        .catch((err: Error) => log.error({ err, server }, 'could not register a pending private endpoint'));
     },
     socketDir: (id) => d.maintenance.socketDir(id),
     verifyToken: (token, admin) => tokenVerifiers.verify(token, admin),

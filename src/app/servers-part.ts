@@ -122,13 +122,22 @@ export function scheduleServerBackups(options: PlatformOptions, host: Host, part
       retentionDays: options.backupRetentionDays ?? DEFAULT_BACKUP_RETENTION_DAYS,
       ...(options.backupScheduleTickMs ? { tickMs: options.backupScheduleTickMs } : {}),
     },
-    { servers: part.repo, service: part.serverService, repo: part.backupRepo, hostId: host.hostId, onError: (err, server) => log.error({ err, server }, 'scheduled backup') },
+    {
+      servers: part.repo,
+      service: part.serverService,
+      repo: part.backupRepo,
+      hostId: host.hostId,
+      onError: (err, server) => log.error({ err, server }, 'scheduled backup'),
+    },
   );
 }
 
 /** The servers' pgAudit lines into the audit store (with the gateway's sessions to match them
  * to), and the store's retention: as long as the longest any server asks for. */
-export function startPgAudit(host: Host, d: { servers: ManagedServers; snapshots: SnapshotStore; sessions: IngestSessions; bus: EventBus; audit: AuditLog }): PgAuditIngest {
+export function startPgAudit(
+  host: Host,
+  d: { servers: ManagedServers; snapshots: SnapshotStore; sessions: IngestSessions; bus: EventBus; audit: AuditLog },
+): PgAuditIngest {
   const pgaudit = new PgAuditIngest({
     stateFile: path.join(host.paths.root, 'pgaudit-offsets.json'),
     servers: () => [...d.snapshots.snapshot.servers.values()].filter((s) => s.hostId === host.hostId),

@@ -15,7 +15,8 @@ function volumeBackendOption(v: string): 'auto' | 'fscrypt' | 'gocryptfs' {
 function optionsFrom(o: Record<string, unknown>, cmd: Command): PlatformOptions {
   const globals = cmd.optsWithGlobals<{ dataDir?: string }>();
   if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new Error('--tls-cert and --tls-key go together.');
-  if (o.privateLinkPort !== undefined && !o.privateLinkLb) throw new Error('--private-link-port needs --private-link-lb (the load balancers allowed to send PROXY headers).');
+  if (o.privateLinkPort !== undefined && !o.privateLinkLb)
+    throw new Error('--private-link-port needs --private-link-lb (the load balancers allowed to send PROXY headers).');
   return {
     dataDir: (o.dataDir as string | undefined) ?? globals.dataDir ?? process.env.PGWARDEN_DATA_DIR ?? defaultOptions.dataDir,
     domain: o.domain as string,

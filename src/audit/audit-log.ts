@@ -213,8 +213,7 @@ export class AuditLog {
 
   /** Runs retention now and then every `everyMs` (daily by default); `days()` is read each time. */
   scheduleRetention(days: () => number, bus: EventBus, everyMs = 86_400_000): void {
-    const run = () =>
-      void this.applyRetention(days(), bus).catch((err: Error) => this.options.log.error({ err }, 'audit retention failed'));
+    const run = () => void this.applyRetention(days(), bus).catch((err: Error) => this.options.log.error({ err }, 'audit retention failed'));
     run();
     this.retentionTimer = setInterval(run, everyMs);
     this.retentionTimer.unref();

@@ -47,7 +47,7 @@ export interface Collected {
   readonly lines: CollectedLine[];
   /** New offsets of the files read. */
   readonly offsets: Record<string, number>;
-/** Distinct sessionKey()s of the lines. */
+  /** Distinct sessionKey()s of the lines. */
   readonly keys: string[];
 }
 
@@ -67,7 +67,9 @@ export function collectLines(servers: readonly ServerLogs[], offsets: Readonly<R
   const keys = new Set<string>();
   for (const server of servers) {
     if (!existsSync(server.dir)) continue;
-    for (const name of readdirSync(server.dir).filter((n) => n.endsWith('.json')).sort()) {
+    for (const name of readdirSync(server.dir)
+      .filter((n) => n.endsWith('.json'))
+      .sort()) {
       const file = path.join(server.dir, name);
       const from = offsets[file] ?? 0;
       const size = statSync(file).size;
@@ -82,7 +84,14 @@ export function collectLines(servers: readonly ServerLogs[], offsets: Readonly<R
         if (long.line === null || long.full === null) continue;
         const quick = quickFields(long.line) ?? parsedFields(long.line);
         if (quick === null) continue;
-        lines.push({ server: server.name, pid: quick.pid, substatementId: quick.substatementId, nestedOnly: server.nestedOnly === true, bytes: long.line, full: long.full });
+        lines.push({
+          server: server.name,
+          pid: quick.pid,
+          substatementId: quick.substatementId,
+          nestedOnly: server.nestedOnly === true,
+          bytes: long.line,
+          full: long.full,
+        });
         keys.add(sessionKey(server.name, quick.pid));
         continue;
       }
@@ -109,7 +118,20 @@ export function collectLines(servers: readonly ServerLogs[], offsets: Readonly<R
 }
 
 /** pgAudit's MISC commands of transaction control: top-level only (procedures commit through SPI, unlogged). */
-const TRANSACTION_CONTROL = new Set(['BEGIN', 'START TRANSACTION', 'COMMIT', 'END', 'ROLLBACK', 'ABORT', 'SAVEPOINT', 'RELEASE', 'ROLLBACK TO SAVEPOINT', 'PREPARE TRANSACTION', 'COMMIT PREPARED', 'ROLLBACK PREPARED']);
+const TRANSACTION_CONTROL = new Set([
+  'BEGIN',
+  'START TRANSACTION',
+  'COMMIT',
+  'END',
+  'ROLLBACK',
+  'ABORT',
+  'SAVEPOINT',
+  'RELEASE',
+  'ROLLBACK TO SAVEPOINT',
+  'PREPARE TRANSACTION',
+  'COMMIT PREPARED',
+  'ROLLBACK PREPARED',
+]);
 
 export function finishLines(lines: readonly CollectedLine[], sessions: ReadonlyMap<string, JoinedSession>, maxTextBytes = MAX_TEXT_BYTES): PgAuditEvent[] {
   const out: PgAuditEvent[] = [];

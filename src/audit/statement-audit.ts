@@ -41,6 +41,10 @@ export class StatementAuditPolicies {
 }
 
 /** The statement audit of one relayed session, a consumer of its observer. */
-export function startSessionAudit(config: StatementAuditConfig, onStatement: (e: StatementEvent) => void, onError: (reason: string) => void): StatementAuditConsumer {
+export function startSessionAudit(
+  config: StatementAuditConfig,
+  onStatement: (e: StatementEvent) => void,
+  onError: (reason: string) => void,
+): StatementAuditConsumer {
   return new StatementAuditConsumer({ classifier: config.classifier, include: config.include, logParameters: config.logParameters, onStatement, onError });
 }

@@ -27,10 +27,7 @@ export function embeddedCatalogConnection(paths: PlatformPaths): CatalogConnecti
   return { host: paths.catalogSocketDir(), user: CATALOG_SUPERUSER, password: readFileSync(file, 'utf8').trim(), database: 'postgres' };
 }
 
-export async function startEmbeddedCatalog(
-  paths: PlatformPaths,
-  account: OsAccount,
-): Promise<{ cluster: Cluster; connection: CatalogConnection }> {
+export async function startEmbeddedCatalog(paths: PlatformPaths, account: OsAccount): Promise<{ cluster: Cluster; connection: CatalogConnection }> {
   const password = loadOrCreateSecret(path.join(paths.secretsDir, 'catalog.password'));
   // A catalog made when it ran as another OS user (the one account servers shared) becomes its own user's.
   const volumeDir = path.dirname(paths.catalogData);

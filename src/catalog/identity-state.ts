@@ -8,7 +8,15 @@ export type { IdentityAdminView, PrincipalView, ServerIdentity } from '../auth/i
 export async function loadIdentityState(db: pg.Pool): Promise<Map<string, ServerIdentity>> {
   const { rows } = await db.query<{
     server: string;
-    admin: { issuer: string; audience: string; object_id_claim: string; ca_bundle: string | null; login: string; object_id: string; principal_type: PrincipalType } | null;
+    admin: {
+      issuer: string;
+      audience: string;
+      object_id_claim: string;
+      ca_bundle: string | null;
+      login: string;
+      object_id: string;
+      principal_type: PrincipalType;
+    } | null;
     principals: { role: string; object_id: string; principal_type: PrincipalType }[] | null;
   }>(
     `select s.name as server,

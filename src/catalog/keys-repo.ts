@@ -104,7 +104,10 @@ export class KeysRepo {
 
   /** Rewrites the PKCS#11 reference of a customer key in place (a module path adopted under its configured name). */
   async setPkcs11(serverId: number, pkcs11: Pkcs11Reference): Promise<void> {
-    await this.db.query("update server_keys set pkcs11 = $2, updated_at = now() where server_id = $1 and type = 'CustomerManaged'", [serverId, JSON.stringify(pkcs11)]);
+    await this.db.query("update server_keys set pkcs11 = $2, updated_at = now() where server_id = $1 and type = 'CustomerManaged'", [
+      serverId,
+      JSON.stringify(pkcs11),
+    ]);
   }
 
   async setStatus(serverId: number, status: KeyStatus, reason: string | null): Promise<void> {

@@ -52,18 +52,15 @@ export class PrivateEndpointsRepo {
   constructor(private readonly db: Queryable) {}
 
   async list(serverId: number): Promise<PrivateEndpointRecord[]> {
-    const { rows } = await this.db.query<Row>(
-      `select ${COLUMNS} from private_endpoint_connections where server_id = $1 order by endpoint_id`,
-      [serverId],
-    );
+    const { rows } = await this.db.query<Row>(`select ${COLUMNS} from private_endpoint_connections where server_id = $1 order by endpoint_id`, [serverId]);
     return rows.map(fromRow);
   }
 
   async get(serverId: number, endpointId: string): Promise<PrivateEndpointRecord | null> {
-    const { rows } = await this.db.query<Row>(
-      `select ${COLUMNS} from private_endpoint_connections where server_id = $1 and endpoint_id = $2`,
-      [serverId, endpointId],
-    );
+    const { rows } = await this.db.query<Row>(`select ${COLUMNS} from private_endpoint_connections where server_id = $1 and endpoint_id = $2`, [
+      serverId,
+      endpointId,
+    ]);
     return rows[0] ? fromRow(rows[0]) : null;
   }
 
@@ -84,12 +81,7 @@ export class PrivateEndpointsRepo {
   }
 
   /** Sets the status (and the description when given); null when there is no such connection. */
-  async setStatus(
-    serverId: number,
-    endpointId: string,
-    status: PrivateEndpointStatus,
-    description: string | undefined,
-  ): Promise<PrivateEndpointRecord | null> {
+  async setStatus(serverId: number, endpointId: string, status: PrivateEndpointStatus, description: string | undefined): Promise<PrivateEndpointRecord | null> {
     const { rows } = await this.db.query<Row>(
       `update private_endpoint_connections set status = $3, description = coalesce($4, description), updated_at = now()
        where server_id = $1 and endpoint_id = $2 returning ${COLUMNS}`,
@@ -99,10 +91,7 @@ export class PrivateEndpointsRepo {
   }
 
   async delete(serverId: number, endpointId: string): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      'delete from private_endpoint_connections where server_id = $1 and endpoint_id = $2',
-      [serverId, endpointId],
-    );
+    const { rowCount } = await this.db.query('delete from private_endpoint_connections where server_id = $1 and endpoint_id = $2', [serverId, endpointId]);
     return (rowCount ?? 0) > 0;
   }
 

@@ -28,13 +28,24 @@ export interface CatalogSnapshot {
 }
 
 export class SnapshotStore extends EventEmitter<{ updated: [CatalogSnapshot]; error: [Error] }> {
-  private current: CatalogSnapshot = { servers: new Map(), network: { servers: new Map(), vnets: new Map() }, identity: new Map(), audit: new Map(), threat: new Map(), loadedAt: new Date(0), version: 0 };
+  private current: CatalogSnapshot = {
+    servers: new Map(),
+    network: { servers: new Map(), vnets: new Map() },
+    identity: new Map(),
+    audit: new Map(),
+    threat: new Map(),
+    loadedAt: new Date(0),
+    version: 0,
+  };
   private reloading: Promise<void> | null = null;
   private again = false;
   private readonly repo: ServersRepo;
   lastError: Error | null = null;
 
-  constructor(private readonly db: pg.Pool, private readonly feed: ChangeFeed) {
+  constructor(
+    private readonly db: pg.Pool,
+    private readonly feed: ChangeFeed,
+  ) {
     super();
     this.repo = new ServersRepo(db);
     feed.on('change', () => this.requestReload());

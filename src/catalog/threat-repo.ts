@@ -121,8 +121,24 @@ export class ThreatRepo implements ThreatStore, DeliveryLog {
        on conflict (server_id, type, severity, incident_key) where state = 'Active'
        do update set count = alerts.count + excluded.count, last_seen = greatest(alerts.last_seen, excluded.last_seen)
        returning id, (xmax = 0) as created`,
-      [a.id, a.serverId, a.type, a.severity, a.incidentKey, a.title, a.description, a.tactic, a.principal, a.sourceAddress,
-        a.location ? JSON.stringify(a.location) : null, a.firstSeen, a.lastSeen, a.count, JSON.stringify(a.evidence), a.recommendedAction],
+      [
+        a.id,
+        a.serverId,
+        a.type,
+        a.severity,
+        a.incidentKey,
+        a.title,
+        a.description,
+        a.tactic,
+        a.principal,
+        a.sourceAddress,
+        a.location ? JSON.stringify(a.location) : null,
+        a.firstSeen,
+        a.lastSeen,
+        a.count,
+        JSON.stringify(a.evidence),
+        a.recommendedAction,
+      ],
     );
     return rows[0]!;
   }
@@ -172,25 +188,49 @@ export class ThreatRepo implements ThreatStore, DeliveryLog {
   }
 
   async recordDelivery(d: Delivery): Promise<void> {
-    await this.db.query(
-      'insert into alert_deliveries (alert_id, channel, target, outcome, attempts, error, time) values ($1, $2, $3, $4, $5, $6, $7)',
-      [d.alertId, d.channel, d.target, d.outcome, d.attempts, d.error ?? null, d.time],
-    );
+    await this.db.query('insert into alert_deliveries (alert_id, channel, target, outcome, attempts, error, time) values ($1, $2, $3, $4, $5, $6, $7)', [
+      d.alertId,
+      d.channel,
+      d.target,
+      d.outcome,
+      d.attempts,
+      d.error ?? null,
+      d.time,
+    ]);
   }
 
   async deliveries(alertId: string): Promise<Delivery[]> {
-    const { rows } = await this.db.query<{ alert_id: string; channel: Delivery['channel']; target: string; outcome: Delivery['outcome']; attempts: number; error: string | null; time: Date }>(
-      'select * from alert_deliveries where alert_id = $1 order by id',
-      [alertId],
-    );
-    return rows.map((r) => ({ alertId: r.alert_id, channel: r.channel, target: r.target, outcome: r.outcome, attempts: r.attempts, ...(r.error ? { error: r.error } : {}), time: r.time.toISOString() }));
+    const { rows } = await this.db.query<{
+      alert_id: string;
+      channel: Delivery['channel'];
+      target: string;
+      outcome: Delivery['outcome'];
+      attempts: number;
+      error: string | null;
+      time: Date;
+    }>('select * from alert_deliveries where alert_id = $1 order by id', [alertId]);
+    return rows.map((r) => ({
+      alertId: r.alert_id,
+      channel: r.channel,
+      target: r.target,
+      outcome: r.outcome,
+      attempts: r.attempts,
+      ...(r.error ? { error: r.error } : {}),
+      time: r.time.toISOString(),
+    }));
   }
 
   async baselines(): Promise<BaselineRow[]> {
     const { rows } = await this.db.query<{ server: string; kind: BaselineKind; key: string; first_seen: Date; last_seen: Date }>(
       'select s.name as server, b.kind, b.key, b.first_seen, b.last_seen from threat_baselines b join servers s on s.id = b.server_id',
     );
-    return rows.map((r) => ({ server: r.server, kind: r.kind, key: decodeBaselineKey(r.key), firstSeen: r.first_seen.getTime(), lastSeen: r.last_seen.getTime() }));
+    return rows.map((r) => ({
+      server: r.server,
+      kind: r.kind,
+      key: decodeBaselineKey(r.key),
+      firstSeen: r.first_seen.getTime(),
+      lastSeen: r.last_seen.getTime(),
+    }));
   }
 
   /** Stores baseline rows in one statement; when that fails, row by row, so one bad row never
@@ -201,7 +241,8 @@ export class ThreatRepo implements ThreatStore, DeliveryLog {
       await this.writeBaselines(rows);
       return;
     } catch (err) {
-      if (rows.length === 1) throw new BaselineWriteError(`a threat baseline row (${rows[0]!.server}/${rows[0]!.kind}) could not be stored: ${(err as Error).message}`);
+      if (rows.length === 1)
+        throw new BaselineWriteError(`a threat baseline row (${rows[0]!.server}/${rows[0]!.kind}) could not be stored: ${(err as Error).message}`);
     }
     const failed: string[] = [];
     for (const r of rows) {
@@ -211,7 +252,8 @@ export class ThreatRepo implements ThreatStore, DeliveryLog {
         failed.push(`${r.server}/${r.kind}: ${(err as Error).message}`);
       }
     }
-    if (failed.length) throw new BaselineWriteError(`${failed.length} of ${rows.length} threat baseline rows could not be stored (${failed.slice(0, 3).join('; ')})`);
+    if (failed.length)
+      throw new BaselineWriteError(`${failed.length} of ${rows.length} threat baseline rows could not be stored (${failed.slice(0, 3).join('; ')})`);
   }
 
   private async writeBaselines(rows: readonly BaselineRow[]): Promise<void> {
@@ -221,7 +263,17 @@ export class ThreatRepo implements ThreatStore, DeliveryLog {
          from jsonb_to_recordset($1::jsonb) as r(server text, kind text, key text, first_seen timestamptz, last_seen timestamptz)
          join servers s on s.name = r.server
        on conflict (server_id, kind, key) do update set last_seen = greatest(threat_baselines.last_seen, excluded.last_seen)`,
-      [JSON.stringify(rows.map((r) => ({ server: r.server, kind: r.kind, key: encodeBaselineKey(r.key), first_seen: new Date(r.firstSeen).toISOString(), last_seen: new Date(r.lastSeen).toISOString() })))],
+      [
+        JSON.stringify(
+          rows.map((r) => ({
+            server: r.server,
+            kind: r.kind,
+            key: encodeBaselineKey(r.key),
+            first_seen: new Date(r.firstSeen).toISOString(),
+            last_seen: new Date(r.lastSeen).toISOString(),
+          })),
+        ),
+      ],
     );
   }
 
@@ -231,11 +283,27 @@ export class ThreatRepo implements ThreatStore, DeliveryLog {
 
   /** Every server's learned application shapes (SQL-injection detector). */
   async learnedShapes(): Promise<(LearnedRow & { server: string })[]> {
-    const { rows } = await this.db.query<{ server: string; role: string; application: string; fingerprint: string; shape: string; first_seen: Date; last_seen: Date }>(
+    const { rows } = await this.db.query<{
+      server: string;
+      role: string;
+      application: string;
+      fingerprint: string;
+      shape: string;
+      first_seen: Date;
+      last_seen: Date;
+    }>(
       `select s.name as server, l.role, l.application, l.fingerprint, l.shape, l.first_seen, l.last_seen
          from sql_learned_shapes l join servers s on s.id = l.server_id order by l.first_seen`,
     );
-    return rows.map((r) => ({ server: r.server, role: r.role, application: r.application, fingerprint: r.fingerprint, shape: r.shape, firstSeen: r.first_seen.getTime(), lastSeen: r.last_seen.getTime() }));
+    return rows.map((r) => ({
+      server: r.server,
+      role: r.role,
+      application: r.application,
+      fingerprint: r.fingerprint,
+      shape: r.shape,
+      firstSeen: r.first_seen.getTime(),
+      lastSeen: r.last_seen.getTime(),
+    }));
   }
 
   /** Stores learned shapes of one server (bounded by the detector before they get here). */
@@ -247,7 +315,19 @@ export class ThreatRepo implements ThreatStore, DeliveryLog {
          from jsonb_to_recordset($2::jsonb) as r(role text, application text, fingerprint text, shape text, first_seen timestamptz, last_seen timestamptz)
          join servers s on s.name = $1
        on conflict (server_id, role, application, fingerprint) do update set last_seen = greatest(sql_learned_shapes.last_seen, excluded.last_seen)`,
-      [server, JSON.stringify(rows.map((r) => ({ role: r.role, application: r.application, fingerprint: r.fingerprint, shape: r.shape, first_seen: new Date(r.firstSeen).toISOString(), last_seen: new Date(r.lastSeen).toISOString() })))],
+      [
+        server,
+        JSON.stringify(
+          rows.map((r) => ({
+            role: r.role,
+            application: r.application,
+            fingerprint: r.fingerprint,
+            shape: r.shape,
+            first_seen: new Date(r.firstSeen).toISOString(),
+            last_seen: new Date(r.lastSeen).toISOString(),
+          })),
+        ),
+      ],
     );
   }
 

@@ -28,7 +28,10 @@ const REMEMBER_MAX = 1000;
 export class TokensRepo {
   private readonly recent = new Map<string, { hash: Buffer; info: ApiTokenInfo; at: number }>();
 
-  constructor(private readonly db: pg.Pool, private readonly key: Buffer) {
+  constructor(
+    private readonly db: pg.Pool,
+    private readonly key: Buffer,
+  ) {
     if (key.length < 32) throw new RangeError('the API token HMAC key must be at least 32 bytes');
   }
 

@@ -57,13 +57,7 @@ export class VnetRulesRepo {
   }
 
   /** Inserts (`replace` false: nothing when the name exists) or creates-or-replaces. */
-  async write(
-    serverId: number,
-    name: string,
-    subnetId: string,
-    ignoreMissing: boolean,
-    replace: boolean,
-  ): Promise<{ written: boolean; created: boolean }> {
+  async write(serverId: number, name: string, subnetId: string, ignoreMissing: boolean, replace: boolean): Promise<{ written: boolean; created: boolean }> {
     const onConflict = replace
       ? `do update set virtual_network_subnet_id = excluded.virtual_network_subnet_id,
            ignore_missing_vnet_service_endpoint = excluded.ignore_missing_vnet_service_endpoint, updated_at = now()`

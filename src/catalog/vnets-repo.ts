@@ -72,10 +72,7 @@ export class VnetsRepo {
 
   /** With `lock`, the row is held FOR UPDATE: subnet changes of one network are serialized. */
   async get(name: string, lock = false): Promise<VnetRecord | null> {
-    const { rows } = await this.db.query<VnetRow>(
-      `select ${VNET} from virtual_networks where name = $1${lock ? ' for update' : ''}`,
-      [name],
-    );
+    const { rows } = await this.db.query<VnetRow>(`select ${VNET} from virtual_networks where name = $1${lock ? ' for update' : ''}`, [name]);
     return rows[0] ? vnetFromRow(rows[0]) : null;
   }
 
@@ -111,12 +108,7 @@ export class VnetsRepo {
     return rows[0] ? subnetFromRow(rows[0]) : null;
   }
 
-  async upsertSubnet(
-    vnetName: string,
-    name: string,
-    addressPrefix: string,
-    serviceEndpoint: boolean,
-  ): Promise<{ record: SubnetRecord; created: boolean }> {
+  async upsertSubnet(vnetName: string, name: string, addressPrefix: string, serviceEndpoint: boolean): Promise<{ record: SubnetRecord; created: boolean }> {
     const { rows } = await this.db.query<SubnetRow>(
       `insert into subnets (vnet_name, name, address_prefix, service_endpoint) values ($1, $2, $3, $4)
        on conflict (vnet_name, name) do update set address_prefix = excluded.address_prefix,

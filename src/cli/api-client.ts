@@ -31,9 +31,7 @@ export function resolveTarget(dataDir: string | undefined): ApiTarget {
   const dir = path.resolve(dataDir ?? env.PGWARDEN_DATA_DIR ?? '.pgwarden');
   const file = path.join(dir, 'client.json');
   if (!existsSync(file)) {
-    throw new Error(
-      `No pgwarden platform found in ${dir}: start one with 'pgwarden up', pass --data-dir, or set PGWARDEN_API_URL and PGWARDEN_TOKEN.`,
-    );
+    throw new Error(`No pgwarden platform found in ${dir}: start one with 'pgwarden up', pass --data-dir, or set PGWARDEN_API_URL and PGWARDEN_TOKEN.`);
   }
   let cfg: { apiUrl: string; token: string; caFile: string };
   try {

@@ -4,11 +4,16 @@ import { Command, Option } from 'commander';
 import { contextOf } from './context.js';
 import { show } from './output.js';
 
-const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
+const list = (v: string) =>
+  v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 
 export function addServerAuditCommands(server: Command): void {
   const audit = new Command('audit').description("a server's statement audit settings");
-  audit.command('update')
+  audit
+    .command('update')
     .requiredOption('--server <server>')
     .option('--classes <list>', 'READ,WRITE,FUNCTION,ROLE,DDL,MISC,MISC_SET (comma separated)')
     .addOption(new Option('--log-parameters <value>', 'record bind parameters').choices(['Enabled', 'Disabled']))
@@ -25,10 +30,13 @@ export function addServerAuditCommands(server: Command): void {
       if (Object.keys(body).length === 0) throw new Error('Nothing to update: give --classes, --log-parameters, --redact or --retention-days.');
       show(ctx.output, await ctx.call<Record<string, unknown>>('PATCH', `/servers/${encodeURIComponent(String(o.server))}/auditSettings`, body));
     });
-  audit.command('show').requiredOption('--server <server>').action(async (o: { server: string }, c: Command) => {
-    const ctx = contextOf(c);
-    show(ctx.output, await ctx.call<Record<string, unknown>>('GET', `/servers/${encodeURIComponent(o.server)}/auditSettings`));
-  });
+  audit
+    .command('show')
+    .requiredOption('--server <server>')
+    .action(async (o: { server: string }, c: Command) => {
+      const ctx = contextOf(c);
+      show(ctx.output, await ctx.call<Record<string, unknown>>('GET', `/servers/${encodeURIComponent(o.server)}/auditSettings`));
+    });
   server.addCommand(audit);
 }
 
@@ -36,7 +44,8 @@ export function addServerAuditCommands(server: Command): void {
 export function auditCommand(): Command {
   const audit = new Command('audit').description('the tamper-evident audit log');
 
-  audit.command('verify')
+  audit
+    .command('verify')
     .description('check the chain, Merkle roots and signatures; report the first bad record')
     .option('--from <checkpoint>', 'start at this checkpoint index (after retention)')
     .option('--witness <file>', 'a checkpoint exported earlier and kept off the host: detects a cut-off tail')
@@ -87,7 +96,10 @@ export function auditCommand(): Command {
       const q = params(o);
       q.set('limit', o.limit ?? '100');
       if (o.after) q.set('after', o.after);
-      const { value, next } = await ctx.call<{ value: { seq: number; time: string; event: Record<string, unknown> }[]; next: number | null }>('GET', `/audit/events?${q}`);
+      const { value, next } = await ctx.call<{ value: { seq: number; time: string; event: Record<string, unknown> }[]; next: number | null }>(
+        'GET',
+        `/audit/events?${q}`,
+      );
       if (ctx.output === 'json') return show('json', value as unknown as Record<string, unknown>[]);
       const rows = value.map((h) => ({
         seq: h.seq,
@@ -102,10 +114,12 @@ export function auditCommand(): Command {
       if (next !== null) process.stdout.write(`(more: --after ${next})\n`);
     });
 
-  filters(audit.command('export').description('write matching records as JSON lines to standard output')).action(async (o: Record<string, string | undefined>, c: Command) => {
-    const text = await contextOf(c).call<string>('GET', `/audit/export?${params(o)}`);
-    process.stdout.write(text);
-  });
+  filters(audit.command('export').description('write matching records as JSON lines to standard output')).action(
+    async (o: Record<string, string | undefined>, c: Command) => {
+      const text = await contextOf(c).call<string>('GET', `/audit/export?${params(o)}`);
+      process.stdout.write(text);
+    },
+  );
   return audit;
 }
 

@@ -17,7 +17,9 @@ function progressLine(op: Operation): string {
   if (!p) return 'starting';
   if (p.unit === 'bytes') {
     const mib = (n: number) => (n / 1048576).toFixed(1);
-    return p.total > 0 ? `${p.phase}: ${mib(p.done)} of ~${mib(p.total)} MiB (${Math.min(100, Math.round((100 * p.done) / p.total))}%)` : `${p.phase}: ${mib(p.done)} MiB`;
+    return p.total > 0
+      ? `${p.phase}: ${mib(p.done)} of ~${mib(p.total)} MiB (${Math.min(100, Math.round((100 * p.done) / p.total))}%)`
+      : `${p.phase}: ${mib(p.done)} MiB`;
   }
   return `${p.phase}: ${p.done}${p.total ? ` of ${p.total}` : ''} WAL files`;
 }
@@ -43,24 +45,29 @@ async function follow(ctx: CliContext, first: Operation): Promise<Operation> {
 
 export function backupCommand(): Command {
   const backup = new Command('backup').description('encrypted backups of a server');
-  backup.command('create')
+  backup
+    .command('create')
     .requiredOption('--server <server>')
     .option('--no-wait', 'return the operation at once instead of following it')
     .action(async (o: { server: string; wait: boolean }, c: Command) => {
       const ctx = contextOf(c);
       const op = await ctx.call<Operation>('POST', `/servers/${encodeURIComponent(o.server)}/backups`);
-      show(ctx.output, o.wait ? (await follow(ctx, op)).result ?? {} : (op as unknown as Record<string, unknown>));
+      show(ctx.output, o.wait ? ((await follow(ctx, op)).result ?? {}) : (op as unknown as Record<string, unknown>));
     });
-  backup.command('list').requiredOption('--server <server>').action(async (o: { server: string }, c: Command) => {
-    const ctx = contextOf(c);
-    const r = await ctx.call<{ value: Record<string, unknown>[] }>('GET', `/servers/${encodeURIComponent(o.server)}/backups`);
-    show(ctx.output, r.value, ['id', 'startTime', 'stopTime', 'sizeBytes', 'storedBytes']);
-  });
+  backup
+    .command('list')
+    .requiredOption('--server <server>')
+    .action(async (o: { server: string }, c: Command) => {
+      const ctx = contextOf(c);
+      const r = await ctx.call<{ value: Record<string, unknown>[] }>('GET', `/servers/${encodeURIComponent(o.server)}/backups`);
+      show(ctx.output, r.value, ['id', 'startTime', 'stopTime', 'sizeBytes', 'storedBytes']);
+    });
   return backup;
 }
 
 export function addRestoreCommand(server: Command): void {
-  server.command('restore')
+  server
+    .command('restore')
     .description('a new server from the backups of another, at a point in time (default: the latest)')
     .argument('<name>', 'the new server')
     .requiredOption('--source <server>')

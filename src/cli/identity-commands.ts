@@ -12,7 +12,8 @@ const typeOption = (def?: string) => {
 
 function identityAdminCommand(): Command {
   const cmd = new Command('identity-admin').description("a server's token-login (OpenID Connect) administrator");
-  cmd.command('set')
+  cmd
+    .command('set')
     .description('set the identity administrator (creates its database role, an administrator like the server admin)')
     .requiredOption('--server <server>')
     .requiredOption('--issuer <url>', 'the OpenID Connect issuer (https)')
@@ -35,11 +36,15 @@ function identityAdminCommand(): Command {
       };
       show(ctx.output, await ctx.call<Record<string, unknown>>('PUT', `/servers/${enc(String(o.server))}/administrators/identity`, body));
     });
-  cmd.command('show').requiredOption('--server <server>').action(async (o: { server: string }, c: Command) => {
-    const ctx = contextOf(c);
-    show(ctx.output, await ctx.call<Record<string, unknown>>('GET', `/servers/${enc(o.server)}/administrators/identity`));
-  });
-  cmd.command('delete')
+  cmd
+    .command('show')
+    .requiredOption('--server <server>')
+    .action(async (o: { server: string }, c: Command) => {
+      const ctx = contextOf(c);
+      show(ctx.output, await ctx.call<Record<string, unknown>>('GET', `/servers/${enc(o.server)}/administrators/identity`));
+    });
+  cmd
+    .command('delete')
     .description('remove it: every token login on the server stops until one is set again')
     .requiredOption('--server <server>')
     .action(async (o: { server: string }, c: Command) => {
@@ -52,25 +57,36 @@ function identityAdminCommand(): Command {
 
 function identityPrincipalCommand(): Command {
   const cmd = new Command('identity-principal').description('database roles bound to identities (token login)');
-  cmd.command('create')
+  cmd
+    .command('create')
     .requiredOption('--server <server>')
     .requiredOption('--role <name>', 'database role to create for the identity')
     .requiredOption('--object-id <oid>', 'immutable object id (or group id for --type group)')
     .addOption(typeOption())
     .action(async (o: Record<string, string>, c: Command) => {
       const ctx = contextOf(c);
-      show(ctx.output, await ctx.call<Record<string, unknown>>('POST', `/servers/${enc(o.server!)}/identityPrincipals`, { role: o.role, objectId: o.objectId, type: o.type }));
+      show(
+        ctx.output,
+        await ctx.call<Record<string, unknown>>('POST', `/servers/${enc(o.server!)}/identityPrincipals`, { role: o.role, objectId: o.objectId, type: o.type }),
+      );
     });
-  cmd.command('list').requiredOption('--server <server>').action(async (o: { server: string }, c: Command) => {
-    const ctx = contextOf(c);
-    const { value } = await ctx.call<{ value: Record<string, unknown>[] }>('GET', `/servers/${enc(o.server)}/identityPrincipals`);
-    show(ctx.output, value, ['role', 'type', 'objectId', 'createdAt']);
-  });
-  cmd.command('delete').requiredOption('--server <server>').requiredOption('--role <name>').action(async (o: { server: string; role: string }, c: Command) => {
-    const ctx = contextOf(c);
-    await ctx.call('DELETE', `/servers/${enc(o.server)}/identityPrincipals/${enc(o.role)}`);
-    process.stdout.write(ctx.output === 'json' ? '{}\n' : `Principal '${o.role}' removed.\n`);
-  });
+  cmd
+    .command('list')
+    .requiredOption('--server <server>')
+    .action(async (o: { server: string }, c: Command) => {
+      const ctx = contextOf(c);
+      const { value } = await ctx.call<{ value: Record<string, unknown>[] }>('GET', `/servers/${enc(o.server)}/identityPrincipals`);
+      show(ctx.output, value, ['role', 'type', 'objectId', 'createdAt']);
+    });
+  cmd
+    .command('delete')
+    .requiredOption('--server <server>')
+    .requiredOption('--role <name>')
+    .action(async (o: { server: string; role: string }, c: Command) => {
+      const ctx = contextOf(c);
+      await ctx.call('DELETE', `/servers/${enc(o.server)}/identityPrincipals/${enc(o.role)}`);
+      process.stdout.write(ctx.output === 'json' ? '{}\n' : `Principal '${o.role}' removed.\n`);
+    });
   return cmd;
 }
 

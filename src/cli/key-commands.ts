@@ -19,11 +19,15 @@ const keysPath = (server: string) => `/servers/${encodeURIComponent(server)}/key
 
 export function addServerKeyCommands(server: Command): void {
   const key = server.command('key').description("the server's key-encryption key (system-managed or a customer key in an HSM)");
-  key.command('show').requiredOption('--server <server>').action(async (o: { server: string }, c: Command) => {
-    const ctx = contextOf(c);
-    show(ctx.output, await ctx.call<Record<string, unknown>>('GET', keysPath(o.server)), FIELDS);
-  });
-  key.command('create')
+  key
+    .command('show')
+    .requiredOption('--server <server>')
+    .action(async (o: { server: string }, c: Command) => {
+      const ctx = contextOf(c);
+      show(ctx.output, await ctx.call<Record<string, unknown>>('GET', keysPath(o.server)), FIELDS);
+    });
+  key
+    .command('create')
     .description('use a customer-managed key held in an HSM through PKCS#11 (wrap and unwrap happen inside the HSM)')
     .requiredOption('--server <server>')
     .requiredOption('--pkcs11-module <name>', "the NAME of a PKCS#11 module configured at 'pgwarden up --pkcs11-module NAME=PATH' (see 'server key modules')")
@@ -44,21 +48,24 @@ export function addServerKeyCommands(server: Command): void {
       };
       show(ctx.output, await ctx.call<Record<string, unknown>>('PUT', keysPath(o.server), body), FIELDS);
     });
-  key.command('modules')
+  key
+    .command('modules')
     .description('the PKCS#11 modules configured on the platform, by name')
     .action(async (_o: unknown, c: Command) => {
       const ctx = contextOf(c);
       const r = await ctx.call<{ value: Record<string, unknown>[] }>('GET', '/pkcs11Modules');
       show(ctx.output, r.value, ['name']);
     });
-  key.command('use-system')
+  key
+    .command('use-system')
     .description('go back to the system-managed key')
     .requiredOption('--server <server>')
     .action(async (o: { server: string }, c: Command) => {
       const ctx = contextOf(c);
       show(ctx.output, await ctx.call<Record<string, unknown>>('PUT', keysPath(o.server), { type: 'SystemManaged' }), FIELDS);
     });
-  key.command('rotate')
+  key
+    .command('rotate')
     .description('re-wrap the data keys under a new KEK version (no data is re-encrypted)')
     .requiredOption('--server <server>')
     .option('--key-label <label>', 'customer-managed: move to this key in the same token')
@@ -66,7 +73,8 @@ export function addServerKeyCommands(server: Command): void {
       const ctx = contextOf(c);
       show(ctx.output, await ctx.call<Record<string, unknown>>('POST', `${keysPath(o.server)}/rotate`, o.keyLabel ? { keyLabel: o.keyLabel } : {}), FIELDS);
     });
-  key.command('revalidate')
+  key
+    .command('revalidate')
     .description('bring an Inaccessible server back once its key is usable again')
     .requiredOption('--server <server>')
     .action(async (o: { server: string }, c: Command) => {

@@ -15,10 +15,8 @@ type Server = Record<string, unknown>;
 const LIST_COLUMNS = ['name', 'state', 'administratorLogin', 'sslEnforcement', 'minimalTlsVersion', 'publicNetworkAccess', 'fullyQualifiedDomainName'];
 
 const sslOption = () => new Option('--ssl-enforcement <value>', 'require TLS from clients').choices(['Enabled', 'Disabled']);
-const tlsOption = () =>
-  new Option('--minimal-tls-version <value>', 'lowest TLS version accepted').choices(['TLS1_2', 'TLS1_3', 'TLSEnforcementDisabled']);
-const publicOption = () =>
-  new Option('--public-network-access <value>', 'allow connections from public addresses').choices(['Enabled', 'Disabled']);
+const tlsOption = () => new Option('--minimal-tls-version <value>', 'lowest TLS version accepted').choices(['TLS1_2', 'TLS1_3', 'TLSEnforcementDisabled']);
+const publicOption = () => new Option('--public-network-access <value>', 'allow connections from public addresses').choices(['Enabled', 'Disabled']);
 
 async function adminPassword(given: string | undefined, required: boolean): Promise<string | undefined> {
   if (given !== undefined) return given;

@@ -8,7 +8,11 @@ import type { SqlCheckResult } from '../threat/sql/detector.js';
 import { contextOf } from './context.js';
 import { show } from './output.js';
 
-const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
+const list = (v: string) =>
+  v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 const seg = (s: string) => encodeURIComponent(s);
 
 export function addServerThreatCommands(server: Command): void {
@@ -31,7 +35,9 @@ export function addServerThreatCommands(server: Command): void {
       const str = (k: string) => o[k] as string | undefined;
       const allow = (o.sqliAllow as string[] | undefined) ?? [];
       const unallow = (o.sqliUnallow as string[] | undefined) ?? [];
-      for (const fp of [...allow, ...unallow]) if (!FINGERPRINT_PATTERN.test(fp.toLowerCase())) throw new Error(`'${fp}' is not a statement fingerprint (16 hex digits, as alerts and \`pgwarden threat sql-check\` show).`);
+      for (const fp of [...allow, ...unallow])
+        if (!FINGERPRINT_PATTERN.test(fp.toLowerCase()))
+          throw new Error(`'${fp}' is not a statement fingerprint (16 hex digits, as alerts and \`pgwarden threat sql-check\` show).`);
       let disabled = str('disabledAlerts') !== undefined ? list(str('disabledAlerts')!) : undefined;
       if (allow.length || unallow.length) {
         // Exclusions are kept in disabledAlerts: start from the list given, else the current one.
@@ -57,8 +63,15 @@ export function addServerThreatCommands(server: Command): void {
         ...(str('autoProtection') ? { autoProtection: { state: str('autoProtection') } } : {}),
         ...(Object.keys(detectors).length ? { detectors } : {}),
       };
-      if (Object.keys(body).length === 0) throw new Error('Nothing to update: give --state, --email-addresses, --webhook, --disabled-alerts, --sqli-allow, --retention-days or --auto-protection.');
-      const r = await ctx.call<Record<string, unknown> & { generatedWebhookSecrets?: Record<string, string> }>('PATCH', `/servers/${seg(String(o.server))}/securityAlertPolicy`, body);
+      if (Object.keys(body).length === 0)
+        throw new Error(
+          'Nothing to update: give --state, --email-addresses, --webhook, --disabled-alerts, --sqli-allow, --retention-days or --auto-protection.',
+        );
+      const r = await ctx.call<Record<string, unknown> & { generatedWebhookSecrets?: Record<string, string> }>(
+        'PATCH',
+        `/servers/${seg(String(o.server))}/securityAlertPolicy`,
+        body,
+      );
       if (ctx.output !== 'json' && r.generatedWebhookSecrets) {
         for (const [url, s] of Object.entries(r.generatedWebhookSecrets)) {
           process.stderr.write(`Webhook ${url}: signing secret (shown once) ${s}\n`);
@@ -67,19 +80,25 @@ export function addServerThreatCommands(server: Command): void {
       }
       show(ctx.output, r);
     });
-  tp.command('show').requiredOption('--server <server>').action(async (o: { server: string }, c: Command) => {
-    const ctx = contextOf(c);
-    show(ctx.output, await ctx.call<Record<string, unknown>>('GET', `/servers/${seg(o.server)}/securityAlertPolicy`));
-  });
+  tp.command('show')
+    .requiredOption('--server <server>')
+    .action(async (o: { server: string }, c: Command) => {
+      const ctx = contextOf(c);
+      show(ctx.output, await ctx.call<Record<string, unknown>>('GET', `/servers/${seg(o.server)}/securityAlertPolicy`));
+    });
   server.addCommand(tp);
 
   const protection = new Command('protection').description("the automatic protection's temporary blocks");
-  protection.command('list').requiredOption('--server <server>').action(async (o: { server: string }, c: Command) => {
-    const ctx = contextOf(c);
-    const r = await ctx.call<{ value: Record<string, unknown>[] }>('GET', `/servers/${seg(o.server)}/protection/blocks`);
-    show(ctx.output, r.value, ['id', 'scope', 'address', 'user', 'failures', 'until']);
-  });
-  protection.command('unblock')
+  protection
+    .command('list')
+    .requiredOption('--server <server>')
+    .action(async (o: { server: string }, c: Command) => {
+      const ctx = contextOf(c);
+      const r = await ctx.call<{ value: Record<string, unknown>[] }>('GET', `/servers/${seg(o.server)}/protection/blocks`);
+      show(ctx.output, r.value, ['id', 'scope', 'address', 'user', 'failures', 'until']);
+    });
+  protection
+    .command('unblock')
     .requiredOption('--server <server>')
     .requiredOption('--id <id>', 'the block id from `protection list`')
     .action(async (o: { server: string; id: string }, c: Command) => {
@@ -92,11 +111,15 @@ export function addServerThreatCommands(server: Command): void {
 
 export function alertCommand(): Command {
   const alert = new Command('alert').description('threat protection alerts');
-  alert.command('list')
+  alert
+    .command('list')
     .option('--server <server>')
     .addOption(new Option('--severity <severity>').choices(['Low', 'Medium', 'High']))
     .addOption(new Option('--state <state>').choices(['Active', 'Resolved', 'Dismissed']))
-    .option('--type <type>', 'BruteForce, HarmfulApplication, PrincipalAnomaly, GeoAnomaly, NetworkAnomaly, SuspiciousIp, SqlInjection, SqlInjectionVulnerability')
+    .option(
+      '--type <type>',
+      'BruteForce, HarmfulApplication, PrincipalAnomaly, GeoAnomaly, NetworkAnomaly, SuspiciousIp, SqlInjection, SqlInjectionVulnerability',
+    )
     .option('--since <time>', 'ISO 8601')
     .action(async (o: Record<string, string | undefined>, c: Command) => {
       const ctx = contextOf(c);
@@ -106,7 +129,8 @@ export function alertCommand(): Command {
       const r = await ctx.call<{ value: Record<string, unknown>[] }>('GET', `/alerts${q.size ? `?${q}` : ''}`);
       show(ctx.output, r.value, ['id', 'server', 'type', 'severity', 'state', 'count', 'sourceAddress', 'principal', 'lastSeen']);
     });
-  alert.command('show')
+  alert
+    .command('show')
     .requiredOption('--server <server>')
     .argument('<id>')
     .action(async (id: string, o: { server: string }, c: Command) => {
@@ -114,7 +138,8 @@ export function alertCommand(): Command {
       show(ctx.output, await ctx.call<Record<string, unknown>>('GET', `/servers/${seg(o.server)}/alerts/${seg(id)}`));
     });
   for (const verb of ['dismiss', 'resolve'] as const) {
-    alert.command(verb)
+    alert
+      .command(verb)
       .requiredOption('--server <server>')
       .argument('<id>')
       .action(async (id: string, o: { server: string }, c: Command) => {
@@ -132,22 +157,27 @@ const BATCH_BYTES = 512 * 1024;
 /** pgwarden threat sql-check: the SQL-injection detector's verdict on statements from stdin. */
 export function threatCommand(): Command {
   const threat = new Command('threat').description('threat protection tools');
-  threat.command('sql-check')
+  threat
+    .command('sql-check')
     .description('read statements from stdin, one per line (JSON {"sql": "..."} or plain SQL), and print the detector\'s verdict on each as one JSON line')
     .option('--server <server>', "judge with the server's learned application shapes (needs the platform's API); without it the detector alone, offline")
     .option('--application <app>', 'the application name whose learned shapes apply (with --server)')
     .option('--role <role>', 'the role whose learned shapes apply (with --server; default: any role of the application)')
     .action(async (o: { server?: string; application?: string; role?: string }, c: Command) => {
       const ctx = contextOf(c);
-      if (!o.server && (o.application !== undefined || o.role !== undefined)) throw new Error('--application and --role need --server: learned shapes belong to a server.');
+      if (!o.server && (o.application !== undefined || o.role !== undefined))
+        throw new Error('--application and --role need --server: learned shapes belong to a server.');
       let judge: (texts: string[]) => Promise<SqlCheckResult[]>;
       if (o.server) {
         const route = `/servers/${seg(o.server)}/sqlCheck`;
-        judge = async (texts) => (await ctx.call<{ value: SqlCheckResult[] }>('POST', route, {
-          statements: texts.map((sql) => ({ sql })),
-          ...(o.application !== undefined ? { application: o.application } : {}),
-          ...(o.role !== undefined ? { role: o.role } : {}),
-        })).value;
+        judge = async (texts) =>
+          (
+            await ctx.call<{ value: SqlCheckResult[] }>('POST', route, {
+              statements: texts.map((sql) => ({ sql })),
+              ...(o.application !== undefined ? { application: o.application } : {}),
+              ...(o.role !== undefined ? { role: o.role } : {}),
+            })
+          ).value;
       } else {
         // Loaded here: the parser's WebAssembly is only for this command.
         const { SqlInjectionDetector } = await import('../threat/sql/detector.js');
@@ -174,4 +204,3 @@ export function threatCommand(): Command {
     });
   return threat;
 }
-

@@ -52,11 +52,15 @@ function gatewayOptions(cmd: Command): Command {
     .option('--private-link-port <port>', 'listener for load balancers speaking PROXY protocol (private endpoints)', port)
     .option('--private-link-host <addr...>', 'addresses of the private-link listener', ['0.0.0.0'])
     .option('--private-link-lb <cidr...>', 'load-balancer networks allowed to send PROXY headers')
-    .addOption(new Option('--audit-durability <mode>', 'strict: a login is on disk before the session goes on').choices(['strict', 'batched']).default('batched'))
+    .addOption(
+      new Option('--audit-durability <mode>', 'strict: a login is on disk before the session goes on').choices(['strict', 'batched']).default('batched'),
+    )
     .addOption(new Option('--audit-failure-policy <policy>', 'when the audit log cannot be written').choices(['failClosed', 'failOpen']).default('failClosed'))
     .option('--smtp-host <host>', 'SMTP server that threat alerts are e-mailed through')
     .option('--smtp-port <port>', 'SMTP port', port, 587)
-    .addOption(new Option('--smtp-security <mode>', 'starttls (required), tls (implicit, port 465) or none').choices(['starttls', 'tls', 'none']).default('starttls'))
+    .addOption(
+      new Option('--smtp-security <mode>', 'starttls (required), tls (implicit, port 465) or none').choices(['starttls', 'tls', 'none']).default('starttls'),
+    )
     .option('--smtp-user <user>', 'SMTP login (password from PGWARDEN_SMTP_PASSWORD)')
     .option('--smtp-from <address>', 'sender address of alert e-mails', 'pgwarden@localhost')
     .option('--smtp-ca <file>', "CA certificate (PEM) of the SMTP server's certificate")
@@ -66,13 +70,43 @@ function gatewayOptions(cmd: Command): Command {
     .option('--volume-backend <name>', 'storage encryption for new volumes: auto, fscrypt or gocryptfs (it cannot be turned off)', 'auto')
     .option('--volume-size-gb <n>', 'size of each new server volume in GiB (sparse)', (v) => positive(v, '--volume-size-gb'), 16)
     .option('--key-check-interval <seconds>', 'how often customer-managed keys are checked', (v) => positive(v, '--key-check-interval'), 30)
-    .option('--backup-interval-hours <n>', 'full backup of every running server this often (0: no schedule)', (v) => nonNegative(v, '--backup-interval-hours'), 24)
+    .option(
+      '--backup-interval-hours <n>',
+      'full backup of every running server this often (0: no schedule)',
+      (v) => nonNegative(v, '--backup-interval-hours'),
+      24,
+    )
     .option('--backup-retention-days <n>', 'delete backups and WAL older than this', (v) => positive(v, '--backup-retention-days'), 7)
-    .option('--pkcs11-module <name=path>', 'a PKCS#11 module customer keys may use, by NAME (repeatable; the file and its directories must be root-owned and not group/other-writable)', (v: string, prev: Record<string, string>) => parseModuleFlag(v, prev), {})
-    .option('--max-preauth-connections <n>', 'connections not yet authenticated, in all', (v) => whole(v, '--max-preauth-connections'), defaultLimits.maxPreauthConnections)
-    .option('--max-preauth-per-address <n>', 'connections not yet authenticated from one IPv4 address or IPv6 /64', (v) => whole(v, '--max-preauth-per-address'), defaultLimits.maxPreauthPerAddress)
-    .option('--first-byte-timeout-ms <ms>', 'close a connection that sends nothing for this long', (v) => whole(v, '--first-byte-timeout-ms'), defaultLimits.firstByteTimeoutMs)
-    .option('--descriptor-reserve <n>', 'refuse new unauthenticated connections while fewer file descriptors than this are left', (v) => whole(v, '--descriptor-reserve'), defaultLimits.descriptorReserve)
+    .option(
+      '--pkcs11-module <name=path>',
+      'a PKCS#11 module customer keys may use, by NAME (repeatable; the file and its directories must be root-owned and not group/other-writable)',
+      (v: string, prev: Record<string, string>) => parseModuleFlag(v, prev),
+      {},
+    )
+    .option(
+      '--max-preauth-connections <n>',
+      'connections not yet authenticated, in all',
+      (v) => whole(v, '--max-preauth-connections'),
+      defaultLimits.maxPreauthConnections,
+    )
+    .option(
+      '--max-preauth-per-address <n>',
+      'connections not yet authenticated from one IPv4 address or IPv6 /64',
+      (v) => whole(v, '--max-preauth-per-address'),
+      defaultLimits.maxPreauthPerAddress,
+    )
+    .option(
+      '--first-byte-timeout-ms <ms>',
+      'close a connection that sends nothing for this long',
+      (v) => whole(v, '--first-byte-timeout-ms'),
+      defaultLimits.firstByteTimeoutMs,
+    )
+    .option(
+      '--descriptor-reserve <n>',
+      'refuse new unauthenticated connections while fewer file descriptors than this are left',
+      (v) => whole(v, '--descriptor-reserve'),
+      defaultLimits.descriptorReserve,
+    )
     .option('--fips', "run in FIPS mode (OpenSSL's FIPS provider must be configured; see src/crypto/FIPS.md)")
     .option('--log-level <level>', 'log level', 'warn');
 }

@@ -81,9 +81,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     }
     req.principal = principal;
     if (!roles.includes(principal.role)) {
-      return reply
-        .code(403)
-        .send(errorBody('Forbidden', `The ${principal.role} role is not allowed to perform this operation.`));
+      return reply.code(403).send(errorBody('Forbidden', `The ${principal.role} role is not allowed to perform this operation.`));
     }
   });
 
@@ -115,9 +113,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
     return reply.code(500).send(errorBody('Internal', 'An internal error occurred.'));
   });
 
-  app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send(errorBody('NotFound', `No route ${req.method} ${req.url.split('?')[0]}.`)),
-  );
+  app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody('NotFound', `No route ${req.method} ${req.url.split('?')[0]}.`)));
 
   return app;
 }

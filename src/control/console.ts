@@ -73,10 +73,16 @@ export function registerConsole(app: FastifyInstance, options: ConsoleOptions): 
     securityHeaders(reply);
     const body = await firstReadable(candidates);
     if (!body) {
-      return reply.code(404).type('application/json').send({ error: { code: 'NotFound', message: `No console file ${req.url.split('?')[0]}.` } });
+      return reply
+        .code(404)
+        .type('application/json')
+        .send({ error: { code: 'NotFound', message: `No console file ${req.url.split('?')[0]}.` } });
     }
     const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
-    reply.header('cache-control', cache).header('etag', etag).type(TYPES[path.extname(candidates[0]!)] ?? 'application/octet-stream');
+    reply
+      .header('cache-control', cache)
+      .header('etag', etag)
+      .type(TYPES[path.extname(candidates[0]!)] ?? 'application/octet-stream');
     if (req.headers['if-none-match'] === etag) return reply.code(304).send();
     return reply.send(body);
   };
@@ -87,9 +93,21 @@ export function registerConsole(app: FastifyInstance, options: ConsoleOptions): 
   app.get('/', route, (req, reply) => send(req, reply, [path.join(webDir, 'index.html')], revalidate));
   app.get('/console/styles.css', route, (req, reply) => send(req, reply, [path.join(webDir, 'styles.css')], revalidate));
   app.get('/console/vendor/uPlot.esm.js', route, (req, reply) =>
-    send(req, reply, uplotDir(root).map((d) => path.join(d, 'uPlot.esm.js')), 'public, max-age=86400'));
+    send(
+      req,
+      reply,
+      uplotDir(root).map((d) => path.join(d, 'uPlot.esm.js')),
+      'public, max-age=86400',
+    ),
+  );
   app.get('/console/vendor/uPlot.min.css', route, (req, reply) =>
-    send(req, reply, uplotDir(root).map((d) => path.join(d, 'uPlot.min.css')), 'public, max-age=86400'));
+    send(
+      req,
+      reply,
+      uplotDir(root).map((d) => path.join(d, 'uPlot.min.css')),
+      'public, max-age=86400',
+    ),
+  );
 
   // The address this browser connects from, for "add my current address" (it is the caller's
   // own address: nothing to hide, nothing to authenticate).

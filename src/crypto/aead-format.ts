@@ -53,7 +53,8 @@ export function encodeHeader(chunkSize: number, salt: Buffer = randomFillSync(Bu
 export function parseHeader(header: Buffer, maxChunkSize: number = MAX_CHUNK_SIZE): number {
   if (!header.subarray(0, MAGIC.length).equals(MAGIC)) throw new StreamFormatError('not a pgwarden encrypted stream (magic PGWAEAD1 missing)');
   const version = header[MAGIC.length];
-  if (version !== FORMAT_VERSION) throw new StreamFormatError(`unsupported encrypted stream version ${String(version)} (this build reads version ${FORMAT_VERSION})`);
+  if (version !== FORMAT_VERSION)
+    throw new StreamFormatError(`unsupported encrypted stream version ${String(version)} (this build reads version ${FORMAT_VERSION})`);
   const chunkSize = header.readUInt32BE(MAGIC.length + 1);
   if (chunkSize < 1 || chunkSize > maxChunkSize) throw new StreamFormatError(`the stream's chunk size ${chunkSize} is outside 1..${maxChunkSize}`);
   return chunkSize;
@@ -148,7 +149,8 @@ export class ChunkOpener extends ChunkContext {
     if (flag !== 0 && flag !== 1) throw new StreamFormatError(`chunk ${this.index} has an invalid final flag ${String(flag)}`);
     const final = flag === 1;
     if (length > this.chunkSize) throw new StreamFormatError(`chunk ${this.index} claims ${length} bytes, more than the stream's chunk size ${this.chunkSize}`);
-    if (!final && length !== this.chunkSize) throw new StreamFormatError(`chunk ${this.index} is not the final chunk but holds ${length} of ${this.chunkSize} bytes`);
+    if (!final && length !== this.chunkSize)
+      throw new StreamFormatError(`chunk ${this.index} is not the final chunk but holds ${length} of ${this.chunkSize} bytes`);
     this.prepare(final);
     this.decipher = createDecipheriv(ALGORITHM, this.subkey, this.nonce, { authTagLength: TAG_BYTES });
     this.decipher.setAAD(this.chunkAad);

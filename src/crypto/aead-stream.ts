@@ -163,7 +163,10 @@ class StreamReader {
 
   constructor(options: DecryptOptions) {
     checkKey(options.key);
-    if (options.maxChunkSize !== undefined && (!Number.isSafeInteger(options.maxChunkSize) || options.maxChunkSize < 1 || options.maxChunkSize > MAX_CHUNK_SIZE)) {
+    if (
+      options.maxChunkSize !== undefined &&
+      (!Number.isSafeInteger(options.maxChunkSize) || options.maxChunkSize < 1 || options.maxChunkSize > MAX_CHUNK_SIZE)
+    ) {
       throw new RangeError(`maxChunkSize must be an integer from 1 to ${MAX_CHUNK_SIZE}`);
     }
     this.options = options;

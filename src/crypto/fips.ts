@@ -81,14 +81,19 @@ function probeInChild(): FipsStatus {
   const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000, env: process.env });
   const out = (run.stdout ?? '').trim();
   if (out === 'ok') return { available: true, enabled: false };
-  return { available: false, enabled: false, reason: `the OpenSSL FIPS provider is not configured for Node.js (${out || run.error?.message || 'probe failed'})${moduleHint()}` };
+  return {
+    available: false,
+    enabled: false,
+    reason: `the OpenSSL FIPS provider is not configured for Node.js (${out || run.error?.message || 'probe failed'})${moduleHint()}`,
+  };
 }
 
 /** Where a fips.so was looked for, when none was found. */
 function moduleHint(): string {
   const dirs = [process.env.OPENSSL_MODULES, opensslModulesDir()].filter((d): d is string => d !== undefined && d !== '');
   const found = dirs.find((d) => existsSync(path.join(d, 'fips.so')));
-  if (found !== undefined) return `; ${path.join(found, 'fips.so')} exists but is not activated in the OpenSSL config Node.js reads (OPENSSL_CONF, section nodejs_conf)`;
+  if (found !== undefined)
+    return `; ${path.join(found, 'fips.so')} exists but is not activated in the OpenSSL config Node.js reads (OPENSSL_CONF, section nodejs_conf)`;
   return dirs.length === 0 ? '; no OpenSSL modules directory found' : `; no fips.so in ${dirs.join(' or ')}`;
 }
 

@@ -12,9 +12,7 @@ export interface WrappedKey {
   readonly blob: string;
 }
 
-export type KekStatus =
-  | { readonly ok: true; readonly checkedAt: string }
-  | { readonly ok: false; readonly checkedAt: string; readonly reason: string };
+export type KekStatus = { readonly ok: true; readonly checkedAt: string } | { readonly ok: false; readonly checkedAt: string; readonly reason: string };
 
 export interface KekProvider {
   readonly kind: 'system' | 'customer';
@@ -43,9 +41,12 @@ export function parseWrappedKey(value: unknown): WrappedKey {
   if (typeof v !== 'object' || v === null) throw new KeyIntegrityError('the wrapped key record is not an object');
   const r = v as Record<string, unknown>;
   if (r.provider !== 'system' && r.provider !== 'pkcs11') throw new KeyIntegrityError('the wrapped key record has an unknown provider');
-  if (typeof r.kekVersion !== 'number' || !Number.isSafeInteger(r.kekVersion) || r.kekVersion < 1) throw new KeyIntegrityError('the wrapped key record has an invalid kekVersion');
-  if (typeof r.keyRef !== 'string' || r.keyRef.length === 0 || r.keyRef.length > 1024) throw new KeyIntegrityError('the wrapped key record has an invalid keyRef');
-  if (typeof r.blob !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(r.blob) || r.blob.length > 4096) throw new KeyIntegrityError('the wrapped key record has an invalid blob');
+  if (typeof r.kekVersion !== 'number' || !Number.isSafeInteger(r.kekVersion) || r.kekVersion < 1)
+    throw new KeyIntegrityError('the wrapped key record has an invalid kekVersion');
+  if (typeof r.keyRef !== 'string' || r.keyRef.length === 0 || r.keyRef.length > 1024)
+    throw new KeyIntegrityError('the wrapped key record has an invalid keyRef');
+  if (typeof r.blob !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(r.blob) || r.blob.length > 4096)
+    throw new KeyIntegrityError('the wrapped key record has an invalid blob');
   return { provider: r.provider, kekVersion: r.kekVersion, keyRef: r.keyRef, blob: r.blob };
 }
 

@@ -37,7 +37,8 @@ function readConfigFile(file: string): Record<string, string> {
   }
   for (let dir = path.dirname(path.resolve(file)); ; dir = path.dirname(dir)) {
     const d = statSync(dir);
-    if (d.uid !== 0 || (d.mode & 0o022) !== 0) throw new Pkcs11ConfigError(`Refusing ${file}: its directory ${dir} is not root-owned or is writable by group or others.`);
+    if (d.uid !== 0 || (d.mode & 0o022) !== 0)
+      throw new Pkcs11ConfigError(`Refusing ${file}: its directory ${dir} is not root-owned or is writable by group or others.`);
     if (dir === path.dirname(dir)) break;
   }
   let parsed: unknown;
@@ -46,7 +47,8 @@ function readConfigFile(file: string): Record<string, string> {
   } catch (err) {
     throw new Pkcs11ConfigError(`${file} is not valid JSON: ${(err as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Pkcs11ConfigError(`${file} must hold an object {"NAME": "/path/module.so"}.`);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new Pkcs11ConfigError(`${file} must hold an object {"NAME": "/path/module.so"}.`);
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(parsed as Record<string, unknown>)) {
     if (typeof value !== 'string') throw new Pkcs11ConfigError(`${file}: the path of module '${name}' must be a string.`);
@@ -88,7 +90,9 @@ export function configuredModuleName(modules: Pkcs11Modules, given: string): str
 
 export function notConfiguredMessage(modules: Pkcs11Modules, given: string): string {
   const names = [...modules.keys()];
-  return `PKCS#11 module '${given}' is not configured on this platform. Name one of the modules the operator configured ` +
+  return (
+    `PKCS#11 module '${given}' is not configured on this platform. Name one of the modules the operator configured ` +
     `(${names.length ? names.join(', ') : 'none are configured'}); modules are configured only with 'pgwarden up --pkcs11-module NAME=PATH' ` +
-    `or in a root-owned ${SYSTEM_PKCS11_CONFIG} or <data dir>/pkcs11-modules.json, never through the API.`;
+    `or in a root-owned ${SYSTEM_PKCS11_CONFIG} or <data dir>/pkcs11-modules.json, never through the API.`
+  );
 }

@@ -50,14 +50,36 @@ export async function createPkcs11Key(options: CreatePkcs11KeyOptions): Promise<
       }
       const id = options.keyId !== undefined ? Buffer.from(options.keyId, 'hex') : randomBytes(8);
       const common = [label, { type: P.CKA_ID, value: id }, { type: P.CKA_TOKEN, value: true }];
-      const secret = [{ type: P.CKA_PRIVATE, value: true }, { type: P.CKA_SENSITIVE, value: true }, { type: P.CKA_EXTRACTABLE, value: false }];
+      const secret = [
+        { type: P.CKA_PRIVATE, value: true },
+        { type: P.CKA_SENSITIVE, value: true },
+        { type: P.CKA_EXTRACTABLE, value: false },
+      ];
       if (options.type === 'aes-256') {
-        const usage = [{ type: P.CKA_ENCRYPT, value: true }, { type: P.CKA_DECRYPT, value: true }, { type: P.CKA_WRAP, value: false }, { type: P.CKA_UNWRAP, value: false }];
+        const usage = [
+          { type: P.CKA_ENCRYPT, value: true },
+          { type: P.CKA_DECRYPT, value: true },
+          { type: P.CKA_WRAP, value: false },
+          { type: P.CKA_UNWRAP, value: false },
+        ];
         if (options.value !== undefined) {
           if (options.value.length !== 32) throw new RangeError('an AES-256 key value is 32 bytes');
-          lib.C_CreateObject(session, [{ type: P.CKA_CLASS, value: P.CKO_SECRET_KEY }, { type: P.CKA_KEY_TYPE, value: P.CKK_AES }, { type: P.CKA_VALUE, value: options.value }, ...common, ...secret, ...usage]);
+          lib.C_CreateObject(session, [
+            { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+            { type: P.CKA_KEY_TYPE, value: P.CKK_AES },
+            { type: P.CKA_VALUE, value: options.value },
+            ...common,
+            ...secret,
+            ...usage,
+          ]);
         } else {
-          lib.C_GenerateKey(session, { mechanism: P.CKM_AES_KEY_GEN }, [{ type: P.CKA_CLASS, value: P.CKO_SECRET_KEY }, { type: P.CKA_VALUE_LEN, value: 32 }, ...common, ...secret, ...usage]);
+          lib.C_GenerateKey(session, { mechanism: P.CKM_AES_KEY_GEN }, [
+            { type: P.CKA_CLASS, value: P.CKO_SECRET_KEY },
+            { type: P.CKA_VALUE_LEN, value: 32 },
+            ...common,
+            ...secret,
+            ...usage,
+          ]);
         }
       } else {
         if (options.value !== undefined) throw new RangeError('importing key material is supported for AES keys only');
@@ -65,7 +87,13 @@ export async function createPkcs11Key(options: CreatePkcs11KeyOptions): Promise<
         lib.C_GenerateKeyPair(
           session,
           { mechanism: P.CKM_RSA_PKCS_KEY_PAIR_GEN },
-          [...common, { type: P.CKA_ENCRYPT, value: true }, { type: P.CKA_VERIFY, value: false }, { type: P.CKA_MODULUS_BITS, value: bits }, { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) }],
+          [
+            ...common,
+            { type: P.CKA_ENCRYPT, value: true },
+            { type: P.CKA_VERIFY, value: false },
+            { type: P.CKA_MODULUS_BITS, value: bits },
+            { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
+          ],
           [...common, ...secret, { type: P.CKA_DECRYPT, value: true }, { type: P.CKA_SIGN, value: false }],
         );
       }

@@ -42,7 +42,14 @@ const GCM_IV_BYTES = 12;
 const GCM_TAG_BYTES = 16;
 const CHECK_AAD = Buffer.from('pgwarden/kek-check', 'latin1');
 /** Codes a decryption of a bad blob may give (SoftHSM gives CKR_GENERAL_ERROR for a failed GCM tag). */
-const DATA_CODES = new Set([P.CKR_ENCRYPTED_DATA_INVALID, P.CKR_ENCRYPTED_DATA_LEN_RANGE, P.CKR_DATA_INVALID, P.CKR_DATA_LEN_RANGE, P.CKR_GENERAL_ERROR, P.CKR_FUNCTION_FAILED]);
+const DATA_CODES = new Set([
+  P.CKR_ENCRYPTED_DATA_INVALID,
+  P.CKR_ENCRYPTED_DATA_LEN_RANGE,
+  P.CKR_DATA_INVALID,
+  P.CKR_DATA_LEN_RANGE,
+  P.CKR_GENERAL_ERROR,
+  P.CKR_FUNCTION_FAILED,
+]);
 
 interface ResolvedKey {
   readonly type: 'aes' | 'rsa';
@@ -142,7 +149,9 @@ export class Pkcs11KekProvider implements KekProvider {
   async unwrap(wrapped: WrappedKey, aad: Buffer): Promise<Buffer> {
     this.assertOpen();
     if (wrapped.provider !== 'pkcs11' || wrapped.keyRef !== this.keyRef || wrapped.kekVersion !== this.version) {
-      throw new KeyIntegrityError(`the wrapped key belongs to ${JSON.stringify(wrapped.keyRef)} version ${wrapped.kekVersion}, not to ${this.keyRef} version ${this.version}`);
+      throw new KeyIntegrityError(
+        `the wrapped key belongs to ${JSON.stringify(wrapped.keyRef)} version ${wrapped.kekVersion}, not to ${this.keyRef} version ${this.version}`,
+      );
     }
     const blob = Buffer.from(wrapped.blob, 'base64');
     try {
@@ -152,7 +161,9 @@ export class Pkcs11KekProvider implements KekProvider {
       // The HSM refused the blob: altered blob or aad, unless the key itself no longer works.
       const reason = this.probe();
       if (reason !== undefined) throw new KeyUnavailableError(this.sentence(reason));
-      throw new KeyIntegrityError(`the wrapped key of customer key '${this.reference.keyLabel}' failed authentication: the blob or its purpose (aad) was altered`);
+      throw new KeyIntegrityError(
+        `the wrapped key of customer key '${this.reference.keyLabel}' failed authentication: the blob or its purpose (aad) was altered`,
+      );
     }
   }
 
@@ -243,7 +254,8 @@ export class Pkcs11KekProvider implements KekProvider {
         wipe(out);
       }
     }
-    if (kind !== BLOB_RSA_OAEP_SHA256 && kind !== BLOB_RSA_OAEP_SHA1) throw new KeyIntegrityError(`the wrapped key of customer key '${this.reference.keyLabel}' has a malformed blob`);
+    if (kind !== BLOB_RSA_OAEP_SHA256 && kind !== BLOB_RSA_OAEP_SHA1)
+      throw new KeyIntegrityError(`the wrapped key of customer key '${this.reference.keyLabel}' has a malformed blob`);
     const handle = this.findHandle(session, P.CKO_PRIVATE_KEY, P.CKA_DECRYPT, 'decryption');
     const out = Buffer.alloc(((this.#key.modulusBits ?? 2048) + 7) >> 3);
     try {
@@ -275,7 +287,9 @@ export class Pkcs11KekProvider implements KekProvider {
     if (handle === undefined) throw new Pkcs11Problem(`was not found in token '${this.reference.tokenLabel}'`);
     const [allowed] = readAttributes(lib, session, handle, [usage]);
     if (allowed === undefined || !bool(allowed)) {
-      throw new Pkcs11Problem(`in token '${this.reference.tokenLabel}' is disabled for ${usageName} (${usage === P.CKA_DECRYPT ? 'CKA_DECRYPT' : 'CKA_ENCRYPT'} is false)`);
+      throw new Pkcs11Problem(
+        `in token '${this.reference.tokenLabel}' is disabled for ${usageName} (${usage === P.CKA_DECRYPT ? 'CKA_DECRYPT' : 'CKA_ENCRYPT'} is false)`,
+      );
     }
     return handle;
   }
@@ -304,7 +318,8 @@ function resolveKey(module: Pkcs11Module, session: Handle, ref: Pkcs11KeyReferen
   }
   const chosen = candidates[0];
   if (chosen === undefined) throw new Pkcs11Problem(`was not found in token '${ref.tokenLabel}'`);
-  if (candidates.length > 1) throw new Pkcs11Problem(`is ambiguous in token '${ref.tokenLabel}': ${candidates.length} key objects carry this label; give keyId`);
+  if (candidates.length > 1)
+    throw new Pkcs11Problem(`is ambiguous in token '${ref.tokenLabel}': ${candidates.length} key objects carry this label; give keyId`);
   if (chosen.cls === P.CKO_SECRET_KEY) {
     const [keyType, valueLen] = readAttributes(lib, session, chosen.handle, [P.CKA_KEY_TYPE, P.CKA_VALUE_LEN]);
     if (keyType === undefined || ulong(keyType) !== P.CKK_AES || valueLen === undefined || ulong(valueLen) !== 32) {
@@ -338,7 +353,12 @@ const CKZ_DATA_SPECIFIED = 1;
 function oaep(sha1: boolean): { mechanism: number; parameter: { type: number; hashAlg: number; mgf: number; source: number } } {
   return {
     mechanism: P.CKM_RSA_PKCS_OAEP,
-    parameter: { type: P.CK_PARAMS_RSA_OAEP, hashAlg: sha1 ? P.CKM_SHA_1 : P.CKM_SHA256, mgf: sha1 ? P.CKG_MGF1_SHA1 : P.CKG_MGF1_SHA256, source: CKZ_DATA_SPECIFIED },
+    parameter: {
+      type: P.CK_PARAMS_RSA_OAEP,
+      hashAlg: sha1 ? P.CKM_SHA_1 : P.CKM_SHA256,
+      mgf: sha1 ? P.CKG_MGF1_SHA1 : P.CKG_MGF1_SHA256,
+      source: CKZ_DATA_SPECIFIED,
+    },
   };
 }
 

@@ -44,7 +44,8 @@ function readPin(pin: PinSource): string {
   const file = pin.pinFile ?? '';
   try {
     const mode = statSync(file).mode;
-    if ((mode & 0o077) !== 0) throw new Pkcs11Problem(`cannot be used: the PIN file ${file} is accessible by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
+    if ((mode & 0o077) !== 0)
+      throw new Pkcs11Problem(`cannot be used: the PIN file ${file} is accessible by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
     const bytes = readFileSync(file);
     const text = bytes.toString('utf8').replace(/\r?\n$/, '');
     bytes.fill(0);
@@ -98,7 +99,8 @@ export function moduleFileProblem(file: string): string | null {
   const unsafe = (what: string, p: string): string | null => {
     const s = statSync(p);
     if (s.uid !== 0) return `the PKCS#11 module ${file} is refused: ${what} ${p} is owned by uid ${s.uid}, not root`;
-    if ((s.mode & 0o022) !== 0) return `the PKCS#11 module ${file} is refused: ${what} ${p} is writable by group or others (mode ${(s.mode & 0o7777).toString(8)})`;
+    if ((s.mode & 0o022) !== 0)
+      return `the PKCS#11 module ${file} is refused: ${what} ${p} is writable by group or others (mode ${(s.mode & 0o7777).toString(8)})`;
     return null;
   };
   const fileProblem = unsafe('the file', real);
@@ -141,7 +143,8 @@ export class Pkcs11Module {
     try {
       lib.C_Initialize({ flags: P.CKF_OS_LOCKING_OK });
     } catch (err) {
-      if (ckr(err) !== P.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw new Pkcs11Problem(`cannot be used: C_Initialize of ${path} failed (${ckrName(ckr(err))})`, ckr(err));
+      if (ckr(err) !== P.CKR_CRYPTOKI_ALREADY_INITIALIZED)
+        throw new Pkcs11Problem(`cannot be used: C_Initialize of ${path} failed (${ckrName(ckr(err))})`, ckr(err));
       owns = false; // someone else in this process initialized the library: leave finalizing to them
     }
     this.lib = lib;
@@ -253,7 +256,10 @@ export class Pkcs11Module {
     const code = ckr(err);
     if (code !== undefined && PIN_CODES.has(code)) return new Pkcs11Problem(`cannot be used: token '${tokenLabel}' refused the PIN (${ckrName(code)})`, code);
     if (code !== undefined && GONE_CODES.has(code)) return new Pkcs11Problem(`cannot be used: token '${tokenLabel}' is not present (${ckrName(code)})`, code);
-    return new Pkcs11Problem(`cannot be used: ${operation} on token '${tokenLabel}' failed (${code === undefined ? (err as Error).message : ckrName(code)})`, code);
+    return new Pkcs11Problem(
+      `cannot be used: ${operation} on token '${tokenLabel}' failed (${code === undefined ? (err as Error).message : ckrName(code)})`,
+      code,
+    );
   }
 
   private login(tokenLabel: string, session: Handle, pin: PinSource): void {
@@ -296,7 +302,13 @@ export function findObjects(lib: Lib, session: Handle, template: pkcs11js.Templa
 
 /** Raw attribute values (Buffers) in the order asked. */
 export function readAttributes(lib: Lib, session: Handle, object: Handle, types: readonly number[]): Buffer[] {
-  return lib.C_GetAttributeValue(session, object, types.map((type) => ({ type }))).map((a) => (Buffer.isBuffer(a.value) ? a.value : Buffer.alloc(0)));
+  return lib
+    .C_GetAttributeValue(
+      session,
+      object,
+      types.map((type) => ({ type })),
+    )
+    .map((a) => (Buffer.isBuffer(a.value) ? a.value : Buffer.alloc(0)));
 }
 
 /** A CK_ULONG attribute value. */

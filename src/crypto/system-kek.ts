@@ -61,7 +61,8 @@ export class SystemKeyRoot {
     }
     try {
       const fingerprint = createHash('sha256').update(bytes).digest();
-      if (!timingSafeEqual(fingerprint, this.#fingerprint)) return `the platform root key file ${this.file} no longer holds the key in use (it was replaced); restore the original from backup`;
+      if (!timingSafeEqual(fingerprint, this.#fingerprint))
+        return `the platform root key file ${this.file} no longer holds the key in use (it was replaced); restore the original from backup`;
       return undefined;
     } finally {
       wipe(bytes);
@@ -112,9 +113,12 @@ export class SystemKekProvider implements KekProvider {
     if (wrapped.provider !== 'system' || wrapped.keyRef !== this.keyRef) {
       throw new KeyIntegrityError(`the wrapped key belongs to ${JSON.stringify(wrapped.keyRef)}, not to ${this.keyRef}`);
     }
-    if (!Number.isSafeInteger(wrapped.kekVersion) || wrapped.kekVersion < 1) throw new KeyIntegrityError(`the wrapped key of ${this.keyRef} has an invalid KEK version`);
+    if (!Number.isSafeInteger(wrapped.kekVersion) || wrapped.kekVersion < 1)
+      throw new KeyIntegrityError(`the wrapped key of ${this.keyRef} has an invalid KEK version`);
     if (wrapped.kekVersion > this.version) {
-      throw new KeyUnavailableError(`the key of ${this.keyRef} was wrapped with KEK version ${wrapped.kekVersion}, newer than this provider's version ${this.version}`);
+      throw new KeyUnavailableError(
+        `the key of ${this.keyRef} was wrapped with KEK version ${wrapped.kekVersion}, newer than this provider's version ${this.version}`,
+      );
     }
     const blob = Buffer.from(wrapped.blob, 'base64');
     const length = blob.length - NONCE_BYTES - TAG_BYTES;
@@ -132,7 +136,9 @@ export class SystemKekProvider implements KekProvider {
       return key;
     } catch {
       wipe(key);
-      throw new KeyIntegrityError(`the wrapped key of ${this.keyRef} (KEK version ${wrapped.kekVersion}) failed authentication: the blob or its purpose (aad) was altered`);
+      throw new KeyIntegrityError(
+        `the wrapped key of ${this.keyRef} (KEK version ${wrapped.kekVersion}) failed authentication: the blob or its purpose (aad) was altered`,
+      );
     } finally {
       wipe(kek);
     }

@@ -74,8 +74,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     try {
       await execFileAsync(
         findPgBinaries().bin('initdb'),
-        ['-D', dataDir, '-U', superuser, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--data-checksums',
-          '-E', 'UTF8', '--locale=C', '--no-instructions'],
+        ['-D', dataDir, '-U', superuser, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--data-checksums', '-E', 'UTF8', '--locale=C', '--no-instructions'],
         { uid: account.uid, gid: account.gid, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' } },
       );
     } finally {

@@ -13,8 +13,27 @@
 
 /** Trusted extensions of PostgreSQL's contrib: the default list (what PostgreSQL allows anyway). */
 export const TRUSTED_EXTENSIONS: readonly string[] = [
-  'btree_gin', 'btree_gist', 'citext', 'cube', 'dict_int', 'fuzzystrmatch', 'hstore', 'intarray', 'isn', 'lo', 'ltree',
-  'pg_trgm', 'pgcrypto', 'plpgsql', 'seg', 'tablefunc', 'tcn', 'tsm_system_rows', 'tsm_system_time', 'unaccent', 'uuid-ossp',
+  'btree_gin',
+  'btree_gist',
+  'citext',
+  'cube',
+  'dict_int',
+  'fuzzystrmatch',
+  'hstore',
+  'intarray',
+  'isn',
+  'lo',
+  'ltree',
+  'pg_trgm',
+  'pgcrypto',
+  'plpgsql',
+  'seg',
+  'tablefunc',
+  'tcn',
+  'tsm_system_rows',
+  'tsm_system_time',
+  'unaccent',
+  'uuid-ossp',
 ];
 
 /** Extensions only a superuser creates, which the platform creates on the owner's behalf, and
@@ -64,6 +83,8 @@ end
 $fn$`;
   return [
     fn,
-    ...(exists ? [] : [`create event trigger ${EXTENSION_TRIGGER} on ddl_command_end when tag in ('CREATE EXTENSION') execute function pg_catalog.${EXTENSION_TRIGGER}()`]),
+    ...(exists
+      ? []
+      : [`create event trigger ${EXTENSION_TRIGGER} on ddl_command_end when tag in ('CREATE EXTENSION') execute function pg_catalog.${EXTENSION_TRIGGER}()`]),
   ];
 }

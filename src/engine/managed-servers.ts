@@ -6,7 +6,15 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
 import { Cluster } from './cluster.js';
-import { archiveModuleAvailable, auditConfig, DEFAULT_PGAUDIT_SETTINGS, libraryConfig, pgauditAvailable, preloadLibraries, type PgAuditSettings } from './server-libraries.js';
+import {
+  archiveModuleAvailable,
+  auditConfig,
+  DEFAULT_PGAUDIT_SETTINGS,
+  libraryConfig,
+  pgauditAvailable,
+  preloadLibraries,
+  type PgAuditSettings,
+} from './server-libraries.js';
 import { ownerLibraries, parameterSettings, type ParameterValues } from './server-parameters.js';
 import { alignReplication, inEveryDatabase, installExtensionTrigger, revokeDataRoles } from './server-policies.js';
 import { EXTENSION_GRANTS } from './extension-allowlist.js';
@@ -307,11 +315,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
 
   /** Current values of `names` in the running server, in PostgreSQL's base units. */
   async liveSettings(id: number, names: readonly string[]): Promise<Map<string, string>> {
-    const { rows } = await this.maintenance.query<{ name: string; setting: string }>(
-      id,
-      'select name, setting from pg_settings where name = any($1)',
-      [names],
-    );
+    const { rows } = await this.maintenance.query<{ name: string; setting: string }>(id, 'select name, setting from pg_settings where name = any($1)', [names]);
     return new Map(rows.map((r) => [r.name.toLowerCase(), r.setting]));
   }
 
@@ -338,7 +342,11 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
       if (revoked.length) this.emit('dataRolesRevoked', id, revoked);
       await alignReplication(client);
       const pgaudit = pgauditAvailable(findPgBinaries());
-      await inEveryDatabase(client, (db) => this.connect(id, db), (c) => installExtensionTrigger(c, pgaudit));
+      await inEveryDatabase(
+        client,
+        (db) => this.connect(id, db),
+        (c) => installExtensionTrigger(c, pgaudit),
+      );
     } finally {
       await client.end();
     }

@@ -38,28 +38,209 @@ export const OWNER_LIBRARIES = ['pg_stat_statements', 'auto_explain', 'pg_prewar
 export const EXTENSIONS_PARAMETER = 'pgwarden.extensions';
 
 export const PARAMETERS: readonly ParameterSpec[] = [
-  { name: 'max_connections', dataType: 'integer', context: 'postmaster', defaultValue: '250', min: 25, max: 1000, description: 'Maximum number of concurrent connections to the server (bounded by the platform).' },
-  { name: 'max_prepared_transactions', dataType: 'integer', context: 'postmaster', defaultValue: '0', min: 0, max: 1000, description: 'Maximum number of simultaneously prepared transactions (PREPARE TRANSACTION); 0 disables two-phase commit.' },
-  { name: 'wal_level', dataType: 'enumeration', context: 'postmaster', defaultValue: 'replica', values: ['replica', 'logical'], description: 'How much information is written to the WAL: logical allows publications and logical replication slots (the administrator gets the REPLICATION attribute).' },
-  { name: 'max_wal_senders', dataType: 'integer', context: 'postmaster', defaultValue: '10', min: 2, max: 100, description: 'Maximum number of simultaneously running WAL sender processes (2 are kept for the platform\'s backups).' },
-  { name: 'max_replication_slots', dataType: 'integer', context: 'postmaster', defaultValue: '10', min: 0, max: 100, description: 'Maximum number of replication slots.' },
-  { name: 'shared_buffers', dataType: 'integer', context: 'postmaster', defaultValue: '32MB', unit: '8kB', min: 2048, max: 1048576, description: 'Memory used for shared buffers (16MB to 8GB).' },
-  { name: 'work_mem', dataType: 'integer', context: 'user', defaultValue: '4MB', unit: 'kB', min: 64, max: 2097151, description: 'Memory used by internal sort operations and hash tables before writing to temporary files.' },
-  { name: 'maintenance_work_mem', dataType: 'integer', context: 'user', defaultValue: '64MB', unit: 'kB', min: 1024, max: 2097151, description: 'Memory used by maintenance operations such as VACUUM and CREATE INDEX.' },
-  { name: 'effective_cache_size', dataType: 'integer', context: 'user', defaultValue: '4GB', unit: '8kB', min: 1, max: INT_MAX, description: "The planner's assumption about the size of the data cache." },
-  { name: 'random_page_cost', dataType: 'real', context: 'user', defaultValue: '4', min: 0, max: 1000, description: "The planner's estimate of the cost of a nonsequentially fetched disk page." },
-  { name: 'statement_timeout', dataType: 'integer', context: 'user', defaultValue: '0', unit: 'ms', min: 0, max: INT_MAX, description: 'Aborts any statement that takes more than this (0 turns it off).' },
-  { name: 'idle_in_transaction_session_timeout', dataType: 'integer', context: 'user', defaultValue: '0', unit: 'ms', min: 0, max: INT_MAX, description: 'Ends any session idle in a transaction for longer than this (0 turns it off).' },
-  { name: 'lock_timeout', dataType: 'integer', context: 'user', defaultValue: '0', unit: 'ms', min: 0, max: INT_MAX, description: 'Aborts any statement that waits longer than this for a lock (0 turns it off).' },
-  { name: 'log_min_duration_statement', dataType: 'integer', context: 'user', defaultValue: '-1', unit: 'ms', min: -1, max: INT_MAX, description: 'Writes statements running at least this long to the server log (-1 turns it off).' },
-  { name: 'default_transaction_isolation', dataType: 'enumeration', context: 'user', defaultValue: 'read committed', values: ['serializable', 'repeatable read', 'read committed', 'read uncommitted'], description: 'The isolation level of each new transaction.' },
-  { name: 'timezone', dataType: 'string', context: 'user', defaultValue: 'UTC', description: 'The time zone for displaying and interpreting time stamps (an IANA name such as Europe/Paris).' },
-  { name: 'shared_preload_libraries', dataType: 'string', context: 'postmaster', defaultValue: '', list: true, values: OWNER_LIBRARIES, description: `Libraries preloaded at server start, besides the platform's own (which are always kept): any of ${OWNER_LIBRARIES.join(', ')}.` },
-  { name: EXTENSIONS_PARAMETER, dataType: 'string', context: 'sighup', defaultValue: TRUSTED_EXTENSIONS.join(','), list: true, values: [...TRUSTED_EXTENSIONS, ...SUPERUSER_EXTENSIONS].sort(), description: 'Extensions that may be created on the server: trusted ones by the administrator with CREATE EXTENSION, the others by the platform on his behalf (pgwarden server extension create).' },
-  { name: 'pg_stat_statements.max', dataType: 'integer', context: 'postmaster', defaultValue: '5000', min: 100, max: 100000, needsLibrary: 'pg_stat_statements', description: 'Maximum number of statements tracked by pg_stat_statements.' },
-  { name: 'pg_stat_statements.track', dataType: 'enumeration', context: 'sighup', defaultValue: 'top', values: ['none', 'top', 'all'], needsLibrary: 'pg_stat_statements', description: 'Which statements pg_stat_statements tracks.' },
-  { name: 'pg_stat_statements.track_utility', dataType: 'boolean', context: 'sighup', defaultValue: 'on', needsLibrary: 'pg_stat_statements', description: 'Whether pg_stat_statements tracks utility commands.' },
-  { name: 'pg_stat_statements.save', dataType: 'boolean', context: 'sighup', defaultValue: 'on', needsLibrary: 'pg_stat_statements', description: 'Whether pg_stat_statements keeps its statistics across server shutdowns.' },
+  {
+    name: 'max_connections',
+    dataType: 'integer',
+    context: 'postmaster',
+    defaultValue: '250',
+    min: 25,
+    max: 1000,
+    description: 'Maximum number of concurrent connections to the server (bounded by the platform).',
+  },
+  {
+    name: 'max_prepared_transactions',
+    dataType: 'integer',
+    context: 'postmaster',
+    defaultValue: '0',
+    min: 0,
+    max: 1000,
+    description: 'Maximum number of simultaneously prepared transactions (PREPARE TRANSACTION); 0 disables two-phase commit.',
+  },
+  {
+    name: 'wal_level',
+    dataType: 'enumeration',
+    context: 'postmaster',
+    defaultValue: 'replica',
+    values: ['replica', 'logical'],
+    description:
+      'How much information is written to the WAL: logical allows publications and logical replication slots (the administrator gets the REPLICATION attribute).',
+  },
+  {
+    name: 'max_wal_senders',
+    dataType: 'integer',
+    context: 'postmaster',
+    defaultValue: '10',
+    min: 2,
+    max: 100,
+    description: "Maximum number of simultaneously running WAL sender processes (2 are kept for the platform's backups).",
+  },
+  {
+    name: 'max_replication_slots',
+    dataType: 'integer',
+    context: 'postmaster',
+    defaultValue: '10',
+    min: 0,
+    max: 100,
+    description: 'Maximum number of replication slots.',
+  },
+  {
+    name: 'shared_buffers',
+    dataType: 'integer',
+    context: 'postmaster',
+    defaultValue: '32MB',
+    unit: '8kB',
+    min: 2048,
+    max: 1048576,
+    description: 'Memory used for shared buffers (16MB to 8GB).',
+  },
+  {
+    name: 'work_mem',
+    dataType: 'integer',
+    context: 'user',
+    defaultValue: '4MB',
+    unit: 'kB',
+    min: 64,
+    max: 2097151,
+    description: 'Memory used by internal sort operations and hash tables before writing to temporary files.',
+  },
+  {
+    name: 'maintenance_work_mem',
+    dataType: 'integer',
+    context: 'user',
+    defaultValue: '64MB',
+    unit: 'kB',
+    min: 1024,
+    max: 2097151,
+    description: 'Memory used by maintenance operations such as VACUUM and CREATE INDEX.',
+  },
+  {
+    name: 'effective_cache_size',
+    dataType: 'integer',
+    context: 'user',
+    defaultValue: '4GB',
+    unit: '8kB',
+    min: 1,
+    max: INT_MAX,
+    description: "The planner's assumption about the size of the data cache.",
+  },
+  {
+    name: 'random_page_cost',
+    dataType: 'real',
+    context: 'user',
+    defaultValue: '4',
+    min: 0,
+    max: 1000,
+    description: "The planner's estimate of the cost of a nonsequentially fetched disk page.",
+  },
+  {
+    name: 'statement_timeout',
+    dataType: 'integer',
+    context: 'user',
+    defaultValue: '0',
+    unit: 'ms',
+    min: 0,
+    max: INT_MAX,
+    description: 'Aborts any statement that takes more than this (0 turns it off).',
+  },
+  {
+    name: 'idle_in_transaction_session_timeout',
+    dataType: 'integer',
+    context: 'user',
+    defaultValue: '0',
+    unit: 'ms',
+    min: 0,
+    max: INT_MAX,
+    description: 'Ends any session idle in a transaction for longer than this (0 turns it off).',
+  },
+  {
+    name: 'lock_timeout',
+    dataType: 'integer',
+    context: 'user',
+    defaultValue: '0',
+    unit: 'ms',
+    min: 0,
+    max: INT_MAX,
+    description: 'Aborts any statement that waits longer than this for a lock (0 turns it off).',
+  },
+  {
+    name: 'log_min_duration_statement',
+    dataType: 'integer',
+    context: 'user',
+    defaultValue: '-1',
+    unit: 'ms',
+    min: -1,
+    max: INT_MAX,
+    description: 'Writes statements running at least this long to the server log (-1 turns it off).',
+  },
+  {
+    name: 'default_transaction_isolation',
+    dataType: 'enumeration',
+    context: 'user',
+    defaultValue: 'read committed',
+    values: ['serializable', 'repeatable read', 'read committed', 'read uncommitted'],
+    description: 'The isolation level of each new transaction.',
+  },
+  {
+    name: 'timezone',
+    dataType: 'string',
+    context: 'user',
+    defaultValue: 'UTC',
+    description: 'The time zone for displaying and interpreting time stamps (an IANA name such as Europe/Paris).',
+  },
+  {
+    name: 'shared_preload_libraries',
+    dataType: 'string',
+    context: 'postmaster',
+    defaultValue: '',
+    list: true,
+    values: OWNER_LIBRARIES,
+    description: `Libraries preloaded at server start, besides the platform's own (which are always kept): any of ${OWNER_LIBRARIES.join(', ')}.`,
+  },
+  {
+    name: EXTENSIONS_PARAMETER,
+    dataType: 'string',
+    context: 'sighup',
+    defaultValue: TRUSTED_EXTENSIONS.join(','),
+    list: true,
+    values: [...TRUSTED_EXTENSIONS, ...SUPERUSER_EXTENSIONS].sort(),
+    description:
+      'Extensions that may be created on the server: trusted ones by the administrator with CREATE EXTENSION, the others by the platform on his behalf (pgwarden server extension create).',
+  },
+  {
+    name: 'pg_stat_statements.max',
+    dataType: 'integer',
+    context: 'postmaster',
+    defaultValue: '5000',
+    min: 100,
+    max: 100000,
+    needsLibrary: 'pg_stat_statements',
+    description: 'Maximum number of statements tracked by pg_stat_statements.',
+  },
+  {
+    name: 'pg_stat_statements.track',
+    dataType: 'enumeration',
+    context: 'sighup',
+    defaultValue: 'top',
+    values: ['none', 'top', 'all'],
+    needsLibrary: 'pg_stat_statements',
+    description: 'Which statements pg_stat_statements tracks.',
+  },
+  {
+    name: 'pg_stat_statements.track_utility',
+    dataType: 'boolean',
+    context: 'sighup',
+    defaultValue: 'on',
+    needsLibrary: 'pg_stat_statements',
+    description: 'Whether pg_stat_statements tracks utility commands.',
+  },
+  {
+    name: 'pg_stat_statements.save',
+    dataType: 'boolean',
+    context: 'sighup',
+    defaultValue: 'on',
+    needsLibrary: 'pg_stat_statements',
+    description: 'Whether pg_stat_statements keeps its statistics across server shutdowns.',
+  },
 ];
 
 const BY_NAME = new Map(PARAMETERS.map((p) => [p.name, p]));
@@ -68,7 +249,10 @@ const BY_NAME = new Map(PARAMETERS.map((p) => [p.name, p]));
 export type ParameterValues = Readonly<Record<string, string>>;
 
 export class ParameterError extends Error {
-  constructor(message: string, readonly kind: 'unknown' | 'refused' | 'invalid') {
+  constructor(
+    message: string,
+    readonly kind: 'unknown' | 'refused' | 'invalid',
+  ) {
     super(message);
     this.name = 'ParameterError';
   }
@@ -81,7 +265,10 @@ export function parameterSpec(name: string): ParameterSpec {
   if (spec) return spec;
   const refusal = PARAMETER_REFUSALS.find((r) => r.match(lower));
   if (refusal) throw new ParameterError(`Parameter '${name}' cannot be set: ${refusal.reason}`, 'refused');
-  throw new ParameterError(`Parameter '${name}' is not a server parameter that can be set. 'pgwarden server configuration list' shows the ones that can.`, 'unknown');
+  throw new ParameterError(
+    `Parameter '${name}' is not a server parameter that can be set. 'pgwarden server configuration list' shows the ones that can.`,
+    'unknown',
+  );
 }
 
 const MEMORY_UNITS: Record<string, number> = { kB: 1, MB: 1024, GB: 1024 * 1024, TB: 1024 * 1024 * 1024 };
@@ -138,7 +325,8 @@ export function normalizeValue(spec: ParameterSpec, raw: string): string {
     case 'integer': {
       const n = numberIn(spec, v);
       if (n === null || !Number.isSafeInteger(n)) throw bad(`it must be an integer${unitHint(spec)}.`);
-      if (n < spec.min! || n > spec.max!) throw bad(`it must be between ${spec.min} and ${spec.max}${spec.unit ? ` ${spec.unit === '8kB' ? '8kB pages' : spec.unit}` : ''}.`);
+      if (n < spec.min! || n > spec.max!)
+        throw bad(`it must be between ${spec.min} and ${spec.max}${spec.unit ? ` ${spec.unit === '8kB' ? '8kB pages' : spec.unit}` : ''}.`);
       return v;
     }
     case 'real': {
@@ -164,7 +352,10 @@ export function normalizeValue(spec: ParameterSpec, raw: string): string {
 }
 
 function normalizeList(spec: ParameterSpec, v: string, bad: (why: string) => ParameterError): string {
-  const names = v.split(',').map((x) => x.trim()).filter(Boolean);
+  const names = v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   const out: string[] = [];
   for (const n of names) {
     if (spec.name === 'shared_preload_libraries' && PLATFORM_LIBRARY_NAMES.includes(n)) continue; // always there

@@ -26,7 +26,9 @@ interface Base {
   readonly objectId?: string;
 }
 
-export interface ConnectionAccepted extends Base { readonly type: 'connection.accepted' }
+export interface ConnectionAccepted extends Base {
+  readonly type: 'connection.accepted';
+}
 export interface ConnectionDenied extends Base {
   readonly type: 'connection.denied';
   /** Machine-readable reason code of the stage that refused. */
@@ -42,7 +44,10 @@ export interface TlsEstablished extends Base {
   readonly alpn?: string;
 }
 export type AuthMethod = 'scram-sha-256' | 'scram-sha-256-plus' | 'token';
-export interface AuthSucceeded extends Base { readonly type: 'auth.succeeded'; readonly method: AuthMethod }
+export interface AuthSucceeded extends Base {
+  readonly type: 'auth.succeeded';
+  readonly method: AuthMethod;
+}
 export interface AuthFailed extends Base {
   readonly type: 'auth.failed';
   readonly method: AuthMethod;
@@ -110,7 +115,13 @@ export interface AdminAction {
 }
 
 export interface ServerLifecycle {
-  readonly type: 'server.crashed' | 'server.restarted' | 'server.restart_failed' | 'server.started' | 'server.stopped' | 'server.inaccessible'
+  readonly type:
+    | 'server.crashed'
+    | 'server.restarted'
+    | 'server.restart_failed'
+    | 'server.started'
+    | 'server.stopped'
+    | 'server.inaccessible'
     /** The platform revoked pg_read_all_data / pg_write_all_data at start (details.revoked). */
     | 'server.data_roles_revoked';
   readonly time: string;
@@ -204,5 +215,13 @@ export interface VnetListenerChanged {
   readonly reason?: string;
 }
 
-export type PlatformEvent = AdminAction | ServerLifecycle | PlatformLifecycle | ServerStatementAudited | AlertRaised | ProtectionBlocked | PreauthRefused | VnetListenerChanged;
+export type PlatformEvent =
+  | AdminAction
+  | ServerLifecycle
+  | PlatformLifecycle
+  | ServerStatementAudited
+  | AlertRaised
+  | ProtectionBlocked
+  | PreauthRefused
+  | VnetListenerChanged;
 export type AnyEvent = GatewayEvent | PlatformEvent;

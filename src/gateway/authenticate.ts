@@ -2,21 +2,8 @@
 // the role's verifier; the gateway keeps the ClientKey it recovers from the proof (never the
 // password) to log in to the server. Unknown roles and roles without a SCRAM secret get a mock
 // exchange that fails the same way, in about the same time.
-import {
-  ScramServerSession,
-  ScramError,
-  mockVerifier,
-  type ScramMechanism,
-  type ScramVerifier,
-} from '../auth/scram/index.js';
-import {
-  authenticationSASL,
-  authenticationSASLContinue,
-  parseSASLInitialResponse,
-  parseSASLResponse,
-  ProtocolError,
-  FrontendType,
-} from '../pgwire/index.js';
+import { ScramServerSession, ScramError, mockVerifier, type ScramMechanism, type ScramVerifier } from '../auth/scram/index.js';
+import { authenticationSASL, authenticationSASLContinue, parseSASLInitialResponse, parseSASLResponse, ProtocolError, FrontendType } from '../pgwire/index.js';
 import { ConnectionClosed, type Wire } from './wire.js';
 import type { VerifierLookup } from './verifier-cache.js';
 

@@ -34,7 +34,16 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
 
   const { conn, socket, tls } = hs;
   const facts: Facts = { conn, ssl: tls !== null, user: hs.params.get('user'), applicationName: hs.params.get('application_name') };
-  if (tls) g.bus.publish({ type: 'tls.established', time: now(), connection: conn, version: tls.version, cipher: tls.cipher, sni: tls.sni, alpn: tls.socket.alpnProtocol || undefined });
+  if (tls)
+    g.bus.publish({
+      type: 'tls.established',
+      time: now(),
+      connection: conn,
+      version: tls.version,
+      cipher: tls.cipher,
+      sni: tls.sni,
+      alpn: tls.socket.alpnProtocol || undefined,
+    });
   const refuse = (r: Refusal) => reportRefusal(g, socket, facts, r);
   const held = new HeldGuards();
   try {

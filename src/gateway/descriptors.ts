@@ -54,7 +54,9 @@ export function raiseNofileLimit(): NofileLimit {
 /** The soft limit as the kernel reports it (/proc/self/limits), or null when unreadable. */
 export function nofileSoftLimit(): number | null {
   try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
     const n = Number(line?.split(/\s+/)[3]);
     return Number.isFinite(n) && n > 0 ? n : null;
   } catch {

@@ -91,7 +91,14 @@ export class Gateway {
       publicPort: () => this.publicPort,
       // Into the audit log: a network that stops being served is not only a line in the log.
       changed: (vnet, status) =>
-        options.bus.publish({ type: 'gateway.vnet_listener', time: now(), vnet, address: status.address, state: status.state, ...(status.state === 'Failed' ? { reason: status.reason } : {}) }),
+        options.bus.publish({
+          type: 'gateway.vnet_listener',
+          time: now(),
+          vnet,
+          address: status.address,
+          state: status.state,
+          ...(status.state === 'Failed' ? { reason: status.reason } : {}),
+        }),
       log: options.log,
     });
     this.context = {
@@ -107,7 +114,12 @@ export class Gateway {
       sessionIndex: new SessionIndex(),
       mockSecret: options.mockSecret,
       metrics: {
-        denied: new Counter({ name: 'pgwarden_gateway_denied_total', help: 'Connections refused, by reason.', labelNames: ['reason'], registers: [options.metrics] }),
+        denied: new Counter({
+          name: 'pgwarden_gateway_denied_total',
+          help: 'Connections refused, by reason.',
+          labelNames: ['reason'],
+          registers: [options.metrics],
+        }),
         sessions: new Gauge({ name: 'pgwarden_gateway_sessions', help: 'Authenticated sessions being relayed.', registers: [options.metrics] }),
       },
       snapshot: options.snapshot,
@@ -120,7 +132,12 @@ export class Gateway {
       threat: options.threat,
       statementAudit: (server) => this.policies.forServer(server, options.snapshot().audit.get(server)),
     };
-    this.accepted = new Counter({ name: 'pgwarden_gateway_connections_total', help: 'TCP connections accepted by the gateway.', labelNames: ['listener'], registers: [options.metrics] });
+    this.accepted = new Counter({
+      name: 'pgwarden_gateway_connections_total',
+      help: 'TCP connections accepted by the gateway.',
+      labelNames: ['listener'],
+      registers: [options.metrics],
+    });
   }
 
   /** The port the first public listener bound (useful with port 0). */

@@ -43,11 +43,7 @@ export function publicCoverage(address: string, port: number, bound: readonly Bo
  * behind load balancers (PROXY protocol) are left as they are: their local address is the one
  * the balancer connects to.
  */
-export function listenerFor(
-  listener: ListenerSpec,
-  localAddress: string | undefined,
-  vnetsByAddress: ReadonlyMap<string, string>,
-): ListenerSpec {
+export function listenerFor(listener: ListenerSpec, localAddress: string | undefined, vnetsByAddress: ReadonlyMap<string, string>): ListenerSpec {
   if (listener.kind !== 'public' || listener.proxy || !localAddress) return listener;
   const local = canonicalAddress(localAddress);
   const vnet = vnetsByAddress.get(local);

@@ -60,7 +60,11 @@ export async function authenticate(g: GatewayContext, start: LoginStart, a: Admi
     if (!(err instanceof BackendRefused)) throw err;
     // The server's own refusal (database does not exist, password changed in SQL, ...).
     if (err.sqlstate === '28P01') g.verifiers.loginFailed(server.id, a.user);
-    return refusal({ sqlstate: err.sqlstate, message: err.message }, `server refused: ${err.message}`, { event: 'auth.failed', method: proof.method, frame: err.frame });
+    return refusal({ sqlstate: err.sqlstate, message: err.message }, `server refused: ${err.message}`, {
+      event: 'auth.failed',
+      method: proof.method,
+      frame: err.frame,
+    });
   }
   clearTimeout(timer);
   proof.clientKey.fill(0);
@@ -111,11 +115,13 @@ async function prove(g: GatewayContext, start: LoginStart, a: Admission, facts: 
 /** Strict durability: the login is on disk before the client hears it succeeded. */
 export async function greet(g: GatewayContext, socket: Duplex, login: Login): Promise<void> {
   await g.audit.durable();
-  socket.write(Buffer.concat([
-    ...login.preamble,
-    authenticationOk(),
-    ...login.backend.greeting,
-    backendKeyData(login.key.processId, login.key.secretKey),
-    login.backend.readyForQuery,
-  ]));
+  socket.write(
+    Buffer.concat([
+      ...login.preamble,
+      authenticationOk(),
+      ...login.backend.greeting,
+      backendKeyData(login.key.processId, login.key.secretKey),
+      login.backend.readyForQuery,
+    ]),
+  );
 }

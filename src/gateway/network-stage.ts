@@ -41,8 +41,5 @@ export function judgeNetwork(
     const vnet = view.vnets.get(input.listener.vnet);
     listener = { kind: 'private', vnet: input.listener.vnet, subnet: vnet ? findSubnet(vnet, input.clientAddress) : null };
   } else listener = { kind: 'public' };
-  return decideNetworkAccess(
-    { clientAddress: input.clientAddress, listener, user: input.user, database: input.database, ssl: input.ssl },
-    snapshot,
-  );
+  return decideNetworkAccess({ clientAddress: input.clientAddress, listener, user: input.user, database: input.database, ssl: input.ssl }, snapshot);
 }

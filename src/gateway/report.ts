@@ -38,7 +38,15 @@ export function reportRefusal(g: ReportEnv, socket: Duplex, facts: Facts, r: Ref
   if (r.cause !== undefined) g.log.error({ err: r.cause, connId: facts.conn.connId }, 'gateway connection failed');
   const fields = withFields ? sessionFields(facts) : {};
   if (r.event === 'auth.failed') {
-    g.bus.publish({ type: 'auth.failed', time: now(), connection: facts.conn, ...fields, method: r.method ?? 'scram-sha-256', sqlstate: r.error.sqlstate, reason: r.reason });
+    g.bus.publish({
+      type: 'auth.failed',
+      time: now(),
+      connection: facts.conn,
+      ...fields,
+      method: r.method ?? 'scram-sha-256',
+      sqlstate: r.error.sqlstate,
+      reason: r.reason,
+    });
   } else {
     g.bus.publish({ type: 'connection.denied', time: now(), connection: facts.conn, ...fields, reason: r.reason, sqlstate: r.error.sqlstate, ssl: facts.ssl });
   }

@@ -64,7 +64,10 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
         },
       )
     : null;
-  const watch = g.threat.sqlTap(s.serverName, s.user, s.applicationName, { clientAddress: s.conn.clientAddress, ...(s.database ? { database: s.database } : {}) });
+  const watch = g.threat.sqlTap(s.serverName, s.user, s.applicationName, {
+    clientAddress: s.conn.clientAddress,
+    ...(s.database ? { database: s.database } : {}),
+  });
   const consumers: SessionConsumer[] = [];
   if (audit) consumers.push(audit);
   if (watch) consumers.push(watch);

@@ -38,7 +38,10 @@ export async function authenticateToken(input: {
   const p = input.principal;
   const matches = p.type === 'group' ? identity.groups.includes(p.objectId) : identity.objectId === p.objectId;
   if (!matches) {
-    return { ok: false, reason: p.type === 'group' ? `token is not a member of group ${p.objectId}` : `token belongs to ${identity.objectId}, not to this role's ${p.type}` };
+    return {
+      ok: false,
+      reason: p.type === 'group' ? `token is not a member of group ${p.objectId}` : `token belongs to ${identity.objectId}, not to this role's ${p.type}`,
+    };
   }
   return { ok: true, objectId: identity.objectId };
 }

@@ -15,10 +15,7 @@ export type VerifierLookup =
   | { readonly kind: 'expired' };
 
 export interface VerifierSource {
-  roleVerifier(
-    serverId: number,
-    role: string,
-  ): Promise<{ rolpassword: string | null; canLogin: boolean; validUntil: Date | null } | null>;
+  roleVerifier(serverId: number, role: string): Promise<{ rolpassword: string | null; canLogin: boolean; validUntil: Date | null } | null>;
 }
 
 const TTL_MS = 60_000;

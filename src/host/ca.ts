@@ -42,7 +42,9 @@ export async function loadOrCreateCa(paths: PlatformPaths, commonName = 'pgwarde
   const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1'),
+    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(16)))
+      .toString('hex')
+      .replace(/^[89a-f]/, '1'),
     name: `CN=${commonName}, O=pgwarden`,
     notBefore: new Date(now - DAY),
     notAfter: new Date(now + 10 * 365 * DAY),
@@ -81,7 +83,9 @@ export async function issueServerCertificate(ca: PlatformCa, req: LeafRequest): 
     ...(req.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
   ];
   const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1'),
+    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(16)))
+      .toString('hex')
+      .replace(/^[89a-f]/, '1'),
     subject: `CN=${req.commonName}`,
     issuer: ca.cert.subject,
     notBefore: new Date(now - DAY),

@@ -34,7 +34,10 @@ const COMMENT = /^pgwarden (catalog|server \d{1,10}) ([0-9a-f]{8}) (\/.*)$/;
 
 /** 8 hex characters naming one installation: its host id and where its data dir is. */
 export function accountTag(hostId: string, root: string): string {
-  return createHash('sha256').update(`${hostId}\0${path.resolve(root)}`).digest('hex').slice(0, 8);
+  return createHash('sha256')
+    .update(`${hostId}\0${path.resolve(root)}`)
+    .digest('hex')
+    .slice(0, 8);
 }
 
 /** A data dir path fit for a GECOS field (no ':' ',' or control characters), else '-'. */
@@ -131,7 +134,9 @@ async function ensureUser(name: string, comment: string): Promise<OsAccount> {
     if (!u) throw new Error(`could not create the OS user ${name}`);
   }
   if (u.comment !== comment) {
-    throw new Error(`The OS user ${name} exists but was not made by this platform (its comment is '${u.comment}'): refusing to run PostgreSQL as it. Remove it or move the data dir.`);
+    throw new Error(
+      `The OS user ${name} exists but was not made by this platform (its comment is '${u.comment}'): refusing to run PostgreSQL as it. Remove it or move the data dir.`,
+    );
   }
   if (u.uid === 0 || u.gid === 0) throw new Error(`The OS user ${name} has uid or gid 0: refusing to run PostgreSQL as it.`);
   return { name: u.name, uid: u.uid, gid: u.gid, dropsPrivileges: true };

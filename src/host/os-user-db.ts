@@ -52,7 +52,10 @@ export async function lookupUser(name: string): Promise<PasswdEntry | null> {
 export async function listUsers(): Promise<PasswdEntry[]> {
   const r = await run('getent', ['passwd']);
   if (r.code !== 0) throw new Error(`getent passwd failed (exit ${r.code}): ${r.stderr}`);
-  return r.stdout.split('\n').map(parse).filter((e): e is PasswdEntry => e !== null);
+  return r.stdout
+    .split('\n')
+    .map(parse)
+    .filter((e): e is PasswdEntry => e !== null);
 }
 
 /** Locked files: shadow's tools say so and exit 1 (passwd) or 10 (group). */
@@ -65,8 +68,18 @@ function locked(r: RunResult): boolean {
 export async function addSystemUser(name: string, comment: string): Promise<'added' | 'exists'> {
   const deadline = Date.now() + RETRY_MS;
   for (;;) {
-    const r = await run('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent',
-      '--shell', '/usr/sbin/nologin', '--comment', comment, name]);
+    const r = await run('useradd', [
+      '--system',
+      '--user-group',
+      '--no-create-home',
+      '--home-dir',
+      '/nonexistent',
+      '--shell',
+      '/usr/sbin/nologin',
+      '--comment',
+      comment,
+      name,
+    ]);
     if (r.code === 0) return 'added';
     if (r.code === 9) return 'exists';
     if (!locked(r) || Date.now() > deadline) throw new Error(`could not create the OS user ${name}: useradd exit ${r.code}: ${r.stderr}`);

@@ -35,8 +35,9 @@ export function serviceAccount(): OsAccount {
   let ids = lookup(SERVICE_USER);
   if (!ids) {
     try {
-      execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent',
-        '--shell', '/usr/sbin/nologin', SERVICE_USER], { stdio: 'pipe' });
+      execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', SERVICE_USER], {
+        stdio: 'pipe',
+      });
     } catch {
       /* another platform process may have created it at the same moment: look again */
     }

@@ -59,7 +59,6 @@ export function findPgBinaries(): PgBinaries {
     return cached;
   }
   throw new Error(
-    `No PostgreSQL ${MIN_MAJOR} or newer server found. Install it (Debian: apt-get install postgresql) ` +
-      'or set PGWARDEN_PG_BINDIR to its bin directory.',
+    `No PostgreSQL ${MIN_MAJOR} or newer server found. Install it (Debian: apt-get install postgresql) ` + 'or set PGWARDEN_PG_BINDIR to its bin directory.',
   );
 }

@@ -36,7 +36,10 @@ export function loadOrCreateKeyFile(file: string): Buffer {
     }
   }
   const st = statSync(file);
-  if ((st.mode & 0o077) !== 0) throw new Error(`Refusing the key file ${file}: it is accessible by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it and check who may have read it.`);
+  if ((st.mode & 0o077) !== 0)
+    throw new Error(
+      `Refusing the key file ${file}: it is accessible by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it and check who may have read it.`,
+    );
   const key = readFileSync(file);
   if (key.length < 32) throw new Error(`The key file ${file} holds ${key.length} bytes, fewer than 32.`);
   return key;

@@ -112,7 +112,7 @@ export function parseCidr(text: string): Cidr | string {
   }
   const prefixLength = Number(prefixText);
   if (v4 >= 0) {
-    const hostMask = prefixLength === 0 ? 0xffffffff : (2 ** (32 - prefixLength) - 1);
+    const hostMask = prefixLength === 0 ? 0xffffffff : 2 ** (32 - prefixLength) - 1;
     const first = v4 - (v4 % (hostMask + 1));
     if (first !== v4) return `"${text}" has host bits set: the block starts at ${formatIpv4(first)}/${prefixLength}`;
     return { family: 4, prefixLength, first: { family: 4, value: v4 }, last: { family: 4, value: v4 + hostMask } };

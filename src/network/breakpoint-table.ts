@@ -38,7 +38,9 @@ export const v4Codec: Codec<number> = {
   compare: (a, b) => a - b,
   next: (k) => (k === 0xffffffff ? null : k + 1),
   uint32: (k) => k,
-  write: (keys, i, key) => { keys[i] = key; },
+  write: (keys, i, key) => {
+    keys[i] = key;
+  },
   read: (keys, i) => keys[i],
 };
 
@@ -136,12 +138,7 @@ function rebuildWindow<K>(codec: Codec<K>, table: Table, ranges: readonly Range<
   return out;
 }
 
-export function applyChange<K>(
-  codec: Codec<K>,
-  state: FamilyState<K>,
-  removed: ReadonlySet<string>,
-  added: readonly Range<K>[],
-): FamilyState<K> {
+export function applyChange<K>(codec: Codec<K>, state: FamilyState<K>, removed: ReadonlySet<string>, added: readonly Range<K>[]): FamilyState<K> {
   const old = state.ranges;
   const hits: number[] = [];
   for (let i = 0; i < old.length; i++) if (removed.has(old[i].name)) hits.push(i);

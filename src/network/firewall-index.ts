@@ -11,16 +11,7 @@
 // change. Build cost: O(n log n); lookup: O(log n), no allocation for a ParsedIp.
 
 import { compareIp, parseIp, validateIpRange, type ParsedIp, type ParsedIpv4, type ParsedIpv6 } from './address.js';
-import {
-  applyChange,
-  fullBuild,
-  lookupV4,
-  lookupV6,
-  v4Codec,
-  v6Codec,
-  type FamilyState,
-  type Range,
-} from './breakpoint-table.js';
+import { applyChange, fullBuild, lookupV4, lookupV6, v4Codec, v6Codec, type FamilyState, type Range } from './breakpoint-table.js';
 import type { Ipv6Words } from './ip-text.js';
 
 export interface FirewallRule {
@@ -114,11 +105,7 @@ class Index implements FirewallIndex {
     const v4Added: Range<number>[] = [];
     const v6Added: Range<Ipv6Words>[] = [];
     for (const rule of upserts) addRange(rule, names, v4Added, v6Added);
-    return new Index(
-      names,
-      applyChange(v4Codec, this.v4, removed, v4Added),
-      applyChange(v6Codec, this.v6, removed, v6Added),
-    );
+    return new Index(names, applyChange(v4Codec, this.v4, removed, v4Added), applyChange(v6Codec, this.v6, removed, v6Added));
   }
 
   /** Ids are never reused; when dead names pile up, build afresh with dense ids. */

@@ -130,21 +130,30 @@ export function formatIpv4(value: number): string {
  */
 export function formatIpv6(ip: Ipv6Words): string {
   if (ip.w0 === 0 && ip.w1 === 0 && ip.w2 === 0xffff) return `::ffff:${formatIpv4(ip.w3)}`;
-  const g = [
-    ip.w0 >>> 16, ip.w0 & 0xffff, ip.w1 >>> 16, ip.w1 & 0xffff,
-    ip.w2 >>> 16, ip.w2 & 0xffff, ip.w3 >>> 16, ip.w3 & 0xffff,
-  ];
+  const g = [ip.w0 >>> 16, ip.w0 & 0xffff, ip.w1 >>> 16, ip.w1 & 0xffff, ip.w2 >>> 16, ip.w2 & 0xffff, ip.w3 >>> 16, ip.w3 & 0xffff];
   let bestStart = -1;
   let bestLen = 1;
   for (let k = 0; k < 8; ) {
-    if (g[k] !== 0) { k++; continue; }
+    if (g[k] !== 0) {
+      k++;
+      continue;
+    }
     let end = k;
     while (end < 8 && g[end] === 0) end++;
-    if (end - k > bestLen) { bestStart = k; bestLen = end - k; }
+    if (end - k > bestLen) {
+      bestStart = k;
+      bestLen = end - k;
+    }
     k = end;
   }
   if (bestStart < 0) return g.map((x) => x.toString(16)).join(':');
-  const head = g.slice(0, bestStart).map((x) => x.toString(16)).join(':');
-  const tail = g.slice(bestStart + bestLen).map((x) => x.toString(16)).join(':');
+  const head = g
+    .slice(0, bestStart)
+    .map((x) => x.toString(16))
+    .join(':');
+  const tail = g
+    .slice(bestStart + bestLen)
+    .map((x) => x.toString(16))
+    .join(':');
   return `${head}::${tail}`;
 }

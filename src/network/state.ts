@@ -190,13 +190,7 @@ export function checkAccess(state: NetworkState, serverName: string, query: Acce
   return { allow: false, reason: verdict.reason, ...base, explanation, error: verdict.error };
 }
 
-function explain(
-  server: string,
-  address: string,
-  listener: ListenerFacts,
-  reason: NetworkAllowReason | NetworkDenyReason,
-  rule: string | undefined,
-): string {
+function explain(server: string, address: string, listener: ListenerFacts, reason: NetworkAllowReason | NetworkDenyReason, rule: string | undefined): string {
   const endpoint = listener.kind === 'private-link' ? listener.endpointId : '';
   switch (reason) {
     case 'firewall-rule':

@@ -9,14 +9,12 @@ export interface ClientError {
 export const clientErrors = {
   unknownServer: {
     sqlstate: '28000',
-    message:
-      'Invalid Username specified. Please check the Username and retry connection. The Username should be in <username@hostname> format.',
+    message: 'Invalid Username specified. Please check the Username and retry connection. The Username should be in <username@hostname> format.',
   },
   sslRequired: { sqlstate: '28000', message: 'SSL connection is required. Please specify SSL options and retry.' },
   tlsTooOld: {
     sqlstate: '28000',
-    message:
-      'TLS version used does not meet minimal requirements for this server. Please use a higher TLS version and retry.',
+    message: 'TLS version used does not meet minimal requirements for this server. Please use a higher TLS version and retry.',
   },
   vnetNotAllowed: { sqlstate: '28000', message: 'Client from Virtual Networks is not allowed to access the server.' },
   publicAccessDisabled: {

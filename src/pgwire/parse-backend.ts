@@ -141,8 +141,10 @@ export function readErrorSummary(buf: Buffer, start: number, end: number): { sev
   let message = '';
   walkErrorFields(buf, start, end, (code, from, to) => {
     const value = to > from ? buf.toString('utf8', from, to) : '';
-    if (code === 0x43) sqlstate = value; // C
-    else if (code === 0x4d) message = value; // M
+    if (code === 0x43)
+      sqlstate = value; // C
+    else if (code === 0x4d)
+      message = value; // M
     else if (code === 0x56 || (code === 0x53 && severity === '')) severity = value; // V, else S
   });
   return { severity, sqlstate, message };

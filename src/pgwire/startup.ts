@@ -89,10 +89,7 @@ export function parseStartupPacket(packet: Buffer, options: StartupParseOptions 
   const majorVersion = code >>> 16;
   const minorVersion = code & 0xffff;
   if (majorVersion !== 3) {
-    throw new ProtocolError(
-      '0A000',
-      `unsupported frontend protocol ${majorVersion}.${minorVersion}: server supports 3.0 to 3.2`,
-    );
+    throw new ProtocolError('0A000', `unsupported frontend protocol ${majorVersion}.${minorVersion}: server supports 3.0 to 3.2`);
   }
 
   return { kind: 'startup', majorVersion, minorVersion, params: parseParams(packet, maxParams) };

@@ -8,9 +8,7 @@ export class AuditSettingsSync {
   /** What each server was last given, so an unchanged snapshot costs nothing. */
   private readonly applied = new Map<number, string>();
 
-  constructor(
-    private readonly d: { readonly snapshots: SnapshotStore; readonly servers: ManagedServers; readonly hostId: string; readonly log: Logger },
-  ) {}
+  constructor(private readonly d: { readonly snapshots: SnapshotStore; readonly servers: ManagedServers; readonly hostId: string; readonly log: Logger }) {}
 
   /** Brings every server's pgAudit configuration in line with its audit settings. */
   async apply(): Promise<void> {
@@ -22,9 +20,9 @@ export class AuditSettingsSync {
       const key = JSON.stringify(settings);
       if (this.applied.get(server.id) === key) continue;
       this.applied.set(server.id, key);
-      await this.d.servers.applyAuditSettings(server.id, settings).catch((err: Error) =>
-        this.d.log.error({ err, server: server.name }, 'could not apply audit settings'),
-      );
+      await this.d.servers
+        .applyAuditSettings(server.id, settings)
+        .catch((err: Error) => this.d.log.error({ err, server: server.name }, 'could not apply audit settings'));
     }
   }
 }

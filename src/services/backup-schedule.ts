@@ -16,7 +16,14 @@ export interface BackupScheduleOptions {
 
 export function scheduleBackups(
   o: BackupScheduleOptions,
-  deps: { servers: ServersRepo; service: ServerService; repo: BackupRepository; hostId: string; onError: (err: Error, server: string | null) => void; onBackup?: (server: string) => void },
+  deps: {
+    servers: ServersRepo;
+    service: ServerService;
+    repo: BackupRepository;
+    hostId: string;
+    onError: (err: Error, server: string | null) => void;
+    onBackup?: (server: string) => void;
+  },
 ): BackupScheduler {
   const names = new Map<string, string>();
   return startBackupScheduler({

@@ -138,7 +138,10 @@ export class ConfigurationService {
         this.engine.setParameters(s.id, old);
         const back = this.engine.isRunning(s.id) ? this.engine.reloadConfig(s.id) : this.engine.restart(s.id);
         await back.catch(() => undefined);
-        throw new PlatformError('InvalidArgument', `The server did not accept ${spec.name} = '${value}': ${(err as Error).message.slice(0, 500)} The previous configuration was restored.`);
+        throw new PlatformError(
+          'InvalidArgument',
+          `The server did not accept ${spec.name} = '${value}': ${(err as Error).message.slice(0, 500)} The previous configuration was restored.`,
+        );
       }
       await this.repo.put(s.id, next);
       return this.view(spec, next, await this.live(s, [spec]));
@@ -151,7 +154,9 @@ export class ConfigurationService {
     const values = this.engine.parametersOf(s.id);
     const allowed = (values[EXTENSIONS_PARAMETER] ?? parameterSpec(EXTENSIONS_PARAMETER).defaultValue).split(',');
     if (!allowed.includes(name)) {
-      throw invalid(`Extension '${name}' is not in the server's ${EXTENSIONS_PARAMETER} (${allowed.join(', ')}): add it with 'pgwarden server configuration set --name ${EXTENSIONS_PARAMETER}' first.`);
+      throw invalid(
+        `Extension '${name}' is not in the server's ${EXTENSIONS_PARAMETER} (${allowed.join(', ')}): add it with 'pgwarden server configuration set --name ${EXTENSIONS_PARAMETER}' first.`,
+      );
     }
     if (!DATABASE_NAME.test(database)) throw invalid(`Invalid database name '${database}'.`);
     if (s.state !== 'Ready' || !this.engine.isRunning(s.id)) throw conflict(`Server '${s.name}' is ${s.state}: start it first.`);
@@ -168,7 +173,10 @@ export class ConfigurationService {
   private serialized<T>(id: number, fn: () => Promise<T>): Promise<T> {
     const prev = this.queues.get(id) ?? Promise.resolve();
     const run = prev.then(fn, fn);
-    this.queues.set(id, run.catch(() => undefined));
+    this.queues.set(
+      id,
+      run.catch(() => undefined),
+    );
     return run;
   }
 

@@ -1,11 +1,5 @@
 // Errors the platform reports to API and CLI users: a stable code and a clear message.
-export type PlatformErrorCode =
-  | 'InvalidArgument'
-  | 'NotFound'
-  | 'Conflict'
-  | 'Unauthenticated'
-  | 'Forbidden'
-  | 'Internal';
+export type PlatformErrorCode = 'InvalidArgument' | 'NotFound' | 'Conflict' | 'Unauthenticated' | 'Forbidden' | 'Internal';
 
 export class PlatformError extends Error {
   constructor(

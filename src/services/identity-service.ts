@@ -128,7 +128,8 @@ export class IdentityService {
     if (problem) throw invalid(problem);
     const admin = await this.repo.admin(s.id);
     if (!admin) throw conflict(`Server '${serverName}' has no identity administrator: set one before adding principals.`);
-    if (input.role === admin.login || input.role === s.administratorLogin) throw conflict(`Role '${input.role}' is an administrator of server '${serverName}'.`);
+    if (input.role === admin.login || input.role === s.administratorLogin)
+      throw conflict(`Role '${input.role}' is an administrator of server '${serverName}'.`);
     this.running(s);
     if (!(await this.madeByPlatform(s.id, input.role))) {
       throw conflict(`Role '${input.role}' already exists on server '${serverName}'; a principal needs a new role.`);

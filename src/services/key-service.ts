@@ -43,7 +43,14 @@ export interface KeyView {
 export type SetKeyInput =
   | { readonly type: 'SystemManaged' }
   /** pkcs11Module: the NAME of a configured module (a configured module's path is accepted too). */
-  | { readonly type: 'CustomerManaged'; readonly pkcs11Module: string; readonly tokenLabel: string; readonly keyLabel: string; readonly pin: string; readonly createIfMissing?: boolean };
+  | {
+      readonly type: 'CustomerManaged';
+      readonly pkcs11Module: string;
+      readonly tokenLabel: string;
+      readonly keyLabel: string;
+      readonly pin: string;
+      readonly createIfMissing?: boolean;
+    };
 
 /** What the key service needs from the rest of the platform. */
 export interface KeyServiceDeps {
@@ -180,7 +187,8 @@ export class KeyService {
 
   /** Switches the server's KEK (to a customer key in an HSM, or back to system-managed). */
   async setKey(server: ServerRecord, input: SetKeyInput): Promise<void> {
-    if (server.state === 'Inaccessible') throw conflict(`Server '${server.name}' is Inaccessible: run 'pgwarden server key revalidate --server ${server.name}' before changing its key.`);
+    if (server.state === 'Inaccessible')
+      throw conflict(`Server '${server.name}' is Inaccessible: run 'pgwarden server key revalidate --server ${server.name}' before changing its key.`);
     await this.exclusive(server.id, async () => {
       const current = await this.d.keys.key(server.id);
       const from = await this.kek(server.id, current);
@@ -223,7 +231,11 @@ export class KeyService {
       // Reopen with the PIN at its final place.
       if (existsSync(pinFile)) renameSync(pinFile, previous);
       renameSync(`${pinFile}.new`, pinFile);
-      return await this.openCustomer(id, { module: input.pkcs11Module, tokenLabel: input.tokenLabel, keyLabel: input.keyLabel, keyId: p.reference.keyId }, version);
+      return await this.openCustomer(
+        id,
+        { module: input.pkcs11Module, tokenLabel: input.tokenLabel, keyLabel: input.keyLabel, keyId: p.reference.keyId },
+        version,
+      );
     } catch (err) {
       rmSync(`${pinFile}.new`, { force: true });
       throw keyError(err, `The customer key '${input.keyLabel}' cannot be used`);
@@ -233,7 +245,8 @@ export class KeyService {
   /** A new KEK version: system-managed derives the next version; customer-managed moves to
    * another key in the HSM (`keyLabel`, or the other key under the same label). */
   async rotate(server: ServerRecord, to: { readonly keyLabel?: string } = {}): Promise<void> {
-    if (server.state === 'Inaccessible') throw conflict(`Server '${server.name}' is Inaccessible: run 'pgwarden server key revalidate --server ${server.name}' before rotating its key.`);
+    if (server.state === 'Inaccessible')
+      throw conflict(`Server '${server.name}' is Inaccessible: run 'pgwarden server key revalidate --server ${server.name}' before rotating its key.`);
     await this.exclusive(server.id, async () => {
       const current = await this.d.keys.key(server.id);
       const from = await this.kek(server.id, current);
@@ -369,7 +382,8 @@ export class KeyService {
       if (!server || server.hostId !== this.d.hostId || this.busy.has(server.id)) continue;
       if (server.state === 'Inaccessible') {
         // A lock that failed (files still open when the server stopped) is tried again.
-        if (await this.d.volumeOpen(server.id)) await this.exclusive(server.id, () => this.d.lock(server.id)).catch((err) => this.d.onError(err as Error, 'locking an Inaccessible server'));
+        if (await this.d.volumeOpen(server.id))
+          await this.exclusive(server.id, () => this.d.lock(server.id)).catch((err) => this.d.onError(err as Error, 'locking an Inaccessible server'));
         continue;
       }
       if (server.state !== 'Ready') continue;
@@ -392,14 +406,16 @@ export class KeyService {
    * checker is doing); the periodic check skips a server with one under way. */
   private async exclusive<T>(id: number, fn: () => Promise<T>): Promise<T> {
     const previous = this.chains.get(id) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(async () => {
-      this.busy.add(id);
-      try {
-        return await fn();
-      } finally {
-        this.busy.delete(id);
-      }
-    });
+    const run = previous
+      .catch(() => undefined)
+      .then(async () => {
+        this.busy.add(id);
+        try {
+          return await fn();
+        } finally {
+          this.busy.delete(id);
+        }
+      });
     const tail = run.catch(() => undefined);
     this.chains.set(id, tail);
     void tail.then(() => {
@@ -407,7 +423,6 @@ export class KeyService {
     });
     return run;
   }
-
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);

@@ -21,21 +21,33 @@ export class Operations {
   private readonly ops = new Map<string, Operation>();
 
   start(kind: string, target: string, run: (progress: (p: BackupProgress) => void) => Promise<Record<string, unknown>>): Operation {
-    const op: Operation = { id: randomUUID(), kind, target, status: 'Running', progress: null, startedAt: new Date().toISOString(), endedAt: null, result: null, error: null };
+    const op: Operation = {
+      id: randomUUID(),
+      kind,
+      target,
+      status: 'Running',
+      progress: null,
+      startedAt: new Date().toISOString(),
+      endedAt: null,
+      result: null,
+      error: null,
+    };
     this.ops.set(op.id, op);
-    run((p) => (op.progress = p)).then(
-      (result) => {
-        op.status = 'Succeeded';
-        op.result = result;
-      },
-      (err: Error) => {
-        op.status = 'Failed';
-        op.error = err.message;
-      },
-    ).finally(() => {
-      op.endedAt = new Date().toISOString();
-      setTimeout(() => this.ops.delete(op.id), KEEP_MS).unref();
-    });
+    run((p) => (op.progress = p))
+      .then(
+        (result) => {
+          op.status = 'Succeeded';
+          op.result = result;
+        },
+        (err: Error) => {
+          op.status = 'Failed';
+          op.error = err.message;
+        },
+      )
+      .finally(() => {
+        op.endedAt = new Date().toISOString();
+        setTimeout(() => this.ops.delete(op.id), KEEP_MS).unref();
+      });
     return op;
   }
 

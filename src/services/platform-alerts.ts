@@ -32,9 +32,10 @@ export class AuditFailureAlerts {
   failed(err: Error): void {
     const { policy } = this.d;
     this.failure = { since: now(), reason: err.message, rejected: this.d.rejected() ?? 0 };
-    const effect = policy === 'failOpen'
-      ? 'The platform keeps serving (failOpen), but events are not being recorded.'
-      : 'New connections are refused (failClosed) until it can write again.';
+    const effect =
+      policy === 'failOpen'
+        ? 'The platform keeps serving (failOpen), but events are not being recorded.'
+        : 'New connections are refused (failClosed) until it can write again.';
     for (const server of this.d.servers()) {
       this.d.threat()?.platformAlert({
         kind: 'auditLogFailure',
@@ -89,10 +90,6 @@ export function reportKeyLost(bus: EventBus, threat: ThreatAlerts, server: Serve
 export function publishServerEvents(servers: ManagedServers, bus: EventBus, nameOf: (id: number) => string): void {
   servers.on('crashed', (id, info) => bus.publish({ type: 'server.crashed', time: now(), server: nameOf(id), details: { ...info } }));
   servers.on('restarted', (id) => bus.publish({ type: 'server.restarted', time: now(), server: nameOf(id) }));
-  servers.on('dataRolesRevoked', (id, revoked) =>
-    bus.publish({ type: 'server.data_roles_revoked', time: now(), server: nameOf(id), details: { revoked } }),
-  );
-  servers.on('restartFailed', (id, err) =>
-    bus.publish({ type: 'server.restart_failed', time: now(), server: nameOf(id), details: { error: err.message } }),
-  );
+  servers.on('dataRolesRevoked', (id, revoked) => bus.publish({ type: 'server.data_roles_revoked', time: now(), server: nameOf(id), details: { revoked } }));
+  servers.on('restartFailed', (id, err) => bus.publish({ type: 'server.restart_failed', time: now(), server: nameOf(id), details: { error: err.message } }));
 }

@@ -67,10 +67,7 @@ export class ServerService {
   }
 
   async create(input: CreateServerInput): Promise<ServerRecord> {
-    const problem =
-      serverNameProblem(input.name) ??
-      administratorLoginProblem(input.administratorLogin) ??
-      passwordProblem(input.administratorLoginPassword);
+    const problem = serverNameProblem(input.name) ?? administratorLoginProblem(input.administratorLogin) ?? passwordProblem(input.administratorLoginPassword);
     if (problem) throw invalid(problem);
     const tls = resolveTls(
       { sslEnforcement: 'Enabled', minimalTlsVersion: 'TLS1_2' },
@@ -101,8 +98,7 @@ export class ServerService {
       const problem = passwordProblem(input.administratorLoginPassword);
       if (problem) throw invalid(problem);
     }
-    const tls =
-      input.sslEnforcement !== undefined || input.minimalTlsVersion !== undefined ? resolveTls(current, input) : {};
+    const tls = input.sslEnforcement !== undefined || input.minimalTlsVersion !== undefined ? resolveTls(current, input) : {};
     if (input.administratorLoginPassword !== undefined) {
       if (!this.engine.isRunning(current.id)) {
         throw conflict(`Server '${name}' is ${current.state}: start it before changing the administrator password.`);
@@ -144,12 +140,17 @@ export class ServerService {
   }
 
   /** Checks a restore request and reserves the new server's name; `run` does the work. */
-  async prepareRestore(newName: string, sourceName: string, pointInTime: Date | undefined): Promise<{ run: (onProgress: ProgressFn) => Promise<ServerRecord> }> {
+  async prepareRestore(
+    newName: string,
+    sourceName: string,
+    pointInTime: Date | undefined,
+  ): Promise<{ run: (onProgress: ProgressFn) => Promise<ServerRecord> }> {
     const problem = serverNameProblem(newName);
     if (problem) throw invalid(problem);
     if (pointInTime && pointInTime.getTime() > Date.now()) throw invalid('restorePointInTime is in the future.');
     const source = await this.get(sourceName);
-    if ((await this.engine.listBackups(source.id)).length === 0) throw conflict(`Server '${sourceName}' has no backup yet: run 'pgwarden backup create --server ${sourceName}' first.`);
+    if ((await this.engine.listBackups(source.id)).length === 0)
+      throw conflict(`Server '${sourceName}' has no backup yet: run 'pgwarden backup create --server ${sourceName}' first.`);
     // As in the reference service: the same settings, but no firewall rules, so nothing reaches
     // the copy until its owner allows it.
     const row = await this.repo.insert({

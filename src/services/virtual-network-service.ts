@@ -153,7 +153,9 @@ export class VirtualNetworkService {
         for (const s of await repo.subnets(name)) {
           const block = cidr(s.addressPrefix, 'addressPrefix').block;
           if (!prefixes.blocks.some((p) => inside(p, block))) {
-            throw conflict(`Subnet '${s.name}' (${s.addressPrefix}) would lie outside the address prefixes of virtual network '${name}': change or delete it first.`);
+            throw conflict(
+              `Subnet '${s.name}' (${s.addressPrefix}) would lie outside the address prefixes of virtual network '${name}': change or delete it first.`,
+            );
           }
         }
         await this.assertListenAddressFree(repo, listenAddress, name);

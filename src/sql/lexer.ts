@@ -44,16 +44,25 @@ const MARKER = 9;
 const CLASS = new Uint8Array(128);
 for (let c = 0; c < 128; c++) {
   CLASS[c] =
-    c <= 3 ? MARKER
-    : c === 0x27 ? QUOTE
-    : c >= 0x30 && c <= 0x39 ? DIGIT
-    : (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f ? IDENT
-    : c === 0x2d ? MINUS
-    : c === 0x2f ? SLASH
-    : c === 0x22 ? DQUOTE
-    : c === 0x24 ? DOLLAR
-    : c === 0x2e ? DOT
-    : OTHER;
+    c <= 3
+      ? MARKER
+      : c === 0x27
+        ? QUOTE
+        : c >= 0x30 && c <= 0x39
+          ? DIGIT
+          : (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f
+            ? IDENT
+            : c === 0x2d
+              ? MINUS
+              : c === 0x2f
+                ? SLASH
+                : c === 0x22
+                  ? DQUOTE
+                  : c === 0x24
+                    ? DOLLAR
+                    : c === 0x2e
+                      ? DOT
+                      : OTHER;
 }
 /** ident_cont for ASCII: letters, digits, underscore, dollar. */
 const IDENT_CONT = new Uint8Array(128);

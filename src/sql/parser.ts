@@ -17,9 +17,7 @@ export interface RawStatement {
   readonly length: number;
 }
 
-export type ParseOutcome =
-  | { readonly ok: true; readonly statements: readonly RawStatement[] }
-  | { readonly ok: false; readonly error: string };
+export type ParseOutcome = { readonly ok: true; readonly statements: readonly RawStatement[] } | { readonly ok: false; readonly error: string };
 
 /** Texts parsed by libpg-query in this process: read by the unit test that counts passes. */
 export const parseCounters = { parses: 0, scans: 0 };

@@ -212,7 +212,16 @@ export class ThreatEngine {
     const p = this.policy(server);
     if (p.autoProtection.state === 'Enabled') {
       for (const b of this.throttle.failure(server, address, user, p.autoProtection, t)) {
-        this.o.bus.publish({ type: 'protection.blocked', time: now(), server, scope: b.scope, address: b.address, user: b.user, until: new Date(b.until).toISOString(), failures: b.failures });
+        this.o.bus.publish({
+          type: 'protection.blocked',
+          time: now(),
+          server,
+          scope: b.scope,
+          address: b.address,
+          user: b.user,
+          until: new Date(b.until).toISOString(),
+          failures: b.failures,
+        });
       }
     }
     if (p.state !== 'Enabled') return;
@@ -230,7 +239,10 @@ export class ThreatEngine {
     const p = this.policy(server);
     if (p.state !== 'Enabled') return;
     const address = e.connection.clientAddress;
-    this.raise(p, this.bruteForce.failure({ server, address, user, timeMs: t, validUser: false, throttled: true, applicationName: e.applicationName }, p.detectors));
+    this.raise(
+      p,
+      this.bruteForce.failure({ server, address, user, timeMs: t, validUser: false, throttled: true, applicationName: e.applicationName }, p.detectors),
+    );
   }
 
   private succeeded(e: AuthSucceeded): void {
@@ -285,7 +297,10 @@ export class ThreatEngine {
     });
     const p = this.policy(alert.server);
     if (this.o.notifier && (p.emailAddresses.length || p.webhooks.length)) {
-      this.o.notifier.deliver({ ...alert, ...(this.o.consoleUrl ? { consoleUrl: `${this.o.consoleUrl()}/#/servers/${alert.server}/alerts/${alert.id}` } : {}) }, { emails: p.emailAddresses, webhooks: p.webhooks });
+      this.o.notifier.deliver(
+        { ...alert, ...(this.o.consoleUrl ? { consoleUrl: `${this.o.consoleUrl()}/#/servers/${alert.server}/alerts/${alert.id}` } : {}) },
+        { emails: p.emailAddresses, webhooks: p.webhooks },
+      );
     }
   }
 

@@ -18,7 +18,12 @@ import { EmailNotifier, NotificationDispatcher, WebhookNotifier, type SmtpSettin
 export type SmtpSettings = Omit<NotifySmtpSettings, 'timeoutMs'> & { readonly timeoutMs?: number };
 
 /** Sends alerts by e-mail (when SMTP is configured) and to webhooks; records every outcome. */
-export function startNotifier(smtp: SmtpSettings | undefined, repo: DeliveryLog, log: Logger, openSecret?: (stored: string, server: string, url: string) => string): Notifier {
+export function startNotifier(
+  smtp: SmtpSettings | undefined,
+  repo: DeliveryLog,
+  log: Logger,
+  openSecret?: (stored: string, server: string, url: string) => string,
+): Notifier {
   const dispatcher = new NotificationDispatcher({
     ...(openSecret ? { openSecret } : {}),
     email: smtp ? new EmailNotifier({ ...smtp, timeoutMs: smtp.timeoutMs ?? 10_000 }) : null,

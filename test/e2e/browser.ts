@@ -52,7 +52,8 @@ export async function launchBrowser(): Promise<Watched> {
   const cspViolations: string[] = [];
   context.on('request', (r) => {
     const u = new URL(r.url());
-    if ((u.protocol === 'http:' || u.protocol === 'https:' || u.protocol === 'ws:' || u.protocol === 'wss:') && !LOOPBACK.has(u.hostname)) external.push(r.url());
+    if ((u.protocol === 'http:' || u.protocol === 'https:' || u.protocol === 'ws:' || u.protocol === 'wss:') && !LOOPBACK.has(u.hostname))
+      external.push(r.url());
   });
   await context.exposeBinding('__reportCsp', (_source, text: string) => {
     cspViolations.push(text);

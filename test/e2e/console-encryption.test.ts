@@ -22,7 +22,9 @@ declare const document: {
   body: unknown;
   querySelector(s: string): { value: string } | null;
 };
-declare const MutationObserver: new (cb: (records: { addedNodes: ArrayLike<{ querySelector?(s: string): unknown; matches?(s: string): boolean }> }[]) => void) => {
+declare const MutationObserver: new (
+  cb: (records: { addedNodes: ArrayLike<{ querySelector?(s: string): unknown; matches?(s: string): boolean }> }[]) => void,
+) => {
   observe(target: unknown, options: { childList: boolean; subtree: boolean }): void;
 };
 declare const window: Record<string, unknown>;
@@ -61,7 +63,14 @@ interface KeyDoc {
   checkIntervalSeconds: number;
   volume: { backend: string; sizeBytes: number; open: boolean };
 }
-interface BackupView { id: string; sizeBytes: number; storedBytes: number; startLsn: string; stopLsn: string; timeline: number }
+interface BackupView {
+  id: string;
+  sizeBytes: number;
+  storedBytes: number;
+  startLsn: string;
+  stopLsn: string;
+  timeline: number;
+}
 
 /** Loads a hash route afresh and waits for its heading. */
 async function go(p: Page, hash: string, heading: RegExp): Promise<void> {
@@ -180,7 +189,8 @@ test('customer-managed key in SoftHSM2 from the console: switch to it, the key d
   await page.getByText(`Customer-managed key in use: '${HSM_KEY}' on token '${HSM_TOKEN}', KEK version ${before.kekVersion + 1}.`).waitFor({ timeout: LONG });
   assert.equal(await page.getByLabel('Token PIN').inputValue(), '');
   const facts = (await page.getByTestId('key-facts').textContent())!;
-  for (const part of ['Key typeCustomer-managed', `HSM module${SOFTHSM_MODULE_NAME}`, `Token${HSM_TOKEN}`, `Key label${HSM_KEY}`, 'StatusValid', 'every 1 s']) assert.ok(facts.includes(part), `${part} in ${facts}`);
+  for (const part of ['Key typeCustomer-managed', `HSM module${SOFTHSM_MODULE_NAME}`, `Token${HSM_TOKEN}`, `Key label${HSM_KEY}`, 'StatusValid', 'every 1 s'])
+    assert.ok(facts.includes(part), `${part} in ${facts}`);
   const stored = await page.evaluate(() => {
     const s: string[] = [];
     for (let i = 0; i < sessionStorage.length; i++) s.push(sessionStorage.getItem(sessionStorage.key(i)!) ?? '');
@@ -212,7 +222,10 @@ test('customer-managed key in SoftHSM2 from the console: switch to it, the key d
   const words = (refusal.body as { error: { message: string } }).error.message;
   assert.match(words, /^Server 'vault' stays Inaccessible: .*disabled for decryption/);
   await banner.getByRole('button', { name: 'Revalidate key' }).click();
-  await page.getByRole('alert').filter({ hasText: /^Server 'vault' stays Inaccessible: / }).waitFor({ timeout: LONG });
+  await page
+    .getByRole('alert')
+    .filter({ hasText: /^Server 'vault' stays Inaccessible: / })
+    .waitFor({ timeout: LONG });
   // The key is enabled again: revalidate from the banner brings the server back.
   hsmKey('enable', HSM_KEY);
   await banner.getByRole('button', { name: 'Revalidate key' }).click();
@@ -227,7 +240,10 @@ test('"Back up now": progress from the operation, then the backup listed with it
   // Restoring needs a backup: the API's refusal, as it words it.
   await page.getByLabel('New server name').fill(COPY);
   await page.getByRole('button', { name: 'Restore to a new server' }).click();
-  await page.getByRole('alert').filter({ hasText: `Server '${SERVER}' has no backup yet: run 'pgwarden backup create --server ${SERVER}' first.` }).waitFor();
+  await page
+    .getByRole('alert')
+    .filter({ hasText: `Server '${SERVER}' has no backup yet: run 'pgwarden backup create --server ${SERVER}' first.` })
+    .waitFor();
 
   const polls: string[] = [];
   page.on('request', (r) => {
@@ -235,9 +251,10 @@ test('"Back up now": progress from the operation, then the backup listed with it
   });
   await page.evaluate(() => {
     new MutationObserver((records) => {
-      for (const r of records) for (const n of Array.from(r.addedNodes)) {
-        if (n.matches?.('[data-testid="operation-progress"]') || n.querySelector?.('[data-testid="operation-progress"]')) window.sawProgress = true;
-      }
+      for (const r of records)
+        for (const n of Array.from(r.addedNodes)) {
+          if (n.matches?.('[data-testid="operation-progress"]') || n.querySelector?.('[data-testid="operation-progress"]')) window.sawProgress = true;
+        }
     }).observe(document.body, { childList: true, subtree: true });
   });
   await tabToNamed(page, 'Back up now');
@@ -274,7 +291,10 @@ test('restore to "latest" into a new server: name checked as you type, API refus
   await name.fill(SERVER);
   assert.equal(await name.getAttribute('aria-invalid'), 'false');
   await page.getByRole('button', { name: 'Restore to a new server' }).click();
-  await page.getByRole('alert').filter({ hasText: `A server named '${SERVER}' already exists.` }).waitFor();
+  await page
+    .getByRole('alert')
+    .filter({ hasText: `A server named '${SERVER}' already exists.` })
+    .waitFor();
 
   // A point in time typed in local time (India, UTC+05:30) is sent in UTC; before the first
   // backup, the operation fails with the API's message, which names that UTC time.
@@ -294,7 +314,10 @@ test('restore to "latest" into a new server: name checked as you type, API refus
     await at.fill('2020-01-01T12:00:00');
     await name.fill('ledger-2020');
     await page.getByRole('button', { name: 'Restore to a new server' }).click();
-    await page.getByRole('alert').filter({ hasText: /^No backup of server '[^']+' completed before 2020-01-01T06:30:00\.000Z\.$/ }).waitFor({ timeout: LONG });
+    await page
+      .getByRole('alert')
+      .filter({ hasText: /^No backup of server '[^']+' completed before 2020-01-01T06:30:00\.000Z\.$/ })
+      .waitFor({ timeout: LONG });
   } finally {
     await cdp.send('Emulation.setTimezoneOverride', { timezoneId: '' });
     await cdp.detach();
@@ -311,7 +334,10 @@ test('restore to "latest" into a new server: name checked as you type, API refus
   await page.keyboard.press('Enter');
   const done = page.getByTestId('restore-done');
   await done.waitFor({ timeout: LONG });
-  assert.match((await done.textContent())!, new RegExp(`^Server ${COPY} restored from ${SERVER} to the latest state; it is Ready\\. Like the reference service, it starts with no firewall rules\\.`));
+  assert.match(
+    (await done.textContent())!,
+    new RegExp(`^Server ${COPY} restored from ${SERVER} to the latest state; it is Ready\\. Like the reference service, it starts with no firewall rules\\.`),
+  );
   await screenshot(page, 'encryption-restored');
   const copy = await t.api<{ state: string }>('GET', `/servers/${COPY}`);
   assert.equal(copy.state, 'Ready');
@@ -343,7 +369,11 @@ test('a Reader sees the key, the backups and no control; the API refuses a forge
   await screenshot(reader, 'encryption-reader');
 
   const forged = await reader.evaluate(async (server) => {
-    const res = await fetch(`/servers/${server}/backups`, { method: 'POST', headers: { authorization: `Bearer ${sessionStorage.getItem('pgwarden.token')}`, 'content-type': 'application/json' }, body: '{}' });
+    const res = await fetch(`/servers/${server}/backups`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${sessionStorage.getItem('pgwarden.token')}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
     return { status: res.status, body: (await res.json()) as { error: { message: string } } };
   }, SERVER);
   assert.equal(forged.status, 403);
@@ -353,7 +383,10 @@ test('a Reader sees the key, the backups and no control; the API refuses a forge
 });
 
 test('1280×800 and a 480 px window: the tab fits without sideways scrolling', async () => {
-  for (const [w, hgt, shot] of [[1280, 800, 'encryption-1280'], [480, 900, 'encryption-narrow']] as const) {
+  for (const [w, hgt, shot] of [
+    [1280, 800, 'encryption-1280'],
+    [480, 900, 'encryption-narrow'],
+  ] as const) {
     await page.setViewportSize({ width: w, height: hgt });
     await go(page, tab, HEADING);
     await page.locator('#backup-list tbody tr').first().waitFor();

@@ -35,7 +35,8 @@ test('server names, administrator logins and password rules as the API has them'
 test('IPv4 and IPv6 addresses and ranges', () => {
   for (const ok4 of ['127.0.0.1', '0.0.0.0', '255.255.255.255']) assert.equal(v.ipFamily(ok4), 4, ok4);
   for (const ok6 of ['::1', '::', '2001:db8::1', '2001:DB8:0:0:0:0:0:1', 'fe80::1:2:3:4', '::ffff:192.0.2.1']) assert.equal(v.ipFamily(ok6), 6, ok6);
-  for (const bad of ['256.0.0.1', '1.2.3', '01.2.3.4', '1:2:3:4:5:6:7:8:9', '2001:db8:::1', '1::2::3', 'g::1', 'localhost', '']) assert.equal(v.ipFamily(bad), null, bad);
+  for (const bad of ['256.0.0.1', '1.2.3', '01.2.3.4', '1:2:3:4:5:6:7:8:9', '2001:db8:::1', '1::2::3', 'g::1', 'localhost', ''])
+    assert.equal(v.ipFamily(bad), null, bad);
   assert.equal(v.rangeProblem('10.0.0.1', '10.0.0.255'), null);
   assert.match(v.rangeProblem('10.0.0.9', '10.0.0.1')!, /must not be greater/);
   assert.match(v.rangeProblem('10.0.0.1', '::1')!, /same family/);

@@ -64,15 +64,25 @@ test('the console is served on the API port with a strict CSP, the right types a
   assert.equal(h['referrer-policy'], 'no-referrer');
   assert.match(h['content-type']!, /^text\/html; charset=utf-8/);
   assert.match(await index.text(), /<script type="module" src="\/console\/main.js"><\/script>/);
-  for (const [path, type] of [['/console/main.js', /^text\/javascript/], ['/console/pages/network.js', /^text\/javascript/], ['/console/styles.css', /^text\/css/],
-    ['/console/vendor/uPlot.esm.js', /^text\/javascript/], ['/console/vendor/uPlot.min.css', /^text\/css/]] as const) {
+  for (const [path, type] of [
+    ['/console/main.js', /^text\/javascript/],
+    ['/console/pages/network.js', /^text\/javascript/],
+    ['/console/styles.css', /^text\/css/],
+    ['/console/vendor/uPlot.esm.js', /^text\/javascript/],
+    ['/console/vendor/uPlot.min.css', /^text\/css/],
+  ] as const) {
     const r = await req.get(`${url}${path}`);
     assert.equal(r.status(), 200, path);
     assert.match(r.headers()['content-type']!, type, path);
     assert.equal(r.headers()['content-security-policy'], CONSOLE_CSP, path);
     assert.ok(r.headers()['cache-control'], path);
   }
-  for (const path of ['/console/%2e%2e%2f%2e%2e%2fpackage.json', '/console/..%2f..%2fsrc%2fcontrol%2fconsole.ts', '/console/%2e%2e/web/index.html', '/console/nope.js']) {
+  for (const path of [
+    '/console/%2e%2e%2f%2e%2e%2fpackage.json',
+    '/console/..%2f..%2fsrc%2fcontrol%2fconsole.ts',
+    '/console/%2e%2e/web/index.html',
+    '/console/nope.js',
+  ]) {
     const r = await req.get(`${url}${path}`);
     assert.equal(r.status(), 404, path);
     assert.doesNotMatch(await r.text(), /"name": "pgwarden"|registerConsole/, path);
@@ -136,7 +146,10 @@ test('create a server by keyboard: login and password rules as you type, the API
   await page.getByLabel('Administrator login').fill('someone');
   await page.getByLabel('Administrator password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Create server' }).click();
-  await page.getByRole('alert').filter({ hasText: /already exists/ }).waitFor({ timeout: LONG });
+  await page
+    .getByRole('alert')
+    .filter({ hasText: /already exists/ })
+    .waitFor({ timeout: LONG });
   await screenshot(page, 'servers-list');
 });
 
@@ -154,8 +167,11 @@ test('firewall: validation as you type, "add my current address" (127.0.0.1), li
   await page.getByText('Start and end must be of the same family (both IPv4 or both IPv6).').waitFor();
 
   await page.getByRole('button', { name: 'Add my current address' }).click();
-  await page.waitForFunction(() => (globalThis as unknown as { document: { querySelector(s: string): { value: string } } }).document
-    .querySelector('input[name="startIpAddress"]').value !== '10.0.0.1');
+  await page.waitForFunction(
+    () =>
+      (globalThis as unknown as { document: { querySelector(s: string): { value: string } } }).document.querySelector('input[name="startIpAddress"]').value !==
+      '10.0.0.1',
+  );
   assert.equal(await page.getByLabel('Start address').inputValue(), '127.0.0.1');
   assert.equal(await page.getByLabel('End address').inputValue(), '127.0.0.1');
   await page.getByLabel('Rule name').fill('my-laptop');
@@ -183,11 +199,17 @@ test('firewall: validation as you type, "add my current address" (127.0.0.1), li
   // The access check explains both answers.
   await page.getByLabel('Client address').fill('192.0.2.7');
   await page.getByRole('button', { name: 'Check access' }).click();
-  await page.locator('#access-result').getByText(/^Refused:/).waitFor();
+  await page
+    .locator('#access-result')
+    .getByText(/^Refused:/)
+    .waitFor();
   assert.match((await page.locator('#access-result').textContent())!, /no pg_hba\.conf entry for host "192\.0\.2\.7"/);
   await page.getByLabel('Client address').fill('127.0.0.1');
   await page.getByRole('button', { name: 'Check access' }).click();
-  await page.locator('#access-result').getByText(/^Allowed:/).waitFor();
+  await page
+    .locator('#access-result')
+    .getByText(/^Allowed:/)
+    .waitFor();
   assert.match((await page.locator('#access-result').textContent())!, /my-laptop/);
   await screenshot(page, 'network');
 });
@@ -234,14 +256,20 @@ test('audit: statement audit switched on in the console, a psql statement found 
   await page.getByRole('button', { name: 'Export JSON lines' }).click();
   const file = await (await download).path();
   const { readFileSync } = await import('node:fs');
-  const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: { text?: string } });
+  const lines = readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { event: { text?: string } });
   assert.equal(lines.length, 1);
   assert.match(lines[0]!.event.text!, new RegExp(NEEDLE));
 
   await page.getByRole('button', { name: 'Verify now' }).click();
   const report = page.getByTestId('verify-report');
   await report.waitFor({ timeout: LONG });
-  assert.match((await report.textContent())!, /Verified at .*nothing was changed, removed, reordered or cut off\..*Last checkpoint#\d+, covering records 1 to \d+/);
+  assert.match(
+    (await report.textContent())!,
+    /Verified at .*nothing was changed, removed, reordered or cut off\..*Last checkpoint#\d+, covering records 1 to \d+/,
+  );
   await screenshot(page, 'audit');
 });
 
@@ -258,7 +286,9 @@ test('server parameters: work_mem set in the console is what a psql session thro
   assert.match(r.stdout, /^16MB$/m);
   await page.getByLabel('Value', { exact: true }).fill("1MB'\nlisten_addresses='*");
   await page.getByRole('button', { name: 'Save parameter' }).click();
-  await page.getByText('Invalid value for work_mem: quotes, backslashes, # and control characters (such as newlines) are not allowed.').waitFor({ timeout: LONG });
+  await page
+    .getByText('Invalid value for work_mem: quotes, backslashes, # and control characters (such as newlines) are not allowed.')
+    .waitFor({ timeout: LONG });
   await screenshot(page, 'server-parameters');
 });
 
@@ -292,7 +322,10 @@ test('threat protection: the policy is enabled in the console, failed logins rai
   assert.match(text, /Evidence/);
   await screenshot(page, 'threat-alert');
   await page.getByRole('button', { name: 'Dismiss' }).click();
-  await page.getByTestId('alert-detail').getByText(/Changed by/).waitFor();
+  await page
+    .getByTestId('alert-detail')
+    .getByText(/Changed by/)
+    .waitFor();
   const alerts = await t.api<{ value: { type: string; state: string }[] }>('GET', `/servers/${SERVER}/alerts?type=BruteForce`);
   assert.ok(alerts.value.some((a) => a.state === 'Dismissed'));
 });
@@ -303,7 +336,10 @@ test('threat protection: "test a statement" shows the detector\'s verdict, shape
   await page.getByRole('button', { name: 'Test statement' }).click();
   const verdict = page.locator('#sql-check-verdict');
   await verdict.waitFor();
-  assert.match((await verdict.textContent())!, /^VerdictSQL injectionShapesboolean-probeWhya condition that does not depend on the row.*Fingerprint[0-9a-f]{16}$/);
+  assert.match(
+    (await verdict.textContent())!,
+    /^VerdictSQL injectionShapesboolean-probeWhya condition that does not depend on the row.*Fingerprint[0-9a-f]{16}$/,
+  );
   await screenshot(page, 'threat-sql-check');
   await page.getByRole('textbox', { name: 'Statement', exact: true }).fill("SELECT * FROM products WHERE name ILIKE '%lamp%'");
   await page.getByRole('button', { name: 'Test statement' }).click();

@@ -131,8 +131,7 @@ export function boundStream(localAddress: string): () => net.Socket {
   return () => {
     const s = new net.Socket();
     const connect = s.connect.bind(s) as (options: net.TcpSocketConnectOpts) => net.Socket;
-    (s as unknown as { connect: (port: number, host: string) => net.Socket }).connect = (port: number, host: string) =>
-      connect({ port, host, localAddress });
+    (s as unknown as { connect: (port: number, host: string) => net.Socket }).connect = (port: number, host: string) => connect({ port, host, localAddress });
     return s;
   };
 }

@@ -11,5 +11,10 @@ const require = createRequire(import.meta.url);
 process.on('exit', () => {
   const file = process.env.PGWARDEN_MODULE_LOG;
   if (!file) return;
-  appendFileSync(file, Object.keys(require.cache).map((p) => `${pathToFileURL(p).href}\n`).join(''));
+  appendFileSync(
+    file,
+    Object.keys(require.cache)
+      .map((p) => `${pathToFileURL(p).href}\n`)
+      .join(''),
+  );
 });

@@ -22,7 +22,11 @@ export function moduleLogEnv(file: string): Record<string, string> {
 }
 
 export function loadedModules(file: string): LoadedModules {
-  const urls = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((u) => u.startsWith('file:')) : [];
+  const urls = existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((u) => u.startsWith('file:'))
+    : [];
   const packages = new Set<string>();
   const own = new Set<string>();
   for (const url of urls) {

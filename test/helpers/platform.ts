@@ -50,7 +50,7 @@ export async function allowLoopback(t: TestPlatform, server: string): Promise<vo
 export function runCli(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, timeout: timeoutMs }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       // A CLI the test stopped says so (it printed nothing of its own).
       if (err && (err as { killed?: boolean }).killed) stderr += `\n[test helper: the CLI was stopped after ${timeoutMs} ms]`;
       resolve({ code, stdout, stderr });
@@ -102,7 +102,9 @@ export async function startTestPlatform(overrides: Partial<PlatformOptions> = {}
 export function auditEvents<T = Record<string, unknown>>(t: TestPlatform): T[] {
   const dir = t.platform.paths.auditDir;
   const out: T[] = [];
-  for (const name of readdirSync(dir).filter((n) => /^segment-\d+\.log$/.test(n)).sort()) {
+  for (const name of readdirSync(dir)
+    .filter((n) => /^segment-\d+\.log$/.test(n))
+    .sort()) {
     for (const line of readFileSync(path.join(dir, name), 'utf8').split('\n')) {
       if (!line) continue;
       try {
@@ -132,20 +134,29 @@ export async function setAuditClasses(t: TestPlatform, server: string, classes: 
   if (u.code !== 0) throw new Error(`server audit update failed: ${u.stderr}`);
   const id = t.platform.snapshots.snapshot.servers.get(server)!.id;
   const wanted = classes.join(',').toLowerCase();
-  await until('the audit settings at the server', async () => {
-    const c = await t.platform.servers.connect(id);
-    try {
-      return (await c.query<{ v: string }>("select current_setting('pgaudit.log') v")).rows[0]!.v === wanted;
-    } finally {
-      await c.end();
-    }
-  }, 10_000, 100);
+  await until(
+    'the audit settings at the server',
+    async () => {
+      const c = await t.platform.servers.connect(id);
+      try {
+        return (await c.query<{ v: string }>("select current_setting('pgaudit.log') v")).rows[0]!.v === wanted;
+      } finally {
+        await c.end();
+      }
+    },
+    10_000,
+    100,
+  );
 }
 
 /** A second gateway process (`pgwarden gateway`) on the platform in `dataDir`, on a port of its
  * own on 127.0.0.1: the child at once (the caller stops it), and its port once it says it is up. */
 export function startGatewayProcess(dataDir: string, extraArgs: readonly string[] = []): { child: ChildProcess; port: Promise<number> } {
-  const child = spawn(process.execPath, [cliPath, 'gateway', '--data-dir', dataDir, ...extraArgs, '--gateway-port', '0', '--gateway-host', '127.0.0.1', '--api-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [cliPath, 'gateway', '--data-dir', dataDir, ...extraArgs, '--gateway-port', '0', '--gateway-host', '127.0.0.1', '--api-port', '0'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const port = new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {

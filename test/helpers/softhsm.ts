@@ -24,7 +24,10 @@ export function initSoftHsmToken(label: string, pin: string): string {
 }
 
 /** Deletes, disables (CKA_DECRYPT false) or enables a key object (a secret key by default) in the token. */
-export function hsmOperator(action: 'delete' | 'disable' | 'enable', o: { token: string; pin: string; label: string; objectClass?: 'secret' | 'private' }): void {
+export function hsmOperator(
+  action: 'delete' | 'disable' | 'enable',
+  o: { token: string; pin: string; label: string; objectClass?: 'secret' | 'private' },
+): void {
   const script = `
     const p = require(${JSON.stringify(path.resolve('node_modules/pkcs11js'))});
     const [action, token, label, cls] = process.argv.slice(1);
@@ -40,5 +43,8 @@ export function hsmOperator(action: 'delete' | 'disable' | 'enable', o: { token:
       else l.C_SetAttributeValue(s, h, [{ type: p.CKA_DECRYPT, value: action === 'enable' }]);
     }
     l.C_Logout(s); l.C_Finalize();`;
-  execFileSync(process.execPath, ['-e', script, action, o.token, o.label, o.objectClass ?? 'secret'], { env: { ...process.env, PGW_HSM_PIN: o.pin }, stdio: 'pipe' });
+  execFileSync(process.execPath, ['-e', script, action, o.token, o.label, o.objectClass ?? 'secret'], {
+    env: { ...process.env, PGW_HSM_PIN: o.pin },
+    stdio: 'pipe',
+  });
 }

@@ -9,7 +9,11 @@ import { cliPath, runCli, tempDir } from '../helpers/platform.js';
 import { psql } from '../helpers/clients.js';
 
 function up(dataDir: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [cliPath, 'up', '--data-dir', dataDir, '--gateway-port', '0', '--gateway-host', '127.0.0.1', '--api-port', '0', '--audit-durability', 'strict'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [cliPath, 'up', '--data-dir', dataDir, '--gateway-port', '0', '--gateway-host', '127.0.0.1', '--api-port', '0', '--audit-durability', 'strict'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -31,13 +35,33 @@ test('kill -9 of the platform loses no acknowledged login or statement under str
     current = first.child;
     const cli = (...a: string[]) => runCli(['--data-dir', dataDir, ...a]);
     assert.equal((await cli('server', 'create', 'crash-a', '--admin-user', 'alice', '--admin-password', 'Cr4sh-Passw0rd!')).code, 0);
-    assert.equal((await cli('server', 'firewall-rule', 'create', '--server', 'crash-a', '--name', 'lo', '--start-ip-address', '127.0.0.1', '--end-ip-address', '127.0.0.1')).code, 0);
+    assert.equal(
+      (
+        await cli(
+          'server',
+          'firewall-rule',
+          'create',
+          '--server',
+          'crash-a',
+          '--name',
+          'lo',
+          '--start-ip-address',
+          '127.0.0.1',
+          '--end-ip-address',
+          '127.0.0.1',
+        )
+      ).code,
+      0,
+    );
     assert.equal((await cli('server', 'audit', 'update', '--server', 'crash-a', '--classes', 'READ,DDL,ROLE')).code, 0);
     await new Promise((r) => setTimeout(r, 1000));
     const apps: string[] = [];
     for (let i = 0; i < 5; i++) {
       const app = `crash-login-${i}`;
-      const r = await psql(`host=127.0.0.1 port=${first.port} user=alice@crash-a dbname=postgres sslmode=require application_name=${app}`, 'Cr4sh-Passw0rd!', ['-c', 'select 1']);
+      const r = await psql(`host=127.0.0.1 port=${first.port} user=alice@crash-a dbname=postgres sslmode=require application_name=${app}`, 'Cr4sh-Passw0rd!', [
+        '-c',
+        'select 1',
+      ]);
       assert.equal(r.stdout, '1', r.stderr);
       apps.push(app);
     }
@@ -48,11 +72,15 @@ test('kill -9 of the platform loses no acknowledged login or statement under str
     current = second.child;
     const verify = await cli('audit', 'verify');
     assert.equal(verify.code, 0, verify.stdout + verify.stderr);
-    const found = JSON.parse((await cli('audit', 'search', '--type', 'auth.succeeded', '--limit', '1000', '-o', 'json')).stdout) as { event: { applicationName?: string } }[];
+    const found = JSON.parse((await cli('audit', 'search', '--type', 'auth.succeeded', '--limit', '1000', '-o', 'json')).stdout) as {
+      event: { applicationName?: string };
+    }[];
     const seen = new Set(found.map((h) => h.event.applicationName));
     for (const app of apps) assert.ok(seen.has(app), `${app} survived the crash`);
     // Each `select 1` the client got an answer to was on disk before the answer left the gateway.
-    const statements = JSON.parse((await cli('audit', 'search', '--type', 'statement', '--class', 'READ', '--limit', '1000', '-o', 'json')).stdout) as { event: { applicationName?: string; commandTag: string } }[];
+    const statements = JSON.parse((await cli('audit', 'search', '--type', 'statement', '--class', 'READ', '--limit', '1000', '-o', 'json')).stdout) as {
+      event: { applicationName?: string; commandTag: string };
+    }[];
     const answered = new Set(statements.filter((h) => h.event.commandTag === 'SELECT').map((h) => h.event.applicationName));
     for (const app of apps) assert.ok(answered.has(app), `the statement of ${app} survived the crash`);
   } finally {

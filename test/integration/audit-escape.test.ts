@@ -101,7 +101,15 @@ class RawSession {
   }
 
   static async open(app: string): Promise<RawSession> {
-    const c = new pg.Client({ host: '127.0.0.1', port: t.platform.gateway.port, user: `owner@${SERVER}`, password: PASSWORD, database: 'postgres', application_name: app, ssl: { rejectUnauthorized: false } });
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port: t.platform.gateway.port,
+      user: `owner@${SERVER}`,
+      password: PASSWORD,
+      database: 'postgres',
+      application_name: app,
+      ssl: { rejectUnauthorized: false },
+    });
     c.on('error', () => undefined); // the session is ours after the login
     await c.connect();
     return new RawSession((c as unknown as { connection: { stream: net.Socket } }).connection.stream);
@@ -133,7 +141,13 @@ class RawSession {
     const seen: Msg[] = [];
     for (;;) {
       const m = await this.next();
-      if (m === null) throw new Error(`connection closed before '${type}': ${seen.map((s) => s.type).join('')} ${seen.filter((s) => s.type === 'E').map((s) => JSON.stringify(errorFields(s.body))).join(' ')}`);
+      if (m === null)
+        throw new Error(
+          `connection closed before '${type}': ${seen.map((s) => s.type).join('')} ${seen
+            .filter((s) => s.type === 'E')
+            .map((s) => JSON.stringify(errorFields(s.body)))
+            .join(' ')}`,
+        );
       seen.push(m);
       if (m.type === type) return seen;
     }
@@ -287,7 +301,15 @@ test('V2: a tap that cannot follow the stream ends the session with FATAL 58030 
 
 test('V3: a 2 MiB statement is in the log, cut to 8 KiB, with its whole length and SHA-256', async () => {
   const app = 'escape-big-statement';
-  const c = new pg.Client({ host: '127.0.0.1', port: t.platform.gateway.port, user: `owner@${SERVER}`, password: PASSWORD, database: 'postgres', application_name: app, ssl: { rejectUnauthorized: false } });
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port: t.platform.gateway.port,
+    user: `owner@${SERVER}`,
+    password: PASSWORD,
+    database: 'postgres',
+    application_name: app,
+    ssl: { rejectUnauthorized: false },
+  });
   await c.connect();
   try {
     const big = `SELECT '${'x'.repeat(2 * 1024 * 1024)}' AS big`;
@@ -312,21 +334,44 @@ test('V3: a 2 MiB statement is in the log, cut to 8 KiB, with its whole length a
 
 const pgauditInstalled = (() => {
   try {
-    return existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').some((v) => pgauditAvailable({ libDir: `/usr/lib/postgresql/${v}/lib` } as never) && existsSync(`/usr/lib/postgresql/${v}/lib/pgwarden_audit.so`));
+    return (
+      existsSync('/usr/lib/postgresql') &&
+      readdirSync('/usr/lib/postgresql').some(
+        (v) => pgauditAvailable({ libDir: `/usr/lib/postgresql/${v}/lib` } as never) && existsSync(`/usr/lib/postgresql/${v}/lib/pgwarden_audit.so`),
+      )
+    );
   } catch {
     return false;
   }
 })();
 
-test('V3: a statement pgAudit logs in a line longer than 4 MiB is read, cut, with its length and SHA-256', { skip: pgauditInstalled ? false : 'needs pgaudit and ext/pgwarden_audit installed' }, async () => {
+test('V3: a statement pgAudit logs in a line longer than 4 MiB is read, cut, with its length and SHA-256', {
+  skip: pgauditInstalled ? false : 'needs pgaudit and ext/pgwarden_audit installed',
+}, async () => {
   const app = 'escape-big-nested';
-  const c = new pg.Client({ host: '127.0.0.1', port: t.platform.gateway.port, user: `owner@${SERVER}`, password: PASSWORD, database: 'postgres', application_name: app, ssl: { rejectUnauthorized: false } });
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port: t.platform.gateway.port,
+    user: `owner@${SERVER}`,
+    password: PASSWORD,
+    database: 'postgres',
+    application_name: app,
+    ssl: { rejectUnauthorized: false },
+  });
   await c.connect();
   try {
     const inner = `CREATE TABLE big_nested (id int /* ${'n'.repeat(5 * 1024 * 1024)} */)`;
     await c.query(`DO $do$ BEGIN EXECUTE $x$${inner}$x$; END $do$`);
-    const e = await until('the statement.pgaudit event of the nested CREATE TABLE', async () =>
-      auditEvents<Event & { command?: string }>(t).find((x) => x.type === 'statement.pgaudit' && x.command === 'CREATE TABLE' && x.textLength !== undefined && x.statement?.startsWith('CREATE TABLE big_nested')), 30_000, 200);
+    const e = await until(
+      'the statement.pgaudit event of the nested CREATE TABLE',
+      async () =>
+        auditEvents<Event & { command?: string }>(t).find(
+          (x) =>
+            x.type === 'statement.pgaudit' && x.command === 'CREATE TABLE' && x.textLength !== undefined && x.statement?.startsWith('CREATE TABLE big_nested'),
+        ),
+      30_000,
+      200,
+    );
     assert.equal(e.truncated, true);
     assert.equal(e.textLength, Buffer.byteLength(inner));
     assert.equal(e.textSha256, sha256(inner));
@@ -350,7 +395,10 @@ test('W5: after 10,001 named prepared statements the first one executed is logge
     await s.until('Z');
     s.send(B('', 'w5_0'), E(''), SYNC);
     const answered = await s.until('Z');
-    assert.ok(answered.some((m) => m.type === 'C'), 'the server ran it');
+    assert.ok(
+      answered.some((m) => m.type === 'C'),
+      'the server ran it',
+    );
     const e = await statementEvent(app, (x) => x.protocol === 'extended' && x.text === 'SELECT 0 AS w5_marker_0');
     assert.equal(e.class, 'READ');
     assert.equal(e.outcome, 'success');
@@ -373,7 +421,10 @@ test('W5: a second Parse of the same name, which the server refuses, does not ma
     assert.equal(errorFields(refused.find((m) => m.type === 'E')!.body).C, '42P05');
     s.send(B('', 'victim'), E(''), SYNC);
     const ran = await s.until('Z');
-    assert.ok(ran.some((m) => m.type === 'C' && m.body.toString('utf8').startsWith('DELETE')), 'the server ran the DELETE');
+    assert.ok(
+      ran.some((m) => m.type === 'C' && m.body.toString('utf8').startsWith('DELETE')),
+      'the server ran the DELETE',
+    );
     const e = await statementEvent(app, (x) => x.protocol === 'extended' && x.commandTag === 'DELETE' && x.outcome === 'success');
     assert.equal(e.text, 'DELETE FROM w5_accounts');
     assert.equal(e.class, 'WRITE');

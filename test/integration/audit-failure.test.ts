@@ -60,8 +60,7 @@ for (const policy of ['failOpen', 'failClosed'] as AuditFailurePolicy[]) {
   describe(`audit log on a full disk (${policy})`, { skip: isRoot ? false : 'needs root (encrypted volumes)' }, () => {
     let t: TestPlatform;
     const server = policy === 'failOpen' ? 'full-open' : 'full-closed';
-    const connect = (app: string) =>
-      psql(conninfo(t, { user: `owner@${server}`, sslmode: 'require', application_name: app }), PASSWORD, ['-c', 'select 1']);
+    const connect = (app: string) => psql(conninfo(t, { user: `owner@${server}`, sslmode: 'require', application_name: app }), PASSWORD, ['-c', 'select 1']);
     const alerts = async () => (await t.api<{ value: Alert[] }>('GET', `/servers/${server}/alerts`)).value.filter((a) => a.type === 'AuditLogFailure');
 
     before(async () => {
@@ -87,12 +86,17 @@ for (const policy of ['failOpen', 'failClosed'] as AuditFailurePolicy[]) {
       try {
         // Each session is a few events; the store fails once a write needs a block it cannot get.
         let n = 0;
-        const refused = await until('the audit store to fail', async () => {
-          const r = await connect(`while-full-${n++}`);
-          if (policy === 'failClosed' && r.code !== 0) return r;
-          assert.equal(r.code, 0, `failOpen keeps serving: ${r.stderr}`);
-          return !t.platform.audit.healthy && policy === 'failOpen' ? r : null;
-        }, 60_000, 50);
+        const refused = await until(
+          'the audit store to fail',
+          async () => {
+            const r = await connect(`while-full-${n++}`);
+            if (policy === 'failClosed' && r.code !== 0) return r;
+            assert.equal(r.code, 0, `failOpen keeps serving: ${r.stderr}`);
+            return !t.platform.audit.healthy && policy === 'failOpen' ? r : null;
+          },
+          60_000,
+          50,
+        );
         assert.equal(t.platform.audit.healthy, false);
         if (policy === 'failClosed') {
           assert.match(refused.stderr, new RegExp(`FATAL: {2}${clientErrors.auditUnavailable.message.replace(/[.:]/g, '\\$&')}`));
@@ -114,12 +118,21 @@ for (const policy of ['failOpen', 'failClosed'] as AuditFailurePolicy[]) {
       }
 
       // Space again: the next events are written and the platform serves (failClosed) again.
-      await until('a connection with the store writable again', async () => {
-        const r = await connect('after-free');
-        return r.code === 0 && t.platform.audit.healthy;
-      }, 30_000, 100);
-      const gap = await until('the audit.interrupted event', async () =>
-        auditEvents<{ type: string; details?: Record<string, unknown> }>(t).find((e) => e.type === 'audit.interrupted'), 10_000, 100);
+      await until(
+        'a connection with the store writable again',
+        async () => {
+          const r = await connect('after-free');
+          return r.code === 0 && t.platform.audit.healthy;
+        },
+        30_000,
+        100,
+      );
+      const gap = await until(
+        'the audit.interrupted event',
+        async () => auditEvents<{ type: string; details?: Record<string, unknown> }>(t).find((e) => e.type === 'audit.interrupted'),
+        10_000,
+        100,
+      );
       assert.equal(gap.details!.policy, policy);
       assert.match(String(gap.details!.reason), /ENOSPC/);
       assert.ok(Number(gap.details!.eventsLost) > 0, 'events that could not be written are counted');

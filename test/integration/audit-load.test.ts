@@ -22,7 +22,14 @@ test('16 pgbench clients with all classes on: nothing lost, nothing doubled', as
     assert.equal((await t.cli(['server', 'audit', 'update', '--server', 'load1', '--classes', 'READ,WRITE,FUNCTION,ROLE,DDL,MISC,MISC_SET'])).code, 0);
     const end = Date.now() + 5000;
     while (!t.platform.snapshots.snapshot.audit.get('load1')?.classes.includes('MISC') && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-    const env = { PGPASSWORD: PASSWORD, PGSSLMODE: 'require', PGHOST: '127.0.0.1', PGPORT: String(t.platform.gateway.port), PGUSER: 'bench@load1', PGDATABASE: 'postgres' };
+    const env = {
+      PGPASSWORD: PASSWORD,
+      PGSSLMODE: 'require',
+      PGHOST: '127.0.0.1',
+      PGPORT: String(t.platform.gateway.port),
+      PGUSER: 'bench@load1',
+      PGDATABASE: 'postgres',
+    };
     const init = await pgbench(['-i', '-s', '1', '-q'], env);
     assert.equal(init.code, 0, init.out);
     const clients = 16;

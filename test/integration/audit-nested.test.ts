@@ -29,7 +29,9 @@ function pgauditLines(app: string): string[] {
   const dir = t.platform.servers.logDir(serverId);
   if (!existsSync(dir)) return [];
   const out: string[] = [];
-  for (const name of readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
+  for (const name of readdirSync(dir)
+    .filter((n) => n.endsWith('.json'))
+    .sort()) {
     for (const line of readFileSync(path.join(dir, name), 'utf8').split('\n')) {
       if (!line.includes('AUDIT: ')) continue;
       try {
@@ -45,7 +47,12 @@ function pgauditLines(app: string): string[] {
 
 const available = (() => {
   try {
-    return existsSync('/usr/lib/postgresql') && readdirSync('/usr/lib/postgresql').some((v) => pgauditAvailable({ libDir: `/usr/lib/postgresql/${v}/lib` } as never) && existsSync(`/usr/lib/postgresql/${v}/lib/pgwarden_audit.so`));
+    return (
+      existsSync('/usr/lib/postgresql') &&
+      readdirSync('/usr/lib/postgresql').some(
+        (v) => pgauditAvailable({ libDir: `/usr/lib/postgresql/${v}/lib` } as never) && existsSync(`/usr/lib/postgresql/${v}/lib/pgwarden_audit.so`),
+      )
+    );
   } catch {
     return false;
   }
@@ -63,19 +70,30 @@ before(async () => {
 after(async () => t?.stop());
 
 const gatewayClient = async (app: string, options?: string) => {
-  const c = new pg.Client({ host: '127.0.0.1', port: t.platform.gateway.port, user: `owner@${SERVER}`, password: PASSWORD, database: 'postgres', application_name: app, options, ssl: { rejectUnauthorized: false } });
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port: t.platform.gateway.port,
+    user: `owner@${SERVER}`,
+    password: PASSWORD,
+    database: 'postgres',
+    application_name: app,
+    options,
+    ssl: { rejectUnauthorized: false },
+  });
   await c.connect();
   return c;
 };
 
-test('gateway sessions: top-level SELECT and DML are not logged twice; statements in functions, DO blocks and triggers are, joined to the session', { skip: available ? false : 'needs pgaudit and ext/pgwarden_audit installed' }, async () => {
+test('gateway sessions: top-level SELECT and DML are not logged twice; statements in functions, DO blocks and triggers are, joined to the session', {
+  skip: available ? false : 'needs pgaudit and ext/pgwarden_audit installed',
+}, async () => {
   const c = await gatewayClient('nested-app');
   // A client cannot switch the marker off: the gateway's own startup parameter comes last.
   const marker = await c.query("select current_setting('pgwarden_audit.gateway_session') v");
   assert.equal(marker.rows[0].v, 'on');
   const sly = await gatewayClient('nested-sly', '-c pgwarden_audit.gateway_session=off');
   assert.equal((await sly.query("select current_setting('pgwarden_audit.gateway_session') v")).rows[0].v, 'on');
-  await assert.rejects(sly.query("set pgwarden_audit.gateway_session = off"), /cannot be set after connection start/);
+  await assert.rejects(sly.query('set pgwarden_audit.gateway_session = off'), /cannot be set after connection start/);
   await sly.end();
   await c.query('create table accounts (id int primary key, balance int)');
   await c.query('create table history (id int, delta int)');
@@ -126,10 +144,15 @@ test('gateway sessions: top-level SELECT and DML are not logged twice; statement
   assert.equal((await c.query('select count(*) from wide')).rows[0].count, '200000');
   await c.end();
 
-  const lines = await until('the nested statements in the server log', async () => {
-    const l = pgauditLines('nested-app');
-    return l.filter((m) => m.includes(',WRITE,UPDATE,TABLE,public.accounts,')).length >= 2 && l;
-  }, 10_000, 100).catch((err: Error) => assert.fail(`${err.message}:\n${pgauditLines('nested-app').join('\n')}`));
+  const lines = await until(
+    'the nested statements in the server log',
+    async () => {
+      const l = pgauditLines('nested-app');
+      return l.filter((m) => m.includes(',WRITE,UPDATE,TABLE,public.accounts,')).length >= 2 && l;
+    },
+    10_000,
+    100,
+  ).catch((err: Error) => assert.fail(`${err.message}:\n${pgauditLines('nested-app').join('\n')}`));
   const has = (re: RegExp) => lines.some((m) => re.test(m));
   // Nested: the UPDATE and SELECT inside credit(), the trigger's INSERT, the DO blocks' statements.
   assert.ok(has(/,WRITE,UPDATE,TABLE,public\.accounts,update accounts set balance = balance \+ d/), lines.join('\n'));
@@ -140,7 +163,11 @@ test('gateway sessions: top-level SELECT and DML are not logged twice; statement
   assert.ok(has(/,READ,SELECT,TABLE,public\.accounts,SELECT 1 \/ \(balance - balance\) from accounts/), 'a nested statement that fails is logged');
   assert.ok(has(/,WRITE,INSERT,TABLE,public\.history,"?insert into history values \(7, 7\)/), 'in a procedure, before its COMMIT');
   assert.ok(has(/,READ,SELECT,TABLE,public\.history,SELECT id from history where id = 7/), 'in a procedure, after its COMMIT');
-  assert.equal(lines.filter((m) => /,WRITE,UPDATE,TABLE,public\.accounts,update accounts set balance/.test(m)).length, 2, 'credit(1, 5) and credit(2, 1), after the savepoint');
+  assert.equal(
+    lines.filter((m) => /,WRITE,UPDATE,TABLE,public\.accounts,update accounts set balance/.test(m)).length,
+    2,
+    'credit(1, 5) and credit(2, 1), after the savepoint',
+  );
   // Top-level utility statements are the gateway's too: DDL, DO, CALL, VACUUM, transaction control.
   for (const top of [/,DDL,/, /,FUNCTION,DO,/, /,FUNCTION,CALL,/, /VACUUM/]) {
     assert.ok(!has(top), `top-level utility statement logged by pgAudit too: ${top}\n${lines.join('\n')}`);
@@ -149,26 +176,48 @@ test('gateway sessions: top-level SELECT and DML are not logged twice; statement
   // but not kept for a gateway session: the gateway has it.
   assert.ok(has(/,MISC,SAVEPOINT,/), lines.join('\n'));
   // Top level, from the gateway only: none of these reached pgAudit.
-  for (const top of [/,select count\(\*\) from wide/, /insert into accounts values \(1, 100\)/, /,select balance from accounts where id = 1/, /select balance from accounts where id = \$1/, /,select credit\(1, 5\)/, /select 1 \/ \(balance - balance\)/, /,select id from accounts where id = 2/]) {
+  for (const top of [
+    /,select count\(\*\) from wide/,
+    /insert into accounts values \(1, 100\)/,
+    /,select balance from accounts where id = 1/,
+    /select balance from accounts where id = \$1/,
+    /,select credit\(1, 5\)/,
+    /select 1 \/ \(balance - balance\)/,
+    /,select id from accounts where id = 2/,
+  ]) {
     assert.ok(!has(top), `top-level statement logged by pgAudit too: ${top}\n${lines.join('\n')}`);
   }
   // Joined to the gateway session in the platform's audit log.
-  const session = auditEvents<{ type: string; applicationName?: string; connection: { connId: string } }>(t)
-    .find((e) => e.type === 'auth.succeeded' && e.applicationName === 'nested-app')!;
-  const joined = await until('the nested statements in the audit log', async () => {
-    const ev = auditEvents<{ type: string; sessionId: string | null; command: string; statement: string }>(t)
-      .filter((e) => e.type === 'statement.pgaudit' && e.sessionId === session.connection.connId);
-    return ev.some((e) => e.command === 'UPDATE') && ev.some((e) => /insert into history/.test(e.statement)) && ev;
-  }, 10_000, 100);
+  const session = auditEvents<{ type: string; applicationName?: string; connection: { connId: string } }>(t).find(
+    (e) => e.type === 'auth.succeeded' && e.applicationName === 'nested-app',
+  )!;
+  const joined = await until(
+    'the nested statements in the audit log',
+    async () => {
+      const ev = auditEvents<{ type: string; sessionId: string | null; command: string; statement: string }>(t).filter(
+        (e) => e.type === 'statement.pgaudit' && e.sessionId === session.connection.connId,
+      );
+      return ev.some((e) => e.command === 'UPDATE') && ev.some((e) => /insert into history/.test(e.statement)) && ev;
+    },
+    10_000,
+    100,
+  );
   assert.ok(joined.every((e) => e.command !== 'DO'));
-  assert.ok(joined.every((e) => !['BEGIN', 'COMMIT', 'ROLLBACK', 'SAVEPOINT', 'ROLLBACK TO SAVEPOINT'].includes(e.command)), JSON.stringify(joined.map((e) => e.command)));
+  assert.ok(
+    joined.every((e) => !['BEGIN', 'COMMIT', 'ROLLBACK', 'SAVEPOINT', 'ROLLBACK TO SAVEPOINT'].includes(e.command)),
+    JSON.stringify(joined.map((e) => e.command)),
+  );
   // The gateway has the top-level statements.
-  const gw = auditEvents<{ type: string; applicationName?: string; text: string }>(t).filter((e) => e.type === 'statement' && e.applicationName === 'nested-app');
+  const gw = auditEvents<{ type: string; applicationName?: string; text: string }>(t).filter(
+    (e) => e.type === 'statement' && e.applicationName === 'nested-app',
+  );
   assert.ok(gw.some((e) => e.text === 'select credit(1, 5)'));
   assert.ok(gw.some((e) => e.text === 'select balance from accounts where id = 1'));
 });
 
-test('a session the gateway did not open (the platform\'s own) is logged fully', { skip: available ? false : 'needs pgaudit and ext/pgwarden_audit installed' }, async () => {
+test("a session the gateway did not open (the platform's own) is logged fully", {
+  skip: available ? false : 'needs pgaudit and ext/pgwarden_audit installed',
+}, async () => {
   const c = await t.platform.servers.connect(serverId);
   try {
     await c.query("set application_name = 'direct-app'");
@@ -178,9 +227,14 @@ test('a session the gateway did not open (the platform\'s own) is logged fully',
   } finally {
     await c.end();
   }
-  await until('the top-level SELECT of a direct session in the server log', async () =>
-    pgauditLines('direct-app').some((m) => m.includes(',READ,SELECT,TABLE,public.accounts,select balance from accounts where id = 1')) &&
-    pgauditLines('direct-app').some((m) => m.includes(',DDL,CREATE TABLE,TABLE,public.direct_made,')), 10_000, 100);
+  await until(
+    'the top-level SELECT of a direct session in the server log',
+    async () =>
+      pgauditLines('direct-app').some((m) => m.includes(',READ,SELECT,TABLE,public.accounts,select balance from accounts where id = 1')) &&
+      pgauditLines('direct-app').some((m) => m.includes(',DDL,CREATE TABLE,TABLE,public.direct_made,')),
+    10_000,
+    100,
+  );
 });
 
 // A FunctionCall through libpq's PQfn (node-postgres has no API for the fast-path protocol):
@@ -232,10 +286,15 @@ lib.PQfinish(conn)
 /** One FunctionCall of `fnOid(arg)` in a new session, after the simple Query `first` if given. */
 function fastPathCall(conn: string, fnOid: number, arg: number, first?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('python3', ['-c', FASTPATH_CLIENT, conn, String(fnOid), String(arg), ...(first === undefined ? [] : [first])], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PGPASSWORD: PASSWORD, PGCONNECT_TIMEOUT: '10' },
-      timeout: 30_000,
-    }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: unknown }).code ?? 1) || 1 : 0, stdout: stdout.trim(), stderr: stderr.trim() }));
+    execFile(
+      'python3',
+      ['-c', FASTPATH_CLIENT, conn, String(fnOid), String(arg), ...(first === undefined ? [] : [first])],
+      {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PGPASSWORD: PASSWORD, PGCONNECT_TIMEOUT: '10' },
+        timeout: 30_000,
+      },
+      (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: unknown }).code ?? 1) || 1 : 0, stdout: stdout.trim(), stderr: stderr.trim() }),
+    );
   });
 }
 
@@ -249,13 +308,16 @@ interface PgAuditEvent {
 }
 
 const sessionOf = (app: string): string | undefined =>
-  auditEvents<{ type: string; applicationName?: string; connection: { connId: string } }>(t)
-    .find((e) => e.type === 'auth.succeeded' && e.applicationName === app)?.connection.connId;
+  auditEvents<{ type: string; applicationName?: string; connection: { connId: string } }>(t).find(
+    (e) => e.type === 'auth.succeeded' && e.applicationName === app,
+  )?.connection.connId;
 
 const pgauditOf = (session: string | undefined): PgAuditEvent[] =>
   session === undefined ? [] : auditEvents<PgAuditEvent>(t).filter((e) => e.type === 'statement.pgaudit' && e.sessionId === session);
 
-test('statements outside the client\'s own ones are logged: a fast-path call, deferred triggers at COMMIT, input at Bind, CREATE TABLE AS, EXPLAIN ANALYZE', { skip: available ? false : 'needs pgaudit and ext/pgwarden_audit installed' }, async () => {
+test("statements outside the client's own ones are logged: a fast-path call, deferred triggers at COMMIT, input at Bind, CREATE TABLE AS, EXPLAIN ANALYZE", {
+  skip: available ? false : 'needs pgaudit and ext/pgwarden_audit installed',
+}, async () => {
   const c = await gatewayClient('escape-app');
   await c.query('create table v4_log (source text, val int)');
   await c.query(`create function v4_fast(n int) returns int language plpgsql as $$
@@ -268,7 +330,9 @@ test('statements outside the client\'s own ones are logged: a fast-path call, de
   await c.query(`create function v4_deferred() returns trigger language plpgsql as $$
     begin insert into v4_log values ('deferred', new.id); return null; end $$`);
   await c.query('create table v4_items (id int)');
-  await c.query('create constraint trigger v4_items_deferred after insert on v4_items deferrable initially deferred for each row execute function v4_deferred()');
+  await c.query(
+    'create constraint trigger v4_items_deferred after insert on v4_items deferrable initially deferred for each row execute function v4_deferred()',
+  );
   await c.query(`create function v4_bind_check(v int) returns boolean language plpgsql as $$
     begin insert into v4_log values ('bind', v); return true; end $$`);
   await c.query('create domain v4_checked as int check (v4_bind_check(value))');
@@ -287,7 +351,12 @@ test('statements outside the client\'s own ones are logged: a fast-path call, de
   // must not run with it.
   await c.query(`create procedure v4_commit_then_fail() language plpgsql as $$
     begin insert into v4_items values (0); commit; perform 1 / 0; end $$`);
-  const fp2 = await fastPathCall(conninfo(t, { user: `owner@${SERVER}`, sslmode: 'require', application_name: 'escape-fastpath-2' }), fnOid, 8, 'call v4_commit_then_fail()');
+  const fp2 = await fastPathCall(
+    conninfo(t, { user: `owner@${SERVER}`, sslmode: 'require', application_name: 'escape-fastpath-2' }),
+    fnOid,
+    8,
+    'call v4_commit_then_fail()',
+  );
   assert.equal(fp2.code, 0, fp2.stderr);
   assert.equal(fp2.stdout, '16');
   assert.match(fp2.stderr, /first statement: 7/); // PGRES_FATAL_ERROR: division by zero
@@ -302,7 +371,10 @@ test('statements outside the client\'s own ones are logged: a fast-path call, de
   assert.equal((await c.query("select '9'::v4_checked as v")).rows[0].v, 9);
   await c.query('create table v4_made as select v4_ctas(4) as x');
   await c.query('explain analyze select v4_explain(5)');
-  assert.deepEqual((await c.query('select source from v4_log order by source')).rows.map((r: { source: string }) => r.source), ['bind', 'bind', 'ctas', 'deferred', 'deferred', 'deferred', 'explain', 'fastpath', 'fastpath']);
+  assert.deepEqual(
+    (await c.query('select source from v4_log order by source')).rows.map((r: { source: string }) => r.source),
+    ['bind', 'bind', 'ctas', 'deferred', 'deferred', 'deferred', 'explain', 'fastpath', 'fastpath'],
+  );
   await c.end();
 
   const insertOf = (source: string) => new RegExp(`^insert into v4_log values \\('${source}', (n|new\\.id|v)\\)$`);
@@ -310,16 +382,30 @@ test('statements outside the client\'s own ones are logged: a fast-path call, de
   const fastSession = sessionOf('escape-fastpath');
   const fastSession2 = sessionOf('escape-fastpath-2');
   assert.ok(session && fastSession && fastSession2);
-  const events = await until('the nested writes in the audit log', async () => {
-    const ev = [...pgauditOf(session), ...pgauditOf(fastSession), ...pgauditOf(fastSession2)];
-    return ev.some((e) => insertOf('explain').test(e.statement)) && ev.filter((e) => insertOf('deferred').test(e.statement)).length >= 2 && ev;
-  }, 15_000, 100).catch((err: Error) => assert.fail(`${err.message}:\n${JSON.stringify([...pgauditOf(session), ...pgauditOf(fastSession), ...pgauditOf(fastSession2)], null, 1)}`));
-  const summary = JSON.stringify(events.map((e) => `${e.class},${e.command},${e.objectName},${e.statement}`), null, 1);
+  const events = await until(
+    'the nested writes in the audit log',
+    async () => {
+      const ev = [...pgauditOf(session), ...pgauditOf(fastSession), ...pgauditOf(fastSession2)];
+      return ev.some((e) => insertOf('explain').test(e.statement)) && ev.filter((e) => insertOf('deferred').test(e.statement)).length >= 2 && ev;
+    },
+    15_000,
+    100,
+  ).catch((err: Error) =>
+    assert.fail(`${err.message}:\n${JSON.stringify([...pgauditOf(session), ...pgauditOf(fastSession), ...pgauditOf(fastSession2)], null, 1)}`),
+  );
+  const summary = JSON.stringify(
+    events.map((e) => `${e.class},${e.command},${e.objectName},${e.statement}`),
+    null,
+    1,
+  );
   const writes = (source: string, ev: PgAuditEvent[]) =>
     ev.filter((e) => e.class === 'WRITE' && e.command === 'INSERT' && e.objectName === 'public.v4_log' && insertOf(source).test(e.statement)).length;
   const fastEvents = pgauditOf(fastSession);
   assert.equal(writes('fastpath', fastEvents), 1, `the fast-path call's INSERT\n${summary}`);
-  assert.ok(fastEvents.some((e) => e.class === 'READ' && e.objectName === 'public.v4_log' && /select val from v4_log where source = 'fastpath'/.test(e.statement)), `the cursor it opened\n${summary}`);
+  assert.ok(
+    fastEvents.some((e) => e.class === 'READ' && e.objectName === 'public.v4_log' && /select val from v4_log where source = 'fastpath'/.test(e.statement)),
+    `the cursor it opened\n${summary}`,
+  );
   assert.equal(writes('fastpath', pgauditOf(fastSession2)), 1, `the fast-path call after a procedure that committed and failed\n${summary}`);
   const own = pgauditOf(session);
   assert.equal(writes('deferred', own), 2, `the deferred trigger at implicit and explicit COMMIT\n${summary}`);
@@ -327,11 +413,18 @@ test('statements outside the client\'s own ones are logged: a fast-path call, de
   assert.equal(writes('ctas', own), 1, `inside CREATE TABLE AS\n${summary}`);
   assert.equal(writes('explain', own), 1, `inside EXPLAIN ANALYZE\n${summary}`);
   // The client's own statements are the gateway's: not logged a second time by pgAudit.
-  for (const top of [/^insert into v4_items values \(\d\)$/, /^select \$1::v4_checked as v$/, /^select '9'::v4_checked as v$/, /^select source from v4_log order by source$/]) {
+  for (const top of [
+    /^insert into v4_items values \(\d\)$/,
+    /^select \$1::v4_checked as v$/,
+    /^select '9'::v4_checked as v$/,
+    /^select source from v4_log order by source$/,
+  ]) {
     assert.ok(!own.some((e) => top.test(e.statement)), `top-level statement logged by pgAudit too: ${top}\n${summary}`);
   }
   assert.ok(!own.some((e) => e.class === 'DDL'), `top-level DDL logged by pgAudit too\n${summary}`);
-  const gw = auditEvents<{ type: string; applicationName?: string; text: string }>(t).filter((e) => e.type === 'statement' && e.applicationName === 'escape-app');
+  const gw = auditEvents<{ type: string; applicationName?: string; text: string }>(t).filter(
+    (e) => e.type === 'statement' && e.applicationName === 'escape-app',
+  );
   assert.ok(gw.some((e) => e.text === 'insert into v4_items values (1)'));
   assert.ok(gw.some((e) => e.text === 'select $1::v4_checked as v'));
 });

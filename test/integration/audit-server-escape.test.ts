@@ -36,7 +36,15 @@ before(async () => {
 after(async () => t?.stop());
 
 const adminClient = async (app: string) => {
-  const c = new pg.Client({ host: '127.0.0.1', port: t.platform.gateway.port, user: `owner@${SERVER}`, password: PASSWORD, database: 'postgres', application_name: app, ssl: { rejectUnauthorized: false } });
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port: t.platform.gateway.port,
+    user: `owner@${SERVER}`,
+    password: PASSWORD,
+    database: 'postgres',
+    application_name: app,
+    ssl: { rejectUnauthorized: false },
+  });
   await c.connect();
   return c;
 };
@@ -62,7 +70,9 @@ function serverLogMessages(): string[] {
   const dir = t.platform.servers.logDir(serverId);
   if (!existsSync(dir)) return [];
   const out: string[] = [];
-  for (const name of readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
+  for (const name of readdirSync(dir)
+    .filter((n) => n.endsWith('.json'))
+    .sort()) {
     for (const line of readFileSync(path.join(dir, name), 'utf8').split('\n')) {
       try {
         const m = (JSON.parse(line) as { message?: string }).message;
@@ -75,7 +85,9 @@ function serverLogMessages(): string[] {
   return out;
 }
 
-test('RAISE LOG / RAISE EXCEPTION \'AUDIT: ...\' forges no statement.pgaudit record; a genuine one is kept', { skip: hasAudit ? false : 'needs pgaudit and ext/pgwarden_audit installed' }, async () => {
+test("RAISE LOG / RAISE EXCEPTION 'AUDIT: ...' forges no statement.pgaudit record; a genuine one is kept", {
+  skip: hasAudit ? false : 'needs pgaudit and ext/pgwarden_audit installed',
+}, async () => {
   const c = await adminClient('forge-app');
   await c.query('create table w6_real (id int)');
   await c.query(`do $$ begin raise log 'AUDIT: SESSION,1,1,DDL,DROP TABLE,TABLE,public.w6_forged_do,DROP TABLE w6_forged_do,<not logged>'; end $$`);
@@ -88,23 +100,38 @@ test('RAISE LOG / RAISE EXCEPTION \'AUDIT: ...\' forges no statement.pgaudit rec
   await c.query('do $$ begin insert into w6_real values (1); end $$');
   await c.end();
 
-  const session = auditEvents<{ type: string; applicationName?: string; connection: { connId: string } }>(t)
-    .find((e) => e.type === 'auth.succeeded' && e.applicationName === 'forge-app')!.connection.connId;
-  const pgaudit = () => auditEvents<{ type: string; sessionId: string | null; objectName: string; statement: string; command: string }>(t).filter((e) => e.type === 'statement.pgaudit');
-  await until('the genuine record', async () =>
-    pgaudit().some((e) => e.sessionId === session && e.command === 'INSERT' && e.objectName === 'public.w6_real' && e.statement === 'insert into w6_real values (1)'), 15_000, 100)
-    .catch((err: Error) => assert.fail(`${err.message}:\n${JSON.stringify(pgaudit(), null, 1)}`));
+  const session = auditEvents<{ type: string; applicationName?: string; connection: { connId: string } }>(t).find(
+    (e) => e.type === 'auth.succeeded' && e.applicationName === 'forge-app',
+  )!.connection.connId;
+  const pgaudit = () =>
+    auditEvents<{ type: string; sessionId: string | null; objectName: string; statement: string; command: string }>(t).filter(
+      (e) => e.type === 'statement.pgaudit',
+    );
+  await until(
+    'the genuine record',
+    async () =>
+      pgaudit().some(
+        (e) => e.sessionId === session && e.command === 'INSERT' && e.objectName === 'public.w6_real' && e.statement === 'insert into w6_real values (1)',
+      ),
+    15_000,
+    100,
+  ).catch((err: Error) => assert.fail(`${err.message}:\n${JSON.stringify(pgaudit(), null, 1)}`));
   const forged = pgaudit().filter((e) => /w6_forged/.test(`${e.objectName} ${e.statement}`));
   assert.deepEqual(forged, [], 'forged pgAudit records');
   // In the server's own log the forged messages are marked for what they are.
   const messages = serverLogMessages();
   assert.ok(!messages.some((m) => m.startsWith('AUDIT: ') && m.includes('w6_forged')), messages.filter((m) => m.includes('w6_forged')).join('\n'));
   for (const name of ['w6_forged_do', 'w6_forged_exc', 'w6_forged_fn']) {
-    assert.ok(messages.some((m) => m.startsWith('not a pgAudit record: AUDIT: ') && m.includes(name)), `${name}:\n${messages.filter((m) => m.includes('w6_forged')).join('\n')}`);
+    assert.ok(
+      messages.some((m) => m.startsWith('not a pgAudit record: AUDIT: ') && m.includes(name)),
+      `${name}:\n${messages.filter((m) => m.includes('w6_forged')).join('\n')}`,
+    );
   }
 });
 
-test('the administrator cannot grant itself pg_read_all_data or pg_write_all_data; pg_authid verifiers stay unreadable', { skip: binaries.majorVersion >= 16 ? 'PostgreSQL 16+ refuses these grants itself' : false }, async () => {
+test('the administrator cannot grant itself pg_read_all_data or pg_write_all_data; pg_authid verifiers stay unreadable', {
+  skip: binaries.majorVersion >= 16 ? 'PostgreSQL 16+ refuses these grants itself' : false,
+}, async () => {
   const c = await adminClient('w3-app');
   try {
     assert.deepEqual(await refusal(c, `select rolname, rolpassword from pg_authid where rolname = 'pgwarden_maintenance'`), {
@@ -112,9 +139,21 @@ test('the administrator cannot grant itself pg_read_all_data or pg_write_all_dat
       message: 'permission denied for table pg_authid',
     });
     for (const role of ['pg_read_all_data', 'pg_write_all_data']) {
-      assert.deepEqual(await refusal(c, `grant ${role} to owner`), { code: '42501', message: `permission denied to grant role "${role}"`, detail: GRANT_DETAIL });
-      assert.deepEqual(await refusal(c, `create role w3_${role} in role ${role}`), { code: '42501', message: `permission denied to grant role "${role}"`, detail: GRANT_DETAIL });
-      assert.deepEqual(await refusal(c, `alter group ${role} add user owner`), { code: '42501', message: `permission denied to grant role "${role}"`, detail: GRANT_DETAIL });
+      assert.deepEqual(await refusal(c, `grant ${role} to owner`), {
+        code: '42501',
+        message: `permission denied to grant role "${role}"`,
+        detail: GRANT_DETAIL,
+      });
+      assert.deepEqual(await refusal(c, `create role w3_${role} in role ${role}`), {
+        code: '42501',
+        message: `permission denied to grant role "${role}"`,
+        detail: GRANT_DETAIL,
+      });
+      assert.deepEqual(await refusal(c, `alter group ${role} add user owner`), {
+        code: '42501',
+        message: `permission denied to grant role "${role}"`,
+        detail: GRANT_DETAIL,
+      });
     }
     assert.deepEqual(await refusal(c, `select rolname, rolpassword from pg_authid where rolname = 'pgwarden_maintenance'`), {
       code: '42501',

@@ -25,7 +25,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 test('a firewall rule change made through the CLI names who made it; searching the log is itself audited', async () => {
   const sec = (await t.cli(['token', 'create', '--role', 'SecurityAdmin', '--name', 'sec-ops'])).stdout.trim();
   const env = { PGWARDEN_API_URL: t.target.url, PGWARDEN_TOKEN: sec, PGWARDEN_CA_FILE: t.platform.paths.caCert };
-  const r = await t.cli(['server', 'firewall-rule', 'create', '--server', 'au1', '--name', 'office', '--start-ip-address', '198.51.100.1', '--end-ip-address', '198.51.100.9'], env);
+  const r = await t.cli(
+    ['server', 'firewall-rule', 'create', '--server', 'au1', '--name', 'office', '--start-ip-address', '198.51.100.1', '--end-ip-address', '198.51.100.9'],
+    env,
+  );
   assert.equal(r.code, 0, r.stderr);
   await sleep(200);
   const found = await t.cli(['audit', 'search', '--type', 'admin.action', '--text', 'firewallRules/office', '-o', 'json']);
@@ -33,9 +36,15 @@ test('a firewall rule change made through the CLI names who made it; searching t
   const hits = JSON.parse(found.stdout) as { seq: number; event: { action: string; target: string; outcome: string; actor: { name: string; role: string } } }[];
   const hit = hits.find((h) => h.event.action === 'firewallRule.create');
   assert.ok(hit, found.stdout);
-  assert.deepEqual([hit.event.target, hit.event.outcome, hit.event.actor.name, hit.event.actor.role], ['/servers/au1/firewallRules/office', 'success', 'sec-ops', 'SecurityAdmin']);
+  assert.deepEqual(
+    [hit.event.target, hit.event.outcome, hit.event.actor.name, hit.event.actor.role],
+    ['/servers/au1/firewallRules/office', 'success', 'sec-ops', 'SecurityAdmin'],
+  );
   await sleep(200);
-  assert.ok(auditEvents(t).some((e) => e.type === 'admin.action' && e.action === 'audit.search'), 'access to the audit log is recorded');
+  assert.ok(
+    auditEvents(t).some((e) => e.type === 'admin.action' && e.action === 'audit.search'),
+    'access to the audit log is recorded',
+  );
 });
 
 test('a failed login has its reason; search filters by user and outcome; export writes JSON lines', async () => {
@@ -44,7 +53,9 @@ test('a failed login has its reason; search filters by user and outcome; export 
   const ok = await psql(conninfo(t, { user: 'alice@au1', sslmode: 'require', application_name: 'audit-good' }), PASSWORD, ['-c', 'select 1']);
   assert.equal(ok.code, 0, ok.stderr);
   await sleep(200);
-  const failures = JSON.parse((await t.cli(['audit', 'search', '--server', 'au1', '--user', 'alice', '--outcome', 'failure', '-o', 'json'])).stdout) as { event: Record<string, unknown> }[];
+  const failures = JSON.parse((await t.cli(['audit', 'search', '--server', 'au1', '--user', 'alice', '--outcome', 'failure', '-o', 'json'])).stdout) as {
+    event: Record<string, unknown>;
+  }[];
   const f = failures.find((h) => h.event.applicationName === 'audit-bad');
   assert.ok(f);
   assert.equal(f.event.type, 'auth.failed');
@@ -54,7 +65,10 @@ test('a failed login has its reason; search filters by user and outcome; export 
   const table = await t.cli(['audit', 'search', '--server', 'au1', '--type', 'auth.succeeded']);
   assert.match(table.stdout, /auth\.succeeded\s+au1\s+alice/);
   const exported = await t.cli(['audit', 'export', '--since', new Date(Date.now() - 3_600_000).toISOString(), '--server', 'au1']);
-  const lines = exported.stdout.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; hash: string; event: { type: string } });
+  const lines = exported.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { seq: number; hash: string; event: { type: string } });
   assert.ok(lines.length >= 3);
   assert.ok(lines.every((l, i) => i === 0 || l.seq > lines[i - 1]!.seq));
   assert.ok(lines.some((l) => l.event.type === 'auth.failed'));
@@ -70,7 +84,12 @@ test('audit verify passes on the untouched store, names the record after a chang
   writeFileSync(witnessFile, JSON.stringify(t.platform.audit.store.exportCheckpoint()));
 
   const dir = t.platform.paths.auditDir;
-  const segment = path.join(dir, readdirSync(dir).filter((n) => n.startsWith('segment-')).sort()[0]!);
+  const segment = path.join(
+    dir,
+    readdirSync(dir)
+      .filter((n) => n.startsWith('segment-'))
+      .sort()[0]!,
+  );
   // The store is live: change bytes in place (never rewrite the file, which would drop records
   // appended meanwhile), and put them back the same way.
   const text = readFileSync(segment, 'utf8');
@@ -107,15 +126,24 @@ test('pgAudit lines for a statement inside a DO block appear joined to the sessi
   await sleep(500); // the server reloads its configuration
 
   const { default: pg } = await import('pg');
-  const c = new pg.Client({ host: '127.0.0.1', port: t.platform.gateway.port, user: 'alice@au1', password: PASSWORD, database: 'postgres', application_name: 'pgaudit-do', ssl: { rejectUnauthorized: false } });
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port: t.platform.gateway.port,
+    user: 'alice@au1',
+    password: PASSWORD,
+    database: 'postgres',
+    application_name: 'pgaudit-do',
+    ssl: { rejectUnauthorized: false },
+  });
   await c.connect();
   await c.query('create table do_target (x int)');
   await c.query('do $$ begin insert into do_target values (42); end $$');
   await c.query("create role leaky login password 'Sup3r-Secret!'");
   await c.end();
   await sleep(200);
-  const session = auditEvents<{ type: string; applicationName?: string; connection: { connId: string } }>(t)
-    .find((e) => e.type === 'auth.succeeded' && e.applicationName === 'pgaudit-do');
+  const session = auditEvents<{ type: string; applicationName?: string; connection: { connId: string } }>(t).find(
+    (e) => e.type === 'auth.succeeded' && e.applicationName === 'pgaudit-do',
+  );
   assert.ok(session);
   type Line = { type: string; sessionId: string | null; command: string; class: string; statement: string; objectName: string };
   let lines: Line[] = [];
@@ -141,12 +169,24 @@ test('pgAudit lines for a statement inside a DO block appear joined to the sessi
 });
 
 test('statement audit at the gateway: every class with command tag, objects, outcome and rows; parameters only when asked, redacted', async () => {
-  assert.equal((await t.cli(['server', 'audit', 'update', '--server', 'au1', '--classes', 'READ,WRITE,FUNCTION,ROLE,DDL,MISC,MISC_SET', '--log-parameters', 'Disabled'])).code, 0);
+  assert.equal(
+    (await t.cli(['server', 'audit', 'update', '--server', 'au1', '--classes', 'READ,WRITE,FUNCTION,ROLE,DDL,MISC,MISC_SET', '--log-parameters', 'Disabled']))
+      .code,
+    0,
+  );
   const end = Date.now() + 5000;
   while (!t.platform.snapshots.snapshot.audit.get('au1')?.classes.includes('MISC_SET') && Date.now() < end) await sleep(20);
   const { default: pg } = await import('pg');
   const connect = async (app: string) => {
-    const c = new pg.Client({ host: '127.0.0.1', port: t.platform.gateway.port, user: 'alice@au1', password: PASSWORD, database: 'postgres', application_name: app, ssl: { rejectUnauthorized: false } });
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port: t.platform.gateway.port,
+      user: 'alice@au1',
+      password: PASSWORD,
+      database: 'postgres',
+      application_name: app,
+      ssl: { rejectUnauthorized: false },
+    });
     await c.connect();
     return c;
   };
@@ -161,11 +201,25 @@ test('statement audit at the gateway: every class with command tag, objects, out
   await assert.rejects(c.query('select 1/0'), (e: Error & { code?: string }) => e.code === '22012');
   await c.query('update items set name = $1 where id = $2; delete from items where id = 99'.split(';')[0]!, ['uno', 1]);
   await c.end();
-  const psqlRun = await psql(conninfo(t, { user: 'alice@au1', sslmode: 'require', application_name: 'stmt-psql' }), PASSWORD, ['-c', 'select count(*) from items; delete from items where id = 1']);
+  const psqlRun = await psql(conninfo(t, { user: 'alice@au1', sslmode: 'require', application_name: 'stmt-psql' }), PASSWORD, [
+    '-c',
+    'select count(*) from items; delete from items where id = 1',
+  ]);
   assert.equal(psqlRun.code, 0, psqlRun.stderr);
   await sleep(300);
 
-  type S = { type: string; applicationName?: string; class: string; commandTag: string; objects: { name: string }[]; outcome: string; sqlstate?: string; rows?: number; params?: unknown[]; text: string };
+  type S = {
+    type: string;
+    applicationName?: string;
+    class: string;
+    commandTag: string;
+    objects: { name: string }[];
+    outcome: string;
+    sqlstate?: string;
+    rows?: number;
+    params?: unknown[];
+    text: string;
+  };
   const statements = (app: string) => auditEvents<S>(t).filter((e) => e.type === 'statement' && e.applicationName === app);
   const got = statements('stmt-classes');
   const find = (tag: string) => got.find((s) => s.commandTag === tag);
@@ -180,10 +234,19 @@ test('statement audit at the gateway: every class with command tag, objects, out
   const failed = got.find((s) => s.outcome === 'failure');
   assert.deepEqual([failed?.sqlstate, failed?.class], ['22012', 'READ']);
   assert.equal(find('UPDATE')?.rows, 1);
-  assert.ok(got.every((s) => s.params === undefined), 'no parameters unless asked');
+  assert.ok(
+    got.every((s) => s.params === undefined),
+    'no parameters unless asked',
+  );
   // psql's simple protocol, two statements in one message: one event each.
   const viaPsql = statements('stmt-psql');
-  assert.deepEqual(viaPsql.map((s) => [s.commandTag, s.rows]), [['SELECT', 1], ['DELETE', 1]]);
+  assert.deepEqual(
+    viaPsql.map((s) => [s.commandTag, s.rows]),
+    [
+      ['SELECT', 1],
+      ['DELETE', 1],
+    ],
+  );
 
   assert.equal((await t.cli(['server', 'audit', 'update', '--server', 'au1', '--log-parameters', 'Enabled', '--redact', 'secret'])).code, 0);
   const until = Date.now() + 5000;

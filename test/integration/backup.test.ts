@@ -25,7 +25,15 @@ before(async () => {
 after(async () => t?.stop());
 
 test('backup, then restore to a point in time: exactly the rows before it, in a new server without firewall rules', async () => {
-  assert.equal((await sql('orders', "create table items (id int primary key, note text); insert into items select g, 'MARK' || 'ER_' || md5('x') from generate_series(1, 100) g")).code, 0);
+  assert.equal(
+    (
+      await sql(
+        'orders',
+        "create table items (id int primary key, note text); insert into items select g, 'MARK' || 'ER_' || md5('x') from generate_series(1, 100) g",
+      )
+    ).code,
+    0,
+  );
   // The WAL goes to the archive agent through the archive module (no process per segment).
   assert.equal((await sql('orders', "select current_setting('archive_library') || '|' || current_setting('archive_command')")).stdout, 'pgwarden_archive|');
   const b = await t.cli(['backup', 'create', '--server', 'orders', '--output', 'json']);
@@ -37,7 +45,7 @@ test('backup, then restore to a point in time: exactly the rows before it, in a 
 
   assert.equal((await sql('orders', 'insert into items select g, null from generate_series(101, 200) g')).code, 0);
   await sleep(1100);
-  const at = (await sql('orders', "select to_char(now() at time zone 'utc', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')")).stdout;
+  const at = (await sql('orders', 'select to_char(now() at time zone \'utc\', \'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\')')).stdout;
   await sleep(1100);
   assert.equal((await sql('orders', 'insert into items select g, null from generate_series(201, 300) g')).code, 0);
   assert.equal((await sql('orders', 'select pg_switch_wal()')).code, 1, 'the administrator is not a superuser');
@@ -59,7 +67,9 @@ test('backup, then restore to a point in time: exactly the rows before it, in a 
 
 test('a backup chunk with one flipped byte is refused with a clear error, and no server is left', async () => {
   const repo = path.join(t.platform.paths.root, 'backups');
-  const base = files(repo).filter((f) => f.endsWith('base.tar.pgwenc')).sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
+  const base = files(repo)
+    .filter((f) => f.endsWith('base.tar.pgwenc'))
+    .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
   const victim = base.at(-1)!;
   const bytes = readFileSync(victim);
   bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
@@ -68,5 +78,8 @@ test('a backup chunk with one flipped byte is refused with a clear error, and no
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /failed authentication: its ciphertext was altered, truncated or swapped/);
   const servers = await t.api<{ value: { name: string }[] }>('GET', '/servers');
-  assert.equal(servers.value.some((s) => s.name === 'orders-bad'), false);
+  assert.equal(
+    servers.value.some((s) => s.name === 'orders-bad'),
+    false,
+  );
 });

@@ -17,7 +17,9 @@ function getPublic(url: string, ca: string, token?: string): Promise<{ status: n
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject).end();
+    })
+      .on('error', reject)
+      .end();
   });
 }
 
@@ -34,7 +36,8 @@ test('fail-static: the gateway serves on its last snapshot while the catalog is 
     const login = () => psql(conninfo(t, { user: 'alice@fs1', sslmode: 'require' }), 'FailStat1c-pw', ['-c', 'select 1']);
     assert.equal((await login()).stdout, '1');
     const ca = readFileSync(t.platform.paths.caCert, 'utf8');
-    const health = async () => JSON.parse((await getPublic(`${t.target.url}/health`, ca)).body) as { status: string; catalog: { connected: boolean; failStatic: boolean } };
+    const health = async () =>
+      JSON.parse((await getPublic(`${t.target.url}/health`, ca)).body) as { status: string; catalog: { connected: boolean; failStatic: boolean } };
     assert.equal((await health()).status, 'ok');
 
     await catalog.stop();

@@ -11,7 +11,15 @@ import { auditEvents, allowLoopback, startGatewayProcess, startTestPlatform, unt
 import { conninfo, gatewayPort, psql, rawExchange, sslRequestTls } from '../helpers/clients.js';
 import { ScramClientSession } from '../../src/auth/scram/index.js';
 import { Wire } from '../../src/gateway/wire.js';
-import { cancelRequest, terminate, parseAuthentication, parseBackendKeyData, parseErrorOrNotice, saslInitialResponse, saslResponse } from '../../src/pgwire/index.js';
+import {
+  cancelRequest,
+  terminate,
+  parseAuthentication,
+  parseBackendKeyData,
+  parseErrorOrNotice,
+  saslInitialResponse,
+  saslResponse,
+} from '../../src/pgwire/index.js';
 
 let t: TestPlatform;
 let ca: string;
@@ -127,7 +135,12 @@ test('cancel through the gateway: the gateway secret cancels, a wrong secret is 
     () => ((settled = true), null),
     (e: Error & { code?: string }) => ((settled = true), e),
   );
-  await until('the query is running', async () => (await b.query("select state from pg_stat_activity where pid = $1", [pid])).rows[0]?.state === 'active', 10_000, 20);
+  await until(
+    'the query is running',
+    async () => (await b.query('select state from pg_stat_activity where pid = $1', [pid])).rows[0]?.state === 'active',
+    10_000,
+    20,
+  );
 
   const wrong = Buffer.from(secret);
   wrong[3] ^= 0x01;
@@ -144,8 +157,20 @@ test('cancel through the gateway: the gateway secret cancels, a wrong secret is 
   assert.equal(err?.message, 'canceling statement due to user request');
   // node-postgres's own cancel (a second connection sending CancelRequest) works too.
   const again = a.query('select pg_sleep(60)').catch((e: Error & { code?: string }) => e);
-  await until('the second query is running', async () => (await b.query("select state from pg_stat_activity where pid = $1", [pid])).rows[0]?.state === 'active', 10_000, 20);
-  const canceller = new pg.Client({ host: '127.0.0.1', port: gatewayPort(t), user: 'alice', password: PASSWORD, database: 'postgres', ssl: { ca, servername: `cc1.${DOMAIN}` } });
+  await until(
+    'the second query is running',
+    async () => (await b.query('select state from pg_stat_activity where pid = $1', [pid])).rows[0]?.state === 'active',
+    10_000,
+    20,
+  );
+  const canceller = new pg.Client({
+    host: '127.0.0.1',
+    port: gatewayPort(t),
+    user: 'alice',
+    password: PASSWORD,
+    database: 'postgres',
+    ssl: { ca, servername: `cc1.${DOMAIN}` },
+  });
   (canceller as unknown as { cancel(c: pg.Client, q: unknown): void }).cancel(a, (a as unknown as { activeQuery: unknown }).activeQuery);
   assert.equal(((await again) as Error & { code?: string }).code, '57014');
   await a.end();
@@ -153,7 +178,10 @@ test('cancel through the gateway: the gateway secret cancels, a wrong secret is 
 });
 
 /** A raw protocol 3.x client (3.2 is what PostgreSQL 18's libpq asks for): TLS, StartupMessage, SCRAM. */
-async function login32(extraParams: Record<string, string> = {}, minor = 2): Promise<{ wire: Wire; key: { processId: number; secretKey: Buffer }; negotiated: Buffer | null }> {
+async function login32(
+  extraParams: Record<string, string> = {},
+  minor = 2,
+): Promise<{ wire: Wire; key: { processId: number; secretKey: Buffer }; negotiated: Buffer | null }> {
   const socket = await sslRequestTls(gatewayPort(t), { ca, servername: `cc1.${DOMAIN}` });
   const wire = new Wire(socket, 'message', 1 << 20);
   const params = Object.entries({ user: 'alice', database: 'postgres', ...extraParams });
@@ -214,7 +242,12 @@ test('protocol 3.2: accepted without negotiation, a 32-byte cancel key with the 
   const b = client();
   await b.connect();
   const sleeping = runQuery(wire, 'select pg_sleep(60)');
-  await until('the query is running', async () => (await b.query('select state from pg_stat_activity where pid = $1', [key.processId])).rows[0]?.state === 'active', 10_000, 20);
+  await until(
+    'the query is running',
+    async () => (await b.query('select state from pg_stat_activity where pid = $1', [key.processId])).rows[0]?.state === 'active',
+    10_000,
+    20,
+  );
   // The first 4 bytes of the key alone (a 3.0-style cancel) do nothing.
   assert.deepEqual(await rawExchange(gatewayPort(t), cancelPacket(key.processId, key.secretKey.subarray(0, 4))), { data: Buffer.alloc(0), closed: true });
   assert.equal((await b.query('select state from pg_stat_activity where pid = $1', [key.processId])).rows[0]?.state, 'active');
@@ -262,29 +295,41 @@ test('a server created after start is in the gateway certificate at once, on eve
   const after = await peer(`cc2.${DOMAIN}`);
   assert.match(after.subjectAltName ?? '', /DNS:cc1\.localhost, DNS:cc2\.localhost/);
   assert.match(after.subjectAltName ?? '', /DNS:\*\.localhost/);
-  assert.equal(after.publicKey.export({ type: 'spki', format: 'der' }).toString('hex'), before.publicKey.export({ type: 'spki', format: 'der' }).toString('hex'));
+  assert.equal(
+    after.publicKey.export({ type: 'spki', format: 'der' }).toString('hex'),
+    before.publicKey.export({ type: 'spki', format: 'der' }).toString('hex'),
+  );
   assert.equal((await open.query('select 7 as n')).rows[0].n, 7);
   await open.end();
   // Written for the next start (and psql/libpq verify-full too).
   assert.match(new X509Certificate(readFileSync(path.join(t.platform.paths.caDir, 'gateway.crt'))).subjectAltName ?? '', /DNS:cc2\.localhost/);
-  const viaPsql = await psql(conninfo(t, { host: `cc2.${DOMAIN}`, hostaddr: '127.0.0.1', user: 'carol', sslmode: 'verify-full', sslrootcert: t.platform.paths.caCert }), PASSWORD, ['-c', 'select 11']);
+  const viaPsql = await psql(
+    conninfo(t, { host: `cc2.${DOMAIN}`, hostaddr: '127.0.0.1', user: 'carol', sslmode: 'verify-full', sslrootcert: t.platform.paths.caCert }),
+    PASSWORD,
+    ['-c', 'select 11'],
+  );
   assert.equal(viaPsql.stdout, '11', viaPsql.stderr);
 
   // The second gateway: as soon as its snapshot routes cc2, its certificate covers it.
-  const outcome = await until('the second gateway serves cc2', async () => {
-    const c2 = client('cc2', { user: 'carol', port: port2 });
-    c2.on('error', () => undefined);
-    try {
-      await c2.connect();
-      return (await c2.query('select current_user as u')).rows[0].u as string;
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      if (e.code === '28000') return null; // its snapshot does not have the server (or the rule) yet
-      throw err;
-    } finally {
-      await c2.end().catch(() => undefined);
-    }
-  }, 10_000, 50);
+  const outcome = await until(
+    'the second gateway serves cc2',
+    async () => {
+      const c2 = client('cc2', { user: 'carol', port: port2 });
+      c2.on('error', () => undefined);
+      try {
+        await c2.connect();
+        return (await c2.query('select current_user as u')).rows[0].u as string;
+      } catch (err) {
+        const e = err as Error & { code?: string };
+        if (e.code === '28000') return null; // its snapshot does not have the server (or the rule) yet
+        throw err;
+      } finally {
+        await c2.end().catch(() => undefined);
+      }
+    },
+    10_000,
+    50,
+  );
   assert.equal(outcome, 'carol');
   gw2.kill('SIGTERM');
 });
@@ -302,7 +347,12 @@ test('Terminate (or any invalid length) before SSLRequest: closed without a word
   void c.connect().catch(() => undefined);
   await c.end();
   assert.deepEqual(errors, []);
-  await until('the refusals are in the audit log', async () => auditEvents(t).filter((e) => e.type === 'connection.denied' && e.reason === 'invalid-startup-length').length >= 2, 10_000, 50);
+  await until(
+    'the refusals are in the audit log',
+    async () => auditEvents(t).filter((e) => e.type === 'connection.denied' && e.reason === 'invalid-startup-length').length >= 2,
+    10_000,
+    50,
+  );
   // Other malformed startups still get PostgreSQL's FATAL.
   const v2 = Buffer.alloc(8);
   v2.writeInt32BE(8);

@@ -43,7 +43,12 @@ let hookUrl: string;
 const deliveries: { headers: http.IncomingHttpHeaders; body: string }[] = [];
 let restarted: Platform | null = null;
 
-interface Alert { id: string; type: string; principal: string | null; state: string }
+interface Alert {
+  id: string;
+  type: string;
+  principal: string | null;
+  state: string;
+}
 
 /** An API call with a given token; status and body, for refusals too. */
 async function call(target: ApiTarget, method: string, route: string, body?: unknown): Promise<{ status: number; body: unknown }> {
@@ -56,21 +61,33 @@ async function call(target: ApiTarget, method: string, route: string, body?: unk
 }
 
 function login(platform: Platform, user: string, password = PASSWORD): Promise<true | { code?: string; message: string }> {
-  return tryConnect(new pg.Client({ host: '127.0.0.1', port: platform.gateway.port, user: `${user}@${SERVER}`, password, database: 'postgres', ssl: { rejectUnauthorized: false } }));
+  return tryConnect(
+    new pg.Client({
+      host: '127.0.0.1',
+      port: platform.gateway.port,
+      user: `${user}@${SERVER}`,
+      password,
+      database: 'postgres',
+      ssl: { rejectUnauthorized: false },
+    }),
+  );
 }
 
 /** A shared library whose constructor writes `marker` (with the uid it ran as): loading it is running it. */
 function compileEvilModule(dir: string, markerFile: string): string {
   const src = path.join(dir, 'evil.c');
   const so = path.join(dir, 'libevil-pkcs11.so');
-  writeFileSync(src, `#include <stdio.h>
+  writeFileSync(
+    src,
+    `#include <stdio.h>
 #include <unistd.h>
 __attribute__((constructor)) static void pwn(void) {
   FILE *f = fopen(${JSON.stringify(markerFile)}, "w");
   if (f) { fprintf(f, "ran as uid %d\\n", (int)getuid()); fclose(f); }
 }
 int C_GetFunctionList(void **list) { (void)list; return 5; }
-`);
+`,
+  );
   execFileSync('gcc', ['-shared', '-fPIC', '-o', so, src]);
   return so;
 }
@@ -111,7 +128,12 @@ test('V1a: a Contributor naming a .so by path gets 400 and the root platform nev
   const r = await t.apiStatus('PUT', `/servers/${SERVER}/keys`, body, contributor);
   assert.equal(r.status, 400);
   const message = (r.body as { error: { message: string } }).error.message;
-  assert.match(message, new RegExp(`^PKCS#11 module '${evilSo.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}' is not configured on this platform\\. Name one of the modules the operator configured \\(softhsm\\)`));
+  assert.match(
+    message,
+    new RegExp(
+      `^PKCS#11 module '${evilSo.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}' is not configured on this platform\\. Name one of the modules the operator configured \\(softhsm\\)`,
+    ),
+  );
   assert.match(message, /only with 'pgwarden up --pkcs11-module NAME=PATH'/);
   assert.equal(existsSync(marker), false, 'the module constructor ran in the platform');
   // An unknown name is refused the same way; the key did not change.
@@ -124,7 +146,9 @@ test('V1a: a Contributor naming a .so by path gets 400 and the root platform nev
   const listed = await t.cli(['server', 'key', 'modules', '-o', 'json']);
   assert.equal(listed.code, 0, listed.stderr);
   assert.deepEqual(JSON.parse(listed.stdout), [{ name: SOFTHSM_MODULE_NAME }]);
-  const cli = await t.cli(['server', 'key', 'create', '--server', SERVER, '--pkcs11-module', evilSo, '--token', 'any', '--key-label', 'any'], { PGWARDEN_PKCS11_PIN: '1234-abcd' });
+  const cli = await t.cli(['server', 'key', 'create', '--server', SERVER, '--pkcs11-module', evilSo, '--token', 'any', '--key-label', 'any'], {
+    PGWARDEN_PKCS11_PIN: '1234-abcd',
+  });
   assert.equal(cli.code, 1);
   assert.match(cli.stderr, /Error \(400 InvalidArgument\): PKCS#11 module '.*libevil-pkcs11\.so' is not configured on this platform/);
   assert.equal(existsSync(marker), false);
@@ -140,8 +164,12 @@ test('V1a: modules come only from root-owned files no one else can write; the pl
     chmodSync(copy, 0o644);
     assert.deepEqual([...loadPkcs11Modules({ flags: { vendor: copy }, files: [] })], [['vendor', copy]]);
     chmodSync(copy, 0o666);
-    assert.throws(() => loadPkcs11Modules({ flags: { vendor: copy }, files: [] }),
-      new RegExp(`^Pkcs11ConfigError: PKCS#11 module 'vendor': the PKCS#11 module ${copy} is refused: the file ${copy} is writable by group or others \\(mode 666\\)\\.$`));
+    assert.throws(
+      () => loadPkcs11Modules({ flags: { vendor: copy }, files: [] }),
+      new RegExp(
+        `^Pkcs11ConfigError: PKCS#11 module 'vendor': the PKCS#11 module ${copy} is refused: the file ${copy} is writable by group or others \\(mode 666\\)\\.$`,
+      ),
+    );
     chmodSync(copy, 0o644);
     chownSync(copy, 65534, 65534);
     assert.throws(() => loadPkcs11Modules({ flags: { vendor: copy }, files: [] }), /the file .*libvendor\.so is owned by uid 65534, not root/);
@@ -151,7 +179,10 @@ test('V1a: modules come only from root-owned files no one else can write; the pl
     writeFileSync(config, JSON.stringify({ vendor: copy }), { mode: 0o644 });
     assert.deepEqual([...loadPkcs11Modules({ files: [config] })], [['vendor', copy]]);
     chmodSync(config, 0o666);
-    assert.throws(() => loadPkcs11Modules({ files: [config] }), /^Pkcs11ConfigError: Refusing .*pkcs11-modules\.json: it is writable by group or others \(mode 666\); chmod 644 it\.$/);
+    assert.throws(
+      () => loadPkcs11Modules({ files: [config] }),
+      /^Pkcs11ConfigError: Refusing .*pkcs11-modules\.json: it is writable by group or others \(mode 666\); chmod 644 it\.$/,
+    );
     assert.throws(() => loadPkcs11Modules({ flags: { evil: evilSo }, files: [] }), /the directory \/tmp is writable by group or others \(mode 1777\)/);
   } finally {
     rmSync(safe, { recursive: true, force: true });
@@ -160,7 +191,10 @@ test('V1a: modules come only from root-owned files no one else can write; the pl
   const root = tempDir('pgw-hard-up-');
   const p = new Platform({ ...t.platform.options, dataDir: path.join(root, 'data'), pkcs11Modules: { evil: evilSo } });
   try {
-    await assert.rejects(p.start(), /^Pkcs11ConfigError: PKCS#11 module 'evil': the PKCS#11 module .*libevil-pkcs11\.so is refused: the directory \/tmp is writable by group or others/);
+    await assert.rejects(
+      p.start(),
+      /^Pkcs11ConfigError: PKCS#11 module 'evil': the PKCS#11 module .*libevil-pkcs11\.so is refused: the directory \/tmp is writable by group or others/,
+    );
   } finally {
     await p.stop().catch(() => undefined);
     rmSync(root, { recursive: true, force: true });
@@ -171,18 +205,26 @@ test('V1a: modules come only from root-owned files no one else can write; the pl
 test('V1c: an Owner row written into the catalog without the platform key is no token', async () => {
   const id = randomBytes(6).toString('hex');
   const forged = `pgw_${id}_${randomBytes(32).toString('base64url')}`;
-  await t.platform.db.query("insert into api_tokens (id, name, role, token_hash) values ($1, 'forged', 'Owner', $2)", [id, createHash('sha256').update(forged).digest()]);
+  await t.platform.db.query("insert into api_tokens (id, name, role, token_hash) values ($1, 'forged', 'Owner', $2)", [
+    id,
+    createHash('sha256').update(forged).digest(),
+  ]);
   const r = await t.apiStatus('GET', '/tokens', undefined, forged);
   assert.equal(r.status, 401);
   assert.deepEqual(r.body, { error: { code: 'Unauthenticated', message: 'A valid API token is required (Authorization: Bearer <token>).' } });
   // Tokens the platform issues work, and the catalog holds neither them nor their plain hash.
   const reader = (await t.api<{ token: string }>('POST', '/tokens', { role: 'Reader' })).token;
   assert.equal((await t.apiStatus('GET', '/me', undefined, reader)).status, 200);
-  const { rows } = await t.platform.db.query<{ token_hash: Buffer }>("select token_hash from api_tokens where id = $1", [reader.split('_')[1]]);
+  const { rows } = await t.platform.db.query<{ token_hash: Buffer }>('select token_hash from api_tokens where id = $1', [reader.split('_')[1]]);
   assert.notDeepEqual(rows[0]!.token_hash, createHash('sha256').update(reader).digest());
   const key = readFileSync(path.join(t.platform.paths.secretsDir, 'api-token-hmac.key'));
   assert.equal(key.length, 32);
-  assert.equal(execFileSync('stat', ['-c', '%a %u', path.join(t.platform.paths.secretsDir, 'api-token-hmac.key')]).toString().trim(), '600 0');
+  assert.equal(
+    execFileSync('stat', ['-c', '%a %u', path.join(t.platform.paths.secretsDir, 'api-token-hmac.key')])
+      .toString()
+      .trim(),
+    '600 0',
+  );
   await t.platform.db.query('delete from api_tokens where id = $1', [id]);
 });
 
@@ -215,11 +257,15 @@ test('W7: one baseline row that cannot be stored does not cost the others', asyn
 
 test('W7: webhook secrets are sealed in the catalog, never shown, and signed webhooks verify', async () => {
   const set = await t.api<Record<string, unknown>>('PATCH', `/servers/${SERVER}/securityAlertPolicy`, {
-    state: 'Enabled', webhooks: [{ url: hookUrl, secret: SECRET }], detectors: { learningPeriodSeconds: 0 },
+    state: 'Enabled',
+    webhooks: [{ url: hookUrl, secret: SECRET }],
+    detectors: { learningPeriodSeconds: 0 },
   });
   assert.doesNotMatch(JSON.stringify(set), new RegExp(SECRET));
   const { rows } = await t.platform.db.query<{ policy: string }>(
-    'select p.policy::text as policy from security_alert_policies p join servers s on s.id = p.server_id where s.name = $1', [SERVER]);
+    'select p.policy::text as policy from security_alert_policies p join servers s on s.id = p.server_id where s.name = $1',
+    [SERVER],
+  );
   assert.doesNotMatch(rows[0]!.policy, new RegExp(SECRET));
   assert.match(rows[0]!.policy, /"secret": "sealed:v1:[A-Za-z0-9_-]+"/);
   assert.doesNotMatch(JSON.stringify(await t.api('GET', `/servers/${SERVER}/securityAlertPolicy`)), /sealed|secret/);
@@ -227,7 +273,12 @@ test('W7: webhook secrets are sealed in the catalog, never shown, and signed web
 
   // The first login of the administrator after the (zero) learning period: PrincipalAnomaly.
   assert.equal(await login(t.platform, ADMIN), true);
-  const hook = await until('the webhook', async () => deliveries.find((d) => d.body.includes('PrincipalAnomaly') && d.body.includes(`"principal":"${ADMIN}"`)), 10_000, 50);
+  const hook = await until(
+    'the webhook',
+    async () => deliveries.find((d) => d.body.includes('PrincipalAnomaly') && d.body.includes(`"principal":"${ADMIN}"`)),
+    10_000,
+    50,
+  );
   assert.equal(verifyWebhookSignature(SECRET, String(hook.headers['x-pgwarden-timestamp']), hook.body, String(hook.headers['x-pgwarden-signature'])), true);
   const alert = (await t.api<{ value: Alert[] }>('GET', `/servers/${SERVER}/alerts?type=PrincipalAnomaly`)).value.find((a) => a.principal === ADMIN)!;
   await t.api('POST', `/servers/${SERVER}/alerts/${alert.id}/resolve`);
@@ -237,8 +288,13 @@ test('W7 and migration: baselines persist across a restart; older catalog rows a
   // The baselines are in the catalog (the loopback "country" key holds the detectors' NUL).
   await t.platform.threat.flush();
   const stored = await t.platform.db.query<{ kind: string; key: string }>(
-    'select b.kind, b.key from threat_baselines b join servers s on s.id = b.server_id where s.name = $1 order by 1, 2', [SERVER]);
-  assert.deepEqual(stored.rows, [{ kind: 'country', key: `${ADMIN}%00loopback` }, { kind: 'principal', key: ADMIN }]);
+    'select b.kind, b.key from threat_baselines b join servers s on s.id = b.server_id where s.name = $1 order by 1, 2',
+    [SERVER],
+  );
+  assert.deepEqual(stored.rows, [
+    { kind: 'country', key: `${ADMIN}%00loopback` },
+    { kind: 'principal', key: ADMIN },
+  ]);
 
   // What an older version left: the Owner token's plain SHA-256 before migration 7, a clear
   // webhook secret, and key rows naming modules by path (one configured, one not).
@@ -250,12 +306,16 @@ test('W7 and migration: baselines persist across a restart; older catalog rows a
   await db.query('delete from schema_migrations where version = 7');
   await db.query(
     `update security_alert_policies p set policy = jsonb_set(p.policy, '{webhooks}', $2::jsonb) from servers s where s.id = p.server_id and s.name = $1`,
-    [SERVER, JSON.stringify([{ url: hookUrl, secret: OLD_SECRET }])]);
+    [SERVER, JSON.stringify([{ url: hookUrl, secret: OLD_SECRET }])],
+  );
   const ids = new Map((await db.query<{ id: number; name: string }>('select id, name from servers')).rows.map((r) => [r.name, r.id]));
   const keyRow = (module: string) => JSON.stringify({ module, tokenLabel: 'gone', keyLabel: 'gone', keyId: '00' });
-  const putKey = (server: string, module: string) => db.query(
-    `insert into server_keys (server_id, type, kek_version, pkcs11, status) values ($1, 'CustomerManaged', 1, $2, 'Valid')
-     on conflict (server_id) do update set type = 'CustomerManaged', pkcs11 = excluded.pkcs11`, [ids.get(server), module]);
+  const putKey = (server: string, module: string) =>
+    db.query(
+      `insert into server_keys (server_id, type, kek_version, pkcs11, status) values ($1, 'CustomerManaged', 1, $2, 'Valid')
+     on conflict (server_id) do update set type = 'CustomerManaged', pkcs11 = excluded.pkcs11`,
+      [ids.get(server), module],
+    );
   await putKey(LEGACY, keyRow(evilSo));
 
   const options = t.platform.options;
@@ -271,12 +331,17 @@ test('W7 and migration: baselines persist across a restart; older catalog rows a
   assert.equal(existsSync(marker), false, 'the platform loaded a module path found in the catalog');
   const legacy = await api<{ status: string; reason: string }>('GET', `/servers/${LEGACY}/keys`);
   assert.equal(legacy.status, 'Unavailable');
-  assert.match(legacy.reason, /^The PKCS#11 module '.*libevil-pkcs11\.so' of this key is not configured on this platform: the operator configures it with 'pgwarden up --pkcs11-module NAME=PATH' \(a root-owned module file\), then 'pgwarden server key revalidate' brings the server back\.$/);
+  assert.match(
+    legacy.reason,
+    /^The PKCS#11 module '.*libevil-pkcs11\.so' of this key is not configured on this platform: the operator configures it with 'pgwarden up --pkcs11-module NAME=PATH' \(a root-owned module file\), then 'pgwarden server key revalidate' brings the server back\.$/,
+  );
   assert.equal((await api<{ state: string }>('GET', `/servers/${LEGACY}`)).state, 'Inaccessible');
 
   // The clear secret was sealed by the migration, and still signs.
   const policy = await restarted.db.query<{ policy: string }>(
-    'select p.policy::text as policy from security_alert_policies p join servers s on s.id = p.server_id where s.name = $1', [SERVER]);
+    'select p.policy::text as policy from security_alert_policies p join servers s on s.id = p.server_id where s.name = $1',
+    [SERVER],
+  );
   assert.doesNotMatch(policy.rows[0]!.policy, new RegExp(OLD_SECRET));
   assert.match(policy.rows[0]!.policy, /"secret": "sealed:v1:/);
 
@@ -287,13 +352,17 @@ test('W7 and migration: baselines persist across a restart; older catalog rows a
   const created = await psqlAs(restarted, `create role carol login password '${PASSWORD}'`);
   assert.equal(created, true);
   assert.equal(await login(restarted, 'carol'), true);
-  const hook = await until('carol\'s webhook', async () => deliveries.find((d) => d.body.includes('"principal":"carol"')), 10_000, 50);
+  const hook = await until("carol's webhook", async () => deliveries.find((d) => d.body.includes('"principal":"carol"')), 10_000, 50);
   assert.equal(verifyWebhookSignature(OLD_SECRET, String(hook.headers['x-pgwarden-timestamp']), hook.body, String(hook.headers['x-pgwarden-signature'])), true);
   const anomalies = (await api<{ value: Alert[] }>('GET', `/servers/${SERVER}/alerts?type=PrincipalAnomaly`)).value;
-  assert.deepEqual(anomalies.filter((a) => a.principal === ADMIN).map((a) => a.state), ['Resolved'], 'PrincipalAnomaly fired again for a known role');
+  assert.deepEqual(
+    anomalies.filter((a) => a.principal === ADMIN).map((a) => a.state),
+    ['Resolved'],
+    'PrincipalAnomaly fired again for a known role',
+  );
 });
 
-test('V1a migration: a key row naming a configured module by its path takes the module\'s name on start', async () => {
+test("V1a migration: a key row naming a configured module by its path takes the module's name on start", async () => {
   assert.ok(restarted, 'runs after the restart above');
   const db = restarted.db;
   const id = (await db.query<{ id: number }>('select id from servers where name = $1', [LEGACY])).rows[0]!.id;
@@ -310,7 +379,14 @@ test('V1a migration: a key row naming a configured module by its path takes the 
 
 /** A statement as the server's administrator through the gateway. */
 async function psqlAs(platform: Platform, sql: string): Promise<true | string> {
-  const c = new pg.Client({ host: '127.0.0.1', port: platform.gateway.port, user: `${ADMIN}@${SERVER}`, password: PASSWORD, database: 'postgres', ssl: { rejectUnauthorized: false } });
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port: platform.gateway.port,
+    user: `${ADMIN}@${SERVER}`,
+    password: PASSWORD,
+    database: 'postgres',
+    ssl: { rejectUnauthorized: false },
+  });
   try {
     await c.connect();
     await c.query(sql);

@@ -25,7 +25,11 @@ let pinFile: string;
 const aad = serverKeyAad('orders', 'volume');
 const open: KekProvider[] = [];
 
-const base = (): Pick<Pkcs11KeyReference, 'modulePath' | 'tokenLabel' | 'pin'> => ({ modulePath: MODULE, tokenLabel: TOKEN, pin: { pinEnv: 'PGW_TEST_HSM_PIN' } });
+const base = (): Pick<Pkcs11KeyReference, 'modulePath' | 'tokenLabel' | 'pin'> => ({
+  modulePath: MODULE,
+  tokenLabel: TOKEN,
+  pin: { pinEnv: 'PGW_TEST_HSM_PIN' },
+});
 
 async function provider(ref: Omit<Pkcs11KeyReference, 'modulePath' | 'tokenLabel' | 'pin'> & Partial<Pkcs11KeyReference>): Promise<Pkcs11KekProvider> {
   const p = await Pkcs11KekProvider.open({ ...base(), ...ref });

@@ -32,7 +32,10 @@ let restarted: Platform | null = null;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sql = (server: string, q: string) => psql(conninfo(t, { user: `owner@${server}`, sslmode: 'require' }), PASSWORD, ['-c', q]);
 const serverId = (name: string) => t.platform.snapshots.snapshot.servers.get(name)!.id;
-const mounted = (dir: string) => readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir);
+const mounted = (dir: string) =>
+  readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === dir);
 
 const operator = (action: 'delete' | 'disable' | 'enable', label: string) => hsmOperator(action, { token: TOKEN, pin: PIN, label });
 const deleteKey = (label: string) => operator('delete', label);
@@ -45,7 +48,14 @@ async function createServer(name: string): Promise<void> {
 
 /** Connects through the gateway with node-postgres; resolves to the error it gets, if any. */
 async function connectError(server: string): Promise<{ code?: string; message: string } | null> {
-  const c = new pg.Client({ host: '127.0.0.1', port: gatewayPort(t), user: `owner@${server}`, password: PASSWORD, database: 'postgres', ssl: { rejectUnauthorized: false } });
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port: gatewayPort(t),
+    user: `owner@${server}`,
+    password: PASSWORD,
+    database: 'postgres',
+    ssl: { rejectUnauthorized: false },
+  });
   try {
     await c.connect();
     await c.end();
@@ -85,7 +95,12 @@ test('a marker is readable through psql and in no file, raw volume image or back
   // Controls, so the check can fail: the same scan finds the marker written by a PostgreSQL on
   // plain storage under the same dir, and in a volume image where the filesystem is not encrypted.
   mkdirSync(path.join(t.platform.paths.root, 'control-plain'), { mode: 0o711 });
-  const control = new Cluster({ dataDir: path.join(t.platform.paths.root, 'control-plain', 'pg'), socketDir: path.join(t.platform.paths.runDir, 'ctl'), account: await t.platform.accounts.catalog(), settings: {} });
+  const control = new Cluster({
+    dataDir: path.join(t.platform.paths.root, 'control-plain', 'pg'),
+    socketDir: path.join(t.platform.paths.runDir, 'ctl'),
+    account: await t.platform.accounts.catalog(),
+    settings: {},
+  });
   await control.init('ctl', 'ctl-password');
   await control.start();
   try {
@@ -139,16 +154,23 @@ test('customer key in SoftHSM2: key deleted -> Inaccessible (exact error, alert,
   writeFileSync(pinFile, `${PIN}\n`, { mode: 0o600 });
   const { keyId } = await createPkcs11Key({ modulePath: MODULE, tokenLabel: TOKEN, keyLabel: 'kek-1', pin: { pinFile }, type: 'aes-256', value: material });
   await createServer('hsm1');
-  assert.equal((await sql('hsm1', "create table kept as select g as id from generate_series(1, 42) g")).code, 0);
+  assert.equal((await sql('hsm1', 'create table kept as select g as id from generate_series(1, 42) g')).code, 0);
 
   // The PIN comes from the environment, never from argv.
-  const noPin = await t.cli(['server', 'key', 'create', '--server', 'hsm1', '--pkcs11-module', SOFTHSM_MODULE_NAME, '--token', TOKEN, '--key-label', 'kek-1'], { PGWARDEN_PKCS11_PIN: '' });
+  const noPin = await t.cli(['server', 'key', 'create', '--server', 'hsm1', '--pkcs11-module', SOFTHSM_MODULE_NAME, '--token', TOKEN, '--key-label', 'kek-1'], {
+    PGWARDEN_PKCS11_PIN: '',
+  });
   assert.notEqual(noPin.code, 0);
   assert.match(noPin.stderr, /PGWARDEN_PKCS11_PIN or in a file with --pin-file/);
-  const wrongLabel = await t.cli(['server', 'key', 'create', '--server', 'hsm1', '--pkcs11-module', MODULE, '--token', TOKEN, '--key-label', 'missing'], { PGWARDEN_PKCS11_PIN: PIN });
+  const wrongLabel = await t.cli(['server', 'key', 'create', '--server', 'hsm1', '--pkcs11-module', MODULE, '--token', TOKEN, '--key-label', 'missing'], {
+    PGWARDEN_PKCS11_PIN: PIN,
+  });
   assert.notEqual(wrongLabel.code, 0);
   assert.match(wrongLabel.stderr, /Customer key 'missing' was not found in token 'pgwarden-test'/);
-  const set = await t.cli(['server', 'key', 'create', '--server', 'hsm1', '--pkcs11-module', SOFTHSM_MODULE_NAME, '--token', TOKEN, '--key-label', 'kek-1', '-o', 'json'], { PGWARDEN_PKCS11_PIN: PIN });
+  const set = await t.cli(
+    ['server', 'key', 'create', '--server', 'hsm1', '--pkcs11-module', SOFTHSM_MODULE_NAME, '--token', TOKEN, '--key-label', 'kek-1', '-o', 'json'],
+    { PGWARDEN_PKCS11_PIN: PIN },
+  );
   assert.equal(set.code, 0, set.stderr);
   const view = JSON.parse(set.stdout) as { type: string; kekVersion: number; keyRef: string; status: string; pkcs11: { keyId: string; module: string } };
   assert.equal(view.type, 'CustomerManaged');
@@ -166,11 +188,15 @@ test('customer key in SoftHSM2: key deleted -> Inaccessible (exact error, alert,
   await until('Inaccessible', async () => (await t.api<{ state: string }>('GET', '/servers/hsm1')).state === 'Inaccessible');
   // The gateway follows the catalog's state within a second (its snapshot); a connection that
   // slips in before is ended by the server's stop (57P01), never served on.
-  const refused = await until('the gateway to refuse with 08004', async () => {
-    const err = await connectError('hsm1');
-    if (err && err.code !== '08004' && err.code !== '57P01' && err.code !== '57P03') assert.fail(`unexpected ${err.code}: ${err.message}`);
-    return err?.code === '08004' && err;
-  }, 5_000);
+  const refused = await until(
+    'the gateway to refuse with 08004',
+    async () => {
+      const err = await connectError('hsm1');
+      if (err && err.code !== '08004' && err.code !== '57P01' && err.code !== '57P03') assert.fail(`unexpected ${err.code}: ${err.message}`);
+      return err?.code === '08004' && err;
+    },
+    5_000,
+  );
   assert.equal(refused?.code, '08004');
   assert.equal(refused?.message, INACCESSIBLE);
   // The state changes first (the gateway refuses at once), then the server stops and its volume locks.
@@ -247,7 +273,9 @@ test('customer key disabled in the token (CKA_DECRYPT false) -> Inaccessible; en
   await createPkcs11Key({ modulePath: MODULE, tokenLabel: TOKEN, keyLabel: 'kek-d', pin: { pinFile }, type: 'aes-256' });
   await createServer('hsm2');
   assert.equal((await sql('hsm2', 'create table kept as select 7 as v')).code, 0);
-  const set = await t.cli(['server', 'key', 'create', '--server', 'hsm2', '--pkcs11-module', SOFTHSM_MODULE_NAME, '--token', TOKEN, '--key-label', 'kek-d'], { PGWARDEN_PKCS11_PIN: PIN });
+  const set = await t.cli(['server', 'key', 'create', '--server', 'hsm2', '--pkcs11-module', SOFTHSM_MODULE_NAME, '--token', TOKEN, '--key-label', 'kek-d'], {
+    PGWARDEN_PKCS11_PIN: PIN,
+  });
   assert.equal(set.code, 0, set.stderr);
   operator('disable', 'kek-d');
   await until('Inaccessible', async () => (await t.api<{ state: string }>('GET', '/servers/hsm2')).state === 'Inaccessible');

@@ -71,11 +71,19 @@ test('random and mutated startup packets get a FATAL or a close; the gateway kee
     return Buffer.concat([b, Buffer.from(g)]); // bytes before the TLS handshake: refused
   });
   await fc.assert(
-    fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)), mutated, lengthLies, sslThenGarbage), async (payload) => {
-      const r = await rawExchange(gatewayPort(t), payload, { halfClose: true, timeoutMs: 5000 });
-      assert.equal(r.closed, true, `no close for ${payload.toString('hex')}`);
-      judge(r.data);
-    }),
+    fc.asyncProperty(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+        mutated,
+        lengthLies,
+        sslThenGarbage,
+      ),
+      async (payload) => {
+        const r = await rawExchange(gatewayPort(t), payload, { halfClose: true, timeoutMs: 5000 });
+        assert.equal(r.closed, true, `no close for ${payload.toString('hex')}`);
+        judge(r.data);
+      },
+    ),
     { numRuns: 400 },
   );
   const ok = await psql(conninfo(t, { user: 'alice@fz1', sslmode: 'require' }), PASSWORD, ['-c', 'select 1']);
@@ -103,13 +111,15 @@ test('an oversized startup packet is refused without being buffered', async () =
 });
 
 test('malformed SASL messages after a valid startup get a FATAL or a close', async () => {
-  const saslMessage = fc.tuple(fc.constantFrom(0x70, 0x70, 0x70, 0x51, 0x58, 0x00), fc.uint8Array({ maxLength: 200 }), fc.boolean()).map(([type, body, lie]) => {
-    const b = Buffer.alloc(5 + body.length);
-    b[0] = type;
-    b.writeInt32BE(lie ? 0x7fffffff : 4 + body.length, 1);
-    Buffer.from(body).copy(b, 5);
-    return b;
-  });
+  const saslMessage = fc
+    .tuple(fc.constantFrom(0x70, 0x70, 0x70, 0x51, 0x58, 0x00), fc.uint8Array({ maxLength: 200 }), fc.boolean())
+    .map(([type, body, lie]) => {
+      const b = Buffer.alloc(5 + body.length);
+      b[0] = type;
+      b.writeInt32BE(lie ? 0x7fffffff : 4 + body.length, 1);
+      Buffer.from(body).copy(b, 5);
+      return b;
+    });
   const scramInitial = fc.string({ maxLength: 120 }).map((s) => {
     const mech = Buffer.from('SCRAM-SHA-256\0');
     const data = Buffer.from(s);
@@ -136,13 +146,17 @@ test('many half-open connections at once do not stop the gateway', async () => {
   // everyone else, psql from 127.0.0.1 here, is served meanwhile.
   let refused = 0;
   const sockets = await Promise.all(
-    Array.from({ length: 300 }, () => new Promise<net.Socket>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port: gatewayPort(t), localAddress: '127.0.0.2' }, () => resolve(s));
-      s.on('error', () => undefined);
-      s.once('data', (d: Buffer) => {
-        if (d.includes('sorry, too many clients already')) refused++;
-      });
-    })),
+    Array.from(
+      { length: 300 },
+      () =>
+        new Promise<net.Socket>((resolve) => {
+          const s = net.connect({ host: '127.0.0.1', port: gatewayPort(t), localAddress: '127.0.0.2' }, () => resolve(s));
+          s.on('error', () => undefined);
+          s.once('data', (d: Buffer) => {
+            if (d.includes('sorry, too many clients already')) refused++;
+          });
+        }),
+    ),
   );
   // The 200 over the per-address cap get 53300 at once; the 100 admitted are held open, half-way,
   // until the file's 1 s handshake deadline. psql from another address is served meanwhile (on

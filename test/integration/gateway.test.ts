@@ -38,19 +38,27 @@ test('plaintext is refused with the exact text; require and verify-full work', a
   assert.equal(req.stdout, 'alice');
 
   const full = await psql(conninfo(t, { host: HOST, user: 'alice', sslmode: 'verify-full', sslrootcert: ca }), PASSWORD, [
-    '-c', "select current_user || ' ' || (select ssl::text from pg_stat_ssl where pid = pg_backend_pid())",
+    '-c',
+    "select current_user || ' ' || (select ssl::text from pg_stat_ssl where pid = pg_backend_pid())",
   ]);
   assert.equal(full.code, 0, full.stderr);
   // The server itself sees a Unix-socket session: TLS ends at the gateway.
   assert.equal(full.stdout, 'alice false');
 
-  const wrongHost = await psql(conninfo(t, { host: 'gw1.example.com', user: 'alice@gw1', sslmode: 'verify-full', sslrootcert: ca }), PASSWORD, ['-c', 'select 1']);
+  const wrongHost = await psql(conninfo(t, { host: 'gw1.example.com', user: 'alice@gw1', sslmode: 'verify-full', sslrootcert: ca }), PASSWORD, [
+    '-c',
+    'select 1',
+  ]);
   assert.notEqual(wrongHost.code, 0);
   assert.match(wrongHost.stderr, /server certificate for ".*" does not match host name "gw1\.example\.com"|does not match host name/);
 });
 
 test('SCRAM-SHA-256-PLUS: channel_binding=require works, and the event says so', async () => {
-  const r = await psql(conninfo(t, { host: HOST, user: 'alice', sslmode: 'verify-full', sslrootcert: ca, channel_binding: 'require', application_name: 'cb-check' }), PASSWORD, ['-c', 'select 42']);
+  const r = await psql(
+    conninfo(t, { host: HOST, user: 'alice', sslmode: 'verify-full', sslrootcert: ca, channel_binding: 'require', application_name: 'cb-check' }),
+    PASSWORD,
+    ['-c', 'select 42'],
+  );
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, '42');
   await new Promise((res) => setTimeout(res, 100));
@@ -66,7 +74,14 @@ test('wrong password gives 28P01; an unknown user gets the same error', async ()
   assert.match(wrong.stderr, /FATAL: {2}password authentication failed for user "alice"/);
   const unknown = await psql(conninfo(t, { user: 'nosuchrole@gw1', sslmode: 'require' }), 'whatever', ['-c', 'select 1']);
   assert.match(unknown.stderr, /FATAL: {2}password authentication failed for user "nosuchrole"/);
-  const c = new pg.Client({ host: '127.0.0.1', port: gatewayPort(t), user: 'alice@gw1', password: 'nope', database: 'postgres', ssl: { ca: readFileSync(ca, 'utf8'), servername: HOST } });
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port: gatewayPort(t),
+    user: 'alice@gw1',
+    password: 'nope',
+    database: 'postgres',
+    ssl: { ca: readFileSync(ca, 'utf8'), servername: HOST },
+  });
   await assert.rejects(c.connect(), (e: Error & { code?: string }) => e.code === '28P01');
   await new Promise((res) => setTimeout(res, 100));
   const failed = events().find((e) => e.type === 'auth.failed' && e.applicationName === 'wrongpw');
@@ -83,13 +98,23 @@ test('routing: SNI, user@server (last @), options server=NAME; unknown server ge
   const none = await psql(conninfo(t, { user: 'alice', sslmode: 'require' }), PASSWORD, ['-c', 'select 1']);
   assert.match(none.stderr, /Invalid Username specified/);
   // A role with @ in its name is reached with user@server, split at the last @.
-  const admin = new pg.Client({ host: '127.0.0.1', port: gatewayPort(t), user: 'alice@gw1', password: PASSWORD, database: 'postgres', ssl: { ca: readFileSync(ca, 'utf8'), servername: HOST } });
+  const admin = new pg.Client({
+    host: '127.0.0.1',
+    port: gatewayPort(t),
+    user: 'alice@gw1',
+    password: PASSWORD,
+    database: 'postgres',
+    ssl: { ca: readFileSync(ca, 'utf8'), servername: HOST },
+  });
   await admin.connect();
   await admin.query(`create role "dev@example.com" login password 'Dev-Passw0rd!'`);
   await admin.end();
   const at = await psql(conninfo(t, { user: 'dev@example.com@gw1', sslmode: 'require' }), 'Dev-Passw0rd!', ['-c', 'select current_user']);
   assert.equal(at.stdout, 'dev@example.com', at.stderr);
-  const atSni = await psql(conninfo(t, { host: HOST, user: 'dev@example.com', sslmode: 'verify-full', sslrootcert: ca }), 'Dev-Passw0rd!', ['-c', 'select current_user']);
+  const atSni = await psql(conninfo(t, { host: HOST, user: 'dev@example.com', sslmode: 'verify-full', sslrootcert: ca }), 'Dev-Passw0rd!', [
+    '-c',
+    'select current_user',
+  ]);
   assert.equal(atSni.stdout, 'dev@example.com', atSni.stderr);
 });
 
@@ -113,7 +138,14 @@ test('minimalTlsVersion TLS1_3 refuses TLS 1.2 clients with the exact text; TLS1
   assert.equal(ok12.code, 0, ok12.stderr);
   // Nothing older than TLS 1.2, and no non-AEAD suite, is offered at all.
   await assert.rejects(sslRequestTls(gatewayPort(t), { maxVersion: 'TLSv1.1', minVersion: 'TLSv1', ca: readFileSync(ca, 'utf8'), servername: HOST }));
-  await assert.rejects(sslRequestTls(gatewayPort(t), { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA256:AES128-SHA', ca: readFileSync(ca, 'utf8'), servername: HOST }));
+  await assert.rejects(
+    sslRequestTls(gatewayPort(t), {
+      maxVersion: 'TLSv1.2',
+      ciphers: 'ECDHE-RSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA256:AES128-SHA',
+      ca: readFileSync(ca, 'utf8'),
+      servername: HOST,
+    }),
+  );
 });
 
 test('node-postgres with full verification: queries, prepared statements, COPY, LISTEN/NOTIFY, large results', async () => {
@@ -141,23 +173,37 @@ test('node-postgres with full verification: queries, prepared statements, COPY, 
 });
 
 test('postgres.js: prepared statements, COPY in and out, large results, cancel', async () => {
-  const sql = postgres({ host: '127.0.0.1', port: gatewayPort(t), username: 'alice', password: PASSWORD, database: 'postgres', ssl: { ca: readFileSync(ca, 'utf8'), servername: HOST, rejectUnauthorized: true }, max: 2, onnotice: () => undefined });
+  const sql = postgres({
+    host: '127.0.0.1',
+    port: gatewayPort(t),
+    username: 'alice',
+    password: PASSWORD,
+    database: 'postgres',
+    ssl: { ca: readFileSync(ca, 'utf8'), servername: HOST, rejectUnauthorized: true },
+    max: 2,
+    onnotice: () => undefined,
+  });
   try {
     await sql`create table copied (id int, label text)`;
     const rows = 5000;
-    const input = Readable.from((function* () {
-      for (let i = 0; i < rows; i++) yield `${i}\tlabel-${i}\n`;
-    })());
+    const input = Readable.from(
+      (function* () {
+        for (let i = 0; i < rows; i++) yield `${i}\tlabel-${i}\n`;
+      })(),
+    );
     await pipeline(input, await sql`copy copied from stdin`.writable());
     const [{ n }] = await sql<{ n: number }[]>`select count(*)::int as n from copied`;
     assert.equal(n, rows);
     let out = '';
-    await pipeline(await sql`copy (select * from copied order by id) to stdout`.readable(), new Writable({
-      write(chunk: Buffer, _e, cb) {
-        out += chunk.toString();
-        cb();
-      },
-    }));
+    await pipeline(
+      await sql`copy (select * from copied order by id) to stdout`.readable(),
+      new Writable({
+        write(chunk: Buffer, _e, cb) {
+          out += chunk.toString();
+          cb();
+        },
+      }),
+    );
     assert.equal(out.split('\n').filter(Boolean).length, rows);
     assert.ok(out.startsWith('0\tlabel-0\n'));
     const prepared = await sql`select label from copied where id = ${4242}`.execute();
@@ -168,7 +214,10 @@ test('postgres.js: prepared statements, COPY in and out, large results, cancel',
     // CancelRequest through the gateway's own key: the server's pg_sleep stops.
     const started = Date.now();
     const q = sql`select pg_sleep(30)`;
-    const outcome = q.then(() => 'finished', (e: Error & { code?: string }) => e.code);
+    const outcome = q.then(
+      () => 'finished',
+      (e: Error & { code?: string }) => e.code,
+    );
     await new Promise((r) => setTimeout(r, 500));
     q.cancel();
     assert.equal(await outcome, '57014');
@@ -192,7 +241,10 @@ test('a bogus cancel key gets no answer that tells it apart', async () => {
 
 test('200 concurrent sessions; a terminated backend is an error for its client only', async () => {
   const ssl = { ca: readFileSync(ca, 'utf8'), servername: HOST };
-  const clients = Array.from({ length: 200 }, () => new pg.Client({ host: '127.0.0.1', port: gatewayPort(t), user: 'alice', password: PASSWORD, database: 'postgres', ssl }));
+  const clients = Array.from(
+    { length: 200 },
+    () => new pg.Client({ host: '127.0.0.1', port: gatewayPort(t), user: 'alice', password: PASSWORD, database: 'postgres', ssl }),
+  );
   await Promise.all(clients.map((c) => c.connect()));
   try {
     const pids = await Promise.all(clients.map(async (c) => (await c.query('select pg_backend_pid() as pid')).rows[0].pid as number));
@@ -241,7 +293,15 @@ test('events and metrics: tls.established, session.ended, counters at /metrics',
 });
 
 test('PostgreSQL 17 direct TLS (ALPN postgresql) is accepted; without ALPN it is closed', async () => {
-  const c = new pg.Client({ host: '127.0.0.1', port: gatewayPort(t), user: 'alice@gw1', password: PASSWORD, database: 'postgres', ssl: { ca: readFileSync(ca, 'utf8'), servername: HOST, ALPNProtocols: ['postgresql'] }, sslnegotiation: 'direct' } as pg.ClientConfig);
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port: gatewayPort(t),
+    user: 'alice@gw1',
+    password: PASSWORD,
+    database: 'postgres',
+    ssl: { ca: readFileSync(ca, 'utf8'), servername: HOST, ALPNProtocols: ['postgresql'] },
+    sslnegotiation: 'direct',
+  } as pg.ClientConfig);
   await c.connect();
   assert.equal((await c.query('select 5 as n')).rows[0].n, 5);
   await c.end();
@@ -257,7 +317,14 @@ test('PostgreSQL 17 direct TLS (ALPN postgresql) is accepted; without ALPN it is
 });
 
 test('replacing the certificate keeps open sessions; new connections get the new one', async () => {
-  const open = new pg.Client({ host: '127.0.0.1', port: gatewayPort(t), user: 'alice@gw1', password: PASSWORD, database: 'postgres', ssl: { ca: readFileSync(ca, 'utf8'), servername: HOST } });
+  const open = new pg.Client({
+    host: '127.0.0.1',
+    port: gatewayPort(t),
+    user: 'alice@gw1',
+    password: PASSWORD,
+    database: 'postgres',
+    ssl: { ca: readFileSync(ca, 'utf8'), servername: HOST },
+  });
   await open.connect();
   const { fingerprint256: before } = await peerFingerprint();
   const rotated = await t.api<{ fingerprint256: string }>('POST', '/gateway/certificate/rotate');

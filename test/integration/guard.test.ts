@@ -76,8 +76,7 @@ class TestCluster {
     try {
       await execFileAsync(
         binaries.bin('initdb'),
-        ['-D', this.dataDir, '-U', MAINTENANCE, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '-E', 'UTF8',
-          '--locale=C', '--no-instructions'],
+        ['-D', this.dataDir, '-U', MAINTENANCE, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-instructions'],
         { uid: this.account.uid, gid: this.account.gid, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' } },
       );
     } finally {
@@ -161,8 +160,7 @@ class TestCluster {
       await su.query('grant all on database postgres to pgwarden_admin');
       await su.query('grant all on schema public to pgwarden_admin');
       await su.query(
-        `create role ${ADMIN} login createdb createrole nosuperuser noreplication nobypassrls ` +
-          `in role pgwarden_admin password '${ADMIN_PASSWORD}'`,
+        `create role ${ADMIN} login createdb createrole nosuperuser noreplication nobypassrls ` + `in role pgwarden_admin password '${ADMIN_PASSWORD}'`,
       );
     } finally {
       await su.end();
@@ -180,13 +178,17 @@ interface Expected {
 async function refused(client: pg.Client, sql: string, expected: Expected): Promise<void> {
   await client.query('begin');
   try {
-    await assert.rejects(client.query(sql), (err: unknown) => {
-      const e = err as pg.DatabaseError;
-      const actual: Expected = { code: e.code ?? '', message: e.message };
-      if (expected.detail !== undefined) actual.detail = e.detail;
-      assert.deepEqual(actual, expected, `unexpected outcome of: ${sql}`);
-      return true;
-    }, `expected to be refused: ${sql}`);
+    await assert.rejects(
+      client.query(sql),
+      (err: unknown) => {
+        const e = err as pg.DatabaseError;
+        const actual: Expected = { code: e.code ?? '', message: e.message };
+        if (expected.detail !== undefined) actual.detail = e.detail;
+        assert.deepEqual(actual, expected, `unexpected outcome of: ${sql}`);
+        return true;
+      },
+      `expected to be refused: ${sql}`,
+    );
   } finally {
     await client.query('rollback');
   }
@@ -272,7 +274,7 @@ describe('pgwarden_guard: a CREATEROLE administrator cannot escalate', { skip: s
     assert.equal(await isMember(maintenance, ADMIN, 'pg_execute_server_program'), false);
   });
 
-  it('without the guard pg_read_all_data reads every password verifier, the maintenance superuser\'s too', async () => {
+  it("without the guard pg_read_all_data reads every password verifier, the maintenance superuser's too", async () => {
     const a = await unguarded.connect(ADMIN, ADMIN_PASSWORD);
     clients.push(a);
     await assert.rejects(a.query(`select rolpassword from pg_authid where rolname = '${MAINTENANCE}'`), /permission denied for table pg_authid/);
@@ -287,11 +289,7 @@ describe('pgwarden_guard: a CREATEROLE administrator cannot escalate', { skip: s
       await refused(alice, `grant ${role} to ${ADMIN}`, denied(`permission denied to grant role "${role}"`, GRANT_DETAIL));
       await refused(alice, `create role sneaky_${role} in role ${role}`, denied(`permission denied to grant role "${role}"`, GRANT_DETAIL));
       await refused(alice, `alter group ${role} add user ${ADMIN}`, denied(`permission denied to grant role "${role}"`, GRANT_DETAIL));
-      await refused(
-        alice,
-        `do $$ begin execute 'grant ${role} to ${ADMIN}'; end $$`,
-        denied(`permission denied to grant role "${role}"`, GRANT_DETAIL),
-      );
+      await refused(alice, `do $$ begin execute 'grant ${role} to ${ADMIN}'; end $$`, denied(`permission denied to grant role "${role}"`, GRANT_DETAIL));
       assert.equal(await isMember(maintenance, ADMIN, role), false);
     }
     await refused(alice, `select rolpassword from pg_authid where rolname = '${MAINTENANCE}'`, {
@@ -318,19 +316,14 @@ describe('pgwarden_guard: a CREATEROLE administrator cannot escalate', { skip: s
   it('COPY TO/FROM PROGRAM stays refused', async () => {
     const copyDenied: Expected = {
       code: '42501',
-      message:
-        'must be superuser or have privileges of the pg_execute_server_program role to COPY to or from an external program',
+      message: 'must be superuser or have privileges of the pg_execute_server_program role to COPY to or from an external program',
     };
     await refused(alice, `copy (select 1) to program 'id'`, copyDenied);
     await refused(alice, `copy pg_class from program 'id'`, copyDenied);
   });
 
   it('refuses CREATE ROLE ... IN ROLE / IN GROUP a protected role', async () => {
-    await refused(
-      alice,
-      'create role x login in role pg_read_server_files',
-      denied('permission denied to grant role "pg_read_server_files"', GRANT_DETAIL),
-    );
+    await refused(alice, 'create role x login in role pg_read_server_files', denied('permission denied to grant role "pg_read_server_files"', GRANT_DETAIL));
     await refused(
       alice,
       'create user y in group pg_execute_server_program',
@@ -355,21 +348,14 @@ describe('pgwarden_guard: a CREATEROLE administrator cannot escalate', { skip: s
     await refused(
       alice,
       'create role trap2 admin pgwarden_admin',
-      denied(
-        'permission denied to grant role "trap2" to role "pgwarden_admin"',
-        'Only the platform may change the memberships of role "pgwarden_admin".',
-      ),
+      denied('permission denied to grant role "trap2" to role "pgwarden_admin"', 'Only the platform may change the memberships of role "pgwarden_admin".'),
     );
   });
 
   it('refuses GRANT pgwarden_admin to another role (only the platform makes administrators)', async () => {
     await alice.query(`create role bob login password 'Bob-Guard-5z!'`);
     await refused(alice, 'grant pgwarden_admin to bob', denied('permission denied to grant role "pgwarden_admin"', GRANT_DETAIL));
-    await refused(
-      alice,
-      'alter group pgwarden_admin add user bob',
-      denied('permission denied to grant role "pgwarden_admin"', GRANT_DETAIL),
-    );
+    await refused(alice, 'alter group pgwarden_admin add user bob', denied('permission denied to grant role "pgwarden_admin"', GRANT_DETAIL));
     assert.equal(await isMember(maintenance, 'bob', 'pgwarden_admin'), false);
     await alice.query('drop role bob');
   });
@@ -402,11 +388,7 @@ describe('pgwarden_guard: a CREATEROLE administrator cannot escalate', { skip: s
       'alter role pgwarden_maintenance rename to m',
       denied('permission denied to rename role "pgwarden_maintenance"', 'Only the platform may rename this role.'),
     );
-    await refused(
-      alice,
-      'drop role pgwarden_admin',
-      denied('permission denied to drop role "pgwarden_admin"', 'Only the platform may drop this role.'),
-    );
+    await refused(alice, 'drop role pgwarden_admin', denied('permission denied to drop role "pgwarden_admin"', 'Only the platform may drop this role.'));
     await refused(
       alice,
       'drop role if exists pgwarden_maintenance',
@@ -415,10 +397,7 @@ describe('pgwarden_guard: a CREATEROLE administrator cannot escalate', { skip: s
     await refused(
       alice,
       'drop owned by pgwarden_admin',
-      denied(
-        'permission denied to drop objects owned by role "pgwarden_admin"',
-        'Only the platform may drop objects owned by this role.',
-      ),
+      denied('permission denied to drop objects owned by role "pgwarden_admin"', 'Only the platform may drop objects owned by this role.'),
     );
   });
 
@@ -460,8 +439,7 @@ describe('pgwarden_guard: a CREATEROLE administrator cannot escalate', { skip: s
   });
 
   it('refuses ALTER ROLE/DATABASE SET of the preload libraries', async () => {
-    const param = (name: string) =>
-      denied(`permission denied to set parameter "${name}"`, 'Only the platform may set this parameter.');
+    const param = (name: string) => denied(`permission denied to set parameter "${name}"`, 'Only the platform may set this parameter.');
     await refused(alice, `alter role ${ADMIN} set session_preload_libraries = 'auto_explain'`, param('session_preload_libraries'));
     await refused(alice, `alter role ${ADMIN} set local_preload_libraries = 'x'`, param('local_preload_libraries'));
     await refused(alice, `alter database postgres set local_preload_libraries = 'x'`, param('local_preload_libraries'));

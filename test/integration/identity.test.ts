@@ -37,10 +37,31 @@ before(async () => {
   ca = readFileSync(t.platform.paths.caCert, 'utf8');
   const caFile = `${t.dataDir}/../idp-ca.pem`;
   (await import('node:fs')).writeFileSync(caFile, idp.caPem);
-  const set = await t.cli(['server', 'identity-admin', 'set', '--server', SERVER, '--issuer', idp.issuer, '--audience', AUD,
-    '--login', 'aad_admin', '--object-id', 'oid-boss', '--type', 'servicePrincipal', '--ca-file', caFile]);
+  const set = await t.cli([
+    'server',
+    'identity-admin',
+    'set',
+    '--server',
+    SERVER,
+    '--issuer',
+    idp.issuer,
+    '--audience',
+    AUD,
+    '--login',
+    'aad_admin',
+    '--object-id',
+    'oid-boss',
+    '--type',
+    'servicePrincipal',
+    '--ca-file',
+    caFile,
+  ]);
   assert.equal(set.code, 0, set.stderr);
-  for (const [role, oid, type] of [['app_user', 'oid-app', 'user'], ['team', 'group-a', 'group'], ['other_user', 'oid-other', 'user']]) {
+  for (const [role, oid, type] of [
+    ['app_user', 'oid-app', 'user'],
+    ['team', 'group-a', 'group'],
+    ['other_user', 'oid-other', 'user'],
+  ]) {
     const r = await t.cli(['server', 'identity-principal', 'create', '--server', SERVER, '--role', role!, '--object-id', oid!, '--type', type!]);
     assert.equal(r.code, 0, r.stderr);
   }
@@ -84,19 +105,42 @@ const claims = (extra: Record<string, unknown> = {}) => ({ iss: idp.issuer, aud:
 test('a valid token logs in as the bound role; psql with PGPASSWORD=<token> works; the event names the identity', async () => {
   const token = await idp.issueToken({ clientId: 'app', audience: AUD });
   assert.equal(await loginAs('app_user', token), 'app_user');
-  const r = await psql(conninfo(t, { host: `${SERVER}.pgwarden.localhost`, user: 'app_user', sslmode: 'verify-full', sslrootcert: t.platform.paths.caCert, application_name: 'token-psql' }), token, ['-c', 'select current_user']);
+  const r = await psql(
+    conninfo(t, {
+      host: `${SERVER}.pgwarden.localhost`,
+      user: 'app_user',
+      sslmode: 'verify-full',
+      sslrootcert: t.platform.paths.caCert,
+      application_name: 'token-psql',
+    }),
+    token,
+    ['-c', 'select current_user'],
+  );
   assert.equal(r.stdout, 'app_user', r.stderr);
-  const ev = await until('the token login in the audit log', async () =>
-    auditEvents(t).find((e) => e.type === 'auth.succeeded' && e.applicationName === 'token-psql'), 10_000, 50);
+  const ev = await until(
+    'the token login in the audit log',
+    async () => auditEvents(t).find((e) => e.type === 'auth.succeeded' && e.applicationName === 'token-psql'),
+    10_000,
+    50,
+  );
   assert.equal(ev.method, 'token');
   assert.equal(ev.objectId, 'oid-app');
 });
 
 test('the identity administrator logs in with its own token and administers the server', async () => {
   const token = await idp.issueToken({ clientId: 'boss', audience: AUD, alg: 'ES256' });
-  const c = new pg.Client({ host: '127.0.0.1', port: t.platform.gateway.port, user: `aad_admin@${SERVER}`, password: token, database: 'postgres', ssl: { ca, servername: `${SERVER}.pgwarden.localhost` } });
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port: t.platform.gateway.port,
+    user: `aad_admin@${SERVER}`,
+    password: token,
+    database: 'postgres',
+    ssl: { ca, servername: `${SERVER}.pgwarden.localhost` },
+  });
   await c.connect();
-  const { rows } = await c.query("select rolsuper, rolcreaterole, pg_has_role('aad_admin', 'pgwarden_admin', 'member') as m from pg_roles where rolname = current_user");
+  const { rows } = await c.query(
+    "select rolsuper, rolcreaterole, pg_has_role('aad_admin', 'pgwarden_admin', 'member') as m from pg_roles where rolname = current_user",
+  );
   assert.deepEqual(rows[0], { rolsuper: false, rolcreaterole: true, m: true });
   await c.end();
 });
@@ -128,14 +172,27 @@ test('each bad token is refused with the SPEC text and its own reason in the aud
   for (const [name, tokenP, reason] of cases) {
     const token = await tokenP;
     const app = `bad-${name.replace(/\W+/g, '-')}`;
-    const c = new pg.Client({ host: '127.0.0.1', port: t.platform.gateway.port, user: `app_user@${SERVER}`, password: token, database: 'postgres', application_name: app, ssl: { ca, servername: `${SERVER}.pgwarden.localhost` } });
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port: t.platform.gateway.port,
+      user: `app_user@${SERVER}`,
+      password: token,
+      database: 'postgres',
+      application_name: app,
+      ssl: { ca, servername: `${SERVER}.pgwarden.localhost` },
+    });
     c.on('error', () => undefined);
     await assert.rejects(c.connect(), (e: Error & { code?: string }) => {
       assert.deepEqual({ code: e.code, message: e.message }, BAD, name);
       return true;
     });
     // The store writes at once but not synchronously: wait for the record (bounded).
-    const ev = await until(`audit event for ${name}`, async () => auditEvents(t).find((e) => e.type === 'auth.failed' && e.applicationName === app), 5000, 50).catch(() => undefined);
+    const ev = await until(
+      `audit event for ${name}`,
+      async () => auditEvents(t).find((e) => e.type === 'auth.failed' && e.applicationName === app),
+      5000,
+      50,
+    ).catch(() => undefined);
     assert.ok(ev, `audit event for ${name}`);
     assert.equal(ev.method, 'token');
     assert.match(String(ev.reason), reason, name);
@@ -182,10 +239,34 @@ test('removing the identity administrator disables token logins; password logins
   assert.equal(shown.status, 404);
 
   const caFile = `${t.dataDir}/../idp-ca.pem`;
-  assert.equal((await t.cli(['server', 'identity-admin', 'set', '--server', SERVER, '--issuer', idp.issuer, '--audience', AUD,
-    '--login', 'aad_admin', '--object-id', 'oid-boss', '--type', 'servicePrincipal', '--ca-file', caFile])).code, 0);
+  assert.equal(
+    (
+      await t.cli([
+        'server',
+        'identity-admin',
+        'set',
+        '--server',
+        SERVER,
+        '--issuer',
+        idp.issuer,
+        '--audience',
+        AUD,
+        '--login',
+        'aad_admin',
+        '--object-id',
+        'oid-boss',
+        '--type',
+        'servicePrincipal',
+        '--ca-file',
+        caFile,
+      ])
+    ).code,
+    0,
+  );
   assert.equal((await t.cli(['server', 'update', SERVER, '--password-auth', 'Disabled'])).code, 0);
-  await waitForIdentity(() => t.platform.snapshots.snapshot.servers.get(SERVER)?.passwordAuth === 'Disabled' && t.platform.snapshots.snapshot.identity.get(SERVER)?.admin !== null);
+  await waitForIdentity(
+    () => t.platform.snapshots.snapshot.servers.get(SERVER)?.passwordAuth === 'Disabled' && t.platform.snapshots.snapshot.identity.get(SERVER)?.admin !== null,
+  );
   assert.deepEqual(await loginAs('owner1', PASSWORD), { code: '28000', message: clientErrors.passwordAuthDisabled.message });
   assert.equal(await loginAs('app_user', await idp.issueToken({ clientId: 'app', audience: AUD })), 'app_user');
 });

@@ -63,7 +63,18 @@ test('firewall rules: create, list, show, update, delete through the CLI and the
     { id: '/servers/net-a/firewallRules/office', name: 'office', start: '10.0.0.1', end: '10.0.0.255' },
   );
   // Canonical text: IPv6 per RFC 5952, IPv4-mapped IPv6 as IPv4.
-  const v6 = await json([...fw, 'create', '--server', 'net-a', '--name', 'v6_lab', '--start-ip-address', '2001:DB8:0:0::1', '--end-ip-address', '2001:db8:0000::ffff']);
+  const v6 = await json([
+    ...fw,
+    'create',
+    '--server',
+    'net-a',
+    '--name',
+    'v6_lab',
+    '--start-ip-address',
+    '2001:DB8:0:0::1',
+    '--end-ip-address',
+    '2001:db8:0000::ffff',
+  ]);
   assert.equal(v6.startIpAddress, '2001:db8::1');
   assert.equal(v6.endIpAddress, '2001:db8::ffff');
   const mapped = await t.api<Record<string, string>>('POST', RULES, { name: 'mapped', startIpAddress: '::ffff:192.0.2.1', endIpAddress: '::ffff:192.0.2.9' });
@@ -78,8 +89,16 @@ test('firewall rules: create, list, show, update, delete through the CLI and the
   const updated = await json([...fw, 'update', '--server', 'net-a', '--name', 'office', '--end-ip-address', '10.0.1.255']);
   assert.equal(updated.startIpAddress, '10.0.0.1');
   assert.equal(updated.endIpAddress, '10.0.1.255');
-  await fails([...fw, 'update', '--server', 'net-a', '--name', 'office', '--start-ip-address', '10.0.2.0'], 400, /must be less than or equal to endIpAddress "10\.0\.1\.255"/);
-  await fails([...fw, 'update', '--server', 'net-a', '--name', 'nope', '--end-ip-address', '10.0.0.1'], 404, /Firewall rule 'nope' of server 'net-a' was not found/);
+  await fails(
+    [...fw, 'update', '--server', 'net-a', '--name', 'office', '--start-ip-address', '10.0.2.0'],
+    400,
+    /must be less than or equal to endIpAddress "10\.0\.1\.255"/,
+  );
+  await fails(
+    [...fw, 'update', '--server', 'net-a', '--name', 'nope', '--end-ip-address', '10.0.0.1'],
+    404,
+    /Firewall rule 'nope' of server 'net-a' was not found/,
+  );
 
   const dup = await t.apiStatus('POST', RULES, { name: 'office', startIpAddress: '1.1.1.1', endIpAddress: '1.1.1.1' });
   assert.equal(dup.status, 409);
@@ -87,7 +106,10 @@ test('firewall rules: create, list, show, update, delete through the CLI and the
   // PUT: create (201), then replace (200).
   const put1 = await t.apiStatus('PUT', `${RULES}/edge`, { startIpAddress: '198.51.100.0', endIpAddress: '198.51.100.7' });
   assert.equal(put1.status, 200); // callApi reports every 2xx as 200
-  assert.equal((await t.api<{ endIpAddress: string }>('PUT', `${RULES}/edge`, { startIpAddress: '198.51.100.0', endIpAddress: '198.51.100.15' })).endIpAddress, '198.51.100.15');
+  assert.equal(
+    (await t.api<{ endIpAddress: string }>('PUT', `${RULES}/edge`, { startIpAddress: '198.51.100.0', endIpAddress: '198.51.100.15' })).endIpAddress,
+    '198.51.100.15',
+  );
   assert.equal((await t.api<{ value: unknown[] }>('GET', RULES)).value.length, 4);
 
   assert.match(await ok([...fw, 'delete', '--server', 'net-a', '--name', 'edge']), /Firewall rule 'edge' deleted\./);
@@ -132,10 +154,20 @@ test('virtual networks and subnets: create, list, show, update, delete and their
   assert.equal(created.listenAddress, '127.0.0.11');
   assert.deepEqual(created.subnets, []);
   await failsInCli([...vnet, 'create', 'corp', '--address-prefix', '10.9.0.0/16'], /A virtual network named 'corp' already exists: use 'network vnet update'/);
-  await fails([...vnet, 'create', 'other', '--address-prefix', '10.2.0.0/16', '--listen', '127.0.0.11'], 409, /listenAddress 127\.0\.0\.11 is already used by virtual network 'corp'/);
+  await fails(
+    [...vnet, 'create', 'other', '--address-prefix', '10.2.0.0/16', '--listen', '127.0.0.11'],
+    409,
+    /listenAddress 127\.0\.0\.11 is already used by virtual network 'corp'/,
+  );
   const other = '/virtualNetworks/other';
   await refused('PUT', other, { addressPrefixes: ['10.2.0.0/16'], listenAddress: '::ffff:127.0.0.11' }, 409, /already used by virtual network 'corp'/);
-  await refused('PUT', other, { addressPrefixes: ['10.2.0.0/16'], listenAddress: '127.0.0.300' }, 400, /listenAddress "127\.0\.0\.300" is not a valid IPv4 or IPv6 address/);
+  await refused(
+    'PUT',
+    other,
+    { addressPrefixes: ['10.2.0.0/16'], listenAddress: '127.0.0.300' },
+    400,
+    /listenAddress "127\.0\.0\.300" is not a valid IPv4 or IPv6 address/,
+  );
   await refused('PUT', other, { addressPrefixes: ['10.2.0.0/16'], listenAddress: '::' }, 400, /unspecified address/);
   await refused('PUT', other, { addressPrefixes: ['10.2.0.1/16'] }, 400, /has host bits set: the block starts at 10\.2\.0\.0\/16/);
   await refused('PUT', other, { addressPrefixes: ['10.2.0.0/33'] }, 400, /prefix length "33"/);
@@ -150,17 +182,31 @@ test('virtual networks and subnets: create, list, show, update, delete and their
 
   const sub = [...vnet, 'subnet'];
   const web = await json([...sub, 'create', '--vnet', 'corp', '--name', 'web', '--address-prefix', '10.1.1.0/24', '--service-endpoint']);
-  assert.deepEqual({ id: web.id, addressPrefix: web.addressPrefix, serviceEndpoint: web.serviceEndpoint }, { id: 'corp/subnets/web', addressPrefix: '10.1.1.0/24', serviceEndpoint: true });
+  assert.deepEqual(
+    { id: web.id, addressPrefix: web.addressPrefix, serviceEndpoint: web.serviceEndpoint },
+    { id: 'corp/subnets/web', addressPrefix: '10.1.1.0/24', serviceEndpoint: true },
+  );
   const db = await json([...sub, 'create', '--vnet', 'corp', '--name', 'db', '--address-prefix', 'FD00:1:0:2::/64']);
   assert.equal(db.addressPrefix, 'fd00:1:0:2::/64');
   assert.equal(db.serviceEndpoint, false);
-  await fails([...sub, 'create', '--vnet', 'corp', '--name', 'out', '--address-prefix', '10.2.0.0/24'], 400, /addressPrefix 10\.2\.0\.0\/24 is not inside the address space of virtual network 'corp' \(10\.1\.0\.0\/16, fd00:1::\/48\)/);
+  await fails(
+    [...sub, 'create', '--vnet', 'corp', '--name', 'out', '--address-prefix', '10.2.0.0/24'],
+    400,
+    /addressPrefix 10\.2\.0\.0\/24 is not inside the address space of virtual network 'corp' \(10\.1\.0\.0\/16, fd00:1::\/48\)/,
+  );
   await refused('PUT', '/virtualNetworks/corp/subnets/wide', { addressPrefix: '10.0.0.0/8' }, 400, /is not inside the address space/);
-  await fails([...sub, 'create', '--vnet', 'corp', '--name', 'clash', '--address-prefix', '10.1.1.128/25'], 409, /overlaps subnet 'web' \(10\.1\.1\.0\/24\) of virtual network 'corp'/);
+  await fails(
+    [...sub, 'create', '--vnet', 'corp', '--name', 'clash', '--address-prefix', '10.1.1.128/25'],
+    409,
+    /overlaps subnet 'web' \(10\.1\.1\.0\/24\) of virtual network 'corp'/,
+  );
   await refused('PUT', '/virtualNetworks/corp/subnets/clash', { addressPrefix: '10.1.0.0/20' }, 409, /overlaps subnet 'web'/);
   await refused('PUT', '/virtualNetworks/nowhere/subnets/x', { addressPrefix: '10.1.1.0/24' }, 404, /Virtual network 'nowhere' was not found/);
   await refused('PUT', '/virtualNetworks/corp/subnets/bad%20name', { addressPrefix: '10.1.3.0/24' }, 400, /Invalid subnet name 'bad name'/);
-  await failsInCli([...sub, 'create', '--vnet', 'corp', '--name', 'web', '--address-prefix', '10.1.9.0/24'], /Subnet 'web' of virtual network 'corp' already exists/);
+  await failsInCli(
+    [...sub, 'create', '--vnet', 'corp', '--name', 'web', '--address-prefix', '10.1.9.0/24'],
+    /Subnet 'web' of virtual network 'corp' already exists/,
+  );
 
   const on = await t.api<{ serviceEndpoint: boolean }>('PATCH', '/virtualNetworks/corp/subnets/db', { serviceEndpoint: true });
   assert.equal(on.serviceEndpoint, true);
@@ -170,7 +216,11 @@ test('virtual networks and subnets: create, list, show, update, delete and their
   assert.match(await ok([...vnet, 'show', 'corp']), /listenAddress\s+127\.0\.0\.11/);
 
   // Shrinking the address space may not strand a subnet; moving the listener is fine.
-  await fails([...vnet, 'update', 'corp', '--address-prefix', '10.1.0.0/16'], 409, /Subnet 'db' \(fd00:1:0:2::\/64\) would lie outside the address prefixes of virtual network 'corp'/);
+  await fails(
+    [...vnet, 'update', 'corp', '--address-prefix', '10.1.0.0/16'],
+    409,
+    /Subnet 'db' \(fd00:1:0:2::\/64\) would lie outside the address prefixes of virtual network 'corp'/,
+  );
   assert.equal((await json([...vnet, 'update', 'corp', '--listen', '::1'])).listenAddress, '::1');
   assert.equal((await json([...vnet, 'update', 'corp', '--no-listen'])).listenAddress, null);
   assert.equal((await t.api<{ listenAddress: string }>('PATCH', '/virtualNetworks/corp', { listenAddress: '127.0.0.11' })).listenAddress, '127.0.0.11');
@@ -187,8 +237,11 @@ test('virtual networks and subnets: create, list, show, update, delete and their
 test('vnet rules: service endpoint required unless ignored, state follows the subnet', async () => {
   const vr = ['server', 'vnet-rule'];
   await t.api('PUT', '/virtualNetworks/corp/subnets/plain', { addressPrefix: '10.1.2.0/24' });
-  await fails([...vr, 'create', '--server', 'net-a', '--name', 'plain-rule', '--subnet', 'corp/subnets/plain'], 400,
-    /Subnet 'corp\/subnets\/plain' does not have the service endpoint enabled\. Enable it on the subnet, or set ignoreMissingVnetServiceEndpoint/);
+  await fails(
+    [...vr, 'create', '--server', 'net-a', '--name', 'plain-rule', '--subnet', 'corp/subnets/plain'],
+    400,
+    /Subnet 'corp\/subnets\/plain' does not have the service endpoint enabled\. Enable it on the subnet, or set ignoreMissingVnetServiceEndpoint/,
+  );
   const vnetRules = '/servers/net-a/virtualNetworkRules';
   await refused('POST', vnetRules, { name: 'ghost', virtualNetworkSubnetId: 'corp/subnets/ghost' }, 400, /Subnet 'corp\/subnets\/ghost' does not exist/);
   await refused('POST', vnetRules, { name: 'odd', virtualNetworkSubnetId: 'corp-web' }, 400, /must have the form \{virtualNetwork\}\/subnets\/\{subnet\}/);
@@ -202,11 +255,18 @@ test('vnet rules: service endpoint required unless ignored, state follows the su
   const plain = await json([...vr, 'create', '--server', 'net-a', '--name', 'plain-rule', '--subnet', 'corp/subnets/plain', '--ignore-missing-endpoint']);
   assert.equal(plain.state, 'Ready');
   assert.equal(plain.ignoreMissingVnetServiceEndpoint, true);
-  await fails([...vr, 'create', '--server', 'net-a', '--name', 'web-rule', '--subnet', 'corp/subnets/web'], 409, /A virtual network rule named 'web-rule' already exists on server 'net-a'/);
+  await fails(
+    [...vr, 'create', '--server', 'net-a', '--name', 'web-rule', '--subnet', 'corp/subnets/web'],
+    409,
+    /A virtual network rule named 'web-rule' already exists on server 'net-a'/,
+  );
 
   // The subnet goes away: the rule stays, Unknown.
   await t.api('DELETE', '/virtualNetworks/corp/subnets/plain');
-  assert.match(await ok([...vr, 'list', '--server', 'net-a']), /plain-rule\s+corp\/subnets\/plain\s+true\s+Unknown\n\s*web-rule\s+corp\/subnets\/web\s+false\s+Ready/);
+  assert.match(
+    await ok([...vr, 'list', '--server', 'net-a']),
+    /plain-rule\s+corp\/subnets\/plain\s+true\s+Unknown\n\s*web-rule\s+corp\/subnets\/web\s+false\s+Ready/,
+  );
   assert.match(await ok([...vr, 'show', '--server', 'net-a', '--name', 'plain-rule']), /state\s+Unknown/);
   // The service endpoint switched off under a rule that needs it: not in force.
   await ok(['network', 'vnet', 'subnet', 'update', '--vnet', 'corp', '--name', 'web', '--service-endpoint', 'false']);
@@ -222,7 +282,13 @@ test('private endpoint connections: register, approve, reject, delete; the gatew
   const created = await json([...pe, 'create', '--server', 'net-a', '--id', '4294967295', '--description', 'app subnet']);
   assert.deepEqual(
     { id: created.id, name: created.name, endpoint: created.privateEndpoint, status: created.status, description: created.description },
-    { id: '/servers/net-a/privateEndpointConnections/4294967295', name: '4294967295', endpoint: { id: '4294967295', kind: 'azure-private-link' }, status: 'Pending', description: 'app subnet' },
+    {
+      id: '/servers/net-a/privateEndpointConnections/4294967295',
+      name: '4294967295',
+      endpoint: { id: '4294967295', kind: 'azure-private-link' },
+      status: 'Pending',
+      description: 'app subnet',
+    },
   );
   await fails([...pe, 'create', '--server', 'net-a', '--id', '4294967296'], 400, /Invalid private endpoint id '4294967296'/);
   for (const bad of ['007', '-1', 'vpce-', 'vpce-ABC', 'vpc-123']) {
@@ -240,8 +306,10 @@ test('private endpoint connections: register, approve, reject, delete; the gatew
   assert.equal(await repo.registerPending('no-such', '17', 'azure-private-link'), false);
   assert.equal(await repo.registerPending('net-a', 'vpce-x', 'azure-private-link'), false);
 
-  assert.match(await ok([...pe, 'list', '--server', 'net-a']),
-    /4294967295\s+azure-private-link\s+Pending\s+app subnet.*\n\s*vpce-0123456789abcdef0\s+aws-vpc-endpoint\s+Pending/);
+  assert.match(
+    await ok([...pe, 'list', '--server', 'net-a']),
+    /4294967295\s+azure-private-link\s+Pending\s+app subnet.*\n\s*vpce-0123456789abcdef0\s+aws-vpc-endpoint\s+Pending/,
+  );
   const approved = await json([...pe, 'approve', '--server', 'net-a', '--id', 'vpce-0123456789abcdef0', '--description', 'ticket 42']);
   assert.equal(approved.status, 'Approved');
   assert.equal(approved.description, 'ticket 42');
@@ -264,7 +332,8 @@ test('public network access Disabled: firewall and VNet rule changes are refused
   const expected = {
     error: {
       code: 'Conflict',
-      message: "Public network access is disabled for server 'net-a': firewall and virtual network rules cannot be changed. Enable public network access first.",
+      message:
+        "Public network access is disabled for server 'net-a': firewall and virtual network rules cannot be changed. Enable public network access first.",
     },
   };
   const attempts: [string, string, unknown][] = [
@@ -279,8 +348,11 @@ test('public network access Disabled: firewall and VNet rule changes are refused
     assert.equal(r.status, 409, `${method} ${route}`);
     assert.deepEqual(r.body, expected);
   }
-  await fails(['server', 'firewall-rule', 'create', '--server', 'net-a', '--name', 'cli', '--start-ip-address', '1.1.1.1', '--end-ip-address', '1.1.1.1'], 409,
-    /Public network access is disabled for server 'net-a'/);
+  await fails(
+    ['server', 'firewall-rule', 'create', '--server', 'net-a', '--name', 'cli', '--start-ip-address', '1.1.1.1', '--end-ip-address', '1.1.1.1'],
+    409,
+    /Public network access is disabled for server 'net-a'/,
+  );
   // Private endpoints are the way in while it is off: they can still be managed.
   await t.api('PUT', '/servers/net-a/privateEndpointConnections/7', { status: 'Approved' });
   await t.api('DELETE', '/servers/net-a/privateEndpointConnections/7');
@@ -310,7 +382,10 @@ test('access check: the decision, the rule that made it or is missing, and the e
   assert.doesNotMatch(allowed, /error/);
   assert.match(await check('--ip', '::ffff:10.0.0.200'), /^allow\n[\s\S]*rule\s+lan/); // IPv4-mapped is judged as IPv4
   assert.match(await check('--ip', '2001:db8::1'), /^allow\n[\s\S]*rule\s+v6/);
-  assert.match(await check('--ip', '2001:db8::1:0', '--user', 'u', '--database', 'd'), /^deny\n[\s\S]*no pg_hba\.conf entry for host "2001:db8::1:0", user "u", database "d", SSL on/);
+  assert.match(
+    await check('--ip', '2001:db8::1:0', '--user', 'u', '--database', 'd'),
+    /^deny\n[\s\S]*no pg_hba\.conf entry for host "2001:db8::1:0", user "u", database "d", SSL on/,
+  );
 
   // A virtual network listener: the client's subnet has the service endpoint and no VNet rule
   // names it, so the IP rule that covers 10.1.1.5... does not apply.
@@ -341,7 +416,10 @@ test('access check: the decision, the rule that made it or is missing, and the e
   assert.match(unknown, /^deny\n\s*reason\s+private-endpoint-unknown/);
   assert.match(unknown, /error\s+Private endpoint connection is not approved for this server\./);
   await t.api('PUT', '/servers/net-b/privateEndpointConnections/1234');
-  assert.match(await link('1234'), /^deny\n\s*reason\s+private-endpoint-not-approved\n[\s\S]*is not Approved: approve it[\s\S]*error\s+Private endpoint connection is not approved for this server\./);
+  assert.match(
+    await link('1234'),
+    /^deny\n\s*reason\s+private-endpoint-not-approved\n[\s\S]*is not Approved: approve it[\s\S]*error\s+Private endpoint connection is not approved for this server\./,
+  );
   await t.api('POST', '/servers/net-b/privateEndpointConnections/1234/approve', { description: 'ok' });
   assert.match(await link('1234'), /^allow\n\s*reason\s+private-endpoint\n\s*rule\s+1234/);
   await refused('GET', '/servers/net-b/accessCheck?ip=192.0.2.10&listener=private-link', undefined, 400, /needs an endpoint id/);
@@ -391,7 +469,19 @@ test('RBAC: a Reader cannot change network rules, a SecurityAdmin can; the admin
   const reader = (await ok(['token', 'create', '--role', 'Reader'])).trim();
   const security = (await ok(['token', 'create', '--role', 'SecurityAdmin'])).trim();
   const as = (token: string) => ({ PGWARDEN_API_URL: t.target.url, PGWARDEN_TOKEN: token, PGWARDEN_CA_FILE: t.platform.paths.caCert });
-  const create = ['server', 'firewall-rule', 'create', '--server', 'net-a', '--name', 'by-secadmin', '--start-ip-address', '203.0.113.1', '--end-ip-address', '203.0.113.2'];
+  const create = [
+    'server',
+    'firewall-rule',
+    'create',
+    '--server',
+    'net-a',
+    '--name',
+    'by-secadmin',
+    '--start-ip-address',
+    '203.0.113.1',
+    '--end-ip-address',
+    '203.0.113.2',
+  ];
 
   const denied = await cli(create, as(reader));
   assert.equal(denied.code, 1);
@@ -406,11 +496,22 @@ test('RBAC: a Reader cannot change network rules, a SecurityAdmin can; the admin
   assert.equal(upd.code, 0, upd.stderr);
 
   // The admin action is recorded after the response is sent (and written by the audit thread).
-  const actions = await until('the firewall rule admin actions in the audit log', async () => {
-    const found = auditEvents(t).filter((e) => e.type === 'admin.action' && String(e.action).startsWith('firewallRule.'));
-    return found.some((e) => e.action === 'firewallRule.update' && e.target === '/servers/net-a/firewallRules/by-secadmin') && found;
-  }, 10_000, 50);
-  const created = actions.find((e) => e.action === 'firewallRule.create' && e.target === '/servers/net-a/firewallRules/by-secadmin' && e.outcome === 'success' && (e.actor as { role: string }).role === 'SecurityAdmin');
+  const actions = await until(
+    'the firewall rule admin actions in the audit log',
+    async () => {
+      const found = auditEvents(t).filter((e) => e.type === 'admin.action' && String(e.action).startsWith('firewallRule.'));
+      return found.some((e) => e.action === 'firewallRule.update' && e.target === '/servers/net-a/firewallRules/by-secadmin') && found;
+    },
+    10_000,
+    50,
+  );
+  const created = actions.find(
+    (e) =>
+      e.action === 'firewallRule.create' &&
+      e.target === '/servers/net-a/firewallRules/by-secadmin' &&
+      e.outcome === 'success' &&
+      (e.actor as { role: string }).role === 'SecurityAdmin',
+  );
   assert.ok(created, 'firewallRule.create by the SecurityAdmin');
   const refused = actions.find((e) => e.action === 'firewallRule.create' && e.outcome === 'failure' && (e.actor as { role: string }).role === 'Reader');
   assert.ok(refused, 'the refused attempt is recorded too');

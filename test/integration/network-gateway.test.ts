@@ -70,13 +70,16 @@ test('deny by default, with the exact pg_hba.conf text; a rule for 127.0.0.1 let
 });
 
 test('rules for other addresses do not admit; overlapping and adjacent ranges; deletion applies to new connections', async () => {
-  assert.deepEqual(await connects({ from: '127.0.0.5' }), { code: '28000', message: 'no pg_hba.conf entry for host "127.0.0.5", user "alice", database "postgres", SSL on' });
+  assert.deepEqual(await connects({ from: '127.0.0.5' }), {
+    code: '28000',
+    message: 'no pg_hba.conf entry for host "127.0.0.5", user "alice", database "postgres", SSL on',
+  });
   await cli('server', 'firewall-rule', 'create', '--server', SERVER, '--name', 'low', '--start-ip-address', '127.0.0.2', '--end-ip-address', '127.0.0.4');
   await cli('server', 'firewall-rule', 'create', '--server', SERVER, '--name', 'adjacent', '--start-ip-address', '127.0.0.5', '--end-ip-address', '127.0.0.9');
   await cli('server', 'firewall-rule', 'create', '--server', SERVER, '--name', 'overlap', '--start-ip-address', '127.0.0.8', '--end-ip-address', '127.0.0.20');
   await eventually(async () => (await connects({ from: '127.0.0.5' })) === true);
   for (const from of ['127.0.0.2', '127.0.0.4', '127.0.0.9', '127.0.0.15', '127.0.0.20']) assert.equal(await connects({ from }), true, from);
-  assert.equal((await connects({ from: '127.0.0.21' }) as { code: string }).code, '28000');
+  assert.equal(((await connects({ from: '127.0.0.21' })) as { code: string }).code, '28000');
   // An open session survives the deletion of its rule; new connections do not get in.
   const open = client({ from: '127.0.0.15' });
   await open.connect();
@@ -99,7 +102,19 @@ test('virtual network: service-endpoint subnets are judged only by VNet rules', 
   await cli('network', 'vnet', 'subnet', 'create', '--vnet', 'corp', '--name', 'web', '--address-prefix', '127.10.1.0/24', '--service-endpoint');
   await cli('network', 'vnet', 'subnet', 'create', '--vnet', 'corp', '--name', 'legacy', '--address-prefix', '127.10.2.0/24');
   // An IP rule covering the whole range does not apply to service-endpoint traffic.
-  await cli('server', 'firewall-rule', 'create', '--server', SERVER, '--name', 'corp-range', '--start-ip-address', '127.10.0.0', '--end-ip-address', '127.10.255.255');
+  await cli(
+    'server',
+    'firewall-rule',
+    'create',
+    '--server',
+    SERVER,
+    '--name',
+    'corp-range',
+    '--start-ip-address',
+    '127.10.0.0',
+    '--end-ip-address',
+    '127.10.255.255',
+  );
   await eventually(async () => t.platform.gateway.portOf('private', 'corp') !== null);
   const vnetPort = t.platform.gateway.portOf('private', 'corp')!;
   const viaVnet = (from: string) => connects({ from, host: '127.10.0.1', port: vnetPort });
@@ -141,10 +156,15 @@ test('PROXY v2: spoofing from an untrusted address, a second header, bad CRC32C 
   assert.equal((await proxied(truncated.subarray(0, good.length))).data.length, 0);
   const local = buildProxyV2({ command: 'LOCAL' });
   assert.equal((await proxied(local)).data.length, 0);
-  const events = await until('the refusals in the audit log', async () => {
-    const text = JSON.stringify(auditEvents(t));
-    return text.includes('"reason":"proxy-local-refused"') && text;
-  }, 10_000, 50);
+  const events = await until(
+    'the refusals in the audit log',
+    async () => {
+      const text = JSON.stringify(auditEvents(t));
+      return text.includes('"reason":"proxy-local-refused"') && text;
+    },
+    10_000,
+    50,
+  );
   assert.match(events, /"reason":"proxy-untrusted-source"/);
   assert.match(events, /"reason":"proxy-second-header"/);
   assert.match(events, /"reason":"proxy-bad-crc"/);
@@ -178,30 +198,57 @@ test('PROXY v2 from a real HAProxy: the source address in the header is the clie
   const dir = path.dirname(t.platform.paths.root);
   const front = await freePort();
   const cfg = path.join(dir, 'haproxy.cfg');
-  writeFileSync(cfg, [
-    'global', '  maxconn 100',
-    'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 30s', '  timeout server 30s',
-    'frontend pg', `  bind 127.0.0.1:${front}`, '  default_backend gw',
-    'backend gw', `  server gw1 127.0.0.1:${linkPort} send-proxy-v2`,
-    '',
-  ].join('\n'));
+  writeFileSync(
+    cfg,
+    [
+      'global',
+      '  maxconn 100',
+      'defaults',
+      '  mode tcp',
+      '  timeout connect 5s',
+      '  timeout client 30s',
+      '  timeout server 30s',
+      'frontend pg',
+      `  bind 127.0.0.1:${front}`,
+      '  default_backend gw',
+      'backend gw',
+      `  server gw1 127.0.0.1:${linkPort} send-proxy-v2`,
+      '',
+    ].join('\n'),
+  );
   const haproxy = spawn('haproxy', ['-f', cfg, '-db'], { stdio: 'ignore' });
   children.push(haproxy);
-  await eventually(async () => new Promise<boolean>((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port: front }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  }));
+  await eventually(
+    async () =>
+      new Promise<boolean>((resolve) => {
+        const s = net.connect({ host: '127.0.0.1', port: front }, () => {
+          s.destroy();
+          resolve(true);
+        });
+        s.on('error', () => resolve(false));
+      }),
+  );
   // 127.0.0.33 has no rule: refused, with its own address in the message.
   const denied = await connects({ from: '127.0.0.33', port: front });
   assert.deepEqual(denied, { code: '28000', message: 'no pg_hba.conf entry for host "127.0.0.33", user "alice", database "postgres", SSL on' });
-  await cli('server', 'firewall-rule', 'create', '--server', SERVER, '--name', 'via-haproxy', '--start-ip-address', '127.0.0.33', '--end-ip-address', '127.0.0.33');
+  await cli(
+    'server',
+    'firewall-rule',
+    'create',
+    '--server',
+    SERVER,
+    '--name',
+    'via-haproxy',
+    '--start-ip-address',
+    '127.0.0.33',
+    '--end-ip-address',
+    '127.0.0.33',
+  );
   await eventually(async () => (await connects({ from: '127.0.0.33', port: front })) === true);
   await sleep(100);
-  const ok = auditEvents<{ type: string; connection?: { clientAddress: string } }>(t)
-    .filter((e) => e.type === 'auth.succeeded' && e.connection?.clientAddress === '127.0.0.33');
+  const ok = auditEvents<{ type: string; connection?: { clientAddress: string } }>(t).filter(
+    (e) => e.type === 'auth.succeeded' && e.connection?.clientAddress === '127.0.0.33',
+  );
   assert.ok(ok.length >= 1);
   haproxy.kill('SIGTERM');
 });

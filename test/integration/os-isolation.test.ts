@@ -53,10 +53,15 @@ interface Ids {
 
 function run(file: string, args: readonly string[], ids: Ids, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(file, args, { uid: ids.uid, gid: ids.gid, cwd: '/', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      file,
+      args,
+      { uid: ids.uid, gid: ids.gid, cwd: '/', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, timeout: 30_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -68,7 +73,10 @@ async function attempt(ids: Ids, attempts: readonly Attempt[]): Promise<Record<s
 
 /** psql as `ids` straight to a cluster's Unix socket (not through the gateway). */
 function psqlAs(ids: Ids, socketDir: string, user: string) {
-  return run('psql', ['-X', '-At', '-h', socketDir, '-U', user, '-d', 'postgres', '-c', 'select 1'], ids, { PGPASSWORD: 'not-the-password', PGCONNECT_TIMEOUT: '10' });
+  return run('psql', ['-X', '-At', '-h', socketDir, '-U', user, '-d', 'postgres', '-c', 'select 1'], ids, {
+    PGPASSWORD: 'not-the-password',
+    PGCONNECT_TIMEOUT: '10',
+  });
 }
 
 function owner(dir: string): Ids {
@@ -105,7 +113,9 @@ async function create(t: TestPlatform, name: string): Promise<number> {
   return t.platform.snapshots.snapshot.servers.get(name)!.id;
 }
 
-test('a process with one server\'s uid cannot reach another server, the catalog or the secrets; every server still works', { skip: root ? false : 'needs root (real OS users)' }, async () => {
+test("a process with one server's uid cannot reach another server, the catalog or the secrets; every server still works", {
+  skip: root ? false : 'needs root (real OS users)',
+}, async () => {
   const t = await startTestPlatform();
   let restarted: Platform | null = null;
   try {
@@ -183,9 +193,15 @@ test('a process with one server\'s uid cannot reach another server, the catalog 
     assert.equal(new Set([s1.uid, s2.uid, cat.uid, 0]).size, 4);
     assert.equal(new Set([s1.gid, s2.gid, cat.gid, 0]).size, 4);
     for (const [dir, ids] of [
-      [p.serverData(one), s1], [path.dirname(p.serverData(one)), s1], [p.serverSocketDir(one), s1],
-      [p.serverData(two), s2], [path.dirname(p.serverData(two)), s2], [p.serverSocketDir(two), s2],
-      [p.catalogData, cat], [path.dirname(p.catalogData), cat], [p.catalogSocketDir(), cat],
+      [p.serverData(one), s1],
+      [path.dirname(p.serverData(one)), s1],
+      [p.serverSocketDir(one), s1],
+      [p.serverData(two), s2],
+      [path.dirname(p.serverData(two)), s2],
+      [p.serverSocketDir(two), s2],
+      [p.catalogData, cat],
+      [path.dirname(p.catalogData), cat],
+      [p.catalogSocketDir(), cat],
     ] as const) {
       const st = statSync(dir);
       assert.deepEqual({ dir, uid: st.uid, mode: st.mode & 0o777 }, { dir, uid: ids.uid, mode: 0o700 });
@@ -212,7 +228,12 @@ test('a process with one server\'s uid cannot reach another server, the catalog 
     assert.equal(statSync(path.join(p.serverData(one), 'PG_VERSION')).uid, cat.uid);
     assert.equal((await t.cli(['server', 'start', 'tenant-one'])).code, 0);
     assert.equal((await sql(port, 'tenant-one', 'select v from t')).stdout, 'tenant-one');
-    for (const f of [path.dirname(p.serverData(one)), p.serverData(one), path.join(p.serverData(one), 'PG_VERSION'), path.join(p.serverData(one), 'global', 'pg_control')]) {
+    for (const f of [
+      path.dirname(p.serverData(one)),
+      p.serverData(one),
+      path.join(p.serverData(one), 'PG_VERSION'),
+      path.join(p.serverData(one), 'global', 'pg_control'),
+    ]) {
       assert.equal(statSync(f).uid, s1.uid, f);
     }
 
@@ -235,7 +256,11 @@ test('a process with one server\'s uid cannot reach another server, the catalog 
     restarted = new Platform(options);
     await restarted.start();
     port = restarted.gateway.port;
-    for (const [dir, ids] of [[p.serverData(one), s1], [p.serverData(two), s2], [p.catalogData, cat]] as const) {
+    for (const [dir, ids] of [
+      [p.serverData(one), s1],
+      [p.serverData(two), s2],
+      [p.catalogData, cat],
+    ] as const) {
       assert.equal(statSync(dir).uid, ids.uid);
       assert.equal(procUid(postmasterPid(dir)), ids.uid);
     }
@@ -259,8 +284,7 @@ test('a process with one server\'s uid cannot reach another server, the catalog 
   }
 });
 
-
-test('gocryptfs volumes: each server\'s mount is its own user\'s too', { skip: root ? false : 'needs root (real OS users)' }, async () => {
+test("gocryptfs volumes: each server's mount is its own user's too", { skip: root ? false : 'needs root (real OS users)' }, async () => {
   const t = await startTestPlatform({ volumeBackend: 'gocryptfs' });
   try {
     const p = t.platform.paths;
@@ -269,12 +293,15 @@ test('gocryptfs volumes: each server\'s mount is its own user\'s too', { skip: r
     assert.equal((await t.api<{ volume: { backend: string } }>('GET', '/servers/fuse-two/keys')).volume.backend, 'gocryptfs');
     const s1 = owner(p.serverData(one));
     assert.notEqual(s1.uid, owner(p.serverData(two)).uid);
-    assert.deepEqual(await attempt(s1, [
-      { what: 'own data dir', op: 'readdir', path: p.serverData(one) },
-      { what: 'server 2 volume', op: 'readdir', path: path.dirname(p.serverData(two)) },
-      { what: 'server 2 PG_VERSION', op: 'read', path: path.join(p.serverData(two), 'PG_VERSION') },
-      { what: 'catalog volume', op: 'readdir', path: path.dirname(p.catalogData) },
-    ]), { 'own data dir': 'ok', 'server 2 volume': 'EACCES', 'server 2 PG_VERSION': 'EACCES', 'catalog volume': 'EACCES' });
+    assert.deepEqual(
+      await attempt(s1, [
+        { what: 'own data dir', op: 'readdir', path: p.serverData(one) },
+        { what: 'server 2 volume', op: 'readdir', path: path.dirname(p.serverData(two)) },
+        { what: 'server 2 PG_VERSION', op: 'read', path: path.join(p.serverData(two), 'PG_VERSION') },
+        { what: 'catalog volume', op: 'readdir', path: path.dirname(p.catalogData) },
+      ]),
+      { 'own data dir': 'ok', 'server 2 volume': 'EACCES', 'server 2 PG_VERSION': 'EACCES', 'catalog volume': 'EACCES' },
+    );
     for (const name of ['fuse-one', 'fuse-two']) {
       const r = await sql(t.platform.gateway.port, name, `create table t (v text); insert into t values ('${name}'); select v from t`);
       assert.equal(r.stdout, name, r.stderr);
@@ -284,7 +311,9 @@ test('gocryptfs volumes: each server\'s mount is its own user\'s too', { skip: r
   }
 });
 
-test('users are made per installation, a same-named stranger is refused, and those of a removed data dir are swept', { skip: root ? false : 'needs root (real OS users)' }, async () => {
+test('users are made per installation, a same-named stranger is refused, and those of a removed data dir are swept', {
+  skip: root ? false : 'needs root (real OS users)',
+}, async () => {
   const dir = tempDir('pgw-accounts-');
   const squatter = new PlatformAccounts({ root: dir, hostId: 'h0' });
   let squatterName: string | null = null;
@@ -315,7 +344,7 @@ test('users are made per installation, a same-named stranger is refused, and tho
     assert.ok(swept.includes(accounts.catalogName()) && swept.includes(accounts.serverName(7)), swept.join(','));
     assert.equal(userExists(accounts.catalogName()), false);
     assert.equal(userExists(accounts.serverName(7)), false);
-    assert.equal(userExists(squatterName), true, 'not pgwarden\'s: never swept');
+    assert.equal(userExists(squatterName), true, "not pgwarden's: never swept");
   } finally {
     if (squatterName && userExists(squatterName)) execFileSync('userdel', [squatterName]);
     rmSync(dir, { recursive: true, force: true });

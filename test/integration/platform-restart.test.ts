@@ -16,7 +16,10 @@ test('a second up on the same data dir refuses; a restarted up keeps servers, se
     assert.equal(second.code, 1);
     assert.match(second.stderr, /pgwarden is already running on data dir .* \(pid \d+\)/);
 
-    for (const [name, extra] of [['keep-a', []], ['keep-b', ['--ssl-enforcement', 'Disabled', '--public-network-access', 'Disabled']]] as const) {
+    for (const [name, extra] of [
+      ['keep-a', []],
+      ['keep-b', ['--ssl-enforcement', 'Disabled', '--public-network-access', 'Disabled']],
+    ] as const) {
       const r = await t.cli(['server', 'create', name, '--admin-user', 'owner1', '--admin-password', PASSWORD, ...extra]);
       assert.equal(r.code, 0, r.stderr);
     }
@@ -60,7 +63,14 @@ test('stopping the platform ends open client sessions instead of waiting for the
   try {
     assert.equal((await t.cli(['server', 'create', 'busy-1', '--admin-user', 'owner1', '--admin-password', PASSWORD])).code, 0);
     await allowLoopback(t, 'busy-1');
-    const c = new pg.Client({ host: '127.0.0.1', port: t.platform.gateway.port, user: 'owner1@busy-1', password: PASSWORD, database: 'postgres', ssl: { rejectUnauthorized: false } });
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port: t.platform.gateway.port,
+      user: 'owner1@busy-1',
+      password: PASSWORD,
+      database: 'postgres',
+      ssl: { rejectUnauthorized: false },
+    });
     c.on('error', () => undefined);
     await c.connect();
     const started = Date.now();

@@ -125,7 +125,12 @@ test('validation errors are clear and change nothing', async () => {
   const hyphen = await t.apiStatus('POST', '/servers', { name: '-bad', administratorLogin: 'bob', administratorLoginPassword: PASSWORD });
   assert.equal(hyphen.status, 400);
   assert.match(JSON.stringify(hyphen.body), /Invalid server name '-bad'/);
-  const bad = await t.apiStatus('POST', '/servers', { name: 'okname', administratorLogin: 'bob', administratorLoginPassword: PASSWORD, sslEnforcement: 'Maybe' });
+  const bad = await t.apiStatus('POST', '/servers', {
+    name: 'okname',
+    administratorLogin: 'bob',
+    administratorLoginPassword: PASSWORD,
+    sslEnforcement: 'Maybe',
+  });
   assert.equal(bad.status, 400);
   assert.match(JSON.stringify(bad.body), /sslEnforcement/);
   const { value } = await t.api<{ value: unknown[] }>('GET', '/servers');
@@ -160,8 +165,8 @@ test('the administrator cannot become a superuser or reach the host', async () =
   await refused("alter system set work_mem = '1MB'", /permission denied to set parameter "work_mem"/);
   await refused("select pg_read_file('postgresql.conf')", /permission denied for function pg_read_file/);
   await refused("select pg_ls_dir('.')", /permission denied for function pg_ls_dir/);
-  await refused('select lo_import(\'/etc/passwd\')', /permission denied for function lo_import/);
-  await refused('alter role pgwarden_maintenance password \'x\'', /permission denied|must be superuser/);
+  await refused("select lo_import('/etc/passwd')", /permission denied for function lo_import/);
+  await refused("alter role pgwarden_maintenance password 'x'", /permission denied|must be superuser/);
   await c.end();
   assert.equal((await t.cli(['server', 'delete', 'escalate-1'])).code, 0);
 });
@@ -247,8 +252,12 @@ test('RBAC: no token is 401, a Reader cannot create (403), a Contributor can', a
   assert.equal((await t.apiStatus('POST', '/tokens', { role: 'Reader' }, contrib)).status, 403);
 
   // The mutating call is an admin-action event naming who made it.
-  const action = await until('the admin action in the audit log', async () =>
-    auditEvents(t).find((e) => e.type === 'admin.action' && e.action === 'server.create' && e.target === '/servers/rbac-1'), 10_000, 50);
+  const action = await until(
+    'the admin action in the audit log',
+    async () => auditEvents(t).find((e) => e.type === 'admin.action' && e.action === 'server.create' && e.target === '/servers/rbac-1'),
+    10_000,
+    50,
+  );
   assert.equal((action.actor as { role: string }).role, 'Contributor');
   assert.equal(action.outcome, 'success');
   assert.equal((await t.cli(['server', 'delete', 'rbac-1'])).code, 0);

@@ -95,7 +95,13 @@ async function serverFirst(user: string): Promise<{ salt: string; iterations: st
   s.destroy();
   assert.equal(cont?.type, 'R');
   assert.equal(cont.body.readInt32BE(0), 11, 'AuthenticationSASLContinue');
-  const fields = Object.fromEntries(cont.body.subarray(4).toString('utf8').split(',').map((kv) => [kv[0], kv.slice(2)]));
+  const fields = Object.fromEntries(
+    cont.body
+      .subarray(4)
+      .toString('utf8')
+      .split(',')
+      .map((kv) => [kv[0], kv.slice(2)]),
+  );
   return { salt: fields.s!, iterations: fields.i! };
 }
 
@@ -121,10 +127,14 @@ function proxied(header: Buffer) {
 
 test('W8a: a PROXY header without a client address (AF_UNSPEC, AF_UNIX, v1 UNKNOWN) is refused and audited', async () => {
   // Control: with a real client address the gateway goes on (to the SCRAM request).
-  const ok = await rawFrom('127.0.0.1', linkPort, Buffer.concat([
-    buildProxyV2({ command: 'PROXY', source: { address: '127.0.0.1', port: 40000 }, destination: { address: '127.0.0.1', port: linkPort } }),
-    startupPacket({ user: `alice@${A}`, database: 'postgres' }),
-  ]));
+  const ok = await rawFrom(
+    '127.0.0.1',
+    linkPort,
+    Buffer.concat([
+      buildProxyV2({ command: 'PROXY', source: { address: '127.0.0.1', port: 40000 }, destination: { address: '127.0.0.1', port: linkPort } }),
+      startupPacket({ user: `alice@${A}`, database: 'postgres' }),
+    ]),
+  );
   assert.equal(ok.data[0], 0x52, 'AuthenticationSASL');
 
   const unspec = buildProxyV2({ command: 'PROXY', family: 'unspec', transport: 'unspec' });
@@ -134,7 +144,13 @@ test('W8a: a PROXY header without a client address (AF_UNSPEC, AF_UNIX, v1 UNKNO
   assert.equal(r1.closed, true);
   assert.equal(r1.data.length, 0, 'closed before any protocol byte: the balancer is not the client');
 
-  const unix = buildProxyV2({ command: 'PROXY', family: 'unix', transport: 'stream', source: { address: '/run/lb.sock', port: 0 }, destination: { address: '/run/gw.sock', port: 0 } });
+  const unix = buildProxyV2({
+    command: 'PROXY',
+    family: 'unix',
+    transport: 'stream',
+    source: { address: '/run/lb.sock', port: 0 },
+    destination: { address: '/run/gw.sock', port: 0 },
+  });
   const r2 = await proxied(unix);
   assert.equal(r2.closed, true);
   assert.equal(r2.data.length, 0);
@@ -144,8 +160,9 @@ test('W8a: a PROXY header without a client address (AF_UNSPEC, AF_UNIX, v1 UNKNO
   assert.equal(r3.data.length, 0);
 
   const denied = await until('three denied connections in the audit log', async () => {
-    const d = auditEvents<{ type: string; reason?: string; sqlstate?: string; connection?: { clientAddress: string; listener: string } }>(t)
-      .filter((e) => e.type === 'connection.denied' && e.reason === 'proxy-no-client-address');
+    const d = auditEvents<{ type: string; reason?: string; sqlstate?: string; connection?: { clientAddress: string; listener: string } }>(t).filter(
+      (e) => e.type === 'connection.denied' && e.reason === 'proxy-no-client-address',
+    );
     return d.length >= 3 && d;
   });
   for (const e of denied) {
@@ -187,7 +204,8 @@ test('W8b: an attacker rotating through the addresses of one IPv6 /64 is throttl
   // attempt, from an address of the /64 never used before, is throttled.
   assert.deepEqual(await failFrom('2001:db8:1:2:ffff:1:2:3'), THROTTLED);
   const block = await until('the protection.blocked event', async () =>
-    auditEvents<{ type: string; address?: string; scope?: string }>(t).find((e) => e.type === 'protection.blocked' && e.address?.startsWith('2001:db8:1:2:')));
+    auditEvents<{ type: string; address?: string; scope?: string }>(t).find((e) => e.type === 'protection.blocked' && e.address?.startsWith('2001:db8:1:2:')),
+  );
   assert.equal(block.address, '2001:db8:1:2::/64');
   // Another /64 is another client; IPv4-mapped addresses stay per IPv4 address.
   assert.deepEqual(await failFrom('2001:db8:1:3::1'), failed);
@@ -210,7 +228,9 @@ test('W8c: a replication connection is refused by the gateway itself, before any
   const plain = await psql(conninfo(t, { user: `alice@${A}`, sslmode: 'disable', replication: 'false' }), PASSWORD, ['-c', 'select 1']);
   assert.equal(plain.stdout, '1', plain.stderr);
   const denied = await until('the refusals in the audit log', async () => {
-    const d = auditEvents<{ type: string; reason?: string; server?: string; sqlstate?: string }>(t).filter((e) => e.type === 'connection.denied' && e.reason === 'replication-refused');
+    const d = auditEvents<{ type: string; reason?: string; server?: string; sqlstate?: string }>(t).filter(
+      (e) => e.type === 'connection.denied' && e.reason === 'replication-refused',
+    );
     return d.length >= 5 && d;
   });
   assert.ok(denied.every((e) => e.server === A && e.sqlstate === '28000'));
@@ -232,7 +252,10 @@ test("W8d: a client cannot take the platform's own application_name, by paramete
   const viaPsql = await psql(conninfo(t, { user: `alice@${A}`, sslmode: 'disable', application_name: 'pgwarden-maintenance' }), PASSWORD, ['-c', 'select 1']);
   assert.match(viaPsql.stderr, /FATAL: {2}application_name "pgwarden-maintenance" is reserved for the platform's own sessions/);
   // Any other name is the client's to choose, and the server sees it.
-  const own = await psql(conninfo(t, { user: `alice@${A}`, sslmode: 'disable', application_name: 'billing-app' }), PASSWORD, ['-c', 'select application_name from pg_stat_activity where pid = pg_backend_pid()']);
+  const own = await psql(conninfo(t, { user: `alice@${A}`, sslmode: 'disable', application_name: 'billing-app' }), PASSWORD, [
+    '-c',
+    'select application_name from pg_stat_activity where pid = pg_backend_pid()',
+  ]);
   assert.equal(own.stdout, 'billing-app', own.stderr);
   const denied = await until('the refusals in the audit log', async () => {
     const d = auditEvents<{ type: string; reason?: string }>(t).filter((e) => e.type === 'connection.denied' && e.reason === 'reserved-application-name');

@@ -72,10 +72,15 @@ async function held(from: string, n: number): Promise<net.Socket[]> {
   }
   // The gateway has taken them in once its pre-auth gauge counts them (a gateway without the
   // gauge, as before W1, is not waited for).
-  await until('the held sockets counted', async () => {
-    const g = await preauthGauge();
-    return g === -1 || g >= n;
-  }, 5000, 20);
+  await until(
+    'the held sockets counted',
+    async () => {
+      const g = await preauthGauge();
+      return g === -1 || g >= n;
+    },
+    5000,
+    20,
+  );
   return out;
 }
 
@@ -86,7 +91,8 @@ async function preauthGauge(): Promise<number> {
   const m = /^pgwarden_gateway_preauth_connections (\d+)/m.exec(await metrics());
   return m ? Number(m[1]) : -1;
 }
-const refusedCount = (text: string, reason: string) => Number(new RegExp(`^pgwarden_gateway_preauth_refused_total\\{reason="${reason}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+const refusedCount = (text: string, reason: string) =>
+  Number(new RegExp(`^pgwarden_gateway_preauth_refused_total\\{reason="${reason}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
 
 function userClient(from: string): pg.Client {
   return new pg.Client({
@@ -113,11 +119,18 @@ test('one address over its cap is refused with 53300; psql from another address 
   assert.equal(r.stdout, '42');
   assert.equal(await tryConnect(userClient('127.0.0.3')), true);
   // The flooding sockets are still open: only the one over the cap was refused.
-  assert.equal(flood.every((s) => !s.destroyed), true);
+  assert.equal(
+    flood.every((s) => !s.destroyed),
+    true,
+  );
 
   assert.equal(refusedCount(await metrics(), 'per-address'), 1);
-  const summary = await until('the refusal summary in the audit log', async () =>
-    auditEvents(t).find((e) => e.type === 'gateway.preauth_refused' && (e.reasons as Record<string, number>)['per-address'] === 1), 10_000, 50);
+  const summary = await until(
+    'the refusal summary in the audit log',
+    async () => auditEvents(t).find((e) => e.type === 'gateway.preauth_refused' && (e.reasons as Record<string, number>)['per-address'] === 1),
+    10_000,
+    50,
+  );
   assert.deepEqual(summary.addresses, [{ address: '127.0.0.2', refused: 1 }]);
   assert.equal(summary.refused, 1);
   for (const s of flood) s.destroy();
@@ -135,10 +148,15 @@ test('IPv6 is capped per /64: ::1 takes the slots of its prefix', async () => {
     s.write(STALLED);
     flood.push(s);
   }
-  await until('the v6 sockets counted', async () => {
-    const g = await preauthGauge();
-    return g === -1 || g >= PER_ADDRESS;
-  }, 5000, 20);
+  await until(
+    'the v6 sockets counted',
+    async () => {
+      const g = await preauthGauge();
+      return g === -1 || g >= PER_ADDRESS;
+    },
+    5000,
+    20,
+  );
   const over = await new Promise<Buffer | null>((resolve) => {
     const s = net.connect({ host: '::1', port: t.platform.gateway.port });
     open.push(s);
@@ -174,7 +192,11 @@ test('an idle connection that never sends a byte is closed by the first-byte tim
   assert.equal(idle.closed, true, 'the gateway closed the idle connection');
   assert.equal(idle.data.length, 0);
   assert.equal(refusedCount(await metrics(), 'first-byte-timeout') >= 1, true);
-  const summary = await until('the timeout in the audit log', async () =>
-    auditEvents(t).find((e) => e.type === 'gateway.preauth_refused' && (e.reasons as Record<string, number>)['first-byte-timeout'] >= 1), 10_000, 50);
+  const summary = await until(
+    'the timeout in the audit log',
+    async () => auditEvents(t).find((e) => e.type === 'gateway.preauth_refused' && (e.reasons as Record<string, number>)['first-byte-timeout'] >= 1),
+    10_000,
+    50,
+  );
   assert.deepEqual(summary.addresses, [{ address: '127.0.0.8', refused: 1 }]);
 });

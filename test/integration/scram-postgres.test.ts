@@ -91,11 +91,22 @@ describe('against a real PostgreSQL 15', { skip: available ? false : 'PostgreSQL
     dir = mkdtempSync(path.join(tmpdir(), 'pgwarden-scram-e2e-'));
     if (asRoot) chownSync(dir, 65534, 65534);
     const data = path.join(dir, 'data');
-    const [initdb, initArgs] = command('initdb', ['-D', data, '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--auth-local=trust', '--auth-host=reject', '--no-sync']);
+    const [initdb, initArgs] = command('initdb', [
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '-E',
+      'UTF8',
+      '--locale=C',
+      '--auth-local=trust',
+      '--auth-host=reject',
+      '--no-sync',
+    ]);
     execFileSync(initdb, initArgs, { stdio: 'ignore' });
     // the test roles log in with SCRAM; only the admin connection is trusted
     writeFileSync(path.join(data, 'pg_hba.conf'), 'local all postgres trust\nlocal all all scram-sha-256\n');
-    const [postgres, args] = command('postgres', ['-D', data, '-c', "listen_addresses=", '-c', `unix_socket_directories=${dir}`, '-c', 'fsync=off']);
+    const [postgres, args] = command('postgres', ['-D', data, '-c', 'listen_addresses=', '-c', `unix_socket_directories=${dir}`, '-c', 'fsync=off']);
     postmaster = spawn(postgres, args, { stdio: 'ignore' });
     socketPath = path.join(dir, '.s.PGSQL.5432');
     for (let i = 0; i < 200 && !existsSync(socketPath); i++) await new Promise((r) => setTimeout(r, 50));

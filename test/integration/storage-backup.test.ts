@@ -4,7 +4,21 @@
 // repository, and retention. The KEK is a test-only provider (support/test-kek.ts).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeSync, closeSync, appendFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeSync,
+  closeSync,
+  appendFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { Cluster } from '../../src/engine/cluster.js';
@@ -26,7 +40,6 @@ const PASSWORD = 'Backup-Test-Passw0rd!';
 const MARKER = `MARKER_${'9dd4e461268c8034f5c8564e155c67a6'}`; // 'MARK' || 'ER_' || md5('x'), built in SQL below
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 
 function containsMarker(dir: string): string[] {
   return filesUnder(dir).filter((f) => readFileSync(f).includes(MARKER));
@@ -107,7 +120,12 @@ describe('encrypted backups with a real PostgreSQL server', { timeout: 240_000 }
 
   it('takes a base backup: encrypted in the repository, with a manifest and its WAL archived', async () => {
     backup = await createBaseBackup({
-      socketDir: cluster.socketDir, user: SUPERUSER, password: PASSWORD, repo, serverId: SERVER, kek,
+      socketDir: cluster.socketDir,
+      user: SUPERUSER,
+      password: PASSWORD,
+      repo,
+      serverId: SERVER,
+      kek,
       onProgress: () => progressCalls++,
     });
     assert.ok(progressCalls > 0, 'progress was reported');
@@ -117,7 +135,10 @@ describe('encrypted backups with a real PostgreSQL server', { timeout: 240_000 }
     assert.ok(backup.ciphertextBytes > backup.plaintextBytes);
     assert.ok(await repo.stat(walObjectKey(SERVER, backup.stopWalFile)), 'the end WAL segment is archived before the backup is declared complete');
     const listed = await listBackups(repo, SERVER);
-    assert.deepEqual(listed.map((b) => b.backupId), [backup.backupId]);
+    assert.deepEqual(
+      listed.map((b) => b.backupId),
+      [backup.backupId],
+    );
     const base = path.join(repo.root, SERVER, 'base', backup.backupId);
     assert.deepEqual(readdirSync(base).sort(), ['base.tar.pgwenc', 'manifest.json']);
     assert.equal(statSync(path.join(base, 'base.tar.pgwenc')).mode & 0o777, 0o600);
@@ -137,7 +158,12 @@ describe('encrypted backups with a real PostgreSQL server', { timeout: 240_000 }
     const phases = new Set<string>();
     const target = path.join(root, 'restored', 'data');
     const r = await restoreToPointInTime({
-      repo, sourceServerId: SERVER, targetDataDir: target, owner: account, targetTime, kek,
+      repo,
+      sourceServerId: SERVER,
+      targetDataDir: target,
+      owner: account,
+      targetTime,
+      kek,
       onProgress: (p) => phases.add(p.phase),
     });
     assert.equal(r.backup.backupId, backup.backupId);
@@ -167,15 +193,12 @@ describe('encrypted backups with a real PostgreSQL server', { timeout: 240_000 }
     flipByte(file, offset);
     const target = path.join(root, 'tampered-base', 'data');
     try {
-      await assert.rejects(
-        restoreToPointInTime({ repo, sourceServerId: SERVER, targetDataDir: target, owner: account, targetTime, kek }),
-        (err: Error) => {
-          t.diagnostic(err.message);
-          assert.equal(err.name, 'BackupTamperedError');
-          assert.match(err.message, /base\.tar\.pgwenc' failed authentication: its ciphertext was altered/);
-          return true;
-        },
-      );
+      await assert.rejects(restoreToPointInTime({ repo, sourceServerId: SERVER, targetDataDir: target, owner: account, targetTime, kek }), (err: Error) => {
+        t.diagnostic(err.message);
+        assert.equal(err.name, 'BackupTamperedError');
+        assert.match(err.message, /base\.tar\.pgwenc' failed authentication: its ciphertext was altered/);
+        return true;
+      });
       assert.deepEqual(readdirSync(path.dirname(target)), [], 'no half-built data dir is left');
     } finally {
       flipByte(file, offset);
@@ -184,22 +207,22 @@ describe('encrypted backups with a real PostgreSQL server', { timeout: 240_000 }
 
   it('refuses a WAL segment with one flipped byte with a clear error', async (t) => {
     // The newest segment holds the rows inserted after the backup: recovery to targetTime needs it.
-    const segments = (await repo.list(`${SERVER}/wal`)).map((o) => path.basename(o.key, '.pgwenc')).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort();
+    const segments = (await repo.list(`${SERVER}/wal`))
+      .map((o) => path.basename(o.key, '.pgwenc'))
+      .filter((n) => /^[0-9A-F]{24}$/.test(n))
+      .sort();
     const newest = segments.at(-1)!;
     const file = path.join(repo.root, SERVER, 'wal', `${newest}.pgwenc`);
     const offset = statSync(file).size - 100;
     flipByte(file, offset);
     const target = path.join(root, 'tampered-wal', 'data');
     try {
-      await assert.rejects(
-        restoreToPointInTime({ repo, sourceServerId: SERVER, targetDataDir: target, owner: account, targetTime, kek }),
-        (err: Error) => {
-          t.diagnostic(err.message);
-          assert.equal(err.name, 'BackupTamperedError');
-          assert.match(err.message, new RegExp(`${newest}\\.pgwenc' failed authentication`));
-          return true;
-        },
-      );
+      await assert.rejects(restoreToPointInTime({ repo, sourceServerId: SERVER, targetDataDir: target, owner: account, targetTime, kek }), (err: Error) => {
+        t.diagnostic(err.message);
+        assert.equal(err.name, 'BackupTamperedError');
+        assert.match(err.message, new RegExp(`${newest}\\.pgwenc' failed authentication`));
+        return true;
+      });
       assert.deepEqual(readdirSync(path.dirname(target)), [], 'no half-built data dir is left');
     } finally {
       flipByte(file, offset);
@@ -229,7 +252,10 @@ describe('encrypted backups with a real PostgreSQL server', { timeout: 240_000 }
     assert.deepEqual(first.deletedBackups, []);
     const firstStart = segmentPosition(backup.startWalFile)!;
     assert.deepEqual(first.deletedWalFiles, walBefore.filter((n) => /^[0-9A-F]{24}$/.test(n) && segmentPosition(n)! < firstStart).sort());
-    assert.deepEqual((await listBackups(repo, SERVER)).map((b) => b.backupId), [backup.backupId, second.backupId]);
+    assert.deepEqual(
+      (await listBackups(repo, SERVER)).map((b) => b.backupId),
+      [backup.backupId, second.backupId],
+    );
     const walMid = (await repo.list(`${SERVER}/wal`)).map((o) => path.basename(o.key, '.pgwenc'));
     // Two days later with 1 day of retention: both backups are before the window; the newer is
     // the base for its first moments and stays, the older goes with the WAL before `second`.
@@ -239,7 +265,10 @@ describe('encrypted backups with a real PostgreSQL server', { timeout: 240_000 }
     const expectGone = walMid.filter((n) => /^[0-9A-F]{24}/.test(n) && segmentPosition(n)! < limit).sort();
     assert.ok(expectGone.length > 0);
     assert.deepEqual([...result.deletedWalFiles].sort(), expectGone);
-    assert.deepEqual((await listBackups(repo, SERVER)).map((b) => b.backupId), [second.backupId]);
+    assert.deepEqual(
+      (await listBackups(repo, SERVER)).map((b) => b.backupId),
+      [second.backupId],
+    );
     assert.ok(!existsSync(path.join(repo.root, SERVER, 'base', backup.backupId)));
     const walAfter = (await repo.list(`${SERVER}/wal`)).map((o) => path.basename(o.key, '.pgwenc'));
     assert.ok(walAfter.includes(second.startWalFile) && walAfter.includes(second.stopWalFile));

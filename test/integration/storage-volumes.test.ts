@@ -21,7 +21,6 @@ import { filesUnder } from '../helpers/scan.js';
 
 const PG_MARKER = `MARK${'ER_'}9dd4e461268c8034f5c8564e155c67a6`; // = 'MARK' || 'ER_' || md5('x'), built in SQL below
 
-
 /** Every file under `dir` (raw bytes) and every name in it that contains `needle`. */
 function search(dir: string, needle: string): string[] {
   const hits: string[] = [];
@@ -45,10 +44,14 @@ function writeAs(account: OsAccount, file: string, content: string): void {
 }
 
 function mountsUnder(root: string): string[] {
-  return readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(root));
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(root));
 }
 function loopsUnder(root: string): string[] {
-  return execFileSync('losetup', ['-a'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(root));
+  return execFileSync('losetup', ['-a'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes(root));
 }
 
 const account = serviceAccount();
@@ -71,7 +74,13 @@ for (const name of ['fscrypt', 'gocryptfs'] as const) {
     before(() => {
       root = mkdtempSync(`/tmp/pgw-vol-${name}-`);
       chmodSync(root, 0o711);
-      spec = { id: `t-${name}`, stateDir: path.join(root, 'state'), mountPoint: path.join(root, 'mnt'), sizeBytes: 64 << 20, owner: { uid: account.uid, gid: account.gid } };
+      spec = {
+        id: `t-${name}`,
+        stateDir: path.join(root, 'state'),
+        mountPoint: path.join(root, 'mnt'),
+        sizeBytes: 64 << 20,
+        owner: { uid: account.uid, gid: account.gid },
+      };
       key = randomBytes(backend.keyBytes);
     });
 
@@ -119,7 +128,10 @@ for (const name of ['fscrypt', 'gocryptfs'] as const) {
       assert.deepEqual(search(spec.stateDir, 'NAMEMARK_'), [], 'the file name is not visible in the raw bytes or names');
       if (name === 'fscrypt') {
         const hits = search(spec.stateDir, controlMarker);
-        assert.ok(hits.some((h) => h.startsWith('content ')), 'the unencrypted control file IS visible in the raw image');
+        assert.ok(
+          hits.some((h) => h.startsWith('content ')),
+          'the unencrypted control file IS visible in the raw image',
+        );
       }
     });
 
@@ -239,10 +251,19 @@ function loopOf(image: string): string | null {
 const loopAttr = (dev: string, attr: string) => readFileSync(`/sys/block/${dev}/${attr}`, 'utf8').trim();
 
 const fscryptProbe = await volumeBackend('fscrypt').probe();
-describe('fscrypt loop devices: direct I/O, and volumes made before it', { skip: fscryptProbe.ok ? false : `fscrypt does not work on this host: ${fscryptProbe.ok ? '' : fscryptProbe.reason}`, timeout: 240_000 }, () => {
+describe('fscrypt loop devices: direct I/O, and volumes made before it', {
+  skip: fscryptProbe.ok ? false : `fscrypt does not work on this host: ${fscryptProbe.ok ? '' : fscryptProbe.reason}`,
+  timeout: 240_000,
+}, () => {
   let root: string;
   const key = randomBytes(64);
-  const spec = (id: string): VolumeSpec => ({ id, stateDir: path.join(root, 'state'), mountPoint: path.join(root, id), sizeBytes: 1 << 30, owner: { uid: account.uid, gid: account.gid } });
+  const spec = (id: string): VolumeSpec => ({
+    id,
+    stateDir: path.join(root, 'state'),
+    mountPoint: path.join(root, id),
+    sizeBytes: 1 << 30,
+    owner: { uid: account.uid, gid: account.gid },
+  });
   const image = (s: VolumeSpec) => path.join(s.stateDir, `${s.id}.ext4`);
 
   before(() => {
@@ -255,7 +276,7 @@ describe('fscrypt loop devices: direct I/O, and volumes made before it', { skip:
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('serves a new volume through a loop device with direct I/O, blocks as large as the backing filesystem\'s, released by close', async () => {
+  it("serves a new volume through a loop device with direct I/O, blocks as large as the backing filesystem's, released by close", async () => {
     const s = spec('new');
     const backend = new FscryptBackend();
     await backend.create(s, key);
@@ -267,7 +288,7 @@ describe('fscrypt loop devices: direct I/O, and volumes made before it', { skip:
     assert.equal(loopAttr(dev, 'queue/logical_block_size'), bsize);
     const dump = execFileSync('dumpe2fs', ['-h', image(s)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     assert.match(dump, new RegExp(`^Block size:\\s+${bsize}$`, 'm'));
-    assert.match(dump, new RegExp(`^Total journal size:\\s+${FSCRYPT_DEFAULTS.journalMiB}M$`, "m"));
+    assert.match(dump, new RegExp(`^Total journal size:\\s+${FSCRYPT_DEFAULTS.journalMiB}M$`, 'm'));
     writeAs(account, path.join(s.mountPoint, 'data', 'kept.txt'), 'kept\n');
     await backend.close(s);
     assert.equal(loopOf(image(s)), null, 'no loop device left after close');

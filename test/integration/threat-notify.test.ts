@@ -128,7 +128,12 @@ function handler(hits: Hit[], held: http.ServerResponse[], state: { holding: boo
       const body = Buffer.concat(chunks);
       const n = (counts.get(path) ?? 0) + 1;
       counts.set(path, n);
-      const signatureOk = verifyWebhookSignature(SECRET, req.headers['x-pgwarden-timestamp'] as string | undefined, body, req.headers['x-pgwarden-signature'] as string | undefined);
+      const signatureOk = verifyWebhookSignature(
+        SECRET,
+        req.headers['x-pgwarden-timestamp'] as string | undefined,
+        body,
+        req.headers['x-pgwarden-signature'] as string | undefined,
+      );
       hits.push({ path, headers: req.headers, body: body.toString('utf8'), signatureOk });
       const reply = (status: number, headers: http.OutgoingHttpHeaders = {}): void => {
         res.writeHead(status, headers);
@@ -173,7 +178,7 @@ async function startReceiver(tls?: { certPem: string; keyPem: string }): Promise
     hits,
     release() {
       state.holding = false;
-      for (const r of held.splice(0)) if (!r.destroyed) (r.writeHead(200), r.end());
+      for (const r of held.splice(0)) if (!r.destroyed) r.writeHead(200), r.end();
     },
     close() {
       server.closeAllConnections();
@@ -292,7 +297,9 @@ describe('e-mail over SMTP', () => {
   });
 
   it('fails once, without retrying, on wrong credentials and never reports the password', async () => {
-    const email = new EmailNotifier(smtpSettings({ port: tlsSmtp.port, requireTls: true, user: 'mailer', password: 'wrong-pass-123', ca: ca.certPem }), { retry: FAST });
+    const email = new EmailNotifier(smtpSettings({ port: tlsSmtp.port, requireTls: true, user: 'mailer', password: 'wrong-pass-123', ca: ca.certPem }), {
+      retry: FAST,
+    });
     const before = tlsSmtp.mails.length;
     const r = await email.send(alertFixture(), ['secops@example.test']);
     email.close();
@@ -371,7 +378,10 @@ describe('signed webhooks', () => {
     // a receiver with another secret, or a tampered body, would refuse it
     const h = hits[2]!;
     assert.equal(verifyWebhookSignature('another-secret', String(h.headers['x-pgwarden-timestamp']), h.body, String(h.headers['x-pgwarden-signature'])), false);
-    assert.equal(verifyWebhookSignature(SECRET, String(h.headers['x-pgwarden-timestamp']), h.body.replace('43', '44'), String(h.headers['x-pgwarden-signature'])), false);
+    assert.equal(
+      verifyWebhookSignature(SECRET, String(h.headers['x-pgwarden-timestamp']), h.body.replace('43', '44'), String(h.headers['x-pgwarden-signature'])),
+      false,
+    );
   });
 
   it('does not retry a 400', async () => {
@@ -514,12 +524,25 @@ describe('notification dispatcher', () => {
     for (const id of ids) d.deliver(alertFixture({ id }), { emails: [], webhooks: [hook] });
     // the first is in flight (held by the receiver), 2 and 3 were pushed out by 4 and 5
     assert.deepEqual(d.stats(), { pending: 2, inFlight: 1, delivered: 0, failed: 2, dropped: 2, throttled: 0 });
-    assert.deepEqual(results.map((r) => [r.alertId, r.outcome, r.attempts]), [[ids[1], 'failed', 0], [ids[2], 'failed', 0]]);
+    assert.deepEqual(
+      results.map((r) => [r.alertId, r.outcome, r.attempts]),
+      [
+        [ids[1], 'failed', 0],
+        [ids[2], 'failed', 0],
+      ],
+    );
     assert.match(results[0]!.error ?? '', /dropped: more than 2 notifications were waiting/);
     while (!web.hits.some((h) => h.path === '/hold')) await new Promise((r) => setTimeout(r, 5));
     web.release();
     await d.idle();
-    assert.deepEqual(results.slice(2).map((r) => [r.alertId, r.outcome]), [[ids[0], 'delivered'], [ids[3], 'delivered'], [ids[4], 'delivered']]);
+    assert.deepEqual(
+      results.slice(2).map((r) => [r.alertId, r.outcome]),
+      [
+        [ids[0], 'delivered'],
+        [ids[3], 'delivered'],
+        [ids[4], 'delivered'],
+      ],
+    );
     assert.equal(d.stats().dropped, 2);
     await d.close();
   });

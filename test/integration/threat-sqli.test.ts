@@ -46,7 +46,12 @@ const alerts = async () => (await t.api<{ value: Alert[] }>('GET', `/servers/${S
 
 async function session(application: string, database = 'postgres'): Promise<pg.Client> {
   const c = new pg.Client({
-    host: '127.0.0.1', port: platform().gateway.port, user: `${ADMIN}@${SERVER}`, password: PASSWORD, database, application_name: application,
+    host: '127.0.0.1',
+    port: platform().gateway.port,
+    user: `${ADMIN}@${SERVER}`,
+    password: PASSWORD,
+    database,
+    application_name: application,
     ssl: { ca, servername: `${SERVER}.pgwarden.localhost` },
   });
   await c.connect();
@@ -75,11 +80,18 @@ function sqlCheck(args: readonly string[], input: string): Promise<{ code: numbe
   });
 }
 
-async function policyIs(check: (p: { disabledAlerts: readonly string[]; state: string; detectors: { learningPeriodSeconds: number } }) => boolean): Promise<void> {
-  await until('the policy in the gateway snapshot', async () => {
-    const p = platform().snapshots.snapshot.threat.get(SERVER);
-    return p !== undefined && check(p);
-  }, 10_000, 50);
+async function policyIs(
+  check: (p: { disabledAlerts: readonly string[]; state: string; detectors: { learningPeriodSeconds: number } }) => boolean,
+): Promise<void> {
+  await until(
+    'the policy in the gateway snapshot',
+    async () => {
+      const p = platform().snapshots.snapshot.threat.get(SERVER);
+      return p !== undefined && check(p);
+    },
+    10_000,
+    50,
+  );
 }
 
 before(async () => {
@@ -89,7 +101,19 @@ before(async () => {
   assert.equal(r.code, 0, r.stderr);
   await allowLoopback(t, SERVER);
   // Learning runs for an hour: the applications' shapes are learned; rules still raise alerts.
-  const p = await t.cli(['server', 'threat-protection', 'update', '--server', SERVER, '--state', 'Enabled', '--learning-period-seconds', '3600', '--auto-protection', 'Disabled']);
+  const p = await t.cli([
+    'server',
+    'threat-protection',
+    'update',
+    '--server',
+    SERVER,
+    '--state',
+    'Enabled',
+    '--learning-period-seconds',
+    '3600',
+    '--auto-protection',
+    'Disabled',
+  ]);
   assert.equal(p.code, 0, p.stderr);
   await policyIs((x) => x.state === 'Enabled');
   await run('setup', ['create table items (id int, name text, price numeric)', 'create database orders']);
@@ -102,7 +126,11 @@ after(async () => {
 });
 
 test('a boolean-blind probe raises SqlInjection with the client address, application and database', async () => {
-  await run('shop-web', ["select id, name from items where name = 'lamp'", "select id, name from items where name = '' AND substr(current_user,1,1)='p'"], 'orders');
+  await run(
+    'shop-web',
+    ["select id, name from items where name = 'lamp'", "select id, name from items where name = '' AND substr(current_user,1,1)='p'"],
+    'orders',
+  );
   const a = await until('the SqlInjection alert', async () => (await alerts()).find((x) => x.evidence.applicationName === 'shop-web'), 10_000, 50);
   assert.equal(a.sourceAddress, '127.0.0.1');
   assert.equal(a.principal, ADMIN);
@@ -111,7 +139,10 @@ test('a boolean-blind probe raises SqlInjection with the client address, applica
   assert.deepEqual(a.evidence.shapes, ['boolean-probe']);
   assert.match(a.evidence.fingerprint, /^[0-9a-f]{16}$/);
   assert.equal(a.evidence.statement.includes('lamp'), false);
-  assert.equal(a.description, `A statement from application "shop-web" running as "${ADMIN}" from 127.0.0.1 on database "orders" looks like SQL injection: ${'a condition that does not depend on the row: constants or system values (current_user, version(), catalog subqueries) compared (boolean-blind probe)'}`);
+  assert.equal(
+    a.description,
+    `A statement from application "shop-web" running as "${ADMIN}" from 127.0.0.1 on database "orders" looks like SQL injection: ${'a condition that does not depend on the row: constants or system values (current_user, version(), catalog subqueries) compared (boolean-blind probe)'}`,
+  );
 });
 
 test('--sqli-allow FINGERPRINT silences one statement shape, not the detector', async () => {
@@ -124,8 +155,13 @@ test('--sqli-allow FINGERPRINT silences one statement shape, not the detector', 
   assert.deepEqual((JSON.parse(u.stdout) as { disabledAlerts: string[] }).disabledAlerts, [`SqlInjection:${fp}`]);
   await policyIs((p) => p.disabledAlerts.includes(`SqlInjection:${fp}`));
   // The silenced statement again, then another injection from the same session.
-  await run('reports', [probe, "select id from items where price < 1 UNION SELECT NULL"]);
-  const other = await until('the other injection', async () => (await alerts()).find((x) => x.evidence.applicationName === 'reports' && x.evidence.fingerprint !== fp), 10_000, 50);
+  await run('reports', [probe, 'select id from items where price < 1 UNION SELECT NULL']);
+  const other = await until(
+    'the other injection',
+    async () => (await alerts()).find((x) => x.evidence.applicationName === 'reports' && x.evidence.fingerprint !== fp),
+    10_000,
+    50,
+  );
   assert.deepEqual(other.evidence.shapes, ['union-extraction']);
   await platform().threat.flush();
   const again = (await alerts()).find((x) => x.id === first.id)!;
@@ -139,22 +175,29 @@ test('--sqli-allow FINGERPRINT silences one statement shape, not the detector', 
 });
 
 test('pgwarden threat sql-check without a platform: JSON lines and plain lines in, one JSON verdict per line out', async () => {
-  const input = [
-    JSON.stringify({ sql: "SELECT * FROM users WHERE name = '' OR 1=1--'" }),
-    "SELECT abalance FROM pgbench_accounts WHERE aid = 48213",
-    "select * from t where x = 'a",
-    JSON.stringify({ sql: "SELECT * FROM products WHERE name ILIKE '%' OR '1'='1%'" }),
-  ].join('\n') + '\n';
+  const input =
+    [
+      JSON.stringify({ sql: "SELECT * FROM users WHERE name = '' OR 1=1--'" }),
+      'SELECT abalance FROM pgbench_accounts WHERE aid = 48213',
+      "select * from t where x = 'a",
+      JSON.stringify({ sql: "SELECT * FROM products WHERE name ILIKE '%' OR '1'='1%'" }),
+    ].join('\n') + '\n';
   const r = await sqlCheck(['--data-dir', '/nonexistent/pgwarden', 'threat', 'sql-check', '--output', 'json'], input);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trimEnd().split('\n');
   assert.equal(lines.length, 4);
   const out = lines.map((l) => JSON.parse(l) as Verdict);
   for (const v of out) assert.deepEqual(Object.keys(v), ['verdict', 'shapes', 'detail', 'fingerprint']);
-  assert.deepEqual(out.map((v) => v.verdict), ['SqlInjection', 'none', 'none', 'SqlInjection']);
+  assert.deepEqual(
+    out.map((v) => v.verdict),
+    ['SqlInjection', 'none', 'none', 'SqlInjection'],
+  );
   assert.deepEqual(out[0]!.shapes, ['tautology', 'comment-truncation']);
   assert.equal(out[1]!.detail, 'no injection shape');
-  assert.equal(out[2]!.detail, 'the statement does not parse: the server answers it with a syntax error (42601), which the SqlInjectionVulnerability detector counts');
+  assert.equal(
+    out[2]!.detail,
+    'the statement does not parse: the server answers it with a syntax error (42601), which the SqlInjectionVulnerability detector counts',
+  );
   assert.deepEqual(out[3]!.shapes, ['boolean-probe']);
   const needsServer = await sqlCheck(['threat', 'sql-check', '--application', 'web'], 'select 1\n');
   assert.equal(needsServer.code, 1);
@@ -179,11 +222,27 @@ test('learned shapes: an injection no rule sees is caught; sql-check --server an
   assert.equal(a.sourceAddress, '127.0.0.1');
 
   const expectVerdicts = async (where: string) => {
-    const cli = await sqlCheck(['--data-dir', t.dataDir, 'threat', 'sql-check', '--server', SERVER, '--application', 'billing'], `${learnedSql}\n${JSON.stringify({ sql: injected })}\n`);
+    const cli = await sqlCheck(
+      ['--data-dir', t.dataDir, 'threat', 'sql-check', '--server', SERVER, '--application', 'billing'],
+      `${learnedSql}\n${JSON.stringify({ sql: injected })}\n`,
+    );
     assert.equal(cli.code, 0, cli.stderr);
-    const out = cli.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Verdict);
-    assert.deepEqual(out.map((v) => [v.verdict, v.shapes]), [['none', []], ['SqlInjection', ['learned-shape']]], where);
-    assert.match(out[1]!.detail, /^one of the application's learned statements with extra conditions, a UNION or a comment where a literal used to be \(learned shape [0-9a-f]{16}\)$/);
+    const out = cli.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Verdict);
+    assert.deepEqual(
+      out.map((v) => [v.verdict, v.shapes]),
+      [
+        ['none', []],
+        ['SqlInjection', ['learned-shape']],
+      ],
+      where,
+    );
+    assert.match(
+      out[1]!.detail,
+      /^one of the application's learned statements with extra conditions, a UNION or a comment where a literal used to be \(learned shape [0-9a-f]{16}\)$/,
+    );
     assert.equal(out[1]!.fingerprint, a.evidence.fingerprint);
     const viaApi = await api<{ value: Verdict[] }>('POST', `/servers/${SERVER}/sqlCheck`, { statements: [{ sql: injected }], application: 'billing' });
     assert.deepEqual(viaApi.value[0]!.shapes, ['learned-shape'], where);
@@ -198,7 +257,10 @@ test('learned shapes: an injection no rule sees is caught; sql-check --server an
   restarted = new Platform(options);
   await restarted.start();
   await expectVerdicts('after the restart');
-  const missing = await api('POST', '/servers/nope/sqlCheck', { statements: [{ sql: 'select 1' }] }).then(() => null, (err: unknown) => err);
+  const missing = await api('POST', '/servers/nope/sqlCheck', { statements: [{ sql: 'select 1' }] }).then(
+    () => null,
+    (err: unknown) => err,
+  );
   assert.ok(missing instanceof ApiError);
   assert.equal(missing.status, 404);
   assert.equal(missing.message, "Server 'nope' was not found.");

@@ -53,7 +53,13 @@ interface Alert {
 const alerts = async (q = '') => (await t.api<{ value: Alert[] }>('GET', `/servers/${SERVER}/alerts${q}`)).value;
 
 /** psql from a loopback alias (libpq's hostaddr + a local bind is not available: use pg). */
-async function login(opts: { from?: string; user?: string; password?: string; app?: string; proxySource?: string }): Promise<true | { code?: string; message: string }> {
+async function login(opts: {
+  from?: string;
+  user?: string;
+  password?: string;
+  app?: string;
+  proxySource?: string;
+}): Promise<true | { code?: string; message: string }> {
   const viaProxy = opts.proxySource !== undefined;
   const c = new pg.Client({
     host: '127.0.0.1',
@@ -69,7 +75,11 @@ async function login(opts: { from?: string; user?: string; password?: string; ap
       (s as unknown as { connect: (port: number, host: string) => net.Socket }).connect = (port: number, host: string) => {
         const r = connect({ port, host, ...(opts.from ? { localAddress: opts.from } : {}) });
         if (viaProxy) {
-          s.once('connect', () => s.write(buildProxyV2({ command: 'PROXY', source: { address: opts.proxySource!, port: 40000 }, destination: { address: '127.0.0.1', port: linkPort } })));
+          s.once('connect', () =>
+            s.write(
+              buildProxyV2({ command: 'PROXY', source: { address: opts.proxySource!, port: 40000 }, destination: { address: '127.0.0.1', port: linkPort } }),
+            ),
+          );
         }
         return r;
       };
@@ -79,7 +89,12 @@ async function login(opts: { from?: string; user?: string; password?: string; ap
   return tryConnect(c);
 }
 
-const admin = (sql: string) => psql(conninfo(t, { user: `${ADMIN}@${SERVER}`, sslmode: 'verify-full', sslrootcert: t.platform.paths.caCert, host: `${SERVER}.pgwarden.localhost` }), PASSWORD, ['-c', sql]);
+const admin = (sql: string) =>
+  psql(
+    conninfo(t, { user: `${ADMIN}@${SERVER}`, sslmode: 'verify-full', sslrootcert: t.platform.paths.caCert, host: `${SERVER}.pgwarden.localhost` }),
+    PASSWORD,
+    ['-c', sql],
+  );
 
 before(async () => {
   smtp = new SMTPServer({
@@ -116,8 +131,23 @@ before(async () => {
   await t.api('PUT', `/servers/${SERVER}/firewallRules/loopback`, { startIpAddress: '127.0.0.1', endIpAddress: '127.0.0.255' });
   await t.api('PUT', `/servers/${SERVER}/firewallRules/travel`, { startIpAddress: '8.8.8.0', endIpAddress: '8.8.8.255' });
   const hookUrl = `http://127.0.0.1:${(hooks.address() as net.AddressInfo).port}/alerts`;
-  const p = await t.cli(['server', 'threat-protection', 'update', '--server', SERVER, '--state', 'Enabled', '--email-addresses', 'secops@example.test',
-    '--webhook', hookUrl, '--webhook-secret', SECRET, '--learning-period-seconds', '4']);
+  const p = await t.cli([
+    'server',
+    'threat-protection',
+    'update',
+    '--server',
+    SERVER,
+    '--state',
+    'Enabled',
+    '--email-addresses',
+    'secops@example.test',
+    '--webhook',
+    hookUrl,
+    '--webhook-secret',
+    SECRET,
+    '--learning-period-seconds',
+    '4',
+  ]);
   assert.equal(p.code, 0, p.stderr);
   await eventually('the policy in the gateway snapshot', async () => t.platform.snapshots.snapshot.threat.get(SERVER)?.state === 'Enabled');
   // Learning: the administrator logs in from loopback; bob exists but does not log in yet.
@@ -155,7 +185,11 @@ test('brute force: 30 wrong passwords give one alert with the count, an e-mail, 
   assert.equal(results.filter((r) => typeof r === 'object' && r.code === '28P01').length, 5);
   assert.deepEqual(await login({ from: attacker }), { code: '53300', message: THROTTLED });
 
-  const alert = await eventually('the BruteForce alert', async () => (await alerts('?type=BruteForce')).find((a) => a.sourceAddress === attacker && a.count >= 30), 2000);
+  const alert = await eventually(
+    'the BruteForce alert',
+    async () => (await alerts('?type=BruteForce')).find((a) => a.sourceAddress === attacker && a.count >= 30),
+    2000,
+  );
   assert.ok(Date.now() - attackEnd < 2500);
   const all = (await alerts('?type=BruteForce')).filter((a) => a.sourceAddress === attacker && a.severity === 'Medium');
   assert.equal(all.length, 1, 'one alert per incident');
@@ -190,7 +224,9 @@ test('brute force: 30 wrong passwords give one alert with the count, an e-mail, 
   const un = await t.cli(['server', 'protection', 'unblock', '--server', SERVER, '--id', block.id]);
   assert.equal(un.code, 0, un.stderr);
   assert.equal(await login({ from: attacker }), true);
-  const high = await eventually('the High alert', async () => (await alerts('?severity=High')).find((a) => a.type === 'BruteForce' && a.sourceAddress === attacker));
+  const high = await eventually('the High alert', async () =>
+    (await alerts('?severity=High')).find((a) => a.type === 'BruteForce' && a.sourceAddress === attacker),
+  );
   assert.equal(high.principal, ADMIN);
 
   // The alert is in the tamper-evident audit log too, with the failed logins' reasons.
@@ -220,7 +256,11 @@ test('after the learning period: a new principal gives PrincipalAnomaly, a login
   assert.equal(await login({ user: 'bob', from: '127.0.0.80' }), true);
   const p = await eventually('PrincipalAnomaly', async () => (await alerts('?type=PrincipalAnomaly')).find((x) => x.principal === 'bob'));
   assert.equal(p.severity, 'Low');
-  assert.equal((await alerts('?type=PrincipalAnomaly')).some((x) => x.principal === ADMIN), false, 'the administrator was learned');
+  assert.equal(
+    (await alerts('?type=PrincipalAnomaly')).some((x) => x.principal === ADMIN),
+    false,
+    'the administrator was learned',
+  );
 
   // Through the private-link listener: the PROXY header's source address is the client.
   assert.equal(await login({ proxySource: '8.8.8.8' }), true);
@@ -233,7 +273,15 @@ test('after the learning period: a new principal gives PrincipalAnomaly, a login
 
 test('SQL injection shapes from an application raise SqlInjection', async () => {
   assert.equal((await admin('create table items (id int, name text)')).code, 0);
-  const c = new pg.Client({ host: '127.0.0.1', port: t.platform.gateway.port, user: `${ADMIN}@${SERVER}`, password: PASSWORD, database: 'postgres', application_name: 'shop-web', ssl: { ca, servername: `${SERVER}.pgwarden.localhost` } });
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port: t.platform.gateway.port,
+    user: `${ADMIN}@${SERVER}`,
+    password: PASSWORD,
+    database: 'postgres',
+    application_name: 'shop-web',
+    ssl: { ca, servername: `${SERVER}.pgwarden.localhost` },
+  });
   await c.connect();
   await c.query(`select id from items where name = 'lamp'`);
   await c.query(`select id from items where name = '' or '1'='1'`);
@@ -253,12 +301,17 @@ test('dismiss through the CLI; a disabled alert type or a disabled policy raises
   assert.match(listed.stdout, /BruteForce/);
 
   await t.cli(['server', 'threat-protection', 'update', '--server', SERVER, '--disabled-alerts', 'HarmfulApplication']);
-  await eventually('disabled type in the snapshot', async () => t.platform.snapshots.snapshot.threat.get(SERVER)?.disabledAlerts.includes('HarmfulApplication'));
+  await eventually('disabled type in the snapshot', async () =>
+    t.platform.snapshots.snapshot.threat.get(SERVER)?.disabledAlerts.includes('HarmfulApplication'),
+  );
   assert.equal(await login({ from: '127.0.0.71', app: 'sqlmap' }), true);
   await t.cli(['server', 'threat-protection', 'update', '--server', SERVER, '--state', 'Disabled']);
   await eventually('disabled policy in the snapshot', async () => t.platform.snapshots.snapshot.threat.get(SERVER)?.state === 'Disabled');
   assert.equal(await login({ from: '127.0.0.72', app: 'hydra' }), true);
   await sleep(1000);
   const harmful = await alerts('?type=HarmfulApplication');
-  assert.deepEqual(harmful.map((x) => x.sourceAddress), ['127.0.0.70']);
+  assert.deepEqual(
+    harmful.map((x) => x.sourceAddress),
+    ['127.0.0.70'],
+  );
 });

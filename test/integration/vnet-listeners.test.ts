@@ -66,13 +66,26 @@ test('loopback: a service-endpoint subnet reaching the VNet address under the wi
   await until('the VNet rule admits subnet web', async () => (await connects('127.20.1.5', '127.20.0.1')) === true, 10_000, 100);
 
   // An IP rule covering the whole network admits public traffic, never service-endpoint traffic.
-  await cli('server', 'firewall-rule', 'create', '--server', SERVER, '--name', 'corp-range', '--start-ip-address', '127.20.0.0', '--end-ip-address', '127.20.255.255');
+  await cli(
+    'server',
+    'firewall-rule',
+    'create',
+    '--server',
+    SERVER,
+    '--name',
+    'corp-range',
+    '--start-ip-address',
+    '127.20.0.0',
+    '--end-ip-address',
+    '127.20.255.255',
+  );
   await until('the IP rule applies on the public address', async () => (await connects('127.20.2.5', '127.0.0.1')) === true, 10_000, 100);
   assert.deepEqual(await connects('127.20.2.5', '127.20.0.1'), { code: '28000', message: NOT_ALLOWED });
 
   // The audit log names the virtual network the connection came through.
-  const accepted = auditEvents<{ type: string; connection?: { clientAddress: string; listener: string; listenerName?: string } }>(t)
-    .filter((e) => e.type === 'connection.accepted' && e.connection?.clientAddress === '127.20.1.5');
+  const accepted = auditEvents<{ type: string; connection?: { clientAddress: string; listener: string; listenerName?: string } }>(t).filter(
+    (e) => e.type === 'connection.accepted' && e.connection?.clientAddress === '127.20.1.5',
+  );
   assert.ok(accepted.length > 0);
   for (const e of accepted) assert.deepEqual([e.connection?.listener, e.connection?.listenerName], ['private', 'corp']);
 
@@ -96,7 +109,10 @@ function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 function removeNamespace(): void {
-  for (const args of [['link', 'del', HOST_IF], ['netns', 'del', NS]]) {
+  for (const args of [
+    ['link', 'del', HOST_IF],
+    ['netns', 'del', NS],
+  ]) {
     try {
       ip(...args);
     } catch {
@@ -107,13 +123,18 @@ function removeNamespace(): void {
 function nsPsql(sql: string): Promise<{ code: number; stdout: string; stderr: string }> {
   const conninfo = `hostaddr=${HOST_ADDR} port=${t.platform.gateway.port} user=alice@${SERVER} dbname=postgres sslmode=require connect_timeout=10`;
   return new Promise((resolve) => {
-    execFile('ip', ['netns', 'exec', NS, 'psql', conninfo, '-X', '-A', '-t', '-c', sql], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PGPASSWORD: PASSWORD },
-      timeout: 30_000,
-    }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout: stdout.trim(), stderr: stderr.trim() });
-    });
+    execFile(
+      'ip',
+      ['netns', 'exec', NS, 'psql', conninfo, '-X', '-A', '-t', '-c', sql],
+      {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PGPASSWORD: PASSWORD },
+        timeout: 30_000,
+      },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+        resolve({ code, stdout: stdout.trim(), stderr: stderr.trim() });
+      },
+    );
   });
 }
 
@@ -131,19 +152,41 @@ test('a real second network (netns + veth): psql inside it is judged by VNet rul
   await cli('network', 'vnet', 'create', 'lab', '--address-prefix', '10.213.0.0/16', '--listen', HOST_ADDR);
   await cli('network', 'vnet', 'subnet', 'create', '--vnet', 'lab', '--name', 'apps', '--address-prefix', '10.213.1.0/24', '--service-endpoint');
   // An IP rule for the whole network: it must not admit the service-endpoint subnet.
-  await cli('server', 'firewall-rule', 'create', '--server', SERVER, '--name', 'lab-range', '--start-ip-address', '10.213.0.0', '--end-ip-address', '10.213.255.255');
-  const denied = await until('the subnet refused with the VNet text', async () => {
-    const r = await nsPsql('select 1');
-    return r.stderr.includes(NOT_ALLOWED) && r;
-  }, 10_000, 100);
+  await cli(
+    'server',
+    'firewall-rule',
+    'create',
+    '--server',
+    SERVER,
+    '--name',
+    'lab-range',
+    '--start-ip-address',
+    '10.213.0.0',
+    '--end-ip-address',
+    '10.213.255.255',
+  );
+  const denied = await until(
+    'the subnet refused with the VNet text',
+    async () => {
+      const r = await nsPsql('select 1');
+      return r.stderr.includes(NOT_ALLOWED) && r;
+    },
+    10_000,
+    100,
+  );
   assert.notEqual(denied.code, 0);
   assert.match(denied.stderr, /FATAL: {2}Client from Virtual Networks is not allowed to access the server\./);
 
   await cli('server', 'vnet-rule', 'create', '--server', SERVER, '--name', 'allow-apps', '--subnet', 'lab/subnets/apps');
-  const ok = await until('psql in the namespace admitted', async () => {
-    const r = await nsPsql("select 'in through ' || 'lab'");
-    return r.code === 0 && r;
-  }, 10_000, 100);
+  const ok = await until(
+    'psql in the namespace admitted',
+    async () => {
+      const r = await nsPsql("select 'in through ' || 'lab'");
+      return r.code === 0 && r;
+    },
+    10_000,
+    100,
+  );
   assert.equal(ok.stdout, 'in through lab');
   assert.equal((await json('network', 'vnet', 'show', 'lab')).listenerState, 'Ready');
   assert.equal((await json('server', 'vnet-rule', 'show', '--server', SERVER, '--name', 'allow-apps')).state, 'Ready');
@@ -151,14 +194,23 @@ test('a real second network (netns + veth): psql inside it is judged by VNet rul
   // The address leaves the host: the gateway can no longer serve the network, and says so.
   ip('link', 'del', HOST_IF);
   await cli('server', 'firewall-rule', 'delete', '--server', SERVER, '--name', 'lab-range'); // any catalog change re-checks
-  const lab = await until('the network shown as not served', async () => {
-    const v = await json('network', 'vnet', 'show', 'lab');
-    return v.listenerState === 'Failed' && v;
-  }, 10_000, 100);
+  const lab = await until(
+    'the network shown as not served',
+    async () => {
+      const v = await json('network', 'vnet', 'show', 'lab');
+      return v.listenerState === 'Failed' && v;
+    },
+    10_000,
+    100,
+  );
   assert.match(String(lab.listenerProblem), /10\.213\.0\.1 is not an address of this host/);
   // Not only in the process log: the audit log records that the network stopped being served.
-  const event = await until('the listener failure in the audit log', async () =>
-    auditEvents(t).find((e) => e.type === 'gateway.vnet_listener' && e.vnet === 'lab' && e.state === 'Failed'), 10_000, 50);
+  const event = await until(
+    'the listener failure in the audit log',
+    async () => auditEvents(t).find((e) => e.type === 'gateway.vnet_listener' && e.vnet === 'lab' && e.state === 'Failed'),
+    10_000,
+    50,
+  );
   assert.deepEqual([event.address, event.reason], [HOST_ADDR, '10.213.0.1 is not an address of this host']);
   const rule = await json('server', 'vnet-rule', 'show', '--server', SERVER, '--name', 'allow-apps');
   assert.equal(rule.state, 'Unknown');

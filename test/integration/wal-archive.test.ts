@@ -31,7 +31,6 @@ const MARKER = `MARK${'ER_'}9dd4e461268c8034f5c8564e155c67a6`; // 'MARK' || 'ER_
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
 /** The postmaster and every process it started (from /proc: ppid is field 4 of stat). */
 function processTree(pid: number): number[] {
   const out = [pid];
@@ -67,7 +66,11 @@ describe('WAL archiving through the archive module', { skip, timeout: 240_000 },
 
   const startAgent = async () => {
     agent = await startArchiveAgent({
-      socketPath, owner: account, repo, serverId: SERVER, kek,
+      socketPath,
+      owner: account,
+      repo,
+      serverId: SERVER,
+      kek,
       onEvent: (e) => events.push(e),
       beforeAcknowledge: (name) => atAcknowledge?.(name),
     });
@@ -88,9 +91,11 @@ describe('WAL archiving through the archive module', { skip, timeout: 240_000 },
     }
   };
   const archiver = async () =>
-    (await query<{ last: string | null; failed: string | null; failures: number }>(
-      'select last_archived_wal as last, last_failed_wal as failed, failed_count::int as failures from pg_stat_archiver',
-    ))[0]!;
+    (
+      await query<{ last: string | null; failed: string | null; failures: number }>(
+        'select last_archived_wal as last, last_failed_wal as failed, failed_count::int as failures from pg_stat_archiver',
+      )
+    )[0]!;
   const waitArchived = async (walFile: string) => {
     const end = Date.now() + 60_000;
     for (;;) {
@@ -108,7 +113,10 @@ describe('WAL archiving through the archive module', { skip, timeout: 240_000 },
   const currentSegment = async () => (await query<{ f: string }>('select pg_walfile_name(pg_current_wal_lsn()) as f'))[0]!.f;
   const stored = async (name: string) => readFileSync(path.join(repo.root, `${walObjectKey(SERVER, name)}`));
   const archivedEvents = (name: string) => events.filter((e) => e.type === 'archived' && e.name === name).length;
-  const serverLog = () => filesUnder(path.join(cluster.options.dataDir, 'log')).map((f) => readFileSync(f, 'utf8')).join('\n');
+  const serverLog = () =>
+    filesUnder(path.join(cluster.options.dataDir, 'log'))
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n');
 
   before(async () => {
     root = mkdtempSync('/tmp/pgw-walarch-');
@@ -155,9 +163,16 @@ describe('WAL archiving through the archive module', { skip, timeout: 240_000 },
     const name = await switchWal();
     await waitArchived(name);
     assert.equal(archivedEvents(name), 1);
-    assert.equal((await stored(name)).subarray(0, 8).toString('latin1'), 'PGWWAL01', 'the stored segment is the agent\'s ciphertext');
-    assert.deepEqual(filesUnder(repo.root).filter((f) => readFileSync(f).includes(MARKER)), [], 'no repository file holds the marker in clear');
-    assert.ok(filesUnder(path.join(cluster.options.dataDir, 'pg_wal')).some((f) => readFileSync(f).includes(MARKER)), 'control: the WAL in the data dir holds it');
+    assert.equal((await stored(name)).subarray(0, 8).toString('latin1'), 'PGWWAL01', "the stored segment is the agent's ciphertext");
+    assert.deepEqual(
+      filesUnder(repo.root).filter((f) => readFileSync(f).includes(MARKER)),
+      [],
+      'no repository file holds the marker in clear',
+    );
+    assert.ok(
+      filesUnder(path.join(cluster.options.dataDir, 'pg_wal')).some((f) => readFileSync(f).includes(MARKER)),
+      'control: the WAL in the data dir holds it',
+    );
   });
 
   let backupStart = '';
@@ -167,7 +182,7 @@ describe('WAL archiving through the archive module', { skip, timeout: 240_000 },
     assert.ok(await repo.stat(walObjectKey(SERVER, m.stopWalFile)));
   });
 
-  it('a crash between the agent\'s store and PostgreSQL\'s acknowledgement loses nothing and stores the segment once', async () => {
+  it("a crash between the agent's store and PostgreSQL's acknowledgement loses nothing and stores the segment once", async () => {
     await query(`insert into items select g, 'before crash ' || g from generate_series(101, 200) g`);
     const victim = await currentSegment();
     const postmaster = cluster.pid!;
@@ -221,7 +236,10 @@ describe('WAL archiving through the archive module', { skip, timeout: 240_000 },
     }
     const st = await archiver();
     assert.equal(st.failed, victim);
-    assert.match(serverLog(), new RegExp(`pgwarden archive of ${victim} failed: (the archive agent closed the connection without an answer|cannot reach the archive agent)`));
+    assert.match(
+      serverLog(),
+      new RegExp(`pgwarden archive of ${victim} failed: (the archive agent closed the connection without an answer|cannot reach the archive agent)`),
+    );
     await startAgent();
     const next = await switchWal(); // a new segment wakes the archiver, which retries the old one first
     await waitArchived(next);

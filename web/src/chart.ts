@@ -40,22 +40,38 @@ export function fillBuckets(points: readonly LoginPoint[], fromMs: number, toMs:
 export async function loginChart(points: readonly LoginPoint[], caption: string, fromMs: number, toMs: number, bucketSeconds: number): Promise<HTMLElement> {
   const total = points.reduce((a, p) => ({ ok: a.ok + p.succeeded, bad: a.bad + p.failed }), { ok: 0, bad: 0 });
   const plot = h('div', { class: 'chart', role: 'img', 'aria-label': `${caption}: ${total.ok} successful and ${total.bad} failed logins.` });
-  const figure = h('figure', { class: 'chart-figure' }, plot,
-    h('figcaption', {}, `${caption}. Total: `, h('span', { class: 'ok-text' }, `${total.ok} successful`), ', ', h('span', { class: 'bad-text' }, `${total.bad} failed`), '.'));
+  const figure = h(
+    'figure',
+    { class: 'chart-figure' },
+    plot,
+    h(
+      'figcaption',
+      {},
+      `${caption}. Total: `,
+      h('span', { class: 'ok-text' }, `${total.ok} successful`),
+      ', ',
+      h('span', { class: 'bad-text' }, `${total.bad} failed`),
+      '.',
+    ),
+  );
   const UPlot = await loadUPlot();
   const data = fillBuckets(points, fromMs, toMs, bucketSeconds);
   const width = () => Math.max(260, Math.min(plot.clientWidth || 800, 1100));
-  const chart = new UPlot({
-    width: 800,
-    height: 240,
-    scales: { x: { time: true, range: () => [fromMs / 1000, toMs / 1000] }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
-    axes: [{ stroke: '#333' }, { stroke: '#333', label: 'logins' }],
-    series: [
-      {},
-      { label: 'Successful', stroke: '#1b6e2e', width: 2, fill: 'rgba(27,110,46,0.08)', points: { show: false } },
-      { label: 'Failed', stroke: '#b3261e', width: 2, fill: 'rgba(179,38,30,0.10)', points: { show: false } },
-    ],
-  }, data, plot);
+  const chart = new UPlot(
+    {
+      width: 800,
+      height: 240,
+      scales: { x: { time: true, range: () => [fromMs / 1000, toMs / 1000] }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+      axes: [{ stroke: '#333' }, { stroke: '#333', label: 'logins' }],
+      series: [
+        {},
+        { label: 'Successful', stroke: '#1b6e2e', width: 2, fill: 'rgba(27,110,46,0.08)', points: { show: false } },
+        { label: 'Failed', stroke: '#b3261e', width: 2, fill: 'rgba(179,38,30,0.10)', points: { show: false } },
+      ],
+    },
+    data,
+    plot,
+  );
   const fit = () => chart.setSize({ width: width(), height: 240 });
   new ResizeObserver(fit).observe(figure);
   requestAnimationFrame(fit);

@@ -71,12 +71,7 @@ export function select(name: string, options: readonly string[], value?: string)
 }
 
 /** A table with a caption, column headers and one row per item. */
-export function table<T>(
-  caption: string,
-  columns: readonly { label: string; cell: (item: T) => Child }[],
-  items: readonly T[],
-  empty: string,
-): HTMLElement {
+export function table<T>(caption: string, columns: readonly { label: string; cell: (item: T) => Child }[], items: readonly T[], empty: string): HTMLElement {
   if (items.length === 0) return h('p', { class: 'empty' }, empty);
   const head = h('tr', {}, ...columns.map((c) => h('th', { scope: 'col' }, c.label)));
   const body = h('tbody');

@@ -26,7 +26,9 @@ export function showWhenLive(slot: HTMLElement, what: string, writtenAt: number)
         }
         if (loadedAt >= writtenAt) {
           const after = Math.max(0, (loadedAt - writtenAt) / 1000);
-          slot.replaceChildren(status('ok', `${what}: live at the gateway since ${new Date(loadedAt).toLocaleTimeString()} (${after.toFixed(1)} s after saving).`));
+          slot.replaceChildren(
+            status('ok', `${what}: live at the gateway since ${new Date(loadedAt).toLocaleTimeString()} (${after.toFixed(1)} s after saving).`),
+          );
           return resolve(true);
         }
       } catch {

@@ -58,18 +58,27 @@ whenUnauthenticated(() => {
 });
 
 function layout(s: Session, path: string, main: HTMLElement): HTMLElement {
-  const nav = h('nav', { 'aria-label': 'Main' },
-    h('ul', {}, ...NAV.map((n) => h('li', {}, h('a', { href: n.href, 'aria-current': path.startsWith(n.prefix) ? 'page' : null }, n.label)))));
-  const who = h('div', { class: 'who' },
+  const nav = h(
+    'nav',
+    { 'aria-label': 'Main' },
+    h('ul', {}, ...NAV.map((n) => h('li', {}, h('a', { href: n.href, 'aria-current': path.startsWith(n.prefix) ? 'page' : null }, n.label)))),
+  );
+  const who = h(
+    'div',
+    { class: 'who' },
     h('span', { class: 'who-name' }, `${s.me.name} · `, h('strong', { 'data-testid': 'role' }, s.me.role)),
-    h('button', { type: 'button', class: 'secondary', onclick: signOut }, 'Sign out'));
+    h('button', { type: 'button', class: 'secondary', onclick: signOut }, 'Sign out'),
+  );
   const notice = roleNotice(s);
   const banner = notice ? h('div', { class: s.readOnly ? 'banner banner-readonly' : 'banner', role: 'note', 'data-testid': 'role-banner' }, notice) : null;
-  return h('div', { class: 'shell' },
+  return h(
+    'div',
+    { class: 'shell' },
     h('a', { class: 'skip', href: '#main' }, 'Skip to content'),
     h('header', { class: 'top' }, h('a', { class: 'brand', href: '#/servers' }, 'pgwarden'), nav, who),
     banner,
-    main);
+    main,
+  );
 }
 
 /** Renders the page of the current hash; `focus` moves focus to its heading (navigation). */
@@ -78,9 +87,11 @@ async function render(focus: boolean): Promise<void> {
   if (!getToken()) {
     session = null;
     clear(app);
-    app.appendChild(renderSignIn(async () => {
-      await startSession();
-    }));
+    app.appendChild(
+      renderSignIn(async () => {
+        await startSession();
+      }),
+    );
     document.title = 'Sign in · pgwarden';
     return;
   }

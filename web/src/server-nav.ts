@@ -13,9 +13,15 @@ export type ServerTab = (typeof TABS)[number]['path'];
 
 export function serverHeader(name: string, current: ServerTab, title: string): HTMLElement {
   const base = `#/servers/${encodeURIComponent(name)}`;
-  return h('div', { class: 'page-head' },
+  return h(
+    'div',
+    { class: 'page-head' },
     h('p', { class: 'crumbs' }, h('a', { href: '#/servers' }, 'Servers'), ' / ', name),
     h('h1', {}, title),
-    h('nav', { 'aria-label': `Server ${name}`, class: 'tabs' },
-      h('ul', {}, ...TABS.map((t) => h('li', {}, h('a', { href: base + t.path, 'aria-current': t.path === current ? 'page' : null }, t.label))))));
+    h(
+      'nav',
+      { 'aria-label': `Server ${name}`, class: 'tabs' },
+      h('ul', {}, ...TABS.map((t) => h('li', {}, h('a', { href: base + t.path, 'aria-current': t.path === current ? 'page' : null }, t.label)))),
+    ),
+  );
 }

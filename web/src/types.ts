@@ -102,7 +102,16 @@ export interface AuditHit {
   event: Record<string, unknown>;
 }
 
-export const ALERT_TYPES = ['BruteForce', 'HarmfulApplication', 'PrincipalAnomaly', 'GeoAnomaly', 'NetworkAnomaly', 'SuspiciousIp', 'SqlInjection', 'SqlInjectionVulnerability'] as const;
+export const ALERT_TYPES = [
+  'BruteForce',
+  'HarmfulApplication',
+  'PrincipalAnomaly',
+  'GeoAnomaly',
+  'NetworkAnomaly',
+  'SuspiciousIp',
+  'SqlInjection',
+  'SqlInjectionVulnerability',
+] as const;
 /** Alerts about the platform itself (raised whatever the threat policy says): listed and filtered, not in the policy form. */
 export const PLATFORM_ALERT_TYPES = ['EncryptionKeyUnavailable', 'AuditLogFailure'] as const;
 

@@ -96,13 +96,7 @@ export function analyzeText(sql: string, columns: ReadonlySet<string>, wantLiter
 }
 
 /** The literal token an A_Const location points at; "-5" is located at its minus sign. */
-function literalAt(
-  literals: readonly Token[] | null,
-  byStart: ReadonlyMap<number, Token>,
-  at: number,
-  sql: string,
-  index: Utf8Index,
-): Token | undefined {
+function literalAt(literals: readonly Token[] | null, byStart: ReadonlyMap<number, Token>, at: number, sql: string, index: Utf8Index): Token | undefined {
   if (literals === null) return undefined;
   const exact = byStart.get(at);
   if (exact !== undefined) return exact;
@@ -114,16 +108,7 @@ function charSpan(token: Token, index: Utf8Index): Span {
   return { start: index.char(token.start), end: index.char(token.end) };
 }
 
-const EXECUTING = new Set([
-  'SelectStmt',
-  'InsertStmt',
-  'UpdateStmt',
-  'DeleteStmt',
-  'MergeStmt',
-  'CallStmt',
-  'CreateTableAsStmt',
-  'DeclareCursorStmt',
-]);
+const EXECUTING = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt', 'CallStmt', 'CreateTableAsStmt', 'DeclareCursorStmt']);
 const DML = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
 
 /** `cls` plus the classes of what pgAudit logs while the statement runs. */

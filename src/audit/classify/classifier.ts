@@ -130,7 +130,11 @@ export class Classifier {
     const literals = analysis.literals ?? [];
     return analysis.statements.map((s) => {
       const spans = this.redactions(sql, s, literals);
-      return info(s, sql.slice(s.start, s.end).trim(), redactSlice(sql, s.start, s.end, spanList(spans), 0, spans.length, () => true));
+      return info(
+        s,
+        sql.slice(s.start, s.end).trim(),
+        redactSlice(sql, s.start, s.end, spanList(spans), 0, spans.length, () => true),
+      );
     });
   }
 
@@ -153,12 +157,7 @@ export class Classifier {
   }
 
   /** Shape templates, or null when the lexer's literals are not exactly the scanner's. */
-  private template(
-    statements: readonly StatementAnalysis[],
-    literals: readonly Span[] | null,
-    sql: string,
-    lexed: Lexed,
-  ): StatementTemplate[] | null {
+  private template(statements: readonly StatementAnalysis[], literals: readonly Span[] | null, sql: string, lexed: Lexed): StatementTemplate[] | null {
     if (literals === null || !sameLiterals(lexed, literals)) return null;
     const byStart = new Map<number, number>();
     for (let k = 0; k < lexed.starts.length; k++) byStart.set(lexed.starts[k]!, k);
@@ -266,11 +265,7 @@ function mayHoldSecret(sql: string, analysis: TextAnalysis): boolean {
 
 const UNKNOWN_CLASSES: readonly StatementClass[] = Object.freeze(['UNKNOWN']);
 
-function info(
-  t: Pick<StatementInfo, 'class' | 'classes' | 'commandTag' | 'objects' | 'redactParams'>,
-  text: string,
-  redactedText: string,
-): StatementInfo {
+function info(t: Pick<StatementInfo, 'class' | 'classes' | 'commandTag' | 'objects' | 'redactParams'>, text: string, redactedText: string): StatementInfo {
   return {
     class: t.class,
     classes: t.classes,

@@ -59,17 +59,7 @@ const ALTER_ALIASES: Readonly<Record<string, string>> = {
 };
 const NOT_ALTERABLE = new Set(['ACCESS_METHOD', 'TRANSFORM']);
 const NOT_DROPPABLE = new Set(['DATABASE', 'LARGEOBJECT', 'ROLE', 'SUBSCRIPTION', 'TABLESPACE']);
-const DEFINABLE = new Set([
-  'AGGREGATE',
-  'OPERATOR',
-  'TYPE',
-  'TSPARSER',
-  'TSDICTIONARY',
-  'TSTEMPLATE',
-  'TSCONFIGURATION',
-  'COLLATION',
-  'ACCESS_METHOD',
-]);
+const DEFINABLE = new Set(['AGGREGATE', 'OPERATOR', 'TYPE', 'TSPARSER', 'TSDICTIONARY', 'TSTEMPLATE', 'TSCONFIGURATION', 'COLLATION', 'ACCESS_METHOD']);
 
 /** Tags that depend on the node type only. */
 const FIXED: Readonly<Record<string, string>> = {

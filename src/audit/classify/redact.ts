@@ -11,15 +11,7 @@ export interface LiteralSpans {
  * text[start, end) trimmed, with literal k (for k in [from, to)) replaced when `redact(k)` says so.
  * Returns the plain trimmed slice (no copy beyond the slice) when nothing is replaced.
  */
-export function redactSlice(
-  sql: string,
-  start: number,
-  end: number,
-  spans: LiteralSpans,
-  from: number,
-  to: number,
-  redact: (k: number) => boolean,
-): string {
+export function redactSlice(sql: string, start: number, end: number, spans: LiteralSpans, from: number, to: number, redact: (k: number) => boolean): string {
   let out: string | null = null;
   let pos = start;
   for (let k = from; k < to; k++) {

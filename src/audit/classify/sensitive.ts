@@ -94,12 +94,7 @@ function insertValues(f: Fields, isSensitive: (name: unknown) => boolean, found:
 }
 
 /** Values matched to target columns by position. */
-function positional(
-  targets: readonly unknown[],
-  values: readonly unknown[],
-  isSensitive: (name: unknown) => boolean,
-  found: SensitiveValues,
-): void {
+function positional(targets: readonly unknown[], values: readonly unknown[], isSensitive: (name: unknown) => boolean, found: SensitiveValues): void {
   for (let i = 0; i < targets.length && i < values.length; i++) {
     if (isSensitive(fieldsOf(targets[i])['name'])) collect(values[i], found);
   }
@@ -112,4 +107,3 @@ function collect(node: unknown, found: SensitiveValues): void {
     else if (type === 'ParamRef' && typeof f['number'] === 'number') found.params.push(f['number']);
   });
 }
-

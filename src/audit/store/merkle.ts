@@ -78,7 +78,10 @@ export class MerkleFrontier {
   static from(size: number, frontier: readonly string[]): MerkleFrontier {
     if (!Number.isSafeInteger(size) || size < 0) throw new RangeError('tree size must be a non-negative integer');
     if (frontier.length !== popcount(size)) throw new RangeError(`a tree of ${size} leaves has ${popcount(size)} frontier hashes`);
-    return new MerkleFrontier(size, frontier.map((h) => Buffer.from(h, 'hex').toString('latin1')));
+    return new MerkleFrontier(
+      size,
+      frontier.map((h) => Buffer.from(h, 'hex').toString('latin1')),
+    );
   }
 
   get size(): number {

@@ -132,7 +132,9 @@ export async function recoverStore(dir: string, key: SigningKey, maxRecordBytes:
     if (text !== undefined && seqPrefix(text) === checkpointSize) anchorSeen = checkAnchor(text, last.checkpoint, segmentName(before!), 0);
   }
   if (last && !anchorSeen && replayed === 0) {
-    throw new AuditCorruptError(`checkpoint ${last.checkpoint.index} covers ${last.checkpoint.size} records but the store does not hold record ${last.checkpoint.size}`);
+    throw new AuditCorruptError(
+      `checkpoint ${last.checkpoint.index} covers ${last.checkpoint.size} records but the store does not hold record ${last.checkpoint.size}`,
+    );
   }
   if (needsOpening && segmentBytes > 0) {
     // The opening checkpoint is written before its segment is created: records without one are not ours.
@@ -211,4 +213,3 @@ function firstTime(text: string | undefined): number | undefined {
   const m = text === undefined ? null : /^\{"seq":\d+,"time":"([^"]+)"/.exec(text);
   return m ? Date.parse(m[1]!) : undefined;
 }
-

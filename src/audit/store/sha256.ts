@@ -13,4 +13,6 @@ export const sha256Hex: (data: string | Uint8Array) => string =
 
 /** SHA-256 as a latin1 string (one character per byte): for hashes of hashes, the cheapest form crypto.hash returns. */
 export const sha256Latin1: (data: Uint8Array) => string =
-  typeof oneShot === 'function' ? (data) => oneShot('sha256', data, 'latin1') as string : (data) => crypto.createHash('sha256').update(data).digest().toString('latin1');
+  typeof oneShot === 'function'
+    ? (data) => oneShot('sha256', data, 'latin1') as string
+    : (data) => crypto.createHash('sha256').update(data).digest().toString('latin1');

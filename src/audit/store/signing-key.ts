@@ -70,7 +70,9 @@ function supported(k: KeyObject): boolean {
 }
 
 export function keyIdOf(publicKey: KeyObject): string {
-  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+  return createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }
 
 /** A public key from a KeyObject or an SPKI PEM string; throws when it is not Ed25519 or P-256. */

@@ -394,7 +394,17 @@ export class AuditStore {
       this.notify(() => this.options.onHealthChange?.(false, error));
     }
     const pending = this.tickets.issued - this.tickets.settledThrough;
-    if (pending > 0) this.settleBatch({ t: 'batch', count: pending, ok: false, firstSeq: 0, hashes: '', invalid: [], error: { name: 'AuditWriteError', message, reason: 'io' }, state: { seq: this.seq, active: this.active, counts: this.writerCounts } });
+    if (pending > 0)
+      this.settleBatch({
+        t: 'batch',
+        count: pending,
+        ok: false,
+        firstSeq: 0,
+        hashes: '',
+        invalid: [],
+        error: { name: 'AuditWriteError', message, reason: 'io' },
+        state: { seq: this.seq, active: this.active, counts: this.writerCounts },
+      });
     for (const r of this.checkpointRequests.values()) r.reject(error);
     this.checkpointRequests.clear();
     this.outbox.clear();
@@ -420,7 +430,8 @@ export class AuditStore {
   }
 
   private unreferenceWhenIdle(): void {
-    if (this.referenced && this.tickets.issued === this.tickets.settledThrough && this.checkpointRequests.size === 0 && this.outbox.size === 0) this.reference();
+    if (this.referenced && this.tickets.issued === this.tickets.settledThrough && this.checkpointRequests.size === 0 && this.outbox.size === 0)
+      this.reference();
   }
 
   private notify(call: () => void): void {

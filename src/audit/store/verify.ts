@@ -173,7 +173,13 @@ class Verifier {
       if (anchorAt < -1) anchorAt = this.items.length - 1;
     }
     if (!checkpointTreeConsistent(cp)) {
-      this.fail('checkpoint-bad-line', this.items[anchorAt]?.file ?? 'from-checkpoint', this.items[anchorAt]?.line ?? 0, `checkpoint ${cp.index}'s frontier does not fold to its root`, { checkpoint: cp.index });
+      this.fail(
+        'checkpoint-bad-line',
+        this.items[anchorAt]?.file ?? 'from-checkpoint',
+        this.items[anchorAt]?.line ?? 0,
+        `checkpoint ${cp.index}'s frontier does not fold to its root`,
+        { checkpoint: cp.index },
+      );
     }
     this.anchor = cp;
     this.lastCheckpoint = cp;
@@ -301,13 +307,22 @@ class Verifier {
         });
       }
       if (cp.root !== this.frontier.root().toString('hex') || cp.lastHash !== this.lastHash) {
-        this.fail('root-mismatch', item.file, item.line, `records ${this.lastCheckpoint!.size + 1}..${cp.size} do not match checkpoint ${cp.index}'s Merkle root`, {
+        this.fail(
+          'root-mismatch',
+          item.file,
+          item.line,
+          `records ${this.lastCheckpoint!.size + 1}..${cp.size} do not match checkpoint ${cp.index}'s Merkle root`,
+          {
+            checkpoint: cp.index,
+            seq: cp.size,
+          },
+        );
+      }
+      if (this.witness && cp.index === this.witness.index && text !== checkpointText(this.witness)) {
+        this.fail('checkpoint-mismatch', item.file, item.line, `checkpoint ${cp.index} differs from the witness's copy`, {
           checkpoint: cp.index,
           seq: cp.size,
         });
-      }
-      if (this.witness && cp.index === this.witness.index && text !== checkpointText(this.witness)) {
-        this.fail('checkpoint-mismatch', item.file, item.line, `checkpoint ${cp.index} differs from the witness's copy`, { checkpoint: cp.index, seq: cp.size });
       }
       this.cpIndex = cp.index;
       this.cpText = text;

@@ -84,7 +84,12 @@ export interface SerializedError {
 export function serializeError(err: unknown): SerializedError {
   if (err instanceof AuditWriteError) return { name: err.name, message: err.message, reason: err.reason, ...(err.errno ? { errno: err.errno } : {}) };
   if (err instanceof AuditCorruptError) {
-    return { name: err.name, message: err.message, ...(err.file !== undefined ? { file: err.file } : {}), ...(err.line !== undefined ? { line: err.line } : {}) };
+    return {
+      name: err.name,
+      message: err.message,
+      ...(err.file !== undefined ? { file: err.file } : {}),
+      ...(err.line !== undefined ? { line: err.line } : {}),
+    };
   }
   if (err instanceof Error) return { name: err.name, message: err.message };
   return { name: 'Error', message: String(err) };

@@ -7,6 +7,10 @@ import { WriterHost, type ToWriter } from './writer-host.js';
 
 const port = parentPort;
 if (port) {
-  const host = new WriterHost((m) => port.postMessage(m), { io: nodeSyncIo, now: Date.now }, () => port.close());
+  const host = new WriterHost(
+    (m) => port.postMessage(m),
+    { io: nodeSyncIo, now: Date.now },
+    () => port.close(),
+  );
   port.on('message', (m: ToWriter) => host.handle(m));
 }

@@ -97,7 +97,17 @@ export class StatementJoiner {
     switch (e.type) {
       case 'query': {
         const infos = this.options.classifier.classify(e.text);
-        this.push({ kind: 'query', infos, next: 0, mark: this.now(), truncated: e.truncated, full: e.full, copyBytes: 0, copy: infos.some(mayCopy), seq: ++this.seq });
+        this.push({
+          kind: 'query',
+          infos,
+          next: 0,
+          mark: this.now(),
+          truncated: e.truncated,
+          full: e.full,
+          copyBytes: 0,
+          copy: infos.some(mayCopy),
+          seq: ++this.seq,
+        });
         return;
       }
       case 'parse': {
@@ -183,14 +193,21 @@ export class StatementJoiner {
         } else if (head?.kind === 'execute') {
           this.take();
           this.sqlPrepared(head.info, e.tag, head.seq, head.truncated, head.full);
-          this.record(head.info, head.start, 'extended', this.text(head.info, head.truncated, head.full), head.params, { tag: e.tag, rows: e.rows, copyBytes: head.copyBytes + e.copyBytes });
+          this.record(head.info, head.start, 'extended', this.text(head.info, head.truncated, head.full), head.params, {
+            tag: e.tag,
+            rows: e.rows,
+            copyBytes: head.copyBytes + e.copyBytes,
+          });
         }
         if (head !== undefined && head === this.copy.target) this.copyEnded();
         return;
       case 'portalSuspended':
         if (head?.kind === 'execute') {
           this.take();
-          this.record(head.info, head.start, 'extended', this.text(head.info, head.truncated, head.full), head.params, { rows: e.dataRows, copyBytes: head.copyBytes });
+          this.record(head.info, head.start, 'extended', this.text(head.info, head.truncated, head.full), head.params, {
+            rows: e.dataRows,
+            copyBytes: head.copyBytes,
+          });
         }
         return;
       case 'emptyQuery':

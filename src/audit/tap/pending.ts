@@ -5,10 +5,39 @@ import type { FullText, ParamValue } from '../../pgwire/observer/index.js';
 import type { Prepared } from './prepared.js';
 
 export type Pending =
-  | { kind: 'query'; infos: readonly StatementInfo[]; next: number; mark: number; truncated: boolean; full: FullText | undefined; copyBytes: number; copy: boolean; seq: number }
-  | { kind: 'execute'; info: StatementInfo; params: readonly ParamValue[] | undefined; start: number; truncated: boolean; full: FullText | undefined; copyBytes: number; copy: boolean; seq: number }
+  | {
+      kind: 'query';
+      infos: readonly StatementInfo[];
+      next: number;
+      mark: number;
+      truncated: boolean;
+      full: FullText | undefined;
+      copyBytes: number;
+      copy: boolean;
+      seq: number;
+    }
+  | {
+      kind: 'execute';
+      info: StatementInfo;
+      params: readonly ParamValue[] | undefined;
+      start: number;
+      truncated: boolean;
+      full: FullText | undefined;
+      copyBytes: number;
+      copy: boolean;
+      seq: number;
+    }
   /** `declared`: what the Parse put under its name; `previous`: what was there before (the server keeps it if the Parse fails). */
-  | { kind: 'parse'; name: string; info: StatementInfo; start: number; truncated: boolean; full: FullText | undefined; declared: Prepared; previous: Prepared | undefined }
+  | {
+      kind: 'parse';
+      name: string;
+      info: StatementInfo;
+      start: number;
+      truncated: boolean;
+      full: FullText | undefined;
+      declared: Prepared;
+      previous: Prepared | undefined;
+    }
   /** Close: applied at the server's CloseComplete (a Close the server skips after an error closes nothing). */
   | { kind: 'close'; target: 'statement' | 'portal'; name: string; seq: number }
   | { kind: 'function'; oid: number; args: readonly ParamValue[] | undefined; start: number }
@@ -23,4 +52,3 @@ export type Statement = Extract<Pending, { kind: 'query' | 'execute' }>;
 
 export const COPY_END: Pending = { kind: 'copyEnd' };
 export const OTHER: Pending = { kind: 'other' };
-

@@ -79,10 +79,12 @@ export class PreparedStatements {
   }
 
   statement(name: string): Prepared {
-    return (name === '' ? this.unnamedStatement : this.statements.get(name)) ?? {
-      info: unknownInfo(`unknown prepared statement "${name}"`),
-      truncated: false,
-    };
+    return (
+      (name === '' ? this.unnamedStatement : this.statements.get(name)) ?? {
+        info: unknownInfo(`unknown prepared statement "${name}"`),
+        truncated: false,
+      }
+    );
   }
 
   /** False when the budget would be exceeded. */
@@ -103,11 +105,13 @@ export class PreparedStatements {
   }
 
   portal(name: string): Portal {
-    return (name === '' ? this.unnamedPortal : this.portals.get(name)) ?? {
-      info: unknownInfo(`unknown portal "${name}"`),
-      truncated: false,
-      params: undefined,
-    };
+    return (
+      (name === '' ? this.unnamedPortal : this.portals.get(name)) ?? {
+        info: unknownInfo(`unknown portal "${name}"`),
+        truncated: false,
+        params: undefined,
+      }
+    );
   }
 
   /** The server closed the portal (CloseComplete): forgotten, unless bound again after the Close (`seq`). */

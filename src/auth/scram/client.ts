@@ -10,9 +10,7 @@ import { deriveKeys, hmac, safeEqual, SCRAM_KEY_LENGTH, sha256, xor } from './ke
 import { ScramError } from './scram-error.js';
 import type { ScramMechanism } from './server.js';
 
-export type ScramClientCredentials =
-  | { readonly clientKey: Buffer; readonly serverKey: Buffer }
-  | { readonly password: string | Buffer };
+export type ScramClientCredentials = { readonly clientKey: Buffer; readonly serverKey: Buffer } | { readonly password: string | Buffer };
 
 export type ScramClientOptions = ScramClientCredentials & {
   /** Binding data of the server's certificate: selects SCRAM-SHA-256-PLUS. */
@@ -91,10 +89,7 @@ export class ScramClientSession {
     }
     for (const extension of parts.slice(3)) checkExtension(extension, what);
 
-    const { clientKey, serverKey } =
-      'clientKey' in this.credentials
-        ? this.credentials
-        : deriveKeys(this.credentials.password, salt, iterations);
+    const { clientKey, serverKey } = 'clientKey' in this.credentials ? this.credentials : deriveKeys(this.credentials.password, salt, iterations);
 
     const cbindInput = this.channelBinding
       ? Buffer.concat([Buffer.from(this.gs2Header, 'utf8'), this.channelBinding.data])
@@ -116,10 +111,7 @@ export class ScramClientSession {
     const parts = text.split(',');
     if (parts[0]!.startsWith('e=')) {
       const reason = parts[0]!.slice(2);
-      throw new ScramError(
-        `SCRAM authentication failed: server error "${/^[\x20-\x7e]{1,64}$/.test(reason) ? reason : 'unreadable'}"`,
-        '28000',
-      );
+      throw new ScramError(`SCRAM authentication failed: server error "${/^[\x20-\x7e]{1,64}$/.test(reason) ? reason : 'unreadable'}"`, '28000');
     }
     const signature = decodeBase64(attribute(parts[0], 'v', what));
     for (const extension of parts.slice(1)) checkExtension(extension, what);

@@ -40,7 +40,10 @@ export function saslprep(password: string | Buffer): string | null {
     if (mapped.some((code) => inTable(code, L_CAT))) return null;
     if (!inTable(mapped[0]!, RAND_AL_CAT) || !inTable(mapped[mapped.length - 1]!, RAND_AL_CAT)) return null;
   }
-  return mapped.map((code) => String.fromCodePoint(code)).join('').normalize('NFKC');
+  return mapped
+    .map((code) => String.fromCodePoint(code))
+    .join('')
+    .normalize('NFKC');
 }
 
 /** The bytes PostgreSQL feeds to PBKDF2 for this password: SASLprep'd, else raw. */

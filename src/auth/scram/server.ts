@@ -82,15 +82,11 @@ export class ScramServerSession {
     const flag = text.slice(0, flagEnd);
     if (flag === 'n' || flag === 'y') {
       if (this.plus) {
-        throw new ScramError(
-          'malformed SCRAM message: the client selected SCRAM-SHA-256-PLUS, but the SCRAM message does not include channel binding data',
-        );
+        throw new ScramError('malformed SCRAM message: the client selected SCRAM-SHA-256-PLUS, but the SCRAM message does not include channel binding data');
       }
       if (flag === 'y' && this.channelBinding !== null) {
         // The client supports channel binding and believes we do not: something removed PLUS.
-        throw new ScramError(
-          'SCRAM channel binding negotiation error: the client supports channel binding but thinks the server does not',
-        );
+        throw new ScramError('SCRAM channel binding negotiation error: the client supports channel binding but thinks the server does not');
       }
     } else if (flag.startsWith('p=')) {
       if (!this.plus) {

@@ -68,12 +68,7 @@ export function buildScramVerifier(password: string | Buffer, options: BuildVeri
  * without the secret can tell it is a mock. The iteration count is the one real roles get
  * (PostgreSQL's default), so it gives nothing away either.
  */
-export function mockVerifier(
-  server: string,
-  username: string,
-  secret: Buffer,
-  options: { readonly iterations?: number } = {},
-): ScramVerifier {
+export function mockVerifier(server: string, username: string, secret: Buffer, options: { readonly iterations?: number } = {}): ScramVerifier {
   if (secret.length < 16) throw new RangeError('mock verifier secret must be at least 16 bytes');
   if (server === '') throw new RangeError('mock verifier needs the server it stands in for');
   // Length-prefixed fields: no (server, user) pair can be spelled as another one.

@@ -29,6 +29,6 @@ export class TokenRejected extends Error {
 
 /** A token-supplied value as it may appear in a message: JSON-quoted and cut to 80 characters. */
 export function quoted(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
   return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}...` : text);
 }

@@ -28,7 +28,12 @@ interface SettingsBody {
   retentionDays?: number;
 }
 
-const view = (s: AuditSettings) => ({ classes: s.classes, logParameters: s.logParameters ? 'Enabled' : 'Disabled', redact: s.redact, retentionDays: s.retentionDays });
+const view = (s: AuditSettings) => ({
+  classes: s.classes,
+  logParameters: s.logParameters ? 'Enabled' : 'Disabled',
+  redact: s.redact,
+  retentionDays: s.retentionDays,
+});
 
 export function auditSettingsRoutes(app: FastifyInstance, servers: ServersRepo, repo: AuditSettingsRepo): void {
   const params = { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 200 } } } as const;
@@ -38,47 +43,55 @@ export function auditSettingsRoutes(app: FastifyInstance, servers: ServersRepo, 
     return s.id;
   };
 
-  app.get<{ Params: { name: string } }>('/servers/:name/auditSettings', {
-    config: { roles: READ },
-    schema: { tags: ['audit'], params, response: { 200: settingsSchema, ...errorResponses } },
-  }, async (req) => view(await repo.get(await serverId(req.params.name))));
-
-  app.patch<{ Params: { name: string }; Body: SettingsBody }>('/servers/:name/auditSettings', {
-    config: { roles: SECURE, action: 'auditSettings.update' },
-    schema: {
-      tags: ['audit'],
-      params,
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        minProperties: 1,
-        properties: {
-          classes: { type: 'array', uniqueItems: true, maxItems: 7, items: { type: 'string', enum: [...AUDIT_CLASSES] } },
-          logParameters: { type: 'string', enum: ['Enabled', 'Disabled'] },
-          redact: { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 200 } },
-          retentionDays: { type: 'integer', minimum: 1, maximum: 3650 },
-        },
-      },
-      response: { 200: settingsSchema, ...errorResponses },
+  app.get<{ Params: { name: string } }>(
+    '/servers/:name/auditSettings',
+    {
+      config: { roles: READ },
+      schema: { tags: ['audit'], params, response: { 200: settingsSchema, ...errorResponses } },
     },
-  }, async (req) => {
-    const id = await serverId(req.params.name);
-    for (const pattern of req.body.redact ?? []) {
-      try {
-        new RegExp(pattern, 'i');
-      } catch {
-        throw invalid(`redact pattern '${pattern}' is not a valid regular expression.`);
+    async (req) => view(await repo.get(await serverId(req.params.name))),
+  );
+
+  app.patch<{ Params: { name: string }; Body: SettingsBody }>(
+    '/servers/:name/auditSettings',
+    {
+      config: { roles: SECURE, action: 'auditSettings.update' },
+      schema: {
+        tags: ['audit'],
+        params,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          properties: {
+            classes: { type: 'array', uniqueItems: true, maxItems: 7, items: { type: 'string', enum: [...AUDIT_CLASSES] } },
+            logParameters: { type: 'string', enum: ['Enabled', 'Disabled'] },
+            redact: { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 200 } },
+            retentionDays: { type: 'integer', minimum: 1, maximum: 3650 },
+          },
+        },
+        response: { 200: settingsSchema, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const id = await serverId(req.params.name);
+      for (const pattern of req.body.redact ?? []) {
+        try {
+          new RegExp(pattern, 'i');
+        } catch {
+          throw invalid(`redact pattern '${pattern}' is not a valid regular expression.`);
+        }
       }
-    }
-    const current = await repo.get(id);
-    const next: AuditSettings = {
-      classes: req.body.classes ?? current.classes,
-      logParameters: req.body.logParameters === undefined ? current.logParameters : req.body.logParameters === 'Enabled',
-      redact: req.body.redact ?? current.redact,
-      retentionDays: req.body.retentionDays ?? current.retentionDays,
-    };
-    return view(await repo.put(id, next));
-  });
+      const current = await repo.get(id);
+      const next: AuditSettings = {
+        classes: req.body.classes ?? current.classes,
+        logParameters: req.body.logParameters === undefined ? current.logParameters : req.body.logParameters === 'Enabled',
+        redact: req.body.redact ?? current.redact,
+        retentionDays: req.body.retentionDays ?? current.retentionDays,
+      };
+      return view(await repo.put(id, next));
+    },
+  );
 }
 
 export interface AuditRoutesDeps {
@@ -107,7 +120,18 @@ export function auditLogRoutes(app: FastifyInstance, deps: AuditRoutesDeps): voi
       limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
     },
   } as const;
-  type Q = { server?: string; user?: string; class?: string; outcome?: 'success' | 'failure'; type?: string; since?: string; until?: string; text?: string; after?: string; limit?: string };
+  type Q = {
+    server?: string;
+    user?: string;
+    class?: string;
+    outcome?: 'success' | 'failure';
+    type?: string;
+    since?: string;
+    until?: string;
+    text?: string;
+    after?: string;
+    limit?: string;
+  };
   const toQuery = (q: Q): AuditQuery => ({
     server: q.server,
     user: q.user,
@@ -121,45 +145,57 @@ export function auditLogRoutes(app: FastifyInstance, deps: AuditRoutesDeps): voi
     limit: q.limit === undefined ? undefined : Math.max(1, Number(q.limit)),
   });
 
-  app.get<{ Querystring: Q }>('/audit/events', {
-    config: { roles: auditReaders, action: 'audit.search' },
-    schema: { tags: ['audit'], querystring: query },
-  }, async (req) => {
-    const { hits, nextAfterSeq } = await searchAudit(deps.dir, toQuery(req.query));
-    return { value: hits, next: nextAfterSeq };
-  });
+  app.get<{ Querystring: Q }>(
+    '/audit/events',
+    {
+      config: { roles: auditReaders, action: 'audit.search' },
+      schema: { tags: ['audit'], querystring: query },
+    },
+    async (req) => {
+      const { hits, nextAfterSeq } = await searchAudit(deps.dir, toQuery(req.query));
+      return { value: hits, next: nextAfterSeq };
+    },
+  );
 
-  app.get<{ Querystring: Q }>('/audit/export', {
-    config: { roles: auditReaders, action: 'audit.export' },
-    schema: { tags: ['audit'], querystring: query },
-  }, async (req, reply) => {
-    const lines: string[] = [];
-    let after = Number(req.query.after ?? 0);
-    for (;;) {
-      const { hits, nextAfterSeq } = await searchAudit(deps.dir, { ...toQuery(req.query), afterSeq: after, limit: 1000 });
-      for (const h of hits) lines.push(JSON.stringify(h));
-      if (nextAfterSeq === null) break;
-      after = nextAfterSeq;
-    }
-    return reply.type('application/x-ndjson').send(lines.length ? `${lines.join('\n')}\n` : '');
-  });
+  app.get<{ Querystring: Q }>(
+    '/audit/export',
+    {
+      config: { roles: auditReaders, action: 'audit.export' },
+      schema: { tags: ['audit'], querystring: query },
+    },
+    async (req, reply) => {
+      const lines: string[] = [];
+      let after = Number(req.query.after ?? 0);
+      for (;;) {
+        const { hits, nextAfterSeq } = await searchAudit(deps.dir, { ...toQuery(req.query), afterSeq: after, limit: 1000 });
+        for (const h of hits) lines.push(JSON.stringify(h));
+        if (nextAfterSeq === null) break;
+        after = nextAfterSeq;
+      }
+      return reply.type('application/x-ndjson').send(lines.length ? `${lines.join('\n')}\n` : '');
+    },
+  );
 
-  app.post<{ Body: { fromCheckpoint?: number; lastKnownCheckpoint?: Record<string, unknown> } }>('/audit/verify', {
-    config: { roles: auditReaders, action: 'audit.verify' },
-    schema: {
-      tags: ['audit'],
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        properties: { fromCheckpoint: { type: 'integer', minimum: 0 }, lastKnownCheckpoint: { type: 'object' } },
+  app.post<{ Body: { fromCheckpoint?: number; lastKnownCheckpoint?: Record<string, unknown> } }>(
+    '/audit/verify',
+    {
+      config: { roles: auditReaders, action: 'audit.verify' },
+      schema: {
+        tags: ['audit'],
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { fromCheckpoint: { type: 'integer', minimum: 0 }, lastKnownCheckpoint: { type: 'object' } },
+        },
       },
     },
-  }, async (req) => {
-    const report = await verifyStore(deps.dir, {
-      publicKey: deps.publicKeyPem(),
-      ...(req.body?.fromCheckpoint !== undefined ? { fromCheckpoint: req.body.fromCheckpoint } : {}),
-      ...(req.body?.lastKnownCheckpoint ? { lastKnownCheckpoint: req.body.lastKnownCheckpoint as unknown as ExportedCheckpoint } : {}),
-    });
-    return report;
-  });
+    async (req) => {
+      const report = await verifyStore(deps.dir, {
+        publicKey: deps.publicKeyPem(),
+        ...(req.body?.fromCheckpoint !== undefined ? { fromCheckpoint: req.body.fromCheckpoint } : {}),
+        ...(req.body?.lastKnownCheckpoint ? { lastKnownCheckpoint: req.body.lastKnownCheckpoint as unknown as ExportedCheckpoint } : {}),
+      });
+      return report;
+    },
+  );
 }

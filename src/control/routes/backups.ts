@@ -24,52 +24,68 @@ const view = (m: BackupManifest) => ({
 export function backupRoutes(app: FastifyInstance, service: ServerService, operations: Operations): void {
   const params = { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 200 } } } as const;
 
-  app.get<{ Params: { name: string } }>('/servers/:name/backups', {
-    config: { roles: READ },
-    schema: { tags: ['backups'], params },
-  }, async (req) => ({ value: (await service.backups(req.params.name)).map(view) }));
+  app.get<{ Params: { name: string } }>(
+    '/servers/:name/backups',
+    {
+      config: { roles: READ },
+      schema: { tags: ['backups'], params },
+    },
+    async (req) => ({ value: (await service.backups(req.params.name)).map(view) }),
+  );
 
-  app.post<{ Params: { name: string } }>('/servers/:name/backups', {
-    config: { roles: MANAGE, action: 'backup.create' },
-    schema: { tags: ['backups'], params },
-  }, async (req, reply) => {
-    await service.get(req.params.name);
-    const op = operations.start('backup', req.params.name, async (progress) => view(await service.backup(req.params.name, progress)));
-    return reply.code(202).send(op);
-  });
+  app.post<{ Params: { name: string } }>(
+    '/servers/:name/backups',
+    {
+      config: { roles: MANAGE, action: 'backup.create' },
+      schema: { tags: ['backups'], params },
+    },
+    async (req, reply) => {
+      await service.get(req.params.name);
+      const op = operations.start('backup', req.params.name, async (progress) => view(await service.backup(req.params.name, progress)));
+      return reply.code(202).send(op);
+    },
+  );
 
-  app.post<{ Params: { name: string }; Body: { name: string; restorePointInTime?: string } }>('/servers/:name/restore', {
-    config: { roles: MANAGE, action: 'server.restore' },
-    schema: {
-      tags: ['backups'],
-      params,
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name'],
-        properties: { name: { type: 'string', maxLength: 100 }, restorePointInTime: { type: 'string', maxLength: 40 } },
+  app.post<{ Params: { name: string }; Body: { name: string; restorePointInTime?: string } }>(
+    '/servers/:name/restore',
+    {
+      config: { roles: MANAGE, action: 'server.restore' },
+      schema: {
+        tags: ['backups'],
+        params,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name'],
+          properties: { name: { type: 'string', maxLength: 100 }, restorePointInTime: { type: 'string', maxLength: 40 } },
+        },
       },
     },
-  }, async (req, reply) => {
-    let at: Date | undefined;
-    if (req.body.restorePointInTime !== undefined) {
-      at = new Date(req.body.restorePointInTime);
-      if (Number.isNaN(at.getTime())) throw invalid(`restorePointInTime '${req.body.restorePointInTime}' is not an ISO 8601 date and time.`);
-    }
-    const { run } = await service.prepareRestore(req.body.name, req.params.name, at);
-    const op = operations.start('restore', req.body.name, async (progress) => {
-      const s = await run(progress);
-      return { name: s.name, state: s.state };
-    });
-    return reply.code(202).send(op);
-  });
+    async (req, reply) => {
+      let at: Date | undefined;
+      if (req.body.restorePointInTime !== undefined) {
+        at = new Date(req.body.restorePointInTime);
+        if (Number.isNaN(at.getTime())) throw invalid(`restorePointInTime '${req.body.restorePointInTime}' is not an ISO 8601 date and time.`);
+      }
+      const { run } = await service.prepareRestore(req.body.name, req.params.name, at);
+      const op = operations.start('restore', req.body.name, async (progress) => {
+        const s = await run(progress);
+        return { name: s.name, state: s.state };
+      });
+      return reply.code(202).send(op);
+    },
+  );
 
-  app.get<{ Params: { id: string } }>('/operations/:id', {
-    config: { roles: READ },
-    schema: { tags: ['backups'], params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } } } },
-  }, async (req) => {
-    const op = operations.get(req.params.id);
-    if (!op) throw notFound(`Operation '${req.params.id}' was not found.`);
-    return op;
-  });
+  app.get<{ Params: { id: string } }>(
+    '/operations/:id',
+    {
+      config: { roles: READ },
+      schema: { tags: ['backups'], params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } } } },
+    },
+    async (req) => {
+      const op = operations.get(req.params.id);
+      if (!op) throw notFound(`Operation '${req.params.id}' was not found.`);
+      return op;
+    },
+  );
 }

@@ -40,53 +40,76 @@ interface SetBody {
 export function configurationRoutes(app: FastifyInstance, service: ConfigurationService): void {
   const withId = <T extends { name: string }>(server: string, c: T) => ({ id: `/servers/${server}/configurations/${c.name}`, ...c });
 
-  app.get<{ Params: { name: string } }>('/servers/:name/configurations', {
-    config: { roles: READ },
-    schema: { tags, params: serverParams, response: { 200: { type: 'object', properties: { value: { type: 'array', items: configurationSchema } } }, ...errorResponses } },
-  }, async (req) => ({ value: (await service.list(req.params.name)).map((c) => withId(req.params.name, c)) }));
+  app.get<{ Params: { name: string } }>(
+    '/servers/:name/configurations',
+    {
+      config: { roles: READ },
+      schema: {
+        tags,
+        params: serverParams,
+        response: { 200: { type: 'object', properties: { value: { type: 'array', items: configurationSchema } } }, ...errorResponses },
+      },
+    },
+    async (req) => ({ value: (await service.list(req.params.name)).map((c) => withId(req.params.name, c)) }),
+  );
 
-  app.get<{ Params: { name: string; parameter: string } }>('/servers/:name/configurations/:parameter', {
-    config: { roles: READ },
-    schema: { tags, params: paramParams, response: { 200: configurationSchema, ...errorResponses } },
-  }, async (req) => withId(req.params.name, await service.show(req.params.name, req.params.parameter)));
+  app.get<{ Params: { name: string; parameter: string } }>(
+    '/servers/:name/configurations/:parameter',
+    {
+      config: { roles: READ },
+      schema: { tags, params: paramParams, response: { 200: configurationSchema, ...errorResponses } },
+    },
+    async (req) => withId(req.params.name, await service.show(req.params.name, req.params.parameter)),
+  );
 
-  app.put<{ Params: { name: string; parameter: string }; Body: SetBody; Querystring: { restart?: boolean } }>('/servers/:name/configurations/:parameter', {
-    config: { roles: MANAGE, action: 'configuration.set' },
-    schema: {
-      tags,
-      params: paramParams,
-      querystring: { type: 'object', properties: { restart: { type: 'boolean' } } },
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['value'],
-        properties: {
-          value: { type: 'string', maxLength: 1024 },
-          restart: { type: 'boolean', description: 'restart the server when the parameter needs it (open sessions end)' },
+  app.put<{ Params: { name: string; parameter: string }; Body: SetBody; Querystring: { restart?: boolean } }>(
+    '/servers/:name/configurations/:parameter',
+    {
+      config: { roles: MANAGE, action: 'configuration.set' },
+      schema: {
+        tags,
+        params: paramParams,
+        querystring: { type: 'object', properties: { restart: { type: 'boolean' } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['value'],
+          properties: {
+            value: { type: 'string', maxLength: 1024 },
+            restart: { type: 'boolean', description: 'restart the server when the parameter needs it (open sessions end)' },
+          },
+        },
+        response: { 200: configurationSchema, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const restart = req.body.restart ?? req.query.restart ?? false;
+      return withId(req.params.name, await service.set(req.params.name, req.params.parameter, req.body.value, restart));
+    },
+  );
+
+  app.post<{ Params: { name: string }; Body: { name: string; database?: string } }>(
+    '/servers/:name/extensions',
+    {
+      config: { roles: MANAGE, action: 'extension.create' },
+      schema: {
+        tags,
+        params: serverParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name'],
+          properties: { name: { type: 'string', minLength: 1, maxLength: 63 }, database: { type: 'string', minLength: 1, maxLength: 63 } },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: { name: { type: 'string' }, database: { type: 'string' }, version: { type: 'string' }, created: { type: 'boolean' } },
+          },
+          ...errorResponses,
         },
       },
-      response: { 200: configurationSchema, ...errorResponses },
     },
-  }, async (req) => {
-    const restart = req.body.restart ?? req.query.restart ?? false;
-    return withId(req.params.name, await service.set(req.params.name, req.params.parameter, req.body.value, restart));
-  });
-
-  app.post<{ Params: { name: string }; Body: { name: string; database?: string } }>('/servers/:name/extensions', {
-    config: { roles: MANAGE, action: 'extension.create' },
-    schema: {
-      tags,
-      params: serverParams,
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name'],
-        properties: { name: { type: 'string', minLength: 1, maxLength: 63 }, database: { type: 'string', minLength: 1, maxLength: 63 } },
-      },
-      response: {
-        200: { type: 'object', properties: { name: { type: 'string' }, database: { type: 'string' }, version: { type: 'string' }, created: { type: 'boolean' } } },
-        ...errorResponses,
-      },
-    },
-  }, async (req) => service.createExtension(req.params.name, req.body.name, req.body.database ?? 'postgres'));
+    async (req) => service.createExtension(req.params.name, req.body.name, req.body.database ?? 'postgres'),
+  );
 }

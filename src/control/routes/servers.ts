@@ -42,41 +42,69 @@ export function serverRoutes(app: FastifyInstance, service: ServerService, domai
   const view = (s: ServerRecord) => serverView(s, domain, version);
   const tags = ['servers'];
 
-  app.get('/servers', {
-    config: { roles: READ },
-    schema: { tags, response: { 200: { type: 'object', properties: { value: { type: 'array', items: serverSchema } } }, ...errorResponses } },
-  }, async () => ({ value: (await service.list()).map(view) }));
+  app.get(
+    '/servers',
+    {
+      config: { roles: READ },
+      schema: { tags, response: { 200: { type: 'object', properties: { value: { type: 'array', items: serverSchema } } }, ...errorResponses } },
+    },
+    async () => ({ value: (await service.list()).map(view) }),
+  );
 
-  app.post<{ Body: CreateServerInput }>('/servers', {
-    config: { roles: MANAGE, action: 'server.create' },
-    schema: { tags, body: createServerBody, response: { 201: serverSchema, ...errorResponses } },
-  }, async (req, reply) => reply.code(201).send(view(await service.create(req.body))));
+  app.post<{ Body: CreateServerInput }>(
+    '/servers',
+    {
+      config: { roles: MANAGE, action: 'server.create' },
+      schema: { tags, body: createServerBody, response: { 201: serverSchema, ...errorResponses } },
+    },
+    async (req, reply) => reply.code(201).send(view(await service.create(req.body))),
+  );
 
-  app.get<{ Params: { name: string } }>('/servers/:name', {
-    config: { roles: READ },
-    schema: { tags, params: nameParams, response: { 200: serverSchema, ...errorResponses } },
-  }, async (req) => view(await service.get(req.params.name)));
+  app.get<{ Params: { name: string } }>(
+    '/servers/:name',
+    {
+      config: { roles: READ },
+      schema: { tags, params: nameParams, response: { 200: serverSchema, ...errorResponses } },
+    },
+    async (req) => view(await service.get(req.params.name)),
+  );
 
-  app.patch<{ Params: { name: string }; Body: UpdateServerInput }>('/servers/:name', {
-    config: { roles: MANAGE, action: 'server.update' },
-    schema: { tags, params: nameParams, body: updateServerBody, response: { 200: serverSchema, ...errorResponses } },
-  }, async (req) => view(await service.update(req.params.name, req.body)));
+  app.patch<{ Params: { name: string }; Body: UpdateServerInput }>(
+    '/servers/:name',
+    {
+      config: { roles: MANAGE, action: 'server.update' },
+      schema: { tags, params: nameParams, body: updateServerBody, response: { 200: serverSchema, ...errorResponses } },
+    },
+    async (req) => view(await service.update(req.params.name, req.body)),
+  );
 
-  app.delete<{ Params: { name: string } }>('/servers/:name', {
-    config: { roles: MANAGE, action: 'server.delete' },
-    schema: { tags, params: nameParams, response: { 204: { type: 'null' }, ...errorResponses } },
-  }, async (req, reply) => {
-    await service.delete(req.params.name);
-    return reply.code(204).send();
-  });
+  app.delete<{ Params: { name: string } }>(
+    '/servers/:name',
+    {
+      config: { roles: MANAGE, action: 'server.delete' },
+      schema: { tags, params: nameParams, response: { 204: { type: 'null' }, ...errorResponses } },
+    },
+    async (req, reply) => {
+      await service.delete(req.params.name);
+      return reply.code(204).send();
+    },
+  );
 
-  app.post<{ Params: { name: string } }>('/servers/:name/stop', {
-    config: { roles: MANAGE, action: 'server.stop' },
-    schema: { tags, params: nameParams, response: { 200: serverSchema, ...errorResponses } },
-  }, async (req) => view(await service.stop(req.params.name)));
+  app.post<{ Params: { name: string } }>(
+    '/servers/:name/stop',
+    {
+      config: { roles: MANAGE, action: 'server.stop' },
+      schema: { tags, params: nameParams, response: { 200: serverSchema, ...errorResponses } },
+    },
+    async (req) => view(await service.stop(req.params.name)),
+  );
 
-  app.post<{ Params: { name: string } }>('/servers/:name/start', {
-    config: { roles: MANAGE, action: 'server.start' },
-    schema: { tags, params: nameParams, response: { 200: serverSchema, ...errorResponses } },
-  }, async (req) => view(await service.start(req.params.name)));
+  app.post<{ Params: { name: string } }>(
+    '/servers/:name/start',
+    {
+      config: { roles: MANAGE, action: 'server.start' },
+      schema: { tags, params: nameParams, response: { 200: serverSchema, ...errorResponses } },
+    },
+    async (req) => view(await service.start(req.params.name)),
+  );
 }

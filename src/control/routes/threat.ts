@@ -45,7 +45,12 @@ const policyBody = {
       type: 'array',
       uniqueItems: true,
       maxItems: 1000,
-      items: { anyOf: [{ type: 'string', enum: [...ALERT_TYPES] }, { type: 'string', pattern: '^SqlInjection:[0-9a-f]{16}$' }] },
+      items: {
+        anyOf: [
+          { type: 'string', enum: [...ALERT_TYPES] },
+          { type: 'string', pattern: '^SqlInjection:[0-9a-f]{16}$' },
+        ],
+      },
     },
     emailAddresses: { type: 'array', maxItems: 50, items: { type: 'string', minLength: 3, maxLength: 254 } },
     webhooks: {
@@ -93,7 +98,11 @@ export type SealWebhookSecret = (secret: string, server: string, url: string) =>
 
 export function threatRoutes(app: FastifyInstance, servers: ServersRepo, repo: ThreatRepo, engine: ThreatEngine, seal: SealWebhookSecret): void {
   const params = { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 200 } } } as const;
-  const alertParams = { type: 'object', required: ['name', 'id'], properties: { name: { type: 'string', maxLength: 200 }, id: { type: 'string', maxLength: 64 } } } as const;
+  const alertParams = {
+    type: 'object',
+    required: ['name', 'id'],
+    properties: { name: { type: 'string', maxLength: 200 }, id: { type: 'string', maxLength: 64 } },
+  } as const;
   const server = async (name: string) => {
     const s = await servers.get(name);
     if (!s) throw notFound(`Server '${name}' was not found.`);
@@ -118,61 +127,69 @@ export function threatRoutes(app: FastifyInstance, servers: ServersRepo, repo: T
     return d;
   };
 
-  app.get<{ Params: { name: string } }>('/servers/:name/securityAlertPolicy', {
-    config: { roles: READ },
-    schema: { tags: ['threat'], params },
-  }, async (req) => policyView(await repo.policy((await server(req.params.name)).id)));
+  app.get<{ Params: { name: string } }>(
+    '/servers/:name/securityAlertPolicy',
+    {
+      config: { roles: READ },
+      schema: { tags: ['threat'], params },
+    },
+    async (req) => policyView(await repo.policy((await server(req.params.name)).id)),
+  );
 
-  app.patch<{ Params: { name: string }; Body: PolicyBody }>('/servers/:name/securityAlertPolicy', {
-    config: { roles: SECURE, action: 'securityAlertPolicy.update' },
-    schema: { tags: ['threat'], params, body: policyBody },
-  }, async (req) => {
-    const s = await server(req.params.name);
-    const b = req.body;
-    for (const e of b.emailAddresses ?? []) if (!EMAIL.test(e)) throw invalid(`'${e}' is not an e-mail address.`);
-    const current = await repo.policy(s.id);
-    const generated: Record<string, string> = {};
-    let webhooks: Webhook[] | undefined;
-    if (b.webhooks) {
-      webhooks = b.webhooks.map((w) => {
-        let url: URL;
-        try {
-          url = new URL(w.url);
-        } catch {
-          throw invalid(`webhook '${w.url}' is not a URL.`);
-        }
-        if (url.protocol !== 'https:' && url.protocol !== 'http:') throw invalid(`webhook '${w.url}' must be an http or https URL.`);
-        // The catalog holds secrets sealed (kept ones stay as they are); a new one is shown once.
-        const kept = current.webhooks.find((c) => c.url === w.url)?.secret;
-        if (w.secret) return { url: w.url, secret: seal(w.secret, s.name, w.url) };
-        if (kept) return { url: w.url, secret: kept };
-        const secret = randomBytes(32).toString('base64url');
-        generated[w.url] = secret;
-        return { url: w.url, secret: seal(secret, s.name, w.url) };
-      });
-    }
-    const enabling = b.state === 'Enabled' && current.state !== 'Enabled';
-    const next: SecurityAlertPolicy = {
-      state: b.state ?? current.state,
-      disabledAlerts: b.disabledAlerts ?? current.disabledAlerts,
-      emailAddresses: b.emailAddresses ?? current.emailAddresses,
-      webhooks: webhooks ?? current.webhooks,
-      retentionDays: b.retentionDays ?? current.retentionDays,
-      autoProtection: { ...current.autoProtection, ...(b.autoProtection ?? {}) },
-      detectors: { ...current.detectors, ...(b.detectors ?? {}) },
-      enabledAt: enabling ? new Date().toISOString() : current.enabledAt,
-    };
-    if (next.autoProtection.maxBlockSeconds < next.autoProtection.baseBlockSeconds) {
-      throw invalid('autoProtection.maxBlockSeconds must be at least baseBlockSeconds.');
-    }
-    await repo.putPolicy(s.id, next);
-    return { ...policyView(next), ...(Object.keys(generated).length ? { generatedWebhookSecrets: generated } : {}) };
-  });
+  app.patch<{ Params: { name: string }; Body: PolicyBody }>(
+    '/servers/:name/securityAlertPolicy',
+    {
+      config: { roles: SECURE, action: 'securityAlertPolicy.update' },
+      schema: { tags: ['threat'], params, body: policyBody },
+    },
+    async (req) => {
+      const s = await server(req.params.name);
+      const b = req.body;
+      for (const e of b.emailAddresses ?? []) if (!EMAIL.test(e)) throw invalid(`'${e}' is not an e-mail address.`);
+      const current = await repo.policy(s.id);
+      const generated: Record<string, string> = {};
+      let webhooks: Webhook[] | undefined;
+      if (b.webhooks) {
+        webhooks = b.webhooks.map((w) => {
+          let url: URL;
+          try {
+            url = new URL(w.url);
+          } catch {
+            throw invalid(`webhook '${w.url}' is not a URL.`);
+          }
+          if (url.protocol !== 'https:' && url.protocol !== 'http:') throw invalid(`webhook '${w.url}' must be an http or https URL.`);
+          // The catalog holds secrets sealed (kept ones stay as they are); a new one is shown once.
+          const kept = current.webhooks.find((c) => c.url === w.url)?.secret;
+          if (w.secret) return { url: w.url, secret: seal(w.secret, s.name, w.url) };
+          if (kept) return { url: w.url, secret: kept };
+          const secret = randomBytes(32).toString('base64url');
+          generated[w.url] = secret;
+          return { url: w.url, secret: seal(secret, s.name, w.url) };
+        });
+      }
+      const enabling = b.state === 'Enabled' && current.state !== 'Enabled';
+      const next: SecurityAlertPolicy = {
+        state: b.state ?? current.state,
+        disabledAlerts: b.disabledAlerts ?? current.disabledAlerts,
+        emailAddresses: b.emailAddresses ?? current.emailAddresses,
+        webhooks: webhooks ?? current.webhooks,
+        retentionDays: b.retentionDays ?? current.retentionDays,
+        autoProtection: { ...current.autoProtection, ...(b.autoProtection ?? {}) },
+        detectors: { ...current.detectors, ...(b.detectors ?? {}) },
+        enabledAt: enabling ? new Date().toISOString() : current.enabledAt,
+      };
+      if (next.autoProtection.maxBlockSeconds < next.autoProtection.baseBlockSeconds) {
+        throw invalid('autoProtection.maxBlockSeconds must be at least baseBlockSeconds.');
+      }
+      await repo.putPolicy(s.id, next);
+      return { ...policyView(next), ...(Object.keys(generated).length ? { generatedWebhookSecrets: generated } : {}) };
+    },
+  );
 
   const listAlerts = async (q: AlertQuery, serverName?: string) => {
     if (serverName) await server(serverName);
     const value = await repo.list({
-      ...(serverName ?? q.server ? { server: serverName ?? q.server } : {}),
+      ...((serverName ?? q.server) ? { server: serverName ?? q.server } : {}),
       ...(q.state ? { state: q.state } : {}),
       ...(q.severity ? { severity: q.severity } : {}),
       ...(q.type ? { type: q.type } : {}),
@@ -182,35 +199,54 @@ export function threatRoutes(app: FastifyInstance, servers: ServersRepo, repo: T
     return { value };
   };
 
-  app.get<{ Querystring: AlertQuery }>('/alerts', {
-    config: { roles: READ },
-    schema: { tags: ['threat'], querystring: alertQuery },
-  }, async (req) => listAlerts(req.query));
+  app.get<{ Querystring: AlertQuery }>(
+    '/alerts',
+    {
+      config: { roles: READ },
+      schema: { tags: ['threat'], querystring: alertQuery },
+    },
+    async (req) => listAlerts(req.query),
+  );
 
-  app.get<{ Params: { name: string }; Querystring: AlertQuery }>('/servers/:name/alerts', {
-    config: { roles: READ },
-    schema: { tags: ['threat'], params, querystring: alertQuery },
-  }, async (req) => listAlerts(req.query, req.params.name));
+  app.get<{ Params: { name: string }; Querystring: AlertQuery }>(
+    '/servers/:name/alerts',
+    {
+      config: { roles: READ },
+      schema: { tags: ['threat'], params, querystring: alertQuery },
+    },
+    async (req) => listAlerts(req.query, req.params.name),
+  );
 
-  app.get<{ Params: { name: string; id: string } }>('/servers/:name/alerts/:id', {
-    config: { roles: READ },
-    schema: { tags: ['threat'], params: alertParams },
-  }, async (req) => {
-    const alert = await repo.get(req.params.name, req.params.id);
-    if (!alert) throw notFound(`Alert '${req.params.id}' was not found on server '${req.params.name}'.`);
-    return { ...alert, deliveries: await repo.deliveries(alert.id) };
-  });
-
-  for (const [verb, state] of [['dismiss', 'Dismissed'], ['resolve', 'Resolved']] as const) {
-    app.post<{ Params: { name: string; id: string } }>(`/servers/:name/alerts/:id/${verb}`, {
-      config: { roles: SECURE, action: `alert.${verb}` },
+  app.get<{ Params: { name: string; id: string } }>(
+    '/servers/:name/alerts/:id',
+    {
+      config: { roles: READ },
       schema: { tags: ['threat'], params: alertParams },
-    }, async (req) => {
-      const by = `${req.principal!.name} (${req.principal!.id})`;
-      const alert = await engine.setAlertState(req.params.name, req.params.id, state, by);
+    },
+    async (req) => {
+      const alert = await repo.get(req.params.name, req.params.id);
       if (!alert) throw notFound(`Alert '${req.params.id}' was not found on server '${req.params.name}'.`);
-      return alert;
-    });
+      return { ...alert, deliveries: await repo.deliveries(alert.id) };
+    },
+  );
+
+  for (const [verb, state] of [
+    ['dismiss', 'Dismissed'],
+    ['resolve', 'Resolved'],
+  ] as const) {
+    app.post<{ Params: { name: string; id: string } }>(
+      `/servers/:name/alerts/:id/${verb}`,
+      {
+        config: { roles: SECURE, action: `alert.${verb}` },
+        schema: { tags: ['threat'], params: alertParams },
+      },
+      async (req) => {
+        const by = `${req.principal!.name} (${req.principal!.id})`;
+        const alert = await engine.setAlertState(req.params.name, req.params.id, state, by);
+        if (!alert) throw notFound(`Alert '${req.params.id}' was not found on server '${req.params.name}'.`);
+        return alert;
+      },
+    );
   }
 
   const blockView = (b: ReturnType<ThreatEngine['throttle']['list']>[number]) => ({
@@ -223,67 +259,91 @@ export function threatRoutes(app: FastifyInstance, servers: ServersRepo, repo: T
     until: new Date(b.until).toISOString(),
   });
 
-  app.get<{ Params: { name: string } }>('/servers/:name/protection/blocks', {
-    config: { roles: READ },
-    schema: { tags: ['threat'], params },
-  }, async (req) => {
-    await server(req.params.name);
-    return { value: engine.throttle.list(req.params.name, Date.now()).map(blockView) };
-  });
+  app.get<{ Params: { name: string } }>(
+    '/servers/:name/protection/blocks',
+    {
+      config: { roles: READ },
+      schema: { tags: ['threat'], params },
+    },
+    async (req) => {
+      await server(req.params.name);
+      return { value: engine.throttle.list(req.params.name, Date.now()).map(blockView) };
+    },
+  );
 
-  app.delete<{ Params: { name: string; id: string } }>('/servers/:name/protection/blocks/:id', {
-    config: { roles: SECURE, action: 'protection.unblock' },
-    schema: { tags: ['threat'], params: alertParams },
-  }, async (req, reply) => {
-    await server(req.params.name);
-    if (!engine.throttle.unblock(req.params.name, req.params.id)) throw notFound(`Block '${req.params.id}' was not found on server '${req.params.name}'.`);
-    return reply.code(204).send();
-  });
+  app.delete<{ Params: { name: string; id: string } }>(
+    '/servers/:name/protection/blocks/:id',
+    {
+      config: { roles: SECURE, action: 'protection.unblock' },
+      schema: { tags: ['threat'], params: alertParams },
+    },
+    async (req, reply) => {
+      await server(req.params.name);
+      if (!engine.throttle.unblock(req.params.name, req.params.id)) throw notFound(`Block '${req.params.id}' was not found on server '${req.params.name}'.`);
+      return reply.code(204).send();
+    },
+  );
 
   // `pgwarden threat sql-check --server` and the console's "test a statement" box: the detector's
   // verdict on statements, against the server's learned application shapes. No alert, no learning.
-  app.post<{ Params: { name: string }; Body: { statements: { sql: string }[]; application?: string; role?: string } }>('/servers/:name/sqlCheck', {
-    config: { roles: READ },
-    schema: {
-      tags: ['threat'],
-      params,
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['statements'],
-        properties: {
-          statements: {
-            type: 'array',
-            minItems: 1,
-            maxItems: 1000,
-            items: { type: 'object', additionalProperties: false, required: ['sql'], properties: { sql: { type: 'string', maxLength: 65_536 } } },
+  app.post<{ Params: { name: string }; Body: { statements: { sql: string }[]; application?: string; role?: string } }>(
+    '/servers/:name/sqlCheck',
+    {
+      config: { roles: READ },
+      schema: {
+        tags: ['threat'],
+        params,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['statements'],
+          properties: {
+            statements: {
+              type: 'array',
+              minItems: 1,
+              maxItems: 1000,
+              items: { type: 'object', additionalProperties: false, required: ['sql'], properties: { sql: { type: 'string', maxLength: 65_536 } } },
+            },
+            application: { type: 'string', maxLength: 256 },
+            role: { type: 'string', maxLength: 256 },
           },
-          application: { type: 'string', maxLength: 256 },
-          role: { type: 'string', maxLength: 256 },
         },
       },
     },
-  }, async (req) => {
-    await server(req.params.name);
-    const b = req.body;
-    const value = engine.checkSql(req.params.name, b.statements.map((x) => x.sql), { application: b.application ?? null, role: b.role ?? null });
-    if (!value) throw invalid('The SQL-injection detector is not available on this platform.');
-    return { value };
-  });
-
-  app.get<{ Params: { name: string }; Querystring: { since?: string; bucketSeconds?: string } }>('/servers/:name/loginStats', {
-    config: { roles: READ },
-    schema: {
-      tags: ['threat'],
-      params,
-      querystring: { type: 'object', additionalProperties: false, properties: { since: { type: 'string', maxLength: 40 }, bucketSeconds: { type: 'string', pattern: '^[0-9]{2,5}$' } } },
+    async (req) => {
+      await server(req.params.name);
+      const b = req.body;
+      const value = engine.checkSql(
+        req.params.name,
+        b.statements.map((x) => x.sql),
+        { application: b.application ?? null, role: b.role ?? null },
+      );
+      if (!value) throw invalid('The SQL-injection detector is not available on this platform.');
+      return { value };
     },
-  }, async (req) => {
-    await server(req.params.name);
-    await engine.flush();
-    const from = since(req.query.since) ?? new Date(Date.now() - 24 * 3600_000);
-    const bucket = Number(req.query.bucketSeconds ?? 300);
-    if (bucket < 60 || bucket > 86_400 || bucket % 60 !== 0) throw invalid('bucketSeconds must be a multiple of 60 between 60 and 86400.');
-    return { value: await repo.loginStats(req.params.name, from, bucket) };
-  });
+  );
+
+  app.get<{ Params: { name: string }; Querystring: { since?: string; bucketSeconds?: string } }>(
+    '/servers/:name/loginStats',
+    {
+      config: { roles: READ },
+      schema: {
+        tags: ['threat'],
+        params,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { since: { type: 'string', maxLength: 40 }, bucketSeconds: { type: 'string', pattern: '^[0-9]{2,5}$' } },
+        },
+      },
+    },
+    async (req) => {
+      await server(req.params.name);
+      await engine.flush();
+      const from = since(req.query.since) ?? new Date(Date.now() - 24 * 3600_000);
+      const bucket = Number(req.query.bucketSeconds ?? 300);
+      if (bucket < 60 || bucket > 86_400 || bucket % 60 !== 0) throw invalid('bucketSeconds must be a multiple of 60 between 60 and 86400.');
+      return { value: await repo.loginStats(req.params.name, from, bucket) };
+    },
+  );
 }

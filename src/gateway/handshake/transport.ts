@@ -81,16 +81,18 @@ export async function startTls(transport: Duplex, env: TlsEnv, direct: boolean):
     ALPNProtocols: ['postgresql'],
     // A server created a moment ago: its host name is put in the certificate before the answer.
     SNICallback: (servername, done) => {
-      env.certificates.forHost(servername, () => env.serverNames()).then(
-        (chosen) => {
-          cert = chosen;
-          done(null, chosen.context);
-        },
-        (err: Error) => {
-          env.log.error({ err }, 'gateway certificate could not be reissued: the current one is presented');
-          done(null, cert.context);
-        },
-      );
+      env.certificates
+        .forHost(servername, () => env.serverNames())
+        .then(
+          (chosen) => {
+            cert = chosen;
+            done(null, chosen.context);
+          },
+          (err: Error) => {
+            env.log.error({ err }, 'gateway certificate could not be reissued: the current one is presented');
+            done(null, cert.context);
+          },
+        );
     },
   });
   await new Promise<void>((resolve, reject) => {

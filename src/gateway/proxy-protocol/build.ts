@@ -3,13 +3,7 @@
 import { parseIpv4Value, parseIpv6Words } from '../../network/ip-text.js';
 import { crc32c } from './crc32c.js';
 import { proxyV2Signature } from './signature.js';
-import {
-  PP2_SUBTYPE_AWS_VPCE_ID,
-  PP2_SUBTYPE_AZURE_PRIVATEENDPOINT_LINKID,
-  PP2_TYPE_AWS,
-  PP2_TYPE_AZURE,
-  PP2_TYPE_CRC32C,
-} from './tlv.js';
+import { PP2_SUBTYPE_AWS_VPCE_ID, PP2_SUBTYPE_AZURE_PRIVATEENDPOINT_LINKID, PP2_TYPE_AWS, PP2_TYPE_AZURE, PP2_TYPE_CRC32C } from './tlv.js';
 import type { ProxyAddress, ProxyCommand, ProxyFamily, ProxyTlv, ProxyTransport } from './types.js';
 
 export interface ProxyV2Options {

@@ -3,9 +3,7 @@
 /** v1: the ASCII text "PROXY " (with the space). */
 export const proxyV1Prefix: Buffer = Buffer.from('PROXY ', 'latin1');
 /** v2: 12 fixed bytes "\r\n\r\n\0\r\nQUIT\n". */
-export const proxyV2Signature: Buffer = Buffer.from([
-  0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
-]);
+export const proxyV2Signature: Buffer = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 
 /** True when buf[0, n) equals the first n bytes of sig, n = min(buf.length, sig.length). */
 export function matchesPrefix(buf: Uint8Array, sig: Uint8Array): boolean {

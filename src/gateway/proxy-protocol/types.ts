@@ -57,6 +57,4 @@ export interface ProxyHeader {
   readonly ssl?: ProxySsl;
 }
 
-export type ProxyParseResult =
-  | { readonly status: 'incomplete' }
-  | { readonly status: 'ok'; readonly consumed: number; readonly header: ProxyHeader };
+export type ProxyParseResult = { readonly status: 'incomplete' } | { readonly status: 'ok'; readonly consumed: number; readonly header: ProxyHeader };

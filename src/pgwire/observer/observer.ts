@@ -32,7 +32,6 @@ export interface DecodeNeeds {
   readonly measureCut?: boolean;
 }
 
-
 export class SessionObserver {
   private readonly front: FrontendDecoder;
   private readonly back: BackendDecoder;

@@ -8,7 +8,17 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { findPgBinaries } from '../../host/pg-binaries.js';
 import type { BackupRepository } from './repository.js';
-import { BACKUP_FORMAT_VERSION, CIPHER_NAME, baseStreamAad, defaultKeyAad, encryptStream, newDataKey, storeWrappedKey, type KekProvider, type KeyAadFor } from './cipher.js';
+import {
+  BACKUP_FORMAT_VERSION,
+  CIPHER_NAME,
+  baseStreamAad,
+  defaultKeyAad,
+  encryptStream,
+  newDataKey,
+  storeWrappedKey,
+  type KekProvider,
+  type KeyAadFor,
+} from './cipher.js';
 import { baseDataKey, newBackupId, writeManifest, type BackupManifest } from './manifest.js';
 import { walObjectKey } from './wal-segment.js';
 import { parseLsn, walFileNameOf } from './wal-names.js';
@@ -37,7 +47,8 @@ export interface BaseBackupOptions {
 const START = /write-ahead log start point: ([0-9A-F]+\/[0-9A-F]+) on timeline (\d+)/i;
 const END = /write-ahead log end point: ([0-9A-F]+\/[0-9A-F]+)/i;
 
-const LABEL_START = /START WAL LOCATION: ([0-9A-F]+\/[0-9A-F]+) \(file [0-9A-F]{24}\)\nCHECKPOINT LOCATION: [^\n]*\nBACKUP METHOD: [^\n]*\nBACKUP FROM: [^\n]*\nSTART TIME: [^\n]*\nLABEL: [^\n]*\nSTART TIMELINE: (\d+)/;
+const LABEL_START =
+  /START WAL LOCATION: ([0-9A-F]+\/[0-9A-F]+) \(file [0-9A-F]{24}\)\nCHECKPOINT LOCATION: [^\n]*\nBACKUP METHOD: [^\n]*\nBACKUP FROM: [^\n]*\nSTART TIME: [^\n]*\nLABEL: [^\n]*\nSTART TIMELINE: (\d+)/;
 /** How much of the tar stream is searched for backup_label (pg_basebackup sends it first). */
 const LABEL_SCAN_BYTES = 64 * 1024;
 
@@ -64,7 +75,14 @@ export function lastWalFileBefore(timeline: number, lsn: string, segmentBytes: n
 export async function createBaseBackup(o: BaseBackupOptions): Promise<BackupManifest> {
   const now = o.now ?? (() => new Date());
   const progress = throttled(o.onProgress);
-  const client = new pg.Client({ host: o.socketDir, port: o.port, user: o.user, password: o.password, database: o.database ?? 'postgres', application_name: 'pgwarden-backup' });
+  const client = new pg.Client({
+    host: o.socketDir,
+    port: o.port,
+    user: o.user,
+    password: o.password,
+    database: o.database ?? 'postgres',
+    application_name: 'pgwarden-backup',
+  });
   // A server stopped during the backup drops this connection: the query in flight fails, and the
   // client's own error event must not be an uncaught exception.
   client.on('error', () => undefined);
@@ -92,8 +110,27 @@ export async function createBaseBackup(o: BaseBackupOptions): Promise<BackupMani
     const backupLabel = `pgwarden ${o.serverId} ${backupId}`;
     const child = spawn(
       pgb.bin('pg_basebackup'),
-      ['-h', o.socketDir, ...(o.port ? ['-p', String(o.port)] : []), '-U', o.user, '-w', '-D', '-', '-Ft', '-X', 'none', '--checkpoint=fast', '--no-manifest', '--verbose', `--label=${backupLabel}`],
-      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', PGAPPNAME: 'pgwarden-backup', ...(o.password ? { PGPASSWORD: o.password } : {}) }, stdio: ['ignore', 'pipe', 'pipe'] },
+      [
+        '-h',
+        o.socketDir,
+        ...(o.port ? ['-p', String(o.port)] : []),
+        '-U',
+        o.user,
+        '-w',
+        '-D',
+        '-',
+        '-Ft',
+        '-X',
+        'none',
+        '--checkpoint=fast',
+        '--no-manifest',
+        '--verbose',
+        `--label=${backupLabel}`,
+      ],
+      {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', PGAPPNAME: 'pgwarden-backup', ...(o.password ? { PGPASSWORD: o.password } : {}) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
@@ -128,7 +165,9 @@ export async function createBaseBackup(o: BaseBackupOptions): Promise<BackupMani
     // else the server's current WAL position now that the backup ended (at or after its true end:
     // waiting for that WAL to be archived is then, if anything, a little more than needed).
     const reported = parseBasebackupLog(stderr);
-    const label = reported.startLsn ? { startLsn: reported.startLsn, timeline: reported.timeline! } : parseBackupLabel(Buffer.concat(headParts).toString('latin1'));
+    const label = reported.startLsn
+      ? { startLsn: reported.startLsn, timeline: reported.timeline! }
+      : parseBackupLabel(Buffer.concat(headParts).toString('latin1'));
     if (!label) throw new BackupError(`pg_basebackup produced no backup_label for server '${o.serverId}': ${stderr.trim().slice(-500)}`);
     const stopLsn = reported.stopLsn ?? (await client.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0]!.lsn;
     const lsns = { ...label, stopLsn };
@@ -141,7 +180,9 @@ export async function createBaseBackup(o: BaseBackupOptions): Promise<BackupMani
     progress({ phase: 'wait-archive', done: plaintextBytes, total: plaintextBytes, unit: 'bytes' });
     while (!(await o.repo.stat(walObjectKey(o.serverId, stopWalFile)))) {
       if (Date.now() > deadline) {
-        throw new BackupError(`The base backup of server '${o.serverId}' is not complete: WAL file ${stopWalFile} was not archived within ${Math.round((o.archiveWaitMs ?? 120_000) / 1000)} s. Is the archive agent running?`);
+        throw new BackupError(
+          `The base backup of server '${o.serverId}' is not complete: WAL file ${stopWalFile} was not archived within ${Math.round((o.archiveWaitMs ?? 120_000) / 1000)} s. Is the archive agent running?`,
+        );
       }
       if (!switched && Date.now() - waitStart > 2000) {
         // PostgreSQL switches WAL at the end of a backup; force it again if the segment is still open.

@@ -34,7 +34,10 @@ export const manifestKey = (serverId: string, backupId: string) => `${serverId}/
 
 /** A sortable backup id: UTC time and a random suffix. */
 export function newBackupId(now: Date): string {
-  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
+  return `${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
 }
 
 export async function writeManifest(repo: BackupRepository, m: BackupManifest): Promise<void> {

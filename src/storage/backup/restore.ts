@@ -180,7 +180,9 @@ async function estimateWalFiles(repo: BackupRepository, serverId: string, backup
 
 async function clusterState(dataDir: string): Promise<string | null> {
   try {
-    const { stdout } = await execFileAsync(findPgBinaries().bin('pg_controldata'), [dataDir], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', LC_ALL: 'C' } });
+    const { stdout } = await execFileAsync(findPgBinaries().bin('pg_controldata'), [dataDir], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', LC_ALL: 'C' },
+    });
     return /Database cluster state:\s*(.+)/.exec(stdout)?.[1]?.trim() ?? null;
   } catch {
     return null;
@@ -188,7 +190,10 @@ async function clusterState(dataDir: string): Promise<string | null> {
 }
 
 function tail(log: string): string {
-  const lines = log.trim().split('\n').filter((l) => /FATAL|PANIC|ERROR/.test(l));
+  const lines = log
+    .trim()
+    .split('\n')
+    .filter((l) => /FATAL|PANIC|ERROR/.test(l));
   return (lines.length ? lines : log.trim().split('\n')).slice(-3).join(' | ');
 }
 
@@ -210,7 +215,8 @@ async function waitPromoted(child: ChildProcess, dataDir: string, timeoutMs: num
     // Promoted: recovery.signal is gone and the control file says "in production" (the server
     // accepts read-only connections, and drops recovery.signal, before promotion completes).
     if (!existsSync(signal) && (await clusterState(dataDir)) === 'in production') return;
-    if (Date.now() > deadline) throw new RecoveryFailedError(`Point-in-time recovery of server '${o.sourceServerId}' did not finish within ${Math.round(timeoutMs / 1000)} s.`);
+    if (Date.now() > deadline)
+      throw new RecoveryFailedError(`Point-in-time recovery of server '${o.sourceServerId}' did not finish within ${Math.round(timeoutMs / 1000)} s.`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -142,7 +142,9 @@ export async function extractTar(source: AsyncIterable<Buffer>, destDir: string,
   let longName: string | null = null;
   let pax = new Map<string, string>();
   for (;;) {
-    const h = await src.some(BLOCK).then(async (first) => (first.length === 0 ? first : first.length === BLOCK ? first : Buffer.concat([first, await src.exactly(BLOCK - first.length)])));
+    const h = await src
+      .some(BLOCK)
+      .then(async (first) => (first.length === 0 ? first : first.length === BLOCK ? first : Buffer.concat([first, await src.exactly(BLOCK - first.length)])));
     if (h.length === 0) throw new BackupArchiveFormatError('the archive ends without its end-of-archive marker');
     if (h.every((x) => x === 0)) {
       await src.drain();

@@ -76,7 +76,14 @@ export async function startArchiveAgent(o: ArchiveAgentOptions): Promise<Archive
   chmodSync(dir, 0o711);
   if (process.getuid?.() === 0 && statSync(dir).uid !== 0) throw new BackupError(`The archive agent directory ${dir} must be owned by root.`);
   rmSync(o.socketPath, { force: true });
-  const keyring = new WalKeyring({ repo: o.repo, serverId: o.serverId, kek: o.kek, aadFor: o.aadFor, maxEpochAgeMs: o.maxEpochAgeMs, maxSegmentsPerEpoch: o.maxSegmentsPerEpoch });
+  const keyring = new WalKeyring({
+    repo: o.repo,
+    serverId: o.serverId,
+    kek: o.kek,
+    aadFor: o.aadFor,
+    maxEpochAgeMs: o.maxEpochAgeMs,
+    maxSegmentsPerEpoch: o.maxSegmentsPerEpoch,
+  });
   const maxBytes = o.maxFileBytes ?? 64 * 1024 * 1024;
   const failures: { op: string; name: string; error: Error }[] = [];
   const sockets = new Set<net.Socket>();
@@ -305,7 +312,8 @@ export function walArchiveSettings(
 /** A Unix socket path holds at most 107 bytes; the module refuses longer ones at each segment,
  * so refuse them here, when the configuration is written. */
 function socketPathForModule(p: string): void {
-  if (Buffer.byteLength(p) > 107 || /[\0\n]/.test(p)) throw new BackupError(`the archive agent socket path ${p} cannot be used by the archive module (longer than 107 bytes, or holds NUL or newline)`);
+  if (Buffer.byteLength(p) > 107 || /[\0\n]/.test(p))
+    throw new BackupError(`the archive agent socket path ${p} cannot be used by the archive module (longer than 107 bytes, or holds NUL or newline)`);
 }
 
 /** The GUCs of a point-in-time recovery (with recovery.signal in the data dir). Without a
@@ -313,9 +321,7 @@ function socketPathForModule(p: string): void {
 export function restoreSettings(o: ArchiveCommandOptions & { readonly targetTime?: Date }): Record<string, string | number | boolean> {
   return {
     restore_command: clientCommand(o, 'restore %f %p'),
-    ...(o.targetTime
-      ? { recovery_target_time: pgTimestamp(o.targetTime), recovery_target_inclusive: false, recovery_target_action: 'promote' }
-      : {}),
+    ...(o.targetTime ? { recovery_target_time: pgTimestamp(o.targetTime), recovery_target_inclusive: false, recovery_target_action: 'promote' } : {}),
     recovery_target_timeline: 'latest',
   };
 }

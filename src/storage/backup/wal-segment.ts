@@ -52,9 +52,13 @@ export async function openWalFile(keyring: WalKeyring, serverId: string, name: s
   }
   const parts: Buffer[] = [];
   try {
-    await pipeline(Readable.from([stored.subarray(hstart + hlen)]), decryptStream(key, walStreamAad(serverId, header.epoch, name)), async (source: AsyncIterable<Buffer>) => {
-      for await (const c of source) parts.push(c);
-    });
+    await pipeline(
+      Readable.from([stored.subarray(hstart + hlen)]),
+      decryptStream(key, walStreamAad(serverId, header.epoch, name)),
+      async (source: AsyncIterable<Buffer>) => {
+        for await (const c of source) parts.push(c);
+      },
+    );
   } catch (err) {
     throw new BackupTamperedError(object, (err as Error).message, { cause: err });
   }

@@ -20,7 +20,10 @@ export class NoEncryptionBackendError extends VolumeError {
 
 /** The key given to open() is not the volume's key (nothing was changed on the volume). */
 export class WrongVolumeKeyError extends VolumeError {
-  constructor(readonly volumeId: string, backend: string) {
+  constructor(
+    readonly volumeId: string,
+    backend: string,
+  ) {
     super(`The key given for encrypted volume '${volumeId}' (${backend}) is not its key: nothing was unlocked and the volume was left as it was.`);
     this.name = 'WrongVolumeKeyError';
   }
@@ -28,7 +31,10 @@ export class WrongVolumeKeyError extends VolumeError {
 
 /** close() found files still open on the volume (the server has not stopped). */
 export class VolumeBusyError extends VolumeError {
-  constructor(readonly volumeId: string, detail: string) {
+  constructor(
+    readonly volumeId: string,
+    detail: string,
+  ) {
     super(`Encrypted volume '${volumeId}' is still in use: ${detail}. Stop the server (and anything else using the volume), then close it again.`);
     this.name = 'VolumeBusyError';
   }

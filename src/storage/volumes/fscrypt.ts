@@ -163,7 +163,12 @@ export class FscryptBackend implements VolumeBackend {
       return no((err as Error).message);
     }
     // A real tiny volume: mkfs, loop mount, add key, set and read the policy, remove, unmount.
-    const failed = await tryTestVolume(this, { name: 'fscrypt', sizeBytes: MIN_SIZE, keyBytes: this.keyBytes, notOpen: 'a test volume did not report its key present after create.' });
+    const failed = await tryTestVolume(this, {
+      name: 'fscrypt',
+      sizeBytes: MIN_SIZE,
+      keyBytes: this.keyBytes,
+      notOpen: 'a test volume did not report its key present after create.',
+    });
     return failed === null ? { ok: true } : no(failed);
   }
 
@@ -181,7 +186,9 @@ export class FscryptBackend implements VolumeBackend {
       }
     }
     if (m.fsType !== 'ext4' || backing !== path.resolve(this.imagePath(spec))) {
-      throw new VolumeStateError(`Volume '${spec.id}': ${spec.mountPoint} already has another filesystem mounted (${m.fsType} from ${m.source}${backing ? ` = ${backing}` : ''}).`);
+      throw new VolumeStateError(
+        `Volume '${spec.id}': ${spec.mountPoint} already has another filesystem mounted (${m.fsType} from ${m.source}${backing ? ` = ${backing}` : ''}).`,
+      );
     }
     return true;
   }
@@ -243,7 +250,9 @@ export class FscryptBackend implements VolumeBackend {
   private requirePolicy(spec: VolumeSpec): PolicyV2 {
     const p = getPolicy(this.dataDir(spec));
     if (!p || !isPgwardenPolicy(p)) {
-      throw new VolumeError(`Volume '${spec.id}': ${this.dataDir(spec)} does not carry pgwarden's encryption policy (v2, AES-256-XTS/AES-256-CTS, padding 32): refusing to use it.`);
+      throw new VolumeError(
+        `Volume '${spec.id}': ${this.dataDir(spec)} does not carry pgwarden's encryption policy (v2, AES-256-XTS/AES-256-CTS, padding 32): refusing to use it.`,
+      );
     }
     return p;
   }
@@ -251,7 +260,8 @@ export class FscryptBackend implements VolumeBackend {
   async create(spec: VolumeSpec, key: Buffer): Promise<void> {
     checkSpec(spec);
     checkKey(NAME, this.keyBytes, key);
-    if (!Number.isSafeInteger(spec.sizeBytes) || spec.sizeBytes < MIN_SIZE) throw new VolumeError(`Volume '${spec.id}': at least ${MIN_SIZE} bytes, got ${spec.sizeBytes}.`);
+    if (!Number.isSafeInteger(spec.sizeBytes) || spec.sizeBytes < MIN_SIZE)
+      throw new VolumeError(`Volume '${spec.id}': at least ${MIN_SIZE} bytes, got ${spec.sizeBytes}.`);
     const image = this.imagePath(spec);
     if (existsSync(image)) throw new VolumeStateError(`Volume '${spec.id}' already exists (${image}).`);
     prepareStateDir(spec.stateDir);

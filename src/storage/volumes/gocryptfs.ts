@@ -105,7 +105,7 @@ export class GocryptfsBackend implements VolumeBackend {
   private async runProbe(): Promise<ProbeResult> {
     const no = (reason: string): ProbeResult => ({ ok: false, reason, howToFix: HOW_TO_FIX });
     if (process.platform !== 'linux') return no('gocryptfs volumes need Linux.');
-    if (process.getuid?.() !== 0) return no('mounting FUSE with allow_other for the server\'s OS user needs root.');
+    if (process.getuid?.() !== 0) return no("mounting FUSE with allow_other for the server's OS user needs root.");
     if (!existsSync('/dev/fuse')) return no('/dev/fuse is missing: the kernel has no FUSE or the container does not expose it.');
     if (!findProgram('gocryptfs')) return no('gocryptfs is not installed.');
     if (!findProgram('fusermount3') && !findProgram('fusermount')) return no('fusermount3 (fuse3) is not installed.');
@@ -159,7 +159,10 @@ export class GocryptfsBackend implements VolumeBackend {
       // (With -fg, the mount shows in /proc/mounts before go-fuse's start-up "epoll hack" has
       // run, and a request arriving in that window - our mkdir - deadlocked it in tests.)
       const tuning = this.tuning.map((t) => `-${t}`);
-      child = this.feed(['-allow_other', '-nosyslog', '-q', '-nodev', '-nosuid', '-noexec', ...tuning, '--', cipher, spec.mountPoint], key, { out: log, detached: true });
+      child = this.feed(['-allow_other', '-nosyslog', '-q', '-nodev', '-nosuid', '-noexec', ...tuning, '--', cipher, spec.mountPoint], key, {
+        out: log,
+        detached: true,
+      });
     } finally {
       closeSync(log);
     }
@@ -179,8 +182,12 @@ export class GocryptfsBackend implements VolumeBackend {
       });
     });
     if (code === EXIT_PASSWORD_INCORRECT) throw new WrongVolumeKeyError(spec.id, NAME);
-    if (code !== 0) throw new VolumeError(`gocryptfs could not mount volume '${spec.id}' (${code === 'timeout' ? `not mounted within ${MOUNT_TIMEOUT_MS / 1000} s` : code}): ${this.logTail(spec)}`);
-    if (!this.mounted(spec)) throw new VolumeError(`gocryptfs reported volume '${spec.id}' mounted but ${spec.mountPoint} is not a mount: ${this.logTail(spec)}`);
+    if (code !== 0)
+      throw new VolumeError(
+        `gocryptfs could not mount volume '${spec.id}' (${code === 'timeout' ? `not mounted within ${MOUNT_TIMEOUT_MS / 1000} s` : code}): ${this.logTail(spec)}`,
+      );
+    if (!this.mounted(spec))
+      throw new VolumeError(`gocryptfs reported volume '${spec.id}' mounted but ${spec.mountPoint} is not a mount: ${this.logTail(spec)}`);
     // The daemon is the process gocryptfs re-executed with -notifypid=<the parent we started>.
     const pid = findDaemon(parent.pid!, cipher);
     if (pid !== null) {
@@ -276,7 +283,10 @@ export class GocryptfsBackend implements VolumeBackend {
         } catch (err) {
           if (!(err instanceof CommandError && /busy/i.test(err.stderr))) throw err;
           if (Date.now() > deadline) {
-            throw new VolumeBusyError(spec.id, `${fusermount} -u ${spec.mountPoint}: device or resource busy (files are open on it; it stays mounted and usable)`);
+            throw new VolumeBusyError(
+              spec.id,
+              `${fusermount} -u ${spec.mountPoint}: device or resource busy (files are open on it; it stays mounted and usable)`,
+            );
           }
           await sleep(100);
         }

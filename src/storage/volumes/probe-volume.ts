@@ -13,7 +13,13 @@ export async function tryTestVolume(
   o: { readonly name: string; readonly sizeBytes: number; readonly keyBytes: number; readonly notOpen: string },
 ): Promise<string | null> {
   const dir = await mkdtemp(path.join(tmpdir(), `pgw-${o.name}-probe-`));
-  const spec: VolumeSpec = { id: 'probe', stateDir: path.join(dir, 'state'), mountPoint: path.join(dir, 'mnt'), sizeBytes: o.sizeBytes, owner: { uid: 0, gid: 0 } };
+  const spec: VolumeSpec = {
+    id: 'probe',
+    stateDir: path.join(dir, 'state'),
+    mountPoint: path.join(dir, 'mnt'),
+    sizeBytes: o.sizeBytes,
+    owner: { uid: 0, gid: 0 },
+  };
   const key = randomBytes(o.keyBytes);
   try {
     await backend.create(spec, key);

@@ -68,7 +68,15 @@ export class BruteForceDetector {
     if (f.validUser && a.validUsers.size < 100) a.validUsers.add(f.user);
     const base = { server: f.server, sourceAddress: f.address, timeMs: f.timeMs };
     if (a.attacking) {
-      out.push({ ...base, kind: a.validUsers.size ? 'bruteForceValidUser' : 'bruteForce', incidentKey: `address:${f.address}`, principal: f.user, description: '', evidence: {}, count: 1 });
+      out.push({
+        ...base,
+        kind: a.validUsers.size ? 'bruteForceValidUser' : 'bruteForce',
+        incidentKey: `address:${f.address}`,
+        principal: f.user,
+        description: '',
+        evidence: {},
+        count: 1,
+      });
     } else if (failures >= s.bruteForceFailures) {
       a.attacking = true;
       const valid = [...a.validUsers];
@@ -77,9 +85,16 @@ export class BruteForceDetector {
         kind: valid.length ? 'bruteForceValidUser' : 'bruteForce',
         incidentKey: `address:${f.address}`,
         principal: a.users.values().length === 1 ? f.user : null,
-        description: `${failures} failed logins from ${f.address} within ${s.bruteForceWindowSeconds} s` +
+        description:
+          `${failures} failed logins from ${f.address} within ${s.bruteForceWindowSeconds} s` +
           (valid.length ? `, against existing role${valid.length > 1 ? 's' : ''} ${valid.map((u) => `"${u}"`).join(', ')}.` : '.'),
-        evidence: { failedLogins: failures, windowSeconds: s.bruteForceWindowSeconds, users: a.users.values().slice(0, 20), existingRolesTargeted: valid, throttledAttempts: f.throttled ? 1 : 0 },
+        evidence: {
+          failedLogins: failures,
+          windowSeconds: s.bruteForceWindowSeconds,
+          users: a.users.values().slice(0, 20),
+          existingRolesTargeted: valid,
+          throttledAttempts: f.throttled ? 1 : 0,
+        },
         count: failures,
       });
     }
@@ -115,7 +130,16 @@ export class BruteForceDetector {
         count: addresses,
       });
     } else if (u.distributed) {
-      out.push({ ...base, kind: 'distributedBruteForce', incidentKey: `user:${f.user}`, principal: f.user, sourceAddress: null, description: '', evidence: {}, count: 1 });
+      out.push({
+        ...base,
+        kind: 'distributedBruteForce',
+        incidentKey: `user:${f.user}`,
+        principal: f.user,
+        sourceAddress: null,
+        description: '',
+        evidence: {},
+        count: 1,
+      });
     }
     return out;
   }
@@ -128,18 +152,20 @@ export class BruteForceDetector {
     const onTarget = u?.distributed === true && l.timeMs - u.lastFailure <= windowMs;
     if (!fromAttacker && !onTarget) return [];
     const failures = a?.failures.count(l.timeMs, windowMs) ?? 0;
-    return [{
-      kind: 'bruteForceSuccess',
-      server: l.server,
-      incidentKey: `success:${l.address}:${l.user}`,
-      principal: l.user,
-      sourceAddress: l.address,
-      description: fromAttacker
-        ? `User "${l.user}" logged in from ${l.address} (${l.method}) after ${failures} failed logins from that address.`
-        : `User "${l.user}" logged in from ${l.address} (${l.method}) during a brute force attack on that user from ${u!.addresses.count(l.timeMs, windowMs)} addresses.`,
-      evidence: { method: l.method, failuresBefore: failures, distributedAttack: onTarget },
-      count: 1,
-      timeMs: l.timeMs,
-    }];
+    return [
+      {
+        kind: 'bruteForceSuccess',
+        server: l.server,
+        incidentKey: `success:${l.address}:${l.user}`,
+        principal: l.user,
+        sourceAddress: l.address,
+        description: fromAttacker
+          ? `User "${l.user}" logged in from ${l.address} (${l.method}) after ${failures} failed logins from that address.`
+          : `User "${l.user}" logged in from ${l.address} (${l.method}) during a brute force attack on that user from ${u!.addresses.count(l.timeMs, windowMs)} addresses.`,
+        evidence: { method: l.method, failuresBefore: failures, distributedAttack: onTarget },
+        count: 1,
+        timeMs: l.timeMs,
+      },
+    ];
   }
 }

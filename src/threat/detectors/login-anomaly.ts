@@ -82,9 +82,10 @@ export function loginFindings(l: LoginFacts, policy: SecurityAlertPolicy, baseli
       ...base,
       kind: 'principalAnomaly',
       incidentKey: `principal:${l.user}`,
-      description: last === undefined
-        ? `User "${l.user}" logged in from ${l.address} (${l.method}) for the first time on this server.`
-        : `User "${l.user}" logged in from ${l.address} (${l.method}); it was last seen on this server ${Math.floor((l.timeMs - last) / DAY_MS)} days ago.`,
+      description:
+        last === undefined
+          ? `User "${l.user}" logged in from ${l.address} (${l.method}) for the first time on this server.`
+          : `User "${l.user}" logged in from ${l.address} (${l.method}); it was last seen on this server ${Math.floor((l.timeMs - last) / DAY_MS)} days ago.`,
       evidence: { method: l.method, lastSeen: last === undefined ? null : new Date(last).toISOString(), thresholdDays: days },
     });
   }
@@ -93,7 +94,7 @@ export function loginFindings(l: LoginFacts, policy: SecurityAlertPolicy, baseli
   if (src.locations) {
     const loc = src.locations.lookup(l.address);
     const view = locationView(loc);
-    const place = loc.kind === 'public' ? loc.country ?? 'unknown' : loc.kind;
+    const place = loc.kind === 'public' ? (loc.country ?? 'unknown') : loc.kind;
     const placeKey = `${l.user}\u0000${place}`;
     if (judging && last !== undefined && baselines.lastSeen(l.server, 'country', placeKey) === undefined) {
       out.push({

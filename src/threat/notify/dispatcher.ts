@@ -121,7 +121,14 @@ export class NotificationDispatcher extends EventEmitter<{ result: [DeliveryResu
     try {
       secret = this.openSecret ? this.openSecret(hook.secret, alert.server, hook.url) : hook.secret;
     } catch (err) {
-      return Promise.resolve(failure(alert.id, 'webhook', webhookTarget(hook.url), `the webhook's secret cannot be used: ${cleanLine(err instanceof Error ? err.message : String(err), 200)}`));
+      return Promise.resolve(
+        failure(
+          alert.id,
+          'webhook',
+          webhookTarget(hook.url),
+          `the webhook's secret cannot be used: ${cleanLine(err instanceof Error ? err.message : String(err), 200)}`,
+        ),
+      );
     }
     return this.webhook.send(alert, hook.url, secret, { signal });
   }
@@ -133,7 +140,9 @@ export class NotificationDispatcher extends EventEmitter<{ result: [DeliveryResu
       for (const address of unique(targets.emails.map((a) => a.trim()))) {
         const email = this.email;
         this.enqueue(alert, 'email', address, cleanLine(address, 254), now, this.emailInterval, (signal) =>
-          email ? email.send(alert, [address], { signal }) : Promise.resolve(failure(alert.id, 'email', cleanLine(address, 254), 'e-mail is not configured (no SMTP settings)')),
+          email
+            ? email.send(alert, [address], { signal })
+            : Promise.resolve(failure(alert.id, 'email', cleanLine(address, 254), 'e-mail is not configured (no SMTP settings)')),
         );
       }
       const seen = new Set<string>();
@@ -172,7 +181,8 @@ export class NotificationDispatcher extends EventEmitter<{ result: [DeliveryResu
     let abandoned = 0;
     if (first === 'timeout') {
       abandoned = this.queue.length + this.running.size;
-      for (const job of this.queue.splice(0)) this.report(failure(job.alertId, job.channel, job.target, 'the notification dispatcher closed before this delivery started'));
+      for (const job of this.queue.splice(0))
+        this.report(failure(job.alertId, job.channel, job.target, 'the notification dispatcher closed before this delivery started'));
       this.abort.abort();
       await Promise.allSettled([...this.running]);
     }

@@ -26,7 +26,11 @@ export function alertSubject(alert: AlertForDelivery): string {
 export function displayTime(iso: string): string {
   const t = Date.parse(iso);
   if (Number.isNaN(t)) return cleanLine(iso, 40);
-  return new Date(t).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC').replace(/Z$/, ' UTC');
+  return new Date(t)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC')
+    .replace(/Z$/, ' UTC');
 }
 
 interface Row {
@@ -102,7 +106,7 @@ export function renderAlertEmail(alert: AlertForDelivery): AlertEmail {
     `Alert id: ${id}`,
     '',
     '-- ',
-    'Sent by pgwarden threat protection to the addresses in this server\'s security alert policy.',
+    "Sent by pgwarden threat protection to the addresses in this server's security alert policy.",
     '',
   ].join('\n');
 
@@ -110,8 +114,14 @@ export function renderAlertEmail(alert: AlertForDelivery): AlertEmail {
   const e = escapeHtml;
   const td = 'padding:4px 12px 4px 0;vertical-align:top;';
   const tableRows = (rows: readonly Row[]): string =>
-    rows.map((r) => `<tr><td style="${td}color:#475467;white-space:nowrap">${e(r.label)}</td><td style="${td}color:#101828">${e(r.value)}</td></tr>`).join('\n');
-  const paragraphs = (s: string): string => s.split(/\n{2,}/).map((p) => `<p style="margin:0 0 12px 0">${e(p).replace(/\n/g, '<br>')}</p>`).join('\n');
+    rows
+      .map((r) => `<tr><td style="${td}color:#475467;white-space:nowrap">${e(r.label)}</td><td style="${td}color:#101828">${e(r.value)}</td></tr>`)
+      .join('\n');
+  const paragraphs = (s: string): string =>
+    s
+      .split(/\n{2,}/)
+      .map((p) => `<p style="margin:0 0 12px 0">${e(p).replace(/\n/g, '<br>')}</p>`)
+      .join('\n');
   const html = `<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>${e(subject)}</title></head>
 <body style="margin:0;padding:16px;background:#ffffff;font-family:Arial,Helvetica,sans-serif;font-size:14px;line-height:1.45;color:#101828">

@@ -44,7 +44,8 @@ const RETRYABLE_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 
 export function validateSmtpSettings(s: SmtpSettings): void {
   if (typeof s.host !== 'string' || s.host.trim() === '' || /[\s/]/.test(s.host)) throw new NotifySettingsError('SMTP host must be a host name or address');
   if (!Number.isInteger(s.port) || s.port < 1 || s.port > 65535) throw new NotifySettingsError(`SMTP port must be 1-65535, got ${s.port}`);
-  if (!Number.isFinite(s.timeoutMs) || s.timeoutMs <= 0 || s.timeoutMs > 600_000) throw new NotifySettingsError('SMTP timeoutMs must be more than 0 and at most 600000');
+  if (!Number.isFinite(s.timeoutMs) || s.timeoutMs <= 0 || s.timeoutMs > 600_000)
+    throw new NotifySettingsError('SMTP timeoutMs must be more than 0 and at most 600000');
   if (typeof s.from !== 'string' || !s.from.includes('@') || /[\r\n]/.test(s.from)) throw new NotifySettingsError('SMTP from must be an e-mail address');
   if ((s.user === undefined) !== (s.password === undefined)) throw new NotifySettingsError('SMTP user and password go together');
   if (s.user !== undefined && !s.secure && !s.requireTls) {
@@ -73,7 +74,10 @@ export class EmailNotifier {
   private readonly random: () => number;
   private closed = false;
 
-  constructor(private readonly settings: SmtpSettings, options: EmailNotifierOptions = {}) {
+  constructor(
+    private readonly settings: SmtpSettings,
+    options: EmailNotifierOptions = {},
+  ) {
     validateSmtpSettings(settings);
     this.retry = retryPolicy(options.retry, DEFAULT_EMAIL_RETRY);
     this.random = options.random ?? Math.random;

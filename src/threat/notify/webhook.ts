@@ -149,7 +149,11 @@ export class WebhookNotifier {
       };
       try {
         if (u.protocol === 'https:') {
-          req = https.request(u, { method: 'POST', headers, agent: false, minVersion: 'TLSv1.2', ...(this.options.ca ? { ca: this.options.ca } : {}) }, onResponse);
+          req = https.request(
+            u,
+            { method: 'POST', headers, agent: false, minVersion: 'TLSv1.2', ...(this.options.ca ? { ca: this.options.ca } : {}) },
+            onResponse,
+          );
         } else {
           req = http.request(u, { method: 'POST', headers, agent: false }, onResponse);
         }

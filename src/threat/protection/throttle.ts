@@ -90,7 +90,15 @@ export class Throttle {
     return s?.block && s.block.until > nowMs ? s.block : null;
   }
 
-  private count(server: string, scope: BlockScope, address: string, user: string | null, threshold: number, settings: AutoProtection, nowMs: number): Block | null {
+  private count(
+    server: string,
+    scope: BlockScope,
+    address: string,
+    user: string | null,
+    threshold: number,
+    settings: AutoProtection,
+    nowMs: number,
+  ): Block | null {
     const key = keyOf(server, scope, address, user);
     const windowMs = settings.windowSeconds * 1000;
     const s = this.keys.upsert(key, () => ({ window: new SlidingWindow(), failures: 0, blocks: 0, lastBlockEnd: 0, block: null }));

@@ -53,7 +53,7 @@ export class GeoIp implements LocationSource {
       kind: 'public',
       country,
       asn: hit === -1 ? null : (ip.family === 4 ? this.v4! : this.v6!).asns[hit]!,
-      organization: hit === -1 ? null : this.orgNames[(ip.family === 4 ? this.v4! : this.v6!).orgs[hit]!] ?? null,
+      organization: hit === -1 ? null : (this.orgNames[(ip.family === 4 ? this.v4! : this.v6!).orgs[hit]!] ?? null),
     };
   }
 

@@ -29,7 +29,10 @@ export function parseIpList(text: string): ParsedList {
 export class IpLists implements IpListSource {
   private readonly lists = new Map<string, ParsedList>();
 
-  constructor(private readonly files: readonly string[], private readonly onProblem: (file: string, message: string) => void) {
+  constructor(
+    private readonly files: readonly string[],
+    private readonly onProblem: (file: string, message: string) => void,
+  ) {
     for (const f of files) {
       this.load(f);
       watchFile(f, { interval: 1000, persistent: false }, () => this.load(f));

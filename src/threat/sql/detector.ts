@@ -73,10 +73,16 @@ export class SqlInjectionDetector implements SqlInspector {
    * (and `role`), against the learned shapes of that application (any role when role is null);
    * with neither, the rules alone. */
   check(text: string, scope: { application: string | null; role: string | null; learned: boolean }): SqlCheckResult {
-    if (text.length > MAX_TEXT) return { verdict: 'none', shapes: [], detail: `the statement is longer than ${MAX_TEXT} bytes: the detector does not judge it`, fingerprint: '' };
+    if (text.length > MAX_TEXT)
+      return { verdict: 'none', shapes: [], detail: `the statement is longer than ${MAX_TEXT} bytes: the detector does not judge it`, fingerprint: '' };
     const entry = this.entry(text);
     if (entry.rules === null) {
-      return { verdict: 'none', shapes: [], detail: 'the statement does not parse: the server answers it with a syntax error (42601), which the SqlInjectionVulnerability detector counts', fingerprint: entry.fingerprint };
+      return {
+        verdict: 'none',
+        shapes: [],
+        detail: 'the statement does not parse: the server answers it with a syntax error (42601), which the SqlInjectionVulnerability detector counts',
+        fingerprint: entry.fingerprint,
+      };
     }
     if (entry.rules.shapes.length) return { verdict: 'SqlInjection', shapes: entry.rules.shapes, detail: entry.rules.detail, fingerprint: entry.fingerprint };
     if (scope.learned) {
@@ -103,7 +109,10 @@ export class SqlInjectionDetector implements SqlInspector {
       const shapeKey = lexed ? lexed.key : null;
       // Evidence without values: every plain literal replaced by '?'.
       const evidence = (shapeKey ?? text.replace(/'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b/g, '?')).replace(/[\u0000\u0001\u0003]/g, '?').slice(0, 2000);
-      const fingerprint = createHash('sha256').update(shapeKey ?? evidence).digest('hex').slice(0, 16);
+      const fingerprint = createHash('sha256')
+        .update(shapeKey ?? evidence)
+        .digest('hex')
+        .slice(0, 16);
       entry = { fingerprint, evidence, rules: shapesOf(text), plain: lexed !== null && lexed.starts.length === 0 };
       this.cache.set(key, this.slot, entry, key.length * 2 + evidence.length * 2 + 128);
     }

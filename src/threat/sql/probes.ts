@@ -7,11 +7,41 @@
 import { fieldsOf, list, names, nodeType, some } from '../../sql/nodes.js';
 
 const SYSTEM_FUNCTIONS = new Set([
-  'version', 'current_user', 'session_user', 'current_database', 'current_schema', 'current_schemas', 'inet_server_addr',
-  'inet_server_port', 'inet_client_addr', 'user', 'current_setting', 'pg_backend_pid', 'current_catalog', 'current_query',
-  'pg_postmaster_start_time', 'txid_current', 'pg_is_in_recovery',
+  'version',
+  'current_user',
+  'session_user',
+  'current_database',
+  'current_schema',
+  'current_schemas',
+  'inet_server_addr',
+  'inet_server_port',
+  'inet_client_addr',
+  'user',
+  'current_setting',
+  'pg_backend_pid',
+  'current_catalog',
+  'current_query',
+  'pg_postmaster_start_time',
+  'txid_current',
+  'pg_is_in_recovery',
 ]);
-const AGGREGATES = new Set(['count', 'sum', 'avg', 'min', 'max', 'bool_and', 'bool_or', 'every', 'array_agg', 'string_agg', 'json_agg', 'jsonb_agg', 'row_number', 'rank', 'dense_rank']);
+const AGGREGATES = new Set([
+  'count',
+  'sum',
+  'avg',
+  'min',
+  'max',
+  'bool_and',
+  'bool_or',
+  'every',
+  'array_agg',
+  'string_agg',
+  'json_agg',
+  'jsonb_agg',
+  'row_number',
+  'rank',
+  'dense_rank',
+]);
 const SLEEPS = new Set(['pg_sleep', 'pg_sleep_for', 'pg_sleep_until']);
 const COMPARISONS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~~', '~~*', '!~~', '!~~*', '~', '~*']);
 /** chr() codes that applications use to build text (tab, newline, carriage return, space). */
@@ -68,7 +98,9 @@ function constantValue(node: unknown): string | number | boolean | null | undefi
 
 /** `true`, `NOT false`. */
 function constTrue(a: unknown): boolean {
-  return constantValue(a) === true || (nodeType(a) === 'BoolExpr' && fieldsOf(a)['boolop'] === 'NOT_EXPR' && constantValue(list(fieldsOf(a)['args'])[0]) === false);
+  return (
+    constantValue(a) === true || (nodeType(a) === 'BoolExpr' && fieldsOf(a)['boolop'] === 'NOT_EXPR' && constantValue(list(fieldsOf(a)['args'])[0]) === false)
+  );
 }
 
 /** A subquery that does not depend on the outer row: it reads the system, or has no condition on
@@ -145,7 +177,11 @@ function probeIn(cond: unknown, constantsOnly = false): boolean {
       const or = f['boolop'] === 'OR_EXPR';
       // `OR true`, `OR NOT false`.
       // (psql writes `(true AND ...) OR (true AND ...)` in catalog queries: not there.)
-      if (or && !constantsOnly && args.some((a) => constTrue(a) || (nodeType(a) === 'BoolExpr' && fieldsOf(a)['boolop'] === 'AND_EXPR' && list(fieldsOf(a)['args']).some(constTrue)))) {
+      if (
+        or &&
+        !constantsOnly &&
+        args.some((a) => constTrue(a) || (nodeType(a) === 'BoolExpr' && fieldsOf(a)['boolop'] === 'AND_EXPR' && list(fieldsOf(a)['args']).some(constTrue)))
+      ) {
         found = true;
         return;
       }
@@ -155,10 +191,19 @@ function probeIn(cond: unknown, constantsOnly = false): boolean {
     if (type === 'A_Expr') {
       const kind = f['kind'];
       const op = names(f['name'])[0] ?? '';
-      const comparison = (kind === 'AEXPR_OP' && COMPARISONS.has(op)) || kind === 'AEXPR_LIKE' || kind === 'AEXPR_ILIKE' ||
-        kind === 'AEXPR_BETWEEN' || kind === 'AEXPR_NOT_BETWEEN' || kind === 'AEXPR_IN' || kind === 'AEXPR_DISTINCT' || kind === 'AEXPR_NOT_DISTINCT';
+      const comparison =
+        (kind === 'AEXPR_OP' && COMPARISONS.has(op)) ||
+        kind === 'AEXPR_LIKE' ||
+        kind === 'AEXPR_ILIKE' ||
+        kind === 'AEXPR_BETWEEN' ||
+        kind === 'AEXPR_NOT_BETWEEN' ||
+        kind === 'AEXPR_IN' ||
+        kind === 'AEXPR_DISTINCT' ||
+        kind === 'AEXPR_NOT_DISTINCT';
       if (comparison && rowIndependent(f['lexpr']) && rowIndependent(f['rexpr'])) {
-        const constants = plainConstant(f['lexpr']) && (plainConstant(f['rexpr']) || nodeType(f['rexpr']) === 'List' && list(fieldsOf(f['rexpr'])['items']).every(plainConstant));
+        const constants =
+          plainConstant(f['lexpr']) &&
+          (plainConstant(f['rexpr']) || (nodeType(f['rexpr']) === 'List' && list(fieldsOf(f['rexpr'])['items']).every(plainConstant)));
         if ((!constants && !constantsOnly) || (constants && (inOr || !builderConstant(n, first)))) {
           found = true;
           return;
@@ -269,14 +314,19 @@ export function errorDivision(stmt: unknown): boolean {
 
 /** A cast to a number of something built from a subquery, a system value, chr() or `||`. */
 export function errorCast(stmt: unknown): boolean {
-  return some(stmt, (type, f) => {
-    if (type !== 'TypeCast') return false;
-    const target = names(fieldsOf(f['typeName'])['names']).at(-1)?.toLowerCase() ?? '';
-    if (!/^(int[248]?|integer|numeric|decimal|bigint|smallint|float[48]|real|double)$/.test(target)) return false;
-    const arg = f['arg'];
-    if (!rowIndependent(arg)) return false;
-    return some(arg, (t, g) => t === 'SubLink' || systemValue(t, g) || (t === 'FuncCall' && funcName(g) === 'chr') || (t === 'A_Expr' && names(g['name'])[0] === '||'));
-  }) || some(stmt, (type, f) => type === 'FuncCall' && ['query_to_xml', 'xmlparse', 'database_to_xml', 'table_to_xml'].includes(funcName(f)));
+  return (
+    some(stmt, (type, f) => {
+      if (type !== 'TypeCast') return false;
+      const target = names(fieldsOf(f['typeName'])['names']).at(-1)?.toLowerCase() ?? '';
+      if (!/^(int[248]?|integer|numeric|decimal|bigint|smallint|float[48]|real|double)$/.test(target)) return false;
+      const arg = f['arg'];
+      if (!rowIndependent(arg)) return false;
+      return some(
+        arg,
+        (t, g) => t === 'SubLink' || systemValue(t, g) || (t === 'FuncCall' && funcName(g) === 'chr') || (t === 'A_Expr' && names(g['name'])[0] === '||'),
+      );
+    }) || some(stmt, (type, f) => type === 'FuncCall' && ['query_to_xml', 'xmlparse', 'database_to_xml', 'table_to_xml'].includes(funcName(f)))
+  );
 }
 
 /** The node reads a system value, a sleep or a system relation. */

@@ -10,15 +10,64 @@ import { parseSql, scanSql, type RawStatement } from '../../sql/parser.js';
 import { fieldsOf, list, names, nodeType, some, walk } from '../../sql/nodes.js';
 import { booleanProbe, catalogQuery, touchesSystem, errorCast as errorCastProbe, errorDivision, stringBuilding, unionNumbers } from './probes.js';
 
-export type SqlShape = 'tautology' | 'union-extraction' | 'stacked-statements' | 'comment-truncation' | 'time-based' | 'error-based-cast' | 'file-access' | 'catalog-access'
-  | 'boolean-probe' | 'string-building' | 'error-division' | 'learned-shape';
+export type SqlShape =
+  | 'tautology'
+  | 'union-extraction'
+  | 'stacked-statements'
+  | 'comment-truncation'
+  | 'time-based'
+  | 'error-based-cast'
+  | 'file-access'
+  | 'catalog-access'
+  | 'boolean-probe'
+  | 'string-building'
+  | 'error-division'
+  | 'learned-shape';
 
 const SECRET_RELATIONS = new Set(['pg_shadow', 'pg_authid', 'pg_user_mapping', 'pg_user_mappings']);
 const SYSTEM_VALUES = new Set(['version', 'current_user', 'session_user', 'current_database', 'current_schema', 'inet_server_addr', 'user']);
-const FILE_FUNCTIONS = new Set(['pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_stat_file', 'lo_import', 'lo_export', 'dblink', 'dblink_exec', 'dblink_connect']);
+const FILE_FUNCTIONS = new Set([
+  'pg_read_file',
+  'pg_read_binary_file',
+  'pg_ls_dir',
+  'pg_stat_file',
+  'lo_import',
+  'lo_export',
+  'dblink',
+  'dblink_exec',
+  'dblink_connect',
+]);
 const SLEEPS = new Set(['pg_sleep', 'pg_sleep_for', 'pg_sleep_until']);
-const DESTRUCTIVE = new Set(['DropStmt', 'TruncateStmt', 'GrantStmt', 'GrantRoleStmt', 'AlterRoleStmt', 'CreateRoleStmt', 'CopyStmt', 'DropRoleStmt', 'AlterTableStmt', 'DeleteStmt', 'UpdateStmt', 'InsertStmt', 'CreateFunctionStmt', 'DoStmt']);
-const STACKED_OTHER = new Set(['CreateStmt', 'CreateTableAsStmt', 'AlterSystemStmt', 'CreateExtensionStmt', 'AlterOwnerStmt', 'CreateEventTrigStmt', 'LoadStmt', 'RenameStmt', 'ReassignOwnedStmt', 'DropOwnedStmt', 'AlterDatabaseSetStmt', 'AlterRoleSetStmt']);
+const DESTRUCTIVE = new Set([
+  'DropStmt',
+  'TruncateStmt',
+  'GrantStmt',
+  'GrantRoleStmt',
+  'AlterRoleStmt',
+  'CreateRoleStmt',
+  'CopyStmt',
+  'DropRoleStmt',
+  'AlterTableStmt',
+  'DeleteStmt',
+  'UpdateStmt',
+  'InsertStmt',
+  'CreateFunctionStmt',
+  'DoStmt',
+]);
+const STACKED_OTHER = new Set([
+  'CreateStmt',
+  'CreateTableAsStmt',
+  'AlterSystemStmt',
+  'CreateExtensionStmt',
+  'AlterOwnerStmt',
+  'CreateEventTrigStmt',
+  'LoadStmt',
+  'RenameStmt',
+  'ReassignOwnedStmt',
+  'DropOwnedStmt',
+  'AlterDatabaseSetStmt',
+  'AlterRoleSetStmt',
+]);
 const APP_STATEMENTS = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt']);
 const SCONST = 261;
 /** FCONST and ICONST. */
@@ -62,13 +111,21 @@ function alwaysTrue(node: unknown): boolean {
     const x = typeof a === 'number' && typeof b !== 'number' ? String(a) : a;
     const y = typeof b === 'number' && typeof a !== 'number' ? String(b) : b;
     switch (op) {
-      case '=': return x === y;
-      case '<>': case '!=': return x !== y;
-      case '<': return x < y;
-      case '>': return x > y;
-      case '<=': return x <= y;
-      case '>=': return x >= y;
-      default: return false;
+      case '=':
+        return x === y;
+      case '<>':
+      case '!=':
+        return x !== y;
+      case '<':
+        return x < y;
+      case '>':
+        return x > y;
+      case '<=':
+        return x <= y;
+      case '>=':
+        return x >= y;
+      default:
+        return false;
     }
   }
   if (type === 'A_Expr' && f['kind'] === 'AEXPR_LIKE') {
@@ -102,9 +159,19 @@ function tautology(stmt: unknown): boolean {
   // injected numeric slot lands), or a condition that is always true by itself.
   // Also `a OR 1=1 AND b` (precedence makes it OR(a, AND(1=1, b))): a constant-true comparison
   // inside an OR branch. `WHERE 1=1 AND ...` of query builders has no OR around it.
-  return some(stmt, (type, f) => type === 'BoolExpr' && f['boolop'] === 'OR_EXPR' && list(f['args']).some((arg) =>
-    alwaysTrue(arg) || some(arg, (t, g) => t === 'A_Expr' && constant(g['lexpr']) !== undefined && constant(g['rexpr']) !== undefined && alwaysTrue({ A_Expr: g })))) ||
-    conditions(stmt).some(alwaysTrue);
+  return (
+    some(
+      stmt,
+      (type, f) =>
+        type === 'BoolExpr' &&
+        f['boolop'] === 'OR_EXPR' &&
+        list(f['args']).some(
+          (arg) =>
+            alwaysTrue(arg) ||
+            some(arg, (t, g) => t === 'A_Expr' && constant(g['lexpr']) !== undefined && constant(g['rexpr']) !== undefined && alwaysTrue({ A_Expr: g })),
+        ),
+    ) || conditions(stmt).some(alwaysTrue)
+  );
 }
 
 function readsSystem(node: unknown): boolean {
@@ -168,7 +235,11 @@ function timeBased(stmt: unknown): boolean {
   if (!sleeps) return false;
   // `SELECT pg_sleep(n)` on its own is a deliberate pause, not an injection.
   const f = fieldsOf(stmt);
-  const plain = nodeType(stmt) === 'SelectStmt' && !f['fromClause'] && !f['whereClause'] && f['op'] !== 'SETOP_UNION' &&
+  const plain =
+    nodeType(stmt) === 'SelectStmt' &&
+    !f['fromClause'] &&
+    !f['whereClause'] &&
+    f['op'] !== 'SETOP_UNION' &&
     list(f['targetList']).every((t) => {
       const v = fieldsOf(t)['val'];
       return nodeType(v) === 'FuncCall' && SLEEPS.has(funcName(fieldsOf(v)));
@@ -177,12 +248,14 @@ function timeBased(stmt: unknown): boolean {
 }
 
 function errorCast(stmt: unknown): boolean {
-  return some(stmt, (type, f) => {
-    if (type !== 'TypeCast') return false;
-    const target = names(fieldsOf(f['typeName'])['names']).at(-1)?.toLowerCase() ?? '';
-    if (!/^(int[248]?|integer|numeric|bigint|smallint|float[48]|real|double)$/.test(target)) return false;
-    return readsSystem(f['arg']);
-  }) || some(stmt, (type, f) => type === 'FuncCall' && ['query_to_xml', 'xmlparse', 'database_to_xml'].includes(funcName(f)));
+  return (
+    some(stmt, (type, f) => {
+      if (type !== 'TypeCast') return false;
+      const target = names(fieldsOf(f['typeName'])['names']).at(-1)?.toLowerCase() ?? '';
+      if (!/^(int[248]?|integer|numeric|bigint|smallint|float[48]|real|double)$/.test(target)) return false;
+      return readsSystem(f['arg']);
+    }) || some(stmt, (type, f) => type === 'FuncCall' && ['query_to_xml', 'xmlparse', 'database_to_xml'].includes(funcName(f)))
+  );
 }
 
 function fileAccess(stmt: unknown): boolean {
@@ -214,8 +287,13 @@ function commentTruncation(sql: string): boolean {
     const prev = tokens[i - 1]!;
     if (prev.type === SCONST && t.start - prev.end <= 1 && (/'/.test(rest) || /\b(and|or)\b|=/i.test(rest))) return true;
     // After a number: what is left of the statement (a quote, a clause, a parenthesis), or nothing.
-    if (NUMBERS.has(prev.type) && t.start - prev.end <= 1 && body.startsWith('--') &&
-      (/^[\s;-]*$/.test(rest) || /'|\)|=/.test(rest) || /\b(and|or|limit|offset|order|group|escape|returning|fetch|where|union)\b/i.test(rest))) return true;
+    if (
+      NUMBERS.has(prev.type) &&
+      t.start - prev.end <= 1 &&
+      body.startsWith('--') &&
+      (/^[\s;-]*$/.test(rest) || /'|\)|=/.test(rest) || /\b(and|or|limit|offset|order|group|escape|returning|fetch|where|union)\b/i.test(rest))
+    )
+      return true;
     if (/'\s*(and|or)\b/i.test(rest)) return true;
   }
   return false;
@@ -227,7 +305,7 @@ export interface ShapeVerdict {
 }
 
 export const SHAPE_DETAILS: Record<SqlShape, string> = {
-  'tautology': 'a condition with an always-true OR branch (such as OR 1=1)',
+  tautology: 'a condition with an always-true OR branch (such as OR 1=1)',
   'union-extraction': 'a UNION that reads system catalogs or probes columns with NULLs',
   'stacked-statements': 'a destructive statement or a query of the system stacked after an application statement',
   'comment-truncation': 'a comment right after a string literal that cuts off the rest of the statement',
@@ -235,7 +313,8 @@ export const SHAPE_DETAILS: Record<SqlShape, string> = {
   'error-based-cast': 'a cast of system information to a number (error-based extraction)',
   'file-access': 'access to server files or programs',
   'catalog-access': 'a read of password or user-mapping catalogs',
-  'boolean-probe': 'a condition that does not depend on the row: constants or system values (current_user, version(), catalog subqueries) compared (boolean-blind probe)',
+  'boolean-probe':
+    'a condition that does not depend on the row: constants or system values (current_user, version(), catalog subqueries) compared (boolean-blind probe)',
   'string-building': 'text built with chr() or || around a subquery or a system value',
   'error-division': 'a division by zero or by a subquery (error oracle)',
   'learned-shape': "one of the application's learned statements with extra conditions, a UNION or a comment where a literal used to be",

@@ -17,7 +17,12 @@ it('stops every started part in the listed order, past one that fails', async ()
   });
   const logged: string[] = [];
   const log = pino({ level: 'error' }, { write: (line: string) => void logged.push(JSON.parse(line).msg) });
-  await stopInOrder(log, [['api', part('api')], ['gateway', part('gateway', true)], ['never started', undefined], ['servers', part('servers')]]);
+  await stopInOrder(log, [
+    ['api', part('api')],
+    ['gateway', part('gateway', true)],
+    ['never started', undefined],
+    ['servers', part('servers')],
+  ]);
   assert.deepEqual(stopped, ['api', 'gateway', 'servers']);
   assert.deepEqual(logged, ['stopping: gateway']);
 });

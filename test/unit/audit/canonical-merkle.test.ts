@@ -17,8 +17,10 @@ describe('canonical JSON (RFC 8785 form)', () => {
   });
 
   it('encodes numbers and strings as JSON.stringify, drops what it drops', () => {
-    assert.equal(canonicalJson({ n: 1e21, m: -0, f: 0.1, s: 'a"\\\n\u2028', u: undefined, nan: NaN, d: new Date(0), a: [undefined] }),
-      '{"a":[null],"d":"1970-01-01T00:00:00.000Z","f":0.1,"m":0,"n":1e+21,"nan":null,"s":"a\\"\\\\\\n\u2028"}');
+    assert.equal(
+      canonicalJson({ n: 1e21, m: -0, f: 0.1, s: 'a"\\\n\u2028', u: undefined, nan: NaN, d: new Date(0), a: [undefined] }),
+      '{"a":[null],"d":"1970-01-01T00:00:00.000Z","f":0.1,"m":0,"n":1e+21,"nan":null,"s":"a\\"\\\\\\n\u2028"}',
+    );
   });
 
   it('refuses bigint, cycles and deep nesting', () => {
@@ -86,13 +88,40 @@ describe('Merkle frontier (RFC 6962)', () => {
   it('hashes leaves and nodes as SHA-256 of 0x00 ‖ hash and 0x01 ‖ left ‖ right (the short-input SHA-256 against node:crypto)', () => {
     for (let n = 0; n <= SHORT_MAX - 1; n++) {
       const a = randomBytes(n);
-      assert.deepEqual(sha256Short(n % 256, a), createHash('sha256').update(Buffer.from([n % 256])).update(a).digest(), `${n + 1} bytes`);
+      assert.deepEqual(
+        sha256Short(n % 256, a),
+        createHash('sha256')
+          .update(Buffer.from([n % 256]))
+          .update(a)
+          .digest(),
+        `${n + 1} bytes`,
+      );
       const cut = Math.floor(n / 2);
-      assert.deepEqual(sha256Short(7, a.subarray(0, cut), a.subarray(cut)), createHash('sha256').update(Buffer.from([7])).update(a).digest(), `${n + 1} bytes in two parts`);
+      assert.deepEqual(
+        sha256Short(7, a.subarray(0, cut), a.subarray(cut)),
+        createHash('sha256')
+          .update(Buffer.from([7]))
+          .update(a)
+          .digest(),
+        `${n + 1} bytes in two parts`,
+      );
     }
     assert.throws(() => sha256Short(0, Buffer.alloc(SHORT_MAX)), RangeError);
     const [l, r] = [sha('left'), sha('right')];
-    assert.deepEqual(leafHash(l), createHash('sha256').update(Buffer.from([0])).update(l).digest());
-    assert.deepEqual(nodeHash(l, r), createHash('sha256').update(Buffer.from([1])).update(l).update(r).digest());
+    assert.deepEqual(
+      leafHash(l),
+      createHash('sha256')
+        .update(Buffer.from([0]))
+        .update(l)
+        .digest(),
+    );
+    assert.deepEqual(
+      nodeHash(l, r),
+      createHash('sha256')
+        .update(Buffer.from([1]))
+        .update(l)
+        .update(r)
+        .digest(),
+    );
   });
 });

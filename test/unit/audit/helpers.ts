@@ -89,11 +89,15 @@ export class RecordingIo implements AuditIo {
 // ---- files as an attacker edits them ----
 
 export function segmentFiles(dir: string): string[] {
-  return readdirSync(dir).filter((n) => n.startsWith('segment-')).sort();
+  return readdirSync(dir)
+    .filter((n) => n.startsWith('segment-'))
+    .sort();
 }
 
 export function checkpointFiles(dir: string): string[] {
-  return readdirSync(dir).filter((n) => n.startsWith('checkpoints-')).sort();
+  return readdirSync(dir)
+    .filter((n) => n.startsWith('checkpoints-'))
+    .sort();
 }
 
 export function fileLines(dir: string, name: string): string[] {

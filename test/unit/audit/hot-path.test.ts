@@ -55,7 +55,12 @@ describe('canonicalJsonOfPlain', () => {
     );
     const plainKey = fc.string().filter((k) => k !== '__proto__' && !/^[0-9]/.test(k));
     const plain = fc.letrec((tie) => ({
-      v: fc.oneof({ depthSize: 'small' }, fc.jsonValue({ maxDepth: 0 }), fc.array(tie('v'), { maxLength: 4 }), fc.dictionary(plainKey, tie('v'), { maxKeys: 6 })),
+      v: fc.oneof(
+        { depthSize: 'small' },
+        fc.jsonValue({ maxDepth: 0 }),
+        fc.array(tie('v'), { maxLength: 4 }),
+        fc.dictionary(plainKey, tie('v'), { maxKeys: 6 }),
+      ),
     })).v;
     fc.assert(
       fc.property(fc.dictionary(plainKey, plain, { maxKeys: 8 }), (v) => {
@@ -91,7 +96,10 @@ describe('canonicalJsonOfPlain', () => {
     cyclic.self = cyclic;
     assert.equal(canonicalJsonOfPlain(cyclic), undefined);
     assert.equal(canonicalJsonOfPlain(Object.assign(Object.create(null) as object, { b: 1, a: 2 })), '{"a":2,"b":1}');
-    assert.throws(() => canonicalJsonOfPlain({ n: 1n }), (e: unknown) => e instanceof TypeError && /BigInt/.test(e.message));
+    assert.throws(
+      () => canonicalJsonOfPlain({ n: 1n }),
+      (e: unknown) => e instanceof TypeError && /BigInt/.test(e.message),
+    );
   });
 });
 
@@ -193,7 +201,10 @@ describe('audit store: canonical form from either side', () => {
       events.push(i % 3 === 0 ? { ...statementEvent(i), at: new Date(Date.UTC(2026, 0, 1, 0, 0, i)) } : statementEvent(i));
     }
     const results = await Promise.all(events.map((e) => s.append(e)));
-    assert.deepEqual(results.map((r) => r.seq), events.map((_, i) => i + 1));
+    assert.deepEqual(
+      results.map((r) => r.seq),
+      events.map((_, i) => i + 1),
+    );
     await s.close();
     const records: unknown[] = [];
     for await (const r of readRecords(dir)) records.push(r.event);

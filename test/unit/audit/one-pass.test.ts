@@ -43,8 +43,32 @@ describe('one pass per relayed session', () => {
     };
     const script: ['client' | 'server', Buffer][] = [
       ['client', w.query(texts.simple)],
-      ['server', w.cat(w.rowDescription(['a']), w.dataRow(['1']), w.commandComplete('SELECT 1'), w.rowDescription(['text']), w.dataRow(['x']), w.commandComplete('SELECT 1'), w.ready())],
-      ['client', w.cat(w.parse('s1', texts.prepared), w.bind('', 's1', ['5']), w.describe('P'), w.execute(), w.sync(), w.parse('', texts.update), w.bind('', ''), w.execute(), w.sync())],
+      [
+        'server',
+        w.cat(
+          w.rowDescription(['a']),
+          w.dataRow(['1']),
+          w.commandComplete('SELECT 1'),
+          w.rowDescription(['text']),
+          w.dataRow(['x']),
+          w.commandComplete('SELECT 1'),
+          w.ready(),
+        ),
+      ],
+      [
+        'client',
+        w.cat(
+          w.parse('s1', texts.prepared),
+          w.bind('', 's1', ['5']),
+          w.describe('P'),
+          w.execute(),
+          w.sync(),
+          w.parse('', texts.update),
+          w.bind('', ''),
+          w.execute(),
+          w.sync(),
+        ),
+      ],
       ['server', w.cat(w.parseComplete(), w.bindComplete(), w.rowDescription(['id']), w.dataRow(['42']), w.commandComplete('SELECT 1'), w.ready())],
       ['server', w.cat(w.parseComplete(), w.bindComplete(), w.commandComplete('UPDATE 1'), w.ready())],
       ['client', w.query(texts.copy)],

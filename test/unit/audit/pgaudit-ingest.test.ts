@@ -54,7 +54,14 @@ describe('pgAudit lines', () => {
     ];
     writeFileSync(file, `${lines.join('\n')}\n`);
     const got = collectLines([{ name: 's1', dir }], {});
-    assert.deepEqual(got.lines.map((l) => [l.pid, l.substatementId]), [[101, 1], [102, 2], [105, 3]]);
+    assert.deepEqual(
+      got.lines.map((l) => [l.pid, l.substatementId]),
+      [
+        [101, 1],
+        [102, 2],
+        [105, 3],
+      ],
+    );
     for (const l of got.lines) {
       const full = parsePgAuditLine(l.bytes.toString());
       assert.ok(full, l.bytes.toString());
@@ -73,7 +80,10 @@ describe('pgAudit lines', () => {
     assert.equal(first.offsets[file], Buffer.byteLength(a) + 1);
     appendFileSync(file, `${b.slice(40)}\n`);
     const second = collectLines([{ name: 's1', dir }], first.offsets);
-    assert.deepEqual(second.lines.map((l) => l.bytes.toString()), [b]);
+    assert.deepEqual(
+      second.lines.map((l) => l.bytes.toString()),
+      [b],
+    );
     assert.deepEqual(collectLines([{ name: 's1', dir }], second.offsets).lines, []);
   });
 
@@ -84,7 +94,13 @@ describe('pgAudit lines', () => {
     assert.deepEqual(got.keys.sort(), [sessionKey('s1', 301), sessionKey('s1', 302)]);
     const sessions = new Map<string, JoinedSession>([[sessionKey('s1', 301), { connId: 'g1-9', applicationName: 'app' }]]);
     const events = finishLines(got.lines, sessions);
-    assert.deepEqual(events.map((e) => [e.backendPid, e.statementId, e.sessionId, e.applicationName]), [[301, 2, 'g1-9', 'app'], [302, 1, null, 'psql']]);
+    assert.deepEqual(
+      events.map((e) => [e.backendPid, e.statementId, e.sessionId, e.applicationName]),
+      [
+        [301, 2, 'g1-9', 'app'],
+        [302, 1, null, 'psql'],
+      ],
+    );
   });
 });
 
@@ -113,7 +129,10 @@ describe('PgAuditIngest', () => {
     ingest.stop(); // reads the last lines itself
     const pids = seen.map((e) => (e as { backendPid: number }).backendPid);
     assert.deepEqual(pids, [401, 402, 402]);
-    assert.deepEqual(seen.map((e) => (e as { sessionId: string | null }).sessionId), ['g1-1', null, null]);
+    assert.deepEqual(
+      seen.map((e) => (e as { sessionId: string | null }).sessionId),
+      ['g1-1', null, null],
+    );
     assert.equal(JSON.parse(readFileSync(stateFile, 'utf8'))[file], readFileSync(file).length);
 
     const again = new PgAuditIngest(options);

@@ -38,11 +38,14 @@ describe('pgAudit line reader', () => {
   it('reads a genuine line, and one that says it comes from log_audit_event() in pgaudit.c', () => {
     const a = parsePgAuditLine(line(genuine()));
     assert.ok(a);
-    assert.deepEqual([a.auditType, a.statementId, a.substatementId, a.class, a.command, a.objectName, a.statement], ['SESSION', 1, 1, 'DDL', 'DROP TABLE', 'public.x', 'DROP TABLE x']);
+    assert.deepEqual(
+      [a.auditType, a.statementId, a.substatementId, a.class, a.command, a.objectName, a.statement],
+      ['SESSION', 1, 1, 'DDL', 'DROP TABLE', 'public.x', 'DROP TABLE x'],
+    );
     assert.ok(parsePgAuditLine(line(genuine({ file_name: 'pgaudit.c', func_name: 'log_audit_event', file_line_num: 1234 }))));
   });
 
-  it('refuses RAISE LOG in a DO block: a PL context and the client\'s statement', () => {
+  it("refuses RAISE LOG in a DO block: a PL context and the client's statement", () => {
     const raised = genuine({
       statement: `DO $$ BEGIN RAISE LOG '${MESSAGE}'; END $$`,
       context: 'PL/pgSQL function inline_code_block line 1 at RAISE',
@@ -60,7 +63,7 @@ describe('pgAudit line reader', () => {
     assert.equal(parsePgAuditLine(line(genuine({ file_name: 'pgaudit.c', func_name: 'pgaudit_ExecutorStart_hook' }))), null);
   });
 
-  it('refuses the text pgwarden_audit rewrote, and messages without pgAudit\'s fields', () => {
+  it("refuses the text pgwarden_audit rewrote, and messages without pgAudit's fields", () => {
     assert.equal(parsePgAuditLine(line(genuine({}, `not a pgAudit record: ${MESSAGE}`))), null);
     for (const bad of [
       'AUDIT: SESSIONS,1,1,DDL,DROP TABLE,TABLE,public.x,DROP TABLE x,<not logged>',

@@ -11,7 +11,15 @@ import type { StatementEvent } from '../../../src/audit/tap/index.js';
 const conn = { connId: 'c1', clientAddress: '127.0.0.1', clientPort: 5000, listener: 'public' as const, privateEndpoint: 'pe' };
 
 function check(st: StatementEvent, fields: Record<string, string | undefined>): void {
-  const spread = { type: 'statement', time: '2026-12-05T02:00:00.000Z', connection: conn, ...fields, ...st, objects: [...st.objects], classes: [...st.classes] };
+  const spread = {
+    type: 'statement',
+    time: '2026-12-05T02:00:00.000Z',
+    connection: conn,
+    ...fields,
+    ...st,
+    objects: [...st.objects],
+    classes: [...st.classes],
+  };
   const built = statementExecuted('2026-12-05T02:00:00.000Z', eventSession(conn, fields), st);
   const expected = canonicalJson(spread);
   assert.equal(canonicalTextOf(built), expected);
@@ -20,10 +28,34 @@ function check(st: StatementEvent, fields: Record<string, string | undefined>): 
 }
 
 it('statementExecuted: the canonical JSON of the spread event', () => {
-  const base: StatementEvent = { text: 'SELECT 1', class: 'READ', classes: Object.freeze(['READ'] as const), commandTag: 'SELECT', objects: Object.freeze([{ kind: 'relation', name: 'public.t' }] as const), outcome: 'success', durationMs: 1.5, protocol: 'simple' };
-  const full: StatementEvent = { ...base, classes: ['READ', 'WRITE'], params: ['1', null, '"\u2028x'], outcome: 'failure', sqlstate: '22012', errorMessage: 'division "by" zero\n', rows: 0, copyBytes: 10, truncated: true, textLength: 9000, textSha256: 'ab', parseError: 'x', durationMs: 0.1 + 0.2 };
+  const base: StatementEvent = {
+    text: 'SELECT 1',
+    class: 'READ',
+    classes: Object.freeze(['READ'] as const),
+    commandTag: 'SELECT',
+    objects: Object.freeze([{ kind: 'relation', name: 'public.t' }] as const),
+    outcome: 'success',
+    durationMs: 1.5,
+    protocol: 'simple',
+  };
+  const full: StatementEvent = {
+    ...base,
+    classes: ['READ', 'WRITE'],
+    params: ['1', null, '"\u2028x'],
+    outcome: 'failure',
+    sqlstate: '22012',
+    errorMessage: 'division "by" zero\n',
+    rows: 0,
+    copyBytes: 10,
+    truncated: true,
+    textLength: 9000,
+    textSha256: 'ab',
+    parseError: 'x',
+    durationMs: 0.1 + 0.2,
+  };
   for (const st of [base, full]) {
-    for (const fields of [{}, { server: 's', user: 'u', database: 'd', applicationName: 'a\u00e9', objectId: 'o' }, { server: 's', user: undefined }]) check(st, fields);
+    for (const fields of [{}, { server: 's', user: 'u', database: 'd', applicationName: 'a\u00e9', objectId: 'o' }, { server: 's', user: undefined }])
+      check(st, fields);
   }
 });
 

@@ -6,18 +6,7 @@ import type { Checkpoint } from '../../../src/audit/store/checkpoint.js';
 import { AuditCorruptError, AuditKeyError, AuditLockError, AuditWriteError } from '../../../src/audit/store/errors.js';
 import { readRecords } from '../../../src/audit/store/read-records.js';
 import { verifyStore } from '../../../src/audit/store/verify.js';
-import {
-  appendMany,
-  checkpointFiles,
-  editLine,
-  event,
-  fileLines,
-  openStore,
-  RecordingIo,
-  segmentFiles,
-  sleep,
-  tempRoot,
-} from './helpers.js';
+import { appendMany, checkpointFiles, editLine, event, fileLines, openStore, RecordingIo, segmentFiles, sleep, tempRoot } from './helpers.js';
 
 async function seqs(dir: string): Promise<number[]> {
   const out: number[] = [];
@@ -49,7 +38,10 @@ describe('audit store: append, reopen, continue', () => {
     assert.deepEqual(await seqs(dir), range(1, 15));
     const records = [];
     for await (const r of readRecords(dir, { fromSeq: 10 })) records.push(r);
-    assert.deepEqual(records.map((r) => r.seq), [10, 11, 12, 13, 14, 15]);
+    assert.deepEqual(
+      records.map((r) => r.seq),
+      [10, 11, 12, 13, 14, 15],
+    );
     assert.equal(records[1]!.prev, records[0]!.hash);
     assert.deepEqual(records[1]!.event, JSON.parse(JSON.stringify(event(11))));
     const report = await verifyStore(dir, { publicKey: s2.publicKey });
@@ -57,7 +49,14 @@ describe('audit store: append, reopen, continue', () => {
     assert.equal(report.records, 15);
     // genesis, the checkpoint written by close, the reopen adds none (all covered), close again
     const cps = fileLines(dir, 'checkpoints-000001.log').map((l) => JSON.parse(l) as Checkpoint);
-    assert.deepEqual(cps.map((c) => [c.index, c.size]), [[0, 0], [1, 10], [2, 15]]);
+    assert.deepEqual(
+      cps.map((c) => [c.index, c.size]),
+      [
+        [0, 0],
+        [1, 10],
+        [2, 15],
+      ],
+    );
   });
 
   it('creates the signing key 0600 and the store dir 0700; refuses a key readable by others or another key', async () => {
@@ -85,7 +84,11 @@ describe('audit store: append, reopen, continue', () => {
   it('rejects what is not a JSON object, too large, or beyond the queue bound', async () => {
     const { dir, keyFile } = tempRoot();
     const s = await openStore(dir, keyFile, { maxRecordBytes: 1000, maxPendingRecords: 5 });
-    const reason = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: unknown) => (e instanceof AuditWriteError ? e.reason : String(e)));
+    const reason = (p: Promise<unknown>): Promise<string> =>
+      p.then(
+        () => 'ok',
+        (e: unknown) => (e instanceof AuditWriteError ? e.reason : String(e)),
+      );
     assert.equal(await reason(s.append([1, 2])), 'invalid-event');
     assert.equal(await reason(s.append({ n: 10n })), 'invalid-event');
     assert.equal(await reason(s.append({ big: 'x'.repeat(2000) })), 'invalid-event');
@@ -110,7 +113,10 @@ describe('audit store: durability', () => {
 
     const unsynced: number[] = [];
     await Promise.all(Array.from({ length: 500 }, (_, i) => s.append(event(i + 1)).then(() => unsynced.push(io.unsyncedSegmentWrites))));
-    assert.ok(unsynced.every((u) => u === 0), 'every append resolved after its fdatasync');
+    assert.ok(
+      unsynced.every((u) => u === 0),
+      'every append resolved after its fdatasync',
+    );
     const writes = io.writes - before.writes - 1;
     assert.ok(writes <= 3, `500 concurrent appends took ${writes} writes (group commit)`);
     assert.equal(s.stats().appended, 501);
@@ -157,7 +163,11 @@ describe('audit store: checkpoints and segments', () => {
       },
     });
     for (let i = 0; i < 7; i++) await appendMany(s, i * 50, 50);
-    assert.deepEqual(seen.map((c) => c.size), [0, 100, 200, 300], 'genesis, then every 100');
+    assert.deepEqual(
+      seen.map((c) => c.size),
+      [0, 100, 200, 300],
+      'genesis, then every 100',
+    );
     assert.deepEqual(s.lastCheckpoint, seen.at(-1));
     await s.close();
     assert.equal(seen.at(-1)!.size, 350, 'close covers the rest');
@@ -187,7 +197,10 @@ describe('audit store: checkpoints and segments', () => {
     await s.close();
     const segs = segmentFiles(dir);
     assert.ok(segs.length >= 3, `${segs.length} segments`);
-    assert.deepEqual(checkpointFiles(dir), segs.map((f) => f.replace('segment-', 'checkpoints-')));
+    assert.deepEqual(
+      checkpointFiles(dir),
+      segs.map((f) => f.replace('segment-', 'checkpoints-')),
+    );
     for (const seg of segs) {
       const firstSeq = (JSON.parse(fileLines(dir, seg)[0]!) as { seq: number }).seq;
       const opening = JSON.parse(fileLines(dir, seg.replace('segment-', 'checkpoints-'))[0]!) as Checkpoint;
@@ -238,7 +251,10 @@ describe('audit store: crash recovery', () => {
     const s2 = await openStore(dir, keyFile, { onCheckpoint: (c) => emitted.push(c) });
     assert.deepEqual(
       s2.recovery.truncated.map((t) => [t.file, t.bytes, t.line]),
-      [['checkpoints-000001.log', 16, 3], ['segment-000001.log', 4096, 16]],
+      [
+        ['checkpoints-000001.log', 16, 3],
+        ['segment-000001.log', 4096, 16],
+      ],
     );
     assert.equal(s2.recovery.lastSeq, 15);
     assert.equal(s2.recovery.uncheckpointedRecords, 5);
@@ -300,7 +316,10 @@ describe('audit store: write failures', () => {
     io.failWrites = undefined;
     assert.equal((await s.append(event(7))).seq, 6, 'the rejected records took no seq');
     assert.equal(s.healthy, true);
-    assert.deepEqual(health, [[false, 'ENOSPC'], [true, undefined]]);
+    assert.deepEqual(health, [
+      [false, 'ENOSPC'],
+      [true, undefined],
+    ]);
     await s.close();
     assert.deepEqual(await seqs(dir), range(1, 6));
     assert.equal((await verifyStore(dir, { publicKey: s.publicKey })).ok, true);

@@ -52,7 +52,10 @@ describe('COPY as the server reads it', () => {
     s.client(w.query('CREATE TABLE after_copy (id int)'));
     s.server(w.commandComplete('CREATE TABLE'), w.ready());
     assert.deepEqual(s.errors, []);
-    assert.deepEqual(s.texts(), [['COPY t FROM STDIN', 'success'], ['CREATE TABLE after_copy (id int)', 'success']]);
+    assert.deepEqual(s.texts(), [
+      ['COPY t FROM STDIN', 'success'],
+      ['CREATE TABLE after_copy (id int)', 'success'],
+    ]);
     assert.equal(s.events[0]!.rows, 1500);
   });
 
@@ -61,7 +64,10 @@ describe('COPY as the server reads it', () => {
     s.client(w.query('COPY t FROM STDIN'), syncsWithData(50_000), w.copyDone(), w.query('CREATE TABLE after_copy (id int)'));
     s.server(w.copyInResponse(), w.commandComplete('COPY 500'), w.ready(), w.commandComplete('CREATE TABLE'), w.ready());
     assert.deepEqual(s.errors, []);
-    assert.deepEqual(s.texts(), [['COPY t FROM STDIN', 'success'], ['CREATE TABLE after_copy (id int)', 'success']]);
+    assert.deepEqual(s.texts(), [
+      ['COPY t FROM STDIN', 'success'],
+      ['CREATE TABLE after_copy (id int)', 'success'],
+    ]);
   });
 
   it('extended protocol: the Sync after Execute is read in copy mode; the one after CopyDone is answered', () => {
@@ -71,7 +77,10 @@ describe('COPY as the server reads it', () => {
     s.client(syncsWithData(1000), w.copyDone(), w.sync(), w.parse('', 'DROP TABLE t'), w.bind('', ''), w.execute(), w.sync());
     s.server(w.commandComplete('COPY 10'), w.ready(), w.parseComplete(), w.bindComplete(), w.commandComplete('DROP TABLE'), w.ready());
     assert.deepEqual(s.errors, []);
-    assert.deepEqual(s.texts(), [['COPY t FROM STDIN', 'success'], ['DROP TABLE t', 'success']]);
+    assert.deepEqual(s.texts(), [
+      ['COPY t FROM STDIN', 'success'],
+      ['DROP TABLE t', 'success'],
+    ]);
   });
 
   it('Syncs outside a copy are each answered: a run of them is one queue entry', () => {
@@ -80,7 +89,10 @@ describe('COPY as the server reads it', () => {
     s.client(w.query('SELECT 1'), syncs, w.query('SELECT 2'));
     s.server(w.commandComplete('SELECT 1'), w.ready(), Buffer.concat(Array.from({ length: 1000 }, () => w.ready())), w.commandComplete('SELECT 1'), w.ready());
     assert.deepEqual(s.errors, []);
-    assert.deepEqual(s.texts(), [['SELECT 1', 'success'], ['SELECT 2', 'success']]);
+    assert.deepEqual(s.texts(), [
+      ['SELECT 1', 'success'],
+      ['SELECT 2', 'success'],
+    ]);
   });
 
   it('a COPY that could not start: the data after it is ignored by the server, the next statement is audited', () => {
@@ -88,7 +100,10 @@ describe('COPY as the server reads it', () => {
     s.client(w.query('COPY missing FROM STDIN'), w.copyData('x\n'), w.copyDone(), w.query('CREATE TABLE x (id int)'));
     s.server(w.error('42P01', 'relation "missing" does not exist'), w.ready(), w.commandComplete('CREATE TABLE'), w.ready());
     assert.deepEqual(s.errors, []);
-    assert.deepEqual(s.texts(), [['COPY missing FROM STDIN', 'failure'], ['CREATE TABLE x (id int)', 'success']]);
+    assert.deepEqual(s.texts(), [
+      ['COPY missing FROM STDIN', 'failure'],
+      ['CREATE TABLE x (id int)', 'success'],
+    ]);
   });
 
   it('fails closed on what it cannot judge: another message inside COPY data; Syncs in data and then a failed COPY', () => {
@@ -166,7 +181,10 @@ describe('prepared statements are never evicted', () => {
     s.server(w.closeComplete(), w.parseComplete(), w.bindComplete(), w.commandComplete('SELECT 1'), w.ready());
     s.client(w.bind('', 's1'), w.execute(), w.sync());
     s.server(w.bindComplete(), w.commandComplete('SELECT 1'), w.ready());
-    assert.deepEqual(s.texts(), [['SELECT 2 AS second', 'success'], ['SELECT 2 AS second', 'success']]);
+    assert.deepEqual(s.texts(), [
+      ['SELECT 2 AS second', 'success'],
+      ['SELECT 2 AS second', 'success'],
+    ]);
   });
 
   it('a statement prepared with SQL PREPARE and run by a protocol Bind carries the PREPARE text, not an empty one', () => {
@@ -272,17 +290,44 @@ describe('events the store refuses as too large', () => {
     const bus = new EventBus();
     const failures: string[] = [];
     const log = await AuditLog.open(
-      { dir, keyFile, witnessFile: path.join(root, 'w.json'), durability: 'strict', policy: 'failClosed', log: pino({ level: 'silent' }), onFailure: (e) => failures.push(e.message) },
+      {
+        dir,
+        keyFile,
+        witnessFile: path.join(root, 'w.json'),
+        durability: 'strict',
+        policy: 'failClosed',
+        log: pino({ level: 'silent' }),
+        onFailure: (e) => failures.push(e.message),
+      },
       bus,
     );
     const big = `SELECT '${'b'.repeat(2 * 1024 * 1024)}'`;
     const base = { time: new Date().toISOString(), connection: { connId: 'c1', clientAddress: '127.0.0.1', clientPort: 1, listener: 'public' as const } };
-    bus.publish({ type: 'statement', ...base, text: big, class: 'READ', classes: ['READ'], commandTag: 'SELECT', objects: [], outcome: 'success', durationMs: 1, protocol: 'simple' });
+    bus.publish({
+      type: 'statement',
+      ...base,
+      text: big,
+      class: 'READ',
+      classes: ['READ'],
+      commandTag: 'SELECT',
+      objects: [],
+      outcome: 'success',
+      durationMs: 1,
+      protocol: 'simple',
+    });
     assert.deepEqual(failures, []);
     // Many small fields: nothing to cut, still over 1 MiB.
     const wide: Record<string, string> = {};
     for (let i = 0; i < 120_000; i++) wide[`k${i}`] = 'v';
-    bus.publish({ type: 'admin.action', time: base.time, actor: { tokenId: 't', name: 'n', role: 'Owner' }, action: 'x', target: 'y', outcome: 'success', details: wide } as AnyEvent);
+    bus.publish({
+      type: 'admin.action',
+      time: base.time,
+      actor: { tokenId: 't', name: 'n', role: 'Owner' },
+      action: 'x',
+      target: 'y',
+      outcome: 'success',
+      details: wide,
+    } as AnyEvent);
     assert.equal(failures.length, 1);
     await log.durable();
     await log.close();

@@ -103,11 +103,18 @@ describe('verifyStore', () => {
     assert.deepEqual(pick(await verify()), { reason: 'prev-mismatch', file: next.file, line: next.line, seq: 322 });
   });
 
-  for (const [seq, where] of [[150, 'inside a segment'], [200, 'the last of a segment, so the next one opens a segment']] as const) {
+  for (const [seq, where] of [
+    [150, 'inside a segment'],
+    [200, 'the last of a segment, so the next one opens a segment'],
+  ] as const) {
     it(`a removed record (${where}): seq-gap at the record after it`, async () => {
       assert.equal(await verify(), undefined);
       const at = locate(dir, seq);
-      writeFileLines(dir, at.file, fileLines(dir, at.file).filter((_, i) => i !== at.line - 1));
+      writeFileLines(
+        dir,
+        at.file,
+        fileLines(dir, at.file).filter((_, i) => i !== at.line - 1),
+      );
       const after = locate(dir, seq + 1);
       if (seq === 200) assert.equal(after.line, 1);
       assert.deepEqual(pick(await verify()), { reason: 'seq-gap', file: after.file, line: after.line, seq: seq + 1 });
@@ -129,13 +136,21 @@ describe('verifyStore', () => {
   it('a removed record with the chain recomputed after it: root-mismatch at the next checkpoint', async () => {
     assert.equal(await verify(), undefined);
     const at = locate(dir, 210);
-    writeFileLines(dir, at.file, fileLines(dir, at.file).filter((_, i) => i !== at.line - 1));
+    writeFileLines(
+      dir,
+      at.file,
+      fileLines(dir, at.file).filter((_, i) => i !== at.line - 1),
+    );
     // renumber and rehash everything after, so seq and links look right
     for (const file of segmentFiles(dir)) {
-      writeFileLines(dir, file, fileLines(dir, file).map((l) => {
-        const r = JSON.parse(l) as { seq: number };
-        return r.seq > 210 ? l.replace(`{"seq":${r.seq},`, `{"seq":${r.seq - 1},`) : l;
-      }));
+      writeFileLines(
+        dir,
+        file,
+        fileLines(dir, file).map((l) => {
+          const r = JSON.parse(l) as { seq: number };
+          return r.seq > 210 ? l.replace(`{"seq":${r.seq},`, `{"seq":${r.seq - 1},`) : l;
+        }),
+      );
     }
     rechain(210);
     const f = await verify();
@@ -150,7 +165,11 @@ describe('verifyStore', () => {
     const keep = fileLines(dir, lastSeg).filter((l) => (JSON.parse(l) as { seq: number }).seq <= RECORDS - 10);
     writeFileLines(dir, lastSeg, keep);
     const lastCk = checkpointFiles(dir).at(-1)!;
-    writeFileLines(dir, lastCk, fileLines(dir, lastCk).filter((l) => (JSON.parse(l) as Checkpoint).size <= RECORDS - 10));
+    writeFileLines(
+      dir,
+      lastCk,
+      fileLines(dir, lastCk).filter((l) => (JSON.parse(l) as Checkpoint).size <= RECORDS - 10),
+    );
     assert.equal(await verify(), undefined, 'without a copy held elsewhere a clean cut cannot be seen');
     assert.deepEqual(pick(await verify({ lastKnownCheckpoint: witness })), {
       reason: 'truncated',
@@ -174,7 +193,11 @@ describe('verifyStore', () => {
     assert.equal(await verify(), undefined);
     const lastSeg = segmentFiles(dir).at(-1)!;
     const lastCk = checkpointFiles(dir).at(-1)!;
-    writeFileLines(dir, lastCk, fileLines(dir, lastCk).filter((l) => (JSON.parse(l) as Checkpoint).size <= RECORDS - 10));
+    writeFileLines(
+      dir,
+      lastCk,
+      fileLines(dir, lastCk).filter((l) => (JSON.parse(l) as Checkpoint).size <= RECORDS - 10),
+    );
     editLine(dir, lastSeg, fileLines(dir, lastSeg).length - 5, (l) => l.replace(/"user":"u\d+"/, '"user":"nobody"'));
     rechain(RECORDS - 5);
     assert.equal(await verify(), undefined, 'rewritten after the last local checkpoint: the chain alone holds');
@@ -213,7 +236,11 @@ describe('verifyStore', () => {
     const lines = fileLines(dir, ck);
     assert.ok(lines.length >= 2);
     const next = JSON.parse(lines[1]!) as Checkpoint;
-    writeFileLines(dir, ck, lines.filter((_, i) => i !== 0)); // the opening checkpoint
+    writeFileLines(
+      dir,
+      ck,
+      lines.filter((_, i) => i !== 0),
+    ); // the opening checkpoint
     const f = await verify();
     assert.deepEqual(pick(f), { reason: 'checkpoint-chain', file: ck, line: 1, seq: next.size, checkpoint: next.index });
   });
@@ -261,16 +288,22 @@ describe('verifyStore', () => {
     const at = locate(dir, 100);
     editLine(dir, at.file, at.line, (l) => l.replace('"rows":99', '"rows":98'));
     assert.equal((await verify())?.seq, 100);
-    const from = (await verifyStore(dir, { publicKey, fromCheckpoint: 6 }));
+    const from = await verifyStore(dir, { publicKey, fromCheckpoint: 6 });
     assert.ok(from.anchor!.size > 100);
     assert.equal(from.ok, true, from.failure?.message);
     const later = locate(dir, 500);
     editLine(dir, later.file, later.line, (l) => l.replace('"rows":499', '"rows":4'));
-    const before500 = checkpointFiles(dir).flatMap((f) => fileLines(dir, f).map((l) => JSON.parse(l) as Checkpoint)).filter((c) => c.size < 500).at(-1)!;
+    const before500 = checkpointFiles(dir)
+      .flatMap((f) => fileLines(dir, f).map((l) => JSON.parse(l) as Checkpoint))
+      .filter((c) => c.size < 500)
+      .at(-1)!;
     const from450 = await verifyStore(dir, { publicKey, fromCheckpoint: before500.index });
     assert.equal(from450.anchor!.size, 450);
     assert.deepEqual(pick(from450.failure), {
-      reason: 'hash-mismatch', file: later.file, line: later.line, seq: 500,
+      reason: 'hash-mismatch',
+      file: later.file,
+      line: later.line,
+      seq: 500,
     });
   });
 
@@ -283,4 +316,3 @@ describe('verifyStore', () => {
     assert.equal(verifyExportedCheckpoint({ ...witness, keyId: hash }, { keyId: hash }).ok, false);
   });
 });
-

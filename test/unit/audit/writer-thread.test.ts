@@ -24,7 +24,12 @@ describe('canonical JSON of a parsed text', () => {
   it('is canonicalJson for every JSON value, also with digit keys, __proto__ and shapes that share a first key', () => {
     const key = fc.oneof(fc.string(), fc.constantFrom('__proto__', '0', '10', '9', 'a', 'b', 'é', '\u{1F600}', 'type'));
     const value = fc.letrec((tie) => ({
-      json: fc.oneof({ depthSize: 'small' }, fc.jsonValue({ maxDepth: 2 }), fc.array(tie('json'), { maxLength: 4 }), fc.dictionary(key, tie('json'), { maxKeys: 6 })),
+      json: fc.oneof(
+        { depthSize: 'small' },
+        fc.jsonValue({ maxDepth: 2 }),
+        fc.array(tie('json'), { maxLength: 4 }),
+        fc.dictionary(key, tie('json'), { maxKeys: 6 }),
+      ),
     })).json;
     fc.assert(
       fc.property(value, (v) => {
@@ -56,13 +61,19 @@ describe('audit store: writer thread', () => {
     assert.equal(outcomes[1]!.status, 'rejected');
     assert.equal(((outcomes[1] as PromiseRejectedResult).reason as AuditWriteError).reason, 'invalid-event');
     const ok = outcomes.filter((o): o is PromiseFulfilledResult<{ seq: number; hash: string }> => o.status === 'fulfilled').map((o) => o.value);
-    assert.deepEqual(ok.map((r) => r.seq), [1, 2, 3]);
+    assert.deepEqual(
+      ok.map((r) => r.seq),
+      [1, 2, 3],
+    );
     assert.equal(s.stats().appended, 3);
     assert.equal(s.stats().pending, 0);
     await s.close();
     const records = [];
     for await (const r of readRecords(dir)) records.push(r);
-    assert.deepEqual(records.map((r) => r.hash), ok.map((r) => r.hash));
+    assert.deepEqual(
+      records.map((r) => r.hash),
+      ok.map((r) => r.hash),
+    );
     assert.deepEqual(records[2]!.event, { type: 'dated', at: '1970-01-01T00:00:00.000Z', n: null });
     assert.equal(records[1]!.prev, records[0]!.hash);
     const report = await verifyStore(dir, { publicKey: s.publicKey });
@@ -109,7 +120,10 @@ describe('AuditLog', () => {
   it('strict: durable() and pendingDurable() wait for the fdatasync of everything published so far', async () => {
     const { root, dir, keyFile } = tempRoot();
     const bus = new EventBus();
-    const log = await AuditLog.open({ dir, keyFile, witnessFile: path.join(root, 'witness.json'), durability: 'strict', policy: 'failClosed', log: silent }, bus);
+    const log = await AuditLog.open(
+      { dir, keyFile, witnessFile: path.join(root, 'witness.json'), durability: 'strict', policy: 'failClosed', log: silent },
+      bus,
+    );
     assert.equal(log.pendingDurable(), null);
     const syncs = log.store.stats().syncs;
     for (let i = 0; i < 5; i++) bus.publish(event(i) as unknown as AnyEvent);
@@ -128,7 +142,9 @@ describe('AuditLog', () => {
   });
 
   const root = process.getuid?.() === 0;
-  it('failOpen: a full disk (tmpfs) calls onFailure once per unhealthy period and onRecovered when writes work again', { skip: root ? false : 'needs root to mount a small tmpfs' }, async () => {
+  it('failOpen: a full disk (tmpfs) calls onFailure once per unhealthy period and onRecovered when writes work again', {
+    skip: root ? false : 'needs root to mount a small tmpfs',
+  }, async () => {
     const { root: tmp } = tempRoot();
     const mnt = path.join(tmp, 'small');
     mkdirSync(mnt);

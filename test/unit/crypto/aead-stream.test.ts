@@ -64,7 +64,11 @@ describe('AEAD stream round trips', () => {
       const sealed = encryptBuffer(plain, { key, aad, chunkSize: CHUNK });
       assert.deepEqual(decryptBuffer(sealed, { key, aad }), plain);
       // stream encrypt with odd input pieces, stream decrypt with other odd pieces; both directions interoperate
-      for (const [inPiece, outPiece] of [[7, 3], [CHUNK, 1000], [1000, RECORD]] as const) {
+      for (const [inPiece, outPiece] of [
+        [7, 3],
+        [CHUNK, 1000],
+        [1000, RECORD],
+      ] as const) {
         const enc = await through(createEncryptStream({ key, aad, chunkSize: CHUNK }), split(plain, inPiece));
         assert.equal(enc.error, undefined);
         assert.deepEqual(decryptBuffer(enc.out, { key, aad }), plain);
@@ -227,15 +231,20 @@ describe('AEAD stream tampering', () => {
 describe('AEAD stream properties and backpressure', () => {
   it('property: decrypt(encrypt(x)) = x for any data, chunk size and input split', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.uint8Array({ maxLength: 3000 }), fc.integer({ min: 1, max: 700 }), fc.integer({ min: 1, max: 900 }), async (bytes, chunkSize, piece) => {
-        const plain = Buffer.from(bytes);
-        const enc = await through(createEncryptStream({ key, aad, chunkSize }), split(plain, piece));
-        assert.equal(enc.error, undefined);
-        const dec = await through(createDecryptStream({ key, aad }), split(enc.out, piece + 3));
-        assert.equal(dec.error, undefined);
-        assert.deepEqual(dec.out, plain);
-        assert.deepEqual(decryptBuffer(encryptBuffer(plain, { key, aad, chunkSize }), { key, aad }), plain);
-      }),
+      fc.asyncProperty(
+        fc.uint8Array({ maxLength: 3000 }),
+        fc.integer({ min: 1, max: 700 }),
+        fc.integer({ min: 1, max: 900 }),
+        async (bytes, chunkSize, piece) => {
+          const plain = Buffer.from(bytes);
+          const enc = await through(createEncryptStream({ key, aad, chunkSize }), split(plain, piece));
+          assert.equal(enc.error, undefined);
+          const dec = await through(createDecryptStream({ key, aad }), split(enc.out, piece + 3));
+          assert.equal(dec.error, undefined);
+          assert.deepEqual(dec.out, plain);
+          assert.deepEqual(decryptBuffer(encryptBuffer(plain, { key, aad, chunkSize }), { key, aad }), plain);
+        },
+      ),
       { numRuns: 150 },
     );
   });

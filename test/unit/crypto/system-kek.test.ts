@@ -77,7 +77,10 @@ describe('system KEK wrap / unwrap', () => {
     for (const size of [32, 64] as const) {
       const dataKey = newDataKey(size);
       const wrapped = await kek.wrap(dataKey, aad);
-      assert.deepEqual({ provider: wrapped.provider, kekVersion: wrapped.kekVersion, keyRef: wrapped.keyRef }, { provider: 'system', kekVersion: 1, keyRef: 'system:server/s1' });
+      assert.deepEqual(
+        { provider: wrapped.provider, kekVersion: wrapped.kekVersion, keyRef: wrapped.keyRef },
+        { provider: 'system', kekVersion: 1, keyRef: 'system:server/s1' },
+      );
       assert.equal(Buffer.from(wrapped.blob, 'base64').length, 12 + size + 16);
       assert.deepEqual(await kek.unwrap(wrapped, aad), dataKey);
     }
@@ -87,7 +90,11 @@ describe('system KEK wrap / unwrap', () => {
   it('binds the blob to its purpose: another aad fails as KeyIntegrityError', async () => {
     const kek = root.kek('s1');
     const wrapped = await kek.wrap(newDataKey(), aad);
-    await rejectsWith(kek.unwrap(wrapped, serverKeyAad('s1', 'backup')), KeyIntegrityError, /failed authentication: the blob or its purpose \(aad\) was altered/);
+    await rejectsWith(
+      kek.unwrap(wrapped, serverKeyAad('s1', 'backup')),
+      KeyIntegrityError,
+      /failed authentication: the blob or its purpose \(aad\) was altered/,
+    );
   });
 
   it('binds the blob to its server: another server cannot unwrap it, even with a forged keyRef', async () => {

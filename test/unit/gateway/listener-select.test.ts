@@ -4,7 +4,10 @@ import { canonicalAddress, listenerFor, publicCoverage } from '../../../src/gate
 import type { ListenerSpec } from '../../../src/gateway/context.js';
 
 describe('publicCoverage', () => {
-  const wildcard = [{ address: '0.0.0.0', port: 5432 }, { address: '::', port: 5432 }];
+  const wildcard = [
+    { address: '0.0.0.0', port: 5432 },
+    { address: '::', port: 5432 },
+  ];
   it('a wildcard bind of the same family on the same port receives the address', () => {
     assert.equal(publicCoverage('127.20.0.1', 5432, wildcard), 'wildcard');
     assert.equal(publicCoverage('fd00:1::1', 5432, wildcard), 'wildcard');
@@ -16,14 +19,23 @@ describe('publicCoverage', () => {
     assert.equal(publicCoverage('fd00::1', 5432, [{ address: '0.0.0.0', port: 5432 }]), null);
   });
   it('a bind to the very address is exact, even beside a wildcard', () => {
-    assert.equal(publicCoverage('::1', 5432, [{ address: '0.0.0.0', port: 5432 }, { address: '::1', port: 5432 }]), 'exact');
+    assert.equal(
+      publicCoverage('::1', 5432, [
+        { address: '0.0.0.0', port: 5432 },
+        { address: '::1', port: 5432 },
+      ]),
+      'exact',
+    );
     assert.equal(publicCoverage('127.0.0.1', 5432, [{ address: '127.0.0.1', port: 5432 }]), 'exact');
     assert.equal(publicCoverage('127.0.0.2', 5432, [{ address: '127.0.0.1', port: 5432 }]), null);
   });
 });
 
 describe('listenerFor', () => {
-  const vnets = new Map([['127.20.0.1', 'corp'], ['fd00:1::1', 'lab']]);
+  const vnets = new Map([
+    ['127.20.0.1', 'corp'],
+    ['fd00:1::1', 'lab'],
+  ]);
   const pub: ListenerSpec = { kind: 'public', host: '0.0.0.0', port: 5432 };
   it("a public listener's connection to a network's listen address is that network's", () => {
     assert.deepEqual(listenerFor(pub, '127.20.0.1', vnets), { kind: 'private', vnet: 'corp', host: '127.20.0.1', port: 5432 });

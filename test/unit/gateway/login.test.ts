@@ -24,7 +24,12 @@ function gateway(identity: ReadonlyMap<string, unknown> = new Map(), lookup: Ver
 
 function start(tls: boolean) {
   const [client, serverSide] = duplexPair();
-  const s: LoginStart = { socket: serverSide, wire: new Wire(serverSide, 'message'), tls: tls ? ({ channelBinding: null } as TlsState) : null, protocolMinor: 0 };
+  const s: LoginStart = {
+    socket: serverSide,
+    wire: new Wire(serverSide, 'message'),
+    tls: tls ? ({ channelBinding: null } as TlsState) : null,
+    protocolMinor: 0,
+  };
   return { client, s };
 }
 
@@ -40,7 +45,7 @@ test('password authentication disabled: refused before any exchange', async () =
   assert.equal(v.event, undefined);
 });
 
-test('a principal\'s role over plaintext: the token error, auth.failed with method token', async () => {
+test("a principal's role over plaintext: the token error, auth.failed with method token", async () => {
   const principals = new Map([['alice', { objectId: 'oid', type: 'user' }]]);
   const { g } = gateway(new Map([['demo', { admin: null, principals }]]));
   const { s } = start(false);

@@ -34,7 +34,21 @@ test('a check refusal: connection.denied with the session fields, counted by rea
   assert.equal(r.events.length, 1);
   const e = r.events[0]!;
   assert.equal(e.type, 'connection.denied');
-  assert.deepEqual({ ...e, time: undefined }, { type: 'connection.denied', time: undefined, connection: conn, server: 'demo', user: 'alice', database: 'app', applicationName: undefined, reason: 'too-many-connections', sqlstate: '53300', ssl: true });
+  assert.deepEqual(
+    { ...e, time: undefined },
+    {
+      type: 'connection.denied',
+      time: undefined,
+      connection: conn,
+      server: 'demo',
+      user: 'alice',
+      database: 'app',
+      applicationName: undefined,
+      reason: 'too-many-connections',
+      sqlstate: '53300',
+      ssl: true,
+    },
+  );
   assert.deepEqual(r.denied, ['too-many-connections']);
   const frame = sent(socket);
   assert.equal(String.fromCharCode(frame[0]!), 'E');
@@ -46,7 +60,12 @@ test('a check refusal: connection.denied with the session fields, counted by rea
 
 test('auth.failed: its method, and one metric label whatever the reason', () => {
   const r = recorder();
-  reportRefusal(r.env, new PassThrough(), { conn, ssl: true, user: 'alice', objectId: 'oid-1' }, refusal({ sqlstate: '28000', message: 'x' }, 'token rejected', { event: 'auth.failed', method: 'token' }));
+  reportRefusal(
+    r.env,
+    new PassThrough(),
+    { conn, ssl: true, user: 'alice', objectId: 'oid-1' },
+    refusal({ sqlstate: '28000', message: 'x' }, 'token rejected', { event: 'auth.failed', method: 'token' }),
+  );
   const e = r.events[0]!;
   assert.ok(e.type === 'auth.failed');
   assert.equal(e.method, 'token');
@@ -55,16 +74,27 @@ test('auth.failed: its method, and one metric label whatever the reason', () => 
   assert.deepEqual(r.denied, ['auth-failed']);
 });
 
-test('the server\'s own refusal is passed on as it is and not counted; a silent one sends nothing', () => {
+test("the server's own refusal is passed on as it is and not counted; a silent one sends nothing", () => {
   const r = recorder();
   const socket = new PassThrough();
   const frame = Buffer.from('E\0\0\0\x04');
-  reportRefusal(r.env, socket, { conn, ssl: false }, refusal({ sqlstate: '3D000', message: 'no db' }, 'server refused: no db', { event: 'auth.failed', frame }));
+  reportRefusal(
+    r.env,
+    socket,
+    { conn, ssl: false },
+    refusal({ sqlstate: '3D000', message: 'no db' }, 'server refused: no db', { event: 'auth.failed', frame }),
+  );
   assert.deepEqual(sent(socket), frame);
   assert.deepEqual(r.denied, []);
 
   const silent = new PassThrough();
-  reportRefusal(r.env, silent, { conn, ssl: false }, refusal({ sqlstate: '08P01', message: 'PROXY protocol: local-refused' }, 'proxy-local-refused', { silent: true }), false);
+  reportRefusal(
+    r.env,
+    silent,
+    { conn, ssl: false },
+    refusal({ sqlstate: '08P01', message: 'PROXY protocol: local-refused' }, 'proxy-local-refused', { silent: true }),
+    false,
+  );
   assert.equal(silent.destroyed, true);
   const denied = r.events[1]!;
   assert.deepEqual(Object.keys(denied), ['type', 'time', 'connection', 'reason', 'sqlstate', 'ssl'], 'refused before acceptance: no session fields');

@@ -45,5 +45,13 @@ test('application_name: the parameter and every form of options', () => {
 test("a client's own names pass", () => {
   for (const name of ['psql', 'billing-app', 'my-pgwarden-client', 'warden', '']) assert.equal(reason({ application_name: name }), null, name);
   assert.equal(reason({ options: '-c search_path=app -c application_name=billing' }), null);
-  assert.deepEqual(applicationNames(new Map([['application_name', 'a'], ['options', '-c application_name=b --application-name=c']])), ['a', 'b', 'c']);
+  assert.deepEqual(
+    applicationNames(
+      new Map([
+        ['application_name', 'a'],
+        ['options', '-c application_name=b --application-name=c'],
+      ]),
+    ),
+    ['a', 'b', 'c'],
+  );
 });

@@ -78,7 +78,7 @@ describe('VnetListeners', () => {
     await l.close();
   });
 
-  it('an address that is not this host\'s is Failed, and check says so', async () => {
+  it("an address that is not this host's is Failed, and check says so", async () => {
     const l = listeners('0.0.0.0', 5999);
     // 10.214.0.1 is on no interface here: only a bind is tried, nothing is sent.
     assert.equal(await l.check('far', '10.214.0.1'), '10.214.0.1 is not an address of this host');

@@ -30,7 +30,7 @@ test('a platform that is not root runs everything as itself', async () => {
   assert.deepEqual(await a.removeAll(), []);
 });
 
-test('orphans: only pgwarden users whose data dir is gone or now another installation\'s', () => {
+test("orphans: only pgwarden users whose data dir is gone or now another installation's", () => {
   const dir = mkdtempSync('/tmp/pgw-orphan-');
   try {
     const live = path.join(dir, 'live');
@@ -55,7 +55,10 @@ test('orphans: only pgwarden users whose data dir is gone or now another install
       u(`pgw_${goneTag}_s4`, `pgwarden server 4 ${goneTag} -`),
       u(`pgw_${goneTag}_s5`, `someone else ${goneTag} ${gone}`),
     ];
-    assert.deepEqual(orphanAccounts(users).map((x) => x.name), [`pgw_${oldTag}_s3`, `pgw_${goneTag}_c`, `pgw_${goneTag}_s1`]);
+    assert.deepEqual(
+      orphanAccounts(users).map((x) => x.name),
+      [`pgw_${oldTag}_s3`, `pgw_${goneTag}_c`, `pgw_${goneTag}_s1`],
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -2,16 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import ipaddr from 'ipaddr.js';
-import {
-  compareIp,
-  formatIp,
-  ipToKey,
-  parseCidr,
-  parseIp,
-  validateCidr,
-  validateIpRange,
-  validateRuleName,
-} from '../../../src/network/address.js';
+import { compareIp, formatIp, ipToKey, parseCidr, parseIp, validateCidr, validateIpRange, validateRuleName } from '../../../src/network/address.js';
 import { formatIpv6, parseIpv4Value, parseIpv6Words } from '../../../src/network/ip-text.js';
 
 describe('parseIp', () => {
@@ -22,7 +13,21 @@ describe('parseIp', () => {
   });
 
   it('rejects non-strict IPv4 forms', () => {
-    for (const bad of ['01.2.3.4', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1.2.3.4 ', ' 1.2.3.4', '0x7f.0.0.1', '127.1', '1..2.3', '1.2.3.', '.1.2.3', '1.2.3.04', '']) {
+    for (const bad of [
+      '01.2.3.4',
+      '1.2.3',
+      '1.2.3.4.5',
+      '256.1.1.1',
+      '1.2.3.4 ',
+      ' 1.2.3.4',
+      '0x7f.0.0.1',
+      '127.1',
+      '1..2.3',
+      '1.2.3.',
+      '.1.2.3',
+      '1.2.3.04',
+      '',
+    ]) {
       assert.equal(parseIp(bad), null, bad);
     }
   });
@@ -33,7 +38,11 @@ describe('parseIp', () => {
     assert.deepEqual(parseIp('2001:DB8::ffff:1'), { family: 6, w0: 0x20010db8, w1: 0, w2: 0, w3: 0xffff0001 });
     assert.deepEqual(parseIp('1:2:3:4:5:6:7::'), { family: 6, w0: 0x10002, w1: 0x30004, w2: 0x50006, w3: 0x70000 });
     assert.deepEqual(parseIp('ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'), {
-      family: 6, w0: 0xffffffff, w1: 0xffffffff, w2: 0xffffffff, w3: 0xffffffff,
+      family: 6,
+      w0: 0xffffffff,
+      w1: 0xffffffff,
+      w2: 0xffffffff,
+      w3: 0xffffffff,
     });
   });
 
@@ -46,9 +55,25 @@ describe('parseIp', () => {
 
   it('rejects invalid IPv6 text', () => {
     for (const bad of [
-      ':', ':::', '1:::2', '1::2::3', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7', '12345::', 'g::', ':1::', '1::2:',
-      '1:2:3:4:5:6:7:8::', '::1:2:3:4:5:6:7:8', 'fe80::1%eth0', '[::1]', '::ffff:01.2.3.4', '::1.2.3', '1:2:3:4:5:6:7:1.2.3.4',
-      '::ffff:1.2.3.4:5', '1.2.3.4::',
+      ':',
+      ':::',
+      '1:::2',
+      '1::2::3',
+      '1:2:3:4:5:6:7:8:9',
+      '1:2:3:4:5:6:7',
+      '12345::',
+      'g::',
+      ':1::',
+      '1::2:',
+      '1:2:3:4:5:6:7:8::',
+      '::1:2:3:4:5:6:7:8',
+      'fe80::1%eth0',
+      '[::1]',
+      '::ffff:01.2.3.4',
+      '::1.2.3',
+      '1:2:3:4:5:6:7:1.2.3.4',
+      '::ffff:1.2.3.4:5',
+      '1.2.3.4::',
     ]) {
       assert.equal(parseIp(bad), null, bad);
     }
@@ -75,14 +100,15 @@ describe('parseIp', () => {
     const group = fc.stringMatching(/^[0-9a-fA-F]{1,5}$/);
     fc.assert(
       fc.property(fc.array(group, { maxLength: 9 }), fc.integer({ min: -1, max: 9 }), (groups, gapAt) => {
-        const text = gapAt < 0 || gapAt > groups.length
-          ? groups.join(':')
-          : `${groups.slice(0, gapAt).join(':')}::${groups.slice(gapAt).join(':')}`;
+        const text = gapAt < 0 || gapAt > groups.length ? groups.join(':') : `${groups.slice(0, gapAt).join(':')}::${groups.slice(gapAt).join(':')}`;
         const ours = parseIpv6Words(text);
         assert.equal(ours !== null, ipaddr.IPv6.isValid(text), text);
         if (ours !== null) {
           const p = ipaddr.IPv6.parse(text).parts;
-          assert.deepEqual([ours.w0, ours.w1, ours.w2, ours.w3], [0, 2, 4, 6].map((k) => (p[k] * 0x10000 + p[k + 1]) >>> 0));
+          assert.deepEqual(
+            [ours.w0, ours.w1, ours.w2, ours.w3],
+            [0, 2, 4, 6].map((k) => (p[k] * 0x10000 + p[k + 1]) >>> 0),
+          );
         }
       }),
       { numRuns: 5000 },
@@ -131,10 +157,7 @@ describe('validateIpRange', () => {
   it('names the wrong field', () => {
     assert.equal(validateIpRange('10.0.0.256', '10.0.0.1'), 'startIpAddress "10.0.0.256" is not a valid IPv4 or IPv6 address');
     assert.equal(validateIpRange('10.0.0.1', 'nope'), 'endIpAddress "nope" is not a valid IPv4 or IPv6 address');
-    assert.equal(
-      validateIpRange('10.0.0.2', '10.0.0.1'),
-      'startIpAddress "10.0.0.2" must be less than or equal to endIpAddress "10.0.0.1"',
-    );
+    assert.equal(validateIpRange('10.0.0.2', '10.0.0.1'), 'startIpAddress "10.0.0.2" must be less than or equal to endIpAddress "10.0.0.1"');
     assert.equal(validateIpRange('::2', '::1'), 'startIpAddress "::2" must be less than or equal to endIpAddress "::1"');
   });
 
@@ -166,13 +189,22 @@ describe('validateRuleName', () => {
 describe('parseCidr / validateCidr', () => {
   it('parses IPv4 and IPv6 blocks', () => {
     assert.deepEqual(parseCidr('10.1.0.0/16'), {
-      family: 4, prefixLength: 16, first: { family: 4, value: 0x0a010000 }, last: { family: 4, value: 0x0a01ffff },
+      family: 4,
+      prefixLength: 16,
+      first: { family: 4, value: 0x0a010000 },
+      last: { family: 4, value: 0x0a01ffff },
     });
     assert.deepEqual(parseCidr('0.0.0.0/0'), {
-      family: 4, prefixLength: 0, first: { family: 4, value: 0 }, last: { family: 4, value: 0xffffffff },
+      family: 4,
+      prefixLength: 0,
+      first: { family: 4, value: 0 },
+      last: { family: 4, value: 0xffffffff },
     });
     assert.deepEqual(parseCidr('1.2.3.4/32'), {
-      family: 4, prefixLength: 32, first: { family: 4, value: 0x01020304 }, last: { family: 4, value: 0x01020304 },
+      family: 4,
+      prefixLength: 32,
+      first: { family: 4, value: 0x01020304 },
+      last: { family: 4, value: 0x01020304 },
     });
     const v6 = parseCidr('2001:db8::/32');
     assert.ok(typeof v6 !== 'string');

@@ -21,12 +21,14 @@ const vnet: VirtualNetwork = {
   ],
 };
 
-function server(options: {
-  publicNetworkAccess?: 'Enabled' | 'Disabled';
-  firewall?: FirewallRule[];
-  vnetRules?: VnetRule[];
-  endpoints?: [string, PrivateEndpointStatus][];
-} = {}): NetworkSnapshot {
+function server(
+  options: {
+    publicNetworkAccess?: 'Enabled' | 'Disabled';
+    firewall?: FirewallRule[];
+    vnetRules?: VnetRule[];
+    endpoints?: [string, PrivateEndpointStatus][];
+  } = {},
+): NetworkSnapshot {
   return {
     publicNetworkAccess: options.publicNetworkAccess ?? 'Enabled',
     firewall: buildFirewallIndex(options.firewall ?? []),
@@ -49,7 +51,9 @@ const vnetWide: FirewallRule = { name: 'vnet-wide', startIpAddress: '10.0.0.0', 
 describe('decideNetworkAccess: IP firewall (public listener)', () => {
   it('allows an address covered by a rule and names it', () => {
     assert.deepEqual(decideNetworkAccess(conn('203.0.113.7'), server({ firewall: [office] })), {
-      allow: true, reason: 'firewall-rule', rule: 'office',
+      allow: true,
+      reason: 'firewall-rule',
+      rule: 'office',
     });
   });
 
@@ -70,7 +74,9 @@ describe('decideNetworkAccess: IP firewall (public listener)', () => {
     const s = server({ firewall: [office] });
     assert.deepEqual(decideNetworkAccess(conn('::ffff:203.0.113.9'), s), { allow: true, reason: 'firewall-rule', rule: 'office' });
     assert.deepEqual(decideNetworkAccess(conn('::ffff:198.51.100.1'), s), {
-      allow: false, reason: 'no-firewall-rule', error: noFirewallRule('198.51.100.1', 'alice', 'app', true),
+      allow: false,
+      reason: 'no-firewall-rule',
+      error: noFirewallRule('198.51.100.1', 'alice', 'app', true),
     });
   });
 
@@ -79,7 +85,9 @@ describe('decideNetworkAccess: IP firewall (public listener)', () => {
     assert.deepEqual(decideNetworkAccess(conn('::1'), s), { allow: true, reason: 'firewall-rule', rule: 'loop6' });
     assert.deepEqual(decideNetworkAccess(conn('0:0::0001'), s), { allow: true, reason: 'firewall-rule', rule: 'loop6' });
     assert.deepEqual(decideNetworkAccess(conn('2001:DB8::1'), s), {
-      allow: false, reason: 'no-firewall-rule', error: noFirewallRule('2001:db8::1', 'alice', 'app', true),
+      allow: false,
+      reason: 'no-firewall-rule',
+      error: noFirewallRule('2001:db8::1', 'alice', 'app', true),
     });
     assert.deepEqual(decideNetworkAccess(conn('127.0.0.1'), s).allow, false);
   });
@@ -87,7 +95,9 @@ describe('decideNetworkAccess: IP firewall (public listener)', () => {
   it('denies an address that does not parse, showing it as received', () => {
     const s = server({ firewall: [{ name: 'all', startIpAddress: '0.0.0.0', endIpAddress: '255.255.255.255' }] });
     assert.deepEqual(decideNetworkAccess(conn('fe80::1%eth0'), s), {
-      allow: false, reason: 'no-firewall-rule', error: noFirewallRule('fe80::1%eth0', 'alice', 'app', true),
+      allow: false,
+      reason: 'no-firewall-rule',
+      error: noFirewallRule('fe80::1%eth0', 'alice', 'app', true),
     });
   });
 });
@@ -96,7 +106,9 @@ describe('decideNetworkAccess: public network access Disabled', () => {
   it('refuses public traffic even when a firewall rule covers it', () => {
     const s = server({ publicNetworkAccess: 'Disabled', firewall: [office] });
     assert.deepEqual(decideNetworkAccess(conn('203.0.113.7'), s), {
-      allow: false, reason: 'public-access-disabled', error: clientErrors.publicAccessDisabled,
+      allow: false,
+      reason: 'public-access-disabled',
+      error: clientErrors.publicAccessDisabled,
     });
   });
 
@@ -106,14 +118,18 @@ describe('decideNetworkAccess: public network access Disabled', () => {
       vnetRules: [{ name: 'web', virtualNetworkSubnetId: 'vnet1/subnets/web', ignoreMissingVnetServiceEndpoint: false }],
     });
     assert.deepEqual(decideNetworkAccess(fromVnet('10.1.1.5'), s), {
-      allow: false, reason: 'public-access-disabled', error: clientErrors.publicAccessDisabled,
+      allow: false,
+      reason: 'public-access-disabled',
+      error: clientErrors.publicAccessDisabled,
     });
   });
 
   it('still admits an approved private endpoint', () => {
     const s = server({ publicNetworkAccess: 'Disabled', endpoints: [['4660', 'Approved']] });
     assert.deepEqual(decideNetworkAccess(conn('10.9.9.9', { kind: 'private-link', endpointId: '4660' }), s), {
-      allow: true, reason: 'private-endpoint', rule: '4660',
+      allow: true,
+      reason: 'private-endpoint',
+      rule: '4660',
     });
   });
 });
@@ -121,22 +137,35 @@ describe('decideNetworkAccess: public network access Disabled', () => {
 describe('decideNetworkAccess: private endpoints', () => {
   const s = server({
     firewall: [{ name: 'all', startIpAddress: '0.0.0.0', endIpAddress: '255.255.255.255' }],
-    endpoints: [['approved', 'Approved'], ['pending', 'Pending'], ['rejected', 'Rejected'], ['gone', 'Disconnected']],
+    endpoints: [
+      ['approved', 'Approved'],
+      ['pending', 'Pending'],
+      ['rejected', 'Rejected'],
+      ['gone', 'Disconnected'],
+    ],
   });
   const via = (endpointId: string): ConnectionFacts => conn('10.0.0.1', { kind: 'private-link', endpointId });
 
   it('admits only Approved endpoints, whatever the firewall says', () => {
     assert.deepEqual(decideNetworkAccess(via('approved'), s), { allow: true, reason: 'private-endpoint', rule: 'approved' });
     for (const id of ['pending', 'rejected', 'gone']) {
-      assert.deepEqual(decideNetworkAccess(via(id), s), {
-        allow: false, reason: 'private-endpoint-not-approved', error: clientErrors.privateEndpointNotApproved,
-      }, id);
+      assert.deepEqual(
+        decideNetworkAccess(via(id), s),
+        {
+          allow: false,
+          reason: 'private-endpoint-not-approved',
+          error: clientErrors.privateEndpointNotApproved,
+        },
+        id,
+      );
     }
   });
 
   it('reports an unknown endpoint as unknown, with the not-approved error', () => {
     assert.deepEqual(decideNetworkAccess(via('vpce-0abc'), s), {
-      allow: false, reason: 'private-endpoint-unknown', error: clientErrors.privateEndpointNotApproved,
+      allow: false,
+      reason: 'private-endpoint-unknown',
+      error: clientErrors.privateEndpointNotApproved,
     });
   });
 
@@ -169,18 +198,24 @@ describe('decideNetworkAccess: virtual networks', () => {
 
   it('service-endpoint subnet with a VNet rule: allowed by the rule', () => {
     assert.deepEqual(decideNetworkAccess(fromVnet('10.1.1.5'), server({ vnetRules: [webRule] })), {
-      allow: true, reason: 'vnet-rule', rule: 'allow-web',
+      allow: true,
+      reason: 'vnet-rule',
+      rule: 'allow-web',
     });
     const v6Rule: VnetRule = { name: 'v6', virtualNetworkSubnetId: 'vnet1/subnets/v6', ignoreMissingVnetServiceEndpoint: false };
     assert.deepEqual(decideNetworkAccess(fromVnet('fd00:1::9'), server({ vnetRules: [v6Rule] })), {
-      allow: true, reason: 'vnet-rule', rule: 'v6',
+      allow: true,
+      reason: 'vnet-rule',
+      rule: 'v6',
     });
   });
 
   it('service-endpoint subnet without a VNet rule: refused, IP rules ignored', () => {
     const s = server({ firewall: [vnetWide], vnetRules: [{ ...webRule, virtualNetworkSubnetId: 'vnet1/subnets/other' }] });
     assert.deepEqual(decideNetworkAccess(fromVnet('10.1.1.5'), s), {
-      allow: false, reason: 'vnet-not-allowed', error: clientErrors.vnetNotAllowed,
+      allow: false,
+      reason: 'vnet-not-allowed',
+      error: clientErrors.vnetNotAllowed,
     });
   });
 
@@ -190,39 +225,57 @@ describe('decideNetworkAccess: virtual networks', () => {
   });
 
   it('picks the first VNet rule by name when several name the subnet', () => {
-    const s = server({ vnetRules: [{ ...webRule, name: 'zz' }, { ...webRule, name: 'aa' }, { ...webRule, name: 'mm' }] });
+    const s = server({
+      vnetRules: [
+        { ...webRule, name: 'zz' },
+        { ...webRule, name: 'aa' },
+        { ...webRule, name: 'mm' },
+      ],
+    });
     assert.deepEqual(decideNetworkAccess(fromVnet('10.1.1.5'), s), { allow: true, reason: 'vnet-rule', rule: 'aa' });
   });
 
   it('subnet without the endpoint: a plain VNet rule does not apply, IP rules do', () => {
     const batchRule: VnetRule = { name: 'batch', virtualNetworkSubnetId: 'vnet1/subnets/batch', ignoreMissingVnetServiceEndpoint: false };
     assert.deepEqual(decideNetworkAccess(fromVnet('10.1.2.5'), server({ vnetRules: [batchRule] })), {
-      allow: false, reason: 'no-firewall-rule', error: noFirewallRule('10.1.2.5', 'alice', 'app', true),
+      allow: false,
+      reason: 'no-firewall-rule',
+      error: noFirewallRule('10.1.2.5', 'alice', 'app', true),
     });
     assert.deepEqual(decideNetworkAccess(fromVnet('10.1.2.5'), server({ vnetRules: [batchRule], firewall: [vnetWide] })), {
-      allow: true, reason: 'firewall-rule', rule: 'vnet-wide',
+      allow: true,
+      reason: 'firewall-rule',
+      rule: 'vnet-wide',
     });
   });
 
   it('subnet without the endpoint: ignoreMissingVnetServiceEndpoint admits it', () => {
     const batchRule: VnetRule = { name: 'batch', virtualNetworkSubnetId: 'vnet1/subnets/batch', ignoreMissingVnetServiceEndpoint: true };
     assert.deepEqual(decideNetworkAccess(fromVnet('10.1.2.5'), server({ vnetRules: [batchRule] })), {
-      allow: true, reason: 'vnet-rule', rule: 'batch',
+      allow: true,
+      reason: 'vnet-rule',
+      rule: 'batch',
     });
   });
 
   it('address outside every subnet of the network: judged by IP rules', () => {
     assert.deepEqual(decideNetworkAccess(fromVnet('10.1.3.1'), server({ vnetRules: [webRule], firewall: [vnetWide] })), {
-      allow: true, reason: 'firewall-rule', rule: 'vnet-wide',
+      allow: true,
+      reason: 'firewall-rule',
+      rule: 'vnet-wide',
     });
     assert.deepEqual(decideNetworkAccess(fromVnet('10.1.3.1'), server({ vnetRules: [webRule] })), {
-      allow: false, reason: 'no-firewall-rule', error: noFirewallRule('10.1.3.1', 'alice', 'app', true),
+      allow: false,
+      reason: 'no-firewall-rule',
+      error: noFirewallRule('10.1.3.1', 'alice', 'app', true),
     });
   });
 
   it('a VNet rule does not admit public traffic from the same addresses', () => {
     assert.deepEqual(decideNetworkAccess(conn('10.1.1.5'), server({ vnetRules: [{ ...webRule, ignoreMissingVnetServiceEndpoint: true }] })), {
-      allow: false, reason: 'no-firewall-rule', error: noFirewallRule('10.1.1.5', 'alice', 'app', true),
+      allow: false,
+      reason: 'no-firewall-rule',
+      error: noFirewallRule('10.1.1.5', 'alice', 'app', true),
     });
   });
 });

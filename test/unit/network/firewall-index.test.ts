@@ -152,7 +152,9 @@ describe('FirewallIndex.update', () => {
   it('handles windows at both ends of the address space', () => {
     let index = buildFirewallIndex([]);
     index = index.update({ upsert: [rule('lo', '0.0.0.0', '0.0.0.9'), rule('hi', '255.255.255.250', '255.255.255.255')] });
-    index = index.update({ upsert: [rule('lo6', '::', '::9'), rule('hi6', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:fff0', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff')] });
+    index = index.update({
+      upsert: [rule('lo6', '::', '::9'), rule('hi6', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:fff0', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff')],
+    });
     assert.equal(index.match('0.0.0.0'), 'lo');
     assert.equal(index.match('0.0.0.10'), null);
     assert.equal(index.match('255.255.255.255'), 'hi');

@@ -2,18 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as be from '../../../src/pgwire/backend.js';
 import * as fe from '../../../src/pgwire/frontend.js';
-import {
-  parseAuthentication,
-  parseBackendKeyData,
-  parseErrorOrNotice,
-  parseParameterStatus,
-  parseReadyForQuery,
-} from '../../../src/pgwire/parse-backend.js';
-import {
-  parsePasswordMessage,
-  parseSASLInitialResponse,
-  parseSASLResponse,
-} from '../../../src/pgwire/parse-frontend.js';
+import { parseAuthentication, parseBackendKeyData, parseErrorOrNotice, parseParameterStatus, parseReadyForQuery } from '../../../src/pgwire/parse-backend.js';
+import { parsePasswordMessage, parseSASLInitialResponse, parseSASLResponse } from '../../../src/pgwire/parse-frontend.js';
 import { MessageReader, type WireMessage } from '../../../src/pgwire/reader.js';
 import { ProtocolError } from '../../../src/pgwire/protocol-error.js';
 
@@ -132,10 +122,7 @@ describe('backend serializers', () => {
   });
 
   it('NegotiateProtocolVersion and the one-byte answers', () => {
-    assert.deepEqual(
-      be.negotiateProtocolVersion(0, ['_pq_.a']),
-      Buffer.from('v\0\0\0\x13\0\x03\0\0\0\0\0\x01_pq_.a\0', 'latin1'),
-    );
+    assert.deepEqual(be.negotiateProtocolVersion(0, ['_pq_.a']), Buffer.from('v\0\0\0\x13\0\x03\0\0\0\0\0\x01_pq_.a\0', 'latin1'));
     assert.deepEqual(be.sslResponse(true), Buffer.from('S'));
     assert.deepEqual(be.sslResponse(false), Buffer.from('N'));
     assert.deepEqual(be.gssEncResponse(false), Buffer.from('N'));
@@ -146,7 +133,15 @@ describe('frontend serializers', () => {
   it('startupMessage: exact bytes, from a record or a Map', () => {
     const expected = Buffer.from('\0\0\0\x1d\0\x03\0\0user\0bob\0database\0d\0\0', 'latin1');
     assert.deepEqual(fe.startupMessage({ user: 'bob', database: 'd' }), expected);
-    assert.deepEqual(fe.startupMessage(new Map([['user', 'bob'], ['database', 'd']])), expected);
+    assert.deepEqual(
+      fe.startupMessage(
+        new Map([
+          ['user', 'bob'],
+          ['database', 'd'],
+        ]),
+      ),
+      expected,
+    );
     assert.throws(() => fe.startupMessage({ '': 'x' }), TypeError);
   });
 
@@ -188,8 +183,14 @@ describe('frontend parsers refuse malformed input', () => {
     assert.throws(() => parseSASLInitialResponse(Buffer.from('x'.repeat(65) + '\0')), protocolError(p + 'mechanism name longer than 64 bytes'));
     assert.throws(() => parseSASLInitialResponse(init(Buffer.from([0, 0]))), protocolError(p + 'unexpected end of message'));
     assert.throws(() => parseSASLInitialResponse(init(int32(-2))), protocolError(p + 'negative data length'));
-    assert.throws(() => parseSASLInitialResponse(init(Buffer.concat([int32(5), Buffer.from('abcd')]))), protocolError(p + 'data length does not match message length'));
-    assert.throws(() => parseSASLInitialResponse(init(Buffer.concat([int32(3), Buffer.from('abcd')]))), protocolError(p + 'data length does not match message length'));
+    assert.throws(
+      () => parseSASLInitialResponse(init(Buffer.concat([int32(5), Buffer.from('abcd')]))),
+      protocolError(p + 'data length does not match message length'),
+    );
+    assert.throws(
+      () => parseSASLInitialResponse(init(Buffer.concat([int32(3), Buffer.from('abcd')]))),
+      protocolError(p + 'data length does not match message length'),
+    );
     assert.throws(() => parseSASLInitialResponse(init(Buffer.concat([int32(-1), Buffer.from('a')]))), protocolError(p + 'unexpected trailing data'));
     assert.throws(() => parseSASLInitialResponse(init(int32(0x7fffffff))), protocolError(p + 'data longer than 8192 bytes'));
     assert.throws(() => parseSASLInitialResponse(Buffer.from([0xc3, 0x28, 0, 0, 0, 0, 0])), protocolError(p + 'mechanism name is not valid UTF-8'));

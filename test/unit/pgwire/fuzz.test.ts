@@ -10,13 +10,7 @@ import { MessageReader, StartupReader } from '../../../src/pgwire/reader.js';
 import { ProtocolError } from '../../../src/pgwire/protocol-error.js';
 import { cancelRequest, saslInitialResponse, saslResponse, startupMessage, passwordMessage, sslRequest } from '../../../src/pgwire/frontend.js';
 import { parsePasswordMessage, parseSASLInitialResponse, parseSASLResponse } from '../../../src/pgwire/parse-frontend.js';
-import {
-  parseAuthentication,
-  parseBackendKeyData,
-  parseErrorOrNotice,
-  parseParameterStatus,
-  parseReadyForQuery,
-} from '../../../src/pgwire/parse-backend.js';
+import { parseAuthentication, parseBackendKeyData, parseErrorOrNotice, parseParameterStatus, parseReadyForQuery } from '../../../src/pgwire/parse-backend.js';
 
 const RUNS = { numRuns: 2000 };
 
@@ -35,7 +29,14 @@ const bytes = (max: number) => fc.uint8Array({ maxLength: max }).map((u) => Buff
 const text = fc.string({ unit: 'binary', maxLength: 12 }).filter((s) => !s.includes('\0'));
 
 const validStartup = fc
-  .tuple(text.filter((s) => s !== ''), fc.dictionary(text.filter((s) => s !== '' && s !== 'user'), text, { maxKeys: 8 }))
+  .tuple(
+    text.filter((s) => s !== ''),
+    fc.dictionary(
+      text.filter((s) => s !== '' && s !== 'user'),
+      text,
+      { maxKeys: 8 },
+    ),
+  )
   .map(([user, params]) => startupMessage({ user, ...params }));
 
 const validStartupPhase = fc.oneof(
@@ -73,11 +74,17 @@ const framedRandom = fc.tuple(fc.constantFrom(196608, 131072, 80877102, 80877103
 
 describe('fuzz: parseStartupPacket', () => {
   it('random bytes', () => {
-    fc.assert(fc.property(bytes(300), (b) => onlyProtocolErrors(() => parseStartupPacket(b))), RUNS);
+    fc.assert(
+      fc.property(bytes(300), (b) => onlyProtocolErrors(() => parseStartupPacket(b))),
+      RUNS,
+    );
   });
 
   it('random bodies behind a valid length word and code', () => {
-    fc.assert(fc.property(framedRandom, (b) => onlyProtocolErrors(() => parseStartupPacket(b))), RUNS);
+    fc.assert(
+      fc.property(framedRandom, (b) => onlyProtocolErrors(() => parseStartupPacket(b))),
+      RUNS,
+    );
   });
 
   it('mutated valid packets', () => {
@@ -90,7 +97,10 @@ describe('fuzz: parseStartupPacket', () => {
   });
 
   it('valid packets always parse', () => {
-    fc.assert(fc.property(validStartupPhase, (p) => parseStartupPacket(p) !== null), RUNS);
+    fc.assert(
+      fc.property(validStartupPhase, (p) => parseStartupPacket(p) !== null),
+      RUNS,
+    );
   });
 });
 
@@ -121,7 +131,11 @@ describe('fuzz: readers', () => {
   const maxChunk = 700;
 
   it('MessageReader: any input, any split: messages or ProtocolError, memory bounded', () => {
-    const stream = fc.oneof(bytes(3000), validMessages, fc.tuple(validMessages, fc.array(mutation, { maxLength: 3 })).map(([s, m]) => mutate(s, m)));
+    const stream = fc.oneof(
+      bytes(3000),
+      validMessages,
+      fc.tuple(validMessages, fc.array(mutation, { maxLength: 3 })).map(([s, m]) => mutate(s, m)),
+    );
     fc.assert(
       fc.property(stream, fc.array(fc.nat(), { minLength: 1, maxLength: 6 }), (s, sizes) => {
         const reader = new MessageReader({ maxLength: MAX });
@@ -207,7 +221,10 @@ describe('fuzz: message body parsers', () => {
           )
           .map(([b, m]) => mutate(b, m)),
       );
-      fc.assert(fc.property(seed, (b) => onlyProtocolErrors(() => parse(b))), RUNS);
+      fc.assert(
+        fc.property(seed, (b) => onlyProtocolErrors(() => parse(b))),
+        RUNS,
+      );
     });
   }
 });

@@ -33,7 +33,12 @@ describe('session observer', () => {
     const backend: BackendEvent['type'][] = [];
     const failures: string[] = [];
     const o = new SessionObserver([
-      { frontend: () => { throw new Error('boom'); }, failed: (r) => failures.push(r) },
+      {
+        frontend: () => {
+          throw new Error('boom');
+        },
+        failed: (r) => failures.push(r),
+      },
       { frontend: (e) => seen.push(e.type), backend: (e) => backend.push(e.type) },
     ]);
     o.fromClient(new MessageWriter().cstring('SELECT 1').message('Q'));

@@ -19,10 +19,26 @@ function recorder(): { bus: EventBus; events: AnyEvent[]; findings: Finding[]; t
 it('audit log failure: a High alert per server; recovery: the gap with the events lost', () => {
   const r = recorder();
   let rejected = 3;
-  const alerts = new AuditFailureAlerts({ bus: r.bus, threat: r.threat, policy: 'failClosed', auditDir: '/x/audit', rejected: () => rejected, servers: () => ['a', 'b'] });
+  const alerts = new AuditFailureAlerts({
+    bus: r.bus,
+    threat: r.threat,
+    policy: 'failClosed',
+    auditDir: '/x/audit',
+    rejected: () => rejected,
+    servers: () => ['a', 'b'],
+  });
   alerts.failed(new Error('disk full'));
-  assert.deepEqual(r.findings.map((f) => [f.kind, f.server, f.incidentKey]), [['auditLogFailure', 'a', 'audit-log'], ['auditLogFailure', 'b', 'audit-log']]);
-  assert.equal(r.findings[0]!.description, "The platform's audit log cannot be written: disk full. New connections are refused (failClosed) until it can write again.");
+  assert.deepEqual(
+    r.findings.map((f) => [f.kind, f.server, f.incidentKey]),
+    [
+      ['auditLogFailure', 'a', 'audit-log'],
+      ['auditLogFailure', 'b', 'audit-log'],
+    ],
+  );
+  assert.equal(
+    r.findings[0]!.description,
+    "The platform's audit log cannot be written: disk full. New connections are refused (failClosed) until it can write again.",
+  );
   rejected = 10;
   alerts.recovered();
   assert.equal(r.events.length, 1);
@@ -36,7 +52,14 @@ it('audit log failure: a High alert per server; recovery: the gap with the event
 
 it('audit log failure before the threat engine runs raises nothing and does not throw', () => {
   const r = recorder();
-  const alerts = new AuditFailureAlerts({ bus: r.bus, threat: () => undefined, policy: 'failOpen', auditDir: '/x', rejected: () => undefined, servers: () => ['a'] });
+  const alerts = new AuditFailureAlerts({
+    bus: r.bus,
+    threat: () => undefined,
+    policy: 'failOpen',
+    auditDir: '/x',
+    rejected: () => undefined,
+    servers: () => ['a'],
+  });
   alerts.failed(new Error('queue full'));
   assert.equal(r.findings.length, 0);
 });

@@ -8,7 +8,12 @@ import { DEFAULT_POLICY } from '../../../src/threat/policy.js';
 
 const DAY = 86_400_000;
 const T0 = Date.parse('2026-01-01T00:00:00Z');
-const policy = { ...DEFAULT_POLICY, state: 'Enabled' as const, enabledAt: new Date(T0).toISOString(), detectors: { ...DEFAULT_POLICY.detectors, learningPeriodSeconds: 86_400 } };
+const policy = {
+  ...DEFAULT_POLICY,
+  state: 'Enabled' as const,
+  enabledAt: new Date(T0).toISOString(),
+  detectors: { ...DEFAULT_POLICY.detectors, learningPeriodSeconds: 86_400 },
+};
 const places: Record<string, Location> = {
   '127.0.0.1': { kind: 'loopback' },
   '8.8.8.8': { kind: 'public', country: 'US', asn: 15169, organization: 'GOOGLE' },
@@ -45,7 +50,10 @@ test('a new country and a new network for a known principal; the same network el
 
 test('harmful applications and listed addresses are reported on any connection', () => {
   const f = connectionFindings({ server: 'db', user: 'x', address: '6.6.6.6', applicationName: 'sqlmap/1.8', timeMs: 1 }, sources);
-  assert.deepEqual(f.map((x) => x.kind), ['harmfulApplication', 'suspiciousIp']);
+  assert.deepEqual(
+    f.map((x) => x.kind),
+    ['harmfulApplication', 'suspiciousIp'],
+  );
   assert.match(f[1]!.description, /tor-exits/);
   assert.deepEqual(connectionFindings({ server: 'db', user: 'x', address: '8.8.8.8', applicationName: 'psql', timeMs: 1 }, sources), []);
 });

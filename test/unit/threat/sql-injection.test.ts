@@ -62,7 +62,19 @@ test('precision and recall on the corpus', () => {
   const recall = caught / injected;
   const precision = caught / (caught + falseAlerts);
   const per10k = (falseAlerts / benign) * 10_000;
-  console.log(JSON.stringify({ benign, injected, caught, falseAlerts, recall: Number(recall.toFixed(4)), precision: Number(precision.toFixed(4)), falseAlertsPer10k: Number(per10k.toFixed(2)), missed: missed.slice(0, 3), falses }));
+  console.log(
+    JSON.stringify({
+      benign,
+      injected,
+      caught,
+      falseAlerts,
+      recall: Number(recall.toFixed(4)),
+      precision: Number(precision.toFixed(4)),
+      falseAlertsPer10k: Number(per10k.toFixed(2)),
+      missed: missed.slice(0, 3),
+      falses,
+    }),
+  );
   assert.ok(injected > 300, `${injected} injected statements`);
   assert.ok(recall >= 0.95, `recall ${recall}; missed e.g. ${missed.join(' | ')}`);
   assert.ok(per10k <= 1, `${falseAlerts} false alerts in ${benign}: ${falses.join(' | ')}`);
@@ -98,17 +110,17 @@ test('boolean-blind, CHR() building, error oracles, OR true and ILIKE tautologie
   const shapes = (text: string) => d.inspect({ role: 'app', application: 'web', text, timeMs: 0 })?.shapes ?? [];
   const cases: [string, string][] = [
     ["SELECT * FROM users WHERE name = '' AND substr(current_user,1,1)='p'", 'boolean-probe'],
-    ["SELECT * FROM users WHERE id = 1 AND (SELECT count(*) FROM pg_user) > 0", 'boolean-probe'],
-    ["SELECT * FROM users WHERE id = 1 AND (SELECT length(current_database()))>3", 'boolean-probe'],
+    ['SELECT * FROM users WHERE id = 1 AND (SELECT count(*) FROM pg_user) > 0', 'boolean-probe'],
+    ['SELECT * FROM users WHERE id = 1 AND (SELECT length(current_database()))>3', 'boolean-probe'],
     ["SELECT * FROM users WHERE name = ''||(SELECT CHR(65)||CHR(66))||''", 'string-building'],
-    ["SELECT * FROM users WHERE id = 1 AND 1=(SELECT 1/(SELECT 0))", 'error-division'],
-    ["SELECT * FROM users WHERE id = 1 OR true", 'tautology'],
-    ["SELECT * FROM users WHERE id = 1 OR NOT false", 'tautology'],
+    ['SELECT * FROM users WHERE id = 1 AND 1=(SELECT 1/(SELECT 0))', 'error-division'],
+    ['SELECT * FROM users WHERE id = 1 OR true', 'tautology'],
+    ['SELECT * FROM users WHERE id = 1 OR NOT false', 'tautology'],
     ["SELECT * FROM products WHERE name ILIKE '%' OR '1'='1%'", 'boolean-probe'],
-    ["SELECT * FROM users WHERE id = 1 AND 7160=CAST((CHR(113)||CHR(122))||(SELECT 1)::text AS NUMERIC)", 'error-based-cast'],
+    ['SELECT * FROM users WHERE id = 1 AND 7160=CAST((CHR(113)||CHR(122))||(SELECT 1)::text AS NUMERIC)', 'error-based-cast'],
     ["SELECT * FROM users WHERE name = ''; SELECT pg_sleep(5)--'", 'stacked-statements'],
-    ["SELECT * FROM users WHERE id = 1 UNION SELECT NULL", 'union-extraction'],
-    ["SELECT * FROM users WHERE id = 1--", 'comment-truncation'],
+    ['SELECT * FROM users WHERE id = 1 UNION SELECT NULL', 'union-extraction'],
+    ['SELECT * FROM users WHERE id = 1--', 'comment-truncation'],
   ];
   for (const [text, shape] of cases) assert.ok(shapes(text).includes(shape), `${text}: ${shapes(text).join(',') || 'nothing'}`);
 });
@@ -116,8 +128,14 @@ test('boolean-blind, CHR() building, error oracles, OR true and ILIKE tautologie
 test("psql's own catalog queries (psql -E, every backslash command) raise nothing, \\dd, \\d+ and \\deu included", () => {
   const d = new SqlInjectionDetector();
   assert.ok(psqlQueries.length >= 200);
-  assert.ok(psqlQueries.some((q) => q.includes('pg_catalog.pg_user_mappings')), '\\deu');
-  assert.ok(psqlQueries.some((q) => q.includes('pg_catalog.pg_publication p') && q.includes('UNION')), '\\d+ with publications');
+  assert.ok(
+    psqlQueries.some((q) => q.includes('pg_catalog.pg_user_mappings')),
+    '\\deu',
+  );
+  assert.ok(
+    psqlQueries.some((q) => q.includes('pg_catalog.pg_publication p') && q.includes('UNION')),
+    '\\d+ with publications',
+  );
   const flagged = psqlQueries.filter((text) => d.inspect({ role: 'postgres', application: 'psql', text, timeMs: 0 }));
   assert.deepEqual(flagged, []);
 });
@@ -135,7 +153,8 @@ test('benign application look-alikes raise nothing', () => {
     "SELECT extract(epoch FROM now())::bigint - 60 AS since FROM jobs WHERE queue = 'q'",
     'SELECT pg_sleep(1)',
     "SELECT 'total' AS label, sum(amount) FROM payments WHERE m = 'x' UNION SELECT method, sum(amount) FROM payments WHERE m = 'x' GROUP BY method",
-  ]) assert.equal(d.inspect({ role: 'app', application: 'web', text, timeMs: 0 }), null, text);
+  ])
+    assert.equal(d.inspect({ role: 'app', application: 'web', text, timeMs: 0 }), null, text);
 });
 
 test('learned shapes: an extension at a literal or a truncation after one is an injection; new filters, pages and IN lists are not', () => {
@@ -149,7 +168,10 @@ test('learned shapes: an extension at a literal or a truncation after one is an 
   const grown = inspect("select id, name from items where name = '' OR name LIKE '%' and price < 40");
   assert.deepEqual(grown?.shapes, ['learned-shape']);
   assert.match(grown!.detail, /\(learned shape [0-9a-f]{16}\)$/);
-  assert.deepEqual(inspect("select * from users where login = '' UNION SELECT login, password_hash FROM users WHERE login = '' and password_hash = 'x' limit 1")?.shapes, ['learned-shape']);
+  assert.deepEqual(
+    inspect("select * from users where login = '' UNION SELECT login, password_hash FROM users WHERE login = '' and password_hash = 'x' limit 1")?.shapes,
+    ['learned-shape'],
+  );
   assert.deepEqual(inspect("select * from users where login = 'admin'--")?.shapes, ['learned-shape']);
   // Only for the application that learned it.
   assert.equal(inspect("select id, name from items where name = '' OR name LIKE '%' and price < 40", false, 'other'), null);
@@ -169,7 +191,10 @@ test('learned shapes are bounded per application and per server, and handed over
   assert.equal(l.learn('r', 'b', 'f4', ['select', '?'], 4), true);
   assert.equal(l.learn('r', 'c', 'f5', ['select', '?'], 5), false, 'per server');
   const rows = l.takePending();
-  assert.deepEqual(rows.map((r) => r.fingerprint), ['f1', 'f2', 'f4']);
+  assert.deepEqual(
+    rows.map((r) => r.fingerprint),
+    ['f1', 'f2', 'f4'],
+  );
   assert.deepEqual(l.takePending(), []);
   const restored = new LearnedShapes();
   restored.load(rows);
@@ -182,12 +207,18 @@ test("check(): the verdict tool's answer, with and without learned shapes", () =
   d.inspect({ role: 'app', application: 'billing', text: "select id from items where name = 'lamp' and price < 40", timeMs: 0, learn: true });
   const injected = "select id from items where name = '' OR name LIKE '%' and price < 40";
   assert.deepEqual(d.check(injected, { application: null, role: null, learned: false }), {
-    verdict: 'none', shapes: [], detail: 'no injection shape', fingerprint: d.check(injected, { application: null, role: null, learned: false }).fingerprint,
+    verdict: 'none',
+    shapes: [],
+    detail: 'no injection shape',
+    fingerprint: d.check(injected, { application: null, role: null, learned: false }).fingerprint,
   });
   const learned = d.check(injected, { application: 'billing', role: null, learned: true });
   assert.equal(learned.verdict, 'SqlInjection');
   assert.deepEqual(learned.shapes, ['learned-shape']);
-  assert.equal(d.check("select id from items where name = 'desk' and price < 7", { application: 'billing', role: 'app', learned: true }).detail, 'a learned shape of this application');
+  assert.equal(
+    d.check("select id from items where name = 'desk' and price < 7", { application: 'billing', role: 'app', learned: true }).detail,
+    'a learned shape of this application',
+  );
   const bad = d.check("select * from t where x = 'a", { application: null, role: null, learned: false });
   assert.equal(bad.verdict, 'none');
   assert.match(bad.detail, /^the statement does not parse/);

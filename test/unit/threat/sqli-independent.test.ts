@@ -13,8 +13,20 @@ test('recall and false alerts per family on the independent corpus', () => {
   const d = new SqlInjectionDetector();
   const judge = (text: string) => d.inspect({ role: 'app', application: 'web', text, timeMs: 0 }) !== null;
   const r = score(judge, (text) => shapesOf(text) !== null);
-  for (const f of r.benign) console.log(JSON.stringify({ benign: f.family, statements: f.statements, falseAlerts: f.flagged, per10k: Number(per10k(f).toFixed(2)), examples: f.examples.slice(0, 2) }));
-  for (const f of r.injections) console.log(JSON.stringify({ injections: f.family, parsing: f.statements, caught: f.flagged, recall: Number(recall(f).toFixed(4)), missed: f.examples.slice(0, 2) }));
+  for (const f of r.benign)
+    console.log(
+      JSON.stringify({
+        benign: f.family,
+        statements: f.statements,
+        falseAlerts: f.flagged,
+        per10k: Number(per10k(f).toFixed(2)),
+        examples: f.examples.slice(0, 2),
+      }),
+    );
+  for (const f of r.injections)
+    console.log(
+      JSON.stringify({ injections: f.family, parsing: f.statements, caught: f.flagged, recall: Number(recall(f).toFixed(4)), missed: f.examples.slice(0, 2) }),
+    );
   const benign = new Map(r.benign.map((f) => [f.family, f]));
   assert.deepEqual([...benign.keys()].sort(), ['orm', 'pgbench', 'procedures', 'psql', 'reporting']);
   assert.ok(benign.get('psql')!.statements >= 200, 'psql -E catalog queries');

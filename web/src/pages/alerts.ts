@@ -19,10 +19,19 @@ export const alertsPage: Page = {
       }
     };
     await load();
-    return h('div', {}, h('h1', {}, 'Alerts'),
-      h('section', { class: 'card' }, alertFilterForm(filter, (f) => {
-        filter = f;
-        void load();
-      }), list));
+    return h(
+      'div',
+      {},
+      h('h1', {}, 'Alerts'),
+      h(
+        'section',
+        { class: 'card' },
+        alertFilterForm(filter, (f) => {
+          filter = f;
+          void load();
+        }),
+        list,
+      ),
+    );
   },
 };

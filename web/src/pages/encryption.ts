@@ -18,10 +18,11 @@ const POLL_MS = 500;
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A failed read becomes its error, so one missing part does not hide the others. */
-const settle = <T>(p: Promise<T>): Promise<T | ApiError> => p.catch((err: unknown) => {
-  if (err instanceof ApiError) return err;
-  throw err;
-});
+const settle = <T>(p: Promise<T>): Promise<T | ApiError> =>
+  p.catch((err: unknown) => {
+    if (err instanceof ApiError) return err;
+    throw err;
+  });
 
 /** Operations started from this page that are still running, by `${server}:${kind}`: a page
  * opened again (or re-rendered) keeps following them. */
@@ -38,12 +39,15 @@ export const encryptionPage: Page = {
       settle(get<{ value: Backup[] }>(`${base}/backups`)),
     ]);
     const banner = h('div', { class: 'key-banner-slot' });
-    return h('div', {},
+    return h(
+      'div',
+      {},
       serverHeader(name, '/encryption', `Encryption and backups of ${name}`),
       banner,
       keySection(ctx, base, server, key, banner),
       backupSection(ctx, base, backups),
-      ctx.session.canManage ? restoreSection(ctx, base) : null);
+      ctx.session.canManage ? restoreSection(ctx, base) : null,
+    );
   },
 };
 
@@ -79,8 +83,10 @@ function keyFacts(s: Server, k: KeyInUse): HTMLElement {
   rows.push(
     ['Key reference', h('code', {}, k.keyRef)],
     ['KEK version', h('span', { 'data-testid': 'kek-version' }, String(k.kekVersion))],
-    ['Status', h('span', {}, h('span', { class: `state state-${k.status.toLowerCase()}`, 'data-testid': 'key-status' }, k.status),
-      k.reason ? ` ${k.reason}` : null)],
+    [
+      'Status',
+      h('span', {}, h('span', { class: `state state-${k.status.toLowerCase()}`, 'data-testid': 'key-status' }, k.status), k.reason ? ` ${k.reason}` : null),
+    ],
     ['Last validated', k.lastValidatedAt ? `${time(k.lastValidatedAt)}${ago(k.lastValidatedAt)}` : 'never'],
     ['Checked', `every ${k.checkIntervalSeconds} s`],
   );
@@ -122,19 +128,40 @@ function keySection(ctx: PageContext, base: string, server0: Server, key0: KeyIn
     }
   };
 
-  const revalidate = (primary: boolean, label: string) => h('button', { type: 'button', class: primary ? null : 'secondary', onclick: () =>
-    void act('Revalidating the key', () => api<KeyInUse>('POST', `${base}/keys/revalidate`, {}),
-      (k, s) => `Key revalidated${k.lastValidatedAt ? ` at ${time(k.lastValidatedAt)}` : ''}: ${k.status}; the server is ${s.state}.`) }, label);
+  const revalidate = (primary: boolean, label: string) =>
+    h(
+      'button',
+      {
+        type: 'button',
+        class: primary ? null : 'secondary',
+        onclick: () =>
+          void act(
+            'Revalidating the key',
+            () => api<KeyInUse>('POST', `${base}/keys/revalidate`, {}),
+            (k, s) => `Key revalidated${k.lastValidatedAt ? ` at ${time(k.lastValidatedAt)}` : ''}: ${k.status}; the server is ${s.state}.`,
+          ),
+      },
+      label,
+    );
 
   const paint = (s: Server, k: KeyInUse | ApiError) => {
     const inaccessible = s.state === 'Inaccessible';
     const canEdit = canChangeKey(ctx);
-    banner.replaceChildren(inaccessible
-      ? h('div', { class: 'status status-error key-banner', role: 'alert', 'data-testid': 'inaccessible-banner' },
-        h('p', {}, h('strong', {}, INACCESSIBLE)),
-        h('p', {}, 'Clients are refused with this error and the server is stopped; nothing is lost. Bring the key back in the HSM (or enable it again), then revalidate.'),
-        canEdit ? h('div', { class: 'actions' }, revalidate(true, 'Revalidate key')) : null)
-      : '');
+    banner.replaceChildren(
+      inaccessible
+        ? h(
+            'div',
+            { class: 'status status-error key-banner', role: 'alert', 'data-testid': 'inaccessible-banner' },
+            h('p', {}, h('strong', {}, INACCESSIBLE)),
+            h(
+              'p',
+              {},
+              'Clients are refused with this error and the server is stopped; nothing is lost. Bring the key back in the HSM (or enable it again), then revalidate.',
+            ),
+            canEdit ? h('div', { class: 'actions' }, revalidate(true, 'Revalidate key')) : null,
+          )
+        : '',
+    );
     if (k instanceof ApiError) {
       body.replaceChildren(status('error', `The key in use cannot be read: ${k.message}`));
       return;
@@ -148,26 +175,59 @@ function keySection(ctx: PageContext, base: string, server0: Server, key0: KeyIn
     }
     const valid = k.status === 'Valid' && !inaccessible;
     const newLabel = h('input', { name: 'rotateKeyLabel', autocomplete: 'off', maxlength: '128' });
-    const rotate = h('button', { type: 'button', class: valid ? null : 'secondary', onclick: async () => {
-      const label = newLabel.value.trim();
-      const target = label ? ` under the HSM key '${label}'` : '';
-      if (!(await confirmDialog(`Rotate the key of ${name}?`,
-        `The volume's data key is re-wrapped under KEK version ${k.kekVersion + 1}${target}. No data is re-encrypted and the server stays online.`, 'Rotate key'))) return;
-      await act('Rotating the key', () => api<KeyInUse>('POST', `${base}/keys/rotate`, label ? { keyLabel: label } : {}),
-        (r) => `Key rotated: KEK version ${r.kekVersion} in use${r.pkcs11 ? ` (HSM key '${r.pkcs11.keyLabel}')` : ''}.`);
-    } }, 'Rotate key');
-    append(body,
-      k.pkcs11 ? h('div', { class: 'narrow-field' }, field('New HSM key label for the rotation', newLabel, 'Optional: empty keeps the same HSM key and adds a version.').row) : null,
+    const rotate = h(
+      'button',
+      {
+        type: 'button',
+        class: valid ? null : 'secondary',
+        onclick: async () => {
+          const label = newLabel.value.trim();
+          const target = label ? ` under the HSM key '${label}'` : '';
+          if (
+            !(await confirmDialog(
+              `Rotate the key of ${name}?`,
+              `The volume's data key is re-wrapped under KEK version ${k.kekVersion + 1}${target}. No data is re-encrypted and the server stays online.`,
+              'Rotate key',
+            ))
+          )
+            return;
+          await act(
+            'Rotating the key',
+            () => api<KeyInUse>('POST', `${base}/keys/rotate`, label ? { keyLabel: label } : {}),
+            (r) => `Key rotated: KEK version ${r.kekVersion} in use${r.pkcs11 ? ` (HSM key '${r.pkcs11.keyLabel}')` : ''}.`,
+          );
+        },
+      },
+      'Rotate key',
+    );
+    append(
+      body,
+      k.pkcs11
+        ? h(
+            'div',
+            { class: 'narrow-field' },
+            field('New HSM key label for the rotation', newLabel, 'Optional: empty keeps the same HSM key and adds a version.').row,
+          )
+        : null,
       // When the key is unavailable, revalidating is the way back: it comes first and primary.
       h('div', { class: 'actions' }, ...(valid ? [rotate, revalidate(false, 'Revalidate now')] : [revalidate(true, 'Revalidate now'), rotate])),
       customerKeyForm(name, base, k, act),
-      k.type === 'CustomerManaged' ? systemKeyForm(name, base, act) : null);
+      k.type === 'CustomerManaged' ? systemKeyForm(name, base, act) : null,
+    );
   };
   paint(server0, key0);
-  return h('section', { class: 'card', 'aria-labelledby': 'key-title' },
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'key-title' },
     h('h2', { id: 'key-title' }, 'Key in use'),
-    h('p', { class: 'hint' }, 'Storage encryption is always on and cannot be turned off. The server\'s data directory, WAL and temporary files are on an encrypted volume whose data key is wrapped by this key-encryption key (KEK).'),
-    body, result);
+    h(
+      'p',
+      { class: 'hint' },
+      "Storage encryption is always on and cannot be turned off. The server's data directory, WAL and temporary files are on an encrypted volume whose data key is wrapped by this key-encryption key (KEK).",
+    ),
+    body,
+    result,
+  );
 }
 
 type Act = (what: string, fn: () => Promise<KeyInUse>, done: (k: KeyInUse, s: Server) => string) => Promise<void>;
@@ -178,11 +238,21 @@ function customerKeyForm(name: string, base: string, k: KeyInUse, act: Act): HTM
   // A module is named, never given as a path: the platform's operator configures modules
   // (`pgwarden up --pkcs11-module NAME=PATH`); the list offers their names.
   const modules = h('datalist', { id: 'pkcs11-modules' });
-  const module = h('input', { name: 'pkcs11Module', autocomplete: 'off', spellcheck: 'false', value: k.pkcs11?.module ?? '', placeholder: 'softhsm', list: modules.id });
-  void get<{ value: { name: string }[] }>('/pkcs11Modules').then((r) => {
-    for (const m of r.value) modules.append(h('option', { value: m.name }));
-    if (!module.value && r.value.length === 1) module.value = r.value[0]!.name;
-  }, () => undefined);
+  const module = h('input', {
+    name: 'pkcs11Module',
+    autocomplete: 'off',
+    spellcheck: 'false',
+    value: k.pkcs11?.module ?? '',
+    placeholder: 'softhsm',
+    list: modules.id,
+  });
+  void get<{ value: { name: string }[] }>('/pkcs11Modules').then(
+    (r) => {
+      for (const m of r.value) modules.append(h('option', { value: m.name }));
+      if (!module.value && r.value.length === 1) module.value = r.value[0]!.name;
+    },
+    () => undefined,
+  );
   const token = h('input', { name: 'tokenLabel', autocomplete: 'off', spellcheck: 'false', value: k.pkcs11?.tokenLabel ?? '' });
   const label = h('input', { name: 'keyLabel', autocomplete: 'off', spellcheck: 'false', value: k.pkcs11?.keyLabel ?? '' });
   const pin = h('input', { name: 'pin', type: 'password', autocomplete: 'off', spellcheck: 'false' });
@@ -192,15 +262,23 @@ function customerKeyForm(name: string, base: string, k: KeyInUse, act: Act): HTM
   const fLabel = field('Key label', label, 'An AES or RSA key in that token.');
   const fPin = field('Token PIN', pin, 'Used to log in to the token; never shown again and not kept by the browser.');
   const title = k.type === 'CustomerManaged' ? 'Use another HSM key' : 'Use a customer-managed key';
-  const form = h('form', { class: 'subform', novalidate: true, 'aria-labelledby': 'cmk-title' },
+  const form = h(
+    'form',
+    { class: 'subform', novalidate: true, 'aria-labelledby': 'cmk-title' },
     h('h3', { id: 'cmk-title' }, title),
     h('p', { class: 'hint' }, 'If this key is later deleted or disabled in the HSM, the server becomes Inaccessible until it is back and revalidated.'),
-    h('div', { class: 'grid' }, fModule.row, fToken.row, fLabel.row, fPin.row), modules,
+    h('div', { class: 'grid' }, fModule.row, fToken.row, fLabel.row, fPin.row),
+    modules,
     h('label', { for: create.id, class: 'check' }, create, ' Create the key in the token if it does not exist (AES-256)'),
-    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Use this HSM key')));
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Use this HSM key')),
+  );
   const checks: [HTMLInputElement, HTMLElement, () => string | null][] = [
     [module, fModule.message, () => (module.value.trim() ? null : 'Give the name of a configured PKCS#11 module.')],
-    [token, fToken.message, () => (!token.value.trim() ? 'Give the token label.' : token.value.trim().length > 32 ? 'A token label has at most 32 characters.' : null)],
+    [
+      token,
+      fToken.message,
+      () => (!token.value.trim() ? 'Give the token label.' : token.value.trim().length > 32 ? 'A token label has at most 32 characters.' : null),
+    ],
     [label, fLabel.message, () => (label.value.trim() ? null : 'Give the key label.')],
     [pin, fPin.message, () => (pin.value ? null : 'Give the token PIN.')],
   ];
@@ -217,22 +295,49 @@ function customerKeyForm(name: string, base: string, k: KeyInUse, act: Act): HTM
       first.focus();
       return;
     }
-    const body = { type: 'CustomerManaged', pkcs11Module: module.value.trim(), tokenLabel: token.value.trim(), keyLabel: label.value.trim(), pin: pin.value,
-      ...(create.checked ? { createIfMissing: true } : {}) };
+    const body = {
+      type: 'CustomerManaged',
+      pkcs11Module: module.value.trim(),
+      tokenLabel: token.value.trim(),
+      keyLabel: label.value.trim(),
+      pin: pin.value,
+      ...(create.checked ? { createIfMissing: true } : {}),
+    };
     pin.value = '';
-    await act(`Switching ${name} to the HSM key '${body.keyLabel}'`, () => api<KeyInUse>('PUT', `${base}/keys`, body),
-      (r) => `Customer-managed key in use: '${r.pkcs11?.keyLabel ?? body.keyLabel}' on token '${r.pkcs11?.tokenLabel ?? body.tokenLabel}', KEK version ${r.kekVersion}.`);
+    await act(
+      `Switching ${name} to the HSM key '${body.keyLabel}'`,
+      () => api<KeyInUse>('PUT', `${base}/keys`, body),
+      (r) =>
+        `Customer-managed key in use: '${r.pkcs11?.keyLabel ?? body.keyLabel}' on token '${r.pkcs11?.tokenLabel ?? body.tokenLabel}', KEK version ${r.kekVersion}.`,
+    );
   });
   return form;
 }
 
 function systemKeyForm(name: string, base: string, act: Act): HTMLElement {
-  const back = h('button', { type: 'button', class: 'secondary', onclick: async () => {
-    if (!(await confirmDialog(`Use a system-managed key for ${name}?`,
-      'The volume\'s data key is re-wrapped under a key derived from the platform root key; the HSM key is no longer used by this server.', 'Use system-managed key'))) return;
-    await act(`Switching ${name} to a system-managed key`, () => api<KeyInUse>('PUT', `${base}/keys`, { type: 'SystemManaged' }),
-      (r) => `System-managed key in use, KEK version ${r.kekVersion}.`);
-  } }, 'Switch to system-managed key');
+  const back = h(
+    'button',
+    {
+      type: 'button',
+      class: 'secondary',
+      onclick: async () => {
+        if (
+          !(await confirmDialog(
+            `Use a system-managed key for ${name}?`,
+            "The volume's data key is re-wrapped under a key derived from the platform root key; the HSM key is no longer used by this server.",
+            'Use system-managed key',
+          ))
+        )
+          return;
+        await act(
+          `Switching ${name} to a system-managed key`,
+          () => api<KeyInUse>('PUT', `${base}/keys`, { type: 'SystemManaged' }),
+          (r) => `System-managed key in use, KEK version ${r.kekVersion}.`,
+        );
+      },
+    },
+    'Switch to system-managed key',
+  );
   return h('div', { class: 'subform' }, h('h3', {}, 'Back to a system-managed key'), h('div', { class: 'actions' }, back));
 }
 
@@ -261,7 +366,15 @@ function progressText(op: Operation): string {
 async function follow(id: string, slot: HTMLElement, what: string): Promise<Operation | null> {
   const bar = h('progress', { max: '1', 'aria-label': `${what} progress` });
   const text = h('span', {});
-  slot.replaceChildren(h('div', { class: 'progress-row status status-pending', 'data-testid': 'operation-progress' }, h('span', { class: 'progress-what' }, `${what}: `), text, bar));
+  slot.replaceChildren(
+    h(
+      'div',
+      { class: 'progress-row status status-pending', 'data-testid': 'operation-progress' },
+      h('span', { class: 'progress-what' }, `${what}: `),
+      text,
+      bar,
+    ),
+  );
   for (let first = true; ; first = false) {
     if (!first && !slot.isConnected) return null;
     const op = await get<Operation>(`/operations/${enc(id)}`);
@@ -303,51 +416,74 @@ function backupSection(ctx: PageContext, base: string, backups0: { value: Backup
       return;
     }
     const sorted = [...b.value].sort((x, y) => y.startTime.localeCompare(x.startTime));
-    list.replaceChildren(table<Backup>(`Backups of ${name}, newest first`, [
-      { label: 'Kind', cell: (x) => x.kind ?? 'Full' },
-      { label: 'Started', cell: (x) => time(x.startTime) },
-      { label: 'Ended', cell: (x) => time(x.stopTime) },
-      { label: 'Size', cell: (x) => bytes(x.sizeBytes) },
-      { label: 'Stored (encrypted)', cell: (x) => bytes(x.storedBytes) },
-      { label: 'WAL range', cell: (x) => h('span', {}, h('code', {}, x.startLsn), ' → ', h('code', {}, x.stopLsn), ` (timeline ${x.timeline})`) },
-      { label: 'Encryption', cell: (x) => `${x.cipher}, ${x.kek.provider} KEK v${x.kek.version}` },
-      { label: 'Id', cell: (x) => h('code', {}, x.id) },
-    ], sorted, 'No backups yet.'));
+    list.replaceChildren(
+      table<Backup>(
+        `Backups of ${name}, newest first`,
+        [
+          { label: 'Kind', cell: (x) => x.kind ?? 'Full' },
+          { label: 'Started', cell: (x) => time(x.startTime) },
+          { label: 'Ended', cell: (x) => time(x.stopTime) },
+          { label: 'Size', cell: (x) => bytes(x.sizeBytes) },
+          { label: 'Stored (encrypted)', cell: (x) => bytes(x.storedBytes) },
+          { label: 'WAL range', cell: (x) => h('span', {}, h('code', {}, x.startLsn), ' → ', h('code', {}, x.stopLsn), ` (timeline ${x.timeline})`) },
+          { label: 'Encryption', cell: (x) => `${x.cipher}, ${x.kek.provider} KEK v${x.kek.version}` },
+          { label: 'Id', cell: (x) => h('code', {}, x.id) },
+        ],
+        sorted,
+        'No backups yet.',
+      ),
+    );
   };
   const reload = async () => show(await settle(get<{ value: Backup[] }>(`${base}/backups`)));
   show(backups0);
 
-  const section = h('section', { class: 'card', 'aria-labelledby': 'backups-title' },
+  const section = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'backups-title' },
     h('h2', { id: 'backups-title' }, 'Backups'),
-    h('p', { class: 'hint' }, 'Full base backups plus continuous WAL archiving. Every byte is encrypted with AES-256-GCM before it reaches the backup repository.'),
-    list);
+    h(
+      'p',
+      { class: 'hint' },
+      'Full base backups plus continuous WAL archiving. Every byte is encrypted with AES-256-GCM before it reaches the backup repository.',
+    ),
+    list,
+  );
   const opKey = `${name}:backup`;
   const watch = async (id: string) => {
     const op = await followRunning(opKey, id, result, 'Backup');
     if (!op) return;
     if (op.status === 'Succeeded') {
       const r = op.result as unknown as Backup;
-      result.replaceChildren(status('ok', `Backup ${r.id} completed: ${bytes(r.sizeBytes)} (${bytes(r.storedBytes)} stored encrypted), WAL ${r.startLsn} → ${r.stopLsn}.`));
+      result.replaceChildren(
+        status('ok', `Backup ${r.id} completed: ${bytes(r.sizeBytes)} (${bytes(r.storedBytes)} stored encrypted), WAL ${r.startLsn} → ${r.stopLsn}.`),
+      );
     } else {
       result.replaceChildren(status('error', op.error ?? 'The backup failed.'));
     }
     await reload();
   };
   if (ctx.session.canManage) {
-    const now = h('button', { type: 'button', onclick: async () => {
-      if (running.has(opKey)) return; // one at a time from this page; the button says so
-      now.setAttribute('aria-disabled', 'true');
-      result.replaceChildren(status('pending', 'Backup: starting…'));
-      try {
-        const op = await api<Operation>('POST', `${base}/backups`, {});
-        running.set(opKey, op.id);
-        await watch(op.id);
-      } catch (err) {
-        result.replaceChildren(status('error', message(err)));
-      } finally {
-        if (!running.has(opKey)) now.removeAttribute('aria-disabled');
-      }
-    } }, 'Back up now');
+    const now = h(
+      'button',
+      {
+        type: 'button',
+        onclick: async () => {
+          if (running.has(opKey)) return; // one at a time from this page; the button says so
+          now.setAttribute('aria-disabled', 'true');
+          result.replaceChildren(status('pending', 'Backup: starting…'));
+          try {
+            const op = await api<Operation>('POST', `${base}/backups`, {});
+            running.set(opKey, op.id);
+            await watch(op.id);
+          } catch (err) {
+            result.replaceChildren(status('error', message(err)));
+          } finally {
+            if (!running.has(opKey)) now.removeAttribute('aria-disabled');
+          }
+        },
+      },
+      'Back up now',
+    );
     section.append(h('div', { class: 'actions' }, now));
     const pending = running.get(opKey);
     if (pending) {
@@ -381,7 +517,11 @@ function zoneLabel(): string {
 function restoreSection(ctx: PageContext, base: string): HTMLElement {
   const source = ctx.params.name!;
   const name = h('input', { name: 'restoreName', autocomplete: 'off', maxlength: '63' });
-  const fName = field('New server name', name, 'Lowercase letters, digits and hyphens; 3 to 63 characters. The restore creates a new server; this one is not changed.');
+  const fName = field(
+    'New server name',
+    name,
+    'Lowercase letters, digits and hyphens; 3 to 63 characters. The restore creates a new server; this one is not changed.',
+  );
   const latest = h('input', { type: 'radio', name: 'restorePoint', id: 'restore-latest', value: 'latest', checked: true });
   const pointed = h('input', { type: 'radio', name: 'restorePoint', id: 'restore-at', value: 'at' });
   const at = h('input', { type: 'datetime-local', name: 'restorePointInTime', step: '1', disabled: true });
@@ -414,10 +554,11 @@ function restoreSection(ctx: PageContext, base: string): HTMLElement {
     fName.message.textContent = p ?? '';
     name.setAttribute('aria-invalid', p ? 'true' : 'false');
   });
-  for (const el of [latest, pointed]) el.addEventListener('change', () => {
-    showAt();
-    if (pointed.checked) at.focus();
-  });
+  for (const el of [latest, pointed])
+    el.addEventListener('change', () => {
+      showAt();
+      if (pointed.checked) at.focus();
+    });
   at.addEventListener('input', showAt);
   showAt();
 
@@ -427,24 +568,50 @@ function restoreSection(ctx: PageContext, base: string): HTMLElement {
     if (op.status === 'Succeeded') {
       const r = op.result as { name?: string; state?: string } | null;
       const restored = r?.name ?? newName;
-      result.replaceChildren(h('div', { class: 'status status-ok', role: 'status', 'data-testid': 'restore-done' },
-        h('p', {}, `Server ${restored} restored from ${source} to ${pointText}; it is ${r?.state ?? 'created'}. Like the reference service, it starts with no firewall rules.`),
-        h('p', {}, h('a', { href: `#/servers/${enc(restored)}` }, `Open server ${restored}`), ' · ',
-          h('a', { href: `#/servers/${enc(restored)}/network` }, `Add a firewall rule to ${restored}`))));
+      result.replaceChildren(
+        h(
+          'div',
+          { class: 'status status-ok', role: 'status', 'data-testid': 'restore-done' },
+          h(
+            'p',
+            {},
+            `Server ${restored} restored from ${source} to ${pointText}; it is ${r?.state ?? 'created'}. Like the reference service, it starts with no firewall rules.`,
+          ),
+          h(
+            'p',
+            {},
+            h('a', { href: `#/servers/${enc(restored)}` }, `Open server ${restored}`),
+            ' · ',
+            h('a', { href: `#/servers/${enc(restored)}/network` }, `Add a firewall rule to ${restored}`),
+          ),
+        ),
+      );
     } else {
       result.replaceChildren(status('error', op.error ?? 'The restore failed.'));
     }
   };
 
-  const form = h('form', { class: 'card', novalidate: true, 'aria-labelledby': 'restore-title' },
+  const form = h(
+    'form',
+    { class: 'card', novalidate: true, 'aria-labelledby': 'restore-title' },
     h('h2', { id: 'restore-title' }, 'Restore to a point in time'),
-    h('p', { class: 'hint' }, `Creates a new server from the latest base backup of ${source} before that time, plus its archived WAL up to it, on its own encrypted volume.`),
+    h(
+      'p',
+      { class: 'hint' },
+      `Creates a new server from the latest base backup of ${source} before that time, plus its archived WAL up to it, on its own encrypted volume.`,
+    ),
     h('div', { class: 'grid' }, fName.row),
-    h('fieldset', {}, h('legend', {}, 'Restore point'),
+    h(
+      'fieldset',
+      {},
+      h('legend', {}, 'Restore point'),
       h('label', { for: latest.id, class: 'check' }, latest, ' Latest (everything archived so far)'),
       h('label', { for: pointed.id, class: 'check' }, pointed, ' A point in time'),
-      h('div', { class: 'grid' }, fAt.row)),
-    h('div', { class: 'actions' }, submit), result);
+      h('div', { class: 'grid' }, fAt.row),
+    ),
+    h('div', { class: 'actions' }, submit),
+    result,
+  );
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     if (running.has(opKey)) return;

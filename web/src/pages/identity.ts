@@ -61,10 +61,24 @@ function adminSection(ctx: PageContext, base: string, admin: IdentityAdmin | nul
   const result = resultSlot('admin-result');
   const section = h('section', { class: 'card', 'aria-labelledby': 'admin-title' }, h('h2', { id: 'admin-title' }, 'Identity administrator'));
   if (admin) {
-    section.append(h('dl', { class: 'facts' },
-      ...([['Login', admin.login], ['Type', admin.type], ['Issuer', admin.issuer], ['Audience', admin.audience], ['Object id', admin.objectId],
-        ['Object id claim', admin.objectIdClaim], ['Private CA', admin.customCa ? 'Yes' : 'No'], ['Changed', time(admin.updatedAt)]] as const)
-        .flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));
+    section.append(
+      h(
+        'dl',
+        { class: 'facts' },
+        ...(
+          [
+            ['Login', admin.login],
+            ['Type', admin.type],
+            ['Issuer', admin.issuer],
+            ['Audience', admin.audience],
+            ['Object id', admin.objectId],
+            ['Object id claim', admin.objectIdClaim],
+            ['Private CA', admin.customCa ? 'Yes' : 'No'],
+            ['Changed', time(admin.updatedAt)],
+          ] as const
+        ).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
+      ),
+    );
   } else {
     section.append(h('p', {}, 'No identity administrator: token login is disabled on this server.'));
   }
@@ -75,21 +89,63 @@ function adminSection(ctx: PageContext, base: string, admin: IdentityAdmin | nul
   const objectId = h('input', { name: 'objectId', value: admin?.objectId ?? '', autocomplete: 'off' });
   const type = select('type', TYPES, admin?.type ?? 'user');
   const claim = select('objectIdClaim', ['oid', 'sub'], admin?.objectIdClaim ?? 'oid');
-  const form = h('form', { class: 'subform', novalidate: true, 'aria-labelledby': 'admin-set-title' },
+  const form = h(
+    'form',
+    { class: 'subform', novalidate: true, 'aria-labelledby': 'admin-set-title' },
     h('h3', { id: 'admin-set-title' }, admin ? 'Change the administrator' : 'Set the administrator'),
-    h('div', { class: 'grid' }, field('Issuer', issuer).row, field('Audience', audience).row, field('Login (database role)', login).row,
-      field('Object id', objectId).row, field('Type', type).row, field('Object id claim', claim).row),
-    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Save administrator'),
-      admin ? h('button', { type: 'button', class: 'danger', onclick: async () => {
-        if (await confirmDialog('Remove the identity administrator?', 'Every token login on this server stops working until an administrator is set again.', 'Remove')) {
-          await change(result, 'Identity administrator removed', () => api('DELETE', `${base}/administrators/identity`), ctx.refresh);
-        }
-      } }, 'Remove administrator') : null));
+    h(
+      'div',
+      { class: 'grid' },
+      field('Issuer', issuer).row,
+      field('Audience', audience).row,
+      field('Login (database role)', login).row,
+      field('Object id', objectId).row,
+      field('Type', type).row,
+      field('Object id claim', claim).row,
+    ),
+    h(
+      'div',
+      { class: 'actions' },
+      h('button', { type: 'submit' }, 'Save administrator'),
+      admin
+        ? h(
+            'button',
+            {
+              type: 'button',
+              class: 'danger',
+              onclick: async () => {
+                if (
+                  await confirmDialog(
+                    'Remove the identity administrator?',
+                    'Every token login on this server stops working until an administrator is set again.',
+                    'Remove',
+                  )
+                ) {
+                  await change(result, 'Identity administrator removed', () => api('DELETE', `${base}/administrators/identity`), ctx.refresh);
+                }
+              },
+            },
+            'Remove administrator',
+          )
+        : null,
+    ),
+  );
   form.addEventListener('submit', (e) => {
     e.preventDefault();
-    void change(result, 'Identity administrator', () => api('PUT', `${base}/administrators/identity`, {
-      issuer: issuer.value.trim(), audience: audience.value.trim(), login: login.value.trim(), objectId: objectId.value.trim(), type: type.value, objectIdClaim: claim.value,
-    }), ctx.refresh);
+    void change(
+      result,
+      'Identity administrator',
+      () =>
+        api('PUT', `${base}/administrators/identity`, {
+          issuer: issuer.value.trim(),
+          audience: audience.value.trim(),
+          login: login.value.trim(),
+          objectId: objectId.value.trim(),
+          type: type.value,
+          objectIdClaim: claim.value,
+        }),
+      ctx.refresh,
+    );
   });
   section.append(form, result);
   return section;
@@ -98,30 +154,68 @@ function adminSection(ctx: PageContext, base: string, admin: IdentityAdmin | nul
 function principalSection(ctx: PageContext, base: string, principals: Principal[]): HTMLElement {
   const result = resultSlot('principal-result');
   const canEdit = ctx.session.canIdentity;
-  const section = h('section', { class: 'card', 'aria-labelledby': 'principals-title' },
+  const section = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'principals-title' },
     h('h2', { id: 'principals-title' }, 'Principals'),
-    table<Principal>('Principals mapped to database roles', [
-      { label: 'Database role', cell: (p) => p.role },
-      { label: 'Object id', cell: (p) => p.objectId },
-      { label: 'Type', cell: (p) => p.type },
-      { label: 'Added', cell: (p) => time(p.createdAt) },
-      ...(canEdit ? [{ label: 'Actions', cell: (p: Principal) => h('button', { type: 'button', class: 'danger', 'aria-label': `Remove principal ${p.role}`, onclick: async () => {
-        if (await confirmDialog(`Remove principal ${p.role}?`, `${p.objectId} will no longer log in as ${p.role} with a token.`, 'Remove')) {
-          await change(result, `Principal ${p.role} removed`, () => api('DELETE', `${base}/identityPrincipals/${encodeURIComponent(p.role)}`), ctx.refresh);
-        }
-      } }, 'Remove') }] : []),
-    ], principals, 'No principals.'));
+    table<Principal>(
+      'Principals mapped to database roles',
+      [
+        { label: 'Database role', cell: (p) => p.role },
+        { label: 'Object id', cell: (p) => p.objectId },
+        { label: 'Type', cell: (p) => p.type },
+        { label: 'Added', cell: (p) => time(p.createdAt) },
+        ...(canEdit
+          ? [
+              {
+                label: 'Actions',
+                cell: (p: Principal) =>
+                  h(
+                    'button',
+                    {
+                      type: 'button',
+                      class: 'danger',
+                      'aria-label': `Remove principal ${p.role}`,
+                      onclick: async () => {
+                        if (await confirmDialog(`Remove principal ${p.role}?`, `${p.objectId} will no longer log in as ${p.role} with a token.`, 'Remove')) {
+                          await change(
+                            result,
+                            `Principal ${p.role} removed`,
+                            () => api('DELETE', `${base}/identityPrincipals/${encodeURIComponent(p.role)}`),
+                            ctx.refresh,
+                          );
+                        }
+                      },
+                    },
+                    'Remove',
+                  ),
+              },
+            ]
+          : []),
+      ],
+      principals,
+      'No principals.',
+    ),
+  );
   if (canEdit) {
     const role = h('input', { name: 'role', autocomplete: 'off' });
     const objectId = h('input', { name: 'principalObjectId', autocomplete: 'off' });
     const type = select('principalType', TYPES, 'user');
-    const form = h('form', { class: 'subform', novalidate: true, 'aria-labelledby': 'principal-add-title' },
+    const form = h(
+      'form',
+      { class: 'subform', novalidate: true, 'aria-labelledby': 'principal-add-title' },
       h('h3', { id: 'principal-add-title' }, 'Add a principal'),
       h('div', { class: 'grid' }, field('Database role', role).row, field('Object id', objectId).row, field('Type', type).row),
-      h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Add principal')));
+      h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Add principal')),
+    );
     form.addEventListener('submit', (e) => {
       e.preventDefault();
-      void change(result, `Principal ${role.value}`, () => api('POST', `${base}/identityPrincipals`, { role: role.value.trim(), objectId: objectId.value.trim(), type: type.value }), ctx.refresh);
+      void change(
+        result,
+        `Principal ${role.value}`,
+        () => api('POST', `${base}/identityPrincipals`, { role: role.value.trim(), objectId: objectId.value.trim(), type: type.value }),
+        ctx.refresh,
+      );
     });
     section.append(form);
   }

@@ -24,13 +24,16 @@ export const networkPage: Page = {
       get<{ value: PrivateEndpoint[] }>(`${base}/privateEndpointConnections`),
       get<{ value: VirtualNetwork[] }>('/virtualNetworks').catch(() => ({ value: [] as VirtualNetwork[] })),
     ]);
-    return h('div', {},
+    return h(
+      'div',
+      {},
       serverHeader(name, '/network', `Connection security of ${name}`),
       settingsSection(ctx, base, server),
       firewallSection(ctx, base, rules.value),
       vnetSection(ctx, base, vnetRules.value, vnets.value),
       endpointSection(ctx, base, endpoints.value),
-      accessCheckSection(base, vnets.value));
+      accessCheckSection(base, vnets.value),
+    );
   },
 };
 
@@ -53,10 +56,18 @@ async function change(slot: HTMLElement, what: string, fn: () => Promise<unknown
 function settingsSection(ctx: PageContext, base: string, s: Server): HTMLElement {
   const section = h('section', { class: 'card', 'aria-labelledby': 'settings-title' }, h('h2', { id: 'settings-title' }, 'Access and TLS'));
   if (!ctx.session.canManage) {
-    section.append(h('dl', { class: 'facts' },
-      h('dt', {}, 'Public network access'), h('dd', { 'data-testid': 'public-access' }, s.publicNetworkAccess),
-      h('dt', {}, 'SSL enforcement'), h('dd', {}, s.sslEnforcement),
-      h('dt', {}, 'Minimal TLS version'), h('dd', {}, s.minimalTlsVersion)));
+    section.append(
+      h(
+        'dl',
+        { class: 'facts' },
+        h('dt', {}, 'Public network access'),
+        h('dd', { 'data-testid': 'public-access' }, s.publicNetworkAccess),
+        h('dt', {}, 'SSL enforcement'),
+        h('dd', {}, s.sslEnforcement),
+        h('dt', {}, 'Minimal TLS version'),
+        h('dd', {}, s.minimalTlsVersion),
+      ),
+    );
     return section;
   }
   const pub = h('input', { type: 'checkbox', role: 'switch', id: 'public-access', checked: s.publicNetworkAccess === 'Enabled' });
@@ -73,12 +84,25 @@ function settingsSection(ctx: PageContext, base: string, s: Server): HTMLElement
     if (ssl.value === 'Disabled') tls.value = 'TLSEnforcementDisabled';
     else if (tls.value === 'TLSEnforcementDisabled') tls.value = 'TLS1_2';
   });
-  const save = h('button', { type: 'button', onclick: () =>
-    void change(result, 'TLS settings', () => api('PATCH', base, { sslEnforcement: ssl.value, minimalTlsVersion: tls.value })) }, 'Save TLS settings');
+  const save = h(
+    'button',
+    {
+      type: 'button',
+      onclick: () => void change(result, 'TLS settings', () => api('PATCH', base, { sslEnforcement: ssl.value, minimalTlsVersion: tls.value })),
+    },
+    'Save TLS settings',
+  );
   section.append(
-    h('div', { class: 'switch-row' }, h('label', { for: pub.id, class: 'check' }, pub, ' Public network access'),
-      h('p', { class: 'hint' }, 'Off: only approved private endpoints can connect.')),
-    h('div', { class: 'grid' }, fSsl.row, fTls.row), h('div', { class: 'actions' }, save), result);
+    h(
+      'div',
+      { class: 'switch-row' },
+      h('label', { for: pub.id, class: 'check' }, pub, ' Public network access'),
+      h('p', { class: 'hint' }, 'Off: only approved private endpoints can connect.'),
+    ),
+    h('div', { class: 'grid' }, fSsl.row, fTls.row),
+    h('div', { class: 'actions' }, save),
+    result,
+  );
   return section;
 }
 
@@ -94,32 +118,74 @@ function currentAddress(): Promise<string> {
 function firewallSection(ctx: PageContext, base: string, rules: FirewallRule[]): HTMLElement {
   const result = resultSlot('firewall-result');
   const canEdit = ctx.session.canSecure;
-  const section = h('section', { class: 'card', 'aria-labelledby': 'fw-title' },
+  const section = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'fw-title' },
     h('h2', { id: 'fw-title' }, 'Firewall rules'),
-    h('p', { class: 'hint' }, 'Deny by default: an address connects only when a rule covers it. IPv4 and IPv6 ranges, both ends included.'));
+    h('p', { class: 'hint' }, 'Deny by default: an address connects only when a rule covers it. IPv4 and IPv6 ranges, both ends included.'),
+  );
   const editRow = (r: FirewallRule): HTMLElement => {
     const cell = h('div', { class: 'row-actions' });
-    const edit = h('button', { type: 'button', class: 'secondary', 'aria-label': `Edit rule ${r.name}`, onclick: () => {
-      cell.replaceChildren(ruleForm(r, async (start, end) => change(result, `Rule ${r.name}`, () =>
-        api('PATCH', `${base}/firewallRules/${encodeURIComponent(r.name)}`, { startIpAddress: start, endIpAddress: end }), ctx.refresh)));
-      cell.querySelector('input')?.focus();
-    } }, 'Edit');
-    const del = h('button', { type: 'button', class: 'danger', 'aria-label': `Delete rule ${r.name}`, onclick: async () => {
-      if (await confirmDialog(`Delete rule ${r.name}?`, `Addresses ${r.startIpAddress} – ${r.endIpAddress} will no longer be admitted by this rule.`, 'Delete rule')) {
-        await change(result, `Rule ${r.name} deleted`, () => api('DELETE', `${base}/firewallRules/${encodeURIComponent(r.name)}`), ctx.refresh);
-      }
-    } }, 'Delete');
+    const edit = h(
+      'button',
+      {
+        type: 'button',
+        class: 'secondary',
+        'aria-label': `Edit rule ${r.name}`,
+        onclick: () => {
+          cell.replaceChildren(
+            ruleForm(r, async (start, end) =>
+              change(
+                result,
+                `Rule ${r.name}`,
+                () => api('PATCH', `${base}/firewallRules/${encodeURIComponent(r.name)}`, { startIpAddress: start, endIpAddress: end }),
+                ctx.refresh,
+              ),
+            ),
+          );
+          cell.querySelector('input')?.focus();
+        },
+      },
+      'Edit',
+    );
+    const del = h(
+      'button',
+      {
+        type: 'button',
+        class: 'danger',
+        'aria-label': `Delete rule ${r.name}`,
+        onclick: async () => {
+          if (
+            await confirmDialog(
+              `Delete rule ${r.name}?`,
+              `Addresses ${r.startIpAddress} – ${r.endIpAddress} will no longer be admitted by this rule.`,
+              'Delete rule',
+            )
+          ) {
+            await change(result, `Rule ${r.name} deleted`, () => api('DELETE', `${base}/firewallRules/${encodeURIComponent(r.name)}`), ctx.refresh);
+          }
+        },
+      },
+      'Delete',
+    );
     cell.append(edit, del);
     return cell;
   };
-  section.append(table<FirewallRule>('Firewall rules', [
-    { label: 'Name', cell: (r) => r.name },
-    { label: 'Start address', cell: (r) => r.startIpAddress },
-    { label: 'End address', cell: (r) => r.endIpAddress },
-    { label: 'Family', cell: (r) => (ipFamily(r.startIpAddress) === 6 ? 'IPv6' : 'IPv4') },
-    { label: 'Changed', cell: (r) => time(r.updatedAt) },
-    ...(canEdit ? [{ label: 'Actions', cell: editRow }] : []),
-  ], rules, 'No firewall rules: no address can connect over the public listener.'));
+  section.append(
+    table<FirewallRule>(
+      'Firewall rules',
+      [
+        { label: 'Name', cell: (r) => r.name },
+        { label: 'Start address', cell: (r) => r.startIpAddress },
+        { label: 'End address', cell: (r) => r.endIpAddress },
+        { label: 'Family', cell: (r) => (ipFamily(r.startIpAddress) === 6 ? 'IPv6' : 'IPv4') },
+        { label: 'Changed', cell: (r) => time(r.updatedAt) },
+        ...(canEdit ? [{ label: 'Actions', cell: editRow }] : []),
+      ],
+      rules,
+      'No firewall rules: no address can connect over the public listener.',
+    ),
+  );
   if (canEdit) section.append(addRuleForm(ctx, base, result));
   section.append(result);
   return section;
@@ -151,28 +217,43 @@ function addRuleForm(ctx: PageContext, base: string, result: HTMLElement): HTMLE
     fName.message.textContent = name.value && !RULE_NAME.test(name.value) ? '1 to 128 letters, digits, - or _.' : '';
     fStart.message.textContent = start.value && ipFamily(start.value.trim()) === null ? 'Not an IPv4 or IPv6 address.' : '';
     const endValue = end.value.trim() || start.value.trim();
-    fEnd.message.textContent = start.value && end.value ? rangeProblem(start.value, endValue) ?? '' : '';
-    for (const [input, f] of [[name, fName], [start, fStart], [end, fEnd]] as const) {
+    fEnd.message.textContent = start.value && end.value ? (rangeProblem(start.value, endValue) ?? '') : '';
+    for (const [input, f] of [
+      [name, fName],
+      [start, fStart],
+      [end, fEnd],
+    ] as const) {
       input.setAttribute('aria-invalid', f.message.textContent ? 'true' : 'false');
     }
   };
   for (const i of [name, start, end]) i.addEventListener('input', validate);
-  const mine = h('button', { type: 'button', class: 'secondary', onclick: async () => {
-    try {
-      const a = await currentAddress();
-      start.value = a;
-      end.value = a;
-      if (!name.value) name.value = `my-address-${ipFamily(a) === 6 ? 'v6' : 'v4'}`;
-      validate();
-      start.focus();
-    } catch (err) {
-      result.replaceChildren(status('error', `Could not learn your address: ${message(err)}`));
-    }
-  } }, 'Add my current address');
-  const form = h('form', { class: 'subform', novalidate: true, 'aria-labelledby': 'fw-add-title' },
+  const mine = h(
+    'button',
+    {
+      type: 'button',
+      class: 'secondary',
+      onclick: async () => {
+        try {
+          const a = await currentAddress();
+          start.value = a;
+          end.value = a;
+          if (!name.value) name.value = `my-address-${ipFamily(a) === 6 ? 'v6' : 'v4'}`;
+          validate();
+          start.focus();
+        } catch (err) {
+          result.replaceChildren(status('error', `Could not learn your address: ${message(err)}`));
+        }
+      },
+    },
+    'Add my current address',
+  );
+  const form = h(
+    'form',
+    { class: 'subform', novalidate: true, 'aria-labelledby': 'fw-add-title' },
     h('h3', { id: 'fw-add-title' }, 'Add a rule'),
     h('div', { class: 'grid' }, fName.row, fStart.row, fEnd.row),
-    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Add rule'), mine));
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Add rule'), mine),
+  );
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const endValue = end.value.trim() || start.value.trim();
@@ -182,8 +263,12 @@ function addRuleForm(ctx: PageContext, base: string, result: HTMLElement): HTMLE
       (RULE_NAME.test(name.value) ? start : name).focus();
       return;
     }
-    await change(result, `Rule ${name.value}`, () =>
-      api('POST', `${base}/firewallRules`, { name: name.value, startIpAddress: start.value.trim(), endIpAddress: endValue }), ctx.refresh);
+    await change(
+      result,
+      `Rule ${name.value}`,
+      () => api('POST', `${base}/firewallRules`, { name: name.value, startIpAddress: start.value.trim(), endIpAddress: endValue }),
+      ctx.refresh,
+    );
   });
   return form;
 }
@@ -191,20 +276,56 @@ function addRuleForm(ctx: PageContext, base: string, result: HTMLElement): HTMLE
 function vnetSection(ctx: PageContext, base: string, rules: VnetRule[], vnets: VirtualNetwork[]): HTMLElement {
   const result = resultSlot('vnet-result');
   const canEdit = ctx.session.canSecure;
-  const section = h('section', { class: 'card', 'aria-labelledby': 'vnet-title' },
+  const section = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'vnet-title' },
     h('h2', { id: 'vnet-title' }, 'Virtual network rules'),
     h('p', { class: 'hint' }, 'Traffic from a subnet with the service endpoint is judged only by these rules.'),
-    table<VnetRule>('Virtual network rules', [
-      { label: 'Name', cell: (r) => r.name },
-      { label: 'Subnet', cell: (r) => r.virtualNetworkSubnetId },
-      { label: 'State', cell: (r) => r.state },
-      { label: 'Ignore missing endpoint', cell: (r) => (r.ignoreMissingVnetServiceEndpoint ? 'Yes' : 'No') },
-      ...(canEdit ? [{ label: 'Actions', cell: (r: VnetRule) => h('button', { type: 'button', class: 'danger', 'aria-label': `Delete VNet rule ${r.name}`, onclick: async () => {
-        if (await confirmDialog(`Delete VNet rule ${r.name}?`, `Traffic from ${r.virtualNetworkSubnetId} will no longer be admitted by this rule.`, 'Delete rule')) {
-          await change(result, `VNet rule ${r.name} deleted`, () => api('DELETE', `${base}/virtualNetworkRules/${encodeURIComponent(r.name)}`), ctx.refresh);
-        }
-      } }, 'Delete') }] : []),
-    ], rules, 'No virtual network rules.'));
+    table<VnetRule>(
+      'Virtual network rules',
+      [
+        { label: 'Name', cell: (r) => r.name },
+        { label: 'Subnet', cell: (r) => r.virtualNetworkSubnetId },
+        { label: 'State', cell: (r) => r.state },
+        { label: 'Ignore missing endpoint', cell: (r) => (r.ignoreMissingVnetServiceEndpoint ? 'Yes' : 'No') },
+        ...(canEdit
+          ? [
+              {
+                label: 'Actions',
+                cell: (r: VnetRule) =>
+                  h(
+                    'button',
+                    {
+                      type: 'button',
+                      class: 'danger',
+                      'aria-label': `Delete VNet rule ${r.name}`,
+                      onclick: async () => {
+                        if (
+                          await confirmDialog(
+                            `Delete VNet rule ${r.name}?`,
+                            `Traffic from ${r.virtualNetworkSubnetId} will no longer be admitted by this rule.`,
+                            'Delete rule',
+                          )
+                        ) {
+                          await change(
+                            result,
+                            `VNet rule ${r.name} deleted`,
+                            () => api('DELETE', `${base}/virtualNetworkRules/${encodeURIComponent(r.name)}`),
+                            ctx.refresh,
+                          );
+                        }
+                      },
+                    },
+                    'Delete',
+                  ),
+              },
+            ]
+          : []),
+      ],
+      rules,
+      'No virtual network rules.',
+    ),
+  );
   if (canEdit) {
     const subnets = vnets.flatMap((v) => v.subnets.map((s) => s.id));
     if (subnets.length === 0) {
@@ -213,11 +334,14 @@ function vnetSection(ctx: PageContext, base: string, rules: VnetRule[], vnets: V
       const name = h('input', { name: 'vnetRuleName', autocomplete: 'off' });
       const subnet = select('virtualNetworkSubnetId', subnets);
       const ignore = h('input', { type: 'checkbox', id: 'vnet-ignore' });
-      const form = h('form', { class: 'subform', novalidate: true, 'aria-labelledby': 'vnet-add-title' },
+      const form = h(
+        'form',
+        { class: 'subform', novalidate: true, 'aria-labelledby': 'vnet-add-title' },
         h('h3', { id: 'vnet-add-title' }, 'Add a VNet rule'),
         h('div', { class: 'grid' }, field('Rule name', name).row, field('Subnet', subnet).row),
         h('label', { for: ignore.id, class: 'check' }, ignore, ' Create even if the subnet has no service endpoint'),
-        h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Add VNet rule')));
+        h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Add VNet rule')),
+      );
       form.addEventListener('submit', async (e) => {
         e.preventDefault();
         if (!RULE_NAME.test(name.value)) {
@@ -225,8 +349,17 @@ function vnetSection(ctx: PageContext, base: string, rules: VnetRule[], vnets: V
           name.focus();
           return;
         }
-        await change(result, `VNet rule ${name.value}`, () => api('POST', `${base}/virtualNetworkRules`,
-          { name: name.value, virtualNetworkSubnetId: subnet.value, ignoreMissingVnetServiceEndpoint: ignore.checked }), ctx.refresh);
+        await change(
+          result,
+          `VNet rule ${name.value}`,
+          () =>
+            api('POST', `${base}/virtualNetworkRules`, {
+              name: name.value,
+              virtualNetworkSubnetId: subnet.value,
+              ignoreMissingVnetServiceEndpoint: ignore.checked,
+            }),
+          ctx.refresh,
+        );
       });
       section.append(form);
     }
@@ -239,25 +372,54 @@ function endpointSection(ctx: PageContext, base: string, endpoints: PrivateEndpo
   const result = resultSlot('endpoint-result');
   const canEdit = ctx.session.canSecure;
   const decide = (c: PrivateEndpoint, verb: 'approve' | 'reject') =>
-    change(result, `Private endpoint ${c.name} ${verb === 'approve' ? 'approved' : 'rejected'}`,
-      () => api('POST', `${base}/privateEndpointConnections/${encodeURIComponent(c.name)}/${verb}`, {}), ctx.refresh);
-  const actions = (c: PrivateEndpoint) => h('div', { class: 'row-actions' },
-    c.status !== 'Approved' ? h('button', { type: 'button', 'aria-label': `Approve private endpoint ${c.name}`, onclick: () => void decide(c, 'approve') }, 'Approve') : null,
-    c.status !== 'Rejected' ? h('button', { type: 'button', class: 'secondary', 'aria-label': `Reject private endpoint ${c.name}`, onclick: async () => {
-      if (await confirmDialog(`Reject ${c.name}?`, 'Connections through this endpoint will be refused.', 'Reject')) await decide(c, 'reject');
-    } }, 'Reject') : null);
-  return h('section', { class: 'card', 'aria-labelledby': 'pe-title' },
+    change(
+      result,
+      `Private endpoint ${c.name} ${verb === 'approve' ? 'approved' : 'rejected'}`,
+      () => api('POST', `${base}/privateEndpointConnections/${encodeURIComponent(c.name)}/${verb}`, {}),
+      ctx.refresh,
+    );
+  const actions = (c: PrivateEndpoint) =>
+    h(
+      'div',
+      { class: 'row-actions' },
+      c.status !== 'Approved'
+        ? h('button', { type: 'button', 'aria-label': `Approve private endpoint ${c.name}`, onclick: () => void decide(c, 'approve') }, 'Approve')
+        : null,
+      c.status !== 'Rejected'
+        ? h(
+            'button',
+            {
+              type: 'button',
+              class: 'secondary',
+              'aria-label': `Reject private endpoint ${c.name}`,
+              onclick: async () => {
+                if (await confirmDialog(`Reject ${c.name}?`, 'Connections through this endpoint will be refused.', 'Reject')) await decide(c, 'reject');
+              },
+            },
+            'Reject',
+          )
+        : null,
+    );
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'pe-title' },
     h('h2', { id: 'pe-title' }, 'Private endpoint connections'),
     h('p', { class: 'hint' }, 'An endpoint appears as Pending the first time a load balancer brings a connection through it.'),
-    table<PrivateEndpoint>('Private endpoint connections', [
-      { label: 'Endpoint', cell: (c) => c.privateEndpoint.id },
-      { label: 'Kind', cell: (c) => c.privateEndpoint.kind },
-      { label: 'Status', cell: (c) => h('span', { class: `state state-${c.status.toLowerCase()}` }, c.status) },
-      { label: 'Description', cell: (c) => c.description || '—' },
-      { label: 'Changed', cell: (c) => time(c.updatedAt) },
-      ...(canEdit ? [{ label: 'Actions', cell: actions }] : []),
-    ], endpoints, 'No private endpoint connections.'),
-    result);
+    table<PrivateEndpoint>(
+      'Private endpoint connections',
+      [
+        { label: 'Endpoint', cell: (c) => c.privateEndpoint.id },
+        { label: 'Kind', cell: (c) => c.privateEndpoint.kind },
+        { label: 'Status', cell: (c) => h('span', { class: `state state-${c.status.toLowerCase()}` }, c.status) },
+        { label: 'Description', cell: (c) => c.description || '—' },
+        { label: 'Changed', cell: (c) => time(c.updatedAt) },
+        ...(canEdit ? [{ label: 'Actions', cell: actions }] : []),
+      ],
+      endpoints,
+      'No private endpoint connections.',
+    ),
+    result,
+  );
 }
 
 function accessCheckSection(base: string, vnets: VirtualNetwork[]): HTMLElement {
@@ -269,12 +431,24 @@ function accessCheckSection(base: string, vnets: VirtualNetwork[]): HTMLElement 
   const ssl = select('ssl', ['true', 'false'], 'true');
   const result = h('div', { class: 'result', 'aria-live': 'polite', id: 'access-result' });
   const fIp = field('Client address', ip);
-  const form = h('form', { class: 'card', novalidate: true, 'aria-labelledby': 'ac-title' },
+  const form = h(
+    'form',
+    { class: 'card', novalidate: true, 'aria-labelledby': 'ac-title' },
     h('h2', { id: 'ac-title' }, 'Access check'),
     h('p', { class: 'hint' }, 'What the gateway would decide for a connection from this address, and why.'),
-    h('div', { class: 'grid' }, fIp.row, field('Listener', listener).row, field('Private endpoint id', endpoint, 'Only for private-link.').row,
-      field('User', user).row, field('Database', database).row, field('TLS', ssl).row),
-    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Check access')), result);
+    h(
+      'div',
+      { class: 'grid' },
+      fIp.row,
+      field('Listener', listener).row,
+      field('Private endpoint id', endpoint, 'Only for private-link.').row,
+      field('User', user).row,
+      field('Database', database).row,
+      field('TLS', ssl).row,
+    ),
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Check access')),
+    result,
+  );
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     if (ipFamily(ip.value.trim()) === null) {
@@ -284,14 +458,24 @@ function accessCheckSection(base: string, vnets: VirtualNetwork[]): HTMLElement 
     }
     fIp.message.textContent = '';
     try {
-      const a = await get<AccessAnswer>(`${base}/accessCheck${query({ ip: ip.value.trim(), listener: listener.value, endpoint: endpoint.value, user: user.value, database: database.value, ssl: ssl.value })}`);
+      const a = await get<AccessAnswer>(
+        `${base}/accessCheck${query({ ip: ip.value.trim(), listener: listener.value, endpoint: endpoint.value, user: user.value, database: database.value, ssl: ssl.value })}`,
+      );
       result.replaceChildren(
         status(a.allow ? 'ok' : 'error', `${a.allow ? 'Allowed' : 'Refused'}: ${a.explanation ?? a.reason}`),
-        h('dl', { class: 'facts' },
-          h('dt', {}, 'Reason code'), h('dd', {}, a.reason),
-          a.rule ? h('dt', {}, 'Rule') : null, a.rule ? h('dd', {}, a.rule) : null,
-          a.subnet ? h('dt', {}, 'Subnet') : null, a.subnet ? h('dd', {}, a.subnet) : null,
-          a.error ? h('dt', {}, 'Client would see') : null, a.error ? h('dd', {}, h('code', {}, `${a.error.sqlstate} ${a.error.message}`)) : null));
+        h(
+          'dl',
+          { class: 'facts' },
+          h('dt', {}, 'Reason code'),
+          h('dd', {}, a.reason),
+          a.rule ? h('dt', {}, 'Rule') : null,
+          a.rule ? h('dd', {}, a.rule) : null,
+          a.subnet ? h('dt', {}, 'Subnet') : null,
+          a.subnet ? h('dd', {}, a.subnet) : null,
+          a.error ? h('dt', {}, 'Client would see') : null,
+          a.error ? h('dd', {}, h('code', {}, `${a.error.sqlstate} ${a.error.message}`)) : null,
+        ),
+      );
     } catch (err) {
       result.replaceChildren(status('error', message(err)));
     }

@@ -22,16 +22,24 @@ export interface Configuration {
 const wrap = (v: string) => v.replace(/,(?! )/g, ', ');
 
 export function parametersSection(ctx: PageContext, base: string, list: readonly Configuration[]): HTMLElement {
-  const section = h('section', { class: 'card', 'aria-labelledby': 'params-title' },
+  const section = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'params-title' },
     h('h2', { id: 'params-title' }, 'Server parameters'),
-    table<Configuration>('Server parameters', [
-      { label: 'Parameter', cell: (c) => h('span', { title: c.description }, c.name) },
-      { label: 'Value', cell: (c) => wrap(c.value) || '(none)' },
-      { label: 'Default', cell: (c) => wrap(c.defaultValue) || '(none)' },
-      { label: 'Allowed', cell: (c) => `${wrap(c.allowedValues)}${c.unit ? ` (${c.unit})` : ''}` },
-      { label: 'Applies', cell: (c) => (c.isDynamic ? 'at once' : 'after a restart') },
-      { label: 'Pending restart', cell: (c) => (c.pendingRestart ? 'yes' : 'no') },
-    ], list, 'No parameters.'));
+    table<Configuration>(
+      'Server parameters',
+      [
+        { label: 'Parameter', cell: (c) => h('span', { title: c.description }, c.name) },
+        { label: 'Value', cell: (c) => wrap(c.value) || '(none)' },
+        { label: 'Default', cell: (c) => wrap(c.defaultValue) || '(none)' },
+        { label: 'Allowed', cell: (c) => `${wrap(c.allowedValues)}${c.unit ? ` (${c.unit})` : ''}` },
+        { label: 'Applies', cell: (c) => (c.isDynamic ? 'at once' : 'after a restart') },
+        { label: 'Pending restart', cell: (c) => (c.pendingRestart ? 'yes' : 'no') },
+      ],
+      list,
+      'No parameters.',
+    ),
+  );
   if (!ctx.session.canManage) return section;
 
   const names = list.map((c) => c.name);
@@ -46,22 +54,34 @@ export function parametersSection(ctx: PageContext, base: string, list: readonly
   const hint = h('p', { class: 'hint', id: 'param-hint' });
   chooser.addEventListener('change', describe);
   const result = h('div', { class: 'result' });
-  const save = h('button', { type: 'button', onclick: async () => {
-    // The API refuses these too; saying so here spares a round trip.
-    if (/[\u0000-\u001f\u007f'"\\#]/.test(value.value)) {
-      result.replaceChildren(status('error', `Invalid value for ${chooser.value}: quotes, backslashes, # and control characters (such as newlines) are not allowed.`));
-      return;
-    }
-    result.replaceChildren(status('pending', `Setting ${chooser.value}…`));
-    try {
-      const c = await api<Configuration>('PUT', `${base}/configurations/${encodeURIComponent(chooser.value)}`, { value: value.value, ...(restart.checked ? { restart: true } : {}) });
-      const note = c.pendingRestart ? 'pending a restart of the server' : c.isDynamic ? 'applied' : 'applied (the server was restarted)';
-      result.replaceChildren(status('ok', `${c.name} = ${c.value || '(none)'}: ${note}.`));
-      setTimeout(ctx.refresh, 1500);
-    } catch (err) {
-      result.replaceChildren(status('error', err instanceof Error ? err.message : String(err)));
-    }
-  } }, 'Save parameter');
+  const save = h(
+    'button',
+    {
+      type: 'button',
+      onclick: async () => {
+        // The API refuses these too; saying so here spares a round trip.
+        if (/[\u0000-\u001f\u007f'"\\#]/.test(value.value)) {
+          result.replaceChildren(
+            status('error', `Invalid value for ${chooser.value}: quotes, backslashes, # and control characters (such as newlines) are not allowed.`),
+          );
+          return;
+        }
+        result.replaceChildren(status('pending', `Setting ${chooser.value}…`));
+        try {
+          const c = await api<Configuration>('PUT', `${base}/configurations/${encodeURIComponent(chooser.value)}`, {
+            value: value.value,
+            ...(restart.checked ? { restart: true } : {}),
+          });
+          const note = c.pendingRestart ? 'pending a restart of the server' : c.isDynamic ? 'applied' : 'applied (the server was restarted)';
+          result.replaceChildren(status('ok', `${c.name} = ${c.value || '(none)'}: ${note}.`));
+          setTimeout(ctx.refresh, 1500);
+        } catch (err) {
+          result.replaceChildren(status('error', err instanceof Error ? err.message : String(err)));
+        }
+      },
+    },
+    'Save parameter',
+  );
   section.append(
     h('h3', {}, 'Set a parameter'),
     field('Parameter', chooser).row,

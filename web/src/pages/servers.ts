@@ -29,25 +29,36 @@ export const serversPage: Page = {
       get<{ value: Server[] }>('/servers'),
       get<{ value: Alert[] }>('/alerts?state=Active').catch(() => ({ value: [] as Alert[] })),
     ]);
-    const rows: Row[] = await Promise.all(servers.value.map(async (s) => {
-      const base = `/servers/${encodeURIComponent(s.name)}`;
-      const [firewall, vnet, endpoints] = await Promise.all([
-        count(`${base}/firewallRules`),
-        count(`${base}/virtualNetworkRules`),
-        count(`${base}/privateEndpointConnections`),
-      ]);
-      return { server: s, firewall, vnet, endpoints, alerts: alerts.value.filter((a) => a.server === s.name).length };
-    }));
-    const list = table<Row>('Servers of this platform', [
-      { label: 'Name', cell: (r) => h('a', { href: `#/servers/${encodeURIComponent(r.server.name)}` }, r.server.name) },
-      { label: 'State', cell: (r) => h('span', { class: `state state-${r.server.state.toLowerCase()}` }, r.server.state) },
-      { label: 'TLS', cell: (r) => (r.server.sslEnforcement === 'Enabled' ? `Required, ${tlsLabel(r.server.minimalTlsVersion)}` : 'Not required') },
-      { label: 'Public access', cell: (r) => r.server.publicNetworkAccess },
-      { label: 'Firewall rules', cell: (r) => r.firewall },
-      { label: 'VNet rules', cell: (r) => r.vnet },
-      { label: 'Private endpoints', cell: (r) => r.endpoints },
-      { label: 'Active alerts', cell: (r) => (r.alerts > 0 ? h('a', { class: 'badge badge-alert', href: `#/servers/${encodeURIComponent(r.server.name)}/threat` }, String(r.alerts)) : '0') },
-    ], rows, 'No servers yet.');
+    const rows: Row[] = await Promise.all(
+      servers.value.map(async (s) => {
+        const base = `/servers/${encodeURIComponent(s.name)}`;
+        const [firewall, vnet, endpoints] = await Promise.all([
+          count(`${base}/firewallRules`),
+          count(`${base}/virtualNetworkRules`),
+          count(`${base}/privateEndpointConnections`),
+        ]);
+        return { server: s, firewall, vnet, endpoints, alerts: alerts.value.filter((a) => a.server === s.name).length };
+      }),
+    );
+    const list = table<Row>(
+      'Servers of this platform',
+      [
+        { label: 'Name', cell: (r) => h('a', { href: `#/servers/${encodeURIComponent(r.server.name)}` }, r.server.name) },
+        { label: 'State', cell: (r) => h('span', { class: `state state-${r.server.state.toLowerCase()}` }, r.server.state) },
+        { label: 'TLS', cell: (r) => (r.server.sslEnforcement === 'Enabled' ? `Required, ${tlsLabel(r.server.minimalTlsVersion)}` : 'Not required') },
+        { label: 'Public access', cell: (r) => r.server.publicNetworkAccess },
+        { label: 'Firewall rules', cell: (r) => r.firewall },
+        { label: 'VNet rules', cell: (r) => r.vnet },
+        { label: 'Private endpoints', cell: (r) => r.endpoints },
+        {
+          label: 'Active alerts',
+          cell: (r) =>
+            r.alerts > 0 ? h('a', { class: 'badge badge-alert', href: `#/servers/${encodeURIComponent(r.server.name)}/threat` }, String(r.alerts)) : '0',
+        },
+      ],
+      rows,
+      'No servers yet.',
+    );
     return h('div', {}, h('h1', {}, 'Servers'), list, ctx.session.canManage ? createForm(ctx) : null);
   },
 };
@@ -79,8 +90,11 @@ function createForm(ctx: PageContext): HTMLElement {
     login: () => (login.value === '' ? null : loginProblem(login.value)),
   };
   const showRules = () => {
-    rules.replaceChildren(...passwordRules(password.value).map((r) =>
-      h('li', { class: r.met ? 'met' : 'unmet' }, `${r.met ? '✓' : '✗'} ${r.label}`, h('span', { class: 'sr-only' }, r.met ? ' (met)' : ' (not met)'))));
+    rules.replaceChildren(
+      ...passwordRules(password.value).map((r) =>
+        h('li', { class: r.met ? 'met' : 'unmet' }, `${r.met ? '✓' : '✗'} ${r.label}`, h('span', { class: 'sr-only' }, r.met ? ' (met)' : ' (not met)')),
+      ),
+    );
   };
   const mark = (input: HTMLInputElement, msg: HTMLElement, problem: string | null) => {
     msg.textContent = problem ?? '';
@@ -95,10 +109,14 @@ function createForm(ctx: PageContext): HTMLElement {
   });
   showRules();
 
-  const form = h('form', { class: 'card', novalidate: true, 'aria-labelledby': 'create-server-title' },
+  const form = h(
+    'form',
+    { class: 'card', novalidate: true, 'aria-labelledby': 'create-server-title' },
     h('h2', { id: 'create-server-title' }, 'Create a server'),
     h('div', { class: 'grid' }, fName.row, fLogin.row, fPassword.row, fSsl.row, fTls.row, fPub.row),
-    h('div', { class: 'actions' }, submit), result);
+    h('div', { class: 'actions' }, submit),
+    result,
+  );
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const problems: [HTMLInputElement, HTMLElement, string | null][] = [
@@ -116,8 +134,12 @@ function createForm(ctx: PageContext): HTMLElement {
     result.replaceChildren(status('pending', `Creating ${name.value}… (initializing a PostgreSQL cluster takes a few seconds)`));
     try {
       const s = await api<Server>('POST', '/servers', {
-        name: name.value, administratorLogin: login.value, administratorLoginPassword: password.value,
-        sslEnforcement: ssl.value, minimalTlsVersion: tls.value, publicNetworkAccess: pub.value,
+        name: name.value,
+        administratorLogin: login.value,
+        administratorLoginPassword: password.value,
+        sslEnforcement: ssl.value,
+        minimalTlsVersion: tls.value,
+        publicNetworkAccess: pub.value,
       });
       password.value = '';
       ctx.navigate(`/servers/${encodeURIComponent(s.name)}`);

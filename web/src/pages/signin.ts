@@ -7,8 +7,14 @@ export function renderSignIn(onSignedIn: () => Promise<void>, problem?: string):
   const input = h('input', { type: 'password', name: 'token', autocomplete: 'off', spellcheck: 'false', required: true });
   const token = field('API token', input, 'Paste a token made with `pgwarden token create`. It is kept only for this browser tab.');
   const result = h('div', { class: 'result' }, problem ? status('error', problem) : null);
-  const form = h('form', { class: 'card signin', novalidate: true }, h('h1', {}, 'Sign in to pgwarden'), token.row,
-    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Sign in')), result);
+  const form = h(
+    'form',
+    { class: 'card signin', novalidate: true },
+    h('h1', {}, 'Sign in to pgwarden'),
+    token.row,
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Sign in')),
+    result,
+  );
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const value = input.value.trim();

@@ -21,22 +21,26 @@ export const threatPage: Page = {
   async render(ctx) {
     const name = ctx.params.name!;
     const base = `/servers/${encodeURIComponent(name)}`;
-    const [policy, blocks] = await Promise.all([
-      get<AlertPolicy>(`${base}/securityAlertPolicy`),
-      get<{ value: Block[] }>(`${base}/protection/blocks`),
-    ]);
+    const [policy, blocks] = await Promise.all([get<AlertPolicy>(`${base}/securityAlertPolicy`), get<{ value: Block[] }>(`${base}/protection/blocks`)]);
     const detail = ctx.params.alert
-      ? h('div', {}, h('p', {}, h('a', { href: `#${base}/threat` }, '← All alerts of this server')),
-        await alertDetail(name, ctx.params.alert, ctx.session.canSecure, ctx.refresh))
+      ? h(
+          'div',
+          {},
+          h('p', {}, h('a', { href: `#${base}/threat` }, '← All alerts of this server')),
+          await alertDetail(name, ctx.params.alert, ctx.session.canSecure, ctx.refresh),
+        )
       : null;
-    return h('div', {},
+    return h(
+      'div',
+      {},
       serverHeader(name, '/threat', detail ? `Alert on ${name}` : `Threat protection of ${name}`),
       detail,
       await alertsSection(base),
       await chartSection(ctx, base),
       blocksSection(ctx, base, blocks.value),
       sqlCheckSection(base),
-      policySection(ctx, base, policy));
+      policySection(ctx, base, policy),
+    );
   },
 };
 
@@ -51,11 +55,16 @@ async function alertsSection(base: string): Promise<HTMLElement> {
     }
   };
   await load();
-  return h('section', { class: 'card', 'aria-labelledby': 'alerts-title' }, h('h2', { id: 'alerts-title' }, 'Alerts'),
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'alerts-title' },
+    h('h2', { id: 'alerts-title' }, 'Alerts'),
     alertFilterForm(filter, (f) => {
       filter = f;
       void load();
-    }), list);
+    }),
+    list,
+  );
 }
 
 async function chartSection(ctx: PageContext, base: string): Promise<HTMLElement> {
@@ -82,25 +91,53 @@ async function chartSection(ctx: PageContext, base: string): Promise<HTMLElement
 
 function blocksSection(ctx: PageContext, base: string, blocks: Block[]): HTMLElement {
   const result = resultSlot('blocks-result');
-  return h('section', { class: 'card', 'aria-labelledby': 'blocks-title' },
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'blocks-title' },
     h('h2', { id: 'blocks-title' }, 'Automatic protection: current blocks'),
-    table<Block>('Addresses and user/address pairs being throttled', [
-      { label: 'Scope', cell: (b) => (b.scope === 'address' ? 'Address' : 'User from address') },
-      { label: 'Address', cell: (b) => b.address },
-      { label: 'User', cell: (b) => b.user ?? '—' },
-      { label: 'Failures', cell: (b) => b.failures },
-      { label: 'Until', cell: (b) => time(b.until) },
-      ...(ctx.session.canSecure ? [{ label: 'Actions', cell: (b: Block) => h('button', { type: 'button', class: 'secondary', 'aria-label': `Unblock ${b.address}`, onclick: async () => {
-        if (!(await confirmDialog(`Unblock ${b.address}?`, 'Logins from this address are no longer throttled until it fails again.', 'Unblock'))) return;
-        try {
-          await api('DELETE', `${base}/protection/blocks/${encodeURIComponent(b.id)}`);
-          ctx.refresh();
-        } catch (err) {
-          result.replaceChildren(status('error', message(err)));
-        }
-      } }, 'Unblock') }] : []),
-    ], blocks, 'Nothing is blocked.'),
-    result);
+    table<Block>(
+      'Addresses and user/address pairs being throttled',
+      [
+        { label: 'Scope', cell: (b) => (b.scope === 'address' ? 'Address' : 'User from address') },
+        { label: 'Address', cell: (b) => b.address },
+        { label: 'User', cell: (b) => b.user ?? '—' },
+        { label: 'Failures', cell: (b) => b.failures },
+        { label: 'Until', cell: (b) => time(b.until) },
+        ...(ctx.session.canSecure
+          ? [
+              {
+                label: 'Actions',
+                cell: (b: Block) =>
+                  h(
+                    'button',
+                    {
+                      type: 'button',
+                      class: 'secondary',
+                      'aria-label': `Unblock ${b.address}`,
+                      onclick: async () => {
+                        if (
+                          !(await confirmDialog(`Unblock ${b.address}?`, 'Logins from this address are no longer throttled until it fails again.', 'Unblock'))
+                        )
+                          return;
+                        try {
+                          await api('DELETE', `${base}/protection/blocks/${encodeURIComponent(b.id)}`);
+                          ctx.refresh();
+                        } catch (err) {
+                          result.replaceChildren(status('error', message(err)));
+                        }
+                      },
+                    },
+                    'Unblock',
+                  ),
+              },
+            ]
+          : []),
+      ],
+      blocks,
+      'Nothing is blocked.',
+    ),
+    result,
+  );
 }
 
 interface SqlVerdict {
@@ -115,10 +152,14 @@ function sqlCheckSection(base: string): HTMLElement {
   const sql = h('textarea', { name: 'sql', id: 'sql-check-sql', rows: '3', spellcheck: 'false' });
   const application = h('input', { name: 'application', id: 'sql-check-application', autocomplete: 'off' });
   const result = resultSlot('sql-check-result');
-  const form = h('form', { class: 'subform', novalidate: true },
+  const form = h(
+    'form',
+    { class: 'subform', novalidate: true },
     field('Statement', sql, 'One statement as the application sends it. Nothing is run; no alert is raised.').row,
     field('Application name', application, 'Optional: judge against the shapes learned for this application.').row,
-    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Test statement')), result);
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Test statement')),
+    result,
+  );
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     if (!sql.value.trim()) {
@@ -132,11 +173,20 @@ function sqlCheckSection(base: string): HTMLElement {
         ...(application.value.trim() ? { application: application.value.trim() } : {}),
       });
       const v = r.value[0]!;
-      result.replaceChildren(h('dl', { class: 'facts', id: 'sql-check-verdict' },
-        h('dt', {}, 'Verdict'), h('dd', {}, v.verdict === 'SqlInjection' ? 'SQL injection' : 'No injection found'),
-        h('dt', {}, 'Shapes'), h('dd', {}, v.shapes.join(', ') || 'none'),
-        h('dt', {}, 'Why'), h('dd', {}, v.detail),
-        h('dt', {}, 'Fingerprint'), h('dd', {}, h('code', {}, v.fingerprint || '—'))));
+      result.replaceChildren(
+        h(
+          'dl',
+          { class: 'facts', id: 'sql-check-verdict' },
+          h('dt', {}, 'Verdict'),
+          h('dd', {}, v.verdict === 'SqlInjection' ? 'SQL injection' : 'No injection found'),
+          h('dt', {}, 'Shapes'),
+          h('dd', {}, v.shapes.join(', ') || 'none'),
+          h('dt', {}, 'Why'),
+          h('dd', {}, v.detail),
+          h('dt', {}, 'Fingerprint'),
+          h('dd', {}, h('code', {}, v.fingerprint || '—')),
+        ),
+      );
     } catch (err) {
       result.replaceChildren(status('error', message(err)));
     }
@@ -147,10 +197,22 @@ function sqlCheckSection(base: string): HTMLElement {
 function policySection(ctx: PageContext, base: string, p: AlertPolicy): HTMLElement {
   const section = h('section', { class: 'card', 'aria-labelledby': 'policy-title' }, h('h2', { id: 'policy-title' }, 'Alert policy'));
   if (!ctx.session.canSecure) {
-    section.append(h('dl', { class: 'facts' },
-      ...([['State', p.state], ['Disabled alerts', p.disabledAlerts.join(', ') || 'none'], ['E-mail', p.emailAddresses.join(', ') || 'none'],
-        ['Webhooks', p.webhooks.map((w) => w.url).join(', ') || 'none'], ['Retention', `${p.retentionDays} days`], ['Automatic protection', p.autoProtection.state]] as const)
-        .flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));
+    section.append(
+      h(
+        'dl',
+        { class: 'facts' },
+        ...(
+          [
+            ['State', p.state],
+            ['Disabled alerts', p.disabledAlerts.join(', ') || 'none'],
+            ['E-mail', p.emailAddresses.join(', ') || 'none'],
+            ['Webhooks', p.webhooks.map((w) => w.url).join(', ') || 'none'],
+            ['Retention', `${p.retentionDays} days`],
+            ['Automatic protection', p.autoProtection.state],
+          ] as const
+        ).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
+      ),
+    );
     return section;
   }
   const state = h('input', { type: 'checkbox', role: 'switch', id: 'policy-state', checked: p.state === 'Enabled' });
@@ -163,20 +225,45 @@ function policySection(ctx: PageContext, base: string, p: AlertPolicy): HTMLElem
   const secret = h('input', { name: 'webhookSecret', type: 'password', autocomplete: 'off' });
   const retention = h('input', { name: 'retentionDays', type: 'number', min: '1', max: '3650', value: String(p.retentionDays) });
   const result = resultSlot('policy-result');
-  const form = h('form', { class: 'subform', novalidate: true },
+  const form = h(
+    'form',
+    { class: 'subform', novalidate: true },
     h('label', { for: state.id, class: 'check' }, state, ' Threat protection enabled'),
     h('label', { for: auto.id, class: 'check' }, auto, ' Automatic protection (throttle addresses that keep failing)'),
-    h('fieldset', {}, h('legend', {}, 'Alert types raised'), h('div', { class: 'checks' }, ...types.map((b) => h('label', { for: b.id, class: 'check' }, b, ` ${b.value}`)))),
-    h('p', { class: 'hint', id: 'sqli-exclusions' }, `Silenced SQL-injection statement shapes: ${p.disabledAlerts.filter((d) => d.startsWith('SqlInjection:')).map((d) => d.slice('SqlInjection:'.length)).join(', ') || 'none'} (change with pgwarden server threat-protection update --sqli-allow / --sqli-unallow).`),
-    h('div', { class: 'grid' },
+    h(
+      'fieldset',
+      {},
+      h('legend', {}, 'Alert types raised'),
+      h('div', { class: 'checks' }, ...types.map((b) => h('label', { for: b.id, class: 'check' }, b, ` ${b.value}`))),
+    ),
+    h(
+      'p',
+      { class: 'hint', id: 'sqli-exclusions' },
+      `Silenced SQL-injection statement shapes: ${
+        p.disabledAlerts
+          .filter((d) => d.startsWith('SqlInjection:'))
+          .map((d) => d.slice('SqlInjection:'.length))
+          .join(', ') || 'none'
+      } (change with pgwarden server threat-protection update --sqli-allow / --sqli-unallow).`,
+    ),
+    h(
+      'div',
+      { class: 'grid' },
       field('E-mail addresses', emails, 'One per line.').row,
       field('Webhook URLs', hooks, 'One per line. Deliveries are signed.').row,
       field('Secret for new webhooks', secret, 'Optional, 16+ characters; generated and shown once if empty. Kept secrets are never shown.').row,
-      field('Retention (days)', retention).row),
-    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Save policy')), result);
+      field('Retention (days)', retention).row,
+    ),
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Save policy')),
+    result,
+  );
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const lines = (t: HTMLTextAreaElement) => t.value.split(/[\n,]/).map((s) => s.trim()).filter(Boolean);
+    const lines = (t: HTMLTextAreaElement) =>
+      t.value
+        .split(/[\n,]/)
+        .map((s) => s.trim())
+        .filter(Boolean);
     const known = new Set(p.webhooks.map((w) => w.url));
     const body = {
       state: state.checked ? 'Enabled' : 'Disabled',
@@ -195,8 +282,14 @@ function policySection(ctx: PageContext, base: string, p: AlertPolicy): HTMLElem
       const live = carryOver(result);
       const generated = saved.generatedWebhookSecrets ? Object.entries(saved.generatedWebhookSecrets) : [];
       if (generated.length) {
-        result.append(h('div', { class: 'banner' }, 'Webhook secrets generated (shown once, copy them now): ',
-          ...generated.map(([url, s]) => h('div', {}, `${url}: `, h('code', {}, s)))));
+        result.append(
+          h(
+            'div',
+            { class: 'banner' },
+            'Webhook secrets generated (shown once, copy them now): ',
+            ...generated.map(([url, s]) => h('div', {}, `${url}: `, h('code', {}, s))),
+          ),
+        );
       } else {
         ctx.refresh();
       }

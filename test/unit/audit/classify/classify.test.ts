@@ -84,7 +84,7 @@ const CORPUS: readonly Row[] = [
   ['CLUSTER t USING i', 'DDL', 'CLUSTER'],
   ['DROP OWNED BY bob', 'DDL', 'DROP OWNED'],
   ['DROP USER MAPPING FOR bob SERVER s', 'DDL', 'DROP USER MAPPING'],
-  ['CREATE TYPE mood AS ENUM (\'sad\', \'ok\')', 'DDL', 'CREATE TYPE'],
+  ["CREATE TYPE mood AS ENUM ('sad', 'ok')", 'DDL', 'CREATE TYPE'],
   ['CREATE SEQUENCE s1', 'DDL', 'CREATE SEQUENCE'],
   ['CREATE TRIGGER tr AFTER INSERT ON t FOR EACH ROW EXECUTE FUNCTION trf()', 'DDL', 'CREATE TRIGGER'],
   // MISC: the rest
@@ -186,11 +186,17 @@ describe('multi-statement strings', () => {
     const c = new Classifier();
     assert.deepEqual(c.classify(''), []);
     assert.deepEqual(c.classify(' ;; -- only a comment\n'), []);
-    assert.deepEqual(c.classify('SELECT 1;;SELECT 2').map((i) => i.text), ['SELECT 1', 'SELECT 2']);
+    assert.deepEqual(
+      c.classify('SELECT 1;;SELECT 2').map((i) => i.text),
+      ['SELECT 1', 'SELECT 2'],
+    );
   });
   it('multi-byte text is sliced on characters', () => {
     const infos = new Classifier().classify("SELECT 'é€😀' AS x; INSERT INTO t VALUES ('ü')");
-    assert.deepEqual(infos.map((i) => i.text), ["SELECT 'é€😀' AS x", "INSERT INTO t VALUES ('ü')"]);
+    assert.deepEqual(
+      infos.map((i) => i.text),
+      ["SELECT 'é€😀' AS x", "INSERT INTO t VALUES ('ü')"],
+    );
   });
 });
 
@@ -218,7 +224,10 @@ describe('password redaction (always)', () => {
   const redacted = (sql: string) => one(sql).redactedText;
   it('CREATE ROLE / CREATE USER ... PASSWORD', () => {
     assert.equal(redacted("CREATE ROLE bob LOGIN PASSWORD 'hunter2'"), "CREATE ROLE bob LOGIN PASSWORD '<redacted>'");
-    assert.equal(redacted("CREATE USER bob WITH PASSWORD 'hunter2' VALID UNTIL '2030-01-01'"), "CREATE USER bob WITH PASSWORD '<redacted>' VALID UNTIL '2030-01-01'");
+    assert.equal(
+      redacted("CREATE USER bob WITH PASSWORD 'hunter2' VALID UNTIL '2030-01-01'"),
+      "CREATE USER bob WITH PASSWORD '<redacted>' VALID UNTIL '2030-01-01'",
+    );
   });
   it('ALTER ROLE / ALTER USER ... [ENCRYPTED] PASSWORD, in any quoting', () => {
     assert.equal(redacted("ALTER ROLE bob PASSWORD 'it''s secret'"), "ALTER ROLE bob PASSWORD '<redacted>'");
@@ -229,7 +238,10 @@ describe('password redaction (always)', () => {
     assert.equal(redacted("ALTER ROLE bob PASSWORD E'se\\'cret'"), "ALTER ROLE bob PASSWORD '<redacted>'");
     assert.equal(redacted('ALTER ROLE bob PASSWORD $pw$hunter2$pw$'), "ALTER ROLE bob PASSWORD '<redacted>'");
     const two = new Classifier().classify("alter role bob password 'hunter2'; select 1");
-    assert.deepEqual(two.map((i) => i.redactedText), ["alter role bob password '<redacted>'", 'select 1']);
+    assert.deepEqual(
+      two.map((i) => i.redactedText),
+      ["alter role bob password '<redacted>'", 'select 1'],
+    );
   });
   it('PASSWORD NULL is left as is; user mapping passwords are redacted', () => {
     assert.equal(redacted('CREATE ROLE bob PASSWORD NULL'), 'CREATE ROLE bob PASSWORD NULL');
@@ -286,7 +298,10 @@ describe('operator redaction', () => {
   const first = (sql: string) => c.classify(sql)[0]!;
   it('literals compared with or assigned to named columns', () => {
     assert.equal(first("SELECT * FROM p WHERE ssn = '123-45-6789'").redactedText, "SELECT * FROM p WHERE ssn = '<redacted>'");
-    assert.equal(first("SELECT * FROM p WHERE p.ssn IN ('1', '2') AND id = 3").redactedText, "SELECT * FROM p WHERE p.ssn IN ('<redacted>', '<redacted>') AND id = 3");
+    assert.equal(
+      first("SELECT * FROM p WHERE p.ssn IN ('1', '2') AND id = 3").redactedText,
+      "SELECT * FROM p WHERE p.ssn IN ('<redacted>', '<redacted>') AND id = 3",
+    );
     assert.equal(first("UPDATE p SET ssn = '1', name = 'x' WHERE id = 7").redactedText, "UPDATE p SET ssn = '<redacted>', name = 'x' WHERE id = 7");
     assert.equal(
       first("INSERT INTO p (name, ssn) VALUES ('a', '1'), ('b', upper('2'))").redactedText,
@@ -324,8 +339,14 @@ describe('cache', () => {
     const b = c.classify("SELECT abalance FROM pgbench_accounts WHERE aid = 123456; SELECT 'it''s'")!;
     assert.deepEqual(c.stats.misses, 1);
     assert.deepEqual(c.stats.hits, 1);
-    assert.deepEqual(a.map((i) => i.text), ['SELECT abalance FROM pgbench_accounts WHERE aid = 1', "SELECT 'x'"]);
-    assert.deepEqual(b.map((i) => i.text), ['SELECT abalance FROM pgbench_accounts WHERE aid = 123456', "SELECT 'it''s'"]);
+    assert.deepEqual(
+      a.map((i) => i.text),
+      ['SELECT abalance FROM pgbench_accounts WHERE aid = 1', "SELECT 'x'"],
+    );
+    assert.deepEqual(
+      b.map((i) => i.text),
+      ['SELECT abalance FROM pgbench_accounts WHERE aid = 123456', "SELECT 'it''s'"],
+    );
     assert.deepEqual(b[0]!.objects, [{ kind: 'relation', name: 'pgbench_accounts' }]);
   });
   it('identical texts without literals return the same frozen result', () => {

@@ -12,7 +12,10 @@ export interface Run {
   readonly audit: SessionAudit;
 }
 
-export function run(steps: readonly Step[], options: { classifier?: Classifier; logParameters?: boolean; end?: boolean; include?: (info: StatementInfo) => boolean } = {}): Run {
+export function run(
+  steps: readonly Step[],
+  options: { classifier?: Classifier; logParameters?: boolean; end?: boolean; include?: (info: StatementInfo) => boolean } = {},
+): Run {
   const events: StatementEvent[] = [];
   const errors: string[] = [];
   let clock = 0;
@@ -33,6 +36,4 @@ export function run(steps: readonly Step[], options: { classifier?: Classifier; 
 }
 
 /** Events without timing, for comparisons. */
-export const summary = (events: readonly StatementEvent[]) =>
-  events.map(({ durationMs: _duration, ...rest }) => rest);
-
+export const summary = (events: readonly StatementEvent[]) => events.map(({ durationMs: _duration, ...rest }) => rest);

@@ -19,7 +19,7 @@ describe('shape lexer', () => {
   it('takes plain strings and short numbers, leaves everything else verbatim', () => {
     const sql =
       "SELECT 'a''b', 12, 3.5, 1e5, $1, E'x\\'y', $$ 'd' $$, $q$'$q$, U&'z', B'01', x'1F', N'n', 1234567890, .5, t1, " +
-      '"q\'uote", 1_000, 0x1F -- \'c\'\n /* \'/* nested */\' */ \'last\'';
+      "\"q'uote\", 1_000, 0x1F -- 'c'\n /* '/* nested */' */ 'last'";
     assert.deepEqual(literals(sql), ["'a''b'", '12', '3.5', "'last'"]);
   });
   it('the key replaces each literal by one marker', () => {
@@ -30,7 +30,16 @@ describe('shape lexer', () => {
     assert.equal(lexShape('SELECT a FROM t')!.key, 'SELECT a FROM t');
   });
   it('gives up on text it cannot follow', () => {
-    for (const sql of ["SELECT 'open", 'SELECT /* open', "SELECT 'a'\n'b'", "SELECT 'a' \n -- c\n 'b'", 'SELECT $$x', 'SELECT "x', "SELECT E'x", "\u0001SELECT 'a'"]) {
+    for (const sql of [
+      "SELECT 'open",
+      'SELECT /* open',
+      "SELECT 'a'\n'b'",
+      "SELECT 'a' \n -- c\n 'b'",
+      'SELECT $$x',
+      'SELECT "x',
+      "SELECT E'x",
+      "\u0001SELECT 'a'",
+    ]) {
       assert.equal(lexShape(sql), null, JSON.stringify(sql));
     }
     assert.notEqual(lexShape("SELECT 'a' -- c\n 'b'"), null); // a comment before the newline: no continuation
@@ -128,7 +137,9 @@ const statement = fc.oneof(
   fc.tuple(expr, expr).map(([a, b]) => `SET search_path = ${a}; SELECT ${b} WHERE ssn IN (${a}, ${b})`),
   fc.tuple(expr, expr).map(([a, b]) => `DO ${a}; SELECT dblink_connect('c', ${b})`),
   fc.tuple(expr, expr).map(([a, b]) => `CREATE SERVER s FOREIGN DATA WRAPPER f OPTIONS (host ${a}, password ${b})`),
-  fc.array(fc.oneof(expr, ident, sep, fc.constantFrom('SELECT', '(', ')', ',', ';', '=', '+', "'", '"', '$', '/*', '--')), { maxLength: 8 }).map((xs) => xs.join(' ')),
+  fc
+    .array(fc.oneof(expr, ident, sep, fc.constantFrom('SELECT', '(', ')', ',', ';', '=', '+', "'", '"', '$', '/*', '--')), { maxLength: 8 })
+    .map((xs) => xs.join(' ')),
 );
 
 const skeleton = fc.tuple(statement, sep, fc.option(statement, { nil: undefined })).map(([a, s, b]) => (b === undefined ? a : `${a};${s}${b}`).split('{}'));
@@ -138,7 +149,18 @@ const value = fc.oneof(
   fc.string({ unit: 'grapheme', maxLength: 4 }).map((s) => `'${s.replaceAll("'", "''").replaceAll('\0', '')}'`),
   fc.integer({ min: 0, max: 999_999_999 }).map(String),
   fc.tuple(fc.nat(99999), fc.nat(999)).map(([a, b]) => `${a}.${b}`),
-  fc.constantFrom("'7'", "'x\\'", "''", "'--'", "'/*'", "'$$'", "'\n'", "'host=h password=pw'", "'BEGIN EXECUTE ''ALTER ROLE r PASSWORD ''''x''''''; END'", "'BEGIN NULL; END'"),
+  fc.constantFrom(
+    "'7'",
+    "'x\\'",
+    "''",
+    "'--'",
+    "'/*'",
+    "'$$'",
+    "'\n'",
+    "'host=h password=pw'",
+    "'BEGIN EXECUTE ''ALTER ROLE r PASSWORD ''''x''''''; END'",
+    "'BEGIN NULL; END'",
+  ),
 );
 
 function fill(parts: readonly string[], values: readonly string[]): string {

@@ -12,7 +12,18 @@ import * as w from './wire.js';
 const SCENARIOS: readonly (readonly Step[])[] = [
   [
     ['client', w.query('BEGIN; INSERT INTO t VALUES (1); SELECT * FROM t; COMMIT')],
-    ['server', w.cat(w.commandComplete('BEGIN'), w.commandComplete('INSERT 0 1'), w.rowDescription(['a']), w.dataRow(['1']), w.commandComplete('SELECT 1'), w.commandComplete('COMMIT'), w.ready())],
+    [
+      'server',
+      w.cat(
+        w.commandComplete('BEGIN'),
+        w.commandComplete('INSERT 0 1'),
+        w.rowDescription(['a']),
+        w.dataRow(['1']),
+        w.commandComplete('SELECT 1'),
+        w.commandComplete('COMMIT'),
+        w.ready(),
+      ),
+    ],
     ['client', w.query("ALTER ROLE bob PASSWORD 'x'; SELECT 1/0; SELECT 2")],
     ['server', w.cat(w.commandComplete('ALTER ROLE'), w.error('22012', 'division by zero'), w.ready())],
   ],
@@ -33,7 +44,21 @@ const SCENARIOS: readonly (readonly Step[])[] = [
         w.sync(),
       ),
     ],
-    ['server', w.cat(w.parseComplete(), w.bindComplete(), w.commandComplete('UPDATE 1'), w.parseComplete(), w.bindComplete(), w.rowDescription(['abalance']), w.dataRow(['5']), w.commandComplete('SELECT 1'), w.error('42P01', 'missing'), w.ready())],
+    [
+      'server',
+      w.cat(
+        w.parseComplete(),
+        w.bindComplete(),
+        w.commandComplete('UPDATE 1'),
+        w.parseComplete(),
+        w.bindComplete(),
+        w.rowDescription(['abalance']),
+        w.dataRow(['5']),
+        w.commandComplete('SELECT 1'),
+        w.error('42P01', 'missing'),
+        w.ready(),
+      ),
+    ],
     ['client', w.cat(w.bind('', 's', ['1', '2']), w.execute(), w.sync(), w.functionCall(1234, ['a']))],
     ['server', w.cat(w.bindComplete(), w.commandComplete('UPDATE 1'), w.ready(), w.functionResult('b'), w.ready())],
   ],
@@ -43,7 +68,18 @@ const SCENARIOS: readonly (readonly Step[])[] = [
     ['client', w.cat(w.copyData('x'.repeat(70000)), w.copyData('1\n'), w.copyDone())],
     ['server', w.cat(w.commandComplete('COPY 2'), w.ready())],
     ['client', w.query(`COPY t TO STDOUT; SELECT '${'é'.repeat(30000)}'`)],
-    ['server', w.cat(w.copyOutResponse(), w.copyDataOut('y'.repeat(50000)), w.copyDoneOut(), w.commandComplete('COPY 1'), w.dataRow(['z'.repeat(40000)]), w.commandComplete('SELECT 1'), w.ready())],
+    [
+      'server',
+      w.cat(
+        w.copyOutResponse(),
+        w.copyDataOut('y'.repeat(50000)),
+        w.copyDoneOut(),
+        w.commandComplete('COPY 1'),
+        w.dataRow(['z'.repeat(40000)]),
+        w.commandComplete('SELECT 1'),
+        w.ready(),
+      ),
+    ],
   ],
 ];
 

@@ -10,8 +10,7 @@ import { BackendDecoder, FrontendDecoder, LONG_FIELD, type BackendEvent, type Fr
 import { run, type Step } from './harness.js';
 import * as w from './wire.js';
 
-const brief = (events: readonly StatementEvent[]) =>
-  events.map((e) => [e.class, e.commandTag, e.outcome, e.sqlstate ?? null, e.rows ?? null, e.text]);
+const brief = (events: readonly StatementEvent[]) => events.map((e) => [e.class, e.commandTag, e.outcome, e.sqlstate ?? null, e.rows ?? null, e.text]);
 
 describe('simple Query', () => {
   it('one statement: class, tag, objects, rows, duration', () => {
@@ -23,7 +22,15 @@ describe('simple Query', () => {
     const e = events[0]!;
     assert.deepEqual(
       { text: e.text, class: e.class, commandTag: e.commandTag, objects: e.objects, outcome: e.outcome, rows: e.rows, protocol: e.protocol },
-      { text: 'SELECT * FROM app.t', class: 'READ', commandTag: 'SELECT', objects: [{ kind: 'relation', name: 'app.t' }], outcome: 'success', rows: 3, protocol: 'simple' },
+      {
+        text: 'SELECT * FROM app.t',
+        class: 'READ',
+        commandTag: 'SELECT',
+        objects: [{ kind: 'relation', name: 'app.t' }],
+        outcome: 'success',
+        rows: 3,
+        protocol: 'simple',
+      },
     );
     assert.ok(e.durationMs > 0);
   });
@@ -285,7 +292,16 @@ describe('taps', () => {
     const events: BackendEvent[] = [];
     const tap = new BackendDecoder({ onEvent: (e) => events.push(e) });
     const rows = Array.from({ length: 1000 }, (_, i) => w.dataRow([String(i), 'x'.repeat(i % 50)]));
-    tap.push(w.cat(w.rowDescription(['a', 'b']), ...rows, w.commandComplete('SELECT 1000'), w.commandComplete('INSERT 0 7'), w.commandComplete('CREATE TABLE'), w.ready('T')));
+    tap.push(
+      w.cat(
+        w.rowDescription(['a', 'b']),
+        ...rows,
+        w.commandComplete('SELECT 1000'),
+        w.commandComplete('INSERT 0 7'),
+        w.commandComplete('CREATE TABLE'),
+        w.ready('T'),
+      ),
+    );
     assert.deepEqual(events, [
       { type: 'commandComplete', tag: 'SELECT', rows: 1000, dataRows: 1000, copyBytes: 0 },
       { type: 'commandComplete', tag: 'INSERT', rows: 7, dataRows: 0, copyBytes: 0 },

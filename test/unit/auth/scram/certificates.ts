@@ -74,7 +74,10 @@ export async function makeCertificate(kind: CertificateKind, commonName = 'local
   return {
     der: Buffer.from(cert.rawData),
     certPem: cert.toString('pem'),
-    keyPem: `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END PRIVATE KEY-----\n`,
+    keyPem: `-----BEGIN PRIVATE KEY-----\n${pkcs8
+      .toString('base64')
+      .match(/.{1,64}/g)!
+      .join('\n')}\n-----END PRIVATE KEY-----\n`,
     signature: { name: readBack.name, ...(readBack.hash ? { hash: readBack.hash.name } : {}) },
   };
 }

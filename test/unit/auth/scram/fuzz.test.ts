@@ -41,7 +41,9 @@ function mutate(input: Buffer, mutations: ReadonlyArray<{ op: string; at: number
 }
 const bytes = (max: number) => fc.uint8Array({ maxLength: max }).map((u) => Buffer.from(u));
 /** Mostly SCRAM-looking text: attribute letters, separators, base64 characters. */
-const scramish = fc.string({ unit: fc.constantFrom('n', 'y', 'p', 'r', 'c', 's', 'i', 'v', 'e', 'm', 'a', '=', ',', ',', 'A', '+', '/', '9', '\x7f', 'é', '\0'), maxLength: 80 }).map((s) => Buffer.from(s));
+const scramish = fc
+  .string({ unit: fc.constantFrom('n', 'y', 'p', 'r', 'c', 's', 'i', 'v', 'e', 'm', 'a', '=', ',', ',', 'A', '+', '/', '9', '\x7f', 'é', '\0'), maxLength: 80 })
+  .map((s) => Buffer.from(s));
 
 const sessions = [
   () => new ScramServerSession({ verifier, mechanism: 'SCRAM-SHA-256', channelBinding: null }),
@@ -53,13 +55,16 @@ const sessionIndex = fc.integer({ min: 0, max: sessions.length - 1 });
 
 describe('fuzz: ScramServerSession', () => {
   it('clientFirst: random, SCRAM-looking and mutated messages', () => {
-    const valid = [
-      Buffer.from('n,,n=,r=fyko+d2lbbFgONRv9qkxdawL'),
-      Buffer.from('y,,n=*,r=abc'),
-      Buffer.from('p=tls-server-end-point,,n=,r=abc,x=ext'),
-    ];
-    const input = fc.oneof(bytes(200), scramish, fc.tuple(fc.constantFrom(...valid), fc.array(mutation, { maxLength: 4 })).map(([b, m]) => mutate(b, m)));
-    fc.assert(fc.property(sessionIndex, input, (i, data) => onlyScramErrors(() => sessions[i]!().clientFirst(data))), RUNS);
+    const valid = [Buffer.from('n,,n=,r=fyko+d2lbbFgONRv9qkxdawL'), Buffer.from('y,,n=*,r=abc'), Buffer.from('p=tls-server-end-point,,n=,r=abc,x=ext')];
+    const input = fc.oneof(
+      bytes(200),
+      scramish,
+      fc.tuple(fc.constantFrom(...valid), fc.array(mutation, { maxLength: 4 })).map(([b, m]) => mutate(b, m)),
+    );
+    fc.assert(
+      fc.property(sessionIndex, input, (i, data) => onlyScramErrors(() => sessions[i]!().clientFirst(data))),
+      RUNS,
+    );
   });
 
   it('clientFinal after a valid client-first: random and mutated messages', () => {
@@ -123,6 +128,9 @@ describe('fuzz: channelBindingHash', () => {
       fc.property(fc.array(mutation, { minLength: 1, maxLength: 4 }), (m) => onlyScramErrors(() => channelBindingHash(mutate(cert.der, m)))),
       RUNS,
     );
-    fc.assert(fc.property(bytes(300), (b) => onlyScramErrors(() => channelBindingHash(b))), RUNS);
+    fc.assert(
+      fc.property(bytes(300), (b) => onlyScramErrors(() => channelBindingHash(b))),
+      RUNS,
+    );
   });
 });

@@ -221,7 +221,12 @@ describe('ScramServerSession refuses malformed or illegal messages', () => {
     ['non-printable nonce', server, 'n,,n=,r=ab\x7f', 'malformed SCRAM message: non-printable characters in SCRAM nonce'],
     ['non-ASCII nonce', server, 'n,,n=,r=abé', 'malformed SCRAM message: non-printable characters in SCRAM nonce'],
     ['bad extension', server, `n,,n=,r=${nonce},bogus`, 'malformed SCRAM message: invalid attribute in client-first-message'],
-    ['p= with plain mechanism', server, `p=tls-server-end-point,,n=,r=${nonce}`, /without channel binding, but the SCRAM message includes channel binding data/],
+    [
+      'p= with plain mechanism',
+      server,
+      `p=tls-server-end-point,,n=,r=${nonce}`,
+      /without channel binding, but the SCRAM message includes channel binding data/,
+    ],
     ['n with PLUS mechanism', plus, `n,,n=,r=${nonce}`, /selected SCRAM-SHA-256-PLUS, but the SCRAM message does not include channel binding data/],
     ['y with PLUS mechanism', plus, `y,,n=,r=${nonce}`, /selected SCRAM-SHA-256-PLUS, but the SCRAM message does not include channel binding data/],
     ['unknown binding type', plus, `p=tls-unique,,n=,r=${nonce}`, 'unsupported SCRAM channel-binding type'],

@@ -80,10 +80,10 @@ describe('node-postgres against ScramServerSession over a socket', () => {
 
   it('TLS, binding stripped by a man in the middle: pg sends "y", the session refuses', async () => {
     await withServer({ cert: certs.get('ecdsa-p384-sha384')!, stripPlus: true }, async (s) => {
-      await assert.rejects(
-        pgConnect(s.port, { ssl: { rejectUnauthorized: false }, enableChannelBinding: true } as Partial<pg.ClientConfig>),
-        { code: '08P01', message: /channel binding negotiation error/ },
-      );
+      await assert.rejects(pgConnect(s.port, { ssl: { rejectUnauthorized: false }, enableChannelBinding: true } as Partial<pg.ClientConfig>), {
+        code: '08P01',
+        message: /channel binding negotiation error/,
+      });
     });
   });
 

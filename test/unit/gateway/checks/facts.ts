@@ -29,7 +29,10 @@ export function admission(over: Partial<Admission> = {}): Admission {
     server: server(),
     user: 'alice',
     database: 'app',
-    forward: new Map([['user', 'alice'], ['database', 'app']]),
+    forward: new Map([
+      ['user', 'alice'],
+      ['database', 'app'],
+    ]),
     clientAddress: '203.0.113.7',
     listener: { kind: 'public' },
     endpoint: null,

@@ -11,7 +11,10 @@ function facts(params: Record<string, string>, over: Partial<RouteFacts> = {}): 
     sni: undefined,
     params: new Map(Object.entries(params)),
     domain: 'pgwarden.localhost',
-    servers: new Map([['demo', server()], ['other', server({ id: 2, name: 'other' })]]),
+    servers: new Map([
+      ['demo', server()],
+      ['other', server({ id: 2, name: 'other' })],
+    ]),
     clientAddress: '203.0.113.7',
     listener: { kind: 'public' },
     endpoint: null,
@@ -26,7 +29,13 @@ test('user@server: the routed connection, the suffix stripped, the database defa
   assert.equal(v.admission.server.name, 'demo');
   assert.equal(v.admission.user, 'alice');
   assert.equal(v.admission.database, 'alice');
-  assert.deepEqual([...v.admission.forward], [['user', 'alice'], ['database', 'alice']]);
+  assert.deepEqual(
+    [...v.admission.forward],
+    [
+      ['user', 'alice'],
+      ['database', 'alice'],
+    ],
+  );
   assert.equal(v.admission.clientAddress, '203.0.113.7');
 });
 

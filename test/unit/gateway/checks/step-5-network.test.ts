@@ -34,7 +34,16 @@ test('public network access disabled', () => {
 
 test('private endpoints: unknown ones are recorded as pending, unapproved ones refused, approved ones admitted', () => {
   const endpoint = { id: '42', kind: 'azure-private-link' as const };
-  const e = env({ view: networkOf({ demo: { privateEndpoints: new Map([['7', { status: 'Approved' as const }], ['8', { status: 'Pending' as const }]]) } }) });
+  const e = env({
+    view: networkOf({
+      demo: {
+        privateEndpoints: new Map([
+          ['7', { status: 'Approved' as const }],
+          ['8', { status: 'Pending' as const }],
+        ]),
+      },
+    }),
+  });
   const unknown = network(admission({ listener: { kind: 'private-link' }, endpoint }), e);
   assert.ok(!unknown.ok);
   assert.deepEqual(unknown.error, { sqlstate: '28000', message: 'Private endpoint connection is not approved for this server.' });

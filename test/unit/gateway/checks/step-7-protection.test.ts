@@ -5,11 +5,25 @@ import { startupParameters, throttle, connectionLimit } from '../../../../src/ga
 import { admission, env } from './facts.js';
 
 test('startup parameters: replication and reserved application names refused', () => {
-  const repl = startupParameters(admission({ forward: new Map([['user', 'alice'], ['replication', 'database']]) }));
+  const repl = startupParameters(
+    admission({
+      forward: new Map([
+        ['user', 'alice'],
+        ['replication', 'database'],
+      ]),
+    }),
+  );
   assert.ok(!repl.ok);
   assert.deepEqual(repl.error, { sqlstate: '28000', message: 'replication connections are not supported through the gateway' });
   assert.equal(repl.reason, 'replication-refused');
-  const app = startupParameters(admission({ forward: new Map([['user', 'alice'], ['options', '-c application_name=pgwarden-backup']]) }));
+  const app = startupParameters(
+    admission({
+      forward: new Map([
+        ['user', 'alice'],
+        ['options', '-c application_name=pgwarden-backup'],
+      ]),
+    }),
+  );
   assert.ok(!app.ok);
   assert.deepEqual(app.error, { sqlstate: '42939', message: `application_name "pgwarden-backup" is reserved for the platform's own sessions` });
   assert.equal(app.reason, 'reserved-application-name');
@@ -27,7 +41,7 @@ test('throttle: a block for the address (or user and address) refuses with 53300
   assert.deepEqual(throttle(admission({ user: 'bob' }), e), { ok: true });
 });
 
-test('connection limit: a slot held by a guard, PostgreSQL\'s text when none is left, the slot back on release', () => {
+test("connection limit: a slot held by a guard, PostgreSQL's text when none is left, the slot back on release", () => {
   const e = env({ maxPerServer: 1 });
   const first = connectionLimit(admission(), e);
   assert.ok(first.ok && first.guard);

@@ -10,7 +10,10 @@ import { env, server } from './facts.js';
 function facts(user = 'alice@demo', over: Partial<RouteFacts> = {}): RouteFacts {
   return {
     sni: undefined,
-    params: new Map([['user', user], ['database', 'app']]),
+    params: new Map([
+      ['user', user],
+      ['database', 'app'],
+    ]),
     domain: 'pgwarden.localhost',
     servers: new Map([['demo', server()]]),
     clientAddress: '203.0.113.7',
@@ -47,14 +50,27 @@ test('the first refusal wins and later checks do not run', () => {
   e.auditAccepts = false;
   const held = new HeldGuards();
   // Audit, state, network and TLS all refuse: the audit comes first.
-  const out = runChecks(facts('alice@demo', { servers: new Map([['demo', server({ state: 'Stopped' })]]), clientAddress: '198.51.100.1', tlsVersion: null }), e, held);
+  const out = runChecks(
+    facts('alice@demo', { servers: new Map([['demo', server({ state: 'Stopped' })]]), clientAddress: '198.51.100.1', tlsVersion: null }),
+    e,
+    held,
+  );
   assert.ok(!out.ok);
   assert.equal(out.refusal.reason, 'audit-unavailable');
   assert.equal(out.admission?.server.name, 'demo');
   held.releaseAll();
   e.auditAccepts = true;
   e.blocked.add('demo/203.0.113.7');
-  const throttled = runChecks(facts('alice@demo', { params: new Map([['user', 'alice@demo'], ['replication', 'true']]) }), e, held);
+  const throttled = runChecks(
+    facts('alice@demo', {
+      params: new Map([
+        ['user', 'alice@demo'],
+        ['replication', 'true'],
+      ]),
+    }),
+    e,
+    held,
+  );
   assert.ok(!throttled.ok);
   assert.equal(throttled.refusal.reason, 'replication-refused', 'startup parameters before throttling');
   const blocked = runChecks(facts(), e, held);
@@ -73,7 +89,10 @@ test('an unknown server: refused at step 3, no admission', () => {
 
 test('a refusal after the slot was taken leaves it with the connection, released with it', () => {
   const e = env({ maxPerServer: 1 });
-  const refuseLast = [...CHECKS, { step: 7 as const, name: 'refuse', run: () => ({ ok: false as const, error: { sqlstate: 'XX000', message: 'x' }, reason: 'x' }) }];
+  const refuseLast = [
+    ...CHECKS,
+    { step: 7 as const, name: 'refuse', run: () => ({ ok: false as const, error: { sqlstate: 'XX000', message: 'x' }, reason: 'x' }) },
+  ];
   const held = new HeldGuards();
   assert.ok(!runChecks(facts(), e, held, refuseLast).ok);
   assert.ok(!runChecks(facts(), e, new HeldGuards()).ok, 'still held');

@@ -29,7 +29,10 @@ function env(over: { timeoutMs?: number; certificate?: ActiveCertificate } = {})
   };
 }
 
-function run(send: Buffer[], opts: { listener?: ListenerSpec; peer?: string; env?: ReturnType<typeof env> } = {}): { result: Promise<HandshakeResult>; client: Duplex; e: ReturnType<typeof env> } {
+function run(
+  send: Buffer[],
+  opts: { listener?: ListenerSpec; peer?: string; env?: ReturnType<typeof env> } = {},
+): { result: Promise<HandshakeResult>; client: Duplex; e: ReturnType<typeof env> } {
   const [client, server] = duplexPair();
   const e = opts.env ?? env();
   const result = handshake(server, { address: opts.peer ?? '::ffff:192.0.2.10', port: 40000 }, opts.listener ?? PUBLIC, e);
@@ -56,7 +59,13 @@ test('a StartupMessage: startup, the client address as IPv4, protocol 3.0, nothi
   assert.equal(r.kind, 'startup');
   if (r.kind !== 'startup') return;
   r.stopDeadline();
-  assert.deepEqual([...r.params], [['user', 'alice@demo'], ['database', 'app']]);
+  assert.deepEqual(
+    [...r.params],
+    [
+      ['user', 'alice@demo'],
+      ['database', 'app'],
+    ],
+  );
   assert.equal(r.protocolMinor, 0);
   assert.equal(r.tls, null);
   assert.equal(r.clientAddress, '192.0.2.10');
@@ -124,7 +133,10 @@ test('bytes after SSLRequest before the TLS handshake: refused (CVE-2021-23214)'
 test('the handshake timeout closes a connection that sends nothing', async () => {
   const started = Date.now();
   const r = await run([], { env: env({ timeoutMs: 50 }) }).result;
-  assert.deepEqual({ kind: r.kind, conn: r.kind === 'refused' ? r.conn : undefined, refusal: r.kind === 'refused' ? r.refusal : undefined }, { kind: 'refused', conn: null, refusal: null });
+  assert.deepEqual(
+    { kind: r.kind, conn: r.kind === 'refused' ? r.conn : undefined, refusal: r.kind === 'refused' ? r.refusal : undefined },
+    { kind: 'refused', conn: null, refusal: null },
+  );
   assert.ok(Date.now() - started >= 45);
 });
 
@@ -137,7 +149,10 @@ test('PROXY: refused from an untrusted address, taken from a load balancer', asy
   assert.equal(untrusted.refusal.error.sqlstate, '08P01');
   assert.equal(untrusted.conn.clientAddress, '192.0.2.1');
 
-  const { result, e } = run([Buffer.concat([Buffer.from('PROXY TCP4 198.51.100.9 10.0.0.1 51000 5432\r\n'), startupMessage({ user: 'a' })])], { listener, peer: '10.0.0.5' });
+  const { result, e } = run([Buffer.concat([Buffer.from('PROXY TCP4 198.51.100.9 10.0.0.1 51000 5432\r\n'), startupMessage({ user: 'a' })])], {
+    listener,
+    peer: '10.0.0.5',
+  });
   const r = await result;
   assert.ok(r.kind === 'startup');
   r.stopDeadline();
@@ -152,7 +167,13 @@ test('PROXY: refused from an untrusted address, taken from a load balancer', asy
 
 test('TLS: SSLRequest then the handshake, and PostgreSQL 17 direct TLS with ALPN', async () => {
   const cert = await makeCertificate('ecdsa-p256-sha256', 'demo.pgwarden.localhost');
-  const certificate = { context: tls.createSecureContext({ cert: cert.certPem, key: cert.keyPem }), der: cert.der, channelBinding: null, pem: cert.certPem, names: new Set<string>() };
+  const certificate = {
+    context: tls.createSecureContext({ cert: cert.certPem, key: cert.keyPem }),
+    der: cert.der,
+    channelBinding: null,
+    pem: cert.certPem,
+    names: new Set<string>(),
+  };
   const connectTls = (socket: Duplex, alpn?: string[]) =>
     tls.connect({ socket, servername: 'demo.pgwarden.localhost', rejectUnauthorized: false, ...(alpn ? { ALPNProtocols: alpn } : {}) });
 

@@ -65,31 +65,36 @@ const tlvList = fc.uniqueArray(tlvArb, {
   selector: (t) => (t.type === 0x01 || t.type === 0xea || t.type === 0xee ? `${t.type}` : `${t.type}:${t.value.toString('hex')}`),
 });
 
-const validV2 = fc.oneof(
-  fc.record({ src: address4, dst: address4, sp: port, dp: port, family: fc.constant('inet' as const) }),
-  fc.record({ src: address6, dst: address6, sp: port, dp: port, family: fc.constant('inet6' as const) }),
-  fc.record({ src: fc.constant('/a'), dst: fc.constant('/b'), sp: fc.constant(0), dp: fc.constant(0), family: fc.constant('unix' as const) }),
-).chain((a) =>
-  fc.record({ local: fc.boolean(), tlvs: tlvList, crc: fc.boolean() }).map((o) => ({
-    addresses: a,
-    bytes: buildProxyV2({
-      command: o.local ? 'LOCAL' : 'PROXY',
-      family: a.family,
-      source: { address: a.src, port: a.sp },
-      destination: { address: a.dst, port: a.dp },
-      tlvs: o.tlvs,
-      withCrc32c: o.crc,
-    }),
-    crc: o.crc,
-  })),
-);
+const validV2 = fc
+  .oneof(
+    fc.record({ src: address4, dst: address4, sp: port, dp: port, family: fc.constant('inet' as const) }),
+    fc.record({ src: address6, dst: address6, sp: port, dp: port, family: fc.constant('inet6' as const) }),
+    fc.record({ src: fc.constant('/a'), dst: fc.constant('/b'), sp: fc.constant(0), dp: fc.constant(0), family: fc.constant('unix' as const) }),
+  )
+  .chain((a) =>
+    fc.record({ local: fc.boolean(), tlvs: tlvList, crc: fc.boolean() }).map((o) => ({
+      addresses: a,
+      bytes: buildProxyV2({
+        command: o.local ? 'LOCAL' : 'PROXY',
+        family: a.family,
+        source: { address: a.src, port: a.sp },
+        destination: { address: a.dst, port: a.dp },
+        tlvs: o.tlvs,
+        withCrc32c: o.crc,
+      }),
+      crc: o.crc,
+    })),
+  );
 
-const validV1 = fc.oneof(
-  fc.record({ s: address4, d: address4, sp: port, dp: port }),
-  fc.record({ s: address6, d: address6, sp: port, dp: port }),
-).map((r) => buildProxyV1({ source: { address: r.s, port: r.sp }, destination: { address: r.d, port: r.dp } }));
+const validV1 = fc
+  .oneof(fc.record({ s: address4, d: address4, sp: port, dp: port }), fc.record({ s: address6, d: address6, sp: port, dp: port }))
+  .map((r) => buildProxyV1({ source: { address: r.s, port: r.sp }, destination: { address: r.d, port: r.dp } }));
 
-type Mutation = { kind: 'flip'; at: number; xor: number } | { kind: 'cut'; at: number } | { kind: 'insert'; at: number; byte: number } | { kind: 'length'; value: number };
+type Mutation =
+  | { kind: 'flip'; at: number; xor: number }
+  | { kind: 'cut'; at: number }
+  | { kind: 'insert'; at: number; byte: number }
+  | { kind: 'length'; value: number };
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }),
   fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
@@ -102,17 +107,28 @@ function mutate(buf: Buffer, m: Mutation): Buffer {
   if (out.length === 0) return out;
   const at = 'at' in m ? m.at % out.length : 0;
   switch (m.kind) {
-    case 'flip': out[at] ^= m.xor; return out;
-    case 'cut': return out.subarray(0, at);
-    case 'insert': return Buffer.concat([out.subarray(0, at), Buffer.from([m.byte]), out.subarray(at)]);
-    case 'length': if (out.length >= 16) out.writeUInt16BE(m.value, 14); return out;
+    case 'flip':
+      out[at] ^= m.xor;
+      return out;
+    case 'cut':
+      return out.subarray(0, at);
+    case 'insert':
+      return Buffer.concat([out.subarray(0, at), Buffer.from([m.byte]), out.subarray(at)]);
+    case 'length':
+      if (out.length >= 16) out.writeUInt16BE(m.value, 14);
+      return out;
   }
 }
 
 describe('PROXY parser fuzzing (fast-check)', () => {
   it('random bytes, with and without a signature in front: only returns or throws ProxyProtocolError', () => {
-    const prefix = fc.constantFrom(Buffer.alloc(0), proxyV2Signature, Buffer.from('PROXY '), Buffer.from('PROXY TCP4 '),
-      Buffer.concat([proxyV2Signature, Buffer.from([0x21, 0x11])]));
+    const prefix = fc.constantFrom(
+      Buffer.alloc(0),
+      proxyV2Signature,
+      Buffer.from('PROXY '),
+      Buffer.from('PROXY TCP4 '),
+      Buffer.concat([proxyV2Signature, Buffer.from([0x21, 0x11])]),
+    );
     fc.assert(
       fc.property(prefix, fc.uint8Array({ maxLength: 300 }), (p, tail) => {
         check(Buffer.concat([p, Buffer.from(tail)]));
@@ -142,11 +158,16 @@ describe('PROXY parser fuzzing (fast-check)', () => {
 
   it('a single changed byte in a CRC-protected header is never accepted as verified', () => {
     fc.assert(
-      fc.property(validV2.filter((v) => v.crc), fc.nat(), fc.integer({ min: 1, max: 255 }), (v, at, xor) => {
-        const bytes = mutate(v.bytes, { kind: 'flip', at, xor });
-        const result = check(bytes);
-        if (typeof result !== 'string' && result.status === 'ok') assert.equal(result.header.crc32cVerified, false);
-      }),
+      fc.property(
+        validV2.filter((v) => v.crc),
+        fc.nat(),
+        fc.integer({ min: 1, max: 255 }),
+        (v, at, xor) => {
+          const bytes = mutate(v.bytes, { kind: 'flip', at, xor });
+          const result = check(bytes);
+          if (typeof result !== 'string' && result.status === 'ok') assert.equal(result.header.crc32cVerified, false);
+        },
+      ),
       { numRuns: 3000 },
     );
   });

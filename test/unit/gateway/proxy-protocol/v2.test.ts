@@ -90,13 +90,19 @@ describe('PROXY v2: addresses', () => {
   });
 
   it('parses Unix socket paths', () => {
-    const h = header(buildProxyV2({
-      command: 'PROXY', family: 'unix', source: { address: '/run/a.sock', port: 0 }, destination: { address: '/run/pg/.s.PGSQL.5432', port: 0 },
-    }));
+    const h = header(
+      buildProxyV2({
+        command: 'PROXY',
+        family: 'unix',
+        source: { address: '/run/a.sock', port: 0 },
+        destination: { address: '/run/pg/.s.PGSQL.5432', port: 0 },
+      }),
+    );
     assert.equal(h.consumed, 16 + 216);
-    assert.deepEqual([h.family, h.transport, h.source, h.destination], [
-      'unix', 'stream', { address: '/run/a.sock', port: 0 }, { address: '/run/pg/.s.PGSQL.5432', port: 0 },
-    ]);
+    assert.deepEqual(
+      [h.family, h.transport, h.source, h.destination],
+      ['unix', 'stream', { address: '/run/a.sock', port: 0 }, { address: '/run/pg/.s.PGSQL.5432', port: 0 }],
+    );
   });
 
   it('parses LOCAL: no addresses even if an address block is present, TLVs still read', () => {
@@ -145,8 +151,11 @@ describe('PROXY v2: addresses', () => {
 
   it('is incomplete on every strict prefix, then ok (byte by byte)', () => {
     const buf = buildProxyV2({
-      command: 'PROXY', source: { address: '2001:db8::1', port: 1 }, destination: { address: '2001:db8::2', port: 2 },
-      tlvs: [azureLinkIdTlv(7), { type: 0x02, value: Buffer.from('db.example.com') }], withCrc32c: true,
+      command: 'PROXY',
+      source: { address: '2001:db8::1', port: 1 },
+      destination: { address: '2001:db8::2', port: 2 },
+      tlvs: [azureLinkIdTlv(7), { type: 0x02, value: Buffer.from('db.example.com') }],
+      withCrc32c: true,
     });
     for (let n = 0; n < buf.length; n++) assert.deepEqual(parseProxyHeader(buf.subarray(0, n)), { status: 'incomplete' }, `prefix ${n}`);
     const h = header(Buffer.concat([buf, Buffer.from('PROXY ')]));
@@ -171,7 +180,14 @@ describe('PROXY v2: TLVs', () => {
     assert.deepEqual(h.destination, { address: '172.31.10.31', port: 80 });
     assert.equal(h.crc32cVerified, true);
     assert.equal(h.awsVpceId, 'vpce-08d2bf15fac5001c9');
-    assert.deepEqual(h.tlvs.map((t) => [t.type, t.value.length]), [[0x03, 4], [0xea, 23], [0x04, 36]]);
+    assert.deepEqual(
+      h.tlvs.map((t) => [t.type, t.value.length]),
+      [
+        [0x03, 4],
+        [0xea, 23],
+        [0x04, 36],
+      ],
+    );
     // The same bytes with one address bit flipped fail the checksum.
     const tampered = Buffer.from(buf);
     tampered[19] ^= 1;
@@ -246,18 +262,20 @@ describe('PROXY v2: TLVs', () => {
       tlv(0x25, Buffer.from('RSA2048')),
       tlv(0x99, Buffer.from('z')),
     ]);
-    const h = header(buildProxyV2({
-      command: 'PROXY',
-      source: { address: '10.0.0.1', port: 1 },
-      destination: { address: '10.0.0.2', port: 2 },
-      tlvs: [
-        { type: 0x01, value: Buffer.from('postgresql') },
-        { type: 0x02, value: Buffer.from('bücher.example') },
-        { type: 0x05, value: Buffer.alloc(128, 1) },
-        { type: 0x20, value: ssl },
-        { type: 0x30, value: Buffer.from('ns1') },
-      ],
-    }));
+    const h = header(
+      buildProxyV2({
+        command: 'PROXY',
+        source: { address: '10.0.0.1', port: 1 },
+        destination: { address: '10.0.0.2', port: 2 },
+        tlvs: [
+          { type: 0x01, value: Buffer.from('postgresql') },
+          { type: 0x02, value: Buffer.from('bücher.example') },
+          { type: 0x05, value: Buffer.alloc(128, 1) },
+          { type: 0x20, value: ssl },
+          { type: 0x30, value: Buffer.from('ns1') },
+        ],
+      }),
+    );
     assert.equal(h.alpn, 'postgresql');
     assert.equal(h.authority, 'bücher.example');
     assert.deepEqual(h.uniqueId, Buffer.alloc(128, 1));
@@ -317,7 +335,10 @@ describe('buildProxyV2', () => {
   });
 
   it('refuses addresses that do not fit the family', () => {
-    assert.throws(() => buildProxyV2({ command: 'PROXY', family: 'inet', source: { address: '::1', port: 1 }, destination: { address: '::1', port: 1 } }), TypeError);
+    assert.throws(
+      () => buildProxyV2({ command: 'PROXY', family: 'inet', source: { address: '::1', port: 1 }, destination: { address: '::1', port: 1 } }),
+      TypeError,
+    );
     assert.throws(() => buildProxyV2({ command: 'PROXY', family: 'inet' }), TypeError);
   });
 });

@@ -12,7 +12,12 @@ const DAY = 24 * 3600_000;
 const T0 = Date.UTC(2025, 0, 10);
 
 function backup(id: string, stopMs: number, startWalFile: string): BackupManifest {
-  return { backupId: id, stopTime: new Date(stopMs).toISOString(), startTime: new Date(stopMs - 60_000).toISOString(), startWalFile } as unknown as BackupManifest;
+  return {
+    backupId: id,
+    stopTime: new Date(stopMs).toISOString(),
+    startTime: new Date(stopMs - 60_000).toISOString(),
+    startWalFile,
+  } as unknown as BackupManifest;
 }
 
 describe('backup decisions', () => {
@@ -29,17 +34,37 @@ describe('backup decisions', () => {
 
   it('retention keeps the window plus its base backup, at least the newest', () => {
     const p = planRetention([b1, b2, b3], new Date(T0), 2);
-    assert.deepEqual(p.keep.map((b) => b.backupId), ['b2', 'b3']);
-    assert.deepEqual(p.drop.map((b) => b.backupId), ['b1']);
+    assert.deepEqual(
+      p.keep.map((b) => b.backupId),
+      ['b2', 'b3'],
+    );
+    assert.deepEqual(
+      p.drop.map((b) => b.backupId),
+      ['b1'],
+    );
     assert.equal(p.oldestNeededWalFile, '000000010000000000000020');
-    assert.deepEqual(planRetention([b1, b2, b3], new Date(T0 + 30 * DAY), 7).keep.map((b) => b.backupId), ['b3']);
+    assert.deepEqual(
+      planRetention([b1, b2, b3], new Date(T0 + 30 * DAY), 7).keep.map((b) => b.backupId),
+      ['b3'],
+    );
     assert.deepEqual(planRetention([], new Date(T0), 7), { keep: [], drop: [], oldestNeededWalFile: null });
     assert.throws(() => planRetention([b1], new Date(T0), 0), RangeError);
   });
 
   it('retention deletes WAL before the oldest needed file on any timeline, never history files', () => {
-    const names = ['000000010000000000000019', '00000001000000000000001F.00000028.backup', '000000020000000000000019.partial', '00000002.history', '000000010000000000000020', '000000020000000000000021'];
-    assert.deepEqual(walFilesToDelete(names, '000000010000000000000020'), ['000000010000000000000019', '00000001000000000000001F.00000028.backup', '000000020000000000000019.partial']);
+    const names = [
+      '000000010000000000000019',
+      '00000001000000000000001F.00000028.backup',
+      '000000020000000000000019.partial',
+      '00000002.history',
+      '000000010000000000000020',
+      '000000020000000000000021',
+    ];
+    assert.deepEqual(walFilesToDelete(names, '000000010000000000000020'), [
+      '000000010000000000000019',
+      '00000001000000000000001F.00000028.backup',
+      '000000020000000000000019.partial',
+    ]);
     assert.deepEqual(walFilesToDelete(names, null), []);
   });
 
@@ -50,7 +75,14 @@ describe('backup decisions', () => {
       ['b', new Date(T0 - 3600_000)],
       ['c', new Date(T0 - 3 * 3600_000)],
     ]);
-    assert.deepEqual(dueBackups(now, [{ serverId: 'a' }, { serverId: 'b' }, { serverId: 'c', intervalMs: 2 * 3600_000 }, { serverId: 'new' }, { serverId: 'off', enabled: false }], last), ['new', 'a', 'c']);
+    assert.deepEqual(
+      dueBackups(
+        now,
+        [{ serverId: 'a' }, { serverId: 'b' }, { serverId: 'c', intervalMs: 2 * 3600_000 }, { serverId: 'new' }, { serverId: 'off', enabled: false }],
+        last,
+      ),
+      ['new', 'a', 'c'],
+    );
   });
 
   it('the scheduler runs due backups and reports failures without stopping', async () => {
@@ -78,7 +110,8 @@ describe('backup decisions', () => {
     assert.equal(lastWalFileBefore(1, '0/4000100', 16 * 1024 * 1024), '000000010000000000000004');
     assert.ok(isArchivableWalName('00000002.history') && isArchivableWalName('000000010000000000000003.00000028.backup'));
     assert.ok(!isArchivableWalName('../000000010000000000000003') && !isArchivableWalName('00000001000000000000000g'));
-    const label = 'START WAL LOCATION: 0/3000028 (file 000000010000000000000003)\nCHECKPOINT LOCATION: 0/3000060\nBACKUP METHOD: streamed\nBACKUP FROM: primary\nSTART TIME: 2025-01-01 00:00:00 UTC\nLABEL: pgwarden s b\nSTART TIMELINE: 1\n';
+    const label =
+      'START WAL LOCATION: 0/3000028 (file 000000010000000000000003)\nCHECKPOINT LOCATION: 0/3000060\nBACKUP METHOD: streamed\nBACKUP FROM: primary\nSTART TIME: 2025-01-01 00:00:00 UTC\nLABEL: pgwarden s b\nSTART TIMELINE: 1\n';
     assert.deepEqual(parseBackupLabel(`\0\0junk${label}`), { startLsn: '0/3000028', timeline: 1 });
     assert.equal(parseBackupLabel('nothing'), null);
   });

@@ -17,11 +17,17 @@ describe('backup repository: directory', () => {
     assert.equal((await readAll(await repo.get('s1/base/b1/base.tar.pgwenc'))).toString(), 'abcdef');
     assert.equal((await repo.stat('s1/base/b1/base.tar.pgwenc'))?.size, 6);
     assert.equal(await repo.stat('s1/base/none'), null);
-    assert.deepEqual((await repo.list('s1')).map((o) => o.key), ['s1/base/b1/base.tar.pgwenc', 's1/wal/000000010000000000000001.pgwenc']);
+    assert.deepEqual(
+      (await repo.list('s1')).map((o) => o.key),
+      ['s1/base/b1/base.tar.pgwenc', 's1/wal/000000010000000000000001.pgwenc'],
+    );
     assert.equal(statSync(path.join(repo.root, 's1/base/b1/base.tar.pgwenc')).mode & 0o777, 0o600);
     assert.equal(statSync(path.join(repo.root, 's1/base/b1')).mode & 0o777, 0o700);
     await repo.delete('s1/base/b1/base.tar.pgwenc');
-    assert.deepEqual((await repo.list('s1')).map((o) => o.key), ['s1/wal/000000010000000000000001.pgwenc']);
+    assert.deepEqual(
+      (await repo.list('s1')).map((o) => o.key),
+      ['s1/wal/000000010000000000000001.pgwenc'],
+    );
     assert.deepEqual(readdirSync(path.join(repo.root, 's1')), ['wal'], 'empty directories are removed');
     await assert.rejects(repo.get('s1/base/b1/base.tar.pgwenc'), { name: 'RepositoryObjectMissingError' });
   });

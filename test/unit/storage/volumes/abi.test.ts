@@ -43,7 +43,10 @@ describe('fscrypt ABI', () => {
     assert.equal(a.readUInt32LE(0), abi.FSCRYPT_KEY_SPEC_TYPE_IDENTIFIER);
     assert.equal(a.readUInt32LE(40), 64);
     assert.equal(a.readUInt32LE(44), 0);
-    assert.ok(a.subarray(48, 80).every((b) => b === 0), 'reserved words are zero');
+    assert.ok(
+      a.subarray(48, 80).every((b) => b === 0),
+      'reserved words are zero',
+    );
     assert.deepEqual(a.subarray(80), key);
     a.fill(0x11, 8, 24); // what the kernel writes back
     assert.deepEqual(abi.addedKeyIdentifier(a), Buffer.alloc(16, 0x11));
@@ -71,22 +74,27 @@ describe('mountinfo', () => {
       '36 35 98:0 / /mnt/a\\040b rw,noatime shared:1 master:2 - ext4 /dev/loop3 rw\n' +
       '40 35 0:50 / /srv/v/mnt rw,nosuid,nodev,relatime - fuse.gocryptfs /srv/v/state/x.cipher rw,user_id=0\n';
     const m = parseMountInfo(text);
-    assert.deepEqual(m.map((e) => [e.mountPoint, e.fsType, e.source]), [
-      ['/mnt/a b', 'ext4', '/dev/loop3'],
-      ['/srv/v/mnt', 'fuse.gocryptfs', '/srv/v/state/x.cipher'],
-    ]);
+    assert.deepEqual(
+      m.map((e) => [e.mountPoint, e.fsType, e.source]),
+      [
+        ['/mnt/a b', 'ext4', '/dev/loop3'],
+        ['/srv/v/mnt', 'fuse.gocryptfs', '/srv/v/state/x.cipher'],
+      ],
+    );
   });
 });
 
 describe('gocryptfs password', () => {
   // Made by `gocryptfs -init -scryptn 10` with the password abcd1234 (a test fixture, not a secret).
-  const conf = parseGocryptfsConf(JSON.stringify({
-    Creator: 'gocryptfs 2.3',
-    EncryptedKey: 'Uw/fjVZkb6rJJ3mNplEREJ1O6vspqKXCAIeN7oKYQhtv8DP39diAw3sAWdeeFQ7eghBlFY6iBJRCznbo+zS5vw==',
-    ScryptObject: { Salt: '51nP18D6TQU2EapLnOD6b+pZ3Lucr+HMqk6SY+D38Ws=', N: 1024, R: 8, P: 1, KeyLen: 32 },
-    Version: 2,
-    FeatureFlags: ['HKDF', 'GCMIV128', 'DirIV', 'EMENames', 'LongNames', 'Raw64'],
-  }));
+  const conf = parseGocryptfsConf(
+    JSON.stringify({
+      Creator: 'gocryptfs 2.3',
+      EncryptedKey: 'Uw/fjVZkb6rJJ3mNplEREJ1O6vspqKXCAIeN7oKYQhtv8DP39diAw3sAWdeeFQ7eghBlFY6iBJRCznbo+zS5vw==',
+      ScryptObject: { Salt: '51nP18D6TQU2EapLnOD6b+pZ3Lucr+HMqk6SY+D38Ws=', N: 1024, R: 8, P: 1, KeyLen: 32 },
+      Version: 2,
+      FeatureFlags: ['HKDF', 'GCMIV128', 'DirIV', 'EMENames', 'LongNames', 'Raw64'],
+    }),
+  );
 
   it('unlocks with the right password and not with another', () => {
     assert.equal(passwordUnlocks(conf, Buffer.from('abcd1234')), true);

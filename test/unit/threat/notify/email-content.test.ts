@@ -8,7 +8,10 @@ import { alertFixture } from './alert-fixture.js';
 describe('alert e-mail content', () => {
   it('has the severity and title in the subject', () => {
     assert.equal(renderAlertEmail(alertFixture()).subject, '[pgwarden] High: Successful login after brute force on server orders');
-    assert.equal(renderAlertEmail(alertFixture({ severity: 'Low', title: 'Principal not seen in 60 days on server x' })).subject, '[pgwarden] Low: Principal not seen in 60 days on server x');
+    assert.equal(
+      renderAlertEmail(alertFixture({ severity: 'Low', title: 'Principal not seen in 60 days on server x' })).subject,
+      '[pgwarden] Low: Principal not seen in 60 days on server x',
+    );
   });
 
   it('says what, where, from where, when, how often, the evidence and what to do (text and HTML)', () => {
@@ -82,7 +85,17 @@ describe('alert e-mail content', () => {
   });
 
   it('handles an alert with no principal, address or location and empty evidence', () => {
-    const m = renderAlertEmail(alertFixture({ principal: null, sourceAddress: null, location: null, evidence: {}, firstSeen: '2025-03-04T10:15:00Z', lastSeen: '2025-03-04T10:15:00Z', count: 1 }));
+    const m = renderAlertEmail(
+      alertFixture({
+        principal: null,
+        sourceAddress: null,
+        location: null,
+        evidence: {},
+        firstSeen: '2025-03-04T10:15:00Z',
+        lastSeen: '2025-03-04T10:15:00Z',
+        count: 1,
+      }),
+    );
     assert.match(m.text, /Principal: +unknown/);
     assert.match(m.text, /Source: +unknown address/);
     assert.match(m.text, /When: +2025-03-04 10:15:00 UTC\n/);

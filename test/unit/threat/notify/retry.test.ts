@@ -2,7 +2,15 @@
 // clamping, and the loop's stopping rules. Pure: no waiting beyond a few milliseconds.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backoffDelayMs, parseRetryAfter, retryDelayMs, retryPolicy, withRetries, DEFAULT_WEBHOOK_RETRY, type AttemptOutcome } from '../../../../src/threat/notify/retry.js';
+import {
+  backoffDelayMs,
+  parseRetryAfter,
+  retryDelayMs,
+  retryPolicy,
+  withRetries,
+  DEFAULT_WEBHOOK_RETRY,
+  type AttemptOutcome,
+} from '../../../../src/threat/notify/retry.js';
 import { NotifySettingsError } from '../../../../src/threat/notify/types.js';
 
 const P = DEFAULT_WEBHOOK_RETRY; // 5 attempts, 500 ms, 30 s
@@ -20,8 +28,14 @@ describe('backoff', () => {
   });
 
   it('never exceeds the cap, however many retries', () => {
-    assert.equal(backoffDelayMs(60, P, () => 1), 30_000);
-    assert.equal(backoffDelayMs(2000, { attempts: 3, baseMs: 10, capMs: 40 }, () => 1), 40);
+    assert.equal(
+      backoffDelayMs(60, P, () => 1),
+      30_000,
+    );
+    assert.equal(
+      backoffDelayMs(2000, { attempts: 3, baseMs: 10, capMs: 40 }, () => 1),
+      40,
+    );
   });
 
   it('policy values are checked', () => {
@@ -47,10 +61,22 @@ describe('Retry-After', () => {
   });
 
   it('takes precedence over backoff, within the cap', () => {
-    assert.equal(retryDelayMs(1, P, 7000, () => 1), 7000);
-    assert.equal(retryDelayMs(1, P, 0, () => 1), 0);
-    assert.equal(retryDelayMs(1, P, 3_600_000, () => 1), 30_000);
-    assert.equal(retryDelayMs(2, P, null, () => 1), 1000);
+    assert.equal(
+      retryDelayMs(1, P, 7000, () => 1),
+      7000,
+    );
+    assert.equal(
+      retryDelayMs(1, P, 0, () => 1),
+      0,
+    );
+    assert.equal(
+      retryDelayMs(1, P, 3_600_000, () => 1),
+      30_000,
+    );
+    assert.equal(
+      retryDelayMs(2, P, null, () => 1),
+      1000,
+    );
   });
 });
 

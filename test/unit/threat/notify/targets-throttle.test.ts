@@ -9,7 +9,10 @@ import { alertFixture } from './alert-fixture.js';
 
 describe('webhook target', () => {
   it('drops user name, password, query values and fragment', () => {
-    assert.equal(webhookTarget('https://u:p4ss@hooks.example:8443/in/alerts?token=abc&token=def&team=x#frag'), 'https://hooks.example:8443/in/alerts?token=redacted&team=redacted');
+    assert.equal(
+      webhookTarget('https://u:p4ss@hooks.example:8443/in/alerts?token=abc&token=def&team=x#frag'),
+      'https://hooks.example:8443/in/alerts?token=redacted&team=redacted',
+    );
     assert.equal(webhookTarget('http://127.0.0.1:9000/hook'), 'http://127.0.0.1:9000/hook');
     assert.equal(webhookTarget('not a url ?secret=1'), 'invalid URL');
   });
