@@ -18,7 +18,7 @@
 // succeeded keeps 'success' when its transaction is rolled back later.
 
 import type { Classifier, StatementInfo } from '../classify/index.js';
-import type { BackendEvent, FrontendEvent, FullText, ParamValue } from '../../pgwire/observer/index.js';
+import type { BackendEvent, FrontendEvent, FullText } from '../../pgwire/observer/index.js';
 import { CopyMode } from './copy-mode.js';
 import { COPY_END, OTHER, type Pending, type Statement } from './pending.js';
 import { PendingQueue } from './pending-queue.js';
