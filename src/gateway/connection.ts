@@ -2,7 +2,7 @@
 // 1–2), the checks (3–7), authentication (8), the session (9). Every refusal, with its event and
 // metric, is reported here; what a check took is held here until the session takes it over.
 import type net from 'node:net';
-import { handshake, normalizeAddress, type HandshakeEnv } from './handshake/handshake.js';
+import { handshake, type HandshakeEnv } from './handshake/handshake.js';
 import { forwardCancel } from './handshake/cancel.js';
 import { runChecks } from './checks/steps.js';
 import { HeldGuards, type Refusal } from './checks/verdict.js';

@@ -55,7 +55,7 @@ export function applicationNames(params: ReadonlyMap<string, string>): string[] 
   const options = params.get('options');
   if (options === undefined) return out;
   for (const token of splitOptions(options)) {
-    const m = APPLICATION_NAME_SETTING.exec(unescape(token));
+    const m = APPLICATION_NAME_SETTING.exec(unescapeOption(token));
     if (m) out.push(m[1]!);
   }
   return out;
@@ -64,6 +64,6 @@ export function applicationNames(params: ReadonlyMap<string, string>): string[] 
 const APPLICATION_NAME_SETTING = /application[_-]name=(.*)$/is;
 
 /** Removes the backslash escapes of an options token, as PostgreSQL's pg_split_opts does. */
-function unescape(token: string): string {
+function unescapeOption(token: string): string {
   return token.replace(/\\(.)/gs, '$1');
 }

@@ -127,7 +127,7 @@ test('sign in, reach "Encryption and backups" from the server tabs by keyboard; 
   await screenshot(page, 'encryption-empty');
 });
 
-test('key in use: system-managed key and volume backend as the API reports them, rotate with confirmation, revalidate (needs GET /servers/{name}/keys)', async (tc) => {
+test('key in use: system-managed key and volume backend as the API reports them, rotate with confirmation, revalidate (needs GET /servers/{name}/keys)', async () => {
   const probe = await t.apiStatus('GET', `/servers/${SERVER}/keys`);
   assert.equal(probe.status, 200, JSON.stringify(probe.body));
   const key = probe.body as KeyDoc;
@@ -175,7 +175,7 @@ test('key in use: system-managed key and volume backend as the API reports them,
   await screenshot(page, 'encryption-key-refused');
 });
 
-test('customer-managed key in SoftHSM2 from the console: switch to it, the key disabled in the token shows the Inaccessible banner, the refusal while disabled, revalidate once enabled', async (tc) => {
+test('customer-managed key in SoftHSM2 from the console: switch to it, the key disabled in the token shows the Inaccessible banner, the refusal while disabled, revalidate once enabled', async () => {
   const probe = await t.apiStatus('GET', `/servers/${VAULT}/keys`);
   assert.ok(hsmDir, `${HSM_MODULE} is installed (scripts/install-deps.sh installs softhsm2)`);
   const before = probe.body as KeyDoc;

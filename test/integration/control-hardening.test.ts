@@ -22,7 +22,7 @@ import { startTestPlatform, tempDir, until, type TestPlatform } from '../helpers
 import { tryConnect } from '../helpers/clients.js';
 import { SOFTHSM_MODULE, SOFTHSM_MODULE_NAME, SOFTHSM_MODULES } from '../helpers/softhsm.js';
 import { Platform, type ClientConfig } from '../../src/app/platform.js';
-import { callApi, ApiError, type ApiTarget } from '../../src/cli/api-client.js';
+import { callApi, type ApiTarget } from '../../src/cli/api-client.js';
 import { loadPkcs11Modules } from '../../src/crypto/pkcs11-config.js';
 import { verifyWebhookSignature } from '../../src/threat/notify/index.js';
 import { ThreatRepo } from '../../src/catalog/threat-repo.js';
@@ -48,16 +48,6 @@ interface Alert {
   type: string;
   principal: string | null;
   state: string;
-}
-
-/** An API call with a given token; status and body, for refusals too. */
-async function call(target: ApiTarget, method: string, route: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-  try {
-    return { status: 200, body: await callApi(target, method, route, body) };
-  } catch (err) {
-    if (err instanceof ApiError) return { status: err.status, body: { code: err.code, message: err.message } };
-    throw err;
-  }
 }
 
 function login(platform: Platform, user: string, password = PASSWORD): Promise<true | { code?: string; message: string }> {

@@ -117,7 +117,9 @@ async function render(focus: boolean): Promise<void> {
     return;
   }
   const params: Record<string, string> = {};
-  route.r.keys.forEach((k, i) => (params[k] = decodeURIComponent(route.m![i + 1]!)));
+  route.r.keys.forEach((k, i) => {
+    params[k] = decodeURIComponent(route.m![i + 1]!);
+  });
   document.title = `${route.r.page.title(params)} · pgwarden`;
   main.appendChild(status('pending', 'Loading…'));
   const ctx: PageContext = { session, params, navigate, refresh: () => void render(false) };

@@ -278,7 +278,9 @@ export class StoreWriter {
   private rejectRun(records: readonly QueuedRecord[], error: AuditWriteError): void {
     if (records.length === 0) return;
     const invalid: [number, string][] = [];
-    records.forEach((r, i) => r.invalid !== undefined && invalid.push([i, r.invalid]));
+    records.forEach((r, i) => {
+      if (r.invalid !== undefined) invalid.push([i, r.invalid]);
+    });
     this.rejectBatch(records.length, invalid, error);
   }
 

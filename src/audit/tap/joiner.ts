@@ -18,24 +18,15 @@
 // succeeded keeps 'success' when its transaction is rolled back later.
 
 import type { Classifier, StatementInfo } from '../classify/index.js';
-import type { BackendEvent, FrontendEvent, FullText, ParamValue } from '../../pgwire/observer/index.js';
+import type { BackendEvent, FrontendEvent, FullText } from '../../pgwire/observer/index.js';
 import { CopyMode } from './copy-mode.js';
 import { COPY_END, OTHER, type Pending, type Statement } from './pending.js';
 import { PendingQueue } from './pending-queue.js';
 import { functionCallInfo, single, unknownInfo } from './placeholders.js';
 import { PreparedStatements, type Prepared } from './prepared.js';
 import { DEALLOCATE, PREPARE, statementName } from './sql-prepare.js';
-import {
-  DEFAULT_MAX_TEXT_BYTES,
-  keptText,
-  statementEvent,
-  type MutableEvent,
-  type Protocol,
-  type StatementEvent,
-  type StatementResult,
-} from './statement-event.js';
-
-type Result = StatementResult;
+import { SegmentEvents } from './segment-events.js';
+import { DEFAULT_MAX_TEXT_BYTES, keptText, type StatementEvent } from './statement-event.js';
 
 export interface JoinerOptions {
   readonly classifier: Classifier;
@@ -55,17 +46,11 @@ export interface JoinerOptions {
   readonly maxTextBytes?: number;
 }
 
-/** Events held for a segment's ReadyForQuery at most. */
-const MAX_HELD = 1024;
-
 export class StatementJoiner {
   private readonly queue = new PendingQueue<Pending>();
   private readonly prepared: PreparedStatements;
   /** Events of the current segment, emitted at ReadyForQuery. */
-  private held: MutableEvent[] = [];
-  private spare: MutableEvent[] = [];
-  /** The segment's last statement, null when it was filtered out (or none yet). */
-  private last: MutableEvent | null = null;
+  private readonly events: SegmentEvents;
   /** COPY FROM STDIN as the server runs it. */
   private readonly copy = new CopyMode();
   /** Queued statements that may start a copy. */
@@ -81,6 +66,8 @@ export class StatementJoiner {
     this.maxPending = options.maxPending ?? 100_000;
     this.maxTextBytes = options.maxTextBytes ?? DEFAULT_MAX_TEXT_BYTES;
     this.prepared = new PreparedStatements(options.maxPreparedBytes ?? 32 * 1024 * 1024);
+    const { classifier, onStatement, logParameters, include } = options;
+    this.events = new SegmentEvents({ classifier, onStatement, logParameters, include, now: this.now });
   }
 
   /** Why the joiner stopped, or null. */
@@ -188,12 +175,12 @@ export class StatementJoiner {
           const copyBytes = head.copyBytes + e.copyBytes;
           head.copyBytes = 0;
           this.sqlPrepared(info, e.tag, head.seq, head.truncated, head.full);
-          this.record(info, head.mark, 'simple', this.text(info, head.truncated, head.full), undefined, { tag: e.tag, rows: e.rows, copyBytes });
+          this.events.record(info, head.mark, 'simple', this.text(info, head.truncated, head.full), undefined, { tag: e.tag, rows: e.rows, copyBytes });
           head.mark = this.now();
         } else if (head?.kind === 'execute') {
           this.take();
           this.sqlPrepared(head.info, e.tag, head.seq, head.truncated, head.full);
-          this.record(head.info, head.start, 'extended', this.text(head.info, head.truncated, head.full), head.params, {
+          this.events.record(head.info, head.start, 'extended', this.text(head.info, head.truncated, head.full), head.params, {
             tag: e.tag,
             rows: e.rows,
             copyBytes: head.copyBytes + e.copyBytes,
@@ -204,7 +191,7 @@ export class StatementJoiner {
       case 'portalSuspended':
         if (head?.kind === 'execute') {
           this.take();
-          this.record(head.info, head.start, 'extended', this.text(head.info, head.truncated, head.full), head.params, {
+          this.events.record(head.info, head.start, 'extended', this.text(head.info, head.truncated, head.full), head.params, {
             rows: e.dataRows,
             copyBytes: head.copyBytes,
           });
@@ -214,7 +201,7 @@ export class StatementJoiner {
         if (head?.kind === 'execute') this.take();
         return;
       case 'functionResult':
-        if (head?.kind === 'function') this.record(functionCallInfo(head.oid), head.start, 'function', NO_TEXT, head.args, {});
+        if (head?.kind === 'function') this.events.record(functionCallInfo(head.oid), head.start, 'function', NO_TEXT, head.args, {});
         return;
       case 'copyIn':
         if (head?.kind === 'query' || head?.kind === 'execute') this.copyStarted(head);
@@ -243,7 +230,7 @@ export class StatementJoiner {
   end(): void {
     for (const item of this.queue.drain()) this.abandon(item);
     this.copyCapable = 0;
-    this.flush();
+    this.events.flush();
   }
 
   /** Stops the joiner (a tap failed): what was seen is emitted, outcome 'unknown' where unanswered. */
@@ -290,7 +277,7 @@ export class StatementJoiner {
         const info = head.infos[head.next];
         if (info === undefined) break; // every statement answered: a failed implicit commit
         head.next = head.infos.length; // the rest of the string does not run
-        this.record(info, head.mark, 'simple', this.text(info, head.truncated, head.full), undefined, { failure });
+        this.events.record(info, head.mark, 'simple', this.text(info, head.truncated, head.full), undefined, { failure });
         return;
       }
       case 'execute':
@@ -299,19 +286,14 @@ export class StatementJoiner {
         if (head.kind === 'parse') this.prepared.restore(head.name, head.declared, head.previous); // the server did not take it
         this.skipToSync();
         const text = this.text(head.info, head.truncated, head.full);
-        this.record(head.info, head.start, 'extended', text, head.kind === 'execute' ? head.params : undefined, { failure });
+        this.events.record(head.info, head.start, 'extended', text, head.kind === 'execute' ? head.params : undefined, { failure });
         return;
       }
       case 'function':
-        this.record(functionCallInfo(head.oid), head.start, 'function', NO_TEXT, head.args, { failure });
+        this.events.record(functionCallInfo(head.oid), head.start, 'function', NO_TEXT, head.args, { failure });
         return; // stays queued until its ReadyForQuery
     }
-    const last = this.last;
-    if (last !== null && last.outcome === 'success') {
-      last.outcome = 'failure';
-      last.sqlstate = failure.sqlstate;
-      last.errorMessage = this.redactMessage(failure.message);
-    }
+    this.events.failLast(failure);
   }
 
   private ready(status: string): void {
@@ -327,7 +309,7 @@ export class StatementJoiner {
     }
     this.copyEnded();
     if (status === 'I') this.prepared.endTransaction();
-    this.flush();
+    this.events.flush();
   }
 
   /** Items the server will never answer: dropped after an error, up to the Sync. */
@@ -342,10 +324,10 @@ export class StatementJoiner {
     if (item.kind === 'query') {
       while (item.next < item.infos.length) {
         const info = item.infos[item.next++]!;
-        this.record(info, item.mark, 'simple', this.text(info, item.truncated, item.full), undefined, { unknown: true });
+        this.events.record(info, item.mark, 'simple', this.text(info, item.truncated, item.full), undefined, { unknown: true });
       }
     } else if (item.kind === 'execute') {
-      this.record(item.info, item.start, 'extended', this.text(item.info, item.truncated, item.full), item.params, { unknown: true });
+      this.events.record(item.info, item.start, 'extended', this.text(item.info, item.truncated, item.full), item.params, { unknown: true });
     }
   }
 
@@ -382,53 +364,6 @@ export class StatementJoiner {
 
   private budgetExceeded(): string {
     return `the named prepared statements and portals of this session need more than the ${this.prepared.maxBytes} bytes the audit may hold for them (${this.prepared.heldBytes} held)`;
-  }
-
-  private record(
-    info: StatementInfo,
-    start: number,
-    protocol: Protocol,
-    text: ReturnType<typeof keptText>,
-    params: readonly ParamValue[] | undefined,
-    result: Result,
-  ): void {
-    if (this.options.include !== undefined && !this.options.include(info)) {
-      this.last = null;
-      return;
-    }
-    const failure = result.failure;
-    const event = statementEvent(
-      info,
-      protocol,
-      Math.max(0, this.now() - start),
-      text,
-      this.options.logParameters && params !== undefined ? this.redactParams(info, params) : undefined,
-      result,
-      failure ? this.redactMessage(failure.message) : undefined,
-    );
-    if (this.held.length >= MAX_HELD) this.flush(); // a long segment: stop waiting for its end
-    this.held.push(event);
-    this.last = event;
-  }
-
-  private redactParams(info: StatementInfo, params: readonly ParamValue[]): readonly ParamValue[] {
-    const classifier = this.options.classifier;
-    return params.map((v, i) => (v !== null && (info.redactParams.includes(i + 1) || classifier.redactsValue(v)) ? '<redacted>' : v));
-  }
-
-  /** Error messages can quote values (invalid input syntax for ...: "value"). */
-  private redactMessage(message: string): string {
-    return this.options.classifier.redactsValue(message) ? '<redacted>' : message;
-  }
-
-  private flush(): void {
-    this.last = null;
-    const events = this.held;
-    if (events.length === 0) return;
-    this.held = this.spare;
-    this.spare = events;
-    for (const event of events) this.options.onStatement(event);
-    events.length = 0;
   }
 
   /** A Sync or CopyData: merged into the run at the tail of the queue. */

@@ -59,7 +59,9 @@ export class HeldGuards {
   handOver(): () => void {
     const taken = this.guards;
     this.guards = [];
-    return () => taken.forEach((g) => g.release());
+    return () => {
+      for (const g of taken) g.release();
+    };
   }
 
   releaseAll(): void {

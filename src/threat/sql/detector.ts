@@ -101,7 +101,7 @@ export class SqlInjectionDetector implements SqlInspector {
   private entry(text: string): Entry {
     // A text without literals is its own key: one look-up, no lexing.
     const plain = this.cache.get(text, this.slot);
-    if (plain !== undefined && plain.plain) return plain;
+    if (plain?.plain) return plain;
     const lexed = this.cache.shape(text);
     const key = lexed ? lexed.key : UNLEXED + text;
     let entry = this.cache.get(key, this.slot);

@@ -185,7 +185,9 @@ function probeIn(cond: unknown, constantsOnly = false): boolean {
         found = true;
         return;
       }
-      args.forEach((a, i) => visit(a, inOr || or, first && !or && i === 0));
+      args.forEach((a, i) => {
+        visit(a, inOr || or, first && !or && i === 0);
+      });
       return;
     }
     if (type === 'A_Expr') {
