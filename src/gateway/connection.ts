@@ -74,7 +74,14 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
     const { login } = auth;
     g.bus.publish({ type: 'auth.succeeded', time: now(), connection: conn, ...sessionFields(facts), method: login.method });
     preauth?.release(); // authenticated: no longer counted against the pre-auth caps
-    await greet(g, socket, login);
+    try {
+      await greet(g, socket, login);
+    } catch (err) {
+      // No session will own the server connection or the cancel key: give both back now.
+      login.backend.socket.destroy();
+      login.key.release();
+      throw err;
+    }
     g.metrics.sessions.inc();
 
     // Step 9.
