@@ -10,11 +10,11 @@
  *
  * The gateway sets pgwarden_audit.gateway_session = on in the startup packet of every session it
  * opens (PGC_BACKEND: fixed for the session's life; the gateway sets it last, so its value is the
- * one that counts). In such a session this library sets pgaudit.log to 'none' only while the
- * client's own top-level statement starts, as PostgreSQL marks it: a utility statement processed
- * with PROCESS_UTILITY_TOPLEVEL (where pgAudit logs DDL, ROLE, MISC, DO and CALL), or the executor
- * start of a planned statement of the portal run for a Query or Bind/Execute message (where
- * pgAudit logs SELECT, DML and function calls); and back to the configured value (RESET) for
+ * one that counts). In such a session this library makes pgAudit log with the classes 'none' only
+ * while the client's own top-level statement starts, as PostgreSQL marks it: a utility statement
+ * processed with PROCESS_UTILITY_TOPLEVEL (where pgAudit logs DDL, ROLE, MISC, DO and CALL), or the
+ * executor start of a planned statement of the portal run for a Query or Bind/Execute message
+ * (where pgAudit logs SELECT, DML and function calls); and with the configured classes again for
  * every statement started from inside it. So pgAudit logs everything else: the statements at
  * nesting level > 0 (in functions, procedures, DO blocks, triggers, and those that utility
  * statements run: EXPLAIN ANALYZE, CREATE TABLE AS, COPY (query)), and those that run at level 0
@@ -94,7 +94,7 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
 #define AUDIT_PREFIX "AUDIT: "
 #define NOT_PGAUDIT_PREFIX "not a pgAudit record: "
 
-/* Every assignment of pgaudit.log: pgAudit's, then 'none' again while a client statement holds it. */
+/* Any assignment of pgaudit.log: pgAudit's, then 'none' again while a client statement holds it. */
 static void
 pgwarden_audit_assign_pgaudit_log(const char *newval, void *extra)
 {
@@ -355,8 +355,9 @@ pgwarden_audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	 * The client's own utility statement is the one PostgreSQL runs as PROCESS_UTILITY_TOPLEVEL
 	 * (a Query or Execute message's portal); SPI, extension scripts and event triggers run theirs
 	 * as QUERY or SUBCOMMAND, and pgAudit logs those. Transaction control (SAVEPOINT, RELEASE,
-	 * ROLLBACK TO...) changes the GUC nest level inside the call, which a SET around it would not
-	 * survive: pgAudit logs it (class MISC) and the platform drops those lines of gateway sessions.
+	 * ROLLBACK TO...) is left out, as when the switch was a SET (which the GUC nest level changed
+	 * inside the call would not have survived): pgAudit logs it (class MISC) and the platform
+	 * drops those lines of gateway sessions.
 	 */
 	bool		client_statement = context == PROCESS_UTILITY_TOPLEVEL && nesting_level == 0;
 	bool		changed = IsA(pstmt->utilityStmt, TransactionStmt) ? false :
