@@ -20,6 +20,7 @@
 // Last line: ratio audit_all/off=X.XX audit_default/off=Y.YY (goal: audit_all/off ≥ 0.9).
 // Run: npm run bench:audit  (or: npx tsc -p . && node dist/bench/audit.js)
 //      [-- --seconds 15] [--rounds 3] [--warmup 3] [--profile-seconds 5] [--cpu-prof-dir DIR]
+//      [--rate TPS]  (pgbench -R in every leg: CPU per transaction at one rate; the TPS ratio then says nothing)
 //      [--pgaudit-split]  (a 4th leg, audit_all_no_pgaudit: all classes with pgaudit.log=none set
 //      on the server by ALTER SYSTEM, i.e. the gateway's share of the cost; diagnostic only)
 // (about 80 s on 2 cores; not a timed test, gates nothing)
@@ -50,12 +51,22 @@ const { values: flags } = parseArgs({
     'profile-seconds': { type: 'string', default: '5' },
     /** Where to keep the .cpuprofile (default: the bench's temp dir, removed at the end). */
     'cpu-prof-dir': { type: 'string' },
+    /** Offered TPS (pgbench -R) in every leg: CPU per transaction compared at one rate, without the
+     * throughput feedback (fewer transactions per second: fewer messages per read, more wake-ups). */
+    rate: { type: 'string' },
     /** A fourth leg: all classes with pgAudit off on the server (ALTER SYSTEM), the gateway's share. */
     'pgaudit-split': { type: 'boolean', default: false },
   },
 });
 const ROUNDS = Math.max(1, Number(flags.rounds));
-const RUN: SelectOnlyRun = { clients: 16, threads: 2, seconds: Math.max(1, Math.round(Number(flags.seconds) / ROUNDS)), connectEach: false };
+const RATE = flags.rate === undefined ? undefined : Math.max(1, Number(flags.rate));
+const RUN: SelectOnlyRun = {
+  clients: 16,
+  threads: 2,
+  seconds: Math.max(1, Math.round(Number(flags.seconds) / ROUNDS)),
+  connectEach: false,
+  ...(RATE !== undefined ? { rate: RATE } : {}),
+};
 const WARMUP: SelectOnlyRun = { ...RUN, seconds: Math.max(1, Number(flags.warmup)) };
 const PROFILE_SECONDS = Math.max(0, Number(flags['profile-seconds']));
 
@@ -104,7 +115,7 @@ await runBench(async () => {
   const options = { ...benchOptions(path.join(root, 'data')), auditDurability: 'batched' as const };
   const paths = platformPaths(options.dataDir);
   console.log(
-    `audit benchmark: pgbench -S (scale 1) -c ${RUN.clients} -j ${RUN.threads} over TLS (sslmode=require), SCRAM-SHA-256, through the gateway; ` +
+    `audit benchmark: pgbench -S (scale 1) -c ${RUN.clients} -j ${RUN.threads}${RATE !== undefined ? ` -R ${RATE}` : ''} over TLS (sslmode=require), SCRAM-SHA-256, through the gateway; ` +
       `audit store durability batched; legs ${LEGS.map((l) => l.leg).join(', ')} alternating in ${ROUNDS} rounds × ${RUN.seconds} s, ${WARMUP.seconds} s warm-up per leg`,
   );
   for (const l of LEGS) console.log(`  ${l.leg}: ${l.what}`);

@@ -85,12 +85,15 @@ export interface SelectOnlyRun {
   readonly seconds: number;
   /** A new connection (TLS + SCRAM) per transaction: pgbench -C. */
   readonly connectEach: boolean;
+  /** Offered transactions per second over all clients (pgbench -R); unset: as fast as they go. */
+  readonly rate?: number;
 }
 
 /** pgbench -S (built-in select-only script) for a fixed duration. */
 export async function selectOnly(t: PgTarget, run: SelectOnlyRun): Promise<PgbenchResult> {
   const args = ['-S', '-n', '-c', String(run.clients), '-j', String(run.threads), '-T', String(run.seconds)];
   if (run.connectEach) args.push('-C');
+  if (run.rate !== undefined) args.push('-R', String(run.rate));
   const out = await runPgbench(t, args, (run.seconds + 60) * 1000);
   const r = parsePgbench(out, run.clients);
   if (r.failed > 0) throw new Error(`${r.failed} failed transactions against ${t.label}:\n${out}`);

@@ -10,11 +10,11 @@
  *
  * The gateway sets pgwarden_audit.gateway_session = on in the startup packet of every session it
  * opens (PGC_BACKEND: fixed for the session's life; the gateway sets it last, so its value is the
- * one that counts). In such a session this library sets pgaudit.log to 'none' only while the
- * client's own top-level statement starts, as PostgreSQL marks it: a utility statement processed
- * with PROCESS_UTILITY_TOPLEVEL (where pgAudit logs DDL, ROLE, MISC, DO and CALL), or the executor
- * start of a planned statement of the portal run for a Query or Bind/Execute message (where
- * pgAudit logs SELECT, DML and function calls); and back to the configured value (RESET) for
+ * one that counts). In such a session this library makes pgAudit log with the classes 'none' only
+ * while the client's own top-level statement starts, as PostgreSQL marks it: a utility statement
+ * processed with PROCESS_UTILITY_TOPLEVEL (where pgAudit logs DDL, ROLE, MISC, DO and CALL), or the
+ * executor start of a planned statement of the portal run for a Query or Bind/Execute message
+ * (where pgAudit logs SELECT, DML and function calls); and with the configured classes again for
  * every statement started from inside it. So pgAudit logs everything else: the statements at
  * nesting level > 0 (in functions, procedures, DO blocks, triggers, and those that utility
  * statements run: EXPLAIN ANALYZE, CREATE TABLE AS, COPY (query)), and those that run at level 0
@@ -22,11 +22,15 @@
  * COMMIT, an input function run at Bind. Sessions the gateway did not open (the platform's own,
  * anyone on the server's socket) are logged fully.
  *
- * The switch is a plain SET (GUC_ACTION_SET), not a GUC nest level: utility statements may
- * commit inside (VACUUM, CREATE INDEX CONCURRENTLY, CALL with COMMIT), which a nest level cannot
- * survive. An error undoes it with the (sub)transaction, like any SET: pgaudit.log is then back
- * to what it was where the (sub)transaction began, and the flag below is restored in step by
- * the PG_FINALLY blocks between.
+ * The switch is not a SET: it hands pgAudit's own assign hook of pgaudit.log the 'none' worked
+ * out once per backend by pgAudit's check hook, and then the GUC's current value with its own
+ * `extra` (what pgAudit logs with is the class set the assign hook stores). So no GUC machinery
+ * runs per statement (a SET and a RESET parsed the class list twice and made the transaction's
+ * end walk every GUC), nothing is transactional (utility statements may commit inside: VACUUM,
+ * CREATE INDEX CONCURRENTLY, CALL with COMMIT), and SHOW pgaudit.log always shows the configured
+ * value. The PG_FINALLY blocks of the hooks switch back, also on error. While a client's
+ * statement holds 'none', any assignment of pgaudit.log (a SET inside, a function's SET clause
+ * ending, a subtransaction's abort) goes through a wrapper of that assign hook that keeps it.
  *
  * It also keeps pgAudit's records from being forged: a log message that starts with "AUDIT: " and
  * was not written by pgAudit (RAISE LOG 'AUDIT: ...' in a DO block) is rewritten before it is
@@ -51,6 +55,7 @@
 #include "utils/elog.h"
 #include "utils/formatting.h"
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
 #include "utils/portal.h"
 
 PG_MODULE_MAGIC;
@@ -67,6 +72,15 @@ static int	nesting_level = 0;
 /* pgaudit.log is 'none' by this library's doing (a top-level statement is being started). */
 static bool suppressed = false;
 
+/*
+ * pgAudit's pgaudit.log, looked up once per backend (NULL: pgAudit is not loaded), its own assign
+ * hook, and the `extra` its check hook made of 'none'.
+ */
+static struct config_string *pgaudit_log = NULL;
+static bool pgaudit_log_looked_up = false;
+static GucStringAssignHook pgaudit_assign = NULL;
+static void *none_extra = NULL;
+
 static planner_hook_type prev_planner = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
@@ -80,17 +94,77 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
 #define AUDIT_PREFIX "AUDIT: "
 #define NOT_PGAUDIT_PREFIX "not a pgAudit record: "
 
-/* Sets pgaudit.log for this session: 'none', or NULL for the configured value (RESET). */
+/* Any assignment of pgaudit.log: pgAudit's, then 'none' again while a client statement holds it. */
 static void
-set_pgaudit_log(const char *value)
+pgwarden_audit_assign_pgaudit_log(const char *newval, void *extra)
 {
-	(void) set_config_option("pgaudit.log", value, PGC_SUSET, PGC_S_SESSION,
-							 GUC_ACTION_SET, true, 0, false);
+	pgaudit_assign(newval, extra);
+	if (suppressed)
+		pgaudit_assign("none", none_extra);
 }
 
 /*
- * Whether the configured pgaudit.log (its reset value: the configuration file, or the role's or
- * database's setting) logs anything where a top-level statement of this kind is started: SELECT,
+ * Finds pgaudit.log and makes pgAudit's 'none' (once per backend; the GUC table is the
+ * postmaster's, copied at fork, so the wrapper is installed in this backend only).
+ */
+static struct config_string *
+find_pgaudit_log(void)
+{
+	struct config_generic *gen = NULL;
+	char	   *none;
+	void	   *extra = NULL;
+
+	if (pgaudit_log_looked_up)
+		return pgaudit_log;
+	pgaudit_log_looked_up = true;
+#if PG_VERSION_NUM >= 160000
+	gen = find_option("pgaudit.log", false, true, ERROR);
+#else
+	{
+		struct config_generic **vars = get_guc_variables();
+		int			n = GetNumConfigOptions();
+
+		for (int i = 0; i < n; i++)
+			if (strcmp(vars[i]->name, "pgaudit.log") == 0)
+			{
+				gen = vars[i];
+				break;
+			}
+	}
+#endif
+	if (gen == NULL || gen->vartype != PGC_STRING || (gen->flags & GUC_CUSTOM_PLACEHOLDER))
+		return NULL;
+	pgaudit_log = (struct config_string *) gen;
+	if (pgaudit_log->check_hook == NULL || pgaudit_log->assign_hook == NULL)
+		return pgaudit_log = NULL;
+	/* A check hook may replace or free its value: give it a malloc'd one, as the GUC code does. */
+	none = strdup("none");
+	if (none == NULL || !pgaudit_log->check_hook(&none, &extra, PGC_S_SESSION) || extra == NULL)
+	{
+		free(none);
+		return pgaudit_log = NULL;
+	}
+	free(none);
+	none_extra = extra;
+	pgaudit_assign = pgaudit_log->assign_hook;
+	pgaudit_log->assign_hook = pgwarden_audit_assign_pgaudit_log;
+	return pgaudit_log;
+}
+
+/* Puts pgAudit's class set to 'none', or back to the GUC's current value. */
+static void
+switch_pgaudit(bool none)
+{
+	suppressed = none;
+	if (none)
+		pgaudit_assign("none", none_extra);
+	else
+		pgaudit_assign(*pgaudit_log->variable, pgaudit_log->gen.extra);
+}
+
+/*
+ * Whether pgaudit.log as it is (the configuration file, the role's or database's setting, a
+ * superuser's SET) logs anything where a top-level statement of this kind is started: SELECT,
  * DML and function calls at executor start (READ, WRITE, FUNCTION), anything at all for a utility
  * statement. When in doubt, yes. Cached with a copy of the value it was worked out for.
  */
@@ -119,54 +193,23 @@ configured_logs(const char *configured, bool utility)
 }
 
 /*
- * pgaudit.log as configured, if something left it otherwise: a procedure that committed the
- * top-level 'none' and then failed (the abort goes back to what the COMMIT made durable). Checked
- * wherever a statement that pgAudit must see starts outside the client's statements, so that
- * a fast-path call, a deferred trigger at COMMIT or an input function at Bind never run with it.
- */
-static void
-restore_configured(void)
-{
-	const char *configured = GetConfigOptionResetString("pgaudit.log");
-	const char *current = GetConfigOption("pgaudit.log", true, false);
-
-	if (current != NULL && configured != NULL && strcmp(current, configured) != 0)
-		set_pgaudit_log(NULL);
-}
-
-/*
  * Before a statement starts (executor start or utility): pgAudit should see it unless it is the
  * client's own top-level statement in a gateway session (`client_statement`, worked out by the
- * callers from what PostgreSQL marks so). Returns whether pgaudit.log was changed for it.
- * Where the configured classes log nothing anyway (the default ROLE,DDL for a SELECT), nothing is
- * SET; pgaudit.log is only put back to the configured value if something left it otherwise (an
- * error after a COMMIT inside a procedure restores the value the SET had committed).
+ * callers from what PostgreSQL marks so). Returns whether the class set was switched for it (the
+ * caller switches it back when the statement is done, also on error). Where pgaudit.log logs
+ * nothing anyway (the default ROLE,DDL for a SELECT), nothing is switched.
  */
 static bool
 enter_statement(bool client_statement, bool utility)
 {
-	/* No SET in parallel mode (a parallel worker starts its part of the plan at level 0). */
-	if (!gateway_session || IsInParallelMode())
+	/* Not in parallel mode (a parallel worker starts its part of the plan at level 0). */
+	if (!gateway_session || IsInParallelMode() || client_statement == suppressed)
 		return false;
-	if (client_statement == suppressed)
-	{
-		/* Outside any client statement: pgAudit logs with the configured classes. */
-		if (!suppressed && nesting_level == 0)
-			restore_configured();
+	if (find_pgaudit_log() == NULL)
 		return false;
-	}
-	if (client_statement)
-	{
-		const char *configured = GetConfigOptionResetString("pgaudit.log");
-
-		if (!configured_logs(configured, utility))
-		{
-			restore_configured();
-			return false;
-		}
-	}
-	set_pgaudit_log(client_statement ? "none" : NULL);
-	suppressed = client_statement;
+	if (client_statement && !configured_logs(*pgaudit_log->variable, utility))
+		return false;
+	switch_pgaudit(client_statement);
 	return true;
 }
 
@@ -212,17 +255,6 @@ is_client_query(QueryDesc *queryDesc)
 	return only_protocol_error_context();
 }
 
-/*
- * After the statement returned normally (on error, the abort undoes the SET); the callers'
- * PG_FINALLY has put the flag back already.
- */
-static void
-leave_statement(bool changed, bool was_suppressed)
-{
-	if (changed)
-		set_pgaudit_log(was_suppressed ? "none" : NULL);
-}
-
 static void
 pgwarden_audit_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
@@ -240,10 +272,10 @@ pgwarden_audit_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	PG_FINALLY();
 	{
 		nesting_level--;
-		suppressed = was_suppressed;	/* also on error, as the abort restores the SET */
+		if (changed)
+			switch_pgaudit(was_suppressed); /* also on error */
 	}
 	PG_END_TRY();
-	leave_statement(changed, was_suppressed);
 }
 
 static PlannedStmt *
@@ -323,8 +355,9 @@ pgwarden_audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	 * The client's own utility statement is the one PostgreSQL runs as PROCESS_UTILITY_TOPLEVEL
 	 * (a Query or Execute message's portal); SPI, extension scripts and event triggers run theirs
 	 * as QUERY or SUBCOMMAND, and pgAudit logs those. Transaction control (SAVEPOINT, RELEASE,
-	 * ROLLBACK TO...) changes the GUC nest level inside the call, which a SET around it would not
-	 * survive: pgAudit logs it (class MISC) and the platform drops those lines of gateway sessions.
+	 * ROLLBACK TO...) is left out, as when the switch was a SET (which the GUC nest level changed
+	 * inside the call would not have survived): pgAudit logs it (class MISC) and the platform
+	 * drops those lines of gateway sessions.
 	 */
 	bool		client_statement = context == PROCESS_UTILITY_TOPLEVEL && nesting_level == 0;
 	bool		changed = IsA(pstmt->utilityStmt, TransactionStmt) ? false :
@@ -343,10 +376,10 @@ pgwarden_audit_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	PG_FINALLY();
 	{
 		nesting_level--;
-		suppressed = was_suppressed;	/* also on error, as the abort restores the SET */
+		if (changed)
+			switch_pgaudit(was_suppressed); /* also on error */
 	}
 	PG_END_TRY();
-	leave_statement(changed, was_suppressed);
 }
 
 /*

@@ -22,10 +22,37 @@ export interface EventSession {
   readonly connection: ConnectionContext;
   readonly fields: SessionFields;
   readonly connectionJson: string;
+  /** The session's fixed parts of the text, each with the keys around it that never change. */
+  readonly json: {
+    /** `{` and applicationName. */
+    readonly head: string;
+    /** connection, from its key on. */
+    readonly connection: string;
+    /** database, from its key on (empty when absent). */
+    readonly database: string;
+    readonly objectId: string;
+    readonly server: string;
+    /** type and user, and the closing brace. */
+    readonly tail: string;
+  };
 }
 
 export function eventSession(connection: ConnectionContext, fields: SessionFields): EventSession {
-  return { connection, fields, connectionJson: canonicalJson(connection) };
+  const connectionJson = canonicalJson(connection);
+  const field = (key: string, value: string | undefined) => (value === undefined ? '' : `,"${key}":${str(value)}`);
+  return {
+    connection,
+    fields,
+    connectionJson,
+    json: {
+      head: fields.applicationName === undefined ? '{' : `{"applicationName":${str(fields.applicationName)},`,
+      connection: `,"connection":${connectionJson}`,
+      database: field('database', fields.database),
+      objectId: field('objectId', fields.objectId),
+      server: field('server', fields.server),
+      tail: `,"type":"statement"${field('user', fields.user)}}`,
+    },
+  };
 }
 
 /** JSON of the class and object lists, which the classifier shares between the statements of a
@@ -42,44 +69,58 @@ function jsonOfList(list: readonly unknown[]): string {
   return text;
 }
 
-const str = (s: string): string => JSON.stringify(s);
-const num = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
+function str(s: string): string {
+  return JSON.stringify(s);
+}
+
+function num(n: number): string {
+  return Number.isFinite(n) ? String(n) : 'null';
+}
+
+/** JSON of the few strings a field takes (class, commandTag, outcome, protocol), made once each. */
+const tokenJson = new Map<string, string>();
+const MAX_TOKENS = 512;
+
+function token(s: string): string {
+  let json = tokenJson.get(s);
+  if (json === undefined) {
+    json = str(s);
+    if (tokenJson.size >= MAX_TOKENS) tokenJson.clear();
+    tokenJson.set(s, json);
+  }
+  return json;
+}
+
+/** The last event time and its `,"time":...` (one per millisecond at most). */
+let timeText = '';
+let timeJson = ',"time":""';
 
 /** The same fields as `{ type, time, connection, ...fields, ...st }`, with its canonical JSON. */
 export function statementExecuted(time: string, session: EventSession, st: StatementEvent): StatementExecuted {
   const f = session.fields;
+  const sj = session.json;
   const e: Record<string, unknown> = {};
-  let j = '{';
-  if (f.applicationName !== undefined) {
-    e.applicationName = f.applicationName;
-    j += `"applicationName":${str(f.applicationName)},`;
-  }
+  if (f.applicationName !== undefined) e.applicationName = f.applicationName;
   e.class = st.class;
   e.classes = st.classes;
   e.commandTag = st.commandTag;
   e.connection = session.connection;
-  j += `"class":${str(st.class)},"classes":${jsonOfList(st.classes)},"commandTag":${str(st.commandTag)},"connection":${session.connectionJson}`;
+  let j = `${sj.head}"class":${token(st.class)},"classes":${jsonOfList(st.classes)},"commandTag":${token(st.commandTag)}${sj.connection}`;
   if (st.copyBytes !== undefined) {
     e.copyBytes = st.copyBytes;
     j += `,"copyBytes":${num(st.copyBytes)}`;
   }
-  if (f.database !== undefined) {
-    e.database = f.database;
-    j += `,"database":${str(f.database)}`;
-  }
+  if (f.database !== undefined) e.database = f.database;
   e.durationMs = st.durationMs;
-  j += `,"durationMs":${num(st.durationMs)}`;
+  j += `${sj.database},"durationMs":${num(st.durationMs)}`;
   if (st.errorMessage !== undefined) {
     e.errorMessage = st.errorMessage;
     j += `,"errorMessage":${str(st.errorMessage)}`;
   }
-  if (f.objectId !== undefined) {
-    e.objectId = f.objectId;
-    j += `,"objectId":${str(f.objectId)}`;
-  }
+  if (f.objectId !== undefined) e.objectId = f.objectId;
   e.objects = st.objects;
   e.outcome = st.outcome;
-  j += `,"objects":${jsonOfList(st.objects)},"outcome":${str(st.outcome)}`;
+  j += `${sj.objectId},"objects":${jsonOfList(st.objects)},"outcome":${token(st.outcome)}`;
   if (st.params !== undefined) {
     e.params = st.params;
     j += `,"params":${JSON.stringify(st.params)}`; // strings and nulls: canonical as they are
@@ -89,15 +130,13 @@ export function statementExecuted(time: string, session: EventSession, st: State
     j += `,"parseError":${str(st.parseError)}`;
   }
   e.protocol = st.protocol;
-  j += `,"protocol":${str(st.protocol)}`;
+  j += `,"protocol":${token(st.protocol)}`;
   if (st.rows !== undefined) {
     e.rows = st.rows;
     j += `,"rows":${num(st.rows)}`;
   }
-  if (f.server !== undefined) {
-    e.server = f.server;
-    j += `,"server":${str(f.server)}`;
-  }
+  if (f.server !== undefined) e.server = f.server;
+  j += sj.server;
   if (st.sqlstate !== undefined) {
     e.sqlstate = st.sqlstate;
     j += `,"sqlstate":${str(st.sqlstate)}`;
@@ -113,16 +152,16 @@ export function statementExecuted(time: string, session: EventSession, st: State
     j += `,"textSha256":${str(st.textSha256)}`;
   }
   e.time = time;
-  j += `,"time":${str(time)}`;
+  if (time !== timeText) {
+    timeText = time;
+    timeJson = `,"time":${str(time)}`;
+  }
+  j += timeJson;
   if (st.truncated !== undefined) {
     e.truncated = st.truncated;
     j += `,"truncated":${st.truncated ? 'true' : 'false'}`;
   }
   e.type = 'statement';
-  j += ',"type":"statement"';
-  if (f.user !== undefined) {
-    e.user = f.user;
-    j += `,"user":${str(f.user)}`;
-  }
-  return withCanonicalText(e, `${j}}`) as unknown as StatementExecuted;
+  if (f.user !== undefined) e.user = f.user;
+  return withCanonicalText(e, j + sj.tail) as unknown as StatementExecuted;
 }

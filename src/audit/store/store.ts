@@ -216,21 +216,25 @@ export class AuditStore {
       return this.refuse('queue-full', `more than ${this.o.maxPendingRecords} audit records are waiting to be written`);
     }
     if (typeof event !== 'object' || event === null || Array.isArray(event)) return this.refuse('invalid-event', 'an audit event must be a JSON object');
-    let text: string | undefined;
+    // Built with its canonical text (a statement event): an object's JSON by construction, left as
+    // it was made (reading a character would flatten the text here, before the batch is joined).
+    let text = canonicalTextOf(event);
     let canonical = true;
-    try {
-      // Canonical here when the event is plain data (every event of the platform), which spares
-      // the writer thread a JSON.parse and a re-serialization per record; else as JSON.stringify
-      // writes it, for the writer to canonicalize.
-      text = canonicalTextOf(event) ?? canonicalJsonOfPlain(event, MAX_DEPTH);
-      if (text === undefined) {
-        canonical = false;
-        text = JSON.stringify(event) as string | undefined;
+    if (text === undefined) {
+      try {
+        // Canonical here when the event is plain data (every event of the platform), which spares
+        // the writer thread a JSON.parse and a re-serialization per record; else as JSON.stringify
+        // writes it, for the writer to canonicalize.
+        text = canonicalJsonOfPlain(event, MAX_DEPTH);
+        if (text === undefined) {
+          canonical = false;
+          text = JSON.stringify(event) as string | undefined;
+        }
+      } catch (err) {
+        return this.refuse('invalid-event', `the audit event is not JSON: ${err instanceof TypeError ? err.message : 'cannot encode'}`);
       }
-    } catch (err) {
-      return this.refuse('invalid-event', `the audit event is not JSON: ${err instanceof TypeError ? err.message : 'cannot encode'}`);
+      if (typeof text !== 'string' || text.charCodeAt(0) !== 0x7b) return this.refuse('invalid-event', 'an audit event must be a JSON object');
     }
-    if (typeof text !== 'string' || text.charCodeAt(0) !== 0x7b) return this.refuse('invalid-event', 'an audit event must be a JSON object');
     // The canonical form has the same characters in another order: the same length.
     if (text.length > this.o.maxRecordBytes / 3 && Buffer.byteLength(text) > this.o.maxRecordBytes) {
       return this.refuse('invalid-event', `the audit event is larger than ${this.o.maxRecordBytes} bytes`);

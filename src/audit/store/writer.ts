@@ -13,7 +13,8 @@ import { checkpointsPath, segmentPath } from './files.js';
 import type { AppendFile, AuditIo } from './io.js';
 import type { MerkleFrontier } from './merkle.js';
 import type { ResolvedOptions } from './options.js';
-import { formatRecordLine, recordHashHex, ZERO_HASH } from './record.js';
+import { ZERO_HASH } from './record.js';
+import { RecordLines } from './record-lines.js';
 import { recoverStore, type RecoveryReport } from './recover.js';
 import type { QueuedRecord, WriterCounts, WriterEvents, WriterSetup } from './writer-types.js';
 
@@ -46,6 +47,8 @@ export class StoreWriter {
   /** The last record time formatted, and its ms. */
   private timeMs = -1;
   private timeText = '';
+  /** Each batch's lines, written as bytes. */
+  private readonly lines = new RecordLines();
 
   private pending: QueuedRecord[] = [];
   private waiters: Waiter[] = [];
@@ -217,7 +220,8 @@ export class StoreWriter {
     const before = { seq: this.seq, lastHash: this.lastHash, frontier: this.frontier.clone() };
     const hashes: string[] = new Array(valid);
     const firstSeq = this.seq + 1;
-    let text = '';
+    const lines = this.lines;
+    lines.reset();
     let k = 0;
     let firstTimeMs: number | undefined;
     for (let i = 0; i < batch.length; i++) {
@@ -231,14 +235,13 @@ export class StoreWriter {
       }
       const time = this.timeText;
       firstTimeMs ??= item.timeMs;
-      const hash = recordHashHex(seq, time, this.lastHash, item.text);
-      text += formatRecordLine(seq, time, this.lastHash, hash, item.text);
+      const hash = lines.append(seq, time, this.lastHash, item.text);
       this.frontier.appendHex(hash);
       this.seq = seq;
       this.lastHash = hash;
       hashes[k++] = hash;
     }
-    const data = Buffer.from(text);
+    const data = lines.bytes();
     try {
       this.counts.writes++;
       await this.segment.append(data);
