@@ -56,6 +56,9 @@ async function connectError(server: string): Promise<{ code?: string; message: s
     database: 'postgres',
     ssl: { rejectUnauthorized: false },
   });
+  // A server stopping just after the login ends the session (57P01) as an 'error' event, which
+  // must not be left unhandled: that connection counts as served here.
+  c.on('error', () => undefined);
   try {
     await c.connect();
     await c.end();
