@@ -14,29 +14,21 @@ export interface SqlWatchSink {
 const MAX_TEXT = 64 * 1024;
 const DECODE: DecodeNeeds = Object.freeze({ maxStatementBytes: MAX_TEXT });
 
+/** A framing error or a throwing sink detaches the watch from the session's observer, which then
+ * stops calling it (the relay goes on). */
 export class SqlWatch implements SessionConsumer {
   readonly decode = DECODE;
-  private stopped = false;
   private lastText = '';
 
   constructor(private readonly sink: SqlWatchSink) {}
 
   frontend(e: FrontendEvent): void {
-    if (this.stopped || (e.type !== 'query' && e.type !== 'parse')) return;
+    if (e.type !== 'query' && e.type !== 'parse') return;
     this.lastText = e.text;
     this.sink.statement(e.text);
   }
 
   backend(e: BackendEvent): void {
-    if (!this.stopped && e.type === 'error') this.sink.error(e.sqlstate, this.lastText);
-  }
-
-  /** A framing error or a throwing sink: the watch stops quietly (the relay goes on). */
-  failed(): void {
-    this.stopped = true;
-  }
-
-  end(): void {
-    this.stopped = true;
+    if (e.type === 'error') this.sink.error(e.sqlstate, this.lastText);
   }
 }

@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
-import type pg from 'pg';
+import pg from 'pg';
 import type { TestPlatform } from './platform.js';
 
 export interface PsqlResult {
@@ -28,6 +28,25 @@ export function psql(conninfo: string, password: string, args: readonly string[]
 
 export function gatewayPort(t: TestPlatform): number {
   return t.platform.gateway.port;
+}
+
+/** node-postgres through the gateway as `user@server` over TLS (certificate not checked), connected. */
+export async function gatewayClient(
+  t: TestPlatform,
+  o: { readonly server: string; readonly user: string; readonly password: string; readonly app?: string; readonly options?: string },
+): Promise<pg.Client> {
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port: gatewayPort(t),
+    user: `${o.user}@${o.server}`,
+    password: o.password,
+    database: 'postgres',
+    ...(o.app !== undefined ? { application_name: o.app } : {}),
+    ...(o.options !== undefined ? { options: o.options } : {}),
+    ssl: { rejectUnauthorized: false },
+  });
+  await c.connect();
+  return c;
 }
 
 export function conninfo(t: TestPlatform, opts: Record<string, string | number>): string {

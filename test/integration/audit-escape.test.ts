@@ -9,11 +9,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
 import type net from 'node:net';
-import pg from 'pg';
 import { allowLoopback, auditEvents, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
-import { pgauditAvailable } from '../../src/engine/server-libraries.js';
+import { pgwardenAuditInstalled } from '../helpers/pgaudit.js';
+import { gatewayClient } from '../helpers/clients.js';
 
 const PASSWORD = 'Escape-Audit-Passw0rd!';
 const SERVER = 'escape1';
@@ -101,17 +100,8 @@ class RawSession {
   }
 
   static async open(app: string): Promise<RawSession> {
-    const c = new pg.Client({
-      host: '127.0.0.1',
-      port: t.platform.gateway.port,
-      user: `owner@${SERVER}`,
-      password: PASSWORD,
-      database: 'postgres',
-      application_name: app,
-      ssl: { rejectUnauthorized: false },
-    });
+    const c = await gatewayClient(t, { server: SERVER, user: 'owner', password: PASSWORD, app });
     c.on('error', () => undefined); // the session is ours after the login
-    await c.connect();
     return new RawSession((c as unknown as { connection: { stream: net.Socket } }).connection.stream);
   }
 
@@ -301,16 +291,7 @@ test('V2: a tap that cannot follow the stream ends the session with FATAL 58030 
 
 test('V3: a 2 MiB statement is in the log, cut to 8 KiB, with its whole length and SHA-256', async () => {
   const app = 'escape-big-statement';
-  const c = new pg.Client({
-    host: '127.0.0.1',
-    port: t.platform.gateway.port,
-    user: `owner@${SERVER}`,
-    password: PASSWORD,
-    database: 'postgres',
-    application_name: app,
-    ssl: { rejectUnauthorized: false },
-  });
-  await c.connect();
+  const c = await gatewayClient(t, { server: SERVER, user: 'owner', password: PASSWORD, app });
   try {
     const big = `SELECT '${'x'.repeat(2 * 1024 * 1024)}' AS big`;
     await c.query(big);
@@ -332,33 +313,13 @@ test('V3: a 2 MiB statement is in the log, cut to 8 KiB, with its whole length a
   }
 });
 
-const pgauditInstalled = (() => {
-  try {
-    return (
-      existsSync('/usr/lib/postgresql') &&
-      readdirSync('/usr/lib/postgresql').some(
-        (v) => pgauditAvailable({ libDir: `/usr/lib/postgresql/${v}/lib` } as never) && existsSync(`/usr/lib/postgresql/${v}/lib/pgwarden_audit.so`),
-      )
-    );
-  } catch {
-    return false;
-  }
-})();
+const pgauditInstalled = pgwardenAuditInstalled();
 
 test('V3: a statement pgAudit logs in a line longer than 4 MiB is read, cut, with its length and SHA-256', {
   skip: pgauditInstalled ? false : 'needs pgaudit and ext/pgwarden_audit installed',
 }, async () => {
   const app = 'escape-big-nested';
-  const c = new pg.Client({
-    host: '127.0.0.1',
-    port: t.platform.gateway.port,
-    user: `owner@${SERVER}`,
-    password: PASSWORD,
-    database: 'postgres',
-    application_name: app,
-    ssl: { rejectUnauthorized: false },
-  });
-  await c.connect();
+  const c = await gatewayClient(t, { server: SERVER, user: 'owner', password: PASSWORD, app });
   try {
     const inner = `CREATE TABLE big_nested (id int /* ${'n'.repeat(5 * 1024 * 1024)} */)`;
     await c.query(`DO $do$ BEGIN EXECUTE $x$${inner}$x$; END $do$`);

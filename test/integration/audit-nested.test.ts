@@ -7,10 +7,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { allowLoopback, auditEvents, startTestPlatform, until, type TestPlatform, setAuditClasses } from '../helpers/platform.js';
-import { pgauditAvailable } from '../../src/engine/server-libraries.js';
-import { conninfo } from '../helpers/clients.js';
+import { pgwardenAuditInstalled } from '../helpers/pgaudit.js';
+import { conninfo, gatewayClient } from '../helpers/clients.js';
 
 const PASSWORD = 'Nested-Audit-Passw0rd!';
 const SERVER = 'nested1';
@@ -45,18 +44,7 @@ function pgauditLines(app: string): string[] {
   return out;
 }
 
-const available = (() => {
-  try {
-    return (
-      existsSync('/usr/lib/postgresql') &&
-      readdirSync('/usr/lib/postgresql').some(
-        (v) => pgauditAvailable({ libDir: `/usr/lib/postgresql/${v}/lib` } as never) && existsSync(`/usr/lib/postgresql/${v}/lib/pgwarden_audit.so`),
-      )
-    );
-  } catch {
-    return false;
-  }
-})();
+const available = pgwardenAuditInstalled();
 
 before(async () => {
   if (!available) return;
@@ -69,29 +57,16 @@ before(async () => {
 });
 after(async () => t?.stop());
 
-const gatewayClient = async (app: string, options?: string) => {
-  const c = new pg.Client({
-    host: '127.0.0.1',
-    port: t.platform.gateway.port,
-    user: `owner@${SERVER}`,
-    password: PASSWORD,
-    database: 'postgres',
-    application_name: app,
-    options,
-    ssl: { rejectUnauthorized: false },
-  });
-  await c.connect();
-  return c;
-};
+const ownerClient = (app: string, options?: string) => gatewayClient(t, { server: SERVER, user: 'owner', password: PASSWORD, app, options });
 
 test('gateway sessions: top-level SELECT and DML are not logged twice; statements in functions, DO blocks and triggers are, joined to the session', {
   skip: available ? false : 'needs pgaudit and ext/pgwarden_audit installed',
 }, async () => {
-  const c = await gatewayClient('nested-app');
+  const c = await ownerClient('nested-app');
   // A client cannot switch the marker off: the gateway's own startup parameter comes last.
   const marker = await c.query("select current_setting('pgwarden_audit.gateway_session') v");
   assert.equal(marker.rows[0].v, 'on');
-  const sly = await gatewayClient('nested-sly', '-c pgwarden_audit.gateway_session=off');
+  const sly = await ownerClient('nested-sly', '-c pgwarden_audit.gateway_session=off');
   assert.equal((await sly.query("select current_setting('pgwarden_audit.gateway_session') v")).rows[0].v, 'on');
   await assert.rejects(sly.query('set pgwarden_audit.gateway_session = off'), /cannot be set after connection start/);
   await sly.end();
@@ -318,7 +293,7 @@ const pgauditOf = (session: string | undefined): PgAuditEvent[] =>
 test("statements outside the client's own ones are logged: a fast-path call, deferred triggers at COMMIT, input at Bind, CREATE TABLE AS, EXPLAIN ANALYZE", {
   skip: available ? false : 'needs pgaudit and ext/pgwarden_audit installed',
 }, async () => {
-  const c = await gatewayClient('escape-app');
+  const c = await ownerClient('escape-app');
   await c.query('create table v4_log (source text, val int)');
   await c.query(`create function v4_fast(n int) returns int language plpgsql as $$
     declare r record;

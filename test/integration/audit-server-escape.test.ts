@@ -10,9 +10,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { allowLoopback, auditEvents, startTestPlatform, until, type TestPlatform, setAuditClasses } from '../helpers/platform.js';
-import { pgauditAvailable } from '../../src/engine/server-libraries.js';
+import { pgwardenAuditInstalled } from '../helpers/pgaudit.js';
+import { gatewayClient } from '../helpers/clients.js';
 import { findPgBinaries } from '../../src/host/pg-binaries.js';
 
 const PASSWORD = 'Escape-Audit-Passw0rd!';
@@ -22,7 +23,7 @@ let t: TestPlatform;
 let serverId: number;
 
 const binaries = findPgBinaries();
-const hasAudit = pgauditAvailable(binaries) && existsSync(path.join(binaries.libDir, 'pgwarden_audit.so'));
+const hasAudit = pgwardenAuditInstalled();
 
 before(async () => {
   t = await startTestPlatform();
@@ -35,19 +36,7 @@ before(async () => {
 });
 after(async () => t?.stop());
 
-const adminClient = async (app: string) => {
-  const c = new pg.Client({
-    host: '127.0.0.1',
-    port: t.platform.gateway.port,
-    user: `owner@${SERVER}`,
-    password: PASSWORD,
-    database: 'postgres',
-    application_name: app,
-    ssl: { rejectUnauthorized: false },
-  });
-  await c.connect();
-  return c;
-};
+const adminClient = (app: string) => gatewayClient(t, { server: SERVER, user: 'owner', password: PASSWORD, app });
 
 interface Refusal {
   code: string | undefined;
