@@ -315,6 +315,16 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 10,
+    name: 'connection pooling per server',
+    sql: `
+      alter table servers add column pool_mode text not null default 'none'
+        check (pool_mode in ('none', 'session', 'transaction'));
+      alter table servers add column pool_size int not null default 20
+        check (pool_size between 1 and 10000);
+    `,
+  },
 ];
 
 export async function migrate(client: pg.ClientBase, ctx: MigrationContext): Promise<void> {

@@ -4,6 +4,10 @@ import type pg from 'pg';
 export type ServerState = 'Creating' | 'Ready' | 'Stopped' | 'Disabled' | 'Inaccessible' | 'Dropping';
 export type Toggle = 'Enabled' | 'Disabled';
 export type MinimalTlsVersion = 'TLS1_2' | 'TLS1_3' | 'TLSEnforcementDisabled';
+/** none: one server connection per client session; session: a client's server connection is
+ * kept warm for the next client of the same (role, database, parameters); transaction: lent for
+ * one transaction at a time. */
+export type PoolMode = 'none' | 'session' | 'transaction';
 
 export interface ServerRecord {
   readonly id: number;
@@ -14,6 +18,9 @@ export interface ServerRecord {
   readonly publicNetworkAccess: Toggle;
   /** Disabled: only token logins are accepted. */
   readonly passwordAuth: Toggle;
+  readonly poolMode: PoolMode;
+  /** Server connections per (role, database, startup parameters) when pooling. */
+  readonly poolSize: number;
   readonly state: ServerState;
   readonly hostId: string;
   readonly createdAt: Date;
@@ -28,6 +35,8 @@ interface Row {
   minimal_tls_version: MinimalTlsVersion;
   public_network_access: Toggle;
   password_auth: Toggle;
+  pool_mode: PoolMode;
+  pool_size: number;
   state: ServerState;
   host_id: string;
   created_at: Date;
@@ -43,6 +52,8 @@ function fromRow(r: Row): ServerRecord {
     minimalTlsVersion: r.minimal_tls_version,
     publicNetworkAccess: r.public_network_access,
     passwordAuth: r.password_auth,
+    poolMode: r.pool_mode,
+    poolSize: r.pool_size,
     state: r.state,
     hostId: r.host_id,
     createdAt: r.created_at,
@@ -52,6 +63,8 @@ function fromRow(r: Row): ServerRecord {
 
 export type ServerSettings = Pick<ServerRecord, 'sslEnforcement' | 'minimalTlsVersion' | 'publicNetworkAccess'> & {
   readonly passwordAuth?: Toggle;
+  readonly poolMode?: PoolMode;
+  readonly poolSize?: number;
 };
 
 export class ServersRepo {
@@ -83,9 +96,19 @@ export class ServersRepo {
          minimal_tls_version = coalesce($3, minimal_tls_version),
          public_network_access = coalesce($4, public_network_access),
          password_auth = coalesce($5, password_auth),
+         pool_mode = coalesce($6, pool_mode),
+         pool_size = coalesce($7, pool_size),
          updated_at = now()
        where name = $1 returning *`,
-      [name, settings.sslEnforcement ?? null, settings.minimalTlsVersion ?? null, settings.publicNetworkAccess ?? null, settings.passwordAuth ?? null],
+      [
+        name,
+        settings.sslEnforcement ?? null,
+        settings.minimalTlsVersion ?? null,
+        settings.publicNetworkAccess ?? null,
+        settings.passwordAuth ?? null,
+        settings.poolMode ?? null,
+        settings.poolSize ?? null,
+      ],
     );
     return rows[0] ? fromRow(rows[0]) : null;
   }

@@ -16,6 +16,8 @@ export function server(over: Partial<ServerRecord> = {}): ServerRecord {
     minimalTlsVersion: 'TLS1_2',
     publicNetworkAccess: 'Enabled',
     passwordAuth: 'Enabled',
+    poolMode: 'none',
+    poolSize: 20,
     state: 'Ready',
     hostId: 'local',
     createdAt: new Date(0),
