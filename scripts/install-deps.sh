@@ -62,6 +62,9 @@ if [ -n "$PG_MAJOR" ]; then build_library pgwarden_audit; fi
 # to the server's archive agent without starting a process per segment (ext/pgwarden_archive).
 if [ -n "$PG_MAJOR" ] && [ "$PG_MAJOR" -ge 15 ]; then build_library pgwarden_archive; fi
 
+# psycopg and pgJDBC: real clients of other languages in the tests.
+bash scripts/install-clients.sh
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 else

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Platform, defaultOptions, type PlatformOptions, type ClientConfig } from '../../src/app/platform.js';
 import { callApi, ApiError, type ApiTarget } from '../../src/cli/api-client.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const cliPath = path.join(repoRoot, 'bin', 'pgwarden.js');
 
 export interface CliResult {
