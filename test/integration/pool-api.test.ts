@@ -61,9 +61,7 @@ test('PATCH sets poolMode and poolSize, GET returns them, and the change is audi
   const event = await until(
     'the server.update admin action with the pool changes',
     async () =>
-      auditEvents(t).find(
-        (e) => e.type === 'admin.action' && e.action === 'server.update' && e.target === `/servers/${SERVER}` && e.outcome === 'success',
-      ),
+      auditEvents(t).find((e) => e.type === 'admin.action' && e.action === 'server.update' && e.target === `/servers/${SERVER}` && e.outcome === 'success'),
     10_000,
     50,
   );
