@@ -11,7 +11,8 @@ import type { ThreatEngine } from '../threat/engine.js';
 import { MaintenanceConnections } from '../engine/maintenance.js';
 import { TokensRepo } from '../catalog/tokens-repo.js';
 import type { Gateway } from '../gateway/gateway.js';
-import { createMetrics } from '../services/metrics.js';
+import { createMetrics, poolMetrics } from '../services/metrics.js';
+import type { PoolStatsSource } from '../gateway/pool/types.js';
 import { PlatformService } from '../services/platform-service.js';
 import { AuditFailureAlerts } from '../services/platform-alerts.js';
 import type { PlatformOptions } from './options.js';
@@ -89,6 +90,8 @@ export class GatewayProcess {
     const { db } = this.catalog;
     this.snapshotPart = await followCatalog(this.catalog, metrics);
     const { feed, snapshots } = this.snapshotPart;
+    const pools: PoolStatsSource = { poolStats: () => [] }; // gateway.pools once pooling lands
+    poolMetrics(metrics, () => snapshots.snapshot.servers.keys(), pools);
     const connections = new MaintenanceConnections(paths);
     this.maintenance = { connections, stop: () => connections.closePools() };
     const { engine } = await startThreat(o, host, { bus, log, db, snapshots, consoleUrl: () => this.apiUrl });

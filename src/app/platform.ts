@@ -19,7 +19,8 @@ import type { SnapshotStore } from '../catalog/snapshot.js';
 import { TokensRepo } from '../catalog/tokens-repo.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { GatewayCertificates } from '../gateway/tls-certificates.js';
-import { createMetrics } from '../services/metrics.js';
+import { createMetrics, poolMetrics } from '../services/metrics.js';
+import type { PoolStatsSource } from '../gateway/pool/types.js';
 import { Operations } from '../services/operations.js';
 import { NetworkService } from '../services/network-service.js';
 import type { ServerService } from '../services/server-service.js';
@@ -161,7 +162,10 @@ export class Platform {
     this.snapshotPart = await followCatalog(catalog, metrics);
     const { feed, snapshots } = this.snapshotPart;
 
-    const servers = buildServers(o, host, { db, snapshots, bus, log, threat });
+    // The gateway starts after the API: the pools are read through it when asked, not now.
+    const pools: PoolStatsSource = { poolStats: () => [] }; // gateway.pools once pooling lands
+    poolMetrics(metrics, () => snapshots.snapshot.servers.keys(), pools);
+    const servers = buildServers(o, host, { db, snapshots, bus, log, threat, pools });
     this.serversPart = servers;
     const auditSync = new AuditSettingsSync({ snapshots, servers: servers.servers, hostId: host.hostId, log });
     await startServers(servers, auditSync, bus);

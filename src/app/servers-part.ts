@@ -22,6 +22,7 @@ import { ConfigurationService } from '../services/configuration-service.js';
 import { DEFAULT_BACKUP_RETENTION_DAYS, scheduleBackups } from '../services/backup-schedule.js';
 import { publishServerEvents, reportKeyLost, type ThreatAlerts } from '../services/platform-alerts.js';
 import type { AuditSettingsSync } from '../services/audit-settings-sync.js';
+import type { PoolStatsSource } from '../gateway/pool/types.js';
 import { GiB, type Host } from './host.js';
 import type { PlatformOptions } from './options.js';
 import type { Part } from './parts.js';
@@ -45,6 +46,8 @@ interface ServersDeps {
   readonly bus: EventBus;
   readonly log: Logger;
   readonly threat: ThreatAlerts;
+  /** The gateway's pools, which the API reports on (none when not given). */
+  readonly pools?: PoolStatsSource;
 }
 
 /** The servers' keys, engine and services, wired; nothing started yet (see startServers). */
@@ -91,7 +94,7 @@ export function buildServers(options: PlatformOptions, host: Host, d: ServersDep
   );
   const nameOf = (id: number) => [...d.snapshots.snapshot.servers.values()].find((s) => s.id === id)?.name ?? String(id);
   publishServerEvents(servers, d.bus, nameOf);
-  const serverService = new ServerService(repo, servers, host.hostId);
+  const serverService = new ServerService(repo, servers, host.hostId, d.pools);
   const configurations = new ConfigurationService(repo, new ServerParametersRepo(d.db), servers, host.hostId);
   // A restore copies its source's server parameters.
   serverService.copyOnRestore = (from, to) => configurations.copyForRestore(from, to);

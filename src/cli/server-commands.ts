@@ -1,4 +1,4 @@
-// pgwarden server create|list|show|update|delete|stop|start
+// pgwarden server create|list|show|update|delete|stop|start (and the server's sub-resources)
 import { Command, Option } from 'commander';
 import { contextOf } from './context.js';
 import { show } from './output.js';
@@ -10,9 +10,20 @@ import { addServerThreatCommands } from './threat-commands.js';
 import { addRestoreCommand } from './backup-commands.js';
 import { addServerKeyCommands } from './key-commands.js';
 import { addServerConfigurationCommands } from './configuration-commands.js';
+import { addServerPoolCommands, poolModeOption, poolSizeOption } from './pool-commands.js';
 
 type Server = Record<string, unknown>;
-const LIST_COLUMNS = ['name', 'state', 'administratorLogin', 'sslEnforcement', 'minimalTlsVersion', 'publicNetworkAccess', 'fullyQualifiedDomainName'];
+const LIST_COLUMNS = [
+  'name',
+  'state',
+  'administratorLogin',
+  'sslEnforcement',
+  'minimalTlsVersion',
+  'publicNetworkAccess',
+  'poolMode',
+  'poolSize',
+  'fullyQualifiedDomainName',
+];
 
 const sslOption = () => new Option('--ssl-enforcement <value>', 'require TLS from clients').choices(['Enabled', 'Disabled']);
 const tlsOption = () => new Option('--minimal-tls-version <value>', 'lowest TLS version accepted').choices(['TLS1_2', 'TLS1_3', 'TLSEnforcementDisabled']);
@@ -81,15 +92,19 @@ export function serverCommand(): Command {
     .addOption(tlsOption())
     .addOption(publicOption())
     .addOption(new Option('--password-auth <value>', 'accept password logins (Disabled: token logins only)').choices(['Enabled', 'Disabled']))
-    .action(async (name: string, o: Record<string, string | undefined>, cmd: Command) => {
+    .addOption(poolModeOption())
+    .addOption(poolSizeOption())
+    .action(async (name: string, o: Record<string, string | number | undefined>, cmd: Command) => {
       const ctx = contextOf(cmd);
       const body = Object.fromEntries(
         Object.entries({
-          administratorLoginPassword: await adminPassword(o.adminPassword, false),
+          administratorLoginPassword: await adminPassword(o.adminPassword as string | undefined, false),
           sslEnforcement: o.sslEnforcement,
           minimalTlsVersion: o.minimalTlsVersion,
           publicNetworkAccess: o.publicNetworkAccess,
           passwordAuth: o.passwordAuth,
+          poolMode: o.poolMode,
+          poolSize: o.poolSize,
         }).filter(([, v]) => v !== undefined),
       );
       if (Object.keys(body).length === 0) throw new Error('Nothing to update: give at least one setting.');
@@ -134,5 +149,6 @@ export function serverCommand(): Command {
   addRestoreCommand(server);
   addServerKeyCommands(server);
   addServerConfigurationCommands(server);
+  addServerPoolCommands(server);
   return server;
 }

@@ -21,6 +21,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     principal?: ApiTokenInfo;
+    /** What a route adds to its admin-action record (e.g. the settings it changed, old and new). */
+    actionDetails?: Record<string, unknown>;
   }
 }
 
@@ -96,7 +98,7 @@ export async function buildApi(opts: ApiOptions): Promise<FastifyInstance> {
       action,
       target: targetOf(req),
       outcome: ok ? 'success' : 'failure',
-      details: { method: req.method, path: req.url.split('?')[0], status: reply.statusCode },
+      details: { ...req.actionDetails, method: req.method, path: req.url.split('?')[0], status: reply.statusCode },
     });
   });
 

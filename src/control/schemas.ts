@@ -13,6 +13,8 @@ export const errorSchema = {
 
 const toggle = { type: 'string', enum: ['Enabled', 'Disabled'] } as const;
 const minimalTls = { type: 'string', enum: ['TLS1_2', 'TLS1_3', 'TLSEnforcementDisabled'] } as const;
+const poolMode = { type: 'string', enum: ['none', 'session', 'transaction'] } as const;
+const poolSize = { type: 'integer', minimum: 1, maximum: 10000, description: 'server connections per (role, database) when pooling' } as const;
 
 export const serverSchema = {
   type: 'object',
@@ -25,6 +27,8 @@ export const serverSchema = {
     minimalTlsVersion: minimalTls,
     publicNetworkAccess: toggle,
     passwordAuth: toggle,
+    poolMode,
+    poolSize,
     state: { type: 'string', enum: ['Creating', 'Ready', 'Stopped', 'Disabled', 'Inaccessible', 'Dropping'] },
     version: { type: 'string' },
     createdAt: { type: 'string', format: 'date-time' },
@@ -56,7 +60,37 @@ export const updateServerBody = {
     minimalTlsVersion: minimalTls,
     publicNetworkAccess: toggle,
     passwordAuth: toggle,
+    poolMode,
+    poolSize,
   },
+} as const;
+
+const count = { type: 'integer' } as const;
+
+/** One pool of a server: GET /servers/{name}/pool (gateway/pool/types.ts PoolStats). */
+export const poolStatsSchema = {
+  type: 'object',
+  properties: {
+    server: { type: 'string' },
+    mode: poolMode,
+    user: { type: 'string' },
+    database: { type: 'string' },
+    clients: { ...count, description: 'client sessions of this pool now' },
+    waiting: { ...count, description: 'clients waiting for a server connection now' },
+    active: { ...count, description: 'server connections lent to a client now' },
+    idle: { ...count, description: 'server connections ready to be lent' },
+    opening: { ...count, description: 'server connections being opened or reset' },
+    poolSize: count,
+    waits: { ...count, description: 'times a client had to wait, since the pool was made' },
+    waitMs: { type: 'number', description: 'total time clients waited, milliseconds' },
+    opened: { ...count, description: 'server connections opened, since the pool was made' },
+    reused: { ...count, description: 'warm connections handed to a client' },
+  },
+} as const;
+
+export const serverPoolSchema = {
+  type: 'object',
+  properties: { server: { type: 'string' }, poolMode, poolSize, pools: { type: 'array', items: poolStatsSchema } },
 } as const;
 
 export const nameParams = {

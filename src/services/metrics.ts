@@ -1,5 +1,6 @@
 // Prometheus metrics of the platform; the gateway adds its own to the same registry.
-import { Registry, Gauge, collectDefaultMetrics } from 'prom-client';
+import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
+import type { PoolStats, PoolStatsSource } from '../gateway/pool/types.js';
 
 export function createMetrics(): Registry {
   const registry = new Registry();
@@ -24,4 +25,79 @@ export function catalogGauges(registry: Registry, read: () => { connected: boole
       this.set(read().ageSeconds);
     },
   });
+}
+
+/** One server's pools added up: what /metrics shows per server. */
+export interface PoolTotals {
+  clients: number;
+  waiting: number;
+  active: number;
+  idle: number;
+  opening: number;
+  waits: number;
+  waitMs: number;
+  opened: number;
+}
+
+export function sumPools(pools: readonly PoolStats[]): PoolTotals {
+  const t: PoolTotals = { clients: 0, waiting: 0, active: 0, idle: 0, opening: 0, waits: 0, waitMs: 0, opened: 0 };
+  for (const p of pools) {
+    t.clients += p.clients;
+    t.waiting += p.waiting;
+    t.active += p.active;
+    t.idle += p.idle;
+    t.opening += p.opening;
+    t.waits += p.waits;
+    t.waitMs += p.waitMs;
+    t.opened += p.opened;
+  }
+  return t;
+}
+
+/** The gateway's connection pools, per server (summed over its pools), read on each scrape.
+ * The counters are set from the pools' own totals: they restart from zero when a pool is
+ * closed and made again, as a counter may after a restart. */
+export function poolMetrics(registry: Registry, servers: () => Iterable<string>, source: PoolStatsSource): void {
+  const totals = () => [...servers()].map((server) => [server, sumPools(source.poolStats(server))] as const);
+  const gauge = (name: string, help: string, pick: (t: PoolTotals) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['server'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [server, t] of totals()) this.set({ server }, pick(t));
+      },
+    });
+  const counter = (name: string, help: string, pick: (t: PoolTotals) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['server'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [server, t] of totals()) this.inc({ server }, pick(t));
+      },
+    });
+  gauge('pgwarden_pool_clients', 'Client sessions of the pools of a server now.', (t) => t.clients);
+  gauge('pgwarden_pool_clients_waiting', 'Clients waiting for a pooled server connection now.', (t) => t.waiting);
+  new Gauge({
+    name: 'pgwarden_pool_server_connections',
+    help: 'Pooled server connections now: lent to a client (active), ready (idle), being opened or reset (opening).',
+    labelNames: ['server', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [server, t] of totals()) {
+        this.set({ server, state: 'active' }, t.active);
+        this.set({ server, state: 'idle' }, t.idle);
+        this.set({ server, state: 'opening' }, t.opening);
+      }
+    },
+  });
+  counter('pgwarden_pool_waits_total', 'Times a client had to wait for a pooled server connection.', (t) => t.waits);
+  counter('pgwarden_pool_wait_seconds_total', 'Total time clients waited for a pooled server connection, seconds.', (t) => t.waitMs / 1000);
+  counter('pgwarden_pool_server_connections_opened_total', 'Server connections the pools opened.', (t) => t.opened);
 }

@@ -3,7 +3,8 @@
 import { administratorLoginProblem, passwordProblem } from '../engine/roles.js';
 import type { BackupManifest, ProgressFn } from '../storage/backup/index.js';
 import type { ManagedServers } from '../engine/managed-servers.js';
-import type { MinimalTlsVersion, ServerRecord, ServerSettings, ServersRepo, Toggle } from '../catalog/servers-repo.js';
+import type { MinimalTlsVersion, PoolMode, ServerRecord, ServerSettings, ServersRepo, Toggle } from '../catalog/servers-repo.js';
+import type { PoolStats, PoolStatsSource } from '../gateway/pool/types.js';
 import { conflict, invalid, notFound, PlatformError } from './errors.js';
 
 export interface CreateServerInput {
@@ -17,6 +18,42 @@ export interface CreateServerInput {
 
 export interface UpdateServerInput extends Partial<ServerSettings> {
   readonly administratorLoginPassword?: string;
+}
+
+/** What `GET /servers/{name}/pool` reports: the server's pool settings and its pools now. */
+export interface ServerPools {
+  readonly server: string;
+  readonly poolMode: ServerRecord['poolMode'];
+  readonly poolSize: number;
+  readonly pools: readonly PoolStats[];
+}
+
+/** A setting an update changed, for the audit record. */
+export interface SettingChange {
+  readonly old: unknown;
+  readonly new: unknown;
+}
+
+/** A source with no pools: a process whose gateway does not pool (or runs no gateway). */
+export const NO_POOLS: PoolStatsSource = { poolStats: () => [] };
+
+const SETTINGS = ['sslEnforcement', 'minimalTlsVersion', 'publicNetworkAccess', 'passwordAuth', 'poolMode', 'poolSize'] as const;
+
+/** The settings that differ between two versions of a server row (never the password: it is not
+ * in the row). The audit record of an update carries these, old and new. */
+export function settingChanges(before: ServerRecord, after: ServerRecord): Record<string, SettingChange> {
+  const out: Record<string, SettingChange> = {};
+  for (const k of SETTINGS) if (before[k] !== after[k]) out[k] = { old: before[k], new: after[k] };
+  return out;
+}
+
+export const POOL_MODES: readonly PoolMode[] = ['none', 'session', 'transaction'];
+export const POOL_SIZE_MIN = 1;
+export const POOL_SIZE_MAX = 10000;
+
+export function poolSizeProblem(size: number): string | null {
+  if (Number.isInteger(size) && size >= POOL_SIZE_MIN && size <= POOL_SIZE_MAX) return null;
+  return `Invalid poolSize ${size}: it must be an integer from ${POOL_SIZE_MIN} to ${POOL_SIZE_MAX}.`;
 }
 
 const NAME = /^[a-z0-9](?:[a-z0-9-]{1,61})[a-z0-9]$/;
@@ -54,6 +91,8 @@ export class ServerService {
     private readonly repo: ServersRepo,
     private readonly engine: ManagedServers,
     private readonly hostId: string,
+    /** The gateway's pools in this process; reports only, the gateway reads the settings from the snapshot. */
+    private readonly pools: PoolStatsSource = NO_POOLS,
   ) {}
 
   list(): Promise<ServerRecord[]> {
@@ -93,7 +132,20 @@ export class ServerService {
   }
 
   async update(name: string, input: UpdateServerInput): Promise<ServerRecord> {
+    return (await this.updateTracked(name, input)).after;
+  }
+
+  /** An update that also returns the row as it was, so the caller can record what changed. */
+  async updateTracked(name: string, input: UpdateServerInput): Promise<{ before: ServerRecord; after: ServerRecord }> {
     const current = await this.get(name);
+    // The API's schema refuses these first; a caller inside the process gets the same answer.
+    if (input.poolSize !== undefined) {
+      const problem = poolSizeProblem(input.poolSize);
+      if (problem) throw invalid(problem);
+    }
+    if (input.poolMode !== undefined && !POOL_MODES.includes(input.poolMode)) {
+      throw invalid(`Invalid poolMode '${input.poolMode}': it must be one of ${POOL_MODES.join(', ')}.`);
+    }
     if (input.administratorLoginPassword !== undefined) {
       const problem = passwordProblem(input.administratorLoginPassword);
       if (problem) throw invalid(problem);
@@ -105,9 +157,21 @@ export class ServerService {
       }
       await this.engine.setPassword(current.id, current.administratorLogin, input.administratorLoginPassword);
     }
-    const updated = await this.repo.update(name, { ...tls, publicNetworkAccess: input.publicNetworkAccess, passwordAuth: input.passwordAuth });
+    const updated = await this.repo.update(name, {
+      ...tls,
+      publicNetworkAccess: input.publicNetworkAccess,
+      passwordAuth: input.passwordAuth,
+      poolMode: input.poolMode,
+      poolSize: input.poolSize,
+    });
     if (!updated) throw notFound(`Server '${name}' was not found.`);
-    return updated;
+    return { before: current, after: updated };
+  }
+
+  /** The server's pool settings and the gateway's pools of it now (none when it does not pool). */
+  async pool(name: string): Promise<ServerPools> {
+    const s = await this.get(name);
+    return { server: s.name, poolMode: s.poolMode, poolSize: s.poolSize, pools: this.pools.poolStats(s.name) };
   }
 
   async stop(name: string): Promise<ServerRecord> {

@@ -8,10 +8,40 @@ export interface Server {
   minimalTlsVersion: 'TLS1_2' | 'TLS1_3' | 'TLSEnforcementDisabled';
   publicNetworkAccess: 'Enabled' | 'Disabled';
   passwordAuth: 'Enabled' | 'Disabled';
+  poolMode: PoolMode;
+  poolSize: number;
   state: string;
   version: string;
   createdAt: string;
   updatedAt: string;
+}
+
+export type PoolMode = 'none' | 'session' | 'transaction';
+
+/** One pool of a server in the gateway (src/gateway/pool/types.ts PoolStats). */
+export interface PoolStats {
+  server: string;
+  mode: PoolMode;
+  user: string;
+  database: string;
+  clients: number;
+  waiting: number;
+  active: number;
+  idle: number;
+  opening: number;
+  poolSize: number;
+  waits: number;
+  waitMs: number;
+  opened: number;
+  reused: number;
+}
+
+/** GET /servers/{name}/pool */
+export interface ServerPool {
+  server: string;
+  poolMode: PoolMode;
+  poolSize: number;
+  pools: PoolStats[];
 }
 
 export interface FirewallRule {

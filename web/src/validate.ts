@@ -83,3 +83,9 @@ function v4(s: string): number {
 }
 
 export const RULE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** A pool size as the API takes it: an integer from 1 to 10000. */
+export function poolSizeProblem(text: string): string | null {
+  if (/^\d+$/.test(text.trim()) && Number(text) >= 1 && Number(text) <= 10000) return null;
+  return 'The pool size must be a whole number from 1 to 10000.';
+}

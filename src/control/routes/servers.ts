@@ -1,9 +1,9 @@
-// /servers: create, list, show, update, delete, stop, start.
+// /servers: create, list, show, update, delete, stop, start; the gateway's pools of a server.
 import type { FastifyInstance } from 'fastify';
-import type { ServerService, CreateServerInput, UpdateServerInput } from '../../services/server-service.js';
+import { settingChanges, type ServerService, type CreateServerInput, type UpdateServerInput } from '../../services/server-service.js';
 import type { ServerRecord } from '../../catalog/servers-repo.js';
 import { MANAGE, READ } from '../rbac.js';
-import { createServerBody, nameParams, serverSchema, updateServerBody } from '../schemas.js';
+import { createServerBody, nameParams, serverPoolSchema, serverSchema, updateServerBody } from '../schemas.js';
 import { errorResponses } from '../app.js';
 
 export interface ServerView {
@@ -15,6 +15,8 @@ export interface ServerView {
   minimalTlsVersion: string;
   publicNetworkAccess: string;
   passwordAuth: string;
+  poolMode: string;
+  poolSize: number;
   state: string;
   version: string;
   createdAt: string;
@@ -31,6 +33,8 @@ export function serverView(s: ServerRecord, domain: string, version: string): Se
     minimalTlsVersion: s.minimalTlsVersion,
     publicNetworkAccess: s.publicNetworkAccess,
     passwordAuth: s.passwordAuth,
+    poolMode: s.poolMode,
+    poolSize: s.poolSize,
     state: s.state,
     version,
     createdAt: s.createdAt.toISOString(),
@@ -75,7 +79,20 @@ export function serverRoutes(app: FastifyInstance, service: ServerService, domai
       config: { roles: MANAGE, action: 'server.update' },
       schema: { tags, params: nameParams, body: updateServerBody, response: { 200: serverSchema, ...errorResponses } },
     },
-    async (req) => view(await service.update(req.params.name, req.body)),
+    async (req) => {
+      const { before, after } = await service.updateTracked(req.params.name, req.body);
+      req.actionDetails = { changes: settingChanges(before, after) };
+      return view(after);
+    },
+  );
+
+  app.get<{ Params: { name: string } }>(
+    '/servers/:name/pool',
+    {
+      config: { roles: READ },
+      schema: { tags, params: nameParams, response: { 200: serverPoolSchema, ...errorResponses } },
+    },
+    async (req) => service.pool(req.params.name),
   );
 
   app.delete<{ Params: { name: string } }>(

@@ -1,13 +1,14 @@
 // One server: its settings at a glance, stop / start / delete (with confirmation) and which
-// statement classes the gateway records for the audit log.
+// statement classes the gateway records for the audit log; its connection pooling.
 import { api, get } from '../api.js';
 import { confirmDialog, h, status, time } from '../dom.js';
 import type { Page, PageContext } from '../page.js';
 import { serverHeader } from '../server-nav.js';
 import { showWhenLive } from '../live.js';
-import type { Server } from '../types.js';
+import type { Server, ServerPool } from '../types.js';
 import { tlsLabel } from './servers.js';
 import { parametersSection, type Configuration } from './server-parameters.js';
+import { poolSection } from './server-pool.js';
 
 const AUDIT_CLASSES = ['READ', 'WRITE', 'FUNCTION', 'ROLE', 'DDL', 'MISC', 'MISC_SET'] as const;
 
@@ -23,10 +24,11 @@ export const serverPage: Page = {
   async render(ctx) {
     const name = ctx.params.name!;
     const base = `/servers/${encodeURIComponent(name)}`;
-    const [s, audit, params] = await Promise.all([
+    const [s, audit, params, pool] = await Promise.all([
       get<Server>(base),
       get<AuditSettings>(`${base}/auditSettings`),
       get<{ value: Configuration[] }>(`${base}/configurations`),
+      get<ServerPool>(`${base}/pool`),
     ]);
     const facts: [string, string][] = [
       ['State', s.state],
@@ -36,6 +38,7 @@ export const serverPage: Page = {
       ['TLS', s.sslEnforcement === 'Enabled' ? `Required, ${tlsLabel(s.minimalTlsVersion)}` : 'Not required'],
       ['Public network access', s.publicNetworkAccess],
       ['Password login', s.passwordAuth],
+      ['Connection pooling', s.poolMode === 'none' ? 'None' : `${s.poolMode}, ${s.poolSize} per role and database`],
       ['Created', time(s.createdAt)],
       ['Connect with', `psql "host=${s.fullyQualifiedDomainName} user=${s.administratorLogin}@${s.name} dbname=postgres sslmode=verify-full"`],
     ];
@@ -56,6 +59,7 @@ export const serverPage: Page = {
       ),
       auditSection(ctx, base, audit),
       parametersSection(ctx, base, params.value),
+      poolSection(ctx, s, pool),
     );
   },
 };
