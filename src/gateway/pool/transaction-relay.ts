@@ -98,6 +98,7 @@ const H = FrontendCode.Flush;
 const Q = FrontendCode.Query;
 const F = FrontendCode.FunctionCall;
 const X = FrontendCode.Terminate;
+const COPY_DATA = FrontendCode.CopyData;
 const COPY_DONE = FrontendCode.CopyDone;
 const COPY_FAIL = FrontendCode.CopyFail;
 const STATEMENT = 0x53; // 'S' in Describe and Close
@@ -413,6 +414,7 @@ class TransactionRelay implements TransactionSession, QueueSink {
         this.queue.push(entry(Reply.CopyEnd, Mode.Forward));
         break;
       case H:
+      case COPY_DATA:
         break;
       default:
         this.unsynced = true;
@@ -506,8 +508,8 @@ class TransactionRelay implements TransactionSession, QueueSink {
       touch(conn.prepared, stmt.server);
       this.queue.push(entry(Reply.One, Mode.Synthetic, PARSE_COMPLETE, Tag.ClientParse, name, '', stmt));
     } else {
-      this.toServer.push(stmt.parse);
       this.prepared(conn, stmt.server);
+      this.toServer.push(stmt.parse);
       this.queue.push(entry(Reply.One, Mode.Forward, null, Tag.ClientParse, name, stmt.server, stmt));
     }
     return false;
@@ -520,12 +522,13 @@ class TransactionRelay implements TransactionSession, QueueSink {
       touch(conn.prepared, stmt.server);
       return;
     }
-    this.toServer.push(stmt.parse);
     this.prepared(conn, stmt.server);
+    this.toServer.push(stmt.parse);
     this.queue.push(entry(Reply.One, Mode.Swallow, null, Tag.InsertedParse, '', stmt.server));
   }
 
-  /** Records a statement sent to the connection, evicting the least recently used over the cap. */
+  /** Records a statement about to be sent to the connection, evicting the least recently used
+   * over the cap (its Close goes first, so the queue's entries keep the wire's order). */
   private prepared(conn: ServerConnection, server: string): void {
     conn.prepared.add(server);
     if (conn.prepared.size <= this.limits.perServer) return;
