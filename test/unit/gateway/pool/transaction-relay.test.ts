@@ -624,7 +624,7 @@ test('the per-connection statement cap evicts the least recently used with a Clo
 test('clients beyond the pool wait and get a connection in turn; every client sees its own answers', async () => {
   const pool = new FakePool(2);
   const clients = Array.from({ length: 10 }, () => new Client(pool));
-  clients.forEach((c, i) => c.send(parse('s', `SELECT ${i}`), bind('', 's'), execute(), sync(), query(`SELECT q${i}`)));
+  for (const [i, c] of clients.entries()) c.send(parse('s', `SELECT ${i}`), bind('', 's'), execute(), sync(), query(`SELECT q${i}`));
   await Promise.all(clients.map((c) => c.readies(2)));
   clients.forEach((c, i) => {
     assert.equal(c.trace, '1 2 D C Z(I) T D C Z(I)');
