@@ -632,7 +632,8 @@ class TransactionRelay implements TransactionSession, QueueSink {
       this.endClient(null);
       return;
     }
-    if (this.conn !== null && this.reusable()) this.giveBack('idle');
+    // A message still arriving keeps the connection: giving it back now would only borrow again.
+    if (this.conn !== null && this.reusable() && this.cFill === 0 && this.cCollect === null) this.giveBack('idle');
     this.flushClient();
   }
 

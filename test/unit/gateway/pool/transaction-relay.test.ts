@@ -91,8 +91,13 @@ class FakeBackend {
     socket.on('data', (c: Buffer) => this.data(c));
   }
 
+  /** Answers one byte per chunk (every framing state of the relay's server side). */
+  dribble = false;
+
   private send(...bufs: Buffer[]): void {
-    this.socket.write(Buffer.concat(bufs));
+    const all = Buffer.concat(bufs);
+    if (!this.dribble) this.socket.write(all);
+    else for (let i = 0; i < all.length; i++) this.socket.write(all.subarray(i, i + 1));
   }
 
   private error(sqlstate: string, message: string): Buffer {
@@ -305,9 +310,13 @@ class Client {
   readonly frontend: FrontendEvent[] = [];
   readonly backend: BackendEvent[] = [];
 
+  /** Sends one byte per chunk. */
+  dribble = false;
+
   constructor(
     readonly pool: FakePool,
     limits?: { perServer: number; perClient: number },
+    hold?: () => Promise<void> | null,
   ) {
     const [clientSide, gatewaySide] = duplexPair();
     this.socket = clientSide;
@@ -317,6 +326,7 @@ class Client {
       clientRest: Buffer.alloc(0),
       lender: pool,
       observer,
+      ...(hold ? { hold } : {}),
       onLend: (c: ServerConnection) => this.lent.push(c.id),
       onEnd: (s: { bytesFromClient: number; bytesToClient: number }) => {
         this.endStats = s;
@@ -338,7 +348,9 @@ class Client {
   }
 
   send(...bufs: Buffer[]): void {
-    this.socket.write(Buffer.concat(bufs));
+    const all = Buffer.concat(bufs);
+    if (!this.dribble) this.socket.write(all);
+    else for (let i = 0; i < all.length; i++) this.socket.write(all.subarray(i, i + 1));
   }
 
   /** Waits until `n` ReadyForQuery messages have arrived in all (or the stream ended). */
@@ -632,4 +644,70 @@ test('clients beyond the pool wait and get a connection in turn; every client se
     assert.deepEqual(rows, [String(i), `q${i}`]);
   });
   assert.equal(pool.idle.length, 2);
+});
+
+test('one byte per chunk both ways: the same answers, the same rewriting', async () => {
+  const pool = new FakePool(1);
+  pool.backends[0]!.dribble = true;
+  const other = new Client(pool);
+  other.send(parse('o', 'SELECT 4'), sync());
+  await other.readies(1);
+  const a = new Client(pool);
+  a.dribble = true;
+  a.send(
+    query('BEGIN'),
+    parse('s', 'SELECT 4'),
+    bind('', 's'),
+    describe('S', 's'),
+    execute(),
+    sync(),
+    parse('s', 'SELECT 5'),
+    bind('', 's'),
+    sync(),
+    close('S', 's'),
+    parse('t', 'SELECT 6'),
+    bind('', 't'),
+    execute(),
+    sync(),
+    query('COMMIT'),
+  );
+  await a.readies(5);
+  assert.equal(a.trace, 'C Z(T) 1 2 t T D C Z(T) E(42P05) Z(T) 3 1 2 D C Z(T) C Z(I)');
+  assert.deepEqual(
+    pool.backends[0]!.log.map((l) => l.split(':')[0]),
+    ['P', 'S', 'Q', 'B', 'D', 'E', 'S', 'S', 'P', 'B', 'E', 'S', 'Q'],
+  );
+  assert.deepEqual(pool.returns, ['1:idle', '1:idle']);
+  // The observer saw the client-facing stream: the client's names, the gateway's answers.
+  assert.deepEqual(
+    a.frontend.filter((e) => e.type === 'parse').map((e) => (e as { name: string }).name),
+    ['s', 's', 't'],
+  );
+  assert.deepEqual(
+    a.backend.filter((e) => e.type === 'parseComplete' || e.type === 'error').map((e) => e.type),
+    ['parseComplete', 'error', 'parseComplete'],
+  );
+});
+
+test('strict audit durability: server bytes wait for the hold before the client gets them', async () => {
+  const pool = new FakePool(1);
+  let release: (() => void) | null = null;
+  let holds = 0;
+  // The first chunk waits for the test; the rest find the log durable already.
+  const hold = () => {
+    holds++;
+    if (release !== null) return null;
+    return new Promise<void>((r) => {
+      release = r;
+    });
+  };
+  const a = new Client(pool, undefined, hold);
+  a.send(query('SELECT 1'));
+  while (release === null) await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(a.received.length, 0);
+  (release as () => void)();
+  await a.readies(1);
+  assert.equal(a.trace, 'T D C Z(I)');
+  assert.ok(holds >= 1);
 });
