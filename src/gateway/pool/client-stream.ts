@@ -58,6 +58,9 @@ const COPY_DONE = FrontendCode.CopyDone;
 const COPY_FAIL = FrontendCode.CopyFail;
 const STATEMENT = 0x53; // 'S' in Describe and Close
 
+/** First allocation for a message read whole that spans chunks; doubled as its bytes come. */
+const INITIAL_COLLECT = 16 * 1024;
+
 /** Client messages read whole before they are passed on (the others stream through). */
 function readWhole(type: number): boolean {
   return type === P || type === B || type === D || type === C || type === Q;
@@ -86,6 +89,7 @@ export class ClientStream {
   private cForward = false;
   private cCollect: Buffer | null = null;
   private cCollected = 0;
+  private cTarget = 0;
   /** The forwarded run of the current chunk. */
   private runChunk: Buffer | null = null;
   private runStart = -1;
@@ -126,17 +130,24 @@ export class ClientStream {
         continue;
       }
       if (this.cCollect !== null) {
-        const buf = this.cCollect;
-        const take = Math.min(buf.length - this.cCollected, n - i);
+        let buf = this.cCollect;
+        const take = Math.min(this.cTarget - this.cCollected, n - i);
+        if (this.cCollected + take > buf.length) {
+          // Grown as the bytes come, so a length alone never costs memory.
+          const grown = Buffer.allocUnsafe(Math.min(this.cTarget, Math.max(buf.length * 2, this.cCollected + take)));
+          buf.copy(grown, 0, 0, this.cCollected);
+          buf = grown;
+          this.cCollect = grown;
+        }
         chunk.copy(buf, this.cCollected, i, i + take);
         this.cCollected += take;
         i += take;
-        if (this.cCollected === buf.length) {
+        if (this.cCollected === this.cTarget) {
           this.cCollect = null;
           this.currentStart = -1;
-          if (this.whole(this.cType, buf, 0, buf.length)) {
-            this.toServer.push(header(this.cType, buf.length));
-            this.toServer.push(buf);
+          if (this.whole(this.cType, buf, 0, this.cTarget)) {
+            this.toServer.push(header(this.cType, this.cTarget));
+            this.toServer.push(buf.subarray(0, this.cTarget));
           }
         }
         continue;
@@ -167,16 +178,22 @@ export class ClientStream {
       const bodyLength = length - 4;
       this.cType = type;
       if (readWhole(type)) {
-        if (inChunk && n - i >= bodyLength) {
+        if (n - i >= bodyLength) {
           this.currentStart = start;
           // Passed on as it came: the run goes on over it (no copy).
           if (this.whole(type, chunk, i, i + bodyLength)) {
-            if (this.runStart < 0) this.runStart = start;
+            if (inChunk) {
+              if (this.runStart < 0) this.runStart = start;
+            } else {
+              this.toServer.push(header(type, bodyLength));
+              this.runStart = i;
+            }
           } else this.endRun(start);
           i += bodyLength;
         } else {
           this.endRun(start);
-          this.cCollect = Buffer.allocUnsafe(bodyLength);
+          this.cCollect = Buffer.allocUnsafe(Math.min(bodyLength, INITIAL_COLLECT));
+          this.cTarget = bodyLength;
           this.cCollected = 0;
         }
         continue;

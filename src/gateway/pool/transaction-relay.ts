@@ -351,7 +351,8 @@ class TransactionRelay implements TransactionSession, QueueSink {
     this.queue.complete(type);
     if (type === READY && body !== null && body.length >= 1) {
       this.status = body[0]!;
-      if (this.reusable()) {
+      // A client message still arriving keeps the connection: it is for this one.
+      if (this.reusable() && this.cs.atBoundary) {
         this.endServerRun(at);
         this.giveBack('idle');
         return true;
@@ -399,6 +400,8 @@ class TransactionRelay implements TransactionSession, QueueSink {
     this.sBody = null;
     this.lender.release(conn, state);
     this.o.onReturn?.(conn);
+    // The client may have been paused for this connection's full socket, whose drain is not ours now.
+    if (!this.clientGone && !this.cs.terminated) this.client.resume();
   }
 
   // ---- to the client

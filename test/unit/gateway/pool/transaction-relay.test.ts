@@ -312,6 +312,8 @@ class Client {
 
   /** Sends one byte per chunk. */
   dribble = false;
+  /** Sends chunks of this many bytes (0: as given). */
+  chunkSize = 0;
 
   constructor(
     readonly pool: FakePool,
@@ -349,8 +351,8 @@ class Client {
 
   send(...bufs: Buffer[]): void {
     const all = Buffer.concat(bufs);
-    if (!this.dribble) this.socket.write(all);
-    else for (let i = 0; i < all.length; i++) this.socket.write(all.subarray(i, i + 1));
+    const size = this.dribble ? 1 : this.chunkSize || all.length;
+    for (let i = 0; i < all.length; i += size) this.socket.write(all.subarray(i, i + size));
   }
 
   /** Waits until `n` ReadyForQuery messages have arrived in all (or the stream ended). */
@@ -710,4 +712,17 @@ test('strict audit durability: server bytes wait for the hold before the client 
   await a.readies(1);
   assert.equal(a.trace, 'T D C Z(I)');
   assert.ok(holds >= 1);
+});
+
+test('messages larger than a chunk, read whole across chunks: the same answers', async () => {
+  const pool = new FakePool(1);
+  const a = new Client(pool);
+  a.chunkSize = 1000;
+  const long = `SELECT ${'x'.repeat(40_000)}`;
+  a.send(parse('big', long), bind('', 'big'), execute(), sync(), query(long));
+  await a.readies(2);
+  assert.equal(a.trace, '1 2 D C Z(I) T D C Z(I)');
+  const rows = a.received.filter((m) => m.type === 'D').map((m) => m.body.length);
+  assert.deepEqual(rows, [6 + 40_000, 6 + 40_000]);
+  assert.match(pool.backends[0]!.log[0]!, /^P:pgw_[0-9a-f]{32}:SELECT x{40000}$/);
 });
