@@ -726,3 +726,25 @@ test('messages larger than a chunk, read whole across chunks: the same answers',
   assert.deepEqual(rows, [6 + 40_000, 6 + 40_000]);
   assert.match(pool.backends[0]!.log[0]!, /^P:pgw_[0-9a-f]{32}:SELECT x{40000}$/);
 });
+
+test('names the client never prepared go to the server as they are: its own error, its own name', async () => {
+  const pool = new FakePool(1);
+  const a = new Client(pool);
+  a.send(bind('', 'nope'), execute(), sync(), close('S', 'nope'), sync());
+  await a.readies(2);
+  assert.equal(a.trace, 'E(26000) Z(I) 3 Z(I)');
+  assert.equal(a.errors()[0]!.M, 'prepared statement "nope" does not exist');
+});
+
+test('terminate() from the gateway: FATAL with the given SQLSTATE at a boundary, the lent connection broken', async () => {
+  const pool = new FakePool(1);
+  const a = new Client(pool);
+  a.send(query('BEGIN'));
+  await a.readies(1);
+  a.session.terminate({ sqlstate: '57P01', message: 'terminated by the security policy' });
+  await a.end();
+  assert.equal(a.trace, 'C Z(T) E(57P01)');
+  assert.equal(a.errors()[0]!.S, 'FATAL');
+  assert.deepEqual(pool.returns, ['1:broken']);
+  assert.equal(a.session.current(), null);
+});
