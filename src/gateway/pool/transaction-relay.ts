@@ -90,9 +90,11 @@ class TransactionRelay implements TransactionSession, QueueSink {
   private sType = 0;
   private sSkip = 0;
   private sForward = false;
-  /** Body of a ParameterStatus or ReadyForQuery being read. */
+  /** Body of a ParameterStatus being read (the server's parameters are kept on the connection). */
   private sBody: Buffer | null = null;
   private sBodyFill = 0;
+  /** Status byte of the ReadyForQuery being read (0: not read yet). */
+  private sStatus = 0;
   private toClient: Buffer[] = [];
   /** The forwarded run of the current server chunk, and where the last message ended in it. */
   private sChunk: Buffer | null = null;
@@ -277,7 +279,10 @@ class TransactionRelay implements TransactionSession, QueueSink {
       if (this.sSkip > 0) {
         const take = Math.min(this.sSkip, n - i);
         if (this.sForward && this.sRun < 0) this.sRun = i;
-        if (this.sBody !== null) {
+        if (this.sType === READY) {
+          // Its one body byte is the transaction status: read in place, nothing allocated.
+          if (this.sBodyFill++ === 0) this.sStatus = chunk[i]!;
+        } else if (this.sBody !== null) {
           chunk.copy(this.sBody, this.sBodyFill, i, i + take);
           this.sBodyFill += take;
         }
@@ -320,7 +325,8 @@ class TransactionRelay implements TransactionSession, QueueSink {
         this.toClient.push(Buffer.from(this.sHeader));
         this.sRun = i;
       } else if (this.sRun < 0) this.sRun = start;
-      this.sBody = type === READY || type === PARAMETER_STATUS ? Buffer.allocUnsafe(this.sSkip) : null;
+      this.sBody = type === PARAMETER_STATUS ? Buffer.allocUnsafe(this.sSkip) : null;
+      this.sStatus = 0;
       this.sBodyFill = 0;
       if (this.sSkip === 0 && this.messageEnd(i)) break;
     }
@@ -349,8 +355,8 @@ class TransactionRelay implements TransactionSession, QueueSink {
       if (v > k) this.conn?.parameters.set(body.toString('utf8', 0, k), body.toString('utf8', k + 1, v));
     }
     this.queue.complete(type);
-    if (type === READY && body !== null && body.length >= 1) {
-      this.status = body[0]!;
+    if (type === READY && this.sStatus !== 0) {
+      this.status = this.sStatus;
       // A client message still arriving keeps the connection: it is for this one.
       if (this.reusable() && this.cs.atBoundary) {
         this.endServerRun(at);

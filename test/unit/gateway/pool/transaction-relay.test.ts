@@ -222,6 +222,10 @@ class FakeBackend {
       this.fail('0A000', LISTEN_MESSAGE);
       return false;
     }
+    if (text.startsWith('SET LOCAL application_name = ')) {
+      this.send(msg('S', 'application_name', text.slice(29)), msg('C', 'SET'));
+      return true;
+    }
     if (text === 'BEGIN') {
       this.status = 'T';
       this.send(msg('C', 'BEGIN'));
@@ -747,4 +751,13 @@ test('terminate() from the gateway: FATAL with the given SQLSTATE at a boundary,
   assert.equal(a.errors()[0]!.S, 'FATAL');
   assert.deepEqual(pool.returns, ['1:broken']);
   assert.equal(a.session.current(), null);
+});
+
+test('ParameterStatus reaches the client and is kept on the connection', async () => {
+  const pool = new FakePool(1);
+  const a = new Client(pool);
+  a.send(query('SET LOCAL application_name = app1'));
+  await a.readies(1);
+  assert.equal(a.trace, 'S C Z(I)');
+  assert.equal(pool.conns[0]!.parameters.get('application_name'), 'app1');
 });
