@@ -1,0 +1,468 @@
+// The client's side of a transaction-mode session: its stream framed message by message, and
+// what each message becomes on the server connection lent now. Messages are passed on as views
+// of the chunk they came in (a run of them is one view); only what the gateway rewrites is
+// copied: a named statement's Parse, Bind, Describe and Close (the gateway's own name, see
+// prepared.ts), a Parse the connection lacks inserted before its first use, an evicted
+// statement's Close. Each message pushes what it expects back on the response queue, and the
+// gateway's own answers (ParseComplete for a statement the connection has, CloseComplete, an
+// error that skips to Sync) go there too, to be sent in order.
+import { errorResponse, FrontendCode } from '../../pgwire/index.js';
+import type { ServerConnection } from './types.js';
+import { entry, Mode, Reply, type ResponseQueue, Tag, type Entry } from './response-queue.js';
+import {
+  CLOSE_COMPLETE,
+  closeStatement,
+  firstKeywordIs,
+  namedMessage,
+  nulAt,
+  PARSE_COMPLETE,
+  release as releaseStatement,
+  retain,
+  statementOf,
+  type Statement,
+} from './prepared.js';
+
+export interface StatementLimits {
+  /** Statements the gateway keeps prepared on one server connection (least recently used evicted). */
+  readonly perServer: number;
+  /** Named statements one client may hold. */
+  readonly perClient: number;
+}
+
+export const LISTEN_MESSAGE = 'LISTEN is not supported on a server in transaction pooling mode';
+const LISTEN_ERROR = errorResponse({ severity: 'ERROR', sqlstate: '0A000', message: LISTEN_MESSAGE });
+// A simple Query is answered by the server itself, so the error aborts a transaction block as
+// PostgreSQL's would and ReadyForQuery carries the true status.
+const LISTEN_QUERY = (() => {
+  const sql = `DO $pgw$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = '${LISTEN_MESSAGE}'; END$pgw$`;
+  const body = Buffer.from(`${sql}\0`);
+  const out = Buffer.allocUnsafe(5 + body.length);
+  out[0] = FrontendCode.Query;
+  out.writeInt32BE(4 + body.length, 1);
+  body.copy(out, 5);
+  return out;
+})();
+
+const P = FrontendCode.Parse;
+const B = FrontendCode.Bind;
+const D = FrontendCode.Describe;
+const C = FrontendCode.Close;
+const E = FrontendCode.Execute;
+const S = FrontendCode.Sync;
+const H = FrontendCode.Flush;
+const Q = FrontendCode.Query;
+const F = FrontendCode.FunctionCall;
+const X = FrontendCode.Terminate;
+const COPY_DATA = FrontendCode.CopyData;
+const COPY_DONE = FrontendCode.CopyDone;
+const COPY_FAIL = FrontendCode.CopyFail;
+const STATEMENT = 0x53; // 'S' in Describe and Close
+
+/** First allocation for a message read whole that spans chunks; doubled as its bytes come. */
+const INITIAL_COLLECT = 16 * 1024;
+
+/** Client messages read whole before they are passed on (the others stream through). */
+function readWhole(type: number): boolean {
+  return type === P || type === B || type === D || type === C || type === Q;
+}
+
+export class ClientStream {
+  /** The connection lent now (set by the relay); push() is only called with one. */
+  conn: ServerConnection | null = null;
+  /** What goes to the server, in order, since the relay last took it. */
+  toServer: Buffer[] = [];
+  /** The client sent Terminate. */
+  terminated = false;
+  /** The client's stream cannot be framed (the session must end). */
+  failed = false;
+  /** Something was sent since the last Sync or Query (the server is inside an extended-query sequence). */
+  unsynced = false;
+  /** The gateway answered an error itself: the client's messages up to its Sync are dropped. */
+  private discard = false;
+  /** The client's named statements. */
+  private readonly statements = new Map<string, Statement>();
+
+  private readonly cHeader = Buffer.alloc(5);
+  private cFill = 0;
+  private cType = 0;
+  private cSkip = 0;
+  private cForward = false;
+  private cCollect: Buffer | null = null;
+  private cCollected = 0;
+  private cTarget = 0;
+  /** The forwarded run of the current chunk. */
+  private runChunk: Buffer | null = null;
+  private runStart = -1;
+
+  constructor(
+    private readonly queue: ResponseQueue,
+    private readonly limits: StatementLimits,
+  ) {}
+
+  /** Between two messages. */
+  get atBoundary(): boolean {
+    return this.cFill === 0 && this.cSkip === 0 && this.cCollect === null;
+  }
+
+  /** Nothing of a streamed message (CopyData, Execute...) is half passed on. */
+  get streaming(): boolean {
+    return this.cSkip > 0;
+  }
+
+  /** The client's session ended: its statements are forgotten. */
+  forgetAll(): void {
+    for (const stmt of this.statements.values()) releaseStatement(stmt);
+    this.statements.clear();
+  }
+
+  /** Frames a client chunk and handles its messages; what goes to the server is appended to toServer. */
+  push(chunk: Buffer): void {
+    const n = chunk.length;
+    let i = 0;
+    this.runChunk = chunk;
+    this.runStart = -1;
+    while (i < n && !this.terminated && !this.failed) {
+      if (this.cSkip > 0) {
+        const take = Math.min(this.cSkip, n - i);
+        if (this.cForward && this.runStart < 0) this.runStart = i;
+        i += take;
+        this.cSkip -= take;
+        continue;
+      }
+      if (this.cCollect !== null) {
+        let buf = this.cCollect;
+        const take = Math.min(this.cTarget - this.cCollected, n - i);
+        if (this.cCollected + take > buf.length) {
+          // Grown as the bytes come, so a length alone never costs memory.
+          const grown = Buffer.allocUnsafe(Math.min(this.cTarget, Math.max(buf.length * 2, this.cCollected + take)));
+          buf.copy(grown, 0, 0, this.cCollected);
+          buf = grown;
+          this.cCollect = grown;
+        }
+        chunk.copy(buf, this.cCollected, i, i + take);
+        this.cCollected += take;
+        i += take;
+        if (this.cCollected === this.cTarget) {
+          this.cCollect = null;
+          this.currentStart = -1;
+          if (this.whole(this.cType, buf, 0, this.cTarget)) {
+            this.toServer.push(header(this.cType, this.cTarget));
+            this.toServer.push(buf.subarray(0, this.cTarget));
+          }
+        }
+        continue;
+      }
+      let type: number;
+      let length: number;
+      const start = i;
+      let inChunk: boolean;
+      if (this.cFill === 0 && n - i >= 5) {
+        type = chunk[i]!;
+        length = chunk.readInt32BE(i + 1);
+        i += 5;
+        inChunk = true;
+      } else {
+        // A header cut between chunks: its bytes are never part of a run.
+        this.endRun(start);
+        while (this.cFill < 5 && i < n) this.cHeader[this.cFill++] = chunk[i++]!;
+        if (this.cFill < 5) break;
+        this.cFill = 0;
+        type = this.cHeader[0]!;
+        length = this.cHeader.readInt32BE(1);
+        inChunk = false;
+      }
+      if (length < 4) {
+        this.failed = true;
+        return;
+      }
+      const bodyLength = length - 4;
+      this.cType = type;
+      if (readWhole(type)) {
+        if (n - i >= bodyLength) {
+          this.currentStart = start;
+          // Passed on as it came: the run goes on over it (no copy).
+          if (this.whole(type, chunk, i, i + bodyLength)) {
+            if (inChunk) {
+              if (this.runStart < 0) this.runStart = start;
+            } else {
+              this.toServer.push(header(type, bodyLength));
+              this.runStart = i;
+            }
+          } else this.endRun(start);
+          i += bodyLength;
+        } else {
+          this.endRun(start);
+          this.cCollect = Buffer.allocUnsafe(Math.min(bodyLength, INITIAL_COLLECT));
+          this.cTarget = bodyLength;
+          this.cCollected = 0;
+        }
+        continue;
+      }
+      const forward = this.streamed(type);
+      this.cForward = forward;
+      this.cSkip = bodyLength;
+      if (!forward) this.endRun(start);
+      else if (!inChunk) {
+        this.toServer.push(Buffer.from(this.cHeader));
+        this.runStart = i;
+      } else if (this.runStart < 0) this.runStart = start;
+    }
+    this.endRun(i);
+    this.runChunk = null;
+  }
+
+  /** Passes on the run [runStart, end) of the current chunk, if any. */
+  private endRun(end: number): void {
+    if (this.runStart >= 0 && this.runChunk !== null) {
+      if (end > this.runStart) this.toServer.push(this.runChunk.subarray(this.runStart, end));
+    }
+    this.runStart = -1;
+  }
+
+  /**
+   * A streamed (not read whole) client message at its header: whether it is passed on. Pushes
+   * what it expects back.
+   */
+  private streamed(type: number): boolean {
+    if (type === X) {
+      // Not passed on: the server connection outlives this client.
+      this.terminated = true;
+      return false;
+    }
+    if (this.discard) {
+      if (type !== S) return false;
+      this.discard = false;
+    }
+    switch (type) {
+      case S:
+        this.unsynced = false;
+        this.queue.push(entry(Reply.Sync, Mode.Forward));
+        break;
+      case E:
+        this.unsynced = true;
+        this.queue.push(entry(Reply.Execute, Mode.Forward));
+        break;
+      case F:
+        this.unsynced = false;
+        this.queue.push(entry(Reply.Query, Mode.Forward));
+        break;
+      case COPY_DONE:
+      case COPY_FAIL:
+        this.queue.push(entry(Reply.CopyEnd, Mode.Forward));
+        break;
+      case H:
+      case COPY_DATA:
+        break;
+      default:
+        this.unsynced = true;
+    }
+    return true;
+  }
+
+  /**
+   * A client message read whole: body buf[start, end). Returns true when it is passed on as it
+   * came; otherwise it was answered or rewritten here (what replaces it went to toServer).
+   */
+  private whole(type: number, buf: Buffer, start: number, end: number): boolean {
+    if (this.discard) return false;
+    switch (type) {
+      case Q:
+        this.unsynced = false;
+        if (firstKeywordIs(buf, start, end, 'LISTEN')) {
+          this.rewritten(LISTEN_QUERY);
+          this.queue.push(entry(Reply.Query, Mode.Forward));
+          return false;
+        }
+        this.queue.push(entry(Reply.Query, Mode.Forward));
+        return true;
+      case P:
+        return this.parse(buf, start, end);
+      case B:
+        return this.bind(buf, start, end);
+      case D:
+        return this.describeOrClose(type, buf, start, end);
+      case C:
+        return this.describeOrClose(type, buf, start, end);
+    }
+    return true;
+  }
+
+  private rewritten(b: Buffer): void {
+    this.endRunBeforeCurrent();
+    this.toServer.push(b);
+  }
+
+  /** Position of the current whole message's header in the run chunk (set by processClient). */
+  private currentStart = -1;
+
+  private endRunBeforeCurrent(): void {
+    if (this.runStart >= 0) {
+      this.endRun(this.currentStart);
+    }
+  }
+
+  /** The gateway answers an error for the current message and drops the client's messages up to its Sync. */
+  private answerError(err: Buffer): void {
+    this.endRunBeforeCurrent();
+    this.unsynced = true;
+    this.queue.push(entry(Reply.One, Mode.Synthetic, err));
+    this.discard = true;
+  }
+
+  private parse(buf: Buffer, start: number, end: number): boolean {
+    const nameEnd = nulAt(buf, start, end);
+    if (nameEnd < 0) return true; // malformed: the server says so
+    this.unsynced = true;
+    const textEnd = nulAt(buf, nameEnd + 1, end);
+    if (textEnd > 0 && firstKeywordIs(buf, nameEnd + 1, textEnd, 'LISTEN')) {
+      this.answerError(LISTEN_ERROR);
+      return false;
+    }
+    if (nameEnd === start) {
+      this.queue.push(entry(Reply.One, Mode.Forward));
+      return true;
+    }
+    const name = buf.toString('utf8', start, nameEnd);
+    if (this.statements.has(name)) {
+      this.answerError(errorResponse({ severity: 'ERROR', sqlstate: '42P05', message: `prepared statement "${name}" already exists` }));
+      return false;
+    }
+    if (this.statements.size >= this.limits.perClient) {
+      this.answerError(
+        errorResponse({
+          severity: 'ERROR',
+          sqlstate: '54000',
+          message: `too many prepared statements (at most ${this.limits.perClient} per client in transaction pooling mode)`,
+        }),
+      );
+      return false;
+    }
+    const stmt = statementOf(buf, start, nameEnd, end);
+    this.statements.set(name, stmt);
+    const conn = this.conn!;
+    this.endRunBeforeCurrent();
+    if (conn.prepared.has(stmt.server)) {
+      touch(conn.prepared, stmt.server);
+      this.queue.push(entry(Reply.One, Mode.Synthetic, PARSE_COMPLETE, Tag.ClientParse, name, '', stmt));
+    } else {
+      this.prepared(conn, stmt.server);
+      this.toServer.push(stmt.parse);
+      this.queue.push(entry(Reply.One, Mode.Forward, null, Tag.ClientParse, name, stmt.server, stmt));
+    }
+    return false;
+  }
+
+  /** The lent connection has the statement (a Parse is inserted when it does not). */
+  private ensure(stmt: Statement): void {
+    const conn = this.conn!;
+    if (conn.prepared.has(stmt.server)) {
+      touch(conn.prepared, stmt.server);
+      return;
+    }
+    this.prepared(conn, stmt.server);
+    this.toServer.push(stmt.parse);
+    this.queue.push(entry(Reply.One, Mode.Swallow, null, Tag.InsertedParse, '', stmt.server));
+  }
+
+  /** Records a statement about to be sent to the connection, evicting the least recently used
+   * over the cap (its Close goes first, so the queue's entries keep the wire's order). */
+  private prepared(conn: ServerConnection, server: string): void {
+    conn.prepared.add(server);
+    if (conn.prepared.size <= this.limits.perServer) return;
+    for (const old of conn.prepared) {
+      if (old === server) continue;
+      conn.prepared.delete(old);
+      this.toServer.push(closeStatement(old));
+      this.queue.push(entry(Reply.One, Mode.Swallow, null, Tag.Evict, '', old));
+      return;
+    }
+  }
+
+  private bind(buf: Buffer, start: number, end: number): boolean {
+    this.unsynced = true;
+    const portalEnd = nulAt(buf, start, end);
+    const nameEnd = portalEnd < 0 ? -1 : nulAt(buf, portalEnd + 1, end);
+    const stmt = nameEnd > portalEnd + 1 ? this.statements.get(buf.toString('utf8', portalEnd + 1, nameEnd)) : undefined;
+    if (stmt === undefined) {
+      // Unnamed, unknown (the server answers that it does not exist) or malformed.
+      this.queue.push(entry(Reply.One, Mode.Forward));
+      return true;
+    }
+    this.endRunBeforeCurrent();
+    this.ensure(stmt);
+    this.toServer.push(namedMessage(B, buf, start, portalEnd + 1, nameEnd, end, stmt.server));
+    this.queue.push(entry(Reply.One, Mode.Forward));
+    return false;
+  }
+
+  private describeOrClose(type: number, buf: Buffer, start: number, end: number): boolean {
+    this.unsynced = true;
+    const reply = type === D ? Reply.Describe : Reply.One;
+    const nameEnd = end - start >= 2 ? nulAt(buf, start + 1, end) : -1;
+    if (buf[start] !== STATEMENT || nameEnd <= start + 1) {
+      this.queue.push(entry(reply, Mode.Forward));
+      return true;
+    }
+    const name = buf.toString('utf8', start + 1, nameEnd);
+    const stmt = this.statements.get(name);
+    if (stmt === undefined) {
+      this.queue.push(entry(reply, Mode.Forward));
+      return true;
+    }
+    this.endRunBeforeCurrent();
+    if (type === C) {
+      // Other clients may use the statement on the server: only this client forgets it.
+      this.statements.delete(name);
+      this.queue.push(entry(Reply.One, Mode.Synthetic, CLOSE_COMPLETE, Tag.ClientClose, name, '', stmt));
+      releaseStatement(stmt);
+      return false;
+    }
+    this.ensure(stmt);
+    this.toServer.push(namedMessage(D, buf, start, start + 1, nameEnd, end, stmt.server));
+    this.queue.push(entry(Reply.Describe, Mode.Forward));
+    return false;
+  }
+
+  /** The message of `e` did not take effect on the server: what it did here is undone. */
+  undone(e: Entry): void {
+    const conn = this.conn;
+    switch (e.tag) {
+      case Tag.ClientParse: {
+        const stmt = e.ref as Statement;
+        if (this.statements.get(e.name) === stmt) {
+          this.statements.delete(e.name);
+          releaseStatement(stmt);
+        }
+        if (e.server !== '') conn?.prepared.delete(e.server);
+        break;
+      }
+      case Tag.InsertedParse:
+        conn?.prepared.delete(e.server);
+        break;
+      case Tag.ClientClose: {
+        const stmt = e.ref as Statement;
+        if (!this.statements.has(e.name)) {
+          this.statements.set(e.name, stmt);
+          retain(stmt);
+        }
+        break;
+      }
+      case Tag.Evict:
+        conn?.prepared.add(e.server);
+        break;
+    }
+  }
+}
+
+/** Marks a statement as just used (a Set keeps insertion order: the first is the least recent). */
+function touch(set: Set<string>, name: string): void {
+  set.delete(name);
+  set.add(name);
+}
+
+function header(type: number, bodyLength: number): Buffer {
+  const h = Buffer.allocUnsafe(5);
+  h[0] = type;
+  h.writeInt32BE(bodyLength + 4, 1);
+  return h;
+}
