@@ -7,13 +7,15 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
-import { collectLines, finishLines, sessionKey, type JoinedSession, type ServerLogs } from './pgaudit-scan.js';
+import { collectLines, finishLines, type JoinedSession, type ServerLogs } from './pgaudit-scan.js';
 import type { FromReader, ToReader } from './pgaudit-worker.js';
 import type { EventBus } from '../events/bus.js';
 import type { AnyEvent } from '../events/types.js';
 
 /** The gateway's sessions by (server, backend process id), ended ones kept a while; the gateway's
- * SessionIndex (gateway/session-index.ts) is one. Declared here because gateway/ sits above audit/. */
+ * SessionIndex (gateway/session-index.ts) is one. Declared here because gateway/ sits above audit/.
+ * With pooling, `find` names the session that holds (or last held) the backend; the lines of a
+ * scan are joined per (server, pid), not per line time (see SessionIndex.findAt). */
 export interface SessionLookup {
   find(server: string, pid: number): (JoinedSession & { readonly server: string; readonly backendPid: number }) | null;
 }
@@ -134,7 +136,8 @@ export class PgAuditIngest {
     for (const key of keys) {
       const cut = key.lastIndexOf('\0');
       const s = this.o.sessions.find(key.slice(0, cut), Number(key.slice(cut + 1)));
-      if (s) found.set(sessionKey(s.server, s.backendPid), { connId: s.connId, applicationName: s.applicationName });
+      // Keyed by the line's pid, not the session's: a pooled session holds other backends too.
+      if (s) found.set(key, { connId: s.connId, applicationName: s.applicationName });
     }
     return found;
   }

@@ -298,6 +298,9 @@ function pooledRelay(opts: Parameters<typeof relay>[0] & { pooled: PooledServer 
     clientGone = true;
     giveBack();
     finish();
-  } else server.resume();
+  } else {
+    server.resume();
+    client.resume(); // the handshake left it paused (pipe() resumes it in the plain relay)
+  }
   return handle;
 }

@@ -1,0 +1,207 @@
+// Session-mode pooling through the real gateway: a client's server connection stays warm for the
+// next client of the same (role, database, startup parameters), reset with DISCARD ALL; the pool
+// size caps the backends; a changed password flushes warm connections; cancel reaches the real
+// backend; audit records name each client's own session; a dirty backend is never reused.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { allowLoopback, auditEvents, setAuditClasses, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
+import { gatewayClient, gatewayPort, rawExchange } from '../helpers/clients.js';
+import { ServersRepo } from '../../src/catalog/servers-repo.js';
+import type { PoolStats } from '../../src/gateway/pool/types.js';
+
+let t: TestPlatform;
+const SERVER = 'pl1';
+const PASSWORD = 'P00l-Admin-Passw0rd!';
+const SIZE = 3;
+
+before(
+  async () => {
+    t = await startTestPlatform();
+    const r = await t.cli(['server', 'create', SERVER, '--admin-user', 'owner', '--admin-password', PASSWORD]);
+    assert.equal(r.code, 0, r.stderr);
+    await allowLoopback(t, SERVER);
+    await setAuditClasses(t, SERVER, ['READ', 'WRITE', 'DDL', 'ROLE', 'MISC']);
+    const admin = await gatewayClient(t, { server: SERVER, user: 'owner', password: PASSWORD });
+    for (const role of ['bob', 'carol', 'dave', 'erin', 'fay']) await admin.query(`create role ${role} login password '${role}-Passw0rd!'`);
+    await admin.end();
+    // Through the catalog (the API may not take the fields yet), then the gateway's snapshot.
+    await new ServersRepo(t.platform.db).update(SERVER, { poolMode: 'session', poolSize: SIZE });
+    await t.platform.snapshots.requestReload();
+    await until('session pooling in the gateway snapshot', async () => t.platform.snapshots.snapshot.servers.get(SERVER)?.poolMode === 'session', 10_000, 50);
+  },
+  { timeout: 120_000 },
+);
+after(async () => {
+  await t?.stop();
+});
+
+const stats = (user: string): PoolStats | undefined => t.platform.gateway.pools.poolStats(SERVER).find((s) => s.user === user);
+const connect = (user: string, password = `${user}-Passw0rd!`, app?: string) =>
+  gatewayClient(t, { server: SERVER, user, password, ...(app !== undefined ? { app } : {}) });
+const one = async <T>(c: pg.Client, sql: string): Promise<T> => (await c.query(sql)).rows[0] as T;
+const pidOf = async (c: pg.Client) => (await one<{ pid: number }>(c, 'select pg_backend_pid() as pid')).pid;
+const idleIs = (user: string, n: number) => until(`${n} idle connection(s) of ${user}`, async () => stats(user)?.idle === n, 10_000, 20);
+
+async function backendsOf(role: string): Promise<number[]> {
+  const admin = await connect('owner', PASSWORD);
+  try {
+    const r = await admin.query<{ pid: number }>('select pid from pg_stat_activity where usename = $1 order by pid', [role]);
+    return r.rows.map((x) => x.pid);
+  } finally {
+    await admin.end();
+  }
+}
+
+test('a SET by one client is not seen by the next client on the same backend (DISCARD ALL)', { timeout: 60_000 }, async () => {
+  const a = await connect('bob');
+  const pid = await pidOf(a);
+  const defaultWorkMem = (await one<{ work_mem: string }>(a, 'show work_mem')).work_mem;
+  await a.query(`set work_mem = '77MB'`);
+  await a.query(`prepare p1 as select 1`);
+  await a.end();
+  await idleIs('bob', 1);
+
+  const b = await connect('bob');
+  try {
+    assert.equal(await pidOf(b), pid, 'the warm backend is reused');
+    assert.equal((await one<{ work_mem: string }>(b, 'show work_mem')).work_mem, defaultWorkMem);
+    assert.equal((await one<{ n: string }>(b, 'select count(*) as n from pg_prepared_statements')).n, '0');
+    const s = stats('bob')!;
+    assert.equal(s.opened, 1);
+    assert.ok(s.reused >= 1);
+    assert.equal(s.mode, 'session');
+    assert.equal(s.poolSize, SIZE);
+  } finally {
+    await b.end();
+  }
+});
+
+test(`the pool size caps the backends: ${SIZE + 5} concurrent clients, at most ${SIZE} backends`, { timeout: 60_000 }, async () => {
+  const connected: pg.Client[] = [];
+  const all = Array.from({ length: SIZE + 5 }, () =>
+    connect('carol').then((c) => {
+      connected.push(c);
+      return c;
+    }),
+  );
+  await until(`${SIZE} clients connected, 5 waiting`, async () => connected.length === SIZE && stats('carol')?.waiting === 5, 20_000, 20);
+  assert.ok((await backendsOf('carol')).length <= SIZE);
+  // Each client ends once it has its connection: the waiting ones get the warm backends.
+  const pids = new Set<number>();
+  for (let ended = 0; ended < SIZE + 5; ended++) {
+    await until('the next client connected', async () => connected.length > ended, 20_000, 20);
+    const c = connected[ended]!;
+    pids.add(await pidOf(c));
+    await c.end();
+  }
+  await Promise.all(all);
+  assert.ok(pids.size <= SIZE, `at most ${SIZE} distinct backends, saw ${pids.size}`);
+  const s = stats('carol')!;
+  assert.ok(s.opened <= SIZE);
+  assert.equal(s.waits, 5);
+  assert.ok((await backendsOf('carol')).length <= SIZE);
+});
+
+test('a changed password closes warm connections; the old password is refused and opens nothing', { timeout: 60_000 }, async () => {
+  const a = await connect('dave');
+  const oldPid = await pidOf(a);
+  await a.end();
+  await idleIs('dave', 1);
+  const admin = await connect('owner', PASSWORD);
+  await admin.query(`alter role dave password 'dave-N3w-Passw0rd!'`);
+  await admin.end();
+  // The pool reads the verifier again within seconds and closes the warm connection.
+  await until('the warm connection closed', async () => (await backendsOf('dave')).length === 0 && stats('dave')?.idle !== 1, 20_000, 100);
+  const openedBefore = stats('dave')?.opened ?? 0;
+
+  await assert.rejects(connect('dave'), (e: Error & { code?: string }) => e.code === '28P01');
+  assert.equal(stats('dave')?.opened ?? 0, openedBefore, 'no server connection opened with the old password');
+
+  const b = await connect('dave', 'dave-N3w-Passw0rd!');
+  try {
+    assert.notEqual(await pidOf(b), oldPid, 'a new backend, opened with the new password');
+  } finally {
+    await b.end();
+  }
+});
+
+test('cancel in session mode: the key names the real backend, pg_sleep is cancelled (57014)', { timeout: 60_000 }, async () => {
+  const c = await connect('erin');
+  try {
+    const pid = await pidOf(c);
+    const key = c as unknown as { processID: number; secretKey: number };
+    assert.equal(key.processID, pid);
+    const sleeping = c.query('select pg_sleep(30)').then(
+      () => 'finished',
+      (e: Error & { code?: string }) => e.code,
+    );
+    await until('pg_sleep running', async () => {
+      const r = await backendsOf('erin');
+      return r.includes(pid) && (await waitingOnSleep(pid));
+    });
+    const cancel = Buffer.alloc(16);
+    cancel.writeInt32BE(16, 0);
+    cancel.writeInt32BE(80877102, 4);
+    cancel.writeInt32BE(key.processID, 8);
+    cancel.writeInt32BE(key.secretKey, 12);
+    await rawExchange(gatewayPort(t), cancel);
+    assert.equal(await sleeping, '57014');
+    // The session is still usable and keeps its backend.
+    assert.equal(await pidOf(c), pid);
+  } finally {
+    await c.end();
+  }
+});
+
+async function waitingOnSleep(pid: number): Promise<boolean> {
+  const admin = await connect('owner', PASSWORD);
+  try {
+    const r = await admin.query<{ q: string }>('select query as q from pg_stat_activity where pid = $1 and state = $2', [pid, 'active']);
+    return r.rows[0]?.q.includes('pg_sleep') ?? false;
+  } finally {
+    await admin.end();
+  }
+}
+
+test("a statement record names the client's own session: two clients on one backend, two sessions", { timeout: 60_000 }, async () => {
+  const app = 'pool-audit';
+  const a = await connect('fay', undefined, app);
+  const pidA = await pidOf(a);
+  const portA = (a as unknown as { connection: { stream: { localPort: number } } }).connection.stream.localPort;
+  await a.query(`select 'pool-mark-a' as m`);
+  await a.end();
+  await idleIs('fay', 1);
+  const b = await connect('fay', undefined, app);
+  const portB = (b as unknown as { connection: { stream: { localPort: number } } }).connection.stream.localPort;
+  try {
+    assert.equal(await pidOf(b), pidA, 'same backend');
+    await b.query(`select 'pool-mark-b' as m`);
+  } finally {
+    await b.end();
+  }
+  type Stmt = { type: string; text?: string; applicationName?: string; connection: { connId: string; clientPort: number } };
+  const find = (mark: string) =>
+    until(`the statement event (${mark})`, async () => auditEvents<Stmt>(t).find((e) => e.type === 'statement' && e.text?.includes(mark)), 15_000, 100);
+  const ea = await find('pool-mark-a');
+  const eb = await find('pool-mark-b');
+  assert.notEqual(ea.connection.connId, eb.connection.connId);
+  assert.equal(ea.connection.clientPort, portA);
+  assert.equal(eb.connection.clientPort, portB);
+  assert.equal(ea.applicationName, app);
+});
+
+test('a client that leaves mid-transaction does not give its dirty backend to the next client', { timeout: 60_000 }, async () => {
+  const a = await connect('bob');
+  await a.query('begin');
+  await a.query('create temp table dirty(x int)');
+  const pid = await pidOf(a);
+  await a.end(); // Terminate while the server is in a transaction
+  await until('the dirty backend closed', async () => !(await backendsOf('bob')).includes(pid), 10_000, 50);
+  const b = await connect('bob');
+  try {
+    assert.notEqual(await pidOf(b), pid);
+  } finally {
+    await b.end();
+  }
+});
