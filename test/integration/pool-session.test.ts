@@ -4,7 +4,7 @@
 // backend; audit records name each client's own session; a dirty backend is never reused.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
+import type pg from 'pg';
 import { allowLoopback, auditEvents, setAuditClasses, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
 import { gatewayClient, gatewayPort, rawExchange } from '../helpers/clients.js';
 import { ServersRepo } from '../../src/catalog/servers-repo.js';

@@ -322,7 +322,9 @@ export class ServerPools implements PoolStatsSource {
     }
   }
 
-  private sweep(): void {
+  /** Once a second: pools of servers no longer pooled closed, idle connections past the idle
+   * timeout closed, clients past the wait timeout refused. (Public for tests.) */
+  sweep(): void {
     const now = this.now();
     this.sync(this.o.snapshot());
     for (const p of [...this.pools.values()]) {
@@ -341,8 +343,9 @@ export class ServerPools implements PoolStatsSource {
     }
   }
 
-  /** Re-reads the verifier of each role with a pool; a changed or unusable one flushes it. */
-  private async poll(): Promise<void> {
+  /** Re-reads the verifier of each role with a pool; a changed or unusable one flushes it.
+   * (Public for tests.) */
+  async poll(): Promise<void> {
     if (this.polling || this.stopped) return;
     this.polling = true;
     try {
