@@ -140,14 +140,14 @@ async function pooledLogin(g: GatewayContext, start: LoginStart, a: Admission, p
   let key: IssuedKey;
   try {
     if (server.poolMode === 'session') {
-      const conn = await lender.acquire();
+      const conn = await lender.acquire(start.socket);
       parameters = conn.parameters;
       side = { kind: 'session', lender, conn };
       key = g.cancelKeys.issue({ socketDir, processId: conn.processId, secretKey: conn.secretKey }, keyLength);
     } else {
       let fresh: ReadonlyMap<string, string> | null = null;
       if (!lender.warm) {
-        const conn = await lender.acquire();
+        const conn = await lender.acquire(start.socket);
         fresh = new Map(conn.parameters);
         lender.release(conn, 'idle');
       }

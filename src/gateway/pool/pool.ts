@@ -54,6 +54,12 @@ export interface ProvedKeys {
   readonly poll: boolean;
 }
 
+/** The client's socket, to stop waiting for it once it closed. */
+export interface ClientGone {
+  once(event: 'close', listener: () => void): unknown;
+  off(event: 'close', listener: () => void): unknown;
+}
+
 interface RoleKeys extends ProvedKeys {
   readonly serverId: number;
   readonly role: string;
@@ -201,21 +207,32 @@ export class ServerPools implements PoolStatsSource {
     return pool.core.total > 0 && pool.parameters !== null;
   }
 
-  acquire(pool: Pool): Promise<ServerConnection> {
+  /** `gone`: the client's socket; a client that leaves while it waits leaves the queue. */
+  acquire(pool: Pool, gone?: ClientGone): Promise<ServerConnection> {
     const size = this.sizeOf(pool);
     if (size === null) return Promise.reject(closedError());
     const g = pool.core.request(size);
     if (g) return this.use(pool, g);
     return new Promise<ServerConnection>((resolve, reject) => {
+      const left = () => {
+        if (!pool.core.cancel(w)) return;
+        pool.waiters.delete(w);
+        reject(new PoolWaitError('08006', 'the client left while it waited for a server connection'));
+      };
       const w: Waiter<PooledConnection> = {
         since: this.now(),
         grant: (grant) => {
+          gone?.off('close', left);
           pool.waiters.delete(w);
           this.use(pool, grant).then(resolve, reject);
         },
       };
-      pool.waiters.set(w, reject);
+      pool.waiters.set(w, (err) => {
+        gone?.off('close', left);
+        reject(err);
+      });
       pool.core.enqueue(w);
+      gone?.once('close', left);
     });
   }
 
@@ -255,7 +272,10 @@ export class ServerPools implements PoolStatsSource {
     const server = this.o.snapshot().servers.get(pool.serverName);
     let backend: BackendSession;
     try {
-      if (!keys || !server || pool.closed) throw closedError();
+      if (!server || pool.closed) throw closedError();
+      // The role's keys were dropped (its password changed, or it can no longer log in): only a
+      // client that proves the new password brings them back.
+      if (!keys) throw new PoolWaitError('57P01', "terminating connection because the role's password changed or it can no longer log in");
       backend = await this.connect({ socketDir: this.o.socketDir(pool.serverId), params: pool.params, clientKey: keys.clientKey, serverKey: keys.serverKey });
     } catch (err) {
       pool.core.openFailed(this.sizeOf(pool) ?? 0, this.now());
@@ -389,8 +409,8 @@ export class PoolClient implements Lender {
     return this.pools.hasConnections(this.pool);
   }
 
-  acquire(): Promise<ServerConnection> {
-    return this.pools.acquire(this.pool);
+  acquire(gone?: ClientGone): Promise<ServerConnection> {
+    return this.pools.acquire(this.pool, gone);
   }
 
   release(conn: ServerConnection, state: ReturnState): void {

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Duplex } from 'node:stream';
+import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import pino from 'pino';
 import { ServerPools, POOL_WAIT_SQLSTATE, verifierId, type ProvedKeys } from '../../../../src/gateway/pool/pool.js';
@@ -150,7 +151,7 @@ test('polling: a changed verifier, or a role that can no longer log in, flushes 
   await pools.poll();
   assert.equal(opened[0]!.socket.destroyed, true);
   // No keys until a client proves the new password: nothing can be opened.
-  await assert.rejects(a.acquire(), (e: PoolWaitError) => e instanceof PoolWaitError && e.sqlstate === '57P01');
+  await assert.rejects(a.acquire(), (e: PoolWaitError) => e instanceof PoolWaitError && e.sqlstate === '57P01' && /password changed/.test(e.message));
   pools.close();
 });
 
@@ -189,5 +190,23 @@ test('pool mode turned off: waiting clients are refused, idle connections closed
   a.release(held, 'idle');
   assert.equal(opened[0]!.socket.destroyed, true);
   assert.deepEqual(pools.poolStats('s1'), []);
+  pools.close();
+});
+
+test('a client that leaves while it waits leaves the queue; the connection goes to the next one', async () => {
+  const { pools, record } = setup(1);
+  pools.proved(1, 'bob', keys(1));
+  const a = pools.client(record, 'bob', 'postgres', forward);
+  const held = await a.acquire();
+  const socket = new EventEmitter();
+  const leaving = a.acquire(socket);
+  const next = a.acquire();
+  assert.equal(pools.poolStats('s1')[0]!.waiting, 2);
+  socket.emit('close');
+  await assert.rejects(leaving, (e: PoolWaitError) => e.sqlstate === '08006');
+  assert.equal(pools.poolStats('s1')[0]!.waiting, 1);
+  a.release(held, 'idle');
+  assert.equal(await next, held);
+  assert.equal(socket.listenerCount('close'), 0);
   pools.close();
 });
