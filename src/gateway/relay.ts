@@ -233,7 +233,8 @@ function pooledRelay(opts: Parameters<typeof relay>[0] & { pooled: PooledServer 
     server.off('drain', onServerDrain);
     client.off('drain', onClientDrain);
     server.pause();
-    const reusable = !dirty && !server.destroyed && tracker.idle && observer.serverAtBoundary && observer.serverLastType === BackendCode.ReadyForQuery;
+    // Idle since the last ReadyForQuery (or since the lend, for a client that sent nothing).
+    const reusable = !dirty && !server.destroyed && tracker.idle && observer.serverAtBoundary;
     if (!reusable) server.destroy();
     pooled.release(reusable ? 'idle' : 'broken');
   };

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type pg from 'pg';
 import { allowLoopback, auditEvents, setAuditClasses, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
-import { gatewayClient, gatewayPort, rawExchange } from '../helpers/clients.js';
+import { conninfo, gatewayClient, gatewayPort, psql, rawExchange } from '../helpers/clients.js';
 import { ServersRepo } from '../../src/catalog/servers-repo.js';
 import type { PoolStats } from '../../src/gateway/pool/types.js';
 
@@ -72,6 +72,31 @@ test('a SET by one client is not seen by the next client on the same backend (DI
     assert.ok(s.reused >= 1);
     assert.equal(s.mode, 'session');
     assert.equal(s.poolSize, SIZE);
+  } finally {
+    await b.end();
+  }
+});
+
+test('psql: a warm backend is reused after a reset; a client that sent nothing leaves it warm too', { timeout: 60_000 }, async () => {
+  const info = conninfo(t, { user: `bob@${SERVER}`, sslmode: 'require', application_name: 'pool-psql' });
+  const first = await psql(info, 'bob-Passw0rd!', ['-c', `set work_mem = '65MB'`, '-c', 'select pg_backend_pid()']);
+  assert.equal(first.code, 0, first.stderr);
+  const psqlStats = () => t.platform.gateway.pools.poolStats(SERVER).find((s) => s.user === 'bob' && s.idle === 1 && s.opened === 1);
+  await until('the psql backend idle', async () => psqlStats(), 10_000, 20);
+  const second = await psql(info, 'bob-Passw0rd!', ['-c', 'show work_mem', '-c', 'select pg_backend_pid()']);
+  assert.equal(second.code, 0, second.stderr);
+  const [workMem, pid] = second.stdout.split('\n');
+  assert.equal(pid, first.stdout.split('\n').pop());
+  assert.notEqual(workMem, '65MB');
+
+  // node-postgres connects and ends without a query: the backend stays warm.
+  const a = await connect('bob');
+  const before = stats('bob')!.opened;
+  await a.end();
+  await idleIs('bob', 1);
+  const b = await connect('bob');
+  try {
+    assert.equal(stats('bob')!.opened, before);
   } finally {
     await b.end();
   }
