@@ -14,10 +14,13 @@ import type { AnyEvent } from '../events/types.js';
 
 /** The gateway's sessions by (server, backend process id), ended ones kept a while; the gateway's
  * SessionIndex (gateway/session-index.ts) is one. Declared here because gateway/ sits above audit/.
- * With pooling, `find` names the session that holds (or last held) the backend; the lines of a
- * scan are joined per (server, pid), not per line time (see SessionIndex.findAt). */
+ * `find` decides whether a pid is a gateway session's (which lines are published); `findAt` then
+ * names the one that held it when the line was written. */
 export interface SessionLookup {
   find(server: string, pid: number): (JoinedSession & { readonly server: string; readonly backendPid: number }) | null;
+  /** The session that held the backend at `time` (ms): with pooling one pid serves many client
+   * sessions over time, so each line is joined again by its own time before it is published. */
+  findAt?(server: string, pid: number, time: number): (JoinedSession & { readonly server: string }) | null;
 }
 
 export interface IngestOptions {
@@ -143,7 +146,7 @@ export class PgAuditIngest {
   }
 
   private commit(events: readonly AnyEvent[], offsets: Record<string, number>, sync: boolean): number {
-    for (const e of events) this.o.bus.publish(e);
+    for (const e of events) this.o.bus.publish(this.atItsTime(e));
     if (Object.keys(offsets).length === 0) return events.length;
     Object.assign(this.offsets, offsets);
     if (sync) {
@@ -152,6 +155,16 @@ export class PgAuditIngest {
       renameSync(tmp, this.o.stateFile);
     } else void this.save();
     return events.length;
+  }
+
+  /** A joined line names the session that held its backend when the server wrote it. */
+  private atItsTime(e: AnyEvent): AnyEvent {
+    const findAt = this.o.sessions.findAt;
+    if (e.type !== 'statement.pgaudit' || e.sessionId === null || findAt === undefined) return e;
+    const at = Date.parse(e.time);
+    const s = Number.isNaN(at) ? null : findAt.call(this.o.sessions, e.server, e.backendPid, at);
+    if (!s || s.connId === e.sessionId) return e;
+    return { ...e, sessionId: s.connId, applicationName: s.applicationName ?? e.applicationName };
   }
 
   /** The offsets written off the event loop, one write at a time (the newest wins). */
