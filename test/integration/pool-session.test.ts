@@ -9,6 +9,7 @@ import { allowLoopback, auditEvents, setAuditClasses, startTestPlatform, until, 
 import { conninfo, gatewayClient, gatewayPort, psql, rawExchange } from '../helpers/clients.js';
 import { ServersRepo } from '../../src/catalog/servers-repo.js';
 import type { PoolStats } from '../../src/gateway/pool/types.js';
+import { pgwardenAuditInstalled } from '../helpers/pgaudit.js';
 
 let t: TestPlatform;
 const SERVER = 'pl1';
@@ -214,6 +215,49 @@ test("a statement record names the client's own session: two clients on one back
   assert.equal(ea.connection.clientPort, portA);
   assert.equal(eb.connection.clientPort, portB);
   assert.equal(ea.applicationName, app);
+});
+
+test('pgAudit lines of two clients on one backend are joined to each client session', {
+  timeout: 60_000,
+  skip: pgwardenAuditInstalled() ? false : 'pgAudit and pgwarden_audit are not installed',
+}, async () => {
+  const admin = await connect('owner', PASSWORD);
+  await admin.query('create table pool_nested(x int)');
+  await admin.query('grant insert on pool_nested to fay');
+  await admin.end();
+  const app = 'pool-nested';
+  const sessionOf = async (c: pg.Client) => {
+    const port = (c as unknown as { connection: { stream: { localPort: number } } }).connection.stream.localPort;
+    type Ev = { type: string; connection: { connId: string; clientPort: number } };
+    return (await until('the session', async () => auditEvents<Ev>(t).find((e) => e.type === 'auth.succeeded' && e.connection.clientPort === port))).connection
+      .connId;
+  };
+  const a = await connect('fay', undefined, app);
+  const pid = await pidOf(a);
+  await a.query('do $$ begin insert into pool_nested values (101); end $$');
+  const sa = await sessionOf(a);
+  await a.end();
+  await idleIs('fay', 1);
+  const b = await connect('fay', undefined, app);
+  assert.equal(await pidOf(b), pid, 'same backend');
+  await b.query('do $$ begin insert into pool_nested values (202); end $$');
+  const sb = await sessionOf(b);
+  await b.end();
+  type Line = { type: string; sessionId: string | null; statement: string; backendPid: number };
+  const line = (v: number) =>
+    until(
+      `the nested insert of ${v}`,
+      async () => auditEvents<Line>(t).find((e) => e.type === 'statement.pgaudit' && e.statement.includes(`values (${v})`)),
+      15_000,
+      100,
+    );
+  const la = await line(101);
+  const lb = await line(202);
+  assert.equal(la.backendPid, pid);
+  assert.equal(lb.backendPid, pid);
+  assert.equal(la.sessionId, sa);
+  assert.equal(lb.sessionId, sb);
+  assert.notEqual(sa, sb);
 });
 
 test('a client that leaves mid-transaction does not give its dirty backend to the next client', { timeout: 60_000 }, async () => {
