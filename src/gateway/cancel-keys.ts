@@ -16,7 +16,8 @@ export interface CancelTarget {
 }
 
 export interface IssuedKey {
-  /** The server's real backend pid. */
+  /** The server's real backend pid, or a gateway-chosen one (VIRTUAL_PID_BASE and up) for a
+   * target resolved at cancel time. */
   readonly processId: number;
   /** The gateway's secret for this session (4 bytes for protocol 3.0/3.1, 32 from 3.2). */
   readonly secretKey: Buffer;
