@@ -274,3 +274,32 @@ test('a client that leaves mid-transaction does not give its dirty backend to th
     await b.end();
   }
 });
+
+test('transaction mode login: the pool opens a connection, the cancel key names a gateway pid', { timeout: 60_000 }, async () => {
+  const admin = await connect('owner', PASSWORD);
+  await admin.query(`create role gus login password 'gus-Passw0rd!'`);
+  await admin.end();
+  await new ServersRepo(t.platform.db).update(SERVER, { poolMode: 'transaction' });
+  await t.platform.snapshots.requestReload();
+  await until('transaction pooling in the snapshot', async () => t.platform.snapshots.snapshot.servers.get(SERVER)?.poolMode === 'transaction', 10_000, 50);
+  await assert.rejects(connect('gus', 'wrong'), (e: Error & { code?: string }) => e.code === '28P01');
+  const c = new (await import('pg')).default.Client({
+    host: '127.0.0.1',
+    port: gatewayPort(t),
+    user: `gus@${SERVER}`,
+    password: 'gus-Passw0rd!',
+    database: 'postgres',
+    ssl: { rejectUnauthorized: false },
+  });
+  c.on('error', () => undefined); // the session relay of transaction mode may not be built on this branch
+  await c.connect();
+  try {
+    const key = c as unknown as { processID: number };
+    assert.ok(key.processID >= 0x40000000, `a gateway-chosen pid, got ${key.processID}`);
+    const s = await until('the pool of gus', async () => stats('gus'));
+    assert.equal(s.mode, 'transaction');
+    assert.equal(s.opened, 1, 'one connection opened at login (the server checked the password)');
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+});
