@@ -24,7 +24,8 @@ before(
     await allowLoopback(t, SERVER);
     await setAuditClasses(t, SERVER, ['READ', 'WRITE', 'DDL', 'ROLE', 'MISC']);
     const admin = await gatewayClient(t, { server: SERVER, user: 'owner', password: PASSWORD });
-    for (const role of ['bob', 'carol', 'dave', 'erin', 'fay']) await admin.query(`create role ${role} login password '${role}-Passw0rd!'`);
+    // One role per test: the pool stats below tell a role's pools apart by user only.
+    for (const role of ['bob', 'carol', 'dave', 'erin', 'fay', 'hal', 'ivy']) await admin.query(`create role ${role} login password '${role}-Passw0rd!'`);
     await admin.end();
     // Through the catalog (the API may not take the fields yet), then the gateway's snapshot.
     await new ServersRepo(t.platform.db).update(SERVER, { poolMode: 'session', poolSize: SIZE });
@@ -79,12 +80,12 @@ test('a SET by one client is not seen by the next client on the same backend (DI
 });
 
 test('psql: a warm backend is reused after a reset; a client that sent nothing leaves it warm too', { timeout: 60_000 }, async () => {
-  const info = conninfo(t, { user: `bob@${SERVER}`, sslmode: 'require', application_name: 'pool-psql' });
-  const first = await psql(info, 'bob-Passw0rd!', ['-c', `set work_mem = '65MB'`, '-c', 'select pg_backend_pid()']);
+  const info = conninfo(t, { user: `ivy@${SERVER}`, sslmode: 'require', application_name: 'pool-psql' });
+  const first = await psql(info, 'ivy-Passw0rd!', ['-c', `set work_mem = '65MB'`, '-c', 'select pg_backend_pid()']);
   assert.equal(first.code, 0, first.stderr);
-  const psqlStats = () => t.platform.gateway.pools.poolStats(SERVER).find((s) => s.user === 'bob' && s.idle === 1 && s.opened === 1);
+  const psqlStats = () => t.platform.gateway.pools.poolStats(SERVER).find((s) => s.user === 'ivy' && s.idle === 1 && s.opened === 1);
   await until('the psql backend idle', async () => psqlStats(), 10_000, 20);
-  const second = await psql(info, 'bob-Passw0rd!', ['-c', 'show work_mem', '-c', 'select pg_backend_pid()']);
+  const second = await psql(info, 'ivy-Passw0rd!', ['-c', 'show work_mem', '-c', 'select pg_backend_pid()']);
   assert.equal(second.code, 0, second.stderr);
   const [workMem, pid] = second.stdout.split('\n');
   assert.equal(pid, first.stdout.split('\n').pop());
@@ -223,7 +224,7 @@ test('pgAudit lines of two clients on one backend are joined to each client sess
 }, async () => {
   const admin = await connect('owner', PASSWORD);
   await admin.query('create table pool_nested(x int)');
-  await admin.query('grant insert on pool_nested to fay');
+  await admin.query('grant insert on pool_nested to hal');
   await admin.end();
   const app = 'pool-nested';
   const sessionOf = async (c: pg.Client) => {
@@ -232,13 +233,13 @@ test('pgAudit lines of two clients on one backend are joined to each client sess
     return (await until('the session', async () => auditEvents<Ev>(t).find((e) => e.type === 'auth.succeeded' && e.connection.clientPort === port))).connection
       .connId;
   };
-  const a = await connect('fay', undefined, app);
+  const a = await connect('hal', undefined, app);
   const pid = await pidOf(a);
   await a.query('do $$ begin insert into pool_nested values (101); end $$');
   const sa = await sessionOf(a);
   await a.end();
-  await idleIs('fay', 1);
-  const b = await connect('fay', undefined, app);
+  await idleIs('hal', 1);
+  const b = await connect('hal', undefined, app);
   assert.equal(await pidOf(b), pid, 'same backend');
   await b.query('do $$ begin insert into pool_nested values (202); end $$');
   const sb = await sessionOf(b);
