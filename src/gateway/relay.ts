@@ -294,7 +294,8 @@ function pooledRelay(opts: Parameters<typeof relay>[0] & { pooled: PooledServer 
   if (opts.serverRest.length) onServerData(opts.serverRest);
   if (opts.clientRest.length) fromClient(opts.clientRest);
   client.on('data', fromClient);
-  if (client.destroyed) {
+  if (server.destroyed) onServerClose();
+  else if (client.destroyed) {
     // The client left while it waited for its connection.
     clientGone = true;
     giveBack();

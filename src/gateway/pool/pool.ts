@@ -265,8 +265,14 @@ export class ServerPools implements PoolStatsSource {
 
   private async use(pool: Pool, g: Grant<PooledConnection>): Promise<ServerConnection> {
     if (g.kind === 'conn') {
-      g.conn.unwatch();
-      return g.conn;
+      if (g.conn.usable) {
+        g.conn.unwatch();
+        return g.conn;
+      }
+      // Closed by the server a moment ago (its close event not handled yet): try again.
+      pool.core.release(false, this.sizeOf(pool) ?? 0, this.now());
+      this.drop(pool, g.conn);
+      return this.acquire(pool);
     }
     const keys = this.keys.get(roleKey(pool.serverId, pool.user));
     const server = this.o.snapshot().servers.get(pool.serverName);

@@ -210,3 +210,20 @@ test('a client that leaves while it waits leaves the queue; the connection goes 
   assert.equal(socket.listenerCount('close'), 0);
   pools.close();
 });
+
+test('an idle connection the server closed a moment ago is not lent: a new one is opened', async () => {
+  const { pools, record, opened } = setup(2);
+  pools.proved(1, 'bob', keys(1));
+  const a = pools.client(record, 'bob', 'postgres', forward);
+  const c1 = await a.acquire();
+  a.release(c1, 'idle');
+  await settle();
+  opened[0]!.socket.destroy(); // its close event has not been handled yet
+  const c2 = await a.acquire();
+  assert.notEqual(c2, c1);
+  assert.equal(opened.length, 2);
+  const [s] = pools.poolStats('s1');
+  assert.equal(s!.active, 1);
+  assert.equal(s!.idle, 0);
+  pools.close();
+});
