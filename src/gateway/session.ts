@@ -117,7 +117,16 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
       observer: new SessionObserver([...consumers, tracker]),
       hold,
       onHandle,
-      pooled: { tracker, release: (state) => lender.release(conn, state) },
+      pooled: {
+        tracker,
+        release: (state) => {
+          // From now on the backend may serve another client: this one's cancel key and its
+          // hold in the index end before the pool can lend it again.
+          s.releaseKey();
+          g.sessionIndex.closed(session);
+          lender.release(conn, state);
+        },
+      },
       onEnd,
     });
     return;
