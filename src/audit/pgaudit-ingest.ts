@@ -7,15 +7,20 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
-import { collectLines, finishLines, sessionKey, type JoinedSession, type ServerLogs } from './pgaudit-scan.js';
+import { collectLines, finishLines, type JoinedSession, type ServerLogs } from './pgaudit-scan.js';
 import type { FromReader, ToReader } from './pgaudit-worker.js';
 import type { EventBus } from '../events/bus.js';
 import type { AnyEvent } from '../events/types.js';
 
 /** The gateway's sessions by (server, backend process id), ended ones kept a while; the gateway's
- * SessionIndex (gateway/session-index.ts) is one. Declared here because gateway/ sits above audit/. */
+ * SessionIndex (gateway/session-index.ts) is one. Declared here because gateway/ sits above audit/.
+ * `find` decides whether a pid is a gateway session's (which lines are published); `findAt` then
+ * names the one that held it when the line was written. */
 export interface SessionLookup {
   find(server: string, pid: number): (JoinedSession & { readonly server: string; readonly backendPid: number }) | null;
+  /** The session that held the backend at `time` (ms): with pooling one pid serves many client
+   * sessions over time, so each line is joined again by its own time before it is published. */
+  findAt?(server: string, pid: number, time: number): (JoinedSession & { readonly server: string }) | null;
 }
 
 export interface IngestOptions {
@@ -134,13 +139,14 @@ export class PgAuditIngest {
     for (const key of keys) {
       const cut = key.lastIndexOf('\0');
       const s = this.o.sessions.find(key.slice(0, cut), Number(key.slice(cut + 1)));
-      if (s) found.set(sessionKey(s.server, s.backendPid), { connId: s.connId, applicationName: s.applicationName });
+      // Keyed by the line's pid, not the session's: a pooled session holds other backends too.
+      if (s) found.set(key, { connId: s.connId, applicationName: s.applicationName });
     }
     return found;
   }
 
   private commit(events: readonly AnyEvent[], offsets: Record<string, number>, sync: boolean): number {
-    for (const e of events) this.o.bus.publish(e);
+    for (const e of events) this.o.bus.publish(this.atItsTime(e));
     if (Object.keys(offsets).length === 0) return events.length;
     Object.assign(this.offsets, offsets);
     if (sync) {
@@ -149,6 +155,16 @@ export class PgAuditIngest {
       renameSync(tmp, this.o.stateFile);
     } else void this.save();
     return events.length;
+  }
+
+  /** A joined line names the session that held its backend when the server wrote it. */
+  private atItsTime(e: AnyEvent): AnyEvent {
+    const findAt = this.o.sessions.findAt;
+    if (e.type !== 'statement.pgaudit' || e.sessionId === null || findAt === undefined) return e;
+    const at = Date.parse(e.time);
+    const s = Number.isNaN(at) ? null : findAt.call(this.o.sessions, e.server, e.backendPid, at);
+    if (!s || s.connId === e.sessionId) return e;
+    return { ...e, sessionId: s.connId, applicationName: s.applicationName ?? e.applicationName };
   }
 
   /** The offsets written off the event loop, one write at a time (the newest wins). */

@@ -6,7 +6,7 @@ import { handshake, type HandshakeEnv } from './handshake/handshake.js';
 import { forwardCancel } from './handshake/cancel.js';
 import { runChecks } from './checks/steps.js';
 import { HeldGuards, type Refusal } from './checks/verdict.js';
-import { authenticate, greet } from './login.js';
+import { abandonLogin, authenticate, greet } from './login.js';
 import { startSession } from './session.js';
 import { failureRefusal, reportRefusal, sessionFields, type Facts } from './report.js';
 import type { GatewayContext, ListenerSpec } from './context.js';
@@ -78,8 +78,7 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
       await greet(g, socket, login);
     } catch (err) {
       // No session will own the server connection or the cancel key: give both back now.
-      login.backend.socket.destroy();
-      login.key.release();
+      abandonLogin(login);
       throw err;
     }
     g.metrics.sessions.inc();
@@ -95,7 +94,7 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
       applicationName: facts.applicationName,
       client: socket,
       clientRest: hs.wire.detach(),
-      backend: login.backend,
+      server: login.server,
       releaseSession: held.handOver(),
       releaseKey: () => login.key.release(),
     });

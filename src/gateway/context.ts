@@ -16,6 +16,7 @@ import type { SessionConsumer } from '../pgwire/observer/index.js';
 import type { TokenVerifier } from './token-login.js';
 import type { StatementAuditConfig } from '../audit/statement-audit.js';
 import type { ScramKeys } from '../auth/scram/keys.js';
+import type { ServerPools } from './pool/pool.js';
 
 export interface ActiveSession {
   readonly server: string;
@@ -24,6 +25,8 @@ export interface ActiveSession {
   /** The gateway's session id and the server process serving it: how server-side audit lines
    * (pgAudit) are joined to the session. */
   readonly connId: string;
+  /** The backend it holds (session mode, no pooling), or the first one it was lent (transaction
+   * mode: the index records each lend). */
   readonly backendPid: number;
   readonly user: string;
   readonly applicationName: string | undefined;
@@ -33,7 +36,18 @@ export interface ActiveSession {
 export interface GatewayLimits {
   readonly handshakeTimeoutMs: number;
   readonly authTimeoutMs: number;
+  /** Client sessions per server that is not pooled (each is a server backend). */
   readonly maxConnectionsPerServer: number;
+  /** Client sessions per pooled server (its backends are capped by the pool size instead). */
+  readonly maxPooledClientsPerServer: number;
+  /** A client waiting this long for a pooled server connection is refused (PgBouncer's
+   * query_wait_timeout). */
+  readonly poolWaitTimeoutMs: number;
+  /** A pooled server connection left idle this long is closed (PgBouncer's server_idle_timeout). */
+  readonly poolIdleTimeoutMs: number;
+  /** How often the verifiers of roles with pools are read again, to flush pools of a role whose
+   * password changed. */
+  readonly poolVerifierPollMs: number;
   readonly maxStartupPacket: number;
   /** Connections not yet authenticated, in all (W1). */
   readonly maxPreauthConnections: number;
@@ -51,6 +65,10 @@ export const defaultLimits: GatewayLimits = {
   handshakeTimeoutMs: 10_000,
   authTimeoutMs: 10_000,
   maxConnectionsPerServer: 200,
+  maxPooledClientsPerServer: 10_000,
+  poolWaitTimeoutMs: 120_000,
+  poolIdleTimeoutMs: 600_000,
+  poolVerifierPollMs: 5_000,
   maxStartupPacket: 10_000,
   maxPreauthConnections: 2_000,
   maxPreauthPerAddress: 100,
@@ -96,6 +114,8 @@ export interface GatewayContext {
   readonly verifiers: VerifierCache;
   readonly cancelKeys: CancelKeys;
   readonly sessions: SessionLimiter;
+  /** Server connection pools of the servers in session or transaction mode. */
+  readonly pools: ServerPools;
   readonly mockSecret: Buffer;
   readonly metrics: { readonly denied: Counter<'reason'>; readonly sessions: Gauge };
   snapshot(): CatalogSnapshot;

@@ -7,6 +7,7 @@ import { handleConnection } from './connection.js';
 import { CancelKeys } from './cancel-keys.js';
 import { SessionLimiter } from './session-limiter.js';
 import { SessionIndex } from './session-index.js';
+import { ServerPools } from './pool/pool.js';
 import { PreauthAdmission, addressBucket } from './preauth-admission.js';
 import { PreauthReport } from './preauth-report.js';
 import { ProcDescriptors, nofileSoftLimit, raiseNofileLimit } from './descriptors.js';
@@ -101,15 +102,23 @@ export class Gateway {
         }),
       log: options.log,
     });
+    const verifiers = new VerifierCache(options.verifierSource);
     this.context = {
       domain: options.domain,
       limits,
       bus: options.bus,
       log: options.log,
       certificates: options.certificates,
-      verifiers: new VerifierCache(options.verifierSource),
+      verifiers,
       cancelKeys: new CancelKeys(),
-      sessions: new SessionLimiter(limits.maxConnectionsPerServer),
+      sessions: new SessionLimiter(limits.maxConnectionsPerServer, limits.maxPooledClientsPerServer),
+      pools: new ServerPools({
+        snapshot: options.snapshot,
+        socketDir: options.socketDir,
+        refreshVerifier: (serverId, role) => verifiers.refresh(serverId, role),
+        limits,
+        log: options.log,
+      }),
       activeSessions: new Set<ActiveSession>(),
       sessionIndex: new SessionIndex(),
       mockSecret: options.mockSecret,
@@ -154,6 +163,11 @@ export class Gateway {
       if (a && typeof a === 'object') return a.port;
     }
     return null;
+  }
+
+  /** Server connection pools: what `pgwarden server pool show` and /metrics report. */
+  get pools(): ServerPools {
+    return this.context.pools;
   }
 
   /** What the control plane may ask about virtual networks' listeners. */
@@ -247,6 +261,8 @@ export class Gateway {
 
   /** Public access turned off: sessions that did not come through a private endpoint end. */
   enforcePublicAccess(snapshot: CatalogSnapshot): void {
+    // Pools of servers stopped, deleted or no longer pooled close with the same snapshot.
+    this.context.pools.sync(snapshot);
     for (const session of this.context.activeSessions) {
       const server = snapshot.servers.get(session.server);
       if (server?.publicNetworkAccess === 'Disabled' && session.privateEndpoint === null) {
@@ -263,6 +279,7 @@ export class Gateway {
     this.listeners.length = 0;
     const vnets = this.vnets.close();
     for (const s of this.sockets) s.destroy();
+    this.context.pools.close();
     await Promise.all([...closing, vnets]);
     this.preauth.flush();
   }

@@ -2,13 +2,18 @@
 // (token-login.ts), SCRAM for every other role (authenticate.ts); then the gateway's own login
 // to the server (backend.ts) and the session's cancel key. `greet` then tells the client, once
 // the login is on disk. Refusals come back as verdicts for the runner to report.
+// A pooled server (session or transaction mode): the proved keys go to the pool, and the client
+// gets a pooled connection (session mode) or the promise of one per transaction; either way it is
+// greeted with the parameters of a pool connection.
 import type { Duplex } from 'node:stream';
-import { authenticationOk, authenticationSASLFinal, backendKeyData } from '../pgwire/index.js';
+import { authenticationOk, authenticationSASLFinal, backendKeyData, parameterStatus, readyForQuery } from '../pgwire/index.js';
 import { clientErrors, passwordFailed } from '../pgwire/client-errors.js';
 import { authenticatePassword } from './authenticate.js';
 import { authenticateToken } from './token-login.js';
 import { connectBackend, BackendRefused, type BackendSession } from './backend.js';
 import { LONG_CANCEL_KEY_LENGTH, type IssuedKey } from './cancel-keys.js';
+import { verifierId, type PoolClient } from './pool/pool.js';
+import { PoolWaitError, type ServerConnection } from './pool/types.js';
 import { refusal, type Verdict } from './checks/verdict.js';
 import type { Admission } from './checks/admission.js';
 import type { TlsState } from './handshake/transport.js';
@@ -24,13 +29,34 @@ export interface LoginStart {
   readonly protocolMinor: number;
 }
 
+/** What the session relays to: its own backend, a pooled one for the whole session, or one
+ * lent per transaction (`current` is set by the session once its relay runs). */
+export type ServerSide =
+  | { readonly kind: 'direct'; readonly backend: BackendSession }
+  | { readonly kind: 'session'; readonly lender: PoolClient; readonly conn: ServerConnection }
+  | { readonly kind: 'transaction'; readonly lender: PoolClient; readonly holder: { current: () => ServerConnection | null } };
+
 export interface Login {
   readonly method: AuthMethod;
-  readonly backend: BackendSession;
+  readonly server: ServerSide;
+  /** ParameterStatus and notice frames the client is greeted with, then ReadyForQuery. */
+  readonly greeting: Buffer[];
+  readonly readyForQuery: Buffer;
   /** The gateway's cancel key for the session, to be released when it ends. */
   readonly key: IssuedKey;
   /** Messages before AuthenticationOk (SCRAM's server-final). */
   readonly preamble: Buffer[];
+}
+
+/** No session will own what the login holds (the greeting failed): give it all back. */
+export function abandonLogin(login: Login): void {
+  const s = login.server;
+  if (s.kind === 'direct') s.backend.socket.destroy();
+  else {
+    if (s.kind === 'session') s.lender.release(s.conn, 'broken');
+    s.lender.end();
+  }
+  login.key.release();
 }
 
 interface Proof {
@@ -38,6 +64,8 @@ interface Proof {
   readonly clientKey: Buffer;
   readonly serverKey: Buffer;
   readonly preamble: Buffer[];
+  /** What the keys were proved against: a different value means the password changed. */
+  readonly verifier: string;
 }
 
 /** `facts.objectId` is set once a token names its identity, so later refusals carry it. A throw
@@ -51,20 +79,17 @@ export async function authenticate(g: GatewayContext, start: LoginStart, a: Admi
     return proof;
   }
   const { server } = a;
+  if (server.poolMode !== 'none') {
+    clearTimeout(timer); // a wait for a pooled connection has its own timeout
+    return pooledLogin(g, start, a, proof);
+  }
   let backend: BackendSession;
   try {
     backend = await connectBackend({ socketDir: g.socketDir(server.id), params: a.forward, clientKey: proof.clientKey, serverKey: proof.serverKey });
   } catch (err) {
     clearTimeout(timer);
     proof.clientKey.fill(0);
-    if (!(err instanceof BackendRefused)) throw err;
-    // The server's own refusal (database does not exist, password changed in SQL, ...).
-    if (err.sqlstate === '28P01') g.verifiers.loginFailed(server.id, a.user);
-    return refusal({ sqlstate: err.sqlstate, message: err.message }, `server refused: ${err.message}`, {
-      event: 'auth.failed',
-      method: proof.method,
-      frame: err.frame,
-    });
+    return serverRefused(g, a, proof, err);
   }
   clearTimeout(timer);
   proof.clientKey.fill(0);
@@ -73,7 +98,82 @@ export async function authenticate(g: GatewayContext, start: LoginStart, a: Admi
     { socketDir: g.socketDir(server.id), processId: backend.processId, secretKey: backend.secretKey },
     start.protocolMinor >= 2 ? LONG_CANCEL_KEY_LENGTH : 4,
   );
-  return { ok: true, login: { method: proof.method, backend, key, preamble: proof.preamble } };
+  return {
+    ok: true,
+    login: {
+      method: proof.method,
+      server: { kind: 'direct', backend },
+      greeting: backend.greeting,
+      readyForQuery: backend.readyForQuery,
+      key,
+      preamble: proof.preamble,
+    },
+  };
+}
+
+/** The server's own refusal (database does not exist, password changed in SQL, ...), or the
+ * pool's (no connection came in time). Anything else is thrown on. */
+function serverRefused(g: GatewayContext, a: Admission, proof: Proof, err: unknown): Verdict<{ readonly login: Login }> {
+  if (err instanceof PoolWaitError) return refusal({ sqlstate: err.sqlstate, message: err.message }, `pool: ${err.message}`);
+  if (!(err instanceof BackendRefused)) throw err;
+  if (err.sqlstate === '28P01') g.verifiers.loginFailed(a.server.id, a.user);
+  return refusal({ sqlstate: err.sqlstate, message: err.message }, `server refused: ${err.message}`, {
+    event: 'auth.failed',
+    method: proof.method,
+    frame: err.frame,
+  });
+}
+
+/** Session mode: a connection of the pool for the whole session (idle, new, or waited for).
+ * Transaction mode: the pool has a connection (one is opened now when it has none, which also
+ * lets the server check the password) whose parameters greet the client; the cancel key's pid
+ * is the gateway's own, since the backend changes with each transaction. */
+async function pooledLogin(g: GatewayContext, start: LoginStart, a: Admission, proof: Proof): Promise<Verdict<{ readonly login: Login }>> {
+  const { server } = a;
+  g.pools.proved(server.id, a.user, { clientKey: proof.clientKey, serverKey: proof.serverKey, verifier: proof.verifier, poll: proof.method !== 'token' });
+  proof.clientKey.fill(0); // the pool keeps its own copy
+  const lender = g.pools.client(server, a.user, a.database, a.forward);
+  const keyLength = start.protocolMinor >= 2 ? LONG_CANCEL_KEY_LENGTH : 4;
+  const socketDir = g.socketDir(server.id);
+  let parameters: ReadonlyMap<string, string>;
+  let side: ServerSide;
+  let key: IssuedKey;
+  try {
+    if (server.poolMode === 'session') {
+      const conn = await lender.acquire(start.socket);
+      parameters = conn.parameters;
+      side = { kind: 'session', lender, conn };
+      key = g.cancelKeys.issue({ socketDir, processId: conn.processId, secretKey: conn.secretKey }, keyLength);
+    } else {
+      let fresh: ReadonlyMap<string, string> | null = null;
+      if (!lender.warm) {
+        const conn = await lender.acquire(start.socket);
+        fresh = new Map(conn.parameters);
+        lender.release(conn, 'idle');
+      }
+      parameters = lender.parameters ?? fresh ?? new Map();
+      const holder = { current: (): ServerConnection | null => null };
+      side = { kind: 'transaction', lender, holder };
+      key = g.cancelKeys.issue(() => {
+        const c = holder.current();
+        return c ? { socketDir, processId: c.processId, secretKey: c.secretKey } : null;
+      }, keyLength);
+    }
+  } catch (err) {
+    lender.end();
+    return serverRefused(g, a, proof, err);
+  }
+  return {
+    ok: true,
+    login: {
+      method: proof.method,
+      server: side,
+      greeting: [...parameters].map(([name, value]) => parameterStatus(name, value)),
+      readyForQuery: readyForQuery('I'),
+      key,
+      preamble: proof.preamble,
+    },
+  };
 }
 
 /** The client proves who it is: a token for a principal's role, else SCRAM. */
@@ -88,14 +188,26 @@ async function prove(g: GatewayContext, start: LoginStart, a: Admission, facts: 
     if (!result.ok) return refusal(clientErrors.badToken, result.reason, { event: 'auth.failed', method: 'token' });
     facts.objectId = result.objectId;
     const keys = g.principalKeys(server.id, user);
-    return { ok: true, method: 'token', clientKey: Buffer.from(keys.clientKey), serverKey: keys.serverKey, preamble: [] };
+    return {
+      ok: true,
+      method: 'token',
+      clientKey: Buffer.from(keys.clientKey),
+      serverKey: keys.serverKey,
+      preamble: [],
+      verifier: `principal:${keys.storedKey.toString('base64')}:${keys.serverKey.toString('base64')}`,
+    };
   }
   if (server.passwordAuth === 'Disabled') return refusal(clientErrors.passwordAuthDisabled, 'password-auth-disabled');
+  let proved = '';
   const auth = await authenticatePassword({
     wire: start.wire,
     user,
     channelBinding: start.tls?.channelBinding ?? null,
-    lookup: () => g.verifiers.get(server.id, user),
+    lookup: async () => {
+      const l = await g.verifiers.get(server.id, user);
+      if (l.kind === 'scram') proved = verifierId(l.verifier);
+      return l;
+    },
     mockSecret: g.mockSecret,
     serverId: server.id,
   });
@@ -109,6 +221,7 @@ async function prove(g: GatewayContext, start: LoginStart, a: Admission, facts: 
     clientKey: auth.clientKey,
     serverKey: auth.serverKey,
     preamble: [authenticationSASLFinal(auth.serverFinal)],
+    verifier: proved,
   };
 }
 
@@ -116,12 +229,6 @@ async function prove(g: GatewayContext, start: LoginStart, a: Admission, facts: 
 export async function greet(g: GatewayContext, socket: Duplex, login: Login): Promise<void> {
   await g.audit.durable();
   socket.write(
-    Buffer.concat([
-      ...login.preamble,
-      authenticationOk(),
-      ...login.backend.greeting,
-      backendKeyData(login.key.processId, login.key.secretKey),
-      login.backend.readyForQuery,
-    ]),
+    Buffer.concat([...login.preamble, authenticationOk(), ...login.greeting, backendKeyData(login.key.processId, login.key.secretKey), login.readyForQuery]),
   );
 }

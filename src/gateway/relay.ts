@@ -4,9 +4,13 @@
 // half-close from the client) gives the client an error, when the stream is at a message
 // boundary. Each direction is framed once, by the session's observer, which also hands the
 // statement audit and the SQL watch their events; the relay reads the boundaries from it.
+// A pooled server connection (session mode) is not closed with the client: the client's Terminate
+// is not passed on, and the connection goes back to the pool, reusable only when the server was
+// ReadyForQuery 'I' with nothing the client sent after it.
 import type { Duplex } from 'node:stream';
 import type net from 'node:net';
-import { BackendCode, errorResponse, type SessionObserver } from '../pgwire/index.js';
+import { BackendCode, errorResponse, type BackendEvent, type SessionObserver, type SessionConsumer } from '../pgwire/index.js';
+import type { ReturnState } from './pool/types.js';
 
 export interface RelayStats {
   readonly bytesFromClient: number;
@@ -19,6 +23,33 @@ const SERVER_GONE = errorResponse({
   message: 'server closed the connection unexpectedly',
   detail: 'The server process ended while the session was open.',
 });
+
+/** Follows the server's transaction status (a consumer of the session's observer) and whether
+ * the client sent anything since the last ReadyForQuery. */
+export class ReadyTracker implements SessionConsumer {
+  /** The status byte of the last ReadyForQuery: a fresh pooled connection is idle. */
+  status = 'I';
+  /** Client chunks passed on, and their count when the last ReadyForQuery came. */
+  clientChunks = 0;
+  private chunksAtReady = 0;
+
+  backend(e: BackendEvent): void {
+    if (e.type !== 'ready') return;
+    this.status = e.status;
+    this.chunksAtReady = this.clientChunks;
+  }
+
+  /** Idle, and no request of the client is waiting for an answer. */
+  get idle(): boolean {
+    return this.status === 'I' && this.chunksAtReady === this.clientChunks;
+  }
+}
+
+export interface PooledServer {
+  readonly tracker: ReadyTracker;
+  /** The connection goes back to its pool (the relay no longer touches it). */
+  release(state: ReturnState): void;
+}
 
 export interface RelayHandle {
   /** Ends the session from the gateway's side: the client gets `error` when the stream is at a
@@ -39,8 +70,11 @@ export function relay(opts: {
   /** Receives the handle before any byte is fed to the observer, so a consumer can end the
    * session (fail closed) even on the bytes that came with the handshake. */
   onHandle?: (handle: RelayHandle) => void;
+  /** The server connection is a pool's: given back instead of closed. */
+  pooled?: PooledServer;
   onEnd: (stats: RelayStats) => void;
 }): RelayHandle {
+  if (opts.pooled) return pooledRelay({ ...opts, pooled: opts.pooled });
   const { client, server } = opts;
   // Both directions: a session the client ended (Terminate, or its half-close) ends quietly even
   // when the server's close reaches the gateway first.
@@ -127,6 +161,148 @@ export function relay(opts: {
     });
     client.on('drain', () => server.resume());
     server.resume(); // the handshake left it paused
+  }
+  return handle;
+}
+
+const TERMINATE_LENGTH = 5;
+
+function endsWithTerminate(c: Buffer): boolean {
+  const n = c.length;
+  return n >= TERMINATE_LENGTH && c[n - 5] === 0x58 /* 'X' */ && c.readInt32BE(n - 4) === 4;
+}
+
+/** The relay of a pooled connection: the client's bytes are passed on by hand, so its Terminate
+ * stays at the gateway, and every listener the relay put on the server socket comes off when the
+ * connection goes back. */
+function pooledRelay(opts: Parameters<typeof relay>[0] & { pooled: PooledServer }): RelayHandle {
+  const { client, server, observer, pooled } = opts;
+  const tracker = pooled.tracker;
+  let bytesFromClient = 0; // the bytes that came with the login are counted as they are fed
+  let bytesToClient = 0;
+  let ended = false;
+  let clientGone = false;
+  let returned = false;
+  /** Something the client sent cannot be undone on the server (bytes after its Terminate). */
+  let dirty = false;
+  const hold = opts.hold;
+
+  const finish = () => {
+    if (ended) return;
+    ended = true;
+    observer.end();
+    opts.onEnd({ bytesFromClient, bytesToClient });
+  };
+
+  const onServerData = (c: Buffer) => {
+    bytesToClient += c.length;
+    observer.fromServer(c);
+    if (clientGone) return;
+    const wait = hold?.() ?? null;
+    const forward = () => {
+      if (clientGone) return;
+      if (!client.write(c)) server.pause();
+      else if (wait) server.resume();
+    };
+    if (wait) {
+      server.pause();
+      void wait.then(forward, forward);
+    } else forward();
+  };
+  const onServerError = () => server.destroy();
+  const onServerClose = () => {
+    if (!clientGone) {
+      clientGone = true;
+      const clientExpectedMore = !observer.clientTerminated;
+      if (clientExpectedMore && observer.serverAtBoundary && observer.serverLastType !== BackendCode.ErrorResponse) client.end(SERVER_GONE);
+      else client.end();
+    }
+    giveBack();
+    finish();
+  };
+  const onClientDrain = () => server.resume();
+  const onServerDrain = () => client.resume();
+
+  /** Once: the server connection back to the pool, reusable only at an idle boundary. */
+  const giveBack = () => {
+    if (returned) return;
+    returned = true;
+    server.off('data', onServerData);
+    server.off('error', onServerError);
+    server.off('close', onServerClose);
+    server.off('drain', onServerDrain);
+    client.off('drain', onClientDrain);
+    server.pause();
+    // Idle since the last ReadyForQuery (or since the lend, for a client that sent nothing).
+    const reusable = !dirty && !server.destroyed && tracker.idle && observer.serverAtBoundary;
+    if (!reusable) server.destroy();
+    pooled.release(reusable ? 'idle' : 'broken');
+  };
+
+  const fromClient = (c: Buffer) => {
+    if (returned) return;
+    bytesFromClient += c.length;
+    const wasTerminated = observer.clientTerminated;
+    observer.fromClient(c);
+    let out = c;
+    if (!wasTerminated && observer.clientTerminated) {
+      // The client is done: the server connection stays open for the next one.
+      if (endsWithTerminate(c)) out = c.subarray(0, c.length - TERMINATE_LENGTH);
+      else dirty = true;
+    }
+    if (out.length > 0) {
+      tracker.clientChunks++;
+      if (!server.write(out)) client.pause();
+    }
+    if (observer.clientTerminated) {
+      clientGone = true;
+      giveBack();
+      client.end();
+    }
+  };
+
+  server.on('data', onServerData);
+  server.on('error', onServerError);
+  server.on('close', onServerClose);
+  server.on('drain', onServerDrain);
+  client.on('drain', onClientDrain);
+  client.on('error', () => client.destroy());
+  client.on('close', () => {
+    clientGone = true;
+    giveBack();
+    finish();
+  });
+  client.on('end', () => {
+    clientGone = true;
+    giveBack();
+    client.end();
+  });
+
+  const handle: RelayHandle = {
+    terminate(error) {
+      if (clientGone) return;
+      clientGone = true;
+      dirty = true;
+      const atBoundary = observer.serverAtBoundary;
+      giveBack();
+      if (atBoundary) client.end(errorResponse({ severity: 'FATAL', sqlstate: error.sqlstate, message: error.message }));
+      else client.destroy();
+    },
+  };
+  opts.onHandle?.(handle);
+
+  if (opts.serverRest.length) onServerData(opts.serverRest);
+  if (opts.clientRest.length) fromClient(opts.clientRest);
+  client.on('data', fromClient);
+  if (server.destroyed) onServerClose();
+  else if (client.destroyed) {
+    // The client left while it waited for its connection.
+    clientGone = true;
+    giveBack();
+    finish();
+  } else {
+    server.resume();
+    client.resume(); // the handshake left it paused (pipe() resumes it in the plain relay)
   }
   return handle;
 }

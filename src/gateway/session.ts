@@ -1,14 +1,17 @@
 // Step 9: an authenticated session relayed to its server. One observer frames the relayed
 // protocol once; the statement audit and the SQL watch subscribe to it; the session is counted,
-// indexed and released here.
+// indexed and released here. A pooled session relays to a connection of its pool (session
+// mode) or to one lent per transaction (transaction-relay.ts); the observer stays the client's,
+// so every statement record names the client's session, never the backend's other clients.
 import type { Duplex } from 'node:stream';
-import { relay, type RelayHandle } from './relay.js';
-import type { BackendSession } from './backend.js';
+import { relay, ReadyTracker, type RelayHandle, type RelayStats } from './relay.js';
+import type { ServerSide } from './login.js';
+import { startTransactionSession } from './pool/transaction-relay.js';
 import type { GatewayContext } from './context.js';
 import type { ConnectionContext } from '../events/types.js';
 import { startSessionAudit } from '../audit/statement-audit.js';
 import { eventSession, statementExecuted } from '../audit/statement-json.js';
-import { SessionObserver, type SessionConsumer } from '../pgwire/index.js';
+import { errorResponse, SessionObserver, type SessionConsumer } from '../pgwire/index.js';
 import { now } from '../events/bus.js';
 
 export interface SessionStart {
@@ -23,7 +26,7 @@ export interface SessionStart {
   readonly client: Duplex;
   /** Client bytes read past the handshake. */
   readonly clientRest: Buffer;
-  readonly backend: BackendSession;
+  readonly server: ServerSide;
   /** Gives back the server's connection slot. */
   readonly releaseSession: () => void;
   /** Forgets the session's cancel key. */
@@ -38,17 +41,18 @@ const TAP_STOPPED = {
 
 export function startSession(g: GatewayContext, s: SessionStart): void {
   const started = Date.now();
+  const side = s.server;
   const session = {
     server: s.serverName,
     privateEndpoint: s.endpointId,
     connId: s.conn.connId,
-    backendPid: s.backend.processId,
+    backendPid: side.kind === 'direct' ? side.backend.processId : side.kind === 'session' ? side.conn.processId : 0,
     user: s.user,
     applicationName: s.applicationName,
     handle: null as RelayHandle | null,
   };
   g.activeSessions.add(session);
-  g.sessionIndex.opened(session);
+  if (side.kind !== 'transaction') g.sessionIndex.opened(session);
   // Statement audit: the relayed protocol decoded and classified, when the server asks for it.
   const auditConfig = g.statementAudit(s.serverName);
   const eventFields = auditConfig ? eventSession(s.conn, s.fields) : null;
@@ -71,21 +75,81 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
   const consumers: SessionConsumer[] = [];
   if (audit) consumers.push(audit);
   if (watch) consumers.push(watch);
-  session.handle = relay({
-    client: s.client,
-    server: s.backend.socket,
-    clientRest: s.clientRest,
-    serverRest: s.backend.rest,
-    observer: new SessionObserver(consumers),
-    hold: audit && g.audit.strict ? () => g.audit.pendingDurable() : undefined,
-    onHandle: (handle) => (session.handle = handle),
-    onEnd: (stats) => {
-      g.activeSessions.delete(session);
-      g.sessionIndex.closed(session);
-      s.releaseSession();
-      s.releaseKey();
-      g.metrics.sessions.dec();
-      g.bus.publish({ type: 'session.ended', time: now(), connection: s.conn, ...s.fields, ...stats, durationMs: Date.now() - started });
-    },
-  });
+  const hold = audit && g.audit.strict ? () => g.audit.pendingDurable() : undefined;
+  const onHandle = (handle: RelayHandle) => (session.handle = handle);
+  let ended = false;
+  const onEnd = (stats: RelayStats) => {
+    if (ended) return;
+    ended = true;
+    g.activeSessions.delete(session);
+    if (side.kind !== 'transaction') g.sessionIndex.closed(session);
+    if (side.kind !== 'direct') side.lender.end();
+    s.releaseSession();
+    s.releaseKey();
+    g.metrics.sessions.dec();
+    g.bus.publish({ type: 'session.ended', time: now(), connection: s.conn, ...s.fields, ...stats, durationMs: Date.now() - started });
+  };
+
+  if (side.kind === 'direct') {
+    session.handle = relay({
+      client: s.client,
+      server: side.backend.socket,
+      clientRest: s.clientRest,
+      serverRest: side.backend.rest,
+      observer: new SessionObserver(consumers),
+      hold,
+      onHandle,
+      onEnd,
+    });
+    return;
+  }
+
+  if (side.kind === 'session') {
+    const tracker = new ReadyTracker();
+    const { conn, lender } = side;
+    const serverRest = conn.rest;
+    conn.rest = Buffer.alloc(0);
+    session.handle = relay({
+      client: s.client,
+      server: conn.socket,
+      clientRest: s.clientRest,
+      serverRest,
+      observer: new SessionObserver([...consumers, tracker]),
+      hold,
+      onHandle,
+      pooled: {
+        tracker,
+        release: (state) => {
+          // From now on the backend may serve another client: this one's cancel key and its
+          // hold in the index end before the pool can lend it again.
+          s.releaseKey();
+          g.sessionIndex.closed(session);
+          lender.release(conn, state);
+        },
+      },
+      onEnd,
+    });
+    return;
+  }
+
+  // Transaction mode: the index records which backend the session holds, lend by lend.
+  try {
+    const tx = startTransactionSession({
+      client: s.client,
+      clientRest: s.clientRest,
+      lender: side.lender,
+      observer: new SessionObserver(consumers),
+      ...(hold ? { hold } : {}),
+      onHandle,
+      onLend: (conn) => g.sessionIndex.lent(session, conn.processId),
+      onReturn: (conn) => g.sessionIndex.returned(session, conn.processId),
+      onEnd,
+    });
+    side.holder.current = () => tx.current();
+    session.handle = tx;
+  } catch (err) {
+    g.log.error({ err, connId: s.conn.connId }, 'transaction-mode session could not start');
+    s.client.end(errorResponse({ severity: 'FATAL', sqlstate: 'XX000', message: 'transaction pooling is not available' }));
+    onEnd({ bytesFromClient: 0, bytesToClient: 0 });
+  }
 }

@@ -53,6 +53,14 @@ export class VerifierCache {
     return judgeExpiry(entry.lookup, entry.validUntil);
   }
 
+  /** Reads the role's verifier now, bypassing the cache (which it then holds): the pools poll
+   * this to notice a password changed in SQL. */
+  async refresh(serverId: number, role: string): Promise<VerifierLookup> {
+    const key = `${serverId}\0${role}`;
+    const entry = await this.read(serverId, role, key);
+    return judgeExpiry(entry.lookup, entry.validUntil);
+  }
+
   private async read(serverId: number, role: string, key: string): Promise<Entry> {
     const afterFailure = this.failed.delete(key);
     const row = await this.source.roleVerifier(serverId, role);

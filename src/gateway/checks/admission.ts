@@ -27,7 +27,7 @@ export interface CheckEnv {
   /** Records an endpoint identity seen for the first time as a Pending connection of the server. */
   registerPendingEndpoint(server: string, endpoint: PrivateEndpointIdentity): void;
   readonly threat: { blocked(server: string, address: string, user: string): unknown | null };
-  readonly sessions: { acquire(serverId: number): (() => void) | null };
+  readonly sessions: { acquire(serverId: number, pooled?: boolean): (() => void) | null };
 }
 
 export interface Check {

@@ -4,7 +4,7 @@
 //     own application_name values);
 //   - throttling: addresses and (user, address) pairs that keep failing (threat protection);
 //   - connections per server (session-limiter.ts, PostgreSQL's own text): a slot held until the
-//     session ends, as a guard.
+//     session ends, as a guard (a pooled server's clients under their own, larger limit).
 import { clientErrors } from '../../pgwire/client-errors.js';
 import { judgeStartupParams } from '../startup-policy.js';
 import { Guard, PASS, refusal, type Verdict } from './verdict.js';
@@ -20,6 +20,6 @@ export function throttle(a: Admission, env: CheckEnv): Verdict {
 }
 
 export function connectionLimit(a: Admission, env: CheckEnv): Verdict {
-  const release = env.sessions.acquire(a.server.id);
+  const release = env.sessions.acquire(a.server.id, a.server.poolMode !== 'none');
   return release ? { ok: true, guard: new Guard(release) } : refusal(clientErrors.tooManyClients, 'too-many-connections');
 }

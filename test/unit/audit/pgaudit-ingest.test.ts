@@ -141,4 +141,38 @@ describe('PgAuditIngest', () => {
     assert.equal(again.tick(), 1);
     again.stop();
   });
+
+  it('pooling: a line is joined to the session that held its backend when it was written', () => {
+    const { root, dir, file } = logDir();
+    const sessions = new SessionIndex<ActiveSession>();
+    const session = (connId: string, applicationName: string): ActiveSession => ({
+      server: 's1',
+      privateEndpoint: null,
+      connId,
+      backendPid: 0,
+      user: 'alice',
+      applicationName,
+      handle: null,
+    });
+    const a = session('g1-a', 'app-a');
+    const b = session('g1-b', 'app-b');
+    const t0 = Date.parse('2026-01-02T03:04:05.000Z');
+    sessions.lent(a, 501, t0);
+    sessions.returned(a, 501, t0 + 500);
+    sessions.lent(b, 501, t0 + 600);
+    const bus = new EventBus();
+    const seen: { sessionId: string | null; applicationName?: string }[] = [];
+    bus.subscribe((e) => seen.push(e as never));
+    const at = (ms: number) => new Date(t0 + ms).toISOString().replace('T', ' ').replace('Z', ' UTC');
+    writeFileSync(file, `${[jsonlog(501, 1, 2, 'SELECT 1', { timestamp: at(100) }), jsonlog(501, 2, 2, 'SELECT 2', { timestamp: at(700) })].join('\n')}\n`);
+    const ingest = new PgAuditIngest({ stateFile: path.join(root, 'offsets.json'), servers: () => [{ id: 1, name: 's1' }], logDir: () => dir, sessions, bus });
+    assert.equal(ingest.tick(), 2);
+    assert.deepEqual(
+      seen.map((e) => [e.sessionId, e.applicationName]),
+      [
+        ['g1-a', 'app-a'],
+        ['g1-b', 'app-b'],
+      ],
+    );
+  });
 });
