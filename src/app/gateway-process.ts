@@ -90,7 +90,8 @@ export class GatewayProcess {
     const { db } = this.catalog;
     this.snapshotPart = await followCatalog(this.catalog, metrics);
     const { feed, snapshots } = this.snapshotPart;
-    const pools: PoolStatsSource = { poolStats: () => [] }; // gateway.pools once pooling lands
+    // Read when asked: the gateway starts after the API and the metrics are registered.
+    const pools: PoolStatsSource = { poolStats: (server) => this.gatewayPart?.gateway.pools.poolStats(server) ?? [] };
     poolMetrics(metrics, () => snapshots.snapshot.servers.keys(), pools);
     const connections = new MaintenanceConnections(paths);
     this.maintenance = { connections, stop: () => connections.closePools() };

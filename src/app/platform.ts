@@ -163,7 +163,7 @@ export class Platform {
     const { feed, snapshots } = this.snapshotPart;
 
     // The gateway starts after the API: the pools are read through it when asked, not now.
-    const pools: PoolStatsSource = { poolStats: () => [] }; // gateway.pools once pooling lands
+    const pools: PoolStatsSource = { poolStats: (server) => this.gatewayPart?.gateway.pools.poolStats(server) ?? [] };
     poolMetrics(metrics, () => snapshots.snapshot.servers.keys(), pools);
     const servers = buildServers(o, host, { db, snapshots, bus, log, threat, pools });
     this.serversPart = servers;
