@@ -5,13 +5,15 @@
 // with its settings in PGWARDEN_FLOOR (JSON); sends {ready: port} once it listens.
 // Variants (same TLS, different read path on the server side):
 //   pipe    server.pipe(client) and client.pipe(server), as stream code usually does;
+//   handler one 'data' handler per direction writing on (what relay.ts would do if it dropped
+//           pipe() and forwarded in its own observer handler), pausing on backpressure;
 //   onread  the server side read into one reused buffer (net.connect's `onread`), each chunk
 //           copied once and written to the client, pausing on backpressure.
 import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 
-export type FloorVariant = 'pipe' | 'onread';
+export type FloorVariant = 'pipe' | 'handler' | 'onread';
 export interface FloorSettings {
   readonly certFile: string;
   readonly keyFile: string;
@@ -59,7 +61,11 @@ function accept(raw: net.Socket): void {
 function startTls(raw: net.Socket): void {
   const client = new tls.TLSSocket(raw, { isServer: true, secureContext: context });
   client.on('error', () => client.destroy());
-  client.once('secure', () => (settings.variant === 'onread' ? relayOnread(client) : relayPipe(client)));
+  client.once('secure', () => {
+    if (settings.variant === 'onread') relayOnread(client);
+    else if (settings.variant === 'handler') relayHandler(client);
+    else relayPipe(client);
+  });
 }
 
 function relayPipe(client: tls.TLSSocket): void {
@@ -67,6 +73,22 @@ function relayPipe(client: tls.TLSSocket): void {
   server.on('error', () => server.destroy());
   client.pipe(server);
   server.pipe(client);
+  client.on('close', () => server.destroy());
+  server.on('close', () => client.destroy());
+}
+
+function forward(from: net.Socket, to: net.Socket): void {
+  from.on('data', (c: Buffer) => {
+    if (!to.write(c)) from.pause();
+  });
+  to.on('drain', () => from.resume());
+}
+
+function relayHandler(client: tls.TLSSocket): void {
+  const server = net.connect(settings.socketPath);
+  server.on('error', () => server.destroy());
+  forward(client, server);
+  forward(server, client);
   client.on('close', () => server.destroy());
   server.on('close', () => client.destroy());
 }
