@@ -38,6 +38,7 @@ import { benchCertificate } from './lib/tls-files.js';
 import { freePort } from './lib/ports.js';
 import { ChildPlatform } from './lib/child-platform.js';
 import { monotonicUs, summarizeProfile, type Window } from './lib/cpuprofile.js';
+import { inclusiveTimes } from './lib/cpuprofile-inclusive.js';
 import { fixed, goal, table } from './lib/format.js';
 import { startNodeFloor, type NodeFloor } from './lib/node-floor.js';
 import type { FloorVariant } from './lib/node-floor-server.js';
@@ -57,6 +58,8 @@ const { values: flags } = parseArgs({
     'floor-variants': { type: 'string', default: 'pipe' },
     /** Only these legs (comma-separated names), e.g. for an A/B of floor variants. */
     legs: { type: 'string' },
+    /** Persistent-connection runs only (no -C runs): a quicker data-path A/B or profile. */
+    'no-connect': { type: 'boolean', default: false },
   },
 });
 const cpuProf = flags['cpu-prof']!;
@@ -94,11 +97,22 @@ function phase(kind: Kind, title: string, clients: number, threads: number, conn
 
 // pgbench opens connections synchronously inside a thread: with -C only -j connections are ever
 // being set up at once, so the -C run with 8 clients uses 8 threads.
-const PHASES: Phase[] = [
+const ALL_PHASES: Phase[] = [
   phase('persistent', 'select-only, 16 clients', 16, 2, false, Number(flags.seconds), ROUNDS),
   phase('oneClient', 'select-only, 1 client', 1, 1, false, 6, ROUNDS),
   phase('perConnection', 'select-only -C, 8 clients', 8, 8, true, Number(flags['connect-seconds']), 2),
   phase('perConnectionOne', 'select-only -C, 1 client', 1, 1, true, 6, 2),
+];
+const PHASES = flags['no-connect'] ? ALL_PHASES.filter((p) => !p.run.connectEach) : ALL_PHASES;
+
+/** Where the gateway's data path time goes: samples with a subsystem anywhere on the stack
+ * (with the node internals and builtins it calls), per transaction of the gateway's runs. */
+const SUBSYSTEMS: [string, string][] = [
+  ['dist/src/gateway/relay.', 'relay (its handlers; pipe() runs in node internals)'],
+  ['dist/src/pgwire/observer/', 'session observer (framing both directions)'],
+  ['dist/src/audit/', 'statement audit (tap, classify, events)'],
+  ['dist/src/threat/', 'threat protection (SQL watch)'],
+  ['dist/src/sql/', 'SQL lexer and shape cache'],
 ];
 
 interface Aggregate {
@@ -274,7 +288,7 @@ await runBench(async () => {
       ['data', 'gateway runs with persistent connections (16 clients and 1 client)'],
       ['connect', 'gateway runs with a new connection per transaction (-C)'],
     ] as const) {
-      printProfile(profile, title, windows[kind]);
+      if (windows[kind].length) printProfile(profile, title, windows[kind], kind);
     }
     console.log('\n[--cpu-prof: the gateway ran under the profiler; its numbers above include the profiler overhead]');
   }
@@ -328,7 +342,16 @@ function report(): void {
   );
 }
 
-function printProfile(file: string, title: string, w: Window[]): void {
+function printSubsystems(file: string, w: Window[], kinds: Kind[]): void {
+  const tx = kinds.reduce((n, k) => n + (cpu.get(`gateway/${k}`)?.tx ?? 0), 0);
+  const rows = SUBSYSTEMS.map(([prefix, label]) => {
+    const inc = inclusiveTimes(file, w, (p) => p.startsWith(prefix), 0);
+    return [label, prefix, fixed(inc.matchedMs, 0), fixed((1000 * inc.matchedMs) / tx, 1), `${fixed((100 * inc.matchedMs) / inc.busyMs, 1)}%`];
+  });
+  console.log(table(['subsystem on the stack (inclusive; nested: relay ⊃ observer ⊃ audit)', 'files', 'ms', 'µs/tx', 'share of busy'], rows));
+}
+
+function printProfile(file: string, title: string, w: Window[], kind: 'data' | 'connect'): void {
   const s = summarizeProfile(file, 15, w);
   console.log(`\nCPU profile of the gateway process over the ${title}`);
   console.log(`  ${file}`);
@@ -348,6 +371,7 @@ function printProfile(file: string, title: string, w: Window[]): void {
       s.files.slice(0, 10).map((f) => [f.name, fixed(f.selfMs, 0), `${fixed(100 * f.share, 1)}%`]),
     ),
   );
+  if (kind === 'data') printSubsystems(file, w, ['persistent', 'oneClient']);
 }
 
 function summaryLine(): void {
