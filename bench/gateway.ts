@@ -44,7 +44,7 @@ import { startNodeFloor, type NodeFloor } from './lib/node-floor.js';
 import type { FloorVariant } from './lib/node-floor-server.js';
 import { processCpuMs, serverCpuMs } from './lib/proc-cpu.js';
 import { apiTarget } from './lib/audit-settings.js';
-import { setPoolMode } from './lib/pool-mode.js';
+import { poolSummary, setPoolMode } from './lib/pool-mode.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -272,6 +272,12 @@ await runBench(async () => {
         }
         console.log(`  ${p.title}${p.run.connectEach && sessionMode ? ' (gateway: session pool)' : ''}, round ${round + 1}/${p.rounds}: ${line.join(', ')}`);
       }
+    }
+    if (sessionMode) {
+      const pools = await poolSummary(api, SERVER);
+      console.log(
+        `gateway pool after the -C runs (GET /servers/${SERVER}/pool): ${pools === null ? 'no such route' : `\n    ${pools.replaceAll('\n', '\n    ')}`}`,
+      );
     }
   } finally {
     if (sessionMode) await setPoolMode(api, SERVER, 'none').catch(() => undefined);

@@ -21,7 +21,7 @@ import { runBench } from './lib/cleanup.js';
 import { benchOptions, benchRoot } from './lib/platform-harness.js';
 import { ChildPlatform } from './lib/child-platform.js';
 import { apiTarget } from './lib/audit-settings.js';
-import { setPoolMode } from './lib/pool-mode.js';
+import { poolSummary, setPoolMode } from './lib/pool-mode.js';
 import { fixed, goal } from './lib/format.js';
 
 const { values: flags } = parseArgs({
@@ -172,6 +172,10 @@ await runBench(async () => {
   );
   console.log(`server backends of ${ADMIN} (pg_stat_activity): ${backends}`);
   console.log(`select 1 on ${sample.length} random sessions: ${ok} answered`);
+  if (!flags['no-pool']) {
+    const pools = await poolSummary(apiTarget(options.dataDir), SERVER).catch((err: Error) => `(${err.message})`);
+    console.log(`pool (GET /servers/${SERVER}/pool): ${pools === null ? 'no such route' : pools}`);
+  }
   console.log(`load client RSS (this process): ${fixed(process.memoryUsage().rss / 1048576, 0)} MiB`);
   console.log(
     `goals: ${SESSIONS} sessions (${clients.length}): ${goal(clients.length >= SESSIONS)}; RSS ≤ 1 GiB (${fixed(rss, 0)} MiB): ${goal(rss <= 1024)}; ` +

@@ -22,3 +22,26 @@ export async function setPoolMode(api: ApiTarget, server: string, mode: BenchPoo
   await new Promise((r) => setTimeout(r, 1000));
   return null;
 }
+
+/** The server's pools (GET /servers/{name}/pool, as `pgwarden server pool show NAME`), one
+ * line per pool; null when the API has no such route yet. */
+export async function poolSummary(api: ApiTarget, server: string): Promise<string | null> {
+  let got: unknown;
+  try {
+    got = await callApi<unknown>(api, 'GET', `/servers/${encodeURIComponent(server)}/pool`);
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 404 || err.status === 400)) return null;
+    throw err;
+  }
+  // The rows are PoolStats (gateway/pool/types.ts), as an array or under a property.
+  const rows = Array.isArray(got) ? got : (Object.values(got as object).find(Array.isArray) ?? [got]);
+  const keys = ['mode', 'user', 'database', 'clients', 'waiting', 'active', 'idle', 'opening', 'poolSize', 'waits', 'waitMs', 'opened', 'reused'];
+  return (rows as Record<string, unknown>[])
+    .map((r) =>
+      keys
+        .filter((k) => r[k] !== undefined)
+        .map((k) => `${k}=${String(r[k])}`)
+        .join(' '),
+    )
+    .join('\n');
+}
