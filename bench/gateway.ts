@@ -60,6 +60,8 @@ const { values: flags } = parseArgs({
     legs: { type: 'string' },
     /** Persistent-connection runs only (no -C runs): a quicker data-path A/B or profile. */
     'no-connect': { type: 'boolean', default: false },
+    /** No `gateway-session` leg (persistent runs in session pooling) even when the API has pools. */
+    'no-session-persistent': { type: 'boolean', default: false },
   },
 });
 const cpuProf = flags['cpu-prof']!;
@@ -232,28 +234,43 @@ await runBench(async () => {
     legs.splice(0, legs.length, ...legs.filter((l) => keep.has(l.leg)));
   }
   const api = apiTarget(options.dataDir);
-  let sessionTried = false;
-  let sessionMode = false;
+  // Pool mode none is the default: setting it says whether the API knows poolMode at all.
+  const poolRefused = legs.some((l) => l.pid === platform.pid) ? await setPoolMode(api, SERVER, 'none') : 'no gateway leg';
+  const pooled = poolRefused === null;
+  if (!pooled) console.log(`gateway session-mode legs: SKIPPED (${poolRefused}); the -C runs go through the gateway without pooling`);
+  else if (!flags['no-session-persistent'] && (!flags.legs || flags.legs.split(',').includes('gateway-session'))) {
+    legs.push({ leg: 'gateway-session', target: gateway, pid: platform.pid, persistentOnly: true });
+  }
+  console.log(`legs: ${legs.map((l) => l.leg + (l.persistentOnly ? ' (persistent runs only)' : '')).join(', ')}`);
+  // gateway-session: persistent runs in session pooling; gateway: unpooled, but pooled for -C.
+  const wantedMode = (leg: Leg, p: Phase) => (leg === 'gateway-session' || (leg === 'gateway' && p.run.connectEach) ? 'session' : 'none');
+  let poolMode: 'none' | 'session' = 'none';
+  let poolFilled = false;
+  const applyMode = async (leg: Leg, pid: number | null, p: Phase) => {
+    if (!pooled || pid !== platform.pid || wantedMode(leg, p) === poolMode) return;
+    poolMode = wantedMode(leg, p);
+    const refused = await setPoolMode(api, SERVER, poolMode);
+    if (refused) throw new Error(`pool mode ${poolMode}: ${refused}`);
+    if (poolMode === 'session' && p.run.connectEach && !poolFilled) {
+      poolFilled = true;
+      await selectOnly(gateway, { ...WARMUP, connectEach: true }); // new connections: fills the pool
+    }
+  };
 
   try {
     console.log('');
-    for (const { target: t } of legs) await selectOnly(t, WARMUP);
+    for (const { leg, target: t, pid } of legs) {
+      await applyMode(leg, pid, PHASES[0]!);
+      await selectOnly(t, WARMUP);
+    }
     for (const p of PHASES) {
       const phaseLegs = legs.filter((l) => !l.persistentOnly || !p.run.connectEach);
       if (!phaseLegs.length) continue;
-      if (p.run.connectEach && !sessionTried && phaseLegs.some((l) => l.leg === 'gateway')) {
-        sessionTried = true;
-        // New connections per transaction: the gateway pools server connections (session mode).
-        const refused = await setPoolMode(api, SERVER, 'session');
-        if (refused) console.log(`gateway session-mode leg: SKIPPED (${refused}); the -C runs go through the gateway without pooling`);
-        else console.log('gateway: bench server in session pooling for the -C runs');
-        sessionMode = !refused;
-        if (!refused) await selectOnly(gateway, { ...WARMUP, connectEach: true }); // fills the pool
-      }
       for (let round = 0; round < p.rounds; round++) {
         const order = phaseLegs.map((_, i) => phaseLegs[(i + round) % phaseLegs.length]!);
         const line: string[] = [];
         for (const { leg, target: t, pid } of order) {
+          await applyMode(leg, pid, p);
           const start = monotonicUs();
           const proxy0 = pid === null ? 0 : processCpuMs(pid);
           const server0 = serverCpuMs(direct.pid);
@@ -270,17 +287,17 @@ await runBench(async () => {
           record(leg, p.kind, r);
           line.push(`${leg} ${fixed(r.tps, 0)} tps`);
         }
-        console.log(`  ${p.title}${p.run.connectEach && sessionMode ? ' (gateway: session pool)' : ''}, round ${round + 1}/${p.rounds}: ${line.join(', ')}`);
+        console.log(`  ${p.title}${p.run.connectEach && pooled ? ' (gateway: session pool)' : ''}, round ${round + 1}/${p.rounds}: ${line.join(', ')}`);
       }
     }
-    if (sessionMode) {
+    if (pooled) {
       const pools = await poolSummary(api, SERVER);
       console.log(
         `gateway pool after the -C runs (GET /servers/${SERVER}/pool): ${pools === null ? 'no such route' : `\n    ${pools.replaceAll('\n', '\n    ')}`}`,
       );
     }
   } finally {
-    if (sessionMode) await setPoolMode(api, SERVER, 'none').catch(() => undefined);
+    if (poolMode !== 'none') await setPoolMode(api, SERVER, 'none').catch(() => undefined);
     for (const f of floors) await f.stop();
     await bouncer?.stop();
     await direct.stop();
