@@ -75,7 +75,8 @@ await runBench(async () => {
   // bench, with the pooled-client cap the pool adds (ignored by a gateway that does not know it).
   const cap = SESSIONS + 100;
   const limits = { maxConnectionsPerServer: cap, maxPooledClientsPerServer: cap };
-  const platform = await ChildPlatform.start({ ...options, gatewayLimits: limits } as typeof options, null);
+  // --expose-gc: the memory figures below are taken after a full GC (live JS state, not garbage).
+  const platform = await ChildPlatform.start({ ...options, gatewayLimits: limits } as typeof options, null, ['--expose-gc']);
   console.log(
     `idle sessions: ${SESSIONS} TLS sessions through the gateway, ${RATE}/s at most, ${IN_FLIGHT} logging in at once at most, deadline ${DEADLINE_MS / 1000} s`,
   );
@@ -92,6 +93,7 @@ await runBench(async () => {
   console.log(flags['no-pool'] ? 'pool: none (--no-pool)' : `pool: transaction, size ${POOL_SIZE}`);
   const ca = readFileSync(platformPaths(options.dataDir).caCert, 'utf8');
 
+  const memBefore = await platform.call<NodeJS.MemoryUsage>({ cmd: 'memory' });
   const rssBefore = vmRssMiB(platform.pid);
   const clients: pg.Client[] = [];
   const failures = new Map<string, number>();
@@ -146,6 +148,7 @@ await runBench(async () => {
   if (Date.now() >= deadline) console.log('  stopped: deadline reached');
 
   await new Promise((r) => setTimeout(r, 2000)); // idle: the pool gives connections back
+  const mem = await platform.call<NodeJS.MemoryUsage>({ cmd: 'memory' });
   const rss = vmRssMiB(platform.pid);
   const [row] = await platform.call<{ n: string }[]>({
     cmd: 'query',
@@ -169,6 +172,12 @@ await runBench(async () => {
   for (const [k, n] of failures) console.log(`  failed ×${n}: ${k}`);
   console.log(
     `gateway RSS (VmRSS of the platform process): ${fixed(rss, 0)} MiB, ${fixed(rssBefore, 0)} MiB before the sessions (${fixed((1024 * (rss - rssBefore)) / Math.max(1, clients.length), 1)} KiB per session more)`,
+  );
+  const perSession = (k: 'heapUsed' | 'external') => fixed((mem[k] - memBefore[k]) / 1024 / Math.max(1, clients.length), 1);
+  console.log(
+    `  of which V8 heap in use ${fixed(mem.heapUsed / 1048576, 0)} MiB (${perSession('heapUsed')} KiB per session more), ` +
+      `external (Buffers, native) ${fixed(mem.external / 1048576, 0)} MiB (${perSession('external')} KiB per session more), after a full GC; ` +
+      'the rest of the RSS is native: OpenSSL and socket state, the allocator',
   );
   console.log(`server backends of ${ADMIN} (pg_stat_activity): ${backends}`);
   console.log(`select 1 on ${sample.length} random sessions: ${ok} answered`);
