@@ -60,6 +60,8 @@ const { values: flags } = parseArgs({
     legs: { type: 'string' },
     /** Persistent-connection runs only (no -C runs): a quicker data-path A/B or profile. */
     'no-connect': { type: 'boolean', default: false },
+    /** A node option for the platform child (repeatable), e.g. --node-arg=--trace-deopt. */
+    'node-arg': { type: 'string', multiple: true, default: [] },
     /** No `gateway-session` leg (persistent runs in session pooling) even when the API has pools. */
     'no-session-persistent': { type: 'boolean', default: false },
   },
@@ -171,7 +173,7 @@ await runBench(async () => {
   console.log(`data dir ${options.dataDir}`);
 
   const profileDir = flags['cpu-prof-dir'] ? path.resolve(flags['cpu-prof-dir']) : path.join(root, 'profiles');
-  const platform = await ChildPlatform.start(options, cpuProf ? profileDir : null);
+  const platform = await ChildPlatform.start(options, cpuProf ? profileDir : null, flags['node-arg']);
   const id = await platform.call<number>({ cmd: 'createServer', name: SERVER, login: ADMIN, password: PASSWORD });
   await platform.call({ cmd: 'allowLoopback', name: SERVER });
   const account = await PlatformAccounts.forDataDir(paths.root).server(id); // the server's own OS user
