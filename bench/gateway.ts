@@ -4,7 +4,14 @@
 //             (lib/direct-server.ts: same data dir, same configuration files);
 //   pgbouncer PgBouncer, session pooling, TLS to the client with a certificate from the same
 //             CA, SCRAM with the role's verifier, Unix socket to the server (lib/pgbouncer.ts);
-//   gateway   the pgwarden gateway (TLS, SCRAM passthrough, `user@server` routing).
+//   gateway   the pgwarden gateway (TLS, SCRAM passthrough, `user@server` routing);
+//   node-floor a bare Node TLS-to-Unix relay with the gateway's TLS settings (lib/node-floor*.ts):
+//             the least Node can do, persistent runs only (PostgreSQL does SCRAM over its socket).
+// The -C runs put the bench server in session pooling first (PATCH /servers/bench {poolMode}),
+// so the gateway reuses server connections as PgBouncer does; a platform whose API does not know
+// poolMode answers 400 and the -C runs go through the gateway unpooled, saying so.
+// Per leg: tps, and the CPU time of the proxy process (gateway's platform child, PgBouncer, the
+// floor) and of the server (postmaster + backends) per transaction, from /proc.
 // Runs: persistent connections (16 clients, -j 2), 1 client (added latency), a new connection
 // per transaction (pgbench -C: TLS + SCRAM every time; 8 clients, one thread each, and 1 client).
 // Each kind of run is split into rounds and the legs alternate inside a round (the order
@@ -13,6 +20,7 @@
 // with `node --cpu-prof --cpu-prof-dir=DIR`, and the top self-time functions of the gateway
 // process are printed, counted over the gateway runs only.
 // Run: npm run bench:gateway [-- --cpu-prof [--cpu-prof-dir DIR]] [--seconds 15] [--connect-seconds 10] [--rounds 3]
+//   [--floor-variants pipe,onread] (more floor legs: an A/B of relay read paths in one run)
 // (--cpu-prof-dir keeps the .cpuprofile, e.g. for Chrome DevTools; by default it goes with the temp dir)
 // (about 2.5 minutes on 2 cores; not a timed test, gates nothing)
 import path from 'node:path';
@@ -30,7 +38,13 @@ import { benchCertificate } from './lib/tls-files.js';
 import { freePort } from './lib/ports.js';
 import { ChildPlatform } from './lib/child-platform.js';
 import { monotonicUs, summarizeProfile, type Window } from './lib/cpuprofile.js';
+import { inclusiveTimes } from './lib/cpuprofile-inclusive.js';
 import { fixed, goal, table } from './lib/format.js';
+import { startNodeFloor, type NodeFloor } from './lib/node-floor.js';
+import type { FloorVariant } from './lib/node-floor-server.js';
+import { processCpuMs, serverCpuMs } from './lib/proc-cpu.js';
+import { apiTarget } from './lib/audit-settings.js';
+import { poolSummary, setPoolMode } from './lib/pool-mode.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -40,6 +54,16 @@ const { values: flags } = parseArgs({
     seconds: { type: 'string', default: '15' },
     'connect-seconds': { type: 'string', default: '10' },
     rounds: { type: 'string', default: '3' },
+    /** Node floor legs, by read path (lib/node-floor-server.ts); the first is `node-floor`. */
+    'floor-variants': { type: 'string', default: 'pipe' },
+    /** Only these legs (comma-separated names), e.g. for an A/B of floor variants. */
+    legs: { type: 'string' },
+    /** Persistent-connection runs only (no -C runs): a quicker data-path A/B or profile. */
+    'no-connect': { type: 'boolean', default: false },
+    /** A node option for the platform child (repeatable), e.g. --node-arg=--trace-deopt. */
+    'node-arg': { type: 'string', multiple: true, default: [] },
+    /** No `gateway-session` leg (persistent runs in session pooling) even when the API has pools. */
+    'no-session-persistent': { type: 'boolean', default: false },
   },
 });
 const cpuProf = flags['cpu-prof']!;
@@ -51,7 +75,9 @@ const PASSWORD = 'Bench-Pass-2024';
 const DATABASE = 'postgres';
 const WARMUP: SelectOnlyRun = { clients: 16, threads: 2, seconds: 3, connectEach: false };
 
-type Leg = 'direct' | 'pgbouncer' | 'gateway';
+type Leg = string; // direct, pgbouncer, gateway, node-floor[-variant]
+const FLOOR_VARIANTS = flags['floor-variants']!.split(',').filter(Boolean) as FloorVariant[];
+const floorLeg = (v: FloorVariant, i: number) => (i === 0 ? 'node-floor' : `node-floor-${v}`);
 type Kind = 'persistent' | 'oneClient' | 'perConnection' | 'perConnectionOne';
 interface Phase {
   readonly kind: Kind;
@@ -75,11 +101,22 @@ function phase(kind: Kind, title: string, clients: number, threads: number, conn
 
 // pgbench opens connections synchronously inside a thread: with -C only -j connections are ever
 // being set up at once, so the -C run with 8 clients uses 8 threads.
-const PHASES: Phase[] = [
+const ALL_PHASES: Phase[] = [
   phase('persistent', 'select-only, 16 clients', 16, 2, false, Number(flags.seconds), ROUNDS),
   phase('oneClient', 'select-only, 1 client', 1, 1, false, 6, ROUNDS),
   phase('perConnection', 'select-only -C, 8 clients', 8, 8, true, Number(flags['connect-seconds']), 2),
   phase('perConnectionOne', 'select-only -C, 1 client', 1, 1, true, 6, 2),
+];
+const PHASES = flags['no-connect'] ? ALL_PHASES.filter((p) => !p.run.connectEach) : ALL_PHASES;
+
+/** Where the gateway's data path time goes: samples with a subsystem anywhere on the stack
+ * (with the node internals and builtins it calls), per transaction of the gateway's runs. */
+const SUBSYSTEMS: [string, string][] = [
+  ['dist/src/gateway/relay.', 'relay (its handlers; pipe() runs in node internals)'],
+  ['dist/src/pgwire/observer/', 'session observer (framing both directions)'],
+  ['dist/src/audit/', 'statement audit (tap, classify, events)'],
+  ['dist/src/threat/', 'threat protection (SQL watch)'],
+  ['dist/src/sql/', 'SQL lexer and shape cache'],
 ];
 
 interface Aggregate {
@@ -91,6 +128,8 @@ interface Aggregate {
 }
 
 const results = new Map<Leg, Map<Kind, PgbenchResult[]>>();
+/** CPU ms of the leg's proxy process and of the server, and transactions, per (leg, kind). */
+const cpu = new Map<string, { proxyMs: number; serverMs: number; tx: number }>();
 const windows: Record<'data' | 'connect', Window[]> = { data: [], connect: [] };
 
 function record(leg: Leg, kind: Kind, r: PgbenchResult): void {
@@ -111,12 +150,21 @@ function aggregate(leg: Leg, kind: Kind): Aggregate | null {
 
 const target = (label: Leg, port: number, user: string): PgTarget => ({ label, host: '127.0.0.1', port, user, password: PASSWORD, database: DATABASE });
 
+interface LegRun {
+  readonly leg: Leg;
+  readonly target: PgTarget;
+  /** The process whose CPU is the leg's cost (null: direct, the server is all there is). */
+  readonly pid: number | null;
+  /** Persistent-connection runs only (the node floor: it is the data path's floor). */
+  readonly persistentOnly: boolean;
+}
+
 await runBench(async () => {
   const root = benchRoot('pgw-bench-gateway-');
   const options = benchOptions(path.join(root, 'data'));
   const paths = platformPaths(options.dataDir);
   console.log(
-    'gateway benchmark: pgbench -S (scale 1) over TLS (sslmode=require), SCRAM-SHA-256; legs direct, pgbouncer, gateway ' +
+    `gateway benchmark: pgbench -S (scale 1) over TLS (sslmode=require), SCRAM-SHA-256; legs direct, pgbouncer, gateway, ${FLOOR_VARIANTS.map(floorLeg).join(', ')} ` +
       `alternating in rounds; ${WARMUP.seconds} s warm-up per leg${cpuProf ? '; gateway process under node --cpu-prof' : ''}`,
   );
   for (const p of PHASES) {
@@ -125,7 +173,7 @@ await runBench(async () => {
   console.log(`data dir ${options.dataDir}`);
 
   const profileDir = flags['cpu-prof-dir'] ? path.resolve(flags['cpu-prof-dir']) : path.join(root, 'profiles');
-  const platform = await ChildPlatform.start(options, cpuProf ? profileDir : null);
+  const platform = await ChildPlatform.start(options, cpuProf ? profileDir : null, flags['node-arg']);
   const id = await platform.call<number>({ cmd: 'createServer', name: SERVER, login: ADMIN, password: PASSWORD });
   await platform.call({ cmd: 'allowLoopback', name: SERVER });
   const account = await PlatformAccounts.forDataDir(paths.root).server(id); // the server's own OS user
@@ -155,7 +203,7 @@ await runBench(async () => {
     port: await freePort(),
     tls,
   });
-  const legs: { leg: Leg; target: PgTarget }[] = [{ leg: 'direct', target: target('direct', direct.port, ADMIN) }];
+  const legs: LegRun[] = [{ leg: 'direct', target: target('direct', direct.port, ADMIN), pid: null, persistentOnly: false }];
   const pgbouncerBin = findPgBouncer();
   const bouncer = pgbouncerBin
     ? await startPgBouncer({
@@ -172,28 +220,87 @@ await runBench(async () => {
         poolSize: 20,
       })
     : null;
-  if (bouncer) legs.push({ leg: 'pgbouncer', target: target('pgbouncer', bouncer.port, ADMIN) });
+  if (bouncer) legs.push({ leg: 'pgbouncer', target: target('pgbouncer', bouncer.port, ADMIN), pid: bouncer.pid, persistentOnly: false });
   else console.log('pgbouncer: SKIPPED, not installed (Debian package pgbouncer)');
-  legs.push({ leg: 'gateway', target: gateway });
+  legs.push({ leg: 'gateway', target: gateway, pid: platform.pid, persistentOnly: false });
+  // The floor reaches the same postmaster over its own socket, where the hba asks for SCRAM.
+  const floors: NodeFloor[] = [];
+  for (const [i, variant] of FLOOR_VARIANTS.entries()) {
+    const floor = await startNodeFloor({ tls, socketPath: path.join(paths.serverSocketDir(id), `.s.PGSQL.${direct.port}`), variant });
+    floors.push(floor);
+    const leg = floorLeg(variant, i);
+    legs.push({ leg, target: target(leg, floor.port, ADMIN), pid: floor.pid, persistentOnly: true });
+  }
+  if (flags.legs) {
+    const keep = new Set(flags.legs.split(','));
+    legs.splice(0, legs.length, ...legs.filter((l) => keep.has(l.leg)));
+  }
+  const api = apiTarget(options.dataDir);
+  // Pool mode none is the default: setting it says whether the API knows poolMode at all.
+  const poolRefused = legs.some((l) => l.pid === platform.pid) ? await setPoolMode(api, SERVER, 'none') : 'no gateway leg';
+  const pooled = poolRefused === null;
+  if (!pooled) console.log(`gateway session-mode legs: SKIPPED (${poolRefused}); the -C runs go through the gateway without pooling`);
+  else if (!flags['no-session-persistent'] && (!flags.legs || flags.legs.split(',').includes('gateway-session'))) {
+    legs.push({ leg: 'gateway-session', target: gateway, pid: platform.pid, persistentOnly: true });
+  }
+  console.log(`legs: ${legs.map((l) => l.leg + (l.persistentOnly ? ' (persistent runs only)' : '')).join(', ')}`);
+  // gateway-session: persistent runs in session pooling; gateway: unpooled, but pooled for -C.
+  const wantedMode = (leg: Leg, p: Phase) => (leg === 'gateway-session' || (leg === 'gateway' && p.run.connectEach) ? 'session' : 'none');
+  let poolMode: 'none' | 'session' = 'none';
+  let poolFilled = false;
+  const applyMode = async (leg: Leg, pid: number | null, p: Phase) => {
+    if (!pooled || pid !== platform.pid || wantedMode(leg, p) === poolMode) return;
+    poolMode = wantedMode(leg, p);
+    const refused = await setPoolMode(api, SERVER, poolMode);
+    if (refused) throw new Error(`pool mode ${poolMode}: ${refused}`);
+    if (poolMode === 'session' && p.run.connectEach && !poolFilled) {
+      poolFilled = true;
+      await selectOnly(gateway, { ...WARMUP, connectEach: true }); // new connections: fills the pool
+    }
+  };
 
   try {
     console.log('');
-    for (const { target: t } of legs) await selectOnly(t, WARMUP);
+    for (const { leg, target: t, pid } of legs) {
+      await applyMode(leg, pid, PHASES[0]!);
+      await selectOnly(t, WARMUP);
+    }
     for (const p of PHASES) {
+      const phaseLegs = legs.filter((l) => !l.persistentOnly || !p.run.connectEach);
+      if (!phaseLegs.length) continue;
       for (let round = 0; round < p.rounds; round++) {
-        const order = legs.map((_, i) => legs[(i + round) % legs.length]!);
+        const order = phaseLegs.map((_, i) => phaseLegs[(i + round) % phaseLegs.length]!);
         const line: string[] = [];
-        for (const { leg, target: t } of order) {
+        for (const { leg, target: t, pid } of order) {
+          await applyMode(leg, pid, p);
           const start = monotonicUs();
+          const proxy0 = pid === null ? 0 : processCpuMs(pid);
+          const server0 = serverCpuMs(direct.pid);
           const r = await selectOnly(t, p.run);
+          // A backend that is exiting is counted once the postmaster has reaped it.
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          const c = cpu.get(`${leg}/${p.kind}`) ?? { proxyMs: 0, serverMs: 0, tx: 0 };
+          cpu.set(`${leg}/${p.kind}`, {
+            proxyMs: c.proxyMs + (pid === null ? 0 : processCpuMs(pid) - proxy0),
+            serverMs: c.serverMs + serverCpuMs(direct.pid) - server0,
+            tx: c.tx + r.transactions,
+          });
           if (leg === 'gateway') windows[p.profile].push({ startUs: start, endUs: monotonicUs() });
           record(leg, p.kind, r);
           line.push(`${leg} ${fixed(r.tps, 0)} tps`);
         }
-        console.log(`  ${p.title}, round ${round + 1}/${p.rounds}: ${line.join(', ')}`);
+        console.log(`  ${p.title}${p.run.connectEach && pooled ? ' (gateway: session pool)' : ''}, round ${round + 1}/${p.rounds}: ${line.join(', ')}`);
       }
     }
+    if (pooled) {
+      const pools = await poolSummary(api, SERVER);
+      console.log(
+        `gateway pool after the -C runs (GET /servers/${SERVER}/pool): ${pools === null ? 'no such route' : `\n    ${pools.replaceAll('\n', '\n    ')}`}`,
+      );
+    }
   } finally {
+    if (poolMode !== 'none') await setPoolMode(api, SERVER, 'none').catch(() => undefined);
+    for (const f of floors) await f.stop();
     await bouncer?.stop();
     await direct.stop();
     await platform.call({ cmd: 'startServerProcess', id }); // back under the platform, as it was
@@ -206,7 +313,7 @@ await runBench(async () => {
       ['data', 'gateway runs with persistent connections (16 clients and 1 client)'],
       ['connect', 'gateway runs with a new connection per transaction (-C)'],
     ] as const) {
-      printProfile(profile, title, windows[kind]);
+      if (windows[kind].length) printProfile(profile, title, windows[kind], kind);
     }
     console.log('\n[--cpu-prof: the gateway ran under the profiler; its numbers above include the profiler overhead]');
   }
@@ -221,14 +328,55 @@ function report(): void {
       if (!a) continue;
       const lo = Math.min(...a.rounds.map((r) => r.tps));
       const hi = Math.max(...a.rounds.map((r) => r.tps));
-      rows.push([leg, p.title, fixed(a.tps, 0), `${fixed(lo, 0)}–${fixed(hi, 0)}`, fixed(a.latencyMs, 3), fixed(a.msPerTx, 4), fixed(a.connectionMs, 3)]);
+      const c = cpu.get(`${leg}/${p.kind}`);
+      const proxyUs = c && leg !== 'direct' ? (1000 * c.proxyMs) / c.tx : null;
+      const serverUs = c ? (1000 * c.serverMs) / c.tx : null;
+      rows.push([
+        leg,
+        p.title,
+        fixed(a.tps, 0),
+        `${fixed(lo, 0)}–${fixed(hi, 0)}`,
+        fixed(a.latencyMs, 3),
+        fixed(a.msPerTx, 4),
+        fixed(a.connectionMs, 3),
+        fixed(proxyUs, 1),
+        fixed(serverUs, 1),
+      ]);
     }
   }
   console.log('');
-  console.log(table(['leg', 'run', 'tps (mean)', 'tps per round', 'latency avg ms', 'ms/tx (clients/tps)', 'conn ms (initial | -C avg)'], rows));
+  console.log(
+    table(
+      [
+        'leg',
+        'run',
+        'tps (mean)',
+        'tps per round',
+        'latency avg ms',
+        'ms/tx (clients/tps)',
+        'conn ms (initial | -C avg)',
+        'proxy CPU µs/tx',
+        'server CPU µs/tx',
+      ],
+      rows,
+    ),
+  );
+  console.log(
+    "proxy CPU: utime+stime from /proc of the gateway's platform child, of PgBouncer, of the node floor, over each leg's runs, per transaction; " +
+      'server CPU: the postmaster and its backends (reaped ones included). /proc counts in 10 ms ticks.',
+  );
 }
 
-function printProfile(file: string, title: string, w: Window[]): void {
+function printSubsystems(file: string, w: Window[], kinds: Kind[]): void {
+  const tx = kinds.reduce((n, k) => n + (cpu.get(`gateway/${k}`)?.tx ?? 0), 0);
+  const rows = SUBSYSTEMS.map(([prefix, label]) => {
+    const inc = inclusiveTimes(file, w, (p) => p.startsWith(prefix), 0);
+    return [label, prefix, fixed(inc.matchedMs, 0), fixed((1000 * inc.matchedMs) / tx, 1), `${fixed((100 * inc.matchedMs) / inc.busyMs, 1)}%`];
+  });
+  console.log(table(['subsystem on the stack (inclusive; nested: relay ⊃ observer ⊃ audit)', 'files', 'ms', 'µs/tx', 'share of busy'], rows));
+}
+
+function printProfile(file: string, title: string, w: Window[], kind: 'data' | 'connect'): void {
   const s = summarizeProfile(file, 15, w);
   console.log(`\nCPU profile of the gateway process over the ${title}`);
   console.log(`  ${file}`);
@@ -248,6 +396,7 @@ function printProfile(file: string, title: string, w: Window[]): void {
       s.files.slice(0, 10).map((f) => [f.name, fixed(f.selfMs, 0), `${fixed(100 * f.share, 1)}%`]),
     ),
   );
+  if (kind === 'data') printSubsystems(file, w, ['persistent', 'oneClient']);
 }
 
 function summaryLine(): void {
@@ -255,6 +404,11 @@ function summaryLine(): void {
   const gwBouncer = tps('gateway', 'persistent') / tps('pgbouncer', 'persistent');
   const gwDirect = tps('gateway', 'persistent') / tps('direct', 'persistent');
   const connect = tps('gateway', 'perConnection') / tps('direct', 'perConnection');
+  const gwFloor = tps('gateway', 'persistent') / tps('node-floor', 'persistent');
+  const cpuUs = (leg: Leg, kind: Kind) => {
+    const c = cpu.get(`${leg}/${kind}`);
+    return c ? (1000 * c.proxyMs) / c.tx : NaN;
+  };
   const g1 = aggregate('gateway', 'oneClient');
   const d1 = aggregate('direct', 'oneClient');
   const addedMs = g1 && d1 ? g1.msPerTx - d1.msPerTx : NaN;
@@ -275,5 +429,15 @@ function summaryLine(): void {
       `added latency at 1 client ≤ 0.1 ms (${fixed(addedMs, 3)} ms): ${goal(addedMs <= 0.1)}; ` +
       `new-connection rate ≥ direct (${fixed(connect)}): ${goal(connect >= 1)}`,
   );
-  console.log(`ratio gateway/pgbouncer=${fixed(gwBouncer)} gateway/direct=${fixed(gwDirect)} connect gateway/direct=${fixed(connect)}`);
+  console.log(
+    `CPU µs per transaction (issue 22): select-only 16 clients gateway ${fixed(cpuUs('gateway', 'persistent'), 1)}, ` +
+      `pgbouncer ${fixed(cpuUs('pgbouncer', 'persistent'), 1)}, node-floor ${fixed(cpuUs('node-floor', 'persistent'), 1)}; ` +
+      `-C 8 clients gateway ${fixed(cpuUs('gateway', 'perConnection'), 1)}, pgbouncer ${fixed(cpuUs('pgbouncer', 'perConnection'), 1)}`,
+  );
+  console.log(
+    `goals (issue 18): gateway/node-floor ≥ 0.95 (${fixed(gwFloor)}): ${goal(gwFloor >= 0.95)}; connect gateway/direct ≥ 2.0 (${fixed(connect)}): ${goal(connect >= 2)}`,
+  );
+  console.log(
+    `ratio gateway/pgbouncer=${fixed(gwBouncer)} gateway/direct=${fixed(gwDirect)} connect gateway/direct=${fixed(connect)} gateway/node-floor=${fixed(gwFloor)}`,
+  );
 }

@@ -27,10 +27,10 @@ export class ChildPlatform {
     return this.child.pid!;
   }
 
-  static async start(options: PlatformOptions, cpuProfileDir: string | null): Promise<ChildPlatform> {
+  static async start(options: PlatformOptions, cpuProfileDir: string | null, execArgv: readonly string[] = []): Promise<ChildPlatform> {
     if (cpuProfileDir) mkdirSync(cpuProfileDir, { recursive: true });
     const child = fork(childScript, [], {
-      execArgv: cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : [],
+      execArgv: [...(cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : []), ...execArgv],
       env: { ...process.env, PGWARDEN_BENCH_OPTIONS: JSON.stringify(options) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

@@ -9,6 +9,8 @@ export type ChildRequest = { seq: number } & (
   | { cmd: 'roleVerifier'; id: number; role: string }
   /** A query as the maintenance superuser over the Unix socket. */
   | { cmd: 'query'; id: number; sql: string }
+  /** process.memoryUsage() of the platform process, after a full GC when --expose-gc is on. */
+  | { cmd: 'memory' }
 );
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 export type ChildCommand = DistributiveOmit<ChildRequest, 'seq'>;

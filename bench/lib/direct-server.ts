@@ -19,6 +19,8 @@ import { writeOwned, type TlsFiles } from './tls-files.js';
 
 export interface DirectServer {
   readonly port: number;
+  /** The postmaster's pid: its CPU time and its children's (lib/proc-cpu.ts serverCpuMs). */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -107,7 +109,7 @@ export async function startDirectServer(opts: {
     symlinkSync(`.s.PGSQL.${opts.port}`, alias);
     aliased = true;
   }
-  return { port: opts.port, stop };
+  return { port: opts.port, pid: child.pid!, stop };
 }
 
 function isSymlink(p: string): boolean {

@@ -19,6 +19,8 @@ export function findPgBouncer(): string | null {
 
 export interface PgBouncer {
   readonly port: number;
+  /** PgBouncer's own process (single-threaded), for its CPU time in /proc. */
+  readonly pid: number;
   readonly logFile: string;
   stop(): Promise<void>;
 }
@@ -97,5 +99,5 @@ export async function startPgBouncer(opts: {
     await stop();
     throw err;
   }
-  return { port: opts.port, logFile, stop };
+  return { port: opts.port, pid: child.pid!, logFile, stop };
 }

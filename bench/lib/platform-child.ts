@@ -41,6 +41,9 @@ async function handle(req: ChildRequest): Promise<unknown> {
       return platform.servers.start(req.id);
     case 'roleVerifier':
       return (await platform.servers.roleVerifier(req.id, req.role))?.rolpassword ?? null;
+    case 'memory':
+      (globalThis as { gc?: () => void }).gc?.();
+      return process.memoryUsage();
     case 'query': {
       const c = await platform.servers.connect(req.id);
       try {
