@@ -12,7 +12,7 @@ import { authenticatePassword } from './authenticate.js';
 import { authenticateToken } from './token-login.js';
 import { connectBackend, BackendRefused, type BackendSession } from './backend.js';
 import { LONG_CANCEL_KEY_LENGTH, type IssuedKey } from './cancel-keys.js';
-import { verifierId, type PoolClient } from './pool/pool.js';
+import { APPLICATION_NAME, verifierId, type PoolClient } from './pool/pool.js';
 import { PoolWaitError, type ServerConnection } from './pool/types.js';
 import { refusal, type Verdict } from './checks/verdict.js';
 import type { Admission } from './checks/admission.js';
@@ -168,7 +168,8 @@ async function pooledLogin(g: GatewayContext, start: LoginStart, a: Admission, p
     login: {
       method: proof.method,
       server: side,
-      greeting: [...parameters].map(([name, value]) => parameterStatus(name, value)),
+      // The client's own application_name, not the one the pooled backend reports.
+      greeting: [...new Map(parameters).set(APPLICATION_NAME, a.forward.get(APPLICATION_NAME) ?? '')].map(([name, value]) => parameterStatus(name, value)),
       readyForQuery: readyForQuery('I'),
       key,
       preamble: proof.preamble,

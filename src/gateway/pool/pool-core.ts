@@ -127,6 +127,14 @@ export class PoolCore<C> {
     return out;
   }
 
+  /** Idle connections beyond `size` (the size was lowered), oldest first, taken out to be
+   * closed, so a smaller size holds at once and not only as lent connections come back. */
+  trimIdle(size: number): C[] {
+    const out: C[] = [];
+    while (this.idleList.length > 0 && this.total > size) out.push(this.idleList.shift()!.conn);
+    return out;
+  }
+
   /** Every idle connection, taken out to be closed (server stopped, password changed). Waiters
    * may then open new ones. */
   drainIdle(size: number, now: number): C[] {

@@ -18,6 +18,8 @@ import { PoolCore, type Grant, type Waiter } from './pool-core.js';
 import { PooledConnection } from './server-connection.js';
 import { PoolWaitError, type Lender, type PoolStats, type PoolStatsSource, type ReturnState, type ServerConnection } from './types.js';
 
+export const APPLICATION_NAME = 'application_name';
+
 /** PgBouncer answers a query_wait_timeout with 08P01; clients and drivers treat 53300
  * (too_many_connections) as "try again later", which is what this is, so the gateway sends that. */
 export const POOL_WAIT_SQLSTATE = '53300';
@@ -132,7 +134,12 @@ export class ServerPools implements PoolStatsSource {
 
   /** A client session's access to its pool; `end()` it when the session ends. */
   client(server: ServerRecord, user: string, database: string, forward: ReadonlyMap<string, string>): PoolClient {
-    const params = new Map([...forward].filter(([k]) => k !== GATEWAY_SESSION_PARAM).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    // application_name does not tell pools apart (as PgBouncer): clients of one role and database
+    // share backends whatever they call themselves; each is greeted with its own name (login.ts),
+    // and the audit names the client's. Pooled backends carry none.
+    const params = new Map(
+      [...forward].filter(([k]) => k !== GATEWAY_SESSION_PARAM && k !== APPLICATION_NAME).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
     const key = JSON.stringify([server.id, user, database, [...params]]);
     let pool = this.pools.get(key);
     if (!pool || pool.closed) {
@@ -211,6 +218,7 @@ export class ServerPools implements PoolStatsSource {
   acquire(pool: Pool, gone?: ClientGone): Promise<ServerConnection> {
     const size = this.sizeOf(pool);
     if (size === null) return Promise.reject(closedError());
+    for (const c of pool.core.trimIdle(size)) this.drop(pool, c);
     const g = pool.core.request(size);
     if (g) return this.use(pool, g);
     return new Promise<ServerConnection>((resolve, reject) => {

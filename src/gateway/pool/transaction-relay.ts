@@ -133,6 +133,9 @@ class TransactionRelay implements TransactionSession, QueueSink {
       if (!this.holding) this.conn?.socket.resume();
     });
     if (this.o.clientRest.length) this.clientData(this.o.clientRest);
+    // The login left the client's socket paused (a 'data' listener does not resume a stream
+    // paused on purpose); a client waiting for a server connection stays paused.
+    if (!this.acquiring && !this.clientGone) client.resume();
   }
 
   current(): ServerConnection | null {

@@ -150,3 +150,17 @@ test('a connection removed while idle (server closed it) frees its place for a w
   assert.equal(p.total, 0);
   assert.deepEqual(p.request(1), { kind: 'open' });
 });
+
+test('a lowered size closes idle connections over it at once, oldest first', () => {
+  const p = new PoolCore<string>();
+  for (let i = 0; i < 3; i++) p.request(3);
+  for (let i = 0; i < 3; i++) p.openSucceeded();
+  for (const c of ['c1', 'c2', 'c3']) {
+    assert.equal(p.release(true, 3, 0), 'reset');
+    assert.equal(p.returned(c, 3, 0), 'idle');
+  }
+  assert.deepEqual(p.trimIdle(1), ['c1', 'c2']);
+  assert.deepEqual(p.request(1), { kind: 'conn', conn: 'c3' });
+  assert.equal(p.request(1), null, 'one connection in all');
+  assert.deepEqual(p.trimIdle(1), []);
+});
