@@ -17,7 +17,8 @@ export interface RelayStats {
   readonly bytesToClient: number;
 }
 
-const SERVER_GONE = errorResponse({
+/** A server that went away mid-session, as the client is told (also in transaction mode). */
+export const SERVER_GONE = errorResponse({
   severity: 'FATAL',
   sqlstate: '08006',
   message: 'server closed the connection unexpectedly',
@@ -147,22 +148,26 @@ export function relay(opts: {
     server.pipe(client, { end: false });
   } else {
     // Forwarded by hand so a chunk can wait for the audit log; backpressure as pipe() does it.
-    server.on('data', (c: Buffer) => {
-      const wait = hold();
-      const forward = () => {
-        if (clientGone) return;
-        if (!client.write(c)) server.pause();
-        else if (wait) server.resume();
-      };
-      if (wait) {
-        server.pause();
-        void wait.then(forward, forward);
-      } else forward();
-    });
+    server.on('data', (c: Buffer) => forwardHeld(c, server, client, hold, () => clientGone));
     client.on('drain', () => server.resume());
     server.resume(); // the handshake left it paused
   }
   return handle;
+}
+
+/** A server chunk to the client once the audit records it completed are on disk (strict
+ * durability), with backpressure as pipe() gives it. */
+function forwardHeld(c: Buffer, server: net.Socket, client: Duplex, hold: () => Promise<void> | null, gone: () => boolean): void {
+  const wait = hold();
+  const forward = () => {
+    if (gone()) return;
+    if (!client.write(c)) server.pause();
+    else if (wait) server.resume();
+  };
+  if (wait) {
+    server.pause();
+    void wait.then(forward, forward);
+  } else forward();
 }
 
 const TERMINATE_LENGTH = 5;
@@ -198,16 +203,8 @@ function pooledRelay(opts: Parameters<typeof relay>[0] & { pooled: PooledServer 
     bytesToClient += c.length;
     observer.fromServer(c);
     if (clientGone) return;
-    const wait = hold?.() ?? null;
-    const forward = () => {
-      if (clientGone) return;
-      if (!client.write(c)) server.pause();
-      else if (wait) server.resume();
-    };
-    if (wait) {
-      server.pause();
-      void wait.then(forward, forward);
-    } else forward();
+    if (hold) forwardHeld(c, server, client, hold, () => clientGone);
+    else if (!client.write(c)) server.pause();
   };
   const onServerError = () => server.destroy();
   const onServerClose = () => {

@@ -11,7 +11,7 @@
 // client, whichever server connection ran the statement.
 import type { Duplex } from 'node:stream';
 import { BackendCode, errorResponse, FrontendCode, type SessionObserver } from '../../pgwire/index.js';
-import type { RelayHandle, RelayStats } from '../relay.js';
+import { SERVER_GONE, type RelayHandle, type RelayStats } from '../relay.js';
 import { PoolWaitError, type Lender, type ServerConnection } from './types.js';
 import { ResponseQueue, type Entry, type QueueSink } from './response-queue.js';
 import { ClientStream, type StatementLimits } from './client-stream.js';
@@ -53,13 +53,6 @@ export function startTransactionSessionWith(o: TransactionSessionOptions, limits
   r.start();
   return r;
 }
-
-const SERVER_GONE = errorResponse({
-  severity: 'FATAL',
-  sqlstate: '08006',
-  message: 'server closed the connection unexpectedly',
-  detail: 'The server process ended while the session was open.',
-});
 
 const X = FrontendCode.Terminate;
 const READY = BackendCode.ReadyForQuery;
