@@ -27,6 +27,9 @@ export class SessionIndex<S extends IndexedSession = IndexedSession> {
   /** Ended holds in the order they ended, to forget them after KEEP_ENDED_MS. */
   private readonly ended: { key: string; hold: Hold<S> }[] = [];
   private endedHead = 0;
+  /** Each session's current hold (a session holds one backend at a time): giving it back costs
+   * no search through a backend's history, which grows to thousands under pooling. */
+  private readonly current = new Map<S, { key: string; hold: Hold<S> }>();
 
   private key(server: string, pid: number): string {
     return `${server}\0${pid}`;
@@ -48,16 +51,17 @@ export class SessionIndex<S extends IndexedSession = IndexedSession> {
     const hold: Hold<S> = { session: s, from: at, to: null };
     if (list) list.push(hold);
     else this.holds.set(k, [hold]);
+    this.current.set(s, { key: k, hold });
   }
 
   /** Session `s` gave backend `pid` back at `at`. */
   returned(s: S, pid: number, at = Date.now()): void {
     const k = this.key(s.server, pid);
-    const list = this.holds.get(k);
-    const hold = list?.findLast((h) => h.session === s && h.to === null);
-    if (hold) {
-      hold.to = at;
-      this.ended.push({ key: k, hold });
+    const held = this.current.get(s);
+    if (held?.key === k) {
+      this.current.delete(s);
+      held.hold.to = at;
+      this.ended.push(held);
     }
     this.forgetOld(at);
   }
