@@ -87,12 +87,18 @@ export function relay(opts: {
     server.destroy();
     finish();
   });
+  /** Strict durability: the server chunk still waiting for the audit log, if any. */
+  let held: Promise<void> | null = null;
   server.on('close', () => {
-    if (!clientGone) {
+    const endClient = () => {
+      if (clientGone) return;
       const clientExpectedMore = !clientEnded && !observer.clientTerminated;
       if (clientExpectedMore && observer.serverAtBoundary && observer.serverLastType !== BackendCode.ErrorResponse) client.end(SERVER_GONE);
       else client.end();
-    }
+    };
+    // The server's last words (a FATAL before it went away) reach the client before its end.
+    if (held) void held.then(endClient);
+    else endClient();
     finish();
   });
 
@@ -126,7 +132,9 @@ export function relay(opts: {
     server.pipe(client, { end: false });
   } else {
     // Forwarded by hand so a chunk can wait for the audit log; backpressure as pipe() does it.
-    server.on('data', (c: Buffer) => forwardHeld(c, server, client, hold, () => clientGone));
+    server.on('data', (c: Buffer) => {
+      held = forwardHeld(c, server, client, hold, () => clientGone);
+    });
     client.on('drain', () => server.resume());
     server.resume(); // the handshake left it paused
   }
@@ -134,18 +142,21 @@ export function relay(opts: {
 }
 
 /** A server chunk to the client once the audit records it completed are on disk (strict
- * durability), with backpressure as pipe() gives it. */
-function forwardHeld(c: Buffer, server: net.Socket, client: Duplex, hold: () => Promise<void> | null, gone: () => boolean): void {
+ * durability), with backpressure as pipe() gives it. Returns the forward still waiting, if any
+ * (the server is paused meanwhile, so there is at most one). */
+function forwardHeld(c: Buffer, server: net.Socket, client: Duplex, hold: () => Promise<void> | null, gone: () => boolean): Promise<void> | null {
   const wait = hold();
   const forward = () => {
     if (gone()) return;
     if (!client.write(c)) server.pause();
     else if (wait) server.resume();
   };
-  if (wait) {
-    server.pause();
-    void wait.then(forward, forward);
-  } else forward();
+  if (!wait) {
+    forward();
+    return null;
+  }
+  server.pause();
+  return wait.then(forward, forward);
 }
 
 const TERMINATE_LENGTH = 5;
@@ -174,6 +185,8 @@ function pooledRelay(opts: Parameters<typeof relay>[0] & { pooled: PooledServer 
   /** Something the client sent cannot be undone on the server (bytes after its Terminate). */
   let dirty = false;
   const hold = opts.hold;
+  /** Strict durability: the server chunk still waiting for the audit log, if any. */
+  let held: Promise<void> | null = null;
 
   const finish = () => {
     if (ended) return;
@@ -190,17 +203,21 @@ function pooledRelay(opts: Parameters<typeof relay>[0] & { pooled: PooledServer 
       chunksAtReady = clientChunks;
     }
     if (clientGone) return;
-    if (hold) forwardHeld(c, server, client, hold, () => clientGone);
+    if (hold) held = forwardHeld(c, server, client, hold, () => clientGone);
     else if (!client.write(c)) server.pause();
   };
   const onServerError = () => server.destroy();
   const onServerClose = () => {
-    if (!clientGone) {
+    const endClient = () => {
+      if (clientGone) return;
       clientGone = true;
       const clientExpectedMore = !observer.clientTerminated;
       if (clientExpectedMore && observer.serverAtBoundary && observer.serverLastType !== BackendCode.ErrorResponse) client.end(SERVER_GONE);
       else client.end();
-    }
+    };
+    // The server's last words (a FATAL before it went away) reach the client before its end.
+    if (held) void held.then(endClient);
+    else endClient();
     giveBack();
     finish();
   };
