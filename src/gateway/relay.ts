@@ -9,7 +9,7 @@
 // ReadyForQuery 'I' with nothing the client sent after it.
 import type { Duplex } from 'node:stream';
 import type net from 'node:net';
-import { BackendCode, errorResponse, type BackendEvent, type SessionObserver, type SessionConsumer } from '../pgwire/index.js';
+import { BackendCode, errorResponse, type SessionObserver } from '../pgwire/index.js';
 import type { ReturnState } from './pool/types.js';
 
 export interface RelayStats {
@@ -25,29 +25,7 @@ export const SERVER_GONE = errorResponse({
   detail: 'The server process ended while the session was open.',
 });
 
-/** Follows the server's transaction status (a consumer of the session's observer) and whether
- * the client sent anything since the last ReadyForQuery. */
-export class ReadyTracker implements SessionConsumer {
-  /** The status byte of the last ReadyForQuery: a fresh pooled connection is idle. */
-  status = 'I';
-  /** Client chunks passed on, and their count when the last ReadyForQuery came. */
-  clientChunks = 0;
-  private chunksAtReady = 0;
-
-  backend(e: BackendEvent): void {
-    if (e.type !== 'ready') return;
-    this.status = e.status;
-    this.chunksAtReady = this.clientChunks;
-  }
-
-  /** Idle, and no request of the client is waiting for an answer. */
-  get idle(): boolean {
-    return this.status === 'I' && this.chunksAtReady === this.clientChunks;
-  }
-}
-
 export interface PooledServer {
-  readonly tracker: ReadyTracker;
   /** The connection goes back to its pool (the relay no longer touches it). */
   release(state: ReturnState): void;
 }
@@ -182,6 +160,7 @@ function forwardHeld(c: Buffer, server: net.Socket, client: Duplex, hold: () => 
 }
 
 const TERMINATE_LENGTH = 5;
+const READY_IDLE = 0x49; // 'I'
 
 function endsWithTerminate(c: Buffer): boolean {
   const n = c.length;
@@ -193,7 +172,11 @@ function endsWithTerminate(c: Buffer): boolean {
  * connection goes back. */
 function pooledRelay(opts: Parameters<typeof relay>[0] & { pooled: PooledServer }): RelayHandle {
   const { client, server, observer, pooled } = opts;
-  const tracker = pooled.tracker;
+  // Idle means: the server's last ReadyForQuery said 'I' and the client sent nothing after it
+  // (counted in chunks passed on; the observer counts the ReadyForQuery messages).
+  let clientChunks = 0;
+  let chunksAtReady = 0;
+  let readySeen = observer.serverReadyCount;
   let bytesFromClient = 0; // the bytes that came with the login are counted as they are fed
   let bytesToClient = 0;
   let ended = false;
@@ -215,6 +198,10 @@ function pooledRelay(opts: Parameters<typeof relay>[0] & { pooled: PooledServer 
   const onServerData = (c: Buffer) => {
     bytesToClient += c.length;
     observer.fromServer(c);
+    if (observer.serverReadyCount !== readySeen) {
+      readySeen = observer.serverReadyCount;
+      chunksAtReady = clientChunks;
+    }
     if (clientGone) return;
     if (hold) held = forwardHeld(c, server, client, hold, () => clientGone);
     else if (!client.write(c)) server.pause();
@@ -248,7 +235,8 @@ function pooledRelay(opts: Parameters<typeof relay>[0] & { pooled: PooledServer 
     client.off('drain', onClientDrain);
     server.pause();
     // Idle since the last ReadyForQuery (or since the lend, for a client that sent nothing).
-    const reusable = !dirty && !server.destroyed && tracker.idle && observer.serverAtBoundary;
+    const idle = observer.serverReadyStatus === READY_IDLE && chunksAtReady === clientChunks;
+    const reusable = !dirty && !server.destroyed && idle && observer.serverAtBoundary;
     if (!reusable) server.destroy();
     pooled.release(reusable ? 'idle' : 'broken');
   };
@@ -265,7 +253,7 @@ function pooledRelay(opts: Parameters<typeof relay>[0] & { pooled: PooledServer 
       else dirty = true;
     }
     if (out.length > 0) {
-      tracker.clientChunks++;
+      clientChunks++;
       if (!server.write(out)) client.pause();
     }
     if (observer.clientTerminated) {

@@ -4,7 +4,7 @@
 // mode) or to one lent per transaction (transaction-relay.ts); the observer stays the client's,
 // so every statement record names the client's session, never the backend's other clients.
 import type { Duplex } from 'node:stream';
-import { relay, ReadyTracker, type RelayHandle, type RelayStats } from './relay.js';
+import { relay, type RelayHandle, type RelayStats } from './relay.js';
 import type { ServerSide } from './login.js';
 import { startTransactionSession } from './pool/transaction-relay.js';
 import type { GatewayContext } from './context.js';
@@ -105,7 +105,6 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
   }
 
   if (side.kind === 'session') {
-    const tracker = new ReadyTracker();
     const { conn, lender } = side;
     const serverRest = conn.rest;
     conn.rest = Buffer.alloc(0);
@@ -114,11 +113,10 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
       server: conn.socket,
       clientRest: s.clientRest,
       serverRest,
-      observer: new SessionObserver([...consumers, tracker]),
+      observer: new SessionObserver(consumers),
       hold,
       onHandle,
       pooled: {
-        tracker,
         release: (state) => {
           // From now on the backend may serve another client: this one's cancel key and its
           // hold in the index end before the pool can lend it again.

@@ -29,13 +29,17 @@ const TAG_LIMIT = 1024;
 export class BackendDecoder extends MessageStream {
   private dataRows = 0;
   private copyBytes = 0;
+  /** Status byte of the last ReadyForQuery ('I' before any: a fresh session is idle), and how
+   * many came: kept even when only boundaries are read, for a pooled session's give-back. */
+  readyStatus = 0x49;
+  readyCount = 0;
 
   constructor(private readonly options: DecoderOptions<BackendEvent> & { readonly boundariesOnly?: boolean }) {
     super();
   }
 
   protected limit(type: number): number {
-    if (this.options.boundariesOnly === true) return 0;
+    if (this.options.boundariesOnly === true) return type === READY ? 1 : 0;
     switch (type) {
       case COMMAND_COMPLETE:
         return TAG_LIMIT;
@@ -77,10 +81,14 @@ export class BackendDecoder extends MessageStream {
         emit(errorEvent(buf, start, end));
         this.resetCounts();
         return;
-      case READY:
-        emit(readyEvent(end > start ? buf[start]! : 0));
+      case READY: {
+        const status = end > start ? buf[start]! : 0;
+        this.readyStatus = status;
+        this.readyCount++;
+        if (this.options.boundariesOnly !== true) emit(readyEvent(status));
         this.resetCounts();
         return;
+      }
       case COPY_IN:
       case COPY_BOTH: // the client's side of copy-both is read as in copy-in
         emit(COPY_IN_EVENT);

@@ -84,6 +84,16 @@ export class SessionObserver {
     return this.back.atBoundary;
   }
 
+  /** Status byte of the server's last ReadyForQuery ('I' before any). */
+  get serverReadyStatus(): number {
+    return this.back.readyStatus;
+  }
+
+  /** ReadyForQuery messages the server sent so far. */
+  get serverReadyCount(): number {
+    return this.back.readyCount;
+  }
+
   /** Type byte of the server's last message (0: none yet). */
   get serverLastType(): number {
     return this.back.lastType;

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ReadyTracker, relay } from '../../../src/gateway/relay.js';
+import { relay } from '../../../src/gateway/relay.js';
 import { errorResponse, SessionObserver } from '../../../src/pgwire/index.js';
 import type { ReturnState } from '../../../src/gateway/pool/types.js';
 
@@ -49,7 +49,7 @@ for (const kind of ['plain', 'pooled'] as const) {
       observer: new SessionObserver([]),
       hold: () => (first ? ((first = false), pending) : null),
       onEnd: () => undefined,
-      ...(kind === 'pooled' ? { pooled: { tracker: new ReadyTracker(), release: (s: ReturnState) => returned.push(s) } } : {}),
+      ...(kind === 'pooled' ? { pooled: { release: (s: ReturnState) => returned.push(s) } } : {}),
     });
     const got: Buffer[] = [];
     clientPeer.on('data', (c: Buffer) => got.push(c));

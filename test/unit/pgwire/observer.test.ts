@@ -58,3 +58,26 @@ describe('session observer', () => {
     assert.equal(o.serverAtBoundary, false);
   });
 });
+
+describe('ReadyForQuery status with no consumer (a pooled session that only relays)', () => {
+  it('follows the status byte and counts the messages, byte by byte, without decoding anything else', () => {
+    const o = new SessionObserver([]);
+    assert.equal(o.serverReadyStatus, 0x49, 'idle before any ReadyForQuery');
+    assert.equal(o.serverReadyCount, 0);
+    const stream = Buffer.concat([
+      readyForQuery('T'),
+      errorResponse({ severity: 'ERROR', sqlstate: '22012', message: 'division by zero' }),
+      readyForQuery('E'),
+    ]);
+    for (let i = 0; i < stream.length; i++) {
+      o.fromServer(stream.subarray(i, i + 1));
+      if (i === 5) assert.equal(o.serverReadyStatus, 0x54, "'T' once its body byte came");
+    }
+    assert.equal(o.serverReadyStatus, 0x45);
+    assert.equal(o.serverReadyCount, 2);
+    assert.ok(o.serverAtBoundary);
+    o.fromServer(readyForQuery('I'));
+    assert.equal(o.serverReadyStatus, 0x49);
+    assert.equal(o.serverReadyCount, 3);
+  });
+});
