@@ -66,6 +66,11 @@ interface GatewayDeps {
   readonly maintenance: MaintenanceConnections;
   readonly audit: GatewayOptions['audit'];
   readonly threat: GatewayOptions['threat'];
+  /** False in a gateway process of `up --gateway-workers N` other than the platform's: it opens
+   * no listener of its own and accepts on the sockets the platform process shares (adopt()). */
+  readonly listens?: boolean;
+  /** How this process shares the work with the gateway's other processes. */
+  readonly shared?: Pick<GatewayOptions, 'onListener' | 'cancelElsewhere' | 'poolSizeShare' | 'sessionIndex'> & { readonly limits?: GatewayOptions['limits'] };
 }
 
 /** The gateway, listening, with its virtual-network listeners and certificate following the snapshot. */
@@ -74,9 +79,10 @@ export async function startGateway(options: PlatformOptions, host: Host, d: Gate
   const privateEndpoints = new PrivateEndpointsRepo(d.db);
   const tokenVerifiers = new TokenVerifiers();
   const gateway = new Gateway({
-    listeners: listenerSpecs(options),
+    listeners: d.listens === false ? [] : listenerSpecs(options),
     domain: options.domain,
     limits: options.gatewayLimits,
+    ...d.shared,
     bus: d.bus,
     log,
     metrics: d.metrics,
@@ -96,9 +102,11 @@ export async function startGateway(options: PlatformOptions, host: Host, d: Gate
     audit: d.audit,
     threat: d.threat,
   });
+  const followNetworks = (view: typeof snapshots.snapshot.network) =>
+    d.listens === false ? gateway.followVirtualNetworks(view) : gateway.syncVirtualNetworks(view);
   try {
     await gateway.listen();
-    await gateway.syncVirtualNetworks(snapshots.snapshot.network);
+    await followNetworks(snapshots.snapshot.network);
   } catch (err) {
     await gateway.close().catch(() => undefined);
     throw err;
@@ -107,7 +115,7 @@ export async function startGateway(options: PlatformOptions, host: Host, d: Gate
     // A server created or renamed: its host name into the certificate (same key, no session dropped).
     certificates.follow(snap.servers.keys()).catch((err: Error) => log.error({ err }, 'gateway certificate could not be reissued for the servers'));
     gateway.enforcePublicAccess(snap);
-    void gateway.syncVirtualNetworks(snap.network);
+    void followNetworks(snap.network);
   });
   return { gateway, stop: () => gateway.close() };
 }

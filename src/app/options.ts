@@ -21,6 +21,9 @@ export interface PlatformOptions extends PlatformDefaults {
   readonly auditDurability?: 'strict' | 'batched';
   /** failClosed (default): new connections are refused while the audit log cannot be written. */
   readonly auditFailurePolicy?: AuditFailurePolicy;
+  /** Gateway processes sharing the listeners (`up --gateway-workers N`): the platform's own and
+   * N-1 more. Default 1 here (the CLI's default is the number of cores). */
+  readonly gatewayWorkers?: number;
   /** Gateway bounds: handshake and auth timeouts, sessions per server, startup packet size. */
   readonly gatewayLimits?: Partial<GatewayLimits>;
   /** Threat protection: the SMTP server alerts are e-mailed through, the operator's lists of

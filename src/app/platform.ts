@@ -39,6 +39,9 @@ import { startThreat } from './threat-part.js';
 import { apiUrl, ownerToken, startApi, writeClientConfig, type ApiPart } from './api-part.js';
 import { controlPlaneRoutes } from './api-routes.js';
 import { loadGatewayCertificates, startGateway, type GatewayPart } from './gateway-part.js';
+import { GatewayWorkers } from './workers/worker-pool.js';
+import { mergePoolStats, shareLimits, shareOf } from './workers/share.js';
+import { defaultLimits } from '../gateway/context.js';
 
 export { defaultOptions, type ClientConfig, type PlatformOptions, type ThreatOptions } from './options.js';
 
@@ -67,6 +70,8 @@ export class Platform {
   private threatEngine: ThreatEngine | undefined;
   private apiPart: ApiPart | undefined;
   private gatewayPart: GatewayPart | undefined;
+  /** The gateway's other processes (`--gateway-workers N`, N > 1). */
+  private workers: GatewayWorkers | undefined;
   private pgauditIngest: PgAuditIngest | undefined;
 
   constructor(readonly options: PlatformOptions) {
@@ -104,6 +109,10 @@ export class Platform {
   }
   get gateway(): Gateway {
     return started(this.gatewayPart, 'gateway').gateway;
+  }
+  /** The process ids of the gateway's other processes (`--gateway-workers N`). */
+  get gatewayWorkerPids(): number[] {
+    return this.workers?.pids ?? [];
   }
   get pgaudit(): PgAuditIngest | null {
     return this.pgauditIngest ?? null;
@@ -163,7 +172,12 @@ export class Platform {
     const { feed, snapshots } = this.snapshotPart;
 
     // The gateway starts after the API: the pools are read through it when asked, not now.
-    const pools: PoolStatsSource = { poolStats: (server) => this.gatewayPart?.gateway.pools.poolStats(server) ?? [] };
+    const pools: PoolStatsSource = {
+      poolStats: (server) => {
+        const own = this.gatewayPart?.gateway.pools.poolStats(server) ?? [];
+        return this.workers ? mergePoolStats([...own, ...this.workers.poolStats(server)]) : own;
+      },
+    };
     poolMetrics(metrics, () => snapshots.snapshot.servers.keys(), pools);
     const servers = buildServers(o, host, { db, snapshots, bus, log, threat, pools });
     this.serversPart = servers;
@@ -208,7 +222,25 @@ export class Platform {
       }),
     );
 
-    // The gateway: the only way in.
+    // The gateway: the only way in. With --gateway-workers N it runs in N processes: this one
+    // opens the listeners and the others accept on them too (workers/worker-pool.ts).
+    const count = Math.max(1, Math.floor(o.gatewayWorkers ?? 1));
+    const workers =
+      count > 1
+        ? new GatewayWorkers({
+            options: o,
+            count,
+            log,
+            bus,
+            audit: this.audit,
+            blocks: () => threatPart.engine.throttle.list(null, Date.now()),
+            addFinding: (f) => threatPart.engine.addFinding(f),
+            sessionIndex: () => this.gateway.context.sessionIndex,
+            cancelHere: (pid, secret) => this.gateway.cancelHere(pid, secret),
+            certificatePem: () => certificates.current.pem,
+          })
+        : undefined;
+    this.workers = workers;
     this.gatewayPart = await startGateway(o, host, {
       bus,
       log,
@@ -220,7 +252,18 @@ export class Platform {
       maintenance: servers.servers.maintenance,
       audit: this.audit,
       threat: threatPart.engine,
+      ...(workers
+        ? {
+            shared: {
+              limits: shareLimits({ ...defaultLimits, ...o.gatewayLimits }, 0, count),
+              poolSizeShare: (size: number) => shareOf(size, 0, count),
+              onListener: workers.onListener,
+              cancelElsewhere: (pid: number, secret: Buffer) => workers.cancelElsewhere(pid, secret),
+            },
+          }
+        : {}),
     });
+    await workers?.start();
     // Networks and VNet rules say whether this gateway serves them; listen addresses it cannot
     // serve are refused before they are written.
     this.networkService.virtualNetworks.useListeners(this.gateway.vnetListeners);
@@ -234,6 +277,7 @@ export class Platform {
     this.bus.publish({ type: 'platform.stopped', time: now() });
     await stopInOrder(this.log, [
       ['api', this.apiPart],
+      ['gateway processes', this.workers],
       ['gateway', this.gatewayPart],
       ['threat', this.threatEngine],
       ['keys', this.serversPart?.keys],

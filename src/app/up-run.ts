@@ -38,6 +38,7 @@ function optionsFrom(o: Record<string, unknown>, cmd: Command): PlatformOptions 
     pkcs11Modules: o.pkcs11Module as Record<string, string>,
     backupIntervalMs: (o.backupIntervalHours as number) * 3600_000,
     backupRetentionDays: o.backupRetentionDays as number,
+    ...(o.gatewayWorkers !== undefined ? { gatewayWorkers: o.gatewayWorkers as number } : {}),
     gatewayLimits: {
       maxPreauthConnections: o.maxPreauthConnections as number,
       maxPreauthPerAddress: o.maxPreauthPerAddress as number,

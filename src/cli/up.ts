@@ -3,6 +3,7 @@
 // Only the flags are declared here, from light modules; what runs is given by the caller
 // (app/main.ts, which loads the platform only when one of the two commands runs), so no other
 // command pays for it and the CLI never imports the app.
+import { availableParallelism } from 'node:os';
 import { Command, Option } from 'commander';
 import { platformDefaults as defaultOptions } from '../host/defaults.js';
 import { defaultLimits } from '../gateway/context.js';
@@ -133,6 +134,12 @@ function nonNegative(v: string, flag: string): number {
 export function upCommand(run: PlatformRunner): Command {
   return gatewayOptions(new Command('up').description('run the platform in the foreground (catalog, servers, API, gateway)'))
     .option('--demo', 'create a demo server and print how to connect to it')
+    .option(
+      '--gateway-workers <n>',
+      'gateway processes sharing the listeners (this one and N-1 more; per-server session caps and pool sizes are split between them)',
+      (v) => whole(v, '--gateway-workers'),
+      availableParallelism(),
+    )
     .action((o: Record<string, unknown>, cmd: Command) => run(o, cmd));
 }
 

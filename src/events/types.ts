@@ -131,7 +131,16 @@ export interface ServerLifecycle {
 
 export interface PlatformLifecycle {
   /** audit.record-dropped: an event the store could not write even cut down (details say which). */
-  readonly type: 'platform.started' | 'platform.stopped' | 'audit.retention' | 'audit.interrupted' | 'audit.record-dropped';
+  /** gateway.worker_exited: a gateway process of `up --gateway-workers N` ended unasked (details:
+   * index, pid, code, signal); it is started again. */
+  readonly type:
+    | 'platform.started'
+    | 'platform.stopped'
+    | 'audit.retention'
+    | 'audit.interrupted'
+    | 'audit.record-dropped'
+    | 'gateway.worker_started'
+    | 'gateway.worker_exited';
   readonly time: string;
   readonly details?: Record<string, unknown>;
 }

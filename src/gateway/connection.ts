@@ -22,7 +22,8 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
   // Steps 1–2.
   const hs = await handshake(raw, { address: raw.remoteAddress ?? '', port: raw.remotePort ?? 0 }, listener, handshakeEnv(g));
   if (hs.kind === 'cancel') {
-    await forwardCancel(g.cancelKeys, hs.processId, hs.secretKey);
+    // Not a session of this process: the gateway's other processes are asked (`--gateway-workers`).
+    if (!(await forwardCancel(g.cancelKeys, hs.processId, hs.secretKey))) await g.cancelElsewhere?.(hs.processId, hs.secretKey);
     raw.destroy();
     return;
   }

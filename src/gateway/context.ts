@@ -113,6 +113,9 @@ export interface GatewayContext {
   readonly certificates: GatewayCertificates;
   readonly verifiers: VerifierCache;
   readonly cancelKeys: CancelKeys;
+  /** A CancelRequest whose key no session of this process has: handed to the gateway's other
+   * processes, if there are any; resolves once they have forwarded it or found no such key. */
+  readonly cancelElsewhere?: (processId: number, secretKey: Buffer) => Promise<void>;
   readonly sessions: SessionLimiter;
   /** Server connection pools of the servers in session or transaction mode. */
   readonly pools: ServerPools;

@@ -4,6 +4,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { handleConnection } from './connection.js';
+import { forwardCancel } from './handshake/cancel.js';
 import { CancelKeys } from './cancel-keys.js';
 import { SessionLimiter } from './session-limiter.js';
 import { SessionIndex } from './session-index.js';
@@ -48,7 +49,21 @@ export interface GatewayOptions {
   readonly audit: AuditGate;
   /** Threat protection: throttling (step 7) and the SQL-injection watch of relayed sessions. */
   readonly threat: ThreatGate;
+  /** Told of every listening socket this gateway opens and closes, so the gateway's other
+   * processes can accept on the same sockets (`up --gateway-workers N`). */
+  readonly onListener?: (event: ListenerEvent) => void;
+  /** A CancelRequest no session of this process has a key for (see GatewayContext). */
+  readonly cancelElsewhere?: (processId: number, secretKey: Buffer) => Promise<void>;
+  /** This process's part of each pool size (see PoolsOptions.sizeShare). */
+  readonly poolSizeShare?: (poolSize: number) => number;
+  /** Where sessions are indexed by backend (default: in this process). */
+  readonly sessionIndex?: SessionIndex;
 }
+
+/** A listening socket opened (to be shared) or closed, by an id the gateway gives it. */
+export type ListenerEvent =
+  | { readonly kind: 'opened'; readonly id: number; readonly spec: ListenerSpec; readonly server: net.Server }
+  | { readonly kind: 'closed'; readonly id: number };
 
 const PUBLIC_ACCESS_OFF = {
   sqlstate: '57P01',
@@ -65,6 +80,9 @@ export class Gateway {
   private readonly admission: PreauthAdmission;
   private readonly preauth: PreauthReport;
   private readonly vnets: VnetListeners;
+  /** Listening sockets another gateway process opened and shares with this one. */
+  private readonly adopted = new Map<number, net.Server>();
+  private nextListenerId = 1;
   private publicPort = 0;
   readonly context: GatewayContext;
 
@@ -111,6 +129,7 @@ export class Gateway {
       certificates: options.certificates,
       verifiers,
       cancelKeys: new CancelKeys(),
+      ...(options.cancelElsewhere ? { cancelElsewhere: options.cancelElsewhere } : {}),
       sessions: new SessionLimiter(limits.maxConnectionsPerServer, limits.maxPooledClientsPerServer),
       pools: new ServerPools({
         snapshot: options.snapshot,
@@ -118,9 +137,10 @@ export class Gateway {
         refreshVerifier: (serverId, role) => verifiers.refresh(serverId, role),
         limits,
         log: options.log,
+        ...(options.poolSizeShare ? { sizeShare: options.poolSizeShare } : {}),
       }),
       activeSessions: new Set<ActiveSession>(),
-      sessionIndex: new SessionIndex(),
+      sessionIndex: options.sessionIndex ?? new SessionIndex(),
       mockSecret: options.mockSecret,
       metrics: {
         denied: new Counter({
@@ -197,7 +217,38 @@ export class Gateway {
       });
     });
     const a = server.address();
-    return { server, port: a && typeof a === 'object' ? a.port : spec.port };
+    const port = a && typeof a === 'object' ? a.port : spec.port;
+    const hook = this.options.onListener;
+    if (hook) {
+      const id = this.nextListenerId++;
+      hook({ kind: 'opened', id, spec: { ...spec, port }, server });
+      server.once('close', () => hook({ kind: 'closed', id }));
+    }
+    return { server, port };
+  }
+
+  /** Accepts on a listening socket another gateway process opened (and keeps open): the kernel
+   * hands each connection to one of the processes waiting on it. */
+  adopt(id: number, spec: ListenerSpec, server: net.Server): void {
+    this.adopted.get(id)?.close();
+    this.adopted.set(id, server);
+    server.maxConnections = 10_000;
+    server.on('connection', (socket: net.Socket) => {
+      socket.setNoDelay(true);
+      this.accept(socket, spec);
+    });
+    if (spec.kind === 'public' && !spec.proxy && !this.publicPort) this.publicPort = spec.port;
+  }
+
+  /** The other process closed that listening socket: this one stops accepting on it too. */
+  release(id: number): void {
+    this.adopted.get(id)?.close();
+    this.adopted.delete(id);
+  }
+
+  /** A CancelRequest another gateway process received: forwarded if a session here has the key. */
+  cancelHere(processId: number, secretKey: Buffer): Promise<boolean> {
+    return forwardCancel(this.context.cancelKeys, processId, secretKey);
   }
 
   /** Step 1: a connection is admitted (pre-auth caps, descriptor reserve), told which listener
@@ -259,6 +310,12 @@ export class Gateway {
     return this.vnets.sync(view);
   }
 
+  /** A gateway process that accepts on sockets another one opened (adopt()) opens none of its
+   * own, but still tells a network's traffic on a public listener apart by its address. */
+  followVirtualNetworks(view: NetworkView): void {
+    this.vnets.followAddresses(view);
+  }
+
   /** Public access turned off: sessions that did not come through a private endpoint end. */
   enforcePublicAccess(snapshot: CatalogSnapshot): void {
     // Pools of servers stopped, deleted or no longer pooled close with the same snapshot.
@@ -275,8 +332,11 @@ export class Gateway {
   /** Stops accepting; open sessions are closed. */
   async close(): Promise<void> {
     // server.close() resolves only once every connection has ended: end them first.
-    const closing = this.listeners.map(({ server }) => new Promise<void>((r) => server.close(() => r())));
+    const closing = [...this.listeners.map(({ server }) => server), ...this.adopted.values()].map(
+      (server) => new Promise<void>((r) => server.close(() => r())),
+    );
     this.listeners.length = 0;
+    this.adopted.clear();
     const vnets = this.vnets.close();
     for (const s of this.sockets) s.destroy();
     this.context.pools.close();

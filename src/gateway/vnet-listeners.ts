@@ -130,10 +130,14 @@ export class VnetListeners implements VnetListenerView {
     return this.chain;
   }
 
+  /** Only which address is which network's, for a process that opens no socket of its own. */
+  followAddresses(view: NetworkView): void {
+    this.byAddress = new Map([...wantedAddresses(view)].map(([vnet, address]) => [address, vnet]));
+  }
+
   private async apply(view: NetworkView): Promise<void> {
     if (this.closed) return;
-    const wanted = new Map<string, string>();
-    for (const v of view.vnets.values()) if (v.listenAddress) wanted.set(v.name, canonicalAddress(v.listenAddress));
+    const wanted = wantedAddresses(view);
     this.byAddress = new Map([...wanted].map(([vnet, address]) => [address, vnet]));
     for (const vnet of [...this.states.keys()]) {
       if (wanted.has(vnet)) continue;
@@ -198,4 +202,11 @@ export class VnetListeners implements VnetListenerView {
     this.own.clear();
     await Promise.all(closing);
   }
+}
+
+/** Each network's listen address, canonical, by network name. */
+function wantedAddresses(view: NetworkView): Map<string, string> {
+  const wanted = new Map<string, string>();
+  for (const v of view.vnets.values()) if (v.listenAddress) wanted.set(v.name, canonicalAddress(v.listenAddress));
+  return wanted;
 }

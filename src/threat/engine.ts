@@ -56,6 +56,9 @@ export interface ThreatEngineOptions {
   readonly notifier: Notifier | null;
   /** The console's address, linked from e-mails. */
   readonly consoleUrl?: () => string;
+  /** A gateway process that is not the platform's (`up --gateway-workers N`): its SQL watches'
+   * findings go to the platform process, which keeps the alerts. */
+  readonly findingSink?: (f: Finding) => void;
 }
 
 const FLUSH_MS = 2_000;
@@ -80,12 +83,14 @@ export class ThreatEngine {
     });
   }
 
-  async start(): Promise<void> {
+  /** `events: false`: only the SQL watch of a gateway process that is not the platform's (the
+   * platform process reads every process's events); learned shapes still load and persist. */
+  async start(opts: { events?: boolean } = {}): Promise<void> {
     this.baselines.load(await this.o.repo.baselines());
     if (this.o.learnedStore) {
       for (const row of await this.o.learnedStore.learnedShapes()) this.learnedShapes(row.server).load([row]);
     }
-    this.unsubscribe = this.o.bus.subscribe((e) => this.handle(e));
+    if (opts.events !== false) this.unsubscribe = this.o.bus.subscribe((e) => this.handle(e));
     this.timer = setInterval(() => {
       this.flushing = this.flushing.then(() => this.flush());
     }, FLUSH_MS);
@@ -163,7 +168,7 @@ export class ThreatEngine {
       if (!f || !alertsOn(policy, f.type)) return;
       const vuln = f.type === 'SqlInjectionVulnerability';
       if (!vuln && sqliAllowed(policy, f.fingerprint)) return;
-      this.alerts.add({
+      this.addFinding({
         kind: vuln ? 'sqlInjectionVulnerability' : 'sqlInjection',
         server,
         incidentKey: vuln ? `sqlvuln:${role}:${app}` : `sqli:${role}:${app}:${f.fingerprint}`,
@@ -252,7 +257,7 @@ export class ThreatEngine {
     const address = e.connection.clientAddress;
     const t = Date.parse(e.time);
     this.countLogin(server, t, true);
-    this.throttle.success(server, address, user);
+    this.throttle.success(server, address, user, t);
     const p = this.policy(server);
     if (p.state !== 'Enabled') return;
     this.raise(p, this.bruteForce.success({ server, address, user, timeMs: t, method: e.method }, p.detectors));
@@ -264,6 +269,13 @@ export class ThreatEngine {
    * the server's threat policy says, since it is not a detection. */
   platformAlert(f: Finding): void {
     this.alerts.add(f);
+  }
+
+  /** A finding of this process's SQL watch, or one another gateway process sent (its policy
+   * was checked there): an alert here, or sent on to the platform process. */
+  addFinding(f: Finding): void {
+    if (this.o.findingSink) this.o.findingSink(f);
+    else this.alerts.add(f);
   }
 
   private raise(p: SecurityAlertPolicy, findings: readonly Finding[]): void {

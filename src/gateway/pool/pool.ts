@@ -40,6 +40,9 @@ export interface PoolsOptions {
   readonly refreshVerifier: (serverId: number, role: string) => Promise<VerifierLookup>;
   readonly limits: PoolLimits;
   readonly log: Logger;
+  /** This process's part of a server's pool size when several gateway processes share the
+   * server (`up --gateway-workers N`): the backends stay within the size the owner set. */
+  readonly sizeShare?: (poolSize: number) => number;
   /** Tests: how a connection is opened. */
   readonly connect?: typeof connectBackend;
   /** Tests: the clock. */
@@ -323,7 +326,7 @@ export class ServerPools implements PoolStatsSource {
     if (pool.closed || this.stopped) return null;
     const s = this.o.snapshot().servers.get(pool.serverName);
     if (!s || s.id !== pool.serverId || s.poolMode === 'none') return null;
-    return s.poolSize;
+    return this.o.sizeShare ? this.o.sizeShare(s.poolSize) : s.poolSize;
   }
 
   private closePool(pool: Pool, why: string): void {

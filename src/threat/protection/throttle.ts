@@ -55,9 +55,13 @@ export class Throttle {
   }
 
   /** A successful login clears the pair's failures; the address keeps its count (an attacker
-   * with one valid account must not be able to reset the counter for the others). */
-  success(server: string, address: string, user: string): void {
-    this.keys.delete(keyOf(server, 'user-address', throttleClient(address), user));
+   * with one valid account must not be able to reset the counter for the others). A block in
+   * force stays: with several gateway processes a login can succeed on one before the block
+   * reached it, and that must not lift the block. */
+  success(server: string, address: string, user: string, nowMs = Date.now()): void {
+    const key = keyOf(server, 'user-address', throttleClient(address), user);
+    if (this.active(key, nowMs)) return;
+    this.keys.delete(key);
   }
 
   list(server: string | null, nowMs: number): Block[] {

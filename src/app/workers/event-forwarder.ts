@@ -1,0 +1,98 @@
+// A gateway process that is not the platform's sends its events (and the session index's
+// changes) to the platform process, which writes the one audit log and runs the detectors.
+// Events go in batches, one per turn of the event loop. Under strict durability a reply waits
+// until the platform process says the batch holding its records is on disk: this is the
+// process's AuditGate.
+import type { AnyEvent } from '../../events/types.js';
+import type { AuditGate } from '../../gateway/context.js';
+import { SessionIndex, type IndexedSession } from '../../gateway/session-index.js';
+import type { FromWorker, IndexOp } from './messages.js';
+
+export class EventForwarder implements AuditGate {
+  private events: AnyEvent[] = [];
+  private index: IndexOp[] = [];
+  private scheduled = false;
+  private sent = 0;
+  private acked = 0;
+  private accepts = true;
+  /** Waiting for an ack, by batch: resolved in order as acks come. */
+  private readonly waiting: { seq: number; promise: Promise<void>; resolve: () => void }[] = [];
+
+  constructor(
+    private readonly send: (m: FromWorker) => void,
+    readonly strict: boolean,
+  ) {}
+
+  event(e: AnyEvent): void {
+    this.events.push(e);
+    this.schedule();
+  }
+
+  indexOp(op: IndexOp): void {
+    this.index.push(op);
+    this.schedule();
+  }
+
+  /** Sends what is waiting now (also at stop). */
+  flush(): void {
+    this.scheduled = false;
+    if (!this.events.length && !this.index.length) return;
+    const seq = ++this.sent;
+    this.send({ type: 'events', seq, events: this.events, index: this.index, strict: this.strict });
+    this.events = [];
+    this.index = [];
+  }
+
+  get acceptsConnections(): boolean {
+    return this.accepts;
+  }
+
+  /** failClosed: the platform process says whether its audit log can be written. */
+  setAccepts(accepts: boolean): void {
+    this.accepts = accepts;
+  }
+
+  ack(seq: number): void {
+    if (seq > this.acked) this.acked = seq;
+    while (this.waiting.length && this.waiting[0]!.seq <= this.acked) this.waiting.shift()!.resolve();
+  }
+
+  pendingDurable(): Promise<void> | null {
+    if (!this.strict) return null;
+    // Events not sent yet go in the next batch.
+    const target = this.events.length || this.index.length ? this.sent + 1 : this.sent;
+    if (target <= this.acked) return null;
+    const last = this.waiting[this.waiting.length - 1];
+    if (last?.seq === target) return last.promise;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.waiting.push({ seq: target, promise, resolve });
+    return promise;
+  }
+
+  durable(): Promise<void> {
+    return this.pendingDurable() ?? Promise.resolve();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+}
+
+/** The session index of a gateway process that is not the platform's: its changes go to the
+ * platform process (which joins pgAudit lines); nothing is kept here. */
+export class ForwardingSessionIndex extends SessionIndex {
+  constructor(private readonly out: (op: IndexOp) => void) {
+    super();
+  }
+
+  override lent(s: IndexedSession, pid: number, at = Date.now()): void {
+    this.out({ op: 'lent', connId: s.connId, server: s.server, backendPid: s.backendPid, applicationName: s.applicationName, pid, at });
+  }
+
+  override returned(s: IndexedSession, pid: number, at = Date.now()): void {
+    this.out({ op: 'returned', connId: s.connId, server: s.server, backendPid: s.backendPid, applicationName: s.applicationName, pid, at });
+  }
+}

@@ -1,0 +1,119 @@
+// The pieces of `up --gateway-workers N` that decide without sockets: how bounds are split, how
+// pool rows are summed, how events are batched and strict durability waits for the ack.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mergePoolStats, shareLimits, shareOf } from '../../../src/app/workers/share.js';
+import { EventForwarder, ForwardingSessionIndex } from '../../../src/app/workers/event-forwarder.js';
+import type { FromWorker, IndexOp } from '../../../src/app/workers/messages.js';
+import { defaultLimits } from '../../../src/gateway/context.js';
+import type { PoolStats } from '../../../src/gateway/pool/types.js';
+import type { AnyEvent } from '../../../src/events/types.js';
+
+test('a bound is split so the parts add up to it, at least one each', () => {
+  for (const [total, count] of [
+    [20, 2],
+    [20, 3],
+    [7, 4],
+    [1, 1],
+    [200, 8],
+  ] as const) {
+    const parts = Array.from({ length: count }, (_, i) => shareOf(total, i, count));
+    assert.equal(
+      parts.reduce((a, b) => a + b, 0),
+      total,
+      `${total} over ${count}: ${parts.join('+')}`,
+    );
+    assert.ok(Math.max(...parts) - Math.min(...parts) <= 1);
+  }
+  assert.deepEqual([0, 1, 2].map((i) => shareOf(2, i, 3)), [1, 1, 1], 'never zero');
+  const l = shareLimits(defaultLimits, 1, 2);
+  assert.equal(l.maxConnectionsPerServer, defaultLimits.maxConnectionsPerServer / 2);
+  assert.equal(l.handshakeTimeoutMs, defaultLimits.handshakeTimeoutMs);
+});
+
+test('pool rows of the processes are summed per (role, database)', () => {
+  const row = (user: string, n: number): PoolStats => ({
+    server: 's',
+    mode: 'transaction',
+    user,
+    database: 'postgres',
+    clients: n,
+    waiting: 1,
+    active: n,
+    idle: 1,
+    opening: 0,
+    poolSize: 20,
+    waits: 2,
+    waitMs: 10,
+    opened: n,
+    reused: 3,
+  });
+  const merged = mergePoolStats([row('a', 2), row('b', 5), row('a', 3)]);
+  assert.equal(merged.length, 2);
+  const a = merged.find((r) => r.user === 'a')!;
+  assert.deepEqual([a.clients, a.waiting, a.active, a.idle, a.waits, a.waitMs, a.opened, a.reused, a.poolSize], [5, 2, 5, 2, 4, 20, 5, 6, 20]);
+});
+
+const event = (n: number) => ({ type: 'platform.started', time: `t${n}` }) as AnyEvent;
+
+test('events leave in one batch per turn; strict durability waits for the batch ack', async () => {
+  const sent: FromWorker[] = [];
+  const f = new EventForwarder((m) => sent.push(m), true);
+  assert.equal(f.pendingDurable(), null, 'nothing published');
+  f.event(event(1));
+  f.event(event(2));
+  const first = f.pendingDurable();
+  assert.ok(first);
+  assert.equal(f.pendingDurable(), first, 'one promise per batch');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(sent.length, 1);
+  const batch = sent[0] as Extract<FromWorker, { type: 'events' }>;
+  assert.deepEqual(
+    batch.events.map((e) => e.time),
+    ['t1', 't2'],
+  );
+  assert.equal(batch.strict, true);
+  let done = false;
+  void first.then(() => (done = true));
+  f.event(event(3));
+  const second = f.pendingDurable()!;
+  f.ack(batch.seq);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(done, true);
+  let secondDone = false;
+  void second.then(() => (secondDone = true));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(secondDone, false, 'the next batch is not on disk yet');
+  f.ack(batch.seq + 1);
+  await second;
+});
+
+test('batched durability never waits; the audit state follows the platform process', () => {
+  const f = new EventForwarder(() => undefined, false);
+  f.event(event(1));
+  assert.equal(f.pendingDurable(), null);
+  assert.equal(f.acceptsConnections, true);
+  f.setAccepts(false);
+  assert.equal(f.acceptsConnections, false);
+  f.flush();
+});
+
+test('the session index of another process forwards its changes and keeps nothing', () => {
+  const ops: IndexOp[] = [];
+  const index = new ForwardingSessionIndex((op) => ops.push(op));
+  const s = { server: 's', backendPid: 7, connId: 'c1', applicationName: 'app' };
+  index.opened(s);
+  index.lent(s, 9, 100);
+  index.returned(s, 9, 200);
+  index.closed(s);
+  assert.deepEqual(
+    ops.map((o) => [o.op, o.pid]),
+    [
+      ['lent', 7],
+      ['lent', 9],
+      ['returned', 9],
+      ['returned', 7],
+    ],
+  );
+  assert.equal(index.find('s', 7), null);
+});
