@@ -25,7 +25,11 @@ test('a bound is split so the parts add up to it, at least one each', () => {
     );
     assert.ok(Math.max(...parts) - Math.min(...parts) <= 1);
   }
-  assert.deepEqual([0, 1, 2].map((i) => shareOf(2, i, 3)), [1, 1, 1], 'never zero');
+  assert.deepEqual(
+    [0, 1, 2].map((i) => shareOf(2, i, 3)),
+    [1, 1, 1],
+    'never zero',
+  );
   const l = shareLimits(defaultLimits, 1, 2);
   assert.equal(l.maxConnectionsPerServer, defaultLimits.maxConnectionsPerServer / 2);
   assert.equal(l.handshakeTimeoutMs, defaultLimits.handshakeTimeoutMs);
