@@ -42,7 +42,7 @@ import { inclusiveTimes } from './lib/cpuprofile-inclusive.js';
 import { fixed, goal, table } from './lib/format.js';
 import { startNodeFloor, type NodeFloor } from './lib/node-floor.js';
 import type { FloorVariant } from './lib/node-floor-server.js';
-import { processCpuMs, serverCpuMs } from './lib/proc-cpu.js';
+import { processCpuMs, processWithChildrenCpuMs, serverCpuMs } from './lib/proc-cpu.js';
 import { apiTarget } from './lib/audit-settings.js';
 import { poolSummary, setPoolMode } from './lib/pool-mode.js';
 
@@ -64,6 +64,8 @@ const { values: flags } = parseArgs({
     'node-arg': { type: 'string', multiple: true, default: [] },
     /** No `gateway-session` leg (persistent runs in session pooling) even when the API has pools. */
     'no-session-persistent': { type: 'boolean', default: false },
+    /** Gateway processes (`up --gateway-workers N`); the gateway's CPU is all of theirs. */
+    'gateway-workers': { type: 'string', default: '1' },
   },
 });
 const cpuProf = flags['cpu-prof']!;
@@ -161,7 +163,7 @@ interface LegRun {
 
 await runBench(async () => {
   const root = benchRoot('pgw-bench-gateway-');
-  const options = benchOptions(path.join(root, 'data'));
+  const options = { ...benchOptions(path.join(root, 'data')), gatewayWorkers: Math.max(1, Number(flags['gateway-workers'])) };
   const paths = platformPaths(options.dataDir);
   console.log(
     `gateway benchmark: pgbench -S (scale 1) over TLS (sslmode=require), SCRAM-SHA-256; legs direct, pgbouncer, gateway, ${FLOOR_VARIANTS.map(floorLeg).join(', ')} ` +
@@ -170,7 +172,7 @@ await runBench(async () => {
   for (const p of PHASES) {
     console.log(`  ${p.title} (-c ${p.run.clients} -j ${p.run.threads}): ${p.rounds} × ${p.run.seconds} s per leg`);
   }
-  console.log(`data dir ${options.dataDir}`);
+  console.log(`data dir ${options.dataDir}; gateway processes: ${options.gatewayWorkers}`);
 
   const profileDir = flags['cpu-prof-dir'] ? path.resolve(flags['cpu-prof-dir']) : path.join(root, 'profiles');
   const platform = await ChildPlatform.start(options, cpuProf ? profileDir : null, flags['node-arg']);
@@ -274,14 +276,15 @@ await runBench(async () => {
         for (const { leg, target: t, pid } of order) {
           await applyMode(leg, pid, p);
           const start = monotonicUs();
-          const proxy0 = pid === null ? 0 : processCpuMs(pid);
+          const proxyCpu = (of: number) => (of === platform.pid ? processWithChildrenCpuMs(of, 'worker-main.js') : processCpuMs(of));
+          const proxy0 = pid === null ? 0 : proxyCpu(pid);
           const server0 = serverCpuMs(direct.pid);
           const r = await selectOnly(t, p.run);
           // A backend that is exiting is counted once the postmaster has reaped it.
           await new Promise((resolve) => setTimeout(resolve, 200));
           const c = cpu.get(`${leg}/${p.kind}`) ?? { proxyMs: 0, serverMs: 0, tx: 0 };
           cpu.set(`${leg}/${p.kind}`, {
-            proxyMs: c.proxyMs + (pid === null ? 0 : processCpuMs(pid) - proxy0),
+            proxyMs: c.proxyMs + (pid === null ? 0 : proxyCpu(pid) - proxy0),
             serverMs: c.serverMs + serverCpuMs(direct.pid) - server0,
             tx: c.tx + r.transactions,
           });

@@ -47,6 +47,25 @@ export function processCpuMs(pid: number): number {
   return s ? s.own * msPerTick() : NaN;
 }
 
+/** utime + stime of a process and of its living children whose command line has `marker` (the
+ * gateway processes of `up --gateway-workers N`), ms. */
+export function processWithChildrenCpuMs(pid: number, marker: string): number {
+  let ms = processCpuMs(pid);
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const child = Number(name);
+    if (stat(child)?.ppid !== pid) continue;
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${child}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (cmdline.includes(marker)) ms += processCpuMs(child);
+  }
+  return ms;
+}
+
 /** CPU of a process tree one level deep (a postmaster and its children), reaped children included, ms. */
 export function serverCpuMs(postmasterPid: number): number {
   const root = stat(postmasterPid);
