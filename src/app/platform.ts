@@ -19,7 +19,7 @@ import type { SnapshotStore } from '../catalog/snapshot.js';
 import { TokensRepo } from '../catalog/tokens-repo.js';
 import type { Gateway } from '../gateway/gateway.js';
 import type { GatewayCertificates } from '../gateway/tls-certificates.js';
-import { createMetrics, poolMetrics } from '../services/metrics.js';
+import { createMetrics, poolMetrics, type PlatformRegistry } from '../services/metrics.js';
 import type { PoolStatsSource } from '../gateway/pool/types.js';
 import { Operations } from '../services/operations.js';
 import { NetworkService } from '../services/network-service.js';
@@ -49,7 +49,7 @@ export class Platform {
   readonly paths: PlatformPaths;
   readonly log: Logger;
   readonly bus = new EventBus();
-  readonly metrics: Registry = createMetrics();
+  readonly metrics: PlatformRegistry = createMetrics();
   readonly operations = new Operations();
   /** The OS users PostgreSQL runs as: one per managed server, one for the catalog. */
   accounts!: PlatformAccounts;
@@ -264,6 +264,7 @@ export class Platform {
         : {}),
     });
     await workers?.start();
+    if (workers) metrics.addProcesses(() => workers.metrics());
     // Networks and VNet rules say whether this gateway serves them; listen addresses it cannot
     // serve are refused before they are written.
     this.networkService.virtualNetworks.useListeners(this.gateway.vnetListeners);

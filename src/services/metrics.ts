@@ -1,9 +1,30 @@
 // Prometheus metrics of the platform; the gateway adds its own to the same registry.
-import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
 import type { PoolStats, PoolStatsSource } from '../gateway/pool/types.js';
 
-export function createMetrics(): Registry {
-  const registry = new Registry();
+/** One process's metrics as prom-client gives them (getMetricsAsJSON). */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/** The platform's registry. With the gateway in several processes (`up --gateway-workers N`),
+ * /metrics adds the other processes' gateway metrics to this process's (summed, as prom-client
+ * aggregates a cluster's). */
+export class PlatformRegistry extends Registry {
+  private others: (() => Promise<MetricsJson[]>) | null = null;
+
+  /** Where the other gateway processes' metrics are read, on each scrape. */
+  addProcesses(read: () => Promise<MetricsJson[]>): void {
+    this.others = read;
+  }
+
+  override async metrics(): Promise<string> {
+    if (!this.others) return super.metrics();
+    const all = [await this.getMetricsAsJSON(), ...(await this.others())];
+    return AggregatorRegistry.aggregate(all).metrics();
+  }
+}
+
+export function createMetrics(): PlatformRegistry {
+  const registry = new PlatformRegistry();
   collectDefaultMetrics({ register: registry, prefix: 'pgwarden_process_' });
   return registry;
 }

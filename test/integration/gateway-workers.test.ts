@@ -205,6 +205,26 @@ test('transaction pooling across both processes: backends stay within the pool s
   }
 });
 
+test('/metrics sums the gateway metrics of both processes', { timeout: 60_000 }, async () => {
+  const c = await clientOn(worker(), 'wanda', 'wanda-Passw0rd!');
+  try {
+    const value = (text: string, name: string) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    const own = await t.platform.metrics.getMetricsAsJSON();
+    const ownAccepted = own.find((m) => m.name === 'pgwarden_gateway_connections_total')!.values.reduce((a, v) => a + v.value, 0);
+    const ownSessions = own.find((m) => m.name === 'pgwarden_gateway_sessions')!.values.reduce((a, v) => a + v.value, 0);
+    const scraped = await t.platform.metrics.metrics();
+    assert.ok(value(scraped, 'pgwarden_gateway_connections_total') > ownAccepted, 'the other process accepted connections too');
+    assert.equal(value(scraped, 'pgwarden_gateway_sessions'), ownSessions + 1, 'the session on the other process counts');
+    assert.equal((scraped.match(/^# TYPE pgwarden_gateway_sessions /gm) ?? []).length, 1, 'one metric, not one per process');
+  } finally {
+    await c.end();
+  }
+});
+
 test('a gateway process killed is recorded in the audit log and started again', { timeout: 120_000 }, async () => {
   const before = worker();
   process.kill(before, 'SIGKILL');

@@ -17,7 +17,7 @@ import { sqlInspectorFactory, threatSources } from '../../threat/start.js';
 import { BlockMirror } from '../../threat/protection/block-mirror.js';
 import type { ThreatGate } from '../../gateway/context.js';
 import type { GatewayCertificates } from '../../gateway/tls-certificates.js';
-import { createMetrics } from '../../services/metrics.js';
+import { Registry } from 'prom-client';
 import type { PlatformOptions } from '../options.js';
 import { stopInOrder, type Part } from '../parts.js';
 import { openHost } from '../host.js';
@@ -44,6 +44,7 @@ export class GatewayWorker {
   private certificates: GatewayCertificates | undefined;
   private poolTimer: NodeJS.Timeout | null = null;
   private lastPools = '';
+  private metrics: Registry | null = null;
   private nextCancel = 1;
   private readonly cancels = new Map<number, () => void>();
 
@@ -60,14 +61,16 @@ export class GatewayWorker {
     const o = this.options;
     const paths = platformPaths(o.dataDir);
     const { bus, log } = this;
-    const metrics = createMetrics();
+    // Only the gateway's own metrics: the platform process adds them to its /metrics.
+    const metrics = new Registry();
+    this.metrics = metrics;
     const host = await openHost(o, paths);
     const forwarder = new EventForwarder(this.send, o.auditDurability === 'strict');
     this.forwarder = forwarder;
     bus.subscribe((e) => forwarder.event(e));
     this.catalog = connectGatewayCatalog(o, host);
     const { db } = this.catalog;
-    this.snapshotPart = await followCatalog(this.catalog, metrics);
+    this.snapshotPart = await followCatalog(this.catalog, new Registry());
     const { snapshots } = this.snapshotPart;
     const connections = new MaintenanceConnections(paths);
     this.maintenance = { connections, stop: () => connections.closePools() };
@@ -162,6 +165,9 @@ export class GatewayWorker {
         return;
       case 'certificate':
         this.reloadCertificate();
+        return;
+      case 'metrics':
+        this.send({ type: 'metrics', req: m.req, metrics: this.metrics ? await this.metrics.getMetricsAsJSON() : [] });
         return;
       default:
         return;

@@ -1,6 +1,7 @@
 // What the platform process and its other gateway processes (`up --gateway-workers N`) say to
 // each other over the IPC channel of child_process.fork (V8 serialization: Buffers and plain
 // objects survive as they are).
+import type { MetricsJson } from '../../services/metrics.js';
 import type { AnyEvent } from '../../events/types.js';
 import type { ListenerSpec } from '../../gateway/context.js';
 import type { PoolStats } from '../../gateway/pool/types.js';
@@ -33,6 +34,8 @@ export type ToWorker =
   | { readonly type: 'cancel-done'; readonly req: number }
   /** The platform process's gateway certificate changed (rotation): read the files again. */
   | { readonly type: 'certificate' }
+  /** /metrics is being scraped: this process's gateway metrics, please. */
+  | { readonly type: 'metrics'; readonly req: number }
   | { readonly type: 'stop' };
 
 export type FromWorker =
@@ -50,4 +53,5 @@ export type FromWorker =
   | { readonly type: 'cancel'; readonly req: number; readonly processId: number; readonly secretKey: Buffer }
   | { readonly type: 'cancel-done'; readonly req: number; readonly found: boolean }
   | { readonly type: 'pools'; readonly rows: readonly PoolStats[] }
+  | { readonly type: 'metrics'; readonly req: number; readonly metrics: MetricsJson }
   | { readonly type: 'stopped' };

@@ -8,6 +8,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import type net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import type { MetricsJson } from '../../services/metrics.js';
 import { now, type EventBus } from '../../events/bus.js';
 import type { AuditGate, ListenerSpec } from '../../gateway/context.js';
 import type { ListenerEvent } from '../../gateway/gateway.js';
@@ -23,6 +24,7 @@ const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 10_000;
 const RESTART_DELAY_MS = 1_000;
 const CANCEL_WAIT_MS = 2_000;
+const SCRAPE_WAIT_MS = 1_000;
 
 interface Deps {
   readonly options: PlatformOptions;
@@ -61,6 +63,8 @@ export class GatewayWorkers {
   private lastCertificate: string | null = null;
   private nextCancel = 1;
   private readonly cancels = new Map<number, { left: number; done: () => void }>();
+  private nextScrape = 1;
+  private readonly scrapes = new Map<number, (m: MetricsJson) => void>();
 
   constructor(private readonly d: Deps) {}
 
@@ -110,6 +114,30 @@ export class GatewayWorkers {
       this.cancels.set(req, { left: targets.length, done });
       for (const w of targets) this.post(w, { type: 'cancel', req, processId, secretKey });
     });
+  }
+
+  /** Each other process's gateway metrics now (a process that does not answer in time is left
+   * out of this scrape). */
+  async metrics(): Promise<MetricsJson[]> {
+    const answers = this.workers
+      .filter((w) => w.ready)
+      .map(
+        (w) =>
+          new Promise<MetricsJson | null>((resolve) => {
+            const req = this.nextScrape++;
+            const timer = setTimeout(() => {
+              this.scrapes.delete(req);
+              resolve(null);
+            }, SCRAPE_WAIT_MS);
+            this.scrapes.set(req, (m) => {
+              clearTimeout(timer);
+              this.scrapes.delete(req);
+              resolve([...m]);
+            });
+            this.post(w, { type: 'metrics', req });
+          }),
+      );
+    return (await Promise.all(answers)).filter((m): m is MetricsJson => m !== null);
   }
 
   get pids(): number[] {
@@ -199,6 +227,9 @@ export class GatewayWorkers {
         return;
       case 'pools':
         w.pools = m.rows;
+        return;
+      case 'metrics':
+        this.scrapes.get(m.req)?.(m.metrics);
         return;
       case 'cancel': {
         const secretKey = Buffer.from(m.secretKey);
