@@ -103,8 +103,7 @@ function reportConnection(feed: ChangeFeed, hosts: CatalogHosts, notices: Catalo
   feed.on('disconnected', (err) => {
     if (downSince !== null) return;
     downSince = Date.now();
-    const lost = hosts.current;
-    lostHost = lost ? hostLabel(lost) : null;
+    lostHost = feed.server ? hostLabel(feed.server) : null;
     // The next connections look at every host again (the lost one may be a demoted primary).
     hosts.forget();
     const error = err?.message ?? 'the connection ended';
@@ -115,7 +114,7 @@ function reportConnection(feed: ChangeFeed, hosts: CatalogHosts, notices: Catalo
     if (downSince === null) return;
     const downSeconds = (Date.now() - downSince) / 1000;
     downSince = null;
-    const back = hosts.current ? hostLabel(hosts.current) : null;
+    const back = feed.server ? hostLabel(feed.server) : null;
     notices.log.warn({ host: back, was: lostHost, downSeconds }, 'catalog connection back: re-reading the snapshot');
     notices.bus.publish({ type: 'catalog.reconnected', time: now(), host: back, downSeconds });
   });

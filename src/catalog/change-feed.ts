@@ -33,6 +33,8 @@ export class ChangeFeed extends EventEmitter<ChangeFeedEvents> {
   private retryMs = FIRST_RETRY_MS;
   private timer: NodeJS.Timeout | null = null;
   connected = false;
+  /** The host the feed is (or was last) connected to: after a failover, the new primary. */
+  server: { readonly host: string; readonly port: number } | null = null;
 
   constructor(private readonly open: FeedConnector) {
     super();
@@ -80,6 +82,7 @@ export class ChangeFeed extends EventEmitter<ChangeFeedEvents> {
       return;
     }
     this.client = client;
+    this.server = { host: client.host, port: client.port };
     this.connected = true;
     this.everConnected = true;
     this.retryMs = FIRST_RETRY_MS;
