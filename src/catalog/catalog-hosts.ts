@@ -86,6 +86,7 @@ export class NoCatalogHostError extends Error {
 
 export class CatalogHosts {
   private last: CatalogHost | null = null;
+  private picking: Promise<CatalogHost> | null = null;
 
   constructor(readonly spec: CatalogSpec) {}
 
@@ -146,12 +147,20 @@ export class CatalogHosts {
   }
 
   /** The host a new pool connection goes to: the remembered one, else one found by asking. */
-  private async pick(): Promise<CatalogHost> {
-    if (this.last) return this.last;
-    const probe = await this.connect({ application_name: 'pgwarden-catalog-probe' });
-    const host = this.last ?? this.spec.hosts[0]!;
-    await probe.end().catch(() => undefined);
-    return host;
+  private pick(): Promise<CatalogHost> {
+    if (this.last) return Promise.resolve(this.last);
+    // A pool filling up after a failover asks once, not once per connection.
+    this.picking ??= (async () => {
+      try {
+        const probe = await this.connect({ application_name: 'pgwarden-catalog-probe' });
+        const host = { host: probe.host, port: probe.port };
+        await probe.end().catch(() => undefined);
+        return host;
+      } finally {
+        this.picking = null;
+      }
+    })();
+    return this.picking;
   }
 
   /**
