@@ -14,7 +14,7 @@ import pg from 'pg';
 import { Cluster } from '../../src/engine/cluster.js';
 import { serviceAccount, type OsAccount } from '../../src/host/os-user.js';
 import { findPgBinaries } from '../../src/host/pg-binaries.js';
-import { allowLoopback, auditEvents, startTestPlatform, tempDir, until } from '../helpers/platform.js';
+import { allowLoopback, auditEvents, startGatewayProcess, startTestPlatform, tempDir, until } from '../helpers/platform.js';
 import { conninfo, psql } from '../helpers/clients.js';
 
 const execFileAsync = promisify(execFile);
@@ -94,6 +94,7 @@ test('catalog failover: fail-static during the outage, then the new primary is f
   let first: ReturnType<typeof postmaster> | null = postmaster(primaryDir, account);
   let second: ReturnType<typeof postmaster> | null = null;
   let t: Awaited<ReturnType<typeof startTestPlatform>> | null = null;
+  let gateway: ChildProcess | null = null;
   try {
     await until('the primary', () => answers(p1), 30_000, 100);
     // The standby: a base backup of the primary that streams from it, on its own port.
@@ -115,8 +116,17 @@ test('catalog failover: fail-static during the outage, then the new primary is f
     assert.deepEqual((await t.platform.db.query('select inet_server_port() p')).rows, [{ p: p1 }]);
     assert.equal((await t.cli(['server', 'create', 'fo1', '--admin-user', 'alice', '--admin-password', 'Fail0ver-pw'])).code, 0);
     await allowLoopback(t, 'fo1');
-    const login = () => psql(conninfo(platform, { user: 'alice@fo1', sslmode: 'require' }), 'Fail0ver-pw', ['-c', 'select 1']);
+    // A gateway-only process (`pgwarden gateway --catalog-url`) on the same two hosts.
+    const gw = startGatewayProcess(t.dataDir, ['--catalog-url', url]);
+    gateway = gw.child;
+    let gatewayLog = '';
+    gw.child.stderr!.on('data', (d: Buffer) => (gatewayLog += d.toString()));
+    const port2 = await gw.port;
+    const loginAt = (port?: number) =>
+      psql(conninfo(platform, { user: 'alice@fo1', sslmode: 'require', ...(port ? { port } : {}) }), 'Fail0ver-pw', ['-c', 'select 1']);
+    const login = () => loginAt();
     assert.equal((await login()).stdout, '1');
+    assert.equal((await loginAt(port2)).stdout, '1');
     const allowsV4 = () => platform.platform.snapshots.snapshot.network.servers.get('fo1')?.firewall.match('127.0.0.1') ?? null;
 
     // A change the change feed never announces (triggers off): only a full re-read sees it.
@@ -149,6 +159,9 @@ test('catalog failover: fail-static during the outage, then the new primary is f
     const during = await login();
     assert.equal(during.stdout, '1', during.stderr);
     assert.equal(allowsV4(), 'loopback-v4');
+    await until('the gateway process to notice', async () => gatewayLog.includes('catalog connection lost'), 20_000, 100);
+    const during2 = await loginAt(port2);
+    assert.equal(during2.stdout, '1', during2.stderr);
 
     // The standby becomes the primary.
     const promotedAt = Date.now();
@@ -165,6 +178,29 @@ test('catalog failover: fail-static during the outage, then the new primary is f
     );
     const reread = Date.now() - promotedAt;
     assert.match(refused.stderr, /no pg_hba\.conf entry for host "127\.0\.0\.1"/);
+    const refused2 = await until(
+      'the gateway process to re-read the snapshot',
+      async () => {
+        const r = await loginAt(port2);
+        return r.code !== 0 ? r : null;
+      },
+      20_000,
+      100,
+    );
+    assert.match(refused2.stderr, /no pg_hba\.conf entry for host "127\.0\.0\.1"/);
+    // The gateway process said both in its log (pino JSON lines on stderr).
+    const logged = gatewayLog
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg?: string; host?: string });
+    assert.ok(
+      logged.some((l) => l.msg === 'catalog connection lost: serving on the last snapshot' && l.host === `127.0.0.1:${p1}`),
+      gatewayLog,
+    );
+    assert.ok(
+      logged.some((l) => l.msg === 'catalog connection back: re-reading the snapshot' && l.host === `127.0.0.1:${p2}`),
+      gatewayLog,
+    );
     const events = auditEvents(platform);
     const down = events.find((e) => e.type === 'catalog.disconnected');
     const back = events.find((e) => e.type === 'catalog.reconnected');
@@ -185,11 +221,17 @@ test('catalog failover: fail-static during the outage, then the new primary is f
       50,
     );
     assert.equal(admitted.stdout, '1');
+    await until('the gateway process to apply the new rule', async () => (await loginAt(port2)).code === 0, 10_000, 50);
     const applied = Date.now() - changedAt;
     // The pool and the feed are on the new primary, which answers read-write.
     assert.deepEqual((await t.platform.db.query('select pg_is_in_recovery() r, inet_server_port() p')).rows, [{ r: false, p: p2 }]);
     console.log(`catalog failover: re-read ${reread} ms after the promotion; an API change applied in ${applied} ms`);
   } finally {
+    if (gateway && gateway.exitCode === null) {
+      const gone = new Promise((r) => gateway!.once('exit', r));
+      gateway.kill('SIGTERM');
+      await gone;
+    }
     await t?.stop();
     for (const pm of [first, second]) {
       if (!pm) continue;
