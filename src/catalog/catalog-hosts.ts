@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import {
+  acceptsSession,
   firstPassAccepts,
   hostLabel,
   needsStateCheck,
@@ -202,7 +203,7 @@ export class CatalogHosts {
           const attrs = hosts.spec.targetSessionAttrs;
           if (needsStateCheck(attrs)) {
             const state = await stateOf(this);
-            if (!firstPassAccepts(attrs, state) && attrs !== 'prefer-standby') {
+            if (!acceptsSession(attrs, state)) {
               hosts.forget(host);
               throw new NoCatalogHostError(attrs, [`${hostLabel(host)}: ${describe(state)}`]);
             }
