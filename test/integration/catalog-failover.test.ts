@@ -150,6 +150,9 @@ test('catalog failover: fail-static during the outage, then the new primary is f
     assert.deepEqual(await sql(p2, "select name from firewall_rules where name like 'loopback%' order by name"), [{ name: 'loopback-v6' }]);
     assert.equal(allowsV4(), 'loopback-v4', 'the gateway must not have seen the silent change yet');
 
+    // Idle pool connections to the primary, to be lost with it.
+    const held = await Promise.all(Array.from({ length: 5 }, () => platform.platform.db.connect()));
+    for (const h of held) h.release();
     // The primary dies (immediate shutdown, by PID).
     first.child.kill('SIGQUIT');
     await first.exited;
@@ -166,6 +169,11 @@ test('catalog failover: fail-static during the outage, then the new primary is f
     // The standby becomes the primary.
     const promotedAt = Date.now();
     assert.deepEqual(await sql(p2, 'select pg_promote(true, 60) ok'), [{ ok: true }]);
+    // Every connection the catalog pool hands out now is on the new primary, read-write.
+    const onNew = await Promise.all(
+      Array.from({ length: 10 }, async () => (await platform.platform.db.query('select pg_is_in_recovery() r, inet_server_port() p')).rows[0]),
+    );
+    assert.deepEqual(new Set(onNew.map((r) => JSON.stringify(r))), new Set([JSON.stringify({ r: false, p: p2 })]));
     // The re-read after reconnecting applies the change nobody announced: 127.0.0.1 is refused.
     const refused = await until(
       'the gateway to re-read the snapshot from the new primary',
