@@ -128,6 +128,7 @@ export async function followCatalog(catalog: CatalogPart, metrics: Registry, not
     await feed.start();
     if (notices) reportConnection(feed, hosts, notices);
     const snapshots = new SnapshotStore(catalog.db, feed);
+    snapshots.on('error', (err) => notices?.log.warn({ err: err.message }, 'catalog snapshot re-read failed: serving on the last one, trying again'));
     await snapshots.load();
     catalogGauges(metrics, () => ({ connected: feed.connected, ageSeconds: (Date.now() - snapshots.snapshot.loadedAt.getTime()) / 1000 }));
     const stop = async () => {

@@ -104,7 +104,8 @@ export class SnapshotStore extends EventEmitter<{ updated: [CatalogSnapshot]; er
           this.retryMs = RETRY_FIRST_MS;
         } catch (err) {
           this.lastError = err as Error;
-          this.emit('error', err as Error);
+          // 'error' without a listener would throw out of this loop and leave it stuck.
+          if (this.listenerCount('error') > 0) this.emit('error', err as Error);
         }
       } while (this.again);
       this.reloading = null;
