@@ -88,7 +88,7 @@ export class GatewayProcess {
     const ca = await loadOrCreateCa(paths);
     this.catalog = connectGatewayCatalog(o, host);
     const { db } = this.catalog;
-    this.snapshotPart = await followCatalog(this.catalog, metrics);
+    this.snapshotPart = await followCatalog(this.catalog, metrics, { bus, log });
     const { feed, snapshots } = this.snapshotPart;
     // Read when asked: the gateway starts after the API and the metrics are registered.
     const pools: PoolStatsSource = { poolStats: (server) => this.gatewayPart?.gateway.pools.poolStats(server) ?? [] };

@@ -168,7 +168,7 @@ export class Platform {
     this.catalog = catalog;
     const { db } = catalog;
     this.networkService = new NetworkService(db);
-    this.snapshotPart = await followCatalog(catalog, metrics);
+    this.snapshotPart = await followCatalog(catalog, metrics, { bus, log });
     const { feed, snapshots } = this.snapshotPart;
 
     // The gateway starts after the API: the pools are read through it when asked, not now.

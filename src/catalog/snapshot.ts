@@ -1,5 +1,8 @@
 // The in-memory view of the catalog that the gateway decides from: never per-connection I/O.
 // Reloaded on every change notification (coalesced); kept as it is while the catalog is down.
+// A reload that fails while the feed is up (the pool met the old primary during a failover) is
+// tried again with backoff: the feed's RESYNC after a reconnection is its only notice, so a
+// failed re-read must not wait for the next change to be retried.
 import { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import type { ChangeFeed } from './change-feed.js';
@@ -27,6 +30,9 @@ export interface CatalogSnapshot {
   readonly version: number;
 }
 
+const RETRY_FIRST_MS = 200;
+const RETRY_MAX_MS = 2_000;
+
 export class SnapshotStore extends EventEmitter<{ updated: [CatalogSnapshot]; error: [Error] }> {
   private current: CatalogSnapshot = {
     servers: new Map(),
@@ -39,6 +45,9 @@ export class SnapshotStore extends EventEmitter<{ updated: [CatalogSnapshot]; er
   };
   private reloading: Promise<void> | null = null;
   private again = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryMs = RETRY_FIRST_MS;
+  private closed = false;
   private readonly repo: ServersRepo;
   lastError: Error | null = null;
 
@@ -92,13 +101,35 @@ export class SnapshotStore extends EventEmitter<{ updated: [CatalogSnapshot]; er
         this.again = false;
         try {
           await this.load();
+          this.retryMs = RETRY_FIRST_MS;
         } catch (err) {
           this.lastError = err as Error;
-          this.emit('error', err as Error);
+          // 'error' without a listener would throw out of this loop and leave it stuck.
+          if (this.listenerCount('error') > 0) this.emit('error', err as Error);
         }
       } while (this.again);
       this.reloading = null;
+      if (this.lastError) this.retryLater();
     })();
     return this.reloading;
+  }
+
+  /** Tries a failed reload again while the feed is up (when it is down, its reconnection will). */
+  private retryLater(): void {
+    if (this.closed || this.retryTimer || !this.feed.connected) return;
+    const delay = this.retryMs;
+    this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.lastError && this.feed.connected) void this.requestReload();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  /** No more retries (the process is stopping). */
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
   }
 }

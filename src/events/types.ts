@@ -224,7 +224,20 @@ export interface VnetListenerChanged {
   readonly reason?: string;
 }
 
+/** The gateway lost its catalog connection (it decides on its last snapshot meanwhile:
+ * fail-static), or has it back (on whichever host is the primary now) and re-reads everything. */
+export interface CatalogConnectionChanged {
+  readonly type: 'catalog.disconnected' | 'catalog.reconnected';
+  readonly time: string;
+  /** The catalog host lost, or reached again (host:port or socket path); null when unknown. */
+  readonly host: string | null;
+  readonly error?: string;
+  /** reconnected: how long the gateway was without its catalog. */
+  readonly downSeconds?: number;
+}
+
 export type PlatformEvent =
+  | CatalogConnectionChanged
   | AdminAction
   | ServerLifecycle
   | PlatformLifecycle
