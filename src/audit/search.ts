@@ -24,7 +24,15 @@ export interface AuditHit {
   readonly event: Record<string, unknown>;
 }
 
-const FAILURE_TYPES = new Set(['auth.failed', 'connection.denied', 'server.crashed', 'server.restart_failed', 'server.inaccessible']);
+const FAILURE_TYPES = new Set([
+  'auth.failed',
+  'connection.denied',
+  'server.crashed',
+  'server.restart_failed',
+  'server.inaccessible',
+  'catalog.disconnected',
+  'gateway.worker_exited',
+]);
 
 /** success or failure, as the event says it. */
 export function outcomeOf(event: Record<string, unknown>): 'success' | 'failure' {
