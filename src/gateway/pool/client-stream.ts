@@ -7,6 +7,7 @@
 // gateway's own answers (ParseComplete for a statement the connection has, CloseComplete, an
 // error that skips to Sync) go there too, to be sent in order.
 import { errorResponse, FrontendCode } from '../../pgwire/index.js';
+import { header, LISTEN_ERROR, LISTEN_QUERY, touch } from './client-messages.js';
 import type { ServerConnection } from './types.js';
 import { entry, Mode, Reply, type ResponseQueue, Tag, type Entry } from './response-queue.js';
 import {
@@ -22,26 +23,14 @@ import {
   type Statement,
 } from './prepared.js';
 
+export { LISTEN_MESSAGE } from './client-messages.js';
+
 export interface StatementLimits {
   /** Statements the gateway keeps prepared on one server connection (least recently used evicted). */
   readonly perServer: number;
   /** Named statements one client may hold. */
   readonly perClient: number;
 }
-
-export const LISTEN_MESSAGE = 'LISTEN is not supported on a server in transaction pooling mode';
-const LISTEN_ERROR = errorResponse({ severity: 'ERROR', sqlstate: '0A000', message: LISTEN_MESSAGE });
-// A simple Query is answered by the server itself, so the error aborts a transaction block as
-// PostgreSQL's would and ReadyForQuery carries the true status.
-const LISTEN_QUERY = (() => {
-  const sql = `DO $pgw$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = '${LISTEN_MESSAGE}'; END$pgw$`;
-  const body = Buffer.from(`${sql}\0`);
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out[0] = FrontendCode.Query;
-  out.writeInt32BE(4 + body.length, 1);
-  body.copy(out, 5);
-  return out;
-})();
 
 const P = FrontendCode.Parse;
 const B = FrontendCode.Bind;
@@ -452,17 +441,4 @@ export class ClientStream {
         break;
     }
   }
-}
-
-/** Marks a statement as just used (a Set keeps insertion order: the first is the least recent). */
-function touch(set: Set<string>, name: string): void {
-  set.delete(name);
-  set.add(name);
-}
-
-function header(type: number, bodyLength: number): Buffer {
-  const h = Buffer.allocUnsafe(5);
-  h[0] = type;
-  h.writeInt32BE(bodyLength + 4, 1);
-  return h;
 }

@@ -14,32 +14,13 @@ import { BackendCode, errorResponse, FrontendCode, type SessionObserver } from '
 import { SERVER_GONE, type RelayHandle, type RelayStats } from '../relay.js';
 import { PoolWaitError, type Lender, type ServerConnection } from './types.js';
 import { ResponseQueue, type Entry, type QueueSink } from './response-queue.js';
-import { ClientStream, type StatementLimits } from './client-stream.js';
+import { ClientStream } from './client-stream.js';
+import { writeCorked } from './client-messages.js';
+import type { TransactionLimits, TransactionSession, TransactionSessionOptions } from './transaction-types.js';
+
+export type { TransactionLimits, TransactionSession, TransactionSessionOptions } from './transaction-types.js';
 
 export { LISTEN_MESSAGE } from './client-stream.js';
-
-export interface TransactionSessionOptions {
-  client: Duplex;
-  /** Client bytes read past login. */
-  clientRest: Buffer;
-  lender: Lender;
-  /** Sees the client-facing stream. */
-  observer: SessionObserver;
-  /** Strict audit durability, as in relay.ts: before server bytes go to the client, wait for this promise when non-null. */
-  hold?: () => Promise<void> | null;
-  onHandle?: (handle: RelayHandle) => void;
-  /** A connection was lent to this client. */
-  onLend?: (conn: ServerConnection) => void;
-  /** It was given back. */
-  onReturn?: (conn: ServerConnection) => void;
-  onEnd: (stats: RelayStats) => void;
-}
-
-export interface TransactionSession extends RelayHandle {
-  current(): ServerConnection | null;
-}
-
-export type TransactionLimits = StatementLimits;
 
 export const DEFAULT_LIMITS: TransactionLimits = { perServer: 1000, perClient: 10_000 };
 
@@ -226,12 +207,7 @@ class TransactionRelay implements TransactionSession, QueueSink {
     if (list.length === 0) return;
     this.cs.toServer = [];
     if (this.conn === null) return;
-    const s = this.conn.socket;
-    s.cork();
-    let ok = true;
-    for (let i = 0; i < list.length; i++) ok = s.write(list[i]!);
-    s.uncork();
-    if (!ok) this.client.pause();
+    if (!writeCorked(this.conn.socket, list)) this.client.pause();
   }
 
   emit(bytes: Buffer): void {
@@ -441,12 +417,7 @@ class TransactionRelay implements TransactionSession, QueueSink {
 
   private writeClient(list: Buffer[]): void {
     if (this.client.destroyed) return;
-    const c = this.client;
-    c.cork();
-    let ok = true;
-    for (let i = 0; i < list.length; i++) ok = c.write(list[i]!);
-    c.uncork();
-    if (!ok) this.conn?.socket.pause();
+    if (!writeCorked(this.client, list)) this.conn?.socket.pause();
   }
 
   /** Ends the client's stream after what it is owed (and `last`, when given). */

@@ -1,0 +1,42 @@
+// Messages the transaction-mode relay makes or answers itself, and small helpers of its streams
+// (client-stream.ts, transaction-relay.ts): the refusal of LISTEN, a message header, the
+// statements' LRU order, a batch written as one.
+import type { Writable } from 'node:stream';
+import { errorResponse, FrontendCode } from '../../pgwire/index.js';
+
+export const LISTEN_MESSAGE = 'LISTEN is not supported on a server in transaction pooling mode';
+export const LISTEN_ERROR = errorResponse({ severity: 'ERROR', sqlstate: '0A000', message: LISTEN_MESSAGE });
+// A simple Query is answered by the server itself, so the error aborts a transaction block as
+// PostgreSQL's would and ReadyForQuery carries the true status.
+export const LISTEN_QUERY = (() => {
+  const sql = `DO $pgw$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = '${LISTEN_MESSAGE}'; END$pgw$`;
+  const body = Buffer.from(`${sql}\0`);
+  const out = Buffer.allocUnsafe(5 + body.length);
+  out[0] = FrontendCode.Query;
+  out.writeInt32BE(4 + body.length, 1);
+  body.copy(out, 5);
+  return out;
+})();
+
+/** Marks a statement as just used (a Set keeps insertion order: the first is the least recent). */
+export function touch(set: Set<string>, name: string): void {
+  set.delete(name);
+  set.add(name);
+}
+
+export function header(type: number, bodyLength: number): Buffer {
+  const h = Buffer.allocUnsafe(5);
+  h[0] = type;
+  h.writeInt32BE(bodyLength + 4, 1);
+  return h;
+}
+
+/** Writes a batch in one go (one TLS record, one syscall where it fits); false when the stream
+ * asks the writer to wait for 'drain'. */
+export function writeCorked(stream: Writable, list: readonly Buffer[]): boolean {
+  stream.cork();
+  let ok = true;
+  for (let i = 0; i < list.length; i++) ok = stream.write(list[i]!);
+  stream.uncork();
+  return ok;
+}
