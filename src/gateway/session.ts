@@ -137,6 +137,7 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
       clientRest: s.clientRest,
       lender: side.lender,
       observer: new SessionObserver(consumers),
+      applicationName: s.applicationName ?? '',
       ...(hold ? { hold } : {}),
       onHandle,
       onLend: (conn) => g.sessionIndex.lent(session, conn.processId),

@@ -195,6 +195,32 @@ test('two clients on one server connection: each statement record names its own 
   }
 });
 
+test("one backend, two applications: each client's statements run under its own application_name", { timeout: 60_000 }, async () => {
+  await poolMode('transaction', 1);
+  const a = await gatewayClient(t, { server: SERVER, user: 'alice', password: PASSWORD, app: "app 'a' \\ one" });
+  const b = await gatewayClient(t, { server: SERVER, user: 'alice', password: PASSWORD, app: 'app-b' });
+  const none = await gatewayClient(t, { server: SERVER, user: 'alice', password: PASSWORD });
+  try {
+    const sql = `select pg_backend_pid() as pid, current_setting('application_name') as app,
+      (select application_name from pg_stat_activity where pid = pg_backend_pid()) as seen`;
+    for (let round = 0; round < 2; round++) {
+      const ra = (await a.query(sql)).rows[0];
+      const rb = (await b.query(sql)).rows[0];
+      const rn = (await none.query(sql)).rows[0];
+      assert.equal(ra.pid, rb.pid, 'pool size 1: one backend');
+      assert.deepEqual([ra.app, ra.seen], ["app 'a' \\ one", "app 'a' \\ one"]);
+      assert.deepEqual([rb.app, rb.seen], ['app-b', 'app-b']);
+      assert.deepEqual([rn.app, rn.seen], ['', '']);
+    }
+    assert.equal((await a.query('show application_name')).rows[0].application_name, "app 'a' \\ one");
+  } finally {
+    await a.end();
+    await b.end();
+    await none.end();
+    await poolMode('transaction', POOL_SIZE);
+  }
+});
+
 test('LISTEN is refused in transaction mode with a clear error; the session goes on', async () => {
   const c = await gatewayClient(t, { server: SERVER, user: 'alice', password: PASSWORD });
   try {

@@ -40,3 +40,18 @@ export function writeCorked(stream: Writable, list: readonly Buffer[]): boolean 
   stream.uncork();
   return ok;
 }
+
+/** `SET application_name` to a client's own name, as a simple Query: a pooled backend serves
+ * clients of many applications, and `pg_stat_activity`, the server's log and `SHOW
+ * application_name` should name the client it serves now (PgBouncer sends the same SET when a
+ * client's parameter differs from the server connection's). An E'' literal means the same
+ * whatever standard_conforming_strings is. */
+export function setApplicationName(value: string): Buffer {
+  const literal = value.replace(/\\/g, '\\\\').replace(/'/g, "''");
+  const body = Buffer.from(`SET application_name TO E'${literal}'\0`, 'utf8');
+  const out = Buffer.allocUnsafe(5 + body.length);
+  out[0] = FrontendCode.Query;
+  out.writeInt32BE(4 + body.length, 1);
+  body.copy(out, 5);
+  return out;
+}

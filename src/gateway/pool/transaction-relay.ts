@@ -13,9 +13,10 @@ import type { Duplex } from 'node:stream';
 import { BackendCode, errorResponse, FrontendCode, type SessionObserver } from '../../pgwire/index.js';
 import { SERVER_GONE, type RelayHandle, type RelayStats } from '../relay.js';
 import { PoolWaitError, type Lender, type ServerConnection } from './types.js';
-import { ResponseQueue, type Entry, type QueueSink } from './response-queue.js';
+import { entry, Mode, Reply, ResponseQueue, type Entry, type QueueSink } from './response-queue.js';
 import { ClientStream } from './client-stream.js';
-import { writeCorked } from './client-messages.js';
+import { setApplicationName, writeCorked } from './client-messages.js';
+import { APPLICATION_NAME } from './pool.js';
 import type { TransactionLimits, TransactionSession, TransactionSessionOptions } from './transaction-types.js';
 
 export type { TransactionLimits, TransactionSession, TransactionSessionOptions } from './transaction-types.js';
@@ -187,6 +188,13 @@ class TransactionRelay implements TransactionSession, QueueSink {
         if (!this.clientGone) this.acquire();
         return;
       }
+    }
+    const app = this.o.applicationName;
+    if (app !== undefined && conn.parameters.get(APPLICATION_NAME) !== app) {
+      // Pipelined with the client's messages: no round trip of its own. Its ReadyForQuery is
+      // swallowed; its ParameterStatus (the client's own name) passes, as PostgreSQL sends it.
+      this.cs.toServer.push(setApplicationName(app));
+      this.queue.push(entry(Reply.Query, Mode.Swallow));
     }
     const pending = this.pending;
     this.pending = [];

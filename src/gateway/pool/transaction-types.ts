@@ -12,6 +12,9 @@ export interface TransactionSessionOptions {
   lender: Lender;
   /** Sees the client-facing stream. */
   observer: SessionObserver;
+  /** The client's application_name ('' when it sent none): a lent connection that reports
+   * another is told the client's before the client's first message. */
+  applicationName?: string;
   /** Strict audit durability, as in relay.ts: before server bytes go to the client, wait for this promise when non-null. */
   hold?: () => Promise<void> | null;
   onHandle?: (handle: RelayHandle) => void;
