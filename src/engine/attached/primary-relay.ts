@@ -39,7 +39,12 @@ interface Pipe {
   readonly server: net.Socket;
   readonly endpoint: Endpoint;
   readonly boundary: MessageBoundary;
+  /** The client sent Terminate: the server closing next is the normal end. */
+  terminated: boolean;
 }
+
+/** Terminate ('X', length 4): how a client ends a session. */
+const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
 
 export class PrimaryRelay extends EventEmitter<PrimaryRelayEvents> {
   private listener: net.Server | null = null;
@@ -47,6 +52,8 @@ export class PrimaryRelay extends EventEmitter<PrimaryRelayEvents> {
   private checkedAt = 0;
   private finding: Promise<Endpoint> | null = null;
   private readonly pipes = new Set<Pipe>();
+  /** Every accepted socket, piped or not yet, so close() ends them all. */
+  private readonly accepted = new Set<net.Socket>();
   private poll: NodeJS.Timeout | null = null;
 
   constructor(
@@ -85,6 +92,7 @@ export class PrimaryRelay extends EventEmitter<PrimaryRelayEvents> {
     if (this.poll) clearInterval(this.poll);
     this.poll = null;
     for (const p of this.pipes) this.end(p, 'the platform is stopping');
+    for (const c of this.accepted) c.destroy();
     const l = this.listener;
     this.listener = null;
     if (l) await new Promise<void>((resolve) => l.close(() => resolve()));
@@ -136,6 +144,8 @@ export class PrimaryRelay extends EventEmitter<PrimaryRelayEvents> {
   }
 
   private async accept(client: net.Socket): Promise<void> {
+    this.accepted.add(client);
+    client.once('close', () => this.accepted.delete(client));
     client.on('error', () => client.destroy());
     let endpoint: Endpoint;
     let server: net.Socket;
@@ -150,13 +160,14 @@ export class PrimaryRelay extends EventEmitter<PrimaryRelayEvents> {
     } catch (err) {
       this.emit('unreachable', err as Error);
       client.end(fatal(`could not connect to the primary of server "${this.spec.name}"`, (err as Error).message));
+      client.resume(); // read to the peer's end, so the socket closes
       return;
     }
     if (client.destroyed) {
       server.destroy();
       return;
     }
-    const pipe: Pipe = { client, server, endpoint, boundary: new MessageBoundary() };
+    const pipe: Pipe = { client, server, endpoint, boundary: new MessageBoundary(), terminated: false };
     this.pipes.add(pipe);
     this.startPolling();
     server.on('error', () => server.destroy());
@@ -166,14 +177,21 @@ export class PrimaryRelay extends EventEmitter<PrimaryRelayEvents> {
     });
     client.on('drain', () => server.resume());
     client.on('data', (chunk: Buffer) => {
+      if (chunk.length >= 5 && chunk.subarray(chunk.length - 5).equals(TERMINATE)) pipe.terminated = true;
       if (!server.write(chunk)) client.pause();
     });
     server.on('drain', () => client.resume());
     server.on('close', () => {
       if (!this.pipes.delete(pipe)) return;
+      if (pipe.terminated) {
+        client.end();
+        client.resume();
+        return;
+      }
       // The node went away: tell the client why (unless it said so itself), and look again.
       if (pipe.boundary.atBoundary && !pipe.boundary.endedWithError) client.end(fatal(`the primary of server "${this.spec.name}" closed the connection`));
       else client.destroy();
+      client.resume();
       this.checkedAt = 0;
       void this.find().catch(() => undefined);
     });
@@ -189,6 +207,7 @@ export class PrimaryRelay extends EventEmitter<PrimaryRelayEvents> {
     if (!this.pipes.delete(p)) return;
     if (p.boundary.atBoundary && !p.boundary.endedWithError) p.client.end(fatal(`terminating connection because ${why}`));
     else p.client.destroy();
+    p.client.resume();
     p.server.destroy();
   }
 
