@@ -32,6 +32,8 @@ export interface PatroniCluster {
   leader(): Promise<PatroniNode | null>;
   /** The postmaster PID of a node (from its postmaster.pid), or null. */
   postmasterPid(node: PatroniNode): number | null;
+  /** The tail of etcd's and every node's log (Patroni and PostgreSQL), for a failure's message. */
+  logs(): string;
   /** A superuser connection straight to a node (TLS verify-full). */
   connect(node: PatroniNode): Promise<pg.Client>;
   stop(): Promise<void>;
@@ -208,7 +210,18 @@ export async function startPatroniCluster(nodeCount = 2): Promise<PatroniCluster
     }
     return null;
   };
+  const logs = () =>
+    [path.join(root, 'etcd.log'), ...nodes.map((n) => path.join(n.dir, 'patroni.log'))]
+      .map((f) => {
+        try {
+          return `--- ${f}\n${readFileSync(f, 'utf8').slice(-4000)}`;
+        } catch {
+          return '';
+        }
+      })
+      .join('\n');
   const cluster: PatroniCluster = {
+    logs,
     nodes,
     caPem,
     caFile,
@@ -250,16 +263,8 @@ export async function startPatroniCluster(nodeCount = 2): Promise<PatroniCluster
     }
     return cluster;
   } catch (err) {
-    const logs = [path.join(root, 'etcd.log'), ...nodes.map((n) => path.join(n.dir, 'patroni.log'))]
-      .map((f) => {
-        try {
-          return `--- ${f}\n${readFileSync(f, 'utf8').slice(-3000)}`;
-        } catch {
-          return '';
-        }
-      })
-      .join('\n');
+    const tail = logs();
     await cluster.stop();
-    throw new Error(`${(err as Error).message}\n${logs}`);
+    throw new Error(`${(err as Error).message}\n${tail}`);
   }
 }
