@@ -9,9 +9,10 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 # pgbouncer and haproxy are real peers in tests and benchmarks (PgBouncer for bench:gateway,
 # HAProxy for PROXY protocol v2). Encryption at rest: e2fsprogs (ext4 volumes with the
 # kernel's fscrypt), gocryptfs + fuse3 (FUSE backend), softhsm2 + opensc (PKCS#11 customer
-# keys in tests). chromium drives the web console's end-to-end tests.
+# keys in tests). chromium drives the web console's end-to-end tests. patroni, etcd-server and
+# python3-etcd (Patroni's etcd client) run the HA cluster attached-server tests front.
 PACKAGES=(postgresql postgresql-contrib openssl iproute2 procps pgbouncer haproxy
-  e2fsprogs gocryptfs fuse3 softhsm2 opensc chromium)
+  e2fsprogs gocryptfs fuse3 softhsm2 opensc chromium patroni etcd-server python3-etcd)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -26,7 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   if command -v pg_lsclusters >/dev/null; then
     pg_lsclusters -h 2>/dev/null | while read -r ver name _; do $SUDO pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true; done
   fi
-  for svc in pgbouncer haproxy; do
+  for svc in pgbouncer haproxy etcd patroni; do
     $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
   done
 fi

@@ -325,6 +325,22 @@ export const migrations: readonly Migration[] = [
         check (pool_size between 1 and 10000);
     `,
   },
+  {
+    version: 11,
+    name: 'attached servers (PostgreSQL run by an HA engine elsewhere)',
+    // The maintenance password is kept sealed (host/secrets.ts SecretSealer, under a key the
+    // catalog does not hold): the check refuses a clear one written by mistake.
+    sql: `
+      alter table servers add column mode text not null default 'managed' check (mode in ('managed', 'attached'));
+      alter table servers add column endpoints text[] not null default '{}';
+      alter table servers add column tls_ca text;
+      alter table servers add column maintenance_user text;
+      alter table servers add column maintenance_password text check (maintenance_password like 'sealed:v1:%');
+      alter table servers add constraint servers_attached_complete check (
+        mode = 'managed' or (cardinality(endpoints) > 0 and tls_ca is not null
+          and maintenance_user is not null and maintenance_password is not null));
+    `,
+  },
 ];
 
 export async function migrate(client: pg.ClientBase, ctx: MigrationContext): Promise<void> {

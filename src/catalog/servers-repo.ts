@@ -8,6 +8,9 @@ export type MinimalTlsVersion = 'TLS1_2' | 'TLS1_3' | 'TLSEnforcementDisabled';
  * kept warm for the next client of the same (role, database, parameters); transaction: lent for
  * one transaction at a time. */
 export type PoolMode = 'none' | 'session' | 'transaction';
+/** managed: a postmaster pgwarden runs on its own host; attached: PostgreSQL an HA engine
+ * (Patroni, CloudNativePG) runs elsewhere, reached over TLS at its endpoints. */
+export type ServerMode = 'managed' | 'attached';
 
 export interface ServerRecord {
   readonly id: number;
@@ -23,6 +26,16 @@ export interface ServerRecord {
   readonly poolSize: number;
   readonly state: ServerState;
   readonly hostId: string;
+  /** Absent (records made in code before attached servers existed): managed. */
+  readonly mode?: ServerMode;
+  /** Attached: `host:port` of every node; the writable one is the primary. Managed: empty. */
+  readonly endpoints?: readonly string[];
+  /** Attached: the PEM CA the nodes' certificates are verified against (verify-full). */
+  readonly tlsCa?: string | null;
+  /** Attached: the superuser pgwarden reads verifiers and creates principal roles as. */
+  readonly maintenanceUser?: string | null;
+  /** Attached: its password, sealed (`sealed:v1:...`); opened only where a connection is made. */
+  readonly maintenancePasswordSealed?: string | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -39,6 +52,11 @@ interface Row {
   pool_size: number;
   state: ServerState;
   host_id: string;
+  mode: ServerMode;
+  endpoints: string[];
+  tls_ca: string | null;
+  maintenance_user: string | null;
+  maintenance_password: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -56,6 +74,11 @@ function fromRow(r: Row): ServerRecord {
     poolSize: r.pool_size,
     state: r.state,
     hostId: r.host_id,
+    mode: r.mode,
+    endpoints: r.endpoints,
+    tlsCa: r.tls_ca,
+    maintenanceUser: r.maintenance_user,
+    maintenancePasswordSealed: r.maintenance_password,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -66,6 +89,10 @@ export type ServerSettings = Pick<ServerRecord, 'sslEnforcement' | 'minimalTlsVe
   readonly poolMode?: PoolMode;
   readonly poolSize?: number;
 };
+
+export function isAttached(s: Pick<ServerRecord, 'mode'>): boolean {
+  return s.mode === 'attached';
+}
 
 export class ServersRepo {
   constructor(private readonly db: pg.Pool) {}
@@ -86,6 +113,35 @@ export class ServersRepo {
       `insert into servers (name, administrator_login, ssl_enforcement, minimal_tls_version, public_network_access, state, host_id)
        values ($1, $2, $3, $4, $5, 'Creating', $6) on conflict (name) do nothing returning *`,
       [input.name, input.administratorLogin, input.sslEnforcement, input.minimalTlsVersion, input.publicNetworkAccess, input.hostId],
+    );
+    return rows[0] ? fromRow(rows[0]) : null;
+  }
+
+  /** Inserts an attached server, Ready at once (there is nothing to create); null when the name is taken. */
+  async insertAttached(
+    input: { name: string; administratorLogin: string; hostId: string } & ServerSettings & {
+        endpoints: readonly string[];
+        tlsCa: string;
+        maintenanceUser: string;
+        maintenancePasswordSealed: string;
+      },
+  ): Promise<ServerRecord | null> {
+    const { rows } = await this.db.query<Row>(
+      `insert into servers (name, administrator_login, ssl_enforcement, minimal_tls_version, public_network_access, state, host_id,
+         mode, endpoints, tls_ca, maintenance_user, maintenance_password)
+       values ($1, $2, $3, $4, $5, 'Ready', $6, 'attached', $7, $8, $9, $10) on conflict (name) do nothing returning *`,
+      [
+        input.name,
+        input.administratorLogin,
+        input.sslEnforcement,
+        input.minimalTlsVersion,
+        input.publicNetworkAccess,
+        input.hostId,
+        input.endpoints,
+        input.tlsCa,
+        input.maintenanceUser,
+        input.maintenancePasswordSealed,
+      ],
     );
     return rows[0] ? fromRow(rows[0]) : null;
   }

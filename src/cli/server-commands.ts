@@ -22,6 +22,7 @@ const LIST_COLUMNS = [
   'publicNetworkAccess',
   'poolMode',
   'poolSize',
+  'mode',
   'fullyQualifiedDomainName',
 ];
 
@@ -37,6 +38,16 @@ async function adminPassword(given: string | undefined, required: boolean): Prom
     return await promptSecret('Administrator password: ');
   } catch {
     throw new Error('An administrator password is required: use --admin-password, PGWARDEN_ADMIN_PASSWORD or run in a terminal to be prompted.');
+  }
+}
+
+/** The maintenance password: never from argv (it would show in `ps` and shell history). */
+async function maintenancePassword(): Promise<string> {
+  if (process.env.PGWARDEN_MAINTENANCE_PASSWORD) return process.env.PGWARDEN_MAINTENANCE_PASSWORD;
+  try {
+    return await promptSecret('Maintenance password: ');
+  } catch {
+    throw new Error('A maintenance password is required: set PGWARDEN_MAINTENANCE_PASSWORD or run in a terminal to be prompted.');
   }
 }
 
@@ -62,6 +73,48 @@ export function serverCommand(): Command {
         minimalTlsVersion: o.minimalTlsVersion,
         publicNetworkAccess: o.publicNetworkAccess,
       };
+      show(ctx.output, await ctx.call<Server>('POST', '/servers', body));
+    });
+
+  server
+    .command('attach')
+    .description('attach a PostgreSQL cluster an HA engine runs (Patroni, CloudNativePG): the gateway fronts its primary')
+    .argument('<name>', 'server name: 3-63 lowercase letters, digits, hyphens')
+    .requiredOption('--endpoints <list>', 'HOST:PORT of every node, comma-separated')
+    .requiredOption('--tls-ca <file>', "PEM file of the CA the nodes' certificates are issued by (verify-full)")
+    .requiredOption('--maintenance-user <user>', 'a superuser of the cluster (password from PGWARDEN_MAINTENANCE_PASSWORD or a prompt)')
+    .requiredOption('--admin-user <login>', 'administrator login')
+    .option('--admin-password <password>', 'when given, the administrator role is created (or its password set) on the cluster')
+    .addOption(sslOption())
+    .addOption(tlsOption())
+    .addOption(publicOption())
+    .action(async (name: string, o: Record<string, string | undefined>, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { readFileSync } = await import('node:fs');
+      let tlsCa: string;
+      try {
+        tlsCa = readFileSync(o.tlsCa!, 'utf8');
+      } catch (err) {
+        throw new Error(`Cannot read the CA file ${o.tlsCa}: ${(err as Error).message}`);
+      }
+      const body = Object.fromEntries(
+        Object.entries({
+          mode: 'attached',
+          name,
+          administratorLogin: o.adminUser,
+          administratorLoginPassword: o.adminPassword ?? process.env.PGWARDEN_ADMIN_PASSWORD,
+          endpoints: o
+            .endpoints!.split(',')
+            .map((e) => e.trim())
+            .filter(Boolean),
+          tlsCa,
+          maintenanceUser: o.maintenanceUser,
+          maintenancePassword: await maintenancePassword(),
+          sslEnforcement: o.sslEnforcement,
+          minimalTlsVersion: o.minimalTlsVersion,
+          publicNetworkAccess: o.publicNetworkAccess,
+        }).filter(([, v]) => v !== undefined),
+      );
       show(ctx.output, await ctx.call<Server>('POST', '/servers', body));
     });
 

@@ -29,6 +29,10 @@ export const serverSchema = {
     passwordAuth: toggle,
     poolMode,
     poolSize,
+    mode: { type: 'string', enum: ['managed', 'attached'] },
+    endpoints: { type: 'array', items: { type: 'string' }, description: 'attached: HOST:PORT of every node' },
+    primaryEndpoint: { type: ['string', 'null'], description: 'attached: the node this platform last found writable' },
+    maintenanceUser: { type: ['string', 'null'] },
     state: { type: 'string', enum: ['Creating', 'Ready', 'Stopped', 'Disabled', 'Inaccessible', 'Dropping'] },
     version: { type: 'string' },
     createdAt: { type: 'string', format: 'date-time' },
@@ -39,7 +43,9 @@ export const serverSchema = {
 export const createServerBody = {
   type: 'object',
   additionalProperties: false,
-  required: ['name', 'administratorLogin', 'administratorLoginPassword'],
+  // administratorLoginPassword is required for a managed server (the service says so); an
+  // attached one needs endpoints, tlsCa and the maintenance login instead.
+  required: ['name', 'administratorLogin'],
   properties: {
     name: { type: 'string', maxLength: 200 },
     administratorLogin: { type: 'string', maxLength: 200 },
@@ -47,6 +53,11 @@ export const createServerBody = {
     sslEnforcement: toggle,
     minimalTlsVersion: minimalTls,
     publicNetworkAccess: toggle,
+    mode: { type: 'string', enum: ['managed', 'attached'] },
+    endpoints: { type: 'array', items: { type: 'string', maxLength: 300 }, maxItems: 16 },
+    tlsCa: { type: 'string', maxLength: 100_000 },
+    maintenanceUser: { type: 'string', maxLength: 63 },
+    maintenancePassword: { type: 'string', maxLength: 1000, writeOnly: true },
   },
 } as const;
 

@@ -1,7 +1,10 @@
 // The platform's maintenance access to its managed servers: the hidden superuser over each
 // server's Unix socket. ManagedServers uses it for everything it does inside a server; a
 // gateway-only process uses it alone, to read role verifiers for SCRAM (it runs no server).
+// An attached server (engine/attached/) is reached the same way, through its relay's socket,
+// as its own maintenance user: a superuser of the cluster (it reads pg_authid).
 import pg from 'pg';
+import type { AttachedServers } from './attached/attached-servers.js';
 import type { PlatformPaths } from '../host/paths.js';
 import { loadOrCreateSecret } from '../host/secrets.js';
 import { MAINTENANCE_ROLE } from './roles.js';
@@ -14,11 +17,22 @@ export interface RoleVerifier {
 
 export class MaintenanceConnections {
   private readonly pools = new Map<number, pg.Pool>();
+  private attached: AttachedServers | null = null;
 
   constructor(private readonly paths: Pick<PlatformPaths, 'serverSocketDir' | 'maintenanceSecret'>) {}
 
+  /** Attached servers are reached through their relays, as their maintenance users. */
+  useAttached(attached: AttachedServers): void {
+    this.attached = attached;
+  }
+
   socketDir(id: number): string {
-    return this.paths.serverSocketDir(id);
+    return this.attached?.socketDir(id) ?? this.paths.serverSocketDir(id);
+  }
+
+  /** Who maintenance connections log in as. */
+  private login(id: number): { user: string; password: string } {
+    return this.attached?.credentials(id) ?? { user: MAINTENANCE_ROLE, password: this.password(id) };
   }
 
   password(id: number): string {
@@ -29,8 +43,7 @@ export class MaintenanceConnections {
   async connect(id: number, database = 'postgres'): Promise<pg.Client> {
     const client = new pg.Client({
       host: this.socketDir(id),
-      user: MAINTENANCE_ROLE,
-      password: this.password(id),
+      ...this.login(id),
       database,
       application_name: 'pgwarden-maintenance',
     });
@@ -73,8 +86,7 @@ export class MaintenanceConnections {
     if (!p) {
       p = new pg.Pool({
         host: this.socketDir(id),
-        user: MAINTENANCE_ROLE,
-        password: this.password(id),
+        ...this.login(id),
         database: 'postgres',
         application_name: 'pgwarden-maintenance',
         max: 2,

@@ -122,6 +122,8 @@ export interface ServerLifecycle {
     | 'server.started'
     | 'server.stopped'
     | 'server.inaccessible'
+    /** An attached server's primary moved (details.from, details.to: HOST:PORT). */
+    | 'server.failover'
     /** The platform revoked pg_read_all_data / pg_write_all_data at start (details.revoked). */
     | 'server.data_roles_revoked';
   readonly time: string;

@@ -14,7 +14,8 @@ export class AuditSettingsSync {
   async apply(): Promise<void> {
     const snap = this.d.snapshots.snapshot;
     for (const server of snap.servers.values()) {
-      if (server.hostId !== this.d.hostId) continue;
+      // An attached cluster's pgAudit is configured by the engine that runs it.
+      if (server.hostId !== this.d.hostId || server.mode === 'attached') continue;
       const settings = snap.audit.get(server.name);
       if (!settings) continue;
       const key = JSON.stringify(settings);

@@ -29,7 +29,8 @@ export function scheduleBackups(
   return startBackupScheduler({
     tickMs: o.tickMs ?? 60_000,
     servers: async () => {
-      const list = (await deps.servers.list()).filter((s) => s.hostId === deps.hostId);
+      // The engine that runs an attached server backs it up.
+      const list = (await deps.servers.list()).filter((s) => s.hostId === deps.hostId && s.mode !== 'attached');
       for (const s of list) names.set(String(s.id), s.name);
       return list.map((s) => ({ serverId: String(s.id), intervalMs: o.intervalMs, enabled: s.state === 'Ready' }));
     },

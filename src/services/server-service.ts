@@ -1,10 +1,21 @@
 // Server lifecycle: the catalog row and the managed cluster kept in step. The REST API calls
 // this; nothing here knows about HTTP.
+import { X509Certificate } from 'node:crypto';
 import { administratorLoginProblem, passwordProblem } from '../engine/roles.js';
 import type { BackupManifest, ProgressFn } from '../storage/backup/index.js';
 import type { ManagedServers } from '../engine/managed-servers.js';
-import type { MinimalTlsVersion, PoolMode, ServerRecord, ServerSettings, ServersRepo, Toggle } from '../catalog/servers-repo.js';
+import {
+  isAttached,
+  type MinimalTlsVersion,
+  type PoolMode,
+  type ServerRecord,
+  type ServerSettings,
+  type ServersRepo,
+  type Toggle,
+} from '../catalog/servers-repo.js';
 import type { PoolStats, PoolStatsSource } from '../gateway/pool/types.js';
+import { parseEndpoints, endpointText } from '../engine/attached/endpoints.js';
+import { checkAttachable } from '../engine/attached/attach-check.js';
 import { conflict, invalid, notFound, PlatformError } from './errors.js';
 
 export interface CreateServerInput {
@@ -14,6 +25,38 @@ export interface CreateServerInput {
   readonly sslEnforcement?: Toggle;
   readonly minimalTlsVersion?: MinimalTlsVersion;
   readonly publicNetworkAccess?: Toggle;
+}
+
+/** `POST /servers` with `"mode": "attached"`: PostgreSQL an HA engine runs elsewhere. */
+export interface AttachServerInput {
+  readonly name: string;
+  readonly administratorLogin: string;
+  /** When given, the administrator role is created (or its password set) on the cluster. */
+  readonly administratorLoginPassword?: string;
+  readonly endpoints: readonly string[];
+  /** PEM: the CA the nodes' certificates are verified against. */
+  readonly tlsCa: string;
+  readonly maintenanceUser: string;
+  readonly maintenancePassword: string;
+  readonly sslEnforcement?: Toggle;
+  readonly minimalTlsVersion?: MinimalTlsVersion;
+  readonly publicNetworkAccess?: Toggle;
+}
+
+/** What attaching needs beyond the catalog: sealing the maintenance password, and a check of
+ * the cluster (a writable node reached with the maintenance login, a superuser). */
+export interface AttachSupport {
+  sealMaintenancePassword(password: string, server: string): string;
+  check?: typeof checkAttachable;
+  /** Where this process last found the server's primary. */
+  primary?(id: number): string | null;
+}
+
+const ATTACHED_ONLY = new Set(['endpoints', 'tlsCa', 'maintenanceUser', 'maintenancePassword']);
+
+/** The aad a server's sealed maintenance password is bound to. */
+export function maintenancePasswordAad(server: string): string {
+  return `pgwarden/attached/${server}/maintenance-password`;
 }
 
 export interface UpdateServerInput extends Partial<ServerSettings> {
@@ -93,7 +136,51 @@ export class ServerService {
     private readonly hostId: string,
     /** The gateway's pools in this process; reports only, the gateway reads the settings from the snapshot. */
     private readonly pools: PoolStatsSource = NO_POOLS,
+    private readonly attachSupport: AttachSupport | null = null,
   ) {}
+
+  /** Records an attached server, Ready at once: pgwarden runs nothing for it. */
+  async attach(input: AttachServerInput): Promise<ServerRecord> {
+    if (!this.attachSupport) throw invalid('This process cannot attach servers.');
+    const endpoints = parseEndpoints(input.endpoints);
+    const problem =
+      serverNameProblem(input.name) ??
+      administratorLoginProblem(input.administratorLogin) ??
+      (input.administratorLoginPassword !== undefined ? passwordProblem(input.administratorLoginPassword) : null) ??
+      (typeof endpoints === 'string' ? endpoints : null) ??
+      caProblem(input.tlsCa) ??
+      (/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(input.maintenanceUser) ? null : `Invalid maintenanceUser '${input.maintenanceUser}'.`) ??
+      (input.maintenancePassword ? null : 'maintenancePassword must not be empty.');
+    if (problem) throw invalid(problem);
+    const eps = endpoints as Exclude<typeof endpoints, string>;
+    if (await this.repo.get(input.name)) throw conflict(`A server named '${input.name}' already exists.`);
+    const tls = resolveTls(
+      { sslEnforcement: 'Enabled', minimalTlsVersion: 'TLS1_2' },
+      { sslEnforcement: input.sslEnforcement, minimalTlsVersion: input.minimalTlsVersion },
+    );
+    try {
+      await (this.attachSupport.check ?? checkAttachable)(
+        eps,
+        { ca: input.tlsCa, user: input.maintenanceUser, password: input.maintenancePassword },
+        { login: input.administratorLogin, ...(input.administratorLoginPassword !== undefined ? { password: input.administratorLoginPassword } : {}) },
+      );
+    } catch (err) {
+      throw invalid(`Attaching server '${input.name}' failed: ${(err as Error).message}`);
+    }
+    const row = await this.repo.insertAttached({
+      name: input.name,
+      administratorLogin: input.administratorLogin,
+      hostId: this.hostId,
+      ...tls,
+      publicNetworkAccess: input.publicNetworkAccess ?? 'Enabled',
+      endpoints: eps.map(endpointText),
+      tlsCa: input.tlsCa,
+      maintenanceUser: input.maintenanceUser,
+      maintenancePasswordSealed: this.attachSupport.sealMaintenancePassword(input.maintenancePassword, input.name),
+    });
+    if (!row) throw conflict(`A server named '${input.name}' already exists.`);
+    return row;
+  }
 
   list(): Promise<ServerRecord[]> {
     return this.repo.list();
@@ -105,7 +192,15 @@ export class ServerService {
     return s;
   }
 
+  /** The endpoint an attached server's primary was last found at (`HOST:PORT`), or null. */
+  primaryEndpoint(id: number): string | null {
+    return this.attachSupport?.primary?.(id) ?? null;
+  }
+
   async create(input: CreateServerInput): Promise<ServerRecord> {
+    const extra = Object.keys(input).filter((k) => ATTACHED_ONLY.has(k));
+    if (extra.length) throw invalid(`${extra.join(', ')} apply only with "mode": "attached".`);
+    if (typeof input.administratorLoginPassword !== 'string') throw invalid('administratorLoginPassword is required.');
     const problem = serverNameProblem(input.name) ?? administratorLoginProblem(input.administratorLogin) ?? passwordProblem(input.administratorLoginPassword);
     if (problem) throw invalid(problem);
     const tls = resolveTls(
@@ -152,7 +247,7 @@ export class ServerService {
     }
     const tls = input.sslEnforcement !== undefined || input.minimalTlsVersion !== undefined ? resolveTls(current, input) : {};
     if (input.administratorLoginPassword !== undefined) {
-      if (!this.engine.isRunning(current.id)) {
+      if (!isAttached(current) && !this.engine.isRunning(current.id)) {
         throw conflict(`Server '${name}' is ${current.state}: start it before changing the administrator password.`);
       }
       await this.engine.setPassword(current.id, current.administratorLogin, input.administratorLoginPassword);
@@ -176,6 +271,7 @@ export class ServerService {
 
   async stop(name: string): Promise<ServerRecord> {
     const s = await this.get(name);
+    refuseAttached(s, 'stopped');
     if (s.state === 'Stopped') return s;
     if (s.state !== 'Ready') throw conflict(`Server '${name}' is ${s.state} and cannot be stopped.`);
     await this.engine.stop(s.id);
@@ -185,6 +281,7 @@ export class ServerService {
 
   async start(name: string): Promise<ServerRecord> {
     const s = await this.get(name);
+    refuseAttached(s, 'started');
     if (s.state === 'Ready') return s;
     if (s.state !== 'Stopped') throw conflict(`Server '${name}' is ${s.state} and cannot be started.`);
     await this.engine.start(s.id);
@@ -195,12 +292,14 @@ export class ServerService {
   /** A full encrypted base backup of a running server. */
   async backup(name: string, onProgress?: ProgressFn): Promise<BackupManifest> {
     const s = await this.get(name);
+    refuseAttached(s, 'backed up');
     if (s.state !== 'Ready') throw conflict(`Server '${name}' is ${s.state}: only a running server can be backed up.`);
     return this.engine.backup(s.id, onProgress);
   }
 
   async backups(name: string): Promise<BackupManifest[]> {
-    return this.engine.listBackups((await this.get(name)).id);
+    const s = await this.get(name);
+    return isAttached(s) ? [] : this.engine.listBackups(s.id);
   }
 
   /** Checks a restore request and reserves the new server's name; `run` does the work. */
@@ -213,6 +312,7 @@ export class ServerService {
     if (problem) throw invalid(problem);
     if (pointInTime && pointInTime.getTime() > Date.now()) throw invalid('restorePointInTime is in the future.');
     const source = await this.get(sourceName);
+    refuseAttached(source, 'restored');
     if ((await this.engine.listBackups(source.id)).length === 0)
       throw conflict(`Server '${sourceName}' has no backup yet: run 'pgwarden backup create --server ${sourceName}' first.`);
     // As in the reference service: the same settings, but no firewall rules, so nothing reaches
@@ -244,6 +344,11 @@ export class ServerService {
 
   async delete(name: string): Promise<void> {
     const s = await this.get(name);
+    if (isAttached(s)) {
+      // Detaching: the cluster and its data stay with the engine that runs them.
+      await this.repo.delete(s.id);
+      return;
+    }
     await this.repo.setState(s.id, 'Dropping');
     await this.engine.remove(s.id);
     await this.repo.delete(s.id);
@@ -251,7 +356,7 @@ export class ServerService {
 
   /** On `up`: bring every server of this host back to the state it was in. */
   async resume(onError: (server: ServerRecord, err: Error) => void, locked: ReadonlySet<number> = new Set()): Promise<void> {
-    const servers = (await this.repo.list()).filter((s) => s.hostId === this.hostId && !locked.has(s.id));
+    const servers = (await this.repo.list()).filter((s) => s.hostId === this.hostId && !locked.has(s.id) && !isAttached(s));
     await Promise.all(
       servers.map(async (s) => {
         try {
@@ -266,5 +371,22 @@ export class ServerService {
         }
       }),
     );
+  }
+}
+
+/** The engine that runs an attached server owns its lifecycle and backups. */
+function refuseAttached(s: ServerRecord, what: string): void {
+  if (isAttached(s)) {
+    throw conflict(`Server '${s.name}' is attached: it is ${what} by the engine that runs it (Patroni, CloudNativePG), not by pgwarden.`);
+  }
+}
+
+function caProblem(pem: string): string | null {
+  if (!/-----BEGIN CERTIFICATE-----/.test(pem)) return "tlsCa must be a PEM certificate (the CA the nodes' certificates are issued by).";
+  try {
+    new X509Certificate(pem);
+    return null;
+  } catch {
+    return 'tlsCa is not a valid PEM certificate.';
   }
 }

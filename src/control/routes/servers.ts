@@ -1,6 +1,6 @@
 // /servers: create, list, show, update, delete, stop, start; the gateway's pools of a server.
 import type { FastifyInstance } from 'fastify';
-import { settingChanges, type ServerService, type CreateServerInput, type UpdateServerInput } from '../../services/server-service.js';
+import { settingChanges, type AttachServerInput, type ServerService, type CreateServerInput, type UpdateServerInput } from '../../services/server-service.js';
 import type { ServerRecord } from '../../catalog/servers-repo.js';
 import { MANAGE, READ } from '../rbac.js';
 import { createServerBody, nameParams, serverPoolSchema, serverSchema, updateServerBody } from '../schemas.js';
@@ -17,13 +17,20 @@ export interface ServerView {
   passwordAuth: string;
   poolMode: string;
   poolSize: number;
+  mode: string;
+  endpoints: string[];
+  primaryEndpoint: string | null;
+  maintenanceUser: string | null;
   state: string;
   version: string;
   createdAt: string;
   updatedAt: string;
 }
 
-export function serverView(s: ServerRecord, domain: string, version: string): ServerView {
+/** `POST /servers`: a managed server, or with `"mode": "attached"` one an HA engine runs. */
+type CreateBody = (CreateServerInput & { mode?: 'managed' }) | (AttachServerInput & { mode: 'attached' });
+
+export function serverView(s: ServerRecord, domain: string, version: string, primary?: (id: number) => string | null): ServerView {
   return {
     id: `/servers/${s.name}`,
     name: s.name,
@@ -35,6 +42,10 @@ export function serverView(s: ServerRecord, domain: string, version: string): Se
     passwordAuth: s.passwordAuth,
     poolMode: s.poolMode,
     poolSize: s.poolSize,
+    mode: s.mode ?? 'managed',
+    endpoints: [...(s.endpoints ?? [])],
+    primaryEndpoint: s.mode === 'attached' ? (primary?.(s.id) ?? null) : null,
+    maintenanceUser: s.maintenanceUser ?? null,
     state: s.state,
     version,
     createdAt: s.createdAt.toISOString(),
@@ -43,7 +54,7 @@ export function serverView(s: ServerRecord, domain: string, version: string): Se
 }
 
 export function serverRoutes(app: FastifyInstance, service: ServerService, domain: string, version: string): void {
-  const view = (s: ServerRecord) => serverView(s, domain, version);
+  const view = (s: ServerRecord) => serverView(s, domain, version, (id) => service.primaryEndpoint(id));
   const tags = ['servers'];
 
   app.get(
@@ -55,13 +66,17 @@ export function serverRoutes(app: FastifyInstance, service: ServerService, domai
     async () => ({ value: (await service.list()).map(view) }),
   );
 
-  app.post<{ Body: CreateServerInput }>(
+  app.post<{ Body: CreateBody }>(
     '/servers',
     {
       config: { roles: MANAGE, action: 'server.create' },
       schema: { tags, body: createServerBody, response: { 201: serverSchema, ...errorResponses } },
     },
-    async (req, reply) => reply.code(201).send(view(await service.create(req.body))),
+    async (req, reply) => {
+      const b = req.body;
+      const created = b.mode === 'attached' ? await service.attach(b) : await service.create(b);
+      return reply.code(201).send(view(created));
+    },
   );
 
   app.get<{ Params: { name: string } }>(
