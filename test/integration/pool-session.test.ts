@@ -153,6 +153,24 @@ test('a changed password closes warm connections; the old password is refused an
   }
 });
 
+test("a warm backend runs under each client's own application_name", { timeout: 60_000 }, async () => {
+  const sql = `select pg_backend_pid() as pid, current_setting('application_name') as app,
+    (select application_name from pg_stat_activity where pid = pg_backend_pid()) as seen`;
+  const pids: number[] = [];
+  for (const app of ['billing', "o'hare \\ app", undefined, 'billing']) {
+    const c = await connect('ivy', undefined, app);
+    try {
+      const r = (await c.query(sql)).rows[0];
+      pids.push(r.pid);
+      assert.deepEqual([r.app, r.seen], [app ?? '', app ?? ''], `client ${app}`);
+    } finally {
+      await c.end();
+    }
+    await idleIs('ivy', 1);
+  }
+  assert.equal(new Set(pids).size, 1, 'one warm backend served all four clients');
+});
+
 test('cancel in session mode: the key names the real backend, pg_sleep is cancelled (57014)', { timeout: 60_000 }, async () => {
   const c = await connect('erin');
   try {

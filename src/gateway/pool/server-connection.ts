@@ -8,7 +8,8 @@ import type { ServerConnection } from './types.js';
 const PARAMETER_STATUS = 0x53; // 'S'
 const ERROR_RESPONSE = 0x45; // 'E'
 const READY_FOR_QUERY = 0x5a; // 'Z'
-/** A reset that takes longer than this means the server is stuck: the connection is closed. */
+/** A reset (or another query of the gateway's own) that takes longer than this means the server
+ * is stuck: the connection is closed. */
 const RESET_TIMEOUT_MS = 10_000;
 const DISCARD_ALL = queryMessage('DISCARD ALL');
 
@@ -70,47 +71,54 @@ export class PooledConnection implements ServerConnection {
   /** `DISCARD ALL`, its replies swallowed; the ParameterStatus messages it causes are recorded.
    * Resolves true once the server is ReadyForQuery 'I' with nothing more to read. */
   reset(): Promise<boolean> {
-    const socket = this.socket;
     if (!this.usable) return Promise.resolve(false);
     this.prepared.clear();
-    return new Promise<boolean>((resolve) => {
-      let buf: Buffer = Buffer.alloc(0);
-      let failed = false;
-      const done = (ok: boolean) => {
-        clearTimeout(timer);
-        socket.off('data', onData);
-        socket.off('close', onClose);
-        socket.pause();
-        resolve(ok && !socket.destroyed);
-      };
-      const onClose = () => done(false);
-      const onData = (chunk: Buffer) => {
-        buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-        let i = 0;
-        while (buf.length - i >= 5) {
-          const len = buf.readInt32BE(i + 1);
-          if (len < 4) return done(false);
-          const end = i + 1 + len;
-          if (buf.length < end) break;
-          const type = buf[i]!;
-          if (type === PARAMETER_STATUS) readParameterStatus(buf, i, end, this.parameters);
-          else if (type === ERROR_RESPONSE) failed = true;
-          else if (type === READY_FOR_QUERY) {
-            const status = len >= 5 ? buf[i + 5] : 0;
-            return done(!failed && status === 0x49 /* 'I' */ && end === buf.length);
-          }
-          i = end;
-        }
-        buf = buf.subarray(i);
-      };
-      const timer = setTimeout(() => done(false), RESET_TIMEOUT_MS);
-      timer.unref();
-      socket.on('data', onData);
-      socket.once('close', onClose);
-      socket.write(DISCARD_ALL);
-      socket.resume();
-    });
+    return runQuery(this, DISCARD_ALL);
   }
+}
+
+/** Runs one simple Query on a connection nobody reads now (idle, or lent and not yet relayed),
+ * its replies swallowed and its ParameterStatus messages recorded. Resolves true once the server
+ * is ReadyForQuery 'I' with nothing more to read, false on an error, a close or a stuck server. */
+export function runQuery(conn: ServerConnection, query: Buffer): Promise<boolean> {
+  const socket = conn.socket;
+  return new Promise<boolean>((resolve) => {
+    let buf: Buffer = Buffer.alloc(0);
+    let failed = false;
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.pause();
+      resolve(ok && !socket.destroyed);
+    };
+    const onClose = () => done(false);
+    const onData = (chunk: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      let i = 0;
+      while (buf.length - i >= 5) {
+        const len = buf.readInt32BE(i + 1);
+        if (len < 4) return done(false);
+        const end = i + 1 + len;
+        if (buf.length < end) break;
+        const type = buf[i]!;
+        if (type === PARAMETER_STATUS) readParameterStatus(buf, i, end, conn.parameters);
+        else if (type === ERROR_RESPONSE) failed = true;
+        else if (type === READY_FOR_QUERY) {
+          const status = len >= 5 ? buf[i + 5] : 0;
+          return done(!failed && status === 0x49 /* 'I' */ && end === buf.length);
+        }
+        i = end;
+      }
+      buf = buf.subarray(i);
+    };
+    const timer = setTimeout(() => done(false), RESET_TIMEOUT_MS);
+    timer.unref();
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.write(query);
+    socket.resume();
+  });
 }
 
 /** A ParameterStatus frame at buf[start..end) into `into` (other frames are ignored). */
