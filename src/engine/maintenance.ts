@@ -15,14 +15,18 @@ export interface RoleVerifier {
   readonly validUntil: Date | null;
 }
 
+/** Where an attached server's relay socket is and who logs in to it (AttachedServers in the
+ * process that runs the relays; a view of the catalog in the gateway's other processes). */
+export type AttachedLookup = Pick<AttachedServers, 'socketDir' | 'credentials'>;
+
 export class MaintenanceConnections {
   private readonly pools = new Map<number, pg.Pool>();
-  private attached: AttachedServers | null = null;
+  private attached: AttachedLookup | null = null;
 
   constructor(private readonly paths: Pick<PlatformPaths, 'serverSocketDir' | 'maintenanceSecret'>) {}
 
   /** Attached servers are reached through their relays, as their maintenance users. */
-  useAttached(attached: AttachedServers): void {
+  useAttached(attached: AttachedLookup): void {
     this.attached = attached;
   }
 

@@ -17,7 +17,8 @@ const HOST = `${SERVER}.pgwarden.localhost`;
 
 before(async () => {
   cluster = await startPatroniCluster(2);
-  t = await startTestPlatform();
+  // Two gateway processes: sessions land on either, and both reach the cluster through the relay.
+  t = await startTestPlatform({ gatewayWorkers: 2 });
 });
 after(async () => {
   await t?.stop();

@@ -24,6 +24,7 @@ import { openHost } from '../host.js';
 import { connectGatewayCatalog, followCatalog, type CatalogPart, type SnapshotPart } from '../catalog-part.js';
 import { loadGatewayCertificates, startGateway, type GatewayPart } from '../gateway-part.js';
 import { EventForwarder, ForwardingSessionIndex } from './event-forwarder.js';
+import { attachedFromCatalog } from '../attached-lookup.js';
 import { shareLimits, shareOf } from './share.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import { defaultLimits } from '../../gateway/context.js';
@@ -73,6 +74,8 @@ export class GatewayWorker {
     this.snapshotPart = await followCatalog(this.catalog, new Registry());
     const { snapshots } = this.snapshotPart;
     const connections = new MaintenanceConnections(paths);
+    // Attached servers through the platform process's relays on this host.
+    connections.useAttached(attachedFromCatalog(host, snapshots, log));
     this.maintenance = { connections, stop: () => connections.closePools() };
     const ca = await loadOrCreateCa(paths);
     const certificates = await loadGatewayCertificates(o, host, ca, snapshots, false);
