@@ -25,6 +25,7 @@ import { connectGatewayCatalog, followCatalog, type CatalogPart, type SnapshotPa
 import { loadGatewayCertificates, startGateway, type GatewayPart } from '../gateway-part.js';
 import { EventForwarder, ForwardingSessionIndex } from './event-forwarder.js';
 import { attachedFromCatalog } from '../attached-lookup.js';
+import { PendingRequests } from './requests.js';
 import { shareLimits, shareOf } from './share.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import { defaultLimits } from '../../gateway/context.js';
@@ -46,8 +47,7 @@ export class GatewayWorker {
   private poolTimer: NodeJS.Timeout | null = null;
   private lastPools = '';
   private metrics: Registry | null = null;
-  private nextCancel = 1;
-  private readonly cancels = new Map<number, () => void>();
+  private readonly cancels = new PendingRequests<true>();
 
   constructor(
     private readonly options: PlatformOptions,
@@ -164,7 +164,7 @@ export class GatewayWorker {
         return;
       }
       case 'cancel-done':
-        this.cancels.get(m.req)?.();
+        this.cancels.answer(m.req, true);
         return;
       case 'certificate':
         this.reloadCertificate();
@@ -178,18 +178,10 @@ export class GatewayWorker {
   }
 
   /** A CancelRequest for no session of this process: the platform process asks the others. */
-  private cancelElsewhere(processId: number, secretKey: Buffer): Promise<void> {
-    const req = this.nextCancel++;
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.cancels.delete(req);
-        resolve();
-      };
-      const timer = setTimeout(done, CANCEL_WAIT_MS);
-      this.cancels.set(req, done);
-      this.send({ type: 'cancel', req, processId, secretKey });
-    });
+  private async cancelElsewhere(processId: number, secretKey: Buffer): Promise<void> {
+    const { req, answer } = this.cancels.open(CANCEL_WAIT_MS);
+    this.send({ type: 'cancel', req, processId, secretKey });
+    await answer;
   }
 
   /** The platform process rotated the certificate: the files it wrote (or the operator's). */

@@ -18,6 +18,7 @@ import type { Block } from '../../threat/protection/throttle.js';
 import type { Finding } from '../../threat/finding.js';
 import type { PlatformOptions } from '../options.js';
 import type { FromWorker, IndexOp, ToWorker } from './messages.js';
+import { PendingRequests } from './requests.js';
 
 const STATE_POLL_MS = 250;
 const START_TIMEOUT_MS = 60_000;
@@ -61,10 +62,8 @@ export class GatewayWorkers {
   private lastBlocks = '';
   private lastAccepts = true;
   private lastCertificate: string | null = null;
-  private nextCancel = 1;
-  private readonly cancels = new Map<number, { left: number; done: () => void }>();
-  private nextScrape = 1;
-  private readonly scrapes = new Map<number, (m: MetricsJson) => void>();
+  private readonly cancels = new PendingRequests<boolean>();
+  private readonly scrapes = new PendingRequests<MetricsJson>();
 
   constructor(private readonly d: Deps) {}
 
@@ -100,44 +99,28 @@ export class GatewayWorkers {
 
   /** A CancelRequest for a session of none of the platform process's: asked of every other
    * process; resolves once they answered (or after a bound). */
-  cancelElsewhere(processId: number, secretKey: Buffer, except?: Worker): Promise<void> {
-    const targets = this.workers.filter((w) => w.ready && w !== except);
-    if (!targets.length) return Promise.resolve();
-    const req = this.nextCancel++;
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.cancels.delete(req);
-        resolve();
-      };
-      const timer = setTimeout(done, CANCEL_WAIT_MS);
-      this.cancels.set(req, { left: targets.length, done });
-      for (const w of targets) this.post(w, { type: 'cancel', req, processId, secretKey });
-    });
+  async cancelElsewhere(processId: number, secretKey: Buffer, except?: Worker): Promise<void> {
+    const asked = this.workers
+      .filter((w) => w.ready && w !== except)
+      .map((w) => {
+        const { req, answer } = this.cancels.open(CANCEL_WAIT_MS);
+        this.post(w, { type: 'cancel', req, processId, secretKey });
+        return answer;
+      });
+    await Promise.all(asked);
   }
 
   /** Each other process's gateway metrics now (a process that does not answer in time is left
    * out of this scrape). */
   async metrics(): Promise<MetricsJson[]> {
-    const answers = this.workers
+    const asked = this.workers
       .filter((w) => w.ready)
-      .map(
-        (w) =>
-          new Promise<MetricsJson | null>((resolve) => {
-            const req = this.nextScrape++;
-            const timer = setTimeout(() => {
-              this.scrapes.delete(req);
-              resolve(null);
-            }, SCRAPE_WAIT_MS);
-            this.scrapes.set(req, (m) => {
-              clearTimeout(timer);
-              this.scrapes.delete(req);
-              resolve([...m]);
-            });
-            this.post(w, { type: 'metrics', req });
-          }),
-      );
-    return (await Promise.all(answers)).filter((m): m is MetricsJson => m !== null);
+      .map((w) => {
+        const { req, answer } = this.scrapes.open(SCRAPE_WAIT_MS);
+        this.post(w, { type: 'metrics', req });
+        return answer;
+      });
+    return (await Promise.all(asked)).filter((m): m is MetricsJson => m !== null);
   }
 
   get pids(): number[] {
@@ -229,7 +212,7 @@ export class GatewayWorkers {
         w.pools = m.rows;
         return;
       case 'metrics':
-        this.scrapes.get(m.req)?.(m.metrics);
+        this.scrapes.answer(m.req, m.metrics);
         return;
       case 'cancel': {
         const secretKey = Buffer.from(m.secretKey);
@@ -239,11 +222,9 @@ export class GatewayWorkers {
           .then(() => this.post(w, { type: 'cancel-done', req: m.req }));
         return;
       }
-      case 'cancel-done': {
-        const c = this.cancels.get(m.req);
-        if (c && (m.found || --c.left === 0)) c.done();
+      case 'cancel-done':
+        this.cancels.answer(m.req, m.found);
         return;
-      }
       default:
         return;
     }

@@ -121,3 +121,16 @@ test('the session index of another process forwards its changes and keeps nothin
   );
   assert.equal(index.find('s', 7), null);
 });
+
+test('a request over IPC resolves with its answer, or with null after its bound; a late answer is ignored', async () => {
+  const { PendingRequests } = await import('../../../src/app/workers/requests.js');
+  const r = new PendingRequests<string>();
+  const a = r.open(1_000);
+  const b = r.open(10);
+  assert.notEqual(a.req, b.req);
+  r.answer(a.req, 'found');
+  assert.equal(await a.answer, 'found');
+  assert.equal(await b.answer, null);
+  r.answer(b.req, 'too late');
+  r.answer(12345, 'unknown');
+});
