@@ -86,9 +86,16 @@ export class GatewayWorkers {
     await Promise.all(started);
     this.timer = setInterval(() => this.pushState(false), STATE_POLL_MS);
     this.timer.unref();
-    // A new block goes out at once (the poll covers unblocks, expiries and the rest).
+    // A new block goes out at once, after the burst it came in (an attack from many addresses
+    // makes many at a time); the poll covers unblocks, expiries and the rest.
+    let queued = false;
     this.unsubscribe = this.d.bus.subscribe((e) => {
-      if (e.type === 'protection.blocked') this.pushState(false);
+      if (e.type !== 'protection.blocked' || queued) return;
+      queued = true;
+      setImmediate(() => {
+        queued = false;
+        if (!this.stopped) this.pushState(false);
+      });
     });
   }
 
