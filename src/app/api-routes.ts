@@ -5,6 +5,7 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { PlatformCa } from '../host/ca.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditStream } from '../audit/verify-streams.js';
 import type { ThreatEngine } from '../threat/engine.js';
 import { webhookSecretAad } from '../threat/notify/index.js';
 import type { PrincipalKeys } from '../auth/principal-keys.js';
@@ -36,10 +37,12 @@ export interface ProcessRoutesDeps {
   readonly ca: PlatformCa;
   readonly metrics: Registry;
   readonly service: PlatformService;
+  /** The audit streams this process searches and verifies (tier/: every gateway's, for `up`). */
+  readonly auditStreams?: () => Promise<readonly AuditStream[]>;
 }
 
 export function processRoutes(api: FastifyInstance, d: ProcessRoutesDeps): void {
-  auditLogRoutes(api, { dir: d.audit.dir, publicKeyPem: () => d.audit.publicKeyPem });
+  auditLogRoutes(api, { dir: d.audit.dir, publicKeyPem: () => d.audit.publicKeyPem, ...(d.auditStreams ? { streams: d.auditStreams } : {}) });
   platformRoutes(api, {
     tokens: d.tokens,
     caPem: () => d.ca.certPem,

@@ -24,6 +24,8 @@ import { startThreat } from './threat-part.js';
 import { apiUrl, startApi, type ApiPart } from './api-part.js';
 import { processRoutes } from './api-routes.js';
 import { loadGatewayCertificates, startGateway, type GatewayPart } from './gateway-part.js';
+import { joinTier } from './tier/tier-part.js';
+import type { GatewayTier } from './tier/gateway-tier.js';
 
 export class GatewayProcess {
   readonly paths: PlatformPaths;
@@ -39,6 +41,8 @@ export class GatewayProcess {
   /** Role verifiers for SCRAM, read from the servers the platform runs. */
   private maintenance: (Part & { connections: MaintenanceConnections }) | undefined;
   private threatEngine: ThreatEngine | undefined;
+  /** Cancels and throttle blocks shared with the platform's gateway and the other gateway processes. */
+  private tier: GatewayTier | undefined;
   private apiPart: ApiPart | undefined;
   private gatewayPart: GatewayPart | undefined;
 
@@ -97,6 +101,14 @@ export class GatewayProcess {
     this.maintenance = { connections, stop: () => connections.closePools() };
     const { engine } = await startThreat(o, host, { bus, log, db, snapshots, consoleUrl: () => this.apiUrl });
     this.threatEngine = engine;
+    this.tier = await joinTier(this.catalog, host, {
+      name: `gw-${o.gatewayPort}`,
+      throttle: engine.throttle,
+      bus,
+      log,
+      cancelHere: (pid, secret) => this.gatewayPart?.gateway.cancelHere(pid, secret) ?? Promise.resolve(false),
+    });
+    const tier = this.tier;
     const certificates = await loadGatewayCertificates(o, host, ca, snapshots, false);
     const service = new PlatformService({
       db,
@@ -109,7 +121,9 @@ export class GatewayProcess {
     });
     this.service = service;
     const tokens = new TokensRepo(db, host.tokenHashKey);
-    this.apiPart = await startApi(o, { paths, ca, tokens, bus }, (api) => processRoutes(api, { audit, tokens, ca, metrics, service }));
+    this.apiPart = await startApi(o, { paths, ca, tokens, bus }, (api) =>
+      processRoutes(api, { audit, tokens, ca, metrics, service, auditStreams: () => started(this.auditPart, 'audit').streams() }),
+    );
     this.gatewayPart = await startGateway(o, host, {
       bus,
       log,
@@ -121,6 +135,7 @@ export class GatewayProcess {
       maintenance: connections,
       audit,
       threat: engine,
+      shared: { cancelElsewhere: (pid, secret) => tier.cancelElsewhere(pid, secret) },
     });
     bus.publish({ type: 'platform.started', time: now(), details: { dataDir: paths.root, apiUrl: this.apiUrl } });
   }
@@ -130,6 +145,7 @@ export class GatewayProcess {
     await stopInOrder(this.log, [
       ['api', this.apiPart],
       ['gateway', this.gatewayPart],
+      ['gateway tier', this.tier],
       ['threat', this.threatEngine],
       ['feed', this.snapshotPart],
       ['pools', this.maintenance],

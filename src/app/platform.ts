@@ -40,6 +40,8 @@ import { apiUrl, ownerToken, startApi, writeClientConfig, type ApiPart } from '.
 import { controlPlaneRoutes } from './api-routes.js';
 import { loadGatewayCertificates, startGateway, type GatewayPart } from './gateway-part.js';
 import { GatewayWorkers } from './workers/worker-pool.js';
+import { joinTier } from './tier/tier-part.js';
+import type { GatewayTier } from './tier/gateway-tier.js';
 import { mergePoolStats, shareLimits, shareOf } from './workers/share.js';
 import { defaultLimits } from '../gateway/context.js';
 
@@ -72,6 +74,8 @@ export class Platform {
   private gatewayPart: GatewayPart | undefined;
   /** The gateway's other processes (`--gateway-workers N`, N > 1). */
   private workers: GatewayWorkers | undefined;
+  /** Cancels and throttle blocks shared with each `pgwarden gateway` on this catalog (tier/). */
+  private tier: GatewayTier | undefined;
   private pgauditIngest: PgAuditIngest | undefined;
 
   constructor(readonly options: PlatformOptions) {
@@ -187,6 +191,14 @@ export class Platform {
 
     const threatPart = await startThreat(o, host, { bus, log, db, snapshots, consoleUrl: () => this.apiUrl });
     this.threatEngine = threatPart.engine;
+    const tier = await joinTier(catalog, host, {
+      name: 'platform',
+      throttle: threatPart.engine.throttle,
+      bus,
+      log,
+      cancelHere: async (pid, secret) => (await this.gatewayPart?.gateway.cancelHere(pid, secret)) || (await this.workers?.cancelElsewhere(pid, secret), false),
+    });
+    this.tier = tier;
 
     const tokens = new TokensRepo(db, host.tokenHashKey);
     const owner = await ownerToken(paths, tokens); // the CLI's, on first start
@@ -205,6 +217,7 @@ export class Platform {
     this.apiPart = await startApi(o, { paths, ca: this.ca, tokens, bus }, (api) =>
       controlPlaneRoutes(api, {
         audit: this.audit,
+        auditStreams: () => started(this.auditPart, 'audit').streams(),
         tokens,
         ca: this.ca,
         metrics,
@@ -236,7 +249,7 @@ export class Platform {
             blocks: () => threatPart.engine.throttle.list(null, Date.now()),
             addFinding: (f) => threatPart.engine.addFinding(f),
             sessionIndex: () => this.gateway.context.sessionIndex,
-            cancelHere: (pid, secret) => this.gateway.cancelHere(pid, secret),
+            cancelHere: async (pid, secret) => (await this.gateway.cancelHere(pid, secret)) || (void tier.cancelElsewhere(pid, secret), false),
             certificatePem: () => certificates.current.pem,
           })
         : undefined;
@@ -252,16 +265,17 @@ export class Platform {
       maintenance: servers.servers.maintenance,
       audit: this.audit,
       threat: threatPart.engine,
-      ...(workers
-        ? {
-            shared: {
+      shared: {
+        cancelElsewhere: async (pid: number, secret: Buffer) =>
+          void (await Promise.all([workers?.cancelElsewhere(pid, secret), tier.cancelElsewhere(pid, secret)])),
+        ...(workers
+          ? {
               limits: shareLimits({ ...defaultLimits, ...o.gatewayLimits }, 0, count),
               poolSizeShare: (size: number) => shareOf(size, 0, count),
               onListener: workers.onListener,
-              cancelElsewhere: (pid: number, secret: Buffer) => workers.cancelElsewhere(pid, secret),
-            },
-          }
-        : {}),
+            }
+          : {}),
+      },
     });
     await workers?.start();
     if (workers) metrics.addProcesses(() => workers.metrics());
@@ -280,6 +294,7 @@ export class Platform {
       ['api', this.apiPart],
       ['gateway processes', this.workers],
       ['gateway', this.gatewayPart],
+      ['gateway tier', this.tier],
       ['threat', this.threatEngine],
       ['keys', this.serversPart?.keys],
       ['backup schedule', this.backupSchedule],

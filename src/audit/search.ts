@@ -64,3 +64,87 @@ export async function searchAudit(dir: string, q: AuditQuery): Promise<{ hits: A
   }
   return { hits, nextAfterSeq: null };
 }
+
+/** One gateway's chained log: the platform's, or a `pgwarden gateway` process's. */
+export interface AuditStreamDir {
+  /** How records name it: 'platform', 'gw-6544'. */
+  readonly name: string;
+  readonly dir: string;
+}
+
+/** A record and the stream it is in (seq and hash are that stream's). */
+export interface StreamHit extends AuditHit {
+  readonly gateway: string;
+}
+
+/** Where a merged search stopped: per stream, the last seq returned. */
+export type StreamCursor = Readonly<Record<string, number>>;
+
+const STREAM_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
+
+/** 'platform:120,gw-6544:33'; a bare number is a seq of the first stream (a cursor of one stream). */
+export function parseCursor(text: string | undefined, firstStream: string): StreamCursor | null {
+  if (text === undefined || text === '') return {};
+  if (/^[0-9]{1,15}$/.test(text)) return { [firstStream]: Number(text) };
+  const out: Record<string, number> = {};
+  for (const part of text.split(',')) {
+    const i = part.lastIndexOf(':');
+    const name = part.slice(0, i);
+    const seq = part.slice(i + 1);
+    if (i < 1 || !STREAM_NAME.test(name) || !/^[0-9]{1,15}$/.test(seq)) return null;
+    out[name] = Number(seq);
+  }
+  return out;
+}
+
+export function formatCursor(c: StreamCursor): string {
+  return Object.entries(c)
+    .map(([name, seq]) => `${name}:${seq}`)
+    .join(',');
+}
+
+interface Head {
+  readonly stream: AuditStreamDir;
+  readonly order: number;
+  readonly records: AsyncGenerator<StreamHit>;
+  hit: StreamHit | null;
+}
+
+async function* matching(stream: AuditStreamDir, fromSeq: number, q: AuditQuery): AsyncGenerator<StreamHit> {
+  for await (const r of readRecords(stream.dir, { fromSeq })) {
+    const event = r.event as Record<string, unknown>;
+    if (matches(event, r.time, q)) yield { seq: r.seq, time: r.time, hash: r.hash, event, gateway: stream.name };
+  }
+}
+
+/** The streams' matching records merged by time (ties: in the order the streams are given),
+ * each naming its stream; `next` is where the following page starts, null at the end. */
+export async function searchStreams(
+  streams: readonly AuditStreamDir[],
+  q: Omit<AuditQuery, 'afterSeq'> & { readonly after?: StreamCursor },
+): Promise<{ hits: StreamHit[]; next: StreamCursor | null }> {
+  const limit = Math.min(q.limit ?? 100, 1000);
+  const cursor: Record<string, number> = { ...q.after };
+  const heads: Head[] = streams.map((stream, order) => ({ stream, order, records: matching(stream, (q.after?.[stream.name] ?? 0) + 1, q), hit: null }));
+  try {
+    for (const h of heads) h.hit = (await h.records.next()).value ?? null;
+    const hits: StreamHit[] = [];
+    for (;;) {
+      let best: Head | null = null;
+      for (const h of heads) if (h.hit && (!best || earlier(h, best))) best = h;
+      if (!best) return { hits, next: null };
+      if (hits.length === limit) return { hits, next: cursor };
+      hits.push(best.hit!);
+      cursor[best.stream.name] = best.hit!.seq;
+      best.hit = (await best.records.next()).value ?? null;
+    }
+  } finally {
+    for (const h of heads) await h.records.return(undefined);
+  }
+}
+
+function earlier(a: Head, b: Head): boolean {
+  const ta = Date.parse(a.hit!.time);
+  const tb = Date.parse(b.hit!.time);
+  return ta < tb || (ta === tb && a.order < b.order);
+}

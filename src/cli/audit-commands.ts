@@ -46,27 +46,23 @@ export function auditCommand(): Command {
 
   audit
     .command('verify')
-    .description('check the chain, Merkle roots and signatures; report the first bad record')
-    .option('--from <checkpoint>', 'start at this checkpoint index (after retention)')
-    .option('--witness <file>', 'a checkpoint exported earlier and kept off the host: detects a cut-off tail')
-    .action(async (o: { from?: string; witness?: string }, c: Command) => {
+    .description("check the chain, Merkle roots and signatures of every gateway's stream; report the first bad record of each")
+    .option('--stream <name>', "only this gateway's stream ('platform', 'gw-6544')")
+    .option('--from <checkpoint>', 'start at this checkpoint index (after retention; of the first stream, or --stream)')
+    .option('--witness <file>', 'a checkpoint exported earlier and kept off the host: detects a cut-off tail (of the first stream, or --stream)')
+    .action(async (o: { stream?: string; from?: string; witness?: string }, c: Command) => {
       const ctx = contextOf(c);
       const body = {
+        ...(o.stream !== undefined ? { stream: o.stream } : {}),
         ...(o.from !== undefined ? { fromCheckpoint: Number(o.from) } : {}),
         ...(o.witness ? { lastKnownCheckpoint: JSON.parse(readFileSync(o.witness, 'utf8')) as Record<string, unknown> } : {}),
       };
       const r = await ctx.call<VerifyAnswer>('POST', '/audit/verify', body);
       if (ctx.output === 'json') process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-      else if (r.ok) {
-        const cp = r.lastCheckpoint;
-        process.stdout.write(
-          `verified: ${r.records} records (seq ${r.firstSeq}..${r.lastSeq}), ${r.checkpoints} signed checkpoints` +
-            (cp ? `; last checkpoint #${cp.index} covers ${cp.size} records, root ${cp.root}, ${cp.time}` : '') +
-            '\n',
-        );
-      } else {
-        const f = r.failure!;
-        process.stdout.write(`FAILED: ${f.reason} at ${f.file}:${f.line} (seq ${f.seq ?? '?'}): ${f.message}\n`);
+      else {
+        // One stream: one line, as ever; several: one line per stream, named.
+        const streams = r.streams ?? [{ ...r, stream: '' }];
+        for (const s of streams) process.stdout.write(`${streams.length > 1 ? `${s.stream}: ` : ''}${verifyLine(s)}\n`);
       }
       if (!r.ok) process.exitCode = 1;
     });
@@ -80,10 +76,11 @@ export function auditCommand(): Command {
       .option('--type <type>', 'event type, e.g. auth.failed')
       .option('--since <time>', 'ISO 8601')
       .option('--until <time>', 'ISO 8601')
-      .option('--text <substring>');
+      .option('--text <substring>')
+      .option('--gateway <stream>', "only this gateway's records ('platform', 'gw-6544')");
   const params = (o: Record<string, string | undefined>) => {
     const q = new URLSearchParams();
-    for (const k of ['server', 'user', 'class', 'outcome', 'type', 'text']) if (o[k] !== undefined) q.set(k, o[k]!);
+    for (const k of ['server', 'user', 'class', 'outcome', 'type', 'text', 'gateway']) if (o[k] !== undefined) q.set(k, o[k]!);
     for (const k of ['since', 'until']) if (o[k] !== undefined) q.set(k, new Date(o[k]!).toISOString());
     return q;
   };
@@ -96,12 +93,13 @@ export function auditCommand(): Command {
       const q = params(o);
       q.set('limit', o.limit ?? '100');
       if (o.after) q.set('after', o.after);
-      const { value, next } = await ctx.call<{ value: { seq: number; time: string; event: Record<string, unknown> }[]; next: number | null }>(
-        'GET',
-        `/audit/events?${q}`,
-      );
+      const { value, next } = await ctx.call<{
+        value: { seq: number; time: string; gateway?: string; event: Record<string, unknown> }[];
+        next: number | string | null;
+      }>('GET', `/audit/events?${q}`);
       if (ctx.output === 'json') return show('json', value as unknown as Record<string, unknown>[]);
       const rows = value.map((h) => ({
+        gateway: h.gateway ?? '',
         seq: h.seq,
         time: h.time,
         type: h.event.type,
@@ -110,7 +108,7 @@ export function auditCommand(): Command {
         what: h.event.commandTag ?? h.event.command ?? h.event.action ?? h.event.reason ?? '',
         outcome: h.event.outcome ?? h.event.sqlstate ?? '',
       }));
-      show('table', rows, ['seq', 'time', 'type', 'server', 'user', 'what', 'outcome']);
+      show('table', rows, ['gateway', 'seq', 'time', 'type', 'server', 'user', 'what', 'outcome']);
       if (next !== null) process.stdout.write(`(more: --after ${next})\n`);
     });
 
@@ -123,7 +121,25 @@ export function auditCommand(): Command {
   return audit;
 }
 
-interface VerifyAnswer {
+function verifyLine(r: StreamAnswer): string {
+  if (!r.ok) {
+    const f = r.failure!;
+    return `FAILED: ${f.reason} at ${f.file}:${f.line} (seq ${f.seq ?? '?'}): ${f.message}`;
+  }
+  const cp = r.lastCheckpoint;
+  return (
+    `verified: ${r.records} records (seq ${r.firstSeq}..${r.lastSeq}), ${r.checkpoints} signed checkpoints` +
+    (cp ? `; last checkpoint #${cp.index} covers ${cp.size} records, root ${cp.root}, ${cp.time}` : '')
+  );
+}
+
+interface VerifyAnswer extends StreamAnswer {
+  /** Each gateway's stream (absent from an older platform's answer). */
+  streams?: StreamAnswer[];
+}
+
+interface StreamAnswer {
+  stream: string;
   ok: boolean;
   records: number;
   firstSeq: number;

@@ -8,8 +8,9 @@ import { invalid, notFound } from '../../services/errors.js';
 import { READ, SECURE } from '../rbac.js';
 import { errorResponses } from '../app.js';
 import type { ApiRole } from '../../catalog/tokens-repo.js';
-import { searchAudit, type AuditQuery } from '../../audit/search.js';
-import { verifyStore, type ExportedCheckpoint } from '../../audit/store/index.js';
+import { formatCursor, parseCursor, searchStreams, type AuditQuery, type StreamCursor } from '../../audit/search.js';
+import type { ExportedCheckpoint } from '../../audit/store/index.js';
+import { verifyStreams, type AuditStream } from '../../audit/verify-streams.js';
 
 const settingsSchema = {
   type: 'object',
@@ -97,13 +98,34 @@ export function auditSettingsRoutes(app: FastifyInstance, servers: ServersRepo, 
 export interface AuditRoutesDeps {
   readonly dir: string;
   readonly publicKeyPem: () => string;
+  /** Every gateway's stream this process serves, its own first (`up`: the platform's and each
+   * `pgwarden gateway` process's on this host). Default: its own only, named 'platform'. */
+  readonly streams?: () => Promise<readonly AuditStream[]>;
 }
+
+const CURSOR = '^([0-9]{1,15}|[A-Za-z0-9_.-]{1,100}:[0-9]{1,15}(,[A-Za-z0-9_.-]{1,100}:[0-9]{1,15}){0,100})$';
 
 const auditReaders: readonly ApiRole[] = ['Owner', 'SecurityAdmin', 'Reader'];
 
 /** /audit/events (search, paged), /audit/export (JSON lines), /audit/verify. Reading the audit
  * log is itself an audited action. */
 export function auditLogRoutes(app: FastifyInstance, deps: AuditRoutesDeps): void {
+  const allStreams = async (): Promise<readonly AuditStream[]> =>
+    deps.streams ? deps.streams() : [{ name: 'platform', dir: deps.dir, publicKeyPem: deps.publicKeyPem }];
+  /** The streams a search reads (one, with ?gateway=) and where it starts in each. */
+  const searchPlan = async (q: { gateway?: string; after?: string }): Promise<{ streams: readonly AuditStream[]; after: StreamCursor }> => {
+    let streams = await allStreams();
+    if (q.gateway !== undefined) {
+      streams = streams.filter((s) => s.name === q.gateway);
+      if (!streams.length) throw notFound(`Audit stream '${q.gateway}' was not found.`);
+    }
+    const after = parseCursor(q.after, streams[0]!.name);
+    if (!after) throw invalid(`after '${q.after}' is not a place in the audit log: give the 'next' of an earlier answer.`);
+    return { streams, after };
+  };
+  /** One stream: the next seq, as always; several: a cursor naming each stream's place. */
+  const nextOf = (streams: readonly AuditStream[], next: StreamCursor | null): number | string | null =>
+    next === null ? null : streams.length === 1 ? (next[streams[0]!.name] ?? null) : formatCursor(next);
   const query = {
     type: 'object',
     additionalProperties: false,
@@ -116,7 +138,8 @@ export function auditLogRoutes(app: FastifyInstance, deps: AuditRoutesDeps): voi
       since: { type: 'string', format: 'date-time' },
       until: { type: 'string', format: 'date-time' },
       text: { type: 'string', maxLength: 500 },
-      after: { type: 'string', pattern: '^[0-9]{1,15}$' },
+      gateway: { type: 'string', maxLength: 100 },
+      after: { type: 'string', maxLength: 12_000, pattern: CURSOR },
       limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
     },
   } as const;
@@ -129,6 +152,7 @@ export function auditLogRoutes(app: FastifyInstance, deps: AuditRoutesDeps): voi
     since?: string;
     until?: string;
     text?: string;
+    gateway?: string;
     after?: string;
     limit?: string;
   };
@@ -141,7 +165,6 @@ export function auditLogRoutes(app: FastifyInstance, deps: AuditRoutesDeps): voi
     text: q.text,
     since: q.since ? new Date(q.since) : undefined,
     until: q.until ? new Date(q.until) : undefined,
-    afterSeq: q.after === undefined ? undefined : Number(q.after),
     limit: q.limit === undefined ? undefined : Math.max(1, Number(q.limit)),
   });
 
@@ -152,8 +175,9 @@ export function auditLogRoutes(app: FastifyInstance, deps: AuditRoutesDeps): voi
       schema: { tags: ['audit'], querystring: query },
     },
     async (req) => {
-      const { hits, nextAfterSeq } = await searchAudit(deps.dir, toQuery(req.query));
-      return { value: hits, next: nextAfterSeq };
+      const { streams, after } = await searchPlan(req.query);
+      const { hits, next } = await searchStreams(streams, { ...toQuery(req.query), after });
+      return { value: hits, next: nextOf(streams, next) };
     },
   );
 
@@ -165,18 +189,18 @@ export function auditLogRoutes(app: FastifyInstance, deps: AuditRoutesDeps): voi
     },
     async (req, reply) => {
       const lines: string[] = [];
-      let after = Number(req.query.after ?? 0);
-      for (;;) {
-        const { hits, nextAfterSeq } = await searchAudit(deps.dir, { ...toQuery(req.query), afterSeq: after, limit: 1000 });
-        for (const h of hits) lines.push(JSON.stringify(h));
-        if (nextAfterSeq === null) break;
-        after = nextAfterSeq;
+      const plan = await searchPlan(req.query);
+      let after: StreamCursor | null = plan.after;
+      while (after) {
+        const page: Awaited<ReturnType<typeof searchStreams>> = await searchStreams(plan.streams, { ...toQuery(req.query), after, limit: 1000 });
+        for (const h of page.hits) lines.push(JSON.stringify(h));
+        after = page.next;
       }
       return reply.type('application/x-ndjson').send(lines.length ? `${lines.join('\n')}\n` : '');
     },
   );
 
-  app.post<{ Body: { fromCheckpoint?: number; lastKnownCheckpoint?: Record<string, unknown> } }>(
+  app.post<{ Body: { stream?: string; fromCheckpoint?: number; lastKnownCheckpoint?: Record<string, unknown> } }>(
     '/audit/verify',
     {
       config: { roles: auditReaders, action: 'audit.verify' },
@@ -185,17 +209,30 @@ export function auditLogRoutes(app: FastifyInstance, deps: AuditRoutesDeps): voi
         body: {
           type: 'object',
           additionalProperties: false,
-          properties: { fromCheckpoint: { type: 'integer', minimum: 0 }, lastKnownCheckpoint: { type: 'object' } },
+          properties: {
+            stream: { type: 'string', maxLength: 100 },
+            fromCheckpoint: { type: 'integer', minimum: 0 },
+            lastKnownCheckpoint: { type: 'object' },
+          },
         },
       },
     },
     async (req) => {
-      const report = await verifyStore(deps.dir, {
-        publicKey: deps.publicKeyPem(),
+      const r = await verifyStreams(await allStreams(), {
+        ...(req.body?.stream !== undefined ? { stream: req.body.stream } : {}),
         ...(req.body?.fromCheckpoint !== undefined ? { fromCheckpoint: req.body.fromCheckpoint } : {}),
         ...(req.body?.lastKnownCheckpoint ? { lastKnownCheckpoint: req.body.lastKnownCheckpoint as unknown as ExportedCheckpoint } : {}),
       });
-      return report;
+      if ('unknown' in r) throw notFound(`Audit stream '${r.unknown}' was not found.`);
+      // The first stream's report as before (this process's own, or the one named), with `ok`
+      // and `failure` about every stream, and each stream's report under `streams`.
+      const failed = r.streams.find((s) => !s.ok);
+      return {
+        ...r.streams[0]!,
+        ok: r.ok,
+        ...(failed?.failure ? { failure: { ...failed.failure, stream: failed.stream } } : {}),
+        streams: r.streams,
+      };
     },
   );
 }

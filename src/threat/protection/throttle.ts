@@ -84,6 +84,22 @@ export class Throttle {
     return null;
   }
 
+  /** A block another gateway process of the tier started (or lifted and started again): put in
+   * force here too, under the same key, so check(), list() and unblock() see it as their own and
+   * a success here does not lift it. An older copy never shortens a block in force. */
+  adopt(block: Block, nowMs: number): boolean {
+    if (block.until <= nowMs) return false;
+    const key = keyOf(block.server, block.scope, block.address, block.user);
+    if (blockId(key) !== block.id) return false; // not a block of this key: refused, not trusted
+    const s = this.keys.upsert(key, () => ({ window: new SlidingWindow(), failures: 0, blocks: 0, lastBlockEnd: 0, block: null }));
+    if (s.block && s.block.until >= block.until) return false;
+    s.block = block;
+    s.blocks = Math.max(s.blocks, 1);
+    s.lastBlockEnd = Math.max(s.lastBlockEnd, block.until);
+    s.window.reset();
+    return true;
+  }
+
   /** Forgets everything about a server (policy turned off, server deleted). */
   forgetServer(server: string): void {
     for (const [k, s] of [...this.keys.entries()]) if (k.startsWith(`${server}\u0000`) || s.block?.server === server) this.keys.delete(k);
