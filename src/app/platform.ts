@@ -196,7 +196,12 @@ export class Platform {
       throttle: threatPart.engine.throttle,
       bus,
       log,
-      cancelHere: async (pid, secret) => (await this.gatewayPart?.gateway.cancelHere(pid, secret)) || (await this.workers?.cancelElsewhere(pid, secret), false),
+      // From another gateway of the tier: this process's sessions, then its gateway processes'.
+      cancelHere: async (pid, secret) => {
+        if (await this.gatewayPart?.gateway.cancelHere(pid, secret)) return true;
+        await this.workers?.cancelElsewhere(pid, secret);
+        return false;
+      },
     });
     this.tier = tier;
 
@@ -249,7 +254,13 @@ export class Platform {
             blocks: () => threatPart.engine.throttle.list(null, Date.now()),
             addFinding: (f) => threatPart.engine.addFinding(f),
             sessionIndex: () => this.gateway.context.sessionIndex,
-            cancelHere: async (pid, secret) => (await this.gateway.cancelHere(pid, secret)) || (void tier.cancelElsewhere(pid, secret), false),
+            // From a gateway process: this process's sessions, then the tier (and, when this
+            // answers false, the other gateway processes).
+            cancelHere: async (pid, secret) => {
+              if (await this.gateway.cancelHere(pid, secret)) return true;
+              await tier.cancelElsewhere(pid, secret);
+              return false;
+            },
             certificatePem: () => certificates.current.pem,
           })
         : undefined;
@@ -266,8 +277,10 @@ export class Platform {
       audit: this.audit,
       threat: threatPart.engine,
       shared: {
-        cancelElsewhere: async (pid: number, secret: Buffer) =>
-          void (await Promise.all([workers?.cancelElsewhere(pid, secret), tier.cancelElsewhere(pid, secret)])),
+        // None of this process's sessions: its gateway processes and the tier are asked.
+        cancelElsewhere: async (pid: number, secret: Buffer) => {
+          await Promise.all([workers?.cancelElsewhere(pid, secret), tier.cancelElsewhere(pid, secret)]);
+        },
         ...(workers
           ? {
               limits: shareLimits({ ...defaultLimits, ...o.gatewayLimits }, 0, count),
