@@ -1,7 +1,7 @@
 // The attached servers as a gateway process that runs no relay of its own sees them (the
-// gateway's other processes of `up --gateway-workers N`): the platform process's relay sockets
-// on this host (run/a<id>), and each one's maintenance login, opened from the catalog the same
-// way the platform process opens it.
+// gateway's other processes of `up --gateway-workers N`, a `pgwarden gateway` on the same host):
+// the platform process's relay sockets on this host (run/a<id>), and each one's maintenance
+// login, opened from the catalog the same way the platform process opens it.
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { SnapshotStore } from '../catalog/snapshot.js';

@@ -23,6 +23,7 @@ import { connectGatewayCatalog, followCatalog, type CatalogPart, type SnapshotPa
 import { startThreat } from './threat-part.js';
 import { apiUrl, startApi, type ApiPart } from './api-part.js';
 import { processRoutes } from './api-routes.js';
+import { attachedFromCatalog } from './attached-lookup.js';
 import { loadGatewayCertificates, startGateway, type GatewayPart } from './gateway-part.js';
 import { joinTier } from './tier/tier-part.js';
 import type { GatewayTier } from './tier/gateway-tier.js';
@@ -98,6 +99,8 @@ export class GatewayProcess {
     const pools: PoolStatsSource = { poolStats: (server) => this.gatewayPart?.gateway.pools.poolStats(server) ?? [] };
     poolMetrics(metrics, () => snapshots.snapshot.servers.keys(), pools);
     const connections = new MaintenanceConnections(paths);
+    // Attached servers through the platform's relays on this host (their sockets are in its run dir).
+    connections.useAttached(attachedFromCatalog(host, snapshots, log));
     this.maintenance = { connections, stop: () => connections.closePools() };
     const { engine } = await startThreat(o, host, { bus, log, db, snapshots, consoleUrl: () => this.apiUrl });
     this.threatEngine = engine;
