@@ -52,6 +52,27 @@ function client(server = 'cc1', opts: { user?: string; password?: string; port?:
   });
 }
 
+/** What a node-postgres client reports when its server ends it: every 'error', in order, until its
+ * connection closed. After its FATAL the server closes the connection (PostgreSQL does too), and
+ * node-postgres reports that close as a second error, "Connection terminated unexpectedly", to a
+ * client that had not called end(). The listener stays for both: a once() listener left the
+ * second one unhandled, and the test failed on it whenever the close arrived before the test had
+ * reached end() (the other session's answer came later), also straight against PostgreSQL. */
+async function errorsUntilClosed(c: pg.Client, action: () => Promise<void>): Promise<[string | undefined, string][]> {
+  const errors: (Error & { code?: string })[] = [];
+  c.on('error', (err: Error & { code?: string }) => errors.push(err));
+  const closed = new Promise<void>((resolve) => c.once('end', () => resolve()));
+  await action();
+  await closed;
+  return errors.map((e) => [e.code, e.message]);
+}
+
+/** A FATAL and then the close, as node-postgres reports them. */
+const TERMINATED: [string | undefined, string][] = [
+  ['57P01', 'terminating connection due to administrator command'],
+  [undefined, 'Connection terminated unexpectedly'],
+];
+
 function cancelPacket(pid: number, secret: Buffer): Buffer {
   return cancelRequest(pid, secret);
 }
@@ -111,13 +132,11 @@ test('BackendKeyData carries the real backend pid: pg_backend_pid, pg_terminate_
   assert.deepEqual(got.find((n) => n.payload === 'from-b')?.processId, bPid);
   assert.deepEqual(got.find((n) => n.payload === 'from-a')?.processId, aPid);
 
-  // pg_terminate_backend(processID) from a second session ends the first.
-  const aError = new Promise<Error & { code?: string }>((resolve) => a.once('error', resolve));
-  assert.equal((await b.query('select pg_terminate_backend($1) as ok', [aPid])).rows[0].ok, true);
-  const err = await aError;
-  assert.equal(err.code, '57P01');
-  assert.equal(err.message, 'terminating connection due to administrator command');
-  await a.end().catch(() => undefined);
+  // pg_terminate_backend(processID) from a second session ends the first: its FATAL, then the close.
+  const errors = await errorsUntilClosed(a, async () => {
+    assert.equal((await b.query('select pg_terminate_backend($1) as ok', [aPid])).rows[0].ok, true);
+  });
+  assert.deepEqual(errors, TERMINATED);
   await b.end();
 });
 
@@ -367,13 +386,13 @@ test('the platform holds no idle maintenance session: the admin terminates every
   await admin.connect();
   await admin.query("create role compat_bob login password 'Bob-Passw0rd!'");
   const bob = client('cc1', { user: 'compat_bob', password: 'Bob-Passw0rd!' });
-  const bobError = new Promise<Error & { code?: string }>((resolve) => bob.once('error', resolve));
   await bob.connect();
   await bob.query('select 1');
-  const r = await admin.query("select pg_terminate_backend(pid) as ok, usename from pg_stat_activity where state = 'idle'");
-  assert.ok(r.rows.length >= 1);
-  assert.ok(r.rows.every((row: { ok: boolean }) => row.ok === true));
-  assert.equal((await bobError).code, '57P01');
-  await bob.end().catch(() => undefined);
+  const errors = await errorsUntilClosed(bob, async () => {
+    const r = await admin.query("select pg_terminate_backend(pid) as ok, usename from pg_stat_activity where state = 'idle'");
+    assert.ok(r.rows.length >= 1);
+    assert.ok(r.rows.every((row: { ok: boolean }) => row.ok === true));
+  });
+  assert.deepEqual(errors, TERMINATED);
   await admin.end();
 });

@@ -65,3 +65,41 @@ for (const kind of ['plain', 'pooled'] as const) {
     done2();
   });
 }
+
+// Without a hold (batched durability, the default): the FATAL goes straight through, and the
+// client's socket is ended after it, never destroyed (a destroyed socket can drop what it still
+// had queued). What client-compat's pg_terminate_backend tests see through the gateway.
+for (const kind of ['plain', 'pooled'] as const) {
+  test(`${kind} relay: a server's FATAL and close reach the client as the FATAL, then an orderly end`, { timeout: 10_000 }, async () => {
+    const [serverSide, backend, done1] = await socketPair();
+    const [clientPeer, clientSide, done2] = await socketPair();
+    const returned: ReturnState[] = [];
+    const ended = new Promise<void>((r) =>
+      relay({
+        client: clientSide,
+        server: serverSide,
+        clientRest: Buffer.alloc(0),
+        serverRest: Buffer.alloc(0),
+        observer: new SessionObserver([]),
+        onEnd: () => r(),
+        ...(kind === 'pooled' ? { pooled: { release: (s: ReturnState) => returned.push(s) } } : {}),
+      }),
+    );
+    const got: Buffer[] = [];
+    const events: string[] = [];
+    clientPeer.on('data', (c: Buffer) => got.push(c));
+    clientPeer.on('error', (err: Error) => events.push(`error ${err.message}`));
+    const peerEnded = new Promise<void>((r) => clientPeer.once('end', r));
+    const clientClosed = new Promise<void>((r) => clientSide.once('close', r));
+    backend.end(FATAL);
+    await peerEnded;
+    await Promise.all([ended, clientClosed]);
+    assert.deepEqual(Buffer.concat(got), FATAL);
+    assert.deepEqual(events, []);
+    assert.equal(clientSide.writableFinished, true, 'the client was ended, not destroyed');
+    if (kind === 'pooled') assert.deepEqual(returned, ['broken']);
+    clientPeer.destroy();
+    done1();
+    done2();
+  });
+}
