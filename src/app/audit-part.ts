@@ -173,9 +173,9 @@ export async function openGatewayAudit(options: PlatformOptions, host: Host, d: 
   const p = host.paths;
   const volume = platformVolume(host, 'audit', p.auditVolume, { uid: 0, gid: 0 }, 16 * GiB);
   if (!(await volume.isOpen())) {
-    // A platform's data dir (`up` leaves its client config there) whose platform is stopped:
-    // refuse, as ever, rather than start a second audit volume beside the platform's.
-    if (existsSync(p.clientConfig))
+    // A platform's data dir whose platform is stopped: refuse, as ever, rather than start a
+    // second audit volume beside the platform's (its stream would be on no list the platform reads).
+    if (isPlatformDataDir(p))
       throw new Error(`The platform in ${p.root} is not running (its encrypted audit volume is locked): start it with 'pgwarden up' first.`);
     return openRemoteGatewayAudit(options, host, d);
   }
@@ -183,6 +183,17 @@ export async function openGatewayAudit(options: PlatformOptions, host: Host, d: 
   const f = gatewayFiles(p, port);
   const log = await openLog(options, { dir: f.dir, witnessFile: f.witnessFile, keyFile: gatewayKeyFile(p, port) }, d);
   return { log, name: f.name, streams: async () => [{ name: f.name, dir: f.dir, publicKeyPem: () => log.publicKeyPem }], stop: () => log.close() };
+}
+
+/** `up` ran here: it leaves its client config, and its audit volume's image or ciphertext dir
+ * (`volumes/platform-audit.*`) whichever backend made it. */
+function isPlatformDataDir(p: PlatformPaths): boolean {
+  if (existsSync(p.clientConfig)) return true;
+  try {
+    return readdirSync(p.volumesDir).some((n) => n.startsWith('platform-audit.'));
+  } catch {
+    return false;
+  }
 }
 
 /** A gateway on another host: its own encrypted volume (made on first start, keyed from the

@@ -132,6 +132,11 @@ export class GatewayProcess {
     this.apiPart = await startApi(o, { paths, ca, tokens, bus }, (api) =>
       processRoutes(api, { audit, tokens, ca, metrics, service, auditStreams: () => started(this.auditPart, 'audit').streams() }),
     );
+    if (this.auditPart.name !== `gw-${o.gatewayPort}` && /^https:\/\/(127\.|\[::1\])/.test(this.apiUrl))
+      log.warn(
+        { apiUrl: this.apiUrl },
+        'this gateway keeps its own audit stream but registers a loopback API URL: the platform on another host cannot reach it (give --api-host)',
+      );
     this.registry = await registerGateway(
       new GatewaysRepo(db),
       { name: this.auditPart.name, apiUrl: this.apiUrl, auditPublicKey: audit.publicKeyPem, hostId: host.hostId },

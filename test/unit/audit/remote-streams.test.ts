@@ -35,7 +35,8 @@ function remoteOf(s: { name: string; dir: string; key: string }, o: { down?: str
       publicKeyPem: s.key,
       async *records(_q, afterSeq): AsyncGenerator<AuditHit> {
         if (o.down) throw new Error(o.down);
-        for await (const r of readRecords(s.dir, { fromSeq: afterSeq + 1 })) yield { seq: r.seq, time: r.time, hash: r.hash, event: r.event as Record<string, unknown> };
+        for await (const r of readRecords(s.dir, { fromSeq: afterSeq + 1 }))
+          yield { seq: r.seq, time: r.time, hash: r.hash, event: r.event as Record<string, unknown> };
       },
       async withStoreCopy(use) {
         if (o.down) throw new Error(o.down);
@@ -60,7 +61,10 @@ test('search: a remote stream merges by time with the local one; one that does n
   // Paging through a remote stream resumes after its last seq.
   const first = await searchStreams([local, remoteOf(far)], { type: 'auth.succeeded', limit: 2 });
   const rest = await searchStreams([local, remoteOf(far)], { type: 'auth.succeeded', after: first.next! });
-  assert.deepEqual([...first.hits, ...rest.hits].map((h) => h.event.user), all.hits.map((h) => h.event.user));
+  assert.deepEqual(
+    [...first.hits, ...rest.hits].map((h) => h.event.user),
+    all.hits.map((h) => h.event.user),
+  );
 
   const down = await searchStreams([local, remoteOf(far, { down: 'connect ECONNREFUSED 10.0.0.9:8443' })], { type: 'auth.succeeded' });
   assert.deepEqual(
