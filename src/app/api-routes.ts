@@ -5,7 +5,7 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { PlatformCa } from '../host/ca.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { AuditStream } from '../audit/verify-streams.js';
+import type { StreamCaller, VerifiableStream } from '../audit/verify-streams.js';
 import type { ThreatEngine } from '../threat/engine.js';
 import { webhookSecretAad } from '../threat/notify/index.js';
 import type { PrincipalKeys } from '../auth/principal-keys.js';
@@ -38,7 +38,7 @@ export interface ProcessRoutesDeps {
   readonly metrics: Registry;
   readonly service: PlatformService;
   /** The audit streams this process searches and verifies (tier/: every gateway's, for `up`). */
-  readonly auditStreams?: () => Promise<readonly AuditStream[]>;
+  readonly auditStreams?: (caller: StreamCaller) => Promise<readonly VerifiableStream[]>;
 }
 
 export function processRoutes(api: FastifyInstance, d: ProcessRoutesDeps): void {

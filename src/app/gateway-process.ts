@@ -1,7 +1,8 @@
 // `pgwarden gateway`: one more gateway on a running platform's catalog (same host: same data
-// dir; or --catalog-url). It runs no catalog, no servers and no control routes: its API serves
-// its own audit log, health, metrics and certificate rotation. It takes no data-dir lock and
-// never writes the gateway certificate files (the platform's own process does).
+// dir; or --catalog-url, also from another host with a data dir of its own). It runs no catalog,
+// no servers and no control routes: its API serves its own audit log, health, metrics and
+// certificate rotation. It takes no data-dir lock and never writes the gateway certificate files
+// (the platform's own process does). It registers in the catalog so the platform finds its stream.
 import type { Registry } from 'prom-client';
 import { pino, type Logger } from 'pino';
 import { platformPaths, type PlatformPaths } from '../host/paths.js';
@@ -26,6 +27,8 @@ import { processRoutes } from './api-routes.js';
 import { attachedFromCatalog } from './attached-lookup.js';
 import { loadGatewayCertificates, startGateway, type GatewayPart } from './gateway-part.js';
 import { joinTier } from './tier/tier-part.js';
+import { GatewaysRepo } from '../catalog/gateways-repo.js';
+import { registerGateway } from './gateway-registry-part.js';
 import type { GatewayTier } from './tier/gateway-tier.js';
 
 export class GatewayProcess {
@@ -45,6 +48,8 @@ export class GatewayProcess {
   /** Cancels and throttle blocks shared with the platform's gateway and the other gateway processes. */
   private tier: GatewayTier | undefined;
   private apiPart: ApiPart | undefined;
+  /** Its row in the catalog's gateway registry (where the platform finds its audit stream). */
+  private registry: Part | undefined;
   private gatewayPart: GatewayPart | undefined;
 
   constructor(readonly options: PlatformOptions) {
@@ -105,7 +110,7 @@ export class GatewayProcess {
     const { engine } = await startThreat(o, host, { bus, log, db, snapshots, consoleUrl: () => this.apiUrl });
     this.threatEngine = engine;
     this.tier = await joinTier(this.catalog, host, {
-      name: `gw-${o.gatewayPort}`,
+      name: this.auditPart.name,
       throttle: engine.throttle,
       bus,
       log,
@@ -127,6 +132,16 @@ export class GatewayProcess {
     this.apiPart = await startApi(o, { paths, ca, tokens, bus }, (api) =>
       processRoutes(api, { audit, tokens, ca, metrics, service, auditStreams: () => started(this.auditPart, 'audit').streams() }),
     );
+    if (this.auditPart.name !== `gw-${o.gatewayPort}` && /^https:\/\/(127\.|\[::1\])/.test(this.apiUrl))
+      log.warn(
+        { apiUrl: this.apiUrl },
+        'this gateway keeps its own audit stream but registers a loopback API URL: the platform on another host cannot reach it (give --api-host)',
+      );
+    this.registry = await registerGateway(
+      new GatewaysRepo(db),
+      { name: this.auditPart.name, apiUrl: this.apiUrl, auditPublicKey: audit.publicKeyPem, hostId: host.hostId },
+      log,
+    );
     this.gatewayPart = await startGateway(o, host, {
       bus,
       log,
@@ -146,6 +161,7 @@ export class GatewayProcess {
   async stop(): Promise<void> {
     this.bus.publish({ type: 'platform.stopped', time: now() });
     await stopInOrder(this.log, [
+      ['gateway registry', this.registry],
       ['api', this.apiPart],
       ['gateway', this.gatewayPart],
       ['gateway tier', this.tier],

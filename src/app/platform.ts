@@ -32,7 +32,8 @@ import { AuditSettingsSync } from '../services/audit-settings-sync.js';
 import type { PlatformOptions } from './options.js';
 import { started, stopInOrder, type Part } from './parts.js';
 import { lockDataDir, openHost, prepareDataDir, sweepOrphans } from './host.js';
-import { openPlatformAudit, type AuditPart } from './audit-part.js';
+import { openPlatformAudit, type PlatformAuditPart } from './audit-part.js';
+import { GatewaysRepo } from '../catalog/gateways-repo.js';
 import { followCatalog, startPlatformCatalog, type CatalogPart, type SnapshotPart } from './catalog-part.js';
 import { buildServers, scheduleServerBackups, startPgAudit, startServers, type ServersPart } from './servers-part.js';
 import { startThreat } from './threat-part.js';
@@ -64,7 +65,7 @@ export class Platform {
 
   // The parts, as far as start() got; stop() stops these.
   private lock: Part | undefined;
-  private auditPart: AuditPart | undefined;
+  private auditPart: PlatformAuditPart | undefined;
   private catalog: CatalogPart | undefined;
   private snapshotPart: SnapshotPart | undefined;
   private serversPart: ServersPart | undefined;
@@ -205,6 +206,8 @@ export class Platform {
     });
     this.tier = tier;
 
+    // Gateways on other hosts (catalog registry): their audit streams join search and verify.
+    this.auditPart.readRemoteGateways(new GatewaysRepo(db), this.ca.certPem);
     const tokens = new TokensRepo(db, host.tokenHashKey);
     const owner = await ownerToken(paths, tokens); // the CLI's, on first start
     const certificates = await loadGatewayCertificates(o, host, this.ca, snapshots, true);
@@ -222,7 +225,7 @@ export class Platform {
     this.apiPart = await startApi(o, { paths, ca: this.ca, tokens, bus }, (api) =>
       controlPlaneRoutes(api, {
         audit: this.audit,
-        auditStreams: () => started(this.auditPart, 'audit').streams(),
+        auditStreams: (caller) => started(this.auditPart, 'audit').streams(caller),
         tokens,
         ca: this.ca,
         metrics,

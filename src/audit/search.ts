@@ -72,6 +72,34 @@ export interface AuditStreamDir {
   readonly dir: string;
 }
 
+/** A stream kept by a gateway on another host, read through that gateway's own API. */
+export interface RemoteReader {
+  /** Its API, for messages. */
+  readonly url: string;
+  /** The key its checkpoints must be signed with: the one registered in the catalog. */
+  readonly publicKeyPem: string;
+  /** Its matching records after `afterSeq`, oldest first, fetched page by page. */
+  records(q: Omit<AuditQuery, 'afterSeq'>, afterSeq: number): AsyncGenerator<AuditHit>;
+  /** Copies its store files here, calls `use` on the copy, removes the copy. Throws before
+   * calling `use` when the gateway does not answer. */
+  withStoreCopy<T>(use: (dir: string) => Promise<T>): Promise<T>;
+}
+
+export interface RemoteStream {
+  /** How records name it: 'gw-<hostId>-<port>'. */
+  readonly name: string;
+  readonly remote: RemoteReader;
+}
+
+/** A stream a search reads: on this host's disk, or through another gateway's API. */
+export type SearchableStream = AuditStreamDir | RemoteStream;
+
+/** A stream a search could not read (its gateway did not answer), and why. */
+export interface MissingStream {
+  readonly stream: string;
+  readonly reason: string;
+}
+
 /** A record and the stream it is in (seq and hash are that stream's). */
 export interface StreamHit extends AuditHit {
   readonly gateway: string;
@@ -104,13 +132,18 @@ export function formatCursor(c: StreamCursor): string {
 }
 
 interface Head {
-  readonly stream: AuditStreamDir;
+  readonly stream: SearchableStream;
   readonly order: number;
   readonly records: AsyncGenerator<StreamHit>;
   hit: StreamHit | null;
 }
 
-async function* matching(stream: AuditStreamDir, fromSeq: number, q: AuditQuery): AsyncGenerator<StreamHit> {
+async function* matching(stream: SearchableStream, fromSeq: number, q: AuditQuery): AsyncGenerator<StreamHit> {
+  if ('remote' in stream) {
+    // The remote gateway filters; its records name its stream as this platform knows it.
+    for await (const h of stream.remote.records(q, fromSeq - 1)) yield { seq: h.seq, time: h.time, hash: h.hash, event: h.event, gateway: stream.name };
+    return;
+  }
   for await (const r of readRecords(stream.dir, { fromSeq })) {
     const event = r.event as Record<string, unknown>;
     if (matches(event, r.time, q)) yield { seq: r.seq, time: r.time, hash: r.hash, event, gateway: stream.name };
@@ -118,28 +151,41 @@ async function* matching(stream: AuditStreamDir, fromSeq: number, q: AuditQuery)
 }
 
 /** The streams' matching records merged by time (ties: in the order the streams are given),
- * each naming its stream; `next` is where the following page starts, null at the end. */
+ * each naming its stream; `next` is where the following page starts, null at the end. A remote
+ * stream whose gateway does not answer is left out and named in `missing`, with the reason:
+ * the answer holds what the other streams have. */
 export async function searchStreams(
-  streams: readonly AuditStreamDir[],
+  streams: readonly SearchableStream[],
   q: Omit<AuditQuery, 'afterSeq'> & { readonly after?: StreamCursor },
-): Promise<{ hits: StreamHit[]; next: StreamCursor | null }> {
+): Promise<{ hits: StreamHit[]; next: StreamCursor | null; missing: MissingStream[] }> {
   const limit = Math.min(q.limit ?? 100, 1000);
   const cursor: Record<string, number> = { ...q.after };
+  const missing: MissingStream[] = [];
   const heads: Head[] = streams.map((stream, order) => ({ stream, order, records: matching(stream, (q.after?.[stream.name] ?? 0) + 1, q), hit: null }));
+  const advance = async (h: Head): Promise<void> => {
+    try {
+      h.hit = (await h.records.next()).value ?? null;
+    } catch (err) {
+      // Only a remote stream fails here (its gateway's API); a local read error is the caller's.
+      if (!('remote' in h.stream)) throw err;
+      h.hit = null;
+      missing.push({ stream: h.stream.name, reason: (err as Error).message });
+    }
+  };
   try {
-    for (const h of heads) h.hit = (await h.records.next()).value ?? null;
+    for (const h of heads) await advance(h);
     const hits: StreamHit[] = [];
     for (;;) {
       let best: Head | null = null;
       for (const h of heads) if (h.hit && (!best || earlier(h, best))) best = h;
-      if (!best) return { hits, next: null };
-      if (hits.length === limit) return { hits, next: cursor };
+      if (!best) return { hits, next: null, missing };
+      if (hits.length === limit) return { hits, next: cursor, missing };
       hits.push(best.hit!);
       cursor[best.stream.name] = best.hit!.seq;
-      best.hit = (await best.records.next()).value ?? null;
+      await advance(best);
     }
   } finally {
-    for (const h of heads) await h.records.return(undefined);
+    for (const h of heads) await h.records.return(undefined).catch(() => undefined);
   }
 }
 

@@ -341,6 +341,22 @@ export const migrations: readonly Migration[] = [
           and maintenance_user is not null and maintenance_password is not null));
     `,
   },
+  {
+    version: 12,
+    name: 'gateways registry (each gateway process, its API and audit key)',
+    // Written by every `pgwarden gateway` at start and every 10 s; the platform reads it to
+    // verify and search the audit streams of gateways on other hosts. Only the public key is here.
+    sql: `
+      create table gateways (
+        name text primary key,
+        api_url text not null,
+        audit_public_key text not null check (audit_public_key like '-----BEGIN PUBLIC KEY-----%'),
+        host_id text not null,
+        started_at timestamptz not null,
+        last_seen timestamptz not null
+      );
+    `,
+  },
 ];
 
 export async function migrate(client: pg.ClientBase, ctx: MigrationContext): Promise<void> {

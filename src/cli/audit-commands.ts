@@ -47,7 +47,7 @@ export function auditCommand(): Command {
   audit
     .command('verify')
     .description("check the chain, Merkle roots and signatures of every gateway's stream; report the first bad record of each")
-    .option('--stream <name>', "only this gateway's stream ('platform', 'gw-6544')")
+    .option('--stream <name>', "only this gateway's stream ('platform', 'gw-6544', 'gw-<hostId>-6544' on another host)")
     .option('--from <checkpoint>', 'start at this checkpoint index (after retention; of the first stream, or --stream)')
     .option('--witness <file>', 'a checkpoint exported earlier and kept off the host: detects a cut-off tail (of the first stream, or --stream)')
     .action(async (o: { stream?: string; from?: string; witness?: string }, c: Command) => {
@@ -93,10 +93,14 @@ export function auditCommand(): Command {
       const q = params(o);
       q.set('limit', o.limit ?? '100');
       if (o.after) q.set('after', o.after);
-      const { value, next } = await ctx.call<{
+      const { value, next, missing } = await ctx.call<{
         value: { seq: number; time: string; gateway?: string; event: Record<string, unknown> }[];
         next: number | string | null;
+        missing?: { stream: string; reason: string }[];
       }>('GET', `/audit/events?${q}`);
+      // The records of gateways that did not answer are not in this answer: said on stderr, so
+      // the JSON on stdout stays a list of records.
+      for (const m of missing ?? []) process.stderr.write(`not searched: ${m.stream}: unreachable: ${m.reason}\n`);
       if (ctx.output === 'json') return show('json', value as unknown as Record<string, unknown>[]);
       const rows = value.map((h) => ({
         gateway: h.gateway ?? '',
@@ -122,6 +126,7 @@ export function auditCommand(): Command {
 }
 
 function verifyLine(r: StreamAnswer): string {
+  if (r.unreachable !== undefined) return `UNREACHABLE: ${r.unreachable}`;
   if (!r.ok) {
     const f = r.failure!;
     return `FAILED: ${f.reason} at ${f.file}:${f.line} (seq ${f.seq ?? '?'}): ${f.message}`;
@@ -147,4 +152,6 @@ interface StreamAnswer {
   checkpoints: number;
   lastCheckpoint?: { index: number; size: number; root: string; time: string };
   failure?: { reason: string; file: string; line: number; seq?: number; message: string };
+  /** A gateway on another host that did not answer: its stream was not verified. */
+  unreachable?: string;
 }

@@ -1,5 +1,8 @@
 // /servers/{name}/auditSettings: which statement classes the gateway records, parameters,
-// redaction and retention.
+// redaction and retention; /audit/*: search, export, verify and the store's files.
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { ServersRepo } from '../../catalog/servers-repo.js';
 import { AUDIT_CLASSES, type AuditSettings } from '../../audit/settings.js';
@@ -10,7 +13,7 @@ import { errorResponses } from '../app.js';
 import type { ApiRole } from '../../catalog/tokens-repo.js';
 import { formatCursor, parseCursor, searchStreams, type AuditQuery, type StreamCursor } from '../../audit/search.js';
 import type { ExportedCheckpoint } from '../../audit/store/index.js';
-import { verifyStreams, type AuditStream } from '../../audit/verify-streams.js';
+import { verifyStreams, type AuditStream, type StreamCaller, type VerifiableStream } from '../../audit/verify-streams.js';
 
 const settingsSchema = {
   type: 'object',
@@ -98,9 +101,10 @@ export function auditSettingsRoutes(app: FastifyInstance, servers: ServersRepo, 
 export interface AuditRoutesDeps {
   readonly dir: string;
   readonly publicKeyPem: () => string;
-  /** Every gateway's stream this process serves, its own first (`up`: the platform's and each
-   * `pgwarden gateway` process's on this host). Default: its own only, named 'platform'. */
-  readonly streams?: () => Promise<readonly AuditStream[]>;
+  /** Every gateway's stream this process serves, its own first (`up`: the platform's, each
+   * `pgwarden gateway` process's on this host, and each registered gateway's on another host,
+   * read with the caller's own token). Default: its own only, named 'platform'. */
+  readonly streams?: (caller: StreamCaller) => Promise<readonly VerifiableStream[]>;
 }
 
 const CURSOR = '^([0-9]{1,15}|[A-Za-z0-9_.-]{1,100}:[0-9]{1,15}(,[A-Za-z0-9_.-]{1,100}:[0-9]{1,15}){0,100})$';
@@ -110,11 +114,16 @@ const auditReaders: readonly ApiRole[] = ['Owner', 'SecurityAdmin', 'Reader'];
 /** /audit/events (search, paged), /audit/export (JSON lines), /audit/verify. Reading the audit
  * log is itself an audited action. */
 export function auditLogRoutes(app: FastifyInstance, deps: AuditRoutesDeps): void {
-  const allStreams = async (): Promise<readonly AuditStream[]> =>
-    deps.streams ? deps.streams() : [{ name: 'platform', dir: deps.dir, publicKeyPem: deps.publicKeyPem }];
+  const allStreams = async (caller: StreamCaller): Promise<readonly VerifiableStream[]> =>
+    deps.streams ? deps.streams(caller) : [{ name: 'platform', dir: deps.dir, publicKeyPem: deps.publicKeyPem }];
+  const callerOf = (req: { headers: { authorization?: string } }): StreamCaller =>
+    req.headers.authorization === undefined ? {} : { authorization: req.headers.authorization };
   /** The streams a search reads (one, with ?gateway=) and where it starts in each. */
-  const searchPlan = async (q: { gateway?: string; after?: string }): Promise<{ streams: readonly AuditStream[]; after: StreamCursor }> => {
-    let streams = await allStreams();
+  const searchPlan = async (
+    q: { gateway?: string; after?: string },
+    caller: StreamCaller,
+  ): Promise<{ streams: readonly VerifiableStream[]; after: StreamCursor }> => {
+    let streams = await allStreams(caller);
     if (q.gateway !== undefined) {
       streams = streams.filter((s) => s.name === q.gateway);
       if (!streams.length) throw notFound(`Audit stream '${q.gateway}' was not found.`);
@@ -124,7 +133,7 @@ export function auditLogRoutes(app: FastifyInstance, deps: AuditRoutesDeps): voi
     return { streams, after };
   };
   /** One stream: the next seq, as always; several: a cursor naming each stream's place. */
-  const nextOf = (streams: readonly AuditStream[], next: StreamCursor | null): number | string | null =>
+  const nextOf = (streams: readonly VerifiableStream[], next: StreamCursor | null): number | string | null =>
     next === null ? null : streams.length === 1 ? (next[streams[0]!.name] ?? null) : formatCursor(next);
   const query = {
     type: 'object',
@@ -175,9 +184,10 @@ export function auditLogRoutes(app: FastifyInstance, deps: AuditRoutesDeps): voi
       schema: { tags: ['audit'], querystring: query },
     },
     async (req) => {
-      const { streams, after } = await searchPlan(req.query);
-      const { hits, next } = await searchStreams(streams, { ...toQuery(req.query), after });
-      return { value: hits, next: nextOf(streams, next) };
+      const { streams, after } = await searchPlan(req.query, callerOf(req));
+      const { hits, next, missing } = await searchStreams(streams, { ...toQuery(req.query), after });
+      // Streams whose gateway did not answer are named: the answer holds only the others' records.
+      return { value: hits, next: nextOf(streams, next), ...(missing.length ? { missing } : {}) };
     },
   );
 
@@ -189,13 +199,19 @@ export function auditLogRoutes(app: FastifyInstance, deps: AuditRoutesDeps): voi
     },
     async (req, reply) => {
       const lines: string[] = [];
-      const plan = await searchPlan(req.query);
+      const plan = await searchPlan(req.query, callerOf(req));
+      const missing = new Set<string>();
+      let streams = plan.streams;
       let after: StreamCursor | null = plan.after;
       while (after) {
-        const page: Awaited<ReturnType<typeof searchStreams>> = await searchStreams(plan.streams, { ...toQuery(req.query), after, limit: 1000 });
+        const page: Awaited<ReturnType<typeof searchStreams>> = await searchStreams(streams, { ...toQuery(req.query), after, limit: 1000 });
         for (const h of page.hits) lines.push(JSON.stringify(h));
+        for (const m of page.missing) missing.add(m.stream);
+        // A gateway that did not answer is not asked again for every page.
+        streams = streams.filter((s) => !missing.has(s.name));
         after = page.next;
       }
+      if (missing.size) reply.header('pgwarden-missing-streams', [...missing].join(','));
       return reply.type('application/x-ndjson').send(lines.length ? `${lines.join('\n')}\n` : '');
     },
   );
@@ -218,21 +234,81 @@ export function auditLogRoutes(app: FastifyInstance, deps: AuditRoutesDeps): voi
       },
     },
     async (req) => {
-      const r = await verifyStreams(await allStreams(), {
+      const r = await verifyStreams(await allStreams(callerOf(req)), {
         ...(req.body?.stream !== undefined ? { stream: req.body.stream } : {}),
         ...(req.body?.fromCheckpoint !== undefined ? { fromCheckpoint: req.body.fromCheckpoint } : {}),
         ...(req.body?.lastKnownCheckpoint ? { lastKnownCheckpoint: req.body.lastKnownCheckpoint as unknown as ExportedCheckpoint } : {}),
       });
       if ('unknown' in r) throw notFound(`Audit stream '${r.unknown}' was not found.`);
       // The first stream's report as before (this process's own, or the one named), with `ok`
-      // and `failure` about every stream, and each stream's report under `streams`.
-      const failed = r.streams.find((s) => !s.ok);
+      // and `failure` about every stream, each stream's report under `streams`, and the
+      // gateways that did not answer under `unreachable`.
+      const failed = r.streams.find((s) => !s.ok && s.failure);
+      const unreachable = r.streams.filter((s) => s.unreachable !== undefined).map((s) => ({ stream: s.stream, reason: s.unreachable! }));
       return {
         ...r.streams[0]!,
         ok: r.ok,
         ...(failed?.failure ? { failure: { ...failed.failure, stream: failed.stream } } : {}),
+        ...(unreachable.length ? { unreachable } : {}),
         streams: r.streams,
       };
+    },
+  );
+
+  // This process's own stores, file by file, for a platform that verifies them itself.
+  auditStoreRoutes(app, async (caller) => (await allStreams(caller)).filter((s): s is AuditStream => 'dir' in s), callerOf, auditReaders);
+}
+
+/** The files a store's chain and checkpoints are in (FORMAT.md); nothing else is served. */
+const STORE_FILE = /^(segment|checkpoints)-[0-9]{6,}\.log$/;
+
+/** GET /audit/store (the files of one of this process's own streams) and /audit/store/{file}
+ * (one file as it is on disk): what a platform copies to verify a remote gateway's stream under
+ * the key it has registered, without taking that gateway's word for it. */
+function auditStoreRoutes(
+  app: FastifyInstance,
+  localStreams: (caller: StreamCaller) => Promise<readonly AuditStream[]>,
+  callerOf: (req: { headers: { authorization?: string } }) => StreamCaller,
+  roles: readonly ApiRole[],
+): void {
+  const query = { type: 'object', additionalProperties: false, properties: { stream: { type: 'string', maxLength: 100 } } } as const;
+  const storeOf = async (stream: string | undefined, caller: StreamCaller): Promise<AuditStream> => {
+    const streams = await localStreams(caller);
+    const s = stream === undefined ? streams[0] : streams.find((x) => x.name === stream);
+    if (!s) throw notFound(`Audit stream '${stream ?? ''}' is not kept by this process.`);
+    return s;
+  };
+
+  app.get<{ Querystring: { stream?: string } }>(
+    '/audit/store',
+    { config: { roles, action: 'audit.export' }, schema: { tags: ['audit'], querystring: query } },
+    async (req) => {
+      const s = await storeOf(req.query.stream, callerOf(req));
+      const names = (await readdir(s.dir)).filter((n) => STORE_FILE.test(n)).sort();
+      const files = await Promise.all(names.map(async (name) => ({ name, bytes: (await stat(path.join(s.dir, name))).size })));
+      return { stream: s.name, files };
+    },
+  );
+
+  app.get<{ Params: { file: string }; Querystring: { stream?: string } }>(
+    '/audit/store/:file',
+    {
+      config: { roles, action: 'audit.export' },
+      schema: {
+        tags: ['audit'],
+        querystring: query,
+        params: { type: 'object', required: ['file'], properties: { file: { type: 'string', pattern: STORE_FILE.source } } },
+      },
+    },
+    async (req, reply) => {
+      const s = await storeOf(req.query.stream, callerOf(req));
+      const file = path.join(s.dir, req.params.file);
+      try {
+        await stat(file);
+      } catch {
+        throw notFound(`Audit store file '${req.params.file}' was not found.`);
+      }
+      return reply.type('application/octet-stream').send(createReadStream(file));
     },
   );
 }
