@@ -187,7 +187,7 @@ export async function openGatewayAudit(options: PlatformOptions, host: Host, d: 
 
 /** `up` ran here: it leaves its client config, and its audit volume's image or ciphertext dir
  * (`volumes/platform-audit.*`) whichever backend made it. */
-function isPlatformDataDir(p: PlatformPaths): boolean {
+export function isPlatformDataDir(p: PlatformPaths): boolean {
   if (existsSync(p.clientConfig)) return true;
   try {
     return readdirSync(p.volumesDir).some((n) => n.startsWith('platform-audit.'));

@@ -19,7 +19,8 @@ import { AuditFailureAlerts } from '../services/platform-alerts.js';
 import type { PlatformOptions } from './options.js';
 import { started, stopInOrder, type Part } from './parts.js';
 import { openHost, prepareDataDir } from './host.js';
-import { openGatewayAudit, type AuditPart } from './audit-part.js';
+import { isPlatformDataDir, openGatewayAudit, type AuditPart } from './audit-part.js';
+import { followAttached, type AttachedPart } from './attached-part.js';
 import { connectGatewayCatalog, followCatalog, type CatalogPart, type SnapshotPart } from './catalog-part.js';
 import { startThreat } from './threat-part.js';
 import { apiUrl, startApi, type ApiPart } from './api-part.js';
@@ -104,9 +105,21 @@ export class GatewayProcess {
     const pools: PoolStatsSource = { poolStats: (server) => this.gatewayPart?.gateway.pools.poolStats(server) ?? [] };
     poolMetrics(metrics, () => snapshots.snapshot.servers.keys(), pools);
     const connections = new MaintenanceConnections(paths);
-    // Attached servers through the platform's relays on this host (their sockets are in its run dir).
-    connections.useAttached(attachedFromCatalog(host, snapshots, log));
-    this.maintenance = { connections, stop: () => connections.closePools() };
+    // Attached servers: on the platform's host through its relays (their sockets are in its run
+    // dir); on another host through relays of this process's own.
+    let relays: AttachedPart | null = null;
+    if (isPlatformDataDir(paths)) connections.useAttached(attachedFromCatalog(host, snapshots, log));
+    else {
+      relays = followAttached(host, { snapshots, maintenance: connections, bus, log });
+      await relays.sync();
+    }
+    this.maintenance = {
+      connections,
+      stop: async () => {
+        await relays?.stop();
+        await connections.closePools();
+      },
+    };
     const { engine } = await startThreat(o, host, { bus, log, db, snapshots, consoleUrl: () => this.apiUrl });
     this.threatEngine = engine;
     this.tier = await joinTier(this.catalog, host, {

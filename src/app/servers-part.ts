@@ -10,10 +10,8 @@ import { KeysRepo } from '../catalog/keys-repo.js';
 import { ServerParametersRepo } from '../catalog/server-parameters-repo.js';
 import type { SnapshotStore } from '../catalog/snapshot.js';
 import { ManagedServers } from '../engine/managed-servers.js';
-import { AttachedServers, type AttachedSpec } from '../engine/attached/attached-servers.js';
-import { endpointText, parseEndpoints } from '../engine/attached/endpoints.js';
-import { SecretSealer } from '../host/secrets.js';
-import type { CatalogSnapshot } from '../catalog/snapshot.js';
+import type { AttachedServers } from '../engine/attached/attached-servers.js';
+import { endpointText } from '../engine/attached/endpoints.js';
 import { nestedAuditOnly } from '../engine/server-libraries.js';
 import { findPgBinaries } from '../host/pg-binaries.js';
 import { EncryptedVolume } from '../storage/encrypted-volume.js';
@@ -21,7 +19,7 @@ import { DEFAULT_BACKUP_INTERVAL_MS, DirectoryRepository, rewrapBackupKeys, type
 import { PgAuditIngest } from '../audit/pgaudit-ingest.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { DEFAULT_KEY_CHECK_INTERVAL_MS, KeyService } from '../services/key-service.js';
-import { ServerService, maintenancePasswordAad } from '../services/server-service.js';
+import { ServerService } from '../services/server-service.js';
 import { ConfigurationService } from '../services/configuration-service.js';
 import { DEFAULT_BACKUP_RETENTION_DAYS, scheduleBackups } from '../services/backup-schedule.js';
 import { publishServerEvents, reportKeyLost, type ThreatAlerts } from '../services/platform-alerts.js';
@@ -30,6 +28,7 @@ import type { PoolStatsSource } from '../gateway/pool/types.js';
 import { GiB, type Host } from './host.js';
 import type { PlatformOptions } from './options.js';
 import type { Part } from './parts.js';
+import { followAttached } from './attached-part.js';
 
 /** The gateway's index of open sessions, which pgAudit lines are matched to. */
 type IngestSessions = ConstructorParameters<typeof PgAuditIngest>[0]['sessions'];
@@ -103,29 +102,11 @@ export function buildServers(options: PlatformOptions, host: Host, d: ServersDep
   const nameOf = (id: number) => [...d.snapshots.snapshot.servers.values()].find((s) => s.id === id)?.name ?? String(id);
   publishServerEvents(servers, d.bus, nameOf);
   // Attached servers: PostgreSQL an HA engine runs elsewhere, reached through a local relay to
-  // the current primary; their maintenance passwords are sealed in the catalog under a key of
-  // this platform's root.
-  const sealer = new SecretSealer(host.kekRoot, 'attached-maintenance');
-  const attached = new AttachedServers(p.runDir);
-  servers.maintenance.useAttached(attached);
-  attached.on('failover', (id, from, to) =>
-    d.bus.publish({ type: 'server.failover', time: now(), server: nameOf(id), details: { from: endpointText(from), to: endpointText(to) } }),
-  );
-  attached.on('unreachable', (id, err) => d.log.warn({ server: nameOf(id), err: err.message }, 'attached server: no primary reached'));
-  let syncing: Promise<void> = Promise.resolve();
-  const syncAttached = () => {
-    syncing = syncing
-      .then(async () => {
-        const specs = attachedSpecs(d.snapshots.snapshot, (sealed, name) => sealer.open(sealed, maintenancePasswordAad(name)), d.log);
-        for (const s of specs) if (!attached.has(s.id)) await servers.maintenance.closePool(s.id);
-        await attached.sync(specs);
-      })
-      .catch((err: Error) => d.log.error({ err }, 'attached servers could not be brought in step with the catalog'));
-    return syncing;
-  };
-  d.snapshots.on('updated', () => void syncAttached());
+  // the current primary (attached-part.ts).
+  const attachedPart = followAttached(host, { snapshots: d.snapshots, maintenance: servers.maintenance, bus: d.bus, log: d.log });
+  const { attached } = attachedPart;
   const serverService = new ServerService(repo, servers, host.hostId, d.pools, {
-    sealMaintenancePassword: (password, name) => sealer.seal(password, maintenancePasswordAad(name)),
+    sealMaintenancePassword: (password, name) => attachedPart.seal(password, name),
     primary: (id) => {
       const e = attached.primary(id);
       return e ? endpointText(e) : null;
@@ -140,32 +121,14 @@ export function buildServers(options: PlatformOptions, host: Host, d: ServersDep
     keys,
     servers,
     attached,
-    syncAttached,
+    syncAttached: attachedPart.sync,
     serverService,
     configurations,
     stop: async () => {
-      await attached.closeAll();
+      await attachedPart.stop();
       await servers.stopAll();
     },
   };
-}
-
-/** The snapshot's attached servers as relays need them; one whose password cannot be opened
- * (sealed by another platform key, altered) is left out and said so: it is refused, not guessed. */
-function attachedSpecs(snap: CatalogSnapshot, open: (sealed: string, name: string) => string, log: Logger): AttachedSpec[] {
-  const out: AttachedSpec[] = [];
-  for (const s of snap.servers.values()) {
-    if (!isAttached(s)) continue;
-    const endpoints = parseEndpoints(s.endpoints ?? []);
-    try {
-      if (typeof endpoints === 'string') throw new Error(endpoints);
-      if (!s.tlsCa || !s.maintenanceUser || !s.maintenancePasswordSealed) throw new Error('its attachment is incomplete');
-      out.push({ id: s.id, name: s.name, endpoints, ca: s.tlsCa, user: s.maintenanceUser, password: open(s.maintenancePasswordSealed, s.name) });
-    } catch (err) {
-      log.error({ server: s.name, err: (err as Error).message }, 'attached server left unreachable');
-    }
-  }
-  return out;
 }
 
 /** Managed servers back in the state they were in: parameters and audit settings in the engine
