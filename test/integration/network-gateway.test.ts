@@ -28,6 +28,9 @@ before(async () => {
   ca = readFileSync(t.platform.paths.caCert, 'utf8');
   const r = await t.cli(['server', 'create', SERVER, '--admin-user', 'alice', '--admin-password', PASSWORD]);
   assert.equal(r.code, 0, r.stderr);
+  // The gateway decides from its snapshot, which the change feed brings up to date a moment
+  // after the API answered (longer on a loaded machine): until then it says the server is being created.
+  await until('the server Ready in the gateway snapshot', async () => t.platform.snapshots.snapshot.servers.get(SERVER)?.state === 'Ready', 30_000, 50);
   linkPort = t.platform.gateway.portOf('private-link')!;
 });
 after(async () => {
