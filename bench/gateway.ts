@@ -72,7 +72,7 @@ const { values: flags } = parseArgs({
     /** No native floor legs (native/floor, built with cargo when the bench runs). */
     'no-native-floor': { type: 'boolean', default: false },
     /** Native floor threading (the first gets the plain leg names, others a -runtime suffix). */
-    'native-runtimes': { type: 'string', default: 'multi' },
+    'native-runtimes': { type: 'string', default: 'percore' },
   },
 });
 const cpuProf = flags['cpu-prof']!;

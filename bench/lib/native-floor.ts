@@ -17,8 +17,8 @@ const binary = path.join(repo, 'native/floor/target/release/pgwarden-floor');
 
 export type NativeBackend = 'rustls' | 'openssl';
 /** multi: one work-stealing tokio runtime, a worker per core; percore: a single-threaded
- * runtime per core, each accepting on the shared listener. */
-export type NativeRuntime = 'multi' | 'percore';
+ * runtime per core, each accepting on the shared listener; single: one thread in all. */
+export type NativeRuntime = 'multi' | 'percore' | 'single';
 
 export interface NativeFloor {
   readonly port: number;
@@ -61,7 +61,8 @@ export async function startNativeFloor(opts: {
   threads?: number;
 }): Promise<NativeFloor> {
   const args = ['--backend', opts.backend, '--cert', opts.tls.certFile, '--key', opts.tls.keyFile, '--socket', opts.socketPath];
-  args.push('--listen', '127.0.0.1:0', '--runtime', opts.runtime, '--threads', String(opts.threads ?? os.availableParallelism()));
+  const threads = opts.runtime === 'single' ? 1 : (opts.threads ?? os.availableParallelism());
+  args.push('--listen', '127.0.0.1:0', '--runtime', opts.runtime === 'multi' ? 'multi' : 'percore', '--threads', String(threads));
   const child: ChildProcess = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let stopped = false;

@@ -28,7 +28,7 @@ impl Args {
         let (mut backend, mut cert, mut key, mut socket) = (None, None, None, None);
         let mut listen = "127.0.0.1:0".to_string();
         let mut threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let mut runtime = RuntimeKind::Multi;
+        let mut runtime = RuntimeKind::PerCore;
         while let Some(flag) = it.next() {
             let value = it.next().ok_or(format!("{flag} needs a value"))?;
             match flag.as_str() {
