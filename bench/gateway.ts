@@ -43,7 +43,7 @@ import { monotonicUs, summarizeProfile, type Window } from './lib/cpuprofile.js'
 import { inclusiveTimes } from './lib/cpuprofile-inclusive.js';
 import { fixed, goal, table } from './lib/format.js';
 import { startNodeFloor, type NodeFloor } from './lib/node-floor.js';
-import { buildNativeFloor, startNativeFloor, type NativeBackend, type NativeFloor, type NativeRuntime } from './lib/native-floor.js';
+import { buildNativeFloor, startNativeFloor, userCpuMs, type NativeBackend, type NativeFloor, type NativeRuntime } from './lib/native-floor.js';
 import type { FloorVariant } from './lib/node-floor-server.js';
 import { processCpuMs, processWithChildrenCpuMs, serverCpuMs } from './lib/proc-cpu.js';
 import { apiTarget } from './lib/audit-settings.js';
@@ -148,6 +148,8 @@ interface Aggregate {
 const results = new Map<Leg, Map<Kind, PgbenchResult[]>>();
 /** CPU ms of the leg's proxy process and of the server, and transactions, per (leg, kind). */
 const cpu = new Map<string, { proxyMs: number; serverMs: number; tx: number }>();
+/** User-mode CPU ms of the floor legs' processes, per (leg, kind): TLS and relay code alone. */
+const userCpu = new Map<string, number>();
 const windows: Record<'data' | 'connect', Window[]> = { data: [], connect: [] };
 
 function record(leg: Leg, kind: Kind, r: PgbenchResult): void {
@@ -305,6 +307,7 @@ await runBench(async () => {
           const start = monotonicUs();
           const proxyCpu = (of: number) => (of === platform.pid ? processWithChildrenCpuMs(of, 'worker-main.js') : processCpuMs(of));
           const proxy0 = pid === null ? 0 : proxyCpu(pid);
+          const user0 = pid !== null && leg.includes('floor') ? userCpuMs(pid) : 0;
           const server0 = serverCpuMs(direct.pid);
           const r = await selectOnly(t, p.run);
           // A backend that is exiting is counted once the postmaster has reaped it.
@@ -315,6 +318,9 @@ await runBench(async () => {
             serverMs: c.serverMs + serverCpuMs(direct.pid) - server0,
             tx: c.tx + r.transactions,
           });
+          if (pid !== null && leg.includes('floor')) {
+            userCpu.set(`${leg}/${p.kind}`, (userCpu.get(`${leg}/${p.kind}`) ?? 0) + userCpuMs(pid) - user0);
+          }
           if (leg === 'gateway') windows[p.profile].push({ startUs: start, endUs: monotonicUs() });
           record(leg, p.kind, r);
           line.push(`${leg} ${fixed(r.tps, 0)} tps`);
@@ -415,12 +421,13 @@ function floorTable(): void {
         PHASES.find((p) => p.kind === kind)!.title,
         fixed(a.tps, 0),
         fixed(c ? (1000 * c.proxyMs) / c.tx : null, 1),
+        fixed(c ? (1000 * (userCpu.get(`${leg}/${kind}`) ?? NaN)) / c.tx : null, 1),
         fixed(d ? a.tps / d.tps : null),
         fixed(b ? a.tps / b.tps : null),
       ]);
     }
   }
-  if (rows.length) console.log(table(['floor leg', 'run', 'tps (mean)', 'proxy CPU µs/tx', '/direct', '/pgbouncer'], rows));
+  if (rows.length) console.log(table(['floor leg', 'run', 'tps (mean)', 'proxy CPU µs/tx', 'of it user µs/tx', '/direct', '/pgbouncer'], rows));
 }
 
 function printSubsystems(file: string, w: Window[], kinds: Kind[]): void {

@@ -3,7 +3,7 @@
 // `npm test` never need cargo); when cargo or the crates are missing the legs are skipped.
 // Started in its own process, so its CPU time is its own in /proc; stopped by its PID.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,5 +92,22 @@ export async function startNativeFloor(opts: {
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+let tickMs = 0;
+/** utime alone of one process, ms: the TLS library and the relay's own code, without the
+ * kernel's socket work (the same for every floor), so rustls and OpenSSL compare directly. */
+export function userCpuMs(pid: number): number {
+  if (!tickMs) {
+    const hz = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim());
+    tickMs = 1000 / (hz || 100);
+  }
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesized command name; utime is field 14.
+    return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[14 - 3]) * tickMs;
+  } catch {
+    return NaN; // gone
   }
 }
