@@ -13,7 +13,9 @@ import type { TlsFiles } from './tls-files.js';
 // dist/bench/lib → the repository root.
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const manifest = path.join(repo, 'native/floor/Cargo.toml');
-const binary = path.join(repo, 'native/floor/target/release/pgwarden-floor');
+// Its own target dir whatever CARGO_TARGET_DIR says, so the binary is where the bench looks.
+const target = path.join(repo, 'native/floor/target');
+const binary = path.join(target, 'release/pgwarden-floor');
 
 export type NativeBackend = 'rustls' | 'openssl';
 /** multi: one work-stealing tokio runtime, a worker per core; percore: a single-threaded
@@ -39,7 +41,7 @@ export function buildNativeFloor(): string | null {
   const bin = cargo();
   if (!bin) return 'cargo is not installed';
   const build = (offline: boolean) =>
-    spawnSync(bin, ['build', '--release', '--quiet', ...(offline ? ['--offline'] : []), '--manifest-path', manifest], {
+    spawnSync(bin, ['build', '--release', '--quiet', ...(offline ? ['--offline'] : []), '--manifest-path', manifest, '--target-dir', target], {
       encoding: 'utf8',
       maxBuffer: 64 * 1024 * 1024,
     });
