@@ -5,7 +5,7 @@
 //! PostgreSQL does SCRAM itself over that socket; nothing here parses past the first 8 bytes.
 //!
 //! Usage: pgwarden-floor --backend rustls|openssl --cert FILE --key FILE --socket PATH
-//!          [--listen 127.0.0.1:0] [--threads N] [--runtime multi|percore]
+//!          [--listen 127.0.0.1:0] [--threads N (default: the cores)] [--runtime percore|multi]
 //! Prints `ready PORT` on stdout once it listens; runs until killed (SIGTERM ends it).
 mod args;
 mod preamble;
