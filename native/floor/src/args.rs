@@ -27,7 +27,9 @@ impl Args {
     pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         let (mut backend, mut cert, mut key, mut socket) = (None, None, None, None);
         let mut listen = "127.0.0.1:0".to_string();
-        let mut threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let mut threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         let mut runtime = RuntimeKind::PerCore;
         while let Some(flag) = it.next() {
             let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -43,7 +45,11 @@ impl Args {
                 "--key" => key = Some(value),
                 "--socket" => socket = Some(Arc::from(value.as_str())),
                 "--listen" => listen = value,
-                "--threads" => threads = value.parse().map_err(|_| format!("bad --threads {value}"))?,
+                "--threads" => {
+                    threads = value
+                        .parse()
+                        .map_err(|_| format!("bad --threads {value}"))?
+                }
                 "--runtime" => {
                     runtime = match value.as_str() {
                         "multi" => RuntimeKind::Multi,

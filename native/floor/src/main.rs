@@ -34,8 +34,11 @@ fn main() {
         Ok(a) => Arc::new(a),
         Err(e) => fail(&format!("TLS setup: {e}")),
     };
-    let listener = StdListener::bind(&args.listen).unwrap_or_else(|e| fail(&format!("listen {}: {e}", args.listen)));
-    listener.set_nonblocking(true).unwrap_or_else(|e| fail(&e.to_string()));
+    let listener = StdListener::bind(&args.listen)
+        .unwrap_or_else(|e| fail(&format!("listen {}: {e}", args.listen)));
+    listener
+        .set_nonblocking(true)
+        .unwrap_or_else(|e| fail(&e.to_string()));
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     println!("ready {port}");
     let _ = std::io::stdout().flush();
@@ -55,7 +58,9 @@ fn main() {
         RuntimeKind::PerCore => {
             let mut threads = Vec::new();
             for _ in 0..args.threads {
-                let l = listener.try_clone().unwrap_or_else(|e| fail(&e.to_string()));
+                let l = listener
+                    .try_clone()
+                    .unwrap_or_else(|e| fail(&e.to_string()));
                 let (acceptor, socket) = (acceptor.clone(), args.socket.clone());
                 threads.push(std::thread::spawn(move || {
                     let rt = tokio::runtime::Builder::new_current_thread()

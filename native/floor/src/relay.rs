@@ -12,7 +12,12 @@ use crate::tls::Acceptor;
 /// TLS record series, as PgBouncer's sbuf does with its packet buffer.
 const BUFFER: usize = 64 * 1024;
 
-pub async fn connection(mut tcp: TcpStream, acceptor: &Acceptor, socket: &str, timeout: Duration) -> io::Result<()> {
+pub async fn connection(
+    mut tcp: TcpStream,
+    acceptor: &Acceptor,
+    socket: &str,
+    timeout: Duration,
+) -> io::Result<()> {
     let go = tokio::time::timeout(timeout, preamble::negotiate(&mut tcp))
         .await
         .unwrap_or(Ok(false))?;
@@ -24,7 +29,9 @@ pub async fn connection(mut tcp: TcpStream, acceptor: &Acceptor, socket: &str, t
     match acceptor {
         #[cfg(feature = "rustls")]
         Acceptor::Rustls(a) => {
-            let tls = tokio::time::timeout(timeout, a.accept(tcp)).await.map_err(|_| io::ErrorKind::TimedOut)??;
+            let tls = tokio::time::timeout(timeout, a.accept(tcp))
+                .await
+                .map_err(|_| io::ErrorKind::TimedOut)??;
             pipe(tls, socket).await
         }
         #[cfg(feature = "openssl")]

@@ -53,16 +53,22 @@ fn rustls_acceptor(cert: &str, key: &str) -> Result<Acceptor, Box<dyn std::error
     config.ignore_client_order = true;
     config.send_tls13_tickets = 0;
     config.alpn_protocols = vec![b"postgresql".to_vec()];
-    Ok(Acceptor::Rustls(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+    Ok(Acceptor::Rustls(tokio_rustls::TlsAcceptor::from(Arc::new(
+        config,
+    ))))
 }
 
 #[cfg(feature = "openssl")]
 fn openssl_context(cert: &str, key: &str) -> Result<Acceptor, openssl::error::ErrorStack> {
-    use openssl::ssl::{select_next_proto, AlpnError, SslContext, SslFiletype, SslMethod, SslOptions, SslVersion};
+    use openssl::ssl::{
+        select_next_proto, AlpnError, SslContext, SslFiletype, SslMethod, SslOptions, SslVersion,
+    };
 
     let mut b = SslContext::builder(SslMethod::tls_server())?;
     b.set_min_proto_version(Some(SslVersion::TLS1_2))?;
-    b.set_ciphersuites("TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256")?;
+    b.set_ciphersuites(
+        "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256",
+    )?;
     b.set_cipher_list("ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256")?;
     b.set_groups_list("X25519:P-256:P-384")?;
     b.set_options(SslOptions::CIPHER_SERVER_PREFERENCE | SslOptions::NO_TICKET);
@@ -73,14 +79,22 @@ fn openssl_context(cert: &str, key: &str) -> Result<Acceptor, openssl::error::Er
     b.set_certificate_chain_file(cert)?;
     b.set_private_key_file(key, SslFiletype::PEM)?;
     b.check_private_key()?;
-    b.set_alpn_select_callback(|_, offered| select_next_proto(b"\x0apostgresql", offered).ok_or(AlpnError::NOACK));
+    b.set_alpn_select_callback(|_, offered| {
+        select_next_proto(b"\x0apostgresql", offered).ok_or(AlpnError::NOACK)
+    });
     Ok(Acceptor::Openssl(b.build()))
 }
 
 #[cfg(feature = "openssl")]
-pub async fn openssl_accept(ctx: &openssl::ssl::SslContext, tcp: tokio::net::TcpStream) -> io::Result<tokio_openssl::SslStream<tokio::net::TcpStream>> {
+pub async fn openssl_accept(
+    ctx: &openssl::ssl::SslContext,
+    tcp: tokio::net::TcpStream,
+) -> io::Result<tokio_openssl::SslStream<tokio::net::TcpStream>> {
     let ssl = openssl::ssl::Ssl::new(ctx).map_err(io::Error::other)?;
     let mut stream = tokio_openssl::SslStream::new(ssl, tcp).map_err(io::Error::other)?;
-    std::pin::Pin::new(&mut stream).accept().await.map_err(io::Error::other)?;
+    std::pin::Pin::new(&mut stream)
+        .accept()
+        .await
+        .map_err(io::Error::other)?;
     Ok(stream)
 }
