@@ -21,6 +21,8 @@
 // process are printed, counted over the gateway runs only.
 // Run: npm run bench:gateway [-- --cpu-prof [--cpu-prof-dir DIR]] [--seconds 15] [--connect-seconds 10] [--rounds 3]
 //   [--floor-variants pipe,onread] (more floor legs: an A/B of relay read paths in one run)
+//   [--no-native-floor] [--native-runtimes percore,multi,single] (the native floor legs, native/floor:
+//   native-floor-rustls and native-floor-openssl, built with cargo on demand; skipped without it)
 // (--cpu-prof-dir keeps the .cpuprofile, e.g. for Chrome DevTools; by default it goes with the temp dir)
 // (about 2.5 minutes on 2 cores; not a timed test, gates nothing)
 import path from 'node:path';
@@ -41,6 +43,7 @@ import { monotonicUs, summarizeProfile, type Window } from './lib/cpuprofile.js'
 import { inclusiveTimes } from './lib/cpuprofile-inclusive.js';
 import { fixed, goal, table } from './lib/format.js';
 import { startNodeFloor, type NodeFloor } from './lib/node-floor.js';
+import { buildNativeFloor, startNativeFloor, userCpuMs, type NativeBackend, type NativeFloor, type NativeRuntime } from './lib/native-floor.js';
 import type { FloorVariant } from './lib/node-floor-server.js';
 import { processCpuMs, processWithChildrenCpuMs, serverCpuMs } from './lib/proc-cpu.js';
 import { apiTarget } from './lib/audit-settings.js';
@@ -66,6 +69,10 @@ const { values: flags } = parseArgs({
     'no-session-persistent': { type: 'boolean', default: false },
     /** Gateway processes (`up --gateway-workers N`); the gateway's CPU is all of theirs. */
     'gateway-workers': { type: 'string', default: '1' },
+    /** No native floor legs (native/floor, built with cargo when the bench runs). */
+    'no-native-floor': { type: 'boolean', default: false },
+    /** Native floor threading (the first gets the plain leg names, others a -runtime suffix). */
+    'native-runtimes': { type: 'string', default: 'percore' },
   },
 });
 const cpuProf = flags['cpu-prof']!;
@@ -80,6 +87,15 @@ const WARMUP: SelectOnlyRun = { clients: 16, threads: 2, seconds: 3, connectEach
 type Leg = string; // direct, pgbouncer, gateway, node-floor[-variant]
 const FLOOR_VARIANTS = flags['floor-variants']!.split(',').filter(Boolean) as FloorVariant[];
 const floorLeg = (v: FloorVariant, i: number) => (i === 0 ? 'node-floor' : `node-floor-${v}`);
+const NATIVE_BACKENDS: NativeBackend[] = ['rustls', 'openssl'];
+const NATIVE_RUNTIMES = flags['native-runtimes']!.split(',').filter(Boolean) as NativeRuntime[];
+const nativeLeg = (b: NativeBackend, r: NativeRuntime, i: number) => `native-floor-${b}${i === 0 ? '' : `-${r}`}`;
+/** The native legs asked for: all of them, unless --legs names some or --no-native-floor. */
+const NATIVE_LEGS = flags['no-native-floor']
+  ? []
+  : NATIVE_RUNTIMES.flatMap((r, i) => NATIVE_BACKENDS.map((b) => ({ backend: b, runtime: r, leg: nativeLeg(b, r, i) }))).filter(
+      (n) => !flags.legs || flags.legs.split(',').includes(n.leg),
+    );
 type Kind = 'persistent' | 'oneClient' | 'perConnection' | 'perConnectionOne';
 interface Phase {
   readonly kind: Kind;
@@ -132,6 +148,8 @@ interface Aggregate {
 const results = new Map<Leg, Map<Kind, PgbenchResult[]>>();
 /** CPU ms of the leg's proxy process and of the server, and transactions, per (leg, kind). */
 const cpu = new Map<string, { proxyMs: number; serverMs: number; tx: number }>();
+/** User-mode CPU ms of the floor legs' processes, per (leg, kind): TLS and relay code alone. */
+const userCpu = new Map<string, number>();
 const windows: Record<'data' | 'connect', Window[]> = { data: [], connect: [] };
 
 function record(leg: Leg, kind: Kind, r: PgbenchResult): void {
@@ -166,13 +184,16 @@ await runBench(async () => {
   const options = { ...benchOptions(path.join(root, 'data')), gatewayWorkers: Math.max(1, Number(flags['gateway-workers'])) };
   const paths = platformPaths(options.dataDir);
   console.log(
-    `gateway benchmark: pgbench -S (scale 1) over TLS (sslmode=require), SCRAM-SHA-256; legs direct, pgbouncer, gateway, ${FLOOR_VARIANTS.map(floorLeg).join(', ')} ` +
+    `gateway benchmark: pgbench -S (scale 1) over TLS (sslmode=require), SCRAM-SHA-256; legs direct, pgbouncer, gateway, ${[...FLOOR_VARIANTS.map(floorLeg), ...NATIVE_LEGS.map((n) => n.leg)].join(', ')} ` +
       `alternating in rounds; ${WARMUP.seconds} s warm-up per leg${cpuProf ? '; gateway process under node --cpu-prof' : ''}`,
   );
   for (const p of PHASES) {
     console.log(`  ${p.title} (-c ${p.run.clients} -j ${p.run.threads}): ${p.rounds} × ${p.run.seconds} s per leg`);
   }
   console.log(`data dir ${options.dataDir}; gateway processes: ${options.gatewayWorkers}`);
+  // Built before the platform starts, so the compile does not run beside it.
+  const nativeSkipped = NATIVE_LEGS.length ? buildNativeFloor() : null;
+  if (nativeSkipped) console.log(`native floor legs: SKIPPED, ${nativeSkipped}`);
 
   const profileDir = flags['cpu-prof-dir'] ? path.resolve(flags['cpu-prof-dir']) : path.join(root, 'profiles');
   const platform = await ChildPlatform.start(options, cpuProf ? profileDir : null, flags['node-arg']);
@@ -233,6 +254,20 @@ await runBench(async () => {
     const leg = floorLeg(variant, i);
     legs.push({ leg, target: target(leg, floor.port, ADMIN), pid: floor.pid, persistentOnly: true });
   }
+  // The native floor: the same relay as node-floor, in Rust, one process per TLS backend.
+  const natives: NativeFloor[] = [];
+  for (const n of nativeSkipped ? [] : NATIVE_LEGS) {
+    const socketPath = path.join(paths.serverSocketDir(id), `.s.PGSQL.${direct.port}`);
+    // A floor that does not start (a broken build, a TLS setting its library refuses) costs its
+    // leg, not the run.
+    const floor = await startNativeFloor({ tls, socketPath, backend: n.backend, runtime: n.runtime }).catch((err: Error) => {
+      console.log(`${n.leg}: SKIPPED, ${err.message}`);
+      return null;
+    });
+    if (!floor) continue;
+    natives.push(floor);
+    legs.push({ leg: n.leg, target: target(n.leg, floor.port, ADMIN), pid: floor.pid, persistentOnly: true });
+  }
   if (flags.legs) {
     const keep = new Set(flags.legs.split(','));
     legs.splice(0, legs.length, ...legs.filter((l) => keep.has(l.leg)));
@@ -278,6 +313,7 @@ await runBench(async () => {
           const start = monotonicUs();
           const proxyCpu = (of: number) => (of === platform.pid ? processWithChildrenCpuMs(of, 'worker-main.js') : processCpuMs(of));
           const proxy0 = pid === null ? 0 : proxyCpu(pid);
+          const user0 = pid !== null && leg.includes('floor') ? userCpuMs(pid) : 0;
           const server0 = serverCpuMs(direct.pid);
           const r = await selectOnly(t, p.run);
           // A backend that is exiting is counted once the postmaster has reaped it.
@@ -288,6 +324,9 @@ await runBench(async () => {
             serverMs: c.serverMs + serverCpuMs(direct.pid) - server0,
             tx: c.tx + r.transactions,
           });
+          if (pid !== null && leg.includes('floor')) {
+            userCpu.set(`${leg}/${p.kind}`, (userCpu.get(`${leg}/${p.kind}`) ?? 0) + userCpuMs(pid) - user0);
+          }
           if (leg === 'gateway') windows[p.profile].push({ startUs: start, endUs: monotonicUs() });
           record(leg, p.kind, r);
           line.push(`${leg} ${fixed(r.tps, 0)} tps`);
@@ -304,6 +343,7 @@ await runBench(async () => {
   } finally {
     if (poolMode !== 'none') await setPoolMode(api, SERVER, 'none').catch(() => undefined);
     for (const f of floors) await f.stop();
+    for (const f of natives) await f.stop();
     await bouncer?.stop();
     await direct.stop();
     await platform.call({ cmd: 'startServerProcess', id }); // back under the platform, as it was
@@ -364,10 +404,36 @@ function report(): void {
       rows,
     ),
   );
+  floorTable();
   console.log(
-    "proxy CPU: utime+stime from /proc of the gateway's platform child, of PgBouncer, of the node floor, over each leg's runs, per transaction; " +
+    "proxy CPU: utime+stime from /proc of the gateway's platform child, of PgBouncer, of the node and native floors, over each leg's runs, per transaction; " +
       'server CPU: the postmaster and its backends (reaped ones included). /proc counts in 10 ms ticks.',
   );
+}
+
+/** The floors (node and native) against direct PostgreSQL and PgBouncer, per persistent run. */
+function floorTable(): void {
+  const rows: string[][] = [];
+  for (const leg of results.keys()) {
+    if (!leg.includes('floor')) continue;
+    for (const kind of ['persistent', 'oneClient'] as const) {
+      const a = aggregate(leg, kind);
+      if (!a) continue;
+      const c = cpu.get(`${leg}/${kind}`);
+      const d = aggregate('direct', kind);
+      const b = aggregate('pgbouncer', kind);
+      rows.push([
+        leg,
+        PHASES.find((p) => p.kind === kind)!.title,
+        fixed(a.tps, 0),
+        fixed(c ? (1000 * c.proxyMs) / c.tx : null, 1),
+        fixed(c ? (1000 * (userCpu.get(`${leg}/${kind}`) ?? NaN)) / c.tx : null, 1),
+        fixed(d ? a.tps / d.tps : null),
+        fixed(b ? a.tps / b.tps : null),
+      ]);
+    }
+  }
+  if (rows.length) console.log(table(['floor leg', 'run', 'tps (mean)', 'proxy CPU µs/tx', 'of it user µs/tx', '/direct', '/pgbouncer'], rows));
 }
 
 function printSubsystems(file: string, w: Window[], kinds: Kind[]): void {
@@ -440,6 +506,14 @@ function summaryLine(): void {
   console.log(
     `goals (issue 18): gateway/node-floor ≥ 0.95 (${fixed(gwFloor)}): ${goal(gwFloor >= 0.95)}; connect gateway/direct ≥ 2.0 (${fixed(connect)}): ${goal(connect >= 2)}`,
   );
+  const natives = NATIVE_BACKENDS.map((b) => ({ b, a: aggregate(nativeLeg(b, NATIVE_RUNTIMES[0]!, 0), 'persistent') }));
+  if (natives.some((n) => n.a)) {
+    const best = Math.max(...natives.map((n) => n.a?.tps ?? 0));
+    console.log(
+      `native floor: ${natives.map(({ b, a }) => `${b} ${fixed(a?.tps, 0)} tps (${fixed(cpuUs(nativeLeg(b, NATIVE_RUNTIMES[0]!, 0), 'persistent'), 1)} µs/tx)`).join(', ')}; ` +
+        `best/pgbouncer=${fixed(best / tps('pgbouncer', 'persistent'))}`,
+    );
+  }
   console.log(
     `ratio gateway/pgbouncer=${fixed(gwBouncer)} gateway/direct=${fixed(gwDirect)} connect gateway/direct=${fixed(connect)} gateway/node-floor=${fixed(gwFloor)}`,
   );
