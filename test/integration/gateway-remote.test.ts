@@ -12,12 +12,13 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { chownSync, cpSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { chownSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import pg from 'pg';
 import { Cluster } from '../../src/engine/cluster.js';
 import { serviceAccount } from '../../src/host/os-user.js';
 import { platformPaths } from '../../src/host/paths.js';
 import { allowLoopback, startGatewayProcess, startTestPlatform, tempDir, until, type TestPlatform } from '../helpers/platform.js';
+import { startPatroniCluster, type PatroniCluster } from '../helpers/patroni.js';
 
 const SUPERUSER = 'catowner';
 const CATALOG_PASSWORD = 'Remote-Cat-Passw0rd';
@@ -32,6 +33,10 @@ let remote: ChildProcess | undefined;
 let remotePort: number;
 let remoteStream: string;
 let remoteLog = '';
+/** An HA cluster attached to the platform: the remote gateway reaches it through relays of its own. */
+let cluster: PatroniCluster;
+const ATTACHED = 'ha2';
+const ATTACHED_PASSWORD = 'Rem0te-Attach3d-pw!';
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -76,6 +81,27 @@ before(
     const r = await t.cli(['server', 'create', SERVER, '--admin-user', ADMIN, '--admin-password', PASSWORD]);
     assert.equal(r.code, 0, r.stderr);
     await allowLoopback(t, SERVER);
+    cluster = await startPatroniCluster(2);
+    const attach = await t.cli(
+      [
+        'server',
+        'attach',
+        ATTACHED,
+        '--endpoints',
+        cluster.nodes.map((n) => n.endpoint).join(','),
+        '--tls-ca',
+        cluster.caFile,
+        '--maintenance-user',
+        cluster.superuser.user,
+        '--admin-user',
+        ADMIN,
+        '--admin-password',
+        ATTACHED_PASSWORD,
+      ],
+      { PGWARDEN_MAINTENANCE_PASSWORD: cluster.superuser.password },
+    );
+    assert.equal(attach.code, 0, attach.stderr);
+    await allowLoopback(t, ATTACHED);
 
     // The other host's data dir, as the README sets it up: the platform's ca/ and secrets/,
     // without the platform's audit signing keys and volume records (the remote makes its own).
@@ -106,6 +132,7 @@ before(
 after(async () => {
   await stopRemote();
   await t?.stop();
+  await cluster?.stop();
   await catalog?.stop();
   catalog?.destroy();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -190,6 +217,37 @@ test('audit verify on the platform passes over both streams; a wrong registered 
   } finally {
     await t.platform.db.query('update gateways set audit_public_key = $2 where name = $1', [remoteStream, rows[0]!.k]);
   }
+});
+
+test('the remote gateway reaches an attached cluster through a relay of its own (verify-full to the primary)', { timeout: 120_000 }, async () => {
+  const leader = (await cluster.leader())!;
+  const c = new pg.Client({
+    host: '127.0.0.1',
+    port: remotePort,
+    user: `${ADMIN}@${ATTACHED}`,
+    password: ATTACHED_PASSWORD,
+    database: 'postgres',
+    ssl: { rejectUnauthorized: false },
+  });
+  c.on('error', () => undefined);
+  await until('the remote gateway follows the attached server', async () => {
+    try {
+      await c.connect();
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  try {
+    const { rows } = await c.query<{ port: number; r: boolean }>('select inet_server_port() as port, pg_is_in_recovery() as r');
+    assert.deepEqual(rows[0], { port: leader.pgPort, r: false });
+  } finally {
+    await c.end();
+  }
+  // Its own relay socket, in its own run dir: not the platform's.
+  const id = t.platform.snapshots.snapshot.servers.get(ATTACHED)!.id;
+  const rp = platformPaths(path.join(dir, 'remote'));
+  assert.ok(existsSync(path.join(rp.runDir, `a${id}`, '.s.PGSQL.5432')), 'the remote gateway runs its own relay');
 });
 
 test('with the remote gateway stopped, verify says its stream is unreachable (not ok) and search names it missing', { timeout: 120_000 }, async () => {
