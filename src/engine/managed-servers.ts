@@ -22,7 +22,7 @@ import { findPgBinaries } from '../host/pg-binaries.js';
 import type { OsAccount } from '../host/os-user.js';
 import type { ServerAccounts } from '../host/os-accounts.js';
 import { adoptTree } from '../host/ownership.js';
-import { ADMIN_GROUP_ROLE, MAINTENANCE_ROLE, ident, literal } from './roles.js';
+import { ADMIN_GROUP_ROLE, MAINTENANCE_ROLE, adminGroupStatements, ident, literal } from './roles.js';
 import type { PlatformPaths } from '../host/paths.js';
 import { buildScramVerifier } from '../auth/scram/verifier.js';
 import { writeSecretFile } from '../host/secrets.js';
@@ -192,10 +192,7 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
     try {
       const verifier = buildScramVerifier(admin.password);
       const sql = [
-        `create role ${ident(ADMIN_GROUP_ROLE)} nologin`,
-        `grant pg_monitor, pg_signal_backend to ${ident(ADMIN_GROUP_ROLE)}`,
-        `grant all on database postgres to ${ident(ADMIN_GROUP_ROLE)}`,
-        `grant all on schema public to ${ident(ADMIN_GROUP_ROLE)}`,
+        ...adminGroupStatements(),
         `create role ${ident(admin.login)} login createdb createrole nosuperuser noreplication nobypassrls ` +
           `in role ${ident(ADMIN_GROUP_ROLE)} password ${literal(verifier)}`,
       ];
@@ -233,6 +230,8 @@ export class ManagedServers extends EventEmitter<ManagedServerEvents> {
   /** Creates (or re-keys) a token-login role whose password verifier only the platform can
    * answer; `admin` makes it an administrator like the server's own (not a superuser). */
   async ensureTokenRole(id: number, role: string, verifier: string, admin: boolean): Promise<void> {
+    // An attached cluster was not made by pgwarden: its administrators' group may not exist yet.
+    if (admin && !(await this.roleExists(id, ADMIN_GROUP_ROLE))) for (const q of adminGroupStatements()) await this.maintenance.query(id, q);
     const exists = await this.roleExists(id, role);
     const attrs = admin ? `login createdb createrole nosuperuser in role ${ident(ADMIN_GROUP_ROLE)}` : 'login nosuperuser';
     if (exists) await this.maintenance.query(id, `alter role ${ident(role)} login password ${literal(verifier)}`);

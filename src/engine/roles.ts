@@ -44,3 +44,14 @@ export function ident(name: string): string {
 export function literal(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
+
+/** The group every administrator of a server is in (its own and an identity administrator):
+ * monitoring, signalling backends, and all on the postgres database and its public schema. */
+export function adminGroupStatements(): string[] {
+  return [
+    `create role ${ident(ADMIN_GROUP_ROLE)} nologin`,
+    `grant pg_monitor, pg_signal_backend to ${ident(ADMIN_GROUP_ROLE)}`,
+    `grant all on database postgres to ${ident(ADMIN_GROUP_ROLE)}`,
+    `grant all on schema public to ${ident(ADMIN_GROUP_ROLE)}`,
+  ];
+}

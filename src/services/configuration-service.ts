@@ -3,7 +3,7 @@
 // platform-owned configuration file and applied with a reload, or with a restart when asked.
 // A value PostgreSQL refuses (on reload or at start) is rolled back and the error says so.
 import type { ManagedServers } from '../engine/managed-servers.js';
-import type { ServerRecord, ServersRepo } from '../catalog/servers-repo.js';
+import { isAttached, type ServerRecord, type ServersRepo } from '../catalog/servers-repo.js';
 import type { ServerParametersRepo } from '../catalog/server-parameters-repo.js';
 import {
   EXTENSIONS_PARAMETER,
@@ -116,6 +116,7 @@ export class ConfigurationService {
       if (err instanceof ParameterError) throw invalid(err.message);
       throw err;
     }
+    notAttached(s);
     return this.serialized(s.id, async () => {
       if (s.state !== 'Ready' || !this.engine.isRunning(s.id)) {
         throw conflict(`Server '${s.name}' is ${s.state}: start it before changing its parameters.`);
@@ -159,6 +160,7 @@ export class ConfigurationService {
       );
     }
     if (!DATABASE_NAME.test(database)) throw invalid(`Invalid database name '${database}'.`);
+    notAttached(s);
     if (s.state !== 'Ready' || !this.engine.isRunning(s.id)) throw conflict(`Server '${s.name}' is ${s.state}: start it first.`);
     try {
       const r = await this.engine.createExtension(s.id, name, database);
@@ -211,5 +213,15 @@ export class ConfigurationService {
       pendingRestart,
       description: spec.description,
     };
+  }
+}
+
+/** An attached server's parameters and extensions belong to the engine that runs it (Patroni's
+ * configuration, the cluster's own DBA): pgwarden refuses, and says where to do it. */
+function notAttached(s: ServerRecord): void {
+  if (isAttached(s)) {
+    throw conflict(
+      `Server '${s.name}' is attached: its parameters and extensions are set in the engine that runs it (for Patroni, 'patronictl edit-config'), not through pgwarden.`,
+    );
   }
 }

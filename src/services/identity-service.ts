@@ -2,7 +2,7 @@
 // Every principal is a database role whose password only the platform can answer (see
 // auth/principal-keys.ts), so the only way to log in as it is with a token, at the gateway.
 import type { ManagedServers } from '../engine/managed-servers.js';
-import type { ServersRepo, ServerRecord } from '../catalog/servers-repo.js';
+import { isAttached, type ServersRepo, type ServerRecord } from '../catalog/servers-repo.js';
 import type { IdentityAdmin, IdentityPrincipal, IdentityRepo, PrincipalType } from '../catalog/identity-repo.js';
 import type { PrincipalKeys } from '../auth/principal-keys.js';
 import { administratorLoginProblem } from '../engine/roles.js';
@@ -61,7 +61,13 @@ export class IdentityService {
   }
 
   private running(s: ServerRecord): void {
-    if (!this.engine.isRunning(s.id)) throw conflict(`Server '${s.name}' is ${s.state}: start it first.`);
+    if (!this.reachable(s)) throw conflict(`Server '${s.name}' is ${s.state}: start it first.`);
+  }
+
+  /** Roles can be made on it now: a managed server that runs, or an attached one (through its
+   * relay to the current primary, as its maintenance user). */
+  private reachable(s: ServerRecord): boolean {
+    return isAttached(s) || this.engine.isRunning(s.id);
   }
 
   /** True when the role does not exist, or is a token role this platform made (its verifier is
@@ -115,7 +121,7 @@ export class IdentityService {
     const a = await this.repo.admin(s.id);
     if (!a) throw notFound(`Server '${serverName}' has no identity administrator.`);
     await this.repo.deleteAdmin(s.id);
-    if (this.engine.isRunning(s.id)) await this.engine.disableLogin(s.id, a.login);
+    if (this.reachable(s)) await this.engine.disableLogin(s.id, a.login);
   }
 
   async listPrincipals(serverName: string): Promise<IdentityPrincipal[]> {
@@ -150,6 +156,6 @@ export class IdentityService {
   async deletePrincipal(serverName: string, role: string): Promise<void> {
     const s = await this.server(serverName);
     if (!(await this.repo.deletePrincipal(s.id, role))) throw notFound(`Principal '${role}' was not found on server '${serverName}'.`);
-    if (this.engine.isRunning(s.id)) await this.engine.disableLogin(s.id, role);
+    if (this.reachable(s)) await this.engine.disableLogin(s.id, role);
   }
 }

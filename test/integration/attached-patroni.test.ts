@@ -8,14 +8,19 @@ import pg from 'pg';
 import { auditEvents, allowLoopback, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
 import { conninfo, gatewayPort, psql } from '../helpers/clients.js';
 import { startPatroniCluster, type PatroniCluster, type PatroniNode } from '../helpers/patroni.js';
+import { startOidcProvider, type OidcProviderHandle } from '../../support/oidc.js';
+import { writeFileSync } from 'node:fs';
 
 let t: TestPlatform;
 let cluster: PatroniCluster;
+let idp: OidcProviderHandle;
+const AUD = 'api://pgwarden-attached';
 const SERVER = 'ha1';
 const PASSWORD = 'Attach3d-Passw0rd!';
 const HOST = `${SERVER}.pgwarden.localhost`;
 
 before(async () => {
+  idp = await startOidcProvider({ clients: [{ clientId: 'app', oid: 'oid-app', groups: [] }] });
   cluster = await startPatroniCluster(2);
   // Two gateway processes: sessions land on either, and both reach the cluster through the relay.
   t = await startTestPlatform({ gatewayWorkers: 2 });
@@ -23,15 +28,16 @@ before(async () => {
 after(async () => {
   await t?.stop();
   await cluster?.stop();
+  await idp?.close();
 });
 
 /** A node-postgres client through the gateway; an error on it after connecting (a server that
  * went away under load) is answered by the query it fails, not thrown at the test. */
-const client = (app: string, password = PASSWORD) => {
+const client = (app: string, password = PASSWORD, user = 'appadmin') => {
   const c = new pg.Client({
     host: '127.0.0.1',
     port: gatewayPort(t),
-    user: `appadmin@${SERVER}`,
+    user: `${user}@${SERVER}`,
     password,
     database: 'postgres',
     application_name: app,
@@ -112,6 +118,10 @@ test('attach the cluster; server show says attached with its endpoints; the pass
   // Not started, stopped or backed up by pgwarden.
   const stop = await t.apiStatus('POST', `/servers/${SERVER}/stop`);
   assert.equal(stop.status, 409);
+  // Its parameters belong to the engine that runs it.
+  const param = await t.apiStatus('PUT', `/servers/${SERVER}/configurations/work_mem`, { value: '8MB' });
+  assert.equal(param.status, 409);
+  assert.match(JSON.stringify(param.body), /is attached: its parameters and extensions are set in the engine that runs it/);
 });
 
 test('psql (verify-full) and node-postgres through the gateway reach the primary', async () => {
@@ -165,6 +175,90 @@ test('a statement is in the audit log with the client address', async () => {
   );
   assert.equal(e.server, SERVER);
   assert.equal(e.connection.clientAddress, '127.0.0.1');
+});
+
+test('token login on the attached cluster: the principal roles are made on it through the maintenance login', async () => {
+  const caFile = `${t.dataDir}/../attached-idp-ca.pem`;
+  writeFileSync(caFile, idp.caPem);
+  const set = await t.cli([
+    'server',
+    'identity-admin',
+    'set',
+    '--server',
+    SERVER,
+    '--issuer',
+    idp.issuer,
+    '--audience',
+    AUD,
+    '--login',
+    'aad_admin',
+    '--object-id',
+    'oid-boss',
+    '--type',
+    'servicePrincipal',
+    '--ca-file',
+    caFile,
+  ]);
+  assert.equal(set.code, 0, set.stderr);
+  const p = await t.cli(['server', 'identity-principal', 'create', '--server', SERVER, '--role', 'app_user', '--object-id', 'oid-app', '--type', 'user']);
+  assert.equal(p.code, 0, p.stderr);
+  await until('the principal in the gateway snapshot', async () => t.platform.snapshots.snapshot.identity.get(SERVER)?.principals.has('app_user'), 10_000, 50);
+  const token = await idp.issueToken({ clientId: 'app', audience: AUD });
+  const c = client('attached-token', token, 'app_user');
+  await c.connect();
+  try {
+    const leader = (await cluster.leader())!;
+    const { rows } = await c.query<{ u: string; port: number; r: boolean }>('select current_user as u, inet_server_port() as port, pg_is_in_recovery() as r');
+    assert.deepEqual(rows[0], { u: 'app_user', port: leader.pgPort, r: false });
+  } finally {
+    await c.end();
+  }
+  // The role exists on the cluster itself (made through the maintenance login).
+  const direct = await cluster.connect((await cluster.leader())!);
+  try {
+    assert.equal((await direct.query("select count(*)::int as n from pg_roles where rolname = 'app_user'")).rows[0].n, 1);
+  } finally {
+    await direct.end();
+  }
+});
+
+test('session pooling on the attached cluster: a warm connection is reused after a reset', async () => {
+  const r = await t.cli(['server', 'update', SERVER, '--pool-mode', 'session', '--pool-size', '2']);
+  assert.equal(r.code, 0, r.stderr);
+  await until('session pooling in the snapshot', async () => t.platform.snapshots.snapshot.servers.get(SERVER)?.poolMode === 'session', 10_000, 50);
+  const pids: number[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      // Two gateway processes, a pool each (README): of three clients in a row, two land on one.
+      const c = client('attached-pool');
+      await c.connect();
+      pids.push((await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
+      await c.end();
+      await until(
+        'the connection idle in a pool',
+        async () => {
+          const rows = (await t.api<{ pools: { user: string; idle: number }[] }>('GET', `/servers/${SERVER}/pool`)).pools;
+          return rows.some((x) => x.user === 'appadmin' && x.idle >= 1);
+        },
+        10_000,
+        50,
+      );
+    }
+    assert.ok(new Set(pids).size < pids.length, `backends ${pids.join(',')}: one was reused`);
+    // The other process's rows come every second.
+    await until(
+      'a reuse in the pool statistics',
+      async () => {
+        const rows = (await t.api<{ pools: { user: string; reused: number }[] }>('GET', `/servers/${SERVER}/pool`)).pools;
+        return rows.some((x) => x.user === 'appadmin' && x.reused >= 1);
+      },
+      10_000,
+      100,
+    );
+  } finally {
+    const off = await t.cli(['server', 'update', SERVER, '--pool-mode', 'none']);
+    assert.equal(off.code, 0, off.stderr);
+  }
 });
 
 test('the leader killed under load: new connections reach the new primary, server.failover is audited', async () => {

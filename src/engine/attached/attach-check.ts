@@ -4,7 +4,7 @@
 // role is created (or its password set) there, as `server create` does on a managed server.
 import pg from 'pg';
 import { buildScramVerifier } from '../../auth/scram/verifier.js';
-import { ident, literal } from '../roles.js';
+import { ADMIN_GROUP_ROLE, adminGroupStatements, ident, literal } from '../roles.js';
 import { endpointText, type Endpoint } from './endpoints.js';
 import { nodeSsl, probeNode, type NodeCredentials, type NodeProbe } from './probe.js';
 
@@ -38,11 +38,14 @@ export async function checkAttachable(
   await client.connect();
   try {
     const verifier = literal(buildScramVerifier(admin.password));
+    // The administrators' group, as `server create` makes it on a managed server.
+    const group = await client.query('select 1 from pg_roles where rolname = $1', [ADMIN_GROUP_ROLE]);
+    if (!group.rowCount) for (const q of adminGroupStatements()) await client.query(q);
     const { rowCount } = await client.query('select 1 from pg_roles where rolname = $1', [admin.login]);
     await client.query(
       rowCount
         ? `alter role ${ident(admin.login)} login password ${verifier}`
-        : `create role ${ident(admin.login)} login createdb createrole nosuperuser noreplication nobypassrls password ${verifier}`,
+        : `create role ${ident(admin.login)} login createdb createrole nosuperuser noreplication nobypassrls in role ${ident(ADMIN_GROUP_ROLE)} password ${verifier}`,
     );
   } finally {
     await client.end().catch(() => undefined);
