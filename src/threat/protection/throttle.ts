@@ -35,6 +35,10 @@ interface KeyState {
 
 export class Throttle {
   private readonly keys = new BoundedMap<string, KeyState>(200_000);
+  /** The keys whose state holds a block (in force or ended not long ago): what list() and
+   * unblock() read, instead of every key (the gateway processes and the tier list the blocks
+   * several times a second, and an attack from many addresses fills `keys`). */
+  private readonly withBlock = new Map<string, KeyState>();
 
   /** A block in force for this attempt, or null. The pair is checked first (its own error
    * is the same text: the client learns nothing about which key tripped). */
@@ -62,22 +66,29 @@ export class Throttle {
     const key = keyOf(server, 'user-address', throttleClient(address), user);
     if (this.active(key, nowMs)) return;
     this.keys.delete(key);
+    this.withBlock.delete(key);
   }
 
   list(server: string | null, nowMs: number): Block[] {
     const out: Block[] = [];
-    for (const [, s] of this.keys.entries()) {
-      if (s.block && s.block.until > nowMs && (server === null || s.block.server === server)) out.push(s.block);
+    for (const [k, s] of this.withBlock) {
+      // Gone from `keys` (evicted, forgotten) or its block over: no longer listed.
+      if (this.keys.get(k) !== s || !s.block || s.block.until <= nowMs) {
+        this.withBlock.delete(k);
+        continue;
+      }
+      if (server === null || s.block.server === server) out.push(s.block);
     }
     return out.sort((a, b) => a.since - b.since);
   }
 
   /** Lifts a block and forgets the key's history. */
   unblock(server: string, id: string): Block | null {
-    for (const [k, s] of this.keys.entries()) {
-      if (s.block?.id === id && s.block.server === server) {
+    for (const [k, s] of this.withBlock) {
+      if (s.block?.id === id && s.block.server === server && this.keys.get(k) === s) {
         const b = s.block;
         this.keys.delete(k);
+        this.withBlock.delete(k);
         return b;
       }
     }
@@ -94,6 +105,7 @@ export class Throttle {
     const s = this.keys.upsert(key, () => ({ window: new SlidingWindow(), failures: 0, blocks: 0, lastBlockEnd: 0, block: null }));
     if (s.block && s.block.until >= block.until) return false;
     s.block = block;
+    this.withBlock.set(key, s);
     s.blocks = Math.max(s.blocks, 1);
     s.lastBlockEnd = Math.max(s.lastBlockEnd, block.until);
     s.window.reset();
@@ -102,7 +114,12 @@ export class Throttle {
 
   /** Forgets everything about a server (policy turned off, server deleted). */
   forgetServer(server: string): void {
-    for (const [k, s] of [...this.keys.entries()]) if (k.startsWith(`${server}\u0000`) || s.block?.server === server) this.keys.delete(k);
+    for (const [k, s] of [...this.keys.entries()]) {
+      if (k.startsWith(`${server}\u0000`) || s.block?.server === server) {
+        this.keys.delete(k);
+        this.withBlock.delete(k);
+      }
+    }
   }
 
   private active(key: string, nowMs: number): Block | null {
@@ -132,6 +149,7 @@ export class Throttle {
     s.window.reset();
     s.lastBlockEnd = nowMs + seconds * 1000;
     s.block = { id: blockId(key), server, scope, address, user, failures: s.failures, since: nowMs, until: nowMs + seconds * 1000 };
+    this.withBlock.set(key, s);
     return s.block;
   }
 }

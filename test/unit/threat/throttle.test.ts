@@ -77,3 +77,28 @@ test('a success does not lift a block in force (a gateway process may see the lo
   th.success('db', '10.0.0.3', 'dora', t);
   assert.deepEqual(th.failure('db', '10.0.0.3', 'dora', s, t++), [], 'the count started again');
 });
+
+test('list and unblock see exactly the blocks in force among many keys; expired, forgotten and unblocked ones drop out', () => {
+  const th = new Throttle();
+  let t = 9_000_000;
+  for (let i = 0; i < 10_000; i++) th.failure('db', `10.1.${i >> 8}.${i & 255}`, 'nobody', s, t); // one failure each: no block
+  for (let i = 0; i < 3; i++) th.failure('db', '10.9.9.9', 'eve', s, t++);
+  for (let i = 0; i < 3; i++) th.failure('other', '10.9.9.8', 'eve', s, t++);
+  assert.deepEqual(
+    th.list(null, t).map((b) => [b.server, b.address]),
+    [
+      ['db', '10.9.9.9'],
+      ['other', '10.9.9.8'],
+    ],
+  );
+  assert.equal(th.list('db', t).length, 1);
+  const [other] = th.list('other', t);
+  assert.equal(th.unblock('other', other!.id)?.address, '10.9.9.8');
+  assert.equal(th.unblock('other', other!.id), null, 'once');
+  assert.equal(th.list(null, t).length, 1);
+  th.forgetServer('db');
+  assert.equal(th.list(null, t).length, 0);
+  for (let i = 0; i < 3; i++) th.failure('db', '10.9.9.7', 'eve', s, t++);
+  assert.equal(th.list(null, t).length, 1);
+  assert.equal(th.list(null, t + 10_000).length, 0, 'expired');
+});
