@@ -8,6 +8,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import path from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { IncomingMessage } from 'node:http';
 import type { AuditHit, AuditQuery, RemoteReader, RemoteStream } from '../audit/search.js';
@@ -17,6 +18,8 @@ import type { GatewayEntry } from '../catalog/gateways-repo.js';
 /** How long one call to a remote gateway may take before it counts as not answering. */
 const CALL_TIMEOUT_MS = 10_000;
 const STORE_FILE = /^(segment|checkpoints)-[0-9]{6,}\.log$/;
+/** How much a listed file may grow before it is copied (the open segment keeps being written). */
+const GROWTH_ALLOWED = 64 * 1024 * 1024;
 
 export interface RemoteAuditDeps {
   /** The platform CA (PEM): a remote gateway's API certificate must chain to it. */
@@ -59,12 +62,15 @@ class RemoteGateway implements RemoteReader {
     await mkdir(this.d.scratchDir, { recursive: true, mode: 0o700 });
     const dir = await mkdtemp(path.join(this.d.scratchDir, 'verify-'));
     try {
-      const listing = JSON.parse((await this.get('/audit/store')).toString('utf8')) as { files: { name: string }[] };
-      const names = listing.files.map((f) => f.name).filter((n) => STORE_FILE.test(n));
+      const listing = JSON.parse((await this.get('/audit/store')).toString('utf8')) as { files: { name: string; bytes?: number }[] };
+      const files = new Map(listing.files.filter((f) => STORE_FILE.test(f.name)).map((f) => [f.name, Number(f.bytes) || 0]));
+      const names = [...files.keys()];
       // Checkpoint files before segments: a checkpoint only covers records already on disk, so
       // every checkpoint copied covers records the segments copied after it hold.
       const ordered = [...names.filter((n) => n.startsWith('checkpoints-')).sort(), ...names.filter((n) => n.startsWith('segment-')).sort()];
-      for (const name of ordered) await this.download(`/audit/store/${name}`, path.join(dir, name));
+      // A file may grow while it is copied (the open segment), not without bound: a gateway that
+      // sends far more than it listed is not allowed to fill the platform's audit volume.
+      for (const name of ordered) await this.download(`/audit/store/${name}`, path.join(dir, name), files.get(name)! + GROWTH_ALLOWED);
       return await use(dir);
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -79,8 +85,18 @@ class RemoteGateway implements RemoteReader {
     });
   }
 
-  private download(route: string, file: string): Promise<void> {
-    return this.call(route, (res) => pipeline(res, createWriteStream(file, { mode: 0o600 })));
+  private download(route: string, file: string, maxBytes: number): Promise<void> {
+    return this.call(route, (res) => {
+      let bytes = 0;
+      const bounded = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          bytes += chunk.length;
+          if (bytes > maxBytes) done(new Error(`${path.basename(file)} is larger than the ${maxBytes} bytes it was listed with (and may grow by)`));
+          else done(null, chunk);
+        },
+      });
+      return pipeline(res, bounded, createWriteStream(file, { mode: 0o600 }));
+    });
   }
 
   private call<T>(route: string, read: (res: IncomingMessage) => Promise<T>): Promise<T> {
