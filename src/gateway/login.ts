@@ -12,10 +12,10 @@ import { authenticatePassword } from './authenticate.js';
 import { authenticateToken } from './token-login.js';
 import { connectBackend, BackendRefused, type BackendSession } from './backend.js';
 import { LONG_CANCEL_KEY_LENGTH, type IssuedKey } from './cancel-keys.js';
-import { APPLICATION_NAME, verifierId, type PoolClient } from './pool/pool.js';
+import { verifierId, type PoolClient } from './pool/pool.js';
 import { PoolWaitError, type ServerConnection } from './pool/types.js';
 import { runQuery } from './pool/server-connection.js';
-import { setApplicationName } from './pool/client-messages.js';
+import { APPLICATION_NAME, setApplicationName } from './pool/client-messages.js';
 import { refusal, type Verdict } from './checks/verdict.js';
 import type { Admission } from './checks/admission.js';
 import type { TlsState } from './handshake/transport.js';
@@ -146,7 +146,7 @@ async function pooledLogin(g: GatewayContext, start: LoginStart, a: Admission, p
       // The backend runs under the client's own application_name (pg_stat_activity, the server's
       // log, SHOW), as transaction mode does per lend.
       const app = a.forward.get(APPLICATION_NAME) ?? '';
-      if (conn.parameters.get(APPLICATION_NAME) !== app && !(await runQuery(conn, setApplicationName(app)))) {
+      if (conn.parameters.get(APPLICATION_NAME) !== app && !(await runQuery(conn, [setApplicationName(app)]))) {
         lender.release(conn, 'broken');
         throw new PoolWaitError('08006', 'could not set up a server connection of the pool');
       }

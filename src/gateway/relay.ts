@@ -18,12 +18,19 @@ export interface RelayStats {
 }
 
 /** A server that went away mid-session, as the client is told (also in transaction mode). */
-export const SERVER_GONE = errorResponse({
+const SERVER_GONE = errorResponse({
   severity: 'FATAL',
   sqlstate: '08006',
   message: 'server closed the connection unexpectedly',
   detail: 'The server process ended while the session was open.',
 });
+
+/** The client's last message when its server went away: SERVER_GONE when the client still
+ * expects answers and the server stopped between messages without an error of its own (a FATAL
+ * it sent says why already); otherwise none. */
+export function serverGoneMessage(observer: SessionObserver, clientExpectedMore: boolean): Buffer | null {
+  return clientExpectedMore && observer.serverAtBoundary && observer.serverLastType !== BackendCode.ErrorResponse ? SERVER_GONE : null;
+}
 
 export interface PooledServer {
   /** The connection goes back to its pool (the relay no longer touches it). */
@@ -92,8 +99,8 @@ export function relay(opts: {
   server.on('close', () => {
     const endClient = () => {
       if (clientGone) return;
-      const clientExpectedMore = !clientEnded && !observer.clientTerminated;
-      if (clientExpectedMore && observer.serverAtBoundary && observer.serverLastType !== BackendCode.ErrorResponse) client.end(SERVER_GONE);
+      const last = serverGoneMessage(observer, !clientEnded && !observer.clientTerminated);
+      if (last) client.end(last);
       else client.end();
     };
     // The server's last words (a FATAL before it went away) reach the client before its end.
@@ -211,8 +218,8 @@ function pooledRelay(opts: Parameters<typeof relay>[0] & { pooled: PooledServer 
     const endClient = () => {
       if (clientGone) return;
       clientGone = true;
-      const clientExpectedMore = !observer.clientTerminated;
-      if (clientExpectedMore && observer.serverAtBoundary && observer.serverLastType !== BackendCode.ErrorResponse) client.end(SERVER_GONE);
+      const last = serverGoneMessage(observer, !observer.clientTerminated);
+      if (last) client.end(last);
       else client.end();
     };
     // The server's last words (a FATAL before it went away) reach the client before its end.

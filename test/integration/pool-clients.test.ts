@@ -221,6 +221,22 @@ test("one backend, two applications: each client's statements run under its own 
   }
 });
 
+test('transaction mode gives a backend back without a reset: the statements prepared on it stay for the next transaction', { timeout: 60_000 }, async () => {
+  await poolMode('transaction', 1);
+  const c = await gatewayClient(t, { server: SERVER, user: 'alice', password: PASSWORD });
+  try {
+    const prepared = async () => (await c.query<{ n: number }>("select count(*)::int as n from pg_prepared_statements where name like 'pgw\\_%'")).rows[0]!.n;
+    await c.query({ name: 'kept_across', text: 'select 1 as one' });
+    // Each query below is a transaction of its own, lent the one backend again.
+    assert.ok((await prepared()) >= 1, 'the gateway statement is still prepared on the backend');
+    assert.equal((await c.query({ name: 'kept_across', text: 'select 1 as one' })).rows[0].one, 1);
+    assert.ok((await prepared()) >= 1);
+  } finally {
+    await c.end();
+    await poolMode('transaction', POOL_SIZE);
+  }
+});
+
 test('LISTEN is refused in transaction mode with a clear error; the session goes on', async () => {
   const c = await gatewayClient(t, { server: SERVER, user: 'alice', password: PASSWORD });
   try {

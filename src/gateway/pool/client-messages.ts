@@ -41,6 +41,10 @@ export function writeCorked(stream: Writable, list: readonly Buffer[]): boolean 
   return ok;
 }
 
+/** The startup parameter pools are not told apart by: each client is greeted with its own, and a
+ * backend lent to it is set to it (login.ts, transaction-relay.ts, server-connection.ts). */
+export const APPLICATION_NAME = 'application_name';
+
 /** `SET application_name` to a client's own name, as a simple Query: a pooled backend serves
  * clients of many applications, and `pg_stat_activity`, the server's log and `SHOW
  * application_name` should name the client it serves now (PgBouncer sends the same SET when a

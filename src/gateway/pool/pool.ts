@@ -16,9 +16,8 @@ import { connectBackend, GATEWAY_SESSION_PARAM, type BackendSession } from '../b
 import type { VerifierLookup } from '../verifier-cache.js';
 import { PoolCore, type Grant, type Waiter } from './pool-core.js';
 import { PooledConnection } from './server-connection.js';
+import { APPLICATION_NAME } from './client-messages.js';
 import { PoolWaitError, type Lender, type PoolStats, type PoolStatsSource, type ReturnState, type ServerConnection } from './types.js';
-
-export const APPLICATION_NAME = 'application_name';
 
 /** PgBouncer answers a query_wait_timeout with 08P01; clients and drivers treat 53300
  * (too_many_connections) as "try again later", which is what this is, so the gateway sends that. */
@@ -139,7 +138,7 @@ export class ServerPools implements PoolStatsSource {
   client(server: ServerRecord, user: string, database: string, forward: ReadonlyMap<string, string>): PoolClient {
     // application_name does not tell pools apart (as PgBouncer): clients of one role and database
     // share backends whatever they call themselves; each is greeted with its own name (login.ts),
-    // and the audit names the client's. Pooled backends carry none.
+    // the audit names the client's, and a backend is set to the name of the client it serves.
     const params = new Map(
       [...forward].filter(([k]) => k !== GATEWAY_SESSION_PARAM && k !== APPLICATION_NAME).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
     );
@@ -254,17 +253,22 @@ export class ServerPools implements PoolStatsSource {
     const keys = this.keys.get(roleKey(pool.serverId, pool.user));
     const reusable = state === 'idle' && !pool.closed && c.usable && keys !== undefined && keys.generation === c.generation;
     if (pool.core.release(reusable, size, this.now()) === 'close') return this.drop(pool, c);
-    void c.reset().then((ok) => {
+    const settled = (ok: boolean) => {
       const now = this.now();
       if (!ok || pool.closed || this.keys.get(roleKey(pool.serverId, pool.user))?.generation !== c.generation) {
         pool.core.openFailed(this.sizeOf(pool) ?? 0, now);
         return this.drop(pool, c);
       }
-      pool.parameters = new Map(c.parameters);
+      pool.parameters = c.parameters; // read at a login (and copied there), not changed through this
       const to = pool.core.returned(c, this.sizeOf(pool) ?? 0, now);
       if (to === 'close') this.drop(pool, c);
       else if (to === 'idle') c.watchIdle(() => this.idleGone(pool, c));
-    });
+    };
+    // Session mode resets a connection between clients (PgBouncer's server_reset_query).
+    // Transaction mode gives it back after every transaction and does not (as PgBouncer): a reset
+    // there would cost a round trip per transaction and drop the statements prepared on it.
+    if (this.o.snapshot().servers.get(pool.serverName)?.poolMode === 'transaction') settled(true);
+    else void c.reset().then(settled);
   }
 
   clientEnded(pool: Pool): void {

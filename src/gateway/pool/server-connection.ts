@@ -4,6 +4,7 @@
 import type net from 'node:net';
 import type { BackendSession } from '../backend.js';
 import type { ServerConnection } from './types.js';
+import { APPLICATION_NAME, setApplicationName } from './client-messages.js';
 
 const PARAMETER_STATUS = 0x53; // 'S'
 const ERROR_RESPONSE = 0x45; // 'E'
@@ -73,18 +74,24 @@ export class PooledConnection implements ServerConnection {
   reset(): Promise<boolean> {
     if (!this.usable) return Promise.resolve(false);
     this.prepared.clear();
-    return runQuery(this, DISCARD_ALL);
+    // DISCARD ALL also resets application_name; the leaving client's is set again in the same
+    // round trip, so the next client of the same application (the usual case) is lent the
+    // connection without a SET of its own on its login path.
+    const app = this.parameters.get(APPLICATION_NAME);
+    return runQuery(this, app ? [DISCARD_ALL, setApplicationName(app)] : [DISCARD_ALL]);
   }
 }
 
-/** Runs one simple Query on a connection nobody reads now (idle, or lent and not yet relayed),
- * its replies swallowed and its ParameterStatus messages recorded. Resolves true once the server
- * is ReadyForQuery 'I' with nothing more to read, false on an error, a close or a stuck server. */
-export function runQuery(conn: ServerConnection, query: Buffer): Promise<boolean> {
+/** Runs simple Queries on a connection nobody reads now (idle, or lent and not yet relayed), in
+ * one round trip, their replies swallowed and their ParameterStatus messages recorded. Resolves
+ * true once the server answered the last with ReadyForQuery 'I' and nothing more to read, false
+ * on an error, a close or a stuck server. */
+export function runQuery(conn: ServerConnection, queries: readonly Buffer[]): Promise<boolean> {
   const socket = conn.socket;
   return new Promise<boolean>((resolve) => {
     let buf: Buffer = Buffer.alloc(0);
     let failed = false;
+    let answered = 0;
     const done = (ok: boolean) => {
       clearTimeout(timer);
       socket.off('data', onData);
@@ -104,7 +111,7 @@ export function runQuery(conn: ServerConnection, query: Buffer): Promise<boolean
         const type = buf[i]!;
         if (type === PARAMETER_STATUS) readParameterStatus(buf, i, end, conn.parameters);
         else if (type === ERROR_RESPONSE) failed = true;
-        else if (type === READY_FOR_QUERY) {
+        else if (type === READY_FOR_QUERY && ++answered === queries.length) {
           const status = len >= 5 ? buf[i + 5] : 0;
           return done(!failed && status === 0x49 /* 'I' */ && end === buf.length);
         }
@@ -116,7 +123,9 @@ export function runQuery(conn: ServerConnection, query: Buffer): Promise<boolean
     timer.unref();
     socket.on('data', onData);
     socket.once('close', onClose);
-    socket.write(query);
+    socket.cork();
+    for (const q of queries) socket.write(q);
+    socket.uncork();
     socket.resume();
   });
 }

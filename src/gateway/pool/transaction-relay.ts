@@ -11,12 +11,11 @@
 // client, whichever server connection ran the statement.
 import type { Duplex } from 'node:stream';
 import { BackendCode, errorResponse, FrontendCode, type SessionObserver } from '../../pgwire/index.js';
-import { SERVER_GONE, type RelayHandle, type RelayStats } from '../relay.js';
+import { serverGoneMessage, type RelayHandle, type RelayStats } from '../relay.js';
 import { PoolWaitError, type Lender, type ServerConnection } from './types.js';
 import { entry, Mode, Reply, ResponseQueue, type Entry, type QueueSink } from './response-queue.js';
 import { ClientStream } from './client-stream.js';
-import { setApplicationName, writeCorked } from './client-messages.js';
-import { APPLICATION_NAME } from './pool.js';
+import { APPLICATION_NAME, setApplicationName, writeCorked } from './client-messages.js';
 import type { TransactionLimits, TransactionSession, TransactionSessionOptions } from './transaction-types.js';
 
 export type { TransactionLimits, TransactionSession, TransactionSessionOptions } from './transaction-types.js';
@@ -357,10 +356,8 @@ class TransactionRelay implements TransactionSession, QueueSink {
     this.lender.release(conn, 'broken');
     this.o.onReturn?.(conn);
     if (this.clientGone) return;
-    const expectedMore = !this.clientEnded && !this.cs.terminated;
-    const atBoundary = this.observer.serverAtBoundary && this.observer.serverLastType !== BackendCode.ErrorResponse;
     this.clientGone = true;
-    this.endClient(expectedMore && atBoundary ? SERVER_GONE : null);
+    this.endClient(serverGoneMessage(this.observer, !this.clientEnded && !this.cs.terminated));
   }
 
   private detach(conn: ServerConnection): void {

@@ -15,19 +15,23 @@ import type { VerifierLookup } from '../../../../src/gateway/verifier-cache.js';
 import type { ScramVerifier } from '../../../../src/auth/scram/index.js';
 import { parameterStatus, readyForQuery } from '../../../../src/pgwire/index.js';
 
-/** Answers every Query as DISCARD ALL does: CommandComplete, a ParameterStatus, ReadyForQuery 'I'. */
+/** Answers each Query as PostgreSQL does: DISCARD ALL resets application_name, SET
+ * application_name sets it (CommandComplete, the ParameterStatus, ReadyForQuery 'I'). */
 class FakeServer extends Duplex {
   queries = 0;
   override _read(): void {}
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
     if (chunk[0] === 0x51) {
       this.queries++;
-      const tag = Buffer.from('DISCARD ALL\0');
+      const text = chunk.toString('utf8', 5, chunk.length - 1);
+      const set = /^SET application_name TO E'(.*)'$/.exec(text);
+      const tag = Buffer.from(set ? 'SET\0' : 'DISCARD ALL\0');
       const cc = Buffer.alloc(5 + tag.length);
       cc[0] = 0x43;
       cc.writeInt32BE(4 + tag.length, 1);
       tag.copy(cc, 5);
-      this.push(Buffer.concat([cc, parameterStatus('application_name', ''), readyForQuery('I')]));
+      const app = set ? set[1]!.replace(/''/g, "'").replace(/\\\\/g, '\\') : '';
+      this.push(Buffer.concat([cc, parameterStatus('application_name', app), readyForQuery('I')]));
     }
     cb();
   }
@@ -93,11 +97,11 @@ test('a connection opened with the proved keys is reset and reused by the next c
   a.release(c1, 'idle');
   a.end();
   await settle();
-  assert.equal(opened[0]!.socket.queries, 1, 'DISCARD ALL sent');
+  assert.equal(opened[0]!.socket.queries, 2, "DISCARD ALL sent, then the leaving client's application_name again, in one round trip");
   const b = pools.client(record, 'bob', 'postgres', forward);
   const c2 = await b.acquire();
   assert.equal(c2, c1);
-  assert.equal(c2.parameters.get('application_name'), '', 'the reset reported its parameters');
+  assert.equal(c2.parameters.get('application_name'), 'first', "the reset reported its parameters: the leaving client's name, set again");
   const [s] = pools.poolStats('s1');
   assert.deepEqual(
     { clients: s!.clients, active: s!.active, idle: s!.idle, opened: s!.opened, reused: s!.reused, mode: s!.mode, user: s!.user },
