@@ -1,6 +1,8 @@
 // Undo stack for benchmarks: every resource a bench starts (platform, postmaster, PgBouncer,
 // temp dirs) registers how to undo it; the stack runs in reverse on success, on error and on
 // SIGINT/SIGTERM, so an interrupted bench leaves no process or directory behind.
+import type { ChildProcess } from 'node:child_process';
+
 const tasks: { label: string; fn: () => Promise<void> | void }[] = [];
 let running: Promise<void> | null = null;
 
@@ -11,6 +13,26 @@ export function onCleanup(label: string, fn: () => Promise<void> | void): () => 
     const i = tasks.indexOf(task);
     if (i >= 0) tasks.splice(i, 1);
   };
+}
+
+/** A child process the bench started: `stop()` ends it by its PID (SIGTERM, SIGKILL after 5 s)
+ * and is on the cleanup stack until called; `exited` resolves when it is gone. */
+export function stoppableChild(child: ChildProcess, label: string): { readonly exited: Promise<void>; stop(): Promise<void> } {
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    unregister();
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+  const unregister = onCleanup(label, stop);
+  return { exited, stop };
 }
 
 export function runCleanup(): Promise<void> {

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { onCleanup } from './cleanup.js';
+import { stoppableChild } from './cleanup.js';
 import type { TlsFiles } from './tls-files.js';
 
 // dist/bench/lib → the repository root.
@@ -66,20 +66,7 @@ export async function startNativeFloor(opts: {
   const threads = opts.runtime === 'single' ? 1 : (opts.threads ?? os.availableParallelism());
   args.push('--listen', '127.0.0.1:0', '--runtime', opts.runtime === 'multi' ? 'multi' : 'percore', '--threads', String(threads));
   const child: ChildProcess = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    unregister();
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
-  };
-  const unregister = onCleanup(`stop native floor (${opts.backend})`, stop);
+  const { exited, stop } = stoppableChild(child, `stop native floor (${opts.backend})`);
   try {
     const port = await new Promise<number>((resolve, reject) => {
       let out = '';

@@ -4,7 +4,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TLS12_CIPHERS, TLS13_SUITES } from '../../src/gateway/tls-certificates.js';
-import { onCleanup } from './cleanup.js';
+import { stoppableChild } from './cleanup.js';
 import type { FloorSettings, FloorVariant } from './node-floor-server.js';
 import type { TlsFiles } from './tls-files.js';
 
@@ -29,20 +29,7 @@ export async function startNodeFloor(opts: { tls: TlsFiles; socketPath: string; 
     env: { ...process.env, PGWARDEN_FLOOR: JSON.stringify(settings) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    unregister();
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
-  };
-  const unregister = onCleanup('stop node floor', stop);
+  const { exited, stop } = stoppableChild(child, 'stop node floor');
   try {
     const port = await new Promise<number>((resolve, reject) => {
       child.once('message', (m: { ready: number }) => resolve(m.ready));

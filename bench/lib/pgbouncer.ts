@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { OsAccount } from '../../src/host/os-user.js';
-import { onCleanup } from './cleanup.js';
+import { stoppableChild } from './cleanup.js';
 import { waitForPort } from './ports.js';
 import { writeOwned, type TlsFiles } from './tls-files.js';
 
@@ -78,20 +78,7 @@ export async function startPgBouncer(opts: {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' },
     stdio: 'ignore',
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    unregister();
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM'); // immediate shutdown
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
-  };
-  const unregister = onCleanup('stop pgbouncer', stop);
+  const { stop } = stoppableChild(child, 'stop pgbouncer');
   const logTail = () => readFileSync(logFile, 'utf8').trim().split('\n').slice(-10).join('\n');
   try {
     await waitForPort(opts.port, 10_000, () => (child.exitCode !== null || child.signalCode !== null ? `pgbouncer exited during start:\n${logTail()}` : null));
