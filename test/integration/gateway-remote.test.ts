@@ -11,7 +11,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { chownSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import pg from 'pg';
 import { Cluster } from '../../src/engine/cluster.js';
@@ -135,7 +135,18 @@ after(async () => {
   await cluster?.stop();
   await catalog?.stop();
   catalog?.destroy();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (!dir) return;
+  // Known issue (closing note): now and then the stopped remote gateway leaves its audit volume
+  // mounted. Say so with its log, and unmount it, so the run cleans up after itself.
+  const remoteMounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => m.startsWith(path.join(dir, 'remote')));
+  for (const m of remoteMounts) {
+    process.stdout.write(`# the remote gateway left ${m} mounted; its log:\n${remoteLog.replace(/^/gm, '# ')}\n`);
+    execFileSync('umount', [m]);
+  }
+  rmSync(dir, { recursive: true, force: true });
 });
 
 interface Hit {
