@@ -1,0 +1,134 @@
+// The contract between the gateway and the native relay addon (`native/relay/`, Rust through
+// napi-rs, built at install by scripts/build-native.sh). The addon owns the client's TCP socket
+// from the moment encryption is agreed: it terminates TLS (rustls) and hands JavaScript the
+// plaintext until authentication ends (steps 3–8 stay in JavaScript, unchanged); then it relays
+// client ⇄ server on its own threads, framing each message once (headers only) and handing the
+// session's observer what the statement audit and the SQL watch need, in batches.
+//
+// Ids are per process; every event of one connection arrives in order, through one callback.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** How the adopted socket is encrypted. */
+export type AdoptTls =
+  /** The gateway answered an SSLRequest with 'S' (flushed): a TLS ClientHello comes next. */
+  | 'starttls'
+  /** Direct TLS (PostgreSQL 17): `prefix` holds the first bytes of the ClientHello; ALPN
+   * "postgresql" is required (else the connection is closed, no 'secure' event). */
+  | 'direct'
+  /** No encryption: plaintext from the start. */
+  | 'none';
+
+export interface RelayOptions {
+  /** Client bytes JavaScript read past the handshake (sent to the server first). */
+  readonly clientRest: Buffer;
+  /** Server bytes JavaScript read and did not pass on (sent to the client first). */
+  readonly serverRest: Buffer;
+  /** Send 'observe' events (statement audit or SQL watch on). */
+  readonly observe: boolean;
+  /** Strict audit durability: a server chunk that carries observed messages is held until
+   * `release(id)`. Only with `observe`. */
+  readonly hold: boolean;
+  /** Written to the client when the server closes while the client still expects answers (no
+   * Terminate, no half-close from the client), the server stream is at a message boundary and
+   * its last message was not an ErrorResponse. Empty: nothing is written. */
+  readonly serverGone: Buffer;
+  /** Session pooling: the server connection is not closed at the client's end, the client's
+   * Terminate is not passed on, and the 'ended' event says whether it is reusable. The addon
+   * closes only its duplicate of the descriptor; JavaScript keeps its own socket. */
+  readonly pooled: boolean;
+}
+
+export type AddonEvent =
+  /** The ClientHello was read: answer with `tlsAnswer` (the certificate for `sni`). */
+  | { readonly id: number; readonly type: 'hello'; readonly sni: string | null; readonly alpn: readonly string[] }
+  /** The TLS handshake completed. `version` as Node names it ('TLSv1.3', 'TLSv1.2'); `cipher`
+   * the IANA name ('TLS_AES_256_GCM_SHA384', 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256'). */
+  | {
+      readonly id: number;
+      readonly type: 'secure';
+      readonly version: string;
+      readonly cipher: string;
+      readonly sni: string | null;
+      readonly alpn: string | null;
+    }
+  /** Plaintext from the client, before `relay` (at most 64 KiB per event). */
+  | { readonly id: number; readonly type: 'data'; readonly data: Buffer }
+  /** The client half-closed (before `relay`). */
+  | { readonly id: number; readonly type: 'end' }
+  /** After `freeze`: no 'data' follows; every byte the addon read from the client was delivered. */
+  | { readonly id: number; readonly type: 'frozen' }
+  /**
+   * During `relay` with `observe`: the messages of each direction since the last event, whole,
+   * in order. DataRow ('D') and CopyData ('d') are not copied: each run of them is one record
+   * `0x00, Int32 16, Int32 code, Int32 count, Int32 bytes` (code: 'D' or 'd' as a number; count
+   * of messages; bytes including their headers; a run is split before bytes exceeds 2^31-1).
+   * `hold`: the addon waits for `release(id)` before the server chunk reaches the client.
+   */
+  | { readonly id: number; readonly type: 'observe'; readonly client: Buffer | null; readonly server: Buffer | null; readonly hold: boolean }
+  /**
+   * The connection is over and its id forgotten (before `relay`: the client went away or
+   * `destroy`/`end` finished; during `relay`: either side closed, or `terminate`).
+   * `reusable` (pooled only): the server was at a message boundary after ReadyForQuery 'I' with
+   * nothing the client sent after it, and the server did not close.
+   * `error`: why, when it was not an orderly close (TLS alert, reset, framing error).
+   */
+  | {
+      readonly id: number;
+      readonly type: 'closed';
+      readonly bytesFromClient: number;
+      readonly bytesToClient: number;
+      readonly reusable: boolean;
+      readonly error: string | null;
+    };
+
+export interface RelayAddon {
+  /** Starts the relay threads (once per process; `threads` 0: one per core). */
+  start(threads: number, onEvent: (event: AddonEvent) => void): void;
+  /** Loads a certificate chain and its key (PEM) under `certId`, for `tlsAnswer`. Throws on bad PEM. */
+  setCertificate(certId: number, chainPem: Buffer, keyPem: Buffer): void;
+  dropCertificate(certId: number): void;
+  /** Takes over an accepted TCP socket: duplicates `fd` at once (the caller closes its own
+   * after this returns, and must not read from it after calling), sets TCP_NODELAY, reads
+   * `prefix` before the socket. Returns the connection's id. */
+  adopt(fd: number, prefix: Buffer, tls: AdoptTls): number;
+  /** Completes the TLS handshake with a loaded certificate, or (null) closes the connection. */
+  tlsAnswer(id: number, certId: number | null): void;
+  /** Plaintext to the client (before `relay`), in order. */
+  write(id: number, data: Buffer): void;
+  /** Flushes what was written, then closes (TLS close_notify, FIN). */
+  end(id: number): void;
+  /** Closes now. */
+  destroy(id: number): void;
+  /** Stops (true) or resumes (false) reading from the client before `relay` (backpressure). */
+  pause(id: number, paused: boolean): void;
+  /** Stops reading from the client; a 'frozen' event follows the last 'data'. */
+  freeze(id: number): void;
+  /** After 'frozen': relays client ⇄ server (a Unix or TCP socket; duplicated at once, the
+   * caller closes its own unless `pooled`, and must not read from it meanwhile). */
+  relay(id: number, serverFd: number, options: RelayOptions): void;
+  /** Strict durability: the held server chunk may go to the client. */
+  release(id: number): void;
+  /** Ends a relayed session from the gateway's side: `fatal` is written when the server stream
+   * is at a message boundary (else a plain close); the server side is closed (or, pooled,
+   * reported not reusable). */
+  terminate(id: number, fatal: Buffer): void;
+}
+
+const ADDON_FILE = 'pgwarden-relay.node';
+
+/** The addon built by scripts/build-native.sh, or `PGWARDEN_RELAY_ADDON`; null when there is none
+ * or it does not load (the JavaScript relay is used, and the reason is returned). */
+export function loadRelayAddon(): { addon: RelayAddon } | { addon: null; reason: string } {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  // dist/src/gateway/native → the package root.
+  const file = process.env.PGWARDEN_RELAY_ADDON ?? path.resolve(here, '../../../../native/relay', ADDON_FILE);
+  if (!existsSync(file)) return { addon: null, reason: `${file} is not built (scripts/build-native.sh)` };
+  try {
+    return { addon: createRequire(import.meta.url)(file) as RelayAddon };
+  } catch (err) {
+    return { addon: null, reason: `${file} did not load: ${(err as Error).message}` };
+  }
+}
