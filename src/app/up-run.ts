@@ -83,13 +83,20 @@ async function runInForeground(platform: ForegroundProcess, afterStart: () => Pr
     if (stopping) return;
     stopping = true;
     process.stderr.write(`pgwarden: ${signal}, stopping...\n`);
-    platform.stop().then(
-      () => process.exit(0),
-      (err: Error) => {
-        process.stderr.write(`pgwarden: stop failed: ${err.message}\n`);
-        process.exit(1);
-      },
-    );
+    // Stopping awaits worker threads and timers that do not keep the process alive by
+    // themselves: without this, Node may end the process half-way (exit code 0, the audit
+    // volume still mounted and its key in the kernel).
+    const keepAlive = setInterval(() => undefined, 60_000);
+    platform
+      .stop()
+      .finally(() => clearInterval(keepAlive))
+      .then(
+        () => process.exit(0),
+        (err: Error) => {
+          process.stderr.write(`pgwarden: stop failed: ${err.message}\n`);
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -136,17 +136,16 @@ after(async () => {
   await catalog?.stop();
   catalog?.destroy();
   if (!dir) return;
-  // Known issue (closing note): now and then the stopped remote gateway leaves its audit volume
-  // mounted. Say so with its log, and unmount it, so the run cleans up after itself.
+  // The stopped remote gateway must have closed its audit volume. (It used to be left mounted
+  // about 1 run in 4: Node ended the stopping process while the store's close still waited for an
+  // unreferenced writer thread.) Unmounted here either way, so the run cleans up after itself.
   const remoteMounts = readFileSync('/proc/mounts', 'utf8')
     .split('\n')
     .map((l) => l.split(' ')[1] ?? '')
     .filter((m) => m.startsWith(path.join(dir, 'remote')));
-  for (const m of remoteMounts) {
-    process.stdout.write(`# the remote gateway left ${m} mounted; its log:\n${remoteLog.replace(/^/gm, '# ')}\n`);
-    execFileSync('umount', [m]);
-  }
+  for (const m of remoteMounts) execFileSync('umount', [m]);
   rmSync(dir, { recursive: true, force: true });
+  assert.deepEqual(remoteMounts, [], `the stopped remote gateway left its audit volume mounted; its log:\n${remoteLog}`);
 });
 
 interface Hit {

@@ -295,7 +295,10 @@ export class AuditStore {
     }
     this.outbox.flush();
     const done = new Promise<void>((resolve) => (this.closed = resolve));
+    // Referenced until the writer says it closed: a batch settled meanwhile must not unref it,
+    // or a process with nothing else left to do ends here, its store and volume left open.
     if (this.worker) this.worker.ref();
+    this.referenced = true;
     this.send({ t: 'close' });
     await done;
     await this.lock.release();
@@ -422,7 +425,7 @@ export class AuditStore {
 
   /** The writer thread keeps the process alive only while something waits for it. */
   private reference(): void {
-    if (!this.worker) return;
+    if (!this.worker || this.closing) return;
     const busy = this.tickets.issued > this.tickets.settledThrough || this.checkpointRequests.size > 0 || this.outbox.size > 0;
     if (busy && !this.referenced) {
       this.worker.ref();
