@@ -345,6 +345,7 @@ async fn plaintext(host: &dyn Host, id: u32, mut client: Client, rx: &mut Unboun
             }
             Wait::Cmd(Some(Cmd::Relay(fd, options))) => {
                 let _ = client.flush().await;
+                drop(buf);
                 return Ok(relay(host, id, client, eof, fd, options, rx).await);
             }
             Wait::Cmd(Some(Cmd::Release | Cmd::TlsAnswer(_))) => {}

@@ -20,8 +20,6 @@ use std::fmt;
 pub const MAX_LENGTH: u32 = 1 << 30;
 /// A run record's byte count stays an Int32.
 const RUN_MAX_BYTES: u64 = i32::MAX as u64;
-/// The record that stands for a run of skipped messages.
-pub const RUN_RECORD_LEN: usize = 17;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Side {
@@ -150,7 +148,8 @@ impl Framer {
                 self.hdr_len += take;
                 i += take;
                 if self.hdr_len == 5 {
-                    self.start_message()?;
+                    // The stream offset just past the header, less the header.
+                    self.start_message(self.offset + i as u64 - 5)?;
                     if self.remaining == 0 {
                         self.finish_message();
                     }
@@ -179,11 +178,11 @@ impl Framer {
         Ok(fed)
     }
 
-    fn start_message(&mut self) -> Result<(), FrameError> {
+    fn start_message(&mut self, at: u64) -> Result<(), FrameError> {
         let code = self.hdr[0];
         let length = i32::from_be_bytes([self.hdr[1], self.hdr[2], self.hdr[3], self.hdr[4]]);
         if length < 4 || length as u32 > MAX_LENGTH {
-            let e = FrameError { offset: self.offset_of_type_byte(), msg_type: code, length };
+            let e = FrameError { offset: at, msg_type: code, length };
             self.failed = Some(e.clone());
             return Err(e);
         }
@@ -207,13 +206,6 @@ impl Framer {
             }
         }
         Ok(())
-    }
-
-    /// The stream offset of the current header's type byte (for error messages only).
-    fn offset_of_type_byte(&self) -> u64 {
-        // Called while the chunk is being fed: `offset` is the chunk's start; the exact place
-        // inside the chunk does not matter for the message, the chunk start is close enough.
-        self.offset
     }
 
     fn finish_message(&mut self) {
@@ -479,6 +471,10 @@ mod tests {
         f.feed(&[b'D', 0x40, 0, 0, 0]).unwrap();
         let e = Framer::new(Side::Client, false).feed(&[0, 0, 0, 0, 0]).unwrap_err();
         assert!(e.to_string().contains("length 0"));
+        let mut f = Framer::new(Side::Client, false);
+        f.feed(b"S\0\0").unwrap();
+        let e = f.feed(b"\0\x04Q\0\0\0\x01").unwrap_err();
+        assert_eq!((e.offset, e.msg_type, e.length), (5, b'Q', 1));
     }
 
     /// A small xorshift generator: random streams in random splits never panic, and framing

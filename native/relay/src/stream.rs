@@ -67,6 +67,7 @@ impl Server {
         let tcp = std::net::TcpStream::from(fd);
         // getsockname: an AF_UNIX address is not an inet one, and std says so.
         if tcp.local_addr().is_ok() {
+            tcp.set_nodelay(true)?;
             tcp.set_nonblocking(true)?;
             return Ok(Server::Tcp(TcpStream::from_std(tcp)?));
         }
