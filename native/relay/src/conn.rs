@@ -1,6 +1,7 @@
 //! One adopted connection, as one tokio task: the TLS handshake (with the 'hello' round trip to
 //! JavaScript), the plaintext phase (JavaScript's commands in order, the client's bytes as
 //! 'data'), then the relay. Every way out ends in `finish`: one 'closed' event, id forgotten.
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::os::fd::OwnedFd;
@@ -291,12 +292,18 @@ async fn plaintext(host: &dyn Host, id: u32, mut client: Client, rx: &mut Unboun
     let mut buf = vec![0u8; BUFFER];
     let (mut from, mut to) = (0u64, 0u64);
     let (mut paused, mut frozen, mut eof) = (false, false, false);
+    // Commands that came while a write waited for the client (kept in order).
+    let mut queued: VecDeque<Cmd> = VecDeque::new();
     loop {
         let can_read = !paused && !frozen && !eof;
-        let w = tokio::select! {
-            biased;
-            c = rx.recv() => Wait::Cmd(c),
-            r = client.read(&mut buf), if can_read => Wait::Done(r),
+        let w = if let Some(c) = queued.pop_front() {
+            Wait::Cmd(Some(c))
+        } else {
+            tokio::select! {
+                biased;
+                c = rx.recv() => Wait::Cmd(c),
+                r = client.read(&mut buf), if can_read => Wait::Done(r),
+            }
         };
         match w {
             Wait::Done(Ok(0)) => {
@@ -314,7 +321,21 @@ async fn plaintext(host: &dyn Host, id: u32, mut client: Client, rx: &mut Unboun
             Wait::Done(Err(e)) => return Ok(Closed::error(from, to, e)),
             Wait::Cmd(None | Some(Cmd::Destroy)) => return Ok(Closed { from_client: from, to_client: to, ..Closed::default() }),
             Wait::Cmd(Some(Cmd::Write(data))) => {
-                if let Err(e) = client.write_all(&data).await {
+                // A client that does not read must not make `destroy` wait: commands are taken
+                // (and queued) while the write waits.
+                let write = client.write_all(&data);
+                tokio::pin!(write);
+                let written = loop {
+                    tokio::select! {
+                        biased;
+                        r = &mut write => break r,
+                        c = rx.recv() => match c {
+                            None | Some(Cmd::Destroy) => return Ok(Closed { from_client: from, to_client: to, ..Closed::default() }),
+                            Some(c) => queued.push_back(c),
+                        },
+                    }
+                };
+                if let Err(e) = written {
                     return Ok(Closed::error(from, to, e));
                 }
                 to += data.len() as u64;

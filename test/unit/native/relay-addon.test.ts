@@ -446,6 +446,51 @@ describe('native relay addon', { skip }, () => {
     assert.equal(client.getProtocol(), null, 'no handshake');
   });
 
+  it('a TLS session relayed: the answers over TLS, serverGone then close_notify', async () => {
+    const client = tls.connect({
+      port: (listener.address() as net.AddressInfo).port,
+      host: '127.0.0.1',
+      ALPNProtocols: ['postgresql'],
+      rejectUnauthorized: false,
+    });
+    const reader = new Reader(client);
+    const side = await accept();
+    const id = addon.adopt(handleOf(side).fd, Buffer.alloc(0), 'direct');
+    side.destroy();
+    await expectEvent(id, 'hello');
+    addon.tlsAnswer(id, 1);
+    await expectEvent(id, 'secure');
+    client.write(query('rows 0'));
+    assert.equal((await expectEvent(id, 'data')).data[0], 'Q'.charCodeAt(0));
+    addon.freeze(id);
+    await expectEvent(id, 'frozen');
+    const s = await serverSocket();
+    addon.relay(id, s.fd, options({ clientRest: query('rows 5'), serverGone: SERVER_GONE, observe: true }));
+    s.socket.destroy();
+    await reader.until((b) => messages(b).list.filter(([t]) => t === 'D').length === 5 && messages(b).rest.length === 0, 'rows 5');
+    reader.take();
+    client.write(query('gone'));
+    assert.deepEqual(await reader.end(), SERVER_GONE);
+    const { closed } = await untilClosed(id);
+    assert.equal(closed.error, null);
+    assert.equal(closed.bytesFromClient, query('rows 5').length + query('gone').length);
+  });
+
+  it('destroy is not held up by a write to a client that does not read', async () => {
+    const c = await adoptPlain();
+    c.client.pause();
+    handleOf(c.client).readStop();
+    const big = Buffer.alloc(32 * 1024 * 1024, 1);
+    addon.write(c.id, big);
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = Date.now();
+    addon.destroy(c.id);
+    const closed = await expectEvent(c.id, 'closed', 2000);
+    assert.ok(Date.now() - t0 < 1000);
+    assert.equal(closed.bytesToClient, 0);
+    c.client.destroy();
+  });
+
   it('relays both ways, clientRest and serverRest first, observe with run records', async () => {
     const parameterStatus = msg('S', 'application_name\0psql\0');
     const r = await relayed({
