@@ -210,7 +210,7 @@ async function adoptPlain(): Promise<{ client: net.Socket; reader: Reader; id: n
 // ---- The fake server -----------------------------------------------------------------------
 
 /** Answers a few queries, enough to relay: 'rows N', 'big N', 'gone', 'fatal', 'half', 'garbage', 'copy'. */
-function fakeServer(file: string): net.Server {
+function fakeServer(file: string | number): net.Server {
   const server = net.createServer((s) => {
     let buf: Buffer = Buffer.alloc(0);
     s.on('error', () => {});
@@ -258,7 +258,8 @@ function fakeServer(file: string): net.Server {
       }
     });
   });
-  server.listen(file);
+  if (typeof file === 'number') server.listen(file, '127.0.0.1');
+  else server.listen(file);
   return server;
 }
 
@@ -535,6 +536,29 @@ describe('native relay addon', { skip }, () => {
     assert.equal(closed.bytesFromClient, sent);
     assert.equal(closed.bytesToClient, expected.length + r.reader.buf.length);
     await r.reader.end();
+  });
+
+  it('relays to a server on TCP as well as on a Unix socket', async () => {
+    const tcpServer = fakeServer(0);
+    await new Promise((r) => tcpServer.once('listening', r));
+    try {
+      const c = await adoptPlain();
+      addon.freeze(c.id);
+      await expectEvent(c.id, 'frozen');
+      const socket = net.connect((tcpServer.address() as net.AddressInfo).port, '127.0.0.1');
+      await new Promise<void>((r) => socket.once('connect', () => r()));
+      handleOf(socket).readStop();
+      addon.relay(c.id, handleOf(socket).fd, options());
+      socket.destroy();
+      c.client.write(query('rows 7'));
+      await c.reader.until((b) => messages(b).list.some(([t]) => t === 'Z'), 'rows 7');
+      assert.equal(messages(c.reader.buf).list.filter(([t]) => t === 'D').length, 7);
+      c.client.end();
+      const closed = await expectEvent(c.id, 'closed');
+      assert.equal(closed.error, null);
+    } finally {
+      tcpServer.close();
+    }
   });
 
   it('hold: a server chunk with observed messages reaches the client only after release', async () => {
