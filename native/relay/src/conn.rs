@@ -58,13 +58,41 @@ pub enum Cmd {
 }
 
 pub enum Event {
-    Hello { id: u32, sni: Option<String>, alpn: Vec<String> },
-    Secure { id: u32, version: String, cipher: String, sni: Option<String>, alpn: Option<String> },
-    Data { id: u32, data: Vec<u8> },
-    End { id: u32 },
-    Frozen { id: u32 },
-    Observe { id: u32, client: Option<Vec<u8>>, server: Option<Vec<u8>>, hold: bool },
-    Closed { id: u32, bytes_from_client: u64, bytes_to_client: u64, reusable: bool, error: Option<String> },
+    Hello {
+        id: u32,
+        sni: Option<String>,
+        alpn: Vec<String>,
+    },
+    Secure {
+        id: u32,
+        version: String,
+        cipher: String,
+        sni: Option<String>,
+        alpn: Option<String>,
+    },
+    Data {
+        id: u32,
+        data: Vec<u8>,
+    },
+    End {
+        id: u32,
+    },
+    Frozen {
+        id: u32,
+    },
+    Observe {
+        id: u32,
+        client: Option<Vec<u8>>,
+        server: Option<Vec<u8>>,
+        hold: bool,
+    },
+    Closed {
+        id: u32,
+        bytes_from_client: u64,
+        bytes_to_client: u64,
+        reusable: bool,
+        error: Option<String>,
+    },
 }
 
 /// Where events go (the N-API threadsafe function) and how an id is forgotten.
@@ -129,7 +157,12 @@ struct Closed {
 
 impl Closed {
     fn error(from_client: u64, to_client: u64, e: impl ToString) -> Closed {
-        Closed { from_client, to_client, reusable: false, error: Some(e.to_string()) }
+        Closed {
+            from_client,
+            to_client,
+            reusable: false,
+            error: Some(e.to_string()),
+        }
     }
 }
 
@@ -218,16 +251,25 @@ async fn handshake(
     let sni = hello.server_name().map(str::to_owned);
     let alpn: Vec<String> = hello
         .alpn()
-        .map(|list| list.map(|p| String::from_utf8_lossy(p).into_owned()).collect())
+        .map(|list| {
+            list.map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     if mode == Mode::Direct && !alpn.iter().any(|p| p.as_bytes() == ALPN_POSTGRESQL) {
         return Err(Closed::error(0, 0, "direct TLS without ALPN postgresql"));
     }
-    host.emit(Event::Hello { id, sni: sni.clone(), alpn });
+    host.emit(Event::Hello {
+        id,
+        sni: sni.clone(),
+        alpn,
+    });
     let config = loop {
         match rx.recv().await {
             Some(Cmd::TlsAnswer(Ok(Some(config)))) => break config,
-            Some(Cmd::TlsAnswer(Ok(None))) | Some(Cmd::Destroy | Cmd::End) | None => return Err(Closed::default()),
+            Some(Cmd::TlsAnswer(Ok(None))) | Some(Cmd::Destroy | Cmd::End) | None => {
+                return Err(Closed::default())
+            }
             Some(Cmd::TlsAnswer(Err(e))) => return Err(Closed::error(0, 0, e)),
             Some(_) => {}
         }
@@ -247,7 +289,9 @@ async fn handshake(
         }
     };
     let (_, conn) = tls.get_ref();
-    let negotiated = conn.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned());
+    let negotiated = conn
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
     if mode == Mode::Direct && negotiated.as_deref().map(str::as_bytes) != Some(ALPN_POSTGRESQL) {
         return Err(Closed::error(0, 0, "direct TLS without ALPN postgresql"));
     }
@@ -288,7 +332,12 @@ async fn linger<R: AsyncRead + Unpin>(r: &mut R) {
 }
 
 /// Before the relay: JavaScript runs the startup and authentication over the plaintext.
-async fn plaintext(host: &dyn Host, id: u32, mut client: Client, rx: &mut UnboundedReceiver<Cmd>) -> io::Result<Closed> {
+async fn plaintext(
+    host: &dyn Host,
+    id: u32,
+    mut client: Client,
+    rx: &mut UnboundedReceiver<Cmd>,
+) -> io::Result<Closed> {
     let mut buf = vec![0u8; BUFFER];
     let (mut from, mut to) = (0u64, 0u64);
     let (mut paused, mut frozen, mut eof) = (false, false, false);
@@ -312,14 +361,23 @@ async fn plaintext(host: &dyn Host, id: u32, mut client: Client, rx: &mut Unboun
             }
             Wait::Done(Ok(n)) => {
                 from += n as u64;
-                host.emit(Event::Data { id, data: buf[..n].to_vec() });
+                host.emit(Event::Data {
+                    id,
+                    data: buf[..n].to_vec(),
+                });
             }
             Wait::Done(Err(e)) if is_eof(&e) => {
                 eof = true;
                 host.emit(Event::End { id });
             }
             Wait::Done(Err(e)) => return Ok(Closed::error(from, to, e)),
-            Wait::Cmd(None | Some(Cmd::Destroy)) => return Ok(Closed { from_client: from, to_client: to, ..Closed::default() }),
+            Wait::Cmd(None | Some(Cmd::Destroy)) => {
+                return Ok(Closed {
+                    from_client: from,
+                    to_client: to,
+                    ..Closed::default()
+                })
+            }
             Wait::Cmd(Some(Cmd::Write(data))) => {
                 // A client that does not read must not make `destroy` wait: commands are taken
                 // (and queued) while the write waits.
@@ -346,7 +404,11 @@ async fn plaintext(host: &dyn Host, id: u32, mut client: Client, rx: &mut Unboun
                 if !eof {
                     tokio::spawn(async move { linger(&mut client).await });
                 }
-                return Ok(Closed { from_client: from, to_client: to, ..Closed::default() });
+                return Ok(Closed {
+                    from_client: from,
+                    to_client: to,
+                    ..Closed::default()
+                });
             }
             Wait::Cmd(Some(Cmd::Terminate(fatal))) => {
                 if write_and_close(&mut client, &fatal).await {
@@ -355,7 +417,11 @@ async fn plaintext(host: &dyn Host, id: u32, mut client: Client, rx: &mut Unboun
                 if !eof {
                     tokio::spawn(async move { linger(&mut client).await });
                 }
-                return Ok(Closed { from_client: from, to_client: to, ..Closed::default() });
+                return Ok(Closed {
+                    from_client: from,
+                    to_client: to,
+                    ..Closed::default()
+                });
             }
             Wait::Cmd(Some(Cmd::Pause(p))) => paused = p,
             Wait::Cmd(Some(Cmd::Freeze)) => {
@@ -425,17 +491,28 @@ impl C2s<'_> {
     /// Frames, observes and passes on one chunk; Ok(true) when the client's Terminate ends it
     /// (pooled: not passed on).
     async fn chunk(&mut self, data: &[u8]) -> Result<bool, DirEnd> {
-        let fed = self.framer.feed(data).map_err(|e| DirEnd::Framing(format!("client {e}")))?;
+        let fed = self
+            .framer
+            .feed(data)
+            .map_err(|e| DirEnd::Framing(format!("client {e}")))?;
         let (end, stop) = match fed.terminate_at {
             Some(x) if self.pooled => (x, true),
             _ => (data.len(), false),
         };
         if let Some(o) = self.framer.take_observed() {
-            self.host.emit(Event::Observe { id: self.id, client: Some(o.buf), server: None, hold: false });
+            self.host.emit(Event::Observe {
+                id: self.id,
+                client: Some(o.buf),
+                server: None,
+                hold: false,
+            });
         }
         if end > 0 {
             self.flags.server_ready.store(false, Relaxed);
-            self.w.write_all(&data[..end]).await.map_err(DirEnd::WriteError)?;
+            self.w
+                .write_all(&data[..end])
+                .await
+                .map_err(DirEnd::WriteError)?;
             self.flags.from_client.fetch_add(end as u64, Relaxed);
         }
         Ok(stop)
@@ -488,7 +565,8 @@ struct S2c<'a> {
 impl S2c<'_> {
     async fn chunk(&mut self, data: &[u8]) -> Result<(), DirEnd> {
         let f = &mut *self.framer;
-        f.feed(data).map_err(|e| DirEnd::Framing(format!("server {e}")))?;
+        f.feed(data)
+            .map_err(|e| DirEnd::Framing(format!("server {e}")))?;
         let ready = f.at_boundary() && f.last_type() == b'Z' && f.ready_status() == b'I';
         self.flags.server_ready.store(ready, Relaxed);
         if let Some(o) = f.take_observed() {
@@ -496,7 +574,12 @@ impl S2c<'_> {
             if hold {
                 self.flags.holding.store(true, Relaxed);
             }
-            self.host.emit(Event::Observe { id: self.id, client: None, server: Some(o.buf), hold });
+            self.host.emit(Event::Observe {
+                id: self.id,
+                client: None,
+                server: Some(o.buf),
+                hold,
+            });
             if hold {
                 // Cancelled with the relay if `release` never comes.
                 let _ = self.released.recv().await;
@@ -506,7 +589,9 @@ impl S2c<'_> {
         self.flags.writing.store(true, Relaxed);
         self.w.write_all(data).await.map_err(DirEnd::WriteError)?;
         self.flags.writing.store(false, Relaxed);
-        self.flags.client_at_boundary.store(self.framer.at_boundary(), Relaxed);
+        self.flags
+            .client_at_boundary
+            .store(self.framer.at_boundary(), Relaxed);
         self.flags.to_client.fetch_add(data.len() as u64, Relaxed);
         Ok(())
     }
@@ -559,7 +644,15 @@ async fn relay(
     let (release_tx, mut release_rx) = unbounded_channel::<()>();
     let mut client_done = false;
     let stop = {
-        let c2s = C2s { host, id, r: &mut cr, w: &mut sw, framer: &mut cf, flags: &flags, pooled };
+        let c2s = C2s {
+            host,
+            id,
+            r: &mut cr,
+            w: &mut sw,
+            framer: &mut cf,
+            flags: &flags,
+            pooled,
+        };
         let s2c = S2c {
             host,
             id,
@@ -648,7 +741,11 @@ async fn relay(
             write_and_close(&mut cw, &[]).await;
         }
         Stop::Terminate(fatal) => {
-            let fatal = if client_writable && sf.at_boundary() { fatal.as_slice() } else { &[] };
+            let fatal = if client_writable && sf.at_boundary() {
+                fatal.as_slice()
+            } else {
+                &[]
+            };
             if write_and_close(&mut cw, fatal).await {
                 to_client += fatal.len() as u64;
             }
@@ -670,5 +767,10 @@ async fn relay(
     if !flags.client_eof.load(Relaxed) {
         tokio::spawn(async move { linger(&mut cr).await });
     }
-    Closed { from_client, to_client, reusable, error }
+    Closed {
+        from_client,
+        to_client,
+        reusable,
+        error,
+    }
 }

@@ -140,7 +140,11 @@ impl Framer {
         let mut i = 0;
         while i < data.len() {
             if self.hdr_len < 5 {
-                if self.hdr_len == 0 && self.side == Side::Client && data[i] == b'X' && fed.terminate_at.is_none() {
+                if self.hdr_len == 0
+                    && self.side == Side::Client
+                    && data[i] == b'X'
+                    && fed.terminate_at.is_none()
+                {
                     fed.terminate_at = Some(i);
                 }
                 let take = (5 - self.hdr_len).min(data.len() - i);
@@ -182,7 +186,11 @@ impl Framer {
         let code = self.hdr[0];
         let length = i32::from_be_bytes([self.hdr[1], self.hdr[2], self.hdr[3], self.hdr[4]]);
         if length < 4 || length as u32 > MAX_LENGTH {
-            let e = FrameError { offset: at, msg_type: code, length };
+            let e = FrameError {
+                offset: at,
+                msg_type: code,
+                length,
+            };
             self.failed = Some(e.clone());
             return Err(e);
         }
@@ -215,7 +223,9 @@ impl Framer {
         if self.observe {
             if self.skipping {
                 let bytes = 5 + u64::from(self.body_read);
-                if self.run_count > 0 && (self.run_code != code || self.run_bytes + bytes > RUN_MAX_BYTES) {
+                if self.run_count > 0
+                    && (self.run_code != code || self.run_bytes + bytes > RUN_MAX_BYTES)
+                {
                     self.flush_run();
                 }
                 self.run_code = code;
@@ -235,9 +245,12 @@ impl Framer {
         }
         self.out.push(0);
         self.out.extend_from_slice(&16i32.to_be_bytes());
-        self.out.extend_from_slice(&i32::from(self.run_code).to_be_bytes());
-        self.out.extend_from_slice(&(self.run_count as i32).to_be_bytes());
-        self.out.extend_from_slice(&(self.run_bytes as i32).to_be_bytes());
+        self.out
+            .extend_from_slice(&i32::from(self.run_code).to_be_bytes());
+        self.out
+            .extend_from_slice(&(self.run_count as i32).to_be_bytes());
+        self.out
+            .extend_from_slice(&(self.run_bytes as i32).to_be_bytes());
         self.run_count = 0;
         self.run_bytes = 0;
     }
@@ -250,11 +263,19 @@ impl Framer {
         }
         self.flush_run();
         let in_copy = self.hdr_len == 5 && !self.skipping;
-        let whole_end = if in_copy { self.copy_start } else { self.out.len() };
+        let whole_end = if in_copy {
+            self.copy_start
+        } else {
+            self.out.len()
+        };
         if whole_end == 0 {
             return None;
         }
-        let tail = if in_copy { self.out.split_off(whole_end) } else { Vec::new() };
+        let tail = if in_copy {
+            self.out.split_off(whole_end)
+        } else {
+            Vec::new()
+        };
         let buf = std::mem::replace(&mut self.out, tail);
         self.copy_start = 0;
         let copied = std::mem::replace(&mut self.copied, false);
@@ -303,7 +324,15 @@ mod tests {
         let d3 = msg(b'D', b"");
         let c = msg(b'C', b"SELECT 3\0");
         let z = msg(b'Z', b"I");
-        let stream = [t.clone(), d1.clone(), d2.clone(), d3.clone(), c.clone(), z.clone()].concat();
+        let stream = [
+            t.clone(),
+            d1.clone(),
+            d2.clone(),
+            d3.clone(),
+            c.clone(),
+            z.clone(),
+        ]
+        .concat();
         let rows = (d1.len() + d2.len() + d3.len()) as i32;
         let expect = [t, run(b'D', 3, rows), c, z].concat();
         (stream, expect)
@@ -429,8 +458,15 @@ mod tests {
         let mut f = Framer::new(Side::Server, true);
         let d = msg(b'D', b"12");
         let cd = msg(b'd', b"345");
-        f.feed(&[d.clone(), d.clone(), cd.clone()].concat()).unwrap();
-        assert_eq!(f.take_observed().unwrap(), Observed { buf: [run(b'D', 2, 14), run(b'd', 1, 8)].concat(), copied: false });
+        f.feed(&[d.clone(), d.clone(), cd.clone()].concat())
+            .unwrap();
+        assert_eq!(
+            f.take_observed().unwrap(),
+            Observed {
+                buf: [run(b'D', 2, 14), run(b'd', 1, 8)].concat(),
+                copied: false
+            }
+        );
         // A DataRow split across chunks counts in the chunk where it ends.
         f.feed(&d[..4]).unwrap();
         assert_eq!(f.take_observed(), None);
@@ -457,7 +493,11 @@ mod tests {
 
     #[test]
     fn framing_errors() {
-        for bad in [&[b'Q', 0, 0, 0, 3][..], &[b'Q', 0xff, 0xff, 0xff, 0xff], &[b'D', 0x40, 0, 0, 1]] {
+        for bad in [
+            &[b'Q', 0, 0, 0, 3][..],
+            &[b'Q', 0xff, 0xff, 0xff, 0xff],
+            &[b'D', 0x40, 0, 0, 1],
+        ] {
             for split in 0..bad.len() {
                 let mut f = Framer::new(Side::Server, true);
                 let r = f.feed(&bad[..split]).and_then(|_| f.feed(&bad[split..]));
@@ -469,7 +509,9 @@ mod tests {
         // 1 GiB exactly is accepted (the body just has not come).
         let mut f = Framer::new(Side::Server, false);
         f.feed(&[b'D', 0x40, 0, 0, 0]).unwrap();
-        let e = Framer::new(Side::Client, false).feed(&[0, 0, 0, 0, 0]).unwrap_err();
+        let e = Framer::new(Side::Client, false)
+            .feed(&[0, 0, 0, 0, 0])
+            .unwrap_err();
         assert!(e.to_string().contains("length 0"));
         let mut f = Framer::new(Side::Client, false);
         f.feed(b"S\0\0").unwrap();

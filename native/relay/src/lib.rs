@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use napi::bindgen_prelude::Buffer;
-use napi::threadsafe_function::{ErrorStrategy, ThreadSafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::threadsafe_function::{
+    ErrorStrategy, ThreadSafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
+};
 use napi::{Env, Error, JsFunction, JsObject, Result, Status};
 use napi_derive::napi;
 
@@ -43,12 +45,21 @@ impl Host for AddonHost {
         }
     }
     fn forget(&self, id: u32) {
-        self.0.conns.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        self.0
+            .conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
     }
 }
 
 fn addon() -> Result<&'static Arc<Addon>> {
-    ADDON.get().ok_or_else(|| Error::new(Status::GenericFailure, "pgwarden-relay: start() was not called"))
+    ADDON.get().ok_or_else(|| {
+        Error::new(
+            Status::GenericFailure,
+            "pgwarden-relay: start() was not called",
+        )
+    })
 }
 
 fn send(id: u32, cmd: Cmd) {
@@ -63,7 +74,10 @@ fn send(id: u32, cmd: Cmd) {
 /// A duplicate of a descriptor JavaScript owns, made before this call returns.
 fn dup(fd: i32) -> Result<OwnedFd> {
     if fd < 0 {
-        return Err(Error::new(Status::InvalidArg, format!("bad file descriptor {fd}")));
+        return Err(Error::new(
+            Status::InvalidArg,
+            format!("bad file descriptor {fd}"),
+        ));
     }
     // SAFETY: the contract has the caller keep `fd` open until this call returns, and it is
     // only borrowed for the F_DUPFD_CLOEXEC below (an invalid number gives EBADF, not UB in
@@ -99,7 +113,13 @@ fn event_object(env: Env, event: Event) -> Result<JsObject> {
             }
             o.set_named_property("alpn", list)?;
         }
-        Event::Secure { id, version, cipher, sni, alpn } => {
+        Event::Secure {
+            id,
+            version,
+            cipher,
+            sni,
+            alpn,
+        } => {
             o.set_named_property("id", id)?;
             o.set_named_property("type", "secure")?;
             o.set_named_property("version", version)?;
@@ -120,14 +140,25 @@ fn event_object(env: Env, event: Event) -> Result<JsObject> {
             o.set_named_property("id", id)?;
             o.set_named_property("type", "frozen")?;
         }
-        Event::Observe { id, client, server, hold } => {
+        Event::Observe {
+            id,
+            client,
+            server,
+            hold,
+        } => {
             o.set_named_property("id", id)?;
             o.set_named_property("type", "observe")?;
             o.set_named_property("client", opt_buf(client)?)?;
             o.set_named_property("server", opt_buf(server)?)?;
             o.set_named_property("hold", hold)?;
         }
-        Event::Closed { id, bytes_from_client, bytes_to_client, reusable, error } => {
+        Event::Closed {
+            id,
+            bytes_from_client,
+            bytes_to_client,
+            reusable,
+            error,
+        } => {
             o.set_named_property("id", id)?;
             o.set_named_property("type", "closed")?;
             // Exact up to 2^53 as a JS number.
@@ -145,7 +176,9 @@ fn event_object(env: Env, event: Event) -> Result<JsObject> {
 #[napi]
 pub fn start(env: Env, threads: u32, on_event: JsFunction) -> Result<()> {
     let mut tsfn: ThreadsafeFunction<Event, ErrorStrategy::Fatal> = on_event
-        .create_threadsafe_function(0, |ctx: ThreadSafeCallContext<Event>| Ok(vec![event_object(ctx.env, ctx.value)?]))?;
+        .create_threadsafe_function(0, |ctx: ThreadSafeCallContext<Event>| {
+            Ok(vec![event_object(ctx.env, ctx.value)?])
+        })?;
     // Idle connections must not keep Node's event loop alive.
     tsfn.unref(&env)?;
     if let Some(a) = ADDON.get() {
@@ -153,7 +186,9 @@ pub fn start(env: Env, threads: u32, on_event: JsFunction) -> Result<()> {
         return Ok(());
     }
     let workers = if threads == 0 {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     } else {
         threads as usize
     };
@@ -163,7 +198,12 @@ pub fn start(env: Env, threads: u32, on_event: JsFunction) -> Result<()> {
         .enable_io()
         .enable_time()
         .build()
-        .map_err(|e| Error::new(Status::GenericFailure, format!("pgwarden-relay: runtime: {e}")))?;
+        .map_err(|e| {
+            Error::new(
+                Status::GenericFailure,
+                format!("pgwarden-relay: runtime: {e}"),
+            )
+        })?;
     let addon = Arc::new(Addon {
         rt,
         events: RwLock::new(Some(tsfn)),
@@ -201,7 +241,12 @@ pub fn adopt(fd: i32, prefix: Buffer, tls: String) -> Result<u32> {
         "starttls" => Mode::StartTls,
         "direct" => Mode::Direct,
         "none" => Mode::None,
-        other => return Err(Error::new(Status::InvalidArg, format!("pgwarden-relay: tls '{other}'"))),
+        other => {
+            return Err(Error::new(
+                Status::InvalidArg,
+                format!("pgwarden-relay: tls '{other}'"),
+            ))
+        }
     };
     let fd = dup(fd)?;
     let mut id = a.next_id.fetch_add(1, Ordering::Relaxed);
@@ -222,7 +267,11 @@ pub fn tls_answer(id: u32, cert_id: Option<u32>) {
     let Some(a) = ADDON.get() else { return };
     let answer = match cert_id {
         None => Ok(None),
-        Some(c) => a.certs.get(c).map(Some).ok_or_else(|| format!("no certificate {c} loaded")),
+        Some(c) => a
+            .certs
+            .get(c)
+            .map(Some)
+            .ok_or_else(|| format!("no certificate {c} loaded")),
     };
     send(id, Cmd::TlsAnswer(answer));
 }

@@ -83,7 +83,11 @@ pub fn version_name(v: Option<rustls::ProtocolVersion>) -> String {
 /// The cipher suite's IANA name (rustls spells the TLS 1.3 ones TLS13_…).
 pub fn cipher_name(s: Option<rustls::SupportedCipherSuite>) -> String {
     let Some(s) = s else { return "unknown".into() };
-    let name = s.suite().as_str().map(str::to_owned).unwrap_or_else(|| format!("{:?}", s.suite()));
+    let name = s
+        .suite()
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{:?}", s.suite()));
     match name.strip_prefix("TLS13_") {
         Some(rest) => format!("TLS_{rest}"),
         None => name,

@@ -23,21 +23,30 @@ fn merged(chunks: &[Vec<u8>]) -> Vec<(u8, Vec<u8>)> {
                 run = match run {
                     Some((pc, pn, pb)) if pc == rc => Some((pc, pn + n, pb + b)),
                     Some((pc, pn, pb)) => {
-                        out.push((0, [[pc].as_slice(), &pn.to_be_bytes(), &pb.to_be_bytes()].concat()));
+                        out.push((
+                            0,
+                            [[pc].as_slice(), &pn.to_be_bytes(), &pb.to_be_bytes()].concat(),
+                        ));
                         Some((rc, n, b))
                     }
                     None => Some((rc, n, b)),
                 };
             } else {
                 if let Some((pc, pn, pb)) = run.take() {
-                    out.push((0, [[pc].as_slice(), &pn.to_be_bytes(), &pb.to_be_bytes()].concat()));
+                    out.push((
+                        0,
+                        [[pc].as_slice(), &pn.to_be_bytes(), &pb.to_be_bytes()].concat(),
+                    ));
                 }
                 out.push((code, rec.to_vec()));
             }
         }
     }
     if let Some((pc, pn, pb)) = run {
-        out.push((0, [[pc].as_slice(), &pn.to_be_bytes(), &pb.to_be_bytes()].concat()));
+        out.push((
+            0,
+            [[pc].as_slice(), &pn.to_be_bytes(), &pb.to_be_bytes()].concat(),
+        ));
     }
     out
 }
@@ -46,13 +55,20 @@ fuzz_target!(|data: &[u8]| {
     if data.len() < 3 {
         return;
     }
-    let side = if data[0] & 1 == 0 { Side::Client } else { Side::Server };
+    let side = if data[0] & 1 == 0 {
+        Side::Client
+    } else {
+        Side::Server
+    };
     let step = usize::from(data[1]).max(1);
     let stream = &data[2..];
 
     let mut whole = Framer::new(side, true);
     let rw = whole.feed(stream);
-    let ow: Vec<Vec<u8>> = whole.take_observed().map(|o| vec![o.buf]).unwrap_or_default();
+    let ow: Vec<Vec<u8>> = whole
+        .take_observed()
+        .map(|o| vec![o.buf])
+        .unwrap_or_default();
 
     let mut parts = Framer::new(side, true);
     let mut chunks = Vec::new();
