@@ -706,7 +706,9 @@ async fn relay(
                     }
                 }
                 W::Cmd(Some(Cmd::Terminate(fatal))) => break Stop::Terminate(fatal),
-                W::Cmd(Some(Cmd::Destroy | Cmd::End) | None) => break Stop::Destroy,
+                // `end`: a graceful close (FIN, close_notify), nothing written.
+                W::Cmd(Some(Cmd::End)) => break Stop::Terminate(Vec::new()),
+                W::Cmd(Some(Cmd::Destroy) | None) => break Stop::Destroy,
                 W::Cmd(Some(_)) => {}
             }
         }
@@ -717,6 +719,8 @@ async fn relay(
     let mut error = None;
     let mut server_closed = false;
     let mut reusable_possible = false;
+    // `destroy` closes at once: no FIN first, no draining afterwards.
+    let linger_after = !matches!(stop, Stop::Destroy) && !flags.client_eof.load(Relaxed);
     match stop {
         Stop::ClientGone(e) => {
             error = e;
@@ -764,7 +768,7 @@ async fn relay(
     }
     // Pooled: only the duplicate descriptor is closed (JavaScript keeps its own socket).
     drop((sr, sw));
-    if !flags.client_eof.load(Relaxed) {
+    if linger_after {
         tokio::spawn(async move { linger(&mut cr).await });
     }
     Closed {

@@ -598,6 +598,20 @@ describe('native relay addon', { skip }, () => {
     assert.equal(closed.error, null);
   });
 
+  it('destroy during the relay closes at once; end closes gracefully', async () => {
+    for (const how of ['destroy', 'end'] as const) {
+      const r = await relayed();
+      r.client.write(query('rows 1'));
+      await r.reader.until((b) => messages(b).list.some(([t]) => t === 'Z'), 'rows 1');
+      const t0 = Date.now();
+      addon[how](r.id);
+      const closed = await expectEvent(r.id, 'closed');
+      assert.equal(closed.error, null);
+      await r.reader.end(1000);
+      assert.ok(Date.now() - t0 < 1000, `${how}: the client saw the close in ${Date.now() - t0} ms`);
+    }
+  });
+
   it('serverGone when the server closes at a boundary; a FATAL from the server reaches the client instead', async () => {
     let r = await relayed({ serverGone: SERVER_GONE });
     r.client.write(query('rows 1'));
