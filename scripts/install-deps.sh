@@ -63,6 +63,9 @@ if [ -n "$PG_MAJOR" ]; then build_library pgwarden_audit; fi
 # to the server's archive agent without starting a process per segment (ext/pgwarden_archive).
 if [ -n "$PG_MAJOR" ] && [ "$PG_MAJOR" -ge 15 ]; then build_library pgwarden_archive; fi
 
+# The native relay addon (native/relay, Rust); without cargo the JavaScript relay is used.
+bash scripts/build-native.sh
+
 # psycopg and pgJDBC: real clients of other languages in the tests.
 bash scripts/install-clients.sh
 

@@ -1,0 +1,343 @@
+//! The N-API boundary of the native relay (the contract: src/gateway/native/addon.ts). Every
+//! function here only checks its arguments, duplicates descriptors and hands a command to the
+//! connection's task (conn.rs); events come back through one threadsafe function.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod framer;
+
+mod conn;
+mod stream;
+mod tls;
+
+use std::collections::HashMap;
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use napi::bindgen_prelude::Buffer;
+use napi::threadsafe_function::{
+    ErrorStrategy, ThreadSafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
+};
+use napi::{Env, Error, JsFunction, JsObject, Result, Status};
+use napi_derive::napi;
+
+use conn::{Cmd, Commands, Event, Host, Mode};
+
+struct Addon {
+    rt: tokio::runtime::Runtime,
+    events: RwLock<Option<ThreadsafeFunction<Event, ErrorStrategy::Fatal>>>,
+    conns: Mutex<HashMap<u32, Commands>>,
+    certs: tls::Certificates,
+    next_id: AtomicU32,
+}
+
+static ADDON: OnceLock<Arc<Addon>> = OnceLock::new();
+
+/// The per-connection side of the addon, as conn.rs sees it.
+struct AddonHost(Arc<Addon>);
+
+impl Host for AddonHost {
+    fn emit(&self, event: Event) {
+        let events = self.0.events.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(tsfn) = events.as_ref() {
+            // Non-blocking on an unbounded queue: never fails but when Node is shutting down.
+            tsfn.call(event, ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
+    fn forget(&self, id: u32) {
+        self.0
+            .conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+}
+
+fn addon() -> Result<&'static Arc<Addon>> {
+    ADDON.get().ok_or_else(|| {
+        Error::new(
+            Status::GenericFailure,
+            "pgwarden-relay: start() was not called",
+        )
+    })
+}
+
+fn send(id: u32, cmd: Cmd) {
+    let Some(a) = ADDON.get() else { return };
+    let conns = a.conns.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(tx) = conns.get(&id) {
+        // A task that has just ended: its 'closed' event is on its way, the command is moot.
+        let _ = tx.send(cmd);
+    }
+}
+
+/// A duplicate of a descriptor JavaScript owns, made before this call returns.
+fn dup(fd: i32) -> Result<OwnedFd> {
+    if fd < 0 {
+        return Err(Error::new(
+            Status::InvalidArg,
+            format!("bad file descriptor {fd}"),
+        ));
+    }
+    // SAFETY: the contract has the caller keep `fd` open until this call returns, and it is
+    // only borrowed for the F_DUPFD_CLOEXEC below (an invalid number gives EBADF, not UB in
+    // Rust terms: the kernel checks it); the duplicate is a descriptor of our own.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd as RawFd) };
+    borrowed
+        .try_clone_to_owned()
+        .map_err(|e| Error::new(Status::InvalidArg, format!("file descriptor {fd}: {e}")))
+}
+
+fn event_object(env: Env, event: Event) -> Result<JsObject> {
+    let mut o = env.create_object()?;
+    let opt_str = |s: Option<String>| -> Result<napi::JsUnknown> {
+        match s {
+            Some(s) => Ok(env.create_string_from_std(s)?.into_unknown()),
+            None => Ok(env.get_null()?.into_unknown()),
+        }
+    };
+    let opt_buf = |b: Option<Vec<u8>>| -> Result<napi::JsUnknown> {
+        match b {
+            Some(b) => Ok(env.create_buffer_with_data(b)?.into_raw().into_unknown()),
+            None => Ok(env.get_null()?.into_unknown()),
+        }
+    };
+    match event {
+        Event::Hello { id, sni, alpn } => {
+            o.set_named_property("id", id)?;
+            o.set_named_property("type", "hello")?;
+            o.set_named_property("sni", opt_str(sni)?)?;
+            let mut list = env.create_array_with_length(alpn.len())?;
+            for (i, p) in alpn.into_iter().enumerate() {
+                list.set_element(i as u32, env.create_string_from_std(p)?)?;
+            }
+            o.set_named_property("alpn", list)?;
+        }
+        Event::Secure {
+            id,
+            version,
+            cipher,
+            sni,
+            alpn,
+        } => {
+            o.set_named_property("id", id)?;
+            o.set_named_property("type", "secure")?;
+            o.set_named_property("version", version)?;
+            o.set_named_property("cipher", cipher)?;
+            o.set_named_property("sni", opt_str(sni)?)?;
+            o.set_named_property("alpn", opt_str(alpn)?)?;
+        }
+        Event::Data { id, data } => {
+            o.set_named_property("id", id)?;
+            o.set_named_property("type", "data")?;
+            o.set_named_property("data", opt_buf(Some(data))?)?;
+        }
+        Event::End { id } => {
+            o.set_named_property("id", id)?;
+            o.set_named_property("type", "end")?;
+        }
+        Event::Frozen { id } => {
+            o.set_named_property("id", id)?;
+            o.set_named_property("type", "frozen")?;
+        }
+        Event::Observe {
+            id,
+            client,
+            server,
+            hold,
+        } => {
+            o.set_named_property("id", id)?;
+            o.set_named_property("type", "observe")?;
+            o.set_named_property("client", opt_buf(client)?)?;
+            o.set_named_property("server", opt_buf(server)?)?;
+            o.set_named_property("hold", hold)?;
+        }
+        Event::Closed {
+            id,
+            bytes_from_client,
+            bytes_to_client,
+            reusable,
+            error,
+        } => {
+            o.set_named_property("id", id)?;
+            o.set_named_property("type", "closed")?;
+            // Exact up to 2^53 as a JS number.
+            o.set_named_property("bytesFromClient", bytes_from_client as f64)?;
+            o.set_named_property("bytesToClient", bytes_to_client as f64)?;
+            o.set_named_property("reusable", reusable)?;
+            o.set_named_property("error", opt_str(error)?)?;
+        }
+    }
+    Ok(o)
+}
+
+/// Starts the relay threads (once per process; `threads` 0: one per core). A second call only
+/// replaces the event callback.
+#[napi]
+pub fn start(env: Env, threads: u32, on_event: JsFunction) -> Result<()> {
+    let mut tsfn: ThreadsafeFunction<Event, ErrorStrategy::Fatal> = on_event
+        .create_threadsafe_function(0, |ctx: ThreadSafeCallContext<Event>| {
+            Ok(vec![event_object(ctx.env, ctx.value)?])
+        })?;
+    // Idle connections must not keep Node's event loop alive.
+    tsfn.unref(&env)?;
+    if let Some(a) = ADDON.get() {
+        *a.events.write().unwrap_or_else(|p| p.into_inner()) = Some(tsfn);
+        return Ok(());
+    }
+    let workers = if threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        threads as usize
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("pgwarden-relay")
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| {
+            Error::new(
+                Status::GenericFailure,
+                format!("pgwarden-relay: runtime: {e}"),
+            )
+        })?;
+    let addon = Arc::new(Addon {
+        rt,
+        events: RwLock::new(Some(tsfn)),
+        conns: Mutex::new(HashMap::new()),
+        certs: tls::Certificates::default(),
+        next_id: AtomicU32::new(1),
+    });
+    // Two racing first calls (not possible from one JS thread): the loser's runtime is dropped.
+    let _ = ADDON.set(addon);
+    Ok(())
+}
+
+/// Loads a certificate chain and its key (PEM) under `certId`. Throws on bad PEM.
+#[napi]
+pub fn set_certificate(cert_id: u32, chain_pem: Buffer, key_pem: Buffer) -> Result<()> {
+    addon()?
+        .certs
+        .set(cert_id, &chain_pem, &key_pem)
+        .map_err(|e| Error::new(Status::InvalidArg, format!("pgwarden-relay: {e}")))
+}
+
+#[napi]
+pub fn drop_certificate(cert_id: u32) -> Result<()> {
+    if let Some(a) = ADDON.get() {
+        a.certs.drop_cert(cert_id);
+    }
+    Ok(())
+}
+
+/// Takes over an accepted TCP socket (duplicated at once); returns the connection's id.
+#[napi]
+pub fn adopt(fd: i32, prefix: Buffer, tls: String) -> Result<u32> {
+    let a = addon()?;
+    let mode = match tls.as_str() {
+        "starttls" => Mode::StartTls,
+        "direct" => Mode::Direct,
+        "none" => Mode::None,
+        other => {
+            return Err(Error::new(
+                Status::InvalidArg,
+                format!("pgwarden-relay: tls '{other}'"),
+            ))
+        }
+    };
+    let fd = dup(fd)?;
+    let mut id = a.next_id.fetch_add(1, Ordering::Relaxed);
+    if id == 0 {
+        id = a.next_id.fetch_add(1, Ordering::Relaxed);
+    }
+    let host: Arc<dyn Host> = Arc::new(AddonHost(a.clone()));
+    // The map is locked while the task starts, so that its 'closed' (forget) comes after.
+    let mut conns = a.conns.lock().unwrap_or_else(|p| p.into_inner());
+    let tx = conn::spawn(&a.rt, host, id, fd, prefix.to_vec(), mode);
+    conns.insert(id, tx);
+    Ok(id)
+}
+
+/// Completes the TLS handshake with a loaded certificate, or (null) closes the connection.
+#[napi]
+pub fn tls_answer(id: u32, cert_id: Option<u32>) {
+    let Some(a) = ADDON.get() else { return };
+    let answer = match cert_id {
+        None => Ok(None),
+        Some(c) => a
+            .certs
+            .get(c)
+            .map(Some)
+            .ok_or_else(|| format!("no certificate {c} loaded")),
+    };
+    send(id, Cmd::TlsAnswer(answer));
+}
+
+#[napi]
+pub fn write(id: u32, data: Buffer) {
+    send(id, Cmd::Write(data.to_vec()));
+}
+
+#[napi]
+pub fn end(id: u32) {
+    send(id, Cmd::End);
+}
+
+#[napi]
+pub fn destroy(id: u32) {
+    send(id, Cmd::Destroy);
+}
+
+#[napi]
+pub fn pause(id: u32, paused: bool) {
+    send(id, Cmd::Pause(paused));
+}
+
+#[napi]
+pub fn freeze(id: u32) {
+    send(id, Cmd::Freeze);
+}
+
+#[napi(object)]
+pub struct RelayOptions {
+    pub client_rest: Buffer,
+    pub server_rest: Buffer,
+    pub observe: bool,
+    pub hold: bool,
+    pub server_gone: Buffer,
+    pub pooled: bool,
+}
+
+/// Relays client ⇄ server (the server socket is duplicated at once).
+#[napi]
+pub fn relay(id: u32, server_fd: i32, options: RelayOptions) -> Result<()> {
+    let fd = dup(server_fd)?;
+    send(
+        id,
+        Cmd::Relay(
+            fd,
+            conn::RelayOptions {
+                client_rest: options.client_rest.to_vec(),
+                server_rest: options.server_rest.to_vec(),
+                observe: options.observe,
+                hold: options.hold,
+                server_gone: options.server_gone.to_vec(),
+                pooled: options.pooled,
+            },
+        ),
+    );
+    Ok(())
+}
+
+#[napi]
+pub fn release(id: u32) {
+    send(id, Cmd::Release);
+}
+
+#[napi]
+pub fn terminate(id: u32, fatal: Buffer) {
+    send(id, Cmd::Terminate(fatal.to_vec()));
+}
