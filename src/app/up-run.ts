@@ -39,6 +39,7 @@ function optionsFrom(o: Record<string, unknown>, cmd: Command): PlatformOptions 
     backupIntervalMs: (o.backupIntervalHours as number) * 3600_000,
     backupRetentionDays: o.backupRetentionDays as number,
     ...(o.gatewayWorkers !== undefined ? { gatewayWorkers: o.gatewayWorkers as number } : {}),
+    ...(o.relay !== undefined ? { relay: o.relay as 'js' | 'native' } : {}),
     gatewayLimits: {
       maxPreauthConnections: o.maxPreauthConnections as number,
       maxPreauthPerAddress: o.maxPreauthPerAddress as number,
