@@ -11,6 +11,9 @@ import type { AddonEvent } from './addon.js';
 import type { NativeClientSocket } from './client-socket.js';
 import { resumeReading, stopReading } from './host.js';
 
+/** Sessions handed to the addon in this process (read by the tests). */
+export const nativeRelayCounters = { sessions: 0 };
+
 export function nativeRelay(opts: {
   client: NativeClientSocket;
   server: net.Socket;
@@ -118,6 +121,7 @@ export function nativeRelay(opts: {
       pooled: pooled !== undefined,
     });
     relaying = true;
+    nativeRelayCounters.sessions++;
     // The addon holds a duplicate of the server's descriptor; a pooled one stays the pool's.
     if (!pooled) server.destroy();
   });
