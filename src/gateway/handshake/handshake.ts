@@ -19,6 +19,7 @@ import { Wire } from '../wire.js';
 import { isTrusted, readProxyHeader, ProxyRefused } from '../proxy-stage.js';
 import { startTls, firstChunk, wrapWithPrefix, type TlsEnv, type TlsState } from './transport.js';
 import { adoptTls, writeFlushed } from './native-tls.js';
+import { clientHelloServerName } from './client-hello.js';
 import type { NativeRelayHost } from '../native/host.js';
 import { failureRefusal } from '../report.js';
 import { refusal, type Refusal } from '../checks/verdict.js';
@@ -125,8 +126,12 @@ export async function handshake(raw: Duplex, peer: { address: string; port: numb
     let wire: Wire;
     const native = env.nativeRelay ?? null;
     if (first[0] === TLS_RECORD_HANDSHAKE) {
-      // Direct TLS: the first chunk is the start of the ClientHello.
-      const t = native ? await adoptTls(raw as net.Socket, first, 'direct', native, env) : await startTls(wrapWithPrefix(raw, first), env, true);
+      // Direct TLS: the first chunk is the start of the ClientHello (one whose server name the
+      // addon's TLS would refuse stays on Node's TLS, see client-hello.ts).
+      const t =
+        native && clientHelloServerName(first) !== 'invalid'
+          ? await adoptTls(raw as net.Socket, first, 'direct', native, env)
+          : await startTls(wrapWithPrefix(raw, first), env, true);
       tlsState = t.state;
       socket = t.socket;
       wire = new Wire(socket, 'startup');
@@ -155,9 +160,14 @@ export async function handshake(raw: Duplex, peer: { address: string; port: numb
         wire.detach();
         let t: { socket: Duplex; state: TlsState };
         if (native) {
-          // The addon reads the ClientHello: 'S' must be out before the socket changes hands.
+          // 'S' out, then the ClientHello's first bytes: the addon takes them with the socket,
+          // unless their server name is one its TLS would refuse (client-hello.ts).
           await writeFlushed(raw as net.Socket, sslResponse(true));
-          t = await adoptTls(raw as net.Socket, Buffer.alloc(0), 'starttls', native, env);
+          const hello = await firstChunk(raw);
+          t =
+            clientHelloServerName(hello) !== 'invalid'
+              ? await adoptTls(raw as net.Socket, hello, 'starttls', native, env)
+              : await startTls(wrapWithPrefix(raw, hello), env, false);
         } else {
           raw.write(sslResponse(true));
           t = await startTls(raw, env, false);
