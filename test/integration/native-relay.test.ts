@@ -28,7 +28,7 @@ before(
   async () => {
     if (skip) return;
     // Strict durability: every statement record is on disk before the client sees its result.
-    t = await startTestPlatform({ relay: 'native', auditDurability: 'strict' });
+    t = await startTestPlatform({ relay: 'native', auditDurability: 'strict', gatewayLimits: { handshakeTimeoutMs: 2_000 } });
     for (const name of [SERVER, POOLED]) {
       const r = await t.cli(['server', 'create', name, '--admin-user', 'alice', '--admin-password', PASSWORD]);
       assert.equal(r.code, 0, r.stderr);
@@ -210,6 +210,14 @@ test('public access turned off through the API ends the session with the SPEC 57
   const err = await closed;
   assert.equal(err.code, '57P01');
   assert.equal(err.message, 'terminating connection because public network access was disabled for this server');
+});
+
+test('the handshake timeout closes a TLS client that sends no startup packet', { skip }, async () => {
+  const s = await sslRequestTls(gatewayPort(t), { ca: readFileSync(ca, 'utf8'), servername: HOST });
+  const started = Date.now();
+  await new Promise((r) => s.once('close', r));
+  const took = Date.now() - started;
+  assert.ok(took >= 1_000 && took < 6_000, `closed after ${took} ms`);
 });
 
 test('the plaintext refusal and a TLS client that leaves mid-handshake leave nothing behind', { skip }, async () => {
