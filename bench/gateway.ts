@@ -20,6 +20,7 @@
 // with `node --cpu-prof --cpu-prof-dir=DIR`, and the top self-time functions of the gateway
 // process are printed, counted over the gateway runs only.
 // Run: npm run bench:gateway [-- --cpu-prof [--cpu-prof-dir DIR]] [--seconds 15] [--connect-seconds 10] [--rounds 3]
+//   [--relay js|native] (the gateway leg's relay; default the platform's: native when the addon is built)
 //   [--floor-variants pipe,onread] (more floor legs: an A/B of relay read paths in one run)
 //   [--no-native-floor] [--native-runtimes percore,multi,single] (the native floor legs, native/floor:
 //   native-floor-rustls and native-floor-openssl, built with cargo on demand; skipped without it)
@@ -73,8 +74,13 @@ const { values: flags } = parseArgs({
     'no-native-floor': { type: 'boolean', default: false },
     /** Native floor threading (the first gets the plain leg names, others a -runtime suffix). */
     'native-runtimes': { type: 'string', default: 'percore' },
+    /** The gateway's relay (`up --relay`): js or native; default the platform's (native when the
+     * addon is built). */
+    relay: { type: 'string' },
   },
 });
+const RELAY = flags.relay;
+if (RELAY !== undefined && RELAY !== 'js' && RELAY !== 'native') throw new Error(`--relay must be js or native, got '${RELAY}'.`);
 const cpuProf = flags['cpu-prof']!;
 const ROUNDS = Math.max(1, Number(flags.rounds));
 
@@ -181,7 +187,11 @@ interface LegRun {
 
 await runBench(async () => {
   const root = benchRoot('pgw-bench-gateway-');
-  const options = { ...benchOptions(path.join(root, 'data')), gatewayWorkers: Math.max(1, Number(flags['gateway-workers'])) };
+  const options = {
+    ...benchOptions(path.join(root, 'data')),
+    gatewayWorkers: Math.max(1, Number(flags['gateway-workers'])),
+    ...(RELAY ? { relay: RELAY as 'js' | 'native' } : {}),
+  };
   const paths = platformPaths(options.dataDir);
   console.log(
     `gateway benchmark: pgbench -S (scale 1) over TLS (sslmode=require), SCRAM-SHA-256; legs direct, pgbouncer, gateway, ${[...FLOOR_VARIANTS.map(floorLeg), ...NATIVE_LEGS.map((n) => n.leg)].join(', ')} ` +
@@ -190,7 +200,9 @@ await runBench(async () => {
   for (const p of PHASES) {
     console.log(`  ${p.title} (-c ${p.run.clients} -j ${p.run.threads}): ${p.rounds} × ${p.run.seconds} s per leg`);
   }
-  console.log(`data dir ${options.dataDir}; gateway processes: ${options.gatewayWorkers}`);
+  console.log(
+    `data dir ${options.dataDir}; gateway processes: ${options.gatewayWorkers}; relay: ${RELAY ?? 'the platform default (native when the addon is built)'}`,
+  );
   // Built before the platform starts, so the compile does not run beside it.
   const nativeSkipped = NATIVE_LEGS.length ? buildNativeFloor() : null;
   if (nativeSkipped) console.log(`native floor legs: SKIPPED, ${nativeSkipped}`);

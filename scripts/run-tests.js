@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-// Runs every compiled test file with node's test runner, independent files in parallel.
+// Runs every compiled test file with node's test runner, independent files in parallel. With the
+// native relay addon built (native/relay/pgwarden-relay.node, or PGWARDEN_RELAY_ADDON), the first
+// pass runs on it (the platform's default) and a second pass runs the data-path files again on
+// the JavaScript relay (PGWARDEN_RELAY=js), so both relays pass the same tests.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -25,7 +28,34 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.PGWARDEN_TEST_CONCURRENCY ?? '3';
-const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
-  stdio: 'inherit',
-});
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+
+/** Files whose sessions go through a relay: run a second time on the JavaScript relay. */
+const DATA_PATH = [
+  /integration\/gateway\.test\.js$/,
+  /integration\/gateway-workers\.test\.js$/,
+  /integration\/client-compat\.test\.js$/,
+  /integration\/pool-[^/]*\.test\.js$/,
+  /integration\/clients-pooled\.test\.js$/,
+  /integration\/audit[^/]*\.test\.js$/,
+  /integration\/threat-sqli\.test\.js$/,
+  /integration\/preauth-[^/]*\.test\.js$/,
+];
+const addon = process.env.PGWARDEN_RELAY_ADDON ?? path.resolve('native/relay/pgwarden-relay.node');
+const relay = process.env.PGWARDEN_RELAY;
+const secondPass = existsSync(addon) && relay !== 'js' ? files.filter((f) => DATA_PATH.some((re) => re.test(f))) : [];
+
+function run(list, env) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...list], { stdio: 'inherit', env });
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+const first = await run(files, process.env);
+let second = 0;
+if (secondPass.length) {
+  console.log(`\n# second pass on the JavaScript relay (PGWARDEN_RELAY=js): ${secondPass.length} data-path files`);
+  second = await run(secondPass, { ...process.env, PGWARDEN_RELAY: 'js' });
+}
+if (secondPass.length) console.log(`# native relay pass: ${first === 0 ? 'passed' : 'FAILED'}; JavaScript relay pass: ${second === 0 ? 'passed' : 'FAILED'}`);
+process.exit(first || second);

@@ -16,6 +16,7 @@ import { Gateway, type GatewayOptions } from '../gateway/gateway.js';
 import type { ListenerSpec } from '../gateway/context.js';
 import { parseTrustedCidrs } from '../gateway/proxy-stage.js';
 import { GatewayCertificates } from '../gateway/tls-certificates.js';
+import { chooseRelay, relayThreads } from '../gateway/native/host.js';
 import type { MaintenanceConnections } from '../engine/maintenance.js';
 import type { Host } from './host.js';
 import type { PlatformOptions } from './options.js';
@@ -76,6 +77,8 @@ interface GatewayDeps {
 /** The gateway, listening, with its virtual-network listeners and certificate following the snapshot. */
 export async function startGateway(options: PlatformOptions, host: Host, d: GatewayDeps): Promise<GatewayPart> {
   const { snapshots, certificates, log } = d;
+  // The relay first: `--relay native` without a loadable addon fails the start, before listening.
+  const relay = chooseRelay(options.relay, relayThreads(options.gatewayWorkers ?? 1), log);
   const privateEndpoints = new PrivateEndpointsRepo(d.db);
   const tokenVerifiers = new TokenVerifiers();
   const gateway = new Gateway({
@@ -102,6 +105,7 @@ export async function startGateway(options: PlatformOptions, host: Host, d: Gate
     audit: d.audit,
     threat: d.threat,
   });
+  gateway.context.nativeRelay = relay.host;
   const followNetworks = (view: typeof snapshots.snapshot.network) =>
     d.listens === false ? gateway.followVirtualNetworks(view) : gateway.syncVirtualNetworks(view);
   try {

@@ -24,6 +24,10 @@ export interface PlatformOptions extends PlatformDefaults {
   /** Gateway processes sharing the listeners (`up --gateway-workers N`): the platform's own and
    * N-1 more. Default 1 here (the CLI's default is the number of cores). */
   readonly gatewayWorkers?: number;
+  /** The relay of sessions (`up --relay`): native (the Rust addon terminates TLS and relays on its
+   * own threads; transaction-mode sessions stay on the JavaScript relay) or js. Unset:
+   * PGWARDEN_RELAY, else native when the addon loads (else js, with a warning). */
+  readonly relay?: 'js' | 'native';
   /** Gateway bounds: handshake and auth timeouts, sessions per server, startup packet size. */
   readonly gatewayLimits?: Partial<GatewayLimits>;
   /** Threat protection: the SMTP server alerts are e-mailed through, the operator's lists of

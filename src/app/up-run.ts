@@ -6,6 +6,14 @@ import { Platform } from './platform.js';
 import { GatewayProcess } from './gateway-process.js';
 import { defaultOptions, type PlatformOptions } from './options.js';
 import { ensureDemoServer } from './demo.js';
+import { chooseRelay, relayThreads } from '../gateway/native/host.js';
+
+/** `--relay native` (or PGWARDEN_RELAY=native) without a loadable addon fails before anything
+ * starts; the fallback's warning is logged by the gateway part (gateway-part.ts). */
+function relayFirst(o: PlatformOptions): PlatformOptions {
+  chooseRelay(o.relay, relayThreads(o.gatewayWorkers ?? 1), { warn: () => undefined });
+  return o;
+}
 
 function volumeBackendOption(v: string): 'auto' | 'fscrypt' | 'gocryptfs' {
   if (v === 'auto' || v === 'fscrypt' || v === 'gocryptfs') return v;
@@ -39,6 +47,7 @@ function optionsFrom(o: Record<string, unknown>, cmd: Command): PlatformOptions 
     backupIntervalMs: (o.backupIntervalHours as number) * 3600_000,
     backupRetentionDays: o.backupRetentionDays as number,
     ...(o.gatewayWorkers !== undefined ? { gatewayWorkers: o.gatewayWorkers as number } : {}),
+    ...(o.relay !== undefined ? { relay: o.relay as 'js' | 'native' } : {}),
     gatewayLimits: {
       maxPreauthConnections: o.maxPreauthConnections as number,
       maxPreauthPerAddress: o.maxPreauthPerAddress as number,
@@ -112,7 +121,7 @@ async function runInForeground(platform: ForegroundProcess, afterStart: () => Pr
 }
 
 export async function runUp(o: Record<string, unknown>, cmd: Command): Promise<void> {
-  const platform = new Platform(optionsFrom(o, cmd));
+  const platform = new Platform(relayFirst(optionsFrom(o, cmd)));
   await runInForeground(platform, async () => {
     process.stdout.write(
       `pgwarden is up.\n  data dir: ${platform.paths.root}\n  API:      ${platform.apiUrl} (token in ${platform.paths.clientConfig})\n` +
@@ -123,7 +132,7 @@ export async function runUp(o: Record<string, unknown>, cmd: Command): Promise<v
 }
 
 export async function runGateway(o: Record<string, unknown>, cmd: Command): Promise<void> {
-  const gateway = new GatewayProcess(optionsFrom(o, cmd));
+  const gateway = new GatewayProcess(relayFirst(optionsFrom(o, cmd)));
   await runInForeground(gateway, async () => {
     process.stdout.write(`pgwarden gateway is up on port ${gateway.gateway.port}; health and metrics at ${gateway.apiUrl}\n`);
   });

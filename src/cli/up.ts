@@ -56,6 +56,12 @@ function gatewayOptions(cmd: Command): Command {
     .addOption(
       new Option('--audit-durability <mode>', 'strict: a login is on disk before the session goes on').choices(['strict', 'batched']).default('batched'),
     )
+    .addOption(
+      new Option(
+        '--relay <relay>',
+        'session relay: native (the Rust addon: TLS and relaying on its own threads) or js; default native when the addon is built, else js',
+      ).choices(['js', 'native']),
+    )
     .addOption(new Option('--audit-failure-policy <policy>', 'when the audit log cannot be written').choices(['failClosed', 'failOpen']).default('failClosed'))
     .option('--smtp-host <host>', 'SMTP server that threat alerts are e-mailed through')
     .option('--smtp-port <port>', 'SMTP port', port, 587)

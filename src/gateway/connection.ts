@@ -43,7 +43,7 @@ export async function handleConnection(raw: net.Socket, g: GatewayContext, liste
       version: tls.version,
       cipher: tls.cipher,
       sni: tls.sni,
-      alpn: tls.socket.alpnProtocol || undefined,
+      alpn: tls.alpn ?? undefined,
     });
   const refuse = (r: Refusal) => reportRefusal(g, socket, facts, r);
   const held = new HeldGuards();
@@ -115,6 +115,7 @@ function handshakeEnv(g: GatewayContext): HandshakeEnv {
     certificates: g.certificates,
     serverNames: () => g.snapshot().servers.keys(),
     log: g.log,
+    nativeRelay: g.nativeRelay ?? null,
     accepted: (conn) => g.bus.publish({ type: 'connection.accepted', time: now(), connection: conn }),
   };
 }

@@ -17,6 +17,7 @@ import type { TokenVerifier } from './token-login.js';
 import type { StatementAuditConfig } from '../audit/statement-audit.js';
 import type { ScramKeys } from '../auth/scram/keys.js';
 import type { ServerPools } from './pool/pool.js';
+import type { NativeRelayHost } from './native/host.js';
 
 export interface ActiveSession {
   readonly server: string;
@@ -139,4 +140,8 @@ export interface GatewayContext {
   principalKeys(serverId: number, role: string): ScramKeys;
   /** Records an endpoint identity seen for the first time as a Pending connection of the server. */
   registerPendingEndpoint(server: string, endpoint: PrivateEndpointIdentity): void;
+  /** The native relay (gateway/native/): TLS connections are handed to its addon, and their
+   * sessions relayed on its threads (but transaction mode). Unset or null: the JavaScript relay.
+   * Set by the composition (app/gateway-part.ts) once the relay is chosen, before listening. */
+  nativeRelay?: NativeRelayHost | null;
 }

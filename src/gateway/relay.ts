@@ -17,8 +17,9 @@ export interface RelayStats {
   readonly bytesToClient: number;
 }
 
-/** A server that went away mid-session, as the client is told (also in transaction mode). */
-const SERVER_GONE = errorResponse({
+/** A server that went away mid-session, as the client is told (also in transaction mode and by
+ * the native relay). */
+export const SERVER_GONE = errorResponse({
   severity: 'FATAL',
   sqlstate: '08006',
   message: 'server closed the connection unexpectedly',

@@ -7,6 +7,8 @@ import type { Duplex } from 'node:stream';
 import { relay, type RelayHandle, type RelayStats } from './relay.js';
 import type { ServerSide } from './login.js';
 import { startTransactionSession } from './pool/transaction-relay.js';
+import { NativeClientSocket } from './native/client-socket.js';
+import { nativeRelay } from './native/session-relay.js';
 import type { GatewayContext } from './context.js';
 import type { ConnectionContext } from '../events/types.js';
 import { startSessionAudit } from '../audit/statement-audit.js';
@@ -89,6 +91,47 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
     g.metrics.sessions.dec();
     g.bus.publish({ type: 'session.ended', time: now(), connection: s.conn, ...s.fields, ...stats, durationMs: Date.now() - started });
   };
+
+  // The native relay carries sessions whose client it took over (TLS), but transaction mode:
+  // that one is relayed message by message in JavaScript, over the addon's plaintext Duplex.
+  const client = s.client;
+  if (client instanceof NativeClientSocket && side.kind !== 'transaction') {
+    const observer = consumers.length ? new SessionObserver(consumers, { skipRecords: true }) : null;
+    if (side.kind === 'direct') {
+      session.handle = nativeRelay({
+        client,
+        server: side.backend.socket,
+        clientRest: s.clientRest,
+        serverRest: side.backend.rest,
+        observer,
+        ...(hold ? { hold } : {}),
+        onHandle,
+        onEnd,
+      });
+      return;
+    }
+    const { conn, lender } = side;
+    const serverRest = conn.rest;
+    conn.rest = Buffer.alloc(0);
+    session.handle = nativeRelay({
+      client,
+      server: conn.socket,
+      clientRest: s.clientRest,
+      serverRest,
+      observer,
+      ...(hold ? { hold } : {}),
+      onHandle,
+      pooled: {
+        release: (state) => {
+          s.releaseKey();
+          g.sessionIndex.closed(session);
+          lender.release(conn, state);
+        },
+      },
+      onEnd,
+    });
+    return;
+  }
 
   if (side.kind === 'direct') {
     session.handle = relay({

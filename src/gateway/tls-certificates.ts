@@ -32,6 +32,8 @@ export interface ActiveCertificate {
    * signature algorithm defines none (Ed25519): then PLUS is not offered. */
   readonly channelBinding: Buffer | null;
   readonly pem: string;
+  /** Its private key (PEM): the native relay addon loads the pair (gateway/native/host.ts). */
+  readonly keyPem: string;
   /** The DNS names of its subjectAltName, lower case (a wildcard as written). */
   readonly names: ReadonlySet<string>;
 }
@@ -53,7 +55,7 @@ export function buildContext(certPem: string, keyPem: string): ActiveCertificate
   });
   const x509 = new X509Certificate(certPem);
   const der = x509.raw;
-  return { context, der, channelBinding: channelBindingHash(der) ? tlsServerEndPoint(der) : null, pem: certPem, names: dnsNames(x509) };
+  return { context, der, channelBinding: channelBindingHash(der) ? tlsServerEndPoint(der) : null, pem: certPem, keyPem, names: dnsNames(x509) };
 }
 
 /** How an issued certificate is made again: the CA, the domain, the key kept, where it is saved. */

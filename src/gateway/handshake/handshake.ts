@@ -3,6 +3,7 @@
 // TLS, GSSENCRequest), protocol version negotiation and the handshake timeout, which runs from
 // accept until the caller starts authentication (`stopDeadline`).
 import type { Duplex } from 'node:stream';
+import type net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import {
   EncryptionRequests,
@@ -17,6 +18,9 @@ import {
 import { Wire } from '../wire.js';
 import { isTrusted, readProxyHeader, ProxyRefused } from '../proxy-stage.js';
 import { startTls, firstChunk, wrapWithPrefix, type TlsEnv, type TlsState } from './transport.js';
+import { adoptTls, writeFlushed } from './native-tls.js';
+import { clientHelloServerName } from './client-hello.js';
+import type { NativeRelayHost } from '../native/host.js';
 import { failureRefusal } from '../report.js';
 import { refusal, type Refusal } from '../checks/verdict.js';
 import type { PrivateEndpointIdentity } from '../network-stage.js';
@@ -27,7 +31,8 @@ export type HandshakeResult =
   | {
       readonly kind: 'startup';
       readonly conn: ConnectionContext;
-      /** The raw socket, or the TLS socket over it. */
+      /** The raw socket, the TLS socket over it, or (native relay) the addon's plaintext Duplex
+       * (native/client-socket.ts). */
       readonly socket: Duplex;
       readonly wire: Wire;
       readonly tls: TlsState | null;
@@ -55,6 +60,9 @@ export interface HandshakeEnv extends TlsEnv {
   readonly limits: { readonly handshakeTimeoutMs: number; readonly maxStartupPacket: number };
   /** The connection is known (its client address settled): told before encryption is negotiated. */
   accepted(conn: ConnectionContext): void;
+  /** The native relay: TLS connections are handed to it once encryption is agreed (plaintext
+   * ones stay on the raw socket and the JavaScript relay). Null: Node's TLS. */
+  readonly nativeRelay?: NativeRelayHost | null;
 }
 
 const TLS_RECORD_HANDSHAKE = 0x16;
@@ -116,9 +124,16 @@ export async function handshake(raw: Duplex, peer: { address: string; port: numb
     // Step 2: encryption negotiation, until a StartupMessage (or a CancelRequest) arrives.
     let tlsState: TlsState | null = null;
     let wire: Wire;
+    const native = env.nativeRelay ?? null;
     if (first[0] === TLS_RECORD_HANDSHAKE) {
-      tlsState = await startTls(wrapWithPrefix(raw, first), env, true);
-      socket = tlsState.socket;
+      // Direct TLS: the first chunk is the start of the ClientHello (one whose server name the
+      // addon's TLS would refuse stays on Node's TLS, see client-hello.ts).
+      const t =
+        native && clientHelloServerName(first) !== 'invalid'
+          ? await adoptTls(raw as net.Socket, first, 'direct', native, env)
+          : await startTls(wrapWithPrefix(raw, first), env, true);
+      tlsState = t.state;
+      socket = t.socket;
       wire = new Wire(socket, 'startup');
     } else {
       wire = new Wire(raw, 'startup');
@@ -143,9 +158,22 @@ export async function handshake(raw: Duplex, peer: { address: string; port: numb
         // encrypted (CVE-2021-23214): refuse it.
         if (wire.buffered > 0) throw new ProtocolError('08P01', 'received unencrypted data after SSL request');
         wire.detach();
-        raw.write(sslResponse(true));
-        tlsState = await startTls(raw, env, false);
-        socket = tlsState.socket;
+        let t: { socket: Duplex; state: TlsState };
+        if (native) {
+          // 'S' out, then the ClientHello's first bytes: the addon takes them with the socket,
+          // unless their server name is one its TLS would refuse (client-hello.ts).
+          await writeFlushed(raw as net.Socket, sslResponse(true));
+          const hello = await firstChunk(raw);
+          t =
+            clientHelloServerName(hello) !== 'invalid'
+              ? await adoptTls(raw as net.Socket, hello, 'starttls', native, env)
+              : await startTls(wrapWithPrefix(raw, hello), env, false);
+        } else {
+          raw.write(sslResponse(true));
+          t = await startTls(raw, env, false);
+        }
+        tlsState = t.state;
+        socket = t.socket;
         wire = new Wire(socket, 'startup');
         continue;
       }

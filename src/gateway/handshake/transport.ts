@@ -5,11 +5,14 @@ import { Duplex } from 'node:stream';
 import { ConnectionClosed } from '../wire.js';
 import type { ActiveCertificate } from '../tls-certificates.js';
 
+/** The agreed TLS session, whoever terminates it (Node's TLS, or the native relay addon). */
 export interface TlsState {
-  readonly socket: tls.TLSSocket;
   readonly version: string;
   readonly cipher: string;
   readonly sni: string | undefined;
+  /** The ALPN protocol agreed on ('postgresql'), or null. */
+  readonly alpn: string | null;
+  /** tls-server-end-point data of the certificate presented (null: PLUS is not offered). */
   readonly channelBinding: Buffer | null;
 }
 
@@ -73,7 +76,7 @@ export function wrapWithPrefix(socket: Duplex, prefix: Buffer): Duplex {
   return duplex;
 }
 
-export async function startTls(transport: Duplex, env: TlsEnv, direct: boolean): Promise<TlsState> {
+export async function startTls(transport: Duplex, env: TlsEnv, direct: boolean): Promise<{ socket: tls.TLSSocket; state: TlsState }> {
   let cert = env.certificates.current;
   const socket = new tls.TLSSocket(transport, {
     isServer: true,
@@ -119,9 +122,12 @@ export async function startTls(transport: Duplex, env: TlsEnv, direct: boolean):
   const cipher = socket.getCipher();
   return {
     socket,
-    version: socket.getProtocol() ?? 'unknown',
-    cipher: cipher?.standardName ?? cipher?.name ?? 'unknown',
-    sni: (socket as tls.TLSSocket & { servername?: string | false }).servername || undefined,
-    channelBinding: cert.channelBinding,
+    state: {
+      version: socket.getProtocol() ?? 'unknown',
+      cipher: cipher?.standardName ?? cipher?.name ?? 'unknown',
+      sni: (socket as tls.TLSSocket & { servername?: string | false }).servername || undefined,
+      alpn: socket.alpnProtocol || null,
+      channelBinding: cert.channelBinding,
+    },
   };
 }

@@ -4,7 +4,7 @@
 // nothing is allocated for them.
 
 import type { BackendEvent, DecoderOptions } from './events.js';
-import { cstringEnd, MessageStream, utf8 } from './framer.js';
+import { cstringEnd, MESSAGE_HEADER, MessageStream, SKIP_RECORD, SKIP_RECORD_BODY, utf8 } from './framer.js';
 import { BackendCode } from '../message-types.js';
 import { readErrorSummary } from '../parse-backend.js';
 
@@ -41,6 +41,8 @@ export class BackendDecoder extends MessageStream {
   protected limit(type: number): number {
     if (this.options.boundariesOnly === true) return type === READY ? 1 : 0;
     switch (type) {
+      case SKIP_RECORD:
+        return this.options.skipRecords === true ? SKIP_RECORD_BODY : 0;
       case COMMAND_COMPLETE:
         return TAG_LIMIT;
       case ERROR:
@@ -69,9 +71,20 @@ export class BackendDecoder extends MessageStream {
     this.options.onError?.(reason);
   }
 
-  protected message(type: number, buf: Buffer, start: number, end: number): void {
+  protected message(type: number, buf: Buffer, start: number, end: number, length: number): void {
     const emit = this.options.onEvent;
     switch (type) {
+      case SKIP_RECORD: {
+        // The native relay's record of a run it did not copy: counted as skipped() counts them.
+        if (length !== SKIP_RECORD_BODY || end - start !== SKIP_RECORD_BODY) return this.fail(`invalid skip record length ${length}`);
+        const code = buf.readInt32BE(start);
+        const count = buf.readInt32BE(start + 4);
+        const bytes = buf.readInt32BE(start + 8);
+        if (code === DATA_ROW) this.dataRows += count;
+        else if (code === COPY_DATA) this.copyBytes += bytes - MESSAGE_HEADER * count;
+        else this.fail(`invalid skip record code ${code}`);
+        return;
+      }
       case COMMAND_COMPLETE: {
         emit(commandComplete(utf8(buf, start, cstringEnd(buf, start, end)), this.dataRows, this.copyBytes));
         this.resetCounts();

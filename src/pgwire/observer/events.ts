@@ -52,4 +52,8 @@ export interface DecoderOptions<E> {
   readonly onEvent: (event: E) => void;
   /** The tap stopped (protocol error); no more events come. */
   readonly onError?: (reason: string) => void;
+  /** The stream comes from the native relay: a message of type 0x00 is its skip-run record (a
+   * run of DataRow or CopyData messages it did not copy), counted as those messages would be.
+   * Never set for bytes read from a socket: a client could forge one. */
+  readonly skipRecords?: boolean;
 }

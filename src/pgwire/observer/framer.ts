@@ -12,6 +12,15 @@ const INITIAL_COLLECT = 16 * 1024;
 /** Messages framed by every framer of the process: read by the unit test that counts passes. */
 export const framingCounters = { messages: 0 };
 
+/** Type byte of the native relay's skip-run record: `0x00, Int32 16, Int32 code, Int32 count,
+ * Int32 bytes` stands for `count` DataRow ('D') or CopyData ('d') messages of `bytes` bytes in
+ * all (headers included) that the addon framed and did not copy (gateway/native/addon.ts). */
+export const SKIP_RECORD = 0x00;
+/** Body length of a skip-run record (code, count, bytes). */
+export const SKIP_RECORD_BODY = 12;
+/** Header bytes of each skipped message (type and length): not part of a body length. */
+export const MESSAGE_HEADER = 5;
+
 export abstract class MessageStream {
   private readonly header = Buffer.alloc(5);
   private headerFill = 0;

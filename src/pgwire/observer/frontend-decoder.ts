@@ -6,7 +6,7 @@
 
 import { createHash, type Hash } from 'node:crypto';
 import type { FrontendEvent, ParamValue, DecoderOptions } from './events.js';
-import { cstringEnd, MessageStream, utf8 } from './framer.js';
+import { cstringEnd, MESSAGE_HEADER, MessageStream, SKIP_RECORD, SKIP_RECORD_BODY, utf8 } from './framer.js';
 import { FrontendCode } from '../message-types.js';
 
 export interface FrontendDecoderOptions extends DecoderOptions<FrontendEvent> {
@@ -59,6 +59,8 @@ export class FrontendDecoder extends MessageStream {
   protected limit(type: number): number {
     if (this.boundariesOnly) return type === X ? 1 : 0;
     switch (type) {
+      case SKIP_RECORD:
+        return this.options.skipRecords === true ? SKIP_RECORD_BODY : 0;
       case Q:
       case P:
         return this.maxStatement + 1024;
@@ -117,6 +119,15 @@ export class FrontendDecoder extends MessageStream {
   }
 
   protected message(type: number, buf: Buffer, start: number, end: number, length: number): void {
+    if (type === SKIP_RECORD) {
+      // The native relay's record of a run of CopyData it did not copy: summed as skipped() does,
+      // so the copyData events come out as they would from the messages themselves.
+      if (length !== SKIP_RECORD_BODY || end - start !== SKIP_RECORD_BODY) return this.fail(`invalid skip record length ${length}`);
+      const code = buf.readInt32BE(start);
+      if (code !== COPY_DATA) return this.fail(`invalid skip record code ${code}`);
+      this.copyBytes += buf.readInt32BE(start + 8) - MESSAGE_HEADER * buf.readInt32BE(start + 4);
+      return;
+    }
     this.flushCopy();
     const emit = this.options.onEvent;
     const cut = length > end - start;

@@ -40,8 +40,11 @@ export class SessionObserver {
   /** The client sent Terminate (at a message boundary). */
   clientTerminated = false;
 
-  constructor(consumers: readonly SessionConsumer[]) {
+  /** `skipRecords`: the bytes come from the native relay's 'observe' events, whose runs of
+   * DataRow and CopyData are skip-run records (see DecoderOptions.skipRecords). */
+  constructor(consumers: readonly SessionConsumer[], options: { readonly skipRecords?: boolean } = {}) {
     this.consumers = [...consumers];
+    const skipRecords = options.skipRecords === true;
     const needs = mergeNeeds(this.consumers);
     this.front = new FrontendDecoder({
       onEvent: (e) => {
@@ -59,6 +62,7 @@ export class SessionObserver {
       },
       onError: (reason) => this.failAll(reason),
       ...needs,
+      skipRecords,
       boundariesOnly: this.consumers.length === 0,
     });
     this.back = new BackendDecoder({
@@ -75,6 +79,7 @@ export class SessionObserver {
         }
       },
       onError: (reason) => this.failAll(reason),
+      skipRecords,
       boundariesOnly: this.consumers.length === 0,
     });
   }

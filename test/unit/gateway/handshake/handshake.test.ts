@@ -172,6 +172,7 @@ test('TLS: SSLRequest then the handshake, and PostgreSQL 17 direct TLS with ALPN
     der: cert.der,
     channelBinding: null,
     pem: cert.certPem,
+    keyPem: cert.keyPem,
     names: new Set<string>(),
   };
   const connectTls = (socket: Duplex, alpn?: string[]) =>

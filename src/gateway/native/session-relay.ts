@@ -1,0 +1,139 @@
+// Step 9 on the native relay: an authenticated session (no pooling, or session pooling) handed to
+// the addon, which relays client ⇄ server on its own threads. What stays here: the session's
+// observer, fed the addon's 'observe' batches (the statement audit and the SQL watch run in
+// JavaScript as with relay.ts), strict durability (a held server chunk is released once the audit
+// records it completed are on disk), ending the session from the gateway's side, and the end:
+// the same RelayStats, and a pooled server connection given back, reusable as the addon says.
+import type net from 'node:net';
+import { errorResponse, type SessionObserver } from '../../pgwire/index.js';
+import { SERVER_GONE, type PooledServer, type RelayHandle, type RelayStats } from '../relay.js';
+import type { AddonEvent } from './addon.js';
+import type { NativeClientSocket } from './client-socket.js';
+import { resumeReading, stopReading } from './host.js';
+
+/** Sessions handed to the addon in this process (read by the tests). */
+export const nativeRelayCounters = { sessions: 0 };
+
+export function nativeRelay(opts: {
+  client: NativeClientSocket;
+  server: net.Socket;
+  /** Client bytes read past the handshake (the Wire's rest). */
+  clientRest: Buffer;
+  serverRest: Buffer;
+  /** Null: nothing observes the session (no 'observe' events). */
+  observer: SessionObserver | null;
+  /** Strict audit durability (see relay.ts). */
+  hold?: () => Promise<void> | null;
+  onHandle?: (handle: RelayHandle) => void;
+  /** The server connection is a pool's: given back instead of closed. */
+  pooled?: PooledServer;
+  onEnd: (stats: RelayStats) => void;
+}): RelayHandle {
+  const { client, server, observer, pooled } = opts;
+  const addon = client.host.addon;
+  const id = client.id;
+  /** The addon relays the session (relay() was called) / forgot it ('closed'). */
+  let relaying = false;
+  let closed = false;
+  /** terminate() before the relay started: applied when it starts (or instead of it). */
+  let pendingFatal: Buffer | null = null;
+  let ended = false;
+  /** terminate() was called (the connection is not reusable then). */
+  let terminated = false;
+  /** Bytes handed to the addon with relay() (client and server rests). */
+  let relayedRest = 0;
+
+  const finish = (stats: RelayStats) => {
+    if (ended) return;
+    ended = true;
+    observer?.end();
+    opts.onEnd(stats);
+  };
+  const release = () => {
+    if (closed) return;
+    try {
+      addon.release(id);
+    } catch {
+      // The connection closed meanwhile.
+    }
+  };
+
+  const handle: RelayHandle = {
+    terminate(error) {
+      if (closed || ended) return;
+      terminated = true;
+      const fatal = errorResponse({ severity: 'FATAL', sqlstate: error.sqlstate, message: error.message });
+      if (relaying) addon.terminate(id, fatal);
+      else pendingFatal ??= fatal;
+    },
+  };
+  opts.onHandle?.(handle);
+
+  const onEvent = (e: AddonEvent) => {
+    if (e.type === 'observe') {
+      if (observer) {
+        if (e.client) observer.fromClient(e.client);
+        if (e.server) observer.fromServer(e.server);
+      }
+      if (e.hold) {
+        // The statement events this chunk completed were published just now (fromServer).
+        const wait = opts.hold?.() ?? null;
+        if (wait) wait.then(release, release);
+        else release();
+      }
+      return;
+    }
+    if (e.type !== 'closed') return;
+    closed = true;
+    if (pooled) {
+      resumeReading(server); // read again by the pool (idle watch, reset) when it is lent again
+      // A session that moved no byte either way (a client that logged in and left at once) left
+      // the connection as it was lent: idle after the greeting's ReadyForQuery 'I', as relay.ts
+      // counts it (the addon, which never saw that ReadyForQuery, may say otherwise).
+      const untouched = e.bytesFromClient === 0 && e.bytesToClient === 0 && e.error === null && relayedRest === 0 && !terminated;
+      pooled.release((e.reusable || untouched) && !server.destroyed ? 'idle' : 'broken');
+    }
+    finish({ bytesFromClient: e.bytesFromClient, bytesToClient: e.bytesToClient });
+  };
+
+  /** The client left (or the session was ended) before the addon relayed it. */
+  const endBeforeRelay = (fatal: Buffer | null) => {
+    if (fatal) client.end(fatal);
+    else client.destroy();
+    if (pooled) pooled.release(server.destroyed || fatal ? 'broken' : 'idle');
+    else server.destroy();
+    finish({ bytesFromClient: opts.clientRest.length, bytesToClient: 0 });
+  };
+
+  void client.freeze().then((more) => {
+    if (more === null || pendingFatal) return endBeforeRelay(more === null ? null : pendingFatal);
+    if (server.destroyed) {
+      // The server went before the session started: as the addon would say it.
+      client.end(SERVER_GONE);
+      if (pooled) pooled.release('broken');
+      return finish({ bytesFromClient: opts.clientRest.length + more.length, bytesToClient: 0 });
+    }
+    const clientRest = more.length ? Buffer.concat([opts.clientRest, more]) : opts.clientRest;
+    const { fd, rest } = stopReading(server);
+    const serverRest = rest.length ? Buffer.concat([opts.serverRest, rest]) : opts.serverRest;
+    client.handOver(onEvent, () => {
+      // The gateway closing (its sockets destroyed): the session ends like a terminate without words.
+      if (!closed) addon.destroy(id);
+    });
+    relayedRest = clientRest.length + serverRest.length;
+    const observe = observer !== null;
+    addon.relay(id, fd, {
+      clientRest,
+      serverRest,
+      observe,
+      hold: observe && opts.hold !== undefined,
+      serverGone: SERVER_GONE,
+      pooled: pooled !== undefined,
+    });
+    relaying = true;
+    nativeRelayCounters.sessions++;
+    // The addon holds a duplicate of the server's descriptor; a pooled one stays the pool's.
+    if (!pooled) server.destroy();
+  });
+  return handle;
+}
