@@ -638,7 +638,11 @@ async fn relay(
     let (mut sr, mut sw) = tokio::io::split(server);
     let mut cf = Framer::new(Side::Client, opts.observe);
     let mut sf = Framer::new(Side::Server, opts.observe);
+    // Handed over after the greeting's ReadyForQuery 'I': a pooled client that leaves at once
+    // leaves a reusable connection (the JavaScript relay counts it so too).
+    sf.assume_ready_idle();
     let flags = Flags::default();
+    flags.server_ready.store(true, Relaxed);
     flags.client_at_boundary.store(true, Relaxed);
     flags.client_eof.store(client_eof, Relaxed);
     let (release_tx, mut release_rx) = unbounded_channel::<()>();

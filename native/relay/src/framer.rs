@@ -126,6 +126,13 @@ impl Framer {
         self.ready_status
     }
 
+    /// The stream starts where the gateway's greeting left it: after ReadyForQuery 'I' (the
+    /// gateway sent it to the client itself, before the relay).
+    pub fn assume_ready_idle(&mut self) {
+        self.last_type = b'Z';
+        self.ready_status = b'I';
+    }
+
     /// A Terminate ('X') was read (client side).
     pub fn terminate_seen(&self) -> bool {
         self.terminate

@@ -38,10 +38,6 @@ export function nativeRelay(opts: {
   /** terminate() before the relay started: applied when it starts (or instead of it). */
   let pendingFatal: Buffer | null = null;
   let ended = false;
-  /** terminate() was called (the connection is not reusable then). */
-  let terminated = false;
-  /** Bytes handed to the addon with relay() (client and server rests). */
-  let relayedRest = 0;
 
   const finish = (stats: RelayStats) => {
     if (ended) return;
@@ -61,7 +57,6 @@ export function nativeRelay(opts: {
   const handle: RelayHandle = {
     terminate(error) {
       if (closed || ended) return;
-      terminated = true;
       const fatal = errorResponse({ severity: 'FATAL', sqlstate: error.sqlstate, message: error.message });
       if (relaying) addon.terminate(id, fatal);
       else pendingFatal ??= fatal;
@@ -87,11 +82,7 @@ export function nativeRelay(opts: {
     closed = true;
     if (pooled) {
       resumeReading(server); // read again by the pool (idle watch, reset) when it is lent again
-      // A session that moved no byte either way (a client that logged in and left at once) left
-      // the connection as it was lent: idle after the greeting's ReadyForQuery 'I', as relay.ts
-      // counts it (the addon, which never saw that ReadyForQuery, may say otherwise).
-      const untouched = e.bytesFromClient === 0 && e.bytesToClient === 0 && e.error === null && relayedRest === 0 && !terminated;
-      pooled.release((e.reusable || untouched) && !server.destroyed ? 'idle' : 'broken');
+      pooled.release(e.reusable && !server.destroyed ? 'idle' : 'broken');
     }
     finish({ bytesFromClient: e.bytesFromClient, bytesToClient: e.bytesToClient });
   };
@@ -120,7 +111,6 @@ export function nativeRelay(opts: {
       // The gateway closing (its sockets destroyed): the session ends like a terminate without words.
       if (!closed) addon.destroy(id);
     });
-    relayedRest = clientRest.length + serverRest.length;
     const observe = observer !== null;
     addon.relay(id, fd, {
       clientRest,

@@ -268,30 +268,6 @@ test('terminate writes the FATAL through the addon; a pooled connection goes bac
   }
 });
 
-test('a pooled session that moved no byte gives its connection back idle', async () => {
-  const { addon, client } = setup();
-  const { server, done } = await serverPair();
-  try {
-    const released: string[] = [];
-    nativeRelay({
-      client,
-      server,
-      clientRest: Buffer.alloc(0),
-      serverRest: Buffer.alloc(0),
-      observer: null,
-      pooled: { release: (state) => released.push(state) },
-      onEnd: () => undefined,
-    });
-    addon.emit({ id: ID, type: 'frozen' });
-    await tick();
-    addon.emit(closed({ reusable: false }));
-    assert.deepEqual(released, ['idle']);
-  } finally {
-    server.destroy();
-    done();
-  }
-});
-
 test('the client gone before the relay started: no relay, the connection given back, the session ended', async () => {
   const { addon, client } = setup();
   const { server, done } = await serverPair();

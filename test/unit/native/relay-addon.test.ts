@@ -650,6 +650,15 @@ describe('native relay addon', { skip }, () => {
     await back.until((b) => messages(b).list.some(([t]) => t === 'Z'), 'the server after the session');
     r.server.destroy();
 
+    // A client that leaves at once, nothing relayed: the connection is as the greeting's
+    // ReadyForQuery 'I' left it, reusable.
+    r = await relayed({ pooled: true });
+    r.client.write(TERMINATE);
+    closed = await expectEvent(r.id, 'closed');
+    assert.equal(closed.reusable, true);
+    assert.equal(closed.bytesFromClient, 0);
+    r.server.destroy();
+
     r = await relayed({ pooled: true });
     r.client.write(query('half'));
     await r.reader.until((b) => b.length >= 9 + 7, 'half');
