@@ -47,7 +47,8 @@ pub struct RelayOptions {
 
 pub enum Cmd {
     TlsAnswer(Result<Option<Arc<ServerConfig>>, String>),
-    Write(Vec<u8>),
+    /// Plaintext to the client before the relay; `Unwritten` counts it until it is written.
+    Write(Vec<u8>, Arc<Unwritten>),
     End,
     Destroy,
     Pause(bool),
@@ -80,6 +81,11 @@ pub enum Event {
     Frozen {
         id: u32,
     },
+    /// Every byte given to `write` reached the socket, after a `write` left more than
+    /// `DRAIN_ABOVE` unwritten (JavaScript's stream waits for it: backpressure).
+    Drain {
+        id: u32,
+    },
     Observe {
         id: u32,
         client: Option<Vec<u8>>,
@@ -102,6 +108,33 @@ pub trait Host: Send + Sync + 'static {
 }
 
 pub type Commands = UnboundedSender<Cmd>;
+
+/// Unwritten bytes given to `write` above which the caller waits for a 'drain' event.
+pub const DRAIN_ABOVE: u64 = 64 * 1024;
+
+/// Bytes `write` queued that are not on the socket yet, shared by the N-API side and the task.
+#[derive(Default)]
+pub struct Unwritten {
+    bytes: AtomicU64,
+    want_drain: AtomicBool,
+}
+
+impl Unwritten {
+    /// Counts a write being queued; returns the bytes unwritten with it.
+    pub fn queued(&self, n: usize) -> u64 {
+        let after = self.bytes.fetch_add(n as u64, Relaxed) + n as u64;
+        if after > DRAIN_ABOVE {
+            self.want_drain.store(true, Relaxed);
+        }
+        after
+    }
+
+    /// Counts a write done; true when a 'drain' is due (nothing left, and one was asked for).
+    fn written(&self, n: usize) -> bool {
+        let left = self.bytes.fetch_sub(n as u64, Relaxed) - n as u64;
+        left == 0 && self.want_drain.swap(false, Relaxed)
+    }
+}
 
 /// Starts a connection's task on `rt`; returns the sender of its commands.
 pub fn spawn(
@@ -378,7 +411,7 @@ async fn plaintext(
                     ..Closed::default()
                 })
             }
-            Wait::Cmd(Some(Cmd::Write(data))) => {
+            Wait::Cmd(Some(Cmd::Write(data, unwritten))) => {
                 // A client that does not read must not make `destroy` wait: commands are taken
                 // (and queued) while the write waits.
                 let write = client.write_all(&data);
@@ -397,6 +430,9 @@ async fn plaintext(
                     return Ok(Closed::error(from, to, e));
                 }
                 to += data.len() as u64;
+                if unwritten.written(data.len()) {
+                    host.emit(Event::Drain { id });
+                }
             }
             Wait::Cmd(Some(Cmd::End)) => {
                 let _ = client.flush().await;

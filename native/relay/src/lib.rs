@@ -21,12 +21,12 @@ use napi::threadsafe_function::{
 use napi::{Env, Error, JsFunction, JsObject, Result, Status};
 use napi_derive::napi;
 
-use conn::{Cmd, Commands, Event, Host, Mode};
+use conn::{Cmd, Commands, Event, Host, Mode, Unwritten};
 
 struct Addon {
     rt: tokio::runtime::Runtime,
     events: RwLock<Option<ThreadsafeFunction<Event, ErrorStrategy::Fatal>>>,
-    conns: Mutex<HashMap<u32, Commands>>,
+    conns: Mutex<HashMap<u32, (Commands, Arc<Unwritten>)>>,
     certs: tls::Certificates,
     next_id: AtomicU32,
 }
@@ -65,7 +65,7 @@ fn addon() -> Result<&'static Arc<Addon>> {
 fn send(id: u32, cmd: Cmd) {
     let Some(a) = ADDON.get() else { return };
     let conns = a.conns.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(tx) = conns.get(&id) {
+    if let Some((tx, _)) = conns.get(&id) {
         // A task that has just ended: its 'closed' event is on its way, the command is moot.
         let _ = tx.send(cmd);
     }
@@ -139,6 +139,10 @@ fn event_object(env: Env, event: Event) -> Result<JsObject> {
         Event::Frozen { id } => {
             o.set_named_property("id", id)?;
             o.set_named_property("type", "frozen")?;
+        }
+        Event::Drain { id } => {
+            o.set_named_property("id", id)?;
+            o.set_named_property("type", "drain")?;
         }
         Event::Observe {
             id,
@@ -257,7 +261,7 @@ pub fn adopt(fd: i32, prefix: Buffer, tls: String) -> Result<u32> {
     // The map is locked while the task starts, so that its 'closed' (forget) comes after.
     let mut conns = a.conns.lock().unwrap_or_else(|p| p.into_inner());
     let tx = conn::spawn(&a.rt, host, id, fd, prefix.to_vec(), mode);
-    conns.insert(id, tx);
+    conns.insert(id, (tx, Arc::default()));
     Ok(id)
 }
 
@@ -276,9 +280,19 @@ pub fn tls_answer(id: u32, cert_id: Option<u32>) {
     send(id, Cmd::TlsAnswer(answer));
 }
 
+/// Queues plaintext for the client; returns the bytes given to `write` not on the socket yet
+/// (above 64 KiB, a 'drain' event follows once they all are). 0 for an unknown id.
 #[napi]
-pub fn write(id: u32, data: Buffer) {
-    send(id, Cmd::Write(data.to_vec()));
+pub fn write(id: u32, data: Buffer) -> f64 {
+    let Some(a) = ADDON.get() else { return 0.0 };
+    let conns = a.conns.lock().unwrap_or_else(|p| p.into_inner());
+    let Some((tx, unwritten)) = conns.get(&id) else {
+        return 0.0;
+    };
+    let unwritten = unwritten.clone();
+    let after = unwritten.queued(data.len());
+    let _ = tx.send(Cmd::Write(data.to_vec(), unwritten));
+    after as f64
 }
 
 #[napi]

@@ -54,6 +54,9 @@ export type AddonEvent =
       readonly sni: string | null;
       readonly alpn: string | null;
     }
+  /** Every byte given to `write` reached the socket, after a `write` returned more than
+   * DRAIN_ABOVE (the caller waits for it before writing more: backpressure). */
+  | { readonly id: number; readonly type: 'drain' }
   /** Plaintext from the client, before `relay` (at most 64 KiB per event). */
   | { readonly id: number; readonly type: 'data'; readonly data: Buffer }
   /** The client half-closed (before `relay`). */
@@ -96,8 +99,9 @@ export interface RelayAddon {
   adopt(fd: number, prefix: Buffer, tls: AdoptTls): number;
   /** Completes the TLS handshake with a loaded certificate, or (null) closes the connection. */
   tlsAnswer(id: number, certId: number | null): void;
-  /** Plaintext to the client (before `relay`), in order. */
-  write(id: number, data: Buffer): void;
+  /** Plaintext to the client (before `relay`), in order. Returns the bytes given to `write`
+   * that are not on the socket yet (0 for an unknown id); above DRAIN_ABOVE a 'drain' follows. */
+  write(id: number, data: Buffer): number;
   /** Flushes what was written, then closes (TLS close_notify, FIN). */
   end(id: number): void;
   /** Closes now. */
@@ -118,6 +122,9 @@ export interface RelayAddon {
 }
 
 const ADDON_FILE = 'pgwarden-relay.node';
+
+/** Unwritten bytes above which a writer waits for 'drain' (the addon's conn.rs DRAIN_ABOVE). */
+export const DRAIN_ABOVE = 64 * 1024;
 
 /** The addon built by scripts/build-native.sh, or `PGWARDEN_RELAY_ADDON`; null when there is none
  * or it does not load (the JavaScript relay is used, and the reason is returned). */

@@ -7,7 +7,7 @@
 // session takes the connection's events over (session.ts).
 import { Duplex } from 'node:stream';
 import type net from 'node:net';
-import type { AddonEvent } from './addon.js';
+import { DRAIN_ABOVE, type AddonEvent } from './addon.js';
 import type { NativeRelayHost } from './host.js';
 
 export type HelloEvent = Extract<AddonEvent, { type: 'hello' }>;
@@ -23,6 +23,9 @@ export class NativeClientSocket extends Duplex {
   private freezing: { chunks: Buffer[]; done: (rest: Buffer | null) => void } | null = null;
   /** Handed to the session (relay): the Duplex no longer drives the connection. */
   private relayed = false;
+  /** The callback of a write the addon has not put on the socket yet (backpressure: the
+   * stream buffers what comes next, and write() returns false, until 'drain'). */
+  private drained: (() => void) | null = null;
   /** After handOver: destroy() ends the relayed session this way (the gateway closing). */
   private endRelayed: (() => void) | null = null;
 
@@ -59,6 +62,12 @@ export class NativeClientSocket extends Duplex {
       case 'end':
         this.push(null);
         return;
+      case 'drain': {
+        const d = this.drained;
+        this.drained = null;
+        d?.();
+        return;
+      }
       case 'frozen': {
         const f = this.freezing;
         this.freezing = null;
@@ -75,6 +84,9 @@ export class NativeClientSocket extends Duplex {
 
   private onClosed(e: ClosedEvent): void {
     this.closedEvent = e;
+    const d = this.drained;
+    this.drained = null;
+    d?.();
     const f = this.freezing;
     this.freezing = null;
     f?.done(null);
@@ -101,8 +113,8 @@ export class NativeClientSocket extends Duplex {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     if (this.closedEvent !== null || this.relayed) return callback(); // a socket that closed drops it too
-    this.host.addon.write(this.id, chunk);
-    callback();
+    if (this.host.addon.write(this.id, chunk) > DRAIN_ABOVE) this.drained = () => callback();
+    else callback();
   }
 
   override _final(callback: (error?: Error | null) => void): void {

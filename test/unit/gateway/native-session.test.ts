@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import type { AddonEvent, RelayAddon, RelayOptions } from '../../../src/gateway/native/addon.js';
+import { DRAIN_ABOVE, type AddonEvent, type RelayAddon, type RelayOptions } from '../../../src/gateway/native/addon.js';
 import { NativeRelayHost } from '../../../src/gateway/native/host.js';
 import { NativeClientSocket } from '../../../src/gateway/native/client-socket.js';
 import { nativeRelay } from '../../../src/gateway/native/session-relay.js';
@@ -40,8 +40,11 @@ class ScriptedAddon implements RelayAddon {
   tlsAnswer(id: number, certId: number | null): void {
     this.log('tlsAnswer', id, certId);
   }
-  write(id: number, data: Buffer): void {
+  /** What write() answers: the bytes the scripted addon has not written yet. */
+  unwritten = 0;
+  write(id: number, data: Buffer): number {
     this.log('write', id, data);
+    return this.unwritten;
   }
   end(id: number): void {
     this.log('end', id);
@@ -168,6 +171,20 @@ test('backpressure: a full stream pauses the addon, reading resumes it', async (
     addon.named('pause').map((c) => c.args[1]),
     [true, false],
   );
+});
+
+test("write backpressure: past DRAIN_ABOVE unwritten, writes wait for the addon's drain", async () => {
+  const { addon, client } = setup();
+  addon.unwritten = DRAIN_ABOVE + 1;
+  assert.equal(client.write(Buffer.alloc(10)), true, 'the first write is taken');
+  assert.equal(client.write(Buffer.alloc(client.writableHighWaterMark)), false, 'the next ones wait: write() says so');
+  await tick();
+  assert.equal(addon.named('write').length, 1, 'nothing more goes to the addon before its drain');
+  const drained = new Promise((r) => client.once('drain', r));
+  addon.unwritten = 0;
+  addon.emit({ id: ID, type: 'drain' });
+  await drained;
+  assert.equal(addon.named('write').length, 2);
 });
 
 test('step 9: freeze, the rests to the addon, observe fed to the observer, held chunks released once durable, the end', async () => {

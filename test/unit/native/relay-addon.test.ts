@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
-import { type AddonEvent, loadRelayAddon, type RelayAddon, type RelayOptions } from '../../../src/gateway/native/addon.js';
+import { type AddonEvent, DRAIN_ABOVE, loadRelayAddon, type RelayAddon, type RelayOptions } from '../../../src/gateway/native/addon.js';
 import { makeCertificate, type TestCertificate } from '../auth/scram/certificates.js';
 
 const loaded = loadRelayAddon();
@@ -490,6 +490,36 @@ describe('native relay addon', { skip }, () => {
     assert.ok(Date.now() - t0 < 1000);
     assert.equal(closed.bytesToClient, 0);
     c.client.destroy();
+  });
+
+  it('write counts the bytes not on the socket yet; past DRAIN_ABOVE a drain follows once the client read them', async () => {
+    const client = net.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
+    const side = await accept();
+    const id = addon.adopt(handleOf(side).fd, Buffer.alloc(0), 'none');
+    side.destroy();
+    await new Promise<void>((r) => (client.connecting ? client.once('connect', () => r()) : r()));
+    // A client that does not read: the socket's buffers fill and the rest stays counted.
+    client.pause();
+    const total = 32 * 1024 * 1024;
+    const chunk = Buffer.alloc(total / 64, 7);
+    let unwritten = 0;
+    for (let i = 0; i < 64; i++) unwritten = addon.write(id, chunk);
+    assert.ok(unwritten > DRAIN_ABOVE, `${unwritten} bytes unwritten right after the writes`);
+    await new Promise((r) => setTimeout(r, 200));
+    unwritten = addon.write(id, Buffer.alloc(0));
+    assert.ok(unwritten > DRAIN_ABOVE, `${unwritten} bytes still unwritten with a client that does not read`);
+    assert.ok(unwritten < total, 'some went out');
+    // The client reads: everything arrives, and then the drain.
+    let received = 0;
+    client.on('data', (d: Buffer) => (received += d.length));
+    client.resume();
+    await expectEvent(id, 'drain', 10_000);
+    assert.equal(addon.write(id, Buffer.alloc(0)), 0);
+    while (received < total) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(received, total);
+    addon.destroy(id);
+    await expectEvent(id, 'closed');
+    client.destroy();
   });
 
   it('relays both ways, clientRest and serverRest first, observe with run records', async () => {
