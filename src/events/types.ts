@@ -91,8 +91,16 @@ export interface AuditTapStopped extends Base {
   readonly reason: string;
 }
 
+/** The SQL-injection watch could not follow a session (framing error, an internal failure): the
+ * session was ended with SQLSTATE 58030 (fail closed). */
+export interface ThreatWatchStopped extends Base {
+  readonly type: 'threat.watch-stopped';
+  readonly reason: string;
+}
+
 export type GatewayEvent =
   | AuditTapStopped
+  | ThreatWatchStopped
   | StatementExecuted
   | ConnectionAccepted
   | ConnectionDenied

@@ -103,7 +103,12 @@ export interface ThreatGate {
   /** Step 7: a throttling block in force for this (server, address, user), or null. */
   blocked(server: string, address: string, user: string): unknown | null;
   /** A watch of the session's statements for SQL injection, or null when the server does not ask. */
-  sqlTap(server: string, role: string, applicationName: string | undefined, source?: { clientAddress?: string; database?: string }): SessionConsumer | null;
+  sqlTap(
+    server: string,
+    role: string,
+    applicationName: string | undefined,
+    source?: { clientAddress?: string; database?: string; onStopped?: (reason: string) => void },
+  ): SessionConsumer | null;
 }
 
 export interface GatewayContext {

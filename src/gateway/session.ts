@@ -41,6 +41,12 @@ const TAP_STOPPED = {
   message: 'Statement audit stopped for this session, so the session was ended.',
 } as const;
 
+/** The client's error when the SQL-injection watch of its session stopped (the reason is in the audit log). */
+const WATCH_STOPPED = {
+  sqlstate: '58030',
+  message: 'SQL-injection detection stopped for this session, so the session was ended.',
+} as const;
+
 export function startSession(g: GatewayContext, s: SessionStart): void {
   const started = Date.now();
   const side = s.server;
@@ -73,6 +79,12 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
   const watch = g.threat.sqlTap(s.serverName, s.user, s.applicationName, {
     clientAddress: s.conn.clientAddress,
     ...(s.database ? { database: s.database } : {}),
+    // Fail closed as the audit does: a session the SQL-injection watch cannot follow is ended.
+    onStopped: (reason) => {
+      g.log.error({ connId: s.conn.connId, reason }, 'SQL-injection watch stopped: the session is ended');
+      g.bus.publish({ type: 'threat.watch-stopped', time: now(), connection: s.conn, ...s.fields, reason });
+      session.handle?.terminate(WATCH_STOPPED);
+    },
   });
   const consumers: SessionConsumer[] = [];
   if (audit) consumers.push(audit);
@@ -97,6 +109,11 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
   const client = s.client;
   if (client instanceof NativeClientSocket && side.kind !== 'transaction') {
     const observer = consumers.length ? new SessionObserver(consumers, { skipRecords: true }) : null;
+    // Bytes the addon cannot frame never reach the server; the client is told as on the
+    // JavaScript relay, by the consumer that fails closed (no consumer: a plain close, as
+    // PostgreSQL closes on a bad message length).
+    const stopped = audit ? TAP_STOPPED : watch ? WATCH_STOPPED : null;
+    const clientFramingError = stopped ? errorResponse({ severity: 'FATAL', ...stopped }) : Buffer.alloc(0);
     if (side.kind === 'direct') {
       session.handle = nativeRelay({
         client,
@@ -104,6 +121,7 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
         clientRest: s.clientRest,
         serverRest: side.backend.rest,
         observer,
+        clientFramingError,
         ...(hold ? { hold } : {}),
         onHandle,
         onEnd,
@@ -119,6 +137,7 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
       clientRest: s.clientRest,
       serverRest,
       observer,
+      clientFramingError,
       ...(hold ? { hold } : {}),
       onHandle,
       pooled: {

@@ -29,6 +29,8 @@ export type { SqlFinding, SqlInput, SqlInspector } from './sql-inspector.js';
 export interface SessionSource {
   readonly clientAddress?: string;
   readonly database?: string;
+  /** The watch stopped following the session (told once; the session should end). */
+  readonly onStopped?: (reason: string) => void;
 }
 
 /** Stores learned application shapes (the catalog in the platform). */
@@ -187,6 +189,7 @@ export class ThreatEngine {
       error: (sqlstate, lastText) => {
         if (sqlstate === '42601') judge(lastText, sqlstate);
       },
+      ...(source.onStopped ? { stopped: source.onStopped } : {}),
     });
   }
 

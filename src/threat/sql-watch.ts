@@ -9,13 +9,15 @@ export interface SqlWatchSink {
   statement(text: string): void;
   /** The server answered a statement with this SQLSTATE (errors only). */
   error(sqlstate: string, lastText: string): void;
+  /** The watch can no longer follow the session (framing error, or the sink threw). */
+  stopped?(reason: string): void;
 }
 
 const MAX_TEXT = 64 * 1024;
 const DECODE: DecodeNeeds = Object.freeze({ maxStatementBytes: MAX_TEXT });
 
 /** A framing error or a throwing sink detaches the watch from the session's observer, which then
- * stops calling it (the relay goes on). */
+ * stops calling it; the sink is told (`stopped`): the session fails closed (session.ts). */
 export class SqlWatch implements SessionConsumer {
   readonly decode = DECODE;
   private lastText = '';
@@ -30,5 +32,9 @@ export class SqlWatch implements SessionConsumer {
 
   backend(e: BackendEvent): void {
     if (e.type === 'error') this.sink.error(e.sqlstate, this.lastText);
+  }
+
+  failed(reason: string): void {
+    this.sink.stopped?.(reason);
   }
 }

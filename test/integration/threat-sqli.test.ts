@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { Platform, type ClientConfig } from '../../src/app/platform.js';
 import { callApi, ApiError } from '../../src/cli/api-client.js';
-import { allowLoopback, cliPath, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
+import { allowLoopback, auditEvents, cliPath, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
 
 let t: TestPlatform;
 let restarted: Platform | null = null;
@@ -264,4 +264,26 @@ test('learned shapes: an injection no rule sees is caught; sql-check --server an
   assert.ok(missing instanceof ApiError);
   assert.equal(missing.status, 404);
   assert.equal(missing.message, "Server 'nope' was not found.");
+});
+
+test('a session the SQL-injection watch cannot follow (bytes that cannot be framed) is ended, and the log says so', async () => {
+  // The attack: blind the detector with a message it cannot frame, then go on unwatched.
+  const app = 'sqli-watch-garbage';
+  const c = await session(app);
+  const failed = new Promise<Error & { code?: string }>((resolve) => c.once('error', resolve));
+  (c as unknown as { connection: { stream: { write(b: Buffer): void } } }).connection.stream.write(Buffer.from([0x51, 0, 0, 0, 2]));
+  const err = await failed;
+  c.end().catch(() => undefined);
+  // Statement audit (on by default) and the watch both stop; the audit, first in line, says why.
+  assert.equal(err.code, '58030');
+  assert.equal(err.message, 'Statement audit stopped for this session, so the session was ended.');
+  const stopped = await until(
+    'the threat.watch-stopped event',
+    async () =>
+      auditEvents<{ type: string; applicationName?: string; reason?: string }>(t).find((e) => e.type === 'threat.watch-stopped' && e.applicationName === app),
+    15_000,
+    100,
+  );
+  assert.match(stopped.reason ?? '', /invalid message length 2|framing error: message type 0x51 with length 2/);
+  assert.ok(auditEvents<{ type: string; applicationName?: string }>(t).some((e) => e.type === 'audit.tap-stopped' && e.applicationName === app));
 });

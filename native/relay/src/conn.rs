@@ -42,6 +42,9 @@ pub struct RelayOptions {
     pub observe: bool,
     pub hold: bool,
     pub server_gone: Vec<u8>,
+    /// Written to the client (when the server stream is at a boundary) when the client's own
+    /// stream cannot be framed; the server never gets those bytes.
+    pub client_framing_error: Vec<u8>,
     pub pooled: bool,
 }
 
@@ -509,6 +512,8 @@ enum Stop {
     ServerGone(Option<String>),
     /// A framing error or a write error: both sides are closed.
     Broken(String),
+    /// The client's stream cannot be framed: `client_framing_error`, then both sides closed.
+    ClientFraming(String),
     Terminate(Vec<u8>),
     Destroy,
 }
@@ -730,7 +735,8 @@ async fn relay(
                 }
                 W::C(DirEnd::ReadError(e)) => break Stop::ClientGone(Some(format!("client: {e}"))),
                 W::C(DirEnd::WriteError(e)) => break Stop::Broken(format!("server: {e}")),
-                W::C(DirEnd::Framing(e)) | W::S(DirEnd::Framing(e)) => break Stop::Broken(e),
+                W::C(DirEnd::Framing(e)) => break Stop::ClientFraming(e),
+                W::S(DirEnd::Framing(e)) => break Stop::Broken(e),
                 W::S(DirEnd::Eof) => break Stop::ServerGone(None),
                 W::S(DirEnd::ReadError(e)) => break Stop::ServerGone(Some(format!("server: {e}"))),
                 W::S(DirEnd::WriteError(e)) => {
@@ -783,6 +789,17 @@ async fn relay(
         Stop::Broken(e) => {
             error = Some(e);
             write_and_close(&mut cw, &[]).await;
+        }
+        Stop::ClientFraming(e) => {
+            error = Some(e);
+            let words = if client_writable && sf.at_boundary() {
+                opts.client_framing_error.as_slice()
+            } else {
+                &[]
+            };
+            if write_and_close(&mut cw, words).await {
+                to_client += words.len() as u64;
+            }
         }
         Stop::Terminate(fatal) => {
             let fatal = if client_writable && sf.at_boundary() {

@@ -322,6 +322,7 @@ pub struct RelayOptions {
     pub observe: bool,
     pub hold: bool,
     pub server_gone: Buffer,
+    pub client_framing_error: Buffer,
     pub pooled: bool,
 }
 
@@ -339,6 +340,7 @@ pub fn relay(id: u32, server_fd: i32, options: RelayOptions) -> Result<()> {
                 observe: options.observe,
                 hold: options.hold,
                 server_gone: options.server_gone.to_vec(),
+                client_framing_error: options.client_framing_error.to_vec(),
                 pooled: options.pooled,
             },
         ),

@@ -35,6 +35,9 @@ export interface RelayOptions {
    * Terminate, no half-close from the client), the server stream is at a message boundary and
    * its last message was not an ErrorResponse. Empty: nothing is written. */
   readonly serverGone: Buffer;
+  /** Written to the client when the client's own stream cannot be framed (its bytes never reach
+   * the server), when the server stream is at a message boundary; then both sides close. */
+  readonly clientFramingError: Buffer;
   /** Session pooling: the server connection is not closed at the client's end, the client's
    * Terminate is not passed on, and the 'ended' event says whether it is reusable. The addon
    * closes only its duplicate of the descriptor; JavaScript keeps its own socket. */

@@ -22,6 +22,8 @@ export function nativeRelay(opts: {
   serverRest: Buffer;
   /** Null: nothing observes the session (no 'observe' events). */
   observer: SessionObserver | null;
+  /** Said to the client when its own stream cannot be framed (the consumer that fails closed). */
+  clientFramingError?: Buffer;
   /** Strict audit durability (see relay.ts). */
   hold?: () => Promise<void> | null;
   onHandle?: (handle: RelayHandle) => void;
@@ -80,6 +82,9 @@ export function nativeRelay(opts: {
     }
     if (e.type !== 'closed') return;
     closed = true;
+    // The addon closed the session on bytes it could not frame: the consumers cannot follow
+    // it either, and say so (audit.tap-stopped, threat.watch-stopped), as on the JavaScript relay.
+    if (observer && e.error?.includes('framing error')) observer.fail(e.error);
     if (pooled) {
       resumeReading(server); // read again by the pool (idle watch, reset) when it is lent again
       pooled.release(e.reusable && !server.destroyed ? 'idle' : 'broken');
@@ -118,6 +123,7 @@ export function nativeRelay(opts: {
       observe,
       hold: observe && opts.hold !== undefined,
       serverGone: SERVER_GONE,
+      clientFramingError: opts.clientFramingError ?? Buffer.alloc(0),
       pooled: pooled !== undefined,
     });
     relaying = true;

@@ -60,7 +60,7 @@ export class SessionObserver {
           }
         }
       },
-      onError: (reason) => this.failAll(reason),
+      onError: (reason) => this.fail(reason),
       ...needs,
       skipRecords,
       boundariesOnly: this.consumers.length === 0,
@@ -78,7 +78,7 @@ export class SessionObserver {
           }
         }
       },
-      onError: (reason) => this.failAll(reason),
+      onError: (reason) => this.fail(reason),
       skipRecords,
       boundariesOnly: this.consumers.length === 0,
     });
@@ -134,7 +134,9 @@ export class SessionObserver {
     c.failed?.(`audit tap failed: ${err instanceof Error ? err.message : String(err)}`);
   }
 
-  private failAll(reason: string): void {
+  /** Every consumer is told the session cannot be followed (a framing error, here or where the
+   * bytes were framed: the native relay), and none is called again. */
+  fail(reason: string): void {
     const list = this.consumers;
     this.consumers = [];
     for (const c of list) {

@@ -280,6 +280,7 @@ const options = (o: Partial<RelayOptions> = {}): RelayOptions => ({
   observe: false,
   hold: false,
   serverGone: Buffer.alloc(0),
+  clientFramingError: Buffer.alloc(0),
   pooled: false,
   ...o,
 });
@@ -704,10 +705,15 @@ describe('native relay addon', { skip }, () => {
     const { closed } = await untilClosed(r.id);
     assert.match(closed.error ?? '', /framing error/);
     await r.reader.end();
-    // A client that sends a bad length too.
-    const c = await relayed();
+    // A client that sends a bad length: told clientFramingError, the server never gets the bytes.
+    const words = msg('E', 'SFATAL\0C58030\0Mstopped\0\0');
+    const c = await relayed({ clientFramingError: words });
     c.client.write(Buffer.from([0x51, 0, 0, 0, 2]));
-    assert.match((await expectEvent(c.id, 'closed')).error ?? '', /framing error/);
+    const closed2 = await expectEvent(c.id, 'closed');
+    assert.match(closed2.error ?? '', /client framing error/);
+    assert.deepEqual(await c.reader.end(), words);
+    assert.equal(closed2.bytesToClient, words.length);
+    assert.equal(closed2.bytesFromClient, 0);
   });
 
   it('relays a 50 MB result with bounded memory', async () => {
