@@ -6,6 +6,7 @@
 pub mod framer;
 
 mod conn;
+mod relay;
 mod stream;
 mod tls;
 

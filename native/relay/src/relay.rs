@@ -1,0 +1,414 @@
+//! The relay phase of a connection (conn.rs hands it over): client ⇄ server, each direction
+//! framed (framer.rs) and observed, until a side closes or JavaScript ends it; then the close.
+use std::io;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+use crate::conn::{is_eof, Closed, Cmd, Event, Host, BUFFER};
+use crate::framer::{Framer, Side};
+use crate::stream::{Client, Server};
+
+/// How long a closing side may take to take the last bytes (fatal, serverGone, close_notify).
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// After our FIN, how long the client's unread bytes are drained so that closing the socket
+/// does not reset it (a reset can make the client drop the last bytes it was sent).
+const LINGER: Duration = Duration::from_secs(2);
+
+pub struct RelayOptions {
+    pub client_rest: Vec<u8>,
+    pub server_rest: Vec<u8>,
+    pub observe: bool,
+    pub hold: bool,
+    pub server_gone: Vec<u8>,
+    /// Written to the client (when the server stream is at a boundary) when the client's own
+    /// stream cannot be framed; the server never gets those bytes.
+    pub client_framing_error: Vec<u8>,
+    pub pooled: bool,
+}
+
+/// Writes, then FIN (TLS close_notify first), within CLOSE_WRITE_TIMEOUT; true when written.
+pub(crate) async fn write_and_close<W: AsyncWrite + Unpin>(w: &mut W, data: &[u8]) -> bool {
+    tokio::time::timeout(CLOSE_WRITE_TIMEOUT, async {
+        let ok = data.is_empty() || w.write_all(data).await.is_ok();
+        let _ = w.shutdown().await;
+        ok
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Drains what the client still sends after our FIN, for a while, so that the close is a FIN
+/// and not a reset.
+pub(crate) async fn linger<R: AsyncRead + Unpin>(r: &mut R) {
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(LINGER, async {
+        loop {
+            match r.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+}
+
+/// Flags shared by the two directions of a relay (one task: relaxed atomics are enough).
+#[derive(Default)]
+struct Flags {
+    /// The client half-closed (or closed).
+    client_eof: AtomicBool,
+    /// PgBouncer's "ready": set by a whole ReadyForQuery 'I' ending a server chunk at a
+    /// boundary, cleared by any client byte passed to the server.
+    server_ready: AtomicBool,
+    /// A server chunk is being written to the client.
+    writing: AtomicBool,
+    /// Every byte written to the client so far ends a whole server message.
+    client_at_boundary: AtomicBool,
+    /// A server chunk waits for `release`.
+    holding: AtomicBool,
+    from_client: AtomicU64,
+    to_client: AtomicU64,
+}
+
+/// How a direction stopped.
+enum DirEnd {
+    /// Its source closed (client: EOF or, pooled, Terminate).
+    Eof,
+    ReadError(io::Error),
+    WriteError(io::Error),
+    Framing(String),
+}
+
+/// How the relay stopped.
+enum Stop {
+    ClientGone(Option<String>),
+    ServerGone(Option<String>),
+    /// A framing error or a write error: both sides are closed.
+    Broken(String),
+    /// The client's stream cannot be framed: `client_framing_error`, then both sides closed.
+    ClientFraming(String),
+    Terminate(Vec<u8>),
+    Destroy,
+}
+
+struct C2s<'a> {
+    host: &'a dyn Host,
+    id: u32,
+    r: &'a mut ReadHalf<Client>,
+    w: &'a mut WriteHalf<Server>,
+    framer: &'a mut Framer,
+    flags: &'a Flags,
+    pooled: bool,
+}
+
+impl C2s<'_> {
+    /// Frames, observes and passes on one chunk; Ok(true) when the client's Terminate ends it
+    /// (pooled: not passed on).
+    async fn chunk(&mut self, data: &[u8]) -> Result<bool, DirEnd> {
+        let fed = self
+            .framer
+            .feed(data)
+            .map_err(|e| DirEnd::Framing(format!("client {e}")))?;
+        let (end, stop) = match fed.terminate_at {
+            Some(x) if self.pooled => (x, true),
+            _ => (data.len(), false),
+        };
+        if let Some(o) = self.framer.take_observed() {
+            self.host.emit(Event::Observe {
+                id: self.id,
+                client: Some(o.buf),
+                server: None,
+                hold: false,
+            });
+        }
+        if end > 0 {
+            self.flags.server_ready.store(false, Relaxed);
+            self.w
+                .write_all(&data[..end])
+                .await
+                .map_err(DirEnd::WriteError)?;
+            self.flags.from_client.fetch_add(end as u64, Relaxed);
+        }
+        Ok(stop)
+    }
+
+    async fn run(mut self, rest: Vec<u8>) -> DirEnd {
+        if !rest.is_empty() {
+            match self.chunk(&rest).await {
+                Ok(false) => {}
+                Ok(true) => return DirEnd::Eof,
+                Err(e) => return e,
+            }
+        }
+        let mut buf = vec![0u8; BUFFER];
+        loop {
+            let n = match self.r.read(&mut buf).await {
+                Ok(0) => 0,
+                Ok(n) => n,
+                Err(e) if is_eof(&e) => 0,
+                Err(e) => return DirEnd::ReadError(e),
+            };
+            if n == 0 {
+                self.flags.client_eof.store(true, Relaxed);
+                if !self.pooled {
+                    // The server learns the client has gone (PostgreSQL ends the session).
+                    let _ = self.w.shutdown().await;
+                }
+                return DirEnd::Eof;
+            }
+            match self.chunk(&buf[..n]).await {
+                Ok(false) => {}
+                Ok(true) => return DirEnd::Eof,
+                Err(e) => return e,
+            }
+        }
+    }
+}
+
+struct S2c<'a> {
+    host: &'a dyn Host,
+    id: u32,
+    r: &'a mut ReadHalf<Server>,
+    w: &'a mut WriteHalf<Client>,
+    framer: &'a mut Framer,
+    flags: &'a Flags,
+    hold: bool,
+    released: &'a mut UnboundedReceiver<()>,
+}
+
+impl S2c<'_> {
+    async fn chunk(&mut self, data: &[u8]) -> Result<(), DirEnd> {
+        let f = &mut *self.framer;
+        f.feed(data)
+            .map_err(|e| DirEnd::Framing(format!("server {e}")))?;
+        let ready = f.at_boundary() && f.last_type() == b'Z' && f.ready_status() == b'I';
+        self.flags.server_ready.store(ready, Relaxed);
+        if let Some(o) = f.take_observed() {
+            let hold = self.hold && o.copied;
+            if hold {
+                self.flags.holding.store(true, Relaxed);
+            }
+            self.host.emit(Event::Observe {
+                id: self.id,
+                client: None,
+                server: Some(o.buf),
+                hold,
+            });
+            if hold {
+                // Cancelled with the relay if `release` never comes.
+                let _ = self.released.recv().await;
+                self.flags.holding.store(false, Relaxed);
+            }
+        }
+        self.flags.writing.store(true, Relaxed);
+        self.w.write_all(data).await.map_err(DirEnd::WriteError)?;
+        self.flags.writing.store(false, Relaxed);
+        self.flags
+            .client_at_boundary
+            .store(self.framer.at_boundary(), Relaxed);
+        self.flags.to_client.fetch_add(data.len() as u64, Relaxed);
+        Ok(())
+    }
+
+    async fn run(mut self, rest: Vec<u8>) -> DirEnd {
+        if !rest.is_empty() {
+            if let Err(e) = self.chunk(&rest).await {
+                return e;
+            }
+        }
+        let mut buf = vec![0u8; BUFFER];
+        loop {
+            let n = match self.r.read(&mut buf).await {
+                Ok(0) => return DirEnd::Eof,
+                Ok(n) => n,
+                Err(e) => return DirEnd::ReadError(e),
+            };
+            if let Err(e) = self.chunk(&buf[..n]).await {
+                return e;
+            }
+        }
+    }
+}
+
+pub(crate) async fn relay(
+    host: &dyn Host,
+    id: u32,
+    client: Client,
+    client_eof: bool,
+    server_fd: OwnedFd,
+    opts: RelayOptions,
+    rx: &mut UnboundedReceiver<Cmd>,
+) -> Closed {
+    let server = match Server::from_fd(server_fd) {
+        Ok(s) => s,
+        Err(e) => {
+            let (_, mut cw) = tokio::io::split(client);
+            write_and_close(&mut cw, &[]).await;
+            return Closed::error(0, 0, format!("server socket: {e}"));
+        }
+    };
+    let pooled = opts.pooled;
+    let (mut cr, mut cw) = tokio::io::split(client);
+    let (mut sr, mut sw) = tokio::io::split(server);
+    let mut cf = Framer::new(Side::Client, opts.observe);
+    let mut sf = Framer::new(Side::Server, opts.observe);
+    // Handed over after the greeting's ReadyForQuery 'I': a pooled client that leaves at once
+    // leaves a reusable connection (the JavaScript relay counts it so too).
+    sf.assume_ready_idle();
+    let flags = Flags::default();
+    flags.server_ready.store(true, Relaxed);
+    flags.client_at_boundary.store(true, Relaxed);
+    flags.client_eof.store(client_eof, Relaxed);
+    let (release_tx, mut release_rx) = unbounded_channel::<()>();
+    let mut client_done = false;
+    let stop = {
+        let c2s = C2s {
+            host,
+            id,
+            r: &mut cr,
+            w: &mut sw,
+            framer: &mut cf,
+            flags: &flags,
+            pooled,
+        };
+        let s2c = S2c {
+            host,
+            id,
+            r: &mut sr,
+            w: &mut cw,
+            framer: &mut sf,
+            flags: &flags,
+            hold: opts.hold && opts.observe,
+            released: &mut release_rx,
+        };
+        let c2s = c2s.run(opts.client_rest);
+        let s2c = s2c.run(opts.server_rest);
+        tokio::pin!(c2s);
+        tokio::pin!(s2c);
+        loop {
+            enum W {
+                C(DirEnd),
+                S(DirEnd),
+                Cmd(Option<Cmd>),
+            }
+            let w = tokio::select! {
+                biased;
+                c = rx.recv() => W::Cmd(c),
+                e = &mut c2s, if !client_done => W::C(e),
+                e = &mut s2c => W::S(e),
+            };
+            match w {
+                W::C(DirEnd::Eof) => {
+                    if pooled {
+                        break Stop::ClientGone(None);
+                    }
+                    // Non-pooled: c2s sent the server a FIN; the server's answer to it (its
+                    // close) ends the relay.
+                    client_done = true;
+                }
+                W::C(DirEnd::ReadError(e)) => break Stop::ClientGone(Some(format!("client: {e}"))),
+                W::C(DirEnd::WriteError(e)) => break Stop::Broken(format!("server: {e}")),
+                W::C(DirEnd::Framing(e)) => break Stop::ClientFraming(e),
+                W::S(DirEnd::Framing(e)) => break Stop::Broken(e),
+                W::S(DirEnd::Eof) => break Stop::ServerGone(None),
+                W::S(DirEnd::ReadError(e)) => break Stop::ServerGone(Some(format!("server: {e}"))),
+                W::S(DirEnd::WriteError(e)) => {
+                    if flags.client_eof.load(Relaxed) {
+                        // The client closed and did not wait for the answers: its own choice.
+                        break Stop::ClientGone(None);
+                    }
+                    break Stop::Broken(format!("client: {e}"));
+                }
+                W::Cmd(Some(Cmd::Release)) => {
+                    if flags.holding.load(Relaxed) {
+                        let _ = release_tx.send(());
+                    }
+                }
+                W::Cmd(Some(Cmd::Terminate(fatal))) => break Stop::Terminate(fatal),
+                // `end`: a graceful close (FIN, close_notify), nothing written.
+                W::Cmd(Some(Cmd::End)) => break Stop::Terminate(Vec::new()),
+                W::Cmd(Some(Cmd::Destroy) | None) => break Stop::Destroy,
+                W::Cmd(Some(_)) => {}
+            }
+        }
+    };
+    let from_client = flags.from_client.load(Relaxed);
+    let mut to_client = flags.to_client.load(Relaxed);
+    let client_writable = !flags.writing.load(Relaxed) && flags.client_at_boundary.load(Relaxed);
+    let mut error = None;
+    let mut server_closed = false;
+    let mut reusable_possible = false;
+    // `destroy` closes at once: no FIN first, no draining afterwards.
+    let linger_after = !matches!(stop, Stop::Destroy) && !flags.client_eof.load(Relaxed);
+    match stop {
+        Stop::ClientGone(e) => {
+            error = e;
+            reusable_possible = true;
+            write_and_close(&mut cw, &[]).await;
+        }
+        Stop::ServerGone(e) => {
+            error = e;
+            server_closed = true;
+            let expects = !cf.terminate_seen() && !flags.client_eof.load(Relaxed);
+            let gone = if expects && client_writable && sf.at_boundary() && sf.last_type() != b'E' {
+                opts.server_gone.as_slice()
+            } else {
+                &[]
+            };
+            if write_and_close(&mut cw, gone).await {
+                to_client += gone.len() as u64;
+            }
+        }
+        Stop::Broken(e) => {
+            error = Some(e);
+            write_and_close(&mut cw, &[]).await;
+        }
+        Stop::ClientFraming(e) => {
+            error = Some(e);
+            let words = if client_writable && sf.at_boundary() {
+                opts.client_framing_error.as_slice()
+            } else {
+                &[]
+            };
+            if write_and_close(&mut cw, words).await {
+                to_client += words.len() as u64;
+            }
+        }
+        Stop::Terminate(fatal) => {
+            let fatal = if client_writable && sf.at_boundary() {
+                fatal.as_slice()
+            } else {
+                &[]
+            };
+            if write_and_close(&mut cw, fatal).await {
+                to_client += fatal.len() as u64;
+            }
+        }
+        Stop::Destroy => {}
+    }
+    let reusable = pooled
+        && reusable_possible
+        && !server_closed
+        && flags.server_ready.load(Relaxed)
+        && sf.at_boundary()
+        && sf.last_type() == b'Z'
+        && sf.ready_status() == b'I';
+    if !pooled {
+        let _ = sw.shutdown().await;
+    }
+    // Pooled: only the duplicate descriptor is closed (JavaScript keeps its own socket).
+    drop((sr, sw));
+    if linger_after {
+        tokio::spawn(async move { linger(&mut cr).await });
+    }
+    Closed {
+        from_client,
+        to_client,
+        reusable,
+        error,
+    }
+}
