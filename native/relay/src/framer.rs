@@ -34,10 +34,20 @@ pub struct FrameError {
     pub offset: u64,
     pub msg_type: u8,
     pub length: i32,
+    /// A well-formed client message the server would not take in COPY FROM STDIN (see
+    /// `Framer::set_copy_in`), rather than a bad length.
+    pub during_copy: bool,
 }
 
 impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.during_copy {
+            return write!(
+                f,
+                "framing error: a message of type 0x{:02x} during COPY FROM STDIN at byte {}",
+                self.msg_type, self.offset
+            );
+        }
         write!(
             f,
             "framing error: message type 0x{:02x} with length {} at byte {}",
@@ -51,6 +61,10 @@ impl fmt::Display for FrameError {
 pub struct Fed {
     /// Client side: where in the chunk the first Terminate ('X') message's type byte is.
     pub terminate_at: Option<usize>,
+    /// Server side: the chunk started (Some(true): CopyInResponse or CopyBothResponse) or ended
+    /// (Some(false): CommandComplete, ErrorResponse, ReadyForQuery) the server's reading of the
+    /// client's messages in copy mode; the last of them in the chunk.
+    pub copy_in: Option<bool>,
 }
 
 /// A chunk's observe buffer.
@@ -85,6 +99,10 @@ pub struct Framer {
     out: Vec<u8>,
     copied: bool,
     failed: Option<FrameError>,
+    /// Client side, observed sessions: the server reads the client's messages in copy mode.
+    copy_in: bool,
+    /// Server side: the copy transition of the chunk being fed.
+    copy_change: Option<bool>,
 }
 
 impl Framer {
@@ -108,6 +126,8 @@ impl Framer {
             out: Vec::new(),
             copied: false,
             failed: None,
+            copy_in: false,
+            copy_change: None,
         }
     }
 
@@ -133,6 +153,19 @@ impl Framer {
         self.ready_status = b'I';
     }
 
+    /// Client side: the server now reads (or no longer reads) the client's messages in copy
+    /// mode. While it does, an observed session's client may send only CopyData, CopyDone,
+    /// CopyFail, Sync, Flush and Terminate: anything else is a framing error (the statement
+    /// audit could not follow it: PostgreSQL would refuse it and then run what comes after).
+    pub fn set_copy_in(&mut self, on: bool) {
+        self.copy_in = on;
+    }
+
+    /// Client side: still in copy mode after the last chunk (a CopyDone or CopyFail ends it).
+    pub fn copy_in(&self) -> bool {
+        self.copy_in
+    }
+
     /// A Terminate ('X') was read (client side).
     pub fn terminate_seen(&self) -> bool {
         self.terminate
@@ -144,6 +177,7 @@ impl Framer {
             return Err(e.clone());
         }
         let mut fed = Fed::default();
+        self.copy_change = None;
         let mut i = 0;
         while i < data.len() {
             if self.hdr_len < 5 {
@@ -186,20 +220,34 @@ impl Framer {
             }
         }
         self.offset += data.len() as u64;
+        fed.copy_in = self.copy_change;
         Ok(fed)
     }
 
     fn start_message(&mut self, at: u64) -> Result<(), FrameError> {
         let code = self.hdr[0];
         let length = i32::from_be_bytes([self.hdr[1], self.hdr[2], self.hdr[3], self.hdr[4]]);
-        if length < 4 || length as u32 > MAX_LENGTH {
+        let bad_length = length < 4 || length as u32 > MAX_LENGTH;
+        let intruder = !bad_length
+            && self.side == Side::Client
+            && self.observe
+            && self.copy_in
+            && !matches!(code, b'd' | b'c' | b'f' | b'S' | b'H' | b'X');
+        if bad_length || intruder {
             let e = FrameError {
                 offset: at,
                 msg_type: code,
                 length,
+                during_copy: intruder,
             };
             self.failed = Some(e.clone());
             return Err(e);
+        }
+        match (self.side, code) {
+            (Side::Client, b'c' | b'f') => self.copy_in = false,
+            (Side::Server, b'G' | b'W') => self.copy_change = Some(true),
+            (Side::Server, b'C' | b'E' | b'Z') => self.copy_change = Some(false),
+            _ => {}
         }
         self.remaining = length as u32 - 4;
         self.body_read = 0;

@@ -277,3 +277,51 @@ fn random_bytes_random_splits() {
         }
     }
 }
+
+#[test]
+fn copy_in_lets_only_copy_messages_through_on_an_observed_client_stream() {
+    // The server's side says when copy mode starts and ends.
+    let mut s = Framer::new(Side::Server, true);
+    let fed = s.feed(&msg(b'G', b"\0\0\0")).unwrap();
+    assert_eq!(fed.copy_in, Some(true));
+    let fed = s
+        .feed(&[msg(b'C', b"COPY 1\0"), msg(b'Z', b"I")].concat())
+        .unwrap();
+    assert_eq!(fed.copy_in, Some(false));
+    assert_eq!(s.feed(&msg(b'T', b"")).unwrap().copy_in, None);
+
+    // In copy mode: CopyData, Sync, Flush pass; CopyDone ends it; then a Query is a Query.
+    let mut c = Framer::new(Side::Client, true);
+    c.set_copy_in(true);
+    let ok = [
+        msg(b'd', b"1\n"),
+        msg(b'S', b""),
+        msg(b'H', b""),
+        msg(b'c', b""),
+        msg(b'Q', b"select 1\0"),
+    ]
+    .concat();
+    c.feed(&ok).unwrap();
+    assert!(!c.copy_in());
+
+    // A Describe inside the copy: the stream cannot be followed.
+    let mut c = Framer::new(Side::Client, true);
+    c.set_copy_in(true);
+    let bad = [
+        msg(b'd', b"a\n"),
+        msg(b'D', b"S\0"),
+        msg(b'Q', b"create table x ()\0"),
+    ]
+    .concat();
+    let e = c.feed(&bad).unwrap_err();
+    assert!(e.during_copy);
+    assert_eq!((e.msg_type, e.offset), (b'D', 7));
+    assert!(e
+        .to_string()
+        .starts_with("framing error: a message of type 0x44 during COPY FROM STDIN"));
+
+    // Not observed: no audit to follow it, so PostgreSQL judges it (it refuses the Describe).
+    let mut c = Framer::new(Side::Client, false);
+    c.set_copy_in(true);
+    c.feed(&bad).unwrap();
+}

@@ -70,6 +70,9 @@ struct Flags {
     client_at_boundary: AtomicBool,
     /// A server chunk waits for `release`.
     holding: AtomicBool,
+    /// The server reads the client's messages in copy mode (set from its CopyInResponse before
+    /// the client can see it; cleared by the copy's end on either side).
+    copy_in: AtomicBool,
     from_client: AtomicU64,
     to_client: AtomicU64,
 }
@@ -109,10 +112,15 @@ impl C2s<'_> {
     /// Frames, observes and passes on one chunk; Ok(true) when the client's Terminate ends it
     /// (pooled: not passed on).
     async fn chunk(&mut self, data: &[u8]) -> Result<bool, DirEnd> {
+        let copying = self.flags.copy_in.load(Relaxed);
+        self.framer.set_copy_in(copying);
         let fed = self
             .framer
             .feed(data)
             .map_err(|e| DirEnd::Framing(format!("client {e}")))?;
+        if copying && !self.framer.copy_in() {
+            self.flags.copy_in.store(false, Relaxed);
+        }
         let (end, stop) = match fed.terminate_at {
             Some(x) if self.pooled => (x, true),
             _ => (data.len(), false),
@@ -183,8 +191,14 @@ struct S2c<'a> {
 impl S2c<'_> {
     async fn chunk(&mut self, data: &[u8]) -> Result<(), DirEnd> {
         let f = &mut *self.framer;
-        f.feed(data)
+        let fed = f
+            .feed(data)
             .map_err(|e| DirEnd::Framing(format!("server {e}")))?;
+        if let Some(on) = fed.copy_in {
+            // Before the chunk reaches the client: what it sends after the CopyInResponse is
+            // read in copy mode.
+            self.flags.copy_in.store(on, Relaxed);
+        }
         let ready = f.at_boundary() && f.last_type() == b'Z' && f.ready_status() == b'I';
         self.flags.server_ready.store(ready, Relaxed);
         if let Some(o) = f.take_observed() {
