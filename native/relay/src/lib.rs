@@ -6,6 +6,7 @@
 pub mod framer;
 
 mod conn;
+mod events;
 mod relay;
 mod stream;
 mod tls;
@@ -19,14 +20,17 @@ use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{
     ErrorStrategy, ThreadSafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
 };
-use napi::{Env, Error, JsFunction, JsObject, Result, Status};
+use napi::{Env, Error, JsFunction, Result, Status};
 use napi_derive::napi;
 
 use conn::{Cmd, Commands, Event, Host, Mode, Unwritten};
 
 struct Addon {
     rt: tokio::runtime::Runtime,
-    events: RwLock<Option<ThreadsafeFunction<Event, ErrorStrategy::Fatal>>>,
+    events: RwLock<Option<ThreadsafeFunction<(), ErrorStrategy::Fatal>>>,
+    /// Events encoded since JavaScript last took them (events.rs); a call is pending while it
+    /// is not empty.
+    batch: Arc<Mutex<Vec<u8>>>,
     conns: Mutex<HashMap<u32, (Commands, Arc<Unwritten>)>>,
     certs: tls::Certificates,
     next_id: AtomicU32,
@@ -39,10 +43,17 @@ struct AddonHost(Arc<Addon>);
 
 impl Host for AddonHost {
     fn emit(&self, event: Event) {
-        let events = self.0.events.read().unwrap_or_else(|p| p.into_inner());
-        if let Some(tsfn) = events.as_ref() {
-            // Non-blocking on an unbounded queue: never fails but when Node is shutting down.
-            tsfn.call(event, ThreadsafeFunctionCallMode::NonBlocking);
+        let mut batch = self.0.batch.lock().unwrap_or_else(|p| p.into_inner());
+        let first = batch.is_empty();
+        events::encode(&mut batch, event);
+        drop(batch);
+        // One call per batch: the events that come before JavaScript takes it ride along.
+        if first {
+            let events = self.0.events.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(tsfn) = events.as_ref() {
+                // Non-blocking on an unbounded queue: never fails but when Node is shutting down.
+                tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+            }
         }
     }
     fn forget(&self, id: u32) {
@@ -89,100 +100,16 @@ fn dup(fd: i32) -> Result<OwnedFd> {
         .map_err(|e| Error::new(Status::InvalidArg, format!("file descriptor {fd}: {e}")))
 }
 
-fn event_object(env: Env, event: Event) -> Result<JsObject> {
-    let mut o = env.create_object()?;
-    let opt_str = |s: Option<String>| -> Result<napi::JsUnknown> {
-        match s {
-            Some(s) => Ok(env.create_string_from_std(s)?.into_unknown()),
-            None => Ok(env.get_null()?.into_unknown()),
-        }
-    };
-    let opt_buf = |b: Option<Vec<u8>>| -> Result<napi::JsUnknown> {
-        match b {
-            Some(b) => Ok(env.create_buffer_with_data(b)?.into_raw().into_unknown()),
-            None => Ok(env.get_null()?.into_unknown()),
-        }
-    };
-    match event {
-        Event::Hello { id, sni, alpn } => {
-            o.set_named_property("id", id)?;
-            o.set_named_property("type", "hello")?;
-            o.set_named_property("sni", opt_str(sni)?)?;
-            let mut list = env.create_array_with_length(alpn.len())?;
-            for (i, p) in alpn.into_iter().enumerate() {
-                list.set_element(i as u32, env.create_string_from_std(p)?)?;
-            }
-            o.set_named_property("alpn", list)?;
-        }
-        Event::Secure {
-            id,
-            version,
-            cipher,
-            sni,
-            alpn,
-        } => {
-            o.set_named_property("id", id)?;
-            o.set_named_property("type", "secure")?;
-            o.set_named_property("version", version)?;
-            o.set_named_property("cipher", cipher)?;
-            o.set_named_property("sni", opt_str(sni)?)?;
-            o.set_named_property("alpn", opt_str(alpn)?)?;
-        }
-        Event::Data { id, data } => {
-            o.set_named_property("id", id)?;
-            o.set_named_property("type", "data")?;
-            o.set_named_property("data", opt_buf(Some(data))?)?;
-        }
-        Event::End { id } => {
-            o.set_named_property("id", id)?;
-            o.set_named_property("type", "end")?;
-        }
-        Event::Frozen { id } => {
-            o.set_named_property("id", id)?;
-            o.set_named_property("type", "frozen")?;
-        }
-        Event::Drain { id } => {
-            o.set_named_property("id", id)?;
-            o.set_named_property("type", "drain")?;
-        }
-        Event::Observe {
-            id,
-            client,
-            server,
-            hold,
-        } => {
-            o.set_named_property("id", id)?;
-            o.set_named_property("type", "observe")?;
-            o.set_named_property("client", opt_buf(client)?)?;
-            o.set_named_property("server", opt_buf(server)?)?;
-            o.set_named_property("hold", hold)?;
-        }
-        Event::Closed {
-            id,
-            bytes_from_client,
-            bytes_to_client,
-            reusable,
-            error,
-        } => {
-            o.set_named_property("id", id)?;
-            o.set_named_property("type", "closed")?;
-            // Exact up to 2^53 as a JS number.
-            o.set_named_property("bytesFromClient", bytes_from_client as f64)?;
-            o.set_named_property("bytesToClient", bytes_to_client as f64)?;
-            o.set_named_property("reusable", reusable)?;
-            o.set_named_property("error", opt_str(error)?)?;
-        }
-    }
-    Ok(o)
-}
-
 /// Starts the relay threads (once per process; `threads` 0: one per core). A second call only
 /// replaces the event callback.
 #[napi]
-pub fn start(env: Env, threads: u32, on_event: JsFunction) -> Result<()> {
-    let mut tsfn: ThreadsafeFunction<Event, ErrorStrategy::Fatal> = on_event
-        .create_threadsafe_function(0, |ctx: ThreadSafeCallContext<Event>| {
-            Ok(vec![event_object(ctx.env, ctx.value)?])
+pub fn start(env: Env, threads: u32, on_events: JsFunction) -> Result<()> {
+    let batch = ADDON.get().map(|a| a.batch.clone()).unwrap_or_default();
+    let taken = batch.clone();
+    let mut tsfn: ThreadsafeFunction<(), ErrorStrategy::Fatal> = on_events
+        .create_threadsafe_function(0, move |ctx: ThreadSafeCallContext<()>| {
+            let events = std::mem::take(&mut *taken.lock().unwrap_or_else(|p| p.into_inner()));
+            Ok(vec![ctx.env.create_buffer_with_data(events)?.into_raw()])
         })?;
     // Idle connections must not keep Node's event loop alive.
     tsfn.unref(&env)?;
@@ -212,6 +139,7 @@ pub fn start(env: Env, threads: u32, on_event: JsFunction) -> Result<()> {
     let addon = Arc::new(Addon {
         rt,
         events: RwLock::new(Some(tsfn)),
+        batch,
         conns: Mutex::new(HashMap::new()),
         certs: tls::Certificates::default(),
         next_id: AtomicU32::new(1),

@@ -91,8 +91,9 @@ export type AddonEvent =
     };
 
 export interface RelayAddon {
-  /** Starts the relay threads (once per process; `threads` 0: one per core). */
-  start(threads: number, onEvent: (event: AddonEvent) => void): void;
+  /** Starts the relay threads (once per process; `threads` 0: one per core). Events come in
+   * batches, encoded (`decodeEvents` reads them): one call per batch, not per event. */
+  start(threads: number, onEvents: (batch: Buffer) => void): void;
   /** Loads a certificate chain and its key (PEM) under `certId`, for `tlsAnswer`. Throws on bad PEM. */
   setCertificate(certId: number, chainPem: Buffer, keyPem: Buffer): void;
   dropCertificate(certId: number): void;
@@ -125,6 +126,82 @@ export interface RelayAddon {
 }
 
 const ADDON_FILE = 'pgwarden-relay.node';
+
+const NULL = 0xffffffff;
+
+/** Reads a batch of events as the addon encodes them (native/relay/src/events.rs), in order.
+ * Buffers in the events are views of `batch`. A batch that does not parse throws (a bug). */
+export function decodeEvents(batch: Buffer, each: (event: AddonEvent) => void): void {
+  let at = 0;
+  const u32 = () => {
+    const v = batch.readUInt32LE(at);
+    at += 4;
+    return v;
+  };
+  const bytes = () => {
+    const n = u32();
+    if (at + n > batch.length) throw new Error('native relay: truncated event batch');
+    const b = batch.subarray(at, at + n);
+    at += n;
+    return b;
+  };
+  const str = () => {
+    const n = batch.readUInt32LE(at);
+    if (n === NULL) {
+      at += 4;
+      return null;
+    }
+    return bytes().toString('utf8');
+  };
+  while (at < batch.length) {
+    const id = u32();
+    const kind = batch[at++];
+    switch (kind) {
+      case 1: {
+        const sni = str();
+        const alpn: string[] = [];
+        for (let n = batch[at++]!; n > 0; n--) alpn.push(str() ?? '');
+        each({ id, type: 'hello', sni, alpn });
+        break;
+      }
+      case 2: {
+        const version = str() ?? '';
+        const cipher = str() ?? '';
+        each({ id, type: 'secure', version, cipher, sni: str(), alpn: str() });
+        break;
+      }
+      case 3:
+        each({ id, type: 'data', data: bytes() });
+        break;
+      case 4:
+        each({ id, type: 'end' });
+        break;
+      case 5:
+        each({ id, type: 'frozen' });
+        break;
+      case 6:
+        each({ id, type: 'drain' });
+        break;
+      case 7: {
+        const flags = batch[at++]!;
+        const client = flags & 2 ? bytes() : null;
+        const server = flags & 4 ? bytes() : null;
+        each({ id, type: 'observe', client, server, hold: (flags & 1) !== 0 });
+        break;
+      }
+      case 8: {
+        const bytesFromClient = batch.readDoubleLE(at);
+        const bytesToClient = batch.readDoubleLE(at + 8);
+        const reusable = batch[at + 16] === 1;
+        at += 17;
+        each({ id, type: 'closed', bytesFromClient, bytesToClient, reusable, error: str() });
+        break;
+      }
+      default:
+        throw new Error(`native relay: unknown event kind ${kind}`);
+    }
+  }
+}
 
 /** Unwritten bytes above which a writer waits for 'drain' (the addon's conn.rs DRAIN_ABOVE). */
 export const DRAIN_ABOVE = 64 * 1024;

@@ -16,13 +16,19 @@ import { SessionObserver, type BackendEvent, type FrontendEvent } from '../../..
 import { readyForQuery } from '../../../src/pgwire/backend.js';
 import { MessageWriter } from '../../../src/pgwire/message-writer.js';
 
+import { encodeEvents } from './native-events.js';
+
 const ID = 7;
 
 class ScriptedAddon implements RelayAddon {
   readonly calls: { name: string; args: unknown[] }[] = [];
-  emit: (e: AddonEvent) => void = () => undefined;
-  start(_threads: number, onEvent: (event: AddonEvent) => void): void {
-    this.emit = onEvent;
+  private onEvents: (batch: Buffer) => void = () => undefined;
+  /** Plays the addon: the event goes to the host as one batch, encoded as the addon does. */
+  emit(e: AddonEvent): void {
+    this.onEvents(encodeEvents([e]));
+  }
+  start(_threads: number, onEvents: (batch: Buffer) => void): void {
+    this.onEvents = onEvents;
   }
   private log(name: string, ...args: unknown[]): void {
     this.calls.push({ name, args });
