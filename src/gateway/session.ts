@@ -6,6 +6,7 @@
 import type { Duplex } from 'node:stream';
 import { relay, type RelayHandle, type RelayStats } from './relay.js';
 import type { ServerSide } from './login.js';
+import type { ReturnState } from './pool/types.js';
 import { startTransactionSession } from './pool/transaction-relay.js';
 import { NativeClientSocket } from './native/client-socket.js';
 import { nativeRelay } from './native/session-relay.js';
@@ -104,89 +105,60 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
     g.bus.publish({ type: 'session.ended', time: now(), connection: s.conn, ...s.fields, ...stats, durationMs: Date.now() - started });
   };
 
-  // The native relay carries sessions whose client it took over (TLS), but transaction mode:
-  // that one is relayed message by message in JavaScript, over the addon's plaintext Duplex.
-  const client = s.client;
-  if (client instanceof NativeClientSocket && side.kind !== 'transaction') {
-    const observer = consumers.length ? new SessionObserver(consumers, { skipRecords: true }) : null;
-    // Bytes the addon cannot frame never reach the server; the client is told as on the
-    // JavaScript relay, by the consumer that fails closed (no consumer: a plain close, as
-    // PostgreSQL closes on a bad message length).
-    const stopped = audit ? TAP_STOPPED : watch ? WATCH_STOPPED : null;
-    const clientFramingError = stopped ? errorResponse({ severity: 'FATAL', ...stopped }) : Buffer.alloc(0);
-    if (side.kind === 'direct') {
+  if (side.kind !== 'transaction') {
+    // A pooled connection (session mode) goes back to its pool at the client's end.
+    const pooled =
+      side.kind === 'session'
+        ? {
+            release: (state: ReturnState) => {
+              // From now on the backend may serve another client: this one's cancel key and its
+              // hold in the index end before the pool can lend it again.
+              s.releaseKey();
+              g.sessionIndex.closed(session);
+              side.lender.release(side.conn, state);
+            },
+          }
+        : undefined;
+    const server = side.kind === 'direct' ? side.backend.socket : side.conn.socket;
+    let serverRest: Buffer;
+    if (side.kind === 'direct') serverRest = side.backend.rest;
+    else {
+      serverRest = side.conn.rest;
+      side.conn.rest = Buffer.alloc(0);
+    }
+    const client = s.client;
+    // The native relay carries sessions whose client it took over (TLS); transaction mode is
+    // relayed message by message in JavaScript, over the addon's plaintext Duplex.
+    if (client instanceof NativeClientSocket) {
+      const observer = consumers.length ? new SessionObserver(consumers, { skipRecords: true }) : null;
+      // Bytes the addon cannot frame never reach the server; the client is told as on the
+      // JavaScript relay, by the consumer that fails closed (no consumer: a plain close, as
+      // PostgreSQL closes on a bad message length).
+      const stopped = audit ? TAP_STOPPED : watch ? WATCH_STOPPED : null;
+      const clientFramingError = stopped ? errorResponse({ severity: 'FATAL', ...stopped }) : Buffer.alloc(0);
       session.handle = nativeRelay({
         client,
-        server: side.backend.socket,
+        server,
         clientRest: s.clientRest,
-        serverRest: side.backend.rest,
+        serverRest,
         observer,
         clientFramingError,
         ...(hold ? { hold } : {}),
         onHandle,
+        ...(pooled ? { pooled } : {}),
         onEnd,
       });
       return;
     }
-    const { conn, lender } = side;
-    const serverRest = conn.rest;
-    conn.rest = Buffer.alloc(0);
-    session.handle = nativeRelay({
+    session.handle = relay({
       client,
-      server: conn.socket,
-      clientRest: s.clientRest,
-      serverRest,
-      observer,
-      clientFramingError,
-      ...(hold ? { hold } : {}),
-      onHandle,
-      pooled: {
-        release: (state) => {
-          s.releaseKey();
-          g.sessionIndex.closed(session);
-          lender.release(conn, state);
-        },
-      },
-      onEnd,
-    });
-    return;
-  }
-
-  if (side.kind === 'direct') {
-    session.handle = relay({
-      client: s.client,
-      server: side.backend.socket,
-      clientRest: s.clientRest,
-      serverRest: side.backend.rest,
-      observer: new SessionObserver(consumers),
-      hold,
-      onHandle,
-      onEnd,
-    });
-    return;
-  }
-
-  if (side.kind === 'session') {
-    const { conn, lender } = side;
-    const serverRest = conn.rest;
-    conn.rest = Buffer.alloc(0);
-    session.handle = relay({
-      client: s.client,
-      server: conn.socket,
+      server,
       clientRest: s.clientRest,
       serverRest,
       observer: new SessionObserver(consumers),
       hold,
       onHandle,
-      pooled: {
-        release: (state) => {
-          // From now on the backend may serve another client: this one's cancel key and its
-          // hold in the index end before the pool can lend it again.
-          s.releaseKey();
-          g.sessionIndex.closed(session);
-          lender.release(conn, state);
-        },
-      },
+      ...(pooled ? { pooled } : {}),
       onEnd,
     });
     return;
