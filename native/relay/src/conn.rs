@@ -375,7 +375,12 @@ async fn plaintext(
             Wait::Cmd(Some(Cmd::Write(data, unwritten))) => {
                 // A client that does not read must not make `destroy` wait: commands are taken
                 // (and queued) while the write waits.
-                let write = client.write_all(&data);
+                // Flushed too: TLS records rustls could not put on a full socket wait in its
+                // buffer until a flush.
+                let write = async {
+                    client.write_all(&data).await?;
+                    client.flush().await
+                };
                 tokio::pin!(write);
                 let written = loop {
                     tokio::select! {

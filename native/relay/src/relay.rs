@@ -220,6 +220,10 @@ impl S2c<'_> {
         }
         self.flags.writing.store(true, Relaxed);
         self.w.write_all(data).await.map_err(DirEnd::WriteError)?;
+        // TLS: write_all returns once rustls took the plaintext; records it could not put on a
+        // full socket wait in its buffer until a flush (without it the last answer can sit
+        // there while the client waits for it: a hang seen under load).
+        self.w.flush().await.map_err(DirEnd::WriteError)?;
         self.flags.writing.store(false, Relaxed);
         self.flags
             .client_at_boundary

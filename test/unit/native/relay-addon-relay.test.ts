@@ -69,6 +69,43 @@ describe('native relay addon', { skip }, () => {
     assert.equal(closed.bytesFromClient, query('rows 5').length + query('gone').length);
   });
 
+  it('a TLS client that stops reading gets the whole result when it reads again (the last records are flushed)', async (t) => {
+    const client = tls.connect({
+      port: (listener.address() as net.AddressInfo).port,
+      host: '127.0.0.1',
+      ALPNProtocols: ['postgresql'],
+      rejectUnauthorized: false,
+    });
+    t.after(() => client.destroy());
+    const side = await accept();
+    const id = addon.adopt(handleOf(side).fd, Buffer.alloc(0), 'direct');
+    side.destroy();
+    await expectEvent(id, 'hello');
+    addon.tlsAnswer(id, 1);
+    await expectEvent(id, 'secure');
+    addon.freeze(id);
+    await expectEvent(id, 'frozen');
+    const s = await serverSocket();
+    // 32,768 rows of 1 KB: far more than the sockets hold while the client does not read.
+    client.pause();
+    addon.relay(id, s.fd, options({ clientRest: query('big 32768') }));
+    s.socket.destroy();
+    await new Promise((r) => setTimeout(r, 500)); // the addon has taken all it can meanwhile
+    let tail = Buffer.alloc(0);
+    let bytes = 0;
+    const done = new Promise<void>((resolve) =>
+      client.on('data', (d: Buffer) => {
+        bytes += d.length;
+        tail = Buffer.concat([tail, d]).subarray(-6);
+        if (tail.equals(ready())) resolve();
+      }),
+    );
+    client.resume();
+    await Promise.race([done, new Promise((_, reject) => setTimeout(() => reject(new Error(`the result stopped after ${bytes} bytes`)), 15_000))]);
+    addon.destroy(id);
+    await untilClosed(id);
+  });
+
   it('relays both ways, clientRest and serverRest first, observe with run records', async () => {
     const parameterStatus = msg('S', 'application_name\0psql\0');
     const r = await relayed({
