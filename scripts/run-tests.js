@@ -46,7 +46,11 @@ const secondPass = existsSync(addon) && relay !== 'js' ? files.filter((f) => DAT
 
 function run(list, env) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...list], { stdio: 'inherit', env });
+    // A test that hangs fails after 15 minutes instead of holding CI until its own limit.
+    const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=900000', '--test-reporter=spec', ...list], {
+      stdio: 'inherit',
+      env,
+    });
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
 }
