@@ -163,7 +163,7 @@ export class FrontendDecoder extends MessageStream {
       }
       case C: {
         const nameEnd = cstringEnd(buf, start + 1, end);
-        emit({ type: 'close', target: buf[start] === P ? 'portal' : 'statement', name: utf8(buf, start + 1, nameEnd) });
+        emit({ type: 'close', target: end > start && buf[start] === P ? 'portal' : 'statement', name: utf8(buf, start + 1, nameEnd) });
         return;
       }
       case S:

@@ -81,3 +81,18 @@ describe('ReadyForQuery status with no consumer (a pooled session that only rela
     assert.equal(o.serverReadyCount, 3);
   });
 });
+
+describe('malformed messages decode the same however the stream is cut', () => {
+  it('a Close without its target byte does not read the next message (found by the native relay fuzz test)', () => {
+    const close = Buffer.from([0x43, 0, 0, 0, 4]); // 'C', no body
+    const parse = Buffer.from([0x50, 0, 0, 0, 4]); // 'P': the byte a Close read past its end took as "portal"
+    const decode = (chunks: Buffer[]) => {
+      const events: FrontendEvent[] = [];
+      const o = new SessionObserver([{ frontend: (e) => events.push(e) }]);
+      for (const c of chunks) o.fromClient(c);
+      return events[0];
+    };
+    assert.deepEqual(decode([Buffer.concat([close, parse])]), { type: 'close', target: 'statement', name: '' });
+    assert.deepEqual(decode([close, parse]), { type: 'close', target: 'statement', name: '' });
+  });
+});
