@@ -245,6 +245,27 @@ enum Wait<T> {
     Cmd(Option<Cmd>),
 }
 
+/// One step of the TLS handshake, while commands are taken: `destroy` or `end` (or the channel
+/// closed) abandon it; the others wait for the session.
+async fn tls_step<T>(
+    step: impl Future<Output = io::Result<T>>,
+    rx: &mut UnboundedReceiver<Cmd>,
+) -> Result<T, Closed> {
+    tokio::pin!(step);
+    loop {
+        let w = tokio::select! {
+            r = &mut step => Wait::Done(r),
+            c = rx.recv() => Wait::Cmd(c),
+        };
+        match w {
+            Wait::Done(Ok(v)) => return Ok(v),
+            Wait::Done(Err(e)) => return Err(Closed::error(0, 0, format!("TLS: {e}"))),
+            Wait::Cmd(None | Some(Cmd::Destroy | Cmd::End)) => return Err(Closed::default()),
+            Wait::Cmd(Some(_)) => {}
+        }
+    }
+}
+
 /// The TLS handshake: ClientHello, 'hello', the answer, the rest, 'secure'.
 async fn handshake(
     host: &dyn Host,
@@ -254,19 +275,7 @@ async fn handshake(
     rx: &mut UnboundedReceiver<Cmd>,
 ) -> Result<Client, Closed> {
     let acceptor = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io);
-    tokio::pin!(acceptor);
-    let start = loop {
-        let w = tokio::select! {
-            r = &mut acceptor => Wait::Done(r),
-            c = rx.recv() => Wait::Cmd(c),
-        };
-        match w {
-            Wait::Done(Ok(start)) => break start,
-            Wait::Done(Err(e)) => return Err(Closed::error(0, 0, format!("TLS: {e}"))),
-            Wait::Cmd(None | Some(Cmd::Destroy | Cmd::End)) => return Err(Closed::default()),
-            Wait::Cmd(Some(_)) => {}
-        }
-    };
+    let start = tls_step(acceptor, rx).await?;
     let hello = start.client_hello();
     let sni = hello.server_name().map(str::to_owned);
     let alpn: Vec<String> = hello
@@ -294,20 +303,7 @@ async fn handshake(
             Some(_) => {}
         }
     };
-    let accept = start.into_stream(config);
-    tokio::pin!(accept);
-    let tls = loop {
-        let w = tokio::select! {
-            r = &mut accept => Wait::Done(r),
-            c = rx.recv() => Wait::Cmd(c),
-        };
-        match w {
-            Wait::Done(Ok(tls)) => break tls,
-            Wait::Done(Err(e)) => return Err(Closed::error(0, 0, format!("TLS: {e}"))),
-            Wait::Cmd(None | Some(Cmd::Destroy | Cmd::End)) => return Err(Closed::default()),
-            Wait::Cmd(Some(_)) => {}
-        }
-    };
+    let tls = tls_step(start.into_stream(config), rx).await?;
     let (_, conn) = tls.get_ref();
     let negotiated = conn
         .alpn_protocol()

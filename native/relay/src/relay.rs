@@ -362,51 +362,45 @@ pub(crate) async fn relay(
     let mut reusable_possible = false;
     // `destroy` closes at once: no FIN first, no draining afterwards.
     let linger_after = !matches!(stop, Stop::Destroy) && !flags.client_eof.load(Relaxed);
-    match stop {
+    // The client's last words, written when the stream to it is between two messages.
+    let at_boundary = client_writable && sf.at_boundary();
+    let words_if = |words: &'_ [u8], ok: bool| -> Vec<u8> {
+        if ok {
+            words.to_vec()
+        } else {
+            Vec::new()
+        }
+    };
+    let last = match stop {
         Stop::ClientGone(e) => {
             error = e;
             reusable_possible = true;
-            write_and_close(&mut cw, &[]).await;
+            Some(Vec::new())
         }
         Stop::ServerGone(e) => {
             error = e;
             server_closed = true;
             let expects = !cf.terminate_seen() && !flags.client_eof.load(Relaxed);
-            let gone = if expects && client_writable && sf.at_boundary() && sf.last_type() != b'E' {
-                opts.server_gone.as_slice()
-            } else {
-                &[]
-            };
-            if write_and_close(&mut cw, gone).await {
-                to_client += gone.len() as u64;
-            }
+            Some(words_if(
+                &opts.server_gone,
+                expects && at_boundary && sf.last_type() != b'E',
+            ))
         }
         Stop::Broken(e) => {
             error = Some(e);
-            write_and_close(&mut cw, &[]).await;
+            Some(Vec::new())
         }
         Stop::ClientFraming(e) => {
             error = Some(e);
-            let words = if client_writable && sf.at_boundary() {
-                opts.client_framing_error.as_slice()
-            } else {
-                &[]
-            };
-            if write_and_close(&mut cw, words).await {
-                to_client += words.len() as u64;
-            }
+            Some(words_if(&opts.client_framing_error, at_boundary))
         }
-        Stop::Terminate(fatal) => {
-            let fatal = if client_writable && sf.at_boundary() {
-                fatal.as_slice()
-            } else {
-                &[]
-            };
-            if write_and_close(&mut cw, fatal).await {
-                to_client += fatal.len() as u64;
-            }
+        Stop::Terminate(fatal) => Some(words_if(&fatal, at_boundary)),
+        Stop::Destroy => None,
+    };
+    if let Some(words) = last {
+        if write_and_close(&mut cw, &words).await {
+            to_client += words.len() as u64;
         }
-        Stop::Destroy => {}
     }
     let reusable = pooled
         && reusable_possible

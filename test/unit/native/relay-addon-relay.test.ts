@@ -34,25 +34,31 @@ import {
   untilClosed,
 } from './harness.js';
 
+/** A direct-TLS client whose connection the addon took over, past 'secure' (certificate 1). */
+async function secureDirect(): Promise<{ client: tls.TLSSocket; id: number }> {
+  const client = tls.connect({
+    port: (listener.address() as net.AddressInfo).port,
+    host: '127.0.0.1',
+    ALPNProtocols: ['postgresql'],
+    rejectUnauthorized: false,
+  });
+  const side = await accept();
+  const id = addon.adopt(handleOf(side).fd, Buffer.alloc(0), 'direct');
+  side.destroy();
+  await expectEvent(id, 'hello');
+  addon.tlsAnswer(id, 1);
+  await expectEvent(id, 'secure');
+  return { client, id };
+}
+
 describe('native relay addon', { skip }, () => {
   before(() => setUpAddon());
 
   after(() => tearDownAddon());
 
   it('a TLS session relayed: the answers over TLS, serverGone then close_notify', async () => {
-    const client = tls.connect({
-      port: (listener.address() as net.AddressInfo).port,
-      host: '127.0.0.1',
-      ALPNProtocols: ['postgresql'],
-      rejectUnauthorized: false,
-    });
+    const { client, id } = await secureDirect();
     const reader = new Reader(client);
-    const side = await accept();
-    const id = addon.adopt(handleOf(side).fd, Buffer.alloc(0), 'direct');
-    side.destroy();
-    await expectEvent(id, 'hello');
-    addon.tlsAnswer(id, 1);
-    await expectEvent(id, 'secure');
     client.write(query('rows 0'));
     assert.equal((await expectEvent(id, 'data')).data[0], 'Q'.charCodeAt(0));
     addon.freeze(id);
@@ -70,19 +76,8 @@ describe('native relay addon', { skip }, () => {
   });
 
   it('a TLS client that stops reading gets the whole result when it reads again (the last records are flushed)', async (t) => {
-    const client = tls.connect({
-      port: (listener.address() as net.AddressInfo).port,
-      host: '127.0.0.1',
-      ALPNProtocols: ['postgresql'],
-      rejectUnauthorized: false,
-    });
+    const { client, id } = await secureDirect();
     t.after(() => client.destroy());
-    const side = await accept();
-    const id = addon.adopt(handleOf(side).fd, Buffer.alloc(0), 'direct');
-    side.destroy();
-    await expectEvent(id, 'hello');
-    addon.tlsAnswer(id, 1);
-    await expectEvent(id, 'secure');
     addon.freeze(id);
     await expectEvent(id, 'frozen');
     const s = await serverSocket();
