@@ -130,7 +130,11 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
     // The native relay carries sessions whose client it took over (TLS); transaction mode is
     // relayed message by message in JavaScript, over the addon's plaintext Duplex.
     if (client instanceof NativeClientSocket) {
-      const observer = consumers.length ? new SessionObserver(consumers, { skipRecords: true }) : null;
+      // Statements the audit records nothing of are relayed unobserved once their shape is
+      // known (not with the SQL watch on: it reads every statement).
+      const quietSet = audit && !watch && auditConfig ? client.host.quietSet(auditConfig) : 0;
+      const onQuiet = quietSet ? (key: Buffer) => client.host.addon.quiet(quietSet, key) : undefined;
+      const observer = consumers.length ? new SessionObserver(consumers, { skipRecords: true, ...(onQuiet ? { onQuiet } : {}) }) : null;
       // Bytes the addon cannot frame never reach the server; the client is told as on the
       // JavaScript relay, by the consumer that fails closed (no consumer: a plain close, as
       // PostgreSQL closes on a bad message length).
@@ -143,6 +147,7 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
         serverRest,
         observer,
         clientFramingError,
+        quietSet,
         ...(hold ? { hold } : {}),
         onHandle,
         ...(pooled ? { pooled } : {}),

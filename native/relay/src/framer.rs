@@ -13,8 +13,18 @@
 //! message is counted in the chunk where its last byte is; a copied message is delivered in the
 //! chunk where its last byte is (its first bytes wait here, copied once).
 //!
+//! Quiet statements (quiet.rs), client side with a quiet set: a Query sent when every message
+//! before it has been answered (as many ReadyForQuery as Query, Sync and FunctionCall, and no
+//! extended-protocol message since the last of them) has its shape key computed. A known quiet
+//! shape is passed on without being copied, and the server side then drops its answer (up to
+//! and including its ReadyForQuery) from the observe buffer; any other keyed Query is preceded by
+//! a key record `0x00, Int32 24, Int32 'k', 16 bytes` that JavaScript may answer with `quiet`.
+//!
 //! Nothing here panics on any input: lengths are checked before use, indexes stay in bounds.
 use std::fmt;
+use std::sync::Arc;
+
+use crate::quiet::{shape_key, QuietSet, MAX_KEYED};
 
 /// The largest length field accepted (PostgreSQL's own limit for a message is 1 GiB).
 pub const MAX_LENGTH: u32 = 1 << 30;
@@ -37,10 +47,19 @@ pub struct FrameError {
     /// A well-formed client message the server would not take in COPY FROM STDIN (see
     /// `Framer::set_copy_in`), rather than a bad length.
     pub during_copy: bool,
+    /// A copy response to a quiet statement (which JavaScript never marks quiet: a bug).
+    pub in_quiet: bool,
 }
 
 impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.in_quiet {
+            return write!(
+                f,
+                "framing error: a copy response (type 0x{:02x}) to a statement the audit skipped at byte {}",
+                self.msg_type, self.offset
+            );
+        }
         if self.during_copy {
             return write!(
                 f,
@@ -65,6 +84,8 @@ pub struct Fed {
     /// (Some(false): CommandComplete, ErrorResponse, ReadyForQuery) the server's reading of the
     /// client's messages in copy mode; the last of them in the chunk.
     pub copy_in: Option<bool>,
+    /// Client side: a quiet Query was passed on uncopied (its answer is the server's next).
+    pub quieted: bool,
 }
 
 /// A chunk's observe buffer.
@@ -103,6 +124,21 @@ pub struct Framer {
     copy_in: bool,
     /// Server side: the copy transition of the chunk being fed.
     copy_change: Option<bool>,
+    /// Client side: the quiet shapes of the session (observed sessions only).
+    quiet: Option<Arc<QuietSet>>,
+    /// Client side: Query, Sync and FunctionCall messages started (each gets a ReadyForQuery).
+    /// Server side: ReadyForQuery messages finished.
+    sync_points: u64,
+    /// Client side: ReadyForQuery messages the server sent, as the relay last said.
+    answered: u64,
+    /// Client side: a message other than Query, Sync or FunctionCall since the last of them.
+    open: bool,
+    /// Client side: the current message is a Query that may be keyed.
+    keyed: bool,
+    /// Server side: the answer to a quiet Query is being dropped; `dropping`: the current message.
+    quiet_answer: bool,
+    dropping: bool,
+    quieted: bool,
 }
 
 impl Framer {
@@ -128,7 +164,37 @@ impl Framer {
             failed: None,
             copy_in: false,
             copy_change: None,
+            quiet: None,
+            sync_points: 0,
+            answered: 0,
+            open: false,
+            keyed: false,
+            quiet_answer: false,
+            dropping: false,
+            quieted: false,
         }
+    }
+
+    /// Client side of an observed session: quiet statements of this set are not observed.
+    pub fn with_quiet(mut self, set: Option<Arc<QuietSet>>) -> Framer {
+        self.quiet = set.filter(|_| self.observe && self.side == Side::Client);
+        self
+    }
+
+    /// Client side: ReadyForQuery messages the server has sent (the server framer's
+    /// `sync_points`), before each chunk.
+    pub fn set_answered(&mut self, n: u64) {
+        self.answered = n;
+    }
+
+    /// Client side: Query, Sync and FunctionCall messages seen; server side: ReadyForQuery.
+    pub fn sync_points(&self) -> u64 {
+        self.sync_points
+    }
+
+    /// Server side: the server's next messages, up to its ReadyForQuery, answer a quiet Query.
+    pub fn begin_quiet_answer(&mut self) {
+        self.quiet_answer = true;
     }
 
     /// At a message boundary: every byte fed so far belongs to a whole message.
@@ -178,6 +244,7 @@ impl Framer {
         }
         let mut fed = Fed::default();
         self.copy_change = None;
+        self.quieted = false;
         let mut i = 0;
         while i < data.len() {
             if self.hdr_len < 5 {
@@ -207,7 +274,7 @@ impl Framer {
                         self.ready_status = status;
                     }
                 }
-                if self.observe && !self.skipping {
+                if self.observe && !self.skipping && !self.dropping {
                     self.out.extend_from_slice(body);
                 }
                 // take ≤ remaining, a u32.
@@ -221,6 +288,7 @@ impl Framer {
         }
         self.offset += data.len() as u64;
         fed.copy_in = self.copy_change;
+        fed.quieted = self.quieted;
         Ok(fed)
     }
 
@@ -233,12 +301,17 @@ impl Framer {
             && self.observe
             && self.copy_in
             && !matches!(code, b'd' | b'c' | b'f' | b'S' | b'H' | b'X');
-        if bad_length || intruder {
+        let in_quiet = !bad_length
+            && self.side == Side::Server
+            && self.quiet_answer
+            && matches!(code, b'G' | b'H' | b'W');
+        if bad_length || intruder || in_quiet {
             let e = FrameError {
                 offset: at,
                 msg_type: code,
                 length,
                 during_copy: intruder,
+                in_quiet,
             };
             self.failed = Some(e.clone());
             return Err(e);
@@ -254,8 +327,21 @@ impl Framer {
         if self.side == Side::Client && code == b'X' {
             self.terminate = true;
         }
-        self.skipping = code == b'd' || (self.side == Side::Server && code == b'D');
-        if self.observe {
+        if self.side == Side::Client && self.quiet.is_some() {
+            let sync = matches!(code, b'Q' | b'S' | b'F');
+            self.keyed = code == b'Q'
+                && !self.open
+                && self.sync_points == self.answered
+                && length as usize <= MAX_KEYED + 5;
+            if sync {
+                self.sync_points += 1;
+            }
+            self.open = !sync;
+        }
+        self.dropping = self.quiet_answer;
+        self.skipping =
+            !self.dropping && (code == b'd' || (self.side == Side::Server && code == b'D'));
+        if self.observe && !self.dropping {
             if self.skipping {
                 if self.run_count > 0 && self.run_code != code {
                     self.flush_run();
@@ -275,6 +361,22 @@ impl Framer {
         let code = self.hdr[0];
         self.last_type = code;
         self.hdr_len = 0;
+        if self.side == Side::Server && code == b'Z' {
+            self.sync_points += 1;
+            self.quiet_answer = false;
+        }
+        if self.dropping {
+            self.dropping = false;
+            self.body_read = 0;
+            return;
+        }
+        if self.keyed {
+            self.keyed = false;
+            if self.key_query() {
+                self.body_read = 0;
+                return;
+            }
+        }
         if self.observe {
             if self.skipping {
                 let bytes = 5 + u64::from(self.body_read);
@@ -292,6 +394,27 @@ impl Framer {
         }
         self.skipping = false;
         self.body_read = 0;
+    }
+
+    /// A whole keyed Query at `copy_start` in `out`: true when it is quiet (then it is taken
+    /// out again), else its key record goes before it.
+    fn key_query(&mut self) -> bool {
+        let Some(set) = &self.quiet else { return false };
+        let Some(key) = shape_key(&self.out[self.copy_start + 5..]) else {
+            return false;
+        };
+        if set.contains(&key) {
+            self.out.truncate(self.copy_start);
+            self.quieted = true;
+            return true;
+        }
+        let mut record = Vec::with_capacity(25);
+        record.push(0);
+        record.extend_from_slice(&24i32.to_be_bytes());
+        record.extend_from_slice(&i32::from(b'k').to_be_bytes());
+        record.extend_from_slice(&key);
+        self.out.splice(self.copy_start..self.copy_start, record);
+        false
     }
 
     fn flush_run(&mut self) {
@@ -317,7 +440,7 @@ impl Framer {
             return None;
         }
         self.flush_run();
-        let in_copy = self.hdr_len == 5 && !self.skipping;
+        let in_copy = self.hdr_len == 5 && !self.skipping && !self.dropping;
         let whole_end = if in_copy {
             self.copy_start
         } else {
@@ -355,3 +478,7 @@ pub fn records(buf: &[u8]) -> Vec<(u8, &[u8])> {
 #[cfg(test)]
 #[path = "framer_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "framer_quiet_tests.rs"]
+mod quiet_tests;

@@ -7,6 +7,7 @@ pub mod framer;
 
 mod conn;
 mod events;
+mod quiet;
 mod relay;
 mod stream;
 mod tls;
@@ -33,6 +34,7 @@ struct Addon {
     batch: Arc<Mutex<Vec<u8>>>,
     conns: Mutex<HashMap<u32, (Commands, Arc<Unwritten>)>>,
     certs: tls::Certificates,
+    quiet: quiet::QuietSets,
     next_id: AtomicU32,
 }
 
@@ -142,6 +144,7 @@ pub fn start(env: Env, threads: u32, on_events: JsFunction) -> Result<()> {
         batch,
         conns: Mutex::new(HashMap::new()),
         certs: tls::Certificates::default(),
+        quiet: quiet::QuietSets::default(),
         next_id: AtomicU32::new(1),
     });
     // Two racing first calls (not possible from one JS thread): the loser's runtime is dropped.
@@ -253,6 +256,8 @@ pub struct RelayOptions {
     pub server_gone: Buffer,
     pub client_framing_error: Buffer,
     pub pooled: bool,
+    /// A quiet set (`quietSet`), or 0.
+    pub quiet_set: u32,
 }
 
 /// Relays client ⇄ server (the server socket is duplicated at once).
@@ -271,6 +276,10 @@ pub fn relay(id: u32, server_fd: i32, options: RelayOptions) -> Result<()> {
                 server_gone: options.server_gone.to_vec(),
                 client_framing_error: options.client_framing_error.to_vec(),
                 pooled: options.pooled,
+                quiet: match options.quiet_set {
+                    0 => None,
+                    set => ADDON.get().and_then(|a| a.quiet.get(set)),
+                },
             },
         ),
     );
@@ -285,4 +294,39 @@ pub fn release(id: u32) {
 #[napi]
 pub fn terminate(id: u32, fatal: Buffer) {
     send(id, Cmd::Terminate(fatal.to_vec()));
+}
+
+/// A new quiet set (statements its sessions' observers need nothing of); returns its id.
+#[napi]
+pub fn quiet_set() -> Result<u32> {
+    let a = addon()?;
+    let id = a.next_id.fetch_add(1, Ordering::Relaxed);
+    a.quiet.create(id);
+    Ok(id)
+}
+
+/// Forgets a quiet set (sessions relayed with it keep it).
+#[napi]
+pub fn drop_quiet_set(set: u32) {
+    if let Some(a) = ADDON.get() {
+        a.quiet.drop_set(set);
+    }
+}
+
+/// Adds a shape key (from a key record) to a quiet set. A key of another length is refused.
+#[napi]
+pub fn quiet(set: u32, key: Buffer) -> Result<()> {
+    let key: quiet::ShapeKey = key.as_ref().try_into().map_err(|_| {
+        Error::new(
+            Status::InvalidArg,
+            format!(
+                "pgwarden-relay: a shape key has 16 bytes, not {}",
+                key.len()
+            ),
+        )
+    })?;
+    if let Some(s) = addon()?.quiet.get(set) {
+        s.insert(key);
+    }
+    Ok(())
 }

@@ -10,6 +10,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use crate::conn::{is_eof, Closed, Cmd, Event, Host, BUFFER};
 use crate::framer::{Framer, Side};
+use crate::quiet::QuietSet;
 use crate::stream::{Client, Server};
 
 /// How long a closing side may take to take the last bytes (fatal, serverGone, close_notify).
@@ -28,6 +29,8 @@ pub struct RelayOptions {
     /// stream cannot be framed; the server never gets those bytes.
     pub client_framing_error: Vec<u8>,
     pub pooled: bool,
+    /// Quiet statements of this set are relayed without being observed (quiet.rs).
+    pub quiet: Option<std::sync::Arc<QuietSet>>,
 }
 
 /// Writes, then FIN (TLS close_notify first), within CLOSE_WRITE_TIMEOUT; true when written.
@@ -73,6 +76,11 @@ struct Flags {
     /// The server reads the client's messages in copy mode (set from its CopyInResponse before
     /// the client can see it; cleared by the copy's end on either side).
     copy_in: AtomicBool,
+    /// ReadyForQuery messages the server sent (the client framer keys a Query only when it has
+    /// had as many Query, Sync and FunctionCall messages answered).
+    readys: AtomicU64,
+    /// The client framer passed on a quiet Query: the server framer drops its answer.
+    quiet: AtomicBool,
     from_client: AtomicU64,
     to_client: AtomicU64,
 }
@@ -114,12 +122,17 @@ impl C2s<'_> {
     async fn chunk(&mut self, data: &[u8]) -> Result<bool, DirEnd> {
         let copying = self.flags.copy_in.load(Relaxed);
         self.framer.set_copy_in(copying);
+        self.framer.set_answered(self.flags.readys.load(Relaxed));
         let fed = self
             .framer
             .feed(data)
             .map_err(|e| DirEnd::Framing(format!("client {e}")))?;
         if copying && !self.framer.copy_in() {
             self.flags.copy_in.store(false, Relaxed);
+        }
+        if fed.quieted {
+            // Before the Query reaches the server: its answer is the server's next message.
+            self.flags.quiet.store(true, Relaxed);
         }
         let (end, stop) = match fed.terminate_at {
             Some(x) if self.pooled => (x, true),
@@ -191,6 +204,9 @@ struct S2c<'a> {
 impl S2c<'_> {
     async fn chunk(&mut self, data: &[u8]) -> Result<(), DirEnd> {
         let f = &mut *self.framer;
+        if self.flags.quiet.swap(false, Relaxed) {
+            f.begin_quiet_answer();
+        }
         let fed = f
             .feed(data)
             .map_err(|e| DirEnd::Framing(format!("server {e}")))?;
@@ -199,6 +215,7 @@ impl S2c<'_> {
             // read in copy mode.
             self.flags.copy_in.store(on, Relaxed);
         }
+        self.flags.readys.store(f.sync_points(), Relaxed);
         let ready = f.at_boundary() && f.last_type() == b'Z' && f.ready_status() == b'I';
         self.flags.server_ready.store(ready, Relaxed);
         if let Some(o) = f.take_observed() {
@@ -272,7 +289,7 @@ pub(crate) async fn relay(
     let pooled = opts.pooled;
     let (mut cr, mut cw) = tokio::io::split(client);
     let (mut sr, mut sw) = tokio::io::split(server);
-    let mut cf = Framer::new(Side::Client, opts.observe);
+    let mut cf = Framer::new(Side::Client, opts.observe).with_quiet(opts.quiet);
     let mut sf = Framer::new(Side::Server, opts.observe);
     // Handed over after the greeting's ReadyForQuery 'I': a pooled client that leaves at once
     // leaves a reusable connection (the JavaScript relay counts it so too).

@@ -60,6 +60,8 @@ export class StatementJoiner {
   private readonly maxPending: number;
   private readonly maxTextBytes: number;
   private failure: string | null = null;
+  /** See `quietable`. */
+  private lastQueryQuiet = false;
 
   constructor(private readonly options: JoinerOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -75,7 +77,19 @@ export class StatementJoiner {
     return this.failure;
   }
 
+  /**
+   * The last event was a simple Query whose every statement is left out by `include`, cannot
+   * start a copy, and has a command tag after which the joiner's state is what it was (no SQL
+   * PREPARE / DEALLOCATE / DISCARD, no end of a transaction): the Query and its answer can go
+   * unobserved, as can any Query that differs from it only in literal values (which classify
+   * alike).
+   */
+  get quietable(): boolean {
+    return this.lastQueryQuiet;
+  }
+
   frontend(e: FrontendEvent): void {
+    this.lastQueryQuiet = false;
     if (this.failure !== null) return;
     if (this.copy.copying) {
       this.inCopy(e);
@@ -95,6 +109,8 @@ export class StatementJoiner {
           copy: infos.some(mayCopy),
           seq: ++this.seq,
         });
+        const include = this.options.include;
+        this.lastQueryQuiet = include !== undefined && !e.truncated && infos.every((i) => !include(i) && QUIET_TAGS.has(i.commandTag));
         return;
       }
       case 'parse': {
@@ -391,6 +407,26 @@ export class StatementJoiner {
     this.queue.push(item);
   }
 }
+
+/** Command tags of statements that change nothing the joiner follows (mayCopy is false for all). */
+const QUIET_TAGS: ReadonlySet<string> = new Set([
+  'SELECT',
+  'INSERT',
+  'UPDATE',
+  'DELETE',
+  'MERGE',
+  'SHOW',
+  'SET',
+  'RESET',
+  'BEGIN',
+  'START TRANSACTION',
+  'SAVEPOINT',
+  'RELEASE',
+  'EXPLAIN',
+  'CALL',
+  'DO',
+  'LOCK TABLE',
+]);
 
 const NO_TEXT = Object.freeze({ text: '', full: undefined });
 

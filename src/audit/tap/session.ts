@@ -72,6 +72,11 @@ export class StatementAuditConsumer implements SessionConsumer {
     this.stop(reason);
   }
 
+  /** The last Query records nothing and changes nothing the joiner follows (see StatementJoiner.quietable). */
+  quietable(): boolean {
+    return this.stopped === null && this.joiner.quietable;
+  }
+
   /** The session closed: statements without an answer are reported with outcome 'unknown'. */
   end(): void {
     if (this.stopped !== null) return;

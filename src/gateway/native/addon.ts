@@ -42,6 +42,13 @@ export interface RelayOptions {
    * Terminate is not passed on, and the 'ended' event says whether it is reusable. The addon
    * closes only its duplicate of the descriptor; JavaScript keeps its own socket. */
   readonly pooled: boolean;
+  /** A quiet set (`quietSet`), or 0. With `observe`: a simple Query sent when everything before
+   * it was answered is preceded in the 'observe' client buffer by a key record `0x00, Int32 24,
+   * Int32 'k' (0x6b), 16-byte shape key`; a Query whose key is in the set is relayed, with its
+   * answer up to and including its ReadyForQuery, without appearing in 'observe' events at all.
+   * The key ignores literal values that cannot change how the statement parses (see
+   * native/relay/src/quiet.rs). */
+  readonly quietSet: number;
 }
 
 export type AddonEvent =
@@ -119,6 +126,13 @@ export interface RelayAddon {
   relay(id: number, serverFd: number, options: RelayOptions): void;
   /** Strict durability: the held server chunk may go to the client. */
   release(id: number): void;
+  /** A new quiet set, shared by the sessions of one audit configuration; returns its id. */
+  quietSet(): number;
+  /** Forgets a quiet set (sessions already relayed with it keep it). */
+  dropQuietSet(set: number): void;
+  /** Adds a shape key (16 bytes, from a key record) to a quiet set: statements of that shape, and
+   * their answers, are not observed from now on. Bounded (4096 keys per set; more are ignored). */
+  quiet(set: number, key: Buffer): void;
   /** Ends a relayed session from the gateway's side: `fatal` is written when the server stream
    * is at a message boundary (else a plain close); the server side is closed (or, pooled,
    * reported not reusable). */

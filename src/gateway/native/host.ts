@@ -20,6 +20,9 @@ export class NativeRelayHost {
   /** The certificate loaded last: a newer one drops it (after DROP_AFTER_MS). */
   private latest: { cert: ActiveCertificate; id: number } | null = null;
   private nextCertId = 1;
+  /** Quiet sets by the audit configuration they serve; dropped in the addon with it. */
+  private readonly quietSets = new WeakMap<object, number>();
+  private readonly quietDrops = new FinalizationRegistry<number>((set) => this.addon.dropQuietSet(set));
 
   constructor(
     readonly addon: RelayAddon,
@@ -72,6 +75,17 @@ export class NativeRelayHost {
       setTimeout(() => this.addon.dropCertificate(previous.id), DROP_AFTER_MS).unref();
     }
     return id;
+  }
+
+  /** The quiet set of an audit configuration (one per configuration object: its classes and
+   * filters decide which statements are quiet, so a changed configuration starts empty). */
+  quietSet(config: object): number {
+    const known = this.quietSets.get(config);
+    if (known !== undefined) return known;
+    const set = this.addon.quietSet();
+    this.quietSets.set(config, set);
+    this.quietDrops.register(config, set);
+    return set;
   }
 }
 

@@ -24,6 +24,9 @@ export function nativeRelay(opts: {
   observer: SessionObserver | null;
   /** Said to the client when its own stream cannot be framed (the consumer that fails closed). */
   clientFramingError?: Buffer;
+  /** The addon's quiet set for this session's statements (0: none; see RelayOptions.quietSet):
+   * the observer was made with an `onQuiet` that adds to it. */
+  quietSet?: number;
   /** Strict audit durability (see relay.ts). */
   hold?: () => Promise<void> | null;
   onHandle?: (handle: RelayHandle) => void;
@@ -125,6 +128,7 @@ export function nativeRelay(opts: {
       serverGone: SERVER_GONE,
       clientFramingError: opts.clientFramingError ?? Buffer.alloc(0),
       pooled: pooled !== undefined,
+      quietSet: observe ? (opts.quietSet ?? 0) : 0,
     });
     relaying = true;
     nativeRelayCounters.sessions++;

@@ -18,6 +18,12 @@ export const framingCounters = { messages: 0 };
 export const SKIP_RECORD = 0x00;
 /** Body length of a skip-run record (code, count, bytes). */
 export const SKIP_RECORD_BODY = 12;
+/** Code of the native relay's key record `0x00, Int32 24, Int32 'k', 16-byte shape key`, which
+ * comes just before a simple Query the addon could relay unobserved next time (its shape key,
+ * for `SessionObserver`'s onQuiet). */
+export const KEY_RECORD_CODE = 0x6b;
+/** Body length of a key record (code, key). */
+export const KEY_RECORD_BODY = 20;
 /** Header bytes of each skipped message (type and length): not part of a body length. */
 export const MESSAGE_HEADER = 5;
 

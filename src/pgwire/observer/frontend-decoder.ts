@@ -6,7 +6,7 @@
 
 import { createHash, type Hash } from 'node:crypto';
 import type { FrontendEvent, ParamValue, DecoderOptions } from './events.js';
-import { cstringEnd, MESSAGE_HEADER, MessageStream, SKIP_RECORD, SKIP_RECORD_BODY, utf8 } from './framer.js';
+import { cstringEnd, KEY_RECORD_BODY, KEY_RECORD_CODE, MESSAGE_HEADER, MessageStream, SKIP_RECORD, SKIP_RECORD_BODY, utf8 } from './framer.js';
 import { FrontendCode } from '../message-types.js';
 
 export interface FrontendDecoderOptions extends DecoderOptions<FrontendEvent> {
@@ -20,6 +20,9 @@ export interface FrontendDecoderOptions extends DecoderOptions<FrontendEvent> {
   readonly measureCut?: boolean;
   /** Decode nothing but Terminate: every other message is skipped by length (default false). */
   readonly boundariesOnly?: boolean;
+  /** With skipRecords: the shape key of the native relay's key record (a copy), which comes just
+   * before the Query it keys. */
+  readonly onShapeKey?: (key: Buffer) => void;
 }
 
 const Q = FrontendCode.Query;
@@ -60,7 +63,7 @@ export class FrontendDecoder extends MessageStream {
     if (this.boundariesOnly) return type === X ? 1 : 0;
     switch (type) {
       case SKIP_RECORD:
-        return this.options.skipRecords === true ? SKIP_RECORD_BODY : 0;
+        return this.options.skipRecords === true ? KEY_RECORD_BODY : 0;
       case Q:
       case P:
         return this.maxStatement + 1024;
@@ -119,6 +122,12 @@ export class FrontendDecoder extends MessageStream {
   }
 
   protected message(type: number, buf: Buffer, start: number, end: number, length: number): void {
+    if (type === SKIP_RECORD && length === KEY_RECORD_BODY) {
+      if (end - start !== KEY_RECORD_BODY || buf.readInt32BE(start) !== KEY_RECORD_CODE) return this.fail(`invalid key record`);
+      this.flushCopy();
+      this.options.onShapeKey?.(Buffer.from(buf.subarray(start + 4, end)));
+      return;
+    }
     if (type === SKIP_RECORD) {
       // The native relay's record of a run of CopyData it did not copy: summed as skipped() does,
       // so the copyData events come out as they would from the messages themselves.

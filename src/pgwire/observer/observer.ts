@@ -20,6 +20,10 @@ export interface SessionConsumer {
   failed?(reason: string): void;
   /** The session ended. */
   end?(): void;
+  /** Right after a 'query' event: this consumer needs nothing of that Query or its answer, nor
+   * of any Query that differs from it only in literal values, so the native relay may relay
+   * those unobserved (see RelayOptions.quietSet). Absent: false. */
+  quietable?(): boolean;
 }
 
 export interface DecodeNeeds {
@@ -39,16 +43,25 @@ export class SessionObserver {
   private ended = false;
   /** The client sent Terminate (at a message boundary). */
   clientTerminated = false;
+  /** The native relay's shape key of the Query that comes next. */
+  private shapeKey: Buffer | null = null;
 
-  /** `skipRecords`: the bytes come from the native relay's 'observe' events, whose runs of
-   * DataRow and CopyData are skip-run records (see DecoderOptions.skipRecords). */
-  constructor(consumers: readonly SessionConsumer[], options: { readonly skipRecords?: boolean } = {}) {
+  /**
+   * `skipRecords`: the bytes come from the native relay's 'observe' events, whose runs of
+   * DataRow and CopyData are skip-run records (see DecoderOptions.skipRecords), and whose keyed
+   * Queries come after a key record. `onQuiet`: called with a keyed Query's shape key when every
+   * consumer says it needs nothing of such a Query (`quietable`).
+   */
+  constructor(consumers: readonly SessionConsumer[], options: { readonly skipRecords?: boolean; readonly onQuiet?: (key: Buffer) => void } = {}) {
     this.consumers = [...consumers];
     const skipRecords = options.skipRecords === true;
+    const onQuiet = skipRecords ? options.onQuiet : undefined;
     const needs = mergeNeeds(this.consumers);
     this.front = new FrontendDecoder({
       onEvent: (e) => {
         if (e.type === 'terminate') this.clientTerminated = true;
+        const key = this.shapeKey;
+        this.shapeKey = null;
         const list = this.consumers;
         for (let i = 0; i < list.length; i++) {
           const c = list[i]!;
@@ -59,8 +72,10 @@ export class SessionObserver {
             this.detach(c, err);
           }
         }
+        if (key !== null && e.type === 'query' && onQuiet !== undefined && this.quietable()) onQuiet(key);
       },
       onError: (reason) => this.fail(reason),
+      ...(onQuiet !== undefined ? { onShapeKey: (key: Buffer) => (this.shapeKey = key) } : {}),
       ...needs,
       skipRecords,
       boundariesOnly: this.consumers.length === 0,
@@ -127,6 +142,14 @@ export class SessionObserver {
         // A consumer's end must not keep the others from theirs.
       }
     }
+  }
+
+  /** Every consumer (at least one) needs nothing of the Query just dispatched. */
+  private quietable(): boolean {
+    const list = this.consumers;
+    if (list.length === 0) return false;
+    for (let i = 0; i < list.length; i++) if (list[i]!.quietable?.() !== true) return false;
+    return true;
   }
 
   private detach(c: SessionConsumer, err: unknown): void {

@@ -73,6 +73,17 @@ class ScriptedAddon implements RelayAddon {
   terminate(id: number, fatal: Buffer): void {
     this.log('terminate', id, fatal);
   }
+  private sets = 0;
+  quietSet(): number {
+    this.log('quietSet');
+    return ++this.sets;
+  }
+  dropQuietSet(set: number): void {
+    this.log('dropQuietSet', set);
+  }
+  quiet(set: number, key: Buffer): void {
+    this.log('quiet', set, key);
+  }
   named(name: string) {
     return this.calls.filter((c) => c.name === name);
   }

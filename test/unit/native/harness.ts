@@ -283,6 +283,7 @@ export const options = (o: Partial<RelayOptions> = {}): RelayOptions => ({
   serverGone: Buffer.alloc(0),
   clientFramingError: Buffer.alloc(0),
   pooled: false,
+  quietSet: 0,
   ...o,
 });
 

@@ -1,0 +1,160 @@
+// Quiet statements on the native relay, through the real gateway and PostgreSQL: with the default
+// audit classes (ROLE, DDL) and no SQL watch, a simple Query the audit records nothing of is
+// classified once per shape; from then on the addon relays that shape and its answer without
+// handing JavaScript a byte of it. What the audit records is exactly what it recorded before:
+// statements of audited classes, texts it cannot key, and everything once the classes change.
+// Skipped when the addon is not built.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type pg from 'pg';
+import { allowLoopback, auditEvents, setAuditClasses, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
+import { gatewayClient } from '../helpers/clients.js';
+import { loadRelayAddon } from '../../src/gateway/native/addon.js';
+import { framingCounters } from '../../src/pgwire/observer/index.js';
+import { ServersRepo } from '../../src/catalog/servers-repo.js';
+
+const loaded = loadRelayAddon();
+const skip = loaded.addon === null ? `native relay addon not available: ${loaded.reason}` : false;
+
+let t: TestPlatform;
+const PASSWORD = 'Qu1et-Statements-Passw0rd!';
+const SERVER = 'nq1';
+const POOLED = 'nq2';
+
+before(
+  async () => {
+    if (skip) return;
+    t = await startTestPlatform({ relay: 'native' });
+    for (const name of [SERVER, POOLED]) {
+      const r = await t.cli(['server', 'create', name, '--admin-user', 'alice', '--admin-password', PASSWORD]);
+      assert.equal(r.code, 0, r.stderr);
+      await allowLoopback(t, name);
+    }
+    await new ServersRepo(t.platform.db).update(POOLED, { poolMode: 'session', poolSize: 1 });
+    await t.platform.snapshots.requestReload();
+    await until('session pooling in the snapshot', async () => t.platform.snapshots.snapshot.servers.get(POOLED)?.poolMode === 'session', 10_000, 50);
+  },
+  { timeout: 180_000 },
+);
+after(async () => {
+  await t?.stop();
+});
+
+const client = (app: string, server = SERVER) => gatewayClient(t, { server, user: 'alice', password: PASSWORD, app });
+
+type Statement = { type: string; applicationName?: string; commandTag: string; outcome: string; text: string; class?: string };
+const statements = (app: string) => auditEvents<Statement>(t).filter((e) => e.type === 'statement' && e.applicationName === app);
+
+/** Messages JavaScript framed while `f` ran (every observer framer of this process). */
+async function framed(f: () => Promise<unknown>): Promise<number> {
+  const before = framingCounters.messages;
+  await f();
+  return framingCounters.messages - before;
+}
+
+test('a statement the audit records nothing of is classified once; then it and its answer stay in the addon', { skip }, async () => {
+  const c = await client('nq-select');
+  try {
+    // node-postgres sends a Query without parameters as a simple Query.
+    const first = await framed(async () => assert.equal((await c.query('SELECT 4711 + 1 AS n')).rows[0].n, 4712));
+    assert.ok(first >= 5, `the first of its shape is observed (Q, T, D, C, Z): ${first}`);
+    // The key record goes to JavaScript with the first; its answer (quiet) reaches the addon
+    // before the next statement, which is the first to be relayed unobserved.
+    for (const [n, want] of [
+      [123456, 123457],
+      [999999, 1000000],
+    ]) {
+      const count = await framed(async () => assert.equal((await c.query(`SELECT ${n} + 1 AS n`)).rows[0].n, want));
+      assert.equal(count, 0, `SELECT ${n} + 1: nothing observed`);
+    }
+    // Errors and row sets pass as they would: the client sees what PostgreSQL said.
+    await c.query('SELECT 1/0 AS z').catch(() => undefined);
+    await assert.rejects(c.query('SELECT 2/0 AS z'), (e: { code?: string }) => e.code === '22012');
+    assert.equal((await c.query('SELECT 3/1 AS z')).rows[0].z, 3);
+    const rows = await c.query('SELECT g FROM generate_series(1, 500) g');
+    assert.equal(rows.rowCount, 500);
+  } finally {
+    await c.end();
+  }
+});
+
+test('audited statements around quiet ones are recorded exactly, with the right outcome', { skip }, async () => {
+  const app = 'nq-ddl';
+  const c = await client(app);
+  try {
+    await c.query('SELECT 100 AS a');
+    await c.query('SELECT 101 AS a');
+    await c.query('CREATE TABLE nq_t (a int)');
+    await c.query('SELECT 102 AS a');
+    // A string with a statement the audit records: observed, the DDL recorded.
+    await c.query('SELECT 103 AS a; DROP TABLE nq_t');
+    // A text the key cannot vouch for (a comment) is always observed; a refused parse is recorded.
+    await c.query('SELECT 104 AS a -- not keyed');
+    await assert.rejects(c.query("SELECT 'x"), (e: { code?: string }) => e.code === '42601');
+    await c.query('SELECT 105 AS a');
+    await c.query('CREATE ROLE nq_role');
+    await c.query('DROP ROLE nq_role');
+  } finally {
+    await c.end();
+  }
+  const got = await until('the statements in the audit log', async () => {
+    const s = statements(app);
+    return s.length >= 5 && s;
+  });
+  assert.deepEqual(
+    got.map((s) => [s.commandTag, s.outcome]),
+    [
+      ['CREATE TABLE', 'success'],
+      ['DROP TABLE', 'success'],
+      ['???', 'failure'],
+      ['CREATE ROLE', 'success'],
+      ['DROP ROLE', 'success'],
+    ],
+  );
+});
+
+test('changed audit classes take effect for the next session: its SELECTs are recorded again', { skip }, async () => {
+  const c0 = await client('nq-before');
+  await c0.query('SELECT 200 AS a');
+  await c0.query('SELECT 201 AS a');
+  await c0.end();
+  await setAuditClasses(t, SERVER, ['READ', 'DDL']);
+  const app = 'nq-after';
+  const c = await client(app);
+  try {
+    for (const n of [202, 203, 204]) await c.query(`SELECT ${n} AS a`);
+  } finally {
+    await c.end();
+  }
+  const got = await until('the SELECTs in the audit log', async () => {
+    const s = statements(app).filter((e) => e.commandTag === 'SELECT');
+    return s.length >= 3 && s;
+  });
+  assert.deepEqual(
+    got.map((s) => s.text),
+    ['SELECT 202 AS a', 'SELECT 203 AS a', 'SELECT 204 AS a'],
+  );
+  assert.deepEqual(statements('nq-before'), []);
+  await setAuditClasses(t, SERVER, ['ROLE', 'DDL']);
+});
+
+test('session pooling: quiet statements leave the pooled connection reusable and reset', { skip }, async () => {
+  let pid = 0;
+  for (const app of ['nq-pool-1', 'nq-pool-2']) {
+    const c: pg.Client = await client(app, POOLED);
+    try {
+      for (const n of [300, 301, 302]) await c.query(`SELECT ${n} AS a`);
+      const r = await c.query('SELECT pg_backend_pid() AS pid, current_setting($1) AS s', ['application_name']);
+      if (pid === 0) {
+        pid = r.rows[0].pid;
+        await c.query("SET search_path TO 'nq_schema'");
+      } else {
+        assert.equal(r.rows[0].pid, pid, 'the same server connection, lent again');
+        assert.equal((await c.query('SHOW search_path')).rows[0].search_path, '"$user", public', 'reset between clients');
+      }
+    } finally {
+      await c.end();
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+});

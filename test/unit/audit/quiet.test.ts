@@ -1,0 +1,115 @@
+// Quiet statements, the JavaScript half: the native relay puts a key record before a simple
+// Query it could relay unobserved; the session observer asks its consumers whether they need
+// anything of that Query and, when all say no, hands the key back (onQuiet) so the addon skips
+// that shape from then on. The statement audit says no only for statements it records nothing
+// of and that change nothing it follows; the SQL watch always needs every statement.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Classifier, isAudited, parseClassList } from '../../../src/audit/classify/index.js';
+import { StatementAuditConsumer, type StatementEvent } from '../../../src/audit/tap/index.js';
+import { SessionObserver } from '../../../src/pgwire/observer/index.js';
+import { SqlWatch } from '../../../src/threat/sql-watch.js';
+import * as w from './classify/wire.js';
+
+const KEY = Buffer.from('0123456789abcdef');
+
+/** The addon's key record: 0x00, Int32 24, Int32 'k', 16 bytes. */
+function keyRecord(key: Buffer = KEY): Buffer {
+  const r = Buffer.alloc(25);
+  r.writeInt32BE(24, 1);
+  r.writeInt32BE(0x6b, 5);
+  key.copy(r, 9);
+  return r;
+}
+
+function setup(classes = 'ROLE,DDL', withWatch = false) {
+  const parsed = parseClassList(classes);
+  assert.ok('classes' in parsed);
+  const statements: StatementEvent[] = [];
+  const errors: string[] = [];
+  const audit = new StatementAuditConsumer({
+    classifier: new Classifier(),
+    include: (info) => isAudited(info, parsed.classes),
+    onStatement: (e) => statements.push(e),
+    onError: (r) => errors.push(r),
+  });
+  const seen: string[] = [];
+  const consumers = [audit, ...(withWatch ? [new SqlWatch({ statement: (text) => seen.push(text), error: () => undefined })] : [])];
+  const quiet: Buffer[] = [];
+  const observer = new SessionObserver(consumers, { skipRecords: true, onQuiet: (k) => quiet.push(k) });
+  /** One keyed Query and its answer, as the addon observes them. */
+  const run = (text: string, answer: Buffer = w.cat(w.commandComplete('SELECT 1'), w.ready())) => {
+    observer.fromClient(w.cat(keyRecord(), w.query(text)));
+    observer.fromServer(answer);
+  };
+  return { observer, statements, errors, quiet, run, seen };
+}
+
+describe('quiet statements: which keyed Queries come back as quiet', () => {
+  it('a SELECT under ROLE,DDL is quiet (its key comes back); a DDL is recorded and is not', () => {
+    const s = setup();
+    s.run('SELECT abalance FROM pgbench_accounts WHERE aid = 4711;');
+    assert.deepEqual(s.quiet, [KEY]);
+    s.run('CREATE TABLE quiet_t (a int)', w.cat(w.commandComplete('CREATE TABLE'), w.ready()));
+    assert.equal(s.quiet.length, 1, 'a recorded statement is not quiet');
+    s.observer.end();
+    assert.deepEqual(
+      s.statements.map((e) => e.commandTag),
+      ['CREATE TABLE'],
+    );
+    assert.deepEqual(s.errors, []);
+  });
+
+  it('not quiet: a string with a recorded statement, a refused parse, a COPY, SQL PREPARE, the end of a transaction', () => {
+    const s = setup('ROLE,DDL');
+    for (const text of [
+      'SELECT 1; DROP TABLE quiet_t',
+      'SELEC 1 FROM nowhere',
+      'COPY quiet_t TO STDOUT',
+      'PREPARE q AS SELECT 1',
+      'DEALLOCATE q',
+      'DISCARD ALL',
+      'COMMIT',
+      'ROLLBACK',
+      'END',
+    ])
+      s.run(text);
+    assert.deepEqual(s.quiet, []);
+  });
+
+  it('with READ audited a SELECT is recorded, so not quiet; with every class, nothing is', () => {
+    const r = setup('READ');
+    r.run('SELECT 1');
+    r.run('INSERT INTO t VALUES (1)', w.cat(w.commandComplete('INSERT 0 1'), w.ready()));
+    assert.equal(r.quiet.length, 1, 'only the INSERT');
+    const all = setup('ALL');
+    all.run('SELECT 1');
+    all.run('BEGIN', w.cat(w.commandComplete('BEGIN'), w.ready('T')));
+    assert.deepEqual(all.quiet, []);
+  });
+
+  it('the SQL watch needs every statement: with it on, nothing is quiet', () => {
+    const s = setup('ROLE,DDL', true);
+    s.run('SELECT 1');
+    assert.deepEqual(s.quiet, []);
+    assert.deepEqual(s.seen, ['SELECT 1']);
+  });
+
+  it('a key goes with the Query right after it only; a Query without a key is never quiet', () => {
+    const s = setup();
+    s.observer.fromClient(w.cat(keyRecord(), w.sync(), w.query('SELECT 1')));
+    s.observer.fromServer(w.cat(w.ready(), w.commandComplete('SELECT 1'), w.ready()));
+    s.observer.fromClient(w.query('SELECT 2'));
+    assert.deepEqual(s.quiet, []);
+  });
+
+  it('a malformed key record stops the audit (fail closed)', () => {
+    const s = setup();
+    const bad = keyRecord();
+    bad.writeInt32BE(0x6a, 5);
+    s.observer.fromClient(w.cat(bad, w.query('SELECT 1')));
+    assert.deepEqual(s.errors, ['invalid key record']);
+    assert.deepEqual(s.quiet, []);
+  });
+});
