@@ -1,10 +1,9 @@
 // What the client of a transaction-mode session gets (transaction-relay.ts): the server's
 // messages and the gateway's own answers, in order, collected as a server chunk is read and
-// written in one batch. The observer sees each batch before it is written; with strict audit
-// durability a batch waits until the audit has what it saw (the server connection is paused
+// written in one batch. The observer saw each message as the relay framed or made it; with strict
+// audit durability a batch waits until the audit has what it saw (the server connection is paused
 // meanwhile), and the client's end waits for the batches before it.
 import type { Duplex } from 'node:stream';
-import type { SessionObserver } from '../../pgwire/index.js';
 import { writeCorked } from './client-messages.js';
 
 /** The lent server connection's socket, if any: paused while the client cannot take more. */
@@ -22,7 +21,6 @@ export class ClientOutput {
 
   constructor(
     private readonly client: Duplex,
-    private readonly observer: SessionObserver,
     /** Strict audit durability: before server bytes go to the client, wait for this promise when non-null. */
     private readonly hold: (() => Promise<void> | null) | undefined,
     private readonly server: ServerFlow,
@@ -44,10 +42,7 @@ export class ClientOutput {
     const list = this.list;
     if (list.length === 0) return;
     this.list = [];
-    for (let i = 0; i < list.length; i++) {
-      this.bytes += list[i]!.length;
-      this.observer.fromServer(list[i]!);
-    }
+    for (let i = 0; i < list.length; i++) this.bytes += list[i]!.length;
     const wait = this.hold?.() ?? null;
     if (wait === null) {
       this.write(list);

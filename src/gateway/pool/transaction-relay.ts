@@ -10,7 +10,7 @@
 // The observer sees the client-facing stream both ways, so audit and the SQL watch work per
 // client, whichever server connection ran the statement.
 import type { Duplex } from 'node:stream';
-import { BackendCode, errorResponse, FrontendCode, type SessionObserver } from '../../pgwire/index.js';
+import { BackendCode, errorResponse, framingCounters, FrontendCode, type SessionObserver } from '../../pgwire/index.js';
 import { serverGoneMessage, type RelayHandle, type RelayStats } from '../relay.js';
 import { PoolWaitError, type Lender, type ServerConnection } from './types.js';
 import { entry, Mode, Reply, ResponseQueue, type Entry, type QueueSink } from './response-queue.js';
@@ -57,7 +57,7 @@ class TransactionRelay implements TransactionSession, QueueSink {
   /** Transaction status of the last ReadyForQuery of the lent connection. */
   private status = IDLE;
   private readonly cs: ClientStream;
-  /** What the client gets (and the observer sees), in order. */
+  /** What the client gets, in order. */
   private readonly out: ClientOutput;
 
   // Server framing.
@@ -90,7 +90,7 @@ class TransactionRelay implements TransactionSession, QueueSink {
     this.lender = o.lender;
     this.queue = new ResponseQueue(this);
     this.cs = new ClientStream(this.queue, limits);
-    this.out = new ClientOutput(this.client, this.observer, () => o.hold?.() ?? null, {
+    this.out = new ClientOutput(this.client, () => o.hold?.() ?? null, {
       pause: () => this.conn?.socket.pause(),
       resume: () => this.conn?.socket.resume(),
     });
@@ -223,6 +223,8 @@ class TransactionRelay implements TransactionSession, QueueSink {
   emit(bytes: Buffer): void {
     // After the server message that completed the entry before it.
     if (this.sChunk !== null) this.endServerRun(this.sEnd);
+    // Made here, never framed by the relay: the observer frames it.
+    this.observer.fromServer(bytes);
     this.out.push(bytes);
   }
 
@@ -260,7 +262,10 @@ class TransactionRelay implements TransactionSession, QueueSink {
     while (i < n) {
       if (this.sSkip > 0) {
         const take = Math.min(this.sSkip, n - i);
-        if (this.sForward && this.sRun < 0) this.sRun = i;
+        if (this.sForward) {
+          if (this.sRun < 0) this.sRun = i;
+          this.observer.serverBody(chunk, i, i + take);
+        }
         if (this.sType === READY) {
           // Its one body byte is the transaction status: read in place, nothing allocated.
           if (this.sBodyFill++ === 0) this.sStatus = chunk[i]!;
@@ -290,6 +295,7 @@ class TransactionRelay implements TransactionSession, QueueSink {
         length = this.sHeader.readInt32BE(1);
         inChunk = false;
       }
+      framingCounters.messages++;
       if (length < 4) {
         // Garbage from the server: nothing more of it can be trusted.
         this.endServerRun(start);
@@ -302,6 +308,8 @@ class TransactionRelay implements TransactionSession, QueueSink {
       this.sSkip = length - 4;
       const forward = this.queue.route(type);
       this.sForward = forward;
+      // The observer follows what the client gets, framed here once.
+      if (forward) this.observer.serverHeader(type, length);
       if (!forward) this.endServerRun(start);
       else if (!inChunk) {
         this.out.push(Buffer.from(this.sHeader));

@@ -5,7 +5,7 @@
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { duplexPair } from '../handshake/duplex-pair.js';
-import { SessionObserver, type BackendEvent, type FrontendEvent } from '../../../../src/pgwire/index.js';
+import { SessionObserver, type BackendEvent, type FrontendEvent, type SessionConsumer } from '../../../../src/pgwire/index.js';
 import {
   LISTEN_MESSAGE,
   startTransactionSession,
@@ -322,10 +322,12 @@ export class Client {
     readonly pool: FakePool,
     limits?: { perServer: number; perClient: number },
     hold?: () => Promise<void> | null,
+    /** More consumers of the session's observer (the audit, the SQL watch). */
+    consumers: readonly SessionConsumer[] = [],
   ) {
     const [clientSide, gatewaySide] = duplexPair();
     this.socket = clientSide;
-    const observer = new SessionObserver([{ frontend: (e) => this.frontend.push(e), backend: (e) => this.backend.push(e) }]);
+    const observer = new SessionObserver([{ frontend: (e) => this.frontend.push(e), backend: (e) => this.backend.push(e) }, ...consumers]);
     const opts = {
       client: gatewaySide,
       clientRest: Buffer.alloc(0),
