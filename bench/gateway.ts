@@ -34,21 +34,21 @@ import { loadOrCreateCa } from '../src/host/ca.js';
 import { PlatformAccounts } from '../src/host/os-accounts.js';
 import { runBench } from './lib/cleanup.js';
 import { benchOptions, benchRoot } from './lib/platform-harness.js';
-import { initialize, selectOnly, type PgbenchResult, type PgTarget, type SelectOnlyRun } from './lib/pgbench.js';
+import { initialize, selectOnly, type PgTarget, type SelectOnlyRun } from './lib/pgbench.js';
 import { startDirectServer } from './lib/direct-server.js';
 import { findPgBouncer, startPgBouncer } from './lib/pgbouncer.js';
 import { benchCertificate } from './lib/tls-files.js';
 import { freePort } from './lib/ports.js';
 import { ChildPlatform } from './lib/child-platform.js';
-import { monotonicUs, summarizeProfile, type Window } from './lib/cpuprofile.js';
-import { inclusiveTimes } from './lib/cpuprofile-inclusive.js';
-import { fixed, goal, table } from './lib/format.js';
+import { monotonicUs } from './lib/cpuprofile.js';
+import { fixed } from './lib/format.js';
 import { startNodeFloor, type NodeFloor } from './lib/node-floor.js';
 import { buildNativeFloor, startNativeFloor, userCpuMs, type NativeBackend, type NativeFloor, type NativeRuntime } from './lib/native-floor.js';
 import type { FloorVariant } from './lib/node-floor-server.js';
 import { processCpuMs, processWithChildrenCpuMs, serverCpuMs } from './lib/proc-cpu.js';
 import { apiTarget } from './lib/audit-settings.js';
 import { poolSummary, setPoolMode } from './lib/pool-mode.js';
+import { GatewayResults, type Kind, type Leg, type Phase } from './lib/gateway-report.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -90,7 +90,6 @@ const PASSWORD = 'Bench-Pass-2024';
 const DATABASE = 'postgres';
 const WARMUP: SelectOnlyRun = { clients: 16, threads: 2, seconds: 3, connectEach: false };
 
-type Leg = string; // direct, pgbouncer, gateway, node-floor[-variant]
 const FLOOR_VARIANTS = flags['floor-variants']!.split(',').filter(Boolean) as FloorVariant[];
 const floorLeg = (v: FloorVariant, i: number) => (i === 0 ? 'node-floor' : `node-floor-${v}`);
 const NATIVE_BACKENDS: NativeBackend[] = ['rustls', 'openssl'];
@@ -102,14 +101,6 @@ const NATIVE_LEGS = flags['no-native-floor']
   : NATIVE_RUNTIMES.flatMap((r, i) => NATIVE_BACKENDS.map((b) => ({ backend: b, runtime: r, leg: nativeLeg(b, r, i) }))).filter(
       (n) => !flags.legs || flags.legs.split(',').includes(n.leg),
     );
-type Kind = 'persistent' | 'oneClient' | 'perConnection' | 'perConnectionOne';
-interface Phase {
-  readonly kind: Kind;
-  readonly title: string;
-  readonly run: SelectOnlyRun; // seconds: per round
-  readonly rounds: number;
-  readonly profile: 'data' | 'connect';
-}
 
 /** `total` seconds per leg, split into rounds of whole seconds. */
 function phase(kind: Kind, title: string, clients: number, threads: number, connectEach: boolean, total: number, rounds: number): Phase {
@@ -133,46 +124,10 @@ const ALL_PHASES: Phase[] = [
 ];
 const PHASES = flags['no-connect'] ? ALL_PHASES.filter((p) => !p.run.connectEach) : ALL_PHASES;
 
-/** Where the gateway's data path time goes: samples with a subsystem anywhere on the stack
- * (with the node internals and builtins it calls), per transaction of the gateway's runs. */
-const SUBSYSTEMS: [string, string][] = [
-  ['dist/src/gateway/relay.', 'relay (its handlers; pipe() runs in node internals)'],
-  ['dist/src/pgwire/observer/', 'session observer (framing both directions)'],
-  ['dist/src/audit/', 'statement audit (tap, classify, events)'],
-  ['dist/src/threat/', 'threat protection (SQL watch)'],
-  ['dist/src/sql/', 'SQL lexer and shape cache'],
-];
-
-interface Aggregate {
-  readonly rounds: PgbenchResult[];
-  readonly tps: number; // mean over rounds of equal length
-  readonly msPerTx: number; // clients / tps
-  readonly latencyMs: number; // mean of pgbench's "latency average"
-  readonly connectionMs: number | null;
-}
-
-const results = new Map<Leg, Map<Kind, PgbenchResult[]>>();
-/** CPU ms of the leg's proxy process and of the server, and transactions, per (leg, kind). */
-const cpu = new Map<string, { proxyMs: number; serverMs: number; tx: number }>();
-/** User-mode CPU ms of the floor legs' processes, per (leg, kind): TLS and relay code alone. */
-const userCpu = new Map<string, number>();
-const windows: Record<'data' | 'connect', Window[]> = { data: [], connect: [] };
-
-function record(leg: Leg, kind: Kind, r: PgbenchResult): void {
-  const byKind = results.get(leg) ?? new Map<Kind, PgbenchResult[]>();
-  results.set(leg, byKind);
-  byKind.set(kind, [...(byKind.get(kind) ?? []), r]);
-}
-
-function aggregate(leg: Leg, kind: Kind): Aggregate | null {
-  const rounds = results.get(leg)?.get(kind);
-  if (!rounds?.length) return null;
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const tps = mean(rounds.map((r) => r.tps));
-  const clients = PHASES.find((p) => p.kind === kind)!.run.clients;
-  const conn = rounds.map((r) => r.connectionMs).filter((x): x is number => x !== null);
-  return { rounds, tps, msPerTx: (1000 * clients) / tps, latencyMs: mean(rounds.map((r) => r.latencyMs)), connectionMs: conn.length ? mean(conn) : null };
-}
+const results = new GatewayResults(
+  PHASES,
+  NATIVE_BACKENDS.map((b) => ({ backend: b, leg: nativeLeg(b, NATIVE_RUNTIMES[0]!, 0) })),
+);
 
 const target = (label: Leg, port: number, user: string): PgTarget => ({ label, host: '127.0.0.1', port, user, password: PASSWORD, database: DATABASE });
 
@@ -330,17 +285,17 @@ await runBench(async () => {
           const r = await selectOnly(t, p.run);
           // A backend that is exiting is counted once the postmaster has reaped it.
           await new Promise((resolve) => setTimeout(resolve, 200));
-          const c = cpu.get(`${leg}/${p.kind}`) ?? { proxyMs: 0, serverMs: 0, tx: 0 };
-          cpu.set(`${leg}/${p.kind}`, {
+          const c = results.cpu.get(`${leg}/${p.kind}`) ?? { proxyMs: 0, serverMs: 0, tx: 0 };
+          results.cpu.set(`${leg}/${p.kind}`, {
             proxyMs: c.proxyMs + (pid === null ? 0 : proxyCpu(pid) - proxy0),
             serverMs: c.serverMs + serverCpuMs(direct.pid) - server0,
             tx: c.tx + r.transactions,
           });
           if (pid !== null && leg.includes('floor')) {
-            userCpu.set(`${leg}/${p.kind}`, (userCpu.get(`${leg}/${p.kind}`) ?? 0) + userCpuMs(pid) - user0);
+            results.userCpu.set(`${leg}/${p.kind}`, (results.userCpu.get(`${leg}/${p.kind}`) ?? 0) + userCpuMs(pid) - user0);
           }
-          if (leg === 'gateway') windows[p.profile].push({ startUs: start, endUs: monotonicUs() });
-          record(leg, p.kind, r);
+          if (leg === 'gateway') results.windows[p.profile].push({ startUs: start, endUs: monotonicUs() });
+          results.record(leg, p.kind, r);
           line.push(`${leg} ${fixed(r.tps, 0)} tps`);
         }
         console.log(`  ${p.title}${p.run.connectEach && pooled ? ' (gateway: session pool)' : ''}, round ${round + 1}/${p.rounds}: ${line.join(', ')}`);
@@ -362,171 +317,15 @@ await runBench(async () => {
   }
   const profile = await platform.stop();
 
-  report();
+  results.report();
   if (profile) {
     for (const [kind, title] of [
       ['data', 'gateway runs with persistent connections (16 clients and 1 client)'],
       ['connect', 'gateway runs with a new connection per transaction (-C)'],
     ] as const) {
-      if (windows[kind].length) printProfile(profile, title, windows[kind], kind);
+      if (results.windows[kind].length) results.printProfile(profile, title, results.windows[kind], kind);
     }
     console.log('\n[--cpu-prof: the gateway ran under the profiler; its numbers above include the profiler overhead]');
   }
-  summaryLine();
+  results.summaryLine();
 });
-
-function report(): void {
-  const rows: string[][] = [];
-  for (const leg of results.keys()) {
-    for (const p of PHASES) {
-      const a = aggregate(leg, p.kind);
-      if (!a) continue;
-      const lo = Math.min(...a.rounds.map((r) => r.tps));
-      const hi = Math.max(...a.rounds.map((r) => r.tps));
-      const c = cpu.get(`${leg}/${p.kind}`);
-      const proxyUs = c && leg !== 'direct' ? (1000 * c.proxyMs) / c.tx : null;
-      const serverUs = c ? (1000 * c.serverMs) / c.tx : null;
-      rows.push([
-        leg,
-        p.title,
-        fixed(a.tps, 0),
-        `${fixed(lo, 0)}–${fixed(hi, 0)}`,
-        fixed(a.latencyMs, 3),
-        fixed(a.msPerTx, 4),
-        fixed(a.connectionMs, 3),
-        fixed(proxyUs, 1),
-        fixed(serverUs, 1),
-      ]);
-    }
-  }
-  console.log('');
-  console.log(
-    table(
-      [
-        'leg',
-        'run',
-        'tps (mean)',
-        'tps per round',
-        'latency avg ms',
-        'ms/tx (clients/tps)',
-        'conn ms (initial | -C avg)',
-        'proxy CPU µs/tx',
-        'server CPU µs/tx',
-      ],
-      rows,
-    ),
-  );
-  floorTable();
-  console.log(
-    "proxy CPU: utime+stime from /proc of the gateway's platform child, of PgBouncer, of the node and native floors, over each leg's runs, per transaction; " +
-      'server CPU: the postmaster and its backends (reaped ones included). /proc counts in 10 ms ticks.',
-  );
-}
-
-/** The floors (node and native) against direct PostgreSQL and PgBouncer, per persistent run. */
-function floorTable(): void {
-  const rows: string[][] = [];
-  for (const leg of results.keys()) {
-    if (!leg.includes('floor')) continue;
-    for (const kind of ['persistent', 'oneClient'] as const) {
-      const a = aggregate(leg, kind);
-      if (!a) continue;
-      const c = cpu.get(`${leg}/${kind}`);
-      const d = aggregate('direct', kind);
-      const b = aggregate('pgbouncer', kind);
-      rows.push([
-        leg,
-        PHASES.find((p) => p.kind === kind)!.title,
-        fixed(a.tps, 0),
-        fixed(c ? (1000 * c.proxyMs) / c.tx : null, 1),
-        fixed(c ? (1000 * (userCpu.get(`${leg}/${kind}`) ?? NaN)) / c.tx : null, 1),
-        fixed(d ? a.tps / d.tps : null),
-        fixed(b ? a.tps / b.tps : null),
-      ]);
-    }
-  }
-  if (rows.length) console.log(table(['floor leg', 'run', 'tps (mean)', 'proxy CPU µs/tx', 'of it user µs/tx', '/direct', '/pgbouncer'], rows));
-}
-
-function printSubsystems(file: string, w: Window[], kinds: Kind[]): void {
-  const tx = kinds.reduce((n, k) => n + (cpu.get(`gateway/${k}`)?.tx ?? 0), 0);
-  const rows = SUBSYSTEMS.map(([prefix, label]) => {
-    const inc = inclusiveTimes(file, w, (p) => p.startsWith(prefix), 0);
-    return [label, prefix, fixed(inc.matchedMs, 0), fixed((1000 * inc.matchedMs) / tx, 1), `${fixed((100 * inc.matchedMs) / inc.busyMs, 1)}%`];
-  });
-  console.log(table(['subsystem on the stack (inclusive; nested: relay ⊃ observer ⊃ audit)', 'files', 'ms', 'µs/tx', 'share of busy'], rows));
-}
-
-function printProfile(file: string, title: string, w: Window[], kind: 'data' | 'connect'): void {
-  const s = summarizeProfile(file, 15, w);
-  console.log(`\nCPU profile of the gateway process over the ${title}`);
-  console.log(`  ${file}`);
-  console.log(
-    `  ${fixed(s.wallMs / 1000, 1)} s measured: busy ${fixed(s.busyMs / 1000, 1)} s, idle ${fixed(s.idleMs / 1000, 1)} s; shares are of busy time. ` +
-      'Native calls count as the JS function that made them (writeBuffer = a socket write: TLS encryption + the write syscall, including time descheduled in it).',
-  );
-  console.log(
-    table(
-      ['top 15 self time: function', 'location', 'self ms', 'share'],
-      s.functions.map((f) => [f.name, f.location, fixed(f.selfMs, 0), `${fixed(100 * f.share, 1)}%`]),
-    ),
-  );
-  console.log(
-    table(
-      ['self time by file or package', 'self ms', 'share'],
-      s.files.slice(0, 10).map((f) => [f.name, fixed(f.selfMs, 0), `${fixed(100 * f.share, 1)}%`]),
-    ),
-  );
-  if (kind === 'data') printSubsystems(file, w, ['persistent', 'oneClient']);
-}
-
-function summaryLine(): void {
-  const tps = (leg: Leg, kind: Kind) => aggregate(leg, kind)?.tps ?? NaN;
-  const gwBouncer = tps('gateway', 'persistent') / tps('pgbouncer', 'persistent');
-  const gwDirect = tps('gateway', 'persistent') / tps('direct', 'persistent');
-  const connect = tps('gateway', 'perConnection') / tps('direct', 'perConnection');
-  const gwFloor = tps('gateway', 'persistent') / tps('node-floor', 'persistent');
-  const cpuUs = (leg: Leg, kind: Kind) => {
-    const c = cpu.get(`${leg}/${kind}`);
-    return c ? (1000 * c.proxyMs) / c.tx : NaN;
-  };
-  const g1 = aggregate('gateway', 'oneClient');
-  const d1 = aggregate('direct', 'oneClient');
-  const addedMs = g1 && d1 ? g1.msPerTx - d1.msPerTx : NaN;
-  const gc = aggregate('gateway', 'perConnectionOne');
-  const dc = aggregate('direct', 'perConnectionOne');
-  const bc = aggregate('pgbouncer', 'perConnectionOne');
-  console.log('');
-  console.log(
-    `added latency at 1 client (gateway − direct, mean ms per transaction): ${fixed(addedMs, 4)} ms ` +
-      `(${fixed(g1?.msPerTx, 4)} vs ${fixed(d1?.msPerTx, 4)})`,
-  );
-  console.log(
-    `connection set-up at 1 client (pgbench -C "average connection time", TLS + SCRAM): gateway ${fixed(gc?.connectionMs, 3)} ms, ` +
-      `direct ${fixed(dc?.connectionMs, 3)} ms${bc ? `, pgbouncer ${fixed(bc.connectionMs, 3)} ms (pooled: no server fork)` : ''}`,
-  );
-  console.log(
-    `goals: gateway ≥ PgBouncer on select-only (${fixed(gwBouncer)}): ${Number.isNaN(gwBouncer) ? 'n/a' : goal(gwBouncer >= 1)}; ` +
-      `added latency at 1 client ≤ 0.1 ms (${fixed(addedMs, 3)} ms): ${goal(addedMs <= 0.1)}; ` +
-      `new-connection rate ≥ direct (${fixed(connect)}): ${goal(connect >= 1)}`,
-  );
-  console.log(
-    `CPU µs per transaction (issue 22): select-only 16 clients gateway ${fixed(cpuUs('gateway', 'persistent'), 1)}, ` +
-      `pgbouncer ${fixed(cpuUs('pgbouncer', 'persistent'), 1)}, node-floor ${fixed(cpuUs('node-floor', 'persistent'), 1)}; ` +
-      `-C 8 clients gateway ${fixed(cpuUs('gateway', 'perConnection'), 1)}, pgbouncer ${fixed(cpuUs('pgbouncer', 'perConnection'), 1)}`,
-  );
-  console.log(
-    `goals (issue 18): gateway/node-floor ≥ 0.95 (${fixed(gwFloor)}): ${goal(gwFloor >= 0.95)}; connect gateway/direct ≥ 2.0 (${fixed(connect)}): ${goal(connect >= 2)}`,
-  );
-  const natives = NATIVE_BACKENDS.map((b) => ({ b, a: aggregate(nativeLeg(b, NATIVE_RUNTIMES[0]!, 0), 'persistent') }));
-  if (natives.some((n) => n.a)) {
-    const best = Math.max(...natives.map((n) => n.a?.tps ?? 0));
-    console.log(
-      `native floor: ${natives.map(({ b, a }) => `${b} ${fixed(a?.tps, 0)} tps (${fixed(cpuUs(nativeLeg(b, NATIVE_RUNTIMES[0]!, 0), 'persistent'), 1)} µs/tx)`).join(', ')}; ` +
-        `best/pgbouncer=${fixed(best / tps('pgbouncer', 'persistent'))}`,
-    );
-  }
-  console.log(
-    `ratio gateway/pgbouncer=${fixed(gwBouncer)} gateway/direct=${fixed(gwDirect)} connect gateway/direct=${fixed(connect)} gateway/node-floor=${fixed(gwFloor)}`,
-  );
-}

@@ -6,7 +6,7 @@
 // statement's Close. Each message pushes what it expects back on the response queue, and the
 // gateway's own answers (ParseComplete for a statement the connection has, CloseComplete, an
 // error that skips to Sync) go there too, to be sent in order.
-import { errorResponse, FrontendCode } from '../../pgwire/index.js';
+import { errorResponse, framingCounters, FrontendCode } from '../../pgwire/index.js';
 import { header, LISTEN_ERROR, LISTEN_QUERY, touch } from './client-messages.js';
 import type { ServerConnection } from './types.js';
 import { entry, Mode, Reply, type ResponseQueue, Tag, type Entry } from './response-queue.js';
@@ -160,6 +160,7 @@ export class ClientStream {
         length = this.cHeader.readInt32BE(1);
         inChunk = false;
       }
+      framingCounters.messages++;
       if (length < 4) {
         this.failed = true;
         return;

@@ -8,61 +8,18 @@
 // changed) closes the role's idle connections, marks its lent ones to be closed on return, and
 // replaces the keys. The verifiers are also polled, so a password changed while no client logs
 // in still flushes the pools.
-import type { Logger } from 'pino';
 import type { CatalogSnapshot } from '../../catalog/snapshot.js';
 import type { ServerRecord } from '../../catalog/servers-repo.js';
 import type { ScramVerifier } from '../../auth/scram/index.js';
 import { connectBackend, GATEWAY_SESSION_PARAM, type BackendSession } from '../backend.js';
 import type { VerifierLookup } from '../verifier-cache.js';
+import { POOL_WAIT_SQLSTATE, type ClientGone, type PoolsOptions, type ProvedKeys } from './pool-options.js';
 import { PoolCore, type Grant, type Waiter } from './pool-core.js';
 import { PooledConnection } from './server-connection.js';
 import { APPLICATION_NAME } from './client-messages.js';
 import { PoolWaitError, type Lender, type PoolStats, type PoolStatsSource, type ReturnState, type ServerConnection } from './types.js';
 
-/** PgBouncer answers a query_wait_timeout with 08P01; clients and drivers treat 53300
- * (too_many_connections) as "try again later", which is what this is, so the gateway sends that. */
-export const POOL_WAIT_SQLSTATE = '53300';
-
-export interface PoolLimits {
-  /** A client waiting this long for a server connection is refused (PgBouncer's query_wait_timeout). */
-  readonly poolWaitTimeoutMs: number;
-  /** An idle server connection unused this long is closed (PgBouncer's server_idle_timeout). */
-  readonly poolIdleTimeoutMs: number;
-  /** How often the verifiers of roles with pools are read again. */
-  readonly poolVerifierPollMs: number;
-}
-
-export interface PoolsOptions {
-  readonly snapshot: () => CatalogSnapshot;
-  readonly socketDir: (serverId: number) => string;
-  /** Reads a role's verifier from the server, bypassing any cache. */
-  readonly refreshVerifier: (serverId: number, role: string) => Promise<VerifierLookup>;
-  readonly limits: PoolLimits;
-  readonly log: Logger;
-  /** This process's part of a server's pool size when several gateway processes share the
-   * server (`up --gateway-workers N`): the backends stay within the size the owner set. */
-  readonly sizeShare?: (poolSize: number) => number;
-  /** Tests: how a connection is opened. */
-  readonly connect?: typeof connectBackend;
-  /** Tests: the clock. */
-  readonly now?: () => number;
-}
-
-/** What a client proved: its keys, and the verifier (or principal key) they were proved against. */
-export interface ProvedKeys {
-  readonly clientKey: Buffer;
-  readonly serverKey: Buffer;
-  /** Identifies the verifier: a different value means the password changed. */
-  readonly verifier: string;
-  /** Poll the role's verifier on the server (SCRAM roles; not the platform's principal roles). */
-  readonly poll: boolean;
-}
-
-/** The client's socket, to stop waiting for it once it closed. */
-export interface ClientGone {
-  once(event: 'close', listener: () => void): unknown;
-  off(event: 'close', listener: () => void): unknown;
-}
+export { POOL_WAIT_SQLSTATE, type ClientGone, type PoolLimits, type PoolsOptions, type ProvedKeys } from './pool-options.js';
 
 interface RoleKeys extends ProvedKeys {
   readonly serverId: number;

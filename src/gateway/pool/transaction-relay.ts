@@ -5,16 +5,17 @@
 // can serve them (client-stream.ts, prepared.ts). Messages that are not rewritten are passed on
 // as views of the chunks they came in (never copied); what the server still owes the client is
 // kept in order by the response queue (response-queue.ts), which also places the answers the
-// gateway makes itself. This file is the session: borrowing and giving back, the server's
-// stream, and what the client gets (with the strict-audit hold).
+// gateway makes itself. This file is the session: borrowing and giving back, and the server's
+// stream; what the client gets (with the strict-audit hold) is client-output.ts's.
 // The observer sees the client-facing stream both ways, so audit and the SQL watch work per
 // client, whichever server connection ran the statement.
 import type { Duplex } from 'node:stream';
-import { BackendCode, errorResponse, FrontendCode, type SessionObserver } from '../../pgwire/index.js';
+import { BackendCode, errorResponse, framingCounters, FrontendCode, type SessionObserver } from '../../pgwire/index.js';
 import { serverGoneMessage, type RelayHandle, type RelayStats } from '../relay.js';
 import { PoolWaitError, type Lender, type ServerConnection } from './types.js';
 import { entry, Mode, Reply, ResponseQueue, type Entry, type QueueSink } from './response-queue.js';
 import { ClientStream } from './client-stream.js';
+import { ClientOutput } from './client-output.js';
 import { APPLICATION_NAME, setApplicationName, writeCorked } from './client-messages.js';
 import type { TransactionLimits, TransactionSession, TransactionSessionOptions } from './transaction-types.js';
 
@@ -53,10 +54,11 @@ class TransactionRelay implements TransactionSession, QueueSink {
   private clientGone = false;
   private clientEnded = false;
   private bytesFromClient = 0;
-  private bytesToClient = 0;
   /** Transaction status of the last ReadyForQuery of the lent connection. */
   private status = IDLE;
   private readonly cs: ClientStream;
+  /** What the client gets, in order. */
+  private readonly out: ClientOutput;
 
   // Server framing.
   private readonly sHeader = Buffer.alloc(5);
@@ -69,13 +71,10 @@ class TransactionRelay implements TransactionSession, QueueSink {
   private sBodyFill = 0;
   /** Status byte of the ReadyForQuery being read (0: not read yet). */
   private sStatus = 0;
-  private toClient: Buffer[] = [];
   /** The forwarded run of the current server chunk, and where the last message ended in it. */
   private sChunk: Buffer | null = null;
   private sRun = -1;
   private sEnd = 0;
-  private holding = false;
-  private endAfterHold: Buffer | null | undefined = undefined;
 
   private readonly onServerData = (c: Buffer) => this.serverData(c);
   private readonly onServerGone = () => this.serverGone();
@@ -91,6 +90,10 @@ class TransactionRelay implements TransactionSession, QueueSink {
     this.lender = o.lender;
     this.queue = new ResponseQueue(this);
     this.cs = new ClientStream(this.queue, limits);
+    this.out = new ClientOutput(this.client, () => o.hold?.() ?? null, {
+      pause: () => this.conn?.socket.pause(),
+      resume: () => this.conn?.socket.resume(),
+    });
   }
 
   start(): void {
@@ -100,11 +103,11 @@ class TransactionRelay implements TransactionSession, QueueSink {
     client.on('error', () => client.destroy());
     client.on('end', () => {
       this.clientEnded = true;
-      this.endClient(null);
+      this.out.end(null);
     });
     client.on('close', () => this.clientClosed());
     client.on('drain', () => {
-      if (!this.holding) this.conn?.socket.resume();
+      if (!this.out.holding) this.conn?.socket.resume();
     });
     if (this.o.clientRest.length) this.clientData(this.o.clientRest);
     // The login left the client's socket paused (a 'data' listener does not resume a stream
@@ -134,7 +137,7 @@ class TransactionRelay implements TransactionSession, QueueSink {
       // A Terminate needs no server connection.
       if (this.cs.atBoundary && chunk[0] === X && this.pending.length === 0) {
         this.cs.terminated = true;
-        this.endClient(null);
+        this.out.end(null);
         return;
       }
       this.pending.push(chunk);
@@ -220,7 +223,9 @@ class TransactionRelay implements TransactionSession, QueueSink {
   emit(bytes: Buffer): void {
     // After the server message that completed the entry before it.
     if (this.sChunk !== null) this.endServerRun(this.sEnd);
-    this.toClient.push(bytes);
+    // Made here, never framed by the relay: the observer frames it.
+    this.observer.fromServer(bytes);
+    this.out.push(bytes);
   }
 
   /** After a client chunk: sends what it made, ends a terminated session, and gives back a
@@ -233,12 +238,12 @@ class TransactionRelay implements TransactionSession, QueueSink {
     this.flushServer();
     if (this.cs.terminated) {
       this.giveBack(this.reusable() ? 'idle' : 'broken');
-      this.endClient(null);
+      this.out.end(null);
       return;
     }
     // A message still arriving keeps the connection: giving it back now would only borrow again.
     if (this.conn !== null && this.reusable() && this.cs.atBoundary) this.giveBack('idle');
-    this.flushClient();
+    this.out.flush();
   }
 
   private reusable(): boolean {
@@ -257,7 +262,10 @@ class TransactionRelay implements TransactionSession, QueueSink {
     while (i < n) {
       if (this.sSkip > 0) {
         const take = Math.min(this.sSkip, n - i);
-        if (this.sForward && this.sRun < 0) this.sRun = i;
+        if (this.sForward) {
+          if (this.sRun < 0) this.sRun = i;
+          this.observer.serverBody(chunk, i, i + take);
+        }
         if (this.sType === READY) {
           // Its one body byte is the transaction status: read in place, nothing allocated.
           if (this.sBodyFill++ === 0) this.sStatus = chunk[i]!;
@@ -287,11 +295,12 @@ class TransactionRelay implements TransactionSession, QueueSink {
         length = this.sHeader.readInt32BE(1);
         inChunk = false;
       }
+      framingCounters.messages++;
       if (length < 4) {
         // Garbage from the server: nothing more of it can be trusted.
         this.endServerRun(start);
         this.sChunk = null;
-        this.flushClient();
+        this.out.flush();
         conn.socket.destroy();
         return;
       }
@@ -299,9 +308,11 @@ class TransactionRelay implements TransactionSession, QueueSink {
       this.sSkip = length - 4;
       const forward = this.queue.route(type);
       this.sForward = forward;
+      // The observer follows what the client gets, framed here once.
+      if (forward) this.observer.serverHeader(type, length);
       if (!forward) this.endServerRun(start);
       else if (!inChunk) {
-        this.toClient.push(Buffer.from(this.sHeader));
+        this.out.push(Buffer.from(this.sHeader));
         this.sRun = i;
       } else if (this.sRun < 0) this.sRun = start;
       this.sBody = type === PARAMETER_STATUS ? Buffer.allocUnsafe(this.sSkip) : null;
@@ -313,12 +324,12 @@ class TransactionRelay implements TransactionSession, QueueSink {
     this.sChunk = null;
     // Given back at ReadyForQuery 'I': what follows belongs to the pool.
     if (i < n && this.conn !== conn) conn.rest = Buffer.from(chunk.subarray(i));
-    this.flushClient();
+    this.out.flush();
   }
 
   /** Passes the server run [sRun, end) of the current chunk to the client, if any. */
   private endServerRun(end: number): void {
-    if (this.sRun >= 0 && this.sChunk !== null && end > this.sRun) this.toClient.push(this.sChunk.subarray(this.sRun, end));
+    if (this.sRun >= 0 && this.sChunk !== null && end > this.sRun) this.out.push(this.sChunk.subarray(this.sRun, end));
     this.sRun = -1;
   }
 
@@ -357,7 +368,7 @@ class TransactionRelay implements TransactionSession, QueueSink {
     this.o.onReturn?.(conn);
     if (this.clientGone) return;
     this.clientGone = true;
-    this.endClient(serverGoneMessage(this.observer, !this.clientEnded && !this.cs.terminated));
+    this.out.end(serverGoneMessage(this.observer, !this.clientEnded && !this.cs.terminated));
   }
 
   private detach(conn: ServerConnection): void {
@@ -387,55 +398,6 @@ class TransactionRelay implements TransactionSession, QueueSink {
     if (!this.clientGone && !this.cs.terminated) this.client.resume();
   }
 
-  // ---- to the client
-
-  private flushClient(): void {
-    if (this.holding) return;
-    const list = this.toClient;
-    if (list.length === 0) return;
-    this.toClient = [];
-    for (let i = 0; i < list.length; i++) {
-      this.bytesToClient += list[i]!.length;
-      this.observer.fromServer(list[i]!);
-    }
-    const wait = this.o.hold?.() ?? null;
-    if (wait === null) {
-      this.writeClient(list);
-      return;
-    }
-    this.holding = true;
-    this.conn?.socket.pause();
-    const go = () => {
-      this.holding = false;
-      this.writeClient(list);
-      if (this.endAfterHold !== undefined) {
-        const last = this.endAfterHold;
-        this.endAfterHold = undefined;
-        this.endClient(last);
-        return;
-      }
-      if (this.conn !== null && !this.client.writableNeedDrain) this.conn.socket.resume();
-      this.flushClient();
-    };
-    void wait.then(go, go);
-  }
-
-  private writeClient(list: Buffer[]): void {
-    if (this.client.destroyed) return;
-    if (!writeCorked(this.client, list)) this.conn?.socket.pause();
-  }
-
-  /** Ends the client's stream after what it is owed (and `last`, when given). */
-  private endClient(last: Buffer | null): void {
-    this.flushClient();
-    if (this.holding) {
-      this.endAfterHold = last;
-      return;
-    }
-    if (last !== null) this.client.end(last);
-    else this.client.end();
-  }
-
   private protocolFailure(): void {
     this.clientGone = true;
     this.giveBack('broken');
@@ -449,6 +411,6 @@ class TransactionRelay implements TransactionSession, QueueSink {
     if (this.ended) return;
     this.ended = true;
     this.observer.end();
-    this.o.onEnd({ bytesFromClient: this.bytesFromClient, bytesToClient: this.bytesToClient });
+    this.o.onEnd({ bytesFromClient: this.bytesFromClient, bytesToClient: this.out.bytes });
   }
 }

@@ -8,6 +8,7 @@
 
 /** First allocation for a body that spans chunks; doubled up to the body's limit. */
 const INITIAL_COLLECT = 16 * 1024;
+const EMPTY = Buffer.alloc(0);
 
 /** Messages framed by every framer of the process: read by the unit test that counts passes. */
 export const framingCounters = { messages: 0 };
@@ -35,6 +36,8 @@ export abstract class MessageStream {
   private bodyLength = 0;
   /** Body bytes still to skip (after the collected prefix, or all of a skipped message). */
   private skipping = 0;
+  /** The wanted prefix of the message in progress is still to come (collectTarget bytes). */
+  private collecting = false;
   /** Collection of a wanted body that spans chunks. */
   private collect: Buffer | null = null;
   private collected = 0;
@@ -53,7 +56,7 @@ export abstract class MessageStream {
 
   /** The stream is between two messages (false once it failed: where it is is unknown). */
   get atBoundary(): boolean {
-    return this.failure === null && this.headerFill === 0 && this.skipping === 0 && this.collect === null;
+    return this.failure === null && this.headerFill === 0 && this.skipping === 0 && !this.collecting;
   }
 
   /** Feeds the next bytes of the stream. Never throws. */
@@ -62,6 +65,33 @@ export abstract class MessageStream {
     try {
       this.consume(chunk);
       this.endOfChunk();
+    } catch (err) {
+      this.fail(`audit tap failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /**
+   * A message framed by the caller instead of push() (the transaction-mode relay frames the
+   * server's stream itself): its header. Its `length - 4` body bytes follow through pushBody(), in
+   * order, before the next header. Not counted in framingCounters: the caller framed it and counts
+   * it. Never throws.
+   */
+  pushHeader(type: number, length: number): void {
+    if (this.failure !== null) return;
+    try {
+      this.begin(type, length);
+    } catch (err) {
+      this.fail(`audit tap failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** Body bytes buf[start, end) of the message given to pushHeader() (bytes past its end are
+   * ignored). Never throws. */
+  pushBody(buf: Buffer, start: number, end: number): void {
+    if (this.failure !== null) return;
+    try {
+      let i = start;
+      while (i < end && this.failure === null && (this.skipping > 0 || this.collecting)) i = this.body(buf, i, end);
     } catch (err) {
       this.fail(`audit tap failed: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -95,6 +125,7 @@ export abstract class MessageStream {
     if (this.failure !== null) return;
     this.failure = reason;
     this.collect = null;
+    this.collecting = false;
     this.failed(reason);
   }
 
@@ -102,65 +133,86 @@ export abstract class MessageStream {
     const n = chunk.length;
     let i = 0;
     while (i < n && this.failure === null) {
-      if (this.skipping > 0) {
-        const take = Math.min(this.skipping, n - i);
-        this.skipping -= take;
-        if (this.streaming) {
-          this.tail(chunk, i, i + take);
-          if (this.skipping === 0) {
-            this.streaming = false;
-            this.tailEnd();
-          }
-        }
-        i += take;
+      if (this.skipping > 0 || this.collecting) {
+        i = this.body(chunk, i, n);
         continue;
       }
-      if (this.collect !== null) {
-        i = this.collectFrom(chunk, i);
-        continue;
-      }
+      let type: number;
       let length: number;
       if (this.headerFill === 0 && n - i >= 5) {
-        this.type = chunk[i]!;
+        type = chunk[i]!;
         length = chunk.readInt32BE(i + 1);
         i += 5;
       } else {
         while (this.headerFill < 5 && i < n) this.header[this.headerFill++] = chunk[i++]!;
         if (this.headerFill < 5) return;
         this.headerFill = 0;
-        this.type = this.header[0]!;
+        type = this.header[0]!;
         length = this.header.readInt32BE(1);
       }
-      this.lastType = this.type;
       framingCounters.messages++;
-      if (length < 4) {
-        this.fail(`invalid message length ${length} (type 0x${this.type.toString(16)})`);
-        return;
-      }
-      this.bodyLength = length - 4;
-      const limit = this.limit(this.type);
-      if (limit <= 0) {
-        this.skipped(this.type, this.bodyLength);
-        this.skipping = this.bodyLength;
-        continue;
-      }
-      const target = Math.min(this.bodyLength, limit);
-      if (n - i >= target) {
-        const start = i;
-        i += target;
-        this.skipping = this.bodyLength - target;
-        this.message(this.type, chunk, start, i, this.bodyLength);
-        continue;
-      }
-      this.collectTarget = target;
-      this.collected = 0;
-      this.collect = Buffer.allocUnsafe(Math.min(target, INITIAL_COLLECT));
+      this.begin(type, length);
     }
   }
 
-  private collectFrom(chunk: Buffer, i: number): number {
+  /** A message's header was read: its body is to be skipped, collected or handed over. */
+  private begin(type: number, length: number): void {
+    this.type = type;
+    this.lastType = type;
+    if (length < 4) {
+      this.fail(`invalid message length ${length} (type 0x${type.toString(16)})`);
+      return;
+    }
+    this.bodyLength = length - 4;
+    const limit = this.limit(type);
+    if (limit <= 0) {
+      this.skipped(type, this.bodyLength);
+      this.skipping = this.bodyLength;
+      return;
+    }
+    this.collectTarget = Math.min(this.bodyLength, limit);
+    this.collected = 0;
+    if (this.collectTarget === 0) {
+      // An empty body (limit > 0): handed over at its header.
+      this.skipping = 0;
+      this.message(type, EMPTY, 0, 0, 0);
+      return;
+    }
+    this.collecting = true;
+  }
+
+  /** Body bytes from chunk[i, end) of the message in progress; returns where they stopped. */
+  private body(chunk: Buffer, i: number, end: number): number {
+    if (this.collecting) {
+      if (this.collect === null) {
+        if (end - i >= this.collectTarget) {
+          // The wanted prefix is all here: a view, nothing copied.
+          const start = i;
+          i += this.collectTarget;
+          this.collecting = false;
+          this.skipping = this.bodyLength - this.collectTarget;
+          this.message(this.type, chunk, start, i, this.bodyLength);
+          return i;
+        }
+        this.collect = Buffer.allocUnsafe(Math.min(this.collectTarget, INITIAL_COLLECT));
+      }
+      return this.collectFrom(chunk, i, end);
+    }
+    const take = Math.min(this.skipping, end - i);
+    this.skipping -= take;
+    if (this.streaming) {
+      this.tail(chunk, i, i + take);
+      if (this.skipping === 0) {
+        this.streaming = false;
+        this.tailEnd();
+      }
+    }
+    return i + take;
+  }
+
+  private collectFrom(chunk: Buffer, i: number, end: number): number {
     const buf = this.collect!;
-    const take = Math.min(this.collectTarget - this.collected, chunk.length - i);
+    const take = Math.min(this.collectTarget - this.collected, end - i);
     let into = buf;
     if (this.collected + take > buf.length) {
       into = Buffer.allocUnsafe(Math.min(this.collectTarget, Math.max(buf.length * 2, this.collected + take)));
@@ -172,6 +224,7 @@ export abstract class MessageStream {
     i += take;
     if (this.collected === this.collectTarget) {
       this.collect = null;
+      this.collecting = false;
       this.skipping = this.bodyLength - this.collectTarget;
       this.message(this.type, into, 0, this.collected, this.bodyLength);
     }

@@ -129,6 +129,18 @@ export class SessionObserver {
     this.back.push(chunk);
   }
 
+  /** The header of a server message the relay framed itself (transaction mode: it reads every
+   * header to route the server's answers), instead of its bytes through fromServer(): the message
+   * is framed once. Its body bytes follow through serverBody(). Never throws. */
+  serverHeader(type: number, length: number): void {
+    this.back.pushHeader(type, length);
+  }
+
+  /** Body bytes buf[start, end) of the server message given to serverHeader(). Never throws. */
+  serverBody(buf: Buffer, start: number, end: number): void {
+    this.back.pushBody(buf, start, end);
+  }
+
   /** The session ended: each consumer is told once. */
   end(): void {
     if (this.ended) return;
