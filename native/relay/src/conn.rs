@@ -125,7 +125,7 @@ impl Unwritten {
 
 /// Starts a connection's task on `rt`; returns the sender of its commands.
 pub fn spawn(
-    rt: &tokio::runtime::Runtime,
+    rt: &tokio::runtime::Handle,
     host: Arc<dyn Host>,
     id: u32,
     fd: OwnedFd,

@@ -9,6 +9,7 @@ mod conn;
 mod events;
 mod quiet;
 mod relay;
+mod runtimes;
 mod stream;
 mod tls;
 
@@ -27,7 +28,7 @@ use napi_derive::napi;
 use conn::{Cmd, Commands, Event, Host, Mode, Unwritten};
 
 struct Addon {
-    rt: tokio::runtime::Runtime,
+    rt: runtimes::Runtimes,
     events: RwLock<Option<ThreadsafeFunction<(), ErrorStrategy::Fatal>>>,
     /// Events encoded since JavaScript last took them (events.rs); a call is pending while it
     /// is not empty.
@@ -126,18 +127,12 @@ pub fn start(env: Env, threads: u32, on_events: JsFunction) -> Result<()> {
     } else {
         threads as usize
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .thread_name("pgwarden-relay")
-        .enable_io()
-        .enable_time()
-        .build()
-        .map_err(|e| {
-            Error::new(
-                Status::GenericFailure,
-                format!("pgwarden-relay: runtime: {e}"),
-            )
-        })?;
+    let rt = runtimes::Runtimes::start(workers, runtimes::Kind::from_env()).map_err(|e| {
+        Error::new(
+            Status::GenericFailure,
+            format!("pgwarden-relay: runtime: {e}"),
+        )
+    })?;
     let addon = Arc::new(Addon {
         rt,
         events: RwLock::new(Some(tsfn)),
@@ -192,7 +187,7 @@ pub fn adopt(fd: i32, prefix: Buffer, tls: String) -> Result<u32> {
     let host: Arc<dyn Host> = Arc::new(AddonHost(a.clone()));
     // The map is locked while the task starts, so that its 'closed' (forget) comes after.
     let mut conns = a.conns.lock().unwrap_or_else(|p| p.into_inner());
-    let tx = conn::spawn(&a.rt, host, id, fd, prefix.to_vec(), mode);
+    let tx = conn::spawn(a.rt.handle(), host, id, fd, prefix.to_vec(), mode);
     conns.insert(id, (tx, Arc::default()));
     Ok(id)
 }
