@@ -130,9 +130,12 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
     // The native relay carries sessions whose client it took over (TLS); transaction mode is
     // relayed message by message in JavaScript, over the addon's plaintext Duplex.
     if (client instanceof NativeClientSocket) {
-      // Statements the audit records nothing of are relayed unobserved once their shape is
-      // known (not with the SQL watch on: it reads every statement).
-      const quietSet = audit && !watch && auditConfig ? client.host.quietSet(auditConfig) : 0;
+      // Statements no consumer needs (the audit records nothing of them, the SQL watch judged
+      // their shape for good) are relayed unobserved once their shape is known. The audit's
+      // verdict is its configuration's (one set for every session of it); the watch's is this
+      // session's role and application's (a set of the session's own).
+      const quiet = watch ? client.host.sessionQuietSet() : { set: auditConfig ? client.host.quietSet(auditConfig) : 0, drop: () => undefined };
+      const quietSet = quiet.set;
       const onQuiet = quietSet ? (key: Buffer) => client.host.addon.quiet(quietSet, key) : undefined;
       const observer = consumers.length ? new SessionObserver(consumers, { skipRecords: true, ...(onQuiet ? { onQuiet } : {}) }) : null;
       // Bytes the addon cannot frame never reach the server; the client is told as on the
@@ -151,7 +154,10 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
         ...(hold ? { hold } : {}),
         onHandle,
         ...(pooled ? { pooled } : {}),
-        onEnd,
+        onEnd: (stats) => {
+          quiet.drop();
+          onEnd(stats);
+        },
       });
       return;
     }

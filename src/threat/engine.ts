@@ -189,6 +189,8 @@ export class ThreatEngine {
       error: (sqlstate, lastText) => {
         if (sqlstate === '42601') judge(lastText, sqlstate);
       },
+      // Not while the policy's learning period runs: then every new shape is to be learned.
+      settled: (text) => !this.learning(this.policy(server), Date.now()) && inspector.settled?.({ role, application: app, text }) === true,
       ...(source.onStopped ? { stopped: source.onStopped } : {}),
     });
   }

@@ -22,6 +22,13 @@ export interface SqlFinding {
 /** The SQL-injection detector, one per server. */
 export interface SqlInspector {
   inspect(input: SqlInput): SqlFinding | null;
+  /**
+   * After `inspect` found nothing in `text`: the same holds for every statement of its shape (the
+   * text with other literal values) from (role, application) for as long as what is learned
+   * stays: its shape has no injection pattern, and it is a learned shape of theirs or nothing is
+   * learned for them. Such statements may go uninspected (the native relay's quiet statements).
+   */
+  settled?(input: { readonly role: string; readonly application: string; readonly text: string }): boolean;
   /** A verdict without side effects (`threat sql-check`). */
   check(text: string, scope: { application: string | null; role: string | null; learned: boolean }): SqlCheckResult;
 }

@@ -11,6 +11,8 @@ export interface SqlWatchSink {
   error(sqlstate: string, lastText: string): void;
   /** The watch can no longer follow the session (framing error, or the sink threw). */
   stopped?(reason: string): void;
+  /** After statement(text): every statement of its shape would be judged alike (SqlInspector.settled). */
+  settled?(text: string): boolean;
 }
 
 const MAX_TEXT = 64 * 1024;
@@ -21,13 +23,23 @@ const DECODE: DecodeNeeds = Object.freeze({ maxStatementBytes: MAX_TEXT });
 export class SqlWatch implements SessionConsumer {
   readonly decode = DECODE;
   private lastText = '';
+  private lastSettled = false;
 
   constructor(private readonly sink: SqlWatchSink) {}
 
   frontend(e: FrontendEvent): void {
+    this.lastSettled = false;
     if (e.type !== 'query' && e.type !== 'parse') return;
     this.lastText = e.text;
     this.sink.statement(e.text);
+    if (e.type === 'query' && !e.truncated) this.lastSettled = this.sink.settled?.(e.text) === true;
+  }
+
+  /** The last Query was judged, and any Query of its shape would be judged alike: the relay may
+   * pass such Queries uninspected. A failed one is observed all the same (the relay hands it
+   * over with its error), so syntax-error bursts are still counted. */
+  quietable(): boolean {
+    return this.lastSettled;
   }
 
   backend(e: BackendEvent): void {

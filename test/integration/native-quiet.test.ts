@@ -20,16 +20,33 @@ let t: TestPlatform;
 const PASSWORD = 'Qu1et-Statements-Passw0rd!';
 const SERVER = 'nq1';
 const POOLED = 'nq2';
+const WATCHED = 'nq3';
 
 before(
   async () => {
     if (skip) return;
     t = await startTestPlatform({ relay: 'native' });
-    for (const name of [SERVER, POOLED]) {
+    for (const name of [SERVER, POOLED, WATCHED]) {
       const r = await t.cli(['server', 'create', name, '--admin-user', 'alice', '--admin-password', PASSWORD]);
       assert.equal(r.code, 0, r.stderr);
       await allowLoopback(t, name);
     }
+    // Threat protection on, no learning period: the SQL watch judges every shape by its rules.
+    const p = await t.cli([
+      'server',
+      'threat-protection',
+      'update',
+      '--server',
+      WATCHED,
+      '--state',
+      'Enabled',
+      '--learning-period-seconds',
+      '0',
+      '--auto-protection',
+      'Disabled',
+    ]);
+    assert.equal(p.code, 0, p.stderr);
+    await until('threat protection in force', async () => t.platform.threat.policy(WATCHED).state === 'Enabled', 10_000, 50);
     await new ServersRepo(t.platform.db).update(POOLED, { poolMode: 'session', poolSize: 1 });
     await t.platform.snapshots.requestReload();
     await until('session pooling in the snapshot', async () => t.platform.snapshots.snapshot.servers.get(POOLED)?.poolMode === 'session', 10_000, 50);
@@ -157,4 +174,45 @@ test('session pooling: quiet statements leave the pooled connection reusable and
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+});
+
+type Alert = { type: string; evidence: { applicationName?: string; statement?: string } };
+const alerts = async (type: string) => (await t.api<{ value: Alert[] }>('GET', `/servers/${WATCHED}/alerts?type=${type}`)).value;
+
+test('SQL watch on: a judged clean shape goes uninspected, an injection still raises its alert', { skip }, async () => {
+  const app = 'nq-watch';
+  const c = await client(app, WATCHED);
+  try {
+    await c.query('CREATE TABLE nq_items (id int, name text)');
+    await c.query("SELECT id FROM nq_items WHERE name = 'lamp'");
+    const count = await framed(() => c.query("SELECT id FROM nq_items WHERE name = 'desk'"));
+    assert.equal(count, 0, 'a clean shape judged once is not observed again');
+    // Another shape (the quote closed early): observed, judged, alerted.
+    await c.query("SELECT id FROM nq_items WHERE name = '' AND substr(current_user,1,1)='a'");
+  } finally {
+    await c.end();
+  }
+  const a = await until('the SqlInjection alert', async () => (await alerts('SqlInjection')).find((x) => x.evidence.applicationName === app), 10_000, 50);
+  assert.match(a.evidence.statement ?? '', /substr\(current_user/);
+});
+
+test('SQL watch on: syntax errors raised by a quiet statement are still counted (its failure is observed)', { skip }, async () => {
+  const app = 'nq-dynamic';
+  const c = await client(app, WATCHED);
+  try {
+    await c.query('CREATE FUNCTION nq_dyn(q text) RETURNS int LANGUAGE plpgsql AS $f$ BEGIN EXECUTE q; RETURN 1; END $f$');
+    assert.equal((await c.query("SELECT nq_dyn('SELECT 1')")).rows[0].nq_dyn, 1);
+    assert.equal(await framed(() => c.query("SELECT nq_dyn('SELECT 2')")), 0, 'quiet');
+    // The same shape, each failing with 42601 inside the function: a burst of syntax errors.
+    for (let i = 0; i < 12; i++) await assert.rejects(c.query(`SELECT nq_dyn('SELEC ${i}')`), (e: { code?: string }) => e.code === '42601');
+    assert.equal((await c.query("SELECT nq_dyn('SELECT 3')")).rows[0].nq_dyn, 1, 'the session goes on');
+  } finally {
+    await c.end();
+  }
+  await until(
+    'the SqlInjectionVulnerability alert',
+    async () => (await alerts('SqlInjectionVulnerability')).find((x) => x.evidence.applicationName === app),
+    10_000,
+    50,
+  );
 });

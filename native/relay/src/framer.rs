@@ -86,6 +86,18 @@ pub struct Fed {
     pub copy_in: Option<bool>,
     /// Client side: a quiet Query was passed on uncopied (its answer is the server's next).
     pub quieted: bool,
+    /// Server side: the answer to a quiet Query ended in this chunk.
+    pub quiet_end: Option<QuietEnd>,
+}
+
+/// How the answer to a quiet Query ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuietEnd {
+    /// Its ReadyForQuery, every message of it dropped.
+    Answered,
+    /// An ErrorResponse: from it on the answer is observed (the relay hands JavaScript the Query
+    /// first, so that the statement audit and the SQL watch see the failure as they would have).
+    Failed,
 }
 
 /// A chunk's observe buffer.
@@ -139,6 +151,9 @@ pub struct Framer {
     quiet_answer: bool,
     dropping: bool,
     quieted: bool,
+    /// Client side: the last quiet Query's bytes (taken by the relay).
+    quiet_query: Vec<u8>,
+    quiet_end: Option<QuietEnd>,
 }
 
 impl Framer {
@@ -172,6 +187,8 @@ impl Framer {
             quiet_answer: false,
             dropping: false,
             quieted: false,
+            quiet_query: Vec::new(),
+            quiet_end: None,
         }
     }
 
@@ -195,6 +212,11 @@ impl Framer {
     /// Server side: the server's next messages, up to its ReadyForQuery, answer a quiet Query.
     pub fn begin_quiet_answer(&mut self) {
         self.quiet_answer = true;
+    }
+
+    /// Client side: the last quiet Query (whole message), for an answer that failed.
+    pub fn take_quiet_query(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.quiet_query)
     }
 
     /// At a message boundary: every byte fed so far belongs to a whole message.
@@ -245,6 +267,7 @@ impl Framer {
         let mut fed = Fed::default();
         self.copy_change = None;
         self.quieted = false;
+        self.quiet_end = None;
         let mut i = 0;
         while i < data.len() {
             if self.hdr_len < 5 {
@@ -289,6 +312,7 @@ impl Framer {
         self.offset += data.len() as u64;
         fed.copy_in = self.copy_change;
         fed.quieted = self.quieted;
+        fed.quiet_end = self.quiet_end;
         Ok(fed)
     }
 
@@ -338,6 +362,10 @@ impl Framer {
             }
             self.open = !sync;
         }
+        if self.quiet_answer && code == b'E' {
+            self.quiet_answer = false;
+            self.quiet_end = Some(QuietEnd::Failed);
+        }
         self.dropping = self.quiet_answer;
         self.skipping =
             !self.dropping && (code == b'd' || (self.side == Side::Server && code == b'D'));
@@ -363,7 +391,10 @@ impl Framer {
         self.hdr_len = 0;
         if self.side == Side::Server && code == b'Z' {
             self.sync_points += 1;
-            self.quiet_answer = false;
+            if self.quiet_answer {
+                self.quiet_answer = false;
+                self.quiet_end = Some(QuietEnd::Answered);
+            }
         }
         if self.dropping {
             self.dropping = false;
@@ -404,7 +435,7 @@ impl Framer {
             return false;
         };
         if set.contains(&key) {
-            self.out.truncate(self.copy_start);
+            self.quiet_query = self.out.split_off(self.copy_start);
             self.quieted = true;
             return true;
         }

@@ -144,3 +144,32 @@ fn a_copy_answer_to_a_quiet_query_fails_closed() {
         .to_string()
         .contains("a copy response (type 0x47) to a statement the audit skipped"));
 }
+
+#[test]
+fn a_quiet_answer_ends_at_its_ready_or_is_observed_from_its_error() {
+    let set = Arc::new(QuietSet::default());
+    set.insert(key_of("SELECT 100 / 0"));
+    let mut c = client(&set);
+    let q = query("SELECT 123 / 0");
+    assert!(c.feed(&q).unwrap().quieted);
+    assert_eq!(c.take_quiet_query(), q, "the relay keeps the quiet Query");
+    assert!(c.take_quiet_query().is_empty());
+
+    let mut s = Framer::new(Side::Server, true);
+    s.begin_quiet_answer();
+    let error = msg(b'E', b"SERROR\0C22012\0Mdivision by zero\0\0");
+    let z = msg(b'Z', b"I");
+    let fed = s.feed(&[error.clone(), z.clone()].concat()).unwrap();
+    assert_eq!(fed.quiet_end, Some(QuietEnd::Failed));
+    assert_eq!(s.take_observed().unwrap().buf, [error, z].concat());
+
+    let mut s = Framer::new(Side::Server, true);
+    s.begin_quiet_answer();
+    let a = answer(1);
+    assert_eq!(s.feed(&a[..a.len() - 6]).unwrap().quiet_end, None);
+    assert_eq!(
+        s.feed(&a[a.len() - 6..]).unwrap().quiet_end,
+        Some(QuietEnd::Answered)
+    );
+    assert!(s.take_observed().is_none());
+}

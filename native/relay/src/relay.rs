@@ -3,13 +3,14 @@
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use crate::conn::{is_eof, Closed, Cmd, Event, Host, BUFFER};
-use crate::framer::{Framer, Side};
+use crate::framer::{Framer, QuietEnd, Side};
 use crate::quiet::QuietSet;
 use crate::stream::{Client, Server};
 
@@ -81,8 +82,18 @@ struct Flags {
     readys: AtomicU64,
     /// The client framer passed on a quiet Query: the server framer drops its answer.
     quiet: AtomicBool,
+    /// From a quiet Query until its answer ends: what the client sends meanwhile is observed
+    /// after that answer (`withheld`), so that JavaScript still sees every message in the order
+    /// the server answers them, and the Query itself (`quiet_query`) if its answer fails.
+    quiet_pending: AtomicBool,
+    withheld: Mutex<Vec<u8>>,
+    quiet_query: Mutex<Vec<u8>>,
     from_client: AtomicU64,
     to_client: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// How a direction stopped.
@@ -133,18 +144,24 @@ impl C2s<'_> {
         if fed.quieted {
             // Before the Query reaches the server: its answer is the server's next message.
             self.flags.quiet.store(true, Relaxed);
+            self.flags.quiet_pending.store(true, Relaxed);
+            *lock(&self.flags.quiet_query) = self.framer.take_quiet_query();
         }
         let (end, stop) = match fed.terminate_at {
             Some(x) if self.pooled => (x, true),
             _ => (data.len(), false),
         };
         if let Some(o) = self.framer.take_observed() {
-            self.host.emit(Event::Observe {
-                id: self.id,
-                client: Some(o.buf),
-                server: None,
-                hold: false,
-            });
+            if self.flags.quiet_pending.load(Relaxed) {
+                lock(&self.flags.withheld).extend_from_slice(&o.buf);
+            } else {
+                self.host.emit(Event::Observe {
+                    id: self.id,
+                    client: Some(o.buf),
+                    server: None,
+                    hold: false,
+                });
+            }
         }
         if end > 0 {
             self.flags.server_ready.store(false, Relaxed);
@@ -216,6 +233,22 @@ impl S2c<'_> {
             self.flags.copy_in.store(on, Relaxed);
         }
         self.flags.readys.store(f.sync_points(), Relaxed);
+        // The answer to a quiet Query ended: what the client sent meanwhile is observed now,
+        // after the Query itself when the answer failed (its failure is observed).
+        let mut client = None;
+        if let Some(end) = fed.quiet_end {
+            self.flags.quiet_pending.store(false, Relaxed);
+            let query = std::mem::take(&mut *lock(&self.flags.quiet_query));
+            let mut c = if end == QuietEnd::Failed {
+                query
+            } else {
+                Vec::new()
+            };
+            c.append(&mut lock(&self.flags.withheld));
+            if !c.is_empty() {
+                client = Some(c);
+            }
+        }
         let ready = f.at_boundary() && f.last_type() == b'Z' && f.ready_status() == b'I';
         self.flags.server_ready.store(ready, Relaxed);
         if let Some(o) = f.take_observed() {
@@ -225,7 +258,7 @@ impl S2c<'_> {
             }
             self.host.emit(Event::Observe {
                 id: self.id,
-                client: None,
+                client: client.take(),
                 server: Some(o.buf),
                 hold,
             });
@@ -234,6 +267,14 @@ impl S2c<'_> {
                 let _ = self.released.recv().await;
                 self.flags.holding.store(false, Relaxed);
             }
+        }
+        if client.is_some() {
+            self.host.emit(Event::Observe {
+                id: self.id,
+                client,
+                server: None,
+                hold: false,
+            });
         }
         self.flags.writing.store(true, Relaxed);
         self.w.write_all(data).await.map_err(DirEnd::WriteError)?;
@@ -371,6 +412,17 @@ pub(crate) async fn relay(
             }
         }
     };
+    // Client messages withheld behind a quiet Query whose answer never came: observed now (on
+    // the JavaScript relay they would be reported unanswered, 'unknown').
+    let withheld = std::mem::take(&mut *lock(&flags.withheld));
+    if !withheld.is_empty() {
+        host.emit(Event::Observe {
+            id,
+            client: Some(withheld),
+            server: None,
+            hold: false,
+        });
+    }
     let from_client = flags.from_client.load(Relaxed);
     let mut to_client = flags.to_client.load(Relaxed);
     let client_writable = !flags.writing.load(Relaxed) && flags.client_at_boundary.load(Relaxed);

@@ -87,6 +87,12 @@ export class NativeRelayHost {
     this.quietDrops.register(config, set);
     return set;
   }
+
+  /** A quiet set of one session's own (the SQL watch's verdicts are per role and application). */
+  sessionQuietSet(): { readonly set: number; drop(): void } {
+    const set = this.addon.quietSet();
+    return { set, drop: () => this.addon.dropQuietSet(set) };
+  }
 }
 
 let loaded: { host: NativeRelayHost } | { host: null; reason: string } | undefined;

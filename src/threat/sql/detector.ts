@@ -69,6 +69,13 @@ export class SqlInjectionDetector implements SqlInspector {
     return from ? this.finding(entry, learnedVerdict(from)) : null;
   }
 
+  settled(input: { readonly role: string; readonly application: string; readonly text: string }): boolean {
+    if (input.text.length > MAX_TEXT) return false;
+    const entry = this.entry(input.text);
+    if (entry.rules === null || entry.rules.shapes.length) return false;
+    return this.learned.has(input.role, input.application, entry.fingerprint) || !this.learned.knows(input.role, input.application);
+  }
+
   /** The verdict on a statement without side effects: no learning, no alert. With `application`
    * (and `role`), against the learned shapes of that application (any role when role is null);
    * with neither, the rules alone. */

@@ -10,6 +10,7 @@ import { Classifier, isAudited, parseClassList } from '../../../src/audit/classi
 import { StatementAuditConsumer, type StatementEvent } from '../../../src/audit/tap/index.js';
 import { SessionObserver } from '../../../src/pgwire/observer/index.js';
 import { SqlWatch } from '../../../src/threat/sql-watch.js';
+import { SqlInjectionDetector } from '../../../src/threat/sql/detector.js';
 import * as w from './classify/wire.js';
 
 const KEY = Buffer.from('0123456789abcdef');
@@ -23,7 +24,7 @@ function keyRecord(key: Buffer = KEY): Buffer {
   return r;
 }
 
-function setup(classes = 'ROLE,DDL', withWatch = false) {
+function setup(classes = 'ROLE,DDL', withWatch = false, settled?: (text: string) => boolean) {
   const parsed = parseClassList(classes);
   assert.ok('classes' in parsed);
   const statements: StatementEvent[] = [];
@@ -35,7 +36,10 @@ function setup(classes = 'ROLE,DDL', withWatch = false) {
     onError: (r) => errors.push(r),
   });
   const seen: string[] = [];
-  const consumers = [audit, ...(withWatch ? [new SqlWatch({ statement: (text) => seen.push(text), error: () => undefined })] : [])];
+  const consumers = [
+    audit,
+    ...(withWatch ? [new SqlWatch({ statement: (text) => seen.push(text), error: () => undefined, ...(settled ? { settled } : {}) })] : []),
+  ];
   const quiet: Buffer[] = [];
   const observer = new SessionObserver(consumers, { skipRecords: true, onQuiet: (k) => quiet.push(k) });
   /** One keyed Query and its answer, as the addon observes them. */
@@ -94,6 +98,31 @@ describe('quiet statements: which keyed Queries come back as quiet', () => {
     s.run('SELECT 1');
     assert.deepEqual(s.quiet, []);
     assert.deepEqual(s.seen, ['SELECT 1']);
+  });
+
+  it('the SQL watch says quiet only for a shape its detector judged for good', () => {
+    const detector = new SqlInjectionDetector({ cacheEntries: 100 });
+    const s = setup('ROLE,DDL', true, (text) => detector.settled({ role: 'app', application: 'web', text }));
+    s.run("SELECT id FROM items WHERE name = 'lamp'");
+    // An injection pattern is never settled: every statement of it is judged.
+    s.run("SELECT id FROM items WHERE name = '' OR '1'='1'");
+    // Both consumers must agree: the audit records a DDL.
+    s.run('CREATE TABLE quiet_t (a int)', w.cat(w.commandComplete('CREATE TABLE'), w.ready()));
+    assert.equal(s.quiet.length, 1);
+    assert.equal(s.seen.length, 3, 'the watch saw every statement it was given');
+  });
+
+  it('detector: settled for a clean shape when nothing is learned, or when the shape is a learned one', () => {
+    const d = new SqlInjectionDetector({ cacheEntries: 100 });
+    const scope = { role: 'app', application: 'web' };
+    assert.equal(d.settled({ ...scope, text: 'SELECT 1 FROM t WHERE a = 5' }), true);
+    assert.equal(d.settled({ ...scope, text: "SELECT 1 FROM t WHERE a = '' OR 1=1 --'" }), false);
+    assert.equal(d.settled({ ...scope, text: 'SELEC 1' }), false, 'does not parse');
+    // The application's shapes are learned: only its learned shapes are settled.
+    d.inspect({ ...scope, text: 'SELECT a FROM t WHERE id = 1', timeMs: 0, learn: true });
+    assert.equal(d.settled({ ...scope, text: 'SELECT a FROM t WHERE id = 2' }), true);
+    assert.equal(d.settled({ ...scope, text: 'SELECT b FROM t WHERE id = 2' }), false, 'not a learned shape: judged each time');
+    assert.equal(d.settled({ role: 'other', application: 'web', text: 'SELECT b FROM t WHERE id = 2' }), true, 'nothing learned for that role');
   });
 
   it('a key goes with the Query right after it only; a Query without a key is never quiet', () => {

@@ -58,7 +58,9 @@ export function readObserve(buf: Buffer): { types: string[]; runs: { code: strin
   let i = 0;
   while (i < buf.length) {
     const len = buf.readInt32BE(i + 1);
-    if (buf[i] === 0) {
+    if (buf[i] === 0 && len === 24) {
+      types.push('key');
+    } else if (buf[i] === 0) {
       assert.equal(len, 16);
       runs.push({ code: String.fromCharCode(buf.readInt32BE(i + 5)), count: buf.readInt32BE(i + 9), bytes: buf.readInt32BE(i + 13) });
     } else types.push(String.fromCharCode(buf[i]));
@@ -210,7 +212,7 @@ export async function adoptPlain(): Promise<{ client: net.Socket; reader: Reader
 
 // ---- The fake server -----------------------------------------------------------------------
 
-/** Answers a few queries, enough to relay: 'rows N', 'big N', 'gone', 'fatal', 'half', 'garbage', 'copy'. */
+/** Answers a few queries, enough to relay: 'rows N', 'big N', 'gone', 'fatal', 'error N', 'half', 'garbage', 'copy'. */
 export function fakeServer(file: string | number): net.Server {
   const server = net.createServer((s) => {
     let buf: Buffer = Buffer.alloc(0);
@@ -251,6 +253,8 @@ export function fakeServer(file: string | number): net.Server {
           // A DataRow's first half: the stream is mid-message until the rest comes.
           const row = dataRow('half a row');
           s.write(Buffer.concat([msg('T', 'desc'), row.subarray(0, 7)]));
+        } else if (cmd === 'error') {
+          s.write(Buffer.concat([errorResponse('ERROR', `error ${arg}`), ready()]));
         } else if (cmd === 'garbage') {
           s.write(Buffer.from([0x43, 0, 0, 0, 1, 0x41]));
         } else {
