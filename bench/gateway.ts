@@ -64,6 +64,8 @@ const { values: flags } = parseArgs({
     legs: { type: 'string' },
     /** Persistent-connection runs only (no -C runs): a quicker data-path A/B or profile. */
     'no-connect': { type: 'boolean', default: false },
+    /** The -C runs only (no persistent runs): a quicker connect-path A/B or profile. */
+    'only-connect': { type: 'boolean', default: false },
     /** A node option for the platform child (repeatable), e.g. --node-arg=--trace-deopt. */
     'node-arg': { type: 'string', multiple: true, default: [] },
     /** No `gateway-session` leg (persistent runs in session pooling) even when the API has pools. */
@@ -122,7 +124,11 @@ const ALL_PHASES: Phase[] = [
   phase('perConnection', 'select-only -C, 8 clients', 8, 8, true, Number(flags['connect-seconds']), 2),
   phase('perConnectionOne', 'select-only -C, 1 client', 1, 1, true, 6, 2),
 ];
-const PHASES = flags['no-connect'] ? ALL_PHASES.filter((p) => !p.run.connectEach) : ALL_PHASES;
+const PHASES = flags['no-connect']
+  ? ALL_PHASES.filter((p) => !p.run.connectEach)
+  : flags['only-connect']
+    ? ALL_PHASES.filter((p) => p.run.connectEach)
+    : ALL_PHASES;
 
 const results = new GatewayResults(
   PHASES,

@@ -178,12 +178,32 @@ async function pooledLogin(g: GatewayContext, start: LoginStart, a: Admission, p
       method: proof.method,
       server: side,
       // The client's own application_name, not the one the pooled backend reports.
-      greeting: [...new Map(parameters).set(APPLICATION_NAME, a.forward.get(APPLICATION_NAME) ?? '')].map(([name, value]) => parameterStatus(name, value)),
+      greeting: [poolGreeting(parameters, a.forward.get(APPLICATION_NAME) ?? '')],
       readyForQuery: readyForQuery('I'),
       key,
       preamble: proof.preamble,
     },
   };
+}
+
+/** Pool greetings by their parameters and application_name (one server's pools greet every
+ * client alike): built once, not ~15 ParameterStatus messages per login. Bounded; emptied when full. */
+const greetings = new Map<string, Buffer>();
+const GREETINGS_MAX = 256;
+
+/** The ParameterStatus messages of a pooled login, one buffer: `parameters` in their order with
+ * application_name set to the client's (in its place, or last). */
+export function poolGreeting(parameters: ReadonlyMap<string, string>, applicationName: string): Buffer {
+  // Names and values are C strings (no NUL), so NUL separates them unambiguously.
+  let key = applicationName;
+  for (const [name, value] of parameters) key += `\0${name}\0${value}`;
+  let greeting = greetings.get(key);
+  if (!greeting) {
+    greeting = Buffer.concat([...new Map(parameters).set(APPLICATION_NAME, applicationName)].map(([name, value]) => parameterStatus(name, value)));
+    if (greetings.size >= GREETINGS_MAX) greetings.clear();
+    greetings.set(key, greeting);
+  }
+  return greeting;
 }
 
 /** The client proves who it is: a token for a principal's role, else SCRAM. */

@@ -91,11 +91,18 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
   if (audit) consumers.push(audit);
   if (watch) consumers.push(watch);
   const hold = audit && g.audit.strict ? () => g.audit.pendingDurable() : undefined;
-  const onHandle = (handle: RelayHandle) => (session.handle = handle);
   let ended = false;
+  // An ended session keeps no handle: the index holds the session for minutes (pgAudit lines
+  // are joined to it), and a handle would keep the whole relay (sockets, observer, audit tap)
+  // alive with it, each new connection adding to the heap every garbage collection marks.
+  const keepHandle = (handle: RelayHandle) => {
+    if (!ended) session.handle = handle;
+  };
+  const onHandle = keepHandle;
   const onEnd = (stats: RelayStats) => {
     if (ended) return;
     ended = true;
+    session.handle = null;
     g.activeSessions.delete(session);
     if (side.kind !== 'transaction') g.sessionIndex.closed(session);
     if (side.kind !== 'direct') side.lender.end();
@@ -143,7 +150,7 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
       // PostgreSQL closes on a bad message length).
       const stopped = audit ? TAP_STOPPED : watch ? WATCH_STOPPED : null;
       const clientFramingError = stopped ? errorResponse({ severity: 'FATAL', ...stopped }) : Buffer.alloc(0);
-      session.handle = nativeRelay({
+      const handle = nativeRelay({
         client,
         server,
         clientRest: s.clientRest,
@@ -159,9 +166,10 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
           onEnd(stats);
         },
       });
+      keepHandle(handle);
       return;
     }
-    session.handle = relay({
+    const handle = relay({
       client,
       server,
       clientRest: s.clientRest,
@@ -172,6 +180,7 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
       ...(pooled ? { pooled } : {}),
       onEnd,
     });
+    keepHandle(handle);
     return;
   }
 
@@ -190,7 +199,7 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
       onEnd,
     });
     side.holder.current = () => tx.current();
-    session.handle = tx;
+    keepHandle(tx);
   } catch (err) {
     g.log.error({ err, connId: s.conn.connId }, 'transaction-mode session could not start');
     s.client.end(errorResponse({ severity: 'FATAL', sqlstate: 'XX000', message: 'transaction pooling is not available' }));

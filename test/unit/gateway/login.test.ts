@@ -1,9 +1,9 @@
 // Step 8 without a server: the refusals that come before any server is contacted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { authenticate, type LoginStart } from '../../../src/gateway/login.js';
+import { authenticate, poolGreeting, type LoginStart } from '../../../src/gateway/login.js';
 import { Wire } from '../../../src/gateway/wire.js';
-import { saslInitialResponse, saslResponse } from '../../../src/pgwire/index.js';
+import { parameterStatus, saslInitialResponse, saslResponse } from '../../../src/pgwire/index.js';
 import type { GatewayContext } from '../../../src/gateway/context.js';
 import type { Facts } from '../../../src/gateway/report.js';
 import type { VerifierLookup } from '../../../src/gateway/verifier-cache.js';
@@ -74,4 +74,43 @@ test('an unknown role: a mock SCRAM exchange, then the wrong-password error; the
   assert.equal(v.reason, 'role does not exist');
   assert.equal(v.event, 'auth.failed');
   assert.deepEqual(failed, ['1/nobody']);
+});
+
+test('pool greeting: the parameters in order, application_name the client’s (in its place, else last), the same bytes as message by message', () => {
+  const params = new Map([
+    ['server_version', '15.20'],
+    ['application_name', 'pgbench'],
+    ['TimeZone', 'UTC'],
+  ]);
+  const byMessage = (entries: [string, string][]) => Buffer.concat(entries.map(([n, v]) => parameterStatus(n, v)));
+  const expected = byMessage([
+    ['server_version', '15.20'],
+    ['application_name', 'psql'],
+    ['TimeZone', 'UTC'],
+  ]);
+  assert.deepEqual(poolGreeting(params, 'psql'), expected);
+  assert.deepEqual(poolGreeting(params, 'psql'), expected, 'again, from the cache');
+  assert.deepEqual(poolGreeting(params, ''), byMessage([...new Map(params).set('application_name', '')]));
+  // No application_name among the parameters: the client's comes last.
+  const without = new Map([['server_version', '15.20']]);
+  assert.deepEqual(
+    poolGreeting(without, 'app'),
+    byMessage([
+      ['server_version', '15.20'],
+      ['application_name', 'app'],
+    ]),
+  );
+  // A parameter changed in place (a ParameterStatus read at a reset): a new greeting, not the cached one.
+  params.set('TimeZone', 'Europe/Paris');
+  assert.deepEqual(
+    poolGreeting(params, 'psql'),
+    byMessage([
+      ['server_version', '15.20'],
+      ['application_name', 'psql'],
+      ['TimeZone', 'Europe/Paris'],
+    ]),
+  );
+  // Values that would run together without a separator stay apart.
+  assert.notDeepEqual(poolGreeting(new Map([['a', 'bc']]), 'x'), poolGreeting(new Map([['ab', 'c']]), 'x'));
+  assert.equal(params.get('application_name'), 'pgbench', "the pool's parameters are not changed");
 });
