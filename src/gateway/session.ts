@@ -98,7 +98,6 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
   const keepHandle = (handle: RelayHandle) => {
     if (!ended) session.handle = handle;
   };
-  const onHandle = keepHandle;
   const onEnd = (stats: RelayStats) => {
     if (ended) return;
     ended = true;
@@ -159,7 +158,7 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
         clientFramingError,
         quietSet,
         ...(hold ? { hold } : {}),
-        onHandle,
+        onHandle: keepHandle,
         ...(pooled ? { pooled } : {}),
         onEnd: (stats) => {
           quiet.drop();
@@ -176,7 +175,7 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
       serverRest,
       observer: new SessionObserver(consumers),
       hold,
-      onHandle,
+      onHandle: keepHandle,
       ...(pooled ? { pooled } : {}),
       onEnd,
     });
@@ -193,7 +192,7 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
       observer: new SessionObserver(consumers),
       applicationName: s.applicationName ?? '',
       ...(hold ? { hold } : {}),
-      onHandle,
+      onHandle: keepHandle,
       onLend: (conn) => g.sessionIndex.lent(session, conn.processId),
       onReturn: (conn) => g.sessionIndex.returned(session, conn.processId),
       onEnd,
