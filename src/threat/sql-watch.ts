@@ -32,7 +32,7 @@ export class SqlWatch implements SessionConsumer {
     if (e.type !== 'query' && e.type !== 'parse') return;
     this.lastText = e.text;
     this.sink.statement(e.text);
-    if (e.type === 'query' && !e.truncated) this.lastSettled = this.sink.settled?.(e.text) === true;
+    if (!e.truncated) this.lastSettled = this.sink.settled?.(e.text) === true;
   }
 
   /** The last Query was judged, and any Query of its shape would be judged alike: the relay may

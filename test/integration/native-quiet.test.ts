@@ -7,8 +7,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type pg from 'pg';
+import postgres from 'postgres';
 import { allowLoopback, auditEvents, setAuditClasses, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
-import { gatewayClient } from '../helpers/clients.js';
+import { gatewayClient, gatewayPort } from '../helpers/clients.js';
 import { loadRelayAddon } from '../../src/gateway/native/addon.js';
 import { framingCounters } from '../../src/pgwire/observer/index.js';
 import { ServersRepo } from '../../src/catalog/servers-repo.js';
@@ -130,6 +131,62 @@ test('audited statements around quiet ones are recorded exactly, with the right 
   );
 });
 
+test('extended protocol: node-postgres parameterized statements (unnamed groups) go unobserved once known', { skip }, async () => {
+  const c = await client('nq-params');
+  try {
+    const first = await framed(async () => assert.equal((await c.query('SELECT $1::int + 1 AS n', [41])).rows[0].n, 42));
+    assert.ok(first >= 8, `the first group of its shape is observed: ${first}`);
+    for (const v of [1, 2, 3]) {
+      const count = await framed(async () => assert.equal((await c.query('SELECT $1::int + 1 AS n', [v])).rows[0].n, v + 1));
+      assert.equal(count, 0, `SELECT $1 + 1 with ${v}: nothing observed`);
+    }
+    // A failing one: the client gets PostgreSQL's error, the session goes on.
+    await assert.rejects(c.query('SELECT 10 / $1::int AS z', [0]), (e: { code?: string }) => e.code === '22012');
+    await assert.rejects(c.query('SELECT 10 / $1::int AS z', [0]), (e: { code?: string }) => e.code === '22012');
+    assert.equal((await c.query('SELECT 10 / $1::int AS z', [5])).rows[0].z, 2);
+    assert.equal((await c.query('SELECT $1::int + 1 AS n', [7])).rows[0].n, 8);
+  } finally {
+    await c.end();
+  }
+});
+
+test('extended protocol: postgres.js named statements (Bind/Execute groups) go unobserved once known', { skip }, async () => {
+  const sql = postgres({
+    host: '127.0.0.1',
+    port: gatewayPort(t),
+    username: `alice@${SERVER}`,
+    password: PASSWORD,
+    database: 'postgres',
+    ssl: { rejectUnauthorized: false },
+    max: 1,
+    connection: { application_name: 'nq-postgresjs' },
+  });
+  try {
+    assert.equal((await sql`SELECT ${1}::int * 3 AS n`)[0]!.n, 3);
+    assert.equal((await sql`SELECT ${2}::int * 3 AS n`)[0]!.n, 6);
+    for (const v of [3, 4]) {
+      const count = await framed(async () => assert.equal((await sql`SELECT ${v}::int * 3 AS n`)[0]!.n, v * 3));
+      assert.equal(count, 0, `named statement with ${v}: nothing observed`);
+    }
+    // A DDL through the same client is recorded (postgres.js sends it extended too).
+    await sql`CREATE TABLE nq_pjs (a int)`;
+    await sql`DROP TABLE nq_pjs`;
+  } finally {
+    await sql.end();
+  }
+  const got = await until('the DDL records', async () => {
+    const s = statements('nq-postgresjs');
+    return s.length >= 2 && s;
+  });
+  assert.deepEqual(
+    got.map((s) => [s.commandTag, s.outcome]),
+    [
+      ['CREATE TABLE', 'success'],
+      ['DROP TABLE', 'success'],
+    ],
+  );
+});
+
 test('changed audit classes take effect for the next session: its SELECTs are recorded again', { skip }, async () => {
   const c0 = await client('nq-before');
   await c0.query('SELECT 200 AS a');
@@ -140,16 +197,17 @@ test('changed audit classes take effect for the next session: its SELECTs are re
   const c = await client(app);
   try {
     for (const n of [202, 203, 204]) await c.query(`SELECT ${n} AS a`);
+    for (const n of [1, 2]) await c.query('SELECT $1::int AS p', [n]);
   } finally {
     await c.end();
   }
   const got = await until('the SELECTs in the audit log', async () => {
     const s = statements(app).filter((e) => e.commandTag === 'SELECT');
-    return s.length >= 3 && s;
+    return s.length >= 5 && s;
   });
   assert.deepEqual(
     got.map((s) => s.text),
-    ['SELECT 202 AS a', 'SELECT 203 AS a', 'SELECT 204 AS a'],
+    ['SELECT 202 AS a', 'SELECT 203 AS a', 'SELECT 204 AS a', 'SELECT $1::int AS p', 'SELECT $1::int AS p'],
   );
   assert.deepEqual(statements('nq-before'), []);
   await setAuditClasses(t, SERVER, ['ROLE', 'DDL']);

@@ -13,18 +13,13 @@
 //! message is counted in the chunk where its last byte is; a copied message is delivered in the
 //! chunk where its last byte is (its first bytes wait here, copied once).
 //!
-//! Quiet statements (quiet.rs), client side with a quiet set: a Query sent when every message
-//! before it has been answered (as many ReadyForQuery as Query, Sync and FunctionCall, and no
-//! extended-protocol message since the last of them) has its shape key computed. A known quiet
-//! shape is passed on without being copied, and the server side then drops its answer (up to
-//! and including its ReadyForQuery) from the observe buffer; any other keyed Query is preceded by
-//! a key record `0x00, Int32 24, Int32 'k', 16 bytes` that JavaScript may answer with `quiet`.
+//! Quiet statements (quiet.rs): the client side's decisions are quiet_client.rs's, fed one
+//! message at a time; the server side drops the answer to a quiet statement (up to and including
+//! its ReadyForQuery) from the observe buffer, or observes it from its ErrorResponse on.
 //!
 //! Nothing here panics on any input: lengths are checked before use, indexes stay in bounds.
-use std::fmt;
-use std::sync::Arc;
 
-use crate::quiet::{shape_key, QuietSet, MAX_KEYED};
+use crate::quiet_client::ClientQuiet;
 
 /// The largest length field accepted (PostgreSQL's own limit for a message is 1 GiB).
 pub const MAX_LENGTH: u32 = 1 << 30;
@@ -37,44 +32,6 @@ pub enum Side {
     Server,
 }
 
-/// A header that is not a PostgreSQL message: the stream cannot be followed any further.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FrameError {
-    /// Offset of the message's type byte in the direction's stream.
-    pub offset: u64,
-    pub msg_type: u8,
-    pub length: i32,
-    /// A well-formed client message the server would not take in COPY FROM STDIN (see
-    /// `Framer::set_copy_in`), rather than a bad length.
-    pub during_copy: bool,
-    /// A copy response to a quiet statement (which JavaScript never marks quiet: a bug).
-    pub in_quiet: bool,
-}
-
-impl fmt::Display for FrameError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.in_quiet {
-            return write!(
-                f,
-                "framing error: a copy response (type 0x{:02x}) to a statement the audit skipped at byte {}",
-                self.msg_type, self.offset
-            );
-        }
-        if self.during_copy {
-            return write!(
-                f,
-                "framing error: a message of type 0x{:02x} during COPY FROM STDIN at byte {}",
-                self.msg_type, self.offset
-            );
-        }
-        write!(
-            f,
-            "framing error: message type 0x{:02x} with length {} at byte {}",
-            self.msg_type, self.length, self.offset
-        )
-    }
-}
-
 /// What one chunk held that the relay acts on at once.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Fed {
@@ -84,8 +41,10 @@ pub struct Fed {
     /// (Some(false): CommandComplete, ErrorResponse, ReadyForQuery) the server's reading of the
     /// client's messages in copy mode; the last of them in the chunk.
     pub copy_in: Option<bool>,
-    /// Client side: a quiet Query was passed on uncopied (its answer is the server's next).
+    /// Client side: a quiet statement was passed on uncopied (its answer is the server's next).
     pub quieted: bool,
+    /// Client side: a held extended-protocol group was released into the observe buffer.
+    pub released: bool,
     /// Server side: the answer to a quiet Query ended in this chunk.
     pub quiet_end: Option<QuietEnd>,
 }
@@ -136,23 +95,13 @@ pub struct Framer {
     copy_in: bool,
     /// Server side: the copy transition of the chunk being fed.
     copy_change: Option<bool>,
-    /// Client side: the quiet shapes of the session (observed sessions only).
-    quiet: Option<Arc<QuietSet>>,
-    /// Client side: Query, Sync and FunctionCall messages started (each gets a ReadyForQuery).
+    /// Client side of an observed session with a quiet set.
+    cq: Option<ClientQuiet>,
     /// Server side: ReadyForQuery messages finished.
     sync_points: u64,
-    /// Client side: ReadyForQuery messages the server sent, as the relay last said.
-    answered: u64,
-    /// Client side: a message other than Query, Sync or FunctionCall since the last of them.
-    open: bool,
-    /// Client side: the current message is a Query that may be keyed.
-    keyed: bool,
     /// Server side: the answer to a quiet Query is being dropped; `dropping`: the current message.
     quiet_answer: bool,
     dropping: bool,
-    quieted: bool,
-    /// Client side: the last quiet Query's bytes (taken by the relay).
-    quiet_query: Vec<u8>,
     quiet_end: Option<QuietEnd>,
 }
 
@@ -179,44 +128,12 @@ impl Framer {
             failed: None,
             copy_in: false,
             copy_change: None,
-            quiet: None,
+            cq: None,
             sync_points: 0,
-            answered: 0,
-            open: false,
-            keyed: false,
             quiet_answer: false,
             dropping: false,
-            quieted: false,
-            quiet_query: Vec::new(),
             quiet_end: None,
         }
-    }
-
-    /// Client side of an observed session: quiet statements of this set are not observed.
-    pub fn with_quiet(mut self, set: Option<Arc<QuietSet>>) -> Framer {
-        self.quiet = set.filter(|_| self.observe && self.side == Side::Client);
-        self
-    }
-
-    /// Client side: ReadyForQuery messages the server has sent (the server framer's
-    /// `sync_points`), before each chunk.
-    pub fn set_answered(&mut self, n: u64) {
-        self.answered = n;
-    }
-
-    /// Client side: Query, Sync and FunctionCall messages seen; server side: ReadyForQuery.
-    pub fn sync_points(&self) -> u64 {
-        self.sync_points
-    }
-
-    /// Server side: the server's next messages, up to its ReadyForQuery, answer a quiet Query.
-    pub fn begin_quiet_answer(&mut self) {
-        self.quiet_answer = true;
-    }
-
-    /// Client side: the last quiet Query (whole message), for an answer that failed.
-    pub fn take_quiet_query(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.quiet_query)
     }
 
     /// At a message boundary: every byte fed so far belongs to a whole message.
@@ -266,8 +183,11 @@ impl Framer {
         }
         let mut fed = Fed::default();
         self.copy_change = None;
-        self.quieted = false;
         self.quiet_end = None;
+        if let Some(cq) = self.cq.as_mut() {
+            cq.quieted = false;
+            cq.released = false;
+        }
         let mut i = 0;
         while i < data.len() {
             if self.hdr_len < 5 {
@@ -311,8 +231,11 @@ impl Framer {
         }
         self.offset += data.len() as u64;
         fed.copy_in = self.copy_change;
-        fed.quieted = self.quieted;
         fed.quiet_end = self.quiet_end;
+        if let Some(cq) = &self.cq {
+            fed.quieted = cq.quieted;
+            fed.released = cq.released;
+        }
         Ok(fed)
     }
 
@@ -351,16 +274,8 @@ impl Framer {
         if self.side == Side::Client && code == b'X' {
             self.terminate = true;
         }
-        if self.side == Side::Client && self.quiet.is_some() {
-            let sync = matches!(code, b'Q' | b'S' | b'F');
-            self.keyed = code == b'Q'
-                && !self.open
-                && self.sync_points == self.answered
-                && length as usize <= MAX_KEYED + 5;
-            if sync {
-                self.sync_points += 1;
-            }
-            self.open = !sync;
+        if let Some(cq) = self.cq.as_mut() {
+            cq.start(code, length, &mut self.out);
         }
         if self.quiet_answer && code == b'E' {
             self.quiet_answer = false;
@@ -401,11 +316,12 @@ impl Framer {
             self.body_read = 0;
             return;
         }
-        if self.keyed {
-            self.keyed = false;
-            if self.key_query() {
-                self.body_read = 0;
-                return;
+        if !self.skipping {
+            if let Some(cq) = self.cq.as_mut() {
+                if cq.finish(code, &mut self.out, self.copy_start) {
+                    self.body_read = 0;
+                    return;
+                }
             }
         }
         if self.observe {
@@ -425,27 +341,6 @@ impl Framer {
         }
         self.skipping = false;
         self.body_read = 0;
-    }
-
-    /// A whole keyed Query at `copy_start` in `out`: true when it is quiet (then it is taken
-    /// out again), else its key record goes before it.
-    fn key_query(&mut self) -> bool {
-        let Some(set) = &self.quiet else { return false };
-        let Some(key) = shape_key(&self.out[self.copy_start + 5..]) else {
-            return false;
-        };
-        if set.contains(&key) {
-            self.quiet_query = self.out.split_off(self.copy_start);
-            self.quieted = true;
-            return true;
-        }
-        let mut record = Vec::with_capacity(25);
-        record.push(0);
-        record.extend_from_slice(&24i32.to_be_bytes());
-        record.extend_from_slice(&i32::from(b'k').to_be_bytes());
-        record.extend_from_slice(&key);
-        self.out.splice(self.copy_start..self.copy_start, record);
-        false
     }
 
     fn flush_run(&mut self) {
@@ -485,8 +380,11 @@ impl Framer {
         } else {
             Vec::new()
         };
-        let buf = std::mem::replace(&mut self.out, tail);
+        let mut buf = std::mem::replace(&mut self.out, tail);
         self.copy_start = 0;
+        if let Some(cq) = self.cq.as_mut() {
+            buf = cq.prefix(buf);
+        }
         let copied = std::mem::replace(&mut self.copied, false);
         Some(Observed { buf, copied })
     }
@@ -505,6 +403,13 @@ pub fn records(buf: &[u8]) -> Vec<(u8, &[u8])> {
     }
     out
 }
+
+#[path = "framer_quiet.rs"]
+mod quiet_api;
+
+#[path = "framer_error.rs"]
+mod error;
+pub use error::FrameError;
 
 #[cfg(test)]
 #[path = "framer_tests.rs"]

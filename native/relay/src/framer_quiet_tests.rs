@@ -1,6 +1,9 @@
 //! The framer's quiet-statement tests (framer.rs, quiet.rs).
 use super::*;
-use crate::quiet::shape_key;
+use std::sync::Arc;
+
+use crate::quiet::{shape_key, QuietSet};
+use crate::quiet_client::UNNAMED_RECORD as UNNAMED;
 
 fn msg(code: u8, body: &[u8]) -> Vec<u8> {
     let mut m = vec![code];
@@ -30,7 +33,7 @@ fn key_record(text: &str) -> Vec<u8> {
 }
 
 fn client(set: &Arc<QuietSet>) -> Framer {
-    Framer::new(Side::Client, true).with_quiet(Some(set.clone()))
+    Framer::new(Side::Client, true).with_quiet(Some(set.clone()), true)
 }
 
 fn answer(rows: usize) -> Vec<u8> {
@@ -87,12 +90,18 @@ fn a_quiet_shape_and_its_answer_are_not_observed() {
             .unwrap()
             .quieted
     );
-    // A shape the set does not hold is observed, with its key.
+    // A shape the set does not hold is observed, with its key, after the unnamed record (the
+    // quiet Queries replaced the unnamed statement and portal unobserved).
     c.set_answered(2);
     c.feed(&query("DROP TABLE a")).unwrap();
     assert_eq!(
         c.take_observed().unwrap().buf,
-        [key_record("DROP TABLE a"), query("DROP TABLE a")].concat()
+        [
+            UNNAMED.to_vec(),
+            key_record("DROP TABLE a"),
+            query("DROP TABLE a")
+        ]
+        .concat()
     );
 }
 
@@ -107,14 +116,18 @@ fn only_a_query_sent_when_all_is_answered_is_keyed() {
     let q2 = query("SELECT 456");
     let fed = c.feed(&[q1.clone(), q2.clone()].concat()).unwrap();
     assert!(fed.quieted);
-    assert_eq!(c.take_observed().unwrap().buf, q2);
+    assert_eq!(c.take_observed().unwrap().buf, [&UNNAMED[..], &q2].concat());
 
     // After an extended-protocol message with no Sync yet: the server owes its answers first.
     let mut c = client(&set);
     let p = msg(b'P', b"\0select 1\0\0\0");
     let fed = c.feed(&[p.clone(), q1.clone()].concat()).unwrap();
     assert!(!fed.quieted);
-    assert_eq!(c.take_observed().unwrap().buf, [p, q1.clone()].concat());
+    // (A Parse is keyed too, and a group it started is released by the Query.)
+    assert_eq!(
+        c.take_observed().unwrap().buf,
+        [key_record("select 1"), p, q1.clone()].concat()
+    );
     // Sync answered: keyed again.
     let mut c = client(&set);
     c.feed(&[msg(b'P', b"\0select 1\0\0\0"), msg(b'S', b"")].concat())
@@ -172,4 +185,268 @@ fn a_quiet_answer_ends_at_its_ready_or_is_observed_from_its_error() {
         Some(QuietEnd::Answered)
     );
     assert!(s.take_observed().is_none());
+}
+
+fn cstring(s: &str) -> Vec<u8> {
+    [s.as_bytes(), &[0]].concat()
+}
+
+fn parse(name: &str, text: &str) -> Vec<u8> {
+    msg(b'P', &[cstring(name), cstring(text), vec![0, 0]].concat())
+}
+
+fn bind(statement: &str) -> Vec<u8> {
+    msg(
+        b'B',
+        &[cstring(""), cstring(statement), vec![0, 0, 0, 0, 0, 0]].concat(),
+    )
+}
+
+fn execute(max_rows: i32) -> Vec<u8> {
+    msg(
+        b'E',
+        &[cstring(""), max_rows.to_be_bytes().to_vec()].concat(),
+    )
+}
+
+fn describe() -> Vec<u8> {
+    msg(b'D', b"P\0")
+}
+
+fn sync() -> Vec<u8> {
+    msg(b'S', b"")
+}
+
+#[test]
+fn an_unnamed_extended_group_is_held_until_its_sync_then_quiet_or_observed() {
+    let set = Arc::new(QuietSet::default());
+    let text = "SELECT * FROM t WHERE id = $1";
+    let group = [parse("", text), bind(""), describe(), execute(0), sync()].concat();
+    let mut c = client(&set);
+    // Unknown shape: released whole at its Sync, the Parse after its key record.
+    let cut = parse("", text).len() + bind("").len() + 3;
+    let fed = c.feed(&group[..cut]).unwrap();
+    assert!(!fed.released && c.group_pending());
+    assert!(c.take_observed().is_none(), "held apart until its Sync");
+    let fed = c.feed(&group[cut..]).unwrap();
+    assert!(fed.released && !fed.quieted && !c.group_pending());
+    assert_eq!(
+        c.take_observed().unwrap().buf,
+        [key_record(text), group.clone()].concat()
+    );
+    // Known: the group goes unobserved; its bytes are kept for an answer that fails.
+    set.insert(key_of(text));
+    c.set_answered(1);
+    let fed = c.feed(&group).unwrap();
+    assert!(fed.quieted && !fed.released);
+    assert!(c.take_observed().is_none());
+    assert_eq!(
+        c.take_quiet_query(),
+        [key_record(text), group.clone()].concat()
+    );
+    // The next observed bytes start with the unnamed record.
+    c.set_answered(2);
+    c.feed(&query("SELECT 1 -- not keyed")).unwrap();
+    assert_eq!(
+        c.take_observed().unwrap().buf,
+        [&UNNAMED[..], &query("SELECT 1 -- not keyed")].concat()
+    );
+}
+
+#[test]
+fn a_bind_to_a_named_statement_is_quiet_when_its_parse_was_keyed_and_nothing_redefined_it() {
+    let set = Arc::new(QuietSet::default());
+    let text = "SELECT a FROM t WHERE id = $1";
+    set.insert(key_of(text));
+    let mut c = client(&set);
+    // postgres.js: Parse named, Describe, Sync (observed), then Bind/Execute/Sync.
+    let prepare = [parse("s1", text), msg(b'D', b"Ss1\0"), sync()].concat();
+    c.feed(&prepare).unwrap();
+    assert_eq!(
+        c.take_observed().unwrap().buf,
+        [key_record(text), prepare].concat()
+    );
+    let run = [bind("s1"), execute(0), sync()].concat();
+    c.set_answered(1);
+    assert!(c.feed(&run).unwrap().quieted);
+    // A Query may PREPARE or DEALLOCATE by SQL: named statements are forgotten.
+    c.set_answered(2);
+    c.feed(&query("DEALLOCATE s1")).unwrap();
+    c.take_observed();
+    c.set_answered(3);
+    let fed = c.feed(&run).unwrap();
+    assert!(fed.released && !fed.quieted);
+    // Close forgets one.
+    let mut c = client(&set);
+    c.feed(&[parse("s2", text), sync()].concat()).unwrap();
+    c.set_answered(1);
+    c.feed(&[msg(b'C', b"Ss2\0"), sync()].concat()).unwrap();
+    c.set_answered(2);
+    assert!(
+        !c.feed(&[bind("s2"), execute(0), sync()].concat())
+            .unwrap()
+            .quieted
+    );
+}
+
+#[test]
+fn groups_that_cannot_be_quiet_are_released_in_order() {
+    let set = Arc::new(QuietSet::default());
+    let text = "SELECT 1 FROM t";
+    set.insert(key_of(text));
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "a Flush waits for answers",
+            [parse("", text), bind(""), execute(0), msg(b'H', b"")].concat(),
+        ),
+        (
+            "a row limit (a cursor)",
+            [parse("", text), bind(""), execute(10), sync()].concat(),
+        ),
+        (
+            "a named portal",
+            [parse("", text), msg(b'B', b"p1\0\0\0\0\0\0\0\0"), sync()].concat(),
+        ),
+        (
+            "two executions",
+            [parse("", text), bind(""), execute(0), execute(0), sync()].concat(),
+        ),
+        ("no execution", [parse("", text), bind(""), sync()].concat()),
+        (
+            "a named Parse",
+            [parse("s9", text), bind("s9"), execute(0), sync()].concat(),
+        ),
+        (
+            "a Close",
+            [
+                parse("", text),
+                bind(""),
+                execute(0),
+                msg(b'C', b"Ss1\0"),
+                sync(),
+            ]
+            .concat(),
+        ),
+    ];
+    for (why, bytes) in cases {
+        let mut c = client(&set);
+        let fed = c.feed(&bytes).unwrap();
+        assert!(!fed.quieted, "{why}");
+        let got = c.take_observed().unwrap().buf;
+        let k = key_record(text);
+        // Every message, in order (a keyed Parse after its key record).
+        let stripped: Vec<u8> = if got.starts_with(&k) {
+            got[k.len()..].to_vec()
+        } else {
+            got
+        };
+        assert_eq!(stripped, bytes, "{why}");
+        assert!(!c.group_pending(), "{why}");
+    }
+    // A group sent before the server answered what came before it is never held.
+    let mut c = client(&set);
+    c.feed(&query("SELECT 2 -- first")).unwrap();
+    c.take_observed();
+    let fed = c
+        .feed(&[parse("", text), bind(""), execute(0), sync()].concat())
+        .unwrap();
+    assert!(!fed.quieted && !c.group_pending());
+}
+
+/// A small deterministic generator (no dependency).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Whole client messages from `stream`, without the relay's records.
+fn strip_records(buf: &[u8]) -> Vec<u8> {
+    records(buf)
+        .into_iter()
+        .filter(|(t, _)| *t != 0)
+        .flat_map(|(_, m)| m.to_vec())
+        .collect()
+}
+
+#[test]
+fn random_sessions_lose_no_client_message() {
+    let texts = [
+        "SELECT 1 FROM t WHERE a = 123",
+        "SELECT $1::int",
+        "DROP TABLE t",
+        "SELECT 'x'",
+    ];
+    let set = Arc::new(QuietSet::default());
+    for t in &texts[..2] {
+        set.insert(key_of(t));
+    }
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut quiet_total, mut released_total) = (0, 0);
+    for _ in 0..300 {
+        let mut input = Vec::new();
+        for _ in 0..rng.below(12) + 1 {
+            let text = texts[rng.below(texts.len())];
+            let name = ["", "s1", "s2"][rng.below(3)];
+            input.extend(match rng.below(9) {
+                0 => query(text),
+                1 => parse(name, text),
+                2 => bind(name),
+                3 => describe(),
+                4 => execute(if rng.below(4) == 0 { 5 } else { 0 }),
+                5 => sync(),
+                6 => msg(b'H', b""),
+                7 => msg(b'C', &[b"S".to_vec(), cstring(name)].concat()),
+                _ => [parse("", text), bind(""), execute(0), sync()].concat(),
+            });
+        }
+        let mut c = client(&set);
+        let (mut observed, mut quiet) = (Vec::new(), Vec::new());
+        let mut at = 0;
+        while at < input.len() {
+            let end = (at + rng.below(40) + 1).min(input.len());
+            // The server answers some of what was sent.
+            let answered = c.sync_points().saturating_sub(rng.below(2) as u64);
+            c.set_answered(answered);
+            let fed = c.feed(&input[at..end]).unwrap();
+            if fed.quieted {
+                quiet_total += 1;
+                quiet.extend(strip_records(&c.take_quiet_query()));
+            }
+            released_total += usize::from(fed.released);
+            if let Some(o) = c.take_observed() {
+                observed.extend(strip_records(&o.buf));
+            }
+            at = end;
+        }
+        c.release_group();
+        if let Some(o) = c.take_observed() {
+            observed.extend(strip_records(&o.buf));
+        }
+        assert_eq!(
+            observed.len() + quiet.len(),
+            input.len(),
+            "every byte observed or quiet"
+        );
+        // What is observed is the input without the quiet statements, in order.
+        let mut rest = input.as_slice();
+        for (_, m) in records(&observed) {
+            let i = rest
+                .windows(m.len())
+                .position(|w| w == m)
+                .expect("in order");
+            rest = &rest[i + m.len()..];
+        }
+    }
+    assert!(
+        quiet_total > 20 && released_total > 20,
+        "quiet {quiet_total}, released {released_total}"
+    );
 }

@@ -7,7 +7,9 @@ pub mod framer;
 
 mod conn;
 mod events;
+mod observe;
 mod quiet;
+mod quiet_client;
 mod relay;
 mod runtimes;
 mod stream;

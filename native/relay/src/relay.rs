@@ -2,15 +2,15 @@
 //! framed (framer.rs) and observed, until a side closes or JavaScript ends it; then the close.
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
-use crate::conn::{is_eof, Closed, Cmd, Event, Host, BUFFER};
-use crate::framer::{Framer, QuietEnd, Side};
+use crate::conn::{is_eof, Closed, Cmd, Host, BUFFER};
+use crate::framer::{Framer, Side};
+use crate::observe::{self, Flags};
 use crate::quiet::QuietSet;
 use crate::stream::{Client, Server};
 
@@ -60,42 +60,6 @@ pub(crate) async fn linger<R: AsyncRead + Unpin>(r: &mut R) {
     .await;
 }
 
-/// Flags shared by the two directions of a relay (one task: relaxed atomics are enough).
-#[derive(Default)]
-struct Flags {
-    /// The client half-closed (or closed).
-    client_eof: AtomicBool,
-    /// PgBouncer's "ready": set by a whole ReadyForQuery 'I' ending a server chunk at a
-    /// boundary, cleared by any client byte passed to the server.
-    server_ready: AtomicBool,
-    /// A server chunk is being written to the client.
-    writing: AtomicBool,
-    /// Every byte written to the client so far ends a whole server message.
-    client_at_boundary: AtomicBool,
-    /// A server chunk waits for `release`.
-    holding: AtomicBool,
-    /// The server reads the client's messages in copy mode (set from its CopyInResponse before
-    /// the client can see it; cleared by the copy's end on either side).
-    copy_in: AtomicBool,
-    /// ReadyForQuery messages the server sent (the client framer keys a Query only when it has
-    /// had as many Query, Sync and FunctionCall messages answered).
-    readys: AtomicU64,
-    /// The client framer passed on a quiet Query: the server framer drops its answer.
-    quiet: AtomicBool,
-    /// From a quiet Query until its answer ends: what the client sends meanwhile is observed
-    /// after that answer (`withheld`), so that JavaScript still sees every message in the order
-    /// the server answers them, and the Query itself (`quiet_query`) if its answer fails.
-    quiet_pending: AtomicBool,
-    withheld: Mutex<Vec<u8>>,
-    quiet_query: Mutex<Vec<u8>>,
-    from_client: AtomicU64,
-    to_client: AtomicU64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// How a direction stopped.
 enum DirEnd {
     /// Its source closed (client: EOF or, pooled, Terminate).
@@ -141,28 +105,11 @@ impl C2s<'_> {
         if copying && !self.framer.copy_in() {
             self.flags.copy_in.store(false, Relaxed);
         }
-        if fed.quieted {
-            // Before the Query reaches the server: its answer is the server's next message.
-            self.flags.quiet.store(true, Relaxed);
-            self.flags.quiet_pending.store(true, Relaxed);
-            *lock(&self.flags.quiet_query) = self.framer.take_quiet_query();
-        }
         let (end, stop) = match fed.terminate_at {
             Some(x) if self.pooled => (x, true),
             _ => (data.len(), false),
         };
-        if let Some(o) = self.framer.take_observed() {
-            if self.flags.quiet_pending.load(Relaxed) {
-                lock(&self.flags.withheld).extend_from_slice(&o.buf);
-            } else {
-                self.host.emit(Event::Observe {
-                    id: self.id,
-                    client: Some(o.buf),
-                    server: None,
-                    hold: false,
-                });
-            }
-        }
+        observe::client_chunk(self.host, self.id, self.framer, &fed, self.flags);
         if end > 0 {
             self.flags.server_ready.store(false, Relaxed);
             self.w
@@ -232,49 +179,12 @@ impl S2c<'_> {
             // read in copy mode.
             self.flags.copy_in.store(on, Relaxed);
         }
-        self.flags.readys.store(f.sync_points(), Relaxed);
-        // The answer to a quiet Query ended: what the client sent meanwhile is observed now,
-        // after the Query itself when the answer failed (its failure is observed).
-        let mut client = None;
-        if let Some(end) = fed.quiet_end {
-            self.flags.quiet_pending.store(false, Relaxed);
-            let query = std::mem::take(&mut *lock(&self.flags.quiet_query));
-            let mut c = if end == QuietEnd::Failed {
-                query
-            } else {
-                Vec::new()
-            };
-            c.append(&mut lock(&self.flags.withheld));
-            if !c.is_empty() {
-                client = Some(c);
-            }
-        }
         let ready = f.at_boundary() && f.last_type() == b'Z' && f.ready_status() == b'I';
         self.flags.server_ready.store(ready, Relaxed);
-        if let Some(o) = f.take_observed() {
-            let hold = self.hold && o.copied;
-            if hold {
-                self.flags.holding.store(true, Relaxed);
-            }
-            self.host.emit(Event::Observe {
-                id: self.id,
-                client: client.take(),
-                server: Some(o.buf),
-                hold,
-            });
-            if hold {
-                // Cancelled with the relay if `release` never comes.
-                let _ = self.released.recv().await;
-                self.flags.holding.store(false, Relaxed);
-            }
-        }
-        if client.is_some() {
-            self.host.emit(Event::Observe {
-                id: self.id,
-                client,
-                server: None,
-                hold: false,
-            });
+        if observe::server_chunk(self.host, self.id, f, &fed, self.flags, self.hold) {
+            // Cancelled with the relay if `release` never comes.
+            let _ = self.released.recv().await;
+            self.flags.holding.store(false, Relaxed);
         }
         self.flags.writing.store(true, Relaxed);
         self.w.write_all(data).await.map_err(DirEnd::WriteError)?;
@@ -330,7 +240,7 @@ pub(crate) async fn relay(
     let pooled = opts.pooled;
     let (mut cr, mut cw) = tokio::io::split(client);
     let (mut sr, mut sw) = tokio::io::split(server);
-    let mut cf = Framer::new(Side::Client, opts.observe).with_quiet(opts.quiet);
+    let mut cf = Framer::new(Side::Client, opts.observe).with_quiet(opts.quiet, !opts.hold);
     let mut sf = Framer::new(Side::Server, opts.observe);
     // Handed over after the greeting's ReadyForQuery 'I': a pooled client that leaves at once
     // leaves a reusable connection (the JavaScript relay counts it so too).
@@ -412,17 +322,7 @@ pub(crate) async fn relay(
             }
         }
     };
-    // Client messages withheld behind a quiet Query whose answer never came: observed now (on
-    // the JavaScript relay they would be reported unanswered, 'unknown').
-    let withheld = std::mem::take(&mut *lock(&flags.withheld));
-    if !withheld.is_empty() {
-        host.emit(Event::Observe {
-            id,
-            client: Some(withheld),
-            server: None,
-            hold: false,
-        });
-    }
+    observe::relay_end(host, id, &mut cf, &flags);
     let from_client = flags.from_client.load(Relaxed);
     let mut to_client = flags.to_client.load(Relaxed);
     let client_writable = !flags.writing.load(Relaxed) && flags.client_at_boundary.load(Relaxed);

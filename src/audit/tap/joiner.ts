@@ -78,7 +78,7 @@ export class StatementJoiner {
   }
 
   /**
-   * The last event was a simple Query whose every statement is left out by `include`, cannot
+   * The last event was a simple Query (or a Parse) whose every statement is left out by `include`, cannot
    * start a copy, and has a command tag after which the joiner's state is what it was (no SQL
    * PREPARE / DEALLOCATE / DISCARD, no end of a transaction): the Query and its answer can go
    * unobserved, as can any Query that differs from it only in literal values (which classify
@@ -109,12 +109,12 @@ export class StatementJoiner {
           copy: infos.some(mayCopy),
           seq: ++this.seq,
         });
-        const include = this.options.include;
-        this.lastQueryQuiet = include !== undefined && !e.truncated && infos.every((i) => !include(i) && QUIET_TAGS.has(i.commandTag));
+        this.lastQueryQuiet = this.quietInfos(infos, e.truncated);
         return;
       }
       case 'parse': {
         const info = single(this.options.classifier.classify(e.text));
+        this.lastQueryQuiet = this.quietInfos([info], e.truncated);
         const previous = this.prepared.entry(e.name);
         const declared = this.keep(info, e.truncated, e.full);
         if (!this.prepared.setStatement(e.name, declared)) {
@@ -168,7 +168,16 @@ export class StatementJoiner {
         return;
       case 'terminate':
         return;
+      case 'unnamedReplaced':
+        this.prepared.forgetUnnamed();
+        return;
     }
+  }
+
+  /** See `quietable`. */
+  private quietInfos(infos: readonly StatementInfo[], truncated: boolean): boolean {
+    const include = this.options.include;
+    return include !== undefined && !truncated && infos.every((i) => !include(i) && QUIET_TAGS.has(i.commandTag));
   }
 
   backend(e: BackendEvent): void {

@@ -40,6 +40,13 @@ export class PreparedStatements {
     return this.bytes;
   }
 
+  /** The unnamed statement and portal were replaced by messages relayed unobserved (the native
+   * relay's quiet statements): what is known of them is gone, so nothing is attributed to them. */
+  forgetUnnamed(): void {
+    this.unnamedStatement = undefined;
+    this.unnamedPortal = undefined;
+  }
+
   /** False when the budget would be exceeded (nothing is changed then). */
   setStatement(name: string, statement: Prepared | undefined): boolean {
     if (name === '') {

@@ -42,12 +42,20 @@ export interface RelayOptions {
    * Terminate is not passed on, and the 'ended' event says whether it is reusable. The addon
    * closes only its duplicate of the descriptor; JavaScript keeps its own socket. */
   readonly pooled: boolean;
-  /** A quiet set (`quietSet`), or 0. With `observe`: a simple Query sent when everything before
-   * it was answered is preceded in the 'observe' client buffer by a key record `0x00, Int32 24,
-   * Int32 'k' (0x6b), 16-byte shape key`; a Query whose key is in the set is relayed, with its
-   * answer up to and including its ReadyForQuery, without appearing in 'observe' events at all.
-   * The key ignores literal values that cannot change how the statement parses (see
-   * native/relay/src/quiet.rs). */
+  /**
+   * A quiet set (`quietSet`), or 0. With `observe`, a statement sent when everything before it
+   * was answered is keyed: a simple Query, and (without `hold`) an extended-protocol group of
+   * the unnamed statement and portal (Parse, Bind, Describe, Execute without a row limit, Sync;
+   * or Bind to a named statement whose Parse was keyed). Every keyed Query and Parse comes in the
+   * 'observe' client buffer after a key record `0x00, Int32 24, Int32 'k' (0x6b), 16-byte shape
+   * key`; a statement whose key is in the set is relayed with its answer (up to and including
+   * its ReadyForQuery) without appearing in 'observe' events, unless the answer fails: then the
+   * statement and the answer from its ErrorResponse on are observed. Client messages sent while
+   * a quiet answer is pending are observed after it. After a quiet statement the next observed
+   * client bytes start with an unnamed record `0x00, Int32 8, Int32 'u' (0x75)`: the unnamed
+   * statement and portal were replaced unobserved. The key ignores literal values that cannot
+   * change how the statement parses (native/relay/src/quiet.rs).
+   */
   readonly quietSet: number;
 }
 

@@ -27,7 +27,10 @@ export type FrontendEvent =
   | { readonly type: 'copyFail' }
   /** Any other message but Flush (Describe, unknown types): it matters only during COPY FROM STDIN. */
   | { readonly type: 'other'; readonly code: number }
-  | { readonly type: 'terminate' };
+  | { readonly type: 'terminate' }
+  /** The native relay relayed, unobserved, messages that replaced the unnamed statement and
+   * portal (quiet statements): what was known of them is stale. */
+  | { readonly type: 'unnamedReplaced' };
 
 export type BackendEvent =
   /** `rows` from the tag (SELECT n, INSERT 0 n, COPY n, ...); counts since the previous completion. */

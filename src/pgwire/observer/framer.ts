@@ -25,6 +25,9 @@ export const SKIP_RECORD_BODY = 12;
 export const KEY_RECORD_CODE = 0x6b;
 /** Body length of a key record (code, key). */
 export const KEY_RECORD_BODY = 20;
+/** Code of the native relay's unnamed record `0x00, Int32 8, Int32 'u'`: messages it relayed
+ * unobserved replaced the unnamed statement and portal. */
+export const UNNAMED_RECORD_CODE = 0x75;
 /** Header bytes of each skipped message (type and length): not part of a body length. */
 export const MESSAGE_HEADER = 5;
 

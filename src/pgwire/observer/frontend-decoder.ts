@@ -6,7 +6,17 @@
 
 import { createHash, type Hash } from 'node:crypto';
 import type { FrontendEvent, ParamValue, DecoderOptions } from './events.js';
-import { cstringEnd, KEY_RECORD_BODY, KEY_RECORD_CODE, MESSAGE_HEADER, MessageStream, SKIP_RECORD, SKIP_RECORD_BODY, utf8 } from './framer.js';
+import {
+  cstringEnd,
+  KEY_RECORD_BODY,
+  KEY_RECORD_CODE,
+  MESSAGE_HEADER,
+  MessageStream,
+  SKIP_RECORD,
+  SKIP_RECORD_BODY,
+  UNNAMED_RECORD_CODE,
+  utf8,
+} from './framer.js';
 import { FrontendCode } from '../message-types.js';
 
 export interface FrontendDecoderOptions extends DecoderOptions<FrontendEvent> {
@@ -122,6 +132,12 @@ export class FrontendDecoder extends MessageStream {
   }
 
   protected message(type: number, buf: Buffer, start: number, end: number, length: number): void {
+    if (type === SKIP_RECORD && length === 4) {
+      if (end - start !== 4 || buf.readInt32BE(start) !== UNNAMED_RECORD_CODE) return this.fail('invalid unnamed record');
+      this.flushCopy();
+      this.options.onEvent(UNNAMED_REPLACED);
+      return;
+    }
     if (type === SKIP_RECORD && length === KEY_RECORD_BODY) {
       if (end - start !== KEY_RECORD_BODY || buf.readInt32BE(start) !== KEY_RECORD_CODE) return this.fail(`invalid key record`);
       this.flushCopy();
@@ -263,6 +279,7 @@ export class FrontendDecoder extends MessageStream {
 }
 
 const SYNC: FrontendEvent = Object.freeze({ type: 'sync' });
+const UNNAMED_REPLACED: FrontendEvent = Object.freeze({ type: 'unnamedReplaced' });
 const TERMINATE: FrontendEvent = Object.freeze({ type: 'terminate' });
 const COPY_DONE_EVENT: FrontendEvent = Object.freeze({ type: 'copyDone' });
 const COPY_FAIL_EVENT: FrontendEvent = Object.freeze({ type: 'copyFail' });

@@ -72,7 +72,7 @@ export class SessionObserver {
             this.detach(c, err);
           }
         }
-        if (key !== null && e.type === 'query' && onQuiet !== undefined && this.quietable()) onQuiet(key);
+        if (key !== null && (e.type === 'query' || e.type === 'parse') && onQuiet !== undefined && this.quietable()) onQuiet(key);
       },
       onError: (reason) => this.fail(reason),
       ...(onQuiet !== undefined ? { onShapeKey: (key: Buffer) => (this.shapeKey = key) } : {}),

@@ -125,6 +125,34 @@ describe('quiet statements: which keyed Queries come back as quiet', () => {
     assert.equal(d.settled({ role: 'other', application: 'web', text: 'SELECT b FROM t WHERE id = 2' }), true, 'nothing learned for that role');
   });
 
+  it('a keyed Parse is quiet for a statement the audit records nothing of (its Bind/Execute groups may go unobserved)', () => {
+    const s = setup();
+    const answer = w.cat(w.parseComplete(), w.bindComplete(), w.commandComplete('SELECT 1'), w.ready());
+    s.observer.fromClient(w.cat(keyRecord(), w.parse('', 'SELECT * FROM t WHERE id = $1'), w.bind('', '', ['1']), w.execute(), w.sync()));
+    s.observer.fromServer(answer);
+    assert.deepEqual(s.quiet, [KEY]);
+    s.observer.fromClient(w.cat(keyRecord(), w.parse('s1', 'DROP TABLE t'), w.sync()));
+    s.observer.fromServer(w.cat(w.parseComplete(), w.ready()));
+    assert.equal(s.quiet.length, 1, 'a DDL is recorded when executed: not quiet');
+  });
+
+  it('the unnamed record: the unnamed statement and portal are forgotten, so nothing is attributed to them', () => {
+    const s = setup();
+    s.observer.fromClient(w.cat(w.parse('', 'SELECT 1'), w.bind('', ''), w.execute(), w.sync()));
+    s.observer.fromServer(w.cat(w.parseComplete(), w.bindComplete(), w.commandComplete('SELECT 1'), w.ready()));
+    // Unobserved: a quiet group replaced them. An Execute of the unnamed portal without a Bind
+    // is then of an unknown statement, which is audited, not the stale SELECT, which is not.
+    const unnamed = Buffer.from([0, 0, 0, 0, 8, 0, 0, 0, 0x75]);
+    s.observer.fromClient(w.cat(unnamed, w.execute(), w.sync()));
+    s.observer.fromServer(w.cat(w.commandComplete('SELECT 0'), w.ready()));
+    s.observer.end();
+    assert.deepEqual(
+      s.statements.map((e) => e.class),
+      ['UNKNOWN'],
+    );
+    assert.deepEqual(s.errors, []);
+  });
+
   it('a key goes with the Query right after it only; a Query without a key is never quiet', () => {
     const s = setup();
     s.observer.fromClient(w.cat(keyRecord(), w.sync(), w.query('SELECT 1')));

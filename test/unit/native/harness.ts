@@ -60,6 +60,8 @@ export function readObserve(buf: Buffer): { types: string[]; runs: { code: strin
     const len = buf.readInt32BE(i + 1);
     if (buf[i] === 0 && len === 24) {
       types.push('key');
+    } else if (buf[i] === 0 && len === 8) {
+      types.push('unnamed');
     } else if (buf[i] === 0) {
       assert.equal(len, 16);
       runs.push({ code: String.fromCharCode(buf.readInt32BE(i + 5)), count: buf.readInt32BE(i + 9), bytes: buf.readInt32BE(i + 13) });

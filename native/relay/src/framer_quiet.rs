@@ -1,0 +1,68 @@
+//! The framer's side of quiet statements (quiet.rs): the calls the relay makes on it.
+use std::sync::Arc;
+
+use super::{Framer, Side};
+use crate::quiet::QuietSet;
+use crate::quiet_client::ClientQuiet;
+
+impl Framer {
+    /// Client side of an observed session: quiet statements of this set are not observed;
+    /// `groups`: extended-protocol groups may be quiet too (not with strict durability: a held
+    /// group's early answer reaches the client before it is observed).
+    pub fn with_quiet(mut self, set: Option<Arc<QuietSet>>, groups: bool) -> Framer {
+        if self.observe && self.side == Side::Client {
+            self.cq = set.map(|s| ClientQuiet::new(s, groups));
+        }
+        self
+    }
+
+    /// Client side: ReadyForQuery messages the server has sent (the server framer's
+    /// `sync_points`), before each chunk.
+    pub fn set_answered(&mut self, n: u64) {
+        if let Some(cq) = self.cq.as_mut() {
+            cq.answered = n;
+        }
+    }
+
+    /// Client side: Query, Sync and FunctionCall messages seen; server side: ReadyForQuery.
+    pub fn sync_points(&self) -> u64 {
+        self.cq
+            .as_ref()
+            .map_or(self.sync_points, |cq| cq.sync_points)
+    }
+
+    /// Server side: the server's next messages, up to its ReadyForQuery, answer a quiet
+    /// statement; what was framed of that answer so far is dropped too.
+    pub fn begin_quiet_answer(&mut self) {
+        self.quiet_answer = true;
+        self.out.clear();
+        self.copy_start = 0;
+        self.copied = false;
+        self.run_count = 0;
+        self.run_bytes = 0;
+        if self.hdr_len == 5 {
+            self.dropping = true;
+            self.skipping = false;
+        }
+    }
+
+    /// Client side: the last quiet statement (whole messages), for an answer that failed.
+    pub fn take_quiet_query(&mut self) -> Vec<u8> {
+        self.cq
+            .as_mut()
+            .map(|cq| std::mem::take(&mut cq.quiet_query))
+            .unwrap_or_default()
+    }
+
+    /// Client side: an extended-protocol group is held apart, not yet observed.
+    pub fn group_pending(&self) -> bool {
+        self.cq.as_ref().is_some_and(ClientQuiet::group_pending)
+    }
+
+    /// Client side: a held group is observed after all (the session ends).
+    pub fn release_group(&mut self) {
+        if let Some(cq) = self.cq.as_mut() {
+            cq.release(&mut self.out);
+        }
+    }
+}

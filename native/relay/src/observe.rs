@@ -1,0 +1,146 @@
+//! What each direction of a relay hands JavaScript after framing a chunk ('observe' events), with
+//! quiet statements (quiet.rs, quiet_client.rs) in between: a quiet statement's answer is not
+//! observed; what the client sends while it is pending is observed after it (`withheld`), the
+//! statement itself first when the answer fails; while an extended-protocol group is held apart,
+//! the server's early answers wait for its decision (`server_withheld`).
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+use crate::conn::{Event, Host};
+use crate::framer::{records, Fed, Framer, QuietEnd};
+
+/// Flags shared by the two directions of a relay (one task: relaxed atomics are enough).
+#[derive(Default)]
+pub(crate) struct Flags {
+    /// The client half-closed (or closed).
+    pub client_eof: AtomicBool,
+    /// PgBouncer's "ready": set by a whole ReadyForQuery 'I' ending a server chunk at a
+    /// boundary, cleared by any client byte passed to the server.
+    pub server_ready: AtomicBool,
+    /// A server chunk is being written to the client.
+    pub writing: AtomicBool,
+    /// Every byte written to the client so far ends a whole server message.
+    pub client_at_boundary: AtomicBool,
+    /// A server chunk waits for `release`.
+    pub holding: AtomicBool,
+    /// The server reads the client's messages in copy mode (set from its CopyInResponse before
+    /// the client can see it; cleared by the copy's end on either side).
+    pub copy_in: AtomicBool,
+    /// ReadyForQuery messages the server sent (the client framer keys a statement only when it
+    /// has had as many Query, Sync and FunctionCall messages answered).
+    pub readys: AtomicU64,
+    /// The client framer passed on a quiet statement: the server framer drops its answer.
+    pub quiet: AtomicBool,
+    /// From a quiet statement until its answer ends.
+    quiet_pending: AtomicBool,
+    withheld: Mutex<Vec<u8>>,
+    quiet_query: Mutex<Vec<u8>>,
+    /// The client framer holds an extended-protocol group apart.
+    group_pending: AtomicBool,
+    server_withheld: Mutex<Vec<u8>>,
+    pub from_client: AtomicU64,
+    pub to_client: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn emit(host: &dyn Host, id: u32, client: Option<Vec<u8>>, server: Option<Vec<u8>>, hold: bool) {
+    if client.is_some() || server.is_some() {
+        host.emit(Event::Observe {
+            id,
+            client,
+            server,
+            hold,
+        });
+    }
+}
+
+fn some(v: Vec<u8>) -> Option<Vec<u8>> {
+    (!v.is_empty()).then_some(v)
+}
+
+/// After a client chunk was framed (before it is passed to the server).
+pub(crate) fn client_chunk(host: &dyn Host, id: u32, f: &mut Framer, fed: &Fed, flags: &Flags) {
+    let mut client = Vec::new();
+    let mut server = Vec::new();
+    if fed.quieted {
+        let statement = f.take_quiet_query();
+        let early = std::mem::take(&mut *lock(&flags.server_withheld));
+        if records(&early).iter().any(|(t, _)| *t == b'E') {
+            // A group whose answer failed before its Sync came: observed as it is.
+            client = statement;
+            server = early;
+        } else {
+            // Before the statement reaches the server: the rest of its answer is the server's
+            // next messages.
+            flags.quiet.store(true, Relaxed);
+            flags.quiet_pending.store(true, Relaxed);
+            *lock(&flags.quiet_query) = statement;
+        }
+    }
+    flags.group_pending.store(f.group_pending(), Relaxed);
+    if fed.released {
+        server.append(&mut lock(&flags.server_withheld));
+    }
+    if let Some(o) = f.take_observed() {
+        if flags.quiet_pending.load(Relaxed) {
+            lock(&flags.withheld).extend_from_slice(&o.buf);
+        } else {
+            client.extend_from_slice(&o.buf);
+        }
+    }
+    emit(host, id, some(client), some(server), false);
+}
+
+/// After a server chunk was framed (before it is written to the client): true when the chunk
+/// waits for `release` (strict durability).
+pub(crate) fn server_chunk(
+    host: &dyn Host,
+    id: u32,
+    f: &mut Framer,
+    fed: &Fed,
+    flags: &Flags,
+    hold: bool,
+) -> bool {
+    flags.readys.store(f.sync_points(), Relaxed);
+    // The answer to a quiet statement ended: what the client sent meanwhile is observed now,
+    // after the statement itself when the answer failed (its failure is observed).
+    let mut client = Vec::new();
+    if let Some(end) = fed.quiet_end {
+        flags.quiet_pending.store(false, Relaxed);
+        let statement = std::mem::take(&mut *lock(&flags.quiet_query));
+        if end == QuietEnd::Failed {
+            client = statement;
+        }
+        client.append(&mut lock(&flags.withheld));
+    }
+    let Some(o) = f.take_observed() else {
+        emit(host, id, some(client), None, false);
+        return false;
+    };
+    if flags.group_pending.load(Relaxed) {
+        lock(&flags.server_withheld).extend_from_slice(&o.buf);
+        emit(host, id, some(client), None, false);
+        return false;
+    }
+    let hold = hold && o.copied;
+    if hold {
+        flags.holding.store(true, Relaxed);
+    }
+    emit(host, id, some(client), Some(o.buf), hold);
+    hold
+}
+
+/// The relay ended: what is still withheld is observed (on the JavaScript relay it would have
+/// been, and reported unanswered).
+pub(crate) fn relay_end(host: &dyn Host, id: u32, cf: &mut Framer, flags: &Flags) {
+    cf.release_group();
+    let mut client = std::mem::take(&mut *lock(&flags.withheld));
+    if let Some(o) = cf.take_observed() {
+        client.extend_from_slice(&o.buf);
+    }
+    let server = std::mem::take(&mut *lock(&flags.server_withheld));
+    emit(host, id, some(client), some(server), false);
+}
