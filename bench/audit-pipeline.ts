@@ -9,6 +9,7 @@
 // Reported: statements/s and CPU per statement of the event loop (this thread) and of the whole
 // process (the writer thread, V8's GC helpers and libuv included), from /proc.
 // Run: npx tsc -p . && node dist/bench/audit-pipeline.js [--statements 100000] [--rate 20000] [--sessions 16] [--repeat 3]
+//      [--default-classes]  (ROLE, DDL: classified, not recorded; the difference to the default run is what recording costs)
 // (not a timed test, gates nothing)
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,6 +25,7 @@ import { SessionObserver } from '../src/pgwire/observer/index.js';
 import { onCleanup, runBench } from './lib/cleanup.js';
 import { fixed, table } from './lib/format.js';
 import { processCpuMs, threadCpuMs } from './lib/proc-cpu.js';
+import { cpuByThreadName, threadCpuDelta } from './lib/thread-cpu.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -34,6 +36,8 @@ const { values: flags } = parseArgs({
     repeat: { type: 'string', default: '3' },
     /** Pace the loop without feeding the taps: the event loop's cost of the pacing alone. */
     idle: { type: 'boolean', default: false },
+    /** The server's default classes (ROLE, DDL): every statement decoded and classified, none recorded. */
+    'default-classes': { type: 'boolean', default: false },
   },
 });
 const STATEMENTS = Number(flags.statements);
@@ -73,7 +77,7 @@ await runBench(async () => {
   onCleanup('audit log', () => log.close());
   const config = new StatementAuditPolicies().forServer('bench', {
     ...DEFAULT_AUDIT_SETTINGS,
-    classes: ['READ', 'WRITE', 'FUNCTION', 'ROLE', 'DDL', 'MISC', 'MISC_SET'],
+    ...(flags['default-classes'] ? {} : { classes: ['READ', 'WRITE', 'FUNCTION', 'ROLE', 'DDL', 'MISC', 'MISC_SET'] }),
   })!;
   const sessions = Array.from({ length: SESSIONS }, (_, i) => {
     const conn = {
@@ -96,11 +100,14 @@ await runBench(async () => {
   const queries = Array.from({ length: 4096 }, (_, i) => query(1 + ((i * 7919) % 100000)));
 
   const rows: string[][] = [];
+  /** µs per statement by thread name, mean over the measured rounds. */
+  const byThread = new Map<string, number>();
   for (let r = 0; r <= REPEAT; r++) {
     const n = r === 0 ? Math.min(STATEMENTS, 50_000) : STATEMENTS; // round 0: warm-up
     await log.store.settled(log.store.lastTicket);
     const main0 = threadCpuMs(process.pid);
     const all0 = processCpuMs(process.pid);
+    const threads0 = cpuByThreadName(process.pid);
     const t0 = process.hrtime.bigint();
     // Turns of the event loop of a few statements each, as the relay sees them, paced to RATE.
     const PER_TURN = 16;
@@ -119,13 +126,22 @@ await runBench(async () => {
     const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
     const mainMs = threadCpuMs(process.pid) - main0;
     const allMs = processCpuMs(process.pid) - all0;
+    const threads = threadCpuDelta(threads0, cpuByThreadName(process.pid));
     if (r === 0) continue;
+    for (const [name, ms] of threads) byThread.set(name, (byThread.get(name) ?? 0) + (1000 * ms) / n / REPEAT);
     rows.push([String(r), fixed((n / wallMs) * 1000, 0), fixed((1000 * mainMs) / n, 2), fixed((1000 * (allMs - mainMs)) / n, 2), fixed((1000 * allMs) / n, 2)]);
   }
   console.log(
     `audit pipeline: ${STATEMENTS} pgbench -S statements per round over ${SESSIONS} sessions${RATE > 0 ? ` at ${RATE}/s` : ''}, batched durability, writer thread`,
   );
   console.log(table(['round', 'statements/s', 'event loop CPU µs/stmt', 'other threads µs/stmt', 'process CPU µs/stmt'], rows));
+  const threadRows = [...byThread].filter(([, us]) => us >= 0.05).sort((a, b) => b[1] - a[1]);
+  console.log(
+    table(
+      ['thread', 'CPU µs/stmt (mean of rounds)'],
+      threadRows.map(([name, us]) => [name, fixed(us, 2)]),
+    ),
+  );
   const stats = log.store.stats();
   console.log(`store: ${stats.appended} records, ${stats.writes} writes, ${stats.checkpoints} checkpoints`);
 });

@@ -40,6 +40,7 @@ import { machineCpuMs, postmasterPid, processCpuMs, serverCpuMs, threadCpuMs } f
 import { tallyStore, waitForQuietStore, type Tally, type TallyWindow } from './lib/audit-tally.js';
 import { inclusiveTimes } from './lib/cpuprofile-inclusive.js';
 import { sourceLocation } from './lib/source-location.js';
+import { cpuByThreadName, threadCpuDelta } from './lib/thread-cpu.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -103,6 +104,8 @@ interface Round {
   readonly serverCpuMs: number;
   readonly machineBusyMs: number;
   readonly machineTotalMs: number;
+  /** The gateway process's CPU by thread name, ms. */
+  readonly threadsMs: Map<string, number>;
 }
 const rounds = new Map<Leg, Round[]>(LEGS.map((l) => [l.leg, []]));
 let tallies = new Map<string, Tally>();
@@ -174,6 +177,7 @@ await runBench(async () => {
       await apply(l);
       const g0 = processCpuMs(platform.pid);
       const gm0 = threadCpuMs(platform.pid);
+      const gt0 = cpuByThreadName(platform.pid);
       const s0 = serverCpuMs(pmPid);
       const m0 = machineCpuMs();
       const startMs = Date.now();
@@ -189,6 +193,7 @@ await runBench(async () => {
         serverCpuMs: serverCpuMs(pmPid) - s0,
         machineBusyMs: m1.busy - m0.busy,
         machineTotalMs: m1.total - m0.total,
+        threadsMs: threadCpuDelta(gt0, cpuByThreadName(platform.pid)),
       });
       line.push(`${leg} ${fixed(r.tps, 0)} tps`);
     }
@@ -260,6 +265,20 @@ function report(pgaudit: boolean): void {
     '(CPU from /proc: the gateway is the platform child process (all its threads; "of it event loop": its main thread, the rest is ' +
       "the audit writer and pgAudit reader threads and libuv's pool), the server is its postmaster with every backend and " +
       'auxiliary process; machine busy is of all cores. Events counted from the store files, by the time of each event.)',
+  );
+  // The gateway's CPU by thread name (which thread pays what a leg adds).
+  const names = new Set<string>();
+  for (const rs of rounds.values()) for (const x of rs) for (const [name, ms] of x.threadsMs) if (ms > 0) names.add(name);
+  const threadNames = [...names].sort();
+  console.log(
+    table(
+      ['gateway CPU µs/tx by thread', ...threadNames],
+      LEGS.map(({ leg }) => {
+        const rs = rounds.get(leg)!;
+        const tx = sum(rs.map((x) => x.r.transactions));
+        return [leg, ...threadNames.map((name) => fixed((1000 * sum(rs.map((x) => x.threadsMs.get(name) ?? 0))) / tx, 1))];
+      }),
+    ),
   );
   // pgbench -S: one SELECT per transaction (plus a few set-up queries of its own per run).
   const lines: string[] = [];

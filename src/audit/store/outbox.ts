@@ -1,5 +1,7 @@
 // The store's hand-off to its writer: events accepted in this turn of the event loop, sent
-// together as one message (one text joined by newlines, their times in a transferred buffer).
+// together as one message (their texts as an array, their times in a transferred buffer). The
+// array, not one text joined by newlines: postMessage copies each string once either way, and a
+// join costs this thread another copy of every text (and the writer a slice of each).
 // Batched durability: at the end of the turn, but at most once per window, so a busy loop wakes
 // the writer thread once per window, not once per event (a thread hop costs more than the
 // record). Strict: at the end of the turn, or, while a batch is being written and fdatasync'ed,
@@ -90,7 +92,7 @@ export class Outbox {
     if (count === 0) return;
     this.lastSend = this.times[count - 1]!;
     this.sentThrough = this.link.issued();
-    const texts = count === 1 ? this.texts[0]! : this.texts.join('\n');
+    const texts = this.texts;
     const times = Float64Array.from(this.times);
     const raw = this.raw;
     this.texts = [];

@@ -30,10 +30,10 @@ export interface InitMessage {
 
 export type ToWriter =
   | InitMessage
-  /** `texts`: JSON texts joined by "\n" (JSON.stringify never writes a raw newline); `times` one per text. */
+  /** `texts`: JSON texts, `count` of them; `times` one per text. */
   | {
       readonly t: 'append';
-      readonly texts: string;
+      readonly texts: readonly string[];
       readonly count: number;
       readonly times: Float64Array;
       /** Positions (ascending) of the texts that are not canonical yet: JSON.stringify's, parsed and canonicalized here. The others are canonical JSON already. */
@@ -194,23 +194,19 @@ export class WriterHost {
     this.post({ t: 'ready', recovery: writer.recovery, last: writer.last, state: this.state() });
   }
 
-  private append(texts: string, count: number, times: Float64Array, raw: readonly number[]): void {
+  private append(texts: readonly string[], count: number, times: Float64Array, raw: readonly number[]): void {
     const writer = this.writer;
     if (writer === null) return;
     const records: QueuedRecord[] = new Array(count);
-    let at = 0;
     let r = 0;
     for (let i = 0; i < count; i++) {
-      let end = count === 1 ? texts.length : texts.indexOf('\n', at);
-      if (end < 0) end = texts.length;
-      const text = count === 1 ? texts : texts.slice(at, end);
+      const text = texts[i]!;
       if (r < raw.length && raw[r] === i) {
         r++;
         records[i] = canonicalRecord(text, times[i]!);
       } else {
         records[i] = { text, timeMs: times[i]! };
       }
-      at = end + 1;
     }
     writer.enqueue(records);
   }

@@ -85,3 +85,30 @@ it('statementExecuted: any text, numbers and fields', () => {
     ),
   );
 });
+
+it('statementExecuted: texts with and without characters JSON escapes (quoted as they are only when there are none)', () => {
+  const base: StatementEvent = {
+    text: '',
+    class: 'READ',
+    classes: Object.freeze(['READ'] as const),
+    commandTag: 'SELECT',
+    objects: Object.freeze([] as const),
+    outcome: 'failure',
+    durationMs: 0.25,
+    protocol: 'simple',
+  };
+  const texts = [
+    '',
+    'SELECT abalance FROM pgbench_accounts WHERE aid = 4242;',
+    "SELECT 'é', '\u007f', '\u2028\u2029', '😀'", // nothing escaped: DEL, line separators, a surrogate pair
+    'SELECT "quoted"',
+    'SELECT \\ 1',
+    'SELECT\n1\t\u0000\u001f',
+    'lone \ud800 high',
+    'lone \udfff low',
+    '😀'.slice(0, 1),
+  ];
+  for (const text of texts) {
+    for (const errorMessage of [text, 'plain']) check({ ...base, text, errorMessage, sqlstate: '22012', parseError: text }, { server: text, user: 'u' });
+  }
+});

@@ -81,6 +81,36 @@ describe('audit store: writer thread', () => {
     assert.equal(report.records, 3);
   });
 
+  it('a turn of many events (canonical, JSON.stringify texts, newlines and non-ASCII in strings) goes in one message and comes back in order, as sent', async () => {
+    const { dir, keyFile } = tempRoot();
+    const s = await openStore(dir, keyFile, { durability: 'batched' });
+    const texts = ['line\nbreak', 'ünïcødé \u2028 😀', '"quoted" \\ back', '', 'x'.repeat(9000)];
+    const events: Record<string, unknown>[] = [];
+    for (let i = 0; i < 300; i++) {
+      const e = { ...event(i), text: texts[i % texts.length] };
+      // Every third one with a Date: not plain data, canonicalized by the writer.
+      events.push(i % 3 === 0 ? { ...e, at: new Date(i) } : e);
+    }
+    const results = await Promise.all(events.map((e) => s.append(e)));
+    assert.deepEqual(
+      results.map((r) => r.seq),
+      events.map((_, i) => i + 1),
+    );
+    await s.close();
+    const records = [];
+    for await (const r of readRecords(dir)) records.push(r);
+    assert.deepEqual(
+      records.map((r) => r.hash),
+      results.map((r) => r.hash),
+    );
+    assert.deepEqual(
+      records.map((r) => r.event),
+      events.map((e) => JSON.parse(JSON.stringify(e)) as unknown),
+    );
+    const report = await verifyStore(dir, { publicKey: s.publicKey });
+    assert.equal(report.ok, true, report.failure?.message);
+  });
+
   it('reopens a store written by the writer thread and continues its chain', async () => {
     const { dir, keyFile } = tempRoot();
     const a = await openStore(dir, keyFile);
