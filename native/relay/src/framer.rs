@@ -418,3 +418,7 @@ mod tests;
 #[cfg(test)]
 #[path = "framer_quiet_tests.rs"]
 mod quiet_tests;
+
+#[cfg(test)]
+#[path = "framer_quiet_random_tests.rs"]
+mod quiet_random_tests;

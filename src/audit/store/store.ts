@@ -5,9 +5,8 @@
 // outbox.ts), and everything else (canonical JSON of the events that need it, SHA-256, the
 // Merkle frontier, checkpoints and signatures, writes and fdatasyncs) happens in the writer
 // (writer.ts), which runs in a worker thread (writer-worker.ts). Results come back in order, one
-// message per written batch.
-// When the options carry their own file operations or clock (tests), the writer runs in this
-// thread instead, behind the same messages (writer-host.ts).
+// message per written batch. When the options carry their own file operations or clock (tests),
+// the writer runs in this thread instead, behind the same messages (writer-host.ts).
 import { mkdir } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { Checkpoint } from './checkpoint.js';
