@@ -2,9 +2,10 @@
 // Runs every compiled test file with node's test runner, independent files in parallel. With the
 // native relay addon built (native/relay/pgwarden-relay.node, or PGWARDEN_RELAY_ADDON), the first
 // pass runs on it (the platform's default) and a second pass runs the data-path files again on
-// the JavaScript relay (PGWARDEN_RELAY=js), so both relays pass the same tests.
+// the JavaScript relay (PGWARDEN_RELAY=js), so both relays pass the same tests. Where cargo is
+// installed, the addon's Rust unit tests (framing, shape keys, quiet statements) run first.
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 
 function find(dir) {
@@ -55,6 +56,13 @@ function run(list, env) {
   });
 }
 
+let rust = 0;
+if (filter.length === 0 && existsSync('native/relay/Cargo.toml') && spawnSync('cargo', ['--version']).status === 0) {
+  console.log('# native relay: cargo test --release');
+  rust = spawnSync('cargo', ['test', '--release', '--manifest-path', 'native/relay/Cargo.toml'], { stdio: 'inherit' }).status ?? 1;
+  console.log(`# native relay Rust tests: ${rust === 0 ? 'passed' : 'FAILED'}`);
+}
+
 const first = await run(files, process.env);
 let second = 0;
 if (secondPass.length) {
@@ -62,4 +70,4 @@ if (secondPass.length) {
   second = await run(secondPass, { ...process.env, PGWARDEN_RELAY: 'js' });
 }
 if (secondPass.length) console.log(`# native relay pass: ${first === 0 ? 'passed' : 'FAILED'}; JavaScript relay pass: ${second === 0 ? 'passed' : 'FAILED'}`);
-process.exit(first || second);
+process.exit(rust || first || second);
