@@ -1,14 +1,44 @@
-//! The framer on arbitrary bytes: the first byte picks the side, the next ones where the stream
-//! is split. It must never panic, and framing the stream in pieces must give what framing it
-//! whole gives (boundary, last type, ReadyForQuery status, Terminate, error or not, and the
-//! observe buffers once runs split at chunk ends are merged).
+//! The framer on arbitrary bytes: the first byte picks the side (and, client side, whether a
+//! quiet set is in use: quiet statements and extended-protocol groups), the next ones where the
+//! stream is split. It must never panic, and framing the stream in pieces must give what framing
+//! it whole gives (boundary, last type, ReadyForQuery status, Terminate, error or not, quiet
+//! statements, and the observe buffers once runs split at chunk ends are merged).
 #![no_main]
+
+use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 #[path = "../../src/framer.rs"]
 mod framer;
+#[path = "../../src/quiet.rs"]
+mod quiet;
+#[path = "../../src/quiet_client.rs"]
+mod quiet_client;
 
 use framer::{records, Framer, Side};
+use quiet::{shape_key, QuietSet};
+
+/// A quiet set holding a few shapes a fuzzer finds from the dictionary-free start.
+fn quiet_set() -> Arc<QuietSet> {
+    let set = QuietSet::default();
+    for text in ["SELECT 1", "SELECT $1", "select 100", "", "x"] {
+        let mut body = text.as_bytes().to_vec();
+        body.push(0);
+        if let Some(k) = shape_key(&body) {
+            set.insert(k);
+        }
+    }
+    Arc::new(set)
+}
+
+fn framer(side: Side, quiet: bool) -> Framer {
+    let f = Framer::new(side, true);
+    if quiet {
+        f.with_quiet(Some(quiet_set()), true)
+    } else {
+        f
+    }
+}
 
 /// Copied messages as they are, consecutive run records of one code summed.
 fn merged(chunks: &[Vec<u8>]) -> Vec<(u8, Vec<u8>)> {
@@ -60,17 +90,21 @@ fuzz_target!(|data: &[u8]| {
     } else {
         Side::Server
     };
+    let quiet = side == Side::Client && data[0] & 2 != 0;
     let step = usize::from(data[1]).max(1);
     let stream = &data[2..];
 
-    let mut whole = Framer::new(side, true);
+    let mut whole = framer(side, quiet);
     let rw = whole.feed(stream);
+    let quiet_whole = whole.take_quiet_query();
+    whole.release_group();
     let ow: Vec<Vec<u8>> = whole
         .take_observed()
         .map(|o| vec![o.buf])
         .unwrap_or_default();
 
-    let mut parts = Framer::new(side, true);
+    let mut parts = framer(side, quiet);
+    let mut quiet_parts = Vec::new();
     let mut chunks = Vec::new();
     let mut rp = Ok(Default::default());
     for (i, piece) in stream.chunks(step).enumerate() {
@@ -81,12 +115,14 @@ fuzz_target!(|data: &[u8]| {
                 if rp.is_err() {
                     break;
                 }
+                quiet_parts.extend(parts.take_quiet_query());
                 if let Some(o) = parts.take_observed() {
                     chunks.push(o.buf);
                 }
             }
         } else {
             rp = parts.feed(piece);
+            quiet_parts.extend(parts.take_quiet_query());
             if let Some(o) = parts.take_observed() {
                 chunks.push(o.buf);
             }
@@ -95,9 +131,14 @@ fuzz_target!(|data: &[u8]| {
             break;
         }
     }
+    parts.release_group();
+    if let Some(o) = parts.take_observed() {
+        chunks.push(o.buf);
+    }
     assert_eq!(rw.is_err(), rp.is_err());
     if rw.is_ok() {
         assert_eq!(merged(&ow), merged(&chunks));
+        assert_eq!(quiet_whole, quiet_parts);
         assert_eq!(whole.at_boundary(), parts.at_boundary());
         assert_eq!(whole.last_type(), parts.last_type());
         assert_eq!(whole.ready_status(), parts.ready_status());
