@@ -106,6 +106,7 @@ export async function startGateway(options: PlatformOptions, host: Host, d: Gate
     threat: d.threat,
   });
   gateway.context.nativeRelay = relay.host;
+  gateway.context.quietStatements = options.quietStatements !== 'off';
   const followNetworks = (view: typeof snapshots.snapshot.network) =>
     d.listens === false ? gateway.followVirtualNetworks(view) : gateway.syncVirtualNetworks(view);
   try {

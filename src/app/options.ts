@@ -28,6 +28,9 @@ export interface PlatformOptions extends PlatformDefaults {
    * own threads; transaction-mode sessions stay on the JavaScript relay) or js. Unset:
    * PGWARDEN_RELAY, else native when the addon loads (else js, with a warning). */
   readonly relay?: 'js' | 'native';
+  /** `up --quiet-statements`: 'off' makes the native relay hand every statement to the session's
+   * observer (no quiet statements, see gateway/native/addon.ts RelayOptions.quietSet). Default on. */
+  readonly quietStatements?: 'on' | 'off';
   /** Gateway bounds: handshake and auth timeouts, sessions per server, startup packet size. */
   readonly gatewayLimits?: Partial<GatewayLimits>;
   /** Threat protection: the SMTP server alerts are e-mailed through, the operator's lists of

@@ -48,6 +48,7 @@ function optionsFrom(o: Record<string, unknown>, cmd: Command): PlatformOptions 
     backupRetentionDays: o.backupRetentionDays as number,
     ...(o.gatewayWorkers !== undefined ? { gatewayWorkers: o.gatewayWorkers as number } : {}),
     ...(o.relay !== undefined ? { relay: o.relay as 'js' | 'native' } : {}),
+    ...(o.quietStatements !== undefined ? { quietStatements: o.quietStatements as 'on' | 'off' } : {}),
     gatewayLimits: {
       maxPreauthConnections: o.maxPreauthConnections as number,
       maxPreauthPerAddress: o.maxPreauthPerAddress as number,

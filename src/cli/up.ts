@@ -62,6 +62,14 @@ function gatewayOptions(cmd: Command): Command {
         'session relay: native (the Rust addon: TLS and relaying on its own threads) or js; default native when the addon is built, else js',
       ).choices(['js', 'native']),
     )
+    .addOption(
+      new Option(
+        '--quiet-statements <mode>',
+        'native relay: statements no audit class records and the SQL watch judged for good are relayed without being inspected again (on), or every statement is inspected (off)',
+      )
+        .choices(['on', 'off'])
+        .default('on'),
+    )
     .addOption(new Option('--audit-failure-policy <policy>', 'when the audit log cannot be written').choices(['failClosed', 'failOpen']).default('failClosed'))
     .option('--smtp-host <host>', 'SMTP server that threat alerts are e-mailed through')
     .option('--smtp-port <port>', 'SMTP port', port, 587)

@@ -149,4 +149,7 @@ export interface GatewayContext {
    * sessions relayed on its threads (but transaction mode). Unset or null: the JavaScript relay.
    * Set by the composition (app/gateway-part.ts) once the relay is chosen, before listening. */
   nativeRelay?: NativeRelayHost | null;
+  /** Quiet statements on the native relay (`up --quiet-statements`; default on): false, every
+   * statement goes to the session's observer. Read at each session's start. */
+  quietStatements?: boolean;
 }

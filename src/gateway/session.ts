@@ -140,7 +140,9 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
       // their shape for good) are relayed unobserved once their shape is known. The audit's
       // verdict is its configuration's (one set for every session of it); the watch's is this
       // session's role and application's (a set of the session's own).
-      const quiet = watch ? client.host.sessionQuietSet() : { set: auditConfig ? client.host.quietSet(auditConfig) : 0, drop: () => undefined };
+      const none = { set: 0, drop: () => undefined };
+      const quiet =
+        g.quietStatements === false ? none : watch ? client.host.sessionQuietSet() : auditConfig ? { ...none, set: client.host.quietSet(auditConfig) } : none;
       const quietSet = quiet.set;
       const onQuiet = quietSet ? (key: Buffer) => client.host.addon.quiet(quietSet, key) : undefined;
       const observer = consumers.length ? new SessionObserver(consumers, { skipRecords: true, ...(onQuiet ? { onQuiet } : {}) }) : null;

@@ -187,6 +187,25 @@ test('extended protocol: postgres.js named statements (Bind/Execute groups) go u
   );
 });
 
+test('--quiet-statements off: every statement is observed again (sessions started after the change)', { skip }, async () => {
+  const context = t.platform.gateway.context;
+  context.quietStatements = false;
+  try {
+    const c = await client('nq-off');
+    try {
+      await c.query('SELECT 4711 + 1 AS n');
+      for (const n of [123456, 999999]) {
+        const count = await framed(() => c.query(`SELECT ${n} + 1 AS n`));
+        assert.ok(count >= 5, `SELECT ${n} + 1 observed: ${count} messages`);
+      }
+    } finally {
+      await c.end();
+    }
+  } finally {
+    context.quietStatements = true;
+  }
+});
+
 test('changed audit classes take effect for the next session: its SELECTs are recorded again', { skip }, async () => {
   const c0 = await client('nq-before');
   await c0.query('SELECT 200 AS a');
