@@ -364,9 +364,16 @@ export class FscryptBackend implements VolumeBackend {
   async isOpen(spec: VolumeSpec): Promise<boolean> {
     checkSpec(spec);
     if (!existsSync(this.imagePath(spec)) || !this.mounted(spec)) return false;
-    const policy = getPolicy(this.dataDir(spec));
-    if (!policy) return false;
-    return keyStatus(spec.mountPoint, policy.identifier) === FSCRYPT_KEY_STATUS_PRESENT;
+    try {
+      const policy = getPolicy(this.dataDir(spec));
+      if (!policy) return false;
+      return keyStatus(spec.mountPoint, policy.identifier) === FSCRYPT_KEY_STATUS_PRESENT;
+    } catch (err) {
+      // Unmounted between the check and the ioctls (the volume being locked as its key went
+      // out of reach): not open. Anything else is an error.
+      if (!this.mounted(spec)) return false;
+      throw err;
+    }
   }
 }
 
