@@ -23,23 +23,25 @@ const DECODE: DecodeNeeds = Object.freeze({ maxStatementBytes: MAX_TEXT });
 export class SqlWatch implements SessionConsumer {
   readonly decode = DECODE;
   private lastText = '';
-  private lastSettled = false;
+  /** The last event was a whole Query or Parse (see `quietable`). */
+  private judged = false;
 
   constructor(private readonly sink: SqlWatchSink) {}
 
   frontend(e: FrontendEvent): void {
-    this.lastSettled = false;
+    this.judged = false;
     if (e.type !== 'query' && e.type !== 'parse') return;
     this.lastText = e.text;
     this.sink.statement(e.text);
-    if (!e.truncated) this.lastSettled = this.sink.settled?.(e.text) === true;
+    this.judged = !e.truncated;
   }
 
   /** The last Query was judged, and any Query of its shape would be judged alike: the relay may
    * pass such Queries uninspected. A failed one is observed all the same (the relay hands it
    * over with its error), so syntax-error bursts are still counted. */
   quietable(): boolean {
-    return this.lastSettled;
+    // Asked only for the statements the relay could skip: not worked out for every statement.
+    return this.judged && this.sink.settled?.(this.lastText) === true;
   }
 
   backend(e: BackendEvent): void {

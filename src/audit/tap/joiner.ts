@@ -60,8 +60,8 @@ export class StatementJoiner {
   private readonly maxPending: number;
   private readonly maxTextBytes: number;
   private failure: string | null = null;
-  /** See `quietable`. */
-  private lastQueryQuiet = false;
+  /** The statements of the last event when it was a whole Query or Parse (see `quietable`). */
+  private lastStatements: readonly StatementInfo[] | StatementInfo | null = null;
 
   constructor(private readonly options: JoinerOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -85,11 +85,15 @@ export class StatementJoiner {
    * alike).
    */
   get quietable(): boolean {
-    return this.lastQueryQuiet;
+    const last = this.lastStatements;
+    const include = this.options.include;
+    if (last === null || include === undefined) return false;
+    const quiet = (i: StatementInfo) => !include(i) && QUIET_TAGS.has(i.commandTag);
+    return Array.isArray(last) ? (last as readonly StatementInfo[]).every(quiet) : quiet(last as StatementInfo);
   }
 
   frontend(e: FrontendEvent): void {
-    this.lastQueryQuiet = false;
+    this.lastStatements = null;
     if (this.failure !== null) return;
     if (this.copy.copying) {
       this.inCopy(e);
@@ -109,12 +113,12 @@ export class StatementJoiner {
           copy: infos.some(mayCopy),
           seq: ++this.seq,
         });
-        this.lastQueryQuiet = this.quietInfos(infos, e.truncated);
+        if (!e.truncated) this.lastStatements = infos;
         return;
       }
       case 'parse': {
         const info = single(this.options.classifier.classify(e.text));
-        this.lastQueryQuiet = this.quietInfos([info], e.truncated);
+        if (!e.truncated) this.lastStatements = info;
         const previous = this.prepared.entry(e.name);
         const declared = this.keep(info, e.truncated, e.full);
         if (!this.prepared.setStatement(e.name, declared)) {
@@ -172,12 +176,6 @@ export class StatementJoiner {
         this.prepared.forgetUnnamed();
         return;
     }
-  }
-
-  /** See `quietable`. */
-  private quietInfos(infos: readonly StatementInfo[], truncated: boolean): boolean {
-    const include = this.options.include;
-    return include !== undefined && !truncated && infos.every((i) => !include(i) && QUIET_TAGS.has(i.commandTag));
   }
 
   backend(e: BackendEvent): void {
