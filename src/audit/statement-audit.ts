@@ -1,7 +1,7 @@
 // Statement audit at the gateway: per server, the classifier and filter its audit settings ask
 // for (rebuilt only when the settings change), and the per-session tap that turns the relayed
 // protocol into statement events.
-import { Classifier, isAudited, parseClassList, type StatementInfo } from './classify/index.js';
+import { AUDIT_CLASSES, Classifier, isAudited, parseClassList, type StatementInfo } from './classify/index.js';
 import { StatementAuditConsumer, type StatementEvent } from './tap/index.js';
 import type { AuditSettings } from './settings.js';
 
@@ -9,6 +9,8 @@ export interface StatementAuditConfig {
   readonly classifier: Classifier;
   readonly include: (info: StatementInfo) => boolean;
   readonly logParameters: boolean;
+  /** Every class is audited: every statement is recorded (none can be relayed unobserved). */
+  readonly recordsEverything: boolean;
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -33,6 +35,7 @@ export class StatementAuditPolicies {
         classifier: new Classifier({ redactColumns: columns, redactPatterns: patterns }),
         include: (info) => isAudited(info, enabled),
         logParameters: settings.logParameters,
+        recordsEverything: AUDIT_CLASSES.every((c) => enabled.has(c)),
       };
     }
     this.byServer.set(server, { key, config });

@@ -141,8 +141,9 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
       // verdict is its configuration's (one set for every session of it); the watch's is this
       // session's role and application's (a set of the session's own).
       const none = { set: 0, drop: () => undefined };
-      const quiet =
-        g.quietStatements === false ? none : watch ? client.host.sessionQuietSet() : auditConfig ? { ...none, set: client.host.quietSet(auditConfig) } : none;
+      // With every audit class on no statement can be quiet: no keys to compute for every statement.
+      const possible = g.quietStatements !== false && auditConfig?.recordsEverything !== true;
+      const quiet = !possible ? none : watch ? client.host.sessionQuietSet() : auditConfig ? { ...none, set: client.host.quietSet(auditConfig) } : none;
       const quietSet = quiet.set;
       const onQuiet = quietSet ? (key: Buffer) => client.host.addon.quiet(quietSet, key) : undefined;
       const observer = consumers.length ? new SessionObserver(consumers, { skipRecords: true, ...(onQuiet ? { onQuiet } : {}) }) : null;

@@ -20,9 +20,9 @@ export interface SessionConsumer {
   failed?(reason: string): void;
   /** The session ended. */
   end?(): void;
-  /** Right after a 'query' event: this consumer needs nothing of that Query or its answer, nor
-   * of any Query that differs from it only in literal values, so the native relay may relay
-   * those unobserved (see RelayOptions.quietSet). Absent: false. */
+  /** Right after a 'query' or 'parse' event: this consumer needs nothing of that statement or
+   * its answer, nor of any that differs from it only in literal values, so the native relay may
+   * relay those unobserved (see RelayOptions.quietSet). Absent: false. */
   quietable?(): boolean;
 }
 
@@ -43,7 +43,7 @@ export class SessionObserver {
   private ended = false;
   /** The client sent Terminate (at a message boundary). */
   clientTerminated = false;
-  /** The native relay's shape key of the Query that comes next. */
+  /** The native relay's shape key of the Query or Parse that comes next. */
   private shapeKey: Buffer | null = null;
 
   /**

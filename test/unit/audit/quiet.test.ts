@@ -11,6 +11,8 @@ import { StatementAuditConsumer, type StatementEvent } from '../../../src/audit/
 import { SessionObserver } from '../../../src/pgwire/observer/index.js';
 import { SqlWatch } from '../../../src/threat/sql-watch.js';
 import { SqlInjectionDetector } from '../../../src/threat/sql/detector.js';
+import { StatementAuditPolicies } from '../../../src/audit/statement-audit.js';
+import { DEFAULT_AUDIT_SETTINGS } from '../../../src/audit/settings.js';
 import * as w from './classify/wire.js';
 
 const KEY = Buffer.from('0123456789abcdef');
@@ -93,7 +95,16 @@ describe('quiet statements: which keyed Queries come back as quiet', () => {
     assert.deepEqual(all.quiet, []);
   });
 
-  it('the SQL watch needs every statement: with it on, nothing is quiet', () => {
+  it('a configuration that audits every class records every statement: its sessions get no quiet set', () => {
+    const policies = new StatementAuditPolicies();
+    const with_ = (classes: readonly string[]) =>
+      policies.forServer(classes.join(), { ...DEFAULT_AUDIT_SETTINGS, classes: classes as never })!.recordsEverything;
+    assert.equal(with_(['ROLE', 'DDL']), false);
+    assert.equal(with_(['READ', 'WRITE', 'FUNCTION', 'ROLE', 'DDL', 'MISC']), true, 'MISC brings MISC_SET');
+    assert.equal(with_(['READ', 'WRITE', 'FUNCTION', 'ROLE', 'DDL']), false);
+  });
+
+  it('a SQL watch that cannot vouch for a shape (no settled verdict) keeps every statement observed', () => {
     const s = setup('ROLE,DDL', true);
     s.run('SELECT 1');
     assert.deepEqual(s.quiet, []);
