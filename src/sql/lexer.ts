@@ -258,9 +258,9 @@ function identifier(text: string, start: number): number {
   const c = text.charCodeAt(start) | 0x20;
   const next = text.charCodeAt(i);
   if (next === 0x27) {
-    if (c === 0x65 /* e */) return skipEscapeString(text, i + 1);
-    if (c === 0x62 /* b */ || c === 0x78 /* x */ || c === 0x6e /* n */) {
-      const end = skipQuoted(text, i + 1, 0x27);
+    if (c === 0x65 /* e */ || c === 0x62 /* b */ || c === 0x78 /* x */ || c === 0x6e /* n */) {
+      // Continued by another quoted string (as the scanner does it): text this lexer cannot follow.
+      const end = c === 0x65 ? skipEscapeString(text, i + 1) : skipQuoted(text, i + 1, 0x27);
       return end < 0 || continues(text, end) ? -1 : end;
     }
   }

@@ -38,6 +38,7 @@ describe('shape lexer', () => {
       'SELECT $$x',
       'SELECT "x',
       "SELECT E'x",
+      "E'x\\'y' \n ''", // an escape string continued on the next line (found by the property below)
       "\u0001SELECT 'a'",
     ]) {
       assert.equal(lexShape(sql), null, JSON.stringify(sql));
