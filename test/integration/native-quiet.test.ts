@@ -63,11 +63,24 @@ const client = (app: string, server = SERVER) => gatewayClient(t, { server, user
 type Statement = { type: string; applicationName?: string; commandTag: string; outcome: string; text: string; class?: string };
 const statements = (app: string) => auditEvents<Statement>(t).filter((e) => e.type === 'statement' && e.applicationName === app);
 
-/** Messages JavaScript framed while `f` ran (every observer framer of this process). */
+/** Waits until the addon's events already on their way have been handled: the count of framed
+ * messages holds still for 150 ms (the events come through the addon's threadsafe callback, which
+ * under load can run after the client already has its answer). */
+async function settled(): Promise<number> {
+  let last = framingCounters.messages;
+  for (let i = 0; i < 40; i++) {
+    await new Promise((r) => setTimeout(r, 150));
+    if (framingCounters.messages === last) break;
+    last = framingCounters.messages;
+  }
+  return last;
+}
+
+/** Messages JavaScript framed for what `f` ran (every observer framer of this process). */
 async function framed(f: () => Promise<unknown>): Promise<number> {
-  const before = framingCounters.messages;
+  const before = await settled();
   await f();
-  return framingCounters.messages - before;
+  return (await settled()) - before;
 }
 
 test('a statement the audit records nothing of is classified once; then it and its answer stay in the addon', { skip }, async () => {
