@@ -11,7 +11,6 @@
 // Writes are atomic: a temp file in the same directory, fsync, rename, fsync of the directory.
 // A reader never sees a half-written object, and an object acknowledged by put() survives a
 // crash. Files are 0600, directories 0700 (the repository belongs to the platform, root).
-import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, rmdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -68,9 +67,11 @@ export class DirectoryRepository implements BackupRepository {
     await this.mkdirs(dir);
     const temp = path.join(dir, `${TEMP_MARK}${path.basename(file)}-${randomBytes(6).toString('hex')}`);
     let bytes = 0;
+    // The temp file is created here, before any byte is read: a stream that opens it on its own
+    // could create it after a failed source has already been cleaned up.
+    const fh = await open(temp, 'wx', 0o600);
     try {
       const source = Buffer.isBuffer(data) ? Readable.from([data]) : data;
-      const out = createWriteStream(temp, { mode: 0o600, flags: 'wx' });
       await pipeline(
         source,
         async function* count(chunks: AsyncIterable<Buffer>) {
@@ -79,13 +80,13 @@ export class DirectoryRepository implements BackupRepository {
             yield c;
           }
         },
-        out,
+        fh.createWriteStream(), // closes fh when it ends or fails
       );
-      const fh = await open(temp, 'r');
+      const written = await open(temp, 'r');
       try {
-        await fh.sync();
+        await written.sync();
       } finally {
-        await fh.close();
+        await written.close();
       }
       await rename(temp, file);
       await syncDir(dir);

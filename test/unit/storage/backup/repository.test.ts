@@ -33,13 +33,17 @@ describe('backup repository: directory', () => {
   });
 
   it('stores nothing when the source stream fails, and leaves no temp file', async () => {
-    const failing = new Readable({
-      read() {
-        this.push(Buffer.alloc(1000));
-        this.destroy(new Error('source broke'));
-      },
-    });
-    await assert.rejects(repo.put('s2/base/b/base.tar.pgwenc', failing), /source broke/);
+    // A source that fails at once, many times over: the temp file must not appear after the
+    // clean-up (a write stream that opens its file on its own could create it late).
+    for (let i = 0; i < 200; i++) {
+      const failing = new Readable({
+        read() {
+          if (i % 2) this.push(Buffer.alloc(1000));
+          this.destroy(new Error('source broke'));
+        },
+      });
+      await assert.rejects(repo.put('s2/base/b/base.tar.pgwenc', failing), /source broke/);
+    }
     assert.equal(await repo.stat('s2/base/b/base.tar.pgwenc'), null);
     assert.deepEqual(readdirSync(path.join(repo.root, 's2/base/b')), []);
   });
