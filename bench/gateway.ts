@@ -45,7 +45,7 @@ import { fixed } from './lib/format.js';
 import { startNodeFloor, type NodeFloor } from './lib/node-floor.js';
 import { buildNativeFloor, startNativeFloor, userCpuMs, type NativeBackend, type NativeFloor, type NativeRuntime } from './lib/native-floor.js';
 import type { FloorVariant } from './lib/node-floor-server.js';
-import { processCpuMs, processWithChildrenCpuMs, serverCpuMs } from './lib/proc-cpu.js';
+import { processCpuMs, processWithChildrenCpuMs, reapedChildrenCpuMs, serverCpuMs } from './lib/proc-cpu.js';
 import { apiTarget } from './lib/audit-settings.js';
 import { poolSummary, setPoolMode } from './lib/pool-mode.js';
 import { GatewayResults, type Kind, type Leg, type Phase } from './lib/gateway-report.js';
@@ -288,13 +288,16 @@ await runBench(async () => {
           const proxy0 = pid === null ? 0 : proxyCpu(pid);
           const user0 = pid !== null && leg.includes('floor') ? userCpuMs(pid) : 0;
           const server0 = serverCpuMs(direct.pid);
+          const client0 = reapedChildrenCpuMs();
           const r = await selectOnly(t, p.run);
+          const clientMs = reapedChildrenCpuMs() - client0;
           // A backend that is exiting is counted once the postmaster has reaped it.
           await new Promise((resolve) => setTimeout(resolve, 200));
-          const c = results.cpu.get(`${leg}/${p.kind}`) ?? { proxyMs: 0, serverMs: 0, tx: 0 };
+          const c = results.cpu.get(`${leg}/${p.kind}`) ?? { proxyMs: 0, serverMs: 0, clientMs: 0, tx: 0 };
           results.cpu.set(`${leg}/${p.kind}`, {
             proxyMs: c.proxyMs + (pid === null ? 0 : proxyCpu(pid) - proxy0),
             serverMs: c.serverMs + serverCpuMs(direct.pid) - server0,
+            clientMs: c.clientMs + clientMs,
             tx: c.tx + r.transactions,
           });
           if (pid !== null && leg.includes('floor')) {

@@ -37,8 +37,9 @@ interface Aggregate {
 
 export class GatewayResults {
   private readonly results = new Map<Leg, Map<Kind, PgbenchResult[]>>();
-  /** CPU ms of the leg's proxy process and of the server, and transactions, per (leg, kind). */
-  readonly cpu = new Map<string, { proxyMs: number; serverMs: number; tx: number }>();
+  /** CPU ms of the leg's proxy process, of the server and of pgbench (the client), and
+   * transactions, per (leg, kind). */
+  readonly cpu = new Map<string, { proxyMs: number; serverMs: number; clientMs: number; tx: number }>();
   /** User-mode CPU ms of the floor legs' processes, per (leg, kind): TLS and relay code alone. */
   readonly userCpu = new Map<string, number>();
   readonly windows: Record<'data' | 'connect', Window[]> = { data: [], connect: [] };
@@ -76,6 +77,7 @@ export class GatewayResults {
         const c = this.cpu.get(`${leg}/${p.kind}`);
         const proxyUs = c && leg !== 'direct' ? (1000 * c.proxyMs) / c.tx : null;
         const serverUs = c ? (1000 * c.serverMs) / c.tx : null;
+        const clientUs = c ? (1000 * c.clientMs) / c.tx : null;
         rows.push([
           leg,
           p.title,
@@ -86,6 +88,7 @@ export class GatewayResults {
           fixed(a.connectionMs, 3),
           fixed(proxyUs, 1),
           fixed(serverUs, 1),
+          fixed(clientUs, 1),
         ]);
       }
     }
@@ -102,6 +105,7 @@ export class GatewayResults {
           'conn ms (initial | -C avg)',
           'proxy CPU µs/tx',
           'server CPU µs/tx',
+          'pgbench CPU µs/tx',
         ],
         rows,
       ),
@@ -109,7 +113,8 @@ export class GatewayResults {
     this.floorTable();
     console.log(
       "proxy CPU: utime+stime from /proc of the gateway's platform child, of PgBouncer, of the node and native floors, over each leg's runs, per transaction; " +
-        'server CPU: the postmaster and its backends (reaped ones included). /proc counts in 10 ms ticks.',
+        'server CPU: the postmaster and its backends (reaped ones included); pgbench CPU: the client itself (its TLS, and with -C its SCRAM key derivation), ' +
+        "from the bench process's reaped children. /proc counts in 10 ms ticks.",
     );
   }
 

@@ -66,6 +66,13 @@ export function processWithChildrenCpuMs(pid: number, marker: string): number {
   return ms;
 }
 
+/** CPU of this process's children that it has waited for (cutime + cstime), ms: around one
+ * pgbench run, the CPU of that pgbench (the client's TLS and SCRAM work included). */
+export function reapedChildrenCpuMs(): number {
+  const s = stat(process.pid);
+  return s ? s.children * msPerTick() : NaN;
+}
+
 /** CPU of a process tree one level deep (a postmaster and its children), reaped children included, ms. */
 export function serverCpuMs(postmasterPid: number): number {
   const root = stat(postmasterPid);
