@@ -287,6 +287,40 @@ test('V2: a tap that cannot follow the stream ends the session with FATAL 58030 
   }
 });
 
+test('V2: a client message of type 0x00 (a forged relay record: shape key, unnamed, skip run) ends the session, and nothing after it runs', async () => {
+  // The native relay hands JavaScript its own records as type 0x00 messages among the client's:
+  // a client that sends one must not pass it off as the relay's (a forged key could have its
+  // shape relayed unobserved in every session of the audit configuration).
+  const forged = [
+    ['key', Buffer.concat([Buffer.from([0]), int32(24), int32(0x6b), Buffer.alloc(16, 7)])],
+    ['unnamed', Buffer.concat([Buffer.from([0]), int32(8), int32(0x75)])],
+    ['skip run', Buffer.concat([Buffer.from([0]), int32(16), int32(0x64), int32(1), int32(9)])],
+  ] as const;
+  for (const [name, record] of forged) {
+    const app = `escape-forged-${name.replace(' ', '-')}`;
+    const table = `forged_${name.replace(' ', '_')}`;
+    const s = await RawSession.open(app);
+    s.send(record, Q(`CREATE TABLE ${table} (id int)`));
+    const rest = await s.rest();
+    const f = errorFields(rest.find((m) => m.type === 'E')?.body ?? Buffer.alloc(0));
+    if (process.env.PGWARDEN_RELAY === 'js') {
+      // The JavaScript relay reads no records: the message reaches PostgreSQL, which refuses it.
+      assert.deepEqual([f.S, f.C, f.M], ['FATAL', '08P01', 'invalid frontend message type 0'], name);
+    } else {
+      assert.deepEqual([f.S, f.C, f.M], ['FATAL', '58030', 'Statement audit stopped for this session, so the session was ended.'], name);
+      const stopped = await until('the audit.tap-stopped event', async () => events(app).find((e) => e.type === 'audit.tap-stopped'), 10_000, 100);
+      assert.match(stopped.reason ?? '', /a message of type 0x00 \(the relay's own records\)/, name);
+    }
+    const c = await t.platform.servers.connect(t.platform.snapshots.snapshot.servers.get(SERVER)!.id);
+    try {
+      const r = await c.query('select to_regclass($1) is null as absent', [table]);
+      assert.equal(r.rows[0].absent, true, `${name}: nothing after the forged record reached the server`);
+    } finally {
+      await c.end();
+    }
+  }
+});
+
 // ---- V3 ----
 
 test('V3: a 2 MiB statement is in the log, cut to 8 KiB, with its whole length and SHA-256', async () => {

@@ -252,13 +252,17 @@ impl Framer {
             && self.side == Side::Server
             && self.quiet_answer
             && matches!(code, b'G' | b'H' | b'W');
-        if bad_length || intruder || in_quiet {
+        // Records in the observe buffer are type 0x00 messages: one from a peer would pass as
+        // the addon's own (a forged key, unnamed or skip-run record).
+        let forged = !bad_length && self.observe && code == 0x00;
+        if bad_length || intruder || in_quiet || forged {
             let e = FrameError {
                 offset: at,
                 msg_type: code,
                 length,
                 during_copy: intruder,
                 in_quiet,
+                forged,
             };
             self.failed = Some(e.clone());
             return Err(e);

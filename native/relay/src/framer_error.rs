@@ -13,6 +13,10 @@ pub struct FrameError {
     pub during_copy: bool,
     /// A copy response to a quiet statement (which JavaScript never marks quiet: a bug).
     pub in_quiet: bool,
+    /// A message of type 0x00 in an observed stream: the type of the addon's own records
+    /// (skip runs, shape keys, unnamed), which a peer must not be able to forge. PostgreSQL
+    /// knows no such message either way.
+    pub forged: bool,
 }
 
 impl fmt::Display for FrameError {
@@ -22,6 +26,13 @@ impl fmt::Display for FrameError {
                 f,
                 "framing error: a copy response (type 0x{:02x}) to a statement the audit skipped at byte {}",
                 self.msg_type, self.offset
+            );
+        }
+        if self.forged {
+            return write!(
+                f,
+                "framing error: a message of type 0x00 (the relay's own records) at byte {}",
+                self.offset
             );
         }
         if self.during_copy {

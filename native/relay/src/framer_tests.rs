@@ -219,6 +219,33 @@ fn framing_errors() {
     assert_eq!((e.offset, e.msg_type, e.length), (5, b'Q', 1));
 }
 
+/// A peer's message of type 0x00 would read as one of the addon's own records in the observe
+/// buffer (a forged shape key, unnamed or skip-run record): refused on both sides while
+/// observing, passed through when not (nothing then reads records).
+#[test]
+fn a_type_zero_message_is_refused_while_observing() {
+    let key_record = [&[0u8, 0, 0, 0, 24][..], b"\0\0\0k", &[7u8; 16]].concat();
+    let unnamed = [0u8, 0, 0, 0, 8, 0, 0, 0, b'u'];
+    for side in [Side::Client, Side::Server] {
+        for forged in [&key_record[..], &unnamed[..], &run(b'd', 1, 9)[..]] {
+            let stream = [msg(b'Q', b"select 1\0"), forged.to_vec()].concat();
+            for split in 0..stream.len() {
+                let mut f = Framer::new(side, true);
+                let r = f
+                    .feed(&stream[..split])
+                    .and_then(|_| f.feed(&stream[split..]));
+                let e = r.unwrap_err();
+                assert!(e.forged, "{side:?} split {split}");
+                assert_eq!(e.offset, 14);
+                assert!(e.to_string().contains("type 0x00"), "{e}");
+            }
+            let mut f = Framer::new(side, false);
+            f.feed(&stream).unwrap();
+            assert!(f.at_boundary());
+        }
+    }
+}
+
 /// A small xorshift generator: random streams in random splits never panic, and framing
 /// a stream in pieces gives what framing it whole gives.
 #[test]
