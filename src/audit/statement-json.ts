@@ -69,14 +69,15 @@ function jsonOfList(list: readonly unknown[]): string {
   return text;
 }
 
-/** What JSON.stringify escapes in a string (quote, backslash, controls, and lone surrogates,
- * which it writes as \u escapes: any surrogate goes the slow way). */
-const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
+/** A string with nothing JSON.stringify escapes (quote, backslash, controls, and lone surrogates,
+ * which it writes as \u escapes: any surrogate goes the slow way). Anchored over the whole
+ * string: V8 runs it about twice as fast as the unanchored search for one such character. */
+const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
 
 /** JSON.stringify(s): a statement text mostly has nothing to escape, and then is only quoted
  * (several times cheaper than JSON.stringify, which copies it into a new string). */
 function str(s: string): string {
-  return ESCAPED.test(s) ? JSON.stringify(s) : `"${s}"`;
+  return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
 }
 
 function num(n: number): string {
