@@ -68,16 +68,6 @@ for (let c = 0; c < 128; c++) {
 const IDENT_CONT = new Uint8Array(128);
 for (let c = 0; c < 128; c++) IDENT_CONT[c] = CLASS[c] === IDENT || CLASS[c] === DIGIT || c === 0x24 ? 1 : 0;
 
-/**
- * A run of what the main loop would step over without a literal or a state of its own: OTHER
- * characters; identifiers and keywords (digits and dollars inside them), except a one-letter one
- * that prefixes a string (E'', B'', X'', N'', U&'', U&""), which identifier() reads; a minus that
- * starts no comment, a slash that starts no comment, a dot before no digit. Sticky: matched at
- * lastIndex, possibly empty. Several times faster than the loop, character by character.
- */
-const PLAIN_RUN =
-  /(?:[^A-Za-z_\u0080-\uffff'0-9\-/"$.\u0000-\u0003]+|(?![eEbBxXnN]'|[uU]&['"])[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*|-(?!-)|\/(?!\*)|\.(?![0-9]))*/y;
-
 export function lexShape(text: string): Lexed | null {
   const n = text.length;
   // Allocated on the first literal.
@@ -86,10 +76,6 @@ export function lexShape(text: string): Lexed | null {
   let kinds: number[] = NONE_MUTABLE;
   let i = 0;
   while (i < n) {
-    PLAIN_RUN.lastIndex = i;
-    PLAIN_RUN.test(text);
-    i = PLAIN_RUN.lastIndex;
-    if (i >= n) break;
     const c = text.charCodeAt(i);
     switch (c < 128 ? CLASS[c]! : IDENT) {
       case OTHER:
