@@ -28,6 +28,9 @@ export class ShapeCache {
   private readonly lru: LruCache<Entry>;
   private lastText: string | null = null;
   private lastLexed: Lexed | null = null;
+  /** The key of the last entry found, and that entry (see get). */
+  private lastKey: string | null = null;
+  private lastEntry: Entry | undefined = undefined;
 
   constructor(maxEntries: number, maxBytes: number) {
     this.lru = new LruCache(maxEntries, maxBytes);
@@ -65,11 +68,25 @@ export class ShapeCache {
   }
 
   get<V>(key: string, slot: ShapeSlot<V>): V | undefined {
-    return this.lru.get(key)?.get(slot)?.value as V | undefined;
+    // Runs of one shape (a client repeating a statement with other values) are common: the last
+    // key found is compared before the key is hashed. Forgotten at any set(), the only place
+    // entries change or go (so an entry in use is still marked used by the next lookup after one).
+    let entry: Entry | undefined;
+    if (key === this.lastKey) entry = this.lastEntry;
+    else {
+      entry = this.lru.get(key);
+      if (entry !== undefined) {
+        this.lastKey = key;
+        this.lastEntry = entry;
+      }
+    }
+    return entry?.get(slot)?.value as V | undefined;
   }
 
   /** Keeps `value` for `slot` under `key`; `bytes` estimates what it holds (the key is counted once). */
   set<V>(key: string, slot: ShapeSlot<V>, value: V, bytes: number): void {
+    this.lastKey = null;
+    this.lastEntry = undefined;
     let entry = this.lru.get(key);
     if (entry === undefined) entry = new Map();
     entry.set(slot, { value, bytes });
