@@ -175,8 +175,9 @@ function splitTag(tag: string): { command: string; rows?: number } {
   return COUNTED.has(command) ? { command, rows } : { command: tag };
 }
 
-/** The counted commands as bytes, for countedTag (INSERT apart: its tag has an oid too). */
-const COUNTED_BYTES: readonly (readonly [string, Buffer])[] = [...COUNTED].filter((c) => c !== 'INSERT').map((c) => [c, Buffer.from(c, 'latin1')]);
+/** The counted commands and their bytes, for countedTag (INSERT apart: its tag has an oid too). */
+const COUNTED_NAMES: readonly string[] = [...COUNTED].filter((c) => c !== 'INSERT');
+const COUNTED_BYTES: readonly Buffer[] = COUNTED_NAMES.map((c) => Buffer.from(c, 'latin1'));
 const INSERT_PREFIX = Buffer.from('INSERT ', 'latin1');
 
 /**
@@ -193,9 +194,11 @@ function countedTag(buf: Buffer, start: number, stop: number, dataRows: number, 
   const length = space - start;
   if (length >= INSERT_PREFIX.length && startsWith(buf, start, INSERT_PREFIX)) command = 'INSERT';
   else {
-    for (const [name, bytes] of COUNTED_BYTES) {
-      if (bytes.length === length && startsWith(buf, start, bytes)) {
-        command = name;
+    const first = buf[start];
+    for (let k = 0; k < COUNTED_BYTES.length; k++) {
+      const bytes = COUNTED_BYTES[k]!;
+      if (bytes.length === length && bytes[0] === first && startsWith(buf, start, bytes)) {
+        command = COUNTED_NAMES[k];
         break;
       }
     }
