@@ -84,6 +84,22 @@ function num(n: number): string {
   return Number.isFinite(n) ? String(n) : 'null';
 }
 
+/** JSON of an outcome or protocol (three values each: no map look-up). */
+function small(s: string): string {
+  switch (s) {
+    case 'success':
+      return '"success"';
+    case 'simple':
+      return '"simple"';
+    case 'extended':
+      return '"extended"';
+    case 'failure':
+      return '"failure"';
+    default:
+      return token(s);
+  }
+}
+
 /** JSON of the few strings a field takes (class, commandTag, outcome, protocol), made once each. */
 const tokenJson = new Map<string, string>();
 const MAX_TOKENS = 512;
@@ -127,7 +143,7 @@ export function statementExecuted(time: string, session: EventSession, st: State
   if (f.objectId !== undefined) e.objectId = f.objectId;
   e.objects = st.objects;
   e.outcome = st.outcome;
-  j += `${sj.objectId},"objects":${jsonOfList(st.objects)},"outcome":${token(st.outcome)}`;
+  j += `${sj.objectId},"objects":${jsonOfList(st.objects)},"outcome":${small(st.outcome)}`;
   if (st.params !== undefined) {
     e.params = st.params;
     j += `,"params":${JSON.stringify(st.params)}`; // strings and nulls: canonical as they are
@@ -137,7 +153,7 @@ export function statementExecuted(time: string, session: EventSession, st: State
     j += `,"parseError":${str(st.parseError)}`;
   }
   e.protocol = st.protocol;
-  j += `,"protocol":${token(st.protocol)}`;
+  j += `,"protocol":${small(st.protocol)}`;
   if (st.rows !== undefined) {
     e.rows = st.rows;
     j += `,"rows":${num(st.rows)}`;
