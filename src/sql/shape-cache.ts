@@ -4,7 +4,7 @@
 // the SQL watch see the same text one after the other, so the last text's shape is remembered:
 // the second consumer does not lex it again.
 
-import { lexShape, type Lexed } from './lexer.js';
+import { keySegments, lexShape, sameShape, type Lexed } from './lexer.js';
 import { LruCache } from './lru.js';
 
 /** A consumer's place in the cache entries (compared by identity). */
@@ -28,6 +28,8 @@ export class ShapeCache {
   private readonly lru: LruCache<Entry>;
   private lastText: string | null = null;
   private lastLexed: Lexed | null = null;
+  /** keySegments of lastLexed when it has literals, else null. */
+  private segments: string[] | null = null;
   /** The key of the last entry found, and that entry (see get). */
   private lastKey: string | null = null;
   private lastEntry: Entry | undefined = undefined;
@@ -44,11 +46,16 @@ export class ShapeCache {
     return this.lru.bytes;
   }
 
-  /** The text's shape (null when the lexer cannot follow it); the last text is not lexed again. */
+  /** The text's shape (null when the lexer cannot follow it); the last text is not lexed again,
+   * and a text of the last shape with literals is read as such (sameShape: its literals only). */
   shape(text: string): Lexed | null {
     if (text === this.lastText) return this.lastLexed;
     lexCounters.texts++;
-    const lexed = lexShape(text);
+    let lexed = this.segments === null ? null : sameShape(text, this.lastLexed!, this.segments);
+    if (lexed === null) {
+      lexed = lexShape(text);
+      this.segments = lexed !== null && lexed.keyPos.length > 0 ? keySegments(lexed) : null;
+    }
     this.lastText = text;
     this.lastLexed = lexed;
     return lexed;
