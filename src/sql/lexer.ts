@@ -156,6 +156,56 @@ export function lexShape(text: string): Lexed | null {
   return { key, starts, ends, keyPos, kinds };
 }
 
+/** The parts of a shape key between its markers (key[0, keyPos[0]), ..., after the last one). */
+export function keySegments(lexed: Lexed): string[] {
+  const out: string[] = [];
+  let from = 0;
+  for (const at of lexed.keyPos) {
+    out.push(lexed.key.slice(from, at));
+    from = at + 1;
+  }
+  out.push(lexed.key.slice(from));
+  return out;
+}
+
+/**
+ * lexShape(text) when `text` has the shape of `prev` (a result of lexShape with literals, whose
+ * keySegments are `segments`), else null (then lexShape must be asked). Cheaper than a lex: the
+ * text between literals is compared with the key's, and only the literals are read. Exact: the
+ * lexer reads a text left to right, so it reaches each literal of `text` in the state it reached
+ * the one of `prev` (the same text before it), and reads it with the same functions; the key,
+ * its marker positions and the literal kinds are then those of `prev` (and shared with it).
+ */
+export function sameShape(text: string, prev: Lexed, segments: readonly string[]): Lexed | null {
+  const count = prev.keyPos.length;
+  if (count === 0 || segments.length !== count + 1) return null;
+  const starts = new Array<number>(count);
+  const ends = new Array<number>(count);
+  let at = 0;
+  for (let k = 0; k < count; k++) {
+    const segment = segments[k]!;
+    if (text.slice(at, at + segment.length) !== segment) return null; // (startsWith is slower, and uneven)
+    at += segment.length;
+    const c = text.charCodeAt(at);
+    let end: number;
+    if (prev.kinds[k] === LITERAL_STRING) {
+      if (c !== 0x27) return null;
+      end = skipQuoted(text, at + 1, 0x27);
+      if (end < 0 || continues(text, end)) return null;
+    } else {
+      if (!isDigit(c)) return null;
+      end = number(text, at);
+      if (numberKind !== prev.kinds[k]) return null;
+    }
+    starts[k] = at;
+    ends[k] = end;
+    at = end;
+  }
+  const last = segments[count]!;
+  if (text.length - at !== last.length || text.slice(at) !== last) return null;
+  return { key: prev.key, starts, ends, keyPos: prev.keyPos, kinds: prev.kinds };
+}
+
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }

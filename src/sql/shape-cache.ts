@@ -4,7 +4,7 @@
 // the SQL watch see the same text one after the other, so the last text's shape is remembered:
 // the second consumer does not lex it again.
 
-import { lexShape, type Lexed } from './lexer.js';
+import { keySegments, lexShape, sameShape, type Lexed } from './lexer.js';
 import { LruCache } from './lru.js';
 
 /** A consumer's place in the cache entries (compared by identity). */
@@ -28,6 +28,11 @@ export class ShapeCache {
   private readonly lru: LruCache<Entry>;
   private lastText: string | null = null;
   private lastLexed: Lexed | null = null;
+  /** keySegments of lastLexed when it has literals, else null. */
+  private segments: string[] | null = null;
+  /** The key of the last entry found, and that entry (see get). */
+  private lastKey: string | null = null;
+  private lastEntry: Entry | undefined = undefined;
 
   constructor(maxEntries: number, maxBytes: number) {
     this.lru = new LruCache(maxEntries, maxBytes);
@@ -41,11 +46,16 @@ export class ShapeCache {
     return this.lru.bytes;
   }
 
-  /** The text's shape (null when the lexer cannot follow it); the last text is not lexed again. */
+  /** The text's shape (null when the lexer cannot follow it); the last text is not lexed again,
+   * and a text of the last shape with literals is read as such (sameShape: its literals only). */
   shape(text: string): Lexed | null {
     if (text === this.lastText) return this.lastLexed;
     lexCounters.texts++;
-    const lexed = lexShape(text);
+    let lexed = this.segments === null ? null : sameShape(text, this.lastLexed!, this.segments);
+    if (lexed === null) {
+      lexed = lexShape(text);
+      this.segments = lexed !== null && lexed.keyPos.length > 0 ? keySegments(lexed) : null;
+    }
     this.lastText = text;
     this.lastLexed = lexed;
     return lexed;
@@ -65,11 +75,25 @@ export class ShapeCache {
   }
 
   get<V>(key: string, slot: ShapeSlot<V>): V | undefined {
-    return this.lru.get(key)?.get(slot)?.value as V | undefined;
+    // Runs of one shape (a client repeating a statement with other values) are common: the last
+    // key found is compared before the key is hashed. Forgotten at any set(), the only place
+    // entries change or go (so an entry in use is still marked used by the next lookup after one).
+    let entry: Entry | undefined;
+    if (key === this.lastKey) entry = this.lastEntry;
+    else {
+      entry = this.lru.get(key);
+      if (entry !== undefined) {
+        this.lastKey = key;
+        this.lastEntry = entry;
+      }
+    }
+    return entry?.get(slot)?.value as V | undefined;
   }
 
   /** Keeps `value` for `slot` under `key`; `bytes` estimates what it holds (the key is counted once). */
   set<V>(key: string, slot: ShapeSlot<V>, value: V, bytes: number): void {
+    this.lastKey = null;
+    this.lastEntry = undefined;
     let entry = this.lru.get(key);
     if (entry === undefined) entry = new Map();
     entry.set(slot, { value, bytes });

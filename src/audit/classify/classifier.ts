@@ -52,6 +52,9 @@ export class Classifier {
   private readonly shapes: boolean;
   private hits = 0;
   private misses = 0;
+  /** signature() of the texts without literals cached as their own key (a filter: it may hold
+   * others, and loses them all when full; a text it lacks is lexed first, with the same result). */
+  private readonly literalFree = new Set<number>();
 
   constructor(options: ClassifyOptions = {}) {
     this.columns = new Set((options.redactColumns ?? []).map((c) => c.toLowerCase()));
@@ -79,8 +82,9 @@ export class Classifier {
     if (sql.length > this.maxParseLength) return [this.unknown(sql, 'statement too long to classify')];
     // The parser reads a C string: it would see only the text before a NUL.
     if (sql.includes('\0')) return [this.unknown(sql, 'statement contains a NUL character')];
-    // A text without literals is its own shape key: one lookup, before lexing.
-    const known = this.shapes ? this.cache.get(sql, this.slot) : undefined;
+    // A text without literals is its own shape key: one lookup, before lexing (only for a text
+    // that may be one: hashing a text with literals for a lookup that misses costs a lex's worth).
+    const known = this.shapes && this.literalFree.has(signature(sql)) ? this.cache.get(sql, this.slot) : undefined;
     if (known !== undefined && known.kind === 'shape' && known.fixed !== null) {
       this.hits++;
       return known.fixed;
@@ -92,6 +96,7 @@ export class Classifier {
     const entry = literalMentionsPassword(sql, lexed) ? undefined : this.cache.get(lexed.key, this.slot);
     if (entry !== undefined && entry.kind === 'shape') {
       this.hits++;
+      if (entry.fixed !== null) this.noteLiteralFree(sql); // its key is the text itself
       return entry.fixed ?? this.instantiate(entry.statements, sql, lexed);
     }
     if (entry !== undefined) return this.exact(sql, undefined);
@@ -104,8 +109,14 @@ export class Classifier {
       return this.exact(sql, analysis);
     }
     const fixed = lexed.starts.length === 0 ? Object.freeze(this.instantiate(statements, sql, lexed)) : null;
+    if (fixed !== null) this.noteLiteralFree(sql);
     this.cache.set(lexed.key, this.slot, { kind: 'shape', statements, fixed }, lexed.key.length * 2 + templateBytes(statements));
     return fixed ?? this.instantiate(statements, sql, lexed);
+  }
+
+  private noteLiteralFree(sql: string): void {
+    if (this.literalFree.size >= MAX_LITERAL_FREE) this.literalFree.clear();
+    this.literalFree.add(signature(sql));
   }
 
   private exact(sql: string, analysis: TextAnalysis | undefined): readonly StatementInfo[] {
@@ -248,8 +259,17 @@ export class Classifier {
   }
 }
 
+const MAX_LITERAL_FREE = 16_384;
+
+/** A small number from a text's length and two of its characters (a Set key without hashing the text). */
+function signature(sql: string): number {
+  const n = sql.length;
+  return n === 0 ? 0 : ((n << 12) ^ (sql.charCodeAt(n - 1) << 6) ^ sql.charCodeAt(n >> 1)) & 0x3fffffff;
+}
+
 function literalMentionsPassword(sql: string, lexed: Lexed): boolean {
-  if (!PASSWORD.test(sql)) return false;
+  // Numbers only (the common case): no string to look in, and no search of the whole text.
+  if (!lexed.kinds.includes(LITERAL_STRING) || !PASSWORD.test(sql)) return false;
   for (let k = 0; k < lexed.starts.length; k++) {
     if (lexed.kinds[k] === LITERAL_STRING && PASSWORD.test(sql.slice(lexed.starts[k], lexed.ends[k]))) return true;
   }

@@ -198,8 +198,10 @@ export class StatementJoiner {
           const copyBytes = head.copyBytes + e.copyBytes;
           head.copyBytes = 0;
           this.sqlPrepared(info, e.tag, head.seq, head.truncated, head.full);
-          this.events.record(info, head.mark, 'simple', this.text(info, head.truncated, head.full), undefined, { tag: e.tag, rows: e.rows, copyBytes });
-          head.mark = this.now();
+          // One reading of the clock ends this statement and starts the next one's time.
+          const end = this.now();
+          this.events.record(info, head.mark, 'simple', this.text(info, head.truncated, head.full), undefined, { tag: e.tag, rows: e.rows, copyBytes }, end);
+          head.mark = end;
         } else if (head?.kind === 'execute') {
           this.take();
           this.sqlPrepared(head.info, e.tag, head.seq, head.truncated, head.full);

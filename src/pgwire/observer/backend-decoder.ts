@@ -86,7 +86,8 @@ export class BackendDecoder extends MessageStream {
         return;
       }
       case COMMAND_COMPLETE: {
-        emit(commandComplete(utf8(buf, start, cstringEnd(buf, start, end)), this.dataRows, this.copyBytes));
+        const stop = cstringEnd(buf, start, end);
+        emit(countedTag(buf, start, stop, this.dataRows, this.copyBytes) ?? commandComplete(utf8(buf, start, stop), this.dataRows, this.copyBytes));
         this.resetCounts();
         return;
       }
@@ -172,6 +173,45 @@ function splitTag(tag: string): { command: string; rows?: number } {
   let command = tag.slice(0, space);
   if (command === 'INSERT 0' || command.startsWith('INSERT ')) command = 'INSERT'; // INSERT oid rows
   return COUNTED.has(command) ? { command, rows } : { command: tag };
+}
+
+/** The counted commands and their bytes, for countedTag (INSERT apart: its tag has an oid too). */
+const COUNTED_NAMES: readonly string[] = [...COUNTED].filter((c) => c !== 'INSERT');
+const COUNTED_BYTES: readonly Buffer[] = COUNTED_NAMES.map((c) => Buffer.from(c, 'latin1'));
+const INSERT_PREFIX = Buffer.from('INSERT ', 'latin1');
+
+/**
+ * The event of the tag at buf[start, stop) when it is a counted command and its row count (what
+ * splitTag makes of it), read from the bytes without decoding the tag; null for any other tag.
+ * A space byte is a space character in UTF-8 whatever surrounds it, and the command is compared
+ * as ASCII bytes, so the result is the same as the decoded tag's.
+ */
+function countedTag(buf: Buffer, start: number, stop: number, dataRows: number, copyBytes: number): BackendEvent | null {
+  let space = stop - 1;
+  while (space >= start && buf[space]! >= 0x30 && buf[space]! <= 0x39) space--;
+  if (space < start || space === stop - 1 || buf[space] !== 0x20) return null;
+  let command: string | undefined;
+  const length = space - start;
+  if (length >= INSERT_PREFIX.length && startsWith(buf, start, INSERT_PREFIX)) command = 'INSERT';
+  else {
+    const first = buf[start];
+    for (let k = 0; k < COUNTED_BYTES.length; k++) {
+      const bytes = COUNTED_BYTES[k]!;
+      if (bytes.length === length && bytes[0] === first && startsWith(buf, start, bytes)) {
+        command = COUNTED_NAMES[k];
+        break;
+      }
+    }
+  }
+  if (command === undefined) return null;
+  let rows = 0;
+  for (let i = space + 1; i < stop; i++) rows = rows * 10 + (buf[i]! - 0x30);
+  return { type: 'commandComplete', tag: command, rows, dataRows, copyBytes };
+}
+
+function startsWith(buf: Buffer, at: number, prefix: Buffer): boolean {
+  for (let k = 0; k < prefix.length; k++) if (buf[at + k] !== prefix[k]) return false;
+  return true;
 }
 
 function commandComplete(tag: string, dataRows: number, copyBytes: number): BackendEvent {

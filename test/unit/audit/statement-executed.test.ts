@@ -112,3 +112,48 @@ it('statementExecuted: texts with and without characters JSON escapes (quoted as
     for (const errorMessage of [text, 'plain']) check({ ...base, text, errorMessage, sqlstate: '22012', parseError: text }, { server: text, user: 'u' });
   }
 });
+
+it('statementExecuted: one session over a sequence of statements (the runs it reuses follow every change)', () => {
+  // Lists shared between statements, as the classifier shares them per shape, and fresh ones.
+  const classLists = [Object.freeze(['READ'] as const), Object.freeze(['READ', 'WRITE'] as const), Object.freeze([] as const)];
+  const objectLists = [Object.freeze([{ kind: 'relation', name: 'public.t' }] as const), Object.freeze([] as const)];
+  const statement = fc.record(
+    {
+      text: fc.string({ unit: 'binary', maxLength: 20 }),
+      class: fc.constantFrom('READ', 'WRITE', 'MISC', 'UNKNOWN'),
+      classes: fc.oneof(fc.constantFrom(...classLists), fc.constantFrom(['READ'], ['DDL', 'ROLE'])),
+      commandTag: fc.constantFrom('SELECT', 'INSERT', 'SET', 'CREATE TABLE', '"odd"'),
+      objects: fc.oneof(fc.constantFrom(...objectLists), fc.constant([{ kind: 'function', name: 'f"\n' }])),
+      outcome: fc.constantFrom('success', 'failure', 'unknown'),
+      durationMs: fc.double({ min: 0, max: 1e6, noNaN: true }),
+      protocol: fc.constantFrom('simple', 'extended', 'function'),
+      params: fc.array(fc.option(fc.string(), { nil: null }), { maxLength: 2 }),
+      parseError: fc.string({ maxLength: 5 }),
+      sqlstate: fc.constantFrom('22012', '42P01'),
+      errorMessage: fc.string({ unit: 'binary', maxLength: 8 }),
+      rows: fc.nat(),
+      copyBytes: fc.nat(),
+      truncated: fc.constant(true),
+      textLength: fc.nat(),
+      textSha256: fc.constant('ab'),
+    },
+    { requiredKeys: ['text', 'class', 'classes', 'commandTag', 'objects', 'outcome', 'durationMs', 'protocol'] },
+  ) as fc.Arbitrary<StatementEvent>;
+  const fields = fc.constantFrom<Record<string, string | undefined>>(
+    {},
+    { server: 's', user: 'u', database: 'd', applicationName: 'a', objectId: 'o' },
+    { server: 's' },
+  );
+  fc.assert(
+    fc.property(fields, fc.array(statement, { minLength: 1, maxLength: 12 }), (f, statements) => {
+      const session = eventSession(conn, f);
+      for (const st of statements) {
+        const built = statementExecuted('2026-12-05T02:00:00.000Z', session, st);
+        const expected = canonicalJson({ type: 'statement', time: '2026-12-05T02:00:00.000Z', connection: conn, ...f, ...st });
+        assert.equal(canonicalTextOf(built), expected);
+        assert.equal(canonicalJsonOfPlain(built), expected);
+      }
+    }),
+    { numRuns: 2000 },
+  );
+});

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Classifier } from '../../../../src/audit/classify/index.js';
-import { lexShape } from '../../../../src/sql/lexer.js';
+import { keySegments, lexShape, sameShape } from '../../../../src/sql/lexer.js';
 import { scanSql } from '../../../../src/sql/parser.js';
 
 const literals = (sql: string): string[] => {
@@ -171,3 +171,45 @@ function fill(parts: readonly string[], values: readonly string[]): string {
 }
 
 const fragmentText = fc.tuple(skeleton, fc.array(value, { minLength: 12, maxLength: 12 })).map(([parts, values]) => fill(parts, values));
+
+describe('shape of the last shape', () => {
+  // sameShape reads a text as the shape of the one before it: it must give lexShape's result, or null.
+  const other = fc.oneof(value, fc.constantFrom('1234567890', '1.', '1e5', '.5', "E'x'", "'a'\n'b'", "'a' \n -- c\n 'b'", '$1', 'x', '', "'"));
+  const check = (first: string, second: string) => {
+    const prev = lexShape(first);
+    if (prev === null || prev.keyPos.length === 0) return;
+    const got = sameShape(second, prev, keySegments(prev));
+    if (got !== null) assert.deepEqual(got, lexShape(second), `${JSON.stringify(first)} then ${JSON.stringify(second)}`);
+  };
+  it('agrees with the lexer on texts of one skeleton filled twice', () => {
+    let same = 0;
+    fc.assert(
+      fc.property(
+        skeleton,
+        fc.array(value, { minLength: 12, maxLength: 12 }),
+        fc.array(fc.oneof({ weight: 12, arbitrary: value }, { weight: 1, arbitrary: other }), { minLength: 12, maxLength: 12 }),
+        (parts, one, two) => {
+          const first = fill(parts, one);
+          const second = fill(parts, two);
+          check(first, second);
+          const prev = lexShape(first);
+          if (prev !== null && prev.keyPos.length > 0 && sameShape(second, prev, keySegments(prev)) !== null) same++;
+          return true;
+        },
+      ),
+      { numRuns: 3000 },
+    );
+    assert.ok(same > 300, `the shape was recognized ${same} times`);
+  });
+  it('agrees with the lexer on unrelated texts and cut or extended ones', () => {
+    fc.assert(
+      fc.property(fragmentText, fc.oneof(fragmentText, fc.string({ unit: 'binary', maxLength: 40 })), fc.nat(80), (first, second, cut) => {
+        check(first, second);
+        check(first, first.slice(0, cut));
+        check(first, `${first}${second.slice(0, cut % 5)}`);
+        return true;
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
