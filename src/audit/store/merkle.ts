@@ -6,6 +6,7 @@
 // perfect subtrees the first n leaves decompose into (one per set bit of n, largest first), from
 // which the root follows by folding right to left. Checkpoints carry the frontier, so a verifier
 // can resume from a signed checkpoint after retention deleted the records before it.
+import { hexWrite, latin1Write } from './buffer-write.js';
 import { sha256, sha256Latin1 } from './sha256.js';
 import { sha256Short, SHORT_MAX } from './sha256-short.js';
 
@@ -49,14 +50,14 @@ function leafOf(recordHash: Uint8Array): string {
 }
 
 function leafOfHex(recordHash: string): string {
-  if (recordHash.length === 64 && LEAF_INPUT.write(recordHash, 1, 32, 'hex') === 32) return sha256Latin1(LEAF_INPUT);
+  if (recordHash.length === 64 && hexWrite(LEAF_INPUT, recordHash, 1, 32) === 32) return sha256Latin1(LEAF_INPUT);
   return leafOf(Buffer.from(recordHash, 'hex'));
 }
 
 function nodeOf(left: string, right: string): string {
   if (left.length !== 32 || right.length !== 32) return sha256Latin1(Buffer.concat([NODE_PREFIX, Buffer.from(left, 'latin1'), Buffer.from(right, 'latin1')]));
-  NODE_INPUT.write(left, 1, 32, 'latin1');
-  NODE_INPUT.write(right, 33, 32, 'latin1');
+  latin1Write(NODE_INPUT, left, 1, 32);
+  latin1Write(NODE_INPUT, right, 33, 32);
   return sha256Latin1(NODE_INPUT);
 }
 

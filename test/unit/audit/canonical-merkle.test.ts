@@ -72,10 +72,14 @@ describe('Merkle frontier (RFC 6962)', () => {
   it('gives the RFC 6962 root for every size 0..70, and resumes from a saved frontier', () => {
     const leaves = Array.from({ length: 70 }, (_, i) => sha(`record ${i}`));
     const f = MerkleFrontier.empty();
+    const hex = MerkleFrontier.empty(); // as the writer feeds it: record hashes in hex
     assert.deepEqual(f.root(), EMPTY_ROOT);
     for (let n = 1; n <= leaves.length; n++) {
       f.append(leaves[n - 1]!);
+      hex.appendHex(leaves[n - 1]!.toString('hex'));
       assert.deepEqual(f.root(), mth(leaves.slice(0, n)), `size ${n}`);
+      assert.deepEqual(hex.root(), f.root(), `size ${n} (hex)`);
+      assert.deepEqual(hex.hexes(), f.hexes());
       if (n === 37) {
         const resumed = MerkleFrontier.from(n, f.hexes());
         for (const l of leaves.slice(n)) resumed.append(l);
