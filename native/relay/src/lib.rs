@@ -5,6 +5,7 @@
 
 pub mod framer;
 
+mod batch;
 mod conn;
 mod events;
 mod observe;
@@ -32,13 +33,24 @@ use conn::{Cmd, Commands, Event, Host, Mode, Unwritten};
 struct Addon {
     rt: runtimes::Runtimes,
     events: RwLock<Option<ThreadsafeFunction<(), ErrorStrategy::Fatal>>>,
-    /// Events encoded since JavaScript last took them (events.rs); a call is pending while it
-    /// is not empty.
-    batch: Arc<Mutex<Vec<u8>>>,
+    /// Events encoded since JavaScript last took them (events.rs), and whether a call or a
+    /// delay is under way (batch.rs).
+    batch: Arc<Mutex<batch::Batch>>,
     conns: Mutex<HashMap<u32, (Commands, Arc<Unwritten>)>>,
     certs: tls::Certificates,
     quiet: quiet::QuietSets,
     next_id: AtomicU32,
+}
+
+impl Addon {
+    /// Asks JavaScript to take the batch (it runs the callback of `start` on its thread).
+    fn call(&self) {
+        let events = self.events.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(tsfn) = events.as_ref() {
+            // Non-blocking on an unbounded queue: never fails but when Node is shutting down.
+            tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    }
 }
 
 static ADDON: OnceLock<Arc<Addon>> = OnceLock::new();
@@ -48,17 +60,38 @@ struct AddonHost(Arc<Addon>);
 
 impl Host for AddonHost {
     fn emit(&self, event: Event) {
+        // An observe event that holds nothing may wait a little for others (batch.rs).
+        let urgent = !matches!(event, Event::Observe { hold: false, .. });
         let mut batch = self.0.batch.lock().unwrap_or_else(|p| p.into_inner());
-        let first = batch.is_empty();
-        events::encode(&mut batch, event);
-        drop(batch);
-        // One call per batch: the events that come before JavaScript takes it ride along.
-        if first {
-            let events = self.0.events.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(tsfn) = events.as_ref() {
-                // Non-blocking on an unbounded queue: never fails but when Node is shutting down.
-                tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        events::encode(&mut batch.bytes, event);
+        let mut wake = batch.after_event(urgent);
+        if wake == batch::Wake::Later {
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    let addon = self.0.clone();
+                    rt.spawn(async move {
+                        tokio::time::sleep(batch::DELAY).await;
+                        let due = addon
+                            .batch
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .delay_over();
+                        if due {
+                            addon.call();
+                        }
+                    });
+                }
+                // Not on a relay thread (no timer to wait on): at once.
+                Err(_) => {
+                    if batch.delay_over() {
+                        wake = batch::Wake::Now;
+                    }
+                }
             }
+        }
+        drop(batch);
+        if wake == batch::Wake::Now {
+            self.0.call();
         }
     }
     fn forget(&self, id: u32) {
@@ -113,7 +146,7 @@ pub fn start(env: Env, threads: u32, on_events: JsFunction) -> Result<()> {
     let taken = batch.clone();
     let mut tsfn: ThreadsafeFunction<(), ErrorStrategy::Fatal> = on_events
         .create_threadsafe_function(0, move |ctx: ThreadSafeCallContext<()>| {
-            let events = std::mem::take(&mut *taken.lock().unwrap_or_else(|p| p.into_inner()));
+            let events = taken.lock().unwrap_or_else(|p| p.into_inner()).take();
             Ok(vec![ctx.env.create_buffer_with_data(events)?.into_raw()])
         })?;
     // Idle connections must not keep Node's event loop alive.
