@@ -69,9 +69,9 @@ export class DirectoryRepository implements BackupRepository {
     let bytes = 0;
     // The temp file is created here, before any byte is read: a stream that opens it on its own
     // could create it after a failed source has already been cleaned up.
+    const source = Buffer.isBuffer(data) ? Readable.from([data]) : data;
     const fh = await open(temp, 'wx', 0o600);
     try {
-      const source = Buffer.isBuffer(data) ? Readable.from([data]) : data;
       await pipeline(
         source,
         async function* count(chunks: AsyncIterable<Buffer>) {
