@@ -60,38 +60,31 @@ struct AddonHost(Arc<Addon>);
 
 impl Host for AddonHost {
     fn emit(&self, event: Event) {
-        // An observe event that holds nothing may wait a little for others (batch.rs).
-        let urgent = !matches!(event, Event::Observe { hold: false, .. });
+        let rt = tokio::runtime::Handle::try_current().ok();
+        // An observe event that holds nothing may wait a little for others (batch.rs); off a
+        // relay thread there is no timer to wait on, so every event calls at once there.
+        let urgent = rt.is_none() || !matches!(event, Event::Observe { hold: false, .. });
         let mut batch = self.0.batch.lock().unwrap_or_else(|p| p.into_inner());
         events::encode(&mut batch.bytes, event);
-        let mut wake = batch.after_event(urgent);
-        if wake == batch::Wake::Later {
-            match tokio::runtime::Handle::try_current() {
-                Ok(rt) => {
-                    let addon = self.0.clone();
-                    rt.spawn(async move {
-                        tokio::time::sleep(batch::DELAY).await;
-                        let due = addon
-                            .batch
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .delay_over();
-                        if due {
-                            addon.call();
-                        }
-                    });
-                }
-                // Not on a relay thread (no timer to wait on): at once.
-                Err(_) => {
-                    if batch.delay_over() {
-                        wake = batch::Wake::Now;
-                    }
-                }
-            }
-        }
+        let wake = batch.after_event(urgent);
         drop(batch);
-        if wake == batch::Wake::Now {
-            self.0.call();
+        match (wake, rt) {
+            (batch::Wake::Now, _) => self.0.call(),
+            (batch::Wake::Later, Some(rt)) => {
+                let addon = self.0.clone();
+                rt.spawn(async move {
+                    tokio::time::sleep(batch::DELAY).await;
+                    let due = addon
+                        .batch
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .delay_over();
+                    if due {
+                        addon.call();
+                    }
+                });
+            }
+            _ => {}
         }
     }
     fn forget(&self, id: u32) {
