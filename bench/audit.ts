@@ -21,6 +21,7 @@
 // Run: npm run bench:audit  (or: npx tsc -p . && node dist/bench/audit.js)
 //      [-- --seconds 15] [--rounds 3] [--warmup 3] [--profile-seconds 5] [--cpu-prof-dir DIR]
 //      [--rate TPS]  (pgbench -R in every leg: CPU per transaction at one rate; the TPS ratio then says nothing)
+//      [--relay-threads N]  (the native relay's threads; default the platform's)
 //      [--pgaudit-split]  (a 4th leg, audit_all_no_pgaudit: all classes with pgaudit.log=none set
 //      on the server by ALTER SYSTEM, i.e. the gateway's share of the cost; diagnostic only)
 // (about 80 s on 2 cores; not a timed test, gates nothing)
@@ -57,6 +58,8 @@ const { values: flags } = parseArgs({
     rate: { type: 'string' },
     /** A fourth leg: all classes with pgAudit off on the server (ALTER SYSTEM), the gateway's share. */
     'pgaudit-split': { type: 'boolean', default: false },
+    /** The native relay's threads (`up --relay-threads`); default the platform's. */
+    'relay-threads': { type: 'string' },
   },
 });
 const ROUNDS = Math.max(1, Number(flags.rounds));
@@ -115,7 +118,11 @@ const tps = (leg: Leg) => mean(rounds.get(leg)!.map((x) => x.r.tps));
 
 await runBench(async () => {
   const root = benchRoot('pgw-bench-audit-');
-  const options = { ...benchOptions(path.join(root, 'data')), auditDurability: 'batched' as const };
+  const options = {
+    ...benchOptions(path.join(root, 'data')),
+    auditDurability: 'batched' as const,
+    ...(flags['relay-threads'] ? { relayThreads: Number(flags['relay-threads']) } : {}),
+  };
   const paths = platformPaths(options.dataDir);
   console.log(
     `audit benchmark: pgbench -S (scale 1) -c ${RUN.clients} -j ${RUN.threads}${RATE !== undefined ? ` -R ${RATE}` : ''} over TLS (sslmode=require), SCRAM-SHA-256, through the gateway; ` +

@@ -21,6 +21,7 @@
 // process are printed, counted over the gateway runs only.
 // Run: npm run bench:gateway [-- --cpu-prof [--cpu-prof-dir DIR]] [--seconds 15] [--connect-seconds 10] [--rounds 3]
 //   [--relay js|native] (the gateway leg's relay; default the platform's: native when the addon is built)
+//   [--relay-threads N] (the native relay's threads; default the platform's)
 //   [--floor-variants pipe,onread] (more floor legs: an A/B of relay read paths in one run)
 //   [--no-native-floor] [--native-runtimes percore,multi,single] (the native floor legs, native/floor:
 //   native-floor-rustls and native-floor-openssl, built with cargo on demand; skipped without it)
@@ -79,6 +80,8 @@ const { values: flags } = parseArgs({
     /** The gateway's relay (`up --relay`): js or native; default the platform's (native when the
      * addon is built). */
     relay: { type: 'string' },
+    /** The native relay's threads (`up --relay-threads`); default the platform's. */
+    'relay-threads': { type: 'string' },
   },
 });
 const RELAY = flags.relay;
@@ -152,6 +155,7 @@ await runBench(async () => {
     ...benchOptions(path.join(root, 'data')),
     gatewayWorkers: Math.max(1, Number(flags['gateway-workers'])),
     ...(RELAY ? { relay: RELAY as 'js' | 'native' } : {}),
+    ...(flags['relay-threads'] ? { relayThreads: Number(flags['relay-threads']) } : {}),
   };
   const paths = platformPaths(options.dataDir);
   console.log(
@@ -162,7 +166,7 @@ await runBench(async () => {
     console.log(`  ${p.title} (-c ${p.run.clients} -j ${p.run.threads}): ${p.rounds} × ${p.run.seconds} s per leg`);
   }
   console.log(
-    `data dir ${options.dataDir}; gateway processes: ${options.gatewayWorkers}; relay: ${RELAY ?? 'the platform default (native when the addon is built)'}`,
+    `data dir ${options.dataDir}; gateway processes: ${options.gatewayWorkers}; relay: ${RELAY ?? 'the platform default (native when the addon is built)'}; relay threads: ${options.relayThreads ?? 'the default'}`,
   );
   // Built before the platform starts, so the compile does not run beside it.
   const nativeSkipped = NATIVE_LEGS.length ? buildNativeFloor() : null;

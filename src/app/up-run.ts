@@ -10,8 +10,8 @@ import { chooseRelay, relayThreads } from '../gateway/native/host.js';
 
 /** `--relay native` (or PGWARDEN_RELAY=native) without a loadable addon fails before anything
  * starts; the fallback's warning is logged by the gateway part (gateway-part.ts). */
-function relayFirst(o: PlatformOptions): PlatformOptions {
-  chooseRelay(o.relay, relayThreads(o.gatewayWorkers ?? 1), { warn: () => undefined });
+function relayFirst(o: PlatformOptions, nextToServers: boolean): PlatformOptions {
+  chooseRelay(o.relay, relayThreads(o.gatewayWorkers ?? 1, nextToServers, o.relayThreads), { warn: () => undefined });
   return o;
 }
 
@@ -48,6 +48,7 @@ function optionsFrom(o: Record<string, unknown>, cmd: Command): PlatformOptions 
     backupRetentionDays: o.backupRetentionDays as number,
     ...(o.gatewayWorkers !== undefined ? { gatewayWorkers: o.gatewayWorkers as number } : {}),
     ...(o.relay !== undefined ? { relay: o.relay as 'js' | 'native' } : {}),
+    ...(o.relayThreads !== undefined ? { relayThreads: o.relayThreads as number } : {}),
     ...(o.quietStatements !== undefined ? { quietStatements: o.quietStatements as 'on' | 'off' } : {}),
     gatewayLimits: {
       maxPreauthConnections: o.maxPreauthConnections as number,
@@ -122,7 +123,7 @@ async function runInForeground(platform: ForegroundProcess, afterStart: () => Pr
 }
 
 export async function runUp(o: Record<string, unknown>, cmd: Command): Promise<void> {
-  const platform = new Platform(relayFirst(optionsFrom(o, cmd)));
+  const platform = new Platform(relayFirst(optionsFrom(o, cmd), true));
   await runInForeground(platform, async () => {
     process.stdout.write(
       `pgwarden is up.\n  data dir: ${platform.paths.root}\n  API:      ${platform.apiUrl} (token in ${platform.paths.clientConfig})\n` +
@@ -133,7 +134,7 @@ export async function runUp(o: Record<string, unknown>, cmd: Command): Promise<v
 }
 
 export async function runGateway(o: Record<string, unknown>, cmd: Command): Promise<void> {
-  const gateway = new GatewayProcess(relayFirst(optionsFrom(o, cmd)));
+  const gateway = new GatewayProcess(relayFirst(optionsFrom(o, cmd), false));
   await runInForeground(gateway, async () => {
     process.stdout.write(`pgwarden gateway is up on port ${gateway.gateway.port}; health and metrics at ${gateway.apiUrl}\n`);
   });

@@ -2,7 +2,8 @@
 // else the JavaScript relay with one warning; native asked for and not loadable fails the start.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chooseRelay } from '../../../src/gateway/native/host.js';
+import { availableParallelism } from 'node:os';
+import { chooseRelay, relayThreads } from '../../../src/gateway/native/host.js';
 
 // No addon in this process (memoized on first use, so set before any call).
 process.env.PGWARDEN_RELAY_ADDON = '/nonexistent/pgwarden-relay.node';
@@ -40,4 +41,15 @@ test('PGWARDEN_RELAY chooses where no option does', () => {
   process.env.PGWARDEN_RELAY = 'rust';
   assert.throws(() => chooseRelay(undefined, 1, logger()), /PGWARDEN_RELAY must be js or native/);
   delete process.env.PGWARDEN_RELAY;
+});
+
+test('relay threads: --relay-threads wins; else the cores shared out, halved next to the servers, at least one', () => {
+  const cores = availableParallelism();
+  assert.equal(relayThreads(1, true, 3), 3);
+  assert.equal(relayThreads(4, false, 2), 2);
+  assert.equal(relayThreads(1, false), cores);
+  assert.equal(relayThreads(1, true), Math.max(1, Math.floor(cores / 2)));
+  assert.equal(relayThreads(2, false), Math.max(1, Math.floor(cores / 2)));
+  assert.equal(relayThreads(cores * 4, true), 1);
+  assert.equal(relayThreads(cores * 4, false), 1);
 });
