@@ -1,13 +1,16 @@
-// The client's side of a transaction-mode session: its stream framed message by message, and
-// what each message becomes on the server connection lent now. Messages are passed on as views
-// of the chunk they came in (a run of them is one view); only what the gateway rewrites is
-// copied: a named statement's Parse, Bind, Describe and Close (the gateway's own name, see
-// prepared.ts), a Parse the connection lacks inserted before its first use, an evicted
-// statement's Close. Each message pushes what it expects back on the response queue, and the
-// gateway's own answers (ParseComplete for a statement the connection has, CloseComplete, an
-// error that skips to Sync) go there too, to be sent in order.
-import { errorResponse, framingCounters, FrontendCode } from '../../pgwire/index.js';
+// The client's side of a transaction-mode session: what each client message becomes on the
+// server connection lent now. The stream is framed once, as it arrives (client-framing.ts, which
+// also hands the messages to the session's observer); they are handled here at once when a
+// connection is lent, else when one is. Messages are passed on as views of the chunk they came
+// in (a run of them is one view); only what the gateway rewrites is copied: a named statement's
+// Parse, Bind, Describe and Close (the gateway's own name, see prepared.ts), a Parse the
+// connection lacks inserted before its first use, an evicted statement's Close. Each message
+// pushes what it expects back on the response queue, and the gateway's own answers
+// (ParseComplete for a statement the connection has, CloseComplete, an error that skips to Sync)
+// go there too, to be sent in order.
+import { errorResponse, FrontendCode, type SessionObserver } from '../../pgwire/index.js';
 import { header, LISTEN_ERROR, LISTEN_QUERY, touch } from './client-messages.js';
+import { ClientFraming, Kind } from './client-framing.js';
 import type { ServerConnection } from './types.js';
 import { entry, Mode, Reply, type ResponseQueue, Tag, type Entry } from './response-queue.js';
 import {
@@ -47,22 +50,14 @@ const COPY_DONE = FrontendCode.CopyDone;
 const COPY_FAIL = FrontendCode.CopyFail;
 const STATEMENT = 0x53; // 'S' in Describe and Close
 
-/** First allocation for a message read whole that spans chunks; doubled as its bytes come. */
-const INITIAL_COLLECT = 16 * 1024;
-
-/** Client messages read whole before they are passed on (the others stream through). */
-function readWhole(type: number): boolean {
-  return type === P || type === B || type === D || type === C || type === Q;
-}
-
 export class ClientStream {
-  /** The connection lent now (set by the relay); push() is only called with one. */
+  /** The connection lent now (set by the relay); handle() is only called with one. */
   conn: ServerConnection | null = null;
   /** What goes to the server, in order, since the relay last took it. */
   toServer: Buffer[] = [];
-  /** The client sent Terminate. */
+  /** The client's Terminate was handled (or came with no connection lent): the session ends. */
   terminated = false;
-  /** The client's stream cannot be framed (the session must end). */
+  /** Handling reached a message the client's stream could not be framed at: the session must end. */
   failed = false;
   /** Something was sent since the last Sync or Query (the server is inside an extended-query sequence). */
   unsynced = false;
@@ -71,14 +66,13 @@ export class ClientStream {
   /** The client's named statements. */
   private readonly statements = new Map<string, Statement>();
 
-  private readonly cHeader = Buffer.alloc(5);
-  private cFill = 0;
-  private cType = 0;
-  private cSkip = 0;
-  private cForward = false;
-  private cCollect: Buffer | null = null;
-  private cCollected = 0;
-  private cTarget = 0;
+  private readonly framing: ClientFraming;
+  /** Where the stream was when the messages not handled yet began to arrive (what the relay
+   * must go by until they are handled: their server connection is not lent yet). */
+  private handledBoundary = true;
+  private handledStreaming = false;
+  /** The streamed message being passed on goes to the server. */
+  private forward = false;
   /** The forwarded run of the current chunk. */
   private runChunk: Buffer | null = null;
   private runStart = -1;
@@ -86,16 +80,24 @@ export class ClientStream {
   constructor(
     private readonly queue: ResponseQueue,
     private readonly limits: StatementLimits,
-  ) {}
-
-  /** Between two messages. */
-  get atBoundary(): boolean {
-    return this.cFill === 0 && this.cSkip === 0 && this.cCollect === null;
+    observer: SessionObserver,
+  ) {
+    this.framing = new ClientFraming(observer);
   }
 
-  /** Nothing of a streamed message (CopyData, Execute...) is half passed on. */
+  /** Between two messages (as far as they are handled). */
+  get atBoundary(): boolean {
+    return this.framing.count === 0 ? this.framing.atBoundary : this.handledBoundary;
+  }
+
+  /** Something of a streamed message (CopyData, Execute...) is half passed on. */
   get streaming(): boolean {
-    return this.cSkip > 0;
+    return this.framing.count === 0 ? this.framing.streaming : this.handledStreaming;
+  }
+
+  /** Messages were framed that are not handled yet. */
+  get waiting(): boolean {
+    return this.framing.count > 0;
   }
 
   /** The client's session ended: its statements are forgotten. */
@@ -104,101 +106,90 @@ export class ClientStream {
     this.statements.clear();
   }
 
-  /** Frames a client chunk and handles its messages; what goes to the server is appended to toServer. */
+  /** A client chunk, as it arrives: framed (the observer sees its messages now), handled later. */
   push(chunk: Buffer): void {
-    const n = chunk.length;
-    let i = 0;
-    this.runChunk = chunk;
-    this.runStart = -1;
-    while (i < n && !this.terminated && !this.failed) {
-      if (this.cSkip > 0) {
-        const take = Math.min(this.cSkip, n - i);
-        if (this.cForward && this.runStart < 0) this.runStart = i;
-        i += take;
-        this.cSkip -= take;
-        continue;
-      }
-      if (this.cCollect !== null) {
-        let buf = this.cCollect;
-        const take = Math.min(this.cTarget - this.cCollected, n - i);
-        if (this.cCollected + take > buf.length) {
-          // Grown as the bytes come, so a length alone never costs memory.
-          const grown = Buffer.allocUnsafe(Math.min(this.cTarget, Math.max(buf.length * 2, this.cCollected + take)));
-          buf.copy(grown, 0, 0, this.cCollected);
-          buf = grown;
-          this.cCollect = grown;
-        }
-        chunk.copy(buf, this.cCollected, i, i + take);
-        this.cCollected += take;
-        i += take;
-        if (this.cCollected === this.cTarget) {
-          this.cCollect = null;
-          this.currentStart = -1;
-          if (this.whole(this.cType, buf, 0, this.cTarget)) {
-            this.toServer.push(header(this.cType, this.cTarget));
-            this.toServer.push(buf.subarray(0, this.cTarget));
-          }
-        }
-        continue;
-      }
-      let type: number;
-      let length: number;
-      const start = i;
-      let inChunk: boolean;
-      if (this.cFill === 0 && n - i >= 5) {
-        type = chunk[i]!;
-        length = chunk.readInt32BE(i + 1);
-        i += 5;
-        inChunk = true;
-      } else {
-        // A header cut between chunks: its bytes are never part of a run.
-        this.endRun(start);
-        while (this.cFill < 5 && i < n) this.cHeader[this.cFill++] = chunk[i++]!;
-        if (this.cFill < 5) break;
-        this.cFill = 0;
-        type = this.cHeader[0]!;
-        length = this.cHeader.readInt32BE(1);
-        inChunk = false;
-      }
-      framingCounters.messages++;
-      if (length < 4) {
-        this.failed = true;
-        return;
-      }
-      const bodyLength = length - 4;
-      this.cType = type;
-      if (readWhole(type)) {
-        if (n - i >= bodyLength) {
+    if (this.framing.count === 0) {
+      this.handledBoundary = this.framing.atBoundary;
+      this.handledStreaming = this.framing.streaming;
+    }
+    this.framing.push(chunk);
+  }
+
+  /** The client's Terminate, with no connection lent: what was framed is not handled. */
+  terminateIdle(): void {
+    this.terminated = true;
+    this.framing.clear();
+  }
+
+  /** Handles the messages framed since the last call, in order; what goes to the server is
+   * appended to toServer. Stops at a Terminate or a framing error. */
+  handle(): void {
+    const f = this.framing;
+    for (let k = 0; k < f.count && !this.terminated && !this.failed; k++) {
+      const kind = f.kinds[k]!;
+      const type = f.types[k]!;
+      const start = f.starts[k]!;
+      switch (kind) {
+        case Kind.Chunk:
+          this.endChunk();
+          this.runChunk = f.bufs[k]!;
+          break;
+        case Kind.Body:
+          if (this.forward && this.runStart < 0) this.runStart = start;
+          break;
+        case Kind.Gap:
+          this.endRun(start);
+          break;
+        case Kind.Whole: {
+          const body = f.bodies[k]!;
+          const length = f.lengths[k]!;
           this.currentStart = start;
           // Passed on as it came: the run goes on over it (no copy).
-          if (this.whole(type, chunk, i, i + bodyLength)) {
-            if (inChunk) {
+          if (this.whole(type, this.runChunk!, body, body + length)) {
+            if (start >= 0) {
               if (this.runStart < 0) this.runStart = start;
             } else {
-              this.toServer.push(header(type, bodyLength));
-              this.runStart = i;
+              this.toServer.push(header(type, length));
+              this.runStart = body;
             }
           } else this.endRun(start);
-          i += bodyLength;
-        } else {
-          this.endRun(start);
-          this.cCollect = Buffer.allocUnsafe(Math.min(bodyLength, INITIAL_COLLECT));
-          this.cTarget = bodyLength;
-          this.cCollected = 0;
+          break;
         }
-        continue;
+        case Kind.Streamed: {
+          const forward = this.streamed(type);
+          this.forward = forward;
+          if (!forward) this.endRun(start);
+          else if (start < 0) {
+            this.toServer.push(header(type, f.lengths[k]!));
+            this.runStart = f.bodies[k]!;
+          } else if (this.runStart < 0) this.runStart = start;
+          break;
+        }
+        case Kind.Collected: {
+          const buf = f.bufs[k]!;
+          const length = f.lengths[k]!;
+          this.currentStart = -1;
+          if (this.whole(type, buf, 0, length)) {
+            this.toServer.push(header(type, length));
+            this.toServer.push(buf.subarray(0, length));
+          }
+          break;
+        }
+        case Kind.Failed:
+          this.failed = true;
+          break;
       }
-      const forward = this.streamed(type);
-      this.cForward = forward;
-      this.cSkip = bodyLength;
-      if (!forward) this.endRun(start);
-      else if (!inChunk) {
-        this.toServer.push(Buffer.from(this.cHeader));
-        this.runStart = i;
-      } else if (this.runStart < 0) this.runStart = start;
     }
-    this.endRun(i);
+    // What was passed on of the chunk the session failed in is never sent (the session ends).
+    if (!this.failed) this.endChunk();
     this.runChunk = null;
+    f.clear();
+  }
+
+  /** The current chunk ended: its run is passed on. */
+  private endChunk(): void {
+    if (this.runChunk !== null) this.endRun(this.runChunk.length);
+    this.runStart = -1;
   }
 
   /** Passes on the run [runStart, end) of the current chunk, if any. */

@@ -8,7 +8,9 @@
 // gateway makes itself. This file is the session: borrowing and giving back, and the server's
 // stream; what the client gets (with the strict-audit hold) is client-output.ts's.
 // The observer sees the client-facing stream both ways, so audit and the SQL watch work per
-// client, whichever server connection ran the statement.
+// client, whichever server connection ran the statement. Each stream is framed once, here: the
+// observer is handed the messages already framed (the client's as they arrive, client-framing.ts,
+// before a connection may be lent; the server's as they are passed on).
 import type { Duplex } from 'node:stream';
 import { BackendCode, errorResponse, framingCounters, FrontendCode, type SessionObserver } from '../../pgwire/index.js';
 import { serverGoneMessage, type RelayHandle, type RelayStats } from '../relay.js';
@@ -48,8 +50,6 @@ class TransactionRelay implements TransactionSession, QueueSink {
   private readonly queue: ResponseQueue;
   private conn: ServerConnection | null = null;
   private acquiring = false;
-  /** Client chunks waiting for a server connection. */
-  private pending: Buffer[] = [];
   private ended = false;
   private clientGone = false;
   private clientEnded = false;
@@ -89,7 +89,7 @@ class TransactionRelay implements TransactionSession, QueueSink {
     this.observer = o.observer;
     this.lender = o.lender;
     this.queue = new ResponseQueue(this);
-    this.cs = new ClientStream(this.queue, limits);
+    this.cs = new ClientStream(this.queue, limits, o.observer);
     this.out = new ClientOutput(this.client, () => o.hold?.() ?? null, {
       pause: () => this.conn?.socket.pause(),
       resume: () => this.conn?.socket.resume(),
@@ -132,19 +132,21 @@ class TransactionRelay implements TransactionSession, QueueSink {
   private clientData(chunk: Buffer): void {
     if (this.clientGone || this.cs.terminated) return;
     this.bytesFromClient += chunk.length;
-    this.observer.fromClient(chunk);
+    const idle = this.cs.atBoundary && !this.cs.waiting;
+    // Framed now, with or without a connection: the observer sees each message as it arrives.
+    this.cs.push(chunk);
     if (this.conn === null) {
       // A Terminate needs no server connection.
-      if (this.cs.atBoundary && chunk[0] === X && this.pending.length === 0) {
-        this.cs.terminated = true;
+      if (idle && chunk[0] === X) {
+        this.cs.terminateIdle();
         this.out.end(null);
         return;
       }
-      this.pending.push(chunk);
+      // The messages wait, framed, for lent() to hand them over.
       this.acquire();
       return;
     }
-    this.cs.push(chunk);
+    this.cs.handle();
     this.afterClient();
   }
 
@@ -198,9 +200,7 @@ class TransactionRelay implements TransactionSession, QueueSink {
       this.cs.toServer.push(setApplicationName(app));
       this.queue.push(entry(Reply.Query, Mode.Swallow));
     }
-    const pending = this.pending;
-    this.pending = [];
-    for (let i = 0; i < pending.length && !this.cs.terminated && !this.cs.failed; i++) this.cs.push(pending[i]!);
+    this.cs.handle();
     this.afterClient();
     if (this.conn === conn) s.resume();
     if (!this.cs.terminated && !this.clientGone) this.client.resume();

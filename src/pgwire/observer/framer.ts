@@ -74,8 +74,8 @@ export abstract class MessageStream {
   }
 
   /**
-   * A message framed by the caller instead of push() (the transaction-mode relay frames the
-   * server's stream itself): its header. Its `length - 4` body bytes follow through pushBody(), in
+   * A message framed by the caller instead of push() (the transaction-mode relay frames both
+   * streams itself): its header. Its `length - 4` body bytes follow through pushBody(), in
    * order, before the next header. Not counted in framingCounters: the caller framed it and counts
    * it. Never throws.
    */
@@ -95,6 +95,17 @@ export abstract class MessageStream {
     try {
       let i = start;
       while (i < end && this.failure === null && (this.skipping > 0 || this.collecting)) i = this.body(buf, i, end);
+    } catch (err) {
+      this.fail(`audit tap failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** The caller's chunk ended (see pushHeader): what is summed per chunk (the client's COPY
+   * bytes) is handed over, as push() does after each chunk. Never throws. */
+  pushEnd(): void {
+    if (this.failure !== null) return;
+    try {
+      this.endOfChunk();
     } catch (err) {
       this.fail(`audit tap failed: ${err instanceof Error ? err.message : String(err)}`);
     }

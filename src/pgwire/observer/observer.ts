@@ -141,6 +141,26 @@ export class SessionObserver {
     this.back.pushBody(buf, start, end);
   }
 
+  /** The header of a client message the relay framed itself (transaction mode: it frames the
+   * client's stream as it arrives, and hands the messages to a server connection when one is
+   * lent), instead of its bytes through fromClient(). Its body bytes follow through clientBody(),
+   * and clientChunkEnd() after each chunk. A length under 4 fails the observer as fromClient()
+   * would. Never throws. */
+  clientHeader(type: number, length: number): void {
+    this.front.pushHeader(type, length);
+  }
+
+  /** Body bytes buf[start, end) of the client message given to clientHeader(). Never throws. */
+  clientBody(buf: Buffer, start: number, end: number): void {
+    this.front.pushBody(buf, start, end);
+  }
+
+  /** The client's chunk given through clientHeader()/clientBody() ended: its COPY data is
+   * reported per chunk, as fromClient() does. Never throws. */
+  clientChunkEnd(): void {
+    this.front.pushEnd();
+  }
+
   /** The session ended: each consumer is told once. */
   end(): void {
     if (this.ended) return;
