@@ -3,7 +3,6 @@
 // (gateway-process.ts). stop() stops the parts in the order listed there, servers last.
 import type pg from 'pg';
 import type { FastifyInstance } from 'fastify';
-import type { Registry } from 'prom-client';
 import { pino, type Logger } from 'pino';
 import { platformPaths, type PlatformPaths } from '../host/paths.js';
 import { loadOrCreateCa, type PlatformCa } from '../host/ca.js';

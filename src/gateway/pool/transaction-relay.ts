@@ -13,7 +13,7 @@
 // before a connection may be lent; the server's as they are passed on).
 import type { Duplex } from 'node:stream';
 import { BackendCode, errorResponse, framingCounters, FrontendCode, type SessionObserver } from '../../pgwire/index.js';
-import { serverGoneMessage, type RelayHandle, type RelayStats } from '../relay.js';
+import { serverGoneMessage } from '../relay.js';
 import { PoolWaitError, type Lender, type ServerConnection } from './types.js';
 import { entry, Mode, Reply, ResponseQueue, type Entry, type QueueSink } from './response-queue.js';
 import { ClientStream } from './client-stream.js';
