@@ -295,10 +295,11 @@ function report(pgaudit: boolean): void {
     const t = rs.map((x) => tallies.get(x.window.key)!);
     const selects = sum(t.map((x) => x.matching));
     const others = sum(t.map((x) => x.statements)) - selects;
+    const late = sum(t.map((x) => x.late));
     const audited = classes.includes('READ');
     const ok = audited ? selects === tx : selects === 0;
     lines.push(
-      `${leg} ${selects} pgbench SELECT events for ${tx} transactions (+${others} set-up statements): ${ok ? 'ok' : audited ? `MISMATCH (${selects - tx})` : 'UNEXPECTED'}`,
+      `${leg} ${selects} pgbench SELECT events for ${tx} transactions (+${others} set-up statements${late ? `; ${late} timed after the run's end` : ''}): ${ok ? 'ok' : audited ? `MISMATCH (${selects - tx})` : 'UNEXPECTED'}`,
     );
   }
   console.log(`check: ${lines.join('; ')}`);

@@ -25,6 +25,8 @@ export interface Tally {
   other: number;
   /** Bytes of record lines (with the newline). */
   bytes: number;
+  /** Of the statements, the ones timed after their run ended. */
+  late: number;
 }
 
 /** Total size of the store's segment files: grows while anything is being recorded. */
@@ -52,9 +54,15 @@ export async function waitForQuietStore(dir: string, quietMs = 1500, timeoutMs =
 
 /** Counts the store's records per window; `application` picks the bench's statement events. */
 export async function tallyStore(dir: string, windows: readonly TallyWindow[], application: string, textPrefix: string): Promise<Map<string, Tally>> {
-  const out = new Map<string, Tally>(windows.map((w) => [w.key, { statements: 0, matching: 0, pgaudit: 0, other: 0, bytes: 0 }]));
+  const out = new Map<string, Tally>(windows.map((w) => [w.key, { statements: 0, matching: 0, pgaudit: 0, other: 0, bytes: 0, late: 0 }]));
   const sorted = [...windows].sort((a, b) => a.startMs - b.startMs);
-  const find = (t: number) => sorted.find((w) => t >= w.startMs && t <= w.endMs);
+  // An event belongs to the last run started before it: one timed after its run's end (handed to
+  // the audit late, under load) still counts for it, as no other run was going on then.
+  const find = (t: number) => {
+    let w: TallyWindow | undefined;
+    for (const x of sorted) if (x.startMs <= t) w = x;
+    return w;
+  };
   const segments = readdirSync(dir)
     .filter((f) => /^segment-\d+\.log$/.test(f))
     .sort();
@@ -76,6 +84,7 @@ export async function tallyStore(dir: string, windows: readonly TallyWindow[], a
       const ours = e.applicationName === application;
       if (e.type === 'statement' && ours) {
         tally.statements++;
+        if (t > w.endMs) tally.late++;
         if (e.text?.startsWith(textPrefix)) tally.matching++;
       } else if (e.type === 'statement.pgaudit' && ours) tally.pgaudit++;
       else tally.other++;

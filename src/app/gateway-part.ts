@@ -70,9 +70,6 @@ interface GatewayDeps {
   /** False in a gateway process of `up --gateway-workers N` other than the platform's: it opens
    * no listener of its own and accepts on the sockets the platform process shares (adopt()). */
   readonly listens?: boolean;
-  /** False in a gateway-only process (`pgwarden gateway`): no PostgreSQL server of the platform
-   * shares its cores, so the relay may have them all (relayThreads). */
-  readonly nextToServers?: boolean;
   /** How this process shares the work with the gateway's other processes. */
   readonly shared?: Pick<GatewayOptions, 'onListener' | 'cancelElsewhere' | 'poolSizeShare' | 'sessionIndex'> & { readonly limits?: GatewayOptions['limits'] };
 }
@@ -81,7 +78,7 @@ interface GatewayDeps {
 export async function startGateway(options: PlatformOptions, host: Host, d: GatewayDeps): Promise<GatewayPart> {
   const { snapshots, certificates, log } = d;
   // The relay first: `--relay native` without a loadable addon fails the start, before listening.
-  const relay = chooseRelay(options.relay, relayThreads(options.gatewayWorkers ?? 1, d.nextToServers !== false, options.relayThreads), log);
+  const relay = chooseRelay(options.relay, relayThreads(options.gatewayWorkers ?? 1, options.relayThreads), log);
   const privateEndpoints = new PrivateEndpointsRepo(d.db);
   const tokenVerifiers = new TokenVerifiers();
   const gateway = new Gateway({

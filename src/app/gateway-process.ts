@@ -167,7 +167,6 @@ export class GatewayProcess {
       audit,
       threat: engine,
       shared: { cancelElsewhere: (pid, secret) => tier.cancelElsewhere(pid, secret) },
-      nextToServers: false,
     });
     bus.publish({ type: 'platform.started', time: now(), details: { dataDir: paths.root, apiUrl: this.apiUrl } });
   }

@@ -29,7 +29,7 @@ export interface PlatformOptions extends PlatformDefaults {
    * PGWARDEN_RELAY, else native when the addon loads (else js, with a warning). */
   readonly relay?: 'js' | 'native';
   /** `--relay-threads N`: the native relay's threads in each gateway process. Unset: the cores
-   * shared out among the gateway processes, halved on the platform's host (see relayThreads). */
+   * shared out among the gateway processes (see relayThreads). */
   readonly relayThreads?: number;
   /** `up --quiet-statements`: 'off' makes the native relay hand every statement to the session's
    * observer (no quiet statements, see gateway/native/addon.ts RelayOptions.quietSet). Default on. */

@@ -4,8 +4,7 @@
 // search pages through its /audit/events; a verify copies its store files (/audit/store) to a
 // scratch dir on the platform's encrypted audit volume and checks them here under the public key
 // the catalog has for it.
-import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import path from 'node:path';
 import { Transform } from 'node:stream';
@@ -86,7 +85,13 @@ class RemoteGateway implements RemoteReader {
   }
 
   private download(route: string, file: string, maxBytes: number): Promise<void> {
-    return this.call(route, (res) => {
+    return this.call(route, async (res) => {
+      // Opened before a byte is read, not by the write stream on its own: a download that fails
+      // at once leaves no open still pending when the caller removes the directory.
+      const fh = await open(file, 'wx', 0o600).catch((err: unknown) => {
+        res.destroy();
+        throw err;
+      });
       let bytes = 0;
       const bounded = new Transform({
         transform(chunk: Buffer, _enc, done) {
@@ -95,7 +100,7 @@ class RemoteGateway implements RemoteReader {
           else done(null, chunk);
         },
       });
-      return pipeline(res, bounded, createWriteStream(file, { mode: 0o600 }));
+      await pipeline(res, bounded, fh.createWriteStream());
     });
   }
 

@@ -10,8 +10,8 @@ import { chooseRelay, relayThreads } from '../gateway/native/host.js';
 
 /** `--relay native` (or PGWARDEN_RELAY=native) without a loadable addon fails before anything
  * starts; the fallback's warning is logged by the gateway part (gateway-part.ts). */
-function relayFirst(o: PlatformOptions, nextToServers: boolean): PlatformOptions {
-  chooseRelay(o.relay, relayThreads(o.gatewayWorkers ?? 1, nextToServers, o.relayThreads), { warn: () => undefined });
+function relayFirst(o: PlatformOptions): PlatformOptions {
+  chooseRelay(o.relay, relayThreads(o.gatewayWorkers ?? 1, o.relayThreads), { warn: () => undefined });
   return o;
 }
 
@@ -123,7 +123,7 @@ async function runInForeground(platform: ForegroundProcess, afterStart: () => Pr
 }
 
 export async function runUp(o: Record<string, unknown>, cmd: Command): Promise<void> {
-  const platform = new Platform(relayFirst(optionsFrom(o, cmd), true));
+  const platform = new Platform(relayFirst(optionsFrom(o, cmd)));
   await runInForeground(platform, async () => {
     process.stdout.write(
       `pgwarden is up.\n  data dir: ${platform.paths.root}\n  API:      ${platform.apiUrl} (token in ${platform.paths.clientConfig})\n` +
@@ -134,7 +134,7 @@ export async function runUp(o: Record<string, unknown>, cmd: Command): Promise<v
 }
 
 export async function runGateway(o: Record<string, unknown>, cmd: Command): Promise<void> {
-  const gateway = new GatewayProcess(relayFirst(optionsFrom(o, cmd), false));
+  const gateway = new GatewayProcess(relayFirst(optionsFrom(o, cmd)));
   await runInForeground(gateway, async () => {
     process.stdout.write(`pgwarden gateway is up on port ${gateway.gateway.port}; health and metrics at ${gateway.apiUrl}\n`);
   });

@@ -62,10 +62,8 @@ function gatewayOptions(cmd: Command): Command {
         'session relay: native (the Rust addon: TLS and relaying on its own threads) or js; default native when the addon is built, else js',
       ).choices(['js', 'native']),
     )
-    .option(
-      '--relay-threads <n>',
-      'native relay threads per gateway process (default: the cores shared out among the gateway processes, half of them under `up`, next to the servers)',
-      (v) => whole(v, '--relay-threads'),
+    .option('--relay-threads <n>', 'native relay threads per gateway process (default: the cores shared out among the gateway processes)', (v) =>
+      whole(v, '--relay-threads'),
     )
     .addOption(
       new Option(

@@ -114,16 +114,15 @@ export function nativeRelayHost(threads = 0): { host: NativeRelayHost } | { host
 
 /**
  * Relay threads for one of `processes` gateway processes of this host: `wanted` (`--relay-threads`)
- * if given, else the cores shared out, and half of them on the platform's host (`up`), whose
- * PostgreSQL servers spend about twice the relay's CPU per statement. Threads beyond what the
- * relay keeps busy cost CPU: each wakes for less work and wakes the others to steal it. Measured
- * on 2 cores (bench:gateway, select-only, 16 clients): one thread 19.5–20.9 µs of gateway CPU per
- * transaction against 21.8–26.2 with two, at the same throughput.
+ * if given, else the cores shared out. Fewer threads than cores cost less CPU per transaction
+ * (each wakes for more work, and wakes the others less to steal it) but carry less: measured on
+ * 2 cores next to the servers (bench:gateway, select-only, 16 clients, alternating runs), one
+ * thread 19.4–21.5 µs of gateway CPU per transaction and 0.93–1.00 of PgBouncer's throughput,
+ * two threads 21.7–22.8 µs and 1.02–1.05.
  */
-export function relayThreads(processes: number, nextToServers: boolean, wanted?: number): number {
+export function relayThreads(processes: number, wanted?: number): number {
   if (wanted !== undefined) return Math.max(1, Math.floor(wanted));
-  const cores = availableParallelism() / Math.max(1, processes);
-  return Math.max(1, Math.floor(nextToServers ? cores / 2 : cores));
+  return Math.max(1, Math.floor(availableParallelism() / Math.max(1, processes)));
 }
 
 /** The relay a gateway process runs: `wanted` (the option or PGWARDEN_RELAY), else native when

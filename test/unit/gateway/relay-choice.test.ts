@@ -43,13 +43,11 @@ test('PGWARDEN_RELAY chooses where no option does', () => {
   delete process.env.PGWARDEN_RELAY;
 });
 
-test('relay threads: --relay-threads wins; else the cores shared out, halved next to the servers, at least one', () => {
+test('relay threads: --relay-threads wins; else the cores shared out among the processes, at least one', () => {
   const cores = availableParallelism();
-  assert.equal(relayThreads(1, true, 3), 3);
-  assert.equal(relayThreads(4, false, 2), 2);
-  assert.equal(relayThreads(1, false), cores);
-  assert.equal(relayThreads(1, true), Math.max(1, Math.floor(cores / 2)));
-  assert.equal(relayThreads(2, false), Math.max(1, Math.floor(cores / 2)));
-  assert.equal(relayThreads(cores * 4, true), 1);
-  assert.equal(relayThreads(cores * 4, false), 1);
+  assert.equal(relayThreads(1, 3), 3);
+  assert.equal(relayThreads(4, 2), 2);
+  assert.equal(relayThreads(1), cores);
+  assert.equal(relayThreads(2), Math.max(1, Math.floor(cores / 2)));
+  assert.equal(relayThreads(cores * 4), 1);
 });
