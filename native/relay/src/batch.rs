@@ -8,9 +8,102 @@
 //! costs both threads a context switch and the relay thread a write to Node's event loop); any
 //! urgent event ends the delay at once, with everything before it in the same batch.
 
+//!
+//! The batch is also the relay's backpressure towards JavaScript: once the events it has not
+//! taken reach `backlog_above` bytes, every relay direction waits after its chunk until JavaScript
+//! takes them, so the relay stops reading its sockets (TCP pushes back on the peers) instead of
+//! queueing without bound while the audit falls behind (a busy event loop, a flood of statements
+//! from many sessions): memory stays bounded and the audit trail stays close to the wire.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
+
 /// How long an observe event that holds nothing may wait for JavaScript (tokio's timer rounds it
 /// up to its 1 ms tick).
 pub const DELAY: std::time::Duration = std::time::Duration::from_micros(500);
+
+/// Default bound of the events JavaScript has not taken (bytes).
+pub const BACKLOG_ABOVE: usize = 4 << 20;
+
+/// The batch, shared by the relay threads and JavaScript's callback.
+pub struct Shared {
+    batch: Mutex<Batch>,
+    /// Signalled each time JavaScript takes the batch.
+    taken: Notify,
+    /// Bytes in the batch (read without the lock by the relay after each chunk).
+    pending: AtomicUsize,
+    backlog_above: usize,
+    /// Times a relay direction waited for JavaScript to take the batch.
+    pub waits: AtomicU64,
+    /// The most bytes JavaScript took at once.
+    pub largest: AtomicUsize,
+}
+
+impl Shared {
+    pub fn new(backlog_above: usize) -> Shared {
+        Shared {
+            batch: Mutex::new(Batch::default()),
+            taken: Notify::new(),
+            pending: AtomicUsize::new(0),
+            backlog_above: backlog_above.max(1),
+            waits: AtomicU64::new(0),
+            largest: AtomicUsize::new(0),
+        }
+    }
+
+    /// Encodes an event into the batch with `encode`; what its emitter does next.
+    pub fn add(&self, urgent: bool, encode: impl FnOnce(&mut Vec<u8>)) -> Wake {
+        let mut b = self.batch.lock().unwrap_or_else(|p| p.into_inner());
+        encode(&mut b.bytes);
+        self.pending.store(b.bytes.len(), Relaxed);
+        b.after_event(urgent)
+    }
+
+    /// A delay ended: true when JavaScript is to be called now.
+    pub fn delay_over(&self) -> bool {
+        self.batch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .delay_over()
+    }
+
+    /// JavaScript takes the events; relay directions waiting on the backlog go on.
+    pub fn take(&self) -> Vec<u8> {
+        let bytes = {
+            let mut b = self.batch.lock().unwrap_or_else(|p| p.into_inner());
+            self.pending.store(0, Relaxed);
+            b.take()
+        };
+        self.largest.fetch_max(bytes.len(), Relaxed);
+        self.taken.notify_waiters();
+        bytes
+    }
+
+    /// The events JavaScript has not taken have reached the bound.
+    pub fn over(&self) -> bool {
+        self.pending.load(Relaxed) >= self.backlog_above
+    }
+
+    /// Returns once the backlog is under the bound (at once if it is). A batch over the bound
+    /// always has a call to JavaScript under way (after_event), so the wait ends when it is taken.
+    pub async fn under(&self) {
+        if !self.over() {
+            return;
+        }
+        self.waits.fetch_add(1, Relaxed);
+        loop {
+            // Made before the check: a take between the two still wakes it (notify_waiters wakes
+            // every Notified made before it, polled or not).
+            let taken = self.taken.notified();
+            if !self.over() {
+                return;
+            }
+            taken.await;
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -112,6 +205,45 @@ mod tests {
         assert_eq!(b.after_event(false), Wake::Nothing);
         b.take();
         assert_eq!(b.after_event(false), Wake::Later);
+    }
+
+    #[test]
+    fn over_the_backlog_a_relay_waits_until_javascript_takes_the_batch() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let s = std::sync::Arc::new(Shared::new(8));
+            assert_eq!(s.add(false, |b| b.extend_from_slice(b"1234")), Wake::Later);
+            assert!(!s.over());
+            // Under the bound: no wait.
+            s.under().await;
+            assert_eq!(s.waits.load(Relaxed), 0);
+            assert_eq!(
+                s.add(false, |b| b.extend_from_slice(b"5678")),
+                Wake::Nothing
+            );
+            assert!(s.over());
+            let waiter = tokio::spawn({
+                let s = s.clone();
+                async move { s.under().await }
+            });
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            assert!(
+                !waiter.is_finished(),
+                "waits while the batch is over the bound"
+            );
+            assert!(s.delay_over());
+            assert_eq!(s.take(), b"12345678");
+            tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+                .await
+                .expect("taken: the wait ends")
+                .unwrap();
+            assert_eq!(s.waits.load(Relaxed), 1);
+            assert_eq!(s.largest.load(Relaxed), 8);
+            assert!(!s.over());
+        });
     }
 
     #[test]

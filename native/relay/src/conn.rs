@@ -92,6 +92,11 @@ pub enum Event {
 pub trait Host: Send + Sync + 'static {
     fn emit(&self, event: Event);
     fn forget(&self, id: u32);
+    /// The events JavaScript has not taken are over their bound: what to wait on before reading
+    /// on (batch.rs). None: go on.
+    fn backlog(&self) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> {
+        None
+    }
 }
 
 pub type Commands = UnboundedSender<Cmd>;

@@ -33,9 +33,9 @@ use conn::{Cmd, Commands, Event, Host, Mode, Unwritten};
 struct Addon {
     rt: runtimes::Runtimes,
     events: RwLock<Option<ThreadsafeFunction<(), ErrorStrategy::Fatal>>>,
-    /// Events encoded since JavaScript last took them (events.rs), and whether a call or a
-    /// delay is under way (batch.rs).
-    batch: Arc<Mutex<batch::Batch>>,
+    /// Events encoded since JavaScript last took them (events.rs), whether a call or a delay is
+    /// under way, and the backlog bound (batch.rs).
+    batch: Arc<batch::Shared>,
     conns: Mutex<HashMap<u32, (Commands, Arc<Unwritten>)>>,
     certs: tls::Certificates,
     quiet: quiet::QuietSets,
@@ -64,28 +64,30 @@ impl Host for AddonHost {
         // An observe event that holds nothing may wait a little for others (batch.rs); off a
         // relay thread there is no timer to wait on, so every event calls at once there.
         let urgent = rt.is_none() || !matches!(event, Event::Observe { hold: false, .. });
-        let mut batch = self.0.batch.lock().unwrap_or_else(|p| p.into_inner());
-        events::encode(&mut batch.bytes, event);
-        let wake = batch.after_event(urgent);
-        drop(batch);
+        let wake = self
+            .0
+            .batch
+            .add(urgent, |bytes| events::encode(bytes, event));
         match (wake, rt) {
             (batch::Wake::Now, _) => self.0.call(),
             (batch::Wake::Later, Some(rt)) => {
                 let addon = self.0.clone();
                 rt.spawn(async move {
                     tokio::time::sleep(batch::DELAY).await;
-                    let due = addon
-                        .batch
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .delay_over();
-                    if due {
+                    if addon.batch.delay_over() {
                         addon.call();
                     }
                 });
             }
             _ => {}
         }
+    }
+    fn backlog(&self) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> {
+        if !self.0.batch.over() {
+            return None;
+        }
+        let batch = self.0.batch.clone();
+        Some(Box::pin(async move { batch.under().await }))
     }
     fn forget(&self, id: u32) {
         self.0
@@ -131,15 +133,25 @@ fn dup(fd: i32) -> Result<OwnedFd> {
         .map_err(|e| Error::new(Status::InvalidArg, format!("file descriptor {fd}: {e}")))
 }
 
-/// Starts the relay threads (once per process; `threads` 0: one per core). A second call only
-/// replaces the event callback.
+/// Starts the relay threads (once per process; `threads` 0: one per core), with the bound of the
+/// events JavaScript has not taken (`backlog_bytes`, default batch::BACKLOG_ABOVE). A second call
+/// only replaces the event callback.
 #[napi]
-pub fn start(env: Env, threads: u32, on_events: JsFunction) -> Result<()> {
-    let batch = ADDON.get().map(|a| a.batch.clone()).unwrap_or_default();
+pub fn start(
+    env: Env,
+    threads: u32,
+    on_events: JsFunction,
+    backlog_bytes: Option<u32>,
+) -> Result<()> {
+    let batch = ADDON.get().map(|a| a.batch.clone()).unwrap_or_else(|| {
+        Arc::new(batch::Shared::new(
+            backlog_bytes.map_or(batch::BACKLOG_ABOVE, |n| n as usize),
+        ))
+    });
     let taken = batch.clone();
     let mut tsfn: ThreadsafeFunction<(), ErrorStrategy::Fatal> = on_events
         .create_threadsafe_function(0, move |ctx: ThreadSafeCallContext<()>| {
-            let events = taken.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let events = taken.take();
             Ok(vec![ctx.env.create_buffer_with_data(events)?.into_raw()])
         })?;
     // Idle connections must not keep Node's event loop alive.
@@ -173,6 +185,29 @@ pub fn start(env: Env, threads: u32, on_events: JsFunction) -> Result<()> {
     // Two racing first calls (not possible from one JS thread): the loser's runtime is dropped.
     let _ = ADDON.set(addon);
     Ok(())
+}
+
+/// What the backpressure towards JavaScript did so far (batch.rs).
+#[napi(object)]
+pub struct BacklogStats {
+    /// Times a relay direction waited for JavaScript to take the events.
+    pub waits: f64,
+    /// The most bytes of events JavaScript took at once.
+    pub largest: f64,
+}
+
+#[napi]
+pub fn backlog_stats() -> BacklogStats {
+    match ADDON.get() {
+        Some(a) => BacklogStats {
+            waits: a.batch.waits.load(Ordering::Relaxed) as f64,
+            largest: a.batch.largest.load(Ordering::Relaxed) as f64,
+        },
+        None => BacklogStats {
+            waits: 0.0,
+            largest: 0.0,
+        },
+    }
 }
 
 /// Loads a certificate chain and its key (PEM) under `certId`. Throws on bad PEM.

@@ -118,6 +118,10 @@ impl C2s<'_> {
                 .map_err(DirEnd::WriteError)?;
             self.flags.from_client.fetch_add(end as u64, Relaxed);
         }
+        // Read on only once JavaScript keeps up with what was observed (batch.rs).
+        if let Some(wait) = self.host.backlog() {
+            wait.await;
+        }
         Ok(stop)
     }
 
@@ -197,6 +201,9 @@ impl S2c<'_> {
             .client_at_boundary
             .store(self.framer.at_boundary(), Relaxed);
         self.flags.to_client.fetch_add(data.len() as u64, Relaxed);
+        if let Some(wait) = self.host.backlog() {
+            wait.await;
+        }
         Ok(())
     }
 

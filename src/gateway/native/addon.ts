@@ -107,8 +107,14 @@ export type AddonEvent =
 
 export interface RelayAddon {
   /** Starts the relay threads (once per process; `threads` 0: one per core). Events come in
-   * batches, encoded (`decodeEvents` reads them): one call per batch, not per event. */
-  start(threads: number, onEvents: (batch: Buffer) => void): void;
+   * batches, encoded (`decodeEvents` reads them): one call per batch, not per event. Once the
+   * events not taken yet reach `backlogBytes` (default 4 MiB), the relay stops reading its
+   * sockets until `onEvents` is called with them: JavaScript falling behind pushes back on the
+   * peers instead of queueing without bound. */
+  start(threads: number, onEvents: (batch: Buffer) => void, backlogBytes?: number): void;
+  /** What that backpressure did so far: the times a relay direction waited, and the most bytes
+   * of events one call handed over. */
+  backlogStats(): { waits: number; largest: number };
   /** Loads a certificate chain and its key (PEM) under `certId`, for `tlsAnswer`. Throws on bad PEM. */
   setCertificate(certId: number, chainPem: Buffer, keyPem: Buffer): void;
   dropCertificate(certId: number): void;

@@ -30,6 +30,9 @@ class ScriptedAddon implements RelayAddon {
   start(_threads: number, onEvents: (batch: Buffer) => void): void {
     this.onEvents = onEvents;
   }
+  backlogStats(): { waits: number; largest: number } {
+    return { waits: 0, largest: 0 };
+  }
   private log(name: string, ...args: unknown[]): void {
     this.calls.push({ name, args });
   }

@@ -306,10 +306,11 @@ export async function relayed(o: Partial<RelayOptions> = {}) {
 
 export const SERVER_GONE = errorResponse('FATAL', 'the server closed the connection');
 
-/** The addon started, the fake server and the client listener up, certificate 1 loaded. */
-export async function setUpAddon(): Promise<void> {
+/** The addon started (with `backlogBytes`, if given: the first start of the process sets it), the
+ * fake server and the client listener up, certificate 1 loaded. */
+export async function setUpAddon(backlogBytes?: number): Promise<void> {
   addon = (loaded as { addon: RelayAddon }).addon;
-  addon.start(2, (batch) => decodeEvents(batch, onEvent));
+  addon.start(2, (batch) => decodeEvents(batch, onEvent), backlogBytes);
   dir = mkdtempSync(path.join(tmpdir(), 'pgwarden-relay-'));
   serverFile = path.join(dir, '.s.PGSQL.5432');
   server = fakeServer(serverFile);
