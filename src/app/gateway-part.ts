@@ -4,7 +4,7 @@
 import path from 'node:path';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { EventBus } from '../events/bus.js';
 import type { PlatformCa } from '../host/ca.js';
 import { loadOrCreateSecret } from '../host/secrets.js';
@@ -79,6 +79,18 @@ export async function startGateway(options: PlatformOptions, host: Host, d: Gate
   const { snapshots, certificates, log } = d;
   // The relay first: `--relay native` without a loadable addon fails the start, before listening.
   const relay = chooseRelay(options.relay, relayThreads(options.gatewayWorkers ?? 1, options.relayThreads), log);
+  const nativeHost = relay.host;
+  if (nativeHost !== null) {
+    new Counter({
+      name: 'pgwarden_gateway_relay_backlog_waits_total',
+      help: 'Times the native relay stopped reading until the audit and the SQL watch caught up with what it observed.',
+      registers: [d.metrics],
+      collect() {
+        this.reset();
+        this.inc(nativeHost.addon.backlogStats().waits);
+      },
+    });
+  }
   const privateEndpoints = new PrivateEndpointsRepo(d.db);
   const tokenVerifiers = new TokenVerifiers();
   const gateway = new Gateway({

@@ -290,6 +290,9 @@ test('events and metrics: tls.established, session.ended, counters at /metrics',
   assert.match(metrics, /pgwarden_gateway_connections_total\{listener="public"\} \d+/);
   assert.match(metrics, /pgwarden_gateway_denied_total\{reason="ssl-required"\} [1-9]/);
   assert.match(metrics, /pgwarden_catalog_connected 1/);
+  // The native relay's backpressure towards the audit (none in a light test).
+  if (process.env.PGWARDEN_RELAY !== 'js') assert.match(metrics, /pgwarden_gateway_relay_backlog_waits_total 0/);
+  else assert.doesNotMatch(metrics, /pgwarden_gateway_relay_backlog_waits_total/);
 });
 
 test('PostgreSQL 17 direct TLS (ALPN postgresql) is accepted; without ALPN it is closed', async () => {
