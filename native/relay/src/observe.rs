@@ -46,8 +46,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn emit(host: &dyn Host, id: u32, client: Option<Vec<u8>>, server: Option<Vec<u8>>, hold: bool) {
-    if client.is_some() || server.is_some() {
+/// Emits an observe event if there is anything to observe; true when it did.
+fn emit(
+    host: &dyn Host,
+    id: u32,
+    client: Option<Vec<u8>>,
+    server: Option<Vec<u8>>,
+    hold: bool,
+) -> bool {
+    let any = client.is_some() || server.is_some();
+    if any {
         host.emit(Event::Observe {
             id,
             client,
@@ -55,14 +63,22 @@ fn emit(host: &dyn Host, id: u32, client: Option<Vec<u8>>, server: Option<Vec<u8
             hold,
         });
     }
+    any
 }
 
 fn some(v: Vec<u8>) -> Option<Vec<u8>> {
     (!v.is_empty()).then_some(v)
 }
 
-/// After a client chunk was framed (before it is passed to the server).
-pub(crate) fn client_chunk(host: &dyn Host, id: u32, f: &mut Framer, fed: &Fed, flags: &Flags) {
+/// After a client chunk was framed (before it is passed to the server): true when an event was
+/// emitted.
+pub(crate) fn client_chunk(
+    host: &dyn Host,
+    id: u32,
+    f: &mut Framer,
+    fed: &Fed,
+    flags: &Flags,
+) -> bool {
     let mut client = Vec::new();
     let mut server = Vec::new();
     if fed.quieted {
@@ -91,11 +107,18 @@ pub(crate) fn client_chunk(host: &dyn Host, id: u32, f: &mut Framer, fed: &Fed, 
             client.extend_from_slice(&o.buf);
         }
     }
-    emit(host, id, some(client), some(server), false);
+    emit(host, id, some(client), some(server), false)
 }
 
-/// After a server chunk was framed (before it is written to the client): true when the chunk
-/// waits for `release` (strict durability).
+/// What a server chunk's observation did.
+pub(crate) struct Observed {
+    /// The chunk waits for `release` (strict durability).
+    pub hold: bool,
+    /// An event was emitted.
+    pub emitted: bool,
+}
+
+/// After a server chunk was framed (before it is written to the client).
 pub(crate) fn server_chunk(
     host: &dyn Host,
     id: u32,
@@ -103,7 +126,7 @@ pub(crate) fn server_chunk(
     fed: &Fed,
     flags: &Flags,
     hold: bool,
-) -> bool {
+) -> Observed {
     flags.readys.store(f.sync_points(), Relaxed);
     // The answer to a quiet statement ended: what the client sent meanwhile is observed now,
     // after the statement itself when the answer failed (its failure is observed).
@@ -117,20 +140,26 @@ pub(crate) fn server_chunk(
         client.append(&mut lock(&flags.withheld));
     }
     let Some(o) = f.take_observed() else {
-        emit(host, id, some(client), None, false);
-        return false;
+        let emitted = emit(host, id, some(client), None, false);
+        return Observed {
+            hold: false,
+            emitted,
+        };
     };
     if flags.group_pending.load(Relaxed) {
         lock(&flags.server_withheld).extend_from_slice(&o.buf);
-        emit(host, id, some(client), None, false);
-        return false;
+        let emitted = emit(host, id, some(client), None, false);
+        return Observed {
+            hold: false,
+            emitted,
+        };
     }
     let hold = hold && o.copied;
     if hold {
         flags.holding.store(true, Relaxed);
     }
-    emit(host, id, some(client), Some(o.buf), hold);
-    hold
+    let emitted = emit(host, id, some(client), Some(o.buf), hold);
+    Observed { hold, emitted }
 }
 
 /// The relay ended: what is still withheld is observed (on the JavaScript relay it would have

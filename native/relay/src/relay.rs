@@ -109,7 +109,7 @@ impl C2s<'_> {
             Some(x) if self.pooled => (x, true),
             _ => (data.len(), false),
         };
-        observe::client_chunk(self.host, self.id, self.framer, &fed, self.flags);
+        let emitted = observe::client_chunk(self.host, self.id, self.framer, &fed, self.flags);
         if end > 0 {
             self.flags.server_ready.store(false, Relaxed);
             self.w
@@ -118,9 +118,12 @@ impl C2s<'_> {
                 .map_err(DirEnd::WriteError)?;
             self.flags.from_client.fetch_add(end as u64, Relaxed);
         }
-        // Read on only once JavaScript keeps up with what was observed (batch.rs).
-        if let Some(wait) = self.host.backlog() {
-            wait.await;
+        // Read on only once JavaScript keeps up with what was observed (batch.rs); a chunk that
+        // added nothing to observe (quiet statements) does not wait.
+        if emitted {
+            if let Some(wait) = self.host.backlog() {
+                wait.await;
+            }
         }
         Ok(stop)
     }
@@ -185,7 +188,8 @@ impl S2c<'_> {
         }
         let ready = f.at_boundary() && f.last_type() == b'Z' && f.ready_status() == b'I';
         self.flags.server_ready.store(ready, Relaxed);
-        if observe::server_chunk(self.host, self.id, f, &fed, self.flags, self.hold) {
+        let observed = observe::server_chunk(self.host, self.id, f, &fed, self.flags, self.hold);
+        if observed.hold {
             // Cancelled with the relay if `release` never comes.
             let _ = self.released.recv().await;
             self.flags.holding.store(false, Relaxed);
@@ -201,8 +205,10 @@ impl S2c<'_> {
             .client_at_boundary
             .store(self.framer.at_boundary(), Relaxed);
         self.flags.to_client.fetch_add(data.len() as u64, Relaxed);
-        if let Some(wait) = self.host.backlog() {
-            wait.await;
+        if observed.emitted {
+            if let Some(wait) = self.host.backlog() {
+                wait.await;
+            }
         }
         Ok(())
     }
