@@ -22,6 +22,8 @@
 // Run: npm run bench:gateway [-- --cpu-prof [--cpu-prof-dir DIR]] [--seconds 15] [--connect-seconds 10] [--rounds 3]
 //   [--relay js|native] (the gateway leg's relay; default the platform's: native when the addon is built)
 //   [--relay-threads N] (the native relay's threads; default the platform's)
+//   [--no-transaction] (no transaction-pooling legs: gateway-transaction and pgbouncer-transaction,
+//   persistent runs only, each in transaction pooling with 20 server connections)
 //   [--floor-variants pipe,onread] (more floor legs: an A/B of relay read paths in one run)
 //   [--no-native-floor] [--native-runtimes percore,multi,single] (the native floor legs, native/floor:
 //   native-floor-rustls and native-floor-openssl, built with cargo on demand; skipped without it)
@@ -71,6 +73,8 @@ const { values: flags } = parseArgs({
     'node-arg': { type: 'string', multiple: true, default: [] },
     /** No `gateway-session` leg (persistent runs in session pooling) even when the API has pools. */
     'no-session-persistent': { type: 'boolean', default: false },
+    /** No transaction-pooling legs (`gateway-transaction`, `pgbouncer-transaction`: persistent runs). */
+    'no-transaction': { type: 'boolean', default: false },
     /** Gateway processes (`up --gateway-workers N`); the gateway's CPU is all of theirs. */
     'gateway-workers': { type: 'string', default: '1' },
     /** No native floor legs (native/floor, built with cargo when the bench runs). */
@@ -222,6 +226,24 @@ await runBench(async () => {
     : null;
   if (bouncer) legs.push({ leg: 'pgbouncer', target: target('pgbouncer', bouncer.port, ADMIN), pid: bouncer.pid, persistentOnly: false });
   else console.log('pgbouncer: SKIPPED, not installed (Debian package pgbouncer)');
+  const bouncerTx =
+    pgbouncerBin && !flags['no-transaction']
+      ? await startPgBouncer({
+          binary: pgbouncerBin,
+          dir: benchDir,
+          account,
+          port: await freePort(),
+          socketDir: paths.serverSocketDir(id),
+          serverPort: direct.port,
+          database: DATABASE,
+          user: ADMIN,
+          scramVerifier: verifier,
+          tls,
+          poolSize: 20,
+          poolMode: 'transaction',
+        })
+      : null;
+  if (bouncerTx) legs.push({ leg: 'pgbouncer-transaction', target: target('pgbouncer-transaction', bouncerTx.port, ADMIN), pid: bouncerTx.pid, persistentOnly: true });
   legs.push({ leg: 'gateway', target: gateway, pid: platform.pid, persistentOnly: false });
   // The floor reaches the same postmaster over its own socket, where the hba asks for SCRAM.
   const floors: NodeFloor[] = [];
@@ -257,10 +279,15 @@ await runBench(async () => {
   else if (!flags['no-session-persistent'] && (!flags.legs || flags.legs.split(',').includes('gateway-session'))) {
     legs.push({ leg: 'gateway-session', target: gateway, pid: platform.pid, persistentOnly: true });
   }
+  if (pooled && !flags['no-transaction'] && (!flags.legs || flags.legs.split(',').includes('gateway-transaction'))) {
+    legs.push({ leg: 'gateway-transaction', target: gateway, pid: platform.pid, persistentOnly: true });
+  }
   console.log(`legs: ${legs.map((l) => l.leg + (l.persistentOnly ? ' (persistent runs only)' : '')).join(', ')}`);
-  // gateway-session: persistent runs in session pooling; gateway: unpooled, but pooled for -C.
-  const wantedMode = (leg: Leg, p: Phase) => (leg === 'gateway-session' || (leg === 'gateway' && p.run.connectEach) ? 'session' : 'none');
-  let poolMode: 'none' | 'session' = 'none';
+  // gateway-session: persistent runs in session pooling; gateway-transaction: in transaction
+  // pooling; gateway: unpooled, but pooled for -C.
+  const wantedMode = (leg: Leg, p: Phase) =>
+    leg === 'gateway-transaction' ? 'transaction' : leg === 'gateway-session' || (leg === 'gateway' && p.run.connectEach) ? 'session' : 'none';
+  let poolMode: 'none' | 'session' | 'transaction' = 'none';
   let poolFilled = false;
   const applyMode = async (leg: Leg, pid: number | null, p: Phase) => {
     if (!pooled || pid !== platform.pid || wantedMode(leg, p) === poolMode) return;
@@ -325,6 +352,7 @@ await runBench(async () => {
     for (const f of floors) await f.stop();
     for (const f of natives) await f.stop();
     await bouncer?.stop();
+    await bouncerTx?.stop();
     await direct.stop();
     await platform.call({ cmd: 'startServerProcess', id }); // back under the platform, as it was
   }

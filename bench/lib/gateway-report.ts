@@ -213,6 +213,15 @@ export class GatewayResults {
     console.log(
       `goals (issue 18): gateway/node-floor ≥ 0.95 (${fixed(gwFloor)}): ${goal(gwFloor >= 0.95)}; connect gateway/direct ≥ 2.0 (${fixed(connect)}): ${goal(connect >= 2)}`,
     );
+    const gt = this.aggregate('gateway-transaction', 'persistent');
+    const bt = this.aggregate('pgbouncer-transaction', 'persistent');
+    if (gt || bt) {
+      console.log(
+        `transaction pooling, select-only 16 clients: gateway ${fixed(gt?.tps, 0)} tps (${fixed(cpuUs('gateway-transaction', 'persistent'), 1)} µs/tx), ` +
+          `pgbouncer ${fixed(bt?.tps, 0)} tps (${fixed(cpuUs('pgbouncer-transaction', 'persistent'), 1)} µs/tx); ` +
+          `gateway/pgbouncer=${fixed((gt?.tps ?? NaN) / (bt?.tps ?? NaN))}`,
+      );
+    }
     const natives = this.nativeLegs.map(({ backend: b, leg }) => ({ b, leg, a: this.aggregate(leg, 'persistent') }));
     if (natives.some((n) => n.a)) {
       const best = Math.max(...natives.map((n) => n.a?.tps ?? 0));

@@ -41,10 +41,14 @@ export async function startPgBouncer(opts: {
   scramVerifier: string;
   tls: TlsFiles;
   poolSize: number;
+  /** Default session; a transaction-mode instance keeps its files apart (`pgbouncer-transaction.*`). */
+  poolMode?: 'session' | 'transaction';
 }): Promise<PgBouncer> {
-  const authFile = path.join(opts.dir, 'pgbouncer-users.txt');
-  const ini = path.join(opts.dir, 'pgbouncer.ini');
-  const logFile = path.join(opts.dir, 'pgbouncer.log');
+  const mode = opts.poolMode ?? 'session';
+  const name = mode === 'session' ? 'pgbouncer' : `pgbouncer-${mode}`;
+  const authFile = path.join(opts.dir, `${name}-users.txt`);
+  const ini = path.join(opts.dir, `${name}.ini`);
+  const logFile = path.join(opts.dir, `${name}.log`);
   writeOwned(authFile, `${quoteAuth(opts.user)} ${quoteAuth(opts.scramVerifier)}\n`, opts.account);
   writeOwned(logFile, '', opts.account);
   writeOwned(
@@ -59,7 +63,7 @@ export async function startPgBouncer(opts: {
       'unix_socket_dir =',
       'auth_type = scram-sha-256',
       `auth_file = ${authFile}`,
-      'pool_mode = session',
+      `pool_mode = ${mode}`,
       'max_client_conn = 500',
       `default_pool_size = ${opts.poolSize}`,
       'client_tls_sslmode = require',
