@@ -243,7 +243,8 @@ await runBench(async () => {
           poolMode: 'transaction',
         })
       : null;
-  if (bouncerTx) legs.push({ leg: 'pgbouncer-transaction', target: target('pgbouncer-transaction', bouncerTx.port, ADMIN), pid: bouncerTx.pid, persistentOnly: true });
+  if (bouncerTx)
+    legs.push({ leg: 'pgbouncer-transaction', target: target('pgbouncer-transaction', bouncerTx.port, ADMIN), pid: bouncerTx.pid, persistentOnly: true });
   legs.push({ leg: 'gateway', target: gateway, pid: platform.pid, persistentOnly: false });
   // The floor reaches the same postmaster over its own socket, where the hba asks for SCRAM.
   const floors: NodeFloor[] = [];
