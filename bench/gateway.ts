@@ -274,7 +274,7 @@ await runBench(async () => {
   }
   const api = apiTarget(options.dataDir);
   // Pool mode none is the default: setting it says whether the API knows poolMode at all.
-  const poolRefused = legs.some((l) => l.pid === platform.pid) ? await setPoolMode(api, SERVER, 'none') : 'no gateway leg';
+  const poolRefused = await setPoolMode(api, SERVER, 'none');
   const pooled = poolRefused === null;
   if (!pooled) console.log(`gateway session-mode legs: SKIPPED (${poolRefused}); the -C runs go through the gateway without pooling`);
   else if (!flags['no-session-persistent'] && (!flags.legs || flags.legs.split(',').includes('gateway-session'))) {
