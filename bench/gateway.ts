@@ -22,8 +22,8 @@
 // Run: npm run bench:gateway [-- --cpu-prof [--cpu-prof-dir DIR]] [--seconds 15] [--connect-seconds 10] [--rounds 3]
 //   [--relay js|native] (the gateway leg's relay; default the platform's: native when the addon is built)
 //   [--relay-threads N] (the native relay's threads; default the platform's)
-//   [--no-transaction] (no transaction-pooling legs: gateway-transaction and pgbouncer-transaction,
-//   persistent runs only, each in transaction pooling with 20 server connections)
+//   [--no-transaction] (no transaction-pooling legs: gateway-transaction, whose clients name the
+//   server by SNI, and pgbouncer-transaction; persistent runs only, 20 server connections each)
 //   [--floor-variants pipe,onread] (more floor legs: an A/B of relay read paths in one run)
 //   [--no-native-floor] [--native-runtimes percore,multi,single] (the native floor legs, native/floor:
 //   native-floor-rustls and native-floor-openssl, built with cargo on demand; skipped without it)
@@ -281,7 +281,10 @@ await runBench(async () => {
     legs.push({ leg: 'gateway-session', target: gateway, pid: platform.pid, persistentOnly: true });
   }
   if (pooled && !flags['no-transaction'] && (!flags.legs || flags.legs.split(',').includes('gateway-transaction'))) {
-    legs.push({ leg: 'gateway-transaction', target: gateway, pid: platform.pid, persistentOnly: true });
+    // Named by SNI (`{server}.{domain}`, as clients of a managed database connect), which keeps a
+    // transaction-pooled connection on Node's TLS and the JavaScript relay.
+    const bySni: PgTarget = { ...target('gateway-transaction', platform.gatewayPort, ADMIN), host: `${SERVER}.${options.domain}`, hostaddr: '127.0.0.1' };
+    legs.push({ leg: 'gateway-transaction', target: bySni, pid: platform.pid, persistentOnly: true });
   }
   console.log(`legs: ${legs.map((l) => l.leg + (l.persistentOnly ? ' (persistent runs only)' : '')).join(', ')}`);
   // gateway-session: persistent runs in session pooling; gateway-transaction: in transaction

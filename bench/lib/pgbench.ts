@@ -5,6 +5,8 @@ import { spawn } from 'node:child_process';
 export interface PgTarget {
   readonly label: string;
   readonly host: string;
+  /** Where to connect when `host` is a name to send as SNI only (libpq's hostaddr). */
+  readonly hostaddr?: string;
   readonly port: number;
   readonly user: string;
   readonly password: string;
@@ -29,6 +31,7 @@ function env(t: PgTarget): NodeJS.ProcessEnv {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     LANG: 'C',
     PGHOST: t.host,
+    ...(t.hostaddr !== undefined ? { PGHOSTADDR: t.hostaddr } : {}),
     PGPORT: String(t.port),
     PGUSER: t.user,
     PGPASSWORD: t.password,

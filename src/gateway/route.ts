@@ -28,7 +28,8 @@ export type RouteVerdict =
 
 const OPTION_TOKEN = /^(?:--)?server=(.+)$/;
 
-function fromSni(sni: string | undefined, domain: string): string | null {
+/** The server a SNI host name `{server}.{domain}` names, if it names one. */
+export function serverFromSni(sni: string | undefined, domain: string): string | null {
   if (!sni) return null;
   const host = sni.toLowerCase().replace(/\.$/, '');
   const suffix = `.${domain.toLowerCase()}`;
@@ -86,7 +87,7 @@ export function routeConnection(input: RouteInput): RouteVerdict {
   }
 
   const candidates: [string | null, 'sni' | 'user' | 'option'][] = [
-    [fromSni(input.sni, input.domain), 'sni'],
+    [serverFromSni(input.sni, input.domain), 'sni'],
     [userSuffix, 'user'],
     [optionServer, 'option'],
   ];

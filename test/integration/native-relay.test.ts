@@ -230,3 +230,34 @@ test('the plaintext refusal and a TLS client that leaves mid-handshake leave not
   await c.end();
   assert.equal(t.platform.gateway.context.activeSessions.size, 0);
 });
+
+test("transaction pooling named by SNI stays on Node's TLS (the JavaScript relay carries it); named otherwise, or in another mode, the addon takes it", {
+  skip,
+}, async () => {
+  const host = t.platform.gateway.context.nativeRelay!;
+  await new ServersRepo(t.platform.db).update(POOLED, { poolMode: 'transaction', poolSize: 1 });
+  await t.platform.snapshots.requestReload();
+  await until('transaction pooling in the snapshot', async () => t.platform.snapshots.snapshot.servers.get(POOLED)?.poolMode === 'transaction', 10_000, 50);
+  const before = host.adopted;
+  const sql = ['-c', 'begin', '-c', 'select 41 + 1', '-c', 'commit'];
+  const bySni = await psql(
+    conninfo(t, { host: `${POOLED}.pgwarden.localhost`, user: 'alice', sslmode: 'require', application_name: 'nr-tx-sni' }),
+    PASSWORD,
+    sql,
+  );
+  assert.equal(bySni.code, 0, bySni.stderr);
+  assert.match(bySni.stdout, /42/);
+  assert.equal(host.adopted, before, "kept on Node's TLS");
+  // Routed by user@server (an address for host: no SNI): the pool mode is not known at the ClientHello.
+  const byUser = await psql(conninfo(t, { host: '127.0.0.1', user: `alice@${POOLED}`, sslmode: 'require', application_name: 'nr-tx-user' }), PASSWORD, sql);
+  assert.equal(byUser.code, 0, byUser.stderr);
+  assert.match(byUser.stdout, /42/);
+  assert.equal(host.adopted, before + 1, 'taken over by the addon');
+  // The same server by SNI once back in session pooling: the addon.
+  await new ServersRepo(t.platform.db).update(POOLED, { poolMode: 'session', poolSize: 1 });
+  await t.platform.snapshots.requestReload();
+  await until('session pooling in the snapshot', async () => t.platform.snapshots.snapshot.servers.get(POOLED)?.poolMode === 'session', 10_000, 50);
+  const session = await psql(conninfo(t, { host: `${POOLED}.pgwarden.localhost`, user: 'alice', sslmode: 'require' }), PASSWORD, ['-c', 'select 1']);
+  assert.equal(session.code, 0, session.stderr);
+  assert.equal(host.adopted, before + 2, 'taken over by the addon');
+});

@@ -20,47 +20,62 @@ const DNS_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_
  * it), or 'unknown' (the ClientHello is not all in `buf`, or not a ClientHello).
  */
 export function clientHelloServerName(buf: Buffer): 'none' | 'dns' | 'invalid' | 'unknown' {
-  if (buf.length < 9 || buf[0] !== TLS_HANDSHAKE || buf[5] !== CLIENT_HELLO) return 'unknown';
+  return readServerName(buf).kind;
+}
+
+/** The DNS name the ClientHello at the start of `buf` carries as its server name (SNI), if any. */
+export function clientHelloDnsName(buf: Buffer): string | undefined {
+  const r = readServerName(buf);
+  return r.kind === 'dns' ? r.name : undefined;
+}
+
+type ServerName = { readonly kind: 'none' | 'invalid' | 'unknown' } | { readonly kind: 'dns'; readonly name: string };
+const NONE: ServerName = { kind: 'none' };
+const INVALID: ServerName = { kind: 'invalid' };
+const UNKNOWN: ServerName = { kind: 'unknown' };
+
+function readServerName(buf: Buffer): ServerName {
+  if (buf.length < 9 || buf[0] !== TLS_HANDSHAKE || buf[5] !== CLIENT_HELLO) return UNKNOWN;
   const recordEnd = 5 + buf.readUInt16BE(3);
   const helloEnd = 9 + buf.readUIntBE(6, 3);
-  if (helloEnd > recordEnd || helloEnd > buf.length) return 'unknown';
+  if (helloEnd > recordEnd || helloEnd > buf.length) return UNKNOWN;
   let at = 9 + 2 + 32; // client_version, random
-  if (at + 1 > helloEnd) return 'unknown';
+  if (at + 1 > helloEnd) return UNKNOWN;
   at += 1 + buf[at]!; // session_id
-  if (at + 2 > helloEnd) return 'unknown';
+  if (at + 2 > helloEnd) return UNKNOWN;
   at += 2 + buf.readUInt16BE(at); // cipher_suites
-  if (at + 1 > helloEnd) return 'unknown';
+  if (at + 1 > helloEnd) return UNKNOWN;
   at += 1 + buf[at]!; // compression_methods
-  if (at === helloEnd) return 'none';
-  if (at + 2 > helloEnd) return 'unknown';
+  if (at === helloEnd) return NONE;
+  if (at + 2 > helloEnd) return UNKNOWN;
   const extEnd = at + 2 + buf.readUInt16BE(at);
-  if (extEnd > helloEnd) return 'unknown';
+  if (extEnd > helloEnd) return UNKNOWN;
   at += 2;
   while (at + 4 <= extEnd) {
     const type = buf.readUInt16BE(at);
     const len = buf.readUInt16BE(at + 2);
     const body = at + 4;
-    if (body + len > extEnd) return 'unknown';
+    if (body + len > extEnd) return UNKNOWN;
     if (type === SERVER_NAME) return serverName(buf, body, body + len);
     at = body + len;
   }
-  return 'none';
+  return NONE;
 }
 
-function serverName(buf: Buffer, at: number, end: number): 'none' | 'dns' | 'invalid' {
-  if (at + 2 > end) return 'invalid';
+function serverName(buf: Buffer, at: number, end: number): ServerName {
+  if (at + 2 > end) return INVALID;
   const listEnd = at + 2 + buf.readUInt16BE(at);
-  if (listEnd > end) return 'invalid';
+  if (listEnd > end) return INVALID;
   at += 2;
-  let found: 'none' | 'dns' | 'invalid' = 'invalid';
+  let found: ServerName = INVALID;
   while (at + 3 <= listEnd) {
     const type = buf[at]!;
     const len = buf.readUInt16BE(at + 1);
-    if (at + 3 + len > listEnd) return 'invalid';
+    if (at + 3 + len > listEnd) return INVALID;
     if (type === HOST_NAME) {
       const name = buf.toString('latin1', at + 3, at + 3 + len);
       // rustls reads the first host_name only.
-      found = net.isIP(name) !== 0 ? 'none' : DNS_NAME.test(name) ? 'dns' : 'invalid';
+      found = net.isIP(name) !== 0 ? NONE : DNS_NAME.test(name) ? { kind: 'dns', name } : INVALID;
       break;
     }
     at += 3 + len;

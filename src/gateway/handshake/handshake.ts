@@ -19,7 +19,7 @@ import { Wire } from '../wire.js';
 import { isTrusted, readProxyHeader, ProxyRefused } from '../proxy-stage.js';
 import { startTls, firstChunk, wrapWithPrefix, type TlsEnv, type TlsState } from './transport.js';
 import { adoptTls, writeFlushed } from './native-tls.js';
-import { clientHelloServerName } from './client-hello.js';
+import { clientHelloDnsName, clientHelloServerName } from './client-hello.js';
 import type { NativeRelayHost } from '../native/host.js';
 import { failureRefusal } from '../report.js';
 import { refusal, type Refusal } from '../checks/verdict.js';
@@ -63,9 +63,23 @@ export interface HandshakeEnv extends TlsEnv {
   /** The native relay: TLS connections are handed to it once encryption is agreed (plaintext
    * ones stay on the raw socket and the JavaScript relay). Null: Node's TLS. */
   readonly nativeRelay?: NativeRelayHost | null;
+  /** With the native relay: true for a TLS server name (SNI) whose sessions the JavaScript relay
+   * carries better, so that the connection stays on Node's TLS (transaction pooling, relayed
+   * message by message in JavaScript: over the addon's plaintext every message would cross
+   * threads twice). */
+  readonly keepOnNodeTls?: (sni: string) => boolean;
 }
 
 const TLS_RECORD_HANDSHAKE = 0x16;
+
+/** Whether the native relay takes the TLS connection whose ClientHello starts `hello`: not when
+ * its server name is one the addon's TLS would refuse (client-hello.ts), nor when it names a
+ * server the JavaScript relay carries better (keepOnNodeTls). */
+function toAddon(hello: Buffer, env: HandshakeEnv): boolean {
+  if (clientHelloServerName(hello) === 'invalid') return false;
+  const name = clientHelloDnsName(hello);
+  return name === undefined || env.keepOnNodeTls?.(name) !== true;
+}
 
 /** IPv4-mapped IPv6 addresses are judged, logged and shown as IPv4. */
 export function normalizeAddress(address: string): string {
@@ -129,9 +143,7 @@ export async function handshake(raw: Duplex, peer: { address: string; port: numb
       // Direct TLS: the first chunk is the start of the ClientHello (one whose server name the
       // addon's TLS would refuse stays on Node's TLS, see client-hello.ts).
       const t =
-        native && clientHelloServerName(first) !== 'invalid'
-          ? await adoptTls(raw as net.Socket, first, 'direct', native, env)
-          : await startTls(wrapWithPrefix(raw, first), env, true);
+        native && toAddon(first, env) ? await adoptTls(raw as net.Socket, first, 'direct', native, env) : await startTls(wrapWithPrefix(raw, first), env, true);
       tlsState = t.state;
       socket = t.socket;
       wire = new Wire(socket, 'startup');
@@ -160,14 +172,11 @@ export async function handshake(raw: Duplex, peer: { address: string; port: numb
         wire.detach();
         let t: { socket: Duplex; state: TlsState };
         if (native) {
-          // 'S' out, then the ClientHello's first bytes: the addon takes them with the socket,
-          // unless their server name is one its TLS would refuse (client-hello.ts).
+          // 'S' out, then the ClientHello's first bytes: the addon takes them with the socket
+          // (but see toAddon).
           await writeFlushed(raw as net.Socket, sslResponse(true));
           const hello = await firstChunk(raw);
-          t =
-            clientHelloServerName(hello) !== 'invalid'
-              ? await adoptTls(raw as net.Socket, hello, 'starttls', native, env)
-              : await startTls(wrapWithPrefix(raw, hello), env, false);
+          t = toAddon(hello, env) ? await adoptTls(raw as net.Socket, hello, 'starttls', native, env) : await startTls(wrapWithPrefix(raw, hello), env, false);
         } else {
           raw.write(sslResponse(true));
           t = await startTls(raw, env, false);

@@ -52,8 +52,12 @@ export class NativeRelayHost {
   adopt(fd: number, prefix: Buffer, tls: 'starttls' | 'direct' | 'none', handler: (event: AddonEvent) => void): number {
     const id = this.addon.adopt(fd, prefix, tls);
     this.handlers.set(id, handler);
+    this.adopted++;
     return id;
   }
+
+  /** Connections taken over so far. */
+  adopted = 0;
 
   /** From now on the connection's events go to `handler` (its relayed session). */
   route(id: number, handler: (event: AddonEvent) => void): void {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
 import { test } from 'node:test';
-import { clientHelloServerName } from '../../../../src/gateway/handshake/client-hello.js';
+import { clientHelloDnsName, clientHelloServerName } from '../../../../src/gateway/handshake/client-hello.js';
 
 /** The first bytes Node's TLS client sends with this `servername` (undefined: none). */
 async function clientHello(servername: string | undefined): Promise<Buffer> {
@@ -33,4 +33,12 @@ test('a ClientHello cut short, or something else, is unknown', async () => {
   const hello = await clientHello('gw1.pgwarden.localhost');
   assert.equal(clientHelloServerName(hello.subarray(0, 40)), 'unknown');
   assert.equal(clientHelloServerName(Buffer.from([0, 0, 0, 8, 4, 210, 22, 47])), 'unknown');
+});
+
+test('the DNS name itself, for routing by SNI before the handshake; none for no name, an address, a refused name or a cut ClientHello', async () => {
+  const hello = await clientHello('web-1.pgwarden.localhost');
+  assert.equal(clientHelloDnsName(hello), 'web-1.pgwarden.localhost');
+  assert.equal(clientHelloDnsName(await clientHello(undefined)), undefined);
+  assert.equal(clientHelloDnsName(await clientHello('/var/run/postgresql')), undefined);
+  assert.equal(clientHelloDnsName(hello.subarray(0, 40)), undefined);
 });
