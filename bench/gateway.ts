@@ -209,40 +209,26 @@ await runBench(async () => {
   });
   const legs: LegRun[] = [{ leg: 'direct', target: target('direct', direct.port, ADMIN), pid: null, persistentOnly: false }];
   const pgbouncerBin = findPgBouncer();
-  const bouncer = pgbouncerBin
-    ? await startPgBouncer({
-        binary: pgbouncerBin,
-        dir: benchDir,
-        account,
-        port: await freePort(),
-        socketDir: paths.serverSocketDir(id),
-        serverPort: direct.port,
-        database: DATABASE,
-        user: ADMIN,
-        scramVerifier: verifier,
-        tls,
-        poolSize: 20,
-      })
-    : null;
+  // PgBouncer in session pooling, and in transaction pooling for the transaction legs.
+  const startBouncer = async (bin: string, poolMode: 'session' | 'transaction') =>
+    startPgBouncer({
+      binary: bin,
+      dir: benchDir,
+      account,
+      port: await freePort(),
+      socketDir: paths.serverSocketDir(id),
+      serverPort: direct.port,
+      database: DATABASE,
+      user: ADMIN,
+      scramVerifier: verifier,
+      tls,
+      poolSize: 20,
+      poolMode,
+    });
+  const bouncer = pgbouncerBin ? await startBouncer(pgbouncerBin, 'session') : null;
   if (bouncer) legs.push({ leg: 'pgbouncer', target: target('pgbouncer', bouncer.port, ADMIN), pid: bouncer.pid, persistentOnly: false });
   else console.log('pgbouncer: SKIPPED, not installed (Debian package pgbouncer)');
-  const bouncerTx =
-    pgbouncerBin && !flags['no-transaction']
-      ? await startPgBouncer({
-          binary: pgbouncerBin,
-          dir: benchDir,
-          account,
-          port: await freePort(),
-          socketDir: paths.serverSocketDir(id),
-          serverPort: direct.port,
-          database: DATABASE,
-          user: ADMIN,
-          scramVerifier: verifier,
-          tls,
-          poolSize: 20,
-          poolMode: 'transaction',
-        })
-      : null;
+  const bouncerTx = pgbouncerBin && !flags['no-transaction'] ? await startBouncer(pgbouncerBin, 'transaction') : null;
   if (bouncerTx)
     legs.push({ leg: 'pgbouncer-transaction', target: target('pgbouncer-transaction', bouncerTx.port, ADMIN), pid: bouncerTx.pid, persistentOnly: true });
   legs.push({ leg: 'gateway', target: gateway, pid: platform.pid, persistentOnly: false });
