@@ -76,8 +76,8 @@ export class ShapeCache {
 
   get<V>(key: string, slot: ShapeSlot<V>): V | undefined {
     // Runs of one shape (a client repeating a statement with other values) are common: the last
-    // key found is compared before the key is hashed. Forgotten at any set(), the only place
-    // entries change or go (so an entry in use is still marked used by the next lookup after one).
+    // key found is compared before the key is hashed. set(), the only place entries change or go,
+    // marks it used first (it may not have been since) and forgets it.
     let entry: Entry | undefined;
     if (key === this.lastKey) entry = this.lastEntry;
     else {
@@ -92,6 +92,7 @@ export class ShapeCache {
 
   /** Keeps `value` for `slot` under `key`; `bytes` estimates what it holds (the key is counted once). */
   set<V>(key: string, slot: ShapeSlot<V>, value: V, bytes: number): void {
+    if (this.lastKey !== null) this.lru.get(this.lastKey);
     this.lastKey = null;
     this.lastEntry = undefined;
     let entry = this.lru.get(key);

@@ -7,7 +7,6 @@
 //! woken once for the statements of many sessions, not once or twice per statement (each wake-up
 //! costs both threads a context switch and the relay thread a write to Node's event loop); any
 //! urgent event ends the delay at once, with everything before it in the same batch.
-
 //!
 //! The batch is also the relay's backpressure towards JavaScript: once the events it has not
 //! taken reach `backlog_above` bytes, every relay direction waits after its chunk until JavaScript
@@ -127,7 +126,7 @@ pub enum Wake {
 }
 
 pub struct Batch {
-    pub bytes: Vec<u8>,
+    bytes: Vec<u8>,
     state: State,
 }
 

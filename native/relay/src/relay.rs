@@ -60,6 +60,16 @@ pub(crate) async fn linger<R: AsyncRead + Unpin>(r: &mut R) {
     .await;
 }
 
+/// After a chunk: read on only once JavaScript keeps up with what was observed (batch.rs); a
+/// chunk that added nothing to observe (quiet statements) does not wait.
+async fn keep_up(host: &dyn Host, emitted: bool) {
+    if emitted {
+        if let Some(wait) = host.backlog() {
+            wait.await;
+        }
+    }
+}
+
 /// How a direction stopped.
 enum DirEnd {
     /// Its source closed (client: EOF or, pooled, Terminate).
@@ -118,13 +128,7 @@ impl C2s<'_> {
                 .map_err(DirEnd::WriteError)?;
             self.flags.from_client.fetch_add(end as u64, Relaxed);
         }
-        // Read on only once JavaScript keeps up with what was observed (batch.rs); a chunk that
-        // added nothing to observe (quiet statements) does not wait.
-        if emitted {
-            if let Some(wait) = self.host.backlog() {
-                wait.await;
-            }
-        }
+        keep_up(self.host, emitted).await;
         Ok(stop)
     }
 
@@ -205,11 +209,7 @@ impl S2c<'_> {
             .client_at_boundary
             .store(self.framer.at_boundary(), Relaxed);
         self.flags.to_client.fetch_add(data.len() as u64, Relaxed);
-        if observed.emitted {
-            if let Some(wait) = self.host.backlog() {
-                wait.await;
-            }
-        }
+        keep_up(self.host, observed.emitted).await;
         Ok(())
     }
 

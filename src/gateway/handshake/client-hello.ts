@@ -14,27 +14,17 @@ const HOST_NAME = 0x00;
  * 253 bytes, a trailing dot allowed). */
 const DNS_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
 
-/**
- * What the ClientHello at the start of `buf` says of its server name: 'none' (no extension, or an
- * IP address, which rustls ignores), 'dns' (a DNS name), 'invalid' (anything else: rustls refuses
- * it), or 'unknown' (the ClientHello is not all in `buf`, or not a ClientHello).
- */
-export function clientHelloServerName(buf: Buffer): 'none' | 'dns' | 'invalid' | 'unknown' {
-  return readServerName(buf).kind;
-}
-
-/** The DNS name the ClientHello at the start of `buf` carries as its server name (SNI), if any. */
-export function clientHelloDnsName(buf: Buffer): string | undefined {
-  const r = readServerName(buf);
-  return r.kind === 'dns' ? r.name : undefined;
-}
-
-type ServerName = { readonly kind: 'none' | 'invalid' | 'unknown' } | { readonly kind: 'dns'; readonly name: string };
+export type ServerName = { readonly kind: 'none' | 'invalid' | 'unknown' } | { readonly kind: 'dns'; readonly name: string };
 const NONE: ServerName = { kind: 'none' };
 const INVALID: ServerName = { kind: 'invalid' };
 const UNKNOWN: ServerName = { kind: 'unknown' };
 
-function readServerName(buf: Buffer): ServerName {
+/**
+ * What the ClientHello at the start of `buf` says of its server name: 'none' (no extension, or an
+ * IP address, which rustls ignores), 'dns' (a DNS name, given), 'invalid' (anything else: rustls
+ * refuses it), or 'unknown' (the ClientHello is not all in `buf`, or not a ClientHello).
+ */
+export function clientHelloServerName(buf: Buffer): ServerName {
   if (buf.length < 9 || buf[0] !== TLS_HANDSHAKE || buf[5] !== CLIENT_HELLO) return UNKNOWN;
   const recordEnd = 5 + buf.readUInt16BE(3);
   const helloEnd = 9 + buf.readUIntBE(6, 3);

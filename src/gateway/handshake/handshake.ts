@@ -19,7 +19,7 @@ import { Wire } from '../wire.js';
 import { isTrusted, readProxyHeader, ProxyRefused } from '../proxy-stage.js';
 import { startTls, firstChunk, wrapWithPrefix, type TlsEnv, type TlsState } from './transport.js';
 import { adoptTls, writeFlushed } from './native-tls.js';
-import { clientHelloDnsName, clientHelloServerName } from './client-hello.js';
+import { clientHelloServerName } from './client-hello.js';
 import type { NativeRelayHost } from '../native/host.js';
 import { failureRefusal } from '../report.js';
 import { refusal, type Refusal } from '../checks/verdict.js';
@@ -76,9 +76,9 @@ const TLS_RECORD_HANDSHAKE = 0x16;
  * its server name is one the addon's TLS would refuse (client-hello.ts), nor when it names a
  * server the JavaScript relay carries better (keepOnNodeTls). */
 function toAddon(hello: Buffer, env: HandshakeEnv): boolean {
-  if (clientHelloServerName(hello) === 'invalid') return false;
-  const name = clientHelloDnsName(hello);
-  return name === undefined || env.keepOnNodeTls?.(name) !== true;
+  const sni = clientHelloServerName(hello);
+  if (sni.kind === 'invalid') return false;
+  return sni.kind !== 'dns' || env.keepOnNodeTls?.(sni.name) !== true;
 }
 
 /** IPv4-mapped IPv6 addresses are judged, logged and shown as IPv4. */

@@ -273,7 +273,8 @@ export class ClientStream {
     this.toServer.push(b);
   }
 
-  /** Position of the current whole message's header in the run chunk (set by processClient). */
+  /** Position of the current whole message's header in the run chunk (set by handle(); -1: its
+   * header was cut between chunks, or its body collected). */
   private currentStart = -1;
 
   private endRunBeforeCurrent(): void {
