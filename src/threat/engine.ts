@@ -189,8 +189,8 @@ export class ThreatEngine {
       error: (sqlstate, lastText) => {
         if (sqlstate === '42601') judge(lastText, sqlstate);
       },
-      // Not while the policy's learning period runs: then every new shape is to be learned.
-      settled: (text) => !this.learning(this.policy(server), Date.now()) && inspector.settled?.({ role, application: app, text }) === true,
+      // While the policy's learning period runs, only shapes already learned: every new one is to be learned.
+      settled: (text) => inspector.settled?.({ role, application: app, text, learning: this.learning(this.policy(server), Date.now()) }) === true,
       ...(source.onStopped ? { stopped: source.onStopped } : {}),
     });
   }

@@ -27,8 +27,10 @@ export interface SqlInspector {
    * text with other literal values) from (role, application) for as long as what is learned
    * stays: its shape has no injection pattern, and it is a learned shape of theirs or nothing is
    * learned for them. Such statements may go uninspected (the native relay's quiet statements).
+   * While the learning period runs (`learning`) only a shape already learned is settled: every
+   * new one is still to be learned.
    */
-  settled?(input: { readonly role: string; readonly application: string; readonly text: string }): boolean;
+  settled?(input: { readonly role: string; readonly application: string; readonly text: string; readonly learning?: boolean }): boolean;
   /** A verdict without side effects (`threat sql-check`). */
   check(text: string, scope: { application: string | null; role: string | null; learned: boolean }): SqlCheckResult;
 }

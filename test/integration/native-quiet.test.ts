@@ -22,12 +22,14 @@ const PASSWORD = 'Qu1et-Statements-Passw0rd!';
 const SERVER = 'nq1';
 const POOLED = 'nq2';
 const WATCHED = 'nq3';
+/** Threat protection on with the default learning period (7 days): it runs through this file. */
+const LEARNING = 'nq4';
 
 before(
   async () => {
     if (skip) return;
     t = await startTestPlatform({ relay: 'native' });
-    for (const name of [SERVER, POOLED, WATCHED]) {
+    for (const name of [SERVER, POOLED, WATCHED, LEARNING]) {
       const r = await t.cli(['server', 'create', name, '--admin-user', 'alice', '--admin-password', PASSWORD]);
       assert.equal(r.code, 0, r.stderr);
       await allowLoopback(t, name);
@@ -47,7 +49,14 @@ before(
       'Disabled',
     ]);
     assert.equal(p.code, 0, p.stderr);
-    await until('threat protection in force', async () => t.platform.threat.policy(WATCHED).state === 'Enabled', 10_000, 50);
+    const l = await t.cli(['server', 'threat-protection', 'update', '--server', LEARNING, '--state', 'Enabled', '--auto-protection', 'Disabled']);
+    assert.equal(l.code, 0, l.stderr);
+    await until(
+      'threat protection in force',
+      async () => t.platform.threat.policy(WATCHED).state === 'Enabled' && t.platform.threat.policy(LEARNING).state === 'Enabled',
+      10_000,
+      50,
+    );
     await new ServersRepo(t.platform.db).update(POOLED, { poolMode: 'session', poolSize: 1 });
     await t.platform.snapshots.requestReload();
     await until('session pooling in the snapshot', async () => t.platform.snapshots.snapshot.servers.get(POOLED)?.poolMode === 'session', 10_000, 50);
@@ -267,7 +276,7 @@ test('session pooling: quiet statements leave the pooled connection reusable and
 });
 
 type Alert = { type: string; evidence: { applicationName?: string; statement?: string } };
-const alerts = async (type: string) => (await t.api<{ value: Alert[] }>('GET', `/servers/${WATCHED}/alerts?type=${type}`)).value;
+const alerts = async (type: string, server = WATCHED) => (await t.api<{ value: Alert[] }>('GET', `/servers/${server}/alerts?type=${type}`)).value;
 
 test('SQL watch on: a judged clean shape goes uninspected, an injection still raises its alert', { skip }, async () => {
   const app = 'nq-watch';
@@ -305,4 +314,31 @@ test('SQL watch on: syntax errors raised by a quiet statement are still counted 
     10_000,
     50,
   );
+});
+
+test('SQL watch in its learning period: a shape once learned goes uninspected, a new one is observed and learned, an injection still alerts', {
+  skip,
+}, async () => {
+  assert.ok(t.platform.threat.policy(LEARNING).detectors.learningPeriodSeconds >= 86_400, 'the default learning period');
+  const app = 'nq-learning';
+  const c = await client(app, LEARNING);
+  try {
+    await c.query('CREATE TABLE nq_orders (id int, customer text)');
+    const first = await framed(() => c.query("SELECT id FROM nq_orders WHERE customer = 'ann'"));
+    assert.ok(first >= 5, `the first of its shape is observed and learned: ${first}`);
+    assert.equal(await framed(() => c.query("SELECT id FROM nq_orders WHERE customer = 'bob'")), 0, 'a learned shape is not observed again');
+    // A new shape of the same application: observed (learned now), then quiet too.
+    assert.ok((await framed(() => c.query('SELECT customer FROM nq_orders WHERE id > 1000'))) >= 5, 'a new shape is observed');
+    assert.equal(await framed(() => c.query('SELECT customer FROM nq_orders WHERE id > 9999')), 0, 'and learned');
+    await c.query("SELECT id FROM nq_orders WHERE customer = '' OR '1'='1'");
+  } finally {
+    await c.end();
+  }
+  const a = await until(
+    'the SqlInjection alert',
+    async () => (await alerts('SqlInjection', LEARNING)).find((x) => x.evidence.applicationName === app),
+    10_000,
+    50,
+  );
+  assert.match(a.evidence.statement ?? '', /or/i);
 });

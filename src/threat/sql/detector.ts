@@ -69,11 +69,14 @@ export class SqlInjectionDetector implements SqlInspector {
     return from ? this.finding(entry, learnedVerdict(from)) : null;
   }
 
-  settled(input: { readonly role: string; readonly application: string; readonly text: string }): boolean {
+  settled(input: { readonly role: string; readonly application: string; readonly text: string; readonly learning?: boolean }): boolean {
     if (input.text.length > MAX_TEXT) return false;
     const entry = this.entry(input.text);
     if (entry.rules === null || entry.rules.shapes.length) return false;
-    return this.learned.has(input.role, input.application, entry.fingerprint) || !this.learned.knows(input.role, input.application);
+    // A learned shape is judged alike in the learning period and after it (inspect: no finding,
+    // nothing more to learn); an unlearned one only once learning is over and nothing is learned.
+    if (this.learned.has(input.role, input.application, entry.fingerprint)) return true;
+    return input.learning !== true && !this.learned.knows(input.role, input.application);
   }
 
   /** The verdict on a statement without side effects: no learning, no alert. With `application`

@@ -181,6 +181,27 @@ test('learned shapes: an extension at a literal or a truncation after one is an 
   assert.equal(inspect("select id, name from items where name = 'desk' and price < 99"), null);
 });
 
+test('settled (the native relay may skip the shape): in the learning period only a learned shape; after it, a learned one or any of an application that learned nothing', () => {
+  const d = new SqlInjectionDetector();
+  const lamp = "select id from items where name = 'lamp'";
+  const desk = "select id from items where name = 'desk'";
+  const other = 'select count(*) from orders where total > 10';
+  const settled = (text: string, learning: boolean, application = 'billing') => d.settled({ role: 'app', application, text, learning });
+  // Learning, nothing learned yet: every new shape is still to be learned.
+  assert.equal(settled(lamp, true), false);
+  assert.equal(d.inspect({ role: 'app', application: 'billing', text: lamp, timeMs: 0, learn: true }), null);
+  // Learned: its shape (other literals) is judged alike from now on, in the learning period too.
+  assert.equal(settled(desk, true), true);
+  assert.equal(settled(other, true), false, 'a shape not learned yet');
+  assert.equal(settled(desk, true, 'reports'), false, 'learned by another application');
+  // After the learning period: a learned shape, or any shape of an application that learned nothing.
+  assert.equal(settled(desk, false), true);
+  assert.equal(settled(other, false), false, 'the application learned shapes, not this one');
+  assert.equal(settled(other, false, 'reports'), true);
+  // An injection-looking shape never is.
+  assert.equal(settled("select id from items where name = '' or '1'='1'", false, 'reports'), false);
+});
+
 test('learned shapes are bounded per application and per server, and handed over once for storage', async () => {
   const { LearnedShapes } = await import('../../../src/threat/sql/learned.js');
   const l = new LearnedShapes({ perApplication: 2, perServer: 3 });
