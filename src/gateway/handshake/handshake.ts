@@ -17,7 +17,7 @@ import {
 } from '../../pgwire/index.js';
 import { Wire } from '../wire.js';
 import { isTrusted, readProxyHeader, ProxyRefused } from '../proxy-stage.js';
-import { startTls, firstChunk, wrapWithPrefix, type TlsEnv, type TlsState } from './transport.js';
+import { startTls, firstChunk, replay, type TlsEnv, type TlsState } from './transport.js';
 import { adoptTls, writeFlushed } from './native-tls.js';
 import { clientHelloServerName } from './client-hello.js';
 import type { NativeRelayHost } from '../native/host.js';
@@ -143,7 +143,7 @@ export async function handshake(raw: Duplex, peer: { address: string; port: numb
       // Direct TLS: the first chunk is the start of the ClientHello (one whose server name the
       // addon's TLS would refuse stays on Node's TLS, see client-hello.ts).
       const t =
-        native && toAddon(first, env) ? await adoptTls(raw as net.Socket, first, 'direct', native, env) : await startTls(wrapWithPrefix(raw, first), env, true);
+        native && toAddon(first, env) ? await adoptTls(raw as net.Socket, first, 'direct', native, env) : await startTls(replay(raw, first), env, true);
       tlsState = t.state;
       socket = t.socket;
       wire = new Wire(socket, 'startup');
@@ -176,7 +176,7 @@ export async function handshake(raw: Duplex, peer: { address: string; port: numb
           // (but see toAddon).
           await writeFlushed(raw as net.Socket, sslResponse(true));
           const hello = await firstChunk(raw);
-          t = toAddon(hello, env) ? await adoptTls(raw as net.Socket, hello, 'starttls', native, env) : await startTls(wrapWithPrefix(raw, hello), env, false);
+          t = toAddon(hello, env) ? await adoptTls(raw as net.Socket, hello, 'starttls', native, env) : await startTls(replay(raw, hello), env, false);
         } else {
           raw.write(sslResponse(true));
           t = await startTls(raw, env, false);

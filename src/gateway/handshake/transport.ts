@@ -1,7 +1,7 @@
 // The socket work of the handshake: the first chunk (to tell direct TLS from a startup packet),
 // a duplex that replays it, and the TLS handshake itself.
 import tls from 'node:tls';
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { ConnectionClosed } from '../wire.js';
 import type { ActiveCertificate } from '../tls-certificates.js';
 
@@ -49,31 +49,13 @@ export function firstChunk(socket: Duplex): Promise<Buffer> {
   });
 }
 
-/** A duplex that yields `prefix` and then the socket's bytes: for direct TLS, whose first
- * record was already read while sniffing. */
-export function wrapWithPrefix(socket: Duplex, prefix: Buffer): Duplex {
-  const duplex = new Duplex({
-    read() {
-      socket.resume();
-    },
-    write(chunk: Buffer, _enc, cb) {
-      socket.write(chunk, cb);
-    },
-    final(cb) {
-      socket.end(cb);
-    },
-    destroy(err, cb) {
-      socket.destroy(err ?? undefined);
-      cb(err);
-    },
-  });
-  duplex.push(prefix);
-  socket.on('data', (c: Buffer) => {
-    if (!duplex.push(c)) socket.pause();
-  });
-  socket.on('end', () => duplex.push(null));
-  socket.on('close', () => duplex.destroy());
-  return duplex;
+/** The socket with `prefix` (read while sniffing: the start of a ClientHello) put back in front
+ * of its bytes. Node's TLS takes a net.Socket's buffered bytes before its own reads (initRead),
+ * so TLS then runs on the socket's native handle: a JavaScript Duplex in between made every TLS
+ * record cross a JSStreamSocket (measured: the transaction relay's writes cost twice as much). */
+export function replay(socket: Duplex, prefix: Buffer): Duplex {
+  socket.unshift(prefix);
+  return socket;
 }
 
 export async function startTls(transport: Duplex, env: TlsEnv, direct: boolean): Promise<{ socket: tls.TLSSocket; state: TlsState }> {
