@@ -142,8 +142,7 @@ export async function handshake(raw: Duplex, peer: { address: string; port: numb
     if (first[0] === TLS_RECORD_HANDSHAKE) {
       // Direct TLS: the first chunk is the start of the ClientHello (one whose server name the
       // addon's TLS would refuse stays on Node's TLS, see client-hello.ts).
-      const t =
-        native && toAddon(first, env) ? await adoptTls(raw as net.Socket, first, 'direct', native, env) : await startTls(replay(raw, first), env, true);
+      const t = native && toAddon(first, env) ? await adoptTls(raw as net.Socket, first, 'direct', native, env) : await startTls(replay(raw, first), env, true);
       tlsState = t.state;
       socket = t.socket;
       wire = new Wire(socket, 'startup');
