@@ -63,7 +63,16 @@ function spawnAs(a: OsAccount, cmd: string, args: string[], cwd: string, logFile
     env: { PATH: '/usr/bin:/bin', HOME: cwd, LANG: 'C.UTF-8' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const append = (b: Buffer) => writeFileSync(log, b, { flag: 'a' });
+  // Patroni's PostgreSQL inherits the pipes and can still write after Patroni exits and the
+  // cluster's directory is removed: output then has nowhere to go (it must not throw in a handler).
+  const append = (b: Buffer) => {
+    try {
+      writeFileSync(log, b, { flag: 'a' });
+    } catch {
+      child.stdout?.off('data', append);
+      child.stderr?.off('data', append);
+    }
+  };
   child.stdout?.on('data', append);
   child.stderr?.on('data', append);
   return child;
