@@ -47,6 +47,15 @@ export class PoolCore<C> {
     return this.take(size);
   }
 
+  /** An idle connection now, when nobody waits (FIFO), else null: the caller then `request`s. */
+  requestIdle(): C | null {
+    if (this.queue.length > 0 || this.idleList.length === 0) return null;
+    const e = this.idleList.pop()!;
+    this.active++;
+    this.reused++;
+    return e.conn;
+  }
+
   enqueue(w: Waiter<C>): void {
     this.waits++;
     this.queue.push(w);

@@ -203,6 +203,23 @@ export class ServerPools implements PoolStatsSource {
     });
   }
 
+  /** A warm connection at once, when one is idle and nobody waits; else null (then `acquire`). */
+  tryAcquire(pool: Pool): ServerConnection | null {
+    const size = this.sizeOf(pool);
+    if (size === null) return null;
+    for (const c of pool.core.trimIdle(size)) this.drop(pool, c);
+    const c = pool.core.requestIdle();
+    if (c === null) return null;
+    if (!c.usable) {
+      // Closed by the server a moment ago (its close event not handled yet): acquire() decides.
+      pool.core.release(false, size, this.now());
+      this.drop(pool, c);
+      return null;
+    }
+    c.unwatch();
+    return c;
+  }
+
   release(pool: Pool, conn: ServerConnection, state: ReturnState): void {
     const c = conn as PooledConnection;
     if (!pool.conns.has(c)) return; // already closed (gateway stop)
@@ -389,6 +406,10 @@ export class PoolClient implements Lender {
 
   acquire(gone?: ClientGone): Promise<ServerConnection> {
     return this.pools.acquire(this.pool, gone);
+  }
+
+  tryAcquire(): ServerConnection | null {
+    return this.pools.tryAcquire(this.pool);
   }
 
   release(conn: ServerConnection, state: ReturnState): void {

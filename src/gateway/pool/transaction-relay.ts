@@ -152,6 +152,11 @@ class TransactionRelay implements TransactionSession, QueueSink {
 
   private acquire(): void {
     if (this.acquiring) return;
+    const warm = this.lender.tryAcquire?.() ?? null;
+    if (warm !== null) {
+      this.lent(warm);
+      return;
+    }
     this.acquiring = true;
     this.client.pause();
     this.lender.acquire().then(

@@ -38,6 +38,9 @@ export interface Lender {
   /** Waits for a server connection of the session's pool (FIFO among waiting clients). Rejects
    * with PoolWaitError when none comes in time or the pool was closed. */
   acquire(): Promise<ServerConnection>;
+  /** A warm connection at once when one is idle and no client waits, else null (then `acquire`):
+   * a transaction that finds one starts in the same turn, with no promise or pause. */
+  tryAcquire?(): ServerConnection | null;
   /** Gives the connection back. 'idle' connections go to the next waiting client. */
   release(conn: ServerConnection, state: ReturnState): void;
 }

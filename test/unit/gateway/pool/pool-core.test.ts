@@ -164,3 +164,22 @@ test('a lowered size closes idle connections over it at once, oldest first', () 
   assert.equal(p.request(1), null, 'one connection in all');
   assert.deepEqual(p.trimIdle(1), []);
 });
+
+test('requestIdle: an idle connection at once only when nobody waits (a newcomer does not overtake)', () => {
+  const p = new PoolCore<string>();
+  assert.equal(p.requestIdle(), null, 'nothing idle');
+  p.request(1);
+  p.openSucceeded();
+  const log: string[] = [];
+  p.enqueue(waiter(0, log, 'a'));
+  p.release(true, 1, 1);
+  // Back while a client waits: the waiter gets it; requestIdle has nothing.
+  assert.equal(p.returned('c1', 1, 2), 'given');
+  assert.equal(p.requestIdle(), null);
+  p.release(true, 1, 3);
+  assert.equal(p.returned('c1', 1, 4), 'idle');
+  assert.equal(p.requestIdle(), 'c1');
+  assert.equal(p.active, 1);
+  assert.equal(p.idle, 0);
+  assert.equal(p.reused, 2);
+});

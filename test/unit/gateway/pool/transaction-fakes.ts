@@ -260,6 +260,9 @@ export class FakePool implements Lender {
   readonly waiting: ((c: ServerConnection) => void)[] = [];
   readonly returns: string[] = [];
   failWith: PoolWaitError | null = null;
+  /** Like the real pool, a warm connection is lent at once (tryAcquire) when nobody waits; false:
+   * only through acquire()'s promise. */
+  lendsAtOnce = true;
 
   constructor(size: number) {
     for (let i = 0; i < size; i++) {
@@ -277,6 +280,11 @@ export class FakePool implements Lender {
       this.backends.push(new FakeBackend(serverSide));
       this.idle.push(conn);
     }
+  }
+
+  tryAcquire(): ServerConnection | null {
+    if (!this.lendsAtOnce || this.failWith || this.waiting.length > 0) return null;
+    return this.idle.shift() ?? null;
   }
 
   acquire(): Promise<ServerConnection> {

@@ -7,24 +7,26 @@ import assert from 'node:assert/strict';
 import { PoolWaitError } from '../../../../src/gateway/pool/types.js';
 import { parse, bind, describe, execute, sync, flush, query, terminate, FakePool, Client } from './transaction-fakes.js';
 
-test('BEGIN…COMMIT over several messages keeps one connection; it is given back only at I', async () => {
-  const pool = new FakePool(2);
-  const a = new Client(pool);
-  a.send(query('BEGIN'));
-  await a.readies(1);
-  assert.equal(a.session.current()?.id, 1);
-  a.send(parse('s', 'SELECT 1'), bind('', 's'), execute(), sync());
-  await a.readies(2);
-  a.send(query('SELECT ERROR'));
-  await a.readies(3);
-  assert.equal(a.session.current()?.id, 1, 'kept in a failed transaction (E)');
-  a.send(query('ROLLBACK'));
-  await a.readies(4);
-  assert.equal(a.trace, 'C Z(T) 1 2 D C Z(T) E(22012) Z(E) C Z(I)');
-  assert.equal(a.session.current(), null);
-  assert.deepEqual(a.lent, [1]);
-  assert.deepEqual(pool.returns, ['1:idle']);
-});
+for (const lendsAtOnce of [true, false])
+  test(`BEGIN…COMMIT over several messages keeps one connection; it is given back only at I (${lendsAtOnce ? 'lent at once' : 'lent by promise'})`, async () => {
+    const pool = new FakePool(2);
+    pool.lendsAtOnce = lendsAtOnce;
+    const a = new Client(pool);
+    a.send(query('BEGIN'));
+    await a.readies(1);
+    assert.equal(a.session.current()?.id, 1);
+    a.send(parse('s', 'SELECT 1'), bind('', 's'), execute(), sync());
+    await a.readies(2);
+    a.send(query('SELECT ERROR'));
+    await a.readies(3);
+    assert.equal(a.session.current()?.id, 1, 'kept in a failed transaction (E)');
+    a.send(query('ROLLBACK'));
+    await a.readies(4);
+    assert.equal(a.trace, 'C Z(T) 1 2 D C Z(T) E(22012) Z(E) C Z(I)');
+    assert.equal(a.session.current(), null);
+    assert.deepEqual(a.lent, [1]);
+    assert.deepEqual(pool.returns, ['1:idle']);
+  });
 
 test('Flush without Sync keeps the connection until the Sync', async () => {
   const pool = new FakePool(1);
@@ -84,18 +86,20 @@ test('no server connection in time: the PoolWaitError as a FATAL error', async (
   assert.deepEqual(a.errors()[0], { S: 'FATAL', V: 'FATAL', C: '53300', M: 'no server connection available in time' });
 });
 
-test('clients beyond the pool wait and get a connection in turn; every client sees its own answers', async () => {
-  const pool = new FakePool(2);
-  const clients = Array.from({ length: 10 }, () => new Client(pool));
-  for (const [i, c] of clients.entries()) c.send(parse('s', `SELECT ${i}`), bind('', 's'), execute(), sync(), query(`SELECT q${i}`));
-  await Promise.all(clients.map((c) => c.readies(2)));
-  clients.forEach((c, i) => {
-    assert.equal(c.trace, '1 2 D C Z(I) T D C Z(I)');
-    const rows = c.received.filter((m) => m.type === 'D').map((m) => m.body.toString('latin1', 6));
-    assert.deepEqual(rows, [String(i), `q${i}`]);
+for (const lendsAtOnce of [true, false])
+  test(`clients beyond the pool wait and get a connection in turn; every client sees its own answers (${lendsAtOnce ? 'lent at once' : 'lent by promise'})`, async () => {
+    const pool = new FakePool(2);
+    pool.lendsAtOnce = lendsAtOnce;
+    const clients = Array.from({ length: 10 }, () => new Client(pool));
+    for (const [i, c] of clients.entries()) c.send(parse('s', `SELECT ${i}`), bind('', 's'), execute(), sync(), query(`SELECT q${i}`));
+    await Promise.all(clients.map((c) => c.readies(2)));
+    clients.forEach((c, i) => {
+      assert.equal(c.trace, '1 2 D C Z(I) T D C Z(I)');
+      const rows = c.received.filter((m) => m.type === 'D').map((m) => m.body.toString('latin1', 6));
+      assert.deepEqual(rows, [String(i), `q${i}`]);
+    });
+    assert.equal(pool.idle.length, 2);
   });
-  assert.equal(pool.idle.length, 2);
-});
 
 test('terminate() from the gateway: FATAL with the given SQLSTATE at a boundary, the lent connection broken', async () => {
   const pool = new FakePool(1);
