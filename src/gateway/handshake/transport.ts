@@ -1,5 +1,5 @@
 // The socket work of the handshake: the first chunk (to tell direct TLS from a startup packet),
-// puts it back on the socket, and the TLS handshake itself.
+// putting it back on the socket, and the TLS handshake itself.
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { ConnectionClosed } from '../wire.js';
