@@ -49,11 +49,7 @@ export class PoolCore<C> {
 
   /** An idle connection now, when nobody waits (FIFO), else null: the caller then `request`s. */
   requestIdle(): C | null {
-    if (this.queue.length > 0 || this.idleList.length === 0) return null;
-    const e = this.idleList.pop()!;
-    this.active++;
-    this.reused++;
-    return e.conn;
+    return this.queue.length > 0 ? null : this.popIdle();
   }
 
   enqueue(w: Waiter<C>): void {
@@ -180,13 +176,18 @@ export class PoolCore<C> {
     }
   }
 
-  private take(size: number): Grant<C> | null {
+  /** The idle connection used last (LIFO), lent. */
+  private popIdle(): C | null {
     const e = this.idleList.pop();
-    if (e) {
-      this.active++;
-      this.reused++;
-      return { kind: 'conn', conn: e.conn };
-    }
+    if (!e) return null;
+    this.active++;
+    this.reused++;
+    return e.conn;
+  }
+
+  private take(size: number): Grant<C> | null {
+    const conn = this.popIdle();
+    if (conn !== null) return { kind: 'conn', conn };
     if (this.total < size) {
       this.opening++;
       return { kind: 'open' };

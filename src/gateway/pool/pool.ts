@@ -209,15 +209,20 @@ export class ServerPools implements PoolStatsSource {
     if (size === null) return null;
     for (const c of pool.core.trimIdle(size)) this.drop(pool, c);
     const c = pool.core.requestIdle();
-    if (c === null) return null;
-    if (!c.usable) {
-      // Closed by the server a moment ago (its close event not handled yet): acquire() decides.
-      pool.core.release(false, size, this.now());
-      this.drop(pool, c);
-      return null;
+    // One closed a moment ago: acquire() decides.
+    return c !== null && this.lendIdle(pool, c) ? c : null;
+  }
+
+  /** An idle connection taken from the pool: lent (watch ended), or, closed by the server a moment
+   * ago (its close event not handled yet), dropped. */
+  private lendIdle(pool: Pool, c: PooledConnection): boolean {
+    if (c.usable) {
+      c.unwatch();
+      return true;
     }
-    c.unwatch();
-    return c;
+    pool.core.release(false, this.sizeOf(pool) ?? 0, this.now());
+    this.drop(pool, c);
+    return false;
   }
 
   release(pool: Pool, conn: ServerConnection, state: ReturnState): void {
@@ -254,14 +259,8 @@ export class ServerPools implements PoolStatsSource {
 
   private async use(pool: Pool, g: Grant<PooledConnection>): Promise<ServerConnection> {
     if (g.kind === 'conn') {
-      if (g.conn.usable) {
-        g.conn.unwatch();
-        return g.conn;
-      }
-      // Closed by the server a moment ago (its close event not handled yet): try again.
-      pool.core.release(false, this.sizeOf(pool) ?? 0, this.now());
-      this.drop(pool, g.conn);
-      return this.acquire(pool);
+      if (this.lendIdle(pool, g.conn)) return g.conn;
+      return this.acquire(pool); // it was closed: try again
     }
     const keys = this.keys.get(roleKey(pool.serverId, pool.user));
     const server = this.o.snapshot().servers.get(pool.serverName);
