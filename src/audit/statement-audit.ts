@@ -48,6 +48,9 @@ export function startSessionAudit(
   config: StatementAuditConfig,
   onStatement: (e: StatementEvent) => void,
   onError: (reason: string) => void,
+  /** The clock statements are timed by (the observer's: when the relay read their bytes). */
+  now?: () => number,
 ): StatementAuditConsumer {
-  return new StatementAuditConsumer({ classifier: config.classifier, include: config.include, logParameters: config.logParameters, onStatement, onError });
+  const { classifier, include, logParameters } = config;
+  return new StatementAuditConsumer({ classifier, include, logParameters, onStatement, onError, ...(now ? { now } : {}) });
 }

@@ -14,7 +14,7 @@ import type { GatewayContext } from './context.js';
 import type { ConnectionContext } from '../events/types.js';
 import { startSessionAudit } from '../audit/statement-audit.js';
 import { eventSession, statementExecuted } from '../audit/statement-json.js';
-import { errorResponse, SessionObserver, type SessionConsumer } from '../pgwire/index.js';
+import { errorResponse, ObserverClock, SessionObserver, type SessionConsumer } from '../pgwire/index.js';
 import { now } from '../events/bus.js';
 
 export interface SessionStart {
@@ -65,6 +65,8 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
   // Statement audit: the relayed protocol decoded and classified, when the server asks for it.
   const auditConfig = g.statementAudit(s.serverName);
   const eventFields = auditConfig ? eventSession(s.conn, s.fields) : null;
+  // Statements are timed by when the relay read their bytes (the native relay says so in its events).
+  const clock = new ObserverClock();
   const audit = auditConfig
     ? startSessionAudit(
         auditConfig,
@@ -75,6 +77,7 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
           g.bus.publish({ type: 'audit.tap-stopped', time: now(), connection: s.conn, ...s.fields, reason });
           session.handle?.terminate(TAP_STOPPED);
         },
+        clock.now,
       )
     : null;
   const watch = g.threat.sqlTap(s.serverName, s.user, s.applicationName, {
@@ -158,6 +161,7 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
         clientRest: s.clientRest,
         serverRest,
         observer,
+        clock,
         clientFramingError,
         quietSet,
         ...(hold ? { hold } : {}),

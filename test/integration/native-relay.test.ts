@@ -105,6 +105,20 @@ test('node-postgres: statements audited (strict: on disk when the result arrives
   assert.ok(got.some((s) => s.outcome !== 'success' && /1\/0/.test(s.text)));
 });
 
+test("durationMs is the statement's time at the relay, even when the event loop takes its events late", { skip }, async () => {
+  const c = await client({ app: 'nr-timed' });
+  await c.query('select 1');
+  // The query leaves at once; the event loop is then blocked past the statement's end, so the
+  // addon hands JavaScript the query and its answer together.
+  const done = c.query('select pg_sleep(0.15)');
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 600);
+  await done;
+  await c.end();
+  const timed = statements('nr-timed').find((s) => /pg_sleep/.test(s.text)) as (Statement & { durationMs: number }) | undefined;
+  assert.ok(timed, 'the statement is audited');
+  assert.ok(timed.durationMs >= 150 && timed.durationMs < 600, `durationMs ${timed.durationMs}: from the relay's reads`);
+});
+
 test('postgres.js: COPY in and out, and cancel (57014)', { skip }, async () => {
   const sql = postgres({
     host: '127.0.0.1',

@@ -75,8 +75,8 @@ pub enum Event {
     },
     Observe {
         id: u32,
-        client: Option<Vec<u8>>,
-        server: Option<Vec<u8>>,
+        client: Option<crate::seen::Seen>,
+        server: Option<crate::seen::Seen>,
         hold: bool,
     },
     Closed {

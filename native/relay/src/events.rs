@@ -7,7 +7,8 @@
 //! 2 secure   `str version`, `str cipher`, `str sni?`, `str alpn?`
 //! 3 data     `bytes`
 //! 4 end, 5 frozen, 6 drain: nothing
-//! 7 observe  `u8 flags` (1 hold, 2 client, 4 server), then `bytes` for client and server if set
+//! 7 observe  `u8 flags` (1 hold, 2 client, 4 server), then for client and server if set
+//!            `f64 time` (ms, the relay's clock: seen.rs) and `bytes`
 //! 8 closed   `f64 from client`, `f64 to client`, `u8 reusable`, `str error?`
 //!
 //! `str` is `u32 length` then UTF-8 (`u32::MAX`: null); `bytes` is `u32 length` then the bytes.
@@ -80,11 +81,9 @@ pub fn encode(b: &mut Vec<u8>, event: Event) {
                     | (u8::from(client.is_some()) << 1)
                     | (u8::from(server.is_some()) << 2),
             );
-            if let Some(c) = &client {
-                put_bytes(b, c);
-            }
-            if let Some(s) = &server {
-                put_bytes(b, s);
+            for seen in [&client, &server].into_iter().flatten() {
+                b.extend_from_slice(&seen.at.to_le_bytes());
+                put_bytes(b, &seen.bytes);
             }
         }
         Event::Closed {

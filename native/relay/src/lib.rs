@@ -13,6 +13,7 @@ mod quiet;
 mod quiet_client;
 mod relay;
 mod runtimes;
+mod seen;
 mod stream;
 mod tls;
 
@@ -194,6 +195,13 @@ pub struct BacklogStats {
     pub waits: f64,
     /// The most bytes of events JavaScript took at once.
     pub largest: f64,
+}
+
+/// The relay's clock (ms), which observe events' times are on: JavaScript maps it onto
+/// performance.now() once.
+#[napi]
+pub fn monotonic_ms() -> f64 {
+    seen::now_ms()
 }
 
 #[napi]

@@ -2,12 +2,15 @@
 //! quiet statements (quiet.rs, quiet_client.rs) in between: a quiet statement's answer is not
 //! observed; what the client sends while it is pending is observed after it (`withheld`), the
 //! statement itself first when the answer fails; while an extended-protocol group is held apart,
-//! the server's early answers wait for its decision (`server_withheld`).
+//! the server's early answers wait for its decision (`server_withheld`). Each direction's bytes go
+//! with the time the relay saw them (seen.rs).
+use std::cell::OnceCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use crate::conn::{Event, Host};
 use crate::framer::{records, Fed, Framer, QuietEnd};
+use crate::seen::{now_ms, Seen};
 
 /// Flags shared by the two directions of a relay (one task: relaxed atomics are enough).
 #[derive(Default)]
@@ -33,11 +36,11 @@ pub(crate) struct Flags {
     pub quiet: AtomicBool,
     /// From a quiet statement until its answer ends.
     quiet_pending: AtomicBool,
-    withheld: Mutex<Vec<u8>>,
-    quiet_query: Mutex<Vec<u8>>,
+    withheld: Mutex<Seen>,
+    quiet_query: Mutex<Seen>,
     /// The client framer holds an extended-protocol group apart.
     group_pending: AtomicBool,
-    server_withheld: Mutex<Vec<u8>>,
+    server_withheld: Mutex<Seen>,
     pub from_client: AtomicU64,
     pub to_client: AtomicU64,
 }
@@ -50,8 +53,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn emit(
     host: &dyn Host,
     id: u32,
-    client: Option<Vec<u8>>,
-    server: Option<Vec<u8>>,
+    client: Option<Seen>,
+    server: Option<Seen>,
     hold: bool,
 ) -> bool {
     let any = client.is_some() || server.is_some();
@@ -66,7 +69,7 @@ fn emit(
     any
 }
 
-fn some(v: Vec<u8>) -> Option<Vec<u8>> {
+fn some(v: Seen) -> Option<Seen> {
     (!v.is_empty()).then_some(v)
 }
 
@@ -79,12 +82,15 @@ pub(crate) fn client_chunk(
     fed: &Fed,
     flags: &Flags,
 ) -> bool {
-    let mut client = Vec::new();
-    let mut server = Vec::new();
+    // The chunk's time, read once and only when something is kept or observed.
+    let at = OnceCell::new();
+    let now = || *at.get_or_init(now_ms);
+    let mut client = Seen::default();
+    let mut server = Seen::default();
     if fed.quieted {
-        let statement = f.take_quiet_query();
+        let statement = Seen::new(f.take_quiet_query(), now());
         let early = std::mem::take(&mut *lock(&flags.server_withheld));
-        if records(&early).iter().any(|(t, _)| *t == b'E') {
+        if records(&early.bytes).iter().any(|(t, _)| *t == b'E') {
             // A group whose answer failed before its Sync came: observed as it is.
             client = statement;
             server = early;
@@ -98,13 +104,13 @@ pub(crate) fn client_chunk(
     }
     flags.group_pending.store(f.group_pending(), Relaxed);
     if fed.released {
-        server.append(&mut lock(&flags.server_withheld));
+        server.append_server(&mut lock(&flags.server_withheld));
     }
     if let Some(o) = f.take_observed() {
         if flags.quiet_pending.load(Relaxed) {
-            lock(&flags.withheld).extend_from_slice(&o.buf);
+            lock(&flags.withheld).add_client(&o.buf, now());
         } else {
-            client.extend_from_slice(&o.buf);
+            client.add_client(&o.buf, now());
         }
     }
     emit(host, id, some(client), some(server), false)
@@ -130,14 +136,14 @@ pub(crate) fn server_chunk(
     flags.readys.store(f.sync_points(), Relaxed);
     // The answer to a quiet statement ended: what the client sent meanwhile is observed now,
     // after the statement itself when the answer failed (its failure is observed).
-    let mut client = Vec::new();
+    let mut client = Seen::default();
     if let Some(end) = fed.quiet_end {
         flags.quiet_pending.store(false, Relaxed);
         let statement = std::mem::take(&mut *lock(&flags.quiet_query));
         if end == QuietEnd::Failed {
             client = statement;
         }
-        client.append(&mut lock(&flags.withheld));
+        client.append_client(&mut lock(&flags.withheld));
     }
     let Some(o) = f.take_observed() else {
         let emitted = emit(host, id, some(client), None, false);
@@ -147,7 +153,7 @@ pub(crate) fn server_chunk(
         };
     };
     if flags.group_pending.load(Relaxed) {
-        lock(&flags.server_withheld).extend_from_slice(&o.buf);
+        lock(&flags.server_withheld).add_server(&o.buf, now_ms());
         let emitted = emit(host, id, some(client), None, false);
         return Observed {
             hold: false,
@@ -158,7 +164,7 @@ pub(crate) fn server_chunk(
     if hold {
         flags.holding.store(true, Relaxed);
     }
-    let emitted = emit(host, id, some(client), Some(o.buf), hold);
+    let emitted = emit(host, id, some(client), Some(Seen::new(o.buf, now_ms())), hold);
     Observed { hold, emitted }
 }
 
@@ -168,7 +174,7 @@ pub(crate) fn relay_end(host: &dyn Host, id: u32, cf: &mut Framer, flags: &Flags
     cf.release_group();
     let mut client = std::mem::take(&mut *lock(&flags.withheld));
     if let Some(o) = cf.take_observed() {
-        client.extend_from_slice(&o.buf);
+        client.add_client(&o.buf, now_ms());
     }
     let server = std::mem::take(&mut *lock(&flags.server_withheld));
     emit(host, id, some(client), some(server), false);

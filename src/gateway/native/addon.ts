@@ -87,8 +87,18 @@ export type AddonEvent =
    * `0x00, Int32 16, Int32 code, Int32 count, Int32 bytes` (code: 'D' or 'd' as a number; count
    * of messages; bytes including their headers; a run is split before bytes exceeds 2^31-1).
    * `hold`: the addon waits for `release(id)` before the server chunk reaches the client.
+   * `clientAt`, `serverAt`: when the addon read that direction's bytes (performance.now() ms): for
+   * client bytes the first read of them, for server bytes the last; 0 without bytes.
    */
-  | { readonly id: number; readonly type: 'observe'; readonly client: Buffer | null; readonly server: Buffer | null; readonly hold: boolean }
+  | {
+      readonly id: number;
+      readonly type: 'observe';
+      readonly client: Buffer | null;
+      readonly clientAt: number;
+      readonly server: Buffer | null;
+      readonly serverAt: number;
+      readonly hold: boolean;
+    }
   /**
    * The connection is over and its id forgotten (before `relay`: the client went away or
    * `destroy`/`end` finished; during `relay`: either side closed, or `terminate`).
@@ -131,6 +141,8 @@ export interface RelayAddon {
   end(id: number): void;
   /** Closes now. */
   destroy(id: number): void;
+  /** The addon's monotonic clock (ms), which the times of 'observe' events are on. */
+  monotonicMs(): number;
   /** Stops (true) or resumes (false) reading from the client before `relay` (backpressure). */
   pause(id: number, paused: boolean): void;
   /** Stops reading from the client; a 'frozen' event follows the last 'data'. */
@@ -158,8 +170,9 @@ const ADDON_FILE = 'pgwarden-relay.node';
 const NULL = 0xffffffff;
 
 /** Reads a batch of events as the addon encodes them (native/relay/src/events.rs), in order.
- * Buffers in the events are views of `batch`. A batch that does not parse throws (a bug). */
-export function decodeEvents(batch: Buffer, each: (event: AddonEvent) => void): void {
+ * Buffers in the events are views of `batch`. A batch that does not parse throws (a bug).
+ * `clockOffset` maps the addon's clock onto performance.now() (`clockOffset(addon)`). */
+export function decodeEvents(batch: Buffer, each: (event: AddonEvent) => void, clockOffset = 0): void {
   let at = 0;
   const u32 = () => {
     const v = batch.readUInt32LE(at);
@@ -212,9 +225,21 @@ export function decodeEvents(batch: Buffer, each: (event: AddonEvent) => void): 
         break;
       case 7: {
         const flags = batch[at++]!;
-        const client = flags & 2 ? bytes() : null;
-        const server = flags & 4 ? bytes() : null;
-        each({ id, type: 'observe', client, server, hold: (flags & 1) !== 0 });
+        let clientAt = 0;
+        let client: Buffer | null = null;
+        if (flags & 2) {
+          clientAt = batch.readDoubleLE(at) + clockOffset;
+          at += 8;
+          client = bytes();
+        }
+        let serverAt = 0;
+        let server: Buffer | null = null;
+        if (flags & 4) {
+          serverAt = batch.readDoubleLE(at) + clockOffset;
+          at += 8;
+          server = bytes();
+        }
+        each({ id, type: 'observe', client, clientAt, server, serverAt, hold: (flags & 1) !== 0 });
         break;
       }
       case 8: {
@@ -229,6 +254,15 @@ export function decodeEvents(batch: Buffer, each: (event: AddonEvent) => void): 
         throw new Error(`native relay: unknown event kind ${kind}`);
     }
   }
+}
+
+/** What to add to the addon's clock to read it as performance.now() (both are monotonic: one
+ * reading of each, back to back, fixes the difference to within a microsecond or so). */
+export function clockOffset(addon: RelayAddon): number {
+  const before = performance.now();
+  const native = addon.monotonicMs();
+  const after = performance.now();
+  return (before + after) / 2 - native;
 }
 
 /** Unwritten bytes above which a writer waits for 'drain' (the addon's conn.rs DRAIN_ABOVE). */

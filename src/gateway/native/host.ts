@@ -4,7 +4,7 @@
 // by ActiveCertificate, so a rotation or a reissue reaches new handshakes at once.
 import type net from 'node:net';
 import { availableParallelism } from 'node:os';
-import { decodeEvents, loadRelayAddon, type AddonEvent, type RelayAddon } from './addon.js';
+import { clockOffset, decodeEvents, loadRelayAddon, type AddonEvent, type RelayAddon } from './addon.js';
 import type { ActiveCertificate } from '../tls-certificates.js';
 
 /** Which relay carries sessions: the addon's threads, or the JavaScript relay (relay.ts). */
@@ -28,16 +28,21 @@ export class NativeRelayHost {
     readonly addon: RelayAddon,
     threads: number,
   ) {
+    const offset = clockOffset(addon);
     addon.start(threads, (batch) => {
       // One connection's handler failing must not lose the other connections' events.
       let failure: unknown = null;
-      decodeEvents(batch, (event) => {
-        try {
-          this.dispatch(event);
-        } catch (err) {
-          failure ??= err;
-        }
-      });
+      decodeEvents(
+        batch,
+        (event) => {
+          try {
+            this.dispatch(event);
+          } catch (err) {
+            failure ??= err;
+          }
+        },
+        offset,
+      );
       if (failure !== null) throw failure;
     });
   }

@@ -5,7 +5,7 @@
 // records it completed are on disk), ending the session from the gateway's side, and the end:
 // the same RelayStats, and a pooled server connection given back, reusable as the addon says.
 import type net from 'node:net';
-import { errorResponse, type SessionObserver } from '../../pgwire/index.js';
+import { errorResponse, type ObserverClock, type SessionObserver } from '../../pgwire/index.js';
 import { SERVER_GONE, type PooledServer, type RelayHandle, type RelayStats } from '../relay.js';
 import type { AddonEvent } from './addon.js';
 import type { NativeClientSocket } from './client-socket.js';
@@ -22,6 +22,8 @@ export function nativeRelay(opts: {
   serverRest: Buffer;
   /** Null: nothing observes the session (no 'observe' events). */
   observer: SessionObserver | null;
+  /** The observer's consumers' clock: set to the addon's read times while it is fed. */
+  clock?: ObserverClock;
   /** Said to the client when its own stream cannot be framed (the consumer that fails closed). */
   clientFramingError?: Buffer;
   /** The addon's quiet set for this session's statements (0: none; see RelayOptions.quietSet):
@@ -72,8 +74,19 @@ export function nativeRelay(opts: {
   const onEvent = (e: AddonEvent) => {
     if (e.type === 'observe') {
       if (observer) {
-        if (e.client) observer.fromClient(e.client);
-        if (e.server) observer.fromServer(e.server);
+        const clock = opts.clock;
+        try {
+          if (e.client) {
+            clock?.set(e.clientAt);
+            observer.fromClient(e.client);
+          }
+          if (e.server) {
+            clock?.set(e.serverAt);
+            observer.fromServer(e.server);
+          }
+        } finally {
+          clock?.set(null);
+        }
       }
       if (e.hold) {
         // The statement events this chunk completed were published just now (fromServer).

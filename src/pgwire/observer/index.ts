@@ -1,6 +1,7 @@
 // The session observer: one framing pass per direction of a relayed session, typed events to
 // every consumer.
 
+export { ObserverClock } from './clock.js';
 export { SessionObserver, type DecodeNeeds, type SessionConsumer } from './observer.js';
 export { FrontendDecoder, LONG_FIELD, type FrontendDecoderOptions } from './frontend-decoder.js';
 export { BackendDecoder, rowCount } from './backend-decoder.js';

@@ -1,5 +1,5 @@
 // The addon's event batches written from JavaScript (what native/relay/src/events.rs encodes),
-// for tests that play the addon's part.
+// for tests that play the addon's part. Times are written as given (the addon's clock).
 import type { AddonEvent } from '../../../src/gateway/native/addon.js';
 
 export function encodeEvents(events: readonly AddonEvent[]): Buffer {
@@ -45,8 +45,16 @@ export function encodeEvents(events: readonly AddonEvent[]): Buffer {
         break;
       case 'observe':
         parts.push(Buffer.from([7, (e.hold ? 1 : 0) | (e.client ? 2 : 0) | (e.server ? 4 : 0)]));
-        if (e.client) bytes(e.client);
-        if (e.server) bytes(e.server);
+        for (const [side, at] of [
+          [e.client, e.clientAt],
+          [e.server, e.serverAt],
+        ] as const) {
+          if (!side) continue;
+          const time = Buffer.alloc(8);
+          time.writeDoubleLE(at);
+          parts.push(time);
+          bytes(side);
+        }
         break;
       case 'closed': {
         const b = Buffer.alloc(18);

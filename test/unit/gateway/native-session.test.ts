@@ -12,7 +12,9 @@ import { DRAIN_ABOVE, type AddonEvent, type RelayAddon, type RelayOptions } from
 import { NativeRelayHost } from '../../../src/gateway/native/host.js';
 import { NativeClientSocket } from '../../../src/gateway/native/client-socket.js';
 import { nativeRelay } from '../../../src/gateway/native/session-relay.js';
-import { SessionObserver, type BackendEvent, type FrontendEvent } from '../../../src/pgwire/index.js';
+import { ObserverClock, SessionObserver, type BackendEvent, type FrontendEvent } from '../../../src/pgwire/index.js';
+import { StatementAuditPolicies, startSessionAudit } from '../../../src/audit/statement-audit.js';
+import type { StatementEvent } from '../../../src/audit/tap/index.js';
 import { readyForQuery } from '../../../src/pgwire/backend.js';
 import { MessageWriter } from '../../../src/pgwire/message-writer.js';
 
@@ -23,12 +25,16 @@ const ID = 7;
 class ScriptedAddon implements RelayAddon {
   readonly calls: { name: string; args: unknown[] }[] = [];
   private onEvents: (batch: Buffer) => void = () => undefined;
-  /** Plays the addon: the event goes to the host as one batch, encoded as the addon does. */
-  emit(e: AddonEvent): void {
-    this.onEvents(encodeEvents([e]));
+  /** Plays the addon: the events go to the host as one batch, encoded as the addon does. */
+  emit(...events: AddonEvent[]): void {
+    this.onEvents(encodeEvents(events));
   }
   start(_threads: number, onEvents: (batch: Buffer) => void): void {
     this.onEvents = onEvents;
+  }
+  /** The scripted addon's clock runs 5 s behind performance.now(). */
+  monotonicMs(): number {
+    return performance.now() - 5000;
   }
   backlogStats(): { waits: number; largest: number } {
     return { waits: 0, largest: 0 };
@@ -251,8 +257,8 @@ test('step 9: freeze, the rests to the addon, observe fed to the observer, held 
     record.writeInt32BE(3, 9);
     record.writeInt32BE(33, 13);
     const complete = new MessageWriter().cstring('SELECT 3').message('C');
-    addon.emit({ id: ID, type: 'observe', client: query, server: null, hold: false });
-    addon.emit({ id: ID, type: 'observe', client: null, server: Buffer.concat([record, complete, readyForQuery('I')]), hold: true });
+    addon.emit({ id: ID, type: 'observe', client: query, clientAt: 1, server: null, serverAt: 0, hold: false });
+    addon.emit({ id: ID, type: 'observe', client: null, clientAt: 0, server: Buffer.concat([record, complete, readyForQuery('I')]), serverAt: 2, hold: true });
     assert.deepEqual(front, [{ type: 'query', text: 'select 1', truncated: false }]);
     assert.deepEqual(back[0], { type: 'commandComplete', tag: 'SELECT', rows: 3, dataRows: 3, copyBytes: 0 });
     assert.equal(holds, 1);
@@ -264,6 +270,48 @@ test('step 9: freeze, the rests to the addon, observe fed to the observer, held 
 
     addon.emit(closed({ bytesFromClient: 16, bytesToClient: 40 }));
     assert.deepEqual(ends, [{ bytesFromClient: 16, bytesToClient: 40 }]);
+  } finally {
+    done();
+  }
+});
+
+test("statements are timed by the addon's reads, not by when JavaScript takes the batch", async () => {
+  const { addon, client } = setup();
+  const { server, done } = await serverPair();
+  try {
+    const config = new StatementAuditPolicies().forServer('s', { classes: ['READ'], logParameters: false, redact: [], retentionDays: 1 })!;
+    const clock = new ObserverClock();
+    const statements: StatementEvent[] = [];
+    const audit = startSessionAudit(config, (st) => statements.push(st), assert.fail, clock.now);
+    nativeRelay({
+      client,
+      server,
+      clientRest: Buffer.alloc(0),
+      serverRest: Buffer.alloc(0),
+      observer: new SessionObserver([audit], { skipRecords: true }),
+      clock,
+      onEnd: () => undefined,
+    });
+    addon.emit({ id: ID, type: 'frozen' });
+    await tick();
+    const answer = (tag: string) => Buffer.concat([new MessageWriter().cstring(tag).message('C'), readyForQuery('I')]);
+    const query = (text: string) => new MessageWriter().cstring(text).message('Q');
+    // A query and its answer 42.5 ms later in the addon's clock, handed over in one batch; then a
+    // query read with its answer in one event (a quiet statement's failure is handed over so).
+    addon.emit(
+      { id: ID, type: 'observe', client: query('select 1'), clientAt: 1000, server: null, serverAt: 0, hold: false },
+      { id: ID, type: 'observe', client: null, clientAt: 0, server: answer('SELECT 1'), serverAt: 1042.5, hold: false },
+    );
+    addon.emit({ id: ID, type: 'observe', client: query('select 2'), clientAt: 2000, server: answer('SELECT 1'), serverAt: 2000.25, hold: false });
+    assert.deepEqual(
+      statements.map((st) => [st.text, Math.round(st.durationMs * 1e6) / 1e6]),
+      [
+        ['select 1', 42.5],
+        ['select 2', 0.25],
+      ],
+    );
+    // Between events the clock is now again (a statement the session's end leaves unanswered).
+    assert.ok(Math.abs(clock.now() - performance.now()) < 50);
   } finally {
     done();
   }
