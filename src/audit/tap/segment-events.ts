@@ -47,7 +47,9 @@ export class SegmentEvents {
     const event = statementEvent(
       info,
       protocol,
-      Math.max(0, (end ?? this.options.now()) - start),
+      // To the microsecond, as PostgreSQL logs durations: a clock's difference has more digits
+      // than it means, and costs the record that many bytes.
+      Math.max(0, Math.round(((end ?? this.options.now()) - start) * 1000) / 1000),
       text,
       this.options.logParameters && params !== undefined ? this.redactParams(info, params) : undefined,
       result,
