@@ -12,6 +12,7 @@ import net from 'node:net';
 import pg from 'pg';
 import { allowLoopback, auditEvents, setAuditClasses, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
 import { gatewayPort } from '../helpers/clients.js';
+import { pgwardenAuditInstalled } from '../helpers/pgaudit.js';
 import type { PoolStats } from '../../src/gateway/pool/types.js';
 
 let t: TestPlatform;
@@ -201,6 +202,59 @@ test('transaction pooling across both processes: backends stay within the pool s
     assert.ok(wanda[0]!.opened <= SIZE);
   } finally {
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+    await t.cli(['server', 'update', SERVER, '--pool-mode', 'none']);
+  }
+});
+
+test('transaction pooling on the other process: pgAudit lines join the client session that held the backend', {
+  timeout: 120_000,
+  skip: pgwardenAuditInstalled() ? false : 'pgAudit and pgwarden_audit are not installed',
+}, async () => {
+  const admin = await clientOn(process.pid, ADMIN, PASSWORD);
+  await admin.query('create table wk_nested(x int)');
+  await admin.query('grant insert on wk_nested to tess');
+  await admin.end();
+  const r = await t.cli(['server', 'update', SERVER, '--pool-mode', 'transaction', '--pool-size', '1']);
+  assert.equal(r.code, 0, r.stderr);
+  await until('transaction pooling in the snapshot', async () => t.platform.snapshots.snapshot.servers.get(SERVER)?.poolMode === 'transaction');
+  try {
+    // Two clients on the worker process take turns on the one backend, transaction by transaction:
+    // only the index's lends and returns, sent over IPC, tell whose each nested insert was.
+    const a = await clientOn(worker(), 'tess', 'tess-Passw0rd!');
+    const b = await clientOn(worker(), 'tess', 'tess-Passw0rd!');
+    const pids = new Set<number>();
+    for (let i = 0; i < 3; i++) {
+      for (const [c, v] of [
+        [a, 1000 + i],
+        [b, 2000 + i],
+      ] as const) {
+        pids.add((await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
+        await c.query(`do $$ begin insert into wk_nested values (${v}); end $$`);
+      }
+    }
+    assert.equal(pids.size, 1, 'one backend served both clients');
+    const connIdOf = async (c: pg.Client) => {
+      const port = (c as unknown as { connection: { stream: net.Socket } }).connection.stream.localPort;
+      type Ev = { type: string; connection: { connId: string; clientPort: number } };
+      const e = await until('the session', async () => auditEvents<Ev>(t).find((x) => x.type === 'auth.succeeded' && x.connection.clientPort === port));
+      return e.connection.connId;
+    };
+    const [sa, sb] = [await connIdOf(a), await connIdOf(b)];
+    await a.end();
+    await b.end();
+    type Line = { type: string; sessionId: string | null; statement: string };
+    const line = (v: number) =>
+      until(
+        `the nested insert of ${v}`,
+        async () => auditEvents<Line>(t).find((e) => e.type === 'statement.pgaudit' && e.statement.includes(`values (${v})`)),
+        15_000,
+        100,
+      );
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await line(1000 + i)).sessionId, sa);
+      assert.equal((await line(2000 + i)).sessionId, sb);
+    }
+  } finally {
     await t.cli(['server', 'update', SERVER, '--pool-mode', 'none']);
   }
 });

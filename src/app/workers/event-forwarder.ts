@@ -6,11 +6,12 @@
 import type { AnyEvent } from '../../events/types.js';
 import type { AuditGate } from '../../gateway/context.js';
 import { SessionIndex, type IndexedSession } from '../../gateway/session-index.js';
-import type { FromWorker, IndexOp } from './messages.js';
+import type { FromWorker } from './messages.js';
+import { IndexOutbox } from './index-ops.js';
 
-export class EventForwarder implements AuditGate {
+export class EventForwarder implements AuditGate, IndexSink {
   private events: AnyEvent[] = [];
-  private index: IndexOp[] = [];
+  private readonly index = new IndexOutbox();
   private scheduled = false;
   private sent = 0;
   private acked = 0;
@@ -25,22 +26,27 @@ export class EventForwarder implements AuditGate {
 
   event(e: AnyEvent): void {
     this.events.push(e);
+    if (e.type === 'session.ended') this.index.ended(e.connection.connId);
     this.schedule();
   }
 
-  indexOp(op: IndexOp): void {
-    this.index.push(op);
+  lent(s: IndexedSession, pid: number, at: number): void {
+    this.index.lent(s, pid, at);
+    this.schedule();
+  }
+
+  returned(s: IndexedSession, pid: number, at: number): void {
+    this.index.returned(s, pid, at);
     this.schedule();
   }
 
   /** Sends what is waiting now (also at stop). */
   flush(): void {
     this.scheduled = false;
-    if (!this.events.length && !this.index.length) return;
+    if (!this.events.length && this.index.empty) return;
     const seq = ++this.sent;
-    this.send({ type: 'events', seq, events: this.events, index: this.index, strict: this.strict });
+    this.send({ type: 'events', seq, events: this.events, index: this.index.take(), strict: this.strict });
     this.events = [];
-    this.index = [];
   }
 
   get acceptsConnections(): boolean {
@@ -60,7 +66,7 @@ export class EventForwarder implements AuditGate {
   pendingDurable(): Promise<void> | null {
     if (!this.strict) return null;
     // Events not sent yet go in the next batch.
-    const target = this.events.length || this.index.length ? this.sent + 1 : this.sent;
+    const target = this.events.length || !this.index.empty ? this.sent + 1 : this.sent;
     if (target <= this.acked) return null;
     const last = this.waiting[this.waiting.length - 1];
     if (last?.seq === target) return last.promise;
@@ -81,18 +87,24 @@ export class EventForwarder implements AuditGate {
   }
 }
 
+/** Where the session index of a process that is not the platform's sends its changes. */
+export interface IndexSink {
+  lent(s: IndexedSession, pid: number, at: number): void;
+  returned(s: IndexedSession, pid: number, at: number): void;
+}
+
 /** The session index of a gateway process that is not the platform's: its changes go to the
  * platform process (which joins pgAudit lines); nothing is kept here. */
 export class ForwardingSessionIndex extends SessionIndex {
-  constructor(private readonly out: (op: IndexOp) => void) {
+  constructor(private readonly out: IndexSink) {
     super();
   }
 
   override lent(s: IndexedSession, pid: number, at = Date.now()): void {
-    this.out({ op: 'lent', connId: s.connId, server: s.server, backendPid: s.backendPid, applicationName: s.applicationName, pid, at });
+    this.out.lent(s, pid, at);
   }
 
   override returned(s: IndexedSession, pid: number, at = Date.now()): void {
-    this.out({ op: 'returned', connId: s.connId, server: s.server, backendPid: s.backendPid, applicationName: s.applicationName, pid, at });
+    this.out.returned(s, pid, at);
   }
 }

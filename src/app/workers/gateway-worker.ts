@@ -123,7 +123,7 @@ export class GatewayWorker {
       shared: {
         limits,
         poolSizeShare: (size) => shareOf(size, this.index, this.count),
-        sessionIndex: new ForwardingSessionIndex((op) => forwarder.indexOp(op)),
+        sessionIndex: new ForwardingSessionIndex(forwarder),
         cancelElsewhere: (processId, secretKey) => this.cancelElsewhere(processId, secretKey),
       },
     });

@@ -8,18 +8,7 @@ import type { PoolStats } from '../../gateway/pool/types.js';
 import type { Block } from '../../threat/protection/throttle.js';
 import type { Finding } from '../../threat/finding.js';
 import type { PlatformOptions } from '../options.js';
-
-/** A change of the session index (which session holds which backend when), for joining the
- * servers' pgAudit lines in the platform process. */
-export interface IndexOp {
-  readonly op: 'lent' | 'returned';
-  readonly connId: string;
-  readonly server: string;
-  readonly backendPid: number;
-  readonly applicationName: string | undefined;
-  readonly pid: number;
-  readonly at: number;
-}
+import type { IndexChanges } from './index-ops.js';
 
 export type ToWorker =
   | { readonly type: 'init'; readonly options: PlatformOptions; readonly index: number; readonly count: number }
@@ -45,7 +34,8 @@ export type FromWorker =
       readonly type: 'events';
       readonly seq: number;
       readonly events: readonly AnyEvent[];
-      readonly index: readonly IndexOp[];
+      /** The session index's changes since the last message (index-ops.ts), applied before the events. */
+      readonly index: IndexChanges | null;
       /** Ask for an ack once the events are on disk (strict durability). */
       readonly strict: boolean;
     }

@@ -12,12 +12,13 @@ import type { MetricsJson } from '../../services/metrics.js';
 import { now, type EventBus } from '../../events/bus.js';
 import type { AuditGate, ListenerSpec } from '../../gateway/context.js';
 import type { ListenerEvent } from '../../gateway/gateway.js';
-import type { SessionIndex, IndexedSession } from '../../gateway/session-index.js';
+import type { SessionIndex } from '../../gateway/session-index.js';
 import type { PoolStats } from '../../gateway/pool/types.js';
 import type { Block } from '../../threat/protection/throttle.js';
 import type { Finding } from '../../threat/finding.js';
 import type { PlatformOptions } from '../options.js';
-import type { FromWorker, IndexOp, ToWorker } from './messages.js';
+import type { FromWorker, ToWorker } from './messages.js';
+import { IndexInbox } from './index-ops.js';
 import { PendingRequests } from './requests.js';
 
 const STATE_POLL_MS = 250;
@@ -49,8 +50,8 @@ interface Worker {
   child: ChildProcess;
   ready: boolean;
   pools: readonly PoolStats[];
-  /** Sessions of this process in the index, by connId. */
-  readonly sessions: Map<string, IndexedSession>;
+  /** The session index's changes from this process. */
+  readonly changes: IndexInbox;
 }
 
 export class GatewayWorkers {
@@ -157,7 +158,9 @@ export class GatewayWorkers {
   private spawn(index: number, existing?: Worker): Promise<void> {
     const entry = fileURLToPath(new URL('./worker-main.js', import.meta.url));
     const child = fork(entry, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const w: Worker = existing ?? { index, child, ready: false, pools: [], sessions: new Map() };
+    const w: Worker = existing ?? { index, child, ready: false, pools: [], changes: new IndexInbox() };
+    // A process started again names its sessions anew.
+    w.changes.clear();
     w.child = child;
     w.ready = false;
     if (!existing) this.workers.push(w);
@@ -200,11 +203,10 @@ export class GatewayWorkers {
   private received(w: Worker, m: FromWorker): void {
     switch (m.type) {
       case 'events': {
-        const index = this.d.sessionIndex();
-        for (const op of m.index) this.indexOp(w, index, op);
+        if (m.index) w.changes.apply(m.index, this.d.sessionIndex());
         for (const e of m.events) {
           this.d.bus.publish(e);
-          if (e.type === 'session.ended') w.sessions.delete(e.connection.connId);
+          if (e.type === 'session.ended') w.changes.ended(e.connection.connId);
         }
         if (m.strict) {
           const seq = m.seq;
@@ -235,17 +237,6 @@ export class GatewayWorkers {
       default:
         return;
     }
-  }
-
-  private indexOp(w: Worker, index: SessionIndex, op: IndexOp): void {
-    let s = w.sessions.get(op.connId);
-    if (!s) {
-      if (op.op === 'returned') return; // its session already ended
-      s = { connId: op.connId, server: op.server, backendPid: op.backendPid, applicationName: op.applicationName };
-      w.sessions.set(op.connId, s);
-    }
-    if (op.op === 'lent') index.lent(s, op.pid, op.at);
-    else index.returned(s, op.pid, op.at);
   }
 
   /** Blocks, the audit log's state and the certificate, to every process when they change

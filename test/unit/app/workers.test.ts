@@ -4,7 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mergePoolStats, shareLimits, shareOf } from '../../../src/app/workers/share.js';
 import { EventForwarder, ForwardingSessionIndex } from '../../../src/app/workers/event-forwarder.js';
-import type { FromWorker, IndexOp } from '../../../src/app/workers/messages.js';
+import type { FromWorker } from '../../../src/app/workers/messages.js';
+import { IndexInbox } from '../../../src/app/workers/index-ops.js';
+import { SessionIndex } from '../../../src/gateway/session-index.js';
 import { defaultLimits } from '../../../src/gateway/context.js';
 import type { PoolStats } from '../../../src/gateway/pool/types.js';
 import type { AnyEvent } from '../../../src/events/types.js';
@@ -103,15 +105,18 @@ test('batched durability never waits; the audit state follows the platform proce
 });
 
 test('the session index of another process forwards its changes and keeps nothing', () => {
-  const ops: IndexOp[] = [];
-  const index = new ForwardingSessionIndex((op) => ops.push(op));
+  const seen: [string, string, number, number][] = [];
+  const index = new ForwardingSessionIndex({
+    lent: (s, pid, at) => seen.push(['lent', s.connId, pid, at]),
+    returned: (s, pid, at) => seen.push(['returned', s.connId, pid, at]),
+  });
   const s = { server: 's', backendPid: 7, connId: 'c1', applicationName: 'app' };
   index.opened(s);
   index.lent(s, 9, 100);
   index.returned(s, 9, 200);
   index.closed(s);
   assert.deepEqual(
-    ops.map((o) => [o.op, o.pid]),
+    seen.map(([op, , pid]) => [op, pid]),
     [
       ['lent', 7],
       ['lent', 9],
@@ -120,6 +125,67 @@ test('the session index of another process forwards its changes and keeps nothin
     ],
   );
   assert.equal(index.find('s', 7), null);
+});
+
+test("index changes cross to the platform's index compact: each session described once, then four numbers a change", async () => {
+  const sent: Extract<FromWorker, { type: 'events' }>[] = [];
+  const f = new EventForwarder((m) => sent.push(m as Extract<FromWorker, { type: 'events' }>), false);
+  const remote = new ForwardingSessionIndex(f);
+  const a = { server: 's', backendPid: 0, connId: 'a', applicationName: 'app' };
+  const b = { server: 's', backendPid: 0, connId: 'b', applicationName: undefined };
+  // Transaction pooling: a and b take turns on backends 41 and 42.
+  for (let i = 0; i < 10; i++) {
+    remote.lent(a, 41, 1000 + 10 * i);
+    remote.lent(b, 42, 1000 + 10 * i);
+    remote.returned(a, 41, 1005 + 10 * i);
+    remote.returned(b, 42, 1005 + 10 * i);
+  }
+  await new Promise((r) => setImmediate(r));
+  assert.equal(sent.length, 1);
+  const first = sent[0]!.index!;
+  assert.deepEqual(
+    first.sessions.map((s) => [s.connId, s.applicationName]),
+    [
+      ['a', 'app'],
+      ['b', undefined],
+    ],
+  );
+  assert.ok(first.ops instanceof Float64Array);
+  assert.equal(first.ops.length, 40 * 4);
+
+  // The platform's side: which session held the backend when.
+  const index = new SessionIndex();
+  const inbox = new IndexInbox();
+  inbox.apply(structuredClone(first), index);
+  assert.equal(index.findAt('s', 41, 1032)?.connId, 'a');
+  assert.equal(index.findAt('s', 42, 1092)?.applicationName, undefined);
+  assert.equal(index.findAt('s', 42, 1092)?.connId, 'b');
+  assert.equal(index.findAt('s', 43, 1007), null, 'a backend nobody was lent');
+
+  // Later changes name the sessions by ref only; a session's end forgets its ref on both sides,
+  // and a later change of the same connId describes it again.
+  remote.lent(a, 41, 2000);
+  f.event({ type: 'session.ended', time: 't', connection: { connId: 'a', clientAddress: '127.0.0.1', clientPort: 1, listener: 'public' } } as AnyEvent);
+  remote.lent(a, 43, 3000);
+  await new Promise((r) => setImmediate(r));
+  const second = sent[1]!;
+  assert.deepEqual(
+    second.index!.sessions.map((s) => s.connId),
+    ['a'],
+  );
+  assert.equal(second.index!.sessions[0]!.ref === first.sessions[0]!.ref, false, 'a new ref after the end');
+  inbox.apply(second.index!, index);
+  for (const e of second.events) if (e.type === 'session.ended') inbox.ended(e.connection.connId);
+  assert.equal(index.findAt('s', 41, 2001)?.connId, 'a');
+  assert.equal(index.findAt('s', 43, 3001)?.connId, 'a');
+  // A change naming a ref the platform forgot (its session ended) is dropped, not misattributed.
+  inbox.ended('b');
+  inbox.apply({ sessions: [], ops: Float64Array.from([0, first.sessions[1]!.ref, 45, 4000]) }, index);
+  assert.equal(index.findAt('s', 45, 4001), null);
+  // A process started again: its refs start over.
+  inbox.clear();
+  inbox.apply({ sessions: [], ops: Float64Array.from([0, second.index!.sessions[0]!.ref, 44, 5000]) }, index);
+  assert.equal(index.findAt('s', 44, 5001), null);
 });
 
 test('a request over IPC resolves with its answer, or with null after its bound; a late answer is ignored', async () => {
