@@ -298,7 +298,14 @@ export class Platform {
     // serve are refused before they are written.
     this.networkService.virtualNetworks.useListeners(this.gateway.vnetListeners);
     snapshots.on('updated', () => void auditSync.apply());
-    this.pgauditIngest = startPgAudit(host, { servers: servers.servers, snapshots, sessions: this.gateway.context.sessionIndex, bus, audit: this.audit });
+    this.pgauditIngest = startPgAudit(host, {
+      servers: servers.servers,
+      snapshots,
+      sessions: this.gateway.context.sessionIndex,
+      bus,
+      audit: this.audit,
+      gatewayProcesses: Math.max(1, Math.floor(o.gatewayWorkers ?? 1)),
+    });
     writeClientConfig(paths, this.apiUrl, owner);
     bus.publish({ type: 'platform.started', time: now(), details: { dataDir: paths.root, apiUrl: this.apiUrl } });
   }

@@ -166,11 +166,15 @@ export function scheduleServerBackups(options: PlatformOptions, host: Host, part
   );
 }
 
+/** How long a pgAudit line waits before it is joined, with several gateway processes (far past
+ * an IPC hop, so a busy event loop's lends arrive first too). */
+const PGAUDIT_HOLD_MS = 1_000;
+
 /** The servers' pgAudit lines into the audit store (with the gateway's sessions to match them
  * to), and the store's retention: as long as the longest any server asks for. */
 export function startPgAudit(
   host: Host,
-  d: { servers: ManagedServers; snapshots: SnapshotStore; sessions: IngestSessions; bus: EventBus; audit: AuditLog },
+  d: { servers: ManagedServers; snapshots: SnapshotStore; sessions: IngestSessions; bus: EventBus; audit: AuditLog; gatewayProcesses: number },
 ): PgAuditIngest {
   const pgaudit = new PgAuditIngest({
     stateFile: path.join(host.paths.root, 'pgaudit-offsets.json'),
@@ -180,6 +184,8 @@ export function startPgAudit(
     sessions: d.sessions,
     bus: d.bus,
     nestedOnly: nestedAuditOnly(findPgBinaries()),
+    // Other gateway processes send their lends over IPC: a line waits until they surely came.
+    ...(d.gatewayProcesses > 1 ? { holdMs: PGAUDIT_HOLD_MS } : {}),
   });
   pgaudit.start();
   d.audit.scheduleRetention(() => {

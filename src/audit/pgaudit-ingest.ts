@@ -32,6 +32,10 @@ export interface IngestOptions {
   readonly intervalMs?: number;
   /** The servers' pgAudit logs only nested statements in gateway sessions (ext/pgwarden_audit). */
   readonly nestedOnly?: boolean;
+  /** Lines logged less than this long ago (ms) are read by a later scan: the index of sessions on
+   * other gateway processes hears of their lends a moment late (IPC), and a line read before its
+   * lend is known would be joined to the session that held the backend before. 0: none. */
+  readonly holdMs?: number;
 }
 
 const READER_URL = new URL('./pgaudit-worker.js', import.meta.url);
@@ -70,9 +74,10 @@ export class PgAuditIngest {
     this.timer.unref();
   }
 
-  /** Reads what is new in every server's log in this thread; returns how many audit lines it published. */
-  tick(): number {
-    const collected = collectLines(this.serverLogs(), this.offsets);
+  /** Reads what is new in every server's log in this thread (up to `notAfter`, ms); returns how many
+   * audit lines it published. */
+  tick(notAfter = Number.POSITIVE_INFINITY): number {
+    const collected = collectLines(this.serverLogs(), this.offsets, undefined, notAfter);
     const events = finishLines(collected.lines, this.lookup(collected.keys));
     return this.commit(events, collected.offsets, true);
   }
@@ -90,13 +95,15 @@ export class PgAuditIngest {
 
   private scan(): void {
     if (this.scanning !== 0) return;
+    const hold = this.o.holdMs ?? 0;
+    const notAfter = hold > 0 ? Date.now() - hold : Number.POSITIVE_INFINITY;
     if (this.worker === null) {
-      this.tick();
+      this.tick(notAfter);
       return;
     }
     this.scanning = this.nextScan++;
     this.worker.ref(); // until the scan is answered
-    this.post({ t: 'scan', id: this.scanning, servers: this.serverLogs(), offsets: { ...this.offsets } });
+    this.post({ t: 'scan', id: this.scanning, servers: this.serverLogs(), offsets: { ...this.offsets }, notAfter });
   }
 
   private fromReader(m: FromReader): void {

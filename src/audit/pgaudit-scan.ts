@@ -61,7 +61,18 @@ export type PgAuditEvent = ServerStatementAudited;
 
 export const sessionKey = (server: string, pid: number): string => `${server}\0${pid}`;
 
-export function collectLines(servers: readonly ServerLogs[], offsets: Readonly<Record<string, number>>, maxRead = MAX_READ_PER_SCAN): Collected {
+/**
+ * `notAfter` (ms): a pgAudit line logged later is left for a later scan, with every line after it
+ * (its file's offset stops before it; the server's later files wait). The session index of
+ * another gateway process reaches this one a moment after the lends it records: a line newer than
+ * that could be joined to the session that held its backend before.
+ */
+export function collectLines(
+  servers: readonly ServerLogs[],
+  offsets: Readonly<Record<string, number>>,
+  maxRead = MAX_READ_PER_SCAN,
+  notAfter = Number.POSITIVE_INFINITY,
+): Collected {
   const lines: CollectedLine[] = [];
   const moved: Record<string, number> = {};
   const keys = new Set<string>();
@@ -70,51 +81,81 @@ export function collectLines(servers: readonly ServerLogs[], offsets: Readonly<R
     for (const name of readdirSync(server.dir)
       .filter((n) => n.endsWith('.json'))
       .sort()) {
-      const file = path.join(server.dir, name);
-      const from = offsets[file] ?? 0;
-      const size = statSync(file).size;
-      if (size <= from) continue;
-      const { buf, end, next } = readCompleteLines(file, from, Math.min(size - from, maxRead));
-      if (end < 0) {
-        // No line ends within a whole read: one longer line, read to its end in pieces.
-        if (size - from < maxRead) continue; // not written to its end yet
-        const long = readLongLine(file, from, maxRead, MAX_TEXT_BYTES);
-        if (long === null) continue; // its end is not written yet
-        moved[file] = long.next;
-        if (long.line === null || long.full === null) continue;
-        const quick = quickFields(long.line) ?? parsedFields(long.line);
-        if (quick === null) continue;
-        lines.push({
-          server: server.name,
-          pid: quick.pid,
-          substatementId: quick.substatementId,
-          nestedOnly: server.nestedOnly === true,
-          bytes: long.line,
-          full: long.full,
-        });
-        keys.add(sessionKey(server.name, quick.pid));
-        continue;
-      }
-      if (next === from) continue;
-      moved[file] = next;
-      // From one "AUDIT: " to the next: the lines between them are not pgAudit's.
-      for (let at = 0; at < end; ) {
-        const hit = buf.indexOf(AUDIT, at);
-        if (hit < 0 || hit >= end) break;
-        const nl = buf.lastIndexOf(0x0a, hit);
-        const start = nl < at ? at : nl + 1;
-        let stop = buf.indexOf(0x0a, hit);
-        if (stop < 0 || stop > end) stop = end;
-        at = stop + 1;
-        const bytes = buf.subarray(start, stop);
-        const quick = quickFields(bytes) ?? parsedFields(bytes);
-        if (quick === null) continue;
-        lines.push({ server: server.name, pid: quick.pid, substatementId: quick.substatementId, nestedOnly: server.nestedOnly === true, bytes });
-        keys.add(sessionKey(server.name, quick.pid));
-      }
+      if (collectFile(server, path.join(server.dir, name), offsets, maxRead, notAfter, { lines, moved, keys }) === 'held') break;
     }
   }
   return { lines, offsets: moved, keys: [...keys] };
+}
+
+/** One file's new lines into `into`; 'held' when a line newer than `notAfter` stopped it. */
+function collectFile(
+  server: ServerLogs,
+  file: string,
+  offsets: Readonly<Record<string, number>>,
+  maxRead: number,
+  notAfter: number,
+  into: { lines: CollectedLine[]; moved: Record<string, number>; keys: Set<string> },
+): 'read' | 'held' {
+  const { lines, moved, keys } = into;
+  const from = offsets[file] ?? 0;
+  const size = statSync(file).size;
+  if (size <= from) return 'read';
+  const { buf, end, next } = readCompleteLines(file, from, Math.min(size - from, maxRead));
+  if (end < 0) {
+    // No line ends within a whole read: one longer line, read to its end in pieces.
+    if (size - from < maxRead) return 'read'; // not written to its end yet
+    const long = readLongLine(file, from, maxRead, MAX_TEXT_BYTES);
+    if (long === null) return 'read'; // its end is not written yet
+    if (long.line !== null && loggedAt(long.line) > notAfter) return 'held';
+    moved[file] = long.next;
+    if (long.line === null || long.full === null) return 'read';
+    const quick = quickFields(long.line) ?? parsedFields(long.line);
+    if (quick === null) return 'read';
+    lines.push({
+      server: server.name,
+      pid: quick.pid,
+      substatementId: quick.substatementId,
+      nestedOnly: server.nestedOnly === true,
+      bytes: long.line,
+      full: long.full,
+    });
+    keys.add(sessionKey(server.name, quick.pid));
+    return 'read';
+  }
+  if (next === from) return 'read';
+  moved[file] = next;
+  // From one "AUDIT: " to the next: the lines between them are not pgAudit's.
+  for (let at = 0; at < end; ) {
+    const hit = buf.indexOf(AUDIT, at);
+    if (hit < 0 || hit >= end) break;
+    const nl = buf.lastIndexOf(0x0a, hit);
+    const start = nl < at ? at : nl + 1;
+    let stop = buf.indexOf(0x0a, hit);
+    if (stop < 0 || stop > end) stop = end;
+    at = stop + 1;
+    const bytes = buf.subarray(start, stop);
+    if (notAfter !== Number.POSITIVE_INFINITY && loggedAt(bytes) > notAfter) {
+      moved[file] = from + start;
+      return 'held';
+    }
+    const quick = quickFields(bytes) ?? parsedFields(bytes);
+    if (quick === null) continue;
+    lines.push({ server: server.name, pid: quick.pid, substatementId: quick.substatementId, nestedOnly: server.nestedOnly === true, bytes });
+    keys.add(sessionKey(server.name, quick.pid));
+  }
+  return 'read';
+}
+
+const TIMESTAMP = Buffer.from('{"timestamp":"');
+
+/** When the server logged a jsonlog line (ms; its first field, read as pgaudit-line.ts reads it:
+ * the zone name taken as UTC, the platform's servers log in UTC); NaN without one (never held). */
+function loggedAt(line: Buffer): number {
+  if (!line.subarray(0, TIMESTAMP.length).equals(TIMESTAMP)) return Number.NaN;
+  const close = line.indexOf(0x22, TIMESTAMP.length);
+  if (close < 0 || close - TIMESTAMP.length > 40) return Number.NaN;
+  const text = line.toString('latin1', TIMESTAMP.length, close);
+  return Date.parse(text.replace(/ ([A-Z]{3,4})$/, 'Z').replace(' ', 'T'));
 }
 
 /** pgAudit's MISC commands of transaction control: top-level only (procedures commit through SPI, unlogged). */

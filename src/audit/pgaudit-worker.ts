@@ -7,7 +7,14 @@ import { parentPort } from 'node:worker_threads';
 import { collectLines, finishLines, type Collected, type JoinedSession, type ServerLogs } from './pgaudit-scan.js';
 
 export type ToReader =
-  | { readonly t: 'scan'; readonly id: number; readonly servers: readonly ServerLogs[]; readonly offsets: Readonly<Record<string, number>> }
+  | {
+      readonly t: 'scan';
+      readonly id: number;
+      readonly servers: readonly ServerLogs[];
+      readonly offsets: Readonly<Record<string, number>>;
+      /** Lines logged after this (ms) wait for a later scan (collectLines). */
+      readonly notAfter: number;
+    }
   | { readonly t: 'sessions'; readonly id: number; readonly sessions: readonly (readonly [string, JoinedSession])[] };
 
 export type FromReader =
@@ -21,7 +28,7 @@ if (port) {
   port.on('message', (m: ToReader) => {
     try {
       if (m.t === 'scan') {
-        const collected = collectLines(m.servers, m.offsets);
+        const collected = collectLines(m.servers, m.offsets, undefined, m.notAfter);
         held = { id: m.id, collected };
         port.postMessage({ t: 'keys', id: m.id, keys: collected.keys } satisfies FromReader);
       } else if (held?.id === m.id) {

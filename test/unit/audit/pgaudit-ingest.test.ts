@@ -87,6 +87,54 @@ describe('pgAudit lines', () => {
     assert.deepEqual(collectLines([{ name: 's1', dir }], second.offsets).lines, []);
   });
 
+  it('leaves lines logged after `notAfter` (and all after them) for a later scan, whole files included', () => {
+    const { dir, file } = logDir();
+    const at = (time: string, pid: number, v: string) => jsonlog(pid, 1, 2, `SELECT ${v}`, { timestamp: `2026-01-02 ${time} UTC` });
+    const older = [
+      at('03:04:05.100', 401, "'a'"),
+      '{"timestamp":"2026-01-02 03:04:05.150 UTC","pid":9,"message":"checkpoint starting"}',
+      at('03:04:05.200', 402, "'b'"),
+    ];
+    const newer = [at('03:04:05.300', 401, "'c'"), at('03:04:05.250', 402, "'d'")];
+    writeFileSync(file, `${[...older, ...newer].join('\n')}\n`);
+    // A later file of the same server waits too; another server's is read.
+    const later = path.join(dir, 'postgresql-2026-01-03.json');
+    writeFileSync(later, `${at('03:04:05.050', 403, "'e'")}\n`);
+    const { dir: otherDir } = logDir();
+    writeFileSync(path.join(otherDir, 'postgresql-2026-01-02.json'), `${at('03:04:09.000', 501, "'f'")}\n`);
+    const servers = [
+      { name: 's1', dir },
+      { name: 's2', dir: otherDir },
+    ];
+    const notAfter = Date.parse('2026-01-02T03:04:05.200Z');
+    const first = collectLines(servers, {}, undefined, notAfter);
+    assert.deepEqual(
+      first.lines.map((l) => [l.server, l.pid]),
+      [
+        ['s1', 401],
+        ['s1', 402],
+      ],
+    );
+    assert.equal(first.offsets[file], Buffer.byteLength(`${older.join('\n')}\n`), 'the offset stops before the first newer line');
+    assert.equal(first.offsets[later], undefined);
+    // Later: the rest, once each.
+    const second = collectLines(servers, first.offsets, undefined, Date.parse('2026-01-02T03:04:10Z'));
+    assert.deepEqual(
+      second.lines.map((l) => [l.server, l.pid]),
+      [
+        ['s1', 401],
+        ['s1', 402],
+        ['s1', 403],
+        ['s2', 501],
+      ],
+    );
+    assert.deepEqual(
+      second.lines.map((l) => /SELECT '(.)'/.exec(l.bytes.toString())![1]),
+      ['c', 'd', 'e', 'f'],
+    );
+    assert.deepEqual(collectLines(servers, second.offsets, undefined, Number.POSITIVE_INFINITY).lines, []);
+  });
+
   it('publishes what the gateway cannot see: sub-statements of its sessions, everything of other sessions', () => {
     const { dir, file } = logDir();
     writeFileSync(file, `${[jsonlog(301, 1, 1, 'SELECT 1'), jsonlog(301, 2, 2, 'SELECT 2'), jsonlog(302, 1, 1, 'SELECT 3')].join('\n')}\n`);
@@ -174,5 +222,59 @@ describe('PgAuditIngest', () => {
         ['g1-b', 'app-b'],
       ],
     );
+  });
+
+  it('holdMs: a line waits until a lend that reaches the index late (another gateway process) is known', { timeout: 30_000 }, async () => {
+    const { root, dir, file } = logDir();
+    const sessions = new SessionIndex<ActiveSession>();
+    const session = (connId: string): ActiveSession => ({
+      server: 's1',
+      privateEndpoint: null,
+      connId,
+      backendPid: 0,
+      user: 'alice',
+      applicationName: 'app',
+      handle: null,
+    });
+    const now = Date.now();
+    sessions.lent(session('g2-a'), 601, now - 2000);
+    sessions.returned(session('g2-a'), 601, now - 1500);
+    const bus = new EventBus();
+    const seen: { sessionId: string | null }[] = [];
+    const published = new Promise<void>((resolve) =>
+      bus.subscribe((e) => {
+        seen.push(e as never);
+        resolve();
+      }),
+    );
+    // b was lent backend 601 just before the line was logged; the platform hears of it 150 ms
+    // later, after several scans (every 20 ms) could have read the line.
+    const logged = new Date(now).toISOString().replace('T', ' ').replace('Z', ' UTC');
+    writeFileSync(file, `${jsonlog(601, 1, 2, 'SELECT 1', { timestamp: logged })}\n`);
+    const ingest = new PgAuditIngest({
+      stateFile: path.join(root, 'offsets.json'),
+      servers: () => [{ id: 1, name: 's1' }],
+      logDir: () => dir,
+      sessions,
+      bus,
+      intervalMs: 20,
+      holdMs: 600,
+    });
+    ingest.start();
+    const keepAlive = setInterval(() => undefined, 1000);
+    try {
+      await new Promise((r) => setTimeout(r, 150));
+      assert.equal(seen.length, 0, 'not joined within the hold');
+      sessions.lent(session('g2-b'), 601, now - 5);
+      await published;
+    } finally {
+      clearInterval(keepAlive);
+      ingest.stop();
+    }
+    assert.deepEqual(
+      seen.map((e) => e.sessionId),
+      ['g2-b'],
+    );
+    assert.ok(Date.now() - now >= 600, 'published once the hold passed');
   });
 });
