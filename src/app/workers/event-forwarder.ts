@@ -9,10 +9,16 @@ import { SessionIndex, type IndexedSession } from '../../gateway/session-index.j
 import type { FromWorker } from './messages.js';
 import { IndexOutbox } from './index-ops.js';
 
+/** Index changes with no event to go with wait this long (ms) for more: with transaction pooling
+ * every transaction lends and returns, and a message per turn of the event loop cost more than
+ * the changes. They join pgAudit lines, which wait a second for them (PgAuditIngest's holdMs). */
+const INDEX_WINDOW_MS = 20;
+
 export class EventForwarder implements AuditGate, IndexSink {
   private events: AnyEvent[] = [];
   private readonly index = new IndexOutbox();
   private scheduled = false;
+  private indexTimer: NodeJS.Timeout | null = null;
   private sent = 0;
   private acked = 0;
   private accepts = true;
@@ -32,17 +38,21 @@ export class EventForwarder implements AuditGate, IndexSink {
 
   lent(s: IndexedSession, pid: number, at: number): void {
     this.index.lent(s, pid, at);
-    this.schedule();
+    this.scheduleIndex();
   }
 
   returned(s: IndexedSession, pid: number, at: number): void {
     this.index.returned(s, pid, at);
-    this.schedule();
+    this.scheduleIndex();
   }
 
   /** Sends what is waiting now (also at stop). */
   flush(): void {
     this.scheduled = false;
+    if (this.indexTimer !== null) {
+      clearTimeout(this.indexTimer);
+      this.indexTimer = null;
+    }
     if (!this.events.length && this.index.empty) return;
     const seq = ++this.sent;
     this.send({ type: 'events', seq, events: this.events, index: this.index.take(), strict: this.strict });
@@ -65,8 +75,8 @@ export class EventForwarder implements AuditGate, IndexSink {
 
   pendingDurable(): Promise<void> | null {
     if (!this.strict) return null;
-    // Events not sent yet go in the next batch.
-    const target = this.events.length || !this.index.empty ? this.sent + 1 : this.sent;
+    // Events not sent yet go in the next batch (index changes are not audit records).
+    const target = this.events.length ? this.sent + 1 : this.sent;
     if (target <= this.acked) return null;
     const last = this.waiting[this.waiting.length - 1];
     if (last?.seq === target) return last.promise;
@@ -84,6 +94,12 @@ export class EventForwarder implements AuditGate, IndexSink {
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => this.flush());
+  }
+
+  private scheduleIndex(): void {
+    if (this.scheduled || this.indexTimer !== null) return;
+    this.indexTimer = setTimeout(() => this.flush(), INDEX_WINDOW_MS);
+    this.indexTimer.unref();
   }
 }
 

@@ -94,6 +94,15 @@ test('events leave in one batch per turn; strict durability waits for the batch 
   await second;
 });
 
+test('strict durability waits for events, not for index changes (they are no audit records)', () => {
+  const f = new EventForwarder(() => undefined, true);
+  new ForwardingSessionIndex(f).lent({ server: 's', backendPid: 0, connId: 'c', applicationName: undefined }, 5, 1);
+  assert.equal(f.pendingDurable(), null);
+  f.event(event(1));
+  assert.ok(f.pendingDurable());
+  f.flush();
+});
+
 test('batched durability never waits; the audit state follows the platform process', () => {
   const f = new EventForwarder(() => undefined, false);
   f.event(event(1));
@@ -140,7 +149,10 @@ test("index changes cross to the platform's index compact: each session describe
     remote.returned(a, 41, 1005 + 10 * i);
     remote.returned(b, 42, 1005 + 10 * i);
   }
+  // Changes alone wait for the window (20 ms), not for the end of the turn.
   await new Promise((r) => setImmediate(r));
+  assert.equal(sent.length, 0);
+  await new Promise((r) => setTimeout(r, 60));
   assert.equal(sent.length, 1);
   const first = sent[0]!.index!;
   assert.deepEqual(
@@ -162,12 +174,14 @@ test("index changes cross to the platform's index compact: each session describe
   assert.equal(index.findAt('s', 42, 1092)?.connId, 'b');
   assert.equal(index.findAt('s', 43, 1007), null, 'a backend nobody was lent');
 
-  // Later changes name the sessions by ref only; a session's end forgets its ref on both sides,
-  // and a later change of the same connId describes it again.
+  // An event takes the changes before it along at the end of its turn. Later changes name the
+  // sessions by ref only; a session's end forgets its ref on both sides, and a later change of
+  // the same connId describes it again.
   remote.lent(a, 41, 2000);
   f.event({ type: 'session.ended', time: 't', connection: { connId: 'a', clientAddress: '127.0.0.1', clientPort: 1, listener: 'public' } } as AnyEvent);
   remote.lent(a, 43, 3000);
   await new Promise((r) => setImmediate(r));
+  assert.equal(sent.length, 2);
   const second = sent[1]!;
   assert.deepEqual(
     second.index!.sessions.map((s) => s.connId),
