@@ -179,6 +179,12 @@ export function decodeEvents(batch: Buffer, each: (event: AddonEvent) => void, c
     at += 4;
     return v;
   };
+  /** An f64 time of the addon's clock, as performance.now(). */
+  const time = () => {
+    const v = batch.readDoubleLE(at) + clockOffset;
+    at += 8;
+    return v;
+  };
   const bytes = () => {
     const n = u32();
     if (at + n > batch.length) throw new Error('native relay: truncated event batch');
@@ -225,20 +231,10 @@ export function decodeEvents(batch: Buffer, each: (event: AddonEvent) => void, c
         break;
       case 7: {
         const flags = batch[at++]!;
-        let clientAt = 0;
-        let client: Buffer | null = null;
-        if (flags & 2) {
-          clientAt = batch.readDoubleLE(at) + clockOffset;
-          at += 8;
-          client = bytes();
-        }
-        let serverAt = 0;
-        let server: Buffer | null = null;
-        if (flags & 4) {
-          serverAt = batch.readDoubleLE(at) + clockOffset;
-          at += 8;
-          server = bytes();
-        }
+        const clientAt = flags & 2 ? time() : 0;
+        const client = flags & 2 ? bytes() : null;
+        const serverAt = flags & 4 ? time() : 0;
+        const server = flags & 4 ? bytes() : null;
         each({ id, type: 'observe', client, clientAt, server, serverAt, hold: (flags & 1) !== 0 });
         break;
       }
