@@ -33,7 +33,11 @@ let nowText = '';
 
 /** The current time, ISO 8601 UTC with milliseconds (one Date per distinct millisecond: events come in bursts). */
 export function now(): string {
-  const ms = Date.now();
+  return isoTime(Date.now());
+}
+
+/** A time (Date.now() ms) as now() writes it. */
+export function isoTime(ms: number): string {
   if (ms !== nowMs) {
     nowText = new Date(ms).toISOString();
     nowMs = ms;

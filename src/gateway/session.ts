@@ -15,7 +15,7 @@ import type { ConnectionContext } from '../events/types.js';
 import { startSessionAudit } from '../audit/statement-audit.js';
 import { eventSession, statementExecuted } from '../audit/statement-json.js';
 import { errorResponse, ObserverClock, SessionObserver, type SessionConsumer } from '../pgwire/index.js';
-import { now } from '../events/bus.js';
+import { isoTime, now } from '../events/bus.js';
 
 export interface SessionStart {
   readonly conn: ConnectionContext;
@@ -70,7 +70,8 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
   const audit = auditConfig
     ? startSessionAudit(
         auditConfig,
-        (st) => g.bus.publish(statementExecuted(now(), eventFields!, st)),
+        // When the relay read the statement's end (on the native relay, not when its batch was taken).
+        (st) => g.bus.publish(statementExecuted(isoTime(clock.wallMs()), eventFields!, st)),
         // Fail closed: a session the audit cannot follow is ended, and the log says why.
         (reason) => {
           g.log.error({ connId: s.conn.connId, reason }, 'statement audit stopped: the session is ended');

@@ -105,18 +105,22 @@ test('node-postgres: statements audited (strict: on disk when the result arrives
   assert.ok(got.some((s) => s.outcome !== 'success' && /1\/0/.test(s.text)));
 });
 
-test("durationMs is the statement's time at the relay, even when the event loop takes its events late", { skip }, async () => {
+test("a statement's durationMs and time are the relay's, even when the event loop takes its events late", { skip }, async () => {
   const c = await client({ app: 'nr-timed' });
   await c.query('select 1');
   // The query leaves at once; the event loop is then blocked past the statement's end, so the
   // addon hands JavaScript the query and its answer together.
+  const sent = Date.now();
   const done = c.query('select pg_sleep(0.15)');
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 600);
   await done;
   await c.end();
-  const timed = statements('nr-timed').find((s) => /pg_sleep/.test(s.text)) as (Statement & { durationMs: number }) | undefined;
+  const timed = statements('nr-timed').find((s) => /pg_sleep/.test(s.text)) as (Statement & { durationMs: number; time: string }) | undefined;
   assert.ok(timed, 'the statement is audited');
   assert.ok(timed.durationMs >= 150 && timed.durationMs < 600, `durationMs ${timed.durationMs}: from the relay's reads`);
+  // Its time is when the relay read the answer, not when the blocked event loop got to it.
+  const at = Date.parse(timed.time) - sent;
+  assert.ok(at >= 140 && at < 550, `the statement's time, ${at} ms after it was sent`);
 });
 
 test('postgres.js: COPY in and out, and cancel (57014)', { skip }, async () => {

@@ -312,6 +312,11 @@ test("statements are timed by the addon's reads, not by when JavaScript takes th
     );
     // Between events the clock is now again (a statement the session's end leaves unanswered).
     assert.ok(Math.abs(clock.now() - performance.now()) < 50);
+    assert.ok(Math.abs(clock.wallMs() - Date.now()) < 50);
+    // On the wall clock, a time the addon read half a second ago is half a second ago.
+    clock.set(performance.now() - 500);
+    assert.ok(Math.abs(clock.wallMs() - (Date.now() - 500)) < 50);
+    clock.set(null);
   } finally {
     done();
   }
