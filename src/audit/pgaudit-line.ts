@@ -100,7 +100,7 @@ export function parsePgAuditLine(line: string): PgAuditLine | null {
   const f = splitCsv(message.slice(7));
   if (f.length < 8) return null;
   if (!AUDIT_TYPES.has(f[0]!) || !COUNTER.test(f[1]!) || !COUNTER.test(f[2]!) || !CLASS_NAME.test(f[3]!)) return null;
-  const ts = typeof j.timestamp === 'string' ? new Date(j.timestamp.replace(/ ([A-Z]{3,4})$/, 'Z').replace(' ', 'T')) : new Date();
+  const ts = typeof j.timestamp === 'string' ? new Date(jsonlogTimeMs(j.timestamp)) : new Date();
   return {
     time: Number.isNaN(ts.getTime()) ? new Date().toISOString() : ts.toISOString(),
     pid: Number(j.pid),
@@ -117,4 +117,10 @@ export function parsePgAuditLine(line: string): PgAuditLine | null {
     statement: redactPasswords(f[7]!),
     parameter: f[8] ?? '',
   };
+}
+
+/** A jsonlog `timestamp` ("2026-01-02 03:04:05.678 UTC") in ms; the zone name is taken as UTC
+ * (the platform's servers log in UTC). NaN when it does not parse. */
+export function jsonlogTimeMs(timestamp: string): number {
+  return Date.parse(timestamp.replace(/ ([A-Z]{3,4})$/, 'Z').replace(' ', 'T'));
 }

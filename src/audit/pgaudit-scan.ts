@@ -13,7 +13,7 @@
 //     gateway session's lines with substatement id 1 (the top-level statements) are dropped.
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { parsePgAuditLine, redactPasswords, splitCsv } from './pgaudit-line.js';
+import { jsonlogTimeMs, parsePgAuditLine, redactPasswords, splitCsv } from './pgaudit-line.js';
 import { readLongLine } from './pgaudit-long-line.js';
 import type { FullText } from '../pgwire/observer/index.js';
 import { cutUtf8, measure } from './tap/statement-event.js';
@@ -148,14 +148,13 @@ function collectFile(
 
 const TIMESTAMP = Buffer.from('{"timestamp":"');
 
-/** When the server logged a jsonlog line (ms; its first field, read as pgaudit-line.ts reads it:
- * the zone name taken as UTC, the platform's servers log in UTC); NaN without one (never held). */
+/** When the server logged a jsonlog line (ms, from its first field, as parsePgAuditLine reads it);
+ * NaN without one (never held). */
 function loggedAt(line: Buffer): number {
   if (!line.subarray(0, TIMESTAMP.length).equals(TIMESTAMP)) return Number.NaN;
   const close = line.indexOf(0x22, TIMESTAMP.length);
   if (close < 0 || close - TIMESTAMP.length > 40) return Number.NaN;
-  const text = line.toString('latin1', TIMESTAMP.length, close);
-  return Date.parse(text.replace(/ ([A-Z]{3,4})$/, 'Z').replace(' ', 'T'));
+  return jsonlogTimeMs(line.toString('latin1', TIMESTAMP.length, close));
 }
 
 /** pgAudit's MISC commands of transaction control: top-level only (procedures commit through SPI, unlogged). */

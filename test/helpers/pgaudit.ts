@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pgauditAvailable } from '../../src/engine/server-libraries.js';
 import { findPgBinaries } from '../../src/host/pg-binaries.js';
+import { auditEvents, until, type TestPlatform } from './platform.js';
 
 export function pgwardenAuditInstalled(): boolean {
   try {
@@ -12,4 +13,14 @@ export function pgwardenAuditInstalled(): boolean {
   } catch {
     return false;
   }
+}
+
+/** The `statement.pgaudit` event of a nested `insert ... values (v)`, once the platform has it. */
+export function nestedInsertLine<L extends { statement: string }>(t: TestPlatform, v: number): Promise<L> {
+  return until(
+    `the nested insert of ${v}`,
+    async () => auditEvents<L & { type: string }>(t).find((e) => e.type === 'statement.pgaudit' && e.statement.includes(`values (${v})`)),
+    15_000,
+    100,
+  );
 }

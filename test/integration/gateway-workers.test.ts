@@ -12,7 +12,7 @@ import net from 'node:net';
 import pg from 'pg';
 import { allowLoopback, auditEvents, setAuditClasses, startTestPlatform, until, type TestPlatform } from '../helpers/platform.js';
 import { gatewayPort } from '../helpers/clients.js';
-import { pgwardenAuditInstalled } from '../helpers/pgaudit.js';
+import { nestedInsertLine, pgwardenAuditInstalled } from '../helpers/pgaudit.js';
 import type { PoolStats } from '../../src/gateway/pool/types.js';
 
 let t: TestPlatform;
@@ -242,14 +242,8 @@ test('transaction pooling on the other process: pgAudit lines join the client se
     const [sa, sb] = [await connIdOf(a), await connIdOf(b)];
     await a.end();
     await b.end();
-    type Line = { type: string; sessionId: string | null; statement: string };
-    const line = (v: number) =>
-      until(
-        `the nested insert of ${v}`,
-        async () => auditEvents<Line>(t).find((e) => e.type === 'statement.pgaudit' && e.statement.includes(`values (${v})`)),
-        15_000,
-        100,
-      );
+    type Line = { sessionId: string | null; statement: string };
+    const line = (v: number) => nestedInsertLine<Line>(t, v);
     for (let i = 0; i < 3; i++) {
       assert.equal((await line(1000 + i)).sessionId, sa);
       assert.equal((await line(2000 + i)).sessionId, sb);

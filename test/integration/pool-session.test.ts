@@ -9,7 +9,7 @@ import { allowLoopback, auditEvents, setAuditClasses, startTestPlatform, until, 
 import { conninfo, gatewayClient, gatewayPort, psql, rawExchange } from '../helpers/clients.js';
 import { ServersRepo } from '../../src/catalog/servers-repo.js';
 import type { PoolStats } from '../../src/gateway/pool/types.js';
-import { pgwardenAuditInstalled } from '../helpers/pgaudit.js';
+import { nestedInsertLine, pgwardenAuditInstalled } from '../helpers/pgaudit.js';
 
 let t: TestPlatform;
 const SERVER = 'pl1';
@@ -279,14 +279,8 @@ test('pgAudit lines of two clients on one backend are joined to each client sess
   await b.query('do $$ begin insert into pool_nested values (202); end $$');
   const sb = await sessionOf(b);
   await b.end();
-  type Line = { type: string; sessionId: string | null; statement: string; backendPid: number };
-  const line = (v: number) =>
-    until(
-      `the nested insert of ${v}`,
-      async () => auditEvents<Line>(t).find((e) => e.type === 'statement.pgaudit' && e.statement.includes(`values (${v})`)),
-      15_000,
-      100,
-    );
+  type Line = { sessionId: string | null; statement: string; backendPid: number };
+  const line = (v: number) => nestedInsertLine<Line>(t, v);
   const la = await line(101);
   const lb = await line(202);
   assert.equal(la.backendPid, pid);

@@ -21,7 +21,7 @@ const RETURNED = 1;
 
 /** The sending side: changes collected until `take()`. */
 export class IndexOutbox {
-  private refs = new Map<string, number>();
+  private readonly refs = new Map<string, number>();
   private nextRef = 1;
   private sessions: IndexedRef[] = [];
   private ops: number[] = [];
@@ -65,13 +65,12 @@ export class IndexOutbox {
 
 /** The receiving side, one per sending process: applies changes to the platform's index. */
 export class IndexInbox {
-  private readonly byRef = new Map<number, IndexedSession>();
+  private readonly byRef = new Map<number, IndexedRef>();
   private readonly refOf = new Map<string, number>();
 
   apply(changes: IndexChanges, index: SessionIndex): void {
     for (const r of changes.sessions) {
-      const s: IndexedSession = { connId: r.connId, server: r.server, backendPid: r.backendPid, applicationName: r.applicationName };
-      this.byRef.set(r.ref, s);
+      this.byRef.set(r.ref, r);
       this.refOf.set(r.connId, r.ref);
     }
     const ops = changes.ops;
