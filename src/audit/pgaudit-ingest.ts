@@ -21,6 +21,9 @@ export interface SessionLookup {
   /** The session that held the backend at `time` (ms): with pooling one pid serves many client
    * sessions over time, so each line is joined again by its own time before it is published. */
   findAt?(server: string, pid: number, time: number): (JoinedSession & { readonly server: string }) | null;
+  /** Every line logged before `time` (ms) has been read and joined: what held a backend before
+   * then is no longer looked up (the server's logging delay aside). */
+  settled?(time: number): void;
 }
 
 export interface IngestOptions {
@@ -46,6 +49,9 @@ export class PgAuditIngest {
   private worker: Worker | null = null;
   /** The scan in flight (0: none). */
   private scanning = 0;
+  /** What the scan in flight reads to: lines logged before this (ms) are all in it, if it reads
+   * every file to its end. */
+  private scanMark = 0;
   private nextScan = 1;
   private saving = false;
   private saveAgain = false;
@@ -77,9 +83,12 @@ export class PgAuditIngest {
   /** Reads what is new in every server's log in this thread (up to `notAfter`, ms); returns how many
    * audit lines it published. */
   tick(notAfter = Number.POSITIVE_INFINITY): number {
+    const mark = Math.min(Date.now(), notAfter);
     const collected = collectLines(this.serverLogs(), this.offsets, undefined, notAfter);
     const events = finishLines(collected.lines, this.lookup(collected.keys));
-    return this.commit(events, collected.offsets, true);
+    const n = this.commit(events, collected.offsets, true);
+    if (collected.complete) this.o.sessions.settled?.(mark);
+    return n;
   }
 
   stop(): void {
@@ -102,6 +111,7 @@ export class PgAuditIngest {
       return;
     }
     this.scanning = this.nextScan++;
+    this.scanMark = Math.min(Date.now(), notAfter);
     this.worker.ref(); // until the scan is answered
     this.post({ t: 'scan', id: this.scanning, servers: this.serverLogs(), offsets: { ...this.offsets }, notAfter });
   }
@@ -115,6 +125,7 @@ export class PgAuditIngest {
       case 'events':
         this.done();
         this.commit(m.events, m.offsets, false);
+        if (m.complete) this.o.sessions.settled?.(this.scanMark);
         return;
       case 'failed':
         this.done();

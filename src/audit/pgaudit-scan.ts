@@ -49,6 +49,8 @@ export interface Collected {
   readonly offsets: Record<string, number>;
   /** Distinct sessionKey()s of the lines. */
   readonly keys: string[];
+  /** Every file was read to its end (or to `notAfter`): no read stopped at `maxRead`. */
+  readonly complete: boolean;
 }
 
 /** What the gateway knows of a server session. */
@@ -76,18 +78,22 @@ export function collectLines(
   const lines: CollectedLine[] = [];
   const moved: Record<string, number> = {};
   const keys = new Set<string>();
+  let complete = true;
   for (const server of servers) {
     if (!existsSync(server.dir)) continue;
     for (const name of readdirSync(server.dir)
       .filter((n) => n.endsWith('.json'))
       .sort()) {
-      if (collectFile(server, path.join(server.dir, name), offsets, maxRead, notAfter, { lines, moved, keys }) === 'held') break;
+      const read = collectFile(server, path.join(server.dir, name), offsets, maxRead, notAfter, { lines, moved, keys });
+      if (read === 'partly') complete = false;
+      if (read === 'held') break;
     }
   }
-  return { lines, offsets: moved, keys: [...keys] };
+  return { lines, offsets: moved, keys: [...keys], complete };
 }
 
-/** One file's new lines into `into`; 'held' when a line newer than `notAfter` stopped it. */
+/** One file's new lines into `into`; 'held' when a line newer than `notAfter` stopped it, 'partly'
+ * when `maxRead` did (more is left for the next scan). */
 function collectFile(
   server: ServerLogs,
   file: string,
@@ -95,7 +101,7 @@ function collectFile(
   maxRead: number,
   notAfter: number,
   into: { lines: CollectedLine[]; moved: Record<string, number>; keys: Set<string> },
-): 'read' | 'held' {
+): 'read' | 'held' | 'partly' {
   const { lines, moved, keys } = into;
   const from = offsets[file] ?? 0;
   const size = statSync(file).size;
@@ -108,9 +114,10 @@ function collectFile(
     if (long === null) return 'read'; // its end is not written yet
     if (long.line !== null && loggedAt(long.line) > notAfter) return 'held';
     moved[file] = long.next;
-    if (long.line === null || long.full === null) return 'read';
+    const rest = long.next < size ? 'partly' : 'read';
+    if (long.line === null || long.full === null) return rest;
     const quick = quickFields(long.line) ?? parsedFields(long.line);
-    if (quick === null) return 'read';
+    if (quick === null) return rest;
     lines.push({
       server: server.name,
       pid: quick.pid,
@@ -120,7 +127,7 @@ function collectFile(
       full: long.full,
     });
     keys.add(sessionKey(server.name, quick.pid));
-    return 'read';
+    return rest;
   }
   if (next === from) return 'read';
   moved[file] = next;
@@ -143,7 +150,7 @@ function collectFile(
     lines.push({ server: server.name, pid: quick.pid, substatementId: quick.substatementId, nestedOnly: server.nestedOnly === true, bytes });
     keys.add(sessionKey(server.name, quick.pid));
   }
-  return 'read';
+  return size - from > maxRead ? 'partly' : 'read';
 }
 
 const TIMESTAMP = Buffer.from('{"timestamp":"');

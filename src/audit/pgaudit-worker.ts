@@ -19,7 +19,14 @@ export type ToReader =
 
 export type FromReader =
   | { readonly t: 'keys'; readonly id: number; readonly keys: readonly string[] }
-  | { readonly t: 'events'; readonly id: number; readonly events: ReturnType<typeof finishLines>; readonly offsets: Record<string, number> }
+  | {
+      readonly t: 'events';
+      readonly id: number;
+      readonly events: ReturnType<typeof finishLines>;
+      readonly offsets: Record<string, number>;
+      /** Every file was read to its end or to `notAfter` (collectLines). */
+      readonly complete: boolean;
+    }
   | { readonly t: 'failed'; readonly id: number; readonly message: string };
 
 const port = parentPort;
@@ -35,7 +42,7 @@ if (port) {
         const { collected } = held;
         held = null;
         const events = finishLines(collected.lines, new Map(m.sessions));
-        port.postMessage({ t: 'events', id: m.id, events, offsets: collected.offsets } satisfies FromReader);
+        port.postMessage({ t: 'events', id: m.id, events, offsets: collected.offsets, complete: collected.complete } satisfies FromReader);
       }
     } catch (err) {
       held = null;

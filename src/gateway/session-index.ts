@@ -1,10 +1,18 @@
 // Sessions by (server, backend process id): how a line the server logged (pgAudit) is joined to
 // the gateway session it belongs to. With pooling one backend serves many client sessions over
 // time, so the index keeps when each session held the backend (lent → returned) and answers
-// "which session held pid P of server S at time T". Ended holds stay findable for a while, since
-// the server's log is read a moment after it is written.
+// "which session held pid P of server S at time T". An ended hold stays findable until the
+// pgAudit ingest has read every line logged while it was held (settled(), plus a margin for the
+// server's logging collector), and at most two minutes (an ingest that cannot read).
+//
+// With transaction pooling that is a hold per transaction: they are kept per backend as columns
+// (a backend's holds follow one another, so the oldest are always first) and forgotten in the
+// order they ended.
 
 const KEEP_ENDED_MS = 120_000;
+/** How long before the ingest's mark an ended hold is still kept: a line is written to the log a
+ * moment after the server stamped its time (longer while its logging collector is behind). */
+export const SETTLE_MARGIN_MS = 10_000;
 
 /** What the index keeps of a session (context.ts ActiveSession is one): not imported from
  * context.ts, which holds the index, so the two files do not import each other. */
@@ -15,21 +23,39 @@ export interface IndexedSession {
   readonly applicationName: string | undefined;
 }
 
-interface Hold<S> {
-  readonly session: S;
-  readonly from: number;
-  to: number | null;
+/** One backend's holds, oldest first from `head`; `to` is NaN while held. */
+class Holds<S> {
+  readonly sessions: (S | undefined)[] = [];
+  readonly from: number[] = [];
+  readonly to: number[] = [];
+  readonly seq: number[] = [];
+  head = 0;
+
+  get size(): number {
+    return this.from.length - this.head;
+  }
+
+  /** Forgets the holds up to hold number `seq` that have ended. */
+  forgetThrough(seq: number): void {
+    while (this.head < this.from.length && this.seq[this.head]! <= seq && !Number.isNaN(this.to[this.head]!)) {
+      this.sessions[this.head] = undefined;
+      this.head++;
+    }
+    if (this.head > 64 && this.head * 2 > this.from.length) {
+      for (const column of [this.sessions, this.from, this.to, this.seq]) column.splice(0, this.head);
+      this.head = 0;
+    }
+  }
 }
 
 export class SessionIndex<S extends IndexedSession = IndexedSession> {
-  /** Holds of each (server, pid), oldest first. */
-  private readonly holds = new Map<string, Hold<S>[]>();
-  /** Ended holds in the order they ended, to forget them after KEEP_ENDED_MS. */
-  private readonly ended: { key: string; hold: Hold<S> }[] = [];
+  private readonly holds = new Map<string, Holds<S>>();
+  /** Ended holds in the order they ended (backend key, hold number, end time), from `endedHead`. */
+  private readonly ended = { keys: [] as string[], seq: [] as number[], to: [] as number[] };
   private endedHead = 0;
-  /** Each session's current hold (a session holds one backend at a time): giving it back costs
-   * no search through a backend's history, which grows to thousands under pooling. */
-  private readonly current = new Map<S, { key: string; hold: Hold<S> }>();
+  private nextSeq = 1;
+  /** Every pgAudit line logged before this (ms) has been joined. */
+  private settledAt = Number.NEGATIVE_INFINITY;
 
   private key(server: string, pid: number): string {
     return `${server}\0${pid}`;
@@ -47,58 +73,84 @@ export class SessionIndex<S extends IndexedSession = IndexedSession> {
   /** Session `s` holds backend `pid` of its server from `at`. */
   lent(s: S, pid: number, at = Date.now()): void {
     const k = this.key(s.server, pid);
-    const list = this.holds.get(k);
-    const hold: Hold<S> = { session: s, from: at, to: null };
-    if (list) list.push(hold);
-    else this.holds.set(k, [hold]);
-    this.current.set(s, { key: k, hold });
+    let list = this.holds.get(k);
+    if (!list) {
+      list = new Holds<S>();
+      this.holds.set(k, list);
+    }
+    list.sessions.push(s);
+    list.from.push(at);
+    list.to.push(Number.NaN);
+    list.seq.push(this.nextSeq++);
   }
 
   /** Session `s` gave backend `pid` back at `at`. */
   returned(s: S, pid: number, at = Date.now()): void {
     const k = this.key(s.server, pid);
-    const held = this.current.get(s);
-    if (held?.key === k) {
-      this.current.delete(s);
-      held.hold.to = at;
-      this.ended.push(held);
+    const list = this.holds.get(k);
+    if (list) {
+      // Its hold is the backend's last one (holds of one backend follow one another).
+      for (let i = list.from.length - 1; i >= list.head; i--) {
+        if (list.sessions[i] !== s) continue;
+        if (Number.isNaN(list.to[i]!)) {
+          list.to[i] = at;
+          this.ended.keys.push(k);
+          this.ended.seq.push(list.seq[i]!);
+          this.ended.to.push(at);
+        }
+        break;
+      }
     }
     this.forgetOld(at);
+  }
+
+  /** The pgAudit ingest has joined every line logged before `time` (ms). */
+  settled(time: number): void {
+    if (time > this.settledAt) this.settledAt = time;
+    this.forgetOld(Date.now());
   }
 
   /** The session that holds (or last held) the backend. */
   find(server: string, pid: number): S | null {
     const list = this.holds.get(this.key(server, pid));
-    return list?.[list.length - 1]?.session ?? null;
+    return list?.size ? list.sessions[list.from.length - 1]! : null;
   }
 
   /** The session that held the backend at `time`; else the last one that took it before then;
    * else the latest one (a clock a little ahead of the server's log). */
   findAt(server: string, pid: number, time: number): S | null {
     const list = this.holds.get(this.key(server, pid));
-    if (!list?.length) return null;
-    for (let i = list.length - 1; i >= 0; i--) {
-      const h = list[i]!;
-      if (h.from <= time) return h.session;
+    if (!list?.size) return null;
+    for (let i = list.from.length - 1; i >= list.head; i--) {
+      if (list.from[i]! <= time) return list.sessions[i]!;
     }
-    return list[list.length - 1]!.session;
+    return list.sessions[list.from.length - 1]!;
+  }
+
+  /** How many holds are kept (for tests). */
+  get kept(): number {
+    let n = 0;
+    for (const list of this.holds.values()) n += list.size;
+    return n;
   }
 
   private forgetOld(now: number): void {
-    while (this.endedHead < this.ended.length) {
-      const { key, hold } = this.ended[this.endedHead]!;
-      if (hold.to! + KEEP_ENDED_MS > now) break;
-      this.endedHead++;
+    const cutoff = Math.max(now - KEEP_ENDED_MS, this.settledAt - SETTLE_MARGIN_MS);
+    const { keys, seq, to } = this.ended;
+    let head = this.endedHead;
+    while (head < keys.length && to[head]! <= cutoff) {
+      const key = keys[head]!;
       const list = this.holds.get(key);
-      const i = list?.indexOf(hold) ?? -1;
-      if (list && i >= 0) {
-        list.splice(i, 1);
-        if (!list.length) this.holds.delete(key);
+      if (list) {
+        list.forgetThrough(seq[head]!);
+        if (list.size === 0) this.holds.delete(key);
       }
+      head++;
     }
-    if (this.endedHead > 1024 && this.endedHead * 2 > this.ended.length) {
-      this.ended.splice(0, this.endedHead);
-      this.endedHead = 0;
+    if (head > 1024 && head * 2 > keys.length) {
+      for (const column of [keys, seq, to]) column.splice(0, head);
+      head = 0;
     }
+    this.endedHead = head;
   }
 }

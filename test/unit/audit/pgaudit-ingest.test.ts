@@ -135,6 +135,27 @@ describe('pgAudit lines', () => {
     assert.deepEqual(collectLines(servers, second.offsets, undefined, Number.POSITIVE_INFINITY).lines, []);
   });
 
+  it('says whether a scan read every file to its end: a read cut at maxRead is not complete', () => {
+    const { dir, file } = logDir();
+    const lines = [1, 2, 3].map((i) => jsonlog(300 + i, 1, 2, `SELECT ${i}`));
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const servers = [{ name: 's1', dir }];
+    const maxRead = lines[0]!.length + 10; // about one line a read
+    let offsets: Record<string, number> = {};
+    const seen: boolean[] = [];
+    for (let i = 0; i < 4; i++) {
+      const got = collectLines(servers, offsets, maxRead);
+      offsets = { ...offsets, ...got.offsets };
+      seen.push(got.complete);
+    }
+    assert.deepEqual(seen, [false, false, true, true]);
+    // Held by notAfter: complete up to it.
+    appendFileSync(file, `${jsonlog(399, 1, 2, 'SELECT 9', { timestamp: '2026-01-02 03:04:09.000 UTC' })}\n`);
+    const held = collectLines(servers, offsets, undefined, Date.parse('2026-01-02T03:04:06Z'));
+    assert.equal(held.lines.length, 0);
+    assert.equal(held.complete, true);
+  });
+
   it('publishes what the gateway cannot see: sub-statements of its sessions, everything of other sessions', () => {
     const { dir, file } = logDir();
     writeFileSync(file, `${[jsonlog(301, 1, 1, 'SELECT 1'), jsonlog(301, 2, 2, 'SELECT 2'), jsonlog(302, 1, 1, 'SELECT 3')].join('\n')}\n`);
@@ -222,6 +243,30 @@ describe('PgAuditIngest', () => {
         ['g1-b', 'app-b'],
       ],
     );
+  });
+
+  it('tells the session index how far it has read, after a complete scan, in this thread and from the reader thread', { timeout: 30_000 }, async () => {
+    const { root, dir, file } = logDir();
+    writeFileSync(file, `${jsonlog(701, 1, 2, 'SELECT 1')}\n`);
+    const marks: number[] = [];
+    const sessions = { find: () => null, settled: (t: number) => marks.push(t) };
+    const options = { stateFile: path.join(root, 'offsets.json'), servers: () => [{ id: 1, name: 's1' }], logDir: () => dir, sessions, bus: new EventBus() };
+    const before = Date.now();
+    new PgAuditIngest(options).tick();
+    assert.equal(marks.length, 1);
+    assert.ok(marks[0]! >= before && marks[0]! <= Date.now(), 'the time the scan started');
+    marks.length = 0;
+    const ingest = new PgAuditIngest({ ...options, intervalMs: 20, holdMs: 3_000 });
+    const started = Date.now();
+    ingest.start();
+    const keepAlive = setInterval(() => undefined, 1000);
+    try {
+      while (marks.length === 0) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      clearInterval(keepAlive);
+      ingest.stop();
+    }
+    assert.ok(marks[0]! >= started - 3_000 && marks[0]! <= Date.now() - 3_000, 'with a hold: what the scan read to');
   });
 
   it('holdMs: a line waits until a lend that reaches the index late (another gateway process) is known', { timeout: 30_000 }, async () => {
