@@ -25,6 +25,11 @@ export interface IndexedSession {
 
 /** One backend's holds, oldest first from `head`; `to` is NaN while held. */
 class Holds<S> {
+  constructor(
+    readonly server: string,
+    readonly pid: number,
+  ) {}
+
   readonly sessions: (S | undefined)[] = [];
   readonly from: number[] = [];
   readonly to: number[] = [];
@@ -49,16 +54,17 @@ class Holds<S> {
 }
 
 export class SessionIndex<S extends IndexedSession = IndexedSession> {
-  private readonly holds = new Map<string, Holds<S>>();
-  /** Ended holds in the order they ended (backend key, hold number, end time), from `endedHead`. */
-  private readonly ended = { keys: [] as string[], seq: [] as number[], to: [] as number[] };
+  /** By server, then backend pid (no key string made per lend and return). */
+  private readonly holds = new Map<string, Map<number, Holds<S>>>();
+  /** Ended holds in the order they ended (backend, hold number, end time), from `endedHead`. */
+  private readonly ended = { lists: [] as Holds<S>[], seq: [] as number[], to: [] as number[] };
   private endedHead = 0;
   private nextSeq = 1;
   /** Every pgAudit line logged before this (ms) has been joined. */
   private settledAt = Number.NEGATIVE_INFINITY;
 
-  private key(server: string, pid: number): string {
-    return `${server}\0${pid}`;
+  private list(server: string, pid: number): Holds<S> | undefined {
+    return this.holds.get(server)?.get(pid);
   }
 
   /** A session holds its own backend from now (no pooling: for its whole life). */
@@ -72,11 +78,12 @@ export class SessionIndex<S extends IndexedSession = IndexedSession> {
 
   /** Session `s` holds backend `pid` of its server from `at`. */
   lent(s: S, pid: number, at = Date.now()): void {
-    const k = this.key(s.server, pid);
-    let list = this.holds.get(k);
+    let list = this.list(s.server, pid);
     if (!list) {
-      list = new Holds<S>();
-      this.holds.set(k, list);
+      list = new Holds<S>(s.server, pid);
+      const byPid = this.holds.get(s.server);
+      if (byPid) byPid.set(pid, list);
+      else this.holds.set(s.server, new Map([[pid, list]]));
     }
     list.sessions.push(s);
     list.from.push(at);
@@ -86,15 +93,14 @@ export class SessionIndex<S extends IndexedSession = IndexedSession> {
 
   /** Session `s` gave backend `pid` back at `at`. */
   returned(s: S, pid: number, at = Date.now()): void {
-    const k = this.key(s.server, pid);
-    const list = this.holds.get(k);
+    const list = this.list(s.server, pid);
     if (list) {
       // Its hold is the backend's last one (holds of one backend follow one another).
       for (let i = list.from.length - 1; i >= list.head; i--) {
         if (list.sessions[i] !== s) continue;
         if (Number.isNaN(list.to[i]!)) {
           list.to[i] = at;
-          this.ended.keys.push(k);
+          this.ended.lists.push(list);
           this.ended.seq.push(list.seq[i]!);
           this.ended.to.push(at);
         }
@@ -112,14 +118,14 @@ export class SessionIndex<S extends IndexedSession = IndexedSession> {
 
   /** The session that holds (or last held) the backend. */
   find(server: string, pid: number): S | null {
-    const list = this.holds.get(this.key(server, pid));
+    const list = this.list(server, pid);
     return list?.size ? list.sessions[list.from.length - 1]! : null;
   }
 
   /** The session that held the backend at `time`; else the last one that took it before then;
    * else the latest one (a clock a little ahead of the server's log). */
   findAt(server: string, pid: number, time: number): S | null {
-    const list = this.holds.get(this.key(server, pid));
+    const list = this.list(server, pid);
     if (!list?.size) return null;
     for (let i = list.from.length - 1; i >= list.head; i--) {
       if (list.from[i]! <= time) return list.sessions[i]!;
@@ -130,27 +136,31 @@ export class SessionIndex<S extends IndexedSession = IndexedSession> {
   /** How many holds are kept (for tests). */
   get kept(): number {
     let n = 0;
-    for (const list of this.holds.values()) n += list.size;
+    for (const byPid of this.holds.values()) for (const list of byPid.values()) n += list.size;
     return n;
   }
 
   private forgetOld(now: number): void {
     const cutoff = Math.max(now - KEEP_ENDED_MS, this.settledAt - SETTLE_MARGIN_MS);
-    const { keys, seq, to } = this.ended;
+    const { lists, seq, to } = this.ended;
     let head = this.endedHead;
-    while (head < keys.length && to[head]! <= cutoff) {
-      const key = keys[head]!;
-      const list = this.holds.get(key);
-      if (list) {
-        list.forgetThrough(seq[head]!);
-        if (list.size === 0) this.holds.delete(key);
-      }
+    while (head < lists.length && to[head]! <= cutoff) {
+      const list = lists[head]!;
+      list.forgetThrough(seq[head]!);
+      if (list.size === 0) this.forget(list);
       head++;
     }
-    if (head > 1024 && head * 2 > keys.length) {
-      for (const column of [keys, seq, to]) column.splice(0, head);
+    if (head > 1024 && head * 2 > lists.length) {
+      for (const column of [lists, seq, to]) column.splice(0, head);
       head = 0;
     }
     this.endedHead = head;
+  }
+
+  private forget(list: Holds<S>): void {
+    const byPid = this.holds.get(list.server);
+    if (byPid?.get(list.pid) !== list) return; // forgotten before
+    byPid.delete(list.pid);
+    if (byPid.size === 0) this.holds.delete(list.server);
   }
 }
