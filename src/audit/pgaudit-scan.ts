@@ -102,7 +102,7 @@ function collectFile(
   notAfter: number,
   into: { lines: CollectedLine[]; moved: Record<string, number>; keys: Set<string> },
 ): 'read' | 'held' | 'partly' {
-  const { lines, moved, keys } = into;
+  const { moved } = into;
   const from = offsets[file] ?? 0;
   const size = statSync(file).size;
   if (size <= from) return 'read';
@@ -114,20 +114,8 @@ function collectFile(
     if (long === null) return 'read'; // its end is not written yet
     if (long.line !== null && loggedAt(long.line) > notAfter) return 'held';
     moved[file] = long.next;
-    const rest = long.next < size ? 'partly' : 'read';
-    if (long.line === null || long.full === null) return rest;
-    const quick = quickFields(long.line) ?? parsedFields(long.line);
-    if (quick === null) return rest;
-    lines.push({
-      server: server.name,
-      pid: quick.pid,
-      substatementId: quick.substatementId,
-      nestedOnly: server.nestedOnly === true,
-      bytes: long.line,
-      full: long.full,
-    });
-    keys.add(sessionKey(server.name, quick.pid));
-    return rest;
+    if (long.line !== null && long.full !== null) addLine(server, long.line, long.full, into);
+    return long.next < size ? 'partly' : 'read';
   }
   if (next === from) return 'read';
   moved[file] = next;
@@ -145,12 +133,19 @@ function collectFile(
       moved[file] = from + start;
       return 'held';
     }
-    const quick = quickFields(bytes) ?? parsedFields(bytes);
-    if (quick === null) continue;
-    lines.push({ server: server.name, pid: quick.pid, substatementId: quick.substatementId, nestedOnly: server.nestedOnly === true, bytes });
-    keys.add(sessionKey(server.name, quick.pid));
+    addLine(server, bytes, undefined, into);
   }
   return size - from > maxRead ? 'partly' : 'read';
+}
+
+/** A pgAudit line (`full`: the whole statement's measure, for a line read in pieces) into `into`,
+ * with its pid and substatement id; a line without them is skipped. */
+function addLine(server: ServerLogs, bytes: Buffer, full: FullText | undefined, into: { lines: CollectedLine[]; keys: Set<string> }): void {
+  const quick = quickFields(bytes) ?? parsedFields(bytes);
+  if (quick === null) return;
+  const nestedOnly = server.nestedOnly === true;
+  into.lines.push({ server: server.name, pid: quick.pid, substatementId: quick.substatementId, nestedOnly, bytes, full });
+  into.keys.add(sessionKey(server.name, quick.pid));
 }
 
 const TIMESTAMP = Buffer.from('{"timestamp":"');

@@ -33,44 +33,33 @@ impl Seen {
 
     /// Client bytes seen at `at`, after what it holds: the time stays the first.
     pub fn add_client(&mut self, bytes: &[u8], at: f64) {
-        if bytes.is_empty() {
-            return;
-        }
-        if self.bytes.is_empty() {
-            self.at = at;
-        }
-        self.bytes.extend_from_slice(bytes);
+        self.add(bytes, at, f64::min);
     }
 
     /// Server bytes seen at `at`, after what it holds: the time becomes the last.
     pub fn add_server(&mut self, bytes: &[u8], at: f64) {
-        if bytes.is_empty() {
-            return;
-        }
-        self.at = at;
-        self.bytes.extend_from_slice(bytes);
+        self.add(bytes, at, f64::max);
     }
 
     /// Moves `later` (client bytes) after these: the earliest time of the two.
     pub fn append_client(&mut self, later: &mut Seen) {
-        if later.is_empty() {
-            return;
-        }
-        if self.bytes.is_empty() || later.at < self.at {
-            self.at = later.at;
-        }
-        self.bytes.append(&mut later.bytes);
+        self.add(&later.bytes, later.at, f64::min);
+        later.bytes.clear();
     }
 
     /// Moves `later` (server bytes) after these: the latest time of the two.
     pub fn append_server(&mut self, later: &mut Seen) {
-        if later.is_empty() {
+        self.add(&later.bytes, later.at, f64::max);
+        later.bytes.clear();
+    }
+
+    /// `bytes` after these; the time is `at` if nothing was held, else `pick` of the two.
+    fn add(&mut self, bytes: &[u8], at: f64, pick: fn(f64, f64) -> f64) {
+        if bytes.is_empty() {
             return;
         }
-        if self.bytes.is_empty() || later.at > self.at {
-            self.at = later.at;
-        }
-        self.bytes.append(&mut later.bytes);
+        self.at = if self.bytes.is_empty() { at } else { pick(self.at, at) };
+        self.bytes.extend_from_slice(bytes);
     }
 }
 
