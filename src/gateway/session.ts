@@ -14,7 +14,7 @@ import type { GatewayContext } from './context.js';
 import type { ConnectionContext } from '../events/types.js';
 import { startSessionAudit } from '../audit/statement-audit.js';
 import { eventSession, statementExecuted } from '../audit/statement-json.js';
-import { errorResponse, ObserverClock, SessionObserver, type SessionConsumer } from '../pgwire/index.js';
+import { errorResponse, ObserverClock, SessionObserver, type QuerySummary, type SessionConsumer } from '../pgwire/index.js';
 import { isoTime, now } from '../events/bus.js';
 
 export interface SessionStart {
@@ -144,12 +144,22 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
       // their shape for good) are relayed unobserved once their shape is known. The audit's
       // verdict is its configuration's (one set for every session of it); the watch's is this
       // session's role and application's (a set of the session's own).
+      // Statements the audit records are summarized instead when their shape tells it all it
+      // needs (the relay then hands over their text, times and command tag, not their bytes):
+      // not under strict durability, whose replies wait for their records.
       const none = { set: 0, drop: () => undefined };
-      // With every audit class on no statement can be quiet: no keys to compute for every statement.
-      const possible = g.quietStatements !== false && auditConfig?.recordsEverything !== true;
+      const summaries = hold === undefined;
+      // With every audit class on and no summaries no statement can be quiet: no keys to compute.
+      const possible = g.quietStatements !== false && (auditConfig?.recordsEverything !== true || summaries);
       const quiet = !possible ? none : watch ? client.host.sessionQuietSet() : auditConfig ? { ...none, set: client.host.quietSet(auditConfig) } : none;
       const quietSet = quiet.set;
-      const onQuiet = quietSet ? (key: Buffer) => client.host.addon.quiet(quietSet, key) : undefined;
+      const host = client.host;
+      const onQuiet = quietSet
+        ? (key: Buffer, summary?: QuerySummary) => {
+            if (summary === undefined) host.quiet(quietSet, key);
+            else if (summaries) host.quiet(quietSet, key, summary);
+          }
+        : undefined;
       const observer = consumers.length ? new SessionObserver(consumers, { skipRecords: true, ...(onQuiet ? { onQuiet } : {}) }) : null;
       // Bytes the addon cannot frame never reach the server; the client is told as on the
       // JavaScript relay, by the consumer that fails closed (no consumer: a plain close, as
@@ -165,6 +175,7 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
         clock,
         clientFramingError,
         quietSet,
+        ...(quietSet && summaries ? { summaries: host.summariesOf(quietSet) } : {}),
         ...(hold ? { hold } : {}),
         onHandle: keepHandle,
         ...(pooled ? { pooled } : {}),

@@ -79,6 +79,16 @@ pub enum Event {
         server: Option<crate::seen::Seen>,
         hold: bool,
     },
+    /// A summarized statement's answer succeeded (quiet.rs): its shape, its text, when the relay
+    /// read it, and when the CommandComplete came with that message's tag (None: there was none).
+    Summary {
+        id: u32,
+        shape: u32,
+        text: Vec<u8>,
+        at: f64,
+        end: f64,
+        tag: Option<Vec<u8>>,
+    },
     Closed {
         id: u32,
         bytes_from_client: u64,

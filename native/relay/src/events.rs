@@ -10,6 +10,8 @@
 //! 7 observe  `u8 flags` (1 hold, 2 client, 4 server), then for client and server if set
 //!            `f64 time` (ms, the relay's clock: seen.rs) and `bytes`
 //! 8 closed   `f64 from client`, `f64 to client`, `u8 reusable`, `str error?`
+//! 9 summary  `u32 shape`, `f64 at`, `f64 end` (the relay's clock), `bytes tag?` (`u32::MAX`:
+//!            none), `bytes text`
 //!
 //! `str` is `u32 length` then UTF-8 (`u32::MAX`: null); `bytes` is `u32 length` then the bytes.
 use crate::conn::Event;
@@ -85,6 +87,24 @@ pub fn encode(b: &mut Vec<u8>, event: Event) {
                 b.extend_from_slice(&seen.at.to_le_bytes());
                 put_bytes(b, &seen.bytes);
             }
+        }
+        Event::Summary {
+            id,
+            shape,
+            text,
+            at,
+            end,
+            tag,
+        } => {
+            head(b, id, 9);
+            put_u32(b, shape);
+            b.extend_from_slice(&at.to_le_bytes());
+            b.extend_from_slice(&end.to_le_bytes());
+            match tag {
+                Some(t) => put_bytes(b, &t),
+                None => put_u32(b, NULL),
+            }
+            put_bytes(b, &text);
         }
         Event::Closed {
             id,

@@ -103,6 +103,11 @@ pub struct Framer {
     quiet_answer: bool,
     dropping: bool,
     quiet_end: Option<QuietEnd>,
+    /// Server side: the quiet answer's CommandComplete tag is wanted (a summarized statement);
+    /// `tag_capture`: the current message is one; `quiet_tag`: the last one's tag.
+    tag_wanted: bool,
+    tag_capture: bool,
+    quiet_tag: Option<Vec<u8>>,
 }
 
 impl Framer {
@@ -133,6 +138,9 @@ impl Framer {
             quiet_answer: false,
             dropping: false,
             quiet_end: None,
+            tag_wanted: false,
+            tag_capture: false,
+            quiet_tag: None,
         }
     }
 
@@ -220,6 +228,9 @@ impl Framer {
                 if self.observe && !self.skipping && !self.dropping {
                     self.out.extend_from_slice(body);
                 }
+                if self.tag_capture {
+                    self.capture_tag(body);
+                }
                 // take ≤ remaining, a u32.
                 self.remaining -= take as u32;
                 self.body_read += take as u32;
@@ -285,6 +296,10 @@ impl Framer {
             self.quiet_answer = false;
             self.quiet_end = Some(QuietEnd::Failed);
         }
+        self.tag_capture = self.quiet_answer && self.tag_wanted && code == b'C';
+        if self.tag_capture {
+            self.quiet_tag = Some(Vec::new());
+        }
         self.dropping = self.quiet_answer;
         self.skipping =
             !self.dropping && (code == b'd' || (self.side == Side::Server && code == b'D'));
@@ -315,6 +330,7 @@ impl Framer {
                 self.quiet_end = Some(QuietEnd::Answered);
             }
         }
+        self.tag_capture = false;
         if self.dropping {
             self.dropping = false;
             self.body_read = 0;

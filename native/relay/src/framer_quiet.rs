@@ -32,9 +32,12 @@ impl Framer {
     }
 
     /// Server side: the server's next messages, up to its ReadyForQuery, answer a quiet
-    /// statement; what was framed of that answer so far is dropped too.
-    pub fn begin_quiet_answer(&mut self) {
+    /// statement; what was framed of that answer so far is dropped too. `tag`: the statement is
+    /// summarized (its CommandComplete's tag is kept: `take_quiet_tag`).
+    pub fn begin_quiet_answer(&mut self, tag: bool) {
         self.quiet_answer = true;
+        self.tag_wanted = tag;
+        self.quiet_tag = None;
         self.out.clear();
         self.copy_start = 0;
         self.copied = false;
@@ -52,6 +55,33 @@ impl Framer {
             .as_mut()
             .map(|cq| std::mem::take(&mut cq.quiet_query))
             .unwrap_or_default()
+    }
+
+    /// Client side: the last quiet statement's summary (its shape and text), if it has one.
+    pub fn take_quiet_summary(&mut self) -> Option<(u32, Vec<u8>)> {
+        self.cq.as_mut().and_then(|cq| cq.quiet_summary.take())
+    }
+
+    /// Server side: the tag of a summarized statement's CommandComplete framed in the last chunk
+    /// (without its NUL).
+    pub fn take_quiet_tag(&mut self) -> Option<Vec<u8>> {
+        if self.tag_capture {
+            return None; // still coming
+        }
+        let mut tag = self.quiet_tag.take()?;
+        if tag.last() == Some(&0) {
+            tag.pop();
+        }
+        Some(tag)
+    }
+
+    pub(super) fn capture_tag(&mut self, body: &[u8]) {
+        /// A command tag is a few words: more is not kept.
+        const MAX_TAG: usize = 64;
+        if let Some(tag) = self.quiet_tag.as_mut() {
+            let room = MAX_TAG.saturating_sub(tag.len());
+            tag.extend_from_slice(&body[..body.len().min(room)]);
+        }
     }
 
     /// Client side: an extended-protocol group is held apart, not yet observed.

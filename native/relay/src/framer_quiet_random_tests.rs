@@ -41,7 +41,7 @@ fn random_sessions_lose_no_client_message() {
     ];
     let set = Arc::new(QuietSet::default());
     for t in &texts[..2] {
-        set.insert(key_of(t));
+        set.insert(key_of(t), 0);
     }
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut quiet_total, mut released_total) = (0, 0);

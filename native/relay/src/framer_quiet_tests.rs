@@ -64,7 +64,7 @@ fn an_unknown_shape_is_observed_after_its_key() {
 #[test]
 fn a_quiet_shape_and_its_answer_are_not_observed() {
     let set = Arc::new(QuietSet::default());
-    set.insert(key_of("SELECT abalance FROM a WHERE aid = 100;"));
+    set.insert(key_of("SELECT abalance FROM a WHERE aid = 100;"), 0);
     let mut c = client(&set);
     let mut s = Framer::new(Side::Server, true);
     // Split anywhere: the Query still goes unobserved once whole.
@@ -73,7 +73,7 @@ fn a_quiet_shape_and_its_answer_are_not_observed() {
     assert!(c.feed(&q[7..]).unwrap().quieted);
     assert!(c.take_observed().is_none());
     assert_eq!(c.sync_points(), 1);
-    s.begin_quiet_answer();
+    s.begin_quiet_answer(false);
     let a = answer(3);
     let notice = msg(b'N', b"SNOTICE\0\0");
     s.feed(&a[..10]).unwrap();
@@ -108,7 +108,7 @@ fn a_quiet_shape_and_its_answer_are_not_observed() {
 #[test]
 fn only_a_query_sent_when_all_is_answered_is_keyed() {
     let set = Arc::new(QuietSet::default());
-    set.insert(key_of("SELECT 100"));
+    set.insert(key_of("SELECT 100"), 0);
     // Two pipelined: the first is quiet, the second (its predecessor unanswered) is observed
     // without a key.
     let mut c = client(&set);
@@ -150,7 +150,7 @@ fn only_a_query_sent_when_all_is_answered_is_keyed() {
 #[test]
 fn a_copy_answer_to_a_quiet_query_fails_closed() {
     let mut s = Framer::new(Side::Server, true);
-    s.begin_quiet_answer();
+    s.begin_quiet_answer(false);
     let e = s.feed(&msg(b'G', b"\0\0\0")).unwrap_err();
     assert!(e.in_quiet);
     assert!(e
@@ -161,7 +161,7 @@ fn a_copy_answer_to_a_quiet_query_fails_closed() {
 #[test]
 fn a_quiet_answer_ends_at_its_ready_or_is_observed_from_its_error() {
     let set = Arc::new(QuietSet::default());
-    set.insert(key_of("SELECT 100 / 0"));
+    set.insert(key_of("SELECT 100 / 0"), 0);
     let mut c = client(&set);
     let q = query("SELECT 123 / 0");
     assert!(c.feed(&q).unwrap().quieted);
@@ -169,7 +169,7 @@ fn a_quiet_answer_ends_at_its_ready_or_is_observed_from_its_error() {
     assert!(c.take_quiet_query().is_empty());
 
     let mut s = Framer::new(Side::Server, true);
-    s.begin_quiet_answer();
+    s.begin_quiet_answer(false);
     let error = msg(b'E', b"SERROR\0C22012\0Mdivision by zero\0\0");
     let z = msg(b'Z', b"I");
     let fed = s.feed(&[error.clone(), z.clone()].concat()).unwrap();
@@ -177,7 +177,7 @@ fn a_quiet_answer_ends_at_its_ready_or_is_observed_from_its_error() {
     assert_eq!(s.take_observed().unwrap().buf, [error, z].concat());
 
     let mut s = Framer::new(Side::Server, true);
-    s.begin_quiet_answer();
+    s.begin_quiet_answer(false);
     let a = answer(1);
     assert_eq!(s.feed(&a[..a.len() - 6]).unwrap().quiet_end, None);
     assert_eq!(
@@ -235,7 +235,7 @@ fn an_unnamed_extended_group_is_held_until_its_sync_then_quiet_or_observed() {
         [key_record(text), group.clone()].concat()
     );
     // Known: the group goes unobserved; its bytes are kept for an answer that fails.
-    set.insert(key_of(text));
+    set.insert(key_of(text), 0);
     c.set_answered(1);
     let fed = c.feed(&group).unwrap();
     assert!(fed.quieted && !fed.released);
@@ -257,7 +257,7 @@ fn an_unnamed_extended_group_is_held_until_its_sync_then_quiet_or_observed() {
 fn a_bind_to_a_named_statement_is_quiet_when_its_parse_was_keyed_and_nothing_redefined_it() {
     let set = Arc::new(QuietSet::default());
     let text = "SELECT a FROM t WHERE id = $1";
-    set.insert(key_of(text));
+    set.insert(key_of(text), 0);
     let mut c = client(&set);
     // postgres.js: Parse named, Describe, Sync (observed), then Bind/Execute/Sync.
     let prepare = [parse("s1", text), msg(b'D', b"Ss1\0"), sync()].concat();
@@ -293,7 +293,7 @@ fn a_bind_to_a_named_statement_is_quiet_when_its_parse_was_keyed_and_nothing_red
 fn groups_that_cannot_be_quiet_are_released_in_order() {
     let set = Arc::new(QuietSet::default());
     let text = "SELECT 1 FROM t";
-    set.insert(key_of(text));
+    set.insert(key_of(text), 0);
     let cases: Vec<(&str, Vec<u8>)> = vec![
         (
             "a Flush waits for answers",
@@ -351,4 +351,72 @@ fn groups_that_cannot_be_quiet_are_released_in_order() {
         .feed(&[parse("", text), bind(""), execute(0), sync()].concat())
         .unwrap();
     assert!(!fed.quieted && !c.group_pending());
+}
+
+#[test]
+fn a_summarized_shape_keeps_its_text_and_tag() {
+    let set = Arc::new(QuietSet::default());
+    set.insert(key_of("SELECT abalance FROM a WHERE aid = 100;"), 7);
+    let mut c = client(&set);
+    let mut s = Framer::new(Side::Server, true);
+    let q = query("SELECT abalance FROM a WHERE aid = 4711;");
+    assert!(c.feed(&q).unwrap().quieted);
+    assert!(c.take_observed().is_none());
+    assert_eq!(
+        c.take_quiet_summary(),
+        Some((7, b"SELECT abalance FROM a WHERE aid = 4711;".to_vec()))
+    );
+    assert_eq!(c.take_quiet_summary(), None);
+    // The tag, split across chunks anywhere, is kept once the CommandComplete is whole.
+    s.begin_quiet_answer(true);
+    let a = answer(1);
+    let cc = a.len() - 6 - 14; // the CommandComplete's start
+    let fed = s.feed(&a[..cc + 8]).unwrap();
+    assert_eq!(fed.quiet_end, None);
+    assert_eq!(s.take_quiet_tag(), None, "not whole yet");
+    s.feed(&a[cc + 8..a.len() - 2]).unwrap();
+    assert_eq!(s.take_quiet_tag(), Some(b"SELECT 1".to_vec()));
+    assert_eq!(s.take_quiet_tag(), None);
+    let fed = s.feed(&a[a.len() - 2..]).unwrap();
+    assert_eq!(fed.quiet_end, Some(QuietEnd::Answered));
+    assert!(s.take_observed().is_none());
+    // A quiet answer without `tag` keeps none.
+    c.set_answered(s.sync_points());
+    assert!(
+        c.feed(&query("SELECT abalance FROM a WHERE aid = 12345;"))
+            .unwrap()
+            .quieted
+    );
+    s.begin_quiet_answer(false);
+    s.feed(&answer(1)).unwrap();
+    assert_eq!(s.take_quiet_tag(), None);
+}
+
+#[test]
+fn a_summarized_shape_is_observed_in_a_group_or_under_strict_durability() {
+    let set = Arc::new(QuietSet::default());
+    set.insert(key_of("SELECT 100"), 3);
+    // Strict durability (no groups): its statements are observed, with their key.
+    let mut strict = Framer::new(Side::Client, true).with_quiet(Some(set.clone()), false);
+    let q = query("SELECT 42");
+    assert!(!strict.feed(&q).unwrap().quieted);
+    assert_eq!(
+        strict.take_observed().unwrap().buf,
+        [key_record("SELECT 42"), q].concat()
+    );
+    // An extended-protocol group of that shape is released, observed.
+    let mut c = client(&set);
+    let mut parse = vec![0u8];
+    parse.extend_from_slice(b"SELECT 42\0\0\0");
+    let group = [
+        msg(b'P', &parse),
+        msg(b'B', b"\0\0\0\0\0\0\0\0"),
+        msg(b'E', b"\0\0\0\0\0"),
+        msg(b'S', b""),
+    ]
+    .concat();
+    let fed = c.feed(&group).unwrap();
+    assert!(!fed.quieted);
+    assert!(fed.released);
+    assert_eq!(c.take_quiet_summary(), None);
 }

@@ -64,7 +64,13 @@ impl Host for AddonHost {
         let rt = tokio::runtime::Handle::try_current().ok();
         // An observe event that holds nothing may wait a little for others (batch.rs); off a
         // relay thread there is no timer to wait on, so every event calls at once there.
-        let urgent = rt.is_none() || !matches!(event, Event::Observe { hold: false, .. });
+        // What holds nothing (an observe event without a held chunk, a summary) can wait for the
+        // batch's delay: the relay has passed its bytes on already.
+        let urgent = rt.is_none()
+            || !matches!(
+                event,
+                Event::Observe { hold: false, .. } | Event::Summary { .. }
+            );
         let wake = self
             .0
             .batch
@@ -379,9 +385,10 @@ pub fn drop_quiet_set(set: u32) {
     }
 }
 
-/// Adds a shape key (from a key record) to a quiet set. A key of another length is refused.
+/// Adds a shape key (from a key record) to a quiet set: quiet, or (`summary` > 0) summarized as
+/// that shape. A key of another length is refused.
 #[napi]
-pub fn quiet(set: u32, key: Buffer) -> Result<()> {
+pub fn quiet(set: u32, key: Buffer, summary: Option<u32>) -> Result<()> {
     let key: quiet::ShapeKey = key.as_ref().try_into().map_err(|_| {
         Error::new(
             Status::InvalidArg,
@@ -392,7 +399,7 @@ pub fn quiet(set: u32, key: Buffer) -> Result<()> {
         )
     })?;
     if let Some(s) = addon()?.quiet.get(set) {
-        s.insert(key);
+        s.insert(key, summary.unwrap_or(0));
     }
     Ok(())
 }

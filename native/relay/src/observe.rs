@@ -3,7 +3,8 @@
 //! observed; what the client sends while it is pending is observed after it (`withheld`), the
 //! statement itself first when the answer fails; while an extended-protocol group is held apart,
 //! the server's early answers wait for its decision (`server_withheld`). Each direction's bytes go
-//! with the time the relay saw them (seen.rs).
+//! with the time the relay saw them (seen.rs). A summarized statement's answer that succeeded
+//! becomes a 'summary' event, before what was withheld meanwhile.
 use std::cell::OnceCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -34,8 +35,12 @@ pub(crate) struct Flags {
     pub readys: AtomicU64,
     /// The client framer passed on a quiet statement: the server framer drops its answer.
     pub quiet: AtomicBool,
+    /// The quiet statement is summarized: the server framer keeps its CommandComplete's tag.
+    pub quiet_tag: AtomicBool,
     /// From a quiet statement until its answer ends.
     quiet_pending: AtomicBool,
+    /// The pending quiet statement's summary.
+    summary: Mutex<Option<Summary>>,
     withheld: Mutex<Seen>,
     quiet_query: Mutex<Seen>,
     /// The client framer holds an extended-protocol group apart.
@@ -45,18 +50,21 @@ pub(crate) struct Flags {
     pub to_client: AtomicU64,
 }
 
+/// A summarized statement until its answer ends.
+struct Summary {
+    shape: u32,
+    text: Vec<u8>,
+    at: f64,
+    /// Its CommandComplete's tag, and when the relay read it.
+    tag: Option<(Vec<u8>, f64)>,
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Emits an observe event if there is anything to observe; true when it did.
-fn emit(
-    host: &dyn Host,
-    id: u32,
-    client: Option<Seen>,
-    server: Option<Seen>,
-    hold: bool,
-) -> bool {
+fn emit(host: &dyn Host, id: u32, client: Option<Seen>, server: Option<Seen>, hold: bool) -> bool {
     let any = client.is_some() || server.is_some();
     if any {
         host.emit(Event::Observe {
@@ -88,6 +96,7 @@ pub(crate) fn client_chunk(
     let mut client = Seen::default();
     let mut server = Seen::default();
     if fed.quieted {
+        let summary = f.take_quiet_summary();
         let statement = Seen::new(f.take_quiet_query(), now());
         let early = std::mem::take(&mut *lock(&flags.server_withheld));
         if records(&early.bytes).iter().any(|(t, _)| *t == b'E') {
@@ -97,8 +106,15 @@ pub(crate) fn client_chunk(
         } else {
             // Before the statement reaches the server: the rest of its answer is the server's
             // next messages.
+            flags.quiet_tag.store(summary.is_some(), Relaxed);
             flags.quiet.store(true, Relaxed);
             flags.quiet_pending.store(true, Relaxed);
+            *lock(&flags.summary) = summary.map(|(shape, text)| Summary {
+                shape,
+                text,
+                at: statement.at,
+                tag: None,
+            });
             *lock(&flags.quiet_query) = statement;
         }
     }
@@ -134,19 +150,41 @@ pub(crate) fn server_chunk(
     hold: bool,
 ) -> Observed {
     flags.readys.store(f.sync_points(), Relaxed);
+    if let Some(tag) = f.take_quiet_tag() {
+        if let Some(s) = lock(&flags.summary).as_mut() {
+            s.tag = Some((tag, now_ms()));
+        }
+    }
     // The answer to a quiet statement ended: what the client sent meanwhile is observed now,
-    // after the statement itself when the answer failed (its failure is observed).
+    // after the statement itself when the answer failed (its failure is observed), or after
+    // its summary when it succeeded.
     let mut client = Seen::default();
+    let mut summarized = false;
     if let Some(end) = fed.quiet_end {
         flags.quiet_pending.store(false, Relaxed);
         let statement = std::mem::take(&mut *lock(&flags.quiet_query));
+        let summary = lock(&flags.summary).take();
         if end == QuietEnd::Failed {
             client = statement;
+        } else if let Some(s) = summary {
+            let (tag, end) = match s.tag {
+                Some((tag, at)) => (Some(tag), at),
+                None => (None, now_ms()),
+            };
+            host.emit(Event::Summary {
+                id,
+                shape: s.shape,
+                text: s.text,
+                at: s.at,
+                end,
+                tag,
+            });
+            summarized = true;
         }
         client.append_client(&mut lock(&flags.withheld));
     }
     let Some(o) = f.take_observed() else {
-        let emitted = emit(host, id, some(client), None, false);
+        let emitted = emit(host, id, some(client), None, false) || summarized;
         return Observed {
             hold: false,
             emitted,
@@ -154,7 +192,7 @@ pub(crate) fn server_chunk(
     };
     if flags.group_pending.load(Relaxed) {
         lock(&flags.server_withheld).add_server(&o.buf, now_ms());
-        let emitted = emit(host, id, some(client), None, false);
+        let emitted = emit(host, id, some(client), None, false) || summarized;
         return Observed {
             hold: false,
             emitted,
@@ -164,7 +202,13 @@ pub(crate) fn server_chunk(
     if hold {
         flags.holding.store(true, Relaxed);
     }
-    let emitted = emit(host, id, some(client), Some(Seen::new(o.buf, now_ms())), hold);
+    let emitted = emit(
+        host,
+        id,
+        some(client),
+        Some(Seen::new(o.buf, now_ms())),
+        hold,
+    ) || summarized;
     Observed { hold, emitted }
 }
 
@@ -172,7 +216,14 @@ pub(crate) fn server_chunk(
 /// been, and reported unanswered).
 pub(crate) fn relay_end(host: &dyn Host, id: u32, cf: &mut Framer, flags: &Flags) {
     cf.release_group();
-    let mut client = std::mem::take(&mut *lock(&flags.withheld));
+    // A summarized statement without its answer: observed, so it is recorded unanswered (a quiet
+    // one is not).
+    let mut client = if lock(&flags.summary).take().is_some() {
+        std::mem::take(&mut *lock(&flags.quiet_query))
+    } else {
+        Seen::default()
+    };
+    client.append_client(&mut lock(&flags.withheld));
     if let Some(o) = cf.take_observed() {
         client.add_client(&o.buf, now_ms());
     }

@@ -17,7 +17,13 @@
 //! Everything else is kept byte for byte. Texts the key cannot vouch for have no key (they are
 //! always observed): comments, dollar quotes, backslashes, `&` (U& escapes and UESCAPE), a NUL
 //! inside, unterminated quotes, numbers followed by letters or dots, texts over 8 KiB.
-use std::collections::HashSet;
+//!
+//! A shape is quiet outright (0), or summarized (its number, from JavaScript): a simple Query of
+//! that shape is relayed unobserved as a quiet one is, and once its answer succeeded the relay
+//! hands JavaScript a summary event instead (the text, when it was read, when its CommandComplete
+//! came and that message's tag): what the statement audit records of a statement whose class and
+//! objects it already knows from the shape.
+use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -28,24 +34,28 @@ pub const MAX_SHAPES: usize = 4096;
 
 pub type ShapeKey = [u8; 16];
 
-/// A set of quiet shapes, shared by the sessions of one audit configuration.
+/// A set of quiet shapes, shared by the sessions of one audit configuration: each with 0
+/// (quiet) or the number of its summary.
 #[derive(Default)]
 pub struct QuietSet {
-    keys: RwLock<HashSet<ShapeKey>>,
+    keys: RwLock<HashMap<ShapeKey, u32>>,
 }
 
 impl QuietSet {
-    pub fn contains(&self, key: &ShapeKey) -> bool {
+    /// 0: quiet; n: summarized as shape n; None: observed.
+    pub fn lookup(&self, key: &ShapeKey) -> Option<u32> {
         self.keys
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(key)
+            .get(key)
+            .copied()
     }
 
-    pub fn insert(&self, key: ShapeKey) {
+    /// A key keeps what it was added with first.
+    pub fn insert(&self, key: ShapeKey, summary: u32) {
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
         if keys.len() < MAX_SHAPES {
-            keys.insert(key);
+            keys.entry(key).or_insert(summary);
         }
     }
 }
@@ -314,8 +324,16 @@ mod tests {
         for n in 0..(MAX_SHAPES + 10) {
             let mut k = [0u8; 16];
             k[..8].copy_from_slice(&(n as u64).to_le_bytes());
-            s.insert(k);
+            s.insert(k, 0);
         }
         assert_eq!(s.keys.read().unwrap().len(), MAX_SHAPES);
+        let mut k = [0u8; 16];
+        k[..8].copy_from_slice(&1u64.to_le_bytes());
+        s.insert(k, 7);
+        assert_eq!(
+            s.lookup(&k),
+            Some(0),
+            "a key keeps what it was added with first"
+        );
     }
 }

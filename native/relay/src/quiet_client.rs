@@ -5,7 +5,9 @@
 //! Answered: the server has sent as many ReadyForQuery as the client sent Query, Sync and
 //! FunctionCall messages, and the client sent nothing else since the last of them. Then:
 //! - a simple Query is keyed: a known quiet shape is taken out of the observe buffer (the relay
-//!   keeps its bytes in case its answer fails); any other is preceded by a key record;
+//!   keeps its bytes in case its answer fails); so is a summarized shape (with `groups`: never
+//!   with strict durability, whose held replies wait for records JavaScript writes), whose text
+//!   is kept for its summary; any other is preceded by a key record;
 //! - with `groups` (no strict durability), an extended-protocol group is held apart until its
 //!   Sync: Parse of the unnamed statement, Bind of the unnamed portal (to the group's unnamed
 //!   statement or to a named one whose Parse was keyed), Describe, Execute of the unnamed portal
@@ -50,6 +52,8 @@ pub struct ClientQuiet {
     unnamed_dirty: bool,
     /// The last quiet statement's bytes (a Query, or a group), for an answer that fails.
     pub quiet_query: Vec<u8>,
+    /// The last quiet statement's summary: its shape's number and its text (a summarized Query).
+    pub quiet_summary: Option<(u32, Vec<u8>)>,
     /// In the chunk being fed: a quiet statement was taken out / a held group was released.
     pub quieted: bool,
     pub released: bool,
@@ -83,6 +87,7 @@ impl ClientQuiet {
             named: HashMap::new(),
             unnamed_dirty: false,
             quiet_query: Vec::new(),
+            quiet_summary: None,
             quieted: false,
             released: false,
         }
@@ -170,7 +175,8 @@ impl ClientQuiet {
                 let Some(g) = self.group.take() else {
                     return false;
                 };
-                if g.key.is_some_and(|k| self.set.contains(&k)) {
+                // Only quiet shapes: a group's summary is not made (its statement is observed).
+                if g.key.is_some_and(|k| self.set.lookup(&k) == Some(0)) {
                     self.take_quiet(g.buf);
                 } else {
                     out.extend_from_slice(&g.buf);
@@ -209,6 +215,7 @@ impl ClientQuiet {
         };
         self.unnamed_dirty = true;
         self.quieted = true;
+        self.quiet_summary = None;
     }
 
     /// A keyed Query: true when quiet (taken out), else its key record goes before it.
@@ -216,10 +223,21 @@ impl ClientQuiet {
         let Some(key) = shape_key(&out[at + 5..]) else {
             return false;
         };
-        if self.set.contains(&key) {
-            let msg = out.split_off(at);
-            self.take_quiet(msg);
-            return true;
+        match self.set.lookup(&key) {
+            Some(0) => {
+                let msg = out.split_off(at);
+                self.take_quiet(msg);
+                return true;
+            }
+            Some(shape) if self.groups => {
+                let msg = out.split_off(at);
+                // The body is the text and its NUL (a keyed text has no NUL inside).
+                let text = msg[5..msg.len().saturating_sub(1).max(5)].to_vec();
+                self.take_quiet(msg);
+                self.quiet_summary = Some((shape, text));
+                return true;
+            }
+            _ => {}
         }
         out.splice(at..at, key_record(&key));
         false

@@ -180,7 +180,7 @@ impl S2c<'_> {
     async fn chunk(&mut self, data: &[u8]) -> Result<(), DirEnd> {
         let f = &mut *self.framer;
         if self.flags.quiet.swap(false, Relaxed) {
-            f.begin_quiet_answer();
+            f.begin_quiet_answer(self.flags.quiet_tag.swap(false, Relaxed));
         }
         let fed = f
             .feed(data)

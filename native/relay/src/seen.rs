@@ -58,7 +58,11 @@ impl Seen {
         if bytes.is_empty() {
             return;
         }
-        self.at = if self.bytes.is_empty() { at } else { pick(self.at, at) };
+        self.at = if self.bytes.is_empty() {
+            at
+        } else {
+            pick(self.at, at)
+        };
         self.bytes.extend_from_slice(bytes);
     }
 }

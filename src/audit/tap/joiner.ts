@@ -18,7 +18,7 @@
 // succeeded keeps 'success' when its transaction is rolled back later.
 
 import type { Classifier, StatementInfo } from '../classify/index.js';
-import type { BackendEvent, FrontendEvent, FullText } from '../../pgwire/observer/index.js';
+import { splitTag, type BackendEvent, type FrontendEvent, type FullText } from '../../pgwire/observer/index.js';
 import { CopyMode } from './copy-mode.js';
 import { COPY_END, OTHER, type Pending, type Statement } from './pending.js';
 import { PendingQueue } from './pending-queue.js';
@@ -26,7 +26,20 @@ import { functionCallInfo, single, unknownInfo } from './placeholders.js';
 import { PreparedStatements, type Prepared } from './prepared.js';
 import { DEALLOCATE, PREPARE, statementName } from './sql-prepare.js';
 import { SegmentEvents } from './segment-events.js';
-import { DEFAULT_MAX_TEXT_BYTES, keptText, type StatementEvent } from './statement-event.js';
+import { DEFAULT_MAX_TEXT_BYTES, keptText, type StatementEvent, type StatementResult } from './statement-event.js';
+
+/** What a summarized Query's record takes from its shape (see StatementJoiner.summary). */
+export interface QuerySummary {
+  readonly info: StatementInfo;
+  /** UTF-16 units of the Query's text before and after the statement's own. */
+  readonly lead: number;
+  readonly trail: number;
+}
+
+/** What may come before and after a summarized statement in its Query: blanks and semicolons
+ * (the same in every Query of its shape, whose key keeps them byte for byte). */
+const AROUND = /^[ \t\n\r\f\v;]*$/;
+const PASSWORD = /password/i;
 
 export interface JoinerOptions {
   readonly classifier: Classifier;
@@ -62,6 +75,8 @@ export class StatementJoiner {
   private failure: string | null = null;
   /** The statements of the last event when it was a whole Query or Parse (see `quietable`). */
   private lastStatements: readonly StatementInfo[] | StatementInfo | null = null;
+  /** The last event's text when it was a whole Query (see `summary`). */
+  private lastQuery: string | null = null;
 
   constructor(private readonly options: JoinerOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -92,8 +107,51 @@ export class StatementJoiner {
     return Array.isArray(last) ? (last as readonly StatementInfo[]).every(quiet) : quiet(last as StatementInfo);
   }
 
+  /**
+   * The last event was a simple Query of one statement that this joiner records, whose record
+   * any Query of the same shape (the same text but for literal values) gets from its own text,
+   * times and command tag alone: a statement `quietable` would allow but for its record, with
+   * numbers for literals (no string: see below), its text not redacted (no redaction pattern, no
+   * redacted column in it) and not cut, between blanks and semicolons only. Null otherwise.
+   */
+  get summary(): QuerySummary | null {
+    const last = this.lastStatements;
+    const query = this.lastQuery;
+    // No string literal (no quote): a statement of the shape with a string in it could hold a
+    // secret the classifier redacts from its text, which the shape cannot tell.
+    if (query === null || !Array.isArray(last) || last.length !== 1 || query.includes("'") || PASSWORD.test(query)) return null;
+    const info = (last as readonly StatementInfo[])[0]!;
+    const { include, classifier } = this.options;
+    if (include !== undefined && !include(info)) return null;
+    if (!QUIET_TAGS.has(info.commandTag) || info.error !== undefined || classifier.redactPatterns.length > 0) return null;
+    if (info.redactedText !== info.text || keptText(info, false, undefined, this.maxTextBytes).full !== undefined) return null;
+    const lead = query.indexOf(info.text);
+    if (lead < 0) return null;
+    const after = lead + info.text.length;
+    if (!AROUND.test(query.slice(0, lead)) || !AROUND.test(query.slice(after))) return null;
+    return { info, lead, trail: query.length - after };
+  }
+
+  /** A Query of a shape `summary` described was answered with success (see SessionConsumer.summarized). */
+  summarized(s: QuerySummary, query: string, start: number, end: number, tag: string | null): void {
+    if (this.failure !== null) return;
+    const { info, lead, trail } = s;
+    const text = lead === 0 && trail === 0 ? query : query.slice(lead, query.length - trail);
+    // A shorter text limit than the key's 8 KiB can cut a statement of the shape.
+    const kept =
+      text.length > this.maxTextBytes / 3 ? keptText({ ...info, text, redactedText: text }, false, undefined, this.maxTextBytes) : { text, full: undefined };
+    let result: StatementResult = {};
+    if (tag !== null) {
+      const { command, rows } = splitTag(tag);
+      result = rows === undefined ? { tag: command } : { tag: command, rows };
+    }
+    this.events.record(info, start, 'simple', kept, undefined, result, end);
+    this.events.flush();
+  }
+
   frontend(e: FrontendEvent): void {
     this.lastStatements = null;
+    this.lastQuery = null;
     if (this.failure !== null) return;
     if (this.copy.copying) {
       this.inCopy(e);
@@ -113,7 +171,10 @@ export class StatementJoiner {
           copy: infos.some(mayCopy),
           seq: ++this.seq,
         });
-        if (!e.truncated) this.lastStatements = infos;
+        if (!e.truncated) {
+          this.lastStatements = infos;
+          this.lastQuery = e.text;
+        }
         return;
       }
       case 'parse': {

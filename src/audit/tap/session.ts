@@ -6,7 +6,7 @@
 
 import type { Classifier, StatementInfo } from '../classify/index.js';
 import { SessionObserver, type BackendEvent, type DecodeNeeds, type FrontendEvent, type SessionConsumer } from '../../pgwire/observer/index.js';
-import { StatementJoiner } from './joiner.js';
+import { StatementJoiner, type QuerySummary } from './joiner.js';
 import type { StatementEvent } from './statement-event.js';
 
 export interface SessionAuditOptions {
@@ -75,6 +75,16 @@ export class StatementAuditConsumer implements SessionConsumer {
   /** The last Query records nothing and changes nothing the joiner follows (see StatementJoiner.quietable). */
   quietable(): boolean {
     return this.stopped === null && this.joiner.quietable;
+  }
+
+  /** The last Query is recorded from its summary alone (see StatementJoiner.summary). */
+  summary(): QuerySummary | null {
+    return this.stopped === null ? this.joiner.summary : null;
+  }
+
+  summarized(summary: QuerySummary, text: string, at: number, end: number, tag: string | null): void {
+    if (this.stopped !== null) return;
+    this.joiner.summarized(summary, text, at, end, tag);
   }
 
   /** The session closed: statements without an answer are reported with outcome 'unknown'. */

@@ -100,6 +100,22 @@ export type AddonEvent =
       readonly hold: boolean;
     }
   /**
+   * During `relay`, a statement of a summarized shape (`quiet` with a summary) whose answer
+   * succeeded, in place of its 'observe' bytes: `shape` the summary's number, `text` the Query's
+   * text (its bytes, without the NUL), `at` when the addon read it, `end` when it read the answer's
+   * CommandComplete, `tag` that message's tag (null: the answer had none). What the client sent
+   * meanwhile comes after it, observed. Times as in 'observe'.
+   */
+  | {
+      readonly id: number;
+      readonly type: 'summary';
+      readonly shape: number;
+      readonly text: Buffer;
+      readonly at: number;
+      readonly end: number;
+      readonly tag: string | null;
+    }
+  /**
    * The connection is over and its id forgotten (before `relay`: the client went away or
    * `destroy`/`end` finished; during `relay`: either side closed, or `terminate`).
    * `reusable` (pooled only): the server was at a message boundary after ReadyForQuery 'I' with
@@ -157,8 +173,11 @@ export interface RelayAddon {
   /** Forgets a quiet set (sessions already relayed with it keep it). */
   dropQuietSet(set: number): void;
   /** Adds a shape key (16 bytes, from a key record) to a quiet set: statements of that shape, and
-   * their answers, are not observed from now on. Bounded (4096 keys per set; more are ignored). */
-  quiet(set: number, key: Buffer): void;
+   * their answers, are not observed from now on. With `summary` (> 0), a simple Query of that
+   * shape whose answer succeeds comes as a 'summary' event of that number (not with `hold`; an
+   * extended-protocol group of that shape is observed). A key keeps what it was added with first.
+   * Bounded (4096 keys per set; more are ignored). */
+  quiet(set: number, key: Buffer, summary?: number): void;
   /** Ends a relayed session from the gateway's side: `fatal` is written when the server stream
    * is at a message boundary (else a plain close); the server side is closed (or, pooled,
    * reported not reusable). */
@@ -236,6 +255,14 @@ export function decodeEvents(batch: Buffer, each: (event: AddonEvent) => void, c
         const serverAt = flags & 4 ? time() : 0;
         const server = flags & 4 ? bytes() : null;
         each({ id, type: 'observe', client, clientAt, server, serverAt, hold: (flags & 1) !== 0 });
+        break;
+      }
+      case 9: {
+        const shape = u32();
+        const read = time();
+        const end = time();
+        const tag = str();
+        each({ id, type: 'summary', shape, at: read, end, tag, text: bytes() });
         break;
       }
       case 8: {

@@ -6,6 +6,13 @@ import type net from 'node:net';
 import { availableParallelism } from 'node:os';
 import { clockOffset, decodeEvents, loadRelayAddon, type AddonEvent, type RelayAddon } from './addon.js';
 import type { ActiveCertificate } from '../tls-certificates.js';
+import type { QuerySummary } from '../../pgwire/index.js';
+
+/** The summaries of a quiet set's summarized shapes: the shape numbered n is at n - 1. */
+export type Summaries = QuerySummary[];
+
+/** Summarized shapes per quiet set (the addon's bound on its keys). */
+const MAX_SUMMARIES = 4096;
 
 /** Which relay carries sessions: the addon's threads, or the JavaScript relay (relay.ts). */
 export type RelayMode = 'js' | 'native';
@@ -22,7 +29,9 @@ export class NativeRelayHost {
   private nextCertId = 1;
   /** Quiet sets by the audit configuration they serve; dropped in the addon with it. */
   private readonly quietSets = new WeakMap<object, number>();
-  private readonly quietDrops = new FinalizationRegistry<number>((set) => this.addon.dropQuietSet(set));
+  private readonly quietDrops = new FinalizationRegistry<number>((set) => this.dropQuietSet(set));
+  /** The summaries of each quiet set's summarized shapes (a session keeps its set's list). */
+  private readonly summaries = new Map<number, Summaries>();
 
   constructor(
     readonly addon: RelayAddon,
@@ -100,7 +109,32 @@ export class NativeRelayHost {
   /** A quiet set of one session's own (the SQL watch's verdicts are per role and application). */
   sessionQuietSet(): { readonly set: number; drop(): void } {
     const set = this.addon.quietSet();
-    return { set, drop: () => this.addon.dropQuietSet(set) };
+    return { set, drop: () => this.dropQuietSet(set) };
+  }
+
+  /** The summaries of a quiet set's shapes, by number (the list grows as shapes are added). */
+  summariesOf(set: number): Summaries {
+    let list = this.summaries.get(set);
+    if (list === undefined) {
+      list = [];
+      this.summaries.set(set, list);
+    }
+    return list;
+  }
+
+  /** Adds a shape key to a quiet set: quiet, or summarized with `summary` (numbered here; past
+   * the bound its statements stay observed). */
+  quiet(set: number, key: Buffer, summary?: QuerySummary): void {
+    if (summary === undefined) return this.addon.quiet(set, key);
+    const list = this.summariesOf(set);
+    if (list.length >= MAX_SUMMARIES) return;
+    list.push(summary);
+    this.addon.quiet(set, key, list.length);
+  }
+
+  private dropQuietSet(set: number): void {
+    this.summaries.delete(set);
+    this.addon.dropQuietSet(set);
   }
 }
 

@@ -6,13 +6,14 @@
 // the same RelayStats, and a pooled server connection given back, reusable as the addon says.
 import type net from 'node:net';
 import { errorResponse, type ObserverClock, type SessionObserver } from '../../pgwire/index.js';
+import type { Summaries } from './host.js';
 import { SERVER_GONE, type PooledServer, type RelayHandle, type RelayStats } from '../relay.js';
 import type { AddonEvent } from './addon.js';
 import type { NativeClientSocket } from './client-socket.js';
 import { resumeReading, stopReading } from './host.js';
 
 /** Sessions handed to the addon in this process (read by the tests). */
-export const nativeRelayCounters = { sessions: 0 };
+export const nativeRelayCounters = { sessions: 0, summaries: 0 };
 
 export function nativeRelay(opts: {
   client: NativeClientSocket;
@@ -29,6 +30,8 @@ export function nativeRelay(opts: {
   /** The addon's quiet set for this session's statements (0: none; see RelayOptions.quietSet):
    * the observer was made with an `onQuiet` that adds to it. */
   quietSet?: number;
+  /** The quiet set's summarized shapes ('summary' events name them by number). */
+  summaries?: Summaries;
   /** Strict audit durability (see relay.ts). */
   hold?: () => Promise<void> | null;
   onHandle?: (handle: RelayHandle) => void;
@@ -72,6 +75,10 @@ export function nativeRelay(opts: {
   opts.onHandle?.(handle);
 
   const onEvent = (e: AddonEvent) => {
+    if (e.type === 'summary') {
+      if (observer) summarized(observer, e);
+      return;
+    }
     if (e.type === 'observe') {
       if (observer) {
         const clock = opts.clock;
@@ -106,6 +113,20 @@ export function nativeRelay(opts: {
       pooled.release(e.reusable && !server.destroyed ? 'idle' : 'broken');
     }
     finish({ bytesFromClient: e.bytesFromClient, bytesToClient: e.bytesToClient });
+  };
+
+  const summarized = (o: SessionObserver, e: Extract<AddonEvent, { type: 'summary' }>) => {
+    const summary = opts.summaries?.[e.shape - 1];
+    // A statement the audit cannot record: the session cannot go on (fail closed).
+    if (summary === undefined) return o.fail(`the native relay summarized a statement of unknown shape ${e.shape}`);
+    nativeRelayCounters.summaries++;
+    const clock = opts.clock;
+    clock?.set(e.end);
+    try {
+      o.summarized(summary, e.text.toString('utf8'), e.at, e.end, e.tag);
+    } finally {
+      clock?.set(null);
+    }
   };
 
   /** The client left (or the session was ended) before the addon relayed it. */

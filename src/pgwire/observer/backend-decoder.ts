@@ -160,7 +160,8 @@ export function rowCount(tag: string): number | undefined {
   return splitTag(tag).rows;
 }
 
-function splitTag(tag: string): { command: string; rows?: number } {
+/** A CommandComplete tag's command, and its row count when the command counts rows. */
+export function splitTag(tag: string): { command: string; rows?: number } {
   const space = tag.lastIndexOf(' ');
   if (space < 0) return { command: tag };
   let rows = 0;

@@ -2,8 +2,8 @@
 // every consumer.
 
 export { ObserverClock } from './clock.js';
-export { SessionObserver, type DecodeNeeds, type SessionConsumer } from './observer.js';
+export { SessionObserver, type DecodeNeeds, type QuerySummary, type SessionConsumer } from './observer.js';
 export { FrontendDecoder, LONG_FIELD, type FrontendDecoderOptions } from './frontend-decoder.js';
-export { BackendDecoder, rowCount } from './backend-decoder.js';
+export { BackendDecoder, rowCount, splitTag } from './backend-decoder.js';
 export { framingCounters } from './framer.js';
 export type { BackendEvent, DecoderOptions, FrontendEvent, FullText, ParamValue } from './events.js';

@@ -24,7 +24,18 @@ export interface SessionConsumer {
    * its answer, nor of any that differs from it only in literal values, so the native relay may
    * relay those unobserved (see RelayOptions.quietSet). Absent: false. */
   quietable?(): boolean;
+  /** Right after a 'query' event, when not quietable: this consumer needs of such a Query only
+   * its summary (its text, when it was sent and answered, its command tag; when its answer
+   * succeeds), and what it returns to make its record of one (`summarized`). Absent: null. */
+  summary?(): QuerySummary | null;
+  /** A Query of a shape this consumer summarized (`summary`) was answered with success: `text`
+   * its text, `at` when it was sent, `end` when its CommandComplete came (clock ms), `tag` that
+   * message's tag (null: none came). */
+  summarized?(summary: QuerySummary, text: string, at: number, end: number, tag: string | null): void;
 }
+
+/** What a consumer keeps of a summarized Query's shape, opaque to the observer. */
+export type QuerySummary = object;
 
 export interface DecodeNeeds {
   /** Decode Bind and FunctionCall values. */
@@ -50,9 +61,13 @@ export class SessionObserver {
    * `skipRecords`: the bytes come from the native relay's 'observe' events, whose runs of
    * DataRow and CopyData are skip-run records (see DecoderOptions.skipRecords), and whose keyed
    * Queries come after a key record. `onQuiet`: called with a keyed Query's shape key when every
-   * consumer says it needs nothing of such a Query (`quietable`).
+   * consumer says it needs nothing of such a Query (`quietable`), or, with its summary, when one
+   * consumer needs only its summary and every other one nothing.
    */
-  constructor(consumers: readonly SessionConsumer[], options: { readonly skipRecords?: boolean; readonly onQuiet?: (key: Buffer) => void } = {}) {
+  constructor(
+    consumers: readonly SessionConsumer[],
+    options: { readonly skipRecords?: boolean; readonly onQuiet?: (key: Buffer, summary?: QuerySummary) => void } = {},
+  ) {
     this.consumers = [...consumers];
     const skipRecords = options.skipRecords === true;
     const onQuiet = skipRecords ? options.onQuiet : undefined;
@@ -72,7 +87,7 @@ export class SessionObserver {
             this.detach(c, err);
           }
         }
-        if (key !== null && (e.type === 'query' || e.type === 'parse') && onQuiet !== undefined && this.quietable()) onQuiet(key);
+        if (key !== null && (e.type === 'query' || e.type === 'parse') && onQuiet !== undefined) this.judge(key, e.type === 'query', onQuiet);
       },
       onError: (reason) => this.fail(reason),
       ...(onQuiet !== undefined ? { onShapeKey: (key: Buffer) => (this.shapeKey = key) } : {}),
@@ -176,12 +191,35 @@ export class SessionObserver {
     }
   }
 
-  /** Every consumer (at least one) needs nothing of the Query just dispatched. */
-  private quietable(): boolean {
+  /** Quiet when every consumer (at least one) needs nothing of the statement just dispatched;
+   * summarized when one needs only a Query's summary and every other one nothing. */
+  private judge(key: Buffer, query: boolean, onQuiet: (key: Buffer, summary?: QuerySummary) => void): void {
     const list = this.consumers;
-    if (list.length === 0) return false;
-    for (let i = 0; i < list.length; i++) if (list[i]!.quietable?.() !== true) return false;
-    return true;
+    if (list.length === 0) return;
+    let summarized: QuerySummary | undefined;
+    for (let i = 0; i < list.length; i++) {
+      const c = list[i]!;
+      if (c.quietable?.() === true) continue;
+      const summary = query && summarized === undefined ? (c.summary?.() ?? null) : null;
+      if (summary === null) return;
+      summarized = summary;
+    }
+    onQuiet(key, summarized);
+  }
+
+  /** A summarized Query was answered (the native relay's 'summary' event): to the consumer
+   * that summarized its shape. Never throws. */
+  summarized(summary: QuerySummary, text: string, at: number, end: number, tag: string | null): void {
+    const list = this.consumers;
+    for (let i = 0; i < list.length; i++) {
+      const c = list[i]!;
+      if (c.summarized === undefined) continue;
+      try {
+        c.summarized(summary, text, at, end, tag);
+      } catch (err) {
+        this.detach(c, err);
+      }
+    }
   }
 
   private detach(c: SessionConsumer, err: unknown): void {

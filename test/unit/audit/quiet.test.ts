@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Classifier, isAudited, parseClassList } from '../../../src/audit/classify/index.js';
 import { StatementAuditConsumer, type StatementEvent } from '../../../src/audit/tap/index.js';
-import { SessionObserver } from '../../../src/pgwire/observer/index.js';
+import { SessionObserver, type QuerySummary } from '../../../src/pgwire/observer/index.js';
 import { SqlWatch } from '../../../src/threat/sql-watch.js';
 import { SqlInjectionDetector } from '../../../src/threat/sql/detector.js';
 import { StatementAuditPolicies } from '../../../src/audit/statement-audit.js';
@@ -26,13 +26,20 @@ function keyRecord(key: Buffer = KEY): Buffer {
   return r;
 }
 
-function setup(classes = 'ROLE,DDL', withWatch = false, settled?: (text: string) => boolean) {
+function setup(
+  classes = 'ROLE,DDL',
+  withWatch = false,
+  settled?: (text: string) => boolean,
+  more: { classifier?: Classifier; maxTextBytes?: number; now?: () => number } = {},
+) {
   const parsed = parseClassList(classes);
   assert.ok('classes' in parsed);
   const statements: StatementEvent[] = [];
   const errors: string[] = [];
   const audit = new StatementAuditConsumer({
-    classifier: new Classifier(),
+    classifier: more.classifier ?? new Classifier(),
+    ...(more.maxTextBytes !== undefined ? { maxTextBytes: more.maxTextBytes } : {}),
+    ...(more.now !== undefined ? { now: more.now } : {}),
     include: (info) => isAudited(info, parsed.classes),
     onStatement: (e) => statements.push(e),
     onError: (r) => errors.push(r),
@@ -43,13 +50,17 @@ function setup(classes = 'ROLE,DDL', withWatch = false, settled?: (text: string)
     ...(withWatch ? [new SqlWatch({ statement: (text) => seen.push(text), error: () => undefined, ...(settled ? { settled } : {}) })] : []),
   ];
   const quiet: Buffer[] = [];
-  const observer = new SessionObserver(consumers, { skipRecords: true, onQuiet: (k) => quiet.push(k) });
+  const summaries: QuerySummary[] = [];
+  const observer = new SessionObserver(consumers, {
+    skipRecords: true,
+    onQuiet: (k, summary) => (summary === undefined ? quiet.push(k) : summaries.push(summary)),
+  });
   /** One keyed Query and its answer, as the addon observes them. */
   const run = (text: string, answer: Buffer = w.cat(w.commandComplete('SELECT 1'), w.ready())) => {
     observer.fromClient(w.cat(keyRecord(), w.query(text)));
     observer.fromServer(answer);
   };
-  return { observer, statements, errors, quiet, run, seen };
+  return { observer, statements, errors, quiet, summaries, run, seen };
 }
 
 describe('quiet statements: which keyed Queries come back as quiet', () => {
@@ -179,5 +190,113 @@ describe('quiet statements: which keyed Queries come back as quiet', () => {
     s.observer.fromClient(w.cat(bad, w.query('SELECT 1')));
     assert.deepEqual(s.errors, ['invalid key record']);
     assert.deepEqual(s.quiet, []);
+  });
+});
+
+describe('summarized statements: a recorded Query whose record its shape, text, times and tag make', () => {
+  const SELECT = 'SELECT abalance FROM pgbench_accounts WHERE aid = 4711;';
+
+  it('a recorded SELECT of numbers is summarized; its summary makes the record observing it makes', () => {
+    let clock = 1000;
+    const s = setup('READ', false, undefined, { now: () => clock });
+    s.run(SELECT);
+    assert.deepEqual(s.quiet, [], 'recorded: not quiet');
+    assert.equal(s.summaries.length, 1);
+    // Another statement of the shape, observed in one session and summarized in another.
+    const text = 'SELECT abalance FROM pgbench_accounts WHERE aid = 86213;';
+    const observed = setup('READ', false, undefined, { now: () => clock });
+    clock = 2000;
+    observed.observer.fromClient(w.query(text));
+    clock = 2000.25;
+    observed.observer.fromServer(w.cat(w.commandComplete('SELECT 1'), w.ready()));
+    s.observer.summarized(s.summaries[0]!, text, 2000, 2000.25, 'SELECT 1');
+    assert.equal(s.statements.length, 2);
+    assert.deepEqual(s.statements[1], observed.statements[0]);
+    assert.deepEqual(
+      [s.statements[1]!.text, s.statements[1]!.rows, s.statements[1]!.durationMs, s.statements[1]!.outcome],
+      ['SELECT abalance FROM pgbench_accounts WHERE aid = 86213', 1, 0.25, 'success'],
+    );
+    assert.deepEqual(s.errors, []);
+  });
+
+  it('blanks and semicolons around the statement are left out, as the classifier leaves them', () => {
+    const s = setup('ALL');
+    s.run(' \n SELECT 100 ;; ');
+    s.observer.summarized(s.summaries[0]!, ' \n SELECT 987654 ;; ', 1, 2, 'SELECT 1');
+    assert.deepEqual(
+      s.statements.map((e) => e.text),
+      ['SELECT 100', 'SELECT 987654'],
+    );
+  });
+
+  it('the tag gives the rows (none when it does not count them, or when there was no tag)', () => {
+    const s = setup('ALL');
+    s.run('UPDATE t SET a = a + 1 WHERE id = 100', w.cat(w.commandComplete('UPDATE 3'), w.ready()));
+    s.run('SET work_mem = 1024', w.cat(w.commandComplete('SET'), w.ready()));
+    assert.equal(s.summaries.length, 2);
+    s.observer.summarized(s.summaries[0]!, 'UPDATE t SET a = a + 1 WHERE id = 200', 1, 2, 'UPDATE 7');
+    s.observer.summarized(s.summaries[1]!, 'SET work_mem = 2048', 1, 2, 'SET');
+    s.observer.summarized(s.summaries[0]!, 'UPDATE t SET a = a + 1 WHERE id = 300', 1, 2, null);
+    const got = s.statements.slice(2).map((e) => [e.text, e.commandTag, e.rows, e.class]);
+    assert.deepEqual(got, [
+      ['UPDATE t SET a = a + 1 WHERE id = 200', 'UPDATE', 7, 'WRITE'],
+      ['SET work_mem = 2048', 'SET', undefined, 'MISC_SET'],
+      ['UPDATE t SET a = a + 1 WHERE id = 300', 'UPDATE', undefined, 'WRITE'],
+    ]);
+  });
+
+  it('not summarized: a string literal (a secret the classifier redacts could be in one), a password, a redacted column, two statements, a cut text', () => {
+    const s = setup('ALL', false, undefined, { classifier: new Classifier({ redactColumns: ['ssn'] }), maxTextBytes: 64 });
+    for (const text of [
+      "SELECT dblink_connect('host=db1')",
+      'SELECT 1 AS password',
+      'SELECT name FROM people WHERE ssn = 123456789',
+      'SELECT 1; SELECT 2',
+      `SELECT ${'a, '.repeat(40)}1`,
+      'SELECT 100 -- not keyed',
+    ])
+      s.run(text);
+    assert.deepEqual(
+      s.summaries.map((x) => (x as { info: { text: string } }).info.text),
+      ['SELECT 100 -- not keyed'],
+      'only the last (the relay never keys it: it stays observed)',
+    );
+  });
+
+  it('not summarized: what changes what the joiner follows, what it cannot classify, what is not recorded, a redaction pattern', () => {
+    const s = setup('ALL');
+    for (const text of ['COMMIT', 'PREPARE q AS SELECT 1', 'DISCARD ALL', 'SELEC 1', 'COPY t TO STDOUT', 'CREATE TABLE t2 (a int)']) s.run(text);
+    assert.deepEqual(s.summaries, []);
+    const r = setup('ROLE,DDL');
+    r.run('SELECT 100');
+    assert.equal(r.quiet.length, 1, 'not recorded: quiet');
+    assert.deepEqual(r.summaries, []);
+    const p = setup('ALL', false, undefined, { classifier: new Classifier({ redactPatterns: [/^4[0-9]{15}$/] }) });
+    p.run('SELECT 100');
+    assert.deepEqual(p.summaries, [], 'a pattern can match a number');
+  });
+
+  it('with the SQL watch, only when the watch has settled the shape; a Parse is never summarized', () => {
+    const unsettled = setup('ALL', true);
+    unsettled.run('SELECT 100');
+    assert.deepEqual(unsettled.summaries, []);
+    const settled = setup('ALL', true, () => true);
+    settled.run('SELECT 100');
+    assert.equal(settled.summaries.length, 1);
+    settled.observer.fromClient(w.cat(keyRecord(), w.parse('', 'SELECT 100'), w.bind('', ''), w.execute(), w.sync()));
+    settled.observer.fromServer(w.cat(w.parseComplete(), w.bindComplete(), w.commandComplete('SELECT 1'), w.ready()));
+    assert.equal(settled.summaries.length, 1);
+    assert.deepEqual(settled.quiet, []);
+  });
+
+  it('a summary after the audit stopped records nothing (the session is being ended)', () => {
+    const s = setup('ALL');
+    s.run('SELECT 100');
+    const bad = keyRecord();
+    bad.writeInt32BE(0x6a, 5);
+    s.observer.fromClient(w.cat(bad, w.query('SELECT 1')));
+    s.observer.summarized(s.summaries[0]!, 'SELECT 200', 1, 2, 'SELECT 1');
+    assert.deepEqual(s.errors, ['invalid key record']);
+    assert.equal(s.statements.length, 1);
   });
 });

@@ -35,6 +35,7 @@ async function transcript(id: number, readys: number): Promise<{ lines: string[]
 
 /** The key of the keyed Query the client buffer holds (after its key record). */
 function keyOf(buf: Buffer): Buffer {
+  if (buf[0] === 0 && buf.readInt32BE(1) === 8) buf = buf.subarray(9); // after the unnamed record
   assert.equal(buf[0], 0);
   assert.equal(buf.readInt32BE(1), 24);
   assert.equal(buf.readInt32BE(5), 0x6b);
@@ -89,5 +90,80 @@ describe('native relay addon: quiet statements', { skip }, () => {
       lines.slice(3).filter((l) => l !== 's:D*'),
       ['s:E', 's:Z', 's:T', 's:C', 's:Z'],
     );
+  });
+
+  it('a summarized shape comes as a summary event (text, times, tag), before what was sent after it', async (t) => {
+    const set = addon.quietSet();
+    t.after(() => addon.dropQuietSet(set));
+    const { client, id } = await relayed({ observe: true, quietSet: set });
+    t.after(() => client.destroy());
+    client.write(query('rows 100'));
+    const first = await transcript(id, 1);
+    addon.quiet(set, keyOf(first.client[0]!), 9);
+    // Pipelined: the summarized one, then one of another shape; then a long answer (its tag in a
+    // later chunk than its rows).
+    client.write(Buffer.concat([query('rows 250'), query('other 1')]));
+    const summary = await next(id);
+    assert.equal(summary.type, 'summary');
+    const s = summary as Extract<AddonEvent, { type: 'summary' }>;
+    assert.deepEqual([s.shape, s.text.toString(), s.tag], [9, 'rows 250', 'SELECT 250']);
+    assert.ok(s.end >= s.at && s.end - s.at < 1000, `times ${s.at} ${s.end} (the addon's clock)`);
+    const { lines } = await transcript(id, 1);
+    assert.deepEqual(lines, ['c:unnamed', 'c:Q', 's:C', 's:Z'], 'the second Query and its answer, after the summary');
+    client.write(query('rows 4096'));
+    const long = (await next(id)) as Extract<AddonEvent, { type: 'summary' }>;
+    assert.deepEqual([long.type, long.text.toString(), long.tag], ['summary', 'rows 4096', 'SELECT 4096']);
+  });
+
+  it('a summarized Query that fails is observed with its error; one left unanswered at the end is observed', async (t) => {
+    const set = addon.quietSet();
+    t.after(() => addon.dropQuietSet(set));
+    const { client, id } = await relayed({ observe: true, quietSet: set });
+    t.after(() => client.destroy());
+    client.write(query('error 555'));
+    addon.quiet(set, keyOf((await transcript(id, 1)).client[0]!), 1);
+    client.write(query('error 777'));
+    const failed = await transcript(id, 1);
+    assert.deepEqual(failed.lines, ['c:Q', 's:E', 's:Z'], 'no summary: the statement and its failure');
+    // The server answers half a row and no more: the client leaves before the answer ends.
+    client.write(query('half 100'));
+    const first = await next(id);
+    assert.equal(first.type, 'observe', 'the first of its shape is observed');
+    addon.quiet(set, keyOf((first as Observe).client!), 2);
+    const other = await relayed({ observe: true, quietSet: set });
+    other.client.write(query('half 200'));
+    await new Promise((r) => setTimeout(r, 100));
+    other.client.destroy();
+    const events: AddonEvent[] = [];
+    for (let e = await next(other.id); e.type !== 'closed'; e = await next(other.id)) events.push(e);
+    const sent = events.flatMap((e) => (e.type === 'observe' && e.client ? [e.client] : []));
+    const queries = messages(Buffer.concat(sent))
+      .list.filter(([type]) => type === 'Q')
+      .map(([, m]) => m.subarray(5, m.length - 1).toString());
+    assert.deepEqual(queries, ['half 200'], 'observed at the end, so it is recorded unanswered');
+    assert.ok(events.every((e) => e.type === 'observe'));
+  });
+
+  it('strict durability (hold): a summarized shape is observed, with its key', async (t) => {
+    const set = addon.quietSet();
+    t.after(() => addon.dropQuietSet(set));
+    const { client, id } = await relayed({ observe: true, hold: true, quietSet: set });
+    t.after(() => client.destroy());
+    /** Observe events until a ReadyForQuery, each held chunk released. */
+    const round = async (text: string) => {
+      client.write(query(text));
+      const got: Observe[] = [];
+      for (;;) {
+        const e = await next(id);
+        if (e.type !== 'observe') continue;
+        got.push(e as Observe);
+        if (e.hold) addon.release(id);
+        if (e.server && readObserve(e.server).types.includes('Z')) return got;
+      }
+    };
+    const first = await round('rows 100');
+    addon.quiet(set, keyOf(first[0]!.client!), 4);
+    const second = await round('rows 200');
+    assert.deepEqual(readObserve(second[0]!.client!).types.slice(0, 2), ['key', 'Q']);
   });
 });
