@@ -43,7 +43,19 @@ export function buildProgram(runners: PlatformRunners): Command {
 }
 
 /** Parses `argv` and runs the command; an error is one line on stderr and exit code 1. */
+/** Commands that run until stopped: they shut down their servers on a signal, never on a closed pipe. */
+const RUN_UNTIL_STOPPED = new Set(['up', 'gateway']);
+
 export function runProgram(program: Command, argv: readonly string[]): void {
+  program.hook('preAction', (_, action) => {
+    if (RUN_UNTIL_STOPPED.has(action.name()) && action.parent === program) return;
+    // A reader that stops early (`pgwarden audit export | head`): the rest of the output has
+    // nowhere to go. Stop quietly, as other command-line tools do, not with a stack trace.
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(0);
+      throw err;
+    });
+  });
   program.parseAsync([...argv]).catch((err: unknown) => {
     if (err instanceof ApiError) process.stderr.write(`Error (${err.status} ${err.code}): ${err.message}\n`);
     else process.stderr.write(`Error: ${(err as Error).message}\n`);

@@ -5,7 +5,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, openSync, readFileSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { allowLoopback, auditEvents, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { spawn } from 'node:child_process';
+import { allowLoopback, auditEvents, cliPath, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { conninfo, psql } from '../helpers/clients.js';
 
 let t: TestPlatform;
@@ -72,6 +73,19 @@ test('a failed login has its reason; search filters by user and outcome; export 
   assert.ok(lines.length >= 3);
   assert.ok(lines.every((l, i) => i === 0 || l.seq > lines[i - 1]!.seq));
   assert.ok(lines.some((l) => l.event.type === 'auth.failed'));
+});
+
+test('a reader that stops early (`audit export | head`): the CLI stops quietly, exit code 0', async () => {
+  const child = spawn(process.execPath, [cliPath, '--data-dir', t.platform.paths.root, 'audit', 'export', '--since', new Date(0).toISOString()], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // Closed before the CLI writes a byte: its first write fails with EPIPE.
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  assert.equal(stderr, '');
+  assert.equal(code, 0);
 });
 
 test('audit verify passes on the untouched store, names the record after a changed byte, and a witness catches a cut tail', async () => {
