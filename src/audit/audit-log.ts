@@ -118,6 +118,31 @@ export class AuditLog {
     return ticket === 0 ? Promise.resolve() : this.store.settled(ticket);
   }
 
+  /** Hands the store an event given as its canonical JSON in UTF-8 (the native relay's statement
+   * records) without waiting. One the store refuses as invalid is parsed and recorded as an event
+   * (cut down, or its loss recorded), as any other. */
+  appendRecord(json: Uint8Array): void {
+    const ticket = this.store.enqueueCanonical(json);
+    if (typeof ticket === 'number') {
+      this.accepted(ticket);
+      return;
+    }
+    if (ticket.reason === 'invalid-event') {
+      let event: AnyEvent;
+      try {
+        event = JSON.parse(Buffer.from(json.buffer, json.byteOffset, json.length).toString('utf8')) as AnyEvent;
+      } catch {
+        // Not JSON (a bug): lost, and said so (alert, then audit.interrupted with the count).
+        this.options.log.error({ reason: ticket.message }, 'a statement record could not be written');
+        this.failed(ticket);
+        return;
+      }
+      this.record(event);
+      return;
+    }
+    if (ticket.reason === 'queue-full') this.failed(ticket);
+  }
+
   /** Hands one event to the store without waiting (what the bus does); its ticket, 0 when dropped. */
   private record(event: AnyEvent): number {
     // The store's canonical JSON drops undefined fields itself.
@@ -146,6 +171,12 @@ export class AuditLog {
       if (ticket.reason === 'queue-full') this.failed(ticket);
       return 0;
     }
+    this.accepted(ticket);
+    return ticket;
+  }
+
+  /** The store accepted an event: the last ticket, and the end of an unhealthy period once it is written. */
+  private accepted(ticket: number): void {
     this.lastTicket = ticket;
     if (this.failing && this.recoveryProbe === 0 && this.store.healthy) {
       this.recoveryProbe = ticket;
@@ -154,7 +185,6 @@ export class AuditLog {
         if (this.store.healthy) this.recovered();
       });
     }
-    return ticket;
   }
 
   private failed(err: Error): void {

@@ -7,6 +7,7 @@
 import { canonicalJson, withCanonicalText } from './store/canonical-json.js';
 import type { StatementEvent } from './tap/index.js';
 import type { ConnectionContext, StatementExecuted } from '../events/types.js';
+import type { StatementInfo } from './classify/index.js';
 
 /** The session's fields an event carries (as the gateway publishes them). */
 export interface SessionFields {
@@ -250,4 +251,39 @@ export function statementExecuted(time: string, session: EventSession, st: State
   e.type = 'statement';
   if (f.user !== undefined) e.user = f.user;
   return withCanonicalText(e, j + sj.tail) as unknown as StatementExecuted;
+}
+
+/** Buffer of length-prefixed UTF-8 strings then u32 numbers (little-endian), as the native relay
+ * reads record parts (native/relay/src/record.rs). */
+function parts(strings: readonly string[], numbers: readonly number[]): Buffer {
+  const encoded = strings.map((p) => Buffer.from(p, 'utf8'));
+  const out = Buffer.alloc(encoded.reduce((n, b) => n + 4 + b.length, 0) + 4 * numbers.length);
+  let at = 0;
+  for (const b of encoded) {
+    at = out.writeUInt32LE(b.length, at);
+    at += b.copy(out, at);
+  }
+  for (const n of numbers) at = out.writeUInt32LE(n, at);
+  return out;
+}
+
+/** The session's fixed parts of its statement records, for the native relay to build the records of
+ * its summarized statements with (the same text statementExecuted makes); `maxTextBytes`: longer
+ * texts are cut, which the relay leaves to JavaScript. */
+export function sessionRecordParts(session: EventSession, maxTextBytes: number): Buffer {
+  const sj = session.json;
+  return parts([sj.head, sj.connection, sj.duration, sj.objectId, sj.text, sj.tail], [maxTextBytes]);
+}
+
+/** A summarized shape's parts of its records (a successful simple Query of it): its class, classes
+ * and command tag; its objects, outcome and protocol; and the bytes of the Query around the
+ * statement (`lead`, `trail`: blanks and semicolons, one byte each). */
+export function shapeRecordParts(info: Pick<StatementInfo, 'class' | 'classes' | 'commandTag' | 'objects'>, lead: number, trail: number): Buffer {
+  return parts(
+    [
+      `"class":${token(info.class)},"classes":${jsonOfList(info.classes)},"commandTag":${token(info.commandTag)}`,
+      `,"objects":${jsonOfList(info.objects)},"outcome":"success","protocol":"simple"`,
+    ],
+    [lead, trail],
+  );
 }

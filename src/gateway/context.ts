@@ -96,6 +96,9 @@ export interface AuditGate {
   readonly strict: boolean;
   /** Strict durability with appends in flight: resolves once they are on disk; else null. */
   pendingDurable(): Promise<void> | null;
+  /** Records an event given as its canonical JSON (UTF-8): the native relay's statement records.
+   * Absent where events go elsewhere first (a gateway process other than the platform's). */
+  appendRecord?(json: Uint8Array): void;
 }
 
 /** What the gateway needs of threat protection. */

@@ -13,7 +13,8 @@ import { nativeRelay } from './native/session-relay.js';
 import type { GatewayContext } from './context.js';
 import type { ConnectionContext } from '../events/types.js';
 import { startSessionAudit } from '../audit/statement-audit.js';
-import { eventSession, statementExecuted } from '../audit/statement-json.js';
+import { eventSession, sessionRecordParts, shapeRecordParts, statementExecuted } from '../audit/statement-json.js';
+import { DEFAULT_MAX_TEXT_BYTES, type QuerySummary as SummaryOfShape } from '../audit/tap/index.js';
 import { errorResponse, ObserverClock, SessionObserver, type QuerySummary, type SessionConsumer } from '../pgwire/index.js';
 import { isoTime, now } from '../events/bus.js';
 
@@ -154,10 +155,20 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
       const quiet = !possible ? none : watch ? client.host.sessionQuietSet() : auditConfig ? { ...none, set: client.host.quietSet(auditConfig) } : none;
       const quietSet = quiet.set;
       const host = client.host;
+      // Where the log is this process's own, the relay writes their records itself (the text
+      // statementExecuted makes) and the log takes them as they are.
+      const appendRecord = g.audit.appendRecord?.bind(g.audit);
+      const record =
+        quietSet && summaries && appendRecord && eventFields
+          ? { parts: sessionRecordParts(eventFields, DEFAULT_MAX_TEXT_BYTES), append: appendRecord }
+          : undefined;
       const onQuiet = quietSet
         ? (key: Buffer, summary?: QuerySummary) => {
             if (summary === undefined) host.quiet(quietSet, key);
-            else if (summaries) host.quiet(quietSet, key, summary);
+            else if (summaries) {
+              const s = summary as SummaryOfShape;
+              host.quiet(quietSet, key, summary, record ? shapeRecordParts(s.info, s.lead, s.trail) : undefined);
+            }
           }
         : undefined;
       const observer = consumers.length ? new SessionObserver(consumers, { skipRecords: true, ...(onQuiet ? { onQuiet } : {}) }) : null;
@@ -176,6 +187,7 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
         clientFramingError,
         quietSet,
         ...(quietSet && summaries ? { summaries: host.summariesOf(quietSet) } : {}),
+        ...(record ? { record } : {}),
         ...(hold ? { hold } : {}),
         onHandle: keepHandle,
         ...(pooled ? { pooled } : {}),

@@ -89,6 +89,11 @@ pub enum Event {
         end: f64,
         tag: Option<Vec<u8>>,
     },
+    /// A summarized statement's audit record (record.rs), in place of its summary.
+    Record {
+        id: u32,
+        json: Vec<u8>,
+    },
     Closed {
         id: u32,
         bytes_from_client: u64,

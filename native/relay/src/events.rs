@@ -12,6 +12,7 @@
 //! 8 closed   `f64 from client`, `f64 to client`, `u8 reusable`, `str error?`
 //! 9 summary  `u32 shape`, `f64 at`, `f64 end` (the relay's clock), `bytes tag?` (`u32::MAX`:
 //!            none), `bytes text`
+//! 10 record  `bytes json` (a summarized statement's audit record, canonical JSON)
 //!
 //! `str` is `u32 length` then UTF-8 (`u32::MAX`: null); `bytes` is `u32 length` then the bytes.
 use crate::conn::Event;
@@ -105,6 +106,10 @@ pub fn encode(b: &mut Vec<u8>, event: Event) {
                 None => put_u32(b, NULL),
             }
             put_bytes(b, &text);
+        }
+        Event::Record { id, json } => {
+            head(b, id, 10);
+            put_bytes(b, &json);
         }
         Event::Closed {
             id,

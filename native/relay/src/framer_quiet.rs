@@ -62,6 +62,11 @@ impl Framer {
         self.cq.as_mut().and_then(|cq| cq.quiet_summary.take())
     }
 
+    /// Client side: the record parts of summarized shape `summary`, if JavaScript gave them.
+    pub fn quiet_parts(&self, summary: u32) -> Option<Arc<crate::record::ShapeParts>> {
+        self.cq.as_ref().and_then(|cq| cq.set().parts(summary))
+    }
+
     /// Server side: the tag of a summarized statement's CommandComplete framed in the last chunk
     /// (without its NUL).
     pub fn take_quiet_tag(&mut self) -> Option<Vec<u8>> {

@@ -11,6 +11,7 @@ mod events;
 mod observe;
 mod quiet;
 mod quiet_client;
+mod record;
 mod relay;
 mod runtimes;
 mod seen;
@@ -69,7 +70,7 @@ impl Host for AddonHost {
         let urgent = rt.is_none()
             || !matches!(
                 event,
-                Event::Observe { hold: false, .. } | Event::Summary { .. }
+                Event::Observe { hold: false, .. } | Event::Summary { .. } | Event::Record { .. }
             );
         let wake = self
             .0
@@ -330,6 +331,8 @@ pub struct RelayOptions {
     pub pooled: bool,
     /// A quiet set (`quietSet`), or 0.
     pub quiet_set: u32,
+    /// The session's record parts (record.rs): summarized statements come as records.
+    pub record: Option<Buffer>,
 }
 
 /// Relays client ⇄ server (the server socket is duplicated at once).
@@ -351,6 +354,17 @@ pub fn relay(id: u32, server_fd: i32, options: RelayOptions) -> Result<()> {
                 quiet: match options.quiet_set {
                     0 => None,
                     set => ADDON.get().and_then(|a| a.quiet.get(set)),
+                },
+                record: match options.record {
+                    Some(b) => Some(Arc::new(record::SessionParts::decode(&b).ok_or_else(
+                        || {
+                            Error::new(
+                                Status::InvalidArg,
+                                "pgwarden-relay: record parts that do not decode",
+                            )
+                        },
+                    )?)),
+                    None => None,
                 },
             },
         ),
@@ -386,9 +400,10 @@ pub fn drop_quiet_set(set: u32) {
 }
 
 /// Adds a shape key (from a key record) to a quiet set: quiet, or (`summary` > 0) summarized as
-/// that shape. A key of another length is refused.
+/// that shape, with its record parts (record.rs) if given. A key of another length, or parts that
+/// do not decode, are refused.
 #[napi]
-pub fn quiet(set: u32, key: Buffer, summary: Option<u32>) -> Result<()> {
+pub fn quiet(set: u32, key: Buffer, summary: Option<u32>, parts: Option<Buffer>) -> Result<()> {
     let key: quiet::ShapeKey = key.as_ref().try_into().map_err(|_| {
         Error::new(
             Status::InvalidArg,
@@ -398,8 +413,21 @@ pub fn quiet(set: u32, key: Buffer, summary: Option<u32>) -> Result<()> {
             ),
         )
     })?;
+    let parts = match parts {
+        Some(b) => Some(record::ShapeParts::decode(&b).ok_or_else(|| {
+            Error::new(
+                Status::InvalidArg,
+                "pgwarden-relay: record parts that do not decode",
+            )
+        })?),
+        None => None,
+    };
     if let Some(s) = addon()?.quiet.get(set) {
-        s.insert(key, summary.unwrap_or(0));
+        let summary = summary.unwrap_or(0);
+        if let (Some(p), true) = (parts, summary > 0) {
+            s.set_parts(summary, p);
+        }
+        s.insert(key, summary);
     }
     Ok(())
 }

@@ -9,8 +9,11 @@ use std::cell::OnceCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
+use std::sync::Arc;
+
 use crate::conn::{Event, Host};
 use crate::framer::{records, Fed, Framer, QuietEnd};
+use crate::record::{self, SessionParts, ShapeParts};
 use crate::seen::{now_ms, Seen};
 
 /// Flags shared by the two directions of a relay (one task: relaxed atomics are enough).
@@ -48,11 +51,23 @@ pub(crate) struct Flags {
     server_withheld: Mutex<Seen>,
     pub from_client: AtomicU64,
     pub to_client: AtomicU64,
+    /// The session's record parts: a summarized statement with its shape's parts comes as a record.
+    pub record: Option<Arc<SessionParts>>,
+}
+
+impl Flags {
+    pub(crate) fn with_record(record: Option<Arc<SessionParts>>) -> Flags {
+        Flags {
+            record,
+            ..Flags::default()
+        }
+    }
 }
 
 /// A summarized statement until its answer ends.
 struct Summary {
     shape: u32,
+    parts: Option<Arc<ShapeParts>>,
     text: Vec<u8>,
     at: f64,
     /// Its CommandComplete's tag, and when the relay read it.
@@ -111,6 +126,7 @@ pub(crate) fn client_chunk(
             flags.quiet_pending.store(true, Relaxed);
             *lock(&flags.summary) = summary.map(|(shape, text)| Summary {
                 shape,
+                parts: flags.record.as_ref().and(f.quiet_parts(shape)),
                 text,
                 at: statement.at,
                 tag: None,
@@ -171,13 +187,22 @@ pub(crate) fn server_chunk(
                 Some((tag, at)) => (Some(tag), at),
                 None => (None, now_ms()),
             };
-            host.emit(Event::Summary {
-                id,
-                shape: s.shape,
-                text: s.text,
-                at: s.at,
-                end,
-                tag,
+            let record = match (&flags.record, &s.parts) {
+                (Some(session), Some(shape)) => {
+                    record::build(session, shape, &s.text, s.at, end, tag.as_deref())
+                }
+                _ => None,
+            };
+            host.emit(match record {
+                Some(json) => Event::Record { id, json },
+                None => Event::Summary {
+                    id,
+                    shape: s.shape,
+                    text: s.text,
+                    at: s.at,
+                    end,
+                    tag,
+                },
             });
             summarized = true;
         }

@@ -27,6 +27,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, OnceLock, RwLock};
 
+use crate::record::ShapeParts;
+
 /// Longer Query texts are never quiet.
 pub const MAX_KEYED: usize = 8 * 1024;
 /// Shapes one quiet set holds; beyond it JavaScript's additions are ignored.
@@ -39,6 +41,8 @@ pub type ShapeKey = [u8; 16];
 #[derive(Default)]
 pub struct QuietSet {
     keys: RwLock<HashMap<ShapeKey, u32>>,
+    /// The record parts of summarized shapes, by number (record.rs).
+    parts: RwLock<HashMap<u32, Arc<ShapeParts>>>,
 }
 
 impl QuietSet {
@@ -57,6 +61,22 @@ impl QuietSet {
         if keys.len() < MAX_SHAPES {
             keys.entry(key).or_insert(summary);
         }
+    }
+
+    /// The record parts of summarized shape `summary` (before its key is added).
+    pub fn set_parts(&self, summary: u32, parts: ShapeParts) {
+        let mut all = self.parts.write().unwrap_or_else(|p| p.into_inner());
+        if all.len() < MAX_SHAPES {
+            all.insert(summary, Arc::new(parts));
+        }
+    }
+
+    pub fn parts(&self, summary: u32) -> Option<Arc<ShapeParts>> {
+        self.parts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&summary)
+            .cloned()
     }
 }
 

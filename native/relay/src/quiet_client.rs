@@ -93,6 +93,10 @@ impl ClientQuiet {
         }
     }
 
+    pub fn set(&self) -> &QuietSet {
+        &self.set
+    }
+
     /// A group is held apart (not yet in the observe buffer).
     pub fn group_pending(&self) -> bool {
         self.group.is_some()

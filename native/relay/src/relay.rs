@@ -32,6 +32,8 @@ pub struct RelayOptions {
     pub pooled: bool,
     /// Quiet statements of this set are relayed without being observed (quiet.rs).
     pub quiet: Option<std::sync::Arc<QuietSet>>,
+    /// The session's record parts: summarized statements come as records (record.rs).
+    pub record: Option<std::sync::Arc<crate::record::SessionParts>>,
 }
 
 /// Writes, then FIN (TLS close_notify first), within CLOSE_WRITE_TIMEOUT; true when written.
@@ -258,7 +260,7 @@ pub(crate) async fn relay(
     // Handed over after the greeting's ReadyForQuery 'I': a pooled client that leaves at once
     // leaves a reusable connection (the JavaScript relay counts it so too).
     sf.assume_ready_idle();
-    let flags = Flags::default();
+    let flags = Flags::with_record(opts.record);
     flags.server_ready.store(true, Relaxed);
     flags.client_at_boundary.store(true, Relaxed);
     flags.client_eof.store(client_eof, Relaxed);

@@ -30,8 +30,15 @@ export interface OutboxLink {
   wantsHashes(): boolean;
 }
 
+/** Bytes of the first buffer for texts given as bytes. */
+const FIRST_BYTES = 64 * 1024;
+
 export class Outbox {
-  private texts: string[] = [];
+  /** Texts, and for a text given as bytes its length (its bytes are next in `bytes`). */
+  private texts: (string | number)[] = [];
+  /** The bytes of texts given as bytes, sent (transferred) with them. */
+  private bytes: Buffer | null = null;
+  private bytesLength = 0;
   private times: number[] = [];
   /** Positions in texts of texts that are not canonical yet (JSON.stringify's). */
   private raw: number[] = [];
@@ -59,6 +66,23 @@ export class Outbox {
     else if (!this.scheduled) this.schedule(now);
   }
 
+  /** A text given as UTF-8 bytes (canonical JSON), copied here. */
+  addBytes(json: Uint8Array, now: number): void {
+    const need = this.bytesLength + json.length;
+    if (this.bytes === null || need > this.bytes.length) {
+      // Not from Node's pool: its whole ArrayBuffer is transferred with the message.
+      const grown = Buffer.allocUnsafeSlow(Math.max(FIRST_BYTES, 2 * need));
+      if (this.bytes !== null) this.bytes.copy(grown, 0, 0, this.bytesLength);
+      this.bytes = grown;
+    }
+    this.bytes.set(json, this.bytesLength);
+    this.bytesLength = need;
+    this.texts.push(json.length);
+    this.times.push(now);
+    if (this.texts.length >= MAX_MESSAGE_EVENTS) this.flush();
+    else if (!this.scheduled) this.schedule(now);
+  }
+
   /** A batch was settled: under strict durability the queued events may go now. */
   settled(): void {
     if (this.onSettle && this.link.settledThrough() >= this.sentThrough) this.flush();
@@ -69,6 +93,7 @@ export class Outbox {
     this.texts = [];
     this.times = [];
     this.raw = [];
+    this.bytesLength = 0;
   }
 
   private schedule(now: number): void {
@@ -102,6 +127,15 @@ export class Outbox {
     this.texts = [];
     this.times = [];
     if (raw.length > 0) this.raw = [];
-    this.link.send({ t: 'append', texts, count, times, raw, hashes: this.link.wantsHashes() }, [times.buffer as ArrayBuffer]);
+    const hashes = this.link.wantsHashes();
+    if (this.bytesLength === 0) {
+      this.link.send({ t: 'append', texts, count, times, raw, hashes }, [times.buffer as ArrayBuffer]);
+      return;
+    }
+    const bytes = this.bytes!.subarray(0, this.bytesLength);
+    // Transferred (to the writer thread; in this thread it is only read): the next ones go in a new buffer.
+    this.bytes = null;
+    this.bytesLength = 0;
+    this.link.send({ t: 'append', texts, count, times, raw, hashes, bytes }, [times.buffer as ArrayBuffer, bytes.buffer as ArrayBuffer]);
   };
 }

@@ -32,18 +32,31 @@ export class RecordLines {
     this.length = 0;
   }
 
-  /** Appends the line of one record and returns its hash (lowercase hex). */
-  append(seq: number, time: string, prev: string, canonicalEvent: string): string {
+  /** Appends the line of one record and returns its hash (lowercase hex). The event is its
+   * canonical JSON, as a string or as UTF-8 bytes. */
+  append(seq: number, time: string, prev: string, canonicalEvent: string | Uint8Array): string {
     const head = `{"seq":${seq},"time":"${time}","prev":"${prev}","hash":"`;
+    const bytes = typeof canonicalEvent !== 'string';
     // UTF-8 takes at most 3 bytes per UTF-16 unit (a write never cuts an event short here).
-    this.reserve(3 * (canonicalEvent.length + prev.length + time.length) + LINE_OVERHEAD);
+    this.reserve((bytes ? canonicalEvent.length : 3 * canonicalEvent.length) + 3 * (prev.length + time.length) + LINE_OVERHEAD);
     const out = this.out;
     const at = this.length;
     // seq, time (toISOString) and prev (hex) are ASCII: as many bytes as characters, else the slow way.
-    if (utf8Write(out, head, at, out.length - at) !== head.length) return this.appendText(seq, time, prev, canonicalEvent);
+    if (utf8Write(out, head, at, out.length - at) !== head.length) {
+      return this.appendText(
+        seq,
+        time,
+        prev,
+        bytes ? Buffer.from(canonicalEvent.buffer, canonicalEvent.byteOffset, canonicalEvent.length).toString('utf8') : canonicalEvent,
+      );
+    }
     const hashAt = at + head.length;
     const eventAt = hashAt + 64 + AFTER_HASH;
-    const eventEnd = eventAt + utf8Write(out, canonicalEvent, eventAt, out.length - eventAt);
+    let eventEnd: number;
+    if (bytes) {
+      out.set(canonicalEvent, eventAt);
+      eventEnd = eventAt + canonicalEvent.length;
+    } else eventEnd = eventAt + utf8Write(out, canonicalEvent, eventAt, out.length - eventAt);
     // The hash input: `{"event":` over the line's `,"event":`, the event, and its tail from the
     // head's pieces: `,"prev":"<prev>"`, `,`, `"seq":<seq>`, `,"time":"<time>"`, `}`.
     const digits = head.length - 36 - time.length - prev.length;

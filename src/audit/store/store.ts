@@ -244,6 +244,23 @@ export class AuditStore {
     return this.tickets.issue();
   }
 
+  /**
+   * @internal enqueue() for an event given as its canonical JSON in UTF-8 (an object's, by
+   * construction: the native relay's statement records): copied to the writer without a string.
+   */
+  enqueueCanonical(json: Uint8Array): number | AuditWriteError {
+    if (this.closing) return this.refuse('closed', 'the audit store is closed');
+    if (this.broken) return this.refuse('io', `the audit store cannot write until reopened: ${this.broken.message}`, this.broken);
+    if (this.tickets.issued - this.tickets.settledThrough >= this.o.maxPendingRecords) {
+      return this.refuse('queue-full', `more than ${this.o.maxPendingRecords} audit records are waiting to be written`);
+    }
+    if (json[0] !== 0x7b) return this.refuse('invalid-event', 'an audit event must be a JSON object');
+    if (json.length > this.o.maxRecordBytes) return this.refuse('invalid-event', `the audit event is larger than ${this.o.maxRecordBytes} bytes`);
+    this.outbox.addBytes(json, this.now());
+    if (!this.referenced) this.reference();
+    return this.tickets.issue();
+  }
+
   /** @internal Ticket of the last event accepted (0: none yet). */
   get lastTicket(): number {
     return this.tickets.issued;

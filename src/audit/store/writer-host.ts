@@ -30,16 +30,19 @@ export interface InitMessage {
 
 export type ToWriter =
   | InitMessage
-  /** `texts`: JSON texts, `count` of them; `times` one per text. */
+  /** `texts`: JSON texts, `count` of them; `times` one per text. A number in `texts` stands for
+   * a text given as UTF-8 bytes, that many of them, next in `bytes` (canonical JSON). */
   | {
       readonly t: 'append';
-      readonly texts: readonly string[];
+      readonly texts: readonly (string | number)[];
       readonly count: number;
       readonly times: Float64Array;
       /** Positions (ascending) of the texts that are not canonical yet: JSON.stringify's, parsed and canonicalized here. The others are canonical JSON already. */
       readonly raw: readonly number[];
       /** Someone waits for these records' hashes (append() callers); else only the count comes back. */
       readonly hashes: boolean;
+      /** The texts given as bytes, one after the other (transferred). */
+      readonly bytes?: Uint8Array;
     }
   | { readonly t: 'checkpoint'; readonly id: number }
   | { readonly t: 'close' };
@@ -142,7 +145,7 @@ export class WriterHost {
       case 'append':
         this.received += message.count;
         if (message.hashes) this.hashesThrough = this.received;
-        this.append(message.texts, message.count, message.times, message.raw);
+        this.append(message.texts, message.count, message.times, message.raw, message.bytes);
         return;
       case 'checkpoint':
         this.checkpoint(message.id);
@@ -194,14 +197,19 @@ export class WriterHost {
     this.post({ t: 'ready', recovery: writer.recovery, last: writer.last, state: this.state() });
   }
 
-  private append(texts: readonly string[], count: number, times: Float64Array, raw: readonly number[]): void {
+  private append(texts: readonly (string | number)[], count: number, times: Float64Array, raw: readonly number[], bytes?: Uint8Array): void {
     const writer = this.writer;
     if (writer === null) return;
     const records: QueuedRecord[] = new Array(count);
     let r = 0;
+    let at = 0;
     for (let i = 0; i < count; i++) {
       const text = texts[i]!;
-      if (r < raw.length && raw[r] === i) {
+      if (typeof text === 'number') {
+        // A plain view, not a Buffer: cheaper to make (see RecordLines).
+        records[i] = { text: new Uint8Array(bytes!.buffer, bytes!.byteOffset + at, text), timeMs: times[i]! };
+        at += text;
+      } else if (r < raw.length && raw[r] === i) {
         r++;
         records[i] = canonicalRecord(text, times[i]!);
       } else {

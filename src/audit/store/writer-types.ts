@@ -7,8 +7,8 @@ import type { ResolvedOptions } from './options.js';
 
 /** One record waiting for the writer. */
 export interface QueuedRecord {
-  /** The canonical JSON of the event; ignored when `invalid` is set. */
-  readonly text: string;
+  /** The canonical JSON of the event (or its UTF-8 bytes); ignored when `invalid` is set. */
+  readonly text: string | Uint8Array;
   /** When the store accepted the event (ms since the epoch). */
   readonly timeMs: number;
   /** Why the event cannot be recorded (it is rejected with 'invalid-event' in its turn). */

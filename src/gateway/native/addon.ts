@@ -57,6 +57,10 @@ export interface RelayOptions {
    * change how the statement parses (native/relay/src/quiet.rs).
    */
   readonly quietSet: number;
+  /** The session's record parts (src/audit/statement-json.ts sessionRecordParts): a summarized
+   * statement whose shape was added with its parts comes as a 'record' event instead of a
+   * 'summary' (native/relay/src/record.rs). Absent: summaries. */
+  readonly record?: Buffer;
 }
 
 export type AddonEvent =
@@ -115,6 +119,10 @@ export type AddonEvent =
       readonly end: number;
       readonly tag: string | null;
     }
+  /** During `relay` with `record`, in place of a 'summary' event: the statement's audit record,
+   * canonical JSON in UTF-8, made by the addon from the session's and the shape's parts (what
+   * statementExecuted makes of it). */
+  | { readonly id: number; readonly type: 'record'; readonly json: Buffer }
   /**
    * The connection is over and its id forgotten (before `relay`: the client went away or
    * `destroy`/`end` finished; during `relay`: either side closed, or `terminate`).
@@ -176,8 +184,9 @@ export interface RelayAddon {
    * their answers, are not observed from now on. With `summary` (> 0), a simple Query of that
    * shape whose answer succeeds comes as a 'summary' event of that number (not with `hold`; an
    * extended-protocol group of that shape is observed). A key keeps what it was added with first.
-   * Bounded (4096 keys per set; more are ignored). */
-  quiet(set: number, key: Buffer, summary?: number): void;
+   * Bounded (4096 keys per set; more are ignored). `parts`: the shape's record parts
+   * (statement-json.ts shapeRecordParts), for sessions relayed with `record`. */
+  quiet(set: number, key: Buffer, summary?: number, parts?: Buffer): void;
   /** Ends a relayed session from the gateway's side: `fatal` is written when the server stream
    * is at a message boundary (else a plain close); the server side is closed (or, pooled,
    * reported not reusable). */
@@ -265,6 +274,9 @@ export function decodeEvents(batch: Buffer, each: (event: AddonEvent) => void, c
         each({ id, type: 'summary', shape, at: read, end, tag, text: bytes() });
         break;
       }
+      case 10:
+        each({ id, type: 'record', json: bytes() });
+        break;
       case 8: {
         const bytesFromClient = batch.readDoubleLE(at);
         const bytesToClient = batch.readDoubleLE(at + 8);

@@ -123,13 +123,13 @@ export class NativeRelayHost {
   }
 
   /** Adds a shape key to a quiet set: quiet, or summarized with `summary` (numbered here; past
-   * the bound its statements stay observed). */
-  quiet(set: number, key: Buffer, summary?: QuerySummary): void {
+   * the bound its statements stay observed), with its record parts if given. */
+  quiet(set: number, key: Buffer, summary?: QuerySummary, parts?: Buffer): void {
     if (summary === undefined) return this.addon.quiet(set, key);
     const list = this.summariesOf(set);
     if (list.length >= MAX_SUMMARIES) return;
     list.push(summary);
-    this.addon.quiet(set, key, list.length);
+    this.addon.quiet(set, key, list.length, parts);
   }
 
   private dropQuietSet(set: number): void {

@@ -13,7 +13,7 @@ import type { NativeClientSocket } from './client-socket.js';
 import { resumeReading, stopReading } from './host.js';
 
 /** Sessions handed to the addon in this process (read by the tests). */
-export const nativeRelayCounters = { sessions: 0, summaries: 0 };
+export const nativeRelayCounters = { sessions: 0, summaries: 0, records: 0 };
 
 export function nativeRelay(opts: {
   client: NativeClientSocket;
@@ -32,6 +32,8 @@ export function nativeRelay(opts: {
   quietSet?: number;
   /** The quiet set's summarized shapes ('summary' events name them by number). */
   summaries?: Summaries;
+  /** The session's record parts, and where its summarized statements' records go. */
+  record?: { readonly parts: Buffer; append(json: Uint8Array): void };
   /** Strict audit durability (see relay.ts). */
   hold?: () => Promise<void> | null;
   onHandle?: (handle: RelayHandle) => void;
@@ -77,6 +79,13 @@ export function nativeRelay(opts: {
   const onEvent = (e: AddonEvent) => {
     if (e.type === 'summary') {
       if (observer) summarized(observer, e);
+      return;
+    }
+    if (e.type === 'record') {
+      nativeRelayCounters.records++;
+      // Only with record parts, which come with `record`.
+      if (opts.record) opts.record.append(e.json);
+      else observer?.fail('the native relay made a statement record for a session without record parts');
       return;
     }
     if (e.type === 'observe') {
@@ -163,6 +172,7 @@ export function nativeRelay(opts: {
       clientFramingError: opts.clientFramingError ?? Buffer.alloc(0),
       pooled: pooled !== undefined,
       quietSet: observe ? (opts.quietSet ?? 0) : 0,
+      ...(observe && opts.record ? { record: opts.record.parts } : {}),
     });
     relaying = true;
     nativeRelayCounters.sessions++;

@@ -6,6 +6,7 @@ import type { Checkpoint } from '../../../src/audit/store/checkpoint.js';
 import { AuditCorruptError, AuditKeyError, AuditLockError, AuditWriteError } from '../../../src/audit/store/errors.js';
 import { readRecords } from '../../../src/audit/store/read-records.js';
 import { verifyStore } from '../../../src/audit/store/verify.js';
+import { canonicalJson } from '../../../src/audit/store/canonical-json.js';
 import { appendMany, checkpointFiles, editLine, event, fileLines, openStore, RecordingIo, segmentFiles, sleep, tempRoot } from './helpers.js';
 
 async function seqs(dir: string): Promise<number[]> {
@@ -97,6 +98,25 @@ describe('audit store: append, reopen, continue', () => {
     await s.close();
     assert.equal(await reason(s.append(event(9))), 'closed');
     assert.deepEqual(await seqs(dir), [1, 2, 3, 4, 5]);
+  });
+
+  it('takes events given as their canonical JSON in UTF-8 (the relay records), in order with the others', async () => {
+    const { dir, keyFile } = tempRoot();
+    const s = await openStore(dir, keyFile, { maxRecordBytes: 1000 });
+    const events = [event(1), { type: 'statement', text: 'SELECT "é😀"\t\n', n: 2 }, event(3), { type: 'x', n: 4 }, event(5)];
+    // In one turn, and through the writer thread: texts and bytes in one message.
+    const tickets = events.map((e, i) => (i % 2 === 1 ? s.enqueueCanonical(Buffer.from(canonicalJson(e))) : s.enqueue(e)));
+    assert.ok(tickets.every((t) => typeof t === 'number'));
+    await s.settled(tickets.at(-1) as number);
+    const reason = (r: number | AuditWriteError) => (typeof r === 'number' ? 'ok' : r.reason);
+    assert.equal(reason(s.enqueueCanonical(Buffer.from('[1]'))), 'invalid-event');
+    assert.equal(reason(s.enqueueCanonical(Buffer.from(`{"big":"${'x'.repeat(2000)}"}`))), 'invalid-event');
+    await s.close();
+    const got = [];
+    for await (const r of readRecords(dir)) got.push(r.event);
+    assert.deepEqual(got, JSON.parse(JSON.stringify(events)));
+    const report = await verifyStore(dir, { publicKey: s.publicKey });
+    assert.equal(report.ok, true, report.failure?.message);
   });
 });
 

@@ -6,6 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { AddonEvent } from '../../../src/gateway/native/addon.js';
+import { eventSession, sessionRecordParts, shapeRecordParts, statementExecuted } from '../../../src/audit/statement-json.js';
+import { canonicalTextOf } from '../../../src/audit/store/canonical-json.js';
+import type { StatementEvent } from '../../../src/audit/tap/index.js';
 import { addon, messages, next, query, readObserve, relayed, setUpAddon, skip, tearDownAddon } from './harness.js';
 
 type Observe = Extract<AddonEvent, { type: 'observe' }>;
@@ -165,5 +168,39 @@ describe('native relay addon: quiet statements', { skip }, () => {
     addon.quiet(set, keyOf(first[0]!.client!), 4);
     const second = await round('rows 200');
     assert.deepEqual(readObserve(second[0]!.client!).types.slice(0, 2), ['key', 'Q']);
+  });
+
+  it('with record parts, a summarized statement comes as its audit record: the text statementExecuted makes', async (t) => {
+    const set = addon.quietSet();
+    t.after(() => addon.dropQuietSet(set));
+    const session = eventSession(
+      { connId: 'c-1', clientAddress: '127.0.0.1', clientPort: 5, listener: 'public' },
+      { server: 's-1', user: 'ünï "q"', database: 'db\\1', applicationName: 'app\n\u0001é😀' },
+    );
+    const info = { class: 'READ', classes: ['READ'], commandTag: 'SELECT', objects: [{ kind: 'relation', name: 't "x" é' }] } as const;
+    const { client, id } = await relayed({ observe: true, quietSet: set, record: sessionRecordParts(session, 8192) });
+    t.after(() => client.destroy());
+    // Quoted names, tabs, newlines, a control character, non-ASCII: escaped as JSON.stringify does.
+    const suffix = ' FROM "ünï""cödé"\t\n\u0001 WHERE x = 1';
+    client.write(query(`rows 100${suffix}`));
+    const first = await transcript(id, 1);
+    addon.quiet(set, keyOf(first.client[0]!), 1, shapeRecordParts(info, 0, 0));
+    client.write(query(`rows 150${suffix}`));
+    const e = await next(id);
+    assert.equal(e.type, 'record');
+    const text = (e as Extract<AddonEvent, { type: 'record' }>).json.toString('utf8');
+    const parsed = JSON.parse(text) as { time: string; durationMs: number };
+    const expected = statementExecuted(parsed.time, session, {
+      ...info,
+      text: `rows 150${suffix}`,
+      outcome: 'success',
+      protocol: 'simple',
+      durationMs: parsed.durationMs,
+      rows: 150,
+    } as StatementEvent);
+    assert.equal(text, canonicalTextOf(expected));
+    assert.ok(Math.abs(Date.parse(parsed.time) - Date.now()) < 5_000, parsed.time);
+    // Parts that do not decode are refused.
+    assert.throws(() => addon.quiet(set, keyOf(first.client[0]!), 2, Buffer.from([9, 0, 0, 0])));
   });
 });
