@@ -108,11 +108,24 @@ test('both processes serve sessions, and the other process sessions are in the p
     const clientPort = (c as unknown as { connection: { stream: net.Socket } }).connection.stream.localPort;
     const marker = `marker_${pid}`;
     assert.equal((await c.query(`select '${marker}' as m`)).rows[0].m, marker);
+    // Statements of one shape: the first inspected, the next summarized by the relay (recorded by
+    // it on the platform's process, from its summary on the other).
+    for (const n of [101, 202, 303]) assert.equal((await c.query(`select ${n} as n_${pid}`)).rows[0][`n_${pid}`], n);
     await c.end();
     const found = await until(`the statement of the session on process ${pid}`, async () =>
       auditEvents<{ type: string; text?: string; connection?: { clientPort?: number } }>(t).find((e) => e.type === 'statement' && e.text?.includes(marker)),
     );
     assert.equal(found.connection?.clientPort, clientPort);
+    const shaped = await until(`the statements of one shape on process ${pid}`, async () => {
+      const s = auditEvents<{ type: string; text?: string; rows?: number; connection?: { clientPort?: number } }>(t).filter(
+        (e) => e.type === 'statement' && e.text?.endsWith(` as n_${pid}`),
+      );
+      return s.length >= 3 && s;
+    });
+    assert.deepEqual(
+      shaped.map((e) => [e.text, e.rows, e.connection?.clientPort]),
+      [101, 202, 303].map((n) => [`select ${n} as n_${pid}`, 1, clientPort]),
+    );
     await until(`the session end on process ${pid}`, async () =>
       auditEvents<{ type: string; connection?: { clientPort?: number } }>(t).some((e) => e.type === 'session.ended' && e.connection?.clientPort === clientPort),
     );

@@ -5,7 +5,7 @@
 // first. With the fake server of harness.ts. Skipped when the addon is not built.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { AddonEvent } from '../../../src/gateway/native/addon.js';
+import type { AddonEvent, RelayOptions } from '../../../src/gateway/native/addon.js';
 import { eventSession, sessionRecordParts, shapeRecordParts, statementExecuted } from '../../../src/audit/statement-json.js';
 import { canonicalTextOf } from '../../../src/audit/store/canonical-json.js';
 import type { StatementEvent } from '../../../src/audit/tap/index.js';
@@ -45,15 +45,21 @@ function keyOf(buf: Buffer): Buffer {
   return Buffer.from(buf.subarray(9, 25));
 }
 
+/** A client relayed with observation and a quiet set of its own, both gone after the test. */
+async function quietSession(t: { after(f: () => void): void }, o: Partial<RelayOptions> = {}) {
+  const set = addon.quietSet();
+  t.after(() => addon.dropQuietSet(set));
+  const { client, id } = await relayed({ observe: true, quietSet: set, ...o });
+  t.after(() => client.destroy());
+  return { set, client, id };
+}
+
 describe('native relay addon: quiet statements', { skip }, () => {
   before(() => setUpAddon());
   after(() => tearDownAddon());
 
   it('a known shape and its answer go unobserved; a Query sent meanwhile is observed after that answer', async (t) => {
-    const set = addon.quietSet();
-    t.after(() => addon.dropQuietSet(set));
-    const { client, id } = await relayed({ observe: true, quietSet: set });
-    t.after(() => client.destroy());
+    const { set, client, id } = await quietSession(t);
     client.write(query('rows 100'));
     const first = await transcript(id, 1);
     assert.deepEqual(first.lines.slice(0, 2), ['c:key', 'c:Q'], 'keyed: all before it was answered');
@@ -74,10 +80,7 @@ describe('native relay addon: quiet statements', { skip }, () => {
   });
 
   it('a quiet Query whose answer fails is observed with its error, before what was sent after it', async (t) => {
-    const set = addon.quietSet();
-    t.after(() => addon.dropQuietSet(set));
-    const { client, id } = await relayed({ observe: true, quietSet: set });
-    t.after(() => client.destroy());
+    const { set, client, id } = await quietSession(t);
     client.write(query('error 555'));
     const first = await transcript(id, 1);
     assert.deepEqual(first.lines, ['c:key', 'c:Q', 's:E', 's:Z']);
@@ -96,10 +99,7 @@ describe('native relay addon: quiet statements', { skip }, () => {
   });
 
   it('a summarized shape comes as a summary event (text, times, tag), before what was sent after it', async (t) => {
-    const set = addon.quietSet();
-    t.after(() => addon.dropQuietSet(set));
-    const { client, id } = await relayed({ observe: true, quietSet: set });
-    t.after(() => client.destroy());
+    const { set, client, id } = await quietSession(t);
     client.write(query('rows 100'));
     const first = await transcript(id, 1);
     addon.quiet(set, keyOf(first.client[0]!), 9);
@@ -119,10 +119,7 @@ describe('native relay addon: quiet statements', { skip }, () => {
   });
 
   it('a summarized Query that fails is observed with its error; one left unanswered at the end is observed', async (t) => {
-    const set = addon.quietSet();
-    t.after(() => addon.dropQuietSet(set));
-    const { client, id } = await relayed({ observe: true, quietSet: set });
-    t.after(() => client.destroy());
+    const { set, client, id } = await quietSession(t);
     client.write(query('error 555'));
     addon.quiet(set, keyOf((await transcript(id, 1)).client[0]!), 1);
     client.write(query('error 777'));
@@ -148,10 +145,7 @@ describe('native relay addon: quiet statements', { skip }, () => {
   });
 
   it('strict durability (hold): a summarized shape is observed, with its key', async (t) => {
-    const set = addon.quietSet();
-    t.after(() => addon.dropQuietSet(set));
-    const { client, id } = await relayed({ observe: true, hold: true, quietSet: set });
-    t.after(() => client.destroy());
+    const { set, client, id } = await quietSession(t, { hold: true });
     /** Observe events until a ReadyForQuery, each held chunk released. */
     const round = async (text: string) => {
       client.write(query(text));
@@ -171,15 +165,12 @@ describe('native relay addon: quiet statements', { skip }, () => {
   });
 
   it('with record parts, a summarized statement comes as its audit record: the text statementExecuted makes', async (t) => {
-    const set = addon.quietSet();
-    t.after(() => addon.dropQuietSet(set));
     const session = eventSession(
       { connId: 'c-1', clientAddress: '127.0.0.1', clientPort: 5, listener: 'public' },
       { server: 's-1', user: 'ünï "q"', database: 'db\\1', applicationName: 'app\n\u0001é😀' },
     );
     const info = { class: 'READ', classes: ['READ'], commandTag: 'SELECT', objects: [{ kind: 'relation', name: 't "x" é' }] } as const;
-    const { client, id } = await relayed({ observe: true, quietSet: set, record: sessionRecordParts(session, 8192) });
-    t.after(() => client.destroy());
+    const { set, client, id } = await quietSession(t, { record: sessionRecordParts(session, 8192) });
     // Quoted names, tabs, newlines, a control character, non-ASCII: escaped as JSON.stringify does.
     const suffix = ' FROM "ünï""cödé"\t\n\u0001 WHERE x = 1';
     client.write(query(`rows 100${suffix}`));
