@@ -42,10 +42,10 @@ export function buildProgram(runners: PlatformRunners): Command {
   return program;
 }
 
-/** Parses `argv` and runs the command; an error is one line on stderr and exit code 1. */
 /** Commands that run until stopped: they shut down their servers on a signal, never on a closed pipe. */
 const RUN_UNTIL_STOPPED = new Set(['up', 'gateway']);
 
+/** Parses `argv` and runs the command; an error is one line on stderr and exit code 1. */
 export function runProgram(program: Command, argv: readonly string[]): void {
   program.hook('preAction', (_, action) => {
     if (RUN_UNTIL_STOPPED.has(action.name()) && action.parent === program) return;

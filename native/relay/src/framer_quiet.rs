@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use super::{Framer, Side};
 use crate::quiet::QuietSet;
-use crate::quiet_client::ClientQuiet;
+use crate::quiet_client::{ClientQuiet, QuietSummary};
 
 impl Framer {
     /// Client side of an observed session: quiet statements of this set are not observed;
@@ -57,14 +57,9 @@ impl Framer {
             .unwrap_or_default()
     }
 
-    /// Client side: the last quiet statement's summary (its shape and text), if it has one.
-    pub fn take_quiet_summary(&mut self) -> Option<(u32, Vec<u8>)> {
+    /// Client side: the last quiet statement's summary, if it has one.
+    pub fn take_quiet_summary(&mut self) -> Option<QuietSummary> {
         self.cq.as_mut().and_then(|cq| cq.quiet_summary.take())
-    }
-
-    /// Client side: the record parts of summarized shape `summary`, if JavaScript gave them.
-    pub fn quiet_parts(&self, summary: u32) -> Option<Arc<crate::record::ShapeParts>> {
-        self.cq.as_ref().and_then(|cq| cq.set().parts(summary))
     }
 
     /// Server side: the tag of a summarized statement's CommandComplete framed in the last chunk

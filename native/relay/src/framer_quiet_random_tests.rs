@@ -6,7 +6,7 @@ use super::quiet_tests::{
     bind, client, cstring, describe, execute, key_of, msg, parse, query, sync,
 };
 use super::*;
-use crate::quiet::QuietSet;
+use crate::quiet::{QuietSet, Shape};
 
 /// A small deterministic generator (no dependency).
 struct Rng(u64);
@@ -41,7 +41,7 @@ fn random_sessions_lose_no_client_message() {
     ];
     let set = Arc::new(QuietSet::default());
     for t in &texts[..2] {
-        set.insert(key_of(t), 0);
+        set.insert(key_of(t), Shape::Quiet);
     }
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut quiet_total, mut released_total) = (0, 0);

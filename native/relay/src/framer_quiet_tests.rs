@@ -2,7 +2,7 @@
 use super::*;
 use std::sync::Arc;
 
-use crate::quiet::{shape_key, QuietSet};
+use crate::quiet::{shape_key, QuietSet, Shape};
 use crate::quiet_client::UNNAMED_RECORD as UNNAMED;
 
 pub(super) fn msg(code: u8, body: &[u8]) -> Vec<u8> {
@@ -64,7 +64,10 @@ fn an_unknown_shape_is_observed_after_its_key() {
 #[test]
 fn a_quiet_shape_and_its_answer_are_not_observed() {
     let set = Arc::new(QuietSet::default());
-    set.insert(key_of("SELECT abalance FROM a WHERE aid = 100;"), 0);
+    set.insert(
+        key_of("SELECT abalance FROM a WHERE aid = 100;"),
+        Shape::Quiet,
+    );
     let mut c = client(&set);
     let mut s = Framer::new(Side::Server, true);
     // Split anywhere: the Query still goes unobserved once whole.
@@ -108,7 +111,7 @@ fn a_quiet_shape_and_its_answer_are_not_observed() {
 #[test]
 fn only_a_query_sent_when_all_is_answered_is_keyed() {
     let set = Arc::new(QuietSet::default());
-    set.insert(key_of("SELECT 100"), 0);
+    set.insert(key_of("SELECT 100"), Shape::Quiet);
     // Two pipelined: the first is quiet, the second (its predecessor unanswered) is observed
     // without a key.
     let mut c = client(&set);
@@ -161,7 +164,7 @@ fn a_copy_answer_to_a_quiet_query_fails_closed() {
 #[test]
 fn a_quiet_answer_ends_at_its_ready_or_is_observed_from_its_error() {
     let set = Arc::new(QuietSet::default());
-    set.insert(key_of("SELECT 100 / 0"), 0);
+    set.insert(key_of("SELECT 100 / 0"), Shape::Quiet);
     let mut c = client(&set);
     let q = query("SELECT 123 / 0");
     assert!(c.feed(&q).unwrap().quieted);
@@ -235,7 +238,7 @@ fn an_unnamed_extended_group_is_held_until_its_sync_then_quiet_or_observed() {
         [key_record(text), group.clone()].concat()
     );
     // Known: the group goes unobserved; its bytes are kept for an answer that fails.
-    set.insert(key_of(text), 0);
+    set.insert(key_of(text), Shape::Quiet);
     c.set_answered(1);
     let fed = c.feed(&group).unwrap();
     assert!(fed.quieted && !fed.released);
@@ -257,7 +260,7 @@ fn an_unnamed_extended_group_is_held_until_its_sync_then_quiet_or_observed() {
 fn a_bind_to_a_named_statement_is_quiet_when_its_parse_was_keyed_and_nothing_redefined_it() {
     let set = Arc::new(QuietSet::default());
     let text = "SELECT a FROM t WHERE id = $1";
-    set.insert(key_of(text), 0);
+    set.insert(key_of(text), Shape::Quiet);
     let mut c = client(&set);
     // postgres.js: Parse named, Describe, Sync (observed), then Bind/Execute/Sync.
     let prepare = [parse("s1", text), msg(b'D', b"Ss1\0"), sync()].concat();
@@ -293,7 +296,7 @@ fn a_bind_to_a_named_statement_is_quiet_when_its_parse_was_keyed_and_nothing_red
 fn groups_that_cannot_be_quiet_are_released_in_order() {
     let set = Arc::new(QuietSet::default());
     let text = "SELECT 1 FROM t";
-    set.insert(key_of(text), 0);
+    set.insert(key_of(text), Shape::Quiet);
     let cases: Vec<(&str, Vec<u8>)> = vec![
         (
             "a Flush waits for answers",
@@ -356,17 +359,20 @@ fn groups_that_cannot_be_quiet_are_released_in_order() {
 #[test]
 fn a_summarized_shape_keeps_its_text_and_tag() {
     let set = Arc::new(QuietSet::default());
-    set.insert(key_of("SELECT abalance FROM a WHERE aid = 100;"), 7);
+    set.insert(
+        key_of("SELECT abalance FROM a WHERE aid = 100;"),
+        Shape::Summarized(7, None),
+    );
     let mut c = client(&set);
     let mut s = Framer::new(Side::Server, true);
     let q = query("SELECT abalance FROM a WHERE aid = 4711;");
     assert!(c.feed(&q).unwrap().quieted);
     assert!(c.take_observed().is_none());
     assert_eq!(
-        c.take_quiet_summary(),
+        c.take_quiet_summary().map(|s| (s.shape, s.text)),
         Some((7, b"SELECT abalance FROM a WHERE aid = 4711;".to_vec()))
     );
-    assert_eq!(c.take_quiet_summary(), None);
+    assert!(c.take_quiet_summary().is_none());
     // The tag, split across chunks anywhere, is kept once the CommandComplete is whole.
     s.begin_quiet_answer(true);
     let a = answer(1);
@@ -395,7 +401,7 @@ fn a_summarized_shape_keeps_its_text_and_tag() {
 #[test]
 fn a_summarized_shape_is_observed_in_a_group_or_under_strict_durability() {
     let set = Arc::new(QuietSet::default());
-    set.insert(key_of("SELECT 100"), 3);
+    set.insert(key_of("SELECT 100"), Shape::Summarized(3, None));
     // Strict durability (no groups): its statements are observed, with their key.
     let mut strict = Framer::new(Side::Client, true).with_quiet(Some(set.clone()), false);
     let q = query("SELECT 42");
@@ -418,5 +424,5 @@ fn a_summarized_shape_is_observed_in_a_group_or_under_strict_durability() {
     let fed = c.feed(&group).unwrap();
     assert!(!fed.quieted);
     assert!(fed.released);
-    assert_eq!(c.take_quiet_summary(), None);
+    assert!(c.take_quiet_summary().is_none());
 }

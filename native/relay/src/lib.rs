@@ -335,6 +335,13 @@ pub struct RelayOptions {
     pub record: Option<Buffer>,
 }
 
+fn bad_parts() -> Error {
+    Error::new(
+        Status::InvalidArg,
+        "pgwarden-relay: record parts that do not decode",
+    )
+}
+
 /// Relays client ⇄ server (the server socket is duplicated at once).
 #[napi]
 pub fn relay(id: u32, server_fd: i32, options: RelayOptions) -> Result<()> {
@@ -356,14 +363,9 @@ pub fn relay(id: u32, server_fd: i32, options: RelayOptions) -> Result<()> {
                     set => ADDON.get().and_then(|a| a.quiet.get(set)),
                 },
                 record: match options.record {
-                    Some(b) => Some(Arc::new(record::SessionParts::decode(&b).ok_or_else(
-                        || {
-                            Error::new(
-                                Status::InvalidArg,
-                                "pgwarden-relay: record parts that do not decode",
-                            )
-                        },
-                    )?)),
+                    Some(b) => Some(Arc::new(
+                        record::SessionParts::decode(&b).ok_or_else(bad_parts)?,
+                    )),
                     None => None,
                 },
             },
@@ -413,21 +415,20 @@ pub fn quiet(set: u32, key: Buffer, summary: Option<u32>, parts: Option<Buffer>)
             ),
         )
     })?;
-    let parts = match parts {
-        Some(b) => Some(record::ShapeParts::decode(&b).ok_or_else(|| {
-            Error::new(
-                Status::InvalidArg,
-                "pgwarden-relay: record parts that do not decode",
-            )
-        })?),
-        None => None,
+    let shape = match summary.unwrap_or(0) {
+        0 => quiet::Shape::Quiet,
+        n => {
+            let parts = match parts {
+                Some(b) => Some(Arc::new(
+                    record::ShapeParts::decode(&b).ok_or_else(bad_parts)?,
+                )),
+                None => None,
+            };
+            quiet::Shape::Summarized(n, parts)
+        }
     };
     if let Some(s) = addon()?.quiet.get(set) {
-        let summary = summary.unwrap_or(0);
-        if let (Some(p), true) = (parts, summary > 0) {
-            s.set_parts(summary, p);
-        }
-        s.insert(key, summary);
+        s.insert(key, shape);
     }
     Ok(())
 }

@@ -7,9 +7,7 @@
 //! becomes a 'summary' event, before what was withheld meanwhile.
 use std::cell::OnceCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
-
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::conn::{Event, Host};
 use crate::framer::{records, Fed, Framer, QuietEnd};
@@ -74,6 +72,32 @@ struct Summary {
     tag: Option<(Vec<u8>, f64)>,
 }
 
+/// A summarized statement answered with success: its record when the session and its shape
+/// have record parts (and record.rs can make it), else its summary.
+fn answered(id: u32, s: Summary, session: Option<&SessionParts>) -> Event {
+    let (tag, end) = match s.tag {
+        Some((tag, at)) => (Some(tag), at),
+        None => (None, now_ms()),
+    };
+    let record = match (session, &s.parts) {
+        (Some(session), Some(shape)) => {
+            record::build(session, shape, &s.text, s.at, end, tag.as_deref())
+        }
+        _ => None,
+    };
+    match record {
+        Some(json) => Event::Record { id, json },
+        None => Event::Summary {
+            id,
+            shape: s.shape,
+            text: s.text,
+            at: s.at,
+            end,
+            tag,
+        },
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -124,10 +148,10 @@ pub(crate) fn client_chunk(
             flags.quiet_tag.store(summary.is_some(), Relaxed);
             flags.quiet.store(true, Relaxed);
             flags.quiet_pending.store(true, Relaxed);
-            *lock(&flags.summary) = summary.map(|(shape, text)| Summary {
-                shape,
-                parts: flags.record.as_ref().and(f.quiet_parts(shape)),
-                text,
+            *lock(&flags.summary) = summary.map(|s| Summary {
+                shape: s.shape,
+                parts: s.parts,
+                text: s.text,
                 at: statement.at,
                 tag: None,
             });
@@ -183,27 +207,7 @@ pub(crate) fn server_chunk(
         if end == QuietEnd::Failed {
             client = statement;
         } else if let Some(s) = summary {
-            let (tag, end) = match s.tag {
-                Some((tag, at)) => (Some(tag), at),
-                None => (None, now_ms()),
-            };
-            let record = match (&flags.record, &s.parts) {
-                (Some(session), Some(shape)) => {
-                    record::build(session, shape, &s.text, s.at, end, tag.as_deref())
-                }
-                _ => None,
-            };
-            host.emit(match record {
-                Some(json) => Event::Record { id, json },
-                None => Event::Summary {
-                    id,
-                    shape: s.shape,
-                    text: s.text,
-                    at: s.at,
-                    end,
-                    tag,
-                },
-            });
+            host.emit(answered(id, s, flags.record.as_deref()));
             summarized = true;
         }
         client.append_client(&mut lock(&flags.withheld));

@@ -36,47 +36,38 @@ pub const MAX_SHAPES: usize = 4096;
 
 pub type ShapeKey = [u8; 16];
 
-/// A set of quiet shapes, shared by the sessions of one audit configuration: each with 0
-/// (quiet) or the number of its summary.
+/// What a quiet set says of a shape.
+#[derive(Clone)]
+pub enum Shape {
+    /// Relayed unobserved.
+    Quiet,
+    /// Relayed unobserved, and summarized (its number from JavaScript) once its answer
+    /// succeeded; with its record parts (record.rs) when JavaScript gave them.
+    Summarized(u32, Option<Arc<ShapeParts>>),
+}
+
+/// A set of quiet shapes, shared by the sessions of one audit configuration.
 #[derive(Default)]
 pub struct QuietSet {
-    keys: RwLock<HashMap<ShapeKey, u32>>,
-    /// The record parts of summarized shapes, by number (record.rs).
-    parts: RwLock<HashMap<u32, Arc<ShapeParts>>>,
+    keys: RwLock<HashMap<ShapeKey, Shape>>,
 }
 
 impl QuietSet {
-    /// 0: quiet; n: summarized as shape n; None: observed.
-    pub fn lookup(&self, key: &ShapeKey) -> Option<u32> {
+    /// None: observed.
+    pub fn lookup(&self, key: &ShapeKey) -> Option<Shape> {
         self.keys
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(key)
-            .copied()
+            .cloned()
     }
 
     /// A key keeps what it was added with first.
-    pub fn insert(&self, key: ShapeKey, summary: u32) {
+    pub fn insert(&self, key: ShapeKey, shape: Shape) {
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
         if keys.len() < MAX_SHAPES {
-            keys.entry(key).or_insert(summary);
+            keys.entry(key).or_insert(shape);
         }
-    }
-
-    /// The record parts of summarized shape `summary` (before its key is added).
-    pub fn set_parts(&self, summary: u32, parts: ShapeParts) {
-        let mut all = self.parts.write().unwrap_or_else(|p| p.into_inner());
-        if all.len() < MAX_SHAPES {
-            all.insert(summary, Arc::new(parts));
-        }
-    }
-
-    pub fn parts(&self, summary: u32) -> Option<Arc<ShapeParts>> {
-        self.parts
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&summary)
-            .cloned()
     }
 }
 
@@ -344,15 +335,14 @@ mod tests {
         for n in 0..(MAX_SHAPES + 10) {
             let mut k = [0u8; 16];
             k[..8].copy_from_slice(&(n as u64).to_le_bytes());
-            s.insert(k, 0);
+            s.insert(k, Shape::Quiet);
         }
         assert_eq!(s.keys.read().unwrap().len(), MAX_SHAPES);
         let mut k = [0u8; 16];
         k[..8].copy_from_slice(&1u64.to_le_bytes());
-        s.insert(k, 7);
-        assert_eq!(
-            s.lookup(&k),
-            Some(0),
+        s.insert(k, Shape::Summarized(7, None));
+        assert!(
+            matches!(s.lookup(&k), Some(Shape::Quiet)),
             "a key keeps what it was added with first"
         );
     }

@@ -22,12 +22,20 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::quiet::{shape_key, QuietSet, ShapeKey, MAX_KEYED};
+use crate::quiet::{shape_key, QuietSet, Shape, ShapeKey, MAX_KEYED};
+use crate::record::ShapeParts;
 
 /// Named statements remembered per session.
 const MAX_NAMED: usize = 256;
 
 pub const UNNAMED_RECORD: [u8; 9] = [0, 0, 0, 0, 8, 0, 0, 0, b'u'];
+
+/// A summarized Query taken out: its shape's number and record parts, and its text.
+pub struct QuietSummary {
+    pub shape: u32,
+    pub parts: Option<Arc<ShapeParts>>,
+    pub text: Vec<u8>,
+}
 
 #[derive(Default)]
 struct Group {
@@ -52,8 +60,8 @@ pub struct ClientQuiet {
     unnamed_dirty: bool,
     /// The last quiet statement's bytes (a Query, or a group), for an answer that fails.
     pub quiet_query: Vec<u8>,
-    /// The last quiet statement's summary: its shape's number and its text (a summarized Query).
-    pub quiet_summary: Option<(u32, Vec<u8>)>,
+    /// The last quiet statement's summary (a summarized Query).
+    pub quiet_summary: Option<QuietSummary>,
     /// In the chunk being fed: a quiet statement was taken out / a held group was released.
     pub quieted: bool,
     pub released: bool,
@@ -91,10 +99,6 @@ impl ClientQuiet {
             quieted: false,
             released: false,
         }
-    }
-
-    pub fn set(&self) -> &QuietSet {
-        &self.set
     }
 
     /// A group is held apart (not yet in the observe buffer).
@@ -180,7 +184,9 @@ impl ClientQuiet {
                     return false;
                 };
                 // Only quiet shapes: a group's summary is not made (its statement is observed).
-                if g.key.is_some_and(|k| self.set.lookup(&k) == Some(0)) {
+                if g.key
+                    .is_some_and(|k| matches!(self.set.lookup(&k), Some(Shape::Quiet)))
+                {
                     self.take_quiet(g.buf);
                 } else {
                     out.extend_from_slice(&g.buf);
@@ -228,17 +234,17 @@ impl ClientQuiet {
             return false;
         };
         match self.set.lookup(&key) {
-            Some(0) => {
+            Some(Shape::Quiet) => {
                 let msg = out.split_off(at);
                 self.take_quiet(msg);
                 return true;
             }
-            Some(shape) if self.groups => {
+            Some(Shape::Summarized(shape, parts)) if self.groups => {
                 let msg = out.split_off(at);
                 // The body is the text and its NUL (a keyed text has no NUL inside).
                 let text = msg[5..msg.len().saturating_sub(1).max(5)].to_vec();
                 self.take_quiet(msg);
-                self.quiet_summary = Some((shape, text));
+                self.quiet_summary = Some(QuietSummary { shape, parts, text });
                 return true;
             }
             _ => {}

@@ -6,11 +6,10 @@
 // the same RelayStats, and a pooled server connection given back, reusable as the addon says.
 import type net from 'node:net';
 import { errorResponse, type ObserverClock, type SessionObserver } from '../../pgwire/index.js';
-import type { Summaries } from './host.js';
 import { SERVER_GONE, type PooledServer, type RelayHandle, type RelayStats } from '../relay.js';
 import type { AddonEvent } from './addon.js';
 import type { NativeClientSocket } from './client-socket.js';
-import { resumeReading, stopReading } from './host.js';
+import { resumeReading, stopReading, type Summaries } from './host.js';
 
 /** Sessions handed to the addon in this process (read by the tests). */
 export const nativeRelayCounters = { sessions: 0, summaries: 0, records: 0 };

@@ -14,18 +14,33 @@ mod framer;
 mod quiet;
 #[path = "../../src/quiet_client.rs"]
 mod quiet_client;
+#[path = "../../src/record.rs"]
+mod record;
+#[path = "../../src/seen.rs"]
+mod seen;
 
 use framer::{records, Framer, Side};
-use quiet::{shape_key, QuietSet};
+use quiet::{shape_key, QuietSet, Shape};
 
-/// A quiet set holding a few shapes a fuzzer finds from the dictionary-free start.
+/// A quiet set holding a few shapes a fuzzer finds from the dictionary-free start, quiet and
+/// summarized.
 fn quiet_set() -> Arc<QuietSet> {
     let set = QuietSet::default();
-    for text in ["SELECT 1", "SELECT $1", "select 100", "", "x"] {
+    for (n, text) in ["SELECT 1", "SELECT $1", "select 100", "", "x", "SELECT 100"]
+        .into_iter()
+        .enumerate()
+    {
         let mut body = text.as_bytes().to_vec();
         body.push(0);
         if let Some(k) = shape_key(&body) {
-            set.insert(k);
+            set.insert(
+                k,
+                if n % 2 == 0 {
+                    Shape::Quiet
+                } else {
+                    Shape::Summarized(n as u32, None)
+                },
+            );
         }
     }
     Arc::new(set)
