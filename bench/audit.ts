@@ -30,6 +30,8 @@ import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { platformPaths } from '../src/host/paths.js';
+import { platformStoreKey } from '../src/app/audit-store-key.js';
+import { SystemKeyRoot } from '../src/crypto/index.js';
 import { runBench } from './lib/cleanup.js';
 import { benchOptions, benchRoot } from './lib/platform-harness.js';
 import { initialize, selectOnly, type PgbenchResult, type PgTarget, type SelectOnlyRun } from './lib/pgbench.js';
@@ -210,12 +212,15 @@ await runBench(async () => {
   if (overridden !== null) await overridePgauditLog(platform, id, null, overridden);
 
   // What the store holds for each run (pgAudit lines are ingested every 500 ms: wait for them).
-  await waitForQuietStore(paths.auditDir);
+  // A new platform's store is sealed, off the audit volume (src/app/audit-store-key.ts).
+  const storeKey = await platformStoreKey(await SystemKeyRoot.load(path.join(paths.secretsDir, 'kek-root.key'), { create: false }), paths.auditStoreKey, false);
+  await waitForQuietStore(paths.sealedAuditDir);
   tallies = await tallyStore(
-    paths.auditDir,
+    paths.sealedAuditDir,
     [...rounds.values()].flat().map((x) => x.window),
     APPLICATION,
     PGBENCH_SELECT,
+    storeKey,
   );
   report(pgaudit);
 

@@ -1,11 +1,11 @@
-// What the audit store recorded during each measured run: the store's segment files read line by
-// line (records are `{seq,time,prev,hash,event}`, see src/audit/store/FORMAT.md), each event put
+// What the audit store recorded during each measured run: the store's segment files (sealed ones
+// with the store key) read line by line (records are `{seq,time,prev,hash,event}`, see src/audit/store/FORMAT.md), each event put
 // in the run whose wall-clock window holds its own `time` (the statement's time, for gateway and
 // pgAudit statement events alike, so pgAudit lines the platform ingests late still count for the
 // run that executed them), and counted by type.
-import { createReadStream, readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
+import { isSealHeader, sealedPlaintext } from '../../src/audit/store/seal.js';
 
 export interface TallyWindow {
   readonly key: string;
@@ -53,7 +53,14 @@ export async function waitForQuietStore(dir: string, quietMs = 1500, timeoutMs =
 }
 
 /** Counts the store's records per window; `application` picks the bench's statement events. */
-export async function tallyStore(dir: string, windows: readonly TallyWindow[], application: string, textPrefix: string): Promise<Map<string, Tally>> {
+export async function tallyStore(
+  dir: string,
+  windows: readonly TallyWindow[],
+  application: string,
+  textPrefix: string,
+  /** The store key, for sealed segments. */
+  storeKey?: Uint8Array,
+): Promise<Map<string, Tally>> {
   const out = new Map<string, Tally>(windows.map((w) => [w.key, { statements: 0, matching: 0, pgaudit: 0, other: 0, bytes: 0, late: 0 }]));
   const sorted = [...windows].sort((a, b) => a.startMs - b.startMs);
   // An event belongs to the last run started before it: one timed after its run's end (handed to
@@ -67,8 +74,12 @@ export async function tallyStore(dir: string, windows: readonly TallyWindow[], a
     .filter((f) => /^segment-\d+\.log$/.test(f))
     .sort();
   for (const seg of segments) {
-    const lines = createInterface({ input: createReadStream(path.join(dir, seg), { encoding: 'utf8' }), crlfDelay: Infinity });
-    for await (const line of lines) {
+    const file = path.join(dir, seg);
+    const bytes = readFileSync(file);
+    if (isSealHeader(bytes) && !storeKey) throw new Error(`${file} is sealed: tallyStore needs the store key`);
+    const text = (isSealHeader(bytes) ? sealedPlaintext(bytes, storeKey!, file) : bytes).toString('utf8');
+    for (const line of text.split('\n')) {
+      if (line === '') continue;
       let rec: { time?: string; event?: { type?: string; time?: string; applicationName?: string; text?: string } };
       try {
         rec = JSON.parse(line) as typeof rec;

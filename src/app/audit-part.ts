@@ -1,6 +1,8 @@
 // The audit log of a platform process. `up` opens the platform's encrypted audit volume and
-// writes the platform's log in it. A gateway-only process on the platform's host writes a log of
-// its own next to it, on the volume the platform has open: its own chained stream
+// writes the platform's log on it, outside its encrypted directory, the segments sealed by the
+// writer with a key of the platform's (audit-store-key.ts); a store begun in the encrypted
+// directory before is continued there. A gateway-only process on the platform's host writes a log
+// of its own in that directory, on the volume the platform has open: its own chained stream
 // (`<auditDir>-gateway-<port>`) signed with its own key (`secrets/audit-signing-gateway-<port>.pem`).
 // A gateway-only process on another host (its data dir is no platform's) opens an encrypted audit
 // volume of its own in its own data dir and writes its stream there, with a key of its own
@@ -22,6 +24,8 @@ import { GiB, platformVolume, type Host } from './host.js';
 import type { PlatformOptions } from './options.js';
 import type { Part } from './parts.js';
 import { remoteStreams } from './remote-audit.js';
+import { platformStoreKey } from './audit-store-key.js';
+import { wipe } from '../crypto/index.js';
 
 export interface AuditPart extends Part {
   readonly log: AuditLog;
@@ -92,7 +96,11 @@ interface AuditDeps {
   readonly alerts: AuditFailureAlerts;
 }
 
-function openLog(options: PlatformOptions, files: { dir: string; witnessFile: string; keyFile: string }, d: AuditDeps): Promise<AuditLog> {
+function openLog(
+  options: PlatformOptions,
+  files: { dir: string; witnessFile: string; keyFile: string; sealKey?: Uint8Array },
+  d: AuditDeps,
+): Promise<AuditLog> {
   return AuditLog.open(
     {
       ...files,
@@ -106,14 +114,36 @@ function openLog(options: PlatformOptions, files: { dir: string; witnessFile: st
   );
 }
 
-/** `up`: the audit volume (made on first start) and the platform's audit log in it. */
+/** The platform's own log: sealed segments in their own dir (made so since they exist), or, for a
+ * platform that began its store on the audit volume before, that store, continued there. */
+async function openPlatformLog(options: PlatformOptions, host: Host, d: AuditDeps): Promise<AuditLog> {
+  const p = host.paths;
+  const files = { witnessFile: p.auditWitness, keyFile: p.auditKey };
+  if (holdsStore(p.auditDir)) return openLog(options, { dir: p.auditDir, ...files }, d);
+  const sealKey = await platformStoreKey(host.kekRoot, p.auditStoreKey, true);
+  try {
+    return await openLog(options, { dir: p.sealedAuditDir, ...files, sealKey }, d);
+  } finally {
+    wipe(sealKey); // the store holds its own copies
+  }
+}
+
+function holdsStore(dir: string): boolean {
+  try {
+    return readdirSync(dir).some((n) => n.startsWith('segment-') || n.startsWith('checkpoints-'));
+  } catch {
+    return false;
+  }
+}
+
+/** `up`: the audit volume (made on first start) and the platform's audit log. */
 export async function openPlatformAudit(options: PlatformOptions, host: Host, d: AuditDeps): Promise<PlatformAuditPart> {
   const p = host.paths;
   const volume = platformVolume(host, 'audit', p.auditVolume, { uid: 0, gid: 0 }, 16 * GiB);
   await volume.open(true);
   let log: AuditLog;
   try {
-    log = await openLog(options, { dir: p.auditDir, witnessFile: p.auditWitness, keyFile: p.auditKey }, d);
+    log = await openPlatformLog(options, host, d);
   } catch (err) {
     await volume.close().catch(() => undefined);
     throw err;

@@ -162,7 +162,7 @@ export class Platform {
       bus,
       threat,
       policy: o.auditFailurePolicy ?? 'failClosed',
-      auditDir: paths.auditDir,
+      auditDir: () => this.auditPart?.log.dir,
       rejected: () => this.auditPart?.log.store.stats().rejected,
       servers: () => this.snapshotPart?.snapshots.snapshot.servers.keys() ?? [],
     });

@@ -32,6 +32,8 @@ export interface AuditLogOptions {
   readonly onRecovered?: () => void;
   /** Bytes a text field keeps when an event is too large for the store (default 8 KiB). */
   readonly maxTextBytes?: number;
+  /** The store key: its segments are sealed (src/audit/store/seal.ts), for a dir on no encrypted volume. */
+  readonly sealKey?: Uint8Array;
 }
 
 export class AuditLog {
@@ -61,6 +63,7 @@ export class AuditLog {
       dir: options.dir,
       keyFile: options.keyFile,
       durability: options.durability,
+      ...(options.sealKey ? { sealKey: options.sealKey } : {}),
       onCheckpoint: (cp) => log?.exportWitness(cp),
       onHealthChange: (healthy, err) => {
         if (healthy) options.log.warn('audit store writable again');

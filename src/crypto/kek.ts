@@ -27,7 +27,7 @@ export interface KekProvider {
   close(): Promise<void>;
 }
 
-export type KeyPurpose = 'volume' | 'backup' | 'wal';
+export type KeyPurpose = 'volume' | 'backup' | 'wal' | 'audit';
 
 /** The aad of a server's data key: `server:<id>:<purpose>`. A blob wrapped for one server and purpose unwraps for no other. */
 export function serverKeyAad(serverId: string, purpose: KeyPurpose): Buffer {

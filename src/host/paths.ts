@@ -15,8 +15,14 @@ export interface PlatformPaths {
   readonly catalogData: string;
   readonly runDir: string;
   readonly serversDir: string;
-  /** The tamper-evident audit store (segments and signed checkpoints). */
+  /** The tamper-evident audit store (segments and signed checkpoints) on the encrypted audit
+   * volume: the platform's before sealed segments, and next to it each gateway process's. */
   readonly auditDir: string;
+  /** The platform's audit store with sealed segments (seal.ts): on the audit volume's file system
+   * (bounded in size like it), outside its encrypted directory (fscrypt's `data`). */
+  readonly sealedAuditDir: string;
+  /** Its store key, wrapped by the root key's KEK. */
+  readonly auditStoreKey: string;
   readonly auditKey: string;
   /** The newest signed checkpoint, exported for copying off the host. */
   readonly auditWitness: string;
@@ -57,6 +63,8 @@ export function platformPaths(dataDir: string): PlatformPaths {
     runDir,
     serversDir,
     auditDir: path.join(root, 'audit', 'data', 'store'),
+    sealedAuditDir: path.join(root, 'audit', 'sealed-store'),
+    auditStoreKey: path.join(secretsDir, 'audit-store-key.json'),
     auditKey: path.join(secretsDir, 'audit-signing.pem'),
     auditWitness: path.join(root, 'audit-witness', 'checkpoint-latest.json'),
     // Socket paths are short on purpose: a Unix socket path has at most 107 bytes.

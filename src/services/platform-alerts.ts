@@ -20,7 +20,8 @@ export class AuditFailureAlerts {
       readonly bus: EventBus;
       readonly threat: ThreatAlerts;
       readonly policy: AuditFailurePolicy;
-      readonly auditDir: string;
+      /** The store's directory (undefined before it is open). */
+      auditDir(): string | undefined;
       /** Events the audit store refused so far (undefined before it is open). */
       rejected(): number | undefined;
       /** The servers an alert goes to (none before the catalog is read). */
@@ -44,7 +45,7 @@ export class AuditFailureAlerts {
         principal: null,
         sourceAddress: null,
         description: `The platform's audit log cannot be written: ${err.message}. ${effect}`,
-        evidence: { reason: err.message, policy, auditDir: this.d.auditDir },
+        evidence: { reason: err.message, policy, auditDir: this.d.auditDir() },
         count: 1,
         timeMs: Date.now(),
       });

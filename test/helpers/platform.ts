@@ -6,6 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Platform, defaultOptions, type PlatformOptions, type ClientConfig } from '../../src/app/platform.js';
 import { callApi, ApiError, type ApiTarget } from '../../src/cli/api-client.js';
+import { isSealHeader, sealedPlaintext } from '../../src/audit/store/seal.js';
+import { storeKeyOf } from '../../src/audit/store/seal-keys.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const cliPath = path.join(repoRoot, 'bin', 'pgwarden.js');
@@ -98,14 +100,18 @@ export async function startTestPlatform(overrides: Partial<PlatformOptions> = {}
   };
 }
 
-/** Every event in a platform's audit store, oldest first (read straight from its segment files). */
+/** Every event in a platform's audit store, oldest first (read straight from its segment files,
+ * sealed ones with the key the platform holds). */
 export function auditEvents<T = Record<string, unknown>>(t: TestPlatform): T[] {
-  const dir = t.platform.paths.auditDir;
+  const dir = t.platform.audit.dir;
   const out: T[] = [];
   for (const name of readdirSync(dir)
     .filter((n) => /^segment-\d+\.log$/.test(n))
     .sort()) {
-    for (const line of readFileSync(path.join(dir, name), 'utf8').split('\n')) {
+    const file = path.join(dir, name);
+    const bytes = readFileSync(file);
+    const text = (isSealHeader(bytes) ? sealedPlaintext(bytes, storeKeyOf(file), file) : bytes).toString('utf8');
+    for (const line of text.split('\n')) {
       if (!line) continue;
       try {
         out.push((JSON.parse(line) as { event: T }).event);

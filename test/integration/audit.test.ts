@@ -8,6 +8,8 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { allowLoopback, auditEvents, cliPath, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { conninfo, psql } from '../helpers/clients.js';
+import { fileKey, openSealed, SEAL_HEADER_BYTES, sealFrame } from '../../src/audit/store/seal.js';
+import { storeKeyOf } from '../../src/audit/store/seal-keys.js';
 
 let t: TestPlatform;
 const PASSWORD = 'Aud1t-Passw0rd!';
@@ -88,7 +90,7 @@ test('a reader that stops early (`audit export | head`): the CLI stops quietly, 
   assert.equal(code, 0);
 });
 
-test('audit verify passes on the untouched store, names the record after a changed byte, and a witness catches a cut tail', async () => {
+test('audit verify passes on the untouched store, names the frame after a changed byte and the record after a re-sealed edit, and a witness catches a cut tail', async () => {
   const ok = await t.cli(['audit', 'verify']);
   assert.equal(ok.code, 0, ok.stdout + ok.stderr);
   assert.match(ok.stdout, /^verified: \d+ records \(seq 1\.\.\d+\), \d+ signed checkpoints/);
@@ -97,35 +99,49 @@ test('audit verify passes on the untouched store, names the record after a chang
   const witnessFile = path.join(path.dirname(t.dataDir), 'witness.json');
   writeFileSync(witnessFile, JSON.stringify(t.platform.audit.store.exportCheckpoint()));
 
-  const dir = t.platform.paths.auditDir;
+  // The platform's store is sealed, outside the encrypted volume: nothing in it reads in clear.
+  const dir = t.platform.audit.dir;
+  assert.equal(dir, t.platform.paths.sealedAuditDir);
   const segment = path.join(
     dir,
     readdirSync(dir)
       .filter((n) => n.startsWith('segment-'))
       .sort()[0]!,
   );
+  const disk = readFileSync(segment);
+  assert.equal(disk.includes('platform.started'), false);
+  const storeKey = storeKeyOf(segment);
+  const frame = [...openSealed(disk, storeKey, segment)].find((p) => p.kind === 'plain' && p.data.includes('"platform.started"'));
+  assert.ok(frame?.kind === 'plain');
   // The store is live: change bytes in place (never rewrite the file, which would drop records
   // appended meanwhile), and put them back the same way.
-  const text = readFileSync(segment, 'utf8');
-  const at = Buffer.byteLength(text.slice(0, text.indexOf('"platform.started"')));
-  assert.ok(at > 0);
-  const poke = (bytes: string) => {
+  const poke = (bytes: Buffer, at: number) => {
     const fd = openSync(segment, 'r+');
     try {
-      writeSync(fd, Buffer.from(bytes), 0, Buffer.byteLength(bytes), at);
+      writeSync(fd, bytes, 0, bytes.length, at);
     } finally {
       closeSync(fd);
     }
   };
-  poke('"platform.stopped"'); // same length: only the content changes
+  const original = disk.subarray(frame.offset, frame.end);
+  // Someone without the key: any changed byte and the frame no longer opens.
+  poke(Buffer.from([original[40]! ^ 0x20]), frame.offset + 40);
   const bad = await t.cli(['audit', 'verify']);
   assert.equal(bad.code, 1);
-  assert.match(bad.stdout, /^FAILED: hash-mismatch at segment-000001\.log:\d+ \(seq \d+\)/);
-  const seq = Number(/seq (\d+)/.exec(bad.stdout)![1]);
+  assert.match(bad.stdout, new RegExp(`^FAILED: bad-line at segment-000001\\.log:\\d+.*the frame at offset ${frame.offset} fails authentication`));
+  // Someone with the key (the platform's process itself): the same record edited and sealed
+  // again in place is still caught by the hash chain, and named.
+  const text = frame.data.toString('utf8');
+  const key = fileKey(storeKey, disk.subarray(0, SEAL_HEADER_BYTES), segment);
+  poke(sealFrame(key, frame.offset, Buffer.from(text.replace('"platform.started"', '"platform.stopped"'))), frame.offset);
+  const edited = await t.cli(['audit', 'verify']);
+  assert.equal(edited.code, 1);
+  assert.match(edited.stdout, /^FAILED: hash-mismatch at segment-000001\.log:\d+ \(seq \d+\)/);
+  const seq = Number(/seq (\d+)/.exec(edited.stdout)![1]);
   const line = text.split('\n').find((l) => l.includes('"platform.started"'))!;
   assert.equal((JSON.parse(line) as { seq: number }).seq, seq, 'the changed record is the one named');
 
-  poke('"platform.started"');
+  poke(original, frame.offset);
   assert.equal((await t.cli(['audit', 'verify', '--witness', witnessFile])).code, 0);
 });
 

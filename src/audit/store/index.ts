@@ -5,7 +5,7 @@ export type { AuditStoreOptions, Durability } from './options.js';
 export type { RecoveryReport, TruncatedTail } from './recover.js';
 export type { RetentionResult } from './retention.js';
 export { verifyStore, type VerifyFailure, type VerifyOptions, type VerifyReason, type VerifyReport } from './verify.js';
-export { readRecords, type ReadRecordsOptions } from './read-records.js';
+export { readRecords, storeFileStream, type ReadRecordsOptions } from './read-records.js';
 export type { AuditRecord } from './record.js';
 export { type Checkpoint, checkpointSignatureValid } from './checkpoint.js';
 export { exportCheckpoint, verifyExportedCheckpoint, EXPORT_FORMAT, type ExportedCheckpoint, type ExportedCheckpointCheck } from './checkpoint-export.js';

@@ -1,7 +1,10 @@
 // Reading files line by line with byte offsets, bounded line length, and a flag for a last line
 // that has no "\n" (a torn write). Lines are decoded as strict UTF-8: invalid bytes come back as
-// `text: undefined`, for the caller to report.
-import { open } from 'node:fs/promises';
+// `text: undefined`, for the caller to report. A sealed segment (seal.ts) is read as its
+// plaintext, with the key its store holds (seal-keys.ts); offsets are then the plaintext's.
+import { open, type FileHandle } from 'node:fs/promises';
+import { isSealHeader, readSealed, SEAL_MAGIC } from './seal.js';
+import { storeKeyOf } from './seal-keys.js';
 
 export interface FileLine {
   /** 1-based. */
@@ -13,6 +16,8 @@ export interface FileLine {
   readonly complete: boolean;
   /** The line without "\n"; undefined when not valid UTF-8 or longer than maxLineBytes. */
   readonly text: string | undefined;
+  /** Why the line could not be read at all: a sealed segment's frame that does not open. */
+  readonly damage?: string;
 }
 
 const CHUNK = 1 << 20;
@@ -29,45 +34,79 @@ function decode(buf: Buffer): string | undefined {
 export async function* readLines(file: string, maxLineBytes: number): AsyncGenerator<FileLine> {
   const handle = await open(file, 'r');
   try {
-    let lineNo = 0;
-    let offset = 0; // of the first byte of `parts`
-    let parts: Buffer[] = [];
-    let partBytes = 0;
-    let oversized = false;
-    const chunk = Buffer.allocUnsafe(CHUNK);
-    for (;;) {
-      const { bytesRead } = await handle.read(chunk, 0, CHUNK, null);
-      if (bytesRead === 0) break;
-      const data = chunk.subarray(0, bytesRead);
-      let start = 0;
-      for (let nl = data.indexOf(10, start); nl !== -1; nl = data.indexOf(10, start)) {
-        const piece = data.subarray(start, nl);
-        const bytes = partBytes + piece.length + 1;
-        let text: string | undefined;
-        if (!oversized && bytes - 1 <= maxLineBytes) text = decode(parts.length ? Buffer.concat([...parts, piece]) : piece);
-        yield { lineNo: ++lineNo, offset, bytes, complete: true, text };
-        offset += bytes;
-        parts = [];
-        partBytes = 0;
-        oversized = false;
-        start = nl + 1;
-      }
-      const rest = data.subarray(start);
-      if (rest.length > 0) {
-        partBytes += rest.length;
-        if (partBytes > maxLineBytes) {
-          oversized = true;
-          parts = [];
-        } else {
-          parts.push(Buffer.from(rest));
-        }
-      }
-    }
-    if (partBytes > 0) {
-      yield { lineNo: ++lineNo, offset, bytes: partBytes, complete: false, text: oversized ? undefined : decode(Buffer.concat(parts)) };
-    }
+    const magic = Buffer.alloc(SEAL_MAGIC.length);
+    const sealed = (await handle.read(magic, 0, magic.length, 0)).bytesRead === magic.length && isSealHeader(magic);
+    yield* splitLines(sealed ? plainOfSealed(handle, file) : chunksOf(handle), maxLineBytes);
   } finally {
     await handle.close();
+  }
+}
+
+/** What a file's lines are split from: its bytes, or where they end in damage or a torn frame. */
+type Piece = Buffer | { readonly damage: string } | { readonly torn: true };
+
+async function* chunksOf(handle: FileHandle): AsyncGenerator<Piece> {
+  const chunk = Buffer.allocUnsafe(CHUNK);
+  let position = 0;
+  for (;;) {
+    const { bytesRead } = await handle.read(chunk, 0, CHUNK, position);
+    if (bytesRead === 0) return;
+    position += bytesRead;
+    yield chunk.subarray(0, bytesRead);
+  }
+}
+
+/** A sealed segment's plaintext, frame by frame (seal.ts), with the key its store holds. */
+async function* plainOfSealed(handle: FileHandle, file: string): AsyncGenerator<Piece> {
+  for await (const piece of readSealed(handle, storeKeyOf(file), file)) {
+    if (piece.kind === 'plain') yield piece.data;
+    else if (piece.kind === 'torn') yield { torn: true };
+    else yield { damage: `${piece.reason} (sealed segment)` };
+  }
+}
+
+async function* splitLines(pieces: AsyncIterable<Piece>, maxLineBytes: number): AsyncGenerator<FileLine> {
+  let lineNo = 0;
+  let offset = 0; // of the first byte of `parts`
+  let parts: Buffer[] = [];
+  let partBytes = 0;
+  let oversized = false;
+  let torn = false;
+  for await (const data of pieces) {
+    if (!Buffer.isBuffer(data)) {
+      if ('damage' in data) {
+        yield { lineNo: ++lineNo, offset, bytes: partBytes, complete: true, text: undefined, damage: data.damage };
+        return;
+      }
+      torn = true;
+      break;
+    }
+    let start = 0;
+    for (let nl = data.indexOf(10, start); nl !== -1; nl = data.indexOf(10, start)) {
+      const piece = data.subarray(start, nl);
+      const bytes = partBytes + piece.length + 1;
+      let text: string | undefined;
+      if (!oversized && bytes - 1 <= maxLineBytes) text = decode(parts.length ? Buffer.concat([...parts, piece]) : piece);
+      yield { lineNo: ++lineNo, offset, bytes, complete: true, text };
+      offset += bytes;
+      parts = [];
+      partBytes = 0;
+      oversized = false;
+      start = nl + 1;
+    }
+    const rest = data.subarray(start);
+    if (rest.length > 0) {
+      partBytes += rest.length;
+      if (partBytes > maxLineBytes) {
+        oversized = true;
+        parts = [];
+      } else {
+        parts.push(Buffer.from(rest));
+      }
+    }
+  }
+  if (partBytes > 0 || torn) {
+    yield { lineNo: ++lineNo, offset, bytes: partBytes, complete: false, text: oversized || torn ? undefined : decode(Buffer.concat(parts)) };
   }
 }
 
@@ -81,6 +120,13 @@ export async function readFirstLine(file: string, maxLineBytes: number): Promise
 export async function readLastLine(file: string, maxLineBytes: number): Promise<string | undefined> {
   const handle = await open(file, 'r');
   try {
+    const magic = Buffer.alloc(SEAL_MAGIC.length);
+    if ((await handle.read(magic, 0, magic.length, 0)).bytesRead === magic.length && isSealHeader(magic)) {
+      // Frames are read from the start (each one opens with its offset); the last complete line wins.
+      let last: string | undefined;
+      for await (const l of splitLines(plainOfSealed(handle, file), maxLineBytes)) if (l.complete && l.text !== undefined) last = l.text;
+      return last;
+    }
     let pos = (await handle.stat()).size;
     let buf = Buffer.alloc(0); // bytes [pos, pos + buf.length): up to the last "\n" once it is found
     let found = false;

@@ -36,6 +36,9 @@ export interface AuditStoreOptions {
   readonly onCheckpoint?: (checkpoint: Checkpoint) => void;
   /** The store stopped (false, with the error) or resumed (true) being able to write. */
   readonly onHealthChange?: (healthy: boolean, error: AuditWriteError | undefined) => void;
+  /** A store key (32 bytes): new segments are sealed with it, AES-256-GCM (seal.ts, FORMAT.md).
+   * Without it they are written in clear, for a directory on an encrypted volume. */
+  readonly sealKey?: Uint8Array;
   /** File operations of the writer; tests wrap them. */
   readonly io?: AuditIo;
   /** Clock in ms since the epoch; tests move it. */

@@ -1,11 +1,17 @@
 // Reading records in order, for search and export. Each line is checked for form and its own
 // hash (not the chain: that is verifyStore's job); a damaged line throws AuditCorruptError
 // naming it. A torn last line (a write in progress or a crash) ends the iteration.
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import type { JsonObject } from './canonical-json.js';
 import { AuditCorruptError } from './errors.js';
 import { readLayout, segmentName, segmentPath } from './files.js';
 import { readFirstLine, readLines } from './lines.js';
 import { parseRecordLine, seqPrefix, type AuditRecord } from './record.js';
+import { sealedPlaintext } from './seal.js';
+import { startsSealed } from './sealed-file.js';
+import { storeKeyOf } from './seal-keys.js';
 
 export interface ReadRecordsOptions {
   /** First record to yield. Default 1 (or the first one held). */
@@ -30,8 +36,15 @@ export async function* readRecords(dir: string, options: ReadRecordsOptions = {}
       if (!l.complete) return;
       if (l.text !== undefined && (seqPrefix(l.text) ?? fromSeq) < fromSeq) continue;
       const p = l.text === undefined ? undefined : parseRecordLine(l.text);
-      if (!p?.ok) throw new AuditCorruptError(`damaged record line: ${p?.message ?? 'not UTF-8 or too long'}`, segmentName(n), l.lineNo);
+      if (!p?.ok) throw new AuditCorruptError(`damaged record line: ${p?.message ?? l.damage ?? 'not UTF-8 or too long'}`, segmentName(n), l.lineNo);
       yield p.record;
     }
   }
+}
+
+/** A store file as FORMAT.md's version 1 has it: a file in clear as it is on disk, a sealed
+ * segment as the plaintext of its whole frames (what a witness or a platform copies to verify). */
+export async function storeFileStream(file: string): Promise<Readable> {
+  if (!startsSealed(file)) return createReadStream(file);
+  return Readable.from([sealedPlaintext(await readFile(file), storeKeyOf(file), file)]);
 }

@@ -4,10 +4,13 @@
 // only when nothing valid follows it, so recovery never deletes evidence: damage in the middle
 // of a file, or a checkpoint that covers records the store no longer holds, refuses the open.
 import { open, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { checkpointHash, checkpointSignatureValid, parseCheckpoint, type Checkpoint } from './checkpoint.js';
 import { AuditCorruptError, AuditKeyError } from './errors.js';
 import { checkpointsName, checkpointsPath, readLayout, segmentName, segmentPath } from './files.js';
 import { readLastLine, readLines } from './lines.js';
+import { isSealHeader, readSealed, SEAL_MAGIC } from './seal.js';
+import { storeKeyOf } from './seal-keys.js';
 import { MerkleFrontier } from './merkle.js';
 import { parseRecordLine, seqPrefix, ZERO_HASH } from './record.js';
 import type { SigningKey } from './signing-key.js';
@@ -93,6 +96,8 @@ export async function recoverStore(dir: string, key: SigningKey, maxRecordBytes:
     const file = segmentName(n);
     let torn: { offset: number; line: number } | undefined;
     let bytes = 0;
+    // A sealed segment is cut at a frame (torn frames only at its end), before its lines are read.
+    const sealed = isActive ? await repairSealedTail(segmentPath(dir, n), truncated) : false;
     for await (const line of readLines(segmentPath(dir, n), maxRecordBytes + 512)) {
       if (torn) {
         const p = line.complete && line.text !== undefined ? parseRecordLine(line.text) : undefined;
@@ -108,7 +113,8 @@ export async function recoverStore(dir: string, key: SigningKey, maxRecordBytes:
       }
       const p = line.complete && line.text !== undefined ? parseRecordLine(line.text) : undefined;
       if (!p?.ok || p.record.seq !== seq + 1 || p.record.prev !== lastHash) {
-        if (!isActive) throw new AuditCorruptError(`line ${line.lineNo} does not continue the chain at seq ${seq}`, file, line.lineNo);
+        // In a sealed frame that opened, it is not a write cut short: the writer wrote it so.
+        if (!isActive || sealed) throw new AuditCorruptError(`line ${line.lineNo} does not continue the chain at seq ${seq}`, file, line.lineNo);
         torn = { offset: line.offset, line: line.lineNo };
         continue;
       }
@@ -187,6 +193,31 @@ async function lastCheckpointIn(
   }
   if (torn && truncated) truncated.push(await truncateFile(file, torn.offset, torn.line));
   return { last, bytes };
+}
+
+/** Cuts a sealed file's torn last frame off (refusing damage, which is not a torn write);
+ * false when the file is not sealed. */
+async function repairSealedTail(file: string, truncated: TruncatedTail[]): Promise<boolean> {
+  const handle = await open(file, 'r');
+  let cut: { offset: number; line: number } | undefined;
+  try {
+    const magic = Buffer.alloc(SEAL_MAGIC.length);
+    if ((await handle.read(magic, 0, magic.length, 0)).bytesRead !== magic.length || !isSealHeader(magic)) return false;
+    let lines = 0;
+    for await (const piece of readSealed(handle, storeKeyOf(file), file)) {
+      if (piece.kind === 'plain') {
+        for (let at = piece.data.indexOf(10); at !== -1; at = piece.data.indexOf(10, at + 1)) lines++;
+      } else if (piece.kind === 'torn') {
+        cut = { offset: piece.offset, line: lines + 1 };
+      } else {
+        throw new AuditCorruptError(`${piece.reason}: the sealed segment is damaged`, path.basename(file), lines + 1);
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+  if (cut) truncated.push(await truncateFile(file, cut.offset, cut.line));
+  return true;
 }
 
 async function truncateFile(file: string, offset: number, line: number): Promise<TruncatedTail> {

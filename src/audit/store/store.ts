@@ -15,6 +15,7 @@ import { canonicalJsonOfPlain, canonicalTextOf } from './canonical-json.js';
 import { AuditWriteError } from './errors.js';
 import { nodeIo } from './io.js';
 import { lockDirectory, type DirectoryLock } from './lock.js';
+import { holdStoreKey } from './seal-keys.js';
 import { resolveOptions, type AuditStoreOptions, type ResolvedOptions } from './options.js';
 import { MAX_DEPTH } from './record.js';
 import type { RecoveryReport } from './recover.js';
@@ -39,17 +40,30 @@ export interface AuditStoreStats {
   readonly pending: number;
 }
 
-export async function openAuditStore(options: AuditStoreOptions): Promise<AuditStore> {
+export async function openAuditStore(given: AuditStoreOptions): Promise<AuditStore> {
+  // The store's own copy of its key: the caller may wipe its own once this returns.
+  const options = given.sealKey ? { ...given, sealKey: Buffer.from(given.sealKey) } : given;
   const resolved = resolveOptions(options);
   await mkdir(options.dir, { recursive: true, mode: 0o700 });
   const key = await loadSigningKey(options.keyFile);
   const lock = await lockDirectory(options.dir);
+  // Sealed segments are read in this thread too (search, verify): it holds the key while open.
+  const releaseKey = options.sealKey ? holdStoreKey(options.dir, options.sealKey) : () => undefined;
   try {
-    const store = new AuditStore(options, resolved, key, lock);
+    const held: DirectoryLock = {
+      async release() {
+        await lock.release();
+        releaseKey();
+        options.sealKey?.fill(0);
+      },
+    };
+    const store = new AuditStore(options, resolved, key, held);
     await store.start();
     return store;
   } catch (err) {
     await lock.release();
+    releaseKey();
+    options.sealKey?.fill(0);
     throw err;
   }
 }
@@ -143,6 +157,7 @@ export class AuditStore {
       privateKey: this.key.privateKey,
       publicKey: this.key.publicKey,
       keyId: this.key.keyId,
+      ...(this.options.sealKey ? { sealKey: this.options.sealKey } : {}),
     });
     try {
       await opened;

@@ -237,7 +237,7 @@ class Verifier {
             }
             this.fail('bad-line', file, l.lineNo, 'incomplete line', { ...seqOf(l) });
           }
-          if (l.text === undefined) this.fail('bad-line', file, l.lineNo, `not UTF-8 or longer than ${this.maxLine} bytes`);
+          if (l.text === undefined) this.fail('bad-line', file, l.lineNo, l.damage ?? `not UTF-8 or longer than ${this.maxLine} bytes`);
           if (skipCovered) {
             const s = seqPrefix(l.text);
             if (s !== undefined && s <= skipTo && this.records === 0) continue;

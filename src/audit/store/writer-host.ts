@@ -16,6 +16,7 @@ import type { ResolvedOptions } from './options.js';
 import { MAX_DEPTH } from './record.js';
 import type { RecoveryReport } from './recover.js';
 import { StoreWriter, type QueuedRecord, type WriterCounts } from './writer.js';
+import { holdStoreKey } from './seal-keys.js';
 
 // ---- messages ----
 
@@ -26,6 +27,8 @@ export interface InitMessage {
   readonly privateKey: KeyObject;
   readonly publicKey: KeyObject;
   readonly keyId: string;
+  /** The store key, when its new segments are sealed. */
+  readonly sealKey?: Uint8Array;
 }
 
 export type ToWriter =
@@ -125,6 +128,7 @@ export interface LocalParts {
 
 export class WriterHost {
   private writer: StoreWriter | null = null;
+  private releaseKey: () => void = () => undefined;
   /** Records received and reported so far, and the last one whose hash was asked for. */
   private received = 0;
   private reported = 0;
@@ -157,12 +161,14 @@ export class WriterHost {
   }
 
   private async init(m: InitMessage): Promise<void> {
+    if (m.sealKey) this.releaseKey = holdStoreKey(m.dir, m.sealKey);
     const writer = new StoreWriter({
       dir: m.dir,
       options: m.options,
       privateKey: m.privateKey,
       publicKey: m.publicKey,
       keyId: m.keyId,
+      ...(m.sealKey ? { sealKey: m.sealKey } : {}),
       io: this.local.io,
       now: this.local.now,
       events: {
@@ -191,6 +197,7 @@ export class WriterHost {
     } catch (err) {
       this.writer = null;
       this.post({ t: 'openFailed', error: serializeError(err) });
+      this.releaseKey();
       this.onClosed();
       return;
     }
@@ -232,6 +239,7 @@ export class WriterHost {
     const writer = this.writer;
     if (writer !== null) await writer.close();
     this.post({ t: 'closed', state: writer ? this.state() : { seq: 0, active: 0, counts: { appended: 0, rejected: 0, writes: 0, syncs: 0, checkpoints: 0 } } });
+    this.releaseKey();
     this.onClosed();
   }
 

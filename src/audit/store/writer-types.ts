@@ -57,5 +57,7 @@ export interface WriterSetup {
   readonly publicKey: KeyObject;
   readonly io: AuditIo;
   readonly now: () => number;
+  /** The store key: new segments are sealed with it (its thread holds it, seal-keys.ts). */
+  readonly sealKey?: Uint8Array;
   readonly events: WriterEvents;
 }

@@ -7,6 +7,7 @@
 // never written and take no seq.
 import { createHash } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
 import { checkpointText, signCheckpoint, type Checkpoint } from './checkpoint.js';
 import { AuditWriteError, systemCode } from './errors.js';
 import { checkpointsPath, segmentPath } from './files.js';
@@ -16,6 +17,7 @@ import type { ResolvedOptions } from './options.js';
 import { ZERO_HASH } from './record.js';
 import { RecordLines } from './record-lines.js';
 import { recoverStore, type RecoveryReport } from './recover.js';
+import { SealedAppendFile, startsSealed } from './sealed-file.js';
 import type { QueuedRecord, WriterCounts, WriterEvents, WriterSetup } from './writer-types.js';
 
 export type { BatchOutcome, QueuedRecord, WriterCounts, WriterEvents, WriterSetup } from './writer-types.js';
@@ -94,7 +96,7 @@ export class StoreWriter {
     }
     this.checkpoints = await this.io.openAppend(checkpointsPath(dir, this.active));
     if (r.needsOpening) await this.appendCheckpoint(this.makeCheckpoint(), true);
-    this.segment = await this.io.openAppend(segmentPath(dir, this.active));
+    this.segment = await this.openSegment(segmentPath(dir, this.active));
     await this.io.syncDirectory(dir);
     if (this.seq > this.last.size) await this.appendCheckpoint(this.makeCheckpoint(), true);
     this.checkpointTimer = setInterval(() => {
@@ -371,6 +373,13 @@ export class StoreWriter {
     if (notify) this.notify(() => this.events.checkpoint(cp));
   }
 
+  /** With a store key, a new segment is sealed (seal.ts); one begun without it stays as it is. */
+  private async openSegment(file: string): Promise<AppendFile> {
+    const key = this.setup.sealKey;
+    if (key && (!existsSync(file) || statSync(file).size === 0 || startsSealed(file))) return SealedAppendFile.open(this.io, file, key);
+    return this.io.openAppend(file);
+  }
+
   /** Seals the active segment with the next one's opening checkpoint, then switches to it. */
   private async roll(): Promise<void> {
     const dir = this.setup.dir;
@@ -384,7 +393,7 @@ export class StoreWriter {
       ck = await this.io.openAppend(ckPath);
       this.checkpointBytes = 0;
       await this.appendCheckpoint(this.makeCheckpoint(), false, ck);
-      seg = await this.io.openAppend(segPath);
+      seg = await this.openSegment(segPath);
       await this.io.syncDirectory(dir);
     } catch (err) {
       this.checkpointBytes = saved.bytes;

@@ -1,6 +1,5 @@
 // /servers/{name}/auditSettings: which statement classes the gateway records, parameters,
 // redaction and retention; /audit/*: search, export, verify and the store's files.
-import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -12,7 +11,7 @@ import { READ, SECURE } from '../rbac.js';
 import { errorResponses } from '../app.js';
 import type { ApiRole } from '../../catalog/tokens-repo.js';
 import { formatCursor, parseCursor, searchStreams, type AuditQuery, type StreamCursor } from '../../audit/search.js';
-import type { ExportedCheckpoint } from '../../audit/store/index.js';
+import { storeFileStream, type ExportedCheckpoint } from '../../audit/store/index.js';
 import { verifyStreams, type AuditStream, type StreamCaller, type VerifiableStream } from '../../audit/verify-streams.js';
 
 const settingsSchema = {
@@ -263,7 +262,7 @@ export function auditLogRoutes(app: FastifyInstance, deps: AuditRoutesDeps): voi
 const STORE_FILE = /^(segment|checkpoints)-[0-9]{6,}\.log$/;
 
 /** GET /audit/store (the files of one of this process's own streams) and /audit/store/{file}
- * (one file as it is on disk): what a platform copies to verify a remote gateway's stream under
+ * (one file as FORMAT.md's version 1 has it: a sealed segment as its plaintext): what a platform copies to verify a remote gateway's stream under
  * the key it has registered, without taking that gateway's word for it. */
 function auditStoreRoutes(
   app: FastifyInstance,
@@ -308,7 +307,7 @@ function auditStoreRoutes(
       } catch {
         throw notFound(`Audit store file '${req.params.file}' was not found.`);
       }
-      return reply.type('application/octet-stream').send(createReadStream(file));
+      return reply.type('application/octet-stream').send(await storeFileStream(file));
     },
   );
 }

@@ -23,7 +23,7 @@ it('audit log failure: a High alert per server; recovery: the gap with the event
     bus: r.bus,
     threat: r.threat,
     policy: 'failClosed',
-    auditDir: '/x/audit',
+    auditDir: () => '/x/audit',
     rejected: () => rejected,
     servers: () => ['a', 'b'],
   });
@@ -56,7 +56,7 @@ it('audit log failure before the threat engine runs raises nothing and does not 
     bus: r.bus,
     threat: () => undefined,
     policy: 'failOpen',
-    auditDir: '/x',
+    auditDir: () => '/x',
     rejected: () => undefined,
     servers: () => ['a'],
   });

@@ -1,0 +1,137 @@
+// Sealed segments (FORMAT.md): a segment file the writer encrypts itself, with AES-256-GCM in
+// user space (AES-NI), instead of leaving it to an encrypted volume. A file is a header (magic,
+// random salt) and frames, one per write:
+//   'PWSF' | u32 length | u32 ~length | 12-byte random nonce | ciphertext (length) | 16-byte tag
+// The frame's key is HKDF-SHA-256(store key, salt, "pgwarden audit " + file name); its additional
+// data is the frame's offset in the file (u64) and its 12 header bytes, so a frame cannot be moved,
+// dropped from the middle or copied into another file without failing to open. Frames hold whole
+// lines of records; their plaintext, concatenated, is the version 1 segment.
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+
+export const SEAL_MAGIC = Buffer.from('PGWSEAL1', 'latin1');
+const SALT_BYTES = 16;
+export const SEAL_HEADER_BYTES = SEAL_MAGIC.length + SALT_BYTES;
+const FRAME_MAGIC = 0x50575346; // 'PWSF'
+const HEAD_BYTES = 12;
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+export const FRAME_OVERHEAD = HEAD_BYTES + NONCE_BYTES + TAG_BYTES;
+/** Largest plaintext of one frame; larger writes are refused (a batch is far smaller). */
+export const MAX_FRAME_BYTES = 0x7fff_ffff - FRAME_OVERHEAD;
+/** Bytes a store key has. */
+export const STORE_KEY_BYTES = 32;
+
+/** A new file's header: the magic and a fresh salt. */
+export function sealHeader(): Buffer {
+  return Buffer.concat([SEAL_MAGIC, randomBytes(SALT_BYTES)]);
+}
+
+export function isSealHeader(first: Uint8Array): boolean {
+  return first.length >= SEAL_MAGIC.length && SEAL_MAGIC.equals(first.subarray(0, SEAL_MAGIC.length));
+}
+
+/** The key of one sealed file, from the store key, its header and its name. */
+export function fileKey(storeKey: Uint8Array, header: Uint8Array, file: string): Buffer {
+  if (storeKey.length !== STORE_KEY_BYTES) throw new RangeError(`a store key has ${STORE_KEY_BYTES} bytes`);
+  const salt = header.subarray(SEAL_MAGIC.length, SEAL_HEADER_BYTES);
+  return Buffer.from(hkdfSync('sha256', storeKey, salt, `pgwarden audit ${path.basename(file)}`, 32));
+}
+
+function frameAad(offset: number, head: Uint8Array): Buffer {
+  const aad = Buffer.allocUnsafe(8 + HEAD_BYTES);
+  aad.writeBigUInt64BE(BigInt(offset), 0);
+  aad.set(head, 8);
+  return aad;
+}
+
+/** The frame of `data` written at `offset` of a file with key `key`. */
+export function sealFrame(key: Uint8Array, offset: number, data: Uint8Array): Buffer {
+  if (data.length === 0 || data.length > MAX_FRAME_BYTES) throw new RangeError(`a frame holds 1 to ${MAX_FRAME_BYTES} bytes`);
+  const out = Buffer.allocUnsafe(FRAME_OVERHEAD + data.length);
+  out.writeUInt32BE(FRAME_MAGIC, 0);
+  out.writeUInt32BE(data.length, 4);
+  out.writeUInt32BE(~data.length >>> 0, 8);
+  const nonce = randomBytes(NONCE_BYTES);
+  out.set(nonce, HEAD_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(frameAad(offset, out.subarray(0, HEAD_BYTES)));
+  const at = HEAD_BYTES + NONCE_BYTES;
+  const n = cipher.update(data).copy(out, at);
+  cipher.final().copy(out, at + n);
+  cipher.getAuthTag().copy(out, at + data.length);
+  return out;
+}
+
+/** The plaintext length a frame head declares, or undefined when the head is not a frame's. */
+function frameLength(b: Buffer): number | undefined {
+  const length = b.readUInt32BE(4);
+  if (b.readUInt32BE(0) !== FRAME_MAGIC || b.readUInt32BE(8) !== ~length >>> 0) return undefined;
+  return length === 0 || length > MAX_FRAME_BYTES ? undefined : length;
+}
+
+/** One frame opened: its plaintext, or why it does not open. */
+export type SealedPiece =
+  | { readonly kind: 'plain'; readonly data: Buffer; readonly offset: number; readonly end: number }
+  /** The file ends inside a frame, or in zeros: a write cut short (or one in progress). */
+  | { readonly kind: 'torn'; readonly offset: number }
+  /** Bytes that are no frame of this file, or one that fails authentication: damage. */
+  | { readonly kind: 'damaged'; readonly offset: number; readonly reason: string };
+
+/** The frames of a sealed file from its start, ending after a torn or damaged one. */
+export async function* readSealed(handle: FileHandle, storeKey: Uint8Array, file: string): AsyncGenerator<SealedPiece> {
+  yield* openSealed(await handle.readFile(), storeKey, file);
+}
+
+/** readSealed over the file's bytes. */
+export function* openSealed(bytes: Buffer, storeKey: Uint8Array, file: string): Generator<SealedPiece> {
+  const size = bytes.length;
+  if (size < SEAL_HEADER_BYTES || !isSealHeader(bytes)) {
+    const magic = Math.min(size, SEAL_MAGIC.length);
+    const torn = size < SEAL_HEADER_BYTES && SEAL_MAGIC.subarray(0, magic).equals(bytes.subarray(0, magic));
+    yield torn ? { kind: 'torn', offset: 0 } : { kind: 'damaged', offset: 0, reason: 'no sealed segment header' };
+    return;
+  }
+  const key = fileKey(storeKey, bytes.subarray(0, SEAL_HEADER_BYTES), file);
+  for (let offset = SEAL_HEADER_BYTES; offset < size; ) {
+    const head = bytes.subarray(offset, offset + HEAD_BYTES);
+    const length = head.length === HEAD_BYTES ? frameLength(head) : undefined;
+    if (head.length < HEAD_BYTES || (length !== undefined && offset + FRAME_OVERHEAD + length > size)) {
+      yield { kind: 'torn', offset }; // the file ends inside this frame
+      return;
+    }
+    if (length === undefined) {
+      const zeros = bytes.subarray(offset).every((b) => b === 0);
+      yield zeros ? { kind: 'torn', offset } : { kind: 'damaged', offset, reason: `the bytes at offset ${offset} are not a frame` };
+      return;
+    }
+    const end = offset + FRAME_OVERHEAD + length;
+    const data = openFrame(key, offset, head, bytes.subarray(offset + HEAD_BYTES, end));
+    if (!data) {
+      yield { kind: 'damaged', offset, reason: `the frame at offset ${offset} fails authentication` };
+      return;
+    }
+    yield { kind: 'plain', data, offset, end };
+    offset = end;
+  }
+}
+
+/** The plaintext of a sealed file's whole frames (what a torn or damaged one ends). */
+export function sealedPlaintext(bytes: Buffer, storeKey: Uint8Array, file: string): Buffer {
+  const parts: Buffer[] = [];
+  for (const p of openSealed(bytes, storeKey, file)) if (p.kind === 'plain') parts.push(p.data);
+  return Buffer.concat(parts);
+}
+
+function openFrame(key: Buffer, offset: number, head: Buffer, frame: Buffer): Buffer | undefined {
+  const length = frame.length - NONCE_BYTES - TAG_BYTES;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, frame.subarray(0, NONCE_BYTES));
+    decipher.setAAD(frameAad(offset, head));
+    decipher.setAuthTag(frame.subarray(NONCE_BYTES + length));
+    return Buffer.concat([decipher.update(frame.subarray(NONCE_BYTES, NONCE_BYTES + length)), decipher.final()]);
+  } catch {
+    return undefined;
+  }
+}
