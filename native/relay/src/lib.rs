@@ -6,6 +6,7 @@
 pub mod framer;
 
 mod batch;
+mod chain;
 mod conn;
 mod events;
 mod observe;
@@ -23,7 +24,7 @@ use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use napi::bindgen_prelude::Buffer;
+use napi::bindgen_prelude::{Buffer, Float64Array, Uint32Array};
 use napi::threadsafe_function::{
     ErrorStrategy, ThreadSafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
 };
@@ -431,4 +432,49 @@ pub fn quiet(set: u32, key: Buffer, summary: Option<u32>, parts: Option<Buffer>)
         s.insert(key, shape);
     }
     Ok(())
+}
+
+/// The audit store's hash chain and Merkle frontier over a batch of records (chain.rs), for its
+/// writer thread. Keeps no state and needs no `init`: `frontier` is updated in place, the lines
+/// are written to `lines` and the hashes (32 bytes each) to `hashes`; returns the lines' length.
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn chain_records(
+    events: Buffer,
+    ends: Uint32Array,
+    times_ms: Float64Array,
+    first_seq: f64,
+    prev: Buffer,
+    mut frontier: Buffer,
+    size: f64,
+    mut lines: Buffer,
+    mut hashes: Buffer,
+) -> Result<u32> {
+    let invalid = |m: String| {
+        Error::new(
+            Status::InvalidArg,
+            format!("pgwarden-relay: chainRecords: {m}"),
+        )
+    };
+    let whole = |x: f64| x >= 0.0 && x.fract() == 0.0 && x <= 9_007_199_254_740_991.0;
+    if !whole(first_seq) || !whole(size) {
+        return Err(invalid("seq and size are whole numbers".into()));
+    }
+    let prev: &[u8; chain::HASH] = prev
+        .as_ref()
+        .try_into()
+        .map_err(|_| invalid("prev is 32 bytes".into()))?;
+    let n = chain::chain(
+        &events,
+        &ends,
+        &times_ms,
+        first_seq as u64,
+        prev,
+        &mut frontier,
+        size as u64,
+        &mut lines,
+        &mut hashes,
+    )
+    .map_err(invalid)?;
+    u32::try_from(n).map_err(|_| invalid("a batch of 4 GiB or more".into()))
 }

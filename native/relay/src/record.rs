@@ -205,7 +205,7 @@ fn json_string(j: &mut Vec<u8>, s: &str) {
 }
 
 /// Date.prototype.toISOString of ms since the epoch (years 0 to 9999).
-fn iso_time(j: &mut Vec<u8>, ms: i64) {
+pub(crate) fn iso_time(j: &mut Vec<u8>, ms: i64) {
     let days = ms.div_euclid(86_400_000);
     let in_day = ms.rem_euclid(86_400_000);
     // Howard Hinnant's civil_from_days.
@@ -224,9 +224,24 @@ fn iso_time(j: &mut Vec<u8>, ms: i64) {
         in_day / 1000 % 60,
         in_day % 1000,
     );
-    j.extend_from_slice(
-        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z").as_bytes(),
-    );
+    for (n, width, after) in [
+        (year, 4, b'-'),
+        (month, 2, b'-'),
+        (day, 2, b'T'),
+        (h, 2, b':'),
+        (m, 2, b':'),
+        (s, 2, b'.'),
+        (milli, 3, b'Z'),
+    ] {
+        let mut digits = [b'0'; 4];
+        let mut v = n;
+        for d in digits[..width].iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        j.extend_from_slice(&digits[..width]);
+        j.push(after);
+    }
 }
 
 #[cfg(test)]

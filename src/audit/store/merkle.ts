@@ -12,6 +12,9 @@ import { sha256Short, SHORT_MAX } from './sha256-short.js';
 
 export const EMPTY_ROOT: Buffer = sha256('');
 
+/** Nodes a packed frontier has room for (a tree of fewer than 2^64 leaves). */
+export const PACKED_NODES = 64;
+
 export function leafHash(recordHash: Uint8Array): Buffer {
   if (1 + recordHash.length <= SHORT_MAX) return sha256Short(0, recordHash);
   const input = Buffer.allocUnsafe(1 + recordHash.length);
@@ -119,5 +122,23 @@ export class MerkleFrontier {
 
   clone(): MerkleFrontier {
     return new MerkleFrontier(this.count, [...this.nodes]);
+  }
+
+  /** The frontier as raw bytes, 32 per node, largest subtree first, with room for PACKED_NODES:
+   * what native code extends in place (native-chain.ts). */
+  packed(): Buffer {
+    const out = Buffer.alloc(PACKED_NODES * 32);
+    this.nodes.forEach((n, i) => latin1Write(out, n, 32 * i, 32));
+    return out;
+  }
+
+  /** The frontier of `size` leaves from packed() bytes (the first popcount(size) nodes). */
+  static fromPacked(size: number, packed: Buffer): MerkleFrontier {
+    const nodes = popcount(size);
+    if (packed.length < 32 * nodes) throw new RangeError(`a tree of ${size} leaves has ${nodes} frontier hashes`);
+    return new MerkleFrontier(
+      size,
+      Array.from({ length: nodes }, (_, i) => packed.toString('latin1', 32 * i, 32 * (i + 1))),
+    );
   }
 }

@@ -17,6 +17,7 @@ import { MAX_DEPTH } from './record.js';
 import type { RecoveryReport } from './recover.js';
 import { StoreWriter, type QueuedRecord, type WriterCounts } from './writer.js';
 import { holdStoreKey } from './seal-keys.js';
+import { nativeChain, type ChainChoice } from './native-chain.js';
 
 // ---- messages ----
 
@@ -29,6 +30,7 @@ export interface InitMessage {
   readonly keyId: string;
   /** The store key, when its new segments are sealed. */
   readonly sealKey?: Uint8Array;
+  readonly chain: ChainChoice;
 }
 
 export type ToWriter =
@@ -169,6 +171,7 @@ export class WriterHost {
       publicKey: m.publicKey,
       keyId: m.keyId,
       ...(m.sealKey ? { sealKey: m.sealKey } : {}),
+      chain: m.chain === 'native' ? nativeChain() : null,
       io: this.local.io,
       now: this.local.now,
       events: {
@@ -180,7 +183,7 @@ export class WriterHost {
             count: b.count,
             ok: b.ok,
             firstSeq: b.ok ? b.firstSeq : 0,
-            hashes: b.ok && wanted ? b.hashes.join('') : '',
+            hashes: b.ok && wanted ? b.hashes : '',
             invalid: b.invalid,
             error: b.ok ? null : serializeError(b.error),
             state: this.state(),

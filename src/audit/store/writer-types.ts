@@ -4,6 +4,7 @@ import type { Checkpoint } from './checkpoint.js';
 import type { AuditWriteError } from './errors.js';
 import type { AuditIo } from './io.js';
 import type { ResolvedOptions } from './options.js';
+import type { ChainAddon } from './native-chain.js';
 
 /** One record waiting for the writer. */
 export interface QueuedRecord {
@@ -22,8 +23,8 @@ export type BatchOutcome =
       readonly count: number;
       /** Seq of the first written record (the written ones are numbered without gaps). */
       readonly firstSeq: number;
-      /** Hex hashes of the written records, in order. */
-      readonly hashes: readonly string[];
+      /** Hex hashes of the written records, end to end, in order. */
+      readonly hashes: string;
       /** Positions (0-based, within the run) of records rejected as invalid, with why. */
       readonly invalid: readonly (readonly [number, string])[];
     }
@@ -59,5 +60,7 @@ export interface WriterSetup {
   readonly now: () => number;
   /** The store key: new segments are sealed with it (its thread holds it, seal-keys.ts). */
   readonly sealKey?: Uint8Array;
+  /** The native hash chain, or null for the JavaScript one. */
+  readonly chain: ChainAddon | null;
   readonly events: WriterEvents;
 }

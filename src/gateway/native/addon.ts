@@ -6,10 +6,7 @@
 // session's observer what the statement audit and the SQL watch need, in batches.
 //
 // Ids are per process; every event of one connection arrives in order, through one callback.
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadNativeAddon } from '../../host/native-addon.js';
 
 /** How the adopted socket is encrypted. */
 export type AdoptTls =
@@ -193,8 +190,6 @@ export interface RelayAddon {
   terminate(id: number, fatal: Buffer): void;
 }
 
-const ADDON_FILE = 'pgwarden-relay.node';
-
 const NULL = 0xffffffff;
 
 /** Reads a batch of events as the addon encodes them (native/relay/src/events.rs), in order.
@@ -306,13 +301,5 @@ export const DRAIN_ABOVE = 64 * 1024;
 /** The addon built by scripts/build-native.sh, or `PGWARDEN_RELAY_ADDON`; null when there is none
  * or it does not load (the JavaScript relay is used, and the reason is returned). */
 export function loadRelayAddon(): { addon: RelayAddon } | { addon: null; reason: string } {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  // dist/src/gateway/native → the package root.
-  const file = process.env.PGWARDEN_RELAY_ADDON ?? path.resolve(here, '../../../../native/relay', ADDON_FILE);
-  if (!existsSync(file)) return { addon: null, reason: `${file} is not built (scripts/build-native.sh)` };
-  try {
-    return { addon: createRequire(import.meta.url)(file) as RelayAddon };
-  } catch (err) {
-    return { addon: null, reason: `${file} did not load: ${(err as Error).message}` };
-  }
+  return loadNativeAddon<RelayAddon>();
 }
