@@ -128,7 +128,7 @@ export class MerkleFrontier {
    * what native code extends in place (native-chain.ts). */
   packed(): Buffer {
     const out = Buffer.alloc(PACKED_NODES * 32);
-    this.nodes.forEach((n, i) => latin1Write(out, n, 32 * i, 32));
+    for (let i = 0; i < this.nodes.length; i++) latin1Write(out, this.nodes[i]!, 32 * i, 32);
     return out;
   }
 
