@@ -1,6 +1,6 @@
 // Where the native addon is (`native/relay/`, Rust through napi-rs, built at install by
 // scripts/build-native.sh) and loading it: for the gateway's relay (src/gateway/native/addon.ts)
-// and the audit store's writer thread (src/audit/store/native-chain.ts), each with its own view
+// and the audit store's writer thread (src/audit/store/native-writer.ts), each with its own view
 // of what it exports. `PGWARDEN_RELAY_ADDON` names another file.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';

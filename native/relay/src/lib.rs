@@ -15,6 +15,7 @@ mod quiet_client;
 mod record;
 mod relay;
 mod runtimes;
+mod seal;
 mod seen;
 mod stream;
 mod tls;
@@ -477,4 +478,32 @@ pub fn chain_records(
     )
     .map_err(invalid)?;
     u32::try_from(n).map_err(|_| invalid("a batch of 4 GiB or more".into()))
+}
+
+/// A sealed audit segment's frame of `data` at file `offset` (seal.rs), written into `out`;
+/// returns its length. `key` is the file's key (32 bytes), `nonce` 12 bytes used for no other
+/// frame of the file.
+#[napi]
+pub fn seal_frame(
+    key: Buffer,
+    nonce: Buffer,
+    offset: f64,
+    data: Buffer,
+    mut out: Buffer,
+) -> Result<u32> {
+    let invalid = |m: String| {
+        Error::new(
+            Status::InvalidArg,
+            format!("pgwarden-relay: sealFrame: {m}"),
+        )
+    };
+    if !(offset >= 0.0 && offset.fract() == 0.0 && offset <= 9_007_199_254_740_991.0) {
+        return Err(invalid("the offset is a whole number".into()));
+    }
+    let nonce: &[u8; 12] = nonce
+        .as_ref()
+        .try_into()
+        .map_err(|_| invalid("a nonce is 12 bytes".into()))?;
+    let n = seal::seal_frame(&key, nonce, offset as u64, &data, &mut out).map_err(invalid)?;
+    u32::try_from(n).map_err(|_| invalid("a frame of 4 GiB or more".into()))
 }

@@ -125,7 +125,7 @@ export class MerkleFrontier {
   }
 
   /** The frontier as raw bytes, 32 per node, largest subtree first, with room for PACKED_NODES:
-   * what native code extends in place (native-chain.ts). */
+   * what native code extends in place (native-writer.ts). */
   packed(): Buffer {
     const out = Buffer.alloc(PACKED_NODES * 32);
     for (let i = 0; i < this.nodes.length; i++) latin1Write(out, this.nodes[i]!, 32 * i, 32);

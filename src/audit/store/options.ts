@@ -2,7 +2,6 @@
 import type { Checkpoint } from './checkpoint.js';
 import type { AuditWriteError } from './errors.js';
 import type { AuditIo } from './io.js';
-import type { ChainChoice } from './native-chain.js';
 
 export type Durability = 'strict' | 'batched';
 
@@ -40,9 +39,10 @@ export interface AuditStoreOptions {
   /** A store key (32 bytes): new segments are sealed with it, AES-256-GCM (seal.ts, FORMAT.md).
    * Without it they are written in clear, for a directory on an encrypted volume. */
   readonly sealKey?: Uint8Array;
-  /** The writer's hash chain: 'native' (native-chain.ts) when the addon loads, the default, or
-   * 'js'. Both write the same bytes. Default from PGWARDEN_AUDIT_CHAIN (js), else native. */
-  readonly chain?: ChainChoice;
+  /** The writer's hash chain and sealing in native code where the addon loads (native-writer.ts),
+   * or (false) in JavaScript: the same bytes either way. Default true, false with
+   * PGWARDEN_AUDIT_NATIVE=0. */
+  readonly native?: boolean;
   /** File operations of the writer; tests wrap them. */
   readonly io?: AuditIo;
   /** Clock in ms since the epoch; tests move it. */

@@ -1,11 +1,14 @@
 // Sealed segments (FORMAT.md): a segment file the writer encrypts itself, with AES-256-GCM in
 // user space (AES-NI), instead of leaving it to an encrypted volume. A file is a header (magic,
 // random salt) and frames, one per write:
-//   'PWSF' | u32 length | u32 ~length | 12-byte random nonce | ciphertext (length) | 16-byte tag
+//   'PWSF' | u32 length | u32 ~length | 12-byte nonce | ciphertext (length) | 16-byte tag
 // The frame's key is HKDF-SHA-256(store key, salt, "pgwarden audit " + file name); its additional
 // data is the frame's offset in the file (u64) and its 12 header bytes, so a frame cannot be moved,
 // dropped from the middle or copied into another file without failing to open. Frames hold whole
-// lines of records; their plaintext, concatenated, is the version 1 segment.
+// lines of records; their plaintext, concatenated, is the version 1 segment. A writer's nonces are
+// 8 random bytes chosen each time it opens the file and a 4-byte count of its frames since, so no
+// two frames of a file share one, also where a frame cut off (a failed write, a torn tail) is
+// written again at the same offset with other contents.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,7 +18,7 @@ const SALT_BYTES = 16;
 export const SEAL_HEADER_BYTES = SEAL_MAGIC.length + SALT_BYTES;
 const FRAME_MAGIC = 0x50575346; // 'PWSF'
 const HEAD_BYTES = 12;
-const NONCE_BYTES = 12;
+export const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 export const FRAME_OVERHEAD = HEAD_BYTES + NONCE_BYTES + TAG_BYTES;
 /** Largest plaintext of one frame; larger writes are refused (a batch is far smaller). */
@@ -46,14 +49,15 @@ function frameAad(offset: number, head: Uint8Array): Buffer {
   return aad;
 }
 
-/** The frame of `data` written at `offset` of a file with key `key`. */
-export function sealFrame(key: Uint8Array, offset: number, data: Uint8Array): Buffer {
+/** The frame of `data` written at `offset` of a file with key `key`, with a nonce used for no
+ * other frame of the file (random when not given). */
+export function sealFrame(key: Uint8Array, offset: number, data: Uint8Array, nonce: Uint8Array = randomBytes(NONCE_BYTES)): Buffer {
   if (data.length === 0 || data.length > MAX_FRAME_BYTES) throw new RangeError(`a frame holds 1 to ${MAX_FRAME_BYTES} bytes`);
   const out = Buffer.allocUnsafe(FRAME_OVERHEAD + data.length);
   out.writeUInt32BE(FRAME_MAGIC, 0);
   out.writeUInt32BE(data.length, 4);
   out.writeUInt32BE(~data.length >>> 0, 8);
-  const nonce = randomBytes(NONCE_BYTES);
+  if (nonce.length !== NONCE_BYTES) throw new RangeError(`a nonce has ${NONCE_BYTES} bytes`);
   out.set(nonce, HEAD_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(frameAad(offset, out.subarray(0, HEAD_BYTES)));

@@ -158,7 +158,7 @@ export class AuditStore {
       publicKey: this.key.publicKey,
       keyId: this.key.keyId,
       ...(this.options.sealKey ? { sealKey: this.options.sealKey } : {}),
-      chain: this.options.chain ?? (process.env.PGWARDEN_AUDIT_CHAIN === 'js' ? 'js' : 'native'),
+      native: this.options.native ?? process.env.PGWARDEN_AUDIT_NATIVE !== '0',
     });
     try {
       await opened;

@@ -17,7 +17,7 @@ import { MAX_DEPTH } from './record.js';
 import type { RecoveryReport } from './recover.js';
 import { StoreWriter, type QueuedRecord, type WriterCounts } from './writer.js';
 import { holdStoreKey } from './seal-keys.js';
-import { nativeChain, type ChainChoice } from './native-chain.js';
+import { nativeWriter } from './native-writer.js';
 
 // ---- messages ----
 
@@ -30,7 +30,8 @@ export interface InitMessage {
   readonly keyId: string;
   /** The store key, when its new segments are sealed. */
   readonly sealKey?: Uint8Array;
-  readonly chain: ChainChoice;
+  /** Native code where it loads (native-writer.ts), else JavaScript. */
+  readonly native: boolean;
 }
 
 export type ToWriter =
@@ -171,7 +172,7 @@ export class WriterHost {
       publicKey: m.publicKey,
       keyId: m.keyId,
       ...(m.sealKey ? { sealKey: m.sealKey } : {}),
-      chain: m.chain === 'native' ? nativeChain() : null,
+      native: m.native ? nativeWriter() : null,
       io: this.local.io,
       now: this.local.now,
       events: {

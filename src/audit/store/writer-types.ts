@@ -4,7 +4,7 @@ import type { Checkpoint } from './checkpoint.js';
 import type { AuditWriteError } from './errors.js';
 import type { AuditIo } from './io.js';
 import type { ResolvedOptions } from './options.js';
-import type { ChainAddon } from './native-chain.js';
+import type { NativeWriter } from './native-writer.js';
 
 /** One record waiting for the writer. */
 export interface QueuedRecord {
@@ -60,7 +60,7 @@ export interface WriterSetup {
   readonly now: () => number;
   /** The store key: new segments are sealed with it (its thread holds it, seal-keys.ts). */
   readonly sealKey?: Uint8Array;
-  /** The native hash chain, or null for the JavaScript one. */
-  readonly chain: ChainAddon | null;
+  /** The native hash chain and sealing (native-writer.ts), or null for JavaScript's. */
+  readonly native: NativeWriter | null;
   readonly events: WriterEvents;
 }

@@ -13,7 +13,7 @@ import { AuditWriteError, systemCode } from './errors.js';
 import { checkpointsPath, segmentPath } from './files.js';
 import type { AppendFile, AuditIo } from './io.js';
 import { MerkleFrontier } from './merkle.js';
-import { LINE_OVERHEAD, type ChainAddon } from './native-chain.js';
+import { LINE_OVERHEAD, type NativeWriter } from './native-writer.js';
 import type { ResolvedOptions } from './options.js';
 import { ZERO_HASH } from './record.js';
 import { RecordLines } from './record-lines.js';
@@ -256,9 +256,9 @@ export class StoreWriter {
   }
 
   /** The lines of a batch's valid records, chained on from the last record: natively when the
-   * addon loads (native-chain.ts), else here. Moves seq, lastHash and the frontier on. */
+   * addon loads (native-writer.ts), else here. Moves seq, lastHash and the frontier on. */
   private chain(batch: readonly QueuedRecord[], valid: number): { data: Buffer; hashes: string } {
-    const native = this.setup.chain;
+    const native = this.setup.native;
     if (native) {
       try {
         return this.chainNatively(native, batch, valid);
@@ -288,13 +288,17 @@ export class StoreWriter {
     return { data: lines.bytes(), hashes: hashes.join('') };
   }
 
-  private scratch = { lines: Buffer.alloc(0), hashes: Buffer.alloc(0) };
+  private scratch = { events: Buffer.alloc(0), lines: Buffer.alloc(0), hashes: Buffer.alloc(0) };
 
-  private chainNatively(native: ChainAddon, batch: readonly QueuedRecord[], valid: number): { data: Buffer; hashes: string } {
+  private chainNatively(native: NativeWriter, batch: readonly QueuedRecord[], valid: number): { data: Buffer; hashes: string } {
     let bytes = 0;
     for (const r of batch) if (r.invalid === undefined) bytes += typeof r.text === 'string' ? Buffer.byteLength(r.text) : r.text.length;
     if (bytes > 0xffff_ffff) throw new RangeError('a batch this large is chained in JavaScript');
-    const events = Buffer.allocUnsafe(bytes);
+    // Written into buffers kept from batch to batch: one batch is written at a time, and its
+    // lines are not used once written (new buffers each time cost page faults and GC).
+    const s = this.scratch;
+    if (s.events.length < bytes) s.events = Buffer.allocUnsafe(Math.max(bytes, 2 * s.events.length));
+    const events = s.events.subarray(0, bytes);
     const ends = new Uint32Array(valid);
     const times = new Float64Array(valid);
     let at = 0;
@@ -309,12 +313,10 @@ export class StoreWriter {
       ends[k] = at;
       times[k++] = r.timeMs;
     }
-    // Written into buffers kept from batch to batch: one batch is written at a time, and its
-    // lines are not used once written (a new buffer each time cost page faults and GC).
     const room = bytes + valid * LINE_OVERHEAD;
-    if (this.scratch.lines.length < room) this.scratch.lines = Buffer.allocUnsafe(Math.max(room, 2 * this.scratch.lines.length));
-    if (this.scratch.hashes.length < 32 * valid) this.scratch.hashes = Buffer.allocUnsafe(Math.max(32 * valid, 2 * this.scratch.hashes.length));
-    const { lines, hashes: raw } = this.scratch;
+    if (s.lines.length < room) s.lines = Buffer.allocUnsafe(Math.max(room, 2 * s.lines.length));
+    if (s.hashes.length < 32 * valid) s.hashes = Buffer.allocUnsafe(Math.max(32 * valid, 2 * s.hashes.length));
+    const { lines, hashes: raw } = s;
     const frontier = this.frontier.packed();
     const length = native.chainRecords(events, ends, times, this.seq + 1, Buffer.from(this.lastHash, 'hex'), frontier, this.frontier.size, lines, raw);
     const hashes = raw.toString('hex', 0, 32 * valid);
@@ -425,7 +427,7 @@ export class StoreWriter {
   /** With a store key, a new segment is sealed (seal.ts); one begun without it stays as it is. */
   private async openSegment(file: string): Promise<AppendFile> {
     const key = this.setup.sealKey;
-    if (key && (!existsSync(file) || statSync(file).size === 0 || startsSealed(file))) return SealedAppendFile.open(this.io, file, key);
+    if (key && (!existsSync(file) || statSync(file).size === 0 || startsSealed(file))) return SealedAppendFile.open(this.io, file, key, this.setup.native);
     return this.io.openAppend(file);
   }
 

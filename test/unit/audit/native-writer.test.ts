@@ -1,24 +1,33 @@
-// The writer's native hash chain (native/relay/src/chain.rs) against the JavaScript one it
+// The writer's native code (native/relay/src/chain.rs, seal.rs) against the JavaScript it
 // replaces: two stores fed the same events at the same times write the same bytes, roll at the
 // same records and reach the same Merkle roots; a batch the native chain refuses is chained in
-// JavaScript, with the same bytes again.
+// JavaScript, with the same bytes again; a frame sealed natively is seal.ts's, byte for byte.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { nativeChain } from '../../../src/audit/store/native-chain.js';
-import type { ChainChoice } from '../../../src/audit/store/native-chain.js';
+import { randomBytes } from 'node:crypto';
+import { nativeWriter } from '../../../src/audit/store/native-writer.js';
+import { holdStoreKey } from '../../../src/audit/store/seal-keys.js';
+import { fileKey, sealedPlaintext, sealFrame, sealHeader } from '../../../src/audit/store/seal.js';
 import { verifyStore } from '../../../src/audit/store/verify.js';
 import { checkpointFiles, event, openStore, segmentFiles, tempRoot } from './helpers.js';
 
-const skip = nativeChain() ? false : 'the native addon is not built (scripts/build-native.sh)';
+const skip = nativeWriter() ? false : 'the native addon is not built (scripts/build-native.sh)';
 
 /** Events of every kind the writer takes: objects, canonical bytes (the relay's records), text
  * outside ASCII and control characters; in batches of 1 to 40; at `times` (ms). */
-async function fill(chain: ChainChoice, times: (i: number) => number) {
+async function fill(native: boolean, times: (i: number) => number, sealKey?: Buffer) {
   const t = tempRoot();
   let i = 0;
-  const store = await openStore(t.dir, t.keyFile, { chain, now: () => times(i), maxSegmentBytes: 8 * 1024, checkpointEvery: 37, durability: 'strict' });
+  const store = await openStore(t.dir, t.keyFile, {
+    native,
+    now: () => times(i),
+    maxSegmentBytes: 8 * 1024,
+    checkpointEvery: 37,
+    durability: 'strict',
+    ...(sealKey ? { sealKey } : {}),
+  });
   for (let batch = 1; i < 400; batch = (batch % 40) + 1) {
     const appends: Promise<unknown>[] = [];
     for (let k = 0; k < batch && i < 400; k++, i++) {
@@ -60,8 +69,8 @@ describe('the native hash chain', { skip }, () => {
     ['times past year 9999', (i: number) => Date.UTC(10000, 0, 1) + i],
   ] as const) {
     it(`writes the same segments and roots as the JavaScript chain (${what})`, async () => {
-      const js = await fill('js', times);
-      const native = await fill('native', times);
+      const js = await fill(false, times);
+      const native = await fill(true, times);
       const segments = segmentFiles(js.dir);
       assert.ok(segments.length > 3, `${segments.length} segments`);
       assert.deepEqual(segmentFiles(native.dir), segments);
@@ -74,8 +83,38 @@ describe('the native hash chain', { skip }, () => {
     });
   }
 
+  it('seals a store whose plaintext is the JavaScript one, and frames as seal.ts does', async () => {
+    const times = (i: number) => Date.UTC(2026, 11, 6, 7, 0, 0, 0) + i;
+    const key = randomBytes(32);
+    const js = await fill(false, times);
+    const sealed = await fill(true, times, key);
+    const release = holdStoreKey(sealed.dir, key);
+    try {
+      const segments = segmentFiles(js.dir);
+      // Sealed segments hold 44 bytes more per frame (and 24 per file): they roll at other records.
+      const plain = (dir: string) => Buffer.concat(segmentFiles(dir).map((n) => readFileSync(path.join(dir, n))));
+      const opened = Buffer.concat(segmentFiles(sealed.dir).map((n) => sealedPlaintext(readFileSync(path.join(sealed.dir, n)), key, path.join(sealed.dir, n))));
+      assert.ok(segments.length > 1);
+      assert.deepEqual(opened, plain(js.dir));
+      assert.equal((await verifyStore(sealed.dir, { publicKey: sealed.publicKey })).ok, true);
+    } finally {
+      release();
+    }
+    const file = '/x/segment-000007.log';
+    const fk = fileKey(key, sealHeader(), file);
+    for (const size of [1, 700, 100_000]) {
+      const data = randomBytes(size);
+      const nonce = randomBytes(12);
+      const out = Buffer.alloc(size + 100);
+      const n = nativeWriter()!.sealFrame(fk, nonce, 24 + size, data, out);
+      assert.deepEqual(out.subarray(0, n), sealFrame(fk, 24 + size, data, nonce));
+    }
+    assert.throws(() => nativeWriter()!.sealFrame(fk, randomBytes(12), 24, Buffer.alloc(0), Buffer.alloc(100)), /sealFrame: a frame holds/);
+    assert.throws(() => nativeWriter()!.sealFrame(fk, randomBytes(11), 24, Buffer.alloc(5), Buffer.alloc(100)), /a nonce is 12 bytes/);
+  });
+
   it('refuses what is not a batch, naming the event', () => {
-    const chain = nativeChain()!;
+    const chain = nativeWriter()!;
     const frontier = Buffer.alloc(64 * 32, 7);
     const args = (events: string, ends: number[]) =>
       [
