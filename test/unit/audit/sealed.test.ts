@@ -183,6 +183,33 @@ describe('sealed audit segments', () => {
     });
   });
 
+  it('retention deletes whole old sealed segments; what remains verifies and reopens', async () => {
+    const DAY = 24 * 3600 * 1000;
+    const T0 = Date.UTC(2025, 0, 1);
+    const t = tempRoot();
+    const key = randomBytes(32);
+    let clock = T0;
+    const store = await openStore(t.dir, t.keyFile, { sealKey: key, now: () => clock, maxSegmentAgeMs: DAY, checkpointEvery: 30 });
+    for (const day of [0, 2, 4]) {
+      clock = T0 + day * DAY;
+      await appendMany(store, day * 50, 100);
+    }
+    assert.deepEqual(segmentFiles(t.dir), ['segment-000001.log', 'segment-000002.log', 'segment-000003.log']);
+    const result = await store.applyRetention(new Date(T0 + 3 * DAY));
+    assert.deepEqual(result.deleted, ['segment-000001.log', 'segment-000002.log', 'checkpoints-000001.log', 'checkpoints-000002.log']);
+    assert.equal(result.firstSeq, 201);
+    await store.close();
+    await withKey(t.dir, key, async () => {
+      assert.deepEqual(await allRecords(t.dir), range(300).slice(200));
+      const report = await verifyStore(t.dir, { publicKey: store.publicKey });
+      assert.equal(report.ok, true, report.failure?.message);
+      assert.equal(report.firstSeq, 201);
+    });
+    const again = await openStore(t.dir, t.keyFile, { sealKey: key, now: () => clock });
+    assert.equal((await again.append({ type: 'after-retention' })).seq, 301);
+    await again.close();
+  });
+
   it('reads any cut or changed sealed file as frames, then torn or damaged, never throwing', async () => {
     const storeKey = randomBytes(32);
     const file = path.join(tempRoot().root, 'segment-000001.log');
