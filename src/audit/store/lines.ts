@@ -3,7 +3,7 @@
 // `text: undefined`, for the caller to report. A sealed segment (seal.ts) is read as its
 // plaintext, with the key its store holds (seal-keys.ts); offsets are then the plaintext's.
 import { open, type FileHandle } from 'node:fs/promises';
-import { isSealHeader, readSealed, SEAL_MAGIC } from './seal.js';
+import { opensSealed, readSealed } from './seal.js';
 import { storeKeyOf } from './seal-keys.js';
 
 export interface FileLine {
@@ -34,9 +34,7 @@ function decode(buf: Buffer): string | undefined {
 export async function* readLines(file: string, maxLineBytes: number): AsyncGenerator<FileLine> {
   const handle = await open(file, 'r');
   try {
-    const magic = Buffer.alloc(SEAL_MAGIC.length);
-    const sealed = (await handle.read(magic, 0, magic.length, 0)).bytesRead === magic.length && isSealHeader(magic);
-    yield* splitLines(sealed ? plainOfSealed(handle, file) : chunksOf(handle), maxLineBytes);
+    yield* splitLines((await opensSealed(handle)) ? plainOfSealed(handle, file) : chunksOf(handle), maxLineBytes);
   } finally {
     await handle.close();
   }
@@ -120,8 +118,7 @@ export async function readFirstLine(file: string, maxLineBytes: number): Promise
 export async function readLastLine(file: string, maxLineBytes: number): Promise<string | undefined> {
   const handle = await open(file, 'r');
   try {
-    const magic = Buffer.alloc(SEAL_MAGIC.length);
-    if ((await handle.read(magic, 0, magic.length, 0)).bytesRead === magic.length && isSealHeader(magic)) {
+    if (await opensSealed(handle)) {
       // Frames are read from the start (each one opens with its offset); the last complete line wins.
       let last: string | undefined;
       for await (const l of splitLines(plainOfSealed(handle, file), maxLineBytes)) if (l.complete && l.text !== undefined) last = l.text;

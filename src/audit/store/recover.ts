@@ -9,7 +9,7 @@ import { checkpointHash, checkpointSignatureValid, parseCheckpoint, type Checkpo
 import { AuditCorruptError, AuditKeyError } from './errors.js';
 import { checkpointsName, checkpointsPath, readLayout, segmentName, segmentPath } from './files.js';
 import { readLastLine, readLines } from './lines.js';
-import { isSealHeader, readSealed, SEAL_MAGIC } from './seal.js';
+import { opensSealed, readSealed } from './seal.js';
 import { storeKeyOf } from './seal-keys.js';
 import { MerkleFrontier } from './merkle.js';
 import { parseRecordLine, seqPrefix, ZERO_HASH } from './record.js';
@@ -201,8 +201,7 @@ async function repairSealedTail(file: string, truncated: TruncatedTail[]): Promi
   const handle = await open(file, 'r');
   let cut: { offset: number; line: number } | undefined;
   try {
-    const magic = Buffer.alloc(SEAL_MAGIC.length);
-    if ((await handle.read(magic, 0, magic.length, 0)).bytesRead !== magic.length || !isSealHeader(magic)) return false;
+    if (!(await opensSealed(handle))) return false;
     let lines = 0;
     for await (const piece of readSealed(handle, storeKeyOf(file), file)) {
       if (piece.kind === 'plain') {

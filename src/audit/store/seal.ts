@@ -35,6 +35,12 @@ export function isSealHeader(first: Uint8Array): boolean {
   return first.length >= SEAL_MAGIC.length && SEAL_MAGIC.equals(first.subarray(0, SEAL_MAGIC.length));
 }
 
+/** Does an open file start with a sealed header's magic? (False for files shorter than it.) */
+export async function opensSealed(handle: FileHandle): Promise<boolean> {
+  const magic = Buffer.alloc(SEAL_MAGIC.length);
+  return (await handle.read(magic, 0, magic.length, 0)).bytesRead === magic.length && isSealHeader(magic);
+}
+
 /** The key of one sealed file, from the store key, its header and its name. */
 export function fileKey(storeKey: Uint8Array, header: Uint8Array, file: string): Buffer {
   if (storeKey.length !== STORE_KEY_BYTES) throw new RangeError(`a store key has ${STORE_KEY_BYTES} bytes`);
