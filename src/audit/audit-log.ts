@@ -146,6 +146,22 @@ export class AuditLog {
     if (ticket.reason === 'queue-full') this.failed(ticket);
   }
 
+  /** appendRecord() of `count` records in a row, each as its length (u32 LE) and its JSON (the
+   * native relay's runs): taken by the store together, or, when it does not take them all (one
+   * is invalid, the queue is full, it is closed or broken), one by one as appendRecord does. */
+  appendRecords(data: Buffer, count: number): void {
+    const ticket = this.store.enqueueCanonicalRun(data, count);
+    if (ticket > 0) {
+      this.accepted(ticket);
+      return;
+    }
+    for (let i = 0, at = 0; i < count; i++) {
+      const n = data.readUInt32LE(at);
+      this.appendRecord(data.subarray(at + 4, at + 4 + n));
+      at += 4 + n;
+    }
+  }
+
   /** Hands one event to the store without waiting (what the bus does); its ticket, 0 when dropped. */
   private record(event: AnyEvent): number {
     // The store's canonical JSON drops undefined fields itself.

@@ -99,6 +99,8 @@ export interface AuditGate {
   /** Records an event given as its canonical JSON (UTF-8): the native relay's statement records.
    * Absent where events go elsewhere first (a gateway process other than the platform's). */
   appendRecord?(json: Uint8Array): void;
+  /** Records `count` such events in a row, each as its length (u32 LE) and its JSON; with appendRecord. */
+  appendRecords?(data: Buffer, count: number): void;
 }
 
 /** What the gateway needs of threat protection. */

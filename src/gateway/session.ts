@@ -9,7 +9,7 @@ import type { ServerSide } from './login.js';
 import type { ReturnState } from './pool/types.js';
 import { startTransactionSession } from './pool/transaction-relay.js';
 import { NativeClientSocket } from './native/client-socket.js';
-import { nativeRelay } from './native/session-relay.js';
+import { nativeRelay, nativeRelayCounters } from './native/session-relay.js';
 import type { GatewayContext } from './context.js';
 import type { ConnectionContext } from '../events/types.js';
 import { startSessionAudit } from '../audit/statement-audit.js';
@@ -158,10 +158,17 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
       // Where the log is this process's own, the relay writes their records itself (the text
       // statementExecuted makes) and the log takes them as they are.
       const appendRecord = g.audit.appendRecord?.bind(g.audit);
+      const appendRecords = g.audit.appendRecords?.bind(g.audit);
       const record =
-        quietSet && summaries && appendRecord && eventFields
+        quietSet && summaries && appendRecord && appendRecords && eventFields
           ? { parts: sessionRecordParts(eventFields, DEFAULT_MAX_TEXT_BYTES), append: appendRecord }
           : undefined;
+      // The relay hands records in runs, of any sessions, to the process's one audit log.
+      if (record && appendRecords)
+        host.recordsTo((data, count) => {
+          nativeRelayCounters.records += count;
+          appendRecords(data, count);
+        });
       const onQuiet = quietSet
         ? (key: Buffer, summary?: QuerySummary) => {
             if (summary === undefined) host.quiet(quietSet, key);

@@ -56,8 +56,28 @@ impl Shared {
     pub fn add(&self, urgent: bool, encode: impl FnOnce(&mut Vec<u8>)) -> Wake {
         let mut b = self.batch.lock().unwrap_or_else(|p| p.into_inner());
         encode(&mut b.bytes);
+        b.run = None;
         self.pending.store(b.bytes.len(), Relaxed);
         b.after_event(urgent)
+    }
+
+    /// Adds a statement record (its canonical JSON) to the batch, which can wait for the delay:
+    /// to the run of records the batch ends with, else as a new run (events.rs `records`). Records
+    /// of every connection share a run: they go to one audit store, and JavaScript then takes a
+    /// run with one call, not one event per record; the order of events is kept.
+    pub fn add_record(&self, json: &[u8]) -> Wake {
+        let mut b = self.batch.lock().unwrap_or_else(|p| p.into_inner());
+        let count_at = match b.run {
+            Some(at) => at,
+            None => {
+                let at = crate::events::begin_records(&mut b.bytes);
+                b.run = Some(at);
+                at
+            }
+        };
+        crate::events::add_to_records(&mut b.bytes, count_at, json);
+        self.pending.store(b.bytes.len(), Relaxed);
+        b.after_event(false)
     }
 
     /// A delay ended: true when JavaScript is to be called now.
@@ -128,6 +148,8 @@ pub enum Wake {
 pub struct Batch {
     bytes: Vec<u8>,
     state: State,
+    /// Where the count of the run of records the batch ends with is, if it ends with one.
+    run: Option<usize>,
 }
 
 impl Default for Batch {
@@ -135,6 +157,7 @@ impl Default for Batch {
         Batch {
             bytes: Vec::new(),
             state: State::Idle,
+            run: None,
         }
     }
 }
@@ -169,6 +192,7 @@ impl Batch {
     /// JavaScript takes the events: the next event starts a new batch.
     pub fn take(&mut self) -> Vec<u8> {
         self.state = State::Idle;
+        self.run = None;
         std::mem::take(&mut self.bytes)
     }
 }
@@ -176,6 +200,31 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_in_a_row_share_a_run_and_other_events_end_it() {
+        let s = Shared::new(1 << 20);
+        assert_eq!(s.add_record(b"{\"a\":1}"), Wake::Later);
+        assert_eq!(s.add_record(b"{}"), Wake::Nothing);
+        s.add(false, |b| b.extend_from_slice(b"X"));
+        s.add_record(b"{\"b\":2}");
+        let mut want = Vec::new();
+        let at = crate::events::begin_records(&mut want);
+        crate::events::add_to_records(&mut want, at, b"{\"a\":1}");
+        crate::events::add_to_records(&mut want, at, b"{}");
+        want.push(b'X');
+        let at = crate::events::begin_records(&mut want);
+        crate::events::add_to_records(&mut want, at, b"{\"b\":2}");
+        assert_eq!(s.take(), want);
+        assert_eq!(
+            &want[4..9],
+            &[11, 2, 0, 0, 0],
+            "connection 0, kind 11, two records"
+        );
+        // A new batch starts a new run.
+        s.add_record(b"{}");
+        assert_eq!(&s.take()[..9], &[0, 0, 0, 0, 11, 1, 0, 0, 0]);
+    }
 
     #[test]
     fn one_call_per_batch_urgent_events_end_a_delay() {

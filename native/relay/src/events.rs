@@ -41,6 +41,23 @@ fn head(b: &mut Vec<u8>, id: u32, kind: u8) {
     b.push(kind);
 }
 
+/// Starts a run of statement records (kind 11, connection 0): `count u32`, then each record as
+/// `len u32, bytes`. Returns where its count is.
+pub fn begin_records(b: &mut Vec<u8>) -> usize {
+    head(b, 0, 11);
+    let at = b.len();
+    put_u32(b, 0);
+    at
+}
+
+/// Adds a record to the run whose count is at `count_at`.
+pub fn add_to_records(b: &mut Vec<u8>, count_at: usize, json: &[u8]) {
+    let mut count = [0u8; 4];
+    count.copy_from_slice(&b[count_at..count_at + 4]);
+    b[count_at..count_at + 4].copy_from_slice(&(u32::from_le_bytes(count) + 1).to_le_bytes());
+    put_bytes(b, json);
+}
+
 /// Appends one event to a batch.
 pub fn encode(b: &mut Vec<u8>, event: Event) {
     match event {

@@ -74,10 +74,14 @@ impl Host for AddonHost {
                 event,
                 Event::Observe { hold: false, .. } | Event::Summary { .. } | Event::Record { .. }
             );
-        let wake = self
-            .0
-            .batch
-            .add(urgent, |bytes| events::encode(bytes, event));
+        let wake = match event {
+            // Records of every connection in one run (batch.rs add_record).
+            Event::Record { json, .. } if !urgent => self.0.batch.add_record(&json),
+            event => self
+                .0
+                .batch
+                .add(urgent, |bytes| events::encode(bytes, event)),
+        };
         match (wake, rt) {
             (batch::Wake::Now, _) => self.0.call(),
             (batch::Wake::Later, Some(rt)) => {

@@ -277,6 +277,23 @@ export class AuditStore {
     return this.tickets.issue();
   }
 
+  /**
+   * @internal enqueueCanonical() of `count` events in a row, each as its length (u32 LE) and its
+   * canonical JSON: all of them or none. The last one's ticket, or 0 when they were not taken
+   * (closed, broken, the queue too full for them all, one not an object or too large).
+   */
+  enqueueCanonicalRun(data: Buffer, count: number): number {
+    if (this.closing || this.broken || this.tickets.issued - this.tickets.settledThrough + count > this.o.maxPendingRecords) return 0;
+    for (let i = 0, at = 0; i < count; i++) {
+      const n = at + 4 <= data.length ? data.readUInt32LE(at) : -1;
+      if (n < 1 || n > this.o.maxRecordBytes || at + 4 + n > data.length || data[at + 4] !== 0x7b) return 0;
+      at += 4 + n;
+    }
+    this.outbox.addRun(data, count, this.now());
+    if (!this.referenced) this.reference();
+    return this.tickets.issueRun(count);
+  }
+
   /** @internal Ticket of the last event accepted (0: none yet). */
   get lastTicket(): number {
     return this.tickets.issued;

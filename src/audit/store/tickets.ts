@@ -31,6 +31,12 @@ export class Tickets {
     return ++this.issued;
   }
 
+  /** Issues `count` tickets in a row; the last one. */
+  issueRun(count: number): number {
+    this.issued += count;
+    return this.issued;
+  }
+
   /** Appends waiting for their seq and hash (the writer then sends the hashes). */
   get waiters(): number {
     return this.byTicket.size;

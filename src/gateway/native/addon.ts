@@ -120,6 +120,9 @@ export type AddonEvent =
    * canonical JSON in UTF-8, made by the addon from the session's and the shape's parts (what
    * statementExecuted makes of it). */
   | { readonly id: number; readonly type: 'record'; readonly json: Buffer }
+  /** Statement records of any connections, in a row (connection 0): `count` of them in `data`,
+   * each as its length (u32, little-endian) and its canonical JSON. */
+  | { readonly id: 0; readonly type: 'records'; readonly count: number; readonly data: Buffer }
   /**
    * The connection is over and its id forgotten (before `relay`: the client went away or
    * `destroy`/`end` finished; during `relay`: either side closed, or `terminate`).
@@ -272,6 +275,13 @@ export function decodeEvents(batch: Buffer, each: (event: AddonEvent) => void, c
       case 10:
         each({ id, type: 'record', json: bytes() });
         break;
+      case 11: {
+        const count = u32();
+        const start = at;
+        for (let i = 0; i < count; i++) bytes();
+        each({ id: 0, type: 'records', count, data: batch.subarray(start, at) });
+        break;
+      }
       case 8: {
         const bytesFromClient = batch.readDoubleLE(at);
         const bytesToClient = batch.readDoubleLE(at + 8);

@@ -14,6 +14,10 @@ export type Summaries = QuerySummary[];
 /** Summarized shapes per quiet set (the addon's bound on its keys). */
 const MAX_SUMMARIES = 4096;
 
+/** Takes statement records in a row: `count` of them in `data`, each as its length (u32 LE) and
+ * its canonical JSON (addon.ts 'records'). */
+export type RecordsSink = (data: Buffer, count: number) => void;
+
 /** Which relay carries sessions: the addon's threads, or the JavaScript relay (relay.ts). */
 export type RelayMode = 'js' | 'native';
 
@@ -56,7 +60,22 @@ export class NativeRelayHost {
     });
   }
 
+  /** Where statement records made by the relay go (the process's audit log): set with the first
+   * session whose relay makes them. */
+  private records: RecordsSink | null = null;
+
+  /** Statement records made by the relay go to `sink` (one for the process: its audit log). */
+  recordsTo(sink: RecordsSink): void {
+    this.records = sink;
+  }
+
   private dispatch(event: AddonEvent): void {
+    if (event.type === 'records') {
+      // Only sessions given record parts make records, and those come with a sink (a bug else).
+      if (this.records === null) throw new Error(`the native relay made ${event.count} statement records with no audit log to take them`);
+      this.records(event.data, event.count);
+      return;
+    }
     const handler = this.handlers.get(event.id);
     if (event.type === 'closed') this.handlers.delete(event.id);
     handler?.(event);

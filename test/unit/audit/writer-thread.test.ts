@@ -147,6 +147,35 @@ describe('audit store: writer thread', () => {
 });
 
 describe('AuditLog', () => {
+  it('appendRecords: a run of relay records is taken whole; with one the store refuses, each goes its own way', async () => {
+    const { root, dir } = tempRoot();
+    const log = await AuditLog.open(
+      { dir, keyFile: path.join(root, 'key.pem'), witnessFile: path.join(root, 'w.json'), durability: 'batched', policy: 'failOpen', log: silent },
+      new EventBus(),
+    );
+    const run = (...texts: string[]) =>
+      Buffer.concat(
+        texts.flatMap((t) => {
+          const b = Buffer.from(t);
+          const n = Buffer.alloc(4);
+          n.writeUInt32LE(b.length);
+          return [n, b];
+        }),
+      );
+    log.appendRecords(run('{"n":1,"type":"statement"}', '{"n":2,"type":"statement"}'), 2);
+    // An event of more than a MiB is not taken as it is: it is cut down (as any event), the rest
+    // of its run recorded as given.
+    log.appendRecords(run('{"n":3,"type":"statement"}', `{"n":4,"text":"${'x'.repeat(1100 * 1024)}","type":"statement"}`, '{"n":5,"type":"statement"}'), 3);
+    await log.close();
+    const got: { n: number; text?: unknown }[] = [];
+    for await (const r of readRecords(dir)) got.push(r.event as unknown as { n: number; text?: unknown });
+    assert.deepEqual(
+      got.map((e) => e.n),
+      [1, 2, 3, 4, 5],
+    );
+    assert.notEqual(got[3]!.text, 'x'.repeat(1100 * 1024), 'the large one was cut down');
+  });
+
   it('strict: durable() and pendingDurable() wait for the fdatasync of everything published so far', async () => {
     const { root, dir, keyFile } = tempRoot();
     const bus = new EventBus();

@@ -177,9 +177,13 @@ describe('native relay addon: quiet statements', { skip }, () => {
     const first = await transcript(id, 1);
     addon.quiet(set, keyOf(first.client[0]!), 1, shapeRecordParts(info, 0, 0));
     client.write(query(`rows 150${suffix}`));
-    const e = await next(id);
-    assert.equal(e.type, 'record');
-    const text = (e as Extract<AddonEvent, { type: 'record' }>).json.toString('utf8');
+    // Records come in runs, of any connections (connection 0): here one run of one.
+    const e = await next(0);
+    assert.equal(e.type, 'records');
+    const run = e as Extract<AddonEvent, { type: 'records' }>;
+    assert.equal(run.count, 1);
+    assert.equal(run.data.readUInt32LE(0), run.data.length - 4);
+    const text = run.data.subarray(4).toString('utf8');
     const parsed = JSON.parse(text) as { time: string; durationMs: number };
     const expected = statementExecuted(parsed.time, session, {
       ...info,
