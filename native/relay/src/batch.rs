@@ -61,17 +61,18 @@ impl Shared {
         b.after_event(urgent)
     }
 
-    /// Adds a statement record (its canonical JSON) to the batch, which can wait for the delay:
-    /// to the run of records the batch ends with, else as a new run (events.rs `records`). Records
-    /// of every connection share a run: they go to one audit store, and JavaScript then takes a
-    /// run with one call, not one event per record; the order of events is kept.
-    pub fn add_record(&self, json: &[u8]) -> Wake {
+    /// Adds a statement record (its canonical JSON) for audit log `sink` to the batch, which can
+    /// wait for the delay: to the run of records the batch ends with when it is that log's, else
+    /// as a new run (events.rs `begin_records`). Records of every connection of one log share a
+    /// run: JavaScript then takes a run with one call, not one event per record; the order of
+    /// events is kept.
+    pub fn add_record(&self, sink: u32, json: &[u8]) -> Wake {
         let mut b = self.batch.lock().unwrap_or_else(|p| p.into_inner());
         let count_at = match b.run {
-            Some(at) => at,
-            None => {
-                let at = crate::events::begin_records(&mut b.bytes);
-                b.run = Some(at);
+            Some((s, at)) if s == sink => at,
+            _ => {
+                let at = crate::events::begin_records(&mut b.bytes, sink);
+                b.run = Some((sink, at));
                 at
             }
         };
@@ -148,8 +149,8 @@ pub enum Wake {
 pub struct Batch {
     bytes: Vec<u8>,
     state: State,
-    /// Where the count of the run of records the batch ends with is, if it ends with one.
-    run: Option<usize>,
+    /// The audit log of the run of records the batch ends with, and where its count is.
+    run: Option<(u32, usize)>,
 }
 
 impl Default for Batch {
@@ -202,28 +203,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_in_a_row_share_a_run_and_other_events_end_it() {
+    fn records_in_a_row_share_a_run_and_other_events_or_logs_end_it() {
         let s = Shared::new(1 << 20);
-        assert_eq!(s.add_record(b"{\"a\":1}"), Wake::Later);
-        assert_eq!(s.add_record(b"{}"), Wake::Nothing);
+        assert_eq!(s.add_record(1, b"{\"a\":1}"), Wake::Later);
+        assert_eq!(s.add_record(1, b"{}"), Wake::Nothing);
         s.add(false, |b| b.extend_from_slice(b"X"));
-        s.add_record(b"{\"b\":2}");
+        s.add_record(1, b"{\"b\":2}");
+        s.add_record(2, b"{\"c\":3}");
         let mut want = Vec::new();
-        let at = crate::events::begin_records(&mut want);
+        let at = crate::events::begin_records(&mut want, 1);
         crate::events::add_to_records(&mut want, at, b"{\"a\":1}");
         crate::events::add_to_records(&mut want, at, b"{}");
         want.push(b'X');
-        let at = crate::events::begin_records(&mut want);
+        let at = crate::events::begin_records(&mut want, 1);
         crate::events::add_to_records(&mut want, at, b"{\"b\":2}");
+        let at = crate::events::begin_records(&mut want, 2);
+        crate::events::add_to_records(&mut want, at, b"{\"c\":3}");
         assert_eq!(s.take(), want);
         assert_eq!(
-            &want[4..9],
-            &[11, 2, 0, 0, 0],
-            "connection 0, kind 11, two records"
+            &want[..9],
+            &[1, 0, 0, 0, 11, 2, 0, 0, 0],
+            "log 1, kind 11, two records"
         );
         // A new batch starts a new run.
-        s.add_record(b"{}");
-        assert_eq!(&s.take()[..9], &[0, 0, 0, 0, 11, 1, 0, 0, 0]);
+        s.add_record(1, b"{}");
+        assert_eq!(&s.take()[..9], &[1, 0, 0, 0, 11, 1, 0, 0, 0]);
     }
 
     #[test]

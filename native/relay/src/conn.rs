@@ -93,6 +93,8 @@ pub enum Event {
     Record {
         id: u32,
         json: Vec<u8>,
+        /// Its session's audit log (RelayOptions.recordSink).
+        sink: u32,
     },
     Closed {
         id: u32,

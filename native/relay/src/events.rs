@@ -41,10 +41,10 @@ fn head(b: &mut Vec<u8>, id: u32, kind: u8) {
     b.push(kind);
 }
 
-/// Starts a run of statement records (kind 11, connection 0): `count u32`, then each record as
-/// `len u32, bytes`. Returns where its count is.
-pub fn begin_records(b: &mut Vec<u8>) -> usize {
-    head(b, 0, 11);
+/// Starts a run of statement records for audit log `sink` (kind 11, in place of a connection id):
+/// `count u32`, then each record as `len u32, bytes`. Returns where its count is.
+pub fn begin_records(b: &mut Vec<u8>, sink: u32) -> usize {
+    head(b, sink, 11);
     let at = b.len();
     put_u32(b, 0);
     at
@@ -124,7 +124,7 @@ pub fn encode(b: &mut Vec<u8>, event: Event) {
             }
             put_bytes(b, &text);
         }
-        Event::Record { id, json } => {
+        Event::Record { id, json, .. } => {
             head(b, id, 10);
             put_bytes(b, &json);
         }

@@ -76,7 +76,7 @@ impl Host for AddonHost {
             );
         let wake = match event {
             // Records of every connection in one run (batch.rs add_record).
-            Event::Record { json, .. } if !urgent => self.0.batch.add_record(&json),
+            Event::Record { json, sink, .. } if !urgent => self.0.batch.add_record(sink, &json),
             event => self
                 .0
                 .batch
@@ -339,6 +339,8 @@ pub struct RelayOptions {
     pub quiet_set: u32,
     /// The session's record parts (record.rs): summarized statements come as records.
     pub record: Option<Buffer>,
+    /// Which of JavaScript's audit logs takes them (runs of records name it, batch.rs).
+    pub record_sink: Option<u32>,
 }
 
 fn bad_parts() -> Error {
@@ -369,9 +371,11 @@ pub fn relay(id: u32, server_fd: i32, options: RelayOptions) -> Result<()> {
                     set => ADDON.get().and_then(|a| a.quiet.get(set)),
                 },
                 record: match options.record {
-                    Some(b) => Some(Arc::new(
-                        record::SessionParts::decode(&b).ok_or_else(bad_parts)?,
-                    )),
+                    Some(b) => {
+                        let mut parts = record::SessionParts::decode(&b).ok_or_else(bad_parts)?;
+                        parts.sink = options.record_sink.unwrap_or(0);
+                        Some(Arc::new(parts))
+                    }
                     None => None,
                 },
             },

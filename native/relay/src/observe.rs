@@ -82,11 +82,12 @@ fn answered(id: u32, s: Summary, session: Option<&SessionParts>) -> Event {
     let record = match (session, &s.parts) {
         (Some(session), Some(shape)) => {
             record::build(session, shape, &s.text, s.at, end, tag.as_deref())
+                .map(|json| (json, session.sink))
         }
         _ => None,
     };
     match record {
-        Some(json) => Event::Record { id, json },
+        Some((json, sink)) => Event::Record { id, json, sink },
         None => Event::Summary {
             id,
             shape: s.shape,

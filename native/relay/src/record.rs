@@ -24,6 +24,8 @@ pub struct SessionParts {
     text: Vec<u8>,
     tail: Vec<u8>,
     max_text: usize,
+    /// Where JavaScript takes this session's records (its audit log): RelayOptions.recordSink.
+    pub sink: u32,
 }
 
 pub struct ShapeParts {
@@ -65,6 +67,7 @@ impl SessionParts {
             text: r.part()?,
             tail: r.part()?,
             max_text: r.u32()? as usize,
+            sink: 0,
         };
         r.0.is_empty().then_some(parts)
     }

@@ -58,6 +58,9 @@ export interface RelayOptions {
    * statement whose shape was added with its parts comes as a 'record' event instead of a
    * 'summary' (native/relay/src/record.rs). Absent: summaries. */
   readonly record?: Buffer;
+  /** Which audit log takes the session's records (NativeRelayHost.recordSink): runs of records
+   * name it. */
+  readonly recordSink?: number;
 }
 
 export type AddonEvent =
@@ -120,9 +123,10 @@ export type AddonEvent =
    * canonical JSON in UTF-8, made by the addon from the session's and the shape's parts (what
    * statementExecuted makes of it). */
   | { readonly id: number; readonly type: 'record'; readonly json: Buffer }
-  /** Statement records of any connections, in a row (connection 0): `count` of them in `data`,
-   * each as its length (u32, little-endian) and its canonical JSON. */
-  | { readonly id: 0; readonly type: 'records'; readonly count: number; readonly data: Buffer }
+  /** Statement records of any connections of one audit log, in a row: `id` is the log's
+   * (RelayOptions.recordSink), `count` records are in `data`, each as its length (u32,
+   * little-endian) and its canonical JSON. */
+  | { readonly id: number; readonly type: 'records'; readonly count: number; readonly data: Buffer }
   /**
    * The connection is over and its id forgotten (before `relay`: the client went away or
    * `destroy`/`end` finished; during `relay`: either side closed, or `terminate`).
@@ -279,7 +283,7 @@ export function decodeEvents(batch: Buffer, each: (event: AddonEvent) => void, c
         const count = u32();
         const start = at;
         for (let i = 0; i < count; i++) bytes();
-        each({ id: 0, type: 'records', count, data: batch.subarray(start, at) });
+        each({ id, type: 'records', count, data: batch.subarray(start, at) });
         break;
       }
       case 8: {

@@ -60,20 +60,28 @@ export class NativeRelayHost {
     });
   }
 
-  /** Where statement records made by the relay go (the process's audit log): set with the first
-   * session whose relay makes them. */
-  private records: RecordsSink | null = null;
+  /** Where runs of statement records made by the relay go, by the number sessions name them with
+   * (RelayOptions.recordSink): one per audit log in the process. */
+  private readonly sinks = new Map<number, RecordsSink>();
+  private readonly sinkIds = new WeakMap<object, number>();
 
-  /** Statement records made by the relay go to `sink` (one for the process: its audit log). */
-  recordsTo(sink: RecordsSink): void {
-    this.records = sink;
+  /** The number of `log`'s sink (made with `sink` the first time it is asked for). */
+  recordSink(log: object, sink: RecordsSink): number {
+    let id = this.sinkIds.get(log);
+    if (id === undefined) {
+      id = this.sinks.size + 1;
+      this.sinkIds.set(log, id);
+      this.sinks.set(id, sink);
+    }
+    return id;
   }
 
   private dispatch(event: AddonEvent): void {
     if (event.type === 'records') {
-      // Only sessions given record parts make records, and those come with a sink (a bug else).
-      if (this.records === null) throw new Error(`the native relay made ${event.count} statement records with no audit log to take them`);
-      this.records(event.data, event.count);
+      // Only sessions given record parts make records, and those name a sink (a bug else).
+      const sink = this.sinks.get(event.id);
+      if (sink === undefined) throw new Error(`the native relay made ${event.count} statement records for audit log ${event.id}, which it does not know`);
+      sink(event.data, event.count);
       return;
     }
     const handler = this.handlers.get(event.id);

@@ -31,8 +31,9 @@ export function nativeRelay(opts: {
   quietSet?: number;
   /** The quiet set's summarized shapes ('summary' events name them by number). */
   summaries?: Summaries;
-  /** The session's record parts, and where its summarized statements' records go. */
-  record?: { readonly parts: Buffer; append(json: Uint8Array): void };
+  /** The session's record parts, and where its summarized statements' records go: one by one
+   * (`append`), or in runs through the host's sink numbered `sink`. */
+  record?: { readonly parts: Buffer; append(json: Uint8Array): void; readonly sink: number };
   /** Strict audit durability (see relay.ts). */
   hold?: () => Promise<void> | null;
   onHandle?: (handle: RelayHandle) => void;
@@ -171,7 +172,7 @@ export function nativeRelay(opts: {
       clientFramingError: opts.clientFramingError ?? Buffer.alloc(0),
       pooled: pooled !== undefined,
       quietSet: observe ? (opts.quietSet ?? 0) : 0,
-      ...(observe && opts.record ? { record: opts.record.parts } : {}),
+      ...(observe && opts.record ? { record: opts.record.parts, recordSink: opts.record.sink } : {}),
     });
     relaying = true;
     nativeRelayCounters.sessions++;

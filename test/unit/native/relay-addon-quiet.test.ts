@@ -164,21 +164,49 @@ describe('native relay addon: quiet statements', { skip }, () => {
     assert.deepEqual(readObserve(second[0]!.client!).types.slice(0, 2), ['key', 'Q']);
   });
 
+  it('records of sessions of two audit logs come in runs of each log, named by its sink', async (t) => {
+    const info = { class: 'READ', classes: ['READ'], commandTag: 'SELECT', objects: [] } as const;
+    const sessions = [];
+    // (Sink numbers apart from connection ids: this harness queues both by number.)
+    for (const [sink, user] of [
+      [1001, 'alice'],
+      [1002, 'bob'],
+    ] as const) {
+      const session = eventSession(
+        { connId: `c-${sink}`, clientAddress: '127.0.0.1', clientPort: sink, listener: 'public' },
+        { server: 's', user, database: 'db', applicationName: 'a' },
+      );
+      sessions.push({ sink, user, ...(await quietSession(t, { record: sessionRecordParts(session, 8192), recordSink: sink })) });
+    }
+    for (const s of sessions) {
+      s.client.write(query('rows 100 FROM t WHERE x = 1'));
+      addon.quiet(s.set, keyOf((await transcript(s.id, 1)).client[0]!), 1, shapeRecordParts(info, 0, 0));
+    }
+    // Statements of both sessions at once: each log gets its own records, and only its own.
+    for (const s of sessions) s.client.write(query('rows 150 FROM t WHERE x = 1'));
+    for (const s of sessions) {
+      const e = (await next(s.sink)) as Extract<AddonEvent, { type: 'records' }>;
+      assert.equal(e.type, 'records');
+      assert.equal(e.count, 1);
+      assert.equal((JSON.parse(e.data.subarray(4).toString('utf8')) as { user: string }).user, s.user);
+    }
+  });
+
   it('with record parts, a summarized statement comes as its audit record: the text statementExecuted makes', async (t) => {
     const session = eventSession(
       { connId: 'c-1', clientAddress: '127.0.0.1', clientPort: 5, listener: 'public' },
       { server: 's-1', user: 'ünï "q"', database: 'db\\1', applicationName: 'app\n\u0001é😀' },
     );
     const info = { class: 'READ', classes: ['READ'], commandTag: 'SELECT', objects: [{ kind: 'relation', name: 't "x" é' }] } as const;
-    const { set, client, id } = await quietSession(t, { record: sessionRecordParts(session, 8192) });
+    const { set, client, id } = await quietSession(t, { record: sessionRecordParts(session, 8192), recordSink: 7 });
     // Quoted names, tabs, newlines, a control character, non-ASCII: escaped as JSON.stringify does.
     const suffix = ' FROM "ünï""cödé"\t\n\u0001 WHERE x = 1';
     client.write(query(`rows 100${suffix}`));
     const first = await transcript(id, 1);
     addon.quiet(set, keyOf(first.client[0]!), 1, shapeRecordParts(info, 0, 0));
     client.write(query(`rows 150${suffix}`));
-    // Records come in runs, of any connections (connection 0): here one run of one.
-    const e = await next(0);
+    // Records come in runs, of any connections of one audit log, named by its sink: here one run of one.
+    const e = await next(7);
     assert.equal(e.type, 'records');
     const run = e as Extract<AddonEvent, { type: 'records' }>;
     assert.equal(run.count, 1);
