@@ -37,6 +37,18 @@ export async function openStore(dir: string, keyFile: string, extra: Partial<Aud
   return openAuditStore({ dir, keyFile, durability: 'batched', fsyncIntervalMs: 20, checkpointIntervalMs: 60_000, ...extra });
 }
 
+/** A run of records as the native relay hands them: each as its length (u32 LE) and its text. */
+export function recordRun(...texts: string[]): Buffer {
+  return Buffer.concat(
+    texts.flatMap((t) => {
+      const b = Buffer.from(t);
+      const n = Buffer.alloc(4);
+      n.writeUInt32LE(b.length);
+      return [n, b];
+    }),
+  );
+}
+
 export async function appendMany(store: AuditStore, from: number, count: number): Promise<void> {
   await Promise.all(Array.from({ length: count }, (_, k) => store.append(event(from + k))));
 }

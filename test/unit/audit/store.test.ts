@@ -7,7 +7,7 @@ import { AuditCorruptError, AuditKeyError, AuditLockError, AuditWriteError } fro
 import { readRecords } from '../../../src/audit/store/read-records.js';
 import { verifyStore } from '../../../src/audit/store/verify.js';
 import { canonicalJson } from '../../../src/audit/store/canonical-json.js';
-import { appendMany, checkpointFiles, editLine, event, fileLines, openStore, RecordingIo, segmentFiles, sleep, tempRoot } from './helpers.js';
+import { appendMany, checkpointFiles, editLine, event, fileLines, openStore, RecordingIo, recordRun, segmentFiles, sleep, tempRoot } from './helpers.js';
 
 async function seqs(dir: string): Promise<number[]> {
   const out: number[] = [];
@@ -122,22 +122,13 @@ describe('audit store: append, reopen, continue', () => {
   it('takes a run of canonical records (as the native relay hands them) all together, or none of them', async () => {
     const { dir, keyFile } = tempRoot();
     const s = await openStore(dir, keyFile, { maxRecordBytes: 1000 });
-    const run = (...texts: string[]) =>
-      Buffer.concat(
-        texts.flatMap((t) => {
-          const b = Buffer.from(t);
-          const n = Buffer.alloc(4);
-          n.writeUInt32LE(b.length);
-          return [n, b];
-        }),
-      );
     const a = s.enqueue(event(1));
-    const last = s.enqueueCanonicalRun(run('{"n":2}', '{"n":3,"t":"é😀"}', '{"n":4}'), 3);
+    const last = s.enqueueCanonicalRun(recordRun('{"n":2}', '{"n":3,"t":"é😀"}', '{"n":4}'), 3);
     assert.equal(last, (a as number) + 3, 'three tickets, in order');
     // One not an object, one too large, one cut short: nothing of the run is taken.
-    assert.equal(s.enqueueCanonicalRun(run('{"n":5}', '[6]'), 2), 0);
-    assert.equal(s.enqueueCanonicalRun(run('{"n":5}', `{"big":"${'x'.repeat(2000)}"}`), 2), 0);
-    assert.equal(s.enqueueCanonicalRun(run('{"n":5}', '{"n":6}').subarray(0, 20), 2), 0);
+    assert.equal(s.enqueueCanonicalRun(recordRun('{"n":5}', '[6]'), 2), 0);
+    assert.equal(s.enqueueCanonicalRun(recordRun('{"n":5}', `{"big":"${'x'.repeat(2000)}"}`), 2), 0);
+    assert.equal(s.enqueueCanonicalRun(recordRun('{"n":5}', '{"n":6}').subarray(0, 20), 2), 0);
     await s.settled(last);
     await s.close();
     const got = [];

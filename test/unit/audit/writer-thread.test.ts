@@ -16,7 +16,7 @@ import { readRecords } from '../../../src/audit/store/read-records.js';
 import { verifyStore } from '../../../src/audit/store/verify.js';
 import { EventBus } from '../../../src/events/bus.js';
 import type { AnyEvent } from '../../../src/events/types.js';
-import { event, openStore, tempRoot } from './helpers.js';
+import { event, openStore, recordRun, tempRoot } from './helpers.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -153,19 +153,13 @@ describe('AuditLog', () => {
       { dir, keyFile: path.join(root, 'key.pem'), witnessFile: path.join(root, 'w.json'), durability: 'batched', policy: 'failOpen', log: silent },
       new EventBus(),
     );
-    const run = (...texts: string[]) =>
-      Buffer.concat(
-        texts.flatMap((t) => {
-          const b = Buffer.from(t);
-          const n = Buffer.alloc(4);
-          n.writeUInt32LE(b.length);
-          return [n, b];
-        }),
-      );
-    log.appendRecords(run('{"n":1,"type":"statement"}', '{"n":2,"type":"statement"}'), 2);
+    log.appendRecords(recordRun('{"n":1,"type":"statement"}', '{"n":2,"type":"statement"}'), 2);
     // An event of more than a MiB is not taken as it is: it is cut down (as any event), the rest
     // of its run recorded as given.
-    log.appendRecords(run('{"n":3,"type":"statement"}', `{"n":4,"text":"${'x'.repeat(1100 * 1024)}","type":"statement"}`, '{"n":5,"type":"statement"}'), 3);
+    log.appendRecords(
+      recordRun('{"n":3,"type":"statement"}', `{"n":4,"text":"${'x'.repeat(1100 * 1024)}","type":"statement"}`, '{"n":5,"type":"statement"}'),
+      3,
+    );
     await log.close();
     const got: { n: number; text?: unknown }[] = [];
     for await (const r of readRecords(dir)) got.push(r.event as unknown as { n: number; text?: unknown });
