@@ -15,7 +15,9 @@ export function benchRoot(prefix: string): string {
 }
 
 export function benchOptions(dataDir: string): PlatformOptions {
-  return { ...defaultOptions, dataDir, apiPort: 0, gatewayPort: 0, gatewayHosts: ['127.0.0.1'], logLevel: 'silent' };
+  // No scheduled backups: a new server's first full backup came at the schedule's first tick, a
+  // minute in, and took a fifth off whichever leg ran then (in bench:audit, always audit_off).
+  return { ...defaultOptions, dataDir, apiPort: 0, gatewayPort: 0, gatewayHosts: ['127.0.0.1'], logLevel: 'silent', backupIntervalMs: 0 };
 }
 
 /** Starts a platform and registers its stop at cleanup; `stop()` on the result unregisters it. */
