@@ -124,7 +124,7 @@ export class AuditLog {
   /** Hands the store an event given as its canonical JSON in UTF-8 (the native relay's statement
    * records) without waiting. One the store refuses as invalid is parsed and recorded as an event
    * (cut down, or its loss recorded), as any other. */
-  appendRecord(json: Uint8Array): void {
+  private appendRecord(json: Uint8Array): void {
     const ticket = this.store.enqueueCanonical(json);
     if (typeof ticket === 'number') {
       this.accepted(ticket);

@@ -96,10 +96,9 @@ export interface AuditGate {
   readonly strict: boolean;
   /** Strict durability with appends in flight: resolves once they are on disk; else null. */
   pendingDurable(): Promise<void> | null;
-  /** Records an event given as its canonical JSON (UTF-8): the native relay's statement records.
-   * Absent where events go elsewhere first (a gateway process other than the platform's). */
-  appendRecord?(json: Uint8Array): void;
-  /** Records `count` such events in a row, each as its length (u32 LE) and its JSON; with appendRecord. */
+  /** Records `count` events given as their canonical JSON (UTF-8), each after its length (u32
+   * LE): the native relay's statement records, in a run. Absent where events go elsewhere first
+   * (a gateway process other than the platform's). */
   appendRecords?(data: Buffer, count: number): void;
 }
 

@@ -158,13 +158,11 @@ export function startSession(g: GatewayContext, s: SessionStart): void {
       // Where the log is this process's own, the relay writes their records itself (the text
       // statementExecuted makes) and the log takes them as they are.
       // The relay hands them in runs, of any sessions of one log (the sink names the log).
-      const appendRecord = g.audit.appendRecord?.bind(g.audit);
       const appendRecords = g.audit.appendRecords?.bind(g.audit);
       const record =
-        quietSet && summaries && appendRecord && appendRecords && eventFields
+        quietSet && summaries && appendRecords && eventFields
           ? {
               parts: sessionRecordParts(eventFields, DEFAULT_MAX_TEXT_BYTES),
-              append: appendRecord,
               sink: host.recordSink(g.audit, (data, count) => {
                 nativeRelayCounters.records += count;
                 appendRecords(data, count);

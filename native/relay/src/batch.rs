@@ -66,7 +66,7 @@ impl Shared {
     /// as a new run (events.rs `begin_records`). Records of every connection of one log share a
     /// run: JavaScript then takes a run with one call, not one event per record; the order of
     /// events is kept.
-    pub fn add_record(&self, sink: u32, json: &[u8]) -> Wake {
+    pub fn add_record(&self, sink: u32, json: &[u8], urgent: bool) -> Wake {
         let mut b = self.batch.lock().unwrap_or_else(|p| p.into_inner());
         let count_at = match b.run {
             Some((s, at)) if s == sink => at,
@@ -78,7 +78,7 @@ impl Shared {
         };
         crate::events::add_to_records(&mut b.bytes, count_at, json);
         self.pending.store(b.bytes.len(), Relaxed);
-        b.after_event(false)
+        b.after_event(urgent)
     }
 
     /// A delay ended: true when JavaScript is to be called now.
@@ -205,11 +205,11 @@ mod tests {
     #[test]
     fn records_in_a_row_share_a_run_and_other_events_or_logs_end_it() {
         let s = Shared::new(1 << 20);
-        assert_eq!(s.add_record(1, b"{\"a\":1}"), Wake::Later);
-        assert_eq!(s.add_record(1, b"{}"), Wake::Nothing);
+        assert_eq!(s.add_record(1, b"{\"a\":1}", false), Wake::Later);
+        assert_eq!(s.add_record(1, b"{}", false), Wake::Nothing);
         s.add(false, |b| b.extend_from_slice(b"X"));
-        s.add_record(1, b"{\"b\":2}");
-        s.add_record(2, b"{\"c\":3}");
+        s.add_record(1, b"{\"b\":2}", false);
+        s.add_record(2, b"{\"c\":3}", false);
         let mut want = Vec::new();
         let at = crate::events::begin_records(&mut want, 1);
         crate::events::add_to_records(&mut want, at, b"{\"a\":1}");
@@ -226,7 +226,7 @@ mod tests {
             "log 1, kind 11, two records"
         );
         // A new batch starts a new run.
-        s.add_record(1, b"{}");
+        s.add_record(1, b"{}", false);
         assert_eq!(&s.take()[..9], &[1, 0, 0, 0, 11, 1, 0, 0, 0]);
     }
 

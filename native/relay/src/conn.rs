@@ -89,9 +89,9 @@ pub enum Event {
         end: f64,
         tag: Option<Vec<u8>>,
     },
-    /// A summarized statement's audit record (record.rs), in place of its summary.
+    /// A summarized statement's audit record (record.rs), in place of its summary. It names its
+    /// session's audit log, not its connection: records of one log go in runs (batch.rs).
     Record {
-        id: u32,
         json: Vec<u8>,
         /// Its session's audit log (RelayOptions.recordSink).
         sink: u32,

@@ -12,7 +12,9 @@
 //! 8 closed   `f64 from client`, `f64 to client`, `u8 reusable`, `str error?`
 //! 9 summary  `u32 shape`, `f64 at`, `f64 end` (the relay's clock), `bytes tag?` (`u32::MAX`:
 //!            none), `bytes text`
-//! 10 record  `bytes json` (a summarized statement's audit record, canonical JSON)
+//! 11 records (in place of a connection id: the audit log's sink, RelayOptions.recordSink)
+//!            `u32 count`, count × `bytes json` (summarized statements' audit records, canonical
+//!            JSON, of any connections of that log: batch.rs `add_record` adds to a run)
 //!
 //! `str` is `u32 length` then UTF-8 (`u32::MAX`: null); `bytes` is `u32 length` then the bytes.
 use crate::conn::Event;
@@ -124,9 +126,9 @@ pub fn encode(b: &mut Vec<u8>, event: Event) {
             }
             put_bytes(b, &text);
         }
-        Event::Record { id, json, .. } => {
-            head(b, id, 10);
-            put_bytes(b, &json);
+        Event::Record { json, sink } => {
+            let at = begin_records(b, sink);
+            add_to_records(b, at, &json);
         }
         Event::Closed {
             id,

@@ -75,8 +75,8 @@ impl Host for AddonHost {
                 Event::Observe { hold: false, .. } | Event::Summary { .. } | Event::Record { .. }
             );
         let wake = match event {
-            // Records of every connection in one run (batch.rs add_record).
-            Event::Record { json, sink, .. } if !urgent => self.0.batch.add_record(sink, &json),
+            // Records of every connection of one audit log in one run (batch.rs add_record).
+            Event::Record { json, sink } => self.0.batch.add_record(sink, &json, urgent),
             event => self
                 .0
                 .batch
@@ -443,6 +443,19 @@ pub fn quiet(set: u32, key: Buffer, summary: Option<u32>, parts: Option<Buffer>)
     Ok(())
 }
 
+/// An argument the audit writer's functions refuse.
+fn refused(function: &str, why: &str) -> Error {
+    Error::new(
+        Status::InvalidArg,
+        format!("pgwarden-relay: {function}: {why}"),
+    )
+}
+
+/// A whole number JavaScript holds exactly (0 to 2^53 - 1).
+fn whole(x: f64) -> bool {
+    (0.0..=9_007_199_254_740_991.0).contains(&x) && x.fract() == 0.0
+}
+
 /// The audit store's hash chain and Merkle frontier over a batch of records (chain.rs), for its
 /// writer thread. Keeps no state and needs no `init`: `frontier` is updated in place, the lines
 /// are written to `lines` and the hashes (32 bytes each) to `hashes`; returns the lines' length.
@@ -459,20 +472,14 @@ pub fn chain_records(
     mut lines: Buffer,
     mut hashes: Buffer,
 ) -> Result<u32> {
-    let invalid = |m: String| {
-        Error::new(
-            Status::InvalidArg,
-            format!("pgwarden-relay: chainRecords: {m}"),
-        )
-    };
-    let whole = |x: f64| x >= 0.0 && x.fract() == 0.0 && x <= 9_007_199_254_740_991.0;
+    let refused = |why: &str| refused("chainRecords", why);
     if !whole(first_seq) || !whole(size) {
-        return Err(invalid("seq and size are whole numbers".into()));
+        return Err(refused("seq and size are whole numbers"));
     }
     let prev: &[u8; chain::HASH] = prev
         .as_ref()
         .try_into()
-        .map_err(|_| invalid("prev is 32 bytes".into()))?;
+        .map_err(|_| refused("prev is 32 bytes"))?;
     let n = chain::chain(
         &events,
         &ends,
@@ -484,8 +491,8 @@ pub fn chain_records(
         &mut lines,
         &mut hashes,
     )
-    .map_err(invalid)?;
-    u32::try_from(n).map_err(|_| invalid("a batch of 4 GiB or more".into()))
+    .map_err(|m| refused(&m))?;
+    u32::try_from(n).map_err(|_| refused("a batch of 4 GiB or more"))
 }
 
 /// A sealed audit segment's frame of `data` at file `offset` (seal.rs), written into `out`;
@@ -499,19 +506,15 @@ pub fn seal_frame(
     data: Buffer,
     mut out: Buffer,
 ) -> Result<u32> {
-    let invalid = |m: String| {
-        Error::new(
-            Status::InvalidArg,
-            format!("pgwarden-relay: sealFrame: {m}"),
-        )
-    };
-    if !(offset >= 0.0 && offset.fract() == 0.0 && offset <= 9_007_199_254_740_991.0) {
-        return Err(invalid("the offset is a whole number".into()));
+    let refused = |why: &str| refused("sealFrame", why);
+    if !whole(offset) {
+        return Err(refused("the offset is a whole number"));
     }
     let nonce: &[u8; 12] = nonce
         .as_ref()
         .try_into()
-        .map_err(|_| invalid("a nonce is 12 bytes".into()))?;
-    let n = seal::seal_frame(&key, nonce, offset as u64, &data, &mut out).map_err(invalid)?;
-    u32::try_from(n).map_err(|_| invalid("a frame of 4 GiB or more".into()))
+        .map_err(|_| refused("a nonce is 12 bytes"))?;
+    let n =
+        seal::seal_frame(&key, nonce, offset as u64, &data, &mut out).map_err(|m| refused(&m))?;
+    u32::try_from(n).map_err(|_| refused("a frame of 4 GiB or more"))
 }

@@ -87,7 +87,7 @@ fn answered(id: u32, s: Summary, session: Option<&SessionParts>) -> Event {
         _ => None,
     };
     match record {
-        Some((json, sink)) => Event::Record { id, json, sink },
+        Some((json, sink)) => Event::Record { json, sink },
         None => Event::Summary {
             id,
             shape: s.shape,

@@ -55,8 +55,8 @@ export interface RelayOptions {
    */
   readonly quietSet: number;
   /** The session's record parts (src/audit/statement-json.ts sessionRecordParts): a summarized
-   * statement whose shape was added with its parts comes as a 'record' event instead of a
-   * 'summary' (native/relay/src/record.rs). Absent: summaries. */
+   * statement whose shape was added with its parts comes as its record, in a 'records' run,
+   * instead of a 'summary' (native/relay/src/record.rs). Absent: summaries. */
   readonly record?: Buffer;
   /** Which audit log takes the session's records (NativeRelayHost.recordSink): runs of records
    * name it. */
@@ -122,7 +122,6 @@ export type AddonEvent =
   /** During `relay` with `record`, in place of a 'summary' event: the statement's audit record,
    * canonical JSON in UTF-8, made by the addon from the session's and the shape's parts (what
    * statementExecuted makes of it). */
-  | { readonly id: number; readonly type: 'record'; readonly json: Buffer }
   /** Statement records of any connections of one audit log, in a row: `id` is the log's
    * (RelayOptions.recordSink), `count` records are in `data`, each as its length (u32,
    * little-endian) and its canonical JSON. */
@@ -276,9 +275,6 @@ export function decodeEvents(batch: Buffer, each: (event: AddonEvent) => void, c
         each({ id, type: 'summary', shape, at: read, end, tag, text: bytes() });
         break;
       }
-      case 10:
-        each({ id, type: 'record', json: bytes() });
-        break;
       case 11: {
         const count = u32();
         const start = at;

@@ -31,9 +31,9 @@ export function nativeRelay(opts: {
   quietSet?: number;
   /** The quiet set's summarized shapes ('summary' events name them by number). */
   summaries?: Summaries;
-  /** The session's record parts, and where its summarized statements' records go: one by one
-   * (`append`), or in runs through the host's sink numbered `sink`. */
-  record?: { readonly parts: Buffer; append(json: Uint8Array): void; readonly sink: number };
+  /** The session's record parts, and the host's sink (numbered `sink`) its summarized
+   * statements' records go to, in runs. */
+  record?: { readonly parts: Buffer; readonly sink: number };
   /** Strict audit durability (see relay.ts). */
   hold?: () => Promise<void> | null;
   onHandle?: (handle: RelayHandle) => void;
@@ -79,13 +79,6 @@ export function nativeRelay(opts: {
   const onEvent = (e: AddonEvent) => {
     if (e.type === 'summary') {
       if (observer) summarized(observer, e);
-      return;
-    }
-    if (e.type === 'record') {
-      nativeRelayCounters.records++;
-      // Only with record parts, which come with `record`.
-      if (opts.record) opts.record.append(e.json);
-      else observer?.fail('the native relay made a statement record for a session without record parts');
       return;
     }
     if (e.type === 'observe') {
