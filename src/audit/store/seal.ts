@@ -89,42 +89,96 @@ export type SealedPiece =
   /** Bytes that are no frame of this file, or one that fails authentication: damage. */
   | { readonly kind: 'damaged'; readonly offset: number; readonly reason: string };
 
-/** The frames of a sealed file from its start, ending after a torn or damaged one. */
+/** The frames of a sealed file from its start, ending after a torn or damaged one. Read frame by
+ * frame, as they are asked for: the first line of a segment costs its first frame, not the file. */
 export async function* readSealed(handle: FileHandle, storeKey: Uint8Array, file: string): AsyncGenerator<SealedPiece> {
-  yield* openSealed(await handle.readFile(), storeKey, file);
+  const size = (await handle.stat()).size;
+  const read = async (offset: number, length: number): Promise<Buffer> => {
+    const b = Buffer.allocUnsafe(Math.max(0, Math.min(length, size - offset)));
+    for (let done = 0; done < b.length; ) {
+      const { bytesRead } = await handle.read(b, done, b.length - done, offset + done);
+      if (bytesRead === 0) return b.subarray(0, done); // the file shrank meanwhile
+      done += bytesRead;
+    }
+    return b;
+  };
+  const header = await read(0, SEAL_HEADER_BYTES);
+  const bad = headerPiece(header, size);
+  if (bad) {
+    yield bad;
+    return;
+  }
+  const key = fileKey(storeKey, header, file);
+  for (let offset = SEAL_HEADER_BYTES; offset < size; ) {
+    const head = await read(offset, HEAD_BYTES);
+    const length = frameAt(head, offset, size);
+    if (typeof length !== 'number') {
+      yield length === 'torn' ? { kind: 'torn', offset } : notAFrame(await read(offset, size - offset), offset);
+      return;
+    }
+    const body = await read(offset + HEAD_BYTES, FRAME_OVERHEAD - HEAD_BYTES + length);
+    if (body.length < FRAME_OVERHEAD - HEAD_BYTES + length) {
+      yield { kind: 'torn', offset }; // cut back while it was read (a failed write)
+      return;
+    }
+    const piece = frameOpened(key, offset, head, body);
+    yield piece;
+    if (piece.kind !== 'plain') return;
+    offset = piece.end;
+  }
 }
 
 /** readSealed over the file's bytes. */
 export function* openSealed(bytes: Buffer, storeKey: Uint8Array, file: string): Generator<SealedPiece> {
   const size = bytes.length;
-  if (size < SEAL_HEADER_BYTES || !isSealHeader(bytes)) {
-    const magic = Math.min(size, SEAL_MAGIC.length);
-    const torn = size < SEAL_HEADER_BYTES && SEAL_MAGIC.subarray(0, magic).equals(bytes.subarray(0, magic));
-    yield torn ? { kind: 'torn', offset: 0 } : { kind: 'damaged', offset: 0, reason: 'no sealed segment header' };
+  const bad = headerPiece(bytes.subarray(0, SEAL_HEADER_BYTES), size);
+  if (bad) {
+    yield bad;
     return;
   }
   const key = fileKey(storeKey, bytes.subarray(0, SEAL_HEADER_BYTES), file);
   for (let offset = SEAL_HEADER_BYTES; offset < size; ) {
     const head = bytes.subarray(offset, offset + HEAD_BYTES);
-    const length = head.length === HEAD_BYTES ? frameLength(head) : undefined;
-    if (head.length < HEAD_BYTES || (length !== undefined && offset + FRAME_OVERHEAD + length > size)) {
-      yield { kind: 'torn', offset }; // the file ends inside this frame
+    const length = frameAt(head, offset, size);
+    if (typeof length !== 'number') {
+      yield length === 'torn' ? { kind: 'torn', offset } : notAFrame(bytes.subarray(offset), offset);
       return;
     }
-    if (length === undefined) {
-      const zeros = bytes.subarray(offset).every((b) => b === 0);
-      yield zeros ? { kind: 'torn', offset } : { kind: 'damaged', offset, reason: `the bytes at offset ${offset} are not a frame` };
-      return;
-    }
-    const end = offset + FRAME_OVERHEAD + length;
-    const data = openFrame(key, offset, head, bytes.subarray(offset + HEAD_BYTES, end));
-    if (!data) {
-      yield { kind: 'damaged', offset, reason: `the frame at offset ${offset} fails authentication` };
-      return;
-    }
-    yield { kind: 'plain', data, offset, end };
-    offset = end;
+    const piece = frameOpened(key, offset, head, bytes.subarray(offset + HEAD_BYTES, offset + FRAME_OVERHEAD + length));
+    yield piece;
+    if (piece.kind !== 'plain') return;
+    offset = piece.end;
   }
+}
+
+/** A file's first SEAL_HEADER_BYTES (fewer when it is shorter): undefined for a sealed header,
+ * else the piece that ends the file there (a header cut short is torn). */
+function headerPiece(header: Buffer, size: number): SealedPiece | undefined {
+  if (size >= SEAL_HEADER_BYTES && isSealHeader(header)) return undefined;
+  const magic = Math.min(header.length, SEAL_MAGIC.length);
+  const torn = size < SEAL_HEADER_BYTES && SEAL_MAGIC.subarray(0, magic).equals(header.subarray(0, magic));
+  return torn ? { kind: 'torn', offset: 0 } : { kind: 'damaged', offset: 0, reason: 'no sealed segment header' };
+}
+
+/** The plaintext length of the frame at `offset` from its head (up to HEAD_BYTES of it); 'torn'
+ * when the file ends inside it; 'invalid' when the head is no frame's. */
+function frameAt(head: Buffer, offset: number, size: number): number | 'torn' | 'invalid' {
+  if (head.length < HEAD_BYTES) return 'torn';
+  const length = frameLength(head);
+  if (length === undefined) return 'invalid';
+  return offset + FRAME_OVERHEAD + length > size ? 'torn' : length;
+}
+
+/** Bytes from `offset` to the end that are no frame: zeros (a crash's) are a torn tail, else damage. */
+function notAFrame(rest: Buffer, offset: number): SealedPiece {
+  return rest.every((b) => b === 0) ? { kind: 'torn', offset } : { kind: 'damaged', offset, reason: `the bytes at offset ${offset} are not a frame` };
+}
+
+/** The frame at `offset` with its head and the rest of it (`body`: nonce, ciphertext, tag), opened. */
+function frameOpened(key: Buffer, offset: number, head: Buffer, body: Buffer): SealedPiece {
+  const data = openFrame(key, offset, head, body);
+  if (!data) return { kind: 'damaged', offset, reason: `the frame at offset ${offset} fails authentication` };
+  return { kind: 'plain', data, offset, end: offset + HEAD_BYTES + body.length };
 }
 
 /** The plaintext of a sealed file's whole frames (what a torn or damaged one ends). */

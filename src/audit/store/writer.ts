@@ -220,7 +220,8 @@ export class StoreWriter {
         return;
       }
     }
-    const before = { seq: this.seq, lastHash: this.lastHash, frontier: this.frontier.clone() };
+    // chain() replaces the frontier, never changes it: the one before is kept as it is.
+    const before = { seq: this.seq, lastHash: this.lastHash, frontier: this.frontier };
     const firstSeq = this.seq + 1;
     const firstTimeMs = batch.find((r) => r.invalid === undefined)!.timeMs;
     const { data, hashes } = this.chain(batch, valid);
@@ -256,7 +257,8 @@ export class StoreWriter {
   }
 
   /** The lines of a batch's valid records, chained on from the last record: natively when the
-   * addon loads (native-writer.ts), else here. Moves seq, lastHash and the frontier on. */
+   * addon loads (native-writer.ts), else here. Moves seq and lastHash on, and replaces the
+   * frontier with the one after the batch. */
   private chain(batch: readonly QueuedRecord[], valid: number): { data: Buffer; hashes: string } {
     const native = this.setup.native;
     if (native) {
@@ -267,6 +269,7 @@ export class StoreWriter {
       }
     }
     const hashes: string[] = new Array(valid);
+    const frontier = this.frontier.clone();
     const lines = this.lines;
     lines.reset();
     let k = 0;
@@ -280,11 +283,12 @@ export class StoreWriter {
         this.timeText = new Date(item.timeMs).toISOString();
       }
       const hash = lines.append(seq, this.timeText, this.lastHash, item.text);
-      this.frontier.appendHex(hash);
+      frontier.appendHex(hash);
       this.seq = seq;
       this.lastHash = hash;
       hashes[k++] = hash;
     }
+    this.frontier = frontier;
     return { data: lines.bytes(), hashes: hashes.join('') };
   }
 

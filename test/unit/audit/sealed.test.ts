@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { AuditCorruptError, AuditKeyError } from '../../../src/audit/store/errors.js';
 import { readRecords } from '../../../src/audit/store/read-records.js';
-import { FRAME_OVERHEAD, readSealed, SEAL_HEADER_BYTES, sealFrame, fileKey, sealHeader, type SealedPiece } from '../../../src/audit/store/seal.js';
+import { FRAME_OVERHEAD, openSealed, readSealed, SEAL_HEADER_BYTES, sealFrame, fileKey, sealHeader, type SealedPiece } from '../../../src/audit/store/seal.js';
 import { holdStoreKey } from '../../../src/audit/store/seal-keys.js';
 import { verifyStore } from '../../../src/audit/store/verify.js';
 import { appendMany, openStore, RecordingIo, segmentFiles, tempRoot } from './helpers.js';
@@ -229,6 +229,8 @@ describe('sealed audit segments', () => {
         if (flip && flip[0] < bytes.length) bytes[flip[0]]! ^= flip[1];
         writeFileSync(file, bytes);
         const got = await pieces(file, storeKey);
+        // Read frame by frame from the file, or from its bytes in memory: the same pieces.
+        assert.deepEqual(got, [...openSealed(bytes, storeKey, file)]);
         const last = got.at(-1);
         // Only the last piece may be torn or damaged; the frames before it are the originals.
         for (const p of got.slice(0, -1)) assert.equal(p.kind, 'plain');
