@@ -34,11 +34,16 @@ export interface OutboxLink {
 const FIRST_BYTES = 64 * 1024;
 
 export class Outbox {
-  /** Texts, and for a text given as bytes its length (its bytes are next in `bytes`). */
+  /** Texts; for a text given as bytes its length (its bytes are next in `bytes`); for a run of
+   * texts given as bytes, minus their count (next in `bytes`, each as its length, u32 LE, and its
+   * bytes): one entry, one copy, for the native relay's many records at once. */
   private texts: (string | number)[] = [];
+  /** Events in `texts` (a run counts each of its texts). */
+  private events = 0;
   /** The bytes of texts given as bytes, sent (transferred) with them. */
   private bytes: Buffer | null = null;
   private bytesLength = 0;
+  /** One per entry of `texts` (a run's texts share theirs). */
   private times: number[] = [];
   /** Positions in texts of texts that are not canonical yet (JSON.stringify's). */
   private raw: number[] = [];
@@ -55,15 +60,14 @@ export class Outbox {
 
   /** Events not sent yet. */
   get size(): number {
-    return this.texts.length;
+    return this.events;
   }
 
   add(text: string, canonical: boolean, now: number): void {
     if (!canonical) this.raw.push(this.texts.length);
     this.texts.push(text);
     this.times.push(now);
-    if (this.texts.length >= MAX_MESSAGE_EVENTS) this.flush();
-    else if (!this.scheduled) this.schedule(now);
+    this.added(1, now);
   }
 
   /** A text given as UTF-8 bytes (canonical JSON), copied here. */
@@ -74,24 +78,23 @@ export class Outbox {
     this.bytesLength = need;
     this.texts.push(json.length);
     this.times.push(now);
-    if (this.texts.length >= MAX_MESSAGE_EVENTS) this.flush();
-    else if (!this.scheduled) this.schedule(now);
+    this.added(1, now);
   }
 
   /** addBytes() of `count` texts in a row, each as its length (u32 LE) and its bytes (checked by
-   * the caller). */
+   * the caller): copied as they are, the writer reads them apart (writer-host.ts). */
   addRun(data: Buffer, count: number, now: number): void {
-    const bytes = this.room(this.bytesLength + data.length - 4 * count);
-    this.bytes = bytes;
-    for (let i = 0, at = 0; i < count; i++) {
-      const n = data.readUInt32LE(at);
-      data.copy(bytes, this.bytesLength, at + 4, at + 4 + n);
-      this.bytesLength += n;
-      this.texts.push(n);
-      this.times.push(now);
-      at += 4 + n;
-    }
-    if (this.texts.length >= MAX_MESSAGE_EVENTS) this.flush();
+    this.bytes = this.room(this.bytesLength + data.length);
+    data.copy(this.bytes, this.bytesLength);
+    this.bytesLength += data.length;
+    this.texts.push(-count);
+    this.times.push(now);
+    this.added(count, now);
+  }
+
+  private added(count: number, now: number): void {
+    this.events += count;
+    if (this.events >= MAX_MESSAGE_EVENTS) this.flush();
     else if (!this.scheduled) this.schedule(now);
   }
 
@@ -114,6 +117,7 @@ export class Outbox {
     this.texts = [];
     this.times = [];
     this.raw = [];
+    this.events = 0;
     this.bytesLength = 0;
   }
 
@@ -138,15 +142,16 @@ export class Outbox {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    const count = this.texts.length;
+    const count = this.events;
     if (count === 0) return;
-    this.lastSend = this.times[count - 1]!;
+    this.lastSend = this.times[this.times.length - 1]!;
     this.sentThrough = this.link.issued();
     const texts = this.texts;
     const times = Float64Array.from(this.times);
     const raw = this.raw;
     this.texts = [];
     this.times = [];
+    this.events = 0;
     if (raw.length > 0) this.raw = [];
     const hashes = this.link.wantsHashes();
     if (this.bytesLength === 0) {

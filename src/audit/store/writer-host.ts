@@ -36,14 +36,15 @@ export interface InitMessage {
 
 export type ToWriter =
   | InitMessage
-  /** `texts`: JSON texts, `count` of them; `times` one per text. A number in `texts` stands for
-   * a text given as UTF-8 bytes, that many of them, next in `bytes` (canonical JSON). */
+  /** `texts`: JSON texts, `count` of them in all; `times` one per entry of `texts`. A number in
+   * `texts` stands for a text given as UTF-8 bytes (canonical JSON), next in `bytes`: n ≥ 0, one
+   * text of n bytes; n < 0, a run of -n texts, each as its length (u32 LE) and its bytes. */
   | {
       readonly t: 'append';
       readonly texts: readonly (string | number)[];
       readonly count: number;
       readonly times: Float64Array;
-      /** Positions (ascending) of the texts that are not canonical yet: JSON.stringify's, parsed and canonicalized here. The others are canonical JSON already. */
+      /** Positions in `texts` (ascending) of the texts that are not canonical yet: JSON.stringify's, parsed and canonicalized here. The others are canonical JSON already. */
       readonly raw: readonly number[];
       /** Someone waits for these records' hashes (append() callers); else only the count comes back. */
       readonly hashes: boolean;
@@ -212,19 +213,29 @@ export class WriterHost {
     const writer = this.writer;
     if (writer === null) return;
     const records: QueuedRecord[] = new Array(count);
+    let k = 0;
     let r = 0;
     let at = 0;
-    for (let i = 0; i < count; i++) {
+    // Plain views, not Buffers: cheaper to make (see RecordLines).
+    const view = (n: number) => new Uint8Array(bytes!.buffer, bytes!.byteOffset + at, n);
+    for (let i = 0; i < texts.length; i++) {
       const text = texts[i]!;
-      if (typeof text === 'number') {
-        // A plain view, not a Buffer: cheaper to make (see RecordLines).
-        records[i] = { text: new Uint8Array(bytes!.buffer, bytes!.byteOffset + at, text), timeMs: times[i]! };
+      const timeMs = times[i]!;
+      if (typeof text !== 'number') {
+        if (r < raw.length && raw[r] === i) {
+          r++;
+          records[k++] = canonicalRecord(text, timeMs);
+        } else records[k++] = { text, timeMs };
+      } else if (text >= 0) {
+        records[k++] = { text: view(text), timeMs };
         at += text;
-      } else if (r < raw.length && raw[r] === i) {
-        r++;
-        records[i] = canonicalRecord(text, times[i]!);
       } else {
-        records[i] = { text, timeMs: times[i]! };
+        for (let j = 0; j < -text; j++) {
+          const n = bytes![at]! | (bytes![at + 1]! << 8) | (bytes![at + 2]! << 16) | (bytes![at + 3]! * 2 ** 24);
+          at += 4;
+          records[k++] = { text: view(n), timeMs };
+          at += n;
+        }
       }
     }
     writer.enqueue(records);

@@ -278,7 +278,10 @@ export function decodeEvents(batch: Buffer, each: (event: AddonEvent) => void, c
       case 11: {
         const count = u32();
         const start = at;
-        for (let i = 0; i < count; i++) bytes();
+        for (let i = 0; i < count; i++) {
+          at += 4 + batch.readUInt32LE(at);
+          if (at > batch.length) throw new Error('native relay: truncated event batch');
+        }
         each({ id, type: 'records', count, data: batch.subarray(start, at) });
         break;
       }

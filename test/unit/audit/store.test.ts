@@ -129,11 +129,28 @@ describe('audit store: append, reopen, continue', () => {
     assert.equal(s.enqueueCanonicalRun(recordRun('{"n":5}', '[6]'), 2), 0);
     assert.equal(s.enqueueCanonicalRun(recordRun('{"n":5}', `{"big":"${'x'.repeat(2000)}"}`), 2), 0);
     assert.equal(s.enqueueCanonicalRun(recordRun('{"n":5}', '{"n":6}').subarray(0, 20), 2), 0);
-    await s.settled(last);
+    // In the same message to the writer: a text JSON.stringify made (canonicalized by the writer,
+    // found by its place among texts and runs), a text given as bytes, another run, a text.
+    s.enqueue({ n: 5, at: new Date(0) });
+    s.enqueueCanonical(Buffer.from('{"n":6}'));
+    s.enqueueCanonicalRun(recordRun('{"n":7}', '{"n":8}'), 2);
+    const end = s.enqueue({ z: 1, n: 9 });
+    await s.settled(end as number);
     await s.close();
     const got = [];
     for await (const r of readRecords(dir)) got.push(r.event);
-    assert.deepEqual(got, [event(1), { n: 2 }, { n: 3, t: 'é😀' }, { n: 4 }]);
+    assert.deepEqual(got, [
+      event(1),
+      { n: 2 },
+      { n: 3, t: 'é😀' },
+      { n: 4 },
+      { at: '1970-01-01T00:00:00.000Z', n: 5 },
+      { n: 6 },
+      { n: 7 },
+      { n: 8 },
+      { n: 9, z: 1 },
+    ]);
+    assert.equal((await verifyStore(dir, { publicKey: s.publicKey })).ok, true);
   });
 });
 
