@@ -25,7 +25,7 @@ use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use napi::bindgen_prelude::{Buffer, Float64Array, Uint32Array};
+use napi::bindgen_prelude::{Buffer, Either, Float64Array, Uint32Array};
 use napi::threadsafe_function::{
     ErrorStrategy, ThreadSafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
 };
@@ -162,14 +162,13 @@ pub fn start(
             backlog_bytes.map_or(batch::BACKLOG_ABOVE, |n| n as usize),
         ))
     });
-    let taken = batch.clone();
+    // Called without arguments: JavaScript takes the batch with take_events, into a buffer of its
+    // own kept from call to call. A new buffer per call (external over the batch's memory, or a
+    // copy) cost the event loop more to make than the copy, and came to several MB/s of
+    // ArrayBuffers for V8 to collect (which, measured, set off a full GC every second or so).
     let mut tsfn: ThreadsafeFunction<(), ErrorStrategy::Fatal> = on_events
-        .create_threadsafe_function(0, move |ctx: ThreadSafeCallContext<()>| {
-            // Copied into a buffer of V8's own: an external one over the batch's memory costs
-            // the event loop more to make (a tracked backing store, its prototype and finalizer)
-            // than the copy, and its release a thread of V8's pool.
-            let events = taken.take_with(|bytes| ctx.env.create_buffer_copy(bytes))?;
-            Ok(vec![events.into_raw()])
+        .create_threadsafe_function(0, |_: ThreadSafeCallContext<()>| {
+            Ok(Vec::<napi::JsUndefined>::new())
         })?;
     // Idle connections must not keep Node's event loop alive.
     tsfn.unref(&env)?;
@@ -215,6 +214,21 @@ pub struct BacklogStats {
 
 /// The relay's clock (ms), which observe events' times are on: JavaScript maps it onto
 /// performance.now() once.
+/// The events of the batch (start's callback asks for them): copied into `into` when they fit
+/// (their length is returned), else handed over in a buffer of their own.
+#[napi]
+pub fn take_events(mut into: Buffer) -> Result<Either<u32, Buffer>> {
+    Ok(addon()?
+        .batch
+        .take_with(|bytes| match u32::try_from(bytes.len()) {
+            Ok(n) if bytes.len() <= into.len() => {
+                into[..bytes.len()].copy_from_slice(bytes);
+                Either::A(n)
+            }
+            _ => Either::B(Buffer::from(bytes.to_vec())),
+        }))
+}
+
 #[napi]
 pub fn monotonic_ms() -> f64 {
     seen::now_ms()

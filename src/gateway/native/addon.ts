@@ -144,11 +144,14 @@ export type AddonEvent =
 
 export interface RelayAddon {
   /** Starts the relay threads (once per process; `threads` 0: one per core). Events come in
-   * batches, encoded (`decodeEvents` reads them): one call per batch, not per event. Once the
-   * events not taken yet reach `backlogBytes` (default 4 MiB), the relay stops reading its
-   * sockets until `onEvents` is called with them: JavaScript falling behind pushes back on the
-   * peers instead of queueing without bound. */
-  start(threads: number, onEvents: (batch: Buffer) => void, backlogBytes?: number): void;
+   * batches: `onEvents` is called once per batch, not per event, and takes it with `takeEvents`
+   * (`eventTaker`), encoded (`decodeEvents` reads them). Once the events not taken yet reach
+   * `backlogBytes` (default 4 MiB), the relay stops reading its sockets until they are taken:
+   * JavaScript falling behind pushes back on the peers instead of queueing without bound. */
+  start(threads: number, onEvents: () => void, backlogBytes?: number): void;
+  /** Takes the batch: copied into `into` when it fits (its length is returned), else in a new
+   * buffer. */
+  takeEvents(into: Buffer): number | Buffer;
   /** What that backpressure did so far: the times a relay direction waited, and the most bytes
    * of events one call handed over. */
   backlogStats(): { waits: number; largest: number };
@@ -198,8 +201,24 @@ export interface RelayAddon {
 
 const NULL = 0xffffffff;
 
+/** The addon's batches, taken into a buffer kept from call to call (a new one per batch costs
+ * more than the copy, and its collection more still). What it returns is good until the next
+ * call: decodeEvents copies every buffer of an event but a run of records. */
+export function eventTaker(addon: RelayAddon): () => Buffer {
+  let kept = Buffer.allocUnsafeSlow(256 * 1024);
+  return () => {
+    const got = addon.takeEvents(kept);
+    if (typeof got === 'number') return kept.subarray(0, got);
+    // Larger than any before: room for one this large next time (the backlog bounds it).
+    kept = Buffer.allocUnsafeSlow(got.length);
+    return got;
+  };
+}
+
 /** Reads a batch of events as the addon encodes them (native/relay/src/events.rs), in order.
- * Buffers in the events are views of `batch`. A batch that does not parse throws (a bug).
+ * A run of records' `data` is a view of `batch`, to be read before `each` returns; every other
+ * buffer in the events is a copy (the batch's buffer is used again, see eventTaker). A batch
+ * that does not parse throws (a bug).
  * `clockOffset` maps the addon's clock onto performance.now() (`clockOffset(addon)`). */
 export function decodeEvents(batch: Buffer, each: (event: AddonEvent) => void, clockOffset = 0): void {
   let at = 0;
@@ -214,10 +233,11 @@ export function decodeEvents(batch: Buffer, each: (event: AddonEvent) => void, c
     at += 8;
     return v;
   };
+  /** A copy of the next bytes. */
   const bytes = () => {
     const n = u32();
     if (at + n > batch.length) throw new Error('native relay: truncated event batch');
-    const b = batch.subarray(at, at + n);
+    const b = Buffer.from(batch.subarray(at, at + n));
     at += n;
     return b;
   };
@@ -227,7 +247,10 @@ export function decodeEvents(batch: Buffer, each: (event: AddonEvent) => void, c
       at += 4;
       return null;
     }
-    return bytes().toString('utf8');
+    at += 4;
+    if (at + n > batch.length) throw new Error('native relay: truncated event batch');
+    at += n;
+    return batch.toString('utf8', at - n, at);
   };
   while (at < batch.length) {
     const id = u32();

@@ -4,7 +4,7 @@
 // by ActiveCertificate, so a rotation or a reissue reaches new handshakes at once.
 import type net from 'node:net';
 import { availableParallelism } from 'node:os';
-import { clockOffset, decodeEvents, loadRelayAddon, type AddonEvent, type RelayAddon } from './addon.js';
+import { clockOffset, decodeEvents, eventTaker, loadRelayAddon, type AddonEvent, type RelayAddon } from './addon.js';
 import type { ActiveCertificate } from '../tls-certificates.js';
 import type { QuerySummary } from '../../pgwire/index.js';
 
@@ -42,11 +42,12 @@ export class NativeRelayHost {
     threads: number,
   ) {
     const offset = clockOffset(addon);
-    addon.start(threads, (batch) => {
+    const take = eventTaker(addon);
+    addon.start(threads, () => {
       // One connection's handler failing must not lose the other connections' events.
       let failure: unknown = null;
       decodeEvents(
-        batch,
+        take(),
         (event) => {
           try {
             this.dispatch(event);

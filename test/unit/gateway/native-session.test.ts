@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { DRAIN_ABOVE, type AddonEvent, type RelayAddon, type RelayOptions } from '../../../src/gateway/native/addon.js';
+import { DRAIN_ABOVE, eventTaker, type AddonEvent, type RelayAddon, type RelayOptions } from '../../../src/gateway/native/addon.js';
 import { NativeRelayHost } from '../../../src/gateway/native/host.js';
 import { NativeClientSocket } from '../../../src/gateway/native/client-socket.js';
 import { nativeRelay } from '../../../src/gateway/native/session-relay.js';
@@ -24,13 +24,23 @@ const ID = 7;
 
 class ScriptedAddon implements RelayAddon {
   readonly calls: { name: string; args: unknown[] }[] = [];
-  private onEvents: (batch: Buffer) => void = () => undefined;
+  private onEvents: () => void = () => undefined;
+  private batch: Buffer = Buffer.alloc(0);
   /** Plays the addon: the events go to the host as one batch, encoded as the addon does. */
   emit(...events: AddonEvent[]): void {
-    this.onEvents(encodeEvents(events));
+    this.batch = encodeEvents(events);
+    this.onEvents();
   }
-  start(_threads: number, onEvents: (batch: Buffer) => void): void {
+  start(_threads: number, onEvents: () => void): void {
     this.onEvents = onEvents;
+  }
+  /** As the addon: into the host's buffer (used again for every batch) when the batch fits. */
+  takeEvents(into: Buffer): number | Buffer {
+    const batch = this.batch;
+    this.batch = Buffer.alloc(0);
+    if (batch.length > into.length) return batch;
+    batch.copy(into);
+    return batch.length;
   }
   /** The scripted addon's clock runs 5 s behind performance.now(). */
   monotonicMs(): number {
@@ -382,4 +392,22 @@ test('the client gone before the relay started: no relay, the connection given b
     server.destroy();
     done();
   }
+});
+
+test('eventTaker: a batch larger than its buffer comes whole, and the buffer grows to take the next such one', () => {
+  const addon = new ScriptedAddon();
+  const take = eventTaker(addon);
+  const small = Buffer.from('small batch');
+  const large = Buffer.alloc(300 * 1024, 7);
+  const given = (batch: Buffer) => {
+    addon['batch'] = batch;
+    return take();
+  };
+  assert.deepEqual(given(small), small);
+  const first = given(large);
+  assert.equal(first, large, 'did not fit: handed over as it is');
+  const second = given(Buffer.from(large));
+  assert.deepEqual(second, large);
+  assert.notEqual(second.buffer, large.buffer, 'fits now: copied into the grown buffer');
+  assert.deepEqual(given(small), small);
 });

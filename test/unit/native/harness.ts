@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type AddonEvent, decodeEvents, loadRelayAddon, type RelayAddon, type RelayOptions } from '../../../src/gateway/native/addon.js';
+import { type AddonEvent, decodeEvents, eventTaker, loadRelayAddon, type RelayAddon, type RelayOptions } from '../../../src/gateway/native/addon.js';
 import { makeCertificate, type TestCertificate } from '../auth/scram/certificates.js';
 
 const loaded = loadRelayAddon();
@@ -310,7 +310,8 @@ export const SERVER_GONE = errorResponse('FATAL', 'the server closed the connect
  * fake server and the client listener up, certificate 1 loaded. */
 export async function setUpAddon(backlogBytes?: number): Promise<void> {
   addon = (loaded as { addon: RelayAddon }).addon;
-  addon.start(2, (batch) => decodeEvents(batch, onEvent), backlogBytes);
+  const take = eventTaker(addon);
+  addon.start(2, () => decodeEvents(take(), onEvent), backlogBytes);
   dir = mkdtempSync(path.join(tmpdir(), 'pgwarden-relay-'));
   serverFile = path.join(dir, '.s.PGSQL.5432');
   server = fakeServer(serverFile);
