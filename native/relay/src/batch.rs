@@ -22,9 +22,10 @@ use tokio::sync::Notify;
 /// How long an observe event that holds nothing may wait for JavaScript (tokio's timer rounds it
 /// up to its 1 ms tick). Each call costs the event loop about 50 µs whatever it carries (the
 /// wake-up, the callback, the hand-off of its records to the audit writer): at 0.5 ms a busy relay
-/// called it about 600 times a second, at 2 ms about 250 (measured: event loop 5.1 against 3.6 µs
-/// per statement audited). Records wait for the store's own 16 ms window after it anyway
-/// (batched durability); a statement whose answer is held (strict) is urgent and does not wait.
+/// called it about 580 times a second, at 2 ms about 250, at 4 ms about 190 (measured, every class
+/// audited: event loop 5.1 µs per statement at 0.5 ms, 3.6 at 4 ms; 5 ms was no better than 2 at a
+/// fixed rate). Records wait for the store's own 16 ms window after it anyway (batched
+/// durability); a statement whose answer is held (strict) is urgent and does not wait.
 pub const DELAY: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// A taken batch's buffer up to this capacity is kept for a later batch (no allocation, and no

@@ -212,8 +212,6 @@ pub struct BacklogStats {
     pub largest: f64,
 }
 
-/// The relay's clock (ms), which observe events' times are on: JavaScript maps it onto
-/// performance.now() once.
 /// The events of the batch (start's callback asks for them): copied into `into` when they fit
 /// (their length is returned), else handed over in a buffer of their own.
 #[napi]
@@ -229,6 +227,8 @@ pub fn take_events(mut into: Buffer) -> Result<Either<u32, Buffer>> {
         }))
 }
 
+/// The relay's clock (ms), which observe events' times are on: JavaScript maps it onto
+/// performance.now() once.
 #[napi]
 pub fn monotonic_ms() -> f64 {
     seen::now_ms()

@@ -283,7 +283,7 @@ export class AuditStore {
    * (closed, broken, the queue too full for them all, one not an object or too large).
    */
   enqueueCanonicalRun(data: Buffer, count: number): number {
-    if (this.closing || this.broken || this.tickets.issued - this.tickets.settledThrough + count > this.o.maxPendingRecords) return 0;
+    if (count < 1 || this.closing || this.broken || this.tickets.issued - this.tickets.settledThrough + count > this.o.maxPendingRecords) return 0;
     for (let i = 0, at = 0; i < count; i++) {
       const n = at + 4 <= data.length ? data.readUInt32LE(at) : -1;
       if (n < 1 || n > this.o.maxRecordBytes || at + 4 + n > data.length || data[at + 4] !== 0x7b) return 0;

@@ -129,6 +129,7 @@ describe('audit store: append, reopen, continue', () => {
     assert.equal(s.enqueueCanonicalRun(recordRun('{"n":5}', '[6]'), 2), 0);
     assert.equal(s.enqueueCanonicalRun(recordRun('{"n":5}', `{"big":"${'x'.repeat(2000)}"}`), 2), 0);
     assert.equal(s.enqueueCanonicalRun(recordRun('{"n":5}', '{"n":6}').subarray(0, 20), 2), 0);
+    assert.equal(s.enqueueCanonicalRun(Buffer.alloc(0), 0), 0, 'an empty run is no run');
     // In the same message to the writer: a text JSON.stringify made (canonicalized by the writer,
     // found by its place among texts and runs), a text given as bytes, another run, a text.
     s.enqueue({ n: 5, at: new Date(0) });
