@@ -209,8 +209,9 @@ export function eventTaker(addon: RelayAddon): () => Buffer {
   return () => {
     const got = addon.takeEvents(kept);
     if (typeof got === 'number') return kept.subarray(0, got);
-    // Larger than any before: room for one this large next time (the backlog bounds it).
-    kept = Buffer.allocUnsafeSlow(got.length);
+    // Larger than any before: room for one this large next time, and then some (the backlog
+    // bounds the batches, so this buffer too).
+    kept = Buffer.allocUnsafeSlow(Math.max(got.length, 2 * kept.length));
     return got;
   };
 }
