@@ -119,12 +119,11 @@ export type AddonEvent =
       readonly end: number;
       readonly tag: string | null;
     }
-  /** During `relay` with `record`, in place of a 'summary' event: the statement's audit record,
-   * canonical JSON in UTF-8, made by the addon from the session's and the shape's parts (what
-   * statementExecuted makes of it). */
-  /** Statement records of any connections of one audit log, in a row: `id` is the log's
+  /** During `relay` with `record`, in place of 'summary' events: summarized statements' audit
+   * records, made by the addon from the session's and the shapes' parts (what statementExecuted
+   * makes of them), of any connections of one audit log, in a row: `id` is the log's
    * (RelayOptions.recordSink), `count` records are in `data`, each as its length (u32,
-   * little-endian) and its canonical JSON. */
+   * little-endian) and its canonical JSON in UTF-8. */
   | { readonly id: number; readonly type: 'records'; readonly count: number; readonly data: Buffer }
   /**
    * The connection is over and its id forgotten (before `relay`: the client went away or
@@ -234,24 +233,19 @@ export function decodeEvents(batch: Buffer, each: (event: AddonEvent) => void, c
     at += 8;
     return v;
   };
-  /** A copy of the next bytes. */
-  const bytes = () => {
+  /** Steps over the next `bytes` (u32 length, then them); where they start. */
+  const skip = () => {
     const n = u32();
     if (at + n > batch.length) throw new Error('native relay: truncated event batch');
-    const b = Buffer.from(batch.subarray(at, at + n));
     at += n;
-    return b;
+    return at - n;
   };
+  /** A copy of the next bytes. */
+  const bytes = () => Buffer.from(batch.subarray(skip(), at));
   const str = () => {
-    const n = batch.readUInt32LE(at);
-    if (n === NULL) {
-      at += 4;
-      return null;
-    }
+    if (batch.readUInt32LE(at) !== NULL) return batch.toString('utf8', skip(), at);
     at += 4;
-    if (at + n > batch.length) throw new Error('native relay: truncated event batch');
-    at += n;
-    return batch.toString('utf8', at - n, at);
+    return null;
   };
   while (at < batch.length) {
     const id = u32();
@@ -302,10 +296,7 @@ export function decodeEvents(batch: Buffer, each: (event: AddonEvent) => void, c
       case 11: {
         const count = u32();
         const start = at;
-        for (let i = 0; i < count; i++) {
-          at += 4 + batch.readUInt32LE(at);
-          if (at > batch.length) throw new Error('native relay: truncated event batch');
-        }
+        for (let i = 0; i < count; i++) skip();
         each({ id, type: 'records', count, data: batch.subarray(start, at) });
         break;
       }

@@ -28,8 +28,12 @@ class ScriptedAddon implements RelayAddon {
   private batch: Buffer = Buffer.alloc(0);
   /** Plays the addon: the events go to the host as one batch, encoded as the addon does. */
   emit(...events: AddonEvent[]): void {
-    this.batch = encodeEvents(events);
+    this.stage(encodeEvents(events));
     this.onEvents();
+  }
+  /** The batch takeEvents gives next. */
+  stage(batch: Buffer): void {
+    this.batch = batch;
   }
   start(_threads: number, onEvents: () => void): void {
     this.onEvents = onEvents;
@@ -400,7 +404,7 @@ test('eventTaker: a batch larger than its buffer comes whole, and the buffer gro
   const small = Buffer.from('small batch');
   const large = Buffer.alloc(300 * 1024, 7);
   const given = (batch: Buffer) => {
-    addon['batch'] = batch;
+    addon.stage(batch);
     return take();
   };
   assert.deepEqual(given(small), small);
