@@ -49,6 +49,7 @@ import { startNodeFloor, type NodeFloor } from './lib/node-floor.js';
 import { buildNativeFloor, startNativeFloor, userCpuMs, type NativeBackend, type NativeFloor, type NativeRuntime } from './lib/native-floor.js';
 import type { FloorVariant } from './lib/node-floor-server.js';
 import { processCpuMs, processWithChildrenCpuMs, reapedChildrenCpuMs, serverCpuMs } from './lib/proc-cpu.js';
+import { cpuByThreadName, threadCpuDelta } from './lib/thread-cpu.js';
 import { apiTarget } from './lib/audit-settings.js';
 import { poolSummary, setPoolMode } from './lib/pool-mode.js';
 import { GatewayResults, type Kind, type Leg, type Phase } from './lib/gateway-report.js';
@@ -307,6 +308,7 @@ await runBench(async () => {
           const start = monotonicUs();
           const proxyCpu = (of: number) => (of === platform.pid ? processWithChildrenCpuMs(of, 'worker-main.js') : processCpuMs(of));
           const proxy0 = pid === null ? 0 : proxyCpu(pid);
+          const threads0 = pid === platform.pid && !p.run.connectEach ? cpuByThreadName(pid) : null;
           const user0 = pid !== null && leg.includes('floor') ? userCpuMs(pid) : 0;
           const server0 = serverCpuMs(direct.pid);
           const client0 = reapedChildrenCpuMs();
@@ -321,6 +323,7 @@ await runBench(async () => {
             clientMs: c.clientMs + clientMs,
             tx: c.tx + r.transactions,
           });
+          if (threads0) results.addThreads(`${leg}/${p.kind}`, threadCpuDelta(threads0, cpuByThreadName(platform.pid)));
           if (pid !== null && leg.includes('floor')) {
             results.userCpu.set(`${leg}/${p.kind}`, (results.userCpu.get(`${leg}/${p.kind}`) ?? 0) + userCpuMs(pid) - user0);
           }
@@ -349,6 +352,7 @@ await runBench(async () => {
   const profile = await platform.stop();
 
   results.report();
+  results.printThreads();
   if (profile) {
     for (const [kind, title] of [
       ['data', 'gateway runs with persistent connections (16 clients and 1 client)'],

@@ -61,6 +61,11 @@ if (filter.length === 0 && existsSync('native/relay/Cargo.toml') && spawnSync('c
   console.log('# native relay: cargo test --release');
   rust = spawnSync('cargo', ['test', '--release', '--manifest-path', 'native/relay/Cargo.toml'], { stdio: 'inherit' }).status ?? 1;
   console.log(`# native relay Rust tests: ${rust === 0 ? 'passed' : 'FAILED'}`);
+  // The fuzz target compiles the relay's framing modules in by path: it must still build (it
+  // did not for a session, unnoticed). Checked, not run: running it needs cargo-fuzz and nightly.
+  const fuzz = spawnSync('cargo', ['check', '--locked', '--quiet', '--manifest-path', 'native/relay/fuzz/Cargo.toml'], { stdio: 'inherit' }).status ?? 1;
+  console.log(`# native relay fuzz target builds: ${fuzz === 0 ? 'yes' : 'NO'}`);
+  rust ||= fuzz;
 }
 
 const first = await run(files, process.env);

@@ -42,6 +42,8 @@ export class GatewayResults {
   readonly cpu = new Map<string, { proxyMs: number; serverMs: number; clientMs: number; tx: number }>();
   /** User-mode CPU ms of the floor legs' processes, per (leg, kind): TLS and relay code alone. */
   readonly userCpu = new Map<string, number>();
+  /** CPU ms of the gateway legs' platform process by thread name, per (leg, kind). */
+  readonly threads = new Map<string, Map<string, number>>();
   readonly windows: Record<'data' | 'connect', Window[]> = { data: [], connect: [] };
 
   /** `nativeLegs`: the native floor legs of the first runtime, named in the summary. */
@@ -173,6 +175,26 @@ export class GatewayResults {
       ),
     );
     if (kind === 'data') this.printSubsystems(file, w, ['persistent', 'oneClient']);
+  }
+
+  addThreads(key: string, delta: Map<string, number>): void {
+    const into = this.threads.get(key) ?? new Map<string, number>();
+    for (const [name, ms] of delta) into.set(name, (into.get(name) ?? 0) + ms);
+    this.threads.set(key, into);
+  }
+
+  /** Where the gateway's CPU went, by thread name, in µs per transaction (the relay's threads
+   * are "pgwarden-relay…", the event loop "main"). */
+  printThreads(): void {
+    for (const [key, byName] of this.threads) {
+      const tx = this.cpu.get(key)?.tx;
+      if (!tx) continue;
+      const parts = [...byName]
+        .filter(([, ms]) => ms > 0)
+        .sort((a, b) => b[1] - a[1])
+        .map(([name, ms]) => `${name} ${fixed((1000 * ms) / tx, 1)}`);
+      console.log(`${key.replace('/', ', ')}: gateway CPU by thread, µs/tx: ${parts.join(', ')}`);
+    }
   }
 
   summaryLine(): void {

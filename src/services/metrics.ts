@@ -25,7 +25,10 @@ export class PlatformRegistry extends Registry {
 
 export function createMetrics(): PlatformRegistry {
   const registry = new PlatformRegistry();
-  collectDefaultMetrics({ register: registry, prefix: 'pgwarden_process_' });
+  // The event-loop delay histogram samples every 100 ms, not prom-client's 10: its timer was
+  // nearly every wake-up of an idle platform (about 200 a second), and a busy gateway pays for
+  // it on the thread that also runs its control path.
+  collectDefaultMetrics({ register: registry, prefix: 'pgwarden_process_', eventLoopMonitoringPrecision: 100 });
   return registry;
 }
 

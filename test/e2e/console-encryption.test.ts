@@ -79,6 +79,23 @@ async function go(p: Page, hash: string, heading: RegExp): Promise<void> {
   await p.getByRole('heading', { level: 1, name: heading }).waitFor({ timeout: LONG });
 }
 
+/** Waits for the key section's answer to a change and returns it: the page's own words whether it
+ * succeeded or not, so a failure shows what the console said (or that it was still pending). */
+async function keyAnswer(p: Page): Promise<{ ok: boolean; text: string }> {
+  const answer = p.locator('#key-result .status-ok, #key-result .status-error');
+  try {
+    await answer.first().waitFor({ timeout: LONG });
+  } catch (err) {
+    const shown = await p
+      .locator('#key-result')
+      .textContent()
+      .catch(() => null);
+    throw new Error(`the key section gave no answer in ${LONG} ms; it shows ${JSON.stringify(shown)}`, { cause: err });
+  }
+  const first = answer.first();
+  return { ok: (await first.getAttribute('class'))!.includes('status-ok'), text: (await first.textContent())!.trim() };
+}
+
 const tab = `/servers/${SERVER}/encryption`;
 const HEADING = new RegExp(`^Encryption and backups of ${SERVER}$`);
 
@@ -152,7 +169,7 @@ test('key in use: system-managed key and volume backend as the API reports them,
   assert.equal((await t.api<KeyDoc>('GET', `/servers/${SERVER}/keys`)).kekVersion, key.kekVersion);
   await page.getByRole('button', { name: 'Rotate key' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Rotate key' }).click();
-  await page.getByText(`Key rotated: KEK version ${key.kekVersion + 1} in use.`).waitFor({ timeout: LONG });
+  assert.deepEqual(await keyAnswer(page), { ok: true, text: `Key rotated: KEK version ${key.kekVersion + 1} in use.` });
   assert.equal(await page.getByTestId('kek-version').textContent(), String(key.kekVersion + 1));
   assert.equal((await t.api<KeyDoc>('GET', `/servers/${SERVER}/keys`)).kekVersion, key.kekVersion + 1);
 
@@ -186,7 +203,10 @@ test('customer-managed key in SoftHSM2 from the console: switch to it, the key d
   await page.getByLabel('Token PIN').fill(HSM_PIN);
   await page.getByLabel('Create the key in the token if it does not exist (AES-256)').check();
   await page.getByRole('button', { name: 'Use this HSM key' }).click();
-  await page.getByText(`Customer-managed key in use: '${HSM_KEY}' on token '${HSM_TOKEN}', KEK version ${before.kekVersion + 1}.`).waitFor({ timeout: LONG });
+  assert.deepEqual(await keyAnswer(page), {
+    ok: true,
+    text: `Customer-managed key in use: '${HSM_KEY}' on token '${HSM_TOKEN}', KEK version ${before.kekVersion + 1}.`,
+  });
   assert.equal(await page.getByLabel('Token PIN').inputValue(), '');
   const facts = (await page.getByTestId('key-facts').textContent())!;
   for (const part of ['Key typeCustomer-managed', `HSM module${SOFTHSM_MODULE_NAME}`, `Token${HSM_TOKEN}`, `Key label${HSM_KEY}`, 'StatusValid', 'every 1 s'])

@@ -353,10 +353,16 @@ test("statements outside the client's own ones are logged: a fast-path call, def
   await c.end();
 
   const insertOf = (source: string) => new RegExp(`^insert into v4_log values \\('${source}', (n|new\\.id|v)\\)$`);
-  const session = sessionOf('escape-app');
-  const fastSession = sessionOf('escape-fastpath');
-  const fastSession2 = sessionOf('escape-fastpath-2');
-  assert.ok(session && fastSession && fastSession2);
+  // Batched durability: the log has the sessions' logins shortly, not necessarily by now.
+  const [session, fastSession, fastSession2] = await until(
+    'the three sessions in the audit log',
+    async () => {
+      const ids = [sessionOf('escape-app'), sessionOf('escape-fastpath'), sessionOf('escape-fastpath-2')];
+      return ids.every((id) => id !== undefined) && (ids as string[]);
+    },
+    15_000,
+    100,
+  );
   const events = await until(
     'the nested writes in the audit log',
     async () => {

@@ -209,7 +209,16 @@ test('catalog failover: fail-static during the outage, then the new primary is f
       logged.some((l) => l.msg === 'catalog connection back: re-reading the snapshot' && l.host === `127.0.0.1:${p2}`),
       gatewayLog,
     );
-    const events = auditEvents(platform);
+    // Batched durability: the log has the reconnection shortly, not necessarily by now.
+    const events = await until(
+      'catalog.reconnected in the audit log',
+      async () => {
+        const all = auditEvents(platform);
+        return all.some((e) => e.type === 'catalog.reconnected') && all;
+      },
+      20_000,
+      100,
+    );
     const down = events.find((e) => e.type === 'catalog.disconnected');
     const back = events.find((e) => e.type === 'catalog.reconnected');
     assert.equal(down?.host, `127.0.0.1:${p1}`);

@@ -392,8 +392,8 @@ test('every class audited: a known shape is summarized (no bytes to JavaScript),
     return s.length >= 11 && s;
   });
   // The platform's own gateway: their records made by the relay (their summaries otherwise),
-  // counted once every statement is in the log (the relay hands them over up to batch.rs DELAY
-  // later, not necessarily by the time the client's end() resolves).
+  // counted once every statement is in the log (the relay hands them over up to batch.rs
+  // RECORD_DELAY later, not necessarily by the time the client's end() resolves).
   assert.equal(nativeRelayCounters.records - before.records, 3, 'two SELECTs and one UPDATE came as records');
   assert.equal(nativeRelayCounters.summaries - before.summaries, 0);
   assert.deepEqual(

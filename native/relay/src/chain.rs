@@ -9,6 +9,8 @@
 //! holds the roots of the perfect subtrees of the leaves so far, largest first.
 use aws_lc_rs::digest::{Context, SHA256};
 
+use crate::record::decimal;
+
 /// Bytes of one hash.
 pub const HASH: usize = 32;
 /// Most frontier nodes (a tree of fewer than 2^64 leaves).
@@ -128,19 +130,6 @@ pub fn chain(
         return Err("bytes after the last event".into());
     }
     Ok(out)
-}
-
-/// `n` in decimal, as JavaScript writes a whole number.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[at..];
-        }
-    }
 }
 
 /// Number.MAX_SAFE_INTEGER: seqs are JavaScript numbers.

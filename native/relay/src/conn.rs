@@ -8,15 +8,13 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use rustls::ServerConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
+pub use crate::commands::{commands, Cmd, Commands, Event, Host, Inbox, Mode, Unwritten};
 pub use crate::relay::RelayOptions;
 use crate::relay::{linger, relay, write_and_close};
 use crate::stream::{Client, Prefixed};
@@ -24,126 +22,6 @@ use crate::tls::{cipher_name, version_name, ALPN_POSTGRESQL};
 
 /// Large reads: a batch of pipelined messages or a big result in one read and one write.
 pub(crate) const BUFFER: usize = 64 * 1024;
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Mode {
-    StartTls,
-    Direct,
-    None,
-}
-
-pub enum Cmd {
-    TlsAnswer(Result<Option<Arc<ServerConfig>>, String>),
-    /// Plaintext to the client before the relay; `Unwritten` counts it until it is written.
-    Write(Vec<u8>, Arc<Unwritten>),
-    End,
-    Destroy,
-    Pause(bool),
-    Freeze,
-    Relay(OwnedFd, RelayOptions),
-    Release,
-    Terminate(Vec<u8>),
-}
-
-pub enum Event {
-    Hello {
-        id: u32,
-        sni: Option<String>,
-        alpn: Vec<String>,
-    },
-    Secure {
-        id: u32,
-        version: String,
-        cipher: String,
-        sni: Option<String>,
-        alpn: Option<String>,
-    },
-    Data {
-        id: u32,
-        data: Vec<u8>,
-    },
-    End {
-        id: u32,
-    },
-    Frozen {
-        id: u32,
-    },
-    /// Every byte given to `write` reached the socket, after a `write` left more than
-    /// `DRAIN_ABOVE` unwritten (JavaScript's stream waits for it: backpressure).
-    Drain {
-        id: u32,
-    },
-    Observe {
-        id: u32,
-        client: Option<crate::seen::Seen>,
-        server: Option<crate::seen::Seen>,
-        hold: bool,
-    },
-    /// A summarized statement's answer succeeded (quiet.rs): its shape, its text, when the relay
-    /// read it, and when the CommandComplete came with that message's tag (None: there was none).
-    Summary {
-        id: u32,
-        shape: u32,
-        text: Vec<u8>,
-        at: f64,
-        end: f64,
-        tag: Option<Vec<u8>>,
-    },
-    /// A summarized statement's audit record (record.rs), in place of its summary. It names its
-    /// session's audit log, not its connection: records of one log go in runs (batch.rs).
-    Record {
-        json: Vec<u8>,
-        /// Its session's audit log (RelayOptions.recordSink).
-        sink: u32,
-    },
-    Closed {
-        id: u32,
-        bytes_from_client: u64,
-        bytes_to_client: u64,
-        reusable: bool,
-        error: Option<String>,
-    },
-}
-
-/// Where events go (the N-API threadsafe function) and how an id is forgotten.
-pub trait Host: Send + Sync + 'static {
-    fn emit(&self, event: Event);
-    fn forget(&self, id: u32);
-    /// The events JavaScript has not taken are over their bound: what to wait on before reading
-    /// on (batch.rs). None: go on.
-    fn backlog(&self) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> {
-        None
-    }
-}
-
-pub type Commands = UnboundedSender<Cmd>;
-
-/// Unwritten bytes given to `write` above which the caller waits for a 'drain' event.
-pub const DRAIN_ABOVE: u64 = 64 * 1024;
-
-/// Bytes `write` queued that are not on the socket yet, shared by the N-API side and the task.
-#[derive(Default)]
-pub struct Unwritten {
-    bytes: AtomicU64,
-    want_drain: AtomicBool,
-}
-
-impl Unwritten {
-    /// Counts a write being queued; returns the bytes unwritten with it.
-    pub fn queued(&self, n: usize) -> u64 {
-        let after = self.bytes.fetch_add(n as u64, Relaxed) + n as u64;
-        if after > DRAIN_ABOVE {
-            self.want_drain.store(true, Relaxed);
-        }
-        after
-    }
-
-    /// Counts a write done; true when a 'drain' is due (nothing left, and one was asked for).
-    fn written(&self, n: usize) -> bool {
-        let left = self.bytes.fetch_sub(n as u64, Relaxed) - n as u64;
-        left == 0 && self.want_drain.swap(false, Relaxed)
-    }
-}
 
 /// Starts a connection's task on `rt`; returns the sender of its commands.
 pub fn spawn(
@@ -154,7 +32,7 @@ pub fn spawn(
     prefix: Vec<u8>,
     mode: Mode,
 ) -> Commands {
-    let (tx, rx) = unbounded_channel();
+    let (tx, rx) = commands();
     rt.spawn(async move {
         let h = host.clone();
         let result = CatchUnwind(Box::pin(connection(h, id, fd, prefix, mode, rx))).await;
@@ -219,7 +97,7 @@ async fn connection(
     fd: OwnedFd,
     prefix: Vec<u8>,
     mode: Mode,
-    mut rx: UnboundedReceiver<Cmd>,
+    mut rx: Inbox,
 ) {
     let closed = match run(&*host, id, fd, prefix, mode, &mut rx).await {
         Ok(c) => c,
@@ -249,7 +127,7 @@ async fn run(
     fd: OwnedFd,
     prefix: Vec<u8>,
     mode: Mode,
-    rx: &mut UnboundedReceiver<Cmd>,
+    rx: &mut Inbox,
 ) -> io::Result<Closed> {
     let io = Prefixed::new(prefix, tcp_from_fd(fd)?);
     let client = match mode {
@@ -271,7 +149,7 @@ enum Wait<T> {
 /// closed) abandon it; the others wait for the session.
 async fn tls_step<T>(
     step: impl Future<Output = io::Result<T>>,
-    rx: &mut UnboundedReceiver<Cmd>,
+    rx: &mut Inbox,
 ) -> Result<T, Closed> {
     tokio::pin!(step);
     loop {
@@ -294,7 +172,7 @@ async fn handshake(
     id: u32,
     io: Prefixed,
     mode: Mode,
-    rx: &mut UnboundedReceiver<Cmd>,
+    rx: &mut Inbox,
 ) -> Result<Client, Closed> {
     let acceptor = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io);
     let start = tls_step(acceptor, rx).await?;
@@ -348,7 +226,7 @@ async fn plaintext(
     host: &dyn Host,
     id: u32,
     mut client: Client,
-    rx: &mut UnboundedReceiver<Cmd>,
+    rx: &mut Inbox,
 ) -> io::Result<Closed> {
     let mut buf = vec![0u8; BUFFER];
     let (mut from, mut to) = (0u64, 0u64);

@@ -7,10 +7,12 @@ pub mod framer;
 
 mod batch;
 mod chain;
+mod commands;
 mod conn;
 mod events;
 mod observe;
 mod quiet;
+pub mod quiet_api;
 mod quiet_client;
 mod record;
 mod relay;
@@ -19,13 +21,14 @@ mod seal;
 mod seen;
 mod stream;
 mod tls;
+pub mod writer_api;
 
 use std::collections::HashMap;
 use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use napi::bindgen_prelude::{Buffer, Either, Float64Array, Uint32Array};
+use napi::bindgen_prelude::{Buffer, Either};
 use napi::threadsafe_function::{
     ErrorStrategy, ThreadSafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
 };
@@ -84,11 +87,11 @@ impl Host for AddonHost {
         };
         match (wake, rt) {
             (batch::Wake::Now, _) => self.0.call(),
-            (batch::Wake::Later, Some(rt)) => {
+            (batch::Wake::Later(delay, number), Some(rt)) => {
                 let addon = self.0.clone();
                 rt.spawn(async move {
-                    tokio::time::sleep(batch::DELAY).await;
-                    if addon.batch.delay_over() {
+                    tokio::time::sleep(delay).await;
+                    if addon.batch.delay_over(number) {
                         addon.call();
                     }
                 });
@@ -409,129 +412,4 @@ pub fn release(id: u32) {
 #[napi]
 pub fn terminate(id: u32, fatal: Buffer) {
     send(id, Cmd::Terminate(fatal.to_vec()));
-}
-
-/// A new quiet set (statements its sessions' observers need nothing of); returns its id.
-#[napi]
-pub fn quiet_set() -> Result<u32> {
-    let a = addon()?;
-    let id = a.next_id.fetch_add(1, Ordering::Relaxed);
-    a.quiet.create(id);
-    Ok(id)
-}
-
-/// Forgets a quiet set (sessions relayed with it keep it).
-#[napi]
-pub fn drop_quiet_set(set: u32) {
-    if let Some(a) = ADDON.get() {
-        a.quiet.drop_set(set);
-    }
-}
-
-/// Adds a shape key (from a key record) to a quiet set: quiet, or (`summary` > 0) summarized as
-/// that shape, with its record parts (record.rs) if given. A key of another length, or parts that
-/// do not decode, are refused.
-#[napi]
-pub fn quiet(set: u32, key: Buffer, summary: Option<u32>, parts: Option<Buffer>) -> Result<()> {
-    let key: quiet::ShapeKey = key.as_ref().try_into().map_err(|_| {
-        Error::new(
-            Status::InvalidArg,
-            format!(
-                "pgwarden-relay: a shape key has 16 bytes, not {}",
-                key.len()
-            ),
-        )
-    })?;
-    let shape = match summary.unwrap_or(0) {
-        0 => quiet::Shape::Quiet,
-        n => {
-            let parts = match parts {
-                Some(b) => Some(Arc::new(
-                    record::ShapeParts::decode(&b).ok_or_else(bad_parts)?,
-                )),
-                None => None,
-            };
-            quiet::Shape::Summarized(n, parts)
-        }
-    };
-    if let Some(s) = addon()?.quiet.get(set) {
-        s.insert(key, shape);
-    }
-    Ok(())
-}
-
-/// An argument the audit writer's functions refuse.
-fn refused(function: &str, why: &str) -> Error {
-    Error::new(
-        Status::InvalidArg,
-        format!("pgwarden-relay: {function}: {why}"),
-    )
-}
-
-/// A whole number JavaScript holds exactly (0 to 2^53 - 1).
-fn whole(x: f64) -> bool {
-    (0.0..=9_007_199_254_740_991.0).contains(&x) && x.fract() == 0.0
-}
-
-/// The audit store's hash chain and Merkle frontier over a batch of records (chain.rs), for its
-/// writer thread. Keeps no state and needs no `init`: `frontier` is updated in place, the lines
-/// are written to `lines` and the hashes (32 bytes each) to `hashes`; returns the lines' length.
-#[napi]
-#[allow(clippy::too_many_arguments)]
-pub fn chain_records(
-    events: Buffer,
-    ends: Uint32Array,
-    times_ms: Float64Array,
-    first_seq: f64,
-    prev: Buffer,
-    mut frontier: Buffer,
-    size: f64,
-    mut lines: Buffer,
-    mut hashes: Buffer,
-) -> Result<u32> {
-    let refused = |why: &str| refused("chainRecords", why);
-    if !whole(first_seq) || !whole(size) {
-        return Err(refused("seq and size are whole numbers"));
-    }
-    let prev: &[u8; chain::HASH] = prev
-        .as_ref()
-        .try_into()
-        .map_err(|_| refused("prev is 32 bytes"))?;
-    let n = chain::chain(
-        &events,
-        &ends,
-        &times_ms,
-        first_seq as u64,
-        prev,
-        &mut frontier,
-        size as u64,
-        &mut lines,
-        &mut hashes,
-    )
-    .map_err(|m| refused(&m))?;
-    u32::try_from(n).map_err(|_| refused("a batch of 4 GiB or more"))
-}
-
-/// A sealed audit segment's frame of `data` at file `offset` (seal.rs), written into `out`;
-/// returns its length. `key` is the file's key (32 bytes), `nonce` 12 bytes used for no other
-/// frame of the file.
-#[napi]
-pub fn seal_frame(
-    key: Buffer,
-    nonce: Buffer,
-    offset: f64,
-    data: Buffer,
-    mut out: Buffer,
-) -> Result<u32> {
-    let refused = |why: &str| refused("sealFrame", why);
-    if !whole(offset) {
-        return Err(refused("the offset is a whole number"));
-    }
-    let nonce: &[u8; 12] = nonce
-        .as_ref()
-        .try_into()
-        .map_err(|_| refused("a nonce is 12 bytes"))?;
-    let n =
-        seal::seal_frame(&key, nonce, offset as u64, &data, &mut out).map_err(|m| refused(&m))?;
-    u32::try_from(n).map_err(|_| refused("a frame of 4 GiB or more"))
 }

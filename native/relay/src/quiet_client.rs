@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::quiet::{shape_key, QuietSet, Shape, ShapeKey, MAX_KEYED};
+use crate::quiet::{shape_key_in, QuietSet, Shape, ShapeKey, MAX_KEYED};
 use crate::record::ShapeParts;
 
 /// Named statements remembered per session.
@@ -65,6 +65,8 @@ pub struct ClientQuiet {
     /// In the chunk being fed: a quiet statement was taken out / a held group was released.
     pub quieted: bool,
     pub released: bool,
+    /// Where shape keys are made (shape_key_in).
+    scratch: Vec<u8>,
 }
 
 /// A C string at the start of `b`: (its bytes, what follows its NUL).
@@ -98,6 +100,7 @@ impl ClientQuiet {
             quiet_summary: None,
             quieted: false,
             released: false,
+            scratch: Vec::new(),
         }
     }
 
@@ -230,7 +233,7 @@ impl ClientQuiet {
 
     /// A keyed Query: true when quiet (taken out), else its key record goes before it.
     fn query(&mut self, out: &mut Vec<u8>, at: usize) -> bool {
-        let Some(key) = shape_key(&out[at + 5..]) else {
+        let Some(key) = shape_key_in(&out[at + 5..], &mut self.scratch) else {
             return false;
         };
         match self.set.lookup(&key) {
@@ -258,7 +261,7 @@ impl ClientQuiet {
         let (name, rest) = cstr(body)?;
         let key = cstr(rest)
             .filter(|(text, _)| text.len() <= MAX_KEYED)
-            .and_then(|(text, _)| shape_key(&rest[..=text.len()]));
+            .and_then(|(text, _)| shape_key_in(&rest[..=text.len()], &mut self.scratch));
         if !name.is_empty() {
             self.named.remove(name);
             if let Some(k) = key.filter(|_| self.named.len() < MAX_NAMED) {

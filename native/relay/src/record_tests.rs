@@ -14,6 +14,26 @@ fn strings_as_json_stringify_writes_them() {
         "\"a\\\"b\\\\c\\b\\f\\n\\r\\t\\u0001\\u001f\u{7f} é 😀\""
     );
     assert_eq!(s(|j| json_string(j, "")), "\"\"");
+    // The copy of a text with nothing to escape, and texts with one thing to escape at either end.
+    assert_eq!(
+        s(|j| json_string(j, "SELECT abalance FROM t WHERE aid = 42; é")),
+        "\"SELECT abalance FROM t WHERE aid = 42; é\""
+    );
+    assert_eq!(s(|j| json_string(j, "\"x")), "\"\\\"x\"");
+    assert_eq!(s(|j| json_string(j, "x\n")), "\"x\\n\"");
+}
+
+#[test]
+fn decimals_as_javascript_writes_whole_numbers() {
+    for (n, text) in [
+        (0, "0"),
+        (7, "7"),
+        (10, "10"),
+        (1_000_000, "1000000"),
+        (u64::MAX, "18446744073709551615"),
+    ] {
+        assert_eq!(s(|j| j.extend_from_slice(decimal(n, &mut [0u8; 20]))), text);
+    }
 }
 
 #[test]
@@ -42,6 +62,12 @@ fn durations_to_the_microsecond_shortest() {
         (7.0, "7"),
         (100.010, "100.01"),
         (-3.0, "0"),
+        (0.002, "0.002"),
+        (0.02, "0.02"),
+        (1.2, "1.2"),
+        (10.105, "10.105"),
+        (12345.678, "12345.678"),
+        (1000.0, "1000"),
     ] {
         assert_eq!(s(|j| duration_ms(j, ms)), text, "{ms}");
     }

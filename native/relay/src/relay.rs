@@ -8,11 +8,11 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
-use crate::conn::{is_eof, Closed, Cmd, Host, BUFFER};
+use crate::conn::{is_eof, Closed, Cmd, Host, Inbox, BUFFER};
 use crate::framer::{Framer, Side};
 use crate::observe::{self, Flags};
 use crate::quiet::QuietSet;
-use crate::stream::{Client, Server};
+use crate::stream::{Client, Server, ServerRead, ServerWrite};
 
 /// How long a closing side may take to take the last bytes (fatal, serverGone, close_notify).
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -93,17 +93,17 @@ enum Stop {
     Destroy,
 }
 
-struct C2s<'a> {
+struct C2s<'a, 'b> {
     host: &'a dyn Host,
     id: u32,
     r: &'a mut ReadHalf<Client>,
-    w: &'a mut WriteHalf<Server>,
+    w: &'a mut ServerWrite<'b>,
     framer: &'a mut Framer,
     flags: &'a Flags,
     pooled: bool,
 }
 
-impl C2s<'_> {
+impl C2s<'_, '_> {
     /// Frames, observes and passes on one chunk; Ok(true) when the client's Terminate ends it
     /// (pooled: not passed on).
     async fn chunk(&mut self, data: &[u8]) -> Result<bool, DirEnd> {
@@ -167,10 +167,10 @@ impl C2s<'_> {
     }
 }
 
-struct S2c<'a> {
+struct S2c<'a, 'b> {
     host: &'a dyn Host,
     id: u32,
-    r: &'a mut ReadHalf<Server>,
+    r: &'a mut ServerRead<'b>,
     w: &'a mut WriteHalf<Client>,
     framer: &'a mut Framer,
     flags: &'a Flags,
@@ -178,7 +178,7 @@ struct S2c<'a> {
     released: &'a mut UnboundedReceiver<()>,
 }
 
-impl S2c<'_> {
+impl S2c<'_, '_> {
     async fn chunk(&mut self, data: &[u8]) -> Result<(), DirEnd> {
         let f = &mut *self.framer;
         if self.flags.quiet.swap(false, Relaxed) {
@@ -242,9 +242,9 @@ pub(crate) async fn relay(
     client_eof: bool,
     server_fd: OwnedFd,
     opts: RelayOptions,
-    rx: &mut UnboundedReceiver<Cmd>,
+    rx: &mut Inbox,
 ) -> Closed {
-    let server = match Server::from_fd(server_fd) {
+    let mut server = match Server::from_fd(server_fd) {
         Ok(s) => s,
         Err(e) => {
             let (_, mut cw) = tokio::io::split(client);
@@ -254,7 +254,7 @@ pub(crate) async fn relay(
     };
     let pooled = opts.pooled;
     let (mut cr, mut cw) = tokio::io::split(client);
-    let (mut sr, mut sw) = tokio::io::split(server);
+    let (mut sr, mut sw) = server.halves();
     let mut cf = Framer::new(Side::Client, opts.observe).with_quiet(opts.quiet, !opts.hold);
     let mut sf = Framer::new(Side::Server, opts.observe);
     // Handed over after the greeting's ReadyForQuery 'I': a pooled client that leaves at once
@@ -298,7 +298,7 @@ pub(crate) async fn relay(
             }
             let w = tokio::select! {
                 biased;
-                c = rx.recv() => W::Cmd(c),
+                c = tokio::task::unconstrained(std::future::poll_fn(|cx| rx.poll_cheap(cx))) => W::Cmd(c),
                 e = &mut c2s, if !client_done => W::C(e),
                 e = &mut s2c => W::S(e),
             };
@@ -397,7 +397,7 @@ pub(crate) async fn relay(
         let _ = sw.shutdown().await;
     }
     // Pooled: only the duplicate descriptor is closed (JavaScript keeps its own socket).
-    drop((sr, sw));
+    drop(server);
     if linger_after {
         tokio::spawn(async move { linger(&mut cr).await });
     }

@@ -90,16 +90,22 @@ impl Server {
     }
 }
 
-macro_rules! delegate {
-    ($ty:ident, $($variant:ident),+) => {
-        impl AsyncRead for $ty {
+/// AsyncRead / AsyncWrite of an enum of streams, by its variants.
+macro_rules! delegate_read {
+    ($ty:ident $(<$lt:lifetime>)?, $($variant:ident),+) => {
+        impl AsyncRead for $ty $(<$lt>)? {
             fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
                 match self.get_mut() {
                     $($ty::$variant(s) => Pin::new(s).poll_read(cx, buf),)+
                 }
             }
         }
-        impl AsyncWrite for $ty {
+    };
+}
+
+macro_rules! delegate_write {
+    ($ty:ident $(<$lt:lifetime>)?, $($variant:ident),+) => {
+        impl AsyncWrite for $ty $(<$lt>)? {
             fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
                 match self.get_mut() {
                     $($ty::$variant(s) => Pin::new(s).poll_write(cx, buf),)+
@@ -119,5 +125,42 @@ macro_rules! delegate {
     };
 }
 
+macro_rules! delegate {
+    ($ty:ident, $($variant:ident),+) => {
+        delegate_read!($ty, $($variant),+);
+        delegate_write!($ty, $($variant),+);
+    };
+}
+
 delegate!(Client, Plain, Tls);
 delegate!(Server, Unix, Tcp);
+
+/// The server socket's two halves, borrowed: no lock between them (tokio::io::split's is paid on
+/// every read and write), and no shutdown when they drop (a pooled session's socket stays open).
+pub enum ServerRead<'a> {
+    Unix(tokio::net::unix::ReadHalf<'a>),
+    Tcp(tokio::net::tcp::ReadHalf<'a>),
+}
+
+pub enum ServerWrite<'a> {
+    Unix(tokio::net::unix::WriteHalf<'a>),
+    Tcp(tokio::net::tcp::WriteHalf<'a>),
+}
+
+impl Server {
+    pub fn halves(&mut self) -> (ServerRead<'_>, ServerWrite<'_>) {
+        match self {
+            Server::Unix(s) => {
+                let (r, w) = s.split();
+                (ServerRead::Unix(r), ServerWrite::Unix(w))
+            }
+            Server::Tcp(s) => {
+                let (r, w) = s.split();
+                (ServerRead::Tcp(r), ServerWrite::Tcp(w))
+            }
+        }
+    }
+}
+
+delegate_read!(ServerRead<'_>, Unix, Tcp);
+delegate_write!(ServerWrite<'_>, Unix, Tcp);

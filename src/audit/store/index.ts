@@ -1,6 +1,7 @@
 // The tamper-evident audit store: hash-chained records in append-only segments, signed Merkle
 // checkpoints, verification. The on-disk format is described in FORMAT.md beside this file.
-export { openAuditStore, AuditStore, type AppendResult, type AuditStoreStats } from './store.js';
+export { AuditStore, type AppendResult, type AuditStoreStats } from './store.js';
+export { openAuditStore } from './open-store.js';
 export type { AuditStoreOptions, Durability } from './options.js';
 export type { RecoveryReport, TruncatedTail } from './recover.js';
 export type { RetentionResult } from './retention.js';

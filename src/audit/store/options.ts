@@ -13,7 +13,7 @@ export interface AuditStoreOptions {
   /**
    * strict: append() resolves once the record is fdatasync'ed (concurrent appends share one
    * write + fdatasync). batched: it resolves once written; fdatasync follows within fsyncIntervalMs.
-   * (With the writer in its thread, batched appends are handed to it at most every 16 ms, together.)
+   * (With the writer in its thread, batched appends are handed to it at most every 64 ms, together.)
    */
   readonly durability?: Durability;
   /** batched: the longest a written record waits for fdatasync. Default 200 ms. */

@@ -1,29 +1,27 @@
 // The audit store: append-only segments of hash-chained records, signed checkpoints, group commit
-// (FORMAT.md). This is the caller's side. append() only checks the event and serializes it: in
-// canonical form already when the event is plain data (canonicalJsonOfPlain: every event of the
-// platform), else with the native JSON.stringify; queued events cross to the writer together (see
-// outbox.ts), and everything else (canonical JSON of the events that need it, SHA-256, the
-// Merkle frontier, checkpoints and signatures, writes and fdatasyncs) happens in the writer
-// (writer.ts), which runs in a worker thread (writer-worker.ts). Results come back in order, one
-// message per written batch. When the options carry their own file operations or clock (tests),
-// the writer runs in this thread instead, behind the same messages (writer-host.ts).
-import { mkdir } from 'node:fs/promises';
-import { Worker } from 'node:worker_threads';
+// (FORMAT.md). This is the caller's side (opened by open-store.ts). append() only checks the
+// event and serializes it (event-text.ts): in canonical form already when the event is plain data
+// (every event of the platform), else with the native JSON.stringify; queued events cross to the
+// writer together (outbox.ts, writer-link.ts), and everything else (canonical JSON of the events
+// that need it, SHA-256, the Merkle frontier, checkpoints and signatures, writes and fdatasyncs)
+// happens in the writer (writer.ts), which runs in a worker thread (writer-worker.ts). Results
+// come back in order, one message per written batch. When the options carry their own file
+// operations or clock (tests), the writer runs in this thread instead, behind the same messages
+// (writer-host.ts).
 import type { Checkpoint } from './checkpoint.js';
 import { exportCheckpoint, type ExportedCheckpoint } from './checkpoint-export.js';
-import { canonicalJsonOfPlain, canonicalTextOf } from './canonical-json.js';
+import { eventText } from './event-text.js';
 import { AuditWriteError } from './errors.js';
 import { nodeIo } from './io.js';
-import { lockDirectory, type DirectoryLock } from './lock.js';
-import { holdStoreKey } from './seal-keys.js';
-import { resolveOptions, type AuditStoreOptions, type ResolvedOptions } from './options.js';
-import { MAX_DEPTH } from './record.js';
+import type { DirectoryLock } from './lock.js';
+import type { AuditStoreOptions, ResolvedOptions } from './options.js';
 import type { RecoveryReport } from './recover.js';
 import { deleteOldSegments, type RetentionResult } from './retention.js';
-import { loadSigningKey, type SigningKey } from './signing-key.js';
+import type { SigningKey } from './signing-key.js';
 import { Outbox } from './outbox.js';
 import { Tickets, type AppendResult } from './tickets.js';
-import { deserializeError, WriterHost, type FromWriter, type ToWriter, type WriterState } from './writer-host.js';
+import { deserializeError, type FromWriter, type ToWriter, type WriterState } from './writer-host.js';
+import { WriterLink } from './writer-link.js';
 
 export type { AppendResult } from './tickets.js';
 
@@ -40,43 +38,13 @@ export interface AuditStoreStats {
   readonly pending: number;
 }
 
-export async function openAuditStore(given: AuditStoreOptions): Promise<AuditStore> {
-  // The store's own copy of its key: the caller may wipe its own once this returns.
-  const options = given.sealKey ? { ...given, sealKey: Buffer.from(given.sealKey) } : given;
-  const resolved = resolveOptions(options);
-  await mkdir(options.dir, { recursive: true, mode: 0o700 });
-  const key = await loadSigningKey(options.keyFile);
-  const lock = await lockDirectory(options.dir);
-  // Sealed segments are read in this thread too (search, verify): it holds the key while open.
-  const releaseKey = options.sealKey ? holdStoreKey(options.dir, options.sealKey) : () => undefined;
-  try {
-    const held: DirectoryLock = {
-      async release() {
-        await lock.release();
-        releaseKey();
-        options.sealKey?.fill(0);
-      },
-    };
-    const store = new AuditStore(options, resolved, key, held);
-    await store.start();
-    return store;
-  } catch (err) {
-    await lock.release();
-    releaseKey();
-    options.sealKey?.fill(0);
-    throw err;
-  }
-}
-
-const WRITER_URL = new URL('./writer-worker.js', import.meta.url);
-
 export class AuditStore {
   readonly dir: string;
   readonly durability: 'strict' | 'batched';
   private readonly now: () => number;
   private inThread: boolean;
 
-  private worker: Worker | null = null;
+  private link: WriterLink | null = null;
   private send: (message: ToWriter, transfer?: ArrayBuffer[]) => void = () => undefined;
 
   // What the writer last reported.
@@ -103,7 +71,6 @@ export class AuditStore {
   private readonly tickets = new Tickets();
   private checkpointRequests = new Map<number, { resolve: (c: Checkpoint) => void; reject: (e: Error) => void }>();
   private nextRequest = 1;
-  private referenced = false;
   private exportKey: ExportedCheckpoint | undefined;
 
   private opening: { resolve: () => void; reject: (e: Error) => void } | null = null;
@@ -128,28 +95,21 @@ export class AuditStore {
   /** @internal */
   async start(): Promise<void> {
     const opened = new Promise<void>((resolve, reject) => (this.opening = { resolve, reject }));
-    let worker: Worker | null = null;
-    if (!this.inThread) {
-      try {
-        worker = new Worker(WRITER_URL, { name: 'pgwarden audit writer' });
-      } catch {
-        this.inThread = true; // no thread to be had: the writer runs here, as for tests
-      }
-    }
-    if (worker === null) {
-      const host = new WriterHost((m) => this.receive(m), { io: this.options.io ?? nodeIo, now: this.now });
-      this.send = (m) => host.handle(m);
-    } else {
-      this.worker = worker;
-      this.referenced = true;
-      worker.on('message', (m: FromWriter) => this.receive(m));
-      worker.on('error', (err) => this.writerLost(`the audit writer thread failed: ${err.message}`));
-      worker.on('exit', (code) => {
-        if (this.closed === null) this.writerLost(`the audit writer thread exited (code ${code})`);
-        else this.finishClose();
-      });
-      this.send = (m, transfer) => worker.postMessage(m, transfer);
-    }
+    const link = WriterLink.open(
+      this.inThread,
+      { io: this.options.io ?? nodeIo, now: this.now },
+      {
+        message: (m) => this.receive(m),
+        failed: (err) => this.writerLost(`the audit writer thread failed: ${err.message}`),
+        exited: (code) => {
+          if (this.closed === null) this.writerLost(`the audit writer thread exited (code ${code})`);
+          else this.finishClose();
+        },
+      },
+    );
+    this.link = link;
+    this.inThread = link.inThread;
+    this.send = link.send;
     this.send({
       t: 'init',
       dir: this.dir,
@@ -163,7 +123,7 @@ export class AuditStore {
     try {
       await opened;
     } catch (err) {
-      await this.worker?.terminate();
+      await link.terminate();
       throw err;
     }
     this.reference();
@@ -225,38 +185,14 @@ export class AuditStore {
    * error append() would have rejected with at once.
    */
   enqueue(event: object): number | AuditWriteError {
-    if (this.closing) return this.refuse('closed', 'the audit store is closed');
-    if (this.broken) return this.refuse('io', `the audit store cannot write until reopened: ${this.broken.message}`, this.broken);
-    if (this.tickets.issued - this.tickets.settledThrough >= this.o.maxPendingRecords) {
-      return this.refuse('queue-full', `more than ${this.o.maxPendingRecords} audit records are waiting to be written`);
-    }
-    if (typeof event !== 'object' || event === null || Array.isArray(event)) return this.refuse('invalid-event', 'an audit event must be a JSON object');
-    // Built with its canonical text (a statement event): an object's JSON by construction, left as
-    // it was made (reading a character would flatten the text here, before the batch is joined).
-    let text = canonicalTextOf(event);
-    let canonical = true;
-    if (text === undefined) {
-      try {
-        // Canonical here when the event is plain data (every event of the platform), which spares
-        // the writer thread a JSON.parse and a re-serialization per record; else as JSON.stringify
-        // writes it, for the writer to canonicalize.
-        text = canonicalJsonOfPlain(event, MAX_DEPTH);
-        if (text === undefined) {
-          canonical = false;
-          text = JSON.stringify(event) as string | undefined;
-        }
-      } catch (err) {
-        return this.refuse('invalid-event', `the audit event is not JSON: ${err instanceof TypeError ? err.message : 'cannot encode'}`);
-      }
-      if (typeof text !== 'string' || text.charCodeAt(0) !== 0x7b) return this.refuse('invalid-event', 'an audit event must be a JSON object');
-    }
-    // The canonical form has the same characters in another order: the same length.
-    if (text.length > this.o.maxRecordBytes / 3 && Buffer.byteLength(text) > this.o.maxRecordBytes) {
-      return this.refuse('invalid-event', `the audit event is larger than ${this.o.maxRecordBytes} bytes`);
-    }
+    const refused = this.admit();
+    if (refused) return refused;
+    const made = eventText(event, this.o.maxRecordBytes);
+    if (typeof made === 'string') return this.refuse('invalid-event', made);
+    const { text, canonical } = made;
     const now = this.now();
     this.outbox.add(text, canonical, now);
-    if (!this.referenced) this.reference();
+    if (!this.link?.holding) this.reference();
     return this.tickets.issue();
   }
 
@@ -265,15 +201,12 @@ export class AuditStore {
    * construction: the native relay's statement records): copied to the writer without a string.
    */
   enqueueCanonical(json: Uint8Array): number | AuditWriteError {
-    if (this.closing) return this.refuse('closed', 'the audit store is closed');
-    if (this.broken) return this.refuse('io', `the audit store cannot write until reopened: ${this.broken.message}`, this.broken);
-    if (this.tickets.issued - this.tickets.settledThrough >= this.o.maxPendingRecords) {
-      return this.refuse('queue-full', `more than ${this.o.maxPendingRecords} audit records are waiting to be written`);
-    }
+    const refused = this.admit();
+    if (refused) return refused;
     if (json[0] !== 0x7b) return this.refuse('invalid-event', 'an audit event must be a JSON object');
     if (json.length > this.o.maxRecordBytes) return this.refuse('invalid-event', `the audit event is larger than ${this.o.maxRecordBytes} bytes`);
     this.outbox.addBytes(json, this.now());
-    if (!this.referenced) this.reference();
+    if (!this.link?.holding) this.reference();
     return this.tickets.issue();
   }
 
@@ -290,7 +223,7 @@ export class AuditStore {
       at += 4 + n;
     }
     this.outbox.addRun(data, count, this.now());
-    if (!this.referenced) this.reference();
+    if (!this.link?.holding) this.reference();
     return this.tickets.issueRun(count);
   }
 
@@ -346,8 +279,7 @@ export class AuditStore {
     const done = new Promise<void>((resolve) => (this.closed = resolve));
     // Referenced until the writer says it closed: a batch settled meanwhile must not unref it,
     // or a process with nothing else left to do ends here, its store and volume left open.
-    if (this.worker) this.worker.ref();
-    this.referenced = true;
+    this.link?.hold(true);
     this.send({ t: 'close' });
     await done;
     await this.lock.release();
@@ -407,7 +339,7 @@ export class AuditStore {
         this.mirror(m.state);
         this.finishClose();
         // Its files are closed: the thread is done (it also ends by itself, having closed its port).
-        if (this.worker) void this.worker.terminate();
+        void this.link?.terminate();
         return;
     }
   }
@@ -422,6 +354,15 @@ export class AuditStore {
     this.seq = state.seq;
     this.active = state.active;
     this.writerCounts = state.counts;
+  }
+
+  /** Why no more events are taken now (closed, broken, the queue full), or null. */
+  private admit(): AuditWriteError | null {
+    if (this.closing) return this.refuse('closed', 'the audit store is closed');
+    if (this.broken) return this.refuse('io', `the audit store cannot write until reopened: ${this.broken.message}`, this.broken);
+    if (this.tickets.issued - this.tickets.settledThrough >= this.o.maxPendingRecords)
+      return this.refuse('queue-full', `more than ${this.o.maxPendingRecords} audit records are waiting to be written`);
+    return null;
   }
 
   private refuse(reason: AuditWriteError['reason'], message: string, cause?: unknown): AuditWriteError {
@@ -474,19 +415,12 @@ export class AuditStore {
 
   /** The writer thread keeps the process alive only while something waits for it. */
   private reference(): void {
-    if (!this.worker || this.closing) return;
-    const busy = this.tickets.issued > this.tickets.settledThrough || this.checkpointRequests.size > 0 || this.outbox.size > 0;
-    if (busy && !this.referenced) {
-      this.worker.ref();
-      this.referenced = true;
-    } else if (!busy && this.referenced) {
-      this.worker.unref();
-      this.referenced = false;
-    }
+    if (this.closing) return;
+    this.link?.hold(this.tickets.issued > this.tickets.settledThrough || this.checkpointRequests.size > 0 || this.outbox.size > 0);
   }
 
   private unreferenceWhenIdle(): void {
-    if (this.referenced && this.tickets.issued === this.tickets.settledThrough && this.checkpointRequests.size === 0 && this.outbox.size === 0)
+    if (this.link?.holding && this.tickets.issued === this.tickets.settledThrough && this.checkpointRequests.size === 0 && this.outbox.size === 0)
       this.reference();
   }
 

@@ -27,19 +27,9 @@ import { PreparedStatements, type Prepared } from './prepared.js';
 import { DEALLOCATE, PREPARE, statementName } from './sql-prepare.js';
 import { SegmentEvents } from './segment-events.js';
 import { DEFAULT_MAX_TEXT_BYTES, keptText, type StatementEvent, type StatementResult } from './statement-event.js';
+import { quietShape, shapeSummary, type LastStatements, type QuerySummary } from './quiet-shapes.js';
 
-/** What a summarized Query's record takes from its shape (see StatementJoiner.summary). */
-export interface QuerySummary {
-  readonly info: StatementInfo;
-  /** UTF-16 units of the Query's text before and after the statement's own. */
-  readonly lead: number;
-  readonly trail: number;
-}
-
-/** What may come before and after a summarized statement in its Query: blanks and semicolons
- * (the same in every Query of its shape, whose key keeps them byte for byte). */
-const AROUND = /^[ \t\n\r\f\v;]*$/;
-const PASSWORD = /password/i;
+export type { QuerySummary } from './quiet-shapes.js';
 
 export interface JoinerOptions {
   readonly classifier: Classifier;
@@ -74,7 +64,7 @@ export class StatementJoiner {
   private readonly maxTextBytes: number;
   private failure: string | null = null;
   /** The statements of the last event when it was a whole Query or Parse (see `quietable`). */
-  private lastStatements: readonly StatementInfo[] | StatementInfo | null = null;
+  private lastStatements: LastStatements = null;
   /** The last event's text when it was a whole Query (see `summary`). */
   private lastQuery: string | null = null;
 
@@ -92,44 +82,14 @@ export class StatementJoiner {
     return this.failure;
   }
 
-  /**
-   * The last event was a simple Query (or a Parse) whose every statement is left out by `include`, cannot
-   * start a copy, and has a command tag after which the joiner's state is what it was (no SQL
-   * PREPARE / DEALLOCATE / DISCARD, no end of a transaction): the Query and its answer can go
-   * unobserved, as can any Query that differs from it only in literal values (which classify
-   * alike).
-   */
+  /** See quietShape (quiet-shapes.ts): the last event can go unobserved, as can any Query of its shape. */
   get quietable(): boolean {
-    const last = this.lastStatements;
-    const include = this.options.include;
-    if (last === null || include === undefined) return false;
-    const quiet = (i: StatementInfo) => !include(i) && QUIET_TAGS.has(i.commandTag);
-    return Array.isArray(last) ? (last as readonly StatementInfo[]).every(quiet) : quiet(last as StatementInfo);
+    return quietShape(this.lastStatements, this.options.include);
   }
 
-  /**
-   * The last event was a simple Query of one statement that this joiner records, whose record
-   * any Query of the same shape (the same text but for literal values) gets from its own text,
-   * times and command tag alone: a statement `quietable` would allow but for its record, with
-   * numbers for literals (no string: see below), its text not redacted (no redaction pattern, no
-   * redacted column in it) and not cut, between blanks and semicolons only. Null otherwise.
-   */
+  /** See shapeSummary (quiet-shapes.ts): what any Query of the last one's shape needs for its record, or null. */
   get summary(): QuerySummary | null {
-    const last = this.lastStatements;
-    const query = this.lastQuery;
-    // No string literal (no quote): a statement of the shape with a string in it could hold a
-    // secret the classifier redacts from its text, which the shape cannot tell.
-    if (query === null || !Array.isArray(last) || last.length !== 1 || query.includes("'") || PASSWORD.test(query)) return null;
-    const info = (last as readonly StatementInfo[])[0]!;
-    const { include, classifier } = this.options;
-    if (include !== undefined && !include(info)) return null;
-    if (!QUIET_TAGS.has(info.commandTag) || info.error !== undefined || classifier.redactPatterns.length > 0) return null;
-    if (info.redactedText !== info.text || keptText(info, false, undefined, this.maxTextBytes).full !== undefined) return null;
-    const lead = query.indexOf(info.text);
-    if (lead < 0) return null;
-    const after = lead + info.text.length;
-    if (!AROUND.test(query.slice(0, lead)) || !AROUND.test(query.slice(after))) return null;
-    return { info, lead, trail: query.length - after };
+    return shapeSummary(this.lastQuery, this.lastStatements, this.options, this.maxTextBytes);
   }
 
   /** A Query of a shape `summary` described was answered with success (see SessionConsumer.summarized). */
@@ -477,26 +437,6 @@ export class StatementJoiner {
     this.queue.push(item);
   }
 }
-
-/** Command tags of statements that change nothing the joiner follows (mayCopy is false for all). */
-const QUIET_TAGS: ReadonlySet<string> = new Set([
-  'SELECT',
-  'INSERT',
-  'UPDATE',
-  'DELETE',
-  'MERGE',
-  'SHOW',
-  'SET',
-  'RESET',
-  'BEGIN',
-  'START TRANSACTION',
-  'SAVEPOINT',
-  'RELEASE',
-  'EXPLAIN',
-  'CALL',
-  'DO',
-  'LOCK TABLE',
-]);
 
 const NO_TEXT = Object.freeze({ text: '', full: undefined });
 

@@ -4,31 +4,22 @@
 // RouteViews, DB-IP and NRO; CSV loaded once into sorted typed arrays, binary search).
 // Loopback, private, link-local, unique-local and reserved addresses are their own location
 // class: no lookup, no country.
-import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import readline from 'node:readline';
+import { Worker } from 'node:worker_threads';
 import maxmind, { type Reader, type Response } from 'maxmind';
 import { formatIp, parseIp, type ParsedIp } from '../../network/address.js';
 import type { Location, LocationSource } from '../detectors/login-anomaly.js';
+import { asnDirectory, parseAsnTables, V4_FILE, V6_FILE, type AsnTable, type AsnTables } from './asn-tables.js';
 
 const require = createRequire(import.meta.url);
 const packageDir = (name: string) => path.dirname(require.resolve(`${name}/package.json`));
 
-/** Sorted, disjoint ranges in typed arrays (no per-range heap objects for the collector to
- * mark): IPv4 one word per bound, IPv6 four (most significant first). */
-interface AsnTable {
-  readonly words: 1 | 4;
-  readonly starts: Uint32Array;
-  readonly ends: Uint32Array;
-  readonly asns: Uint32Array;
-  readonly orgs: Uint32Array;
-}
-
 export class GeoIp implements LocationSource {
   private v4: AsnTable | null = null;
   private v6: AsnTable | null = null;
-  private readonly orgNames: string[] = [];
+  private orgNames: readonly string[] = [];
 
   private constructor(private readonly country: Reader<Response>) {}
 
@@ -36,7 +27,7 @@ export class GeoIp implements LocationSource {
   static async open(): Promise<GeoIp & { ready: Promise<void> }> {
     const reader = await maxmind.open(path.join(packageDir('@ip-location-db/geo-whois-asn-country-mmdb'), 'geo-whois-asn-country.mmdb'));
     const geo = new GeoIp(reader) as GeoIp & { ready: Promise<void> };
-    geo.ready = geo.loadAsn(path.join(packageDir('@ip-location-db/asn'))).catch(() => undefined);
+    geo.ready = geo.loadAsn().catch(() => undefined);
     return geo;
   }
 
@@ -60,47 +51,32 @@ export class GeoIp implements LocationSource {
     };
   }
 
-  private async loadAsn(dir: string): Promise<void> {
-    const orgIndex = new Map<string, number>();
-    const org = (name: string) => {
-      let i = orgIndex.get(name);
-      if (i === undefined) {
-        i = this.orgNames.length;
-        this.orgNames.push(name);
-        orgIndex.set(name, i);
-      }
-      return i;
-    };
-    const read = async (file: string, words: 1 | 4): Promise<AsnTable> => {
-      const starts: number[] = [];
-      const ends: number[] = [];
-      const asns: number[] = [];
-      const orgs: number[] = [];
-      const push = (out: number[], text: string) => {
-        if (words === 1) out.push(Number(text));
-        else {
-          const v = BigInt(text);
-          for (let shift = 96n; shift >= 0n; shift -= 32n) out.push(Number((v >> shift) & 0xffffffffn));
-        }
-      };
-      const rl = readline.createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-      for await (const line of rl) {
-        const a = line.indexOf(',');
-        const b = line.indexOf(',', a + 1);
-        const c = line.indexOf(',', b + 1);
-        if (a < 0 || b < 0 || c < 0) continue;
-        let name = line.slice(c + 1);
-        if (name.startsWith('"')) name = name.slice(1, -1).replace(/""/g, '"');
-        push(starts, line.slice(0, a));
-        push(ends, line.slice(a + 1, b));
-        asns.push(Number(line.slice(b + 1, c)));
-        orgs.push(org(name));
-      }
-      return { words, starts: Uint32Array.from(starts), ends: Uint32Array.from(ends), asns: Uint32Array.from(asns), orgs: Uint32Array.from(orgs) };
-    };
-    this.v4 = await read(path.join(dir, 'asn-ipv4-num.csv'), 1);
-    this.v6 = await read(path.join(dir, 'asn-ipv6-num.csv'), 4);
+  /** The ASN tables, parsed in a thread of their own (asn-worker.ts); in this thread (the files
+   * read asynchronously) only when that thread fails. */
+  private async loadAsn(): Promise<void> {
+    const t = await loadInWorker().catch(async () => {
+      const dir = asnDirectory();
+      return parseAsnTables(await readFile(path.join(dir, V4_FILE), 'utf8'), await readFile(path.join(dir, V6_FILE), 'utf8'));
+    });
+    this.orgNames = t.orgNames;
+    this.v4 = t.v4;
+    this.v6 = t.v6;
   }
+}
+
+const ASN_WORKER_URL = new URL('./asn-worker.js', import.meta.url);
+
+function loadInWorker(): Promise<AsnTables> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(ASN_WORKER_URL, { name: 'pgwarden asn loader' });
+    worker.unref();
+    worker.once('message', (m: { ok: true; tables: AsnTables } | { ok: false; message: string }) => {
+      if (m.ok) resolve(m.tables);
+      else reject(new Error(m.message));
+    });
+    worker.once('error', reject);
+    worker.once('exit', () => reject(new Error('the ASN loader thread ended without its tables')));
+  });
 }
 
 /** Index of the range holding `key` (its words, most significant first), or -1. */

@@ -1,7 +1,7 @@
 // Child process for the close test: appends events without waiting for them, then closes the
 // store with nothing else keeping the process alive, and says "closed" when close() returned.
 // Does nothing unless run by that test. (Not through helpers.ts: that would make it a test file.)
-import { openAuditStore } from '../../../src/audit/store/store.js';
+import { openAuditStore } from '../../../src/audit/store/open-store.js';
 
 const dir = process.env.PGWARDEN_CLOSE_DIR;
 const keyFile = process.env.PGWARDEN_CLOSE_KEY;

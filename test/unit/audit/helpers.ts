@@ -7,7 +7,8 @@ import { after } from 'node:test';
 import { createHash } from 'node:crypto';
 import { nodeIo, type AppendFile, type AuditIo } from '../../../src/audit/store/io.js';
 import { leafHash, nodeHash } from '../../../src/audit/store/merkle.js';
-import { openAuditStore, type AuditStore } from '../../../src/audit/store/store.js';
+import { openAuditStore } from '../../../src/audit/store/open-store.js';
+import type { AuditStore } from '../../../src/audit/store/store.js';
 import type { AuditStoreOptions } from '../../../src/audit/store/options.js';
 
 const dirs: string[] = [];

@@ -11,11 +11,11 @@ import { nativeWriter } from '../../../src/audit/store/native-writer.js';
 import { holdStoreKey } from '../../../src/audit/store/seal-keys.js';
 import { fileKey, sealedPlaintext, sealFrame, sealHeader } from '../../../src/audit/store/seal.js';
 import { verifyStore } from '../../../src/audit/store/verify.js';
-import { checkpointFiles, event, openStore, segmentFiles, tempRoot } from './helpers.js';
+import { checkpointFiles, event, openStore, recordRun, segmentFiles, tempRoot } from './helpers.js';
 
 const skip = nativeWriter() ? false : 'the native addon is not built (scripts/build-native.sh)';
 
-/** Events of every kind the writer takes: objects, canonical bytes (the relay's records), text
+/** Events of every kind the writer takes: objects, canonical bytes and runs of them (the relay's records), text
  * outside ASCII and control characters; in batches of 1 to 40; at `times` (ms). */
 async function fill(native: boolean, times: (i: number) => number, sealKey?: Buffer) {
   const t = tempRoot();
@@ -34,6 +34,12 @@ async function fill(native: boolean, times: (i: number) => number, sealKey?: Buf
       if (i % 3 === 0) {
         const bytes = Buffer.from(`{"text":"SELECT ${i} \\u0001 é ✓ 🐘","type":"statement"}`);
         assert.equal(typeof store.enqueueCanonical(bytes), 'number');
+      } else if (i % 7 === 1 && k + 3 <= batch && i + 3 <= 400) {
+        // A run of three records, as the relay hands them.
+        const run = recordRun(...[0, 1, 2].map((j) => `{"run":${i + j},"text":"SELECT é ${i + j}","type":"statement"}`));
+        assert.ok(store.enqueueCanonicalRun(run, 3) > 0);
+        i += 2;
+        k += 2;
       } else {
         appends.push(store.append({ ...event(i), note: `row ${i}: naïve "quoted"\ttab` }));
       }

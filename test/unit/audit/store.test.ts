@@ -245,6 +245,15 @@ describe('audit store: checkpoints and segments', () => {
     await t.close();
   });
 
+  it('records queued faster than the writer takes them: one batch, then the checkpoint it made due', async () => {
+    const { dir, keyFile } = tempRoot();
+    const seen: number[] = [];
+    const s = await openStore(dir, keyFile, { checkpointEvery: 100, onCheckpoint: (c) => seen.push(c.size) });
+    await appendMany(s, 0, 350); // queued together: the writer finds them waiting
+    await s.close();
+    assert.deepEqual(seen, [0, 350], 'genesis, then one after the batch (not one per 100 inside it); close adds none');
+  });
+
   it('rolls segments at the size bound; each checkpoint file opens with the seal of the segment before', async () => {
     const { dir, keyFile } = tempRoot();
     const s = await openStore(dir, keyFile, { maxSegmentBytes: 8 * 1024 });

@@ -4,7 +4,7 @@
 // AuditLog.onFailure/onRecovered, strict durability through AuditLog.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -131,9 +131,9 @@ describe('audit store: writer thread', () => {
     const s = await openStore(dir, keyFile, { durability: 'strict', onHealthChange: (h) => health.push(h) });
     assert.equal((await s.append(event(0))).seq, 1);
     // The failure is provoked from outside (no real fault kills a thread on demand): end the thread.
-    const worker = (s as unknown as { worker: { terminate(): Promise<number> } }).worker;
+    const link = (s as unknown as { link: { terminate(): Promise<void> } }).link;
     const pending = s.append(event(1));
-    await worker.terminate();
+    await link.terminate();
     await assert.rejects(pending, (e: Error) => e instanceof AuditWriteError && e.reason === 'io');
     assert.equal(s.healthy, false);
     assert.deepEqual(health, [false]);
@@ -192,6 +192,35 @@ describe('AuditLog', () => {
     await log.close();
     const witness = JSON.parse(readFileSync(path.join(root, 'witness.json'), 'utf8')) as { checkpoint: { size: number } };
     assert.equal(witness.checkpoint.size, 6, 'the witness holds the last checkpoint (written at close)');
+  });
+
+  it('the witness file is rewritten at most once a second under a burst of checkpoints, and holds the last one at close', async () => {
+    const { root: dirRoot, dir, keyFile } = tempRoot();
+    const witnessFile = path.join(dirRoot, 'witness.json');
+    const bus = new EventBus();
+    const log = await AuditLog.open({ dir, keyFile, witnessFile, durability: 'batched', policy: 'failClosed', log: silent }, bus);
+    let rewrites = 0;
+    const watcher = watch(dirRoot, (type, name) => {
+      if (type === 'rename' && name === 'witness.json') rewrites++;
+    });
+    try {
+      // Five rounds of 1,000 records, each written before the next is queued: a checkpoint
+      // after each, five in a fraction of a second. (All 5,000 queued at once would let a writer
+      // that falls behind take them in one or two batches, and checkpoint once or twice.)
+      for (let round = 0; round < 5; round++) {
+        for (let i = 0; i < 999; i++) bus.publish(event(round * 1000 + i) as unknown as AnyEvent);
+        await log.append(event(round * 1000 + 999) as unknown as AnyEvent);
+      }
+      await log.append(event(5000) as unknown as AnyEvent);
+      assert.ok(log.store.stats().checkpoints >= 5, `${log.store.stats().checkpoints} checkpoints`);
+      await log.close();
+      await new Promise((r) => setTimeout(r, 100)); // the watcher's last events
+    } finally {
+      watcher.close();
+    }
+    assert.ok(rewrites >= 1 && rewrites <= 2, `${rewrites} rewrites: the first checkpoint's, then the last one's at close`);
+    const witness = JSON.parse(readFileSync(witnessFile, 'utf8')) as { checkpoint: { size: number } };
+    assert.equal(witness.checkpoint.size, 5001, 'the witness holds the last checkpoint (written at close)');
   });
 
   const root = process.getuid?.() === 0;

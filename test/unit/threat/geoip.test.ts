@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
+import { parseAsnTables } from '../../../src/threat/sources/asn-tables.js';
 import { GeoIp } from '../../../src/threat/sources/geoip.js';
 
 const require = createRequire(import.meta.url);
@@ -58,5 +59,24 @@ describe('GeoIp ASN lookups', () => {
         if (got.kind === 'public') assert.equal(asnOf(v6Text(v)), covering(v), v6Text(v));
       }
     }
+  });
+});
+
+describe('ASN CSV parsing (asn-tables.ts)', () => {
+  it('quoted names, CRLF line ends, IPv6 bounds as four words; lines that are not ranges are skipped', () => {
+    const v4 = '16777216,16777471,13335,"Cloudflare, Inc."\r\nnot a range\n16777472,16777727,4134,"The ""Quoted"" Net"\n\n';
+    const v6 = `${2n ** 127n + 5n},${2n ** 128n - 1n},64500,Cloudflare, Inc.\n`;
+    const t = parseAsnTables(v4, v6);
+    assert.deepEqual([...t.v4.starts], [16777216, 16777472]);
+    assert.deepEqual([...t.v4.ends], [16777471, 16777727]);
+    assert.deepEqual([...t.v4.asns], [13335, 4134]);
+    assert.deepEqual(
+      [...t.v4.orgs].map((i) => t.orgNames[i]),
+      ['Cloudflare, Inc.', 'The "Quoted" Net'],
+    );
+    assert.deepEqual([...t.v6.starts], [0x80000000, 0, 0, 5]);
+    assert.deepEqual([...t.v6.ends], [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff]);
+    // An unquoted name keeps its commas (everything after the third one is the name).
+    assert.equal(t.orgNames[t.v6.orgs[0]!], 'Cloudflare, Inc.');
   });
 });
