@@ -145,11 +145,10 @@ const statement = fc.oneof(
 
 const skeleton = fc.tuple(statement, sep, fc.option(statement, { nil: undefined })).map(([a, s, b]) => (b === undefined ? a : `${a};${s}${b}`).split('{}'));
 
-const value = fc.oneof(
+// Literal values by kind: a text keeps its shape when each literal is replaced by one of its kind.
+const stringValue = fc.oneof(
   fc.string({ maxLength: 8 }).map((s) => `'${s.replaceAll("'", "''")}'`),
   fc.string({ unit: 'grapheme', maxLength: 4 }).map((s) => `'${s.replaceAll("'", "''").replaceAll('\0', '')}'`),
-  fc.integer({ min: 0, max: 999_999_999 }).map(String),
-  fc.tuple(fc.nat(99999), fc.nat(999)).map(([a, b]) => `${a}.${b}`),
   fc.constantFrom(
     "'7'",
     "'x\\'",
@@ -163,6 +162,9 @@ const value = fc.oneof(
     "'BEGIN NULL; END'",
   ),
 );
+const integerValue = fc.integer({ min: 0, max: 999_999_999 }).map(String);
+const decimalValue = fc.tuple(fc.nat(99999), fc.nat(999)).map(([a, b]) => `${a}.${b}`);
+const value = fc.oneof({ weight: 3, arbitrary: stringValue }, integerValue, decimalValue);
 
 function fill(parts: readonly string[], values: readonly string[]): string {
   let out = parts[0]!;
@@ -181,25 +183,30 @@ describe('shape of the last shape', () => {
     const got = sameShape(second, prev, keySegments(prev));
     if (got !== null) assert.deepEqual(got, lexShape(second), `${JSON.stringify(first)} then ${JSON.stringify(second)}`);
   };
+  // The second filling: mostly a value of the first one's kind in each place (the same shape, unless
+  // a skeleton makes it another), sometimes a value of any kind or a text that is not a plain value.
+  const refill = (kind: fc.Arbitrary<string>) =>
+    fc.tuple(kind, fc.oneof({ weight: 24, arbitrary: kind }, { weight: 2, arbitrary: value }, { weight: 1, arbitrary: other }));
+  const fillings = fc
+    .array(fc.oneof({ weight: 3, arbitrary: refill(stringValue) }, refill(integerValue), refill(decimalValue)), { minLength: 12, maxLength: 12 })
+    .map((pairs) => [pairs.map(([a]) => a), pairs.map(([, b]) => b)] as const);
   it('agrees with the lexer on texts of one skeleton filled twice', () => {
+    // How often the second text was read as the first one's shape: the property is not vacuous.
+    // Measured over 20 runs: 1,844-1,910 of 3,000 (the old, kind-blind second filling gave 306-413,
+    // and once in CI 300 or fewer).
     let same = 0;
     fc.assert(
-      fc.property(
-        skeleton,
-        fc.array(value, { minLength: 12, maxLength: 12 }),
-        fc.array(fc.oneof({ weight: 12, arbitrary: value }, { weight: 1, arbitrary: other }), { minLength: 12, maxLength: 12 }),
-        (parts, one, two) => {
-          const first = fill(parts, one);
-          const second = fill(parts, two);
-          check(first, second);
-          const prev = lexShape(first);
-          if (prev !== null && prev.keyPos.length > 0 && sameShape(second, prev, keySegments(prev)) !== null) same++;
-          return true;
-        },
-      ),
+      fc.property(skeleton, fillings, (parts, [one, two]) => {
+        const first = fill(parts, one);
+        const second = fill(parts, two);
+        check(first, second);
+        const prev = lexShape(first);
+        if (prev !== null && prev.keyPos.length > 0 && sameShape(second, prev, keySegments(prev)) !== null) same++;
+        return true;
+      }),
       { numRuns: 3000 },
     );
-    assert.ok(same > 300, `the shape was recognized ${same} times`);
+    assert.ok(same > 1000, `the shape was recognized ${same} times`);
   });
   it('agrees with the lexer on unrelated texts and cut or extended ones', () => {
     fc.assert(
