@@ -50,6 +50,11 @@ impl Framer {
     }
 
     /// Client side: the last quiet statement (whole messages), for an answer that failed.
+    pub fn quiet_query(&self) -> &[u8] {
+        self.cq.as_ref().map_or(&[], |cq| &cq.quiet_query)
+    }
+
+    #[cfg(test)]
     pub fn take_quiet_query(&mut self) -> Vec<u8> {
         self.cq
             .as_mut()

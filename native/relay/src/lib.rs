@@ -19,6 +19,7 @@ mod relay;
 mod runtimes;
 mod seal;
 mod seen;
+mod shape_key;
 mod stream;
 mod tls;
 pub mod writer_api;

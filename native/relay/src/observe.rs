@@ -137,11 +137,11 @@ pub(crate) fn client_chunk(
     let mut server = Seen::default();
     if fed.quieted {
         let summary = f.take_quiet_summary();
-        let statement = Seen::new(f.take_quiet_query(), now());
+        let at = now();
         let early = std::mem::take(&mut *lock(&flags.server_withheld));
         if records(&early.bytes).iter().any(|(t, _)| *t == b'E') {
             // A group whose answer failed before its Sync came: observed as it is.
-            client = statement;
+            client = Seen::new(f.quiet_query().to_vec(), at);
             server = early;
         } else {
             // Before the statement reaches the server: the rest of its answer is the server's
@@ -153,10 +153,14 @@ pub(crate) fn client_chunk(
                 shape: s.shape,
                 parts: s.parts,
                 text: s.text,
-                at: statement.at,
+                at,
                 tag: None,
             });
-            *lock(&flags.quiet_query) = statement;
+            // Copied into the buffer the last quiet statement left (no allocation per statement).
+            let mut kept = lock(&flags.quiet_query);
+            kept.bytes.clear();
+            kept.bytes.extend_from_slice(f.quiet_query());
+            kept.at = at;
         }
     }
     flags.group_pending.store(f.group_pending(), Relaxed);
@@ -203,13 +207,16 @@ pub(crate) fn server_chunk(
     let mut summarized = false;
     if let Some(end) = fed.quiet_end {
         flags.quiet_pending.store(false, Relaxed);
-        let statement = std::mem::take(&mut *lock(&flags.quiet_query));
         let summary = lock(&flags.summary).take();
         if end == QuietEnd::Failed {
-            client = statement;
-        } else if let Some(s) = summary {
-            host.emit(answered(id, s, flags.record.as_deref()));
-            summarized = true;
+            client = std::mem::take(&mut *lock(&flags.quiet_query));
+        } else {
+            // Answered: the statement is not observed; its buffer serves the next one.
+            lock(&flags.quiet_query).bytes.clear();
+            if let Some(s) = summary {
+                host.emit(answered(id, s, flags.record.as_deref()));
+                summarized = true;
+            }
         }
         client.append_client(&mut lock(&flags.withheld));
     }

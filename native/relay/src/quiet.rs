@@ -24,17 +24,19 @@
 //! came and that message's tag): what the statement audit records of a statement whose class and
 //! objects it already knows from the shape.
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher, RandomState};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Acquire, Release};
+use std::sync::{Arc, RwLock};
 
 use crate::record::ShapeParts;
 
-/// Longer Query texts are never quiet.
-pub const MAX_KEYED: usize = 8 * 1024;
 /// Shapes one quiet set holds; beyond it JavaScript's additions are ignored.
 pub const MAX_SHAPES: usize = 4096;
 
-pub type ShapeKey = [u8; 16];
+#[cfg(test)]
+pub use crate::shape_key::shape_key;
+pub use crate::shape_key::{shape_key_in, ShapeKey, MAX_KEYED};
 
 /// What a quiet set says of a shape.
 #[derive(Clone)]
@@ -46,10 +48,27 @@ pub enum Shape {
     Summarized(u32, Option<Arc<ShapeParts>>),
 }
 
-/// A set of quiet shapes, shared by the sessions of one audit configuration.
+/// A set of quiet shapes, shared by the sessions of one audit configuration. Shapes are only
+/// ever added, and a key keeps what it was added with first.
 #[derive(Default)]
 pub struct QuietSet {
     keys: RwLock<HashMap<ShapeKey, Shape, KeyHash>>,
+    /// Shapes added so far: a session's cached misses (`Known`) hold until it moves.
+    added: AtomicU64,
+}
+
+/// Keys one session remembers of each kind; past it that kind is forgotten and learned again.
+const MAX_KNOWN: usize = 256;
+
+/// What one session learned of its quiet set, so that a statement of a shape it has seen is
+/// decided without the set's lock (whose counter every relay thread would write for every
+/// statement). A key found in the set stays as it is (shapes are only added); a key not found
+/// holds as long as nothing was added to the set.
+#[derive(Default)]
+pub struct Known {
+    found: HashMap<ShapeKey, Shape, KeyHash>,
+    missing: HashMap<ShapeKey, (), KeyHash>,
+    added: u64,
 }
 
 /// A shape key is already a keyed hash (two SipHash runs with this process's random keys): the
@@ -90,165 +109,46 @@ impl QuietSet {
             .cloned()
     }
 
+    /// `lookup`, through what the session already knows.
+    pub fn lookup_known(&self, known: &mut Known, key: &ShapeKey) -> Option<Shape> {
+        if let Some(shape) = known.found.get(key) {
+            return Some(shape.clone());
+        }
+        // Read before the set: a key added after this read moves `added` past it.
+        let added = self.added.load(Acquire);
+        if added != known.added {
+            known.missing.clear();
+            known.added = added;
+        } else if known.missing.contains_key(key) {
+            return None;
+        }
+        let shape = self.lookup(key);
+        match &shape {
+            Some(s) => {
+                if known.found.len() >= MAX_KNOWN {
+                    known.found.clear();
+                }
+                known.found.insert(*key, s.clone());
+            }
+            None => {
+                if known.missing.len() >= MAX_KNOWN {
+                    known.missing.clear();
+                }
+                known.missing.insert(*key, ());
+            }
+        }
+        shape
+    }
+
     /// A key keeps what it was added with first.
     pub fn insert(&self, key: ShapeKey, shape: Shape) {
         let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
         if keys.len() < MAX_SHAPES {
             keys.entry(key).or_insert(shape);
+            // After the key is in: a session that reads this count then finds the key.
+            self.added.fetch_add(1, Release);
         }
     }
-}
-
-fn hashers() -> &'static (RandomState, RandomState) {
-    static H: OnceLock<(RandomState, RandomState)> = OnceLock::new();
-    H.get_or_init(|| (RandomState::new(), RandomState::new()))
-}
-
-/// The byte before a literal that lets it be a plain one (not a prefix, not part of a name).
-fn plain_before(prev: Option<u8>) -> bool {
-    match prev {
-        None => true,
-        Some(b) => matches!(
-            b,
-            b' ' | b'\t'
-                | b'\n'
-                | b'\r'
-                | 0x0c
-                | b'('
-                | b','
-                | b'='
-                | b'<'
-                | b'>'
-                | b'+'
-                | b'-'
-                | b'*'
-                | b'/'
-                | b'%'
-                | b'|'
-                | b'^'
-                | b'~'
-                | b'!'
-                | b'['
-                | b';'
-        ),
-    }
-}
-
-fn name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
-}
-
-/// The shape key of a Query message's body (its text and the closing NUL), or None when the
-/// text is not one the key can vouch for.
-#[cfg(test)]
-pub fn shape_key(body: &[u8]) -> Option<ShapeKey> {
-    shape_key_in(body, &mut Vec::new())
-}
-
-/// `shape_key`, building the normalized text in `key` (a session's scratch: no allocation per
-/// statement once it has grown).
-pub fn shape_key_in(body: &[u8], key: &mut Vec<u8>) -> Option<ShapeKey> {
-    let (&0, text) = body.split_last()? else {
-        return None;
-    };
-    if text.len() > MAX_KEYED {
-        return None;
-    }
-    key.clear();
-    let mut prev: Option<u8> = None;
-    let mut i = 0;
-    while i < text.len() {
-        let c = text[i];
-        let next = text.get(i + 1).copied();
-        match c {
-            0 | b'\\' | b'&' => return None,
-            b'-' if next == Some(b'-') => return None,
-            b'/' if next == Some(b'*') => return None,
-            b'$' => {
-                // `$n` parameters stay; anything else may open a dollar quote.
-                if !next.is_some_and(|n| n.is_ascii_digit()) {
-                    return None;
-                }
-                key.push(c);
-                i += 1;
-                prev = Some(c);
-                continue;
-            }
-            b'\'' => {
-                if !plain_before(prev) {
-                    return None;
-                }
-                let mut j = i + 1;
-                loop {
-                    match text.get(j) {
-                        None | Some(b'\\') => return None,
-                        Some(b'\'') if text.get(j + 1) == Some(&b'\'') => j += 2,
-                        Some(b'\'') => break,
-                        Some(_) => j += 1,
-                    }
-                }
-                key.extend_from_slice(b"''");
-                i = j + 1;
-                prev = Some(b'\'');
-                continue;
-            }
-            b'"' => {
-                let mut j = i + 1;
-                loop {
-                    match text.get(j) {
-                        None => return None,
-                        Some(b'"') if text.get(j + 1) == Some(&b'"') => j += 2,
-                        Some(b'"') => break,
-                        Some(_) => j += 1,
-                    }
-                }
-                key.extend_from_slice(&text[i..=j]);
-                i = j + 1;
-                prev = Some(b'"');
-                continue;
-            }
-            b'0'..=b'9' if plain_before(prev) => {
-                let mut j = i;
-                while text.get(j).is_some_and(u8::is_ascii_digit) {
-                    j += 1;
-                }
-                let digits = j - i;
-                let mut fraction = false;
-                if text.get(j) == Some(&b'.') {
-                    if !text.get(j + 1).is_some_and(u8::is_ascii_digit) {
-                        return None;
-                    }
-                    fraction = true;
-                    j += 1;
-                    while text.get(j).is_some_and(u8::is_ascii_digit) {
-                        j += 1;
-                    }
-                }
-                if text.get(j).is_some_and(|&b| name_byte(b) || b == b'.') {
-                    return None;
-                }
-                if fraction {
-                    key.extend_from_slice(b"0.0");
-                } else if (3..=9).contains(&digits) && c != b'0' {
-                    key.extend_from_slice(b"100");
-                } else {
-                    key.extend_from_slice(&text[i..j]);
-                }
-                prev = Some(text[j - 1]);
-                i = j;
-                continue;
-            }
-            _ => key.push(c),
-        }
-        prev = Some(c);
-        i += 1;
-    }
-    let (a, b) = hashers();
-    let key = &key[..];
-    let mut out = [0u8; 16];
-    out[..8].copy_from_slice(&a.hash_one(key).to_le_bytes());
-    out[8..].copy_from_slice(&b.hash_one(key).to_le_bytes());
-    Some(out)
 }
 
 /// The quiet sets JavaScript made, by id.
@@ -286,85 +186,6 @@ impl QuietSets {
 mod tests {
     use super::*;
 
-    fn key(text: &str) -> Option<ShapeKey> {
-        let mut body = text.as_bytes().to_vec();
-        body.push(0);
-        shape_key(&body)
-    }
-
-    #[test]
-    fn literals_do_not_change_the_key() {
-        let a = key("SELECT abalance FROM pgbench_accounts WHERE aid = 12345;");
-        assert!(a.is_some());
-        assert_eq!(
-            a,
-            key("SELECT abalance FROM pgbench_accounts WHERE aid = 987654;")
-        );
-        assert_eq!(
-            key("SELECT * FROM t WHERE name = 'ab''c' AND x > 1.5"),
-            key("SELECT * FROM t WHERE name = '' AND x > 22.75")
-        );
-        assert_eq!(
-            key(r#"SELECT "a""b".x FROM "T" WHERE y IN (100,200)"#),
-            key(r#"SELECT "a""b".x FROM "T" WHERE y IN (555,123456789)"#)
-        );
-        assert_eq!(key("SELECT $1::int4, 'x'"), key("SELECT $1::int4, 'yy'"));
-    }
-
-    #[test]
-    fn names_keywords_and_small_numbers_do() {
-        assert_ne!(key("SELECT 1"), key("SELECT 2"));
-        assert_ne!(key("SELECT x::float(10)"), key("SELECT x::float(60)"));
-        assert_ne!(key("SELECT 007"), key("SELECT 100"));
-        assert_ne!(key("SELECT 1234567890"), key("SELECT 1234567891"));
-        assert_ne!(key("SELECT a FROM t"), key("SELECT b FROM t"));
-        assert_ne!(key("SELECT 'a' FROM t"), key("DROP TABLE t"));
-        assert_ne!(key("SELECT t123 FROM x"), key("SELECT t124 FROM x"));
-        assert_ne!(key("SELECT $1"), key("SELECT $2"));
-        assert_ne!(key("select 1"), key("SELECT 1"));
-    }
-
-    #[test]
-    fn texts_it_cannot_vouch_for_have_no_key() {
-        for text in [
-            "SELECT 1 -- c",
-            "SELECT /* c */ 1",
-            "SELECT $$x$$",
-            "SELECT $a$x$a$",
-            "SELECT E'\\x'",
-            "SELECT e'x'",
-            "SELECT B'0101'",
-            "SELECT X'1f'",
-            "SELECT N'x'",
-            "SELECT U&'\\0041'",
-            "SELECT U&\"a\" UESCAPE '!'",
-            "SELECT 'a\\'",
-            "SELECT 'unterminated",
-            "SELECT \"unterminated",
-            "SELECT 1e5",
-            "SELECT 0x1F",
-            "SELECT 1_000",
-            "SELECT 1.",
-            "SELECT 1.2.3",
-            "SELECT 1abc",
-        ] {
-            assert_eq!(key(text), None, "{text}");
-        }
-        assert_eq!(shape_key(b"SELECT 1"), None, "no NUL");
-        assert_eq!(
-            shape_key(b"SELECT 1\0; DROP TABLE t\0"),
-            None,
-            "a NUL inside"
-        );
-        assert_eq!(key(&"x".repeat(MAX_KEYED + 1)), None);
-    }
-
-    #[test]
-    fn digits_inside_names_and_after_dots_stay() {
-        assert!(key("SELECT a.5 FROM t").is_some());
-        assert_ne!(key("SELECT .5"), key("SELECT .6"));
-    }
-
     #[test]
     fn sets_are_bounded() {
         let s = QuietSet::default();
@@ -380,6 +201,51 @@ mod tests {
         assert!(
             matches!(s.lookup(&k), Some(Shape::Quiet)),
             "a key keeps what it was added with first"
+        );
+    }
+
+    fn numbered(n: u64) -> ShapeKey {
+        let mut k = [0u8; 16];
+        k[..8].copy_from_slice(&n.to_le_bytes());
+        k
+    }
+
+    #[test]
+    fn a_session_learns_a_shape_added_after_it_missed_it() {
+        let s = QuietSet::default();
+        let mut known = Known::default();
+        let (a, b) = (numbered(1), numbered(2));
+        assert!(s.lookup_known(&mut known, &a).is_none());
+        assert!(s.lookup_known(&mut known, &a).is_none(), "a cached miss");
+        s.insert(a, Shape::Summarized(3, None));
+        assert!(matches!(
+            s.lookup_known(&mut known, &a),
+            Some(Shape::Summarized(3, None))
+        ));
+        // Found keys are answered from the session; the set still says the same.
+        s.insert(a, Shape::Quiet);
+        assert!(matches!(
+            s.lookup_known(&mut known, &a),
+            Some(Shape::Summarized(3, None))
+        ));
+        assert!(s.lookup_known(&mut known, &b).is_none());
+        s.insert(b, Shape::Quiet);
+        assert!(matches!(s.lookup_known(&mut known, &b), Some(Shape::Quiet)));
+    }
+
+    #[test]
+    fn what_a_session_knows_is_bounded() {
+        let s = QuietSet::default();
+        let mut known = Known::default();
+        for n in 0..(3 * MAX_KNOWN as u64) {
+            s.insert(numbered(n), Shape::Quiet);
+            assert!(s.lookup_known(&mut known, &numbered(n)).is_some());
+            assert!(s.lookup_known(&mut known, &numbered(n + 100_000)).is_none());
+        }
+        assert!(known.found.len() <= MAX_KNOWN && known.missing.len() <= MAX_KNOWN);
+        assert!(
+            s.lookup_known(&mut known, &numbered(0)).is_some(),
+            "a forgotten key is looked up again"
         );
     }
 }

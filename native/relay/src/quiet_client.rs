@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::quiet::{shape_key_in, QuietSet, Shape, ShapeKey, MAX_KEYED};
+use crate::quiet::{shape_key_in, Known, QuietSet, Shape, ShapeKey, MAX_KEYED};
 use crate::record::ShapeParts;
 
 /// Named statements remembered per session.
@@ -67,6 +67,8 @@ pub struct ClientQuiet {
     pub released: bool,
     /// Where shape keys are made (shape_key_in).
     scratch: Vec<u8>,
+    /// What this session learned of `set`.
+    known: Known,
 }
 
 /// A C string at the start of `b`: (its bytes, what follows its NUL).
@@ -101,6 +103,7 @@ impl ClientQuiet {
             quieted: false,
             released: false,
             scratch: Vec::new(),
+            known: Known::default(),
         }
     }
 
@@ -187,10 +190,13 @@ impl ClientQuiet {
                     return false;
                 };
                 // Only quiet shapes: a group's summary is not made (its statement is observed).
-                if g.key
-                    .is_some_and(|k| matches!(self.set.lookup(&k), Some(Shape::Quiet)))
-                {
-                    self.take_quiet(g.buf);
+                if g.key.is_some_and(|k| {
+                    matches!(
+                        self.set.lookup_known(&mut self.known, &k),
+                        Some(Shape::Quiet)
+                    )
+                }) {
+                    self.take_quiet(&g.buf);
                 } else {
                     out.extend_from_slice(&g.buf);
                     self.released = true;
@@ -219,13 +225,15 @@ impl ClientQuiet {
         b
     }
 
-    fn take_quiet(&mut self, msg: Vec<u8>) {
+    /// `msg` is the quiet statement: kept in `quiet_query`, whose buffer serves each quiet
+    /// statement in turn (no allocation per statement once it has grown).
+    fn take_quiet(&mut self, msg: &[u8]) {
+        self.quiet_query.clear();
         // A group replaces the unnamed statement and portal (a Query does too, with its own).
-        self.quiet_query = if self.unnamed_dirty {
-            [&UNNAMED_RECORD[..], &msg].concat()
-        } else {
-            msg
-        };
+        if self.unnamed_dirty {
+            self.quiet_query.extend_from_slice(&UNNAMED_RECORD);
+        }
+        self.quiet_query.extend_from_slice(msg);
         self.unnamed_dirty = true;
         self.quieted = true;
         self.quiet_summary = None;
@@ -236,17 +244,18 @@ impl ClientQuiet {
         let Some(key) = shape_key_in(&out[at + 5..], &mut self.scratch) else {
             return false;
         };
-        match self.set.lookup(&key) {
+        match self.set.lookup_known(&mut self.known, &key) {
             Some(Shape::Quiet) => {
-                let msg = out.split_off(at);
-                self.take_quiet(msg);
+                self.take_quiet(&out[at..]);
+                out.truncate(at);
                 return true;
             }
             Some(Shape::Summarized(shape, parts)) if self.groups => {
-                let msg = out.split_off(at);
+                let msg = &out[at..];
                 // The body is the text and its NUL (a keyed text has no NUL inside).
                 let text = msg[5..msg.len().saturating_sub(1).max(5)].to_vec();
-                self.take_quiet(msg);
+                self.take_quiet(&out[at..]);
+                out.truncate(at);
                 self.quiet_summary = Some(QuietSummary { shape, parts, text });
                 return true;
             }

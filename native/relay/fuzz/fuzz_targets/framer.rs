@@ -20,8 +20,10 @@ mod quiet_client;
 mod record;
 #[path = "../../src/seen.rs"]
 mod seen;
+#[path = "../../src/shape_key.rs"]
+mod shape_key;
 
-use framer::{records, Framer, Side};
+use framer::{records, Fed, FrameError, Framer, Side};
 use quiet::{shape_key_in, QuietSet, Shape};
 
 /// A quiet set holding a few shapes a fuzzer finds from the dictionary-free start, quiet and
@@ -98,6 +100,14 @@ fn merged(chunks: &[Vec<u8>]) -> Vec<(u8, Vec<u8>)> {
     out
 }
 
+/// The quiet statement a chunk passed on, if it passed one on.
+fn quiet_of(f: &Framer, fed: &Result<Fed, FrameError>) -> Vec<u8> {
+    match fed {
+        Ok(fed) if fed.quieted => f.quiet_query().to_vec(),
+        _ => Vec::new(),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     if data.len() < 3 {
         return;
@@ -113,7 +123,7 @@ fuzz_target!(|data: &[u8]| {
 
     let mut whole = framer(side, quiet);
     let rw = whole.feed(stream);
-    let quiet_whole = whole.take_quiet_query();
+    let quiet_whole = quiet_of(&whole, &rw);
     whole.release_group();
     let ow: Vec<Vec<u8>> = whole
         .take_observed()
@@ -132,14 +142,14 @@ fuzz_target!(|data: &[u8]| {
                 if rp.is_err() {
                     break;
                 }
-                quiet_parts.extend(parts.take_quiet_query());
+                quiet_parts.extend(quiet_of(&parts, &rp));
                 if let Some(o) = parts.take_observed() {
                     chunks.push(o.buf);
                 }
             }
         } else {
             rp = parts.feed(piece);
-            quiet_parts.extend(parts.take_quiet_query());
+            quiet_parts.extend(quiet_of(&parts, &rp));
             if let Some(o) = parts.take_observed() {
                 chunks.push(o.buf);
             }
