@@ -1,8 +1,10 @@
-//! The relay's threads: tokio's multi-threaded, work-stealing runtime (the default), or with
-//! `PGWARDEN_RELAY_RUNTIME=percore` one single-threaded runtime per thread, each with its own
-//! epoll and a connection's task on one thread for its whole life (as PgBouncer's one loop per
-//! process; no work stealing, so no futex wake-ups between workers). Measured side by side on 2
-//! cores the two were within the noise (README, bench:gateway), so the default stays.
+//! The relay's threads: one single-threaded tokio runtime per thread (the default), each with
+//! its own epoll and a connection's task on one thread for its whole life (as PgBouncer's one
+//! loop per process: no work stealing, no wake-ups between workers, none of the multi-threaded
+//! scheduler's per-batch bookkeeping); connections are dealt out to the threads in turn. With
+//! `PGWARDEN_RELAY_RUNTIME=multi`, tokio's multi-threaded, work-stealing runtime. Measured on 2
+//! cores in alternating runs (README, session 18), per core served more and used less CPU per
+//! transaction.
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -17,8 +19,8 @@ pub enum Kind {
 impl Kind {
     pub fn from_env() -> Kind {
         match std::env::var("PGWARDEN_RELAY_RUNTIME").as_deref() {
-            Ok("percore") => Kind::PerCore,
-            _ => Kind::Multi,
+            Ok("multi") => Kind::Multi,
+            _ => Kind::PerCore,
         }
     }
 }
