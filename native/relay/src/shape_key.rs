@@ -65,6 +65,54 @@ fn name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
 }
 
+/// Where the quoted text starting at `text[i]` (a `'` string or a `"` name, quotes doubled
+/// inside) ends: the index of its closing quote. None when it does not end, or (a string) holds a
+/// backslash.
+fn quote_end(text: &[u8], i: usize, quote: u8) -> Option<usize> {
+    let mut j = i + 1;
+    loop {
+        match text.get(j) {
+            None => return None,
+            Some(b'\\') if quote == b'\'' => return None,
+            Some(&b) if b == quote && text.get(j + 1) == Some(&quote) => j += 2,
+            Some(&b) if b == quote => return Some(j),
+            Some(_) => j += 1,
+        }
+    }
+}
+
+/// The number starting at `text[i]`: where it ends and what replaces it in the key (None: itself).
+/// None when it is not one the key can vouch for (`1.`, `1e5`, `1abc`, `1.2.3`).
+fn number(text: &[u8], i: usize) -> Option<(usize, Option<&'static [u8]>)> {
+    let mut j = i;
+    while text.get(j).is_some_and(u8::is_ascii_digit) {
+        j += 1;
+    }
+    let digits = j - i;
+    let mut fraction = false;
+    if text.get(j) == Some(&b'.') {
+        if !text.get(j + 1).is_some_and(u8::is_ascii_digit) {
+            return None;
+        }
+        fraction = true;
+        j += 1;
+        while text.get(j).is_some_and(u8::is_ascii_digit) {
+            j += 1;
+        }
+    }
+    if text.get(j).is_some_and(|&b| name_byte(b) || b == b'.') {
+        return None;
+    }
+    let replaced: Option<&'static [u8]> = if fraction {
+        Some(b"0.0")
+    } else if (3..=9).contains(&digits) && text[i] != b'0' {
+        Some(b"100")
+    } else {
+        None
+    };
+    Some((j, replaced))
+}
+
 /// The shape key of a Query message's body (its text and the closing NUL), or None when the
 /// text is not one the key can vouch for.
 #[cfg(test)]
@@ -103,61 +151,19 @@ pub fn shape_key_in(body: &[u8], key: &mut Vec<u8>) -> Option<ShapeKey> {
                 if !plain_before(prev) {
                     return None;
                 }
-                let mut j = i + 1;
-                loop {
-                    match text.get(j) {
-                        None | Some(b'\\') => return None,
-                        Some(b'\'') if text.get(j + 1) == Some(&b'\'') => j += 2,
-                        Some(b'\'') => break,
-                        Some(_) => j += 1,
-                    }
-                }
+                let j = quote_end(text, i, b'\'')?;
                 key.extend_from_slice(&text[copied..i]);
                 key.extend_from_slice(b"''");
                 i = j + 1;
                 copied = i;
             }
             b'"' => {
-                let mut j = i + 1;
-                loop {
-                    match text.get(j) {
-                        None => return None,
-                        Some(b'"') if text.get(j + 1) == Some(&b'"') => j += 2,
-                        Some(b'"') => break,
-                        Some(_) => j += 1,
-                    }
-                }
                 // Verbatim: it stays in the run.
-                i = j + 1;
+                i = quote_end(text, i, b'"')? + 1;
             }
             b'0'..=b'9' if plain_before(prev) => {
-                let mut j = i;
-                while text.get(j).is_some_and(u8::is_ascii_digit) {
-                    j += 1;
-                }
-                let digits = j - i;
-                let mut fraction = false;
-                if text.get(j) == Some(&b'.') {
-                    if !text.get(j + 1).is_some_and(u8::is_ascii_digit) {
-                        return None;
-                    }
-                    fraction = true;
-                    j += 1;
-                    while text.get(j).is_some_and(u8::is_ascii_digit) {
-                        j += 1;
-                    }
-                }
-                if text.get(j).is_some_and(|&b| name_byte(b) || b == b'.') {
-                    return None;
-                }
-                let replaced: &[u8] = if fraction {
-                    b"0.0"
-                } else if (3..=9).contains(&digits) && c != b'0' {
-                    b"100"
-                } else {
-                    &[]
-                };
-                if !replaced.is_empty() {
+                let (j, replaced) = number(text, i)?;
+                if let Some(replaced) = replaced {
                     key.extend_from_slice(&text[copied..i]);
                     key.extend_from_slice(replaced);
                     copied = j;
@@ -169,12 +175,16 @@ pub fn shape_key_in(body: &[u8], key: &mut Vec<u8>) -> Option<ShapeKey> {
         }
     }
     key.extend_from_slice(&text[copied..]);
+    Some(hashed(key))
+}
+
+/// The normalized text hashed with this process's two secret keys.
+fn hashed(key: &[u8]) -> ShapeKey {
     let (a, b) = hashers();
-    let key = &key[..];
     let mut out = [0u8; 16];
     out[..8].copy_from_slice(&a.hash_one(key).to_le_bytes());
     out[8..].copy_from_slice(&b.hash_one(key).to_le_bytes());
-    Some(out)
+    out
 }
 
 #[cfg(test)]
@@ -260,7 +270,8 @@ mod tests {
         assert_ne!(key("SELECT .5"), key("SELECT .6"));
     }
 
-    /// The byte-at-a-time lexer this one replaced: both must give the same key or none.
+    /// The byte-at-a-time lexer this one replaced (its quote and number scans are shared): both
+    /// must give the same key or none.
     fn reference(body: &[u8], key: &mut Vec<u8>) -> Option<ShapeKey> {
         let (&0, text) = body.split_last()? else {
             return None;
@@ -292,62 +303,22 @@ mod tests {
                     if !plain_before(prev) {
                         return None;
                     }
-                    let mut j = i + 1;
-                    loop {
-                        match text.get(j) {
-                            None | Some(b'\\') => return None,
-                            Some(b'\'') if text.get(j + 1) == Some(&b'\'') => j += 2,
-                            Some(b'\'') => break,
-                            Some(_) => j += 1,
-                        }
-                    }
+                    let j = quote_end(text, i, b'\'')?;
                     key.extend_from_slice(b"''");
                     i = j + 1;
                     prev = Some(b'\'');
                     continue;
                 }
                 b'"' => {
-                    let mut j = i + 1;
-                    loop {
-                        match text.get(j) {
-                            None => return None,
-                            Some(b'"') if text.get(j + 1) == Some(&b'"') => j += 2,
-                            Some(b'"') => break,
-                            Some(_) => j += 1,
-                        }
-                    }
+                    let j = quote_end(text, i, b'"')?;
                     key.extend_from_slice(&text[i..=j]);
                     i = j + 1;
                     prev = Some(b'"');
                     continue;
                 }
                 b'0'..=b'9' if plain_before(prev) => {
-                    let mut j = i;
-                    while text.get(j).is_some_and(u8::is_ascii_digit) {
-                        j += 1;
-                    }
-                    let digits = j - i;
-                    let mut fraction = false;
-                    if text.get(j) == Some(&b'.') {
-                        if !text.get(j + 1).is_some_and(u8::is_ascii_digit) {
-                            return None;
-                        }
-                        fraction = true;
-                        j += 1;
-                        while text.get(j).is_some_and(u8::is_ascii_digit) {
-                            j += 1;
-                        }
-                    }
-                    if text.get(j).is_some_and(|&b| name_byte(b) || b == b'.') {
-                        return None;
-                    }
-                    if fraction {
-                        key.extend_from_slice(b"0.0");
-                    } else if (3..=9).contains(&digits) && c != b'0' {
-                        key.extend_from_slice(b"100");
-                    } else {
-                        key.extend_from_slice(&text[i..j]);
-                    }
+                    let (j, replaced) = number(text, i)?;
+                    key.extend_from_slice(replaced.unwrap_or(&text[i..j]));
                     prev = Some(text[j - 1]);
                     i = j;
                     continue;
@@ -357,12 +328,7 @@ mod tests {
             prev = Some(c);
             i += 1;
         }
-        let (a, b) = hashers();
-        let key = &key[..];
-        let mut out = [0u8; 16];
-        out[..8].copy_from_slice(&a.hash_one(key).to_le_bytes());
-        out[8..].copy_from_slice(&b.hash_one(key).to_le_bytes());
-        Some(out)
+        Some(hashed(key))
     }
 
     #[test]
