@@ -23,9 +23,10 @@ use crate::tls::{cipher_name, version_name, ALPN_POSTGRESQL};
 /// Large reads: a batch of pipelined messages or a big result in one read and one write.
 pub(crate) const BUFFER: usize = 64 * 1024;
 
-/// Starts a connection's task on `rt`; returns the sender of its commands.
+/// Starts a connection's task where `place` says (the task holds its count); returns the
+/// sender of its commands.
 pub fn spawn(
-    rt: &tokio::runtime::Handle,
+    place: crate::runtimes::Place,
     host: Arc<dyn Host>,
     id: u32,
     fd: OwnedFd,
@@ -33,7 +34,9 @@ pub fn spawn(
     mode: Mode,
 ) -> Commands {
     let (tx, rx) = commands();
-    rt.spawn(async move {
+    let live = place.live;
+    place.handle.spawn(async move {
+        let _live = live;
         let h = host.clone();
         let result = CatchUnwind(Box::pin(connection(h, id, fd, prefix, mode, rx))).await;
         if result.is_err() {

@@ -292,7 +292,7 @@ pub fn adopt(fd: i32, prefix: Buffer, tls: String) -> Result<u32> {
     let host: Arc<dyn Host> = Arc::new(AddonHost(a.clone()));
     // The map is locked while the task starts, so that its 'closed' (forget) comes after.
     let mut conns = a.conns.lock().unwrap_or_else(|p| p.into_inner());
-    let tx = conn::spawn(a.rt.handle(), host, id, fd, prefix.to_vec(), mode);
+    let tx = conn::spawn(a.rt.place(), host, id, fd, prefix.to_vec(), mode);
     conns.insert(id, (tx, Arc::default()));
     Ok(id)
 }

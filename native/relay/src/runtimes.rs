@@ -1,12 +1,13 @@
 //! The relay's threads: one single-threaded tokio runtime per thread (the default), each with
 //! its own epoll and a connection's task on one thread for its whole life (as PgBouncer's one
 //! loop per process: no work stealing, no wake-ups between workers, none of the multi-threaded
-//! scheduler's per-batch bookkeeping); connections are dealt out to the threads in turn. With
+//! scheduler's per-batch bookkeeping); a new connection goes to the thread with the fewest. With
 //! `PGWARDEN_RELAY_RUNTIME=multi`, tokio's multi-threaded, work-stealing runtime. Measured on 2
 //! cores in alternating runs (README, session 18), per core served more and used less CPU per
 //! transaction.
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use tokio::runtime::{Builder, Handle, Runtime};
 
@@ -27,11 +28,28 @@ impl Kind {
 
 pub enum Runtimes {
     Multi(Runtime),
-    /// The runtimes run on their own threads until the process ends.
-    PerCore {
-        handles: Vec<Handle>,
-        next: AtomicUsize,
-    },
+    /// The runtimes run on their own threads until the process ends; with each, the
+    /// connections whose task runs on it.
+    PerCore(Vec<(Handle, Arc<AtomicUsize>)>),
+}
+
+/// Where a connection's task runs. While `live` is held (the task owns it), the connection
+/// counts on its thread.
+pub struct Place {
+    pub handle: Handle,
+    pub live: Option<Live>,
+    /// The thread, per core (0 on the multi-threaded runtime): for the tests.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub thread: usize,
+}
+
+/// One connection counted on a thread, until dropped.
+pub struct Live(Arc<AtomicUsize>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Runtimes {
@@ -68,20 +86,69 @@ impl Runtimes {
                 })?;
             handles.push(rx.recv().map_err(io::Error::other)??);
         }
-        Ok(Runtimes::PerCore {
-            handles,
-            next: AtomicUsize::new(0),
-        })
+        Ok(Runtimes::PerCore(
+            handles
+                .into_iter()
+                .map(|h| (h, Arc::new(AtomicUsize::new(0))))
+                .collect(),
+        ))
     }
 
-    /// Where a new connection's task runs: per core, the threads in turn.
-    pub fn handle(&self) -> &Handle {
+    /// Where a new connection's task runs: per core, the thread with the fewest connections
+    /// (the first of them), so that connections that stay do not pile up on one thread while
+    /// short ones come and go on the others. Called from JavaScript's thread only.
+    pub fn place(&self) -> Place {
         match self {
-            Runtimes::Multi(rt) => rt.handle(),
-            Runtimes::PerCore { handles, next } => {
-                let i = next.fetch_add(1, Ordering::Relaxed) % handles.len();
-                &handles[i]
+            Runtimes::Multi(rt) => Place {
+                handle: rt.handle().clone(),
+                live: None,
+                thread: 0,
+            },
+            Runtimes::PerCore(threads) => {
+                let (thread, (handle, live)) = threads
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(i, (_, live))| (live.load(Ordering::Relaxed), *i))
+                    .expect("at least one thread");
+                live.fetch_add(1, Ordering::Relaxed);
+                Place {
+                    handle: handle.clone(),
+                    live: Some(Live(live.clone())),
+                    thread,
+                }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_goes_to_the_thread_with_the_fewest() {
+        let rts = Runtimes::start(2, Kind::PerCore).unwrap();
+        let a = rts.place();
+        let b = rts.place();
+        let c = rts.place();
+        assert_eq!((a.thread, b.thread, c.thread), (0, 1, 0));
+        // Short connections on thread 1 come and go; the next long one still goes there.
+        drop(b);
+        let d = rts.place();
+        assert_eq!(d.thread, 1);
+        drop(a);
+        drop(c);
+        assert_eq!(rts.place().thread, 0);
+        // The count goes with the task: it ends, its thread is free again.
+        let e = rts.place();
+        assert_eq!(e.thread, 0);
+        let live = e.live;
+        let done = e.handle.spawn(async move { drop(live) });
+        let rt = Builder::new_current_thread().build().unwrap();
+        rt.block_on(done).unwrap();
+        assert_eq!(rts.place().thread, 0);
+        drop(d);
+        let multi = Runtimes::start(2, Kind::Multi).unwrap();
+        assert!(multi.place().live.is_none());
     }
 }
