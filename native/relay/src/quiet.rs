@@ -23,7 +23,7 @@
 //! hands JavaScript a summary event instead (the text, when it was read, when its CommandComplete
 //! came and that message's tag): what the statement audit records of a statement whose class and
 //! objects it already knows from the shape.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Acquire, Release};
@@ -67,7 +67,7 @@ const MAX_KNOWN: usize = 256;
 #[derive(Default)]
 pub struct Known {
     found: HashMap<ShapeKey, Shape, KeyHash>,
-    missing: HashMap<ShapeKey, (), KeyHash>,
+    missing: HashSet<ShapeKey, KeyHash>,
     added: u64,
 }
 
@@ -119,7 +119,7 @@ impl QuietSet {
         if added != known.added {
             known.missing.clear();
             known.added = added;
-        } else if known.missing.contains_key(key) {
+        } else if known.missing.contains(key) {
             return None;
         }
         let shape = self.lookup(key);
@@ -134,7 +134,7 @@ impl QuietSet {
                 if known.missing.len() >= MAX_KNOWN {
                     known.missing.clear();
                 }
-                known.missing.insert(*key, ());
+                known.missing.insert(*key);
             }
         }
         shape

@@ -254,7 +254,7 @@ impl ClientQuiet {
                 let msg = &out[at..];
                 // The body is the text and its NUL (a keyed text has no NUL inside).
                 let text = msg[5..msg.len().saturating_sub(1).max(5)].to_vec();
-                self.take_quiet(&out[at..]);
+                self.take_quiet(msg);
                 out.truncate(at);
                 self.quiet_summary = Some(QuietSummary { shape, parts, text });
                 return true;
