@@ -115,6 +115,7 @@ export function buildServers(options: PlatformOptions, host: Host, d: ServersDep
   const configurations = new ConfigurationService(repo, new ServerParametersRepo(d.db), servers, host.hostId);
   // A restore copies its source's server parameters.
   serverService.copyOnRestore = (from, to) => configurations.copyForRestore(from, to);
+  serverService.stateApplied = () => d.snapshots.requestReload();
   return {
     repo,
     backupRepo,

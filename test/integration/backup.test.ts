@@ -53,6 +53,9 @@ test('backup, then restore to a point in time: exactly the rows before it, in a 
   const r = await t.cli(['server', 'restore', 'orders-copy', '--source', 'orders', '--restore-point-in-time', at]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /no firewall rules/);
+  // The restore returns once this process's gateway decides from the server's Ready state: a
+  // client that connects at once is not told that the server is being created.
+  assert.equal(t.platform.snapshots.snapshot.servers.get('orders-copy')?.state, 'Ready');
   // No firewall rules: refused, as in the reference service; then allowed.
   const refused = await sql('orders-copy', 'select 1');
   assert.match(refused.stderr, /no pg_hba.conf entry for host "127.0.0.1"/);
