@@ -20,6 +20,7 @@ mod runtimes;
 mod seal;
 mod seen;
 mod shape_key;
+mod spin;
 mod stream;
 mod tls;
 pub mod writer_api;

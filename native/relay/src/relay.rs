@@ -131,6 +131,7 @@ impl C2s<'_, '_> {
             self.flags.from_client.fetch_add(end as u64, Relaxed);
         }
         keep_up(self.host, emitted).await;
+        crate::spin::active();
         Ok(stop)
     }
 
@@ -212,6 +213,7 @@ impl S2c<'_, '_> {
             .store(self.framer.at_boundary(), Relaxed);
         self.flags.to_client.fetch_add(data.len() as u64, Relaxed);
         keep_up(self.host, observed.emitted).await;
+        crate::spin::active();
         Ok(())
     }
 

@@ -29,8 +29,8 @@ impl Kind {
 pub enum Runtimes {
     Multi(Runtime),
     /// The runtimes run on their own threads until the process ends; with each, the
-    /// connections whose task runs on it.
-    PerCore(Vec<(Handle, Arc<AtomicUsize>)>),
+    /// connections whose task runs on it; then the connections of all of them.
+    PerCore(Vec<(Handle, Arc<AtomicUsize>)>, Arc<AtomicUsize>),
 }
 
 /// Where a connection's task runs. While `live` is held (the task owns it), the connection
@@ -43,12 +43,13 @@ pub struct Place {
     pub thread: usize,
 }
 
-/// One connection counted on a thread, until dropped.
-pub struct Live(Arc<AtomicUsize>);
+/// One connection counted on a thread and in the total, until dropped.
+pub struct Live(Arc<AtomicUsize>, Arc<AtomicUsize>);
 
 impl Drop for Live {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+        self.1.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -64,8 +65,12 @@ impl Runtimes {
                 .build()?;
             return Ok(Runtimes::Multi(rt));
         }
+        let spin = crate::spin::Spin::from_env(threads);
+        let total = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::with_capacity(threads);
         for i in 0..threads {
+            let live = Arc::new(AtomicUsize::new(0));
+            let polled = total.clone();
             let (tx, rx) = std::sync::mpsc::channel::<io::Result<Handle>>();
             std::thread::Builder::new()
                 .name(format!("pgwarden-relay-{i}"))
@@ -77,21 +82,21 @@ impl Runtimes {
                     {
                         Ok(rt) => {
                             let _ = tx.send(Ok(rt.handle().clone()));
-                            rt.block_on(std::future::pending::<()>());
+                            match spin {
+                                Some(spin) => {
+                                    rt.block_on(crate::spin::poll_before_parking(spin, polled))
+                                }
+                                None => rt.block_on(std::future::pending::<()>()),
+                            }
                         }
                         Err(e) => {
                             let _ = tx.send(Err(e));
                         }
                     }
                 })?;
-            handles.push(rx.recv().map_err(io::Error::other)??);
+            handles.push((rx.recv().map_err(io::Error::other)??, live));
         }
-        Ok(Runtimes::PerCore(
-            handles
-                .into_iter()
-                .map(|h| (h, Arc::new(AtomicUsize::new(0))))
-                .collect(),
-        ))
+        Ok(Runtimes::PerCore(handles, total))
     }
 
     /// Where a new connection's task runs: per core, the thread with the fewest connections
@@ -104,16 +109,17 @@ impl Runtimes {
                 live: None,
                 thread: 0,
             },
-            Runtimes::PerCore(threads) => {
+            Runtimes::PerCore(threads, total) => {
                 let (thread, (handle, live)) = threads
                     .iter()
                     .enumerate()
                     .min_by_key(|(i, (_, live))| (live.load(Ordering::Relaxed), *i))
                     .expect("at least one thread");
                 live.fetch_add(1, Ordering::Relaxed);
+                total.fetch_add(1, Ordering::Relaxed);
                 Place {
                     handle: handle.clone(),
-                    live: Some(Live(live.clone())),
+                    live: Some(Live(live.clone(), total.clone())),
                     thread,
                 }
             }
