@@ -6,13 +6,13 @@
 //! relayed chunk the thread keeps polling its epoll without blocking (`yield_now`: tokio's park
 //! with a zero timeout) until a budget passes with nothing relayed, then parks.
 //!
-//! A polling thread holds a whole core. It polls only while the relay serves few connections
-//! (by default at most half as many as it has threads, at least one): with more, the cores are
-//! needed by PostgreSQL and the clients, and a busy thread seldom parks anyway. Measured on 2
-//! cores (README): one client's added latency went from 0.06–0.08 ms to below direct; polling
-//! with two clients on two cores cost them a third of their rate, which the limit prevents.
-//! `PGWARDEN_RELAY_SPIN_US` sets the budget (0: never poll), `PGWARDEN_RELAY_SPIN_CONNECTIONS`
-//! the limit.
+//! A polling thread holds a whole core. It polls only while the relay serves few connections,
+//! idle ones included (by default at most half as many as it has threads, at least one): with
+//! more, the cores are needed by PostgreSQL and the clients, and a busy thread seldom parks
+//! anyway. Measured on 2 cores (README): one client's added latency went from 0.06–0.08 ms to
+//! below direct; polling with two clients on two cores cost them a third of their rate, which
+//! the limit prevents. `PGWARDEN_RELAY_SPIN_US` sets the budget (0: never poll),
+//! `PGWARDEN_RELAY_SPIN_CONNECTIONS` the limit.
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
