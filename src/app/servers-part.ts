@@ -82,6 +82,7 @@ export function buildServers(options: PlatformOptions, host: Host, d: ServersDep
       await servers.closeVolume(id);
     },
     unlock: (id) => servers.start(id),
+    stateApplied: () => d.snapshots.requestReload(),
     volumeOpen: (id) => servers.volumeIsOpen(id),
     rewrapBackups: (id, from, to) => rewrapBackupKeys(backupRepo, String(id), from, to),
     onInaccessible: (server, reason) => reportKeyLost(d.bus, d.threat, server, reason),

@@ -227,6 +227,8 @@ test('customer key in SoftHSM2: key deleted -> Inaccessible (exact error, alert,
   assert.equal(back.code, 0, back.stderr);
   assert.equal((JSON.parse(back.stdout) as { status: string }).status, 'Valid');
   assert.equal((await t.api<{ state: string }>('GET', '/servers/hsm1')).state, 'Ready');
+  // The revalidation returns once this process's gateway decides from Ready.
+  assert.equal(t.platform.snapshots.snapshot.servers.get('hsm1')?.state, 'Ready');
   await until('the gateway to see Ready', async () => (await connectError('hsm1')) === null);
   assert.equal((await sql('hsm1', 'select count(*) from kept')).stdout, '42');
 
