@@ -60,7 +60,8 @@ interface ServersDeps {
 /** The servers' keys, engine and services, wired; nothing started yet (see startServers). */
 export function buildServers(options: PlatformOptions, host: Host, d: ServersDeps): ServersPart {
   const p = host.paths;
-  const repo = new ServersRepo(d.db);
+  // A state written here returns once this process's gateway decides from it.
+  const repo = new ServersRepo(d.db, () => d.snapshots.requestReload());
   // Backups: encrypted with per-backup keys wrapped by each server's KEK (system-managed,
   // derived from the platform root key) into the backup repository.
   const backupDir = options.backupDir ?? path.join(p.root, 'backups');
@@ -82,7 +83,6 @@ export function buildServers(options: PlatformOptions, host: Host, d: ServersDep
       await servers.closeVolume(id);
     },
     unlock: (id) => servers.start(id),
-    stateApplied: () => d.snapshots.requestReload(),
     volumeOpen: (id) => servers.volumeIsOpen(id),
     rewrapBackups: (id, from, to) => rewrapBackupKeys(backupRepo, String(id), from, to),
     onInaccessible: (server, reason) => reportKeyLost(d.bus, d.threat, server, reason),
@@ -116,7 +116,6 @@ export function buildServers(options: PlatformOptions, host: Host, d: ServersDep
   const configurations = new ConfigurationService(repo, new ServerParametersRepo(d.db), servers, host.hostId);
   // A restore copies its source's server parameters.
   serverService.copyOnRestore = (from, to) => configurations.copyForRestore(from, to);
-  serverService.stateApplied = () => d.snapshots.requestReload();
   return {
     repo,
     backupRepo,

@@ -95,7 +95,17 @@ export function isAttached(s: Pick<ServerRecord, 'mode'>): boolean {
 }
 
 export class ServersRepo {
-  constructor(private readonly db: pg.Pool) {}
+  /**
+   * `stateWritten` runs after each state this repository writes, before `setState` returns: the
+   * servers part passes its gateway's snapshot reload, so that a create, start, stop, drop,
+   * restore or key revalidation returns once this process's gateway decides from the new state
+   * (other processes learn it from the change feed). Without it a client connecting at once could
+   * still be told the server is being created.
+   */
+  constructor(
+    private readonly db: pg.Pool,
+    private readonly stateWritten: () => Promise<void> = async () => undefined,
+  ) {}
 
   async list(): Promise<ServerRecord[]> {
     const { rows } = await this.db.query<Row>('select * from servers order by name');
@@ -171,6 +181,7 @@ export class ServersRepo {
 
   async setState(id: number, state: ServerState): Promise<void> {
     await this.db.query('update servers set state = $2, updated_at = now() where id = $1', [id, state]);
+    await this.stateWritten();
   }
 
   async delete(id: number): Promise<void> {

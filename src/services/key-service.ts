@@ -65,8 +65,6 @@ export interface KeyServiceDeps {
   /** Server engine hooks: stop a server and lock its volume; unlock and start it. */
   lock(id: number): Promise<void>;
   unlock(id: number): Promise<void>;
-  /** Waits until this process's gateway decides from a server's new state (Ready again). */
-  stateApplied?(): Promise<void>;
   volumeOpen(id: number): Promise<boolean>;
   /** Re-wrap the server's backup keys from one KEK to another. */
   rewrapBackups(id: number, from: KekProvider, to: KekProvider): Promise<number>;
@@ -308,7 +306,6 @@ export class KeyService {
       if (state === 'Inaccessible') {
         await this.d.unlock(server.id);
         await this.d.servers.setState(server.id, 'Ready');
-        await this.d.stateApplied?.();
       }
       await this.d.keys.setStatus(server.id, 'Valid', null);
     });

@@ -10,7 +10,6 @@ import {
   type PoolMode,
   type ServerRecord,
   type ServerSettings,
-  type ServerState,
   type ServersRepo,
   type Toggle,
 } from '../catalog/servers-repo.js';
@@ -130,12 +129,6 @@ export function resolveTls(
 export class ServerService {
   /** Copies what a restored server inherits from its source (server parameters), before it starts. */
   copyOnRestore: ((sourceId: number, targetId: number) => Promise<void>) | null = null;
-  /**
-   * Waits until this process's gateway decides from a server's new state. Other processes learn
-   * it through the change feed; without this, a client that connects as soon as a create or a
-   * restore returns could still be told the server is being created.
-   */
-  stateApplied: (() => Promise<void>) | null = null;
 
   constructor(
     private readonly repo: ServersRepo,
@@ -229,13 +222,8 @@ export class ServerService {
       await this.repo.delete(row.id);
       throw new PlatformError('Internal', `Creating server '${input.name}' failed: ${(err as Error).message}`);
     }
-    await this.setState(row.id, 'Ready');
+    await this.repo.setState(row.id, 'Ready');
     return this.get(input.name);
-  }
-
-  private async setState(id: number, state: ServerState): Promise<void> {
-    await this.repo.setState(id, state);
-    await this.stateApplied?.();
   }
 
   async update(name: string, input: UpdateServerInput): Promise<ServerRecord> {
@@ -287,7 +275,7 @@ export class ServerService {
     if (s.state === 'Stopped') return s;
     if (s.state !== 'Ready') throw conflict(`Server '${name}' is ${s.state} and cannot be stopped.`);
     await this.engine.stop(s.id);
-    await this.setState(s.id, 'Stopped');
+    await this.repo.setState(s.id, 'Stopped');
     return this.get(name);
   }
 
@@ -297,7 +285,7 @@ export class ServerService {
     if (s.state === 'Ready') return s;
     if (s.state !== 'Stopped') throw conflict(`Server '${name}' is ${s.state} and cannot be started.`);
     await this.engine.start(s.id);
-    await this.setState(s.id, 'Ready');
+    await this.repo.setState(s.id, 'Ready');
     return this.get(name);
   }
 
@@ -348,7 +336,7 @@ export class ServerService {
           await this.repo.delete(row.id);
           throw err;
         }
-        await this.setState(row.id, 'Ready');
+        await this.repo.setState(row.id, 'Ready');
         return this.get(newName);
       },
     };
@@ -361,7 +349,7 @@ export class ServerService {
       await this.repo.delete(s.id);
       return;
     }
-    await this.setState(s.id, 'Dropping');
+    await this.repo.setState(s.id, 'Dropping');
     await this.engine.remove(s.id);
     await this.repo.delete(s.id);
   }

@@ -13,7 +13,7 @@
 //! below direct; polling with two clients on two cores cost them a third of their rate, which
 //! the limit prevents. `PGWARDEN_RELAY_SPIN_US` sets the budget (0: never poll),
 //! `PGWARDEN_RELAY_SPIN_CONNECTIONS` the limit.
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,31 +21,45 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-thread_local! {
-    /// Chunks relayed on this thread (wrapping).
-    static ACTIVITY: Cell<u64> = const { Cell::new(0) };
+/// What a thread's poller shares with the connections on its thread.
+struct Poller {
+    /// A chunk was relayed since the poller last looked.
+    relayed: Cell<bool>,
     /// The poller's waker while it sleeps until the next chunk.
-    static ASLEEP: Cell<Option<Waker>> = const { Cell::new(None) };
-    /// The relay's connections and the most with which a thread polls (set by the poller).
-    static GATE: RefCell<Option<(Arc<AtomicUsize>, usize)>> = const { RefCell::new(None) };
+    asleep: Cell<Option<Waker>>,
+    /// The relay's connections, on every thread.
+    total: Arc<AtomicUsize>,
+    /// The most connections with which a thread polls.
+    max: usize,
+}
+
+impl Poller {
+    fn few_connections(&self) -> bool {
+        self.total.load(Ordering::Relaxed) <= self.max
+    }
+}
+
+thread_local! {
+    /// Set by the thread's poller; unset where none runs (polling off, the multi-threaded runtime).
+    static POLLER: OnceCell<Poller> = const { OnceCell::new() };
+}
+
+fn poller<R>(f: impl FnOnce(&Poller) -> R) -> R {
+    POLLER.with(|p| f(p.get().expect("the poller is set on its thread")))
 }
 
 /// Called by a connection after each chunk it relays: starts (or extends) the thread's polling,
 /// if the relay serves few enough connections (else the poller is not woken for nothing).
 pub fn active() {
-    ACTIVITY.with(|a| a.set(a.get().wrapping_add(1)));
-    let open = GATE.with(|g| {
-        g.borrow()
-            .as_ref()
-            .is_some_and(|(total, max)| total.load(Ordering::Relaxed) <= *max)
-    });
-    if open {
-        ASLEEP.with(|s| {
-            if let Some(w) = s.take() {
+    POLLER.with(|p| {
+        let Some(p) = p.get() else { return };
+        p.relayed.set(true);
+        if p.few_connections() {
+            if let Some(w) = p.asleep.take() {
                 w.wake();
             }
-        });
-    }
+        }
+    });
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,17 +92,22 @@ impl Spin {
 /// yields to the driver until `budget` passes without one or the relay's connections (`total`)
 /// are more than the limit.
 pub async fn poll_before_parking(spin: Spin, total: Arc<AtomicUsize>) {
-    GATE.with(|g| *g.borrow_mut() = Some((total.clone(), spin.max_connections)));
+    POLLER.with(|p| {
+        let _ = p.set(Poller {
+            relayed: Cell::new(false),
+            asleep: Cell::new(None),
+            total,
+            max: spin.max_connections,
+        });
+    });
     loop {
         Asleep { registered: false }.await;
-        let mut seen = ACTIVITY.with(Cell::get);
+        poller(|p| p.relayed.set(false));
         let mut until = Instant::now() + spin.budget;
-        while total.load(Ordering::Relaxed) <= spin.max_connections {
+        while poller(Poller::few_connections) {
             tokio::task::yield_now().await;
             let now = Instant::now();
-            let a = ACTIVITY.with(Cell::get);
-            if a != seen {
-                seen = a;
+            if poller(|p| p.relayed.replace(false)) {
                 until = now + spin.budget;
             } else if now >= until {
                 break;
@@ -105,11 +124,11 @@ struct Asleep {
 impl Future for Asleep {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let woken = ASLEEP.with(|s| {
-            let w = s.take();
-            let woken = self.registered && w.is_none();
+        // `active` takes the waker to wake it: registered and no waker left means woken.
+        let woken = poller(|p| {
+            let woken = self.registered && p.asleep.take().is_none();
             if !woken {
-                s.set(Some(cx.waker().clone()));
+                p.asleep.set(Some(cx.waker().clone()));
             }
             woken
         });
@@ -126,10 +145,10 @@ mod tests {
     use super::*;
 
     fn asleep() -> bool {
-        ASLEEP.with(|s| {
-            let w = s.take();
+        poller(|p| {
+            let w = p.asleep.take();
             let some = w.is_some();
-            s.set(w);
+            p.asleep.set(w);
             some
         })
     }
